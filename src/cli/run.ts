@@ -1,0 +1,198 @@
+/**
+ * `sluice run`: the composition of proxy, resolver, admin API and audit sink. One of the two
+ * places (with main.ts) that knows every module.
+ */
+import { parseArgs } from "node:util";
+import { createMetrics } from "../admin/metrics.ts";
+import { createAdminApp } from "../admin/app.ts";
+import { createRecentDecisions } from "../admin/recent.ts";
+import { startAdminServer, type AdminServer } from "../admin/server.ts";
+import { loadOrCreateAdminToken } from "../admin/token.ts";
+import { createFanoutSink, createJsonlSink } from "../audit/sink.ts";
+import { loadConfig, type Loaded } from "../config/load.ts";
+import { watchConfigFile } from "../config/watch.ts";
+import { ConfigError } from "../core/errors.ts";
+import type { AuditRecord, Clock } from "../core/types.ts";
+import { createSystemResolver } from "../dns/system-resolver.ts";
+import { createLogger, type Logger, type LogLevel } from "../log/logger.ts";
+import { createAddressPolicy, type AddressPolicy } from "../net/address-policy.ts";
+import { createGuardedDialer } from "../proxy/dialer.ts";
+import { startForwardProxy, type ForwardProxy } from "../proxy/forward.ts";
+import { BUILD } from "./build-info.ts";
+import { configPath, sluiceHome } from "./paths.ts";
+import { EXIT, UsageError } from "./usage.ts";
+
+export const HELP = `Usage: sluice run [--config FILE] [--log-format json|text] [--log-level LEVEL]
+
+Starts the forward proxy (proxy.listen, default 127.0.0.1:8888) and the admin API
+(admin.listen, default 127.0.0.1:8889). Without --config or SLUICE_CONFIG, runs the embedded
+default policy (print it with \`sluice init\`).
+
+Reloads the config on SIGHUP, when the file changes, and on POST /v1/reload; an invalid
+config is rejected and the running policy stays. SIGTERM / SIGINT stop gracefully.
+
+Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, later CA and keys).`;
+
+const clock: Clock = { now: () => performance.now(), wall: () => new Date() };
+
+export async function runCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      config: { type: "string", short: "c" },
+      "log-format": { type: "string" },
+      "log-level": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`run takes no arguments (got ${positionals[0]})`);
+  const format = values["log-format"] ?? (process.stderr.isTTY ? "text" : "json");
+  if (format !== "json" && format !== "text") throw new UsageError("--log-format must be json or text");
+  const level = values["log-level"] ?? process.env.SLUICE_LOG_LEVEL ?? "info";
+  if (!["debug", "info", "warn", "error"].includes(level)) throw new UsageError("--log-level must be debug, info, warn or error");
+  const log = createLogger({ format, level: level as LogLevel });
+
+  const path = configPath(values.config);
+  let loaded: Loaded;
+  try {
+    loaded = await loadConfig(path);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error("invalid config", { errors: err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) });
+    return EXIT.failure;
+  }
+  return serve(loaded, log);
+}
+
+async function serve(initial: Loaded, log: Logger): Promise<number> {
+  const home = sluiceHome();
+  let loaded = initial;
+  let killswitch = false;
+
+  const metrics = createMetrics();
+  const recent = createRecentDecisions(1000);
+  const file = createJsonlSink({ file: loaded.config.audit.file });
+  const audit = createFanoutSink([file, recent, { record: (r: AuditRecord) => metrics.observe(r) }]);
+  const event = (detail: string, rule: string, extra: Partial<AuditRecord> = {}) =>
+    audit.record({ time: clock.wall().toISOString(), kind: "config", agent: "sluice", verdict: "allow", rule, reason: "allowed", detail, ...extra });
+
+  let addresses: AddressPolicy = createAddressPolicy({ trustedCidrs: loaded.policy.trustedCidrs, selfListeners: [] });
+  const resolver = createSystemResolver();
+  const dialer = createGuardedDialer({
+    resolver,
+    addresses: () => addresses,
+    connectTimeoutMs: () => loaded.policy.proxy.connectTimeoutMs,
+  });
+
+  let proxy: ForwardProxy;
+  let admin: AdminServer;
+  const token = await loadOrCreateAdminToken({ home, ...(loaded.config.admin.token_file ? { tokenFile: loaded.config.admin.token_file } : {}) });
+  try {
+    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, dialer, audit, log, clock });
+  } catch (err) {
+    log.error("cannot listen for the proxy", { listen: loaded.config.proxy.listen, error: String(err) });
+    return EXIT.failure;
+  }
+
+  const selfListeners = () => [
+    { address: proxy.hostname, port: proxy.port },
+    { address: admin.hostname, port: admin.port },
+  ];
+
+  let reloading: Promise<{ ok: boolean; errors: string[] }> | null = null;
+  const reload = (trigger: string): Promise<{ ok: boolean; errors: string[] }> => {
+    // One reload at a time; a burst of triggers shares the running one.
+    reloading ??= (async () => {
+      try {
+        const next = await loadConfig(loaded.path);
+        const nextAddresses = createAddressPolicy({ trustedCidrs: next.policy.trustedCidrs, selfListeners: selfListeners() });
+        for (const section of ["proxy", "admin"] as const) {
+          const a = loaded.config[section].listen;
+          const b = next.config[section].listen;
+          if (a.hostname !== b.hostname || a.port !== b.port) log.warn(`${section}.listen changed: takes effect after a restart`);
+        }
+        if (next.config.audit.file !== loaded.config.audit.file) log.warn("audit.file changed: takes effect after a restart");
+        loaded = next;
+        addresses = nextAddresses;
+        proxy.clearPool();
+        metrics.countReload(true);
+        log.info("config reloaded", { trigger, digest: next.policy.digest, mode: next.policy.mode });
+        event(`config reloaded (${trigger}), digest ${next.policy.digest}`, "config.reload");
+        return { ok: true, errors: [] };
+      } catch (err) {
+        const errors =
+          err instanceof ConfigError ? err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) : [String(err)];
+        metrics.countReload(false);
+        log.error("config reload rejected; the running policy stays", { trigger, errors });
+        event(`config reload rejected (${trigger})`, "config.reload-rejected", { verdict: "block", reason: "internal_error" });
+        return { ok: false, errors };
+      } finally {
+        reloading = null;
+      }
+    })();
+    return reloading;
+  };
+
+  const app = createAdminApp({
+    token: token.token,
+    metrics,
+    recent,
+    reload: () => reload("api"),
+    killswitch: {
+      get: () => killswitch,
+      set(on, by) {
+        killswitch = on;
+        log.warn(`kill switch ${on ? "ON: all egress refused" : "off"}`, { by });
+        event(`kill switch ${on ? "on" : "off"} by ${by}`, "admin.killswitch", { verdict: on ? "block" : "allow", reason: on ? "killswitch" : "allowed" });
+      },
+    },
+    health: () => ({
+      version: BUILD.version,
+      mode: loaded.policy.mode,
+      policy: loaded.policy.digest,
+      killswitch,
+      ...proxy.stats(),
+    }),
+    onError: (err) => log.error("admin API error", { error: String(err) }),
+  });
+  try {
+    admin = startAdminServer({ hostname: loaded.config.admin.listen.hostname, port: loaded.config.admin.listen.port, app });
+  } catch (err) {
+    await proxy.stop();
+    log.error("cannot listen for the admin API", { listen: loaded.config.admin.listen, error: String(err) });
+    return EXIT.failure;
+  }
+  addresses = createAddressPolicy({ trustedCidrs: loaded.policy.trustedCidrs, selfListeners: selfListeners() });
+  metrics.registerGauge("sluice_open_tunnels", "CONNECT tunnels open now", () => proxy.stats().tunnels);
+  metrics.registerGauge("sluice_open_connections", "Client connections open now", () => proxy.stats().connections);
+  metrics.registerGauge("sluice_killswitch", "1 while the kill switch refuses all egress", () => (killswitch ? 1 : 0));
+
+  const watcher = loaded.path ? watchConfigFile(loaded.path, () => void reload("file")) : null;
+  process.on("SIGHUP", () => void reload("sighup"));
+
+  log.info("sluice ready", {
+    version: BUILD.version,
+    commit: BUILD.commit,
+    proxy: `${proxy.hostname}:${proxy.port}`,
+    admin: `${admin.hostname}:${admin.port}`,
+    config: loaded.path ?? "embedded default",
+    mode: loaded.policy.mode,
+    admin_auth_file: token.path,
+  });
+  event(`started sluice ${BUILD.version}`, "lifecycle.start", { kind: "lifecycle" });
+
+  return new Promise<number>((resolve) => {
+    const stop = async (signal: string) => {
+      log.info("stopping", { signal });
+      watcher?.close();
+      await proxy.stop();
+      await admin.stop();
+      event(`stopped on ${signal}`, "lifecycle.stop", { kind: "lifecycle" });
+      await audit.close?.();
+      resolve(EXIT.ok);
+    };
+    process.once("SIGTERM", () => void stop("SIGTERM"));
+    process.once("SIGINT", () => void stop("SIGINT"));
+  });
+}

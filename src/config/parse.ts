@@ -1,0 +1,48 @@
+/**
+ * YAML text -> validated Config. Pure: the caller reads the file. Every problem is collected
+ * with its key path (`egress.allow.2`, `agents.0.name`) so one run shows them all.
+ */
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { ConfigError } from "../core/errors.ts";
+import { configSchema, RESERVED_SECTIONS, type Config } from "./schema.ts";
+
+export function parseConfigText(text: string, source = "config"): Config {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      doc.errors.map((e) => ({
+        path: e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "",
+        message: e.message.split("\n")[0] ?? e.message,
+      })),
+      source,
+    );
+  }
+  const raw: unknown = doc.toJS({ maxAliasCount: 50 });
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new ConfigError([{ path: "", message: "the config must be a YAML mapping with `version: 1`" }], source);
+  }
+  const result = configSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
+  return result.data;
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): { path: string; message: string }[] {
+  const out: { path: string; message: string }[] = [];
+  for (const issue of issues) {
+    const base = issue.path.map(String).join(".");
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) {
+        const path = base ? `${base}.${key}` : key;
+        const reserved = !base && (RESERVED_SECTIONS as readonly string[]).includes(key);
+        out.push({
+          path,
+          message: reserved ? "section not supported by this version of sluice yet" : "unknown key",
+        });
+      }
+      continue;
+    }
+    out.push({ path: base, message: issue.message });
+  }
+  return out;
+}

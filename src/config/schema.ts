@@ -1,0 +1,124 @@
+/**
+ * The config file's shape (YAML, `version: 1`). Every object is strict: an unknown key is an
+ * error with its path. Sections that later versions add (dns, tls, dlp, injection, mcp,
+ * credentials) are rejected by name until they exist, so a policy never silently does less
+ * than its author wrote.
+ */
+import { z } from "zod";
+import { parseDuration, parseListen, parsePortRange, parseSize } from "./units.ts";
+
+const duration = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === null) {
+      ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 10s, 5m, 1h)` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+const size = z
+  .union([z.number(), z.string()])
+  .transform((v, ctx) => {
+    const bytes = parseSize(v);
+    if (bytes === null) {
+      ctx.addIssue({ code: "custom", message: `not a size: ${JSON.stringify(v)} (use e.g. 65536, 64KiB, 1MiB)` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+const listen = z.string().transform((v, ctx) => {
+  const l = parseListen(v);
+  if (!l) {
+    ctx.addIssue({ code: "custom", message: `not a listen address: ${JSON.stringify(v)} (use host:port, [v6]:port)` });
+    return z.NEVER;
+  }
+  return l;
+});
+
+const portRange = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const r = parsePortRange(v);
+  if (!r) {
+    ctx.addIssue({ code: "custom", message: `not a port or range: ${JSON.stringify(v)} (use 443 or "8000-8999")` });
+    return z.NEVER;
+  }
+  return r;
+});
+
+const hostList = z.array(z.string().min(1)).default([]);
+
+const egressLists = z.strictObject({
+  allow: hostList.optional(),
+  deny: hostList.optional(),
+});
+
+export const configSchema = z.strictObject({
+  version: z.literal(1, { error: "must be 1 (the only config version)" }),
+  mode: z.enum(["enforce", "audit"]).default("enforce"),
+  proxy: z
+    .strictObject({
+      listen: listen.default({ hostname: "127.0.0.1", port: 8888 }),
+      max_header_bytes: size.default(64 * 1024),
+      header_timeout: duration.default(10_000),
+      idle_timeout: duration.default(60_000),
+      connect_timeout: duration.default(10_000),
+      upstream_timeout: duration.default(60_000),
+      tunnel_max_duration: duration.default(3_600_000),
+      upstream_idle_timeout: duration.default(30_000),
+      max_idle_upstream_per_host: z.number().int().min(0).max(1024).default(32),
+      require_agent: z.boolean().default(false),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      listen: listen.default({ hostname: "127.0.0.1", port: 8889 }),
+      token_file: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  egress: z
+    .strictObject({
+      allow: hostList,
+      deny: hostList,
+      ports: z
+        .strictObject({
+          http: z.array(portRange).default([[80, 80]]),
+          connect: z.array(portRange).default([[443, 443]]),
+        })
+        .prefault({}),
+      trusted_cidrs: z.array(z.string().min(1)).default([]),
+    })
+    .prefault({}),
+  agents: z
+    .array(
+      z
+        .strictObject({
+          name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 characters: letters, digits, . _ -"),
+          token_sha256: z
+            .string()
+            .regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits (sha256 of the token)")
+            .optional(),
+          token_file: z.string().min(1).optional(),
+          source_cidrs: z.array(z.string().min(1)).default([]),
+          egress: egressLists.optional(),
+        })
+        .refine((a) => !(a.token_sha256 && a.token_file), { message: "give token_sha256 or token_file, not both" })
+        .refine((a) => a.token_sha256 || a.token_file || a.source_cidrs.length > 0, {
+          message: "an agent needs token_sha256, token_file or source_cidrs to be identified",
+        }),
+    )
+    .default([]),
+  audit: z
+    .strictObject({
+      /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
+      file: z.string().min(1).default("stderr"),
+    })
+    .prefault({}),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+
+/** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
+export const RESERVED_SECTIONS = ["dns", "tls", "dlp", "injection", "mcp", "credentials"] as const;

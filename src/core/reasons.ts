@@ -1,0 +1,24 @@
+/**
+ * Reason codes: one enum shared by decisions, block responses, audit records and metrics.
+ * Adding a code is fine; renaming one breaks dashboards and audit queries, so don't.
+ */
+export const REASON_CODES = [
+  "allowed",
+  "allowlisted",
+  "deny_listed",
+  "not_allowlisted",
+  "port_not_allowed",
+  "blocked_address",
+  "method_refused",
+  "killswitch",
+  "malformed_request",
+  "dns_failure",
+  "upstream_unreachable",
+  "upstream_error",
+  "timeout",
+  "agent_auth_required",
+  "agent_auth_failed",
+  "internal_error",
+] as const;
+
+export type ReasonCode = (typeof REASON_CODES)[number];

@@ -1,0 +1,110 @@
+/**
+ * Shared types: the plain data that flows from listeners through inspect to the audit log.
+ * Nothing here does I/O; see ARCHITECTURE.md "The one flow".
+ */
+import type { ReasonCode } from "./reasons.ts";
+
+export type Verdict = "allow" | "block" | "redact" | "warn";
+
+/** Why a stage decided what it did. `rule` is a stable kebab-case id such as `egress.deny-host`. */
+export interface Reason {
+  readonly rule: string;
+  readonly code: ReasonCode;
+  readonly detail: string;
+}
+
+export interface Decision {
+  readonly verdict: Verdict;
+  readonly reasons: readonly Reason[];
+  /** True when `mode: audit` turned a block into a warn: the record says what would have happened. */
+  readonly wouldBlock?: boolean;
+}
+
+/** Who is acting. `anonymous` when no agent entry matched; `invalid` when a presented proxy credential matched none. */
+export interface AgentIdentity {
+  readonly name: string;
+  readonly via: "token" | "source" | "anonymous" | "invalid";
+}
+
+export interface Peer {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Header list in wire order; names are kept as received, compare lower-cased. */
+export type HeaderList = readonly (readonly [name: string, value: string])[];
+
+export interface HttpRequestAction {
+  readonly kind: "http.request";
+  readonly agent: AgentIdentity;
+  readonly client: Peer;
+  readonly method: string;
+  readonly scheme: "http" | "https";
+  /** Normalised host: lower case, no trailing dot, punycode, IPv6 without brackets. */
+  readonly host: string;
+  readonly port: number;
+  /** Path without the query string. */
+  readonly path: string;
+  readonly query: string;
+  readonly headers: HeaderList;
+}
+
+export interface ConnectAction {
+  readonly kind: "connect";
+  readonly agent: AgentIdentity;
+  readonly client: Peer;
+  readonly host: string;
+  readonly port: number;
+}
+
+export type Action = HttpRequestAction | ConnectAction;
+
+/** Classification of one IP address (see net/classify). */
+export interface AddressClass {
+  /** e.g. "public", "loopback", "private", "link-local", "metadata", "cgnat", ... */
+  readonly kind: string;
+  /** True when the default policy refuses to dial it. */
+  readonly blocked: boolean;
+  /** Human-readable: which range matched, and through which embedding (mapped, NAT64, 6to4, Teredo). */
+  readonly detail: string;
+}
+
+/** Name resolution as the proxy sees it. The DNS issue replaces the system implementation. */
+export interface Resolver {
+  /** Resolves a host name to IP literals (v4 and v6). Throws `OperationalError("dns_failure")`. */
+  resolve(host: string): Promise<string[]>;
+}
+
+/** One canonical record per request, tunnel or message (ARCHITECTURE.md, "Decisions out"). */
+export interface AuditRecord {
+  readonly time: string;
+  readonly kind: "http" | "connect" | "config" | "lifecycle";
+  readonly agent: string;
+  readonly client?: string;
+  readonly method?: string;
+  readonly host?: string;
+  readonly port?: number;
+  /** Path without query: queries carry secrets too often to log. */
+  readonly path?: string;
+  readonly verdict: Verdict;
+  readonly rule: string;
+  readonly reason: ReasonCode;
+  readonly detail?: string;
+  readonly would_block?: boolean;
+  readonly status?: number;
+  readonly upstream?: string;
+  readonly bytes_in?: number;
+  readonly bytes_out?: number;
+  readonly duration_ms?: number;
+}
+
+export interface AuditSink {
+  record(record: AuditRecord): void;
+  close?(): Promise<void> | void;
+}
+
+/** A monotonic and a wall clock, passed in so pure modules never read time themselves. */
+export interface Clock {
+  now(): number;
+  wall(): Date;
+}

@@ -1,0 +1,38 @@
+/**
+ * inspect(action, ctx) -> Decision. Pure: no sockets, files or clocks (ARCHITECTURE.md).
+ * Runs STAGES in order; the first block wins. `mode: audit` turns a block into a warn that
+ * remembers it would have blocked, except for the kill switch, which is an operator's order.
+ */
+import type { Action, Decision, Reason } from "../core/types.ts";
+import { STAGES, type InspectContext } from "./stages.ts";
+
+export type { InspectContext } from "./stages.ts";
+
+const ALLOW: Decision = { verdict: "allow", reasons: [{ rule: "egress.default-allow", code: "allowed", detail: "no stage objected" }] };
+
+export function inspect(action: Action, ctx: InspectContext): Decision {
+  let allow: Decision = ALLOW;
+  for (const stage of STAGES) {
+    let out: Reason | Decision | null;
+    try {
+      out = stage.run(action, ctx);
+    } catch (err) {
+      // Fail closed: a stage that throws is a block with its own reason, never a silent allow.
+      out = { rule: `inspect.${stage.name}-failed`, code: "internal_error", detail: `stage ${stage.name} failed: ${String(err)}` };
+    }
+    if (out === null) continue;
+    const decision: Decision = "verdict" in out ? out : { verdict: "block", reasons: [out] };
+    if (decision.verdict === "allow") {
+      allow = decision;
+      continue;
+    }
+    return applyMode(decision, ctx);
+  }
+  return allow;
+}
+
+export function applyMode(decision: Decision, ctx: InspectContext): Decision {
+  if (decision.verdict !== "block" || ctx.policy.mode !== "audit") return decision;
+  if (decision.reasons[0]?.code === "killswitch") return decision;
+  return { verdict: "warn", reasons: decision.reasons, wouldBlock: true };
+}

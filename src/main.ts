@@ -1,0 +1,63 @@
+/**
+ * Composition root: parse the command line and dispatch to a subcommand. Nothing happens on
+ * import of any other module; everything starts here.
+ */
+import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
+import { versionLine } from "./cli/build-info.ts";
+import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
+import { HELP as RUN_HELP, runCommand } from "./cli/run.ts";
+import { EXIT, UsageError } from "./cli/usage.ts";
+
+const HELP = `sluice: the egress firewall AI agents run behind.
+
+Usage: sluice <command> [options]
+
+Commands:
+  run             start the proxy and admin API (embedded default policy unless --config)
+  check-config    validate a config file
+  init            print the embedded default policy
+
+Options:
+  -h, --help      show help (also: sluice <command> --help)
+  -V, --version   print version and build commit
+
+Exit status: 0 ok, 1 failure (invalid config, cannot listen), 2 usage error.`;
+
+const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<number> | number }> = {
+  run: { help: RUN_HELP, run: runCommand },
+  "check-config": { help: CHECK_HELP, run: (a) => checkConfigCommand(a, (s) => process.stdout.write(s)) },
+  init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s)) },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "-h" || first === "--help" || first === "help") {
+    process.stdout.write(`${HELP}\n`);
+    return first === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (first === "-V" || first === "--version") {
+    process.stdout.write(`${versionLine()}\n`);
+    return EXIT.ok;
+  }
+  const cmd = COMMANDS[first];
+  if (!cmd) {
+    process.stderr.write(`sluice: unknown command '${first}'\n\n${HELP}\n`);
+    return EXIT.usage;
+  }
+  if (rest.includes("-h") || rest.includes("--help")) {
+    process.stdout.write(`${cmd.help}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {
+      process.stderr.write(`sluice ${first}: ${err.message}\n\n${cmd.help}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`sluice ${first}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

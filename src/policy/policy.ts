@@ -1,0 +1,26 @@
+/** The compiled, frozen policy every listener reads. Built by config/compile; swapped whole on reload. */
+import type { AgentDirectory } from "./agents.ts";
+import type { CompiledEgress } from "./egress.ts";
+
+export interface ProxySettings {
+  readonly listen: { readonly hostname: string; readonly port: number };
+  readonly maxHeaderBytes: number;
+  readonly headerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly upstreamTimeoutMs: number;
+  readonly tunnelMaxMs: number;
+  readonly upstreamIdleTimeoutMs: number;
+  readonly maxIdleUpstreamPerHost: number;
+  readonly requireAgent: boolean;
+}
+
+export interface Policy {
+  readonly mode: "enforce" | "audit";
+  readonly proxy: ProxySettings;
+  readonly egress: CompiledEgress;
+  readonly agents: AgentDirectory;
+  readonly trustedCidrs: readonly string[];
+  /** Short digest of the config text, for records and /healthz. */
+  readonly digest: string;
+}

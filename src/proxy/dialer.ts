@@ -1,0 +1,81 @@
+/**
+ * The guarded dialer: never dial a hostname (smokescreen's dialContext). Resolve through the
+ * resolver we were given, judge every address with the address policy, and connect to an
+ * allowed IP literal. The IP that was checked is the IP that is dialled.
+ */
+import type { Socket, SocketHandler } from "bun";
+import { OperationalError } from "../core/errors.ts";
+import type { Reason, Resolver } from "../core/types.ts";
+import type { AddressPolicy } from "../net/address-policy.ts";
+import { parseIpLiteral } from "../net/ip.ts";
+
+export interface DialPlan {
+  /** Addresses the policy allows, in resolver order. */
+  readonly allowed: string[];
+  /** Refused addresses, with the first refusal as a reason. */
+  readonly refused: { ip: string; reason: Reason }[];
+}
+
+export interface GuardedDialer {
+  plan(host: string, port: number): Promise<DialPlan>;
+  connect<T>(ips: readonly string[], port: number, handler: SocketHandler<T>, data: T): Promise<{ socket: Socket<T>; ip: string }>;
+}
+
+export function createGuardedDialer(opts: {
+  resolver: Resolver;
+  addresses: () => AddressPolicy;
+  connectTimeoutMs: () => number;
+}): GuardedDialer {
+  return {
+    async plan(host, port) {
+      const literal = parseIpLiteral(host);
+      const ips = literal ? [literal.text] : await opts.resolver.resolve(host);
+      const policy = opts.addresses();
+      const allowed: string[] = [];
+      const refused: DialPlan["refused"] = [];
+      for (const ip of ips) {
+        const verdict = policy.check(ip, port);
+        if (verdict.allowed) allowed.push(ip);
+        else refused.push({ ip, reason: { rule: verdict.rule, code: "blocked_address", detail: `${ip}: ${verdict.detail}` } });
+      }
+      return { allowed, refused };
+    },
+
+    async connect(ips, port, handler, data) {
+      let last: unknown = null;
+      for (const ip of ips) {
+        try {
+          const socket = await connectWithTimeout(ip, port, handler, data, opts.connectTimeoutMs());
+          return { socket, ip };
+        } catch (err) {
+          last = err;
+        }
+      }
+      const why = last instanceof Error ? last.message : String(last);
+      throw new OperationalError("upstream_unreachable", `cannot connect to port ${port} on ${ips.join(", ")}: ${why}`, "proxy.upstream-unreachable");
+    },
+  };
+}
+
+function connectWithTimeout<T>(ip: string, port: number, handler: SocketHandler<T>, data: T, timeoutMs: number): Promise<Socket<T>> {
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      settled = true;
+      reject(new Error(`connect timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    Bun.connect<T>({ hostname: ip, port, socket: handler, data }).then(
+      (socket) => {
+        clearTimeout(timer);
+        if (settled) socket.terminate();
+        else resolve(socket);
+        settled = true;
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        if (!settled) reject(err instanceof Error ? new Error((err as NodeJS.ErrnoException).code ?? err.message) : err);
+        settled = true;
+      },
+    );
+  });
+}

@@ -1,0 +1,68 @@
+/**
+ * Request targets a forward proxy accepts (RFC 9112 section 3.2): absolute-form `http://...`
+ * for plain requests, authority-form `host:port` for CONNECT. Userinfo in the authority is
+ * refused: it is a credential in a URL and a classic parser-confusion vector (`a@b`).
+ * Hosts come back normalised by net/host (splitHostPort normalises).
+ */
+import { splitHostPort, splitHostPortWithDefault } from "../net/host.ts";
+
+export interface Target {
+  readonly host: string;
+  readonly port: number;
+  /** Path without query, starting with "/". */
+  readonly path: string;
+  /** Query without "?", or "". */
+  readonly query: string;
+  /** Origin-form for the upstream request line: path plus "?query". */
+  readonly originForm: string;
+  /** Host header value for the upstream: host, bracketed when IPv6, port when not default. */
+  readonly authority: string;
+}
+
+export type TargetResult = Target | { error: string };
+
+export function parseAbsoluteTarget(target: string): TargetResult {
+  if (target.startsWith("/")) return { error: "origin-form request: sluice is a forward proxy, send absolute-form (set HTTP_PROXY)" };
+  const scheme = target.slice(0, 8).toLowerCase();
+  if (scheme === "https://") return { error: "https:// in a plain request: use CONNECT (set HTTPS_PROXY)" };
+  if (!scheme.startsWith("http://")) return { error: "request target must be absolute-form http://" };
+  const rest = target.slice(7);
+  let end = rest.length;
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest.charCodeAt(i);
+    if (c === 0x2f || c === 0x3f) {
+      end = i;
+      break;
+    }
+    if (c === 0x23) return { error: "fragment in request target" };
+  }
+  const authority = rest.slice(0, end);
+  if (authority.includes("@")) return { error: "userinfo in request target is refused" };
+  if (rest.includes("#")) return { error: "fragment in request target" };
+  const hp = splitHostPortWithDefault(authority, 80);
+  if (!hp.ok) return { error: `bad authority: ${hp.error}` };
+  let originForm = rest.slice(end);
+  if (originForm === "") originForm = "/";
+  else if (originForm.startsWith("?")) originForm = `/${originForm}`;
+  const q = originForm.indexOf("?");
+  return {
+    host: hp.host,
+    port: hp.port,
+    path: q < 0 ? originForm : originForm.slice(0, q),
+    query: q < 0 ? "" : originForm.slice(q + 1),
+    originForm,
+    authority: formatAuthority(hp.host, hp.port, 80),
+  };
+}
+
+export function parseConnectTarget(target: string): { host: string; port: number } | { error: string } {
+  if (target.includes("@") || target.includes("/")) return { error: "CONNECT target must be host:port" };
+  const hp = splitHostPort(target);
+  if (!hp.ok) return { error: `bad CONNECT target: ${hp.error}` };
+  return { host: hp.host, port: hp.port };
+}
+
+export function formatAuthority(host: string, port: number, defaultPort: number): string {
+  const h = host.includes(":") ? `[${host}]` : host;
+  return port === defaultPort ? h : `${h}:${port}`;
+}
