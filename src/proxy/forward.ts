@@ -119,6 +119,12 @@ interface Tunnel extends Base {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
+/** Heads are latin1 text; pure-ASCII ones (nearly all) go to the socket as strings. */
+const NON_ASCII = /[^\x00-\x7f]/;
+function asciiHead(text: string): string | Buffer {
+  return NON_ASCII.test(text) ? Buffer.from(text, "latin1") : text;
+}
+
 const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
 const SKIP_HOST = new Set(["host"]);
 /** Upstream response heads get the same ceiling as requests' default. */
@@ -149,18 +155,23 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   // ---- writing with backpressure -------------------------------------------------------
 
-  function send(dst: Endpoint, data: Uint8Array, src: Endpoint | null): void {
+  /**
+   * Writes what the socket takes and queues the rest. Strings must be ASCII (see asciiHead):
+   * Bun writes them without a JS-side buffer, and one byte per character keeps `n` exact.
+   */
+  function send(dst: Endpoint, data: Uint8Array | string, src: Endpoint | null): void {
     const socket = dst.socket;
     if (!socket || data.length === 0) return;
     if (dst.out.length > 0) {
-      dst.out.push(data);
+      dst.out.push(typeof data === "string" ? Buffer.from(data, "latin1") : data);
       pausePeer(dst, src);
       return;
     }
     const n = socket.write(data);
     if (n < data.length) {
       if (n < 0) return;
-      dst.out.push(n === 0 ? data : data.subarray(n));
+      const rest = typeof data === "string" ? Buffer.from(data.slice(n), "latin1") : n === 0 ? data : data.subarray(n);
+      dst.out.push(rest);
       pausePeer(dst, src);
     }
   }
@@ -523,7 +534,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     text += serializeHeaders(h.headers, h.connection, SKIP_HOST);
     if (h.chunked) text += "Transfer-Encoding: chunked\r\n";
     text += "\r\n";
-    const headBytes = Buffer.from(text, "latin1");
+    const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
     send(up, headBytes, null);
     up.socket?.timeout(Math.ceil(deps.policy().proxy.upstreamTimeoutMs / 1000));
@@ -644,17 +655,17 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.resMode === "chunked" && !ex.dechunk) text += "Transfer-Encoding: chunked\r\n";
     text += ex.clientClose ? "Connection: close\r\n\r\n" : "\r\n";
     ex.responseStarted = true;
-    const head = Buffer.from(text, "latin1");
-    // One write for head and a small first body piece: one packet instead of two.
+    // Bun does not cork writes: head and a small first body piece go out as one buffer, one
+    // send instead of two.
     if (first.length > 0 && first.length <= 16 * 1024 && ex.resMode === "length") {
       const take = Math.min(first.length, ex.resRemaining);
       ex.resRemaining -= take;
       ex.bytesIn += take;
-      send(ex.client, Buffer.concat([head, first.subarray(0, take)]), ex.upstream);
+      send(ex.client, Buffer.concat([Buffer.from(text, "latin1"), first.subarray(0, take)]), ex.upstream);
       if (ex.resRemaining === 0) finishExchange(ex);
       return;
     }
-    send(ex.client, head, ex.upstream);
+    send(ex.client, asciiHead(text), ex.upstream);
     if (ex.resMode === "none") {
       finishExchange(ex);
       return;
