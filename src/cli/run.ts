@@ -14,7 +14,7 @@ import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { AuditRecord, Clock } from "../core/types.ts";
 import { createSystemResolver } from "../dns/system-resolver.ts";
-import { createLogger, type Logger, type LogLevel } from "../log/logger.ts";
+import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import { createAddressPolicy, type AddressPolicy } from "../net/address-policy.ts";
 import { createGuardedDialer } from "../proxy/dialer.ts";
 import { startForwardProxy, type ForwardProxy } from "../proxy/forward.ts";

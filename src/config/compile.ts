@@ -1,12 +1,14 @@
 /**
  * Validated Config -> frozen Policy. Pure: token files are read by the loader and passed in as
- * digests. Every pattern and CIDR is compiled here, so a bad one fails at load with its path,
- * never per request.
+ * digests. Every pattern and CIDR is compiled here, each list under its own path, and every
+ * problem is collected before failing, so a bad entry fails at load with its path, never per
+ * request, and one run shows them all.
  */
 import { ConfigError } from "../core/errors.ts";
 import { parseCidr } from "../net/cidr.ts";
+import { compileHostPatterns } from "../net/host-pattern.ts";
 import { compileAgents, type AgentSpec } from "../policy/agents.ts";
-import { compileEgress, compileEgressLists } from "../policy/egress.ts";
+import { compileEgress } from "../policy/egress.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { Config } from "./schema.ts";
 
@@ -16,8 +18,10 @@ export interface CompileInputs {
   readonly digest: string;
 }
 
+type Issue = { path: string; message: string };
+
 export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
-  const issues: { path: string; message: string }[] = [];
+  const issues: Issue[] = [];
   const attempt = <T>(path: string, fn: () => T): T | undefined => {
     try {
       return fn();
@@ -26,18 +30,36 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       return undefined;
     }
   };
+  const checkPatterns = (path: string, list: readonly string[] | undefined) => {
+    if (list && list.length > 0) attempt(path, () => compileHostPatterns(list));
+  };
 
-  const egress = attempt("egress", () => compileEgress(config.egress));
+  checkPatterns("egress.allow", config.egress.allow);
+  checkPatterns("egress.deny", config.egress.deny);
   config.egress.trusted_cidrs.forEach((c, i) => attempt(`egress.trusted_cidrs.${i}`, () => parseCidr(c)));
+
+  const names = new Map<string, number>();
+  const tokens = new Map<string, number>();
   const specs: AgentSpec[] = config.agents.map((a, i) => {
     a.source_cidrs.forEach((c, j) => attempt(`agents.${i}.source_cidrs.${j}`, () => parseCidr(c)));
-    if (a.egress) attempt(`agents.${i}.egress`, () => compileEgressLists(a.egress?.allow, a.egress?.deny));
+    checkPatterns(`agents.${i}.egress.allow`, a.egress?.allow);
+    checkPatterns(`agents.${i}.egress.deny`, a.egress?.deny);
+    const first = names.get(a.name);
+    if (first !== undefined) issues.push({ path: `agents.${i}.name`, message: `duplicate agent name ${a.name} (also agents.${first})` });
+    else names.set(a.name, i);
     const digest = a.token_sha256 ?? inputs.agentTokenDigests.get(i);
+    if (digest) {
+      const other = tokens.get(digest);
+      if (other !== undefined) issues.push({ path: `agents.${i}`, message: `same token as agents.${other}: tokens identify agents, they must differ` });
+      else tokens.set(digest, i);
+    }
     return { name: a.name, sourceCidrs: a.source_cidrs, ...(digest ? { tokenSha256: digest } : {}), ...(a.egress ? { egress: a.egress } : {}) };
   });
-  const agents = issues.length === 0 ? attempt("agents", () => compileAgents(specs)) : undefined;
-  if (issues.length > 0 || !egress || !agents) throw new ConfigError(issues);
+  if (issues.length > 0) throw new ConfigError(issues);
 
+  // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
+  const egress = compileEgress(config.egress);
+  const agents = compileAgents(specs);
   const p = config.proxy;
   return Object.freeze({
     mode: config.mode,

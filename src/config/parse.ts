@@ -18,7 +18,13 @@ export function parseConfigText(text: string, source = "config"): Config {
       source,
     );
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 50 });
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 50 });
+  } catch (err) {
+    // yaml throws (not reports) on excessive alias expansion: a "billion laughs" document.
+    throw new ConfigError([{ path: "", message: err instanceof Error ? err.message : String(err) }], source);
+  }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError([{ path: "", message: "the config must be a YAML mapping with `version: 1`" }], source);
   }

@@ -12,7 +12,7 @@ const duration = z
   .transform((v, ctx) => {
     const ms = parseDuration(v);
     if (ms === null) {
-      ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 10s, 5m, 1h)` });
+      ctx.addIssue({ code: "custom", message: `not a duration: ${JSON.stringify(v)} (use e.g. 500ms, 10s, 5m, 1h; at most 24 days)` });
       return z.NEVER;
     }
     return ms;
@@ -50,8 +50,9 @@ const portRange = z.union([z.number(), z.string()]).transform((v, ctx) => {
 const hostList = z.array(z.string().min(1)).default([]);
 
 const egressLists = z.strictObject({
-  allow: hostList.optional(),
-  deny: hostList.optional(),
+  // An empty agent allow list is ambiguous (nothing? everything?): omit the key instead.
+  allow: z.array(z.string().min(1)).min(1, "must not be empty: omit it to use the global allow list").optional(),
+  deny: z.array(z.string().min(1)).optional(),
 });
 
 export const configSchema = z.strictObject({

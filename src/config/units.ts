@@ -4,11 +4,19 @@ const SIZE = /^(\d+)(B|KiB|MiB|GiB)$/;
 const MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
 const BYTES = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 } as const;
 
+/** setTimeout holds at most 2^31-1 ms (~24.8 days); longer values fire at once, so refuse them. */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 export function parseDuration(value: number | string): number | null {
-  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : null;
-  const m = DURATION.exec(value.trim());
-  if (!m) return null;
-  return Math.round(Number(m[1]) * MS[m[2] as keyof typeof MS]);
+  let ms: number;
+  if (typeof value === "number") {
+    ms = value;
+  } else {
+    const m = DURATION.exec(value.trim());
+    if (!m) return null;
+    ms = Math.round(Number(m[1]) * MS[m[2] as keyof typeof MS]);
+  }
+  return Number.isFinite(ms) && ms >= 0 && ms <= MAX_DURATION_MS ? ms : null;
 }
 
 export function parseSize(value: number | string): number | null {

@@ -1,7 +1,7 @@
 /**
  * inspect(action, ctx) -> Decision. Pure: no sockets, files or clocks (ARCHITECTURE.md).
  * Runs STAGES in order; the first block wins. `mode: audit` turns a block into a warn that
- * remembers it would have blocked, except for the kill switch, which is an operator's order.
+ * remembers it would have blocked, except for the kill switch and failed stages.
  */
 import type { Action, Decision, Reason } from "../core/types.ts";
 import { STAGES, type InspectContext } from "./stages.ts";
@@ -33,6 +33,9 @@ export function inspect(action: Action, ctx: InspectContext): Decision {
 
 export function applyMode(decision: Decision, ctx: InspectContext): Decision {
   if (decision.verdict !== "block" || ctx.policy.mode !== "audit") return decision;
-  if (decision.reasons[0]?.code === "killswitch") return decision;
+  // The kill switch is an operator's order, and a failed stage is fail-closed: neither is
+  // softened by audit mode.
+  const code = decision.reasons[0]?.code;
+  if (code === "killswitch" || code === "internal_error") return decision;
   return { verdict: "warn", reasons: decision.reasons, wouldBlock: true };
 }

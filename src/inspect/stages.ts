@@ -48,7 +48,8 @@ export const STAGES: readonly Stage[] = [
     name: "method",
     explain: () => "TRACE and TRACK are refused: they echo requests, proxy credentials included",
     run: (action) =>
-      action.kind === "http.request" && REFUSED_METHODS.has(action.method)
+      // Methods are case-sensitive (RFC 9110 section 9.1), but some origins fold case: refuse any casing.
+      action.kind === "http.request" && REFUSED_METHODS.has(action.method.toUpperCase())
         ? { rule: "proxy.method-refused", code: "method_refused", detail: `method ${action.method} is refused` }
         : null,
   },

@@ -7,7 +7,7 @@
 import { createHash } from "node:crypto";
 import type { AgentIdentity } from "../core/types.ts";
 import { createCidrSet } from "../net/cidr.ts";
-import { parseIpLiteral } from "../net/ip.ts";
+import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { compileEgressLists, type EgressLists } from "./egress.ts";
 
 export interface AgentSpec {
@@ -73,7 +73,9 @@ export function compileAgents(specs: readonly AgentSpec[]): AgentDirectory {
         return (token && byToken.get(hashToken(token))) || INVALID;
       }
       if (bySource.length > 0) {
-        const ip = parseIpLiteral(sourceAddress);
+        // A dual-stack listener reports IPv4 clients as ::ffff:a.b.c.d; match them as IPv4.
+        const parsed = parseIpLiteral(sourceAddress);
+        const ip = parsed && unmapIpv4(parsed);
         if (ip) for (const s of bySource) if (s.cidrs.contains(ip)) return s.id;
       }
       return ANONYMOUS;

@@ -34,6 +34,7 @@ export class ChunkedReader {
   private size = 0;
   private lineBytes = 0;
   private trailerBytes = 0;
+  private sawColon = false;
   error = "";
 
   get done(): boolean {
@@ -45,6 +46,8 @@ export class ChunkedReader {
    * CHUNKED_INCOMPLETE when all of `buf` was consumed and more is needed, or CHUNKED_ERROR.
    */
   feed(buf: Uint8Array, start = 0, onData?: (from: number, to: number) => void): number {
+    if (this.error) return CHUNKED_ERROR;
+    if (this.state === S.Done) return start;
     let i = start;
     const n = buf.length;
     while (i < n) {
@@ -109,11 +112,17 @@ export class ChunkedReader {
             break;
           }
           this.state = S.Trailer;
+          this.sawColon = false;
           continue;
         case S.Trailer: {
           const c = buf[i]!;
           if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail("trailer section too large");
-          if (c === 0x0d) this.state = S.TrailerLf;
+          if (c === 0x3a /* : */) this.sawColon = true;
+          if (c === 0x0d) {
+            // RFC 9112 section 7.1.2: a trailer line is a field line, name ":" value.
+            if (!this.sawColon) return this.fail("trailer line without a colon");
+            this.state = S.TrailerLf;
+          }
           else if (c === 0x0a || (c < 0x20 && c !== 0x09) || c === 0x7f) return this.fail("control character in trailer");
           break;
         }
@@ -125,8 +134,6 @@ export class ChunkedReader {
           if (buf[i] !== 0x0a) return this.fail("bare CR at end of chunked body");
           this.state = S.Done;
           return i + 1;
-        case S.Done:
-          return i;
       }
       i++;
     }

@@ -10,9 +10,9 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { OperationalError } from "../core/errors.ts";
 import type { ReasonCode } from "../core/reasons.ts";
-import type { Action, AuditRecord, AuditSink, Clock, Decision, Peer } from "../core/types.ts";
+import type { Action, AuditSink, Clock, Decision, Peer } from "../core/types.ts";
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
-import type { Logger } from "../log/logger.ts";
+import type { Logger } from "../core/log.ts";
 import type { Policy } from "../policy/policy.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
 import type { GuardedDialer } from "./dialer.ts";
@@ -117,6 +117,8 @@ interface Exchange extends Base {
 interface Tunnel extends Base {
   readonly type: "tunnel";
   timer: ReturnType<typeof setTimeout> | null;
+  /** bytesIn + bytesOut at the last idle check. */
+  activityMark: number;
 }
 
 /** Heads are latin1 text; pure-ASCII ones (nearly all) go to the socket as strings. */
@@ -228,27 +230,29 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function record(x: Base, status: number, decision: Decision = x.decision, upstream?: string): void {
     const a = x.action;
     const r = decision.reasons[0];
-    const rec: AuditRecord = {
+    const http = a.kind === "http.request";
+    // One flat literal: undefined fields are left out by JSON.stringify, and no spreads or
+    // temporaries are built per request.
+    deps.audit.record({
       time: clock.wall().toISOString(),
-      kind: a.kind === "connect" ? "connect" : "http",
+      kind: http ? "http" : "connect",
       agent: a.agent.name,
       client: a.client.address,
-      method: a.kind === "connect" ? "CONNECT" : a.method,
+      method: http ? a.method : "CONNECT",
       host: a.host,
       port: a.port,
-      ...(a.kind === "http.request" ? { path: a.path } : {}),
+      path: http ? a.path : undefined,
       verdict: decision.verdict,
       rule: r?.rule ?? "none",
       reason: r?.code ?? "allowed",
-      ...(r && decision.verdict !== "allow" ? { detail: r.detail } : {}),
-      ...(decision.wouldBlock ? { would_block: true } : {}),
+      detail: r && decision.verdict !== "allow" ? r.detail : undefined,
+      would_block: decision.wouldBlock ? true : undefined,
       status,
-      ...(upstream ? { upstream } : x.upstream ? { upstream: x.upstream.ip } : {}),
+      upstream: upstream ?? x.upstream?.ip,
       bytes_out: x.bytesOut,
       bytes_in: x.bytesIn,
       duration_ms: Math.round((clock.now() - x.started) * 100) / 100,
-    };
-    deps.audit.record(rec);
+    });
   }
 
   /** A record for input that never became an Action (malformed, timed out). */
@@ -445,22 +449,22 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // socket is paused only when they pass a head's worth (onClientData, "busy").
     c.phase = "busy";
     c.ex = ex;
+    // The pooled path stays synchronous: no promise, no microtask per request.
+    const pooled = pool.take(`${action.host}|${action.port}`);
+    if (pooled) {
+      pooled.reused = true;
+      beginExchange(ex, pooled);
+      return;
+    }
     void dialFor(ex).then((up) => {
       if (up) beginExchange(ex, up);
     });
   }
 
-  /** Takes a pooled connection or dials a new one. Returns null after answering the client itself. */
-  async function dialFor(x: Exchange | Tunnel, fresh = false): Promise<Upstream | null> {
+  /** Dials a new upstream connection. Returns null after answering the client itself. */
+  async function dialFor(x: Exchange | Tunnel): Promise<Upstream | null> {
     const a = x.action;
     const key = `${a.host}|${a.port}`;
-    if (x.type === "http" && !fresh) {
-      const pooled = pool.take(key);
-      if (pooled) {
-        pooled.reused = true;
-        return pooled;
-      }
-    }
     const policy = deps.policy();
     let ips: string[];
     let decision = x.decision;
@@ -519,6 +523,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function failBeforeUpstream(x: Exchange | Tunnel, r: SluiceResponse, decision: Decision): void {
+    // The client may have gone (and the exchange been recorded) while we were dialling.
+    if (x.done) return;
     x.done = true;
     const shown: Decision = r.block ? decision : { verdict: "block", reasons: [{ rule: r.rule, code: r.reason, detail: r.detail }] };
     record(x, r.status, shown);
@@ -551,7 +557,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   function forwardRequestBody(ex: Exchange, chunk: Buffer): void {
     const c = ex.client;
-    const up = ex.upstream!;
+    const up = ex.upstream;
+    if (ex.done || !up) return;
     let end: number;
     if (ex.reqChunked) {
       end = ex.reqChunked.feed(chunk, 0);
@@ -571,10 +578,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (!finished) return;
     ex.reqDone = true;
     if (end < chunk.length) c.buf = chunk.subarray(end);
-    if (ex.done) {
-      finishClient(ex);
-      return;
-    }
     c.phase = "busy";
   }
 
@@ -723,9 +726,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         pool.put(up.key, up);
       } else up.socket?.end();
     }
-    if (ex.reqDone) finishClient(ex);
-    // else: the response came before the request body ended; clientClose is set and
-    // forwardRequestBody calls finishClient once the body is through.
+    // A response that came before the request body ended has clientClose set: the rest of
+    // the body is not read, the connection is closed once the response is flushed.
+    finishClient(ex);
   }
 
   function finishClient(ex: Exchange): void {
@@ -767,7 +770,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (!ex.res && !ex.resBuf && up.reused && !ex.retried && ex.head.contentLength === null && !ex.head.chunked) {
       ex.retried = true;
       ex.upstream = null;
-      void dialFor(ex, true).then((fresh) => {
+      void dialFor(ex).then((fresh) => {
         if (fresh) beginExchange(ex, fresh);
       });
       return;
@@ -807,9 +810,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         socket.end();
         return;
       }
-      if (owner.type === "http") {
-        abortExchange(owner, 504, "timeout", "proxy.upstream-timeout", "upstream did not answer in time");
+      if (owner.type === "tunnel") return;
+      // Silent because we paused it for a slow client: that is not the upstream's fault.
+      if (up.flowPaused) {
+        socket.timeout(Math.ceil(deps.policy().proxy.upstreamTimeoutMs / 1000));
+        return;
       }
+      abortExchange(owner, 504, "timeout", "proxy.upstream-timeout", "upstream did not answer in time");
     },
   };
 
@@ -836,6 +843,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytesIn: 0,
       done: false,
       timer: null,
+      activityMark: 0,
     };
     if (decision.verdict === "block") {
       tunnel.done = true;
@@ -920,7 +928,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         // Idle keep-alive connections and idle tunnels are closed; busy exchanges have their
         // own upstream timeout.
         if (c.phase === "head" && !c.buf) closeClient(c);
-        else if (c.phase === "tunnel" && c.tunnel) endTunnel(c.tunnel);
+        else if (c.phase === "tunnel" && c.tunnel) {
+          // The client socket's timer only sees the client side; a tunnel is idle only when
+          // no byte moved either way since the last check.
+          const t = c.tunnel;
+          const moved = t.bytesIn + t.bytesOut;
+          if (moved !== t.activityMark) {
+            t.activityMark = moved;
+            socket.timeout(Math.ceil(deps.policy().proxy.idleTimeoutMs / 1000));
+          } else endTunnel(t);
+        }
       },
       close(socket) {
         connections--;

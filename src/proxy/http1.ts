@@ -78,7 +78,9 @@ function parseHeaderLines(lines: string[], from: number, errStatus: 400 | 502): 
     const name = line.slice(0, colon);
     // RFC 9112 section 5.1: no whitespace between the field name and the colon.
     if (!TOKEN.test(name)) return fail(errStatus, "invalid header name");
-    const value = line.slice(colon + 1).trim();
+    // RFC 9112 section 5.1: only OWS (SP, HTAB) around a value is stripped; String#trim would
+    // also eat VT, FF and NBSP and turn `chunked\v` into `chunked`.
+    const value = trimOws(line, colon + 1);
     if (BAD_VALUE.test(value)) return fail(errStatus, "control character in header value");
     const lower = name.toLowerCase();
     if (lower === "content-length") {
@@ -96,6 +98,14 @@ function parseHeaderLines(lines: string[], from: number, errStatus: 400 | 502): 
     headers.push([name, value]);
   }
   return { headers, contentLength, transferEncoding: te, connection };
+}
+
+function trimOws(line: string, from: number): string {
+  let a = from;
+  let b = line.length;
+  while (a < b && (line.charCodeAt(a) === 0x20 || line.charCodeAt(a) === 0x09)) a++;
+  while (b > a && (line.charCodeAt(b - 1) === 0x20 || line.charCodeAt(b - 1) === 0x09)) b--;
+  return line.slice(a, b);
 }
 
 function splitLines(head: string): string[] | null {
@@ -147,7 +157,9 @@ function requestFraming(block: HeaderBlock, minor: number): Framing | ParseError
 export function parseResponseHead(head: string): ResponseHead | ParseError {
   const lines = splitLines(head);
   if (!lines) return fail(502, "bare CR or LF in response head");
-  const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(lines[0]!);
+  // RFC 9112 section 4: reason-phrase = 1*( HTAB / SP / VCHAR / obs-text ); it is copied to
+  // the client's status line, so a control character in it is refused.
+  const m = /^HTTP\/1\.([01]) (\d{3})(?: ([\t\x20-\x7e\x80-\xff]*))?$/.exec(lines[0]!);
   if (!m) return fail(502, "malformed status line");
   const block = parseHeaderLines(lines, 1, 502);
   if ("error" in block) return block;

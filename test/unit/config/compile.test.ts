@@ -1,0 +1,174 @@
+import { describe, expect, test } from "bun:test";
+import { compilePolicy } from "../../../src/config/compile.ts";
+import { parseConfigText } from "../../../src/config/parse.ts";
+import { ConfigError } from "../../../src/core/errors.ts";
+import { decideEgress } from "../../../src/policy/egress.ts";
+import { hashToken } from "../../../src/policy/agents.ts";
+import type { Policy } from "../../../src/policy/policy.ts";
+
+type Issue = { path: string; message: string };
+
+function compile(text: string, digests: ReadonlyMap<number, string> = new Map()): Policy {
+  return compilePolicy(parseConfigText(text, "test.yaml"), { agentTokenDigests: digests, digest: "0123456789abcdef" });
+}
+
+function compileIssues(text: string): Issue[] {
+  try {
+    compile(text);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues];
+    throw err;
+  }
+  throw new Error(`expected a ConfigError for:\n${text}`);
+}
+
+function issueMatching(list: Issue[], path: RegExp): Issue {
+  const found = list.find((i) => path.test(i.path));
+  if (!found) throw new Error(`no issue with a path matching ${path}; issues: ${JSON.stringify(list)}`);
+  return found;
+}
+
+describe("compilePolicy: the compiled policy", () => {
+  const policy = compile(`version: 1
+mode: audit
+proxy:
+  listen: 127.0.0.1:0
+  max_header_bytes: 16KiB
+  header_timeout: 1s
+  idle_timeout: 2s
+  connect_timeout: 3s
+  upstream_timeout: 4s
+  tunnel_max_duration: 5s
+  upstream_idle_timeout: 6s
+  max_idle_upstream_per_host: 7
+  require_agent: true
+egress:
+  allow: [api.github.com]
+  deny: [bad.example]
+  ports:
+    http: [80, "8000-8099"]
+    connect: [443]
+  trusted_cidrs: [10.0.0.0/8]
+`);
+
+  test("settings are mapped to milliseconds and bytes under camelCase names", () => {
+    expect(policy.mode).toBe("audit");
+    expect(policy.digest).toBe("0123456789abcdef");
+    expect(policy.trustedCidrs).toEqual(["10.0.0.0/8"]);
+    expect(policy.proxy).toEqual({
+      listen: { hostname: "127.0.0.1", port: 0 },
+      maxHeaderBytes: 16384,
+      headerTimeoutMs: 1000,
+      idleTimeoutMs: 2000,
+      connectTimeoutMs: 3000,
+      upstreamTimeoutMs: 4000,
+      tunnelMaxMs: 5000,
+      upstreamIdleTimeoutMs: 6000,
+      maxIdleUpstreamPerHost: 7,
+      requireAgent: true,
+    });
+  });
+
+  test("the policy and its settings are frozen", () => {
+    expect(Object.isFrozen(policy)).toBe(true);
+    expect(Object.isFrozen(policy.proxy)).toBe(true);
+    expect(Object.isFrozen(policy.trustedCidrs)).toBe(true);
+  });
+
+  test("egress lists and ports are compiled", () => {
+    const allow = decideEgress(policy.egress, null, { kind: "connect", host: "api.github.com", port: 443 });
+    expect(allow.verdict).toBe("allow");
+    expect(decideEgress(policy.egress, null, { kind: "connect", host: "other.example", port: 443 }).reasons[0]?.code).toBe("not_allowlisted");
+    expect(decideEgress(policy.egress, null, { kind: "http", host: "api.github.com", port: 8050 }).verdict).toBe("allow");
+    expect(decideEgress(policy.egress, null, { kind: "http", host: "api.github.com", port: 8100 }).reasons[0]?.code).toBe("port_not_allowed");
+  });
+
+  test("token_file agents get their digest from the inputs, by index", () => {
+    const p = compile(
+      `version: 1
+agents:
+  - name: by-source
+    source_cidrs: [10.0.0.0/8]
+  - name: by-file
+    token_file: agent.token
+`,
+      new Map([[1, hashToken("file-token-0123456789")]]),
+    );
+    expect(p.agents.size).toBe(2);
+    expect(p.agents.identify("Bearer file-token-0123456789", "127.0.0.1").agent).toEqual({ name: "by-file", via: "token" });
+    expect(p.agents.identify(undefined, "10.9.9.9").agent).toEqual({ name: "by-source", via: "source" });
+  });
+});
+
+describe("compilePolicy: bad patterns and CIDRs are ConfigErrors with a path", () => {
+  const rows: [desc: string, text: string, path: RegExp, messagePart: string][] = [
+    ["allow pattern with a space", "version: 1\negress:\n  allow: [ok.example, 'bad host']\n", /^egress(\.allow(\.1)?)?$/, "bad host"],
+    ["wildcard over a public suffix", "version: 1\negress:\n  allow: ['*.com']\n", /^egress(\.allow(\.0)?)?$/, "*.com"],
+    ["deny pattern", "version: 1\negress:\n  deny: ['-bad-.example:99999']\n", /^egress(\.deny(\.0)?)?$/, "-bad-.example:99999"],
+    ["trusted CIDR with host bits", "version: 1\negress:\n  trusted_cidrs: [10.0.0.0/8, 10.0.0.1/8]\n", /^egress\.trusted_cidrs\.1$/, "10.0.0.1/8"],
+    ["trusted CIDR that is not an address", "version: 1\negress:\n  trusted_cidrs: [nope]\n", /^egress\.trusted_cidrs\.0$/, "nope"],
+    ["agent source CIDR", "version: 1\nagents:\n  - name: a\n    source_cidrs: [10.0.0.0/33]\n", /^agents\.0\.source_cidrs\.0$/, "10.0.0.0/33"],
+    [
+      "agent egress pattern",
+      "version: 1\nagents:\n  - name: a\n    source_cidrs: [10.0.0.0/8]\n    egress:\n      deny: ['bad host']\n",
+      /^agents\.0\.egress(\.deny(\.0)?)?$/,
+      "bad host",
+    ],
+    [
+      "duplicate agent names",
+      "version: 1\nagents:\n  - name: a\n    source_cidrs: [10.0.0.0/8]\n  - name: a\n    source_cidrs: [10.1.0.0/16]\n",
+      /^agents(\.1(\.name)?)?$/,
+      "duplicate",
+    ],
+    [
+      "two agents with one token",
+      `version: 1\nagents:\n  - name: a\n    token_sha256: ${"b".repeat(64)}\n  - name: c\n    token_sha256: ${"b".repeat(64)}\n`,
+      /^agents(\.1(\.token_sha256)?)?$/,
+      "token",
+    ],
+  ];
+  test.each(rows)("%s", (_desc, text, path, messagePart) => {
+    expect(issueMatching(compileIssues(text), path).message).toContain(messagePart);
+  });
+
+  test("every problem is reported, not only the first", () => {
+    const list = compileIssues(`version: 1
+egress:
+  allow: ['*.com']
+  trusted_cidrs: [nope]
+agents:
+  - name: a
+    source_cidrs: [also-nope]
+    egress:
+      allow: ['bad host']
+`);
+    issueMatching(list, /^egress(\.allow(\.\d+)?)?$/);
+    issueMatching(list, /^egress\.trusted_cidrs\.0$/);
+    issueMatching(list, /^agents\.0\.source_cidrs\.0$/);
+    issueMatching(list, /^agents\.0\.egress/);
+  });
+
+  // compileEgressLists compiles allow then deny and throws at the first list with a problem, and
+  // compilePolicy reports that under the path "egress": a typo in the deny list is hidden
+  // whenever the allow list has one too, and neither issue says which list it is in.
+  test("bad patterns in both egress.allow and egress.deny are both reported, each with its list's path", () => {
+    const list = compileIssues("version: 1\negress:\n  allow: [ok.example, 'bad allow']\n  deny: ['bad deny']\n");
+    expect(issueMatching(list, /^egress\.allow(\.\d+)?$/).message).toContain("bad allow");
+    expect(issueMatching(list, /^egress\.deny(\.\d+)?$/).message).toContain("bad deny");
+  });
+
+  // Agent-level checks (duplicate names, shared tokens) only run when nothing else failed.
+  test("a duplicate agent name is reported together with a bad egress pattern", () => {
+    const list = compileIssues(`version: 1
+egress:
+  allow: ['bad host']
+agents:
+  - name: twin
+    source_cidrs: [10.0.0.0/8]
+  - name: twin
+    source_cidrs: [10.1.0.0/16]
+`);
+    issueMatching(list, /^egress/);
+    expect(issueMatching(list, /^agents/).message).toContain("duplicate");
+  });
+});
