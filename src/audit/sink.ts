@@ -5,50 +5,52 @@
  * with the hash-chained, signed log behind the same AuditSink interface.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
-import type { AuditRecord, AuditSink } from "../core/types.ts";
+import type { AuditSink } from "../core/types.ts";
 
 const BATCH_BYTES = 64 * 1024;
 
-export function createJsonlSink(opts: { file: string; flushMs?: number }): AuditSink {
+export interface JsonlWriter {
+  /** One serialised record, without the newline. */
+  writeLine(line: string): void;
+  flush(): void;
+  /** Flushes and closes; later calls do nothing. */
+  close(): void;
+}
+
+export function createJsonlWriter(opts: { file: string; flushMs?: number }): JsonlWriter {
   const fd = opts.file === "stderr" ? 2 : openSync(opts.file, "a", 0o600);
-  let batch: string[] = [];
-  let size = 0;
+  // String concatenation builds a rope: appending is cheap, and the one flatten happens in
+  // Buffer.from at flush (measured faster here than encoding into a reused Buffer per line).
+  let batch = "";
+  let closed = false;
   const flush = () => {
-    if (batch.length === 0) return;
-    const text = batch.join("");
-    batch = [];
-    size = 0;
-    writeAll(fd, Buffer.from(text, "utf8"));
+    if (batch.length === 0 || closed) return;
+    const buf = Buffer.from(batch, "utf8");
+    batch = "";
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off);
   };
   const timer = setInterval(flush, opts.flushMs ?? 100);
   timer.unref();
   return {
-    record(record) {
-      const line = `${JSON.stringify(record)}\n`;
-      batch.push(line);
-      size += line.length;
-      if (size >= BATCH_BYTES) flush();
+    writeLine(line) {
+      if (closed) return;
+      batch += `${line}\n`;
+      if (batch.length >= BATCH_BYTES) flush();
     },
+    flush,
     close() {
+      if (closed) return;
       clearInterval(timer);
       flush();
+      closed = true;
       if (fd !== 2) closeSync(fd);
     },
   };
 }
 
-function writeAll(fd: number, buf: Buffer): void {
-  let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off);
-}
-
-export function createFanoutSink(sinks: readonly AuditSink[]): AuditSink {
-  return {
-    record(record: AuditRecord) {
-      for (const s of sinks) s.record(record);
-    },
-    async close() {
-      for (const s of sinks) await s.close?.();
-    },
-  };
+/** The writer as an AuditSink: each record serialised once, as one line. */
+export function createJsonlSink(opts: { file: string; flushMs?: number }): AuditSink {
+  const writer = createJsonlWriter(opts);
+  return { record: (r) => writer.writeLine(JSON.stringify(r)), close: () => writer.close() };
 }

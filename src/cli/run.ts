@@ -8,11 +8,11 @@ import { createAdminApp } from "../admin/app.ts";
 import { createRecentDecisions } from "../admin/recent.ts";
 import { startAdminServer, type AdminServer } from "../admin/server.ts";
 import { loadOrCreateAdminToken } from "../admin/token.ts";
-import { createFanoutSink, createJsonlSink } from "../audit/sink.ts";
+import { createJsonlWriter } from "../audit/sink.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
-import type { AuditRecord, Clock } from "../core/types.ts";
+import type { AuditRecord, AuditSink, Clock } from "../core/types.ts";
 import { createSystemResolver } from "../dns/system-resolver.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import { createAddressPolicy, type AddressPolicy } from "../net/address-policy.ts";
@@ -33,7 +33,7 @@ config is rejected and the running policy stays. SIGTERM / SIGINT stop gracefull
 
 Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, later CA and keys).`;
 
-const clock: Clock = { now: () => performance.now(), wall: () => new Date() };
+const clock: Clock = { now: () => performance.now(), wall: () => new Date(), epochMs: () => Date.now() };
 
 export async function runCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -72,8 +72,18 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
 
   const metrics = createMetrics();
   const recent = createRecentDecisions(1000);
-  const file = createJsonlSink({ file: loaded.config.audit.file });
-  const audit = createFanoutSink([file, recent, { record: (r: AuditRecord) => metrics.observe(r) }]);
+  const file = createJsonlWriter({ file: loaded.config.audit.file });
+  // Each record is serialised once: the line goes to the file and the recent ring, the object
+  // to the metrics.
+  const audit: AuditSink = {
+    record(r) {
+      const line = JSON.stringify(r);
+      file.writeLine(line);
+      recent.push(line);
+      metrics.observe(r);
+    },
+    close: () => file.close(),
+  };
   const event = (detail: string, rule: string, extra: Partial<AuditRecord> = {}) =>
     audit.record({ time: clock.wall().toISOString(), kind: "config", agent: "sluice", verdict: "allow", rule, reason: "allowed", detail, ...extra });
 
@@ -183,7 +193,11 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   event(`started sluice ${BUILD.version}`, "lifecycle.start", { kind: "lifecycle" });
 
   return new Promise<number>((resolve) => {
+    let stopping = false;
     const stop = async (signal: string) => {
+      // Ctrl-C reaches the whole process group and a supervisor may add a SIGTERM: stop once.
+      if (stopping) return;
+      stopping = true;
       log.info("stopping", { signal });
       watcher?.close();
       await proxy.stop();
@@ -192,7 +206,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       await audit.close?.();
       resolve(EXIT.ok);
     };
-    process.once("SIGTERM", () => void stop("SIGTERM"));
-    process.once("SIGINT", () => void stop("SIGINT"));
+    process.on("SIGTERM", () => void stop("SIGTERM"));
+    process.on("SIGINT", () => void stop("SIGINT"));
   });
 }

@@ -105,6 +105,9 @@ export interface AuditSink {
 
 /** A monotonic and a wall clock, passed in so pure modules never read time themselves. */
 export interface Clock {
+  /** Monotonic milliseconds, for durations. */
   now(): number;
   wall(): Date;
+  /** Wall-clock milliseconds since the epoch (Date.now()), without allocating a Date. */
+  epochMs(): number;
 }

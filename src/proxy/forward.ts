@@ -222,6 +222,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     else e.closeWhenFlushed = true;
   }
 
+  // Records in the same millisecond share one timestamp string.
+  let isoMs = -1;
+  let isoText = "";
+  function isoNow(): string {
+    const ms = clock.epochMs();
+    if (ms !== isoMs) {
+      isoMs = ms;
+      isoText = new Date(ms).toISOString();
+    }
+    return isoText;
+  }
+
   /** Phase read after an await: TypeScript's narrowing from before the await no longer holds. */
   const isClosed = (c: Client): boolean => c.phase === "closed";
 
@@ -234,7 +246,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // One flat literal: undefined fields are left out by JSON.stringify, and no spreads or
     // temporaries are built per request.
     deps.audit.record({
-      time: clock.wall().toISOString(),
+      time: isoNow(),
       kind: http ? "http" : "connect",
       agent: a.agent.name,
       client: a.client.address,
@@ -258,7 +270,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   /** A record for input that never became an Action (malformed, timed out). */
   function recordRefusal(c: Client, r: SluiceResponse, method?: string): void {
     deps.audit.record({
-      time: clock.wall().toISOString(),
+      time: isoNow(),
       kind: "http",
       agent: "unknown",
       client: c.peer.address,
@@ -637,13 +649,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         continue;
       }
       ex.res = res;
-      startResponse(ex, res, data);
+      startResponse(ex, res, buf, end);
       return;
     }
     forwardResponseBody(ex, data);
   }
 
-  function startResponse(ex: Exchange, res: ResponseHead, first: Buffer): void {
+  /** `raw` holds the response head up to `headEnd`, then the first body bytes. */
+  function startResponse(ex: Exchange, res: ResponseHead, raw: Buffer, headEnd: number): void {
+    const first = raw.subarray(headEnd);
     if (!responseHasBody(ex.head.method, res.status)) ex.resMode = "none";
     else if (res.chunked) {
       ex.resMode = "chunked";
@@ -654,10 +668,21 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       ex.resRemaining = res.contentLength;
     } else ex.resMode = "close";
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
+    ex.responseStarted = true;
+    // The common case: a clean HTTP/1.1 head to a keep-alive client goes out as received, with
+    // the first body piece, straight from the upstream's buffer: no copy, no re-serialising.
+    if (res.verbatim && !ex.clientClose && (ex.resMode === "length" || ex.resMode === "none")) {
+      const take = ex.resMode === "length" ? Math.min(first.length, ex.resRemaining) : 0;
+      ex.resRemaining -= take;
+      ex.bytesIn += take;
+      const out = headEnd + take === raw.length ? raw : raw.subarray(0, headEnd + take);
+      send(ex.client, out, ex.upstream);
+      if (ex.resRemaining === 0) finishExchange(ex);
+      return;
+    }
     let text = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection)}`;
     if (ex.resMode === "chunked" && !ex.dechunk) text += "Transfer-Encoding: chunked\r\n";
     text += ex.clientClose ? "Connection: close\r\n\r\n" : "\r\n";
-    ex.responseStarted = true;
     // Bun does not cork writes: head and a small first body piece go out as one buffer, one
     // send instead of two.
     if (first.length > 0 && first.length <= 16 * 1024 && ex.resMode === "length") {

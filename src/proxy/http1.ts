@@ -37,6 +37,11 @@ export interface ResponseHead extends Framing {
   readonly headers: [string, string][];
   readonly connection: readonly string[];
   readonly close: boolean;
+  /**
+   * HTTP/1.1 with no hop-by-hop header but a chunked Transfer-Encoding: the validated head
+   * bytes can be forwarded to a keep-alive HTTP/1.1 client as they are, without re-serialising.
+   */
+  readonly verbatim: boolean;
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
@@ -60,6 +65,8 @@ interface HeaderBlock {
   contentLength: number | null;
   transferEncoding: string | null;
   connection: string[];
+  /** A hop-by-hop header other than Transfer-Encoding was seen. */
+  hopByHop: boolean;
 }
 
 function parseHeaderLines(lines: string[], from: number, errStatus: 400 | 502): HeaderBlock | ParseError {
@@ -67,6 +74,7 @@ function parseHeaderLines(lines: string[], from: number, errStatus: 400 | 502): 
   let contentLength: number | null = null;
   let te: string | null = null;
   const connection: string[] = [];
+  let hopByHop = false;
   for (let i = from; i < lines.length; i++) {
     const line = lines[i]!;
     if (line === "") continue;
@@ -94,10 +102,13 @@ function parseHeaderLines(lines: string[], from: number, errStatus: 400 | 502): 
         const tok = t.trim().toLowerCase();
         if (tok) connection.push(tok);
       }
+      hopByHop = true;
+    } else if (HOP_BY_HOP.has(lower)) {
+      hopByHop = true;
     }
     headers.push([name, value]);
   }
-  return { headers, contentLength, transferEncoding: te, connection };
+  return { headers, contentLength, transferEncoding: te, connection, hopByHop };
 }
 
 function trimOws(line: string, from: number): string {
@@ -165,6 +176,7 @@ export function parseResponseHead(head: string): ResponseHead | ParseError {
   if ("error" in block) return block;
   let chunked = false;
   let contentLength = block.contentLength;
+  let verbatim = m[1] === "1" && !block.hopByHop;
   if (block.transferEncoding !== null) {
     const codings = block.transferEncoding.toLowerCase().split(",").map((s) => s.trim());
     // RFC 9112 section 6.3 (3): chunked must be final, else the body runs to close.
@@ -172,6 +184,7 @@ export function parseResponseHead(head: string): ResponseHead | ParseError {
     if (codings.length > 1 || !chunked) return fail(502, "unsupported Transfer-Encoding from upstream");
     // RFC 9112 section 6.3 (3): Transfer-Encoding overrides Content-Length; drop the latter.
     if (contentLength !== null) {
+      verbatim = false;
       contentLength = null;
       const i = block.headers.findIndex(([n]) => n.toLowerCase() === "content-length");
       block.headers.splice(i, 1);
@@ -188,6 +201,7 @@ export function parseResponseHead(head: string): ResponseHead | ParseError {
     close,
     contentLength,
     chunked,
+    verbatim,
   };
 }
 

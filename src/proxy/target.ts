@@ -39,8 +39,8 @@ export function parseAbsoluteTarget(target: string): TargetResult {
   const authority = rest.slice(0, end);
   if (authority.includes("@")) return { error: "userinfo in request target is refused" };
   if (rest.includes("#")) return { error: "fragment in request target" };
-  const hp = splitHostPortWithDefault(authority, 80);
-  if (!hp.ok) return { error: `bad authority: ${hp.error}` };
+  const hp = normaliseAuthority(authority);
+  if ("error" in hp) return hp;
   let originForm = rest.slice(end);
   if (originForm === "") originForm = "/";
   else if (originForm.startsWith("?")) originForm = `/${originForm}`;
@@ -51,8 +51,26 @@ export function parseAbsoluteTarget(target: string): TargetResult {
     path: q < 0 ? originForm : originForm.slice(0, q),
     query: q < 0 ? "" : originForm.slice(q + 1),
     originForm,
-    authority: formatAuthority(hp.host, hp.port, 80),
+    authority: hp.authority,
   };
+}
+
+/**
+ * Authorities repeat (an agent talks to a few hosts), and normalising one (IDN mapping, IP
+ * parsing in every spelling) costs more than the rest of the target: remember the results.
+ * Pure function of the input, so a bounded cache cannot change a decision.
+ */
+const AUTHORITY_CACHE_MAX = 1024;
+const authorityCache = new Map<string, { host: string; port: number; authority: string } | { error: string }>();
+
+function normaliseAuthority(authority: string): { host: string; port: number; authority: string } | { error: string } {
+  let hit = authorityCache.get(authority);
+  if (hit) return hit;
+  const hp = splitHostPortWithDefault(authority, 80);
+  hit = hp.ok ? { host: hp.host, port: hp.port, authority: formatAuthority(hp.host, hp.port, 80) } : { error: `bad authority: ${hp.error}` };
+  if (authorityCache.size >= AUTHORITY_CACHE_MAX) authorityCache.clear();
+  authorityCache.set(authority, hit);
+  return hit;
 }
 
 export function parseConnectTarget(target: string): { host: string; port: number } | { error: string } {

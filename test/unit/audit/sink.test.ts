@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createFanoutSink, createJsonlSink } from "../../../src/audit/sink.ts";
+import { createJsonlSink } from "../../../src/audit/sink.ts";
 import type { AuditRecord, AuditSink } from "../../../src/core/types.ts";
 
 let dir = "";
@@ -104,31 +104,5 @@ describe("createJsonlSink", () => {
     sink.record(r);
     await sink.close?.();
     expect(readLines(path)).toEqual([r]);
-  });
-});
-
-describe("createFanoutSink", () => {
-  test("records go to every sink, in order, and close closes them all", async () => {
-    const seen: [string, AuditRecord][] = [];
-    const closed: string[] = [];
-    const mk = (name: string): AuditSink => ({
-      record: (r) => seen.push([name, r]),
-      close: async () => {
-        closed.push(name);
-      },
-    });
-    const fan = createFanoutSink([mk("a"), mk("b"), { record: (r) => seen.push(["c", r]) }]);
-    fan.record(rec(1));
-    fan.record(rec(2));
-    await fan.close?.();
-    expect(seen).toEqual([
-      ["a", rec(1)],
-      ["b", rec(1)],
-      ["c", rec(1)],
-      ["a", rec(2)],
-      ["b", rec(2)],
-      ["c", rec(2)],
-    ]);
-    expect(closed).toEqual(["a", "b"]);
   });
 });
