@@ -1,0 +1,210 @@
+/**
+ * Starts dist/sluice on a generated config, the way production runs it: the egress policy is on
+ * (a realistic allow list of ~50 patterns and a deny list of ~20), and decision records go to an
+ * audit file. Readiness is the "sluice ready" JSON line on stderr, never a sleep.
+ */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Subprocess } from "bun";
+import { stopProcess, track } from "./procs.ts";
+
+export const ROOT = resolve(import.meta.dir, "../..");
+export const BIN = join(ROOT, "dist/sluice");
+
+/** Hosts a coding agent plausibly needs: exact names and `*.example.com` wildcards. */
+export const ALLOW_PATTERNS: readonly string[] = [
+  "api.anthropic.com",
+  "api.openai.com",
+  "generativelanguage.googleapis.com",
+  "*.aiplatform.googleapis.com",
+  "api.mistral.ai",
+  "api.cohere.com",
+  "api.groq.com",
+  "openrouter.ai",
+  "github.com",
+  "api.github.com",
+  "codeload.github.com",
+  "uploads.github.com",
+  "objects.githubusercontent.com",
+  "raw.githubusercontent.com",
+  "avatars.githubusercontent.com",
+  "*.actions.githubusercontent.com",
+  "ghcr.io",
+  "pkg-containers.githubusercontent.com",
+  "gitlab.com",
+  "*.gitlab.com",
+  "bitbucket.org",
+  "registry.npmjs.org",
+  "registry.yarnpkg.com",
+  "*.npmjs.org",
+  "pypi.org",
+  "files.pythonhosted.org",
+  "crates.io",
+  "static.crates.io",
+  "index.crates.io",
+  "static.rust-lang.org",
+  "proxy.golang.org",
+  "sum.golang.org",
+  "storage.googleapis.com",
+  "rubygems.org",
+  "index.rubygems.org",
+  "repo.maven.apache.org",
+  "repo1.maven.org",
+  "plugins.gradle.org",
+  "services.gradle.org",
+  "api.nuget.org",
+  "repo.packagist.org",
+  "deb.debian.org",
+  "security.debian.org",
+  "archive.ubuntu.com",
+  "*.archive.ubuntu.com",
+  "dl-cdn.alpinelinux.org",
+  "registry-1.docker.io",
+  "auth.docker.io",
+  "production.cloudflare.docker.com",
+  "*.pkg.dev",
+  "huggingface.co",
+  "*.huggingface.co",
+  "*.sentry.io",
+  "127.0.0.1",
+];
+
+/** Places an agent should not reach even when a wildcard above would admit them. */
+export const DENY_PATTERNS: readonly string[] = [
+  "gist.github.com",
+  "gist.githubusercontent.com",
+  "pastebin.com",
+  "*.pastebin.com",
+  "transfer.sh",
+  "file.io",
+  "*.pipedream.net",
+  "*.beeceptor.com",
+  "webhook.site",
+  "*.requestbin.net",
+  "hooks.slack.com",
+  "discord.com",
+  "*.discord.com",
+  "api.telegram.org",
+  "paste.ee",
+  "*.burpcollaborator.net",
+  "*.interact.sh",
+  "*.oast.fun",
+  "ingest.sentry.io",
+  "uploads.gitlab.com",
+];
+
+export function sluiceConfig(opts: { auditFile: string; connectPorts?: readonly string[] }): string {
+  const list = (xs: readonly string[]) => xs.map((x) => `    - ${JSON.stringify(x)}\n`).join("");
+  const connect = opts.connectPorts ?? ["443"];
+  return (
+    `version: 1\n` +
+    `mode: enforce\n` +
+    `proxy: { listen: "127.0.0.1:0" }\n` +
+    `admin: { listen: "127.0.0.1:0" }\n` +
+    `egress:\n` +
+    `  allow:\n${list(ALLOW_PATTERNS)}` +
+    `  deny:\n${list(DENY_PATTERNS)}` +
+    `  ports:\n` +
+    `    http: ["1-65535"]\n` +
+    `    connect: [${connect.map((p) => JSON.stringify(p)).join(", ")}]\n` +
+    `  trusted_cidrs: ["127.0.0.1/32"]\n` +
+    `audit:\n` +
+    `  file: ${JSON.stringify(opts.auditFile)}\n`
+  );
+}
+
+export interface LogLine {
+  readonly level?: string;
+  readonly msg?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface RunningSluice {
+  readonly name: string;
+  readonly proc: Subprocess<"ignore", "ignore", "pipe">;
+  readonly pid: number;
+  readonly proxyPort: number;
+  readonly auditFile: string;
+  /** Log lines at warn or error (and anything that is not JSON), as they arrive. */
+  readonly problems: LogLine[];
+  /** Count of every log line seen. */
+  lineCount(): number;
+  stop(): Promise<number | null>;
+}
+
+export async function startSluice(name: string, dir: string, opts: { connectPorts?: readonly string[] } = {}): Promise<RunningSluice> {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\``);
+  mkdirSync(dir, { recursive: true });
+  const auditFile = join(dir, "audit.jsonl");
+  const configPath = join(dir, "sluice.yaml");
+  writeFileSync(configPath, sluiceConfig({ auditFile, ...opts }));
+  const proc = track(
+    name,
+    Bun.spawn([BIN, "run", "--config", configPath, "--log-format", "json"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      detached: true,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") },
+    }),
+  );
+
+  const problems: LogLine[] = [];
+  const seen: LogLine[] = [];
+  let lines = 0;
+  const listener: { onLine: ((l: LogLine) => void) | null } = { onLine: null };
+  void (async () => {
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of proc.stderr) {
+      rest += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = rest.indexOf("\n")) >= 0) {
+        const text = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        let line: LogLine;
+        try {
+          line = JSON.parse(text) as LogLine;
+        } catch {
+          line = { level: "raw", msg: text };
+        }
+        lines++;
+        if (seen.length < 50) seen.push(line);
+        if (line.level !== "info" && line.level !== "debug") problems.push(line);
+        listener.onLine?.(line);
+      }
+    }
+  })();
+
+  const ready = await new Promise<LogLine>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name}: no "sluice ready" line within 15 s:\n${dump(seen)}`)), 15_000);
+    listener.onLine = (l) => {
+      if (l.msg === "sluice ready") {
+        clearTimeout(timer);
+        listener.onLine = null;
+        resolve(l);
+      }
+    };
+    void proc.exited.then(async (code) => {
+      await Bun.sleep(50); // let the reader pass on the last lines it got
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with ${code} before it was ready:\n${dump(seen)}`));
+    });
+  });
+  const proxyPort = Number(String(ready.proxy).split(":").pop());
+  if (!Number.isInteger(proxyPort) || proxyPort <= 0) throw new Error(`${name}: bad proxy address in ready line: ${JSON.stringify(ready)}`);
+  return {
+    name,
+    proc,
+    pid: proc.pid,
+    proxyPort,
+    auditFile,
+    problems,
+    lineCount: () => lines,
+    stop: () => stopProcess(proc),
+  };
+}
+
+function dump(lines: readonly LogLine[]): string {
+  return lines.map((l) => JSON.stringify(l)).join("\n");
+}
