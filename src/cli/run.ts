@@ -153,7 +153,11 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       get: () => killswitch,
       set(on, by) {
         killswitch = on;
-        log.warn(`kill switch ${on ? "ON: all egress refused" : "off"}`, { by });
+        // New requests see the flag; tunnels and idle upstream connections opened before it
+        // must not outlive it.
+        const cut = on ? proxy.cutOff({ rule: "admin.killswitch", code: "killswitch", detail: `kill switch turned on by ${by}` }) : 0;
+        if (on) proxy.clearPool();
+        log.warn(`kill switch ${on ? "ON: all egress refused" : "off"}`, { by, ...(on ? { cut_off: cut } : {}) });
         event(`kill switch ${on ? "on" : "off"} by ${by}`, "admin.killswitch", { verdict: on ? "block" : "allow", reason: on ? "killswitch" : "allowed" });
       },
     },

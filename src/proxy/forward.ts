@@ -10,7 +10,7 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { OperationalError } from "../core/errors.ts";
 import type { ReasonCode } from "../core/reasons.ts";
-import type { Action, AuditSink, Clock, Decision, Peer } from "../core/types.ts";
+import type { Action, AuditSink, Clock, Decision, Peer, Reason } from "../core/types.ts";
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
 import type { Policy } from "../policy/policy.ts";
@@ -44,6 +44,11 @@ export interface ForwardProxy {
   stats(): { connections: number; tunnels: number; idleUpstreams: number };
   /** Drops idle upstream connections (after a reload: they were checked under the old policy). */
   clearPool(): void;
+  /**
+   * Cuts off every open tunnel and in-flight request, recording each as refused with `reason`
+   * (the kill switch: traffic allowed before the switch must not outlive it). Returns how many.
+   */
+  cutOff(reason: Reason): number;
   stop(): Promise<void>;
 }
 
@@ -119,6 +124,8 @@ interface Tunnel extends Base {
   timer: ReturnType<typeof setTimeout> | null;
   /** bytesIn + bytesOut at the last idle check. */
   activityMark: number;
+  /** Set when sluice itself cut the tunnel short for a policy reason. */
+  closedBy: Reason | null;
 }
 
 /** Heads are latin1 text; pure-ASCII ones (nearly all) go to the socket as strings. */
@@ -134,8 +141,8 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 
 export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   const { log, clock } = deps;
-  let connections = 0;
-  let tunnels = 0;
+  const clients = new Set<Client>();
+  const openTunnels = new Set<Tunnel>();
   const pool: UpstreamPool<Upstream> = createUpstreamPool<Upstream>({
     maxPerKey: () => deps.policy().proxy.maxIdleUpstreamPerHost,
     idleTimeoutMs: () => deps.policy().proxy.upstreamIdleTimeoutMs,
@@ -594,7 +601,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   /** A failure mid-exchange: answer if nothing of the response went out yet, then close both. */
-  function abortExchange(ex: Exchange, status: number, code: ReasonCode, rule: string, detail: string): void {
+  function abortExchange(ex: Exchange, status: number, code: ReasonCode, rule: string, detail: string, block = false): void {
     if (ex.done) return;
     ex.done = true;
     const c = ex.client;
@@ -613,7 +620,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       c.phase = "closed";
       c.socket?.terminate();
     } else {
-      respond(c, { status, rule, reason: code, detail, block: false, close: true });
+      respond(c, { status, rule, reason: code, detail, block, close: true });
     }
   }
 
@@ -869,6 +876,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       done: false,
       timer: null,
       activityMark: 0,
+      closedBy: null,
     };
     if (decision.verdict === "block") {
       tunnel.done = true;
@@ -882,7 +890,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     void dialFor(tunnel).then((up) => {
       if (!up) return;
       tunnel.upstream = up;
-      tunnels++;
+      openTunnels.add(tunnel);
       tunnel.timer = setTimeout(() => {
         log.info("tunnel reached tunnel_max_duration", { host: action.host });
         endTunnel(tunnel);
@@ -903,8 +911,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (t.done) return;
     t.done = true;
     if (t.timer) clearTimeout(t.timer);
-    if (t.upstream) tunnels--;
-    record(t, 200);
+    openTunnels.delete(t);
+    record(t, 200, t.closedBy ? { verdict: "block", reasons: [t.closedBy] } : t.decision);
     const up = t.upstream;
     if (up) {
       up.owner = null;
@@ -922,7 +930,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     port: settings.listen.port,
     socket: {
       open(socket) {
-        connections++;
         socket.data = {
           kind: "client",
           socket: socket as unknown as Socket<never>,
@@ -939,6 +946,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           flowPaused: false,
           paused: false,
         };
+        clients.add(socket.data);
         socket.setNoDelay(true);
         socket.timeout(Math.ceil(deps.policy().proxy.idleTimeoutMs / 1000));
       },
@@ -965,8 +973,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         }
       },
       close(socket) {
-        connections--;
         const c = socket.data;
+        clients.delete(c);
         c.socket = null;
         c.phase = "closed";
         clearHeadTimer(c);
@@ -992,8 +1000,22 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   return {
     hostname: listener.hostname,
     port: listener.port,
-    stats: () => ({ connections, tunnels, idleUpstreams: pool.size() }),
+    stats: () => ({ connections: clients.size, tunnels: openTunnels.size, idleUpstreams: pool.size() }),
     clearPool: () => pool.clear(),
+    cutOff(reason) {
+      let n = 0;
+      for (const c of [...clients]) {
+        if (c.tunnel && !c.tunnel.done) {
+          c.tunnel.closedBy = reason;
+          endTunnel(c.tunnel);
+          n++;
+        } else if (c.ex && !c.ex.done) {
+          abortExchange(c.ex, blockStatus(reason.code), reason.code, reason.rule, reason.detail, true);
+          n++;
+        }
+      }
+      return n;
+    },
     async stop() {
       clearInterval(ticker);
       listener.stop(true);
