@@ -185,18 +185,9 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   const watcher = loaded.path ? watchConfigFile(loaded.path, () => void reload("file")) : null;
   process.on("SIGHUP", () => void reload("sighup"));
 
-  log.info("sluice ready", {
-    version: BUILD.version,
-    commit: BUILD.commit,
-    proxy: `${proxy.hostname}:${proxy.port}`,
-    admin: `${admin.hostname}:${admin.port}`,
-    config: loaded.path ?? "embedded default",
-    mode: loaded.policy.mode,
-    admin_auth_file: token.path,
-  });
-  event(`started sluice ${BUILD.version}`, "lifecycle.start", { kind: "lifecycle" });
-
-  return new Promise<number>((resolve) => {
+  // Handlers go in before the ready line: a signal that arrives between the two would
+  // otherwise meet the default disposition and kill the process mid-write.
+  const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
       // Ctrl-C reaches the whole process group and a supervisor may add a SIGTERM: stop once.
@@ -213,4 +204,17 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     process.on("SIGTERM", () => void stop("SIGTERM"));
     process.on("SIGINT", () => void stop("SIGINT"));
   });
+
+  log.info("sluice ready", {
+    version: BUILD.version,
+    commit: BUILD.commit,
+    proxy: `${proxy.hostname}:${proxy.port}`,
+    admin: `${admin.hostname}:${admin.port}`,
+    config: loaded.path ?? "embedded default",
+    mode: loaded.policy.mode,
+    admin_auth_file: token.path,
+  });
+  event(`started sluice ${BUILD.version}`, "lifecycle.start", { kind: "lifecycle" });
+
+  return stopped;
 }
