@@ -71,8 +71,10 @@ interface Client extends Endpoint {
   readonly peer: Peer;
   buf: Buffer | null;
   phase: "head" | "busy" | "request-body" | "tunnel" | "closed";
-  /** A head deadline is armed (see `heading`). */
-  headTimer: boolean;
+  /** Deadline (clock.now() ms) for the head being read, or 0 (slowloris guard). */
+  headDeadline: number;
+  /** Last time bytes arrived from the client. */
+  lastActive: number;
   /** Paused because pipelined bytes piled up while an exchange was busy. */
   heldPaused: boolean;
   ex: Exchange | null;
@@ -97,6 +99,8 @@ interface Base {
   bytesOut: number;
   bytesIn: number;
   done: boolean;
+  /** Last time bytes moved: either way for a tunnel; request body or response for an exchange. */
+  lastActive: number;
 }
 
 interface Exchange extends Base {
@@ -121,9 +125,7 @@ interface Exchange extends Base {
 
 interface Tunnel extends Base {
   readonly type: "tunnel";
-  timer: ReturnType<typeof setTimeout> | null;
-  /** bytesIn + bytesOut at the last idle check. */
-  activityMark: number;
+
   /** Set when sluice itself cut the tunnel short for a policy reason. */
   closedBy: Reason | null;
 }
@@ -149,18 +151,43 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     close: (u) => u.socket?.end(),
     now: () => clock.now(),
   });
-  /** Clients reading a request head, with their deadline (slowloris guard). */
-  const heading = new Map<Client, number>();
-  const ticker = setInterval(() => {
-    const now = clock.now();
-    for (const [c, deadline] of heading) {
-      if (deadline > now) continue;
-      heading.delete(c);
-      if (c.phase === "head") badRequest(c, 408, "timeout", "proxy.header-timeout", "request head not received in time");
+  // Every timeout is checked here, twice a second, against activity timestamps. Bun's socket
+  // timeouts fire a fixed time after they are set (in 4 s steps), not after inactivity, so
+  // they cannot express "idle for 60 s"; and a timer per request costs more than proxying it.
+  const ticker = setInterval(() => checkTimeouts(clock.now()), 500);
+  ticker.unref();
+
+  function checkTimeouts(now: number): void {
+    const p = deps.policy().proxy;
+    for (const c of clients) {
+      switch (c.phase) {
+        case "head":
+          if (c.headDeadline !== 0 && now > c.headDeadline) {
+            badRequest(c, 408, "timeout", "proxy.header-timeout", "request head not received in time");
+          } else if (c.headDeadline === 0 && now - c.lastActive > p.idleTimeoutMs) {
+            closeClient(c);
+          }
+          break;
+        case "tunnel": {
+          const t = c.tunnel;
+          if (!t) break;
+          if (now - t.started > p.tunnelMaxMs) {
+            log.info("tunnel reached tunnel_max_duration", { host: t.action.host });
+            endTunnel(t);
+          } else if (now - t.lastActive > p.idleTimeoutMs) endTunnel(t);
+          break;
+        }
+        default: {
+          const ex = c.ex;
+          // Silent because we paused it for a slow client is not the upstream's fault.
+          if (ex && !ex.done && ex.upstream && !ex.upstream.flowPaused && now - ex.lastActive > p.upstreamTimeoutMs) {
+            abortExchange(ex, 504, "timeout", "proxy.upstream-timeout", "upstream did not answer in time");
+          }
+        }
+      }
     }
     pool.sweep();
-  }, 500);
-  ticker.unref();
+  }
 
   // ---- writing with backpressure -------------------------------------------------------
 
@@ -310,8 +337,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function clearHeadTimer(c: Client): void {
-    if (c.headTimer) heading.delete(c);
-    c.headTimer = false;
+    c.headDeadline = 0;
   }
 
   function badRequest(c: Client, status: number, code: ReasonCode, rule: string, detail: string, method?: string): void {
@@ -321,14 +347,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function onClientData(c: Client, chunk: Buffer): void {
+    const now = clock.now();
+    c.lastActive = now;
     switch (c.phase) {
       case "tunnel": {
         const t = c.tunnel!;
+        t.lastActive = now;
         t.bytesOut += chunk.length;
         if (t.upstream) send(t.upstream, chunk, c);
         return;
       }
       case "request-body":
+        c.ex!.lastActive = now;
         forwardRequestBody(c.ex!, chunk);
         return;
       case "closed":
@@ -344,15 +374,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       case "head": {
         const before = c.buf?.length ?? 0;
         c.buf = c.buf ? Buffer.concat([c.buf, chunk]) : chunk;
-        if (before === 0 && !c.headTimer) armHeadTimer(c);
+        if (before === 0 && c.headDeadline === 0) armHeadTimer(c);
         processHead(c, before);
       }
     }
   }
 
   function armHeadTimer(c: Client): void {
-    c.headTimer = true;
-    heading.set(c, clock.now() + deps.policy().proxy.headerTimeoutMs);
+    c.headDeadline = clock.now() + deps.policy().proxy.headerTimeoutMs;
   }
 
   function processHead(c: Client, searchFrom: number): void {
@@ -440,6 +469,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytesOut: 0,
       bytesIn: 0,
       done: false,
+      lastActive: 0,
       head,
       target,
       reqRemaining: head.contentLength ?? 0,
@@ -562,7 +592,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
     send(up, headBytes, null);
-    up.socket?.timeout(Math.ceil(deps.policy().proxy.upstreamTimeoutMs / 1000));
+    ex.lastActive = clock.now();
     if (ex.reqDone) {
       // Pipelined bytes, if any, stay in c.buf until this exchange finishes.
       return;
@@ -754,7 +784,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       const reusable =
         !up.closed && ex.reqDone && ex.resMode !== "close" && !ex.res?.close && up.out.length === 0 && !up.flowPaused;
       if (reusable && up.socket) {
-        up.socket.timeout(0);
         pool.put(up.key, up);
       } else up.socket?.end();
     }
@@ -820,6 +849,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         socket.terminate();
         return;
       }
+      owner.lastActive = clock.now();
       if (owner.type === "tunnel") {
         owner.bytesIn += chunk.length;
         send(owner.client, chunk, up);
@@ -833,22 +863,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     },
     error(socket, err) {
       log.debug("upstream socket error", { error: err.message, upstream: socket.data.ip });
-    },
-    timeout(socket) {
-      const up = socket.data;
-      const owner = up.owner;
-      if (!owner) {
-        pool.remove(up.key, up);
-        socket.end();
-        return;
-      }
-      if (owner.type === "tunnel") return;
-      // Silent because we paused it for a slow client: that is not the upstream's fault.
-      if (up.flowPaused) {
-        socket.timeout(Math.ceil(deps.policy().proxy.upstreamTimeoutMs / 1000));
-        return;
-      }
-      abortExchange(owner, 504, "timeout", "proxy.upstream-timeout", "upstream did not answer in time");
     },
   };
 
@@ -874,8 +888,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytesOut: 0,
       bytesIn: 0,
       done: false,
-      timer: null,
-      activityMark: 0,
+      lastActive: clock.now(),
       closedBy: null,
     };
     if (decision.verdict === "block") {
@@ -891,10 +904,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (!up) return;
       tunnel.upstream = up;
       openTunnels.add(tunnel);
-      tunnel.timer = setTimeout(() => {
-        log.info("tunnel reached tunnel_max_duration", { host: action.host });
-        endTunnel(tunnel);
-      }, deps.policy().proxy.tunnelMaxMs);
+      tunnel.lastActive = clock.now();
       c.phase = "tunnel";
       send(c, ESTABLISHED, null);
       const early = c.buf;
@@ -910,7 +920,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function endTunnel(t: Tunnel): void {
     if (t.done) return;
     t.done = true;
-    if (t.timer) clearTimeout(t.timer);
     openTunnels.delete(t);
     record(t, 200, t.closedBy ? { verdict: "block", reasons: [t.closedBy] } : t.decision);
     const up = t.upstream;
@@ -936,7 +945,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           peer: { address: socket.remoteAddress, port: 0 },
           buf: null,
           phase: "head",
-          headTimer: false,
+          headDeadline: 0,
+          lastActive: clock.now(),
           heldPaused: false,
           ex: null,
           tunnel: null,
@@ -948,29 +958,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         };
         clients.add(socket.data);
         socket.setNoDelay(true);
-        socket.timeout(Math.ceil(deps.policy().proxy.idleTimeoutMs / 1000));
       },
       data(socket, chunk) {
         onClientData(socket.data, chunk);
       },
       drain(socket) {
         drain(socket.data);
-      },
-      timeout(socket) {
-        const c = socket.data;
-        // Idle keep-alive connections and idle tunnels are closed; busy exchanges have their
-        // own upstream timeout.
-        if (c.phase === "head" && !c.buf) closeClient(c);
-        else if (c.phase === "tunnel" && c.tunnel) {
-          // The client socket's timer only sees the client side; a tunnel is idle only when
-          // no byte moved either way since the last check.
-          const t = c.tunnel;
-          const moved = t.bytesIn + t.bytesOut;
-          if (moved !== t.activityMark) {
-            t.activityMark = moved;
-            socket.timeout(Math.ceil(deps.policy().proxy.idleTimeoutMs / 1000));
-          } else endTunnel(t);
-        }
       },
       close(socket) {
         const c = socket.data;
