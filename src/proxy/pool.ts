@@ -2,21 +2,22 @@
  * Idle keep-alive upstream connections, by `host|port`. A connection in the pool was dialled to
  * an address the policy allowed at the time; the pool is cleared on reload so a changed policy
  * never rides on an old connection. Expiry is swept periodically (`sweep`) rather than with a
- * timer per connection: timers per request cost more than the proxying itself.
+ * timer per connection, and each key keeps two parallel stacks (connections, idle-since times)
+ * so taking and returning a connection allocates nothing.
  */
 export interface UpstreamPool<T> {
   take(key: string): T | null;
   put(key: string, conn: T): void;
   remove(key: string, conn: T): void;
-  /** Closes connections idle for longer than the idle timeout. */
+  /** Closes connections idle for longer than the idle timeout; forgets empty keys. */
   sweep(): void;
   clear(): void;
   size(): number;
 }
 
-interface Idle<T> {
-  conn: T;
-  since: number;
+interface Stack<T> {
+  conns: T[];
+  since: number[];
 }
 
 export function createUpstreamPool<T>(opts: {
@@ -25,53 +26,64 @@ export function createUpstreamPool<T>(opts: {
   close: (conn: T) => void;
   now: () => number;
 }): UpstreamPool<T> {
-  const idle = new Map<string, Idle<T>[]>();
+  const idle = new Map<string, Stack<T>>();
   let count = 0;
-
-  const drop = (key: string, list: Idle<T>[], i: number): Idle<T> => {
-    const [entry] = list.splice(i, 1);
-    count--;
-    if (list.length === 0) idle.delete(key);
-    return entry!;
-  };
 
   return {
     take(key) {
-      const list = idle.get(key);
-      if (!list) return null;
+      const s = idle.get(key);
+      if (!s) return null;
       const limit = opts.now() - opts.idleTimeoutMs();
-      while (list.length > 0) {
-        const entry = drop(key, list, list.length - 1);
-        if (entry.since >= limit) return entry.conn;
-        opts.close(entry.conn);
+      while (s.conns.length > 0) {
+        const conn = s.conns.pop()!;
+        const since = s.since.pop()!;
+        count--;
+        if (since >= limit) return conn;
+        opts.close(conn);
       }
       return null;
     },
     put(key, conn) {
-      let list = idle.get(key);
-      if (!list) idle.set(key, (list = []));
-      if (list.length >= opts.maxPerKey()) {
+      let s = idle.get(key);
+      if (!s) idle.set(key, (s = { conns: [], since: [] }));
+      if (s.conns.length >= opts.maxPerKey()) {
         opts.close(conn);
         return;
       }
-      list.push({ conn, since: opts.now() });
+      s.conns.push(conn);
+      s.since.push(opts.now());
       count++;
     },
     remove(key, conn) {
-      const list = idle.get(key);
-      if (!list) return;
-      const i = list.findIndex((e) => e.conn === conn);
-      if (i >= 0) drop(key, list, i);
+      const s = idle.get(key);
+      if (!s) return;
+      const i = s.conns.indexOf(conn);
+      if (i < 0) return;
+      s.conns.splice(i, 1);
+      s.since.splice(i, 1);
+      count--;
     },
     sweep() {
       const limit = opts.now() - opts.idleTimeoutMs();
-      for (const [key, list] of idle) {
+      for (const [key, s] of idle) {
         // Oldest first: entries are pushed in time order.
-        while (list.length > 0 && list[0]!.since < limit) opts.close(drop(key, list, 0).conn);
+        let n = 0;
+        while (n < s.since.length && s.since[n]! < limit) n++;
+        if (n > 0) {
+          const old = s.conns.splice(0, n);
+          s.since.splice(0, n);
+          count -= n;
+          for (const conn of old) opts.close(conn);
+        }
+        if (s.conns.length === 0) idle.delete(key);
       }
     },
     clear() {
-      for (const [key, list] of idle) while (list.length > 0) opts.close(drop(key, list, 0).conn);
+      for (const s of idle.values()) {
+        for (const conn of s.conns) opts.close(conn);
+        count -= s.conns.length;
+      }
+      idle.clear();
     },
     size: () => count,
   };
