@@ -10,8 +10,7 @@
  */
 import { existsSync, mkdirSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { BIN, tempDir } from "./sluice.ts";
+import { launchSluice, tempDir, type Launched } from "./sluice.ts";
 
 export interface NetnsSupport {
   readonly ok: boolean;
@@ -125,87 +124,16 @@ export function createNetns(opts: { hosts?: Record<string, string> } = {}): Netn
   };
 }
 
-export interface NetnsSluice {
-  readonly proc: Subprocess<"ignore", "pipe", "pipe">;
-  readonly proxyPort: number;
-  readonly adminPort: number;
-  /** As seen from inside the namespace. */
-  readonly proxyUrl: string;
-  readonly lines: Record<string, unknown>[];
-  records(): Record<string, unknown>[];
-  waitForLine(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  stop(): Promise<number>;
-}
+export type NetnsSluice = Launched;
 
-/**
- * Runs dist/sluice inside `ns` on a config written to a temp dir; same ready-line logic as
- * startSluice (test/helpers/sluice.ts): resolves once "sluice ready" is printed.
- */
+/** Runs dist/sluice inside `ns` (startSluice's launcher behind `ip netns exec`); stop() removes its temp dir. */
 export async function startSluiceInNetns(ns: Netns, configYaml: string): Promise<NetnsSluice> {
   const dir = tempDir("slt-netns-");
-  const configPath = join(dir, "sluice.yaml");
-  writeFileSync(configPath, configYaml);
-  const proc = Bun.spawn([...ns.prefix, BIN, "run", "--config", configPath, "--log-format", "json"], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") },
-  });
-  const lines: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
-  let exited = false;
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    const decoder = new TextDecoder();
-    let rest = "";
-    for await (const chunk of stream) {
-      rest += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = rest.indexOf("\n")) >= 0) {
-        const text = rest.slice(0, nl);
-        rest = rest.slice(nl + 1);
-        let line: Record<string, unknown>;
-        try {
-          line = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          line = { raw: text };
-        }
-        lines.push(line);
-        for (let i = waiters.length - 1; i >= 0; i--) if (waiters[i]!.pred(line)) waiters.splice(i, 1)[0]!.resolve(line);
-      }
-    }
-  };
-  void pump(proc.stderr);
-  void pump(proc.stdout);
-  void proc.exited.then(() => (exited = true));
-  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
-    const seen = lines.find(pred);
-    if (seen) return Promise.resolve(seen);
-    return new Promise<Record<string, unknown>>((res, rej) => {
-      const timer = setTimeout(() => {
-        rej(new Error(`timed out waiting for a line; exited=${exited}; last lines:\n${lines.slice(-10).map((l) => JSON.stringify(l)).join("\n")}`));
-      }, timeoutMs);
-      waiters.push({ pred, resolve: (l) => (clearTimeout(timer), res(l)) });
-    });
-  };
-  const ready = await Promise.race([
-    waitForLine((l) => l.msg === "sluice ready"),
-    proc.exited.then((code) => {
-      throw new Error(`sluice (in ${ns.name}) exited with ${code} before ready:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
-    }),
-  ]);
-  const port = (s: unknown) => Number(String(s).split(":").pop());
-  const proxyPort = port(ready.proxy);
+  const launched = await launchSluice({ configYaml, dir, prefix: ns.prefix, label: `in ${ns.name}` });
   return {
-    proc,
-    proxyPort,
-    adminPort: port(ready.admin),
-    proxyUrl: `http://127.0.0.1:${proxyPort}`,
-    lines,
-    records: () => lines.filter((l) => l.kind === "http" || l.kind === "connect"),
-    waitForLine,
+    ...launched,
     async stop() {
-      if (!exited) proc.kill("SIGTERM");
-      const code = await proc.exited;
+      const code = await launched.stop();
       rmSync(dir, { recursive: true, force: true });
       return code;
     },

@@ -38,12 +38,26 @@ export function tempDir(prefix = "sluice-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
-export async function startSluice(configYaml: string, opts: { env?: Record<string, string>; args?: string[]; dir?: string } = {}): Promise<Running> {
+export interface Launched extends Omit<Running, "adminToken"> {}
+
+/**
+ * Spawns dist/sluice on `configYaml` (written into `dir`), optionally behind a command prefix
+ * (`ip netns exec NS`), collects its JSON lines and resolves once it prints "sluice ready".
+ */
+export async function launchSluice(opts: {
+  configYaml: string;
+  dir?: string;
+  prefix?: string[];
+  env?: Record<string, string>;
+  args?: string[];
+  /** Said in errors: where it ran. */
+  label?: string;
+}): Promise<Launched> {
   const dir = opts.dir ?? tempDir();
   const configPath = join(dir, "sluice.yaml");
-  writeFileSync(configPath, configYaml);
+  writeFileSync(configPath, opts.configYaml);
   const home = join(dir, "home");
-  const proc = Bun.spawn([BIN, "run", "--config", configPath, "--log-format", "json", ...(opts.args ?? [])], {
+  const proc = Bun.spawn([...(opts.prefix ?? []), BIN, "run", "--config", configPath, "--log-format", "json", ...(opts.args ?? [])], {
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe",
@@ -93,13 +107,12 @@ export async function startSluice(configYaml: string, opts: { env?: Record<strin
     waitForLine((l) => l.msg === "sluice ready"),
     proc.exited.then(async (code) => {
       await Bun.sleep(50);
-      throw new Error(`sluice exited with ${code} before ready:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
+      throw new Error(`sluice${opts.label ? ` (${opts.label})` : ""} exited with ${code} before ready:\n${lines.map((l) => JSON.stringify(l)).join("\n")}`);
     }),
   ]);
   const port = (s: unknown) => Number(String(s).split(":").pop());
   const proxyPort = port(ready.proxy);
   const adminPort = port(ready.admin);
-  const adminToken = (await Bun.file(join(home, "admin.token")).text()).trim();
   return {
     proc,
     proxyPort,
@@ -108,7 +121,6 @@ export async function startSluice(configYaml: string, opts: { env?: Record<strin
     adminUrl: `http://127.0.0.1:${adminPort}`,
     home,
     configPath,
-    adminToken,
     lines,
     records: () => lines.filter((l) => l.kind === "http" || l.kind === "connect"),
     waitForLine,
@@ -117,6 +129,12 @@ export async function startSluice(configYaml: string, opts: { env?: Record<strin
       return proc.exited;
     },
   };
+}
+
+export async function startSluice(configYaml: string, opts: { env?: Record<string, string>; args?: string[]; dir?: string } = {}): Promise<Running> {
+  const launched = await launchSluice({ configYaml, ...opts });
+  const adminToken = (await Bun.file(join(launched.home, "admin.token")).text()).trim();
+  return { ...launched, adminToken };
 }
 
 /** Writes a new config over the running one (for hot-reload tests). */
