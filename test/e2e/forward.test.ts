@@ -18,6 +18,7 @@ import {
   sha256,
   startEchoOrigin,
   startRawOrigin,
+  startSilentOrigin,
   unusedPort,
   stopSluices,
   type EchoOrigin,
@@ -471,13 +472,7 @@ describe("upstream timeout", () => {
   let quick: Running;
   let silent: RawOrigin;
   beforeAll(async () => {
-    silent = startRawOrigin(async (conn) => {
-      await conn.readHead();
-      // Never answers; waits for the proxy to give up.
-      while ((await conn.readSome()) !== null) {
-        // drain
-      }
-    });
+    silent = startSilentOrigin();
     quick = await startSluice(config().replace('proxy: { listen: "127.0.0.1:0" }', 'proxy: { listen: "127.0.0.1:0", upstream_timeout: 1s }'));
   });
   afterAll(async () => {

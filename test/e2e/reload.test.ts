@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { curlThrough, rawExchange, parseRawResponse, sha256, startEchoOrigin, startRawOrigin, stopSluices, type EchoOrigin, type RawOrigin } from "../helpers/origins.ts";
+import { curlThrough, rawExchange, parseRawResponse, sha256, startEchoOrigin, startRawOrigin, startUppercaseEcho, stopSluices, type EchoOrigin, type RawOrigin } from "../helpers/origins.ts";
 import { rewriteConfig, startSluice, type Running } from "../helpers/sluice.ts";
 
 const T = 60_000;
@@ -32,13 +32,7 @@ let tcpEcho: RawOrigin;
 
 beforeAll(async () => {
   echo = await startEchoOrigin();
-  tcpEcho = startRawOrigin(async (conn) => {
-    for (;;) {
-      const chunk = await conn.readSome();
-      if (chunk === null) return;
-      conn.write(Buffer.from(chunk.toString("latin1").toUpperCase(), "latin1"));
-    }
-  });
+  tcpEcho = startUppercaseEcho();
   sl = await startSluice(config());
   audit = await startSluice(config({ mode: "audit", deny: ["localhost"] }));
 });

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
-import { startEchoOrigin, startRawOrigin, stopSluices, type EchoOrigin, type RawOrigin } from "../helpers/origins.ts";
+import { startEchoOrigin, startSilentOrigin, startUppercaseEcho, stopSluices, type EchoOrigin, type RawOrigin } from "../helpers/origins.ts";
 import { startSluice, type Running } from "../helpers/sluice.ts";
 
 const T = 60_000;
@@ -81,18 +81,8 @@ let silent: RawOrigin;
 
 beforeAll(async () => {
   echo = await startEchoOrigin();
-  tcpEcho = startRawOrigin(async (conn) => {
-    for (;;) {
-      const chunk = await conn.readSome();
-      if (chunk === null) return;
-      conn.write(chunk);
-    }
-  });
-  // Reads the request and never answers.
-  silent = startRawOrigin(async (conn) => {
-    await conn.readHead();
-    await conn.readSome();
-  });
+  tcpEcho = startUppercaseEcho();
+  silent = startSilentOrigin();
   const base = (extra: string) => `version: 1
 proxy: { listen: "127.0.0.1:0", ${extra} }
 admin: { listen: "127.0.0.1:0" }
@@ -132,7 +122,7 @@ describe("timeouts", () => {
     expect(conn.take()).toStartWith("HTTP/1.1 200");
     for (let i = 0; i < 12; i++) {
       conn.write(`ping-${i};`);
-      expect(await conn.until((b) => b.includes(`ping-${i};`))).toBe(true);
+      expect(await conn.until((b) => b.includes(`PING-${i};`))).toBe(true);
       conn.take();
       expect(conn.closed).toBe(false);
       await pause(400);
@@ -161,7 +151,7 @@ describe("timeouts", () => {
     // Keep it busy until sluice closes it; bounded so a regression fails instead of hanging.
     while (!conn.closed && i < 100) {
       conn.write(`x${i++};`);
-      await conn.until((b) => b.includes(`x${i - 1};`), 1_000);
+      await conn.until((b) => b.includes(`X${i - 1};`), 1_000);
       conn.take();
       await pause(200);
     }

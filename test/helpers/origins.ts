@@ -279,6 +279,27 @@ function makeConn(socket: Socket<RawState>, st: RawState, countHead: () => void)
 }
 
 /** Content-Length of a raw request head, or 0. */
+/** A TCP origin that echoes every byte back upper-cased, so a reply is never mistaken for our own bytes. */
+export function startUppercaseEcho(): RawOrigin {
+  return startRawOrigin(async (conn) => {
+    for (;;) {
+      const chunk = await conn.readSome();
+      if (chunk === null) return;
+      conn.write(Buffer.from(chunk.toString("latin1").toUpperCase(), "latin1"));
+    }
+  });
+}
+
+/** An origin that reads a request head and never answers (drains until the peer gives up). */
+export function startSilentOrigin(): RawOrigin {
+  return startRawOrigin(async (conn) => {
+    await conn.readHead();
+    while ((await conn.readSome()) !== null) {
+      // drain
+    }
+  });
+}
+
 export function headContentLength(head: string): number {
   const m = /\r\ncontent-length:\s*(\d+)/i.exec(head);
   return m ? Number(m[1]) : 0;
