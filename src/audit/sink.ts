@@ -17,7 +17,10 @@ export interface JsonlWriter {
   close(): void;
 }
 
-export function createJsonlWriter(opts: { file: string; flushMs?: number }): JsonlWriter {
+/** Records kept in memory while the destination refuses writes, before the oldest are dropped. */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+export function createJsonlWriter(opts: { file: string; flushMs?: number; onError?: (err: unknown) => void }): JsonlWriter {
   const fd = opts.file === "stderr" ? 2 : openSync(opts.file, "a", 0o600);
   // String concatenation builds a rope: appending is cheap, and the one flatten happens in
   // Buffer.from at flush (measured faster here than encoding into a reused Buffer per line).
@@ -26,9 +29,26 @@ export function createJsonlWriter(opts: { file: string; flushMs?: number }): Jso
   const flush = () => {
     if (batch.length === 0 || closed) return;
     const buf = Buffer.from(batch, "utf8");
-    batch = "";
     let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off);
+    while (off < buf.length) {
+      try {
+        off += writeSync(fd, buf, off);
+      } catch (err) {
+        // stderr can be a non-blocking pipe: when it is full, wait for the reader rather than
+        // lose records. The proxy stalls meanwhile, which is failing closed.
+        if ((err as NodeJS.ErrnoException).code === "EAGAIN") {
+          Bun.sleepSync(1);
+          continue;
+        }
+        // Anything else (disk full, a closed descriptor): keep what was not written, bounded,
+        // and say so. Never throw into the request path that happened to trigger the flush.
+        opts.onError?.(err);
+        batch = buf.subarray(off).toString("utf8");
+        if (batch.length > MAX_PENDING_BYTES) batch = batch.slice(batch.indexOf("\n", batch.length - MAX_PENDING_BYTES) + 1);
+        return;
+      }
+    }
+    batch = "";
   };
   const timer = setInterval(flush, opts.flushMs ?? 100);
   timer.unref();

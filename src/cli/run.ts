@@ -72,7 +72,14 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
 
   const metrics = createMetrics();
   const recent = createRecentDecisions(1000);
-  const file = createJsonlWriter({ file: loaded.config.audit.file });
+  let auditErrors = 0;
+  const file = createJsonlWriter({
+    file: loaded.config.audit.file,
+    // Logged once per 1000 failures: a full disk must not also flood the log.
+    onError: (err) => {
+      if (auditErrors++ % 1000 === 0) log.error("cannot write decision records; keeping them in memory", { error: String(err), failures: auditErrors });
+    },
+  });
   // Each record is serialised once: the line goes to the file and the recent ring, the object
   // to the metrics.
   const audit: AuditSink = {

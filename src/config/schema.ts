@@ -5,6 +5,7 @@
  * than its author wrote.
  */
 import { z } from "zod";
+import { parseIpLiteral } from "../net/ip.ts";
 import { parseDuration, parseListen, parsePortRange, parseSize } from "./units.ts";
 
 const duration = z
@@ -32,10 +33,15 @@ const size = z
 const listen = z.string().transform((v, ctx) => {
   const l = parseListen(v);
   if (!l) {
-    ctx.addIssue({ code: "custom", message: `not a listen address: ${JSON.stringify(v)} (use host:port, [v6]:port)` });
+    ctx.addIssue({ code: "custom", message: `not a listen address: ${JSON.stringify(v)} (use ip:port, [v6]:port)` });
     return z.NEVER;
   }
-  return l;
+  // An IP, not a name: what we bind is what the self-address guard compares against.
+  if (!parseIpLiteral(l.hostname)) {
+    ctx.addIssue({ code: "custom", message: `listen host must be an IP address, not ${JSON.stringify(l.hostname)} (e.g. 127.0.0.1:8888)` });
+    return z.NEVER;
+  }
+  return { hostname: parseIpLiteral(l.hostname)!.text, port: l.port };
 });
 
 const portRange = z.union([z.number(), z.string()]).transform((v, ctx) => {
@@ -69,7 +75,10 @@ export const configSchema = z.strictObject({
       tunnel_max_duration: duration.default(3_600_000),
       upstream_idle_timeout: duration.default(30_000),
       max_idle_upstream_per_host: z.number().int().min(0).max(1024).default(32),
-      require_agent: z.boolean().default(false),
+      max_connections: z.number().int().min(1).max(1_000_000).default(4096),
+      // Unset: required as soon as any agent has a token, so a token-limited agent cannot
+      // shed its own allow list by dropping the credential.
+      require_agent: z.boolean().optional(),
     })
     .prefault({}),
   admin: z

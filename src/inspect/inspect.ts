@@ -1,7 +1,7 @@
 /**
  * inspect(action, ctx) -> Decision. Pure: no sockets, files or clocks (ARCHITECTURE.md).
  * Runs STAGES in order; the first block wins. `mode: audit` turns a block into a warn that
- * remembers it would have blocked, except for the kill switch and failed stages.
+ * remembers it would have blocked, except for the kill switch, failed stages and self-dials.
  */
 import type { Action, Decision, Reason } from "../core/types.ts";
 import { STAGES, type InspectContext } from "./stages.ts";
@@ -33,9 +33,10 @@ export function inspect(action: Action, ctx: InspectContext): Decision {
 
 export function applyMode(decision: Decision, ctx: InspectContext): Decision {
   if (decision.verdict !== "block" || ctx.policy.mode !== "audit") return decision;
-  // The kill switch is an operator's order, and a failed stage is fail-closed: neither is
+  // The kill switch is an operator's order, a failed stage is fail-closed, and dialling
+  // sluice's own listeners is a loop (one request becomes hundreds of tunnels): none of them is
   // softened by audit mode.
-  const code = decision.reasons[0]?.code;
-  if (code === "killswitch" || code === "internal_error") return decision;
+  const first = decision.reasons[0];
+  if (first?.code === "killswitch" || first?.code === "internal_error" || first?.rule === "net.self-address") return decision;
   return { verdict: "warn", reasons: decision.reasons, wouldBlock: true };
 }

@@ -28,6 +28,8 @@ const IPV4_RANGES = rows([
   ["169.254.169.254/32", "metadata", "AWS/GCP/Azure/OpenStack instance metadata"],
   ["169.254.170.2/32", "metadata", "AWS ECS task metadata"],
   ["100.100.100.200/32", "metadata", "Alibaba Cloud instance metadata"],
+  // A public address, but every Azure VM reaches its host agent (WireServer) there.
+  ["168.63.129.16/32", "metadata", "Azure WireServer"],
   ["255.255.255.255/32", "broadcast"], // limited broadcast, RFC 919 §7
   ["0.0.0.0/8", "unspecified"], // "this network", RFC 1122 §3.2.1.3; Linux dials 0.0.0.0 as loopback
   ["127.0.0.0/8", "loopback"], // RFC 1122 §3.2.1.3

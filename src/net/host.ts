@@ -4,7 +4,7 @@
  * (net/ip), names as lower-case ASCII (punycode) without the trailing root dot.
  */
 import { domainToASCII } from "node:url";
-import { parseIpLiteral, type ParsedIp } from "./ip.ts";
+import { parseIpLiteral, unmapIpv4, type ParsedIp } from "./ip.ts";
 
 export type NormalisedHost = { readonly ok: true; readonly host: string; readonly ip: ParsedIp | null } | { readonly ok: false; readonly error: string };
 
@@ -27,8 +27,11 @@ export function normaliseHost(raw: string): NormalisedHost {
   if (raw.length === 0) return fail("empty host");
   if (raw.length > 1024) return fail("host too long");
   if (raw.charCodeAt(0) === 0x5b /* [ */ || raw.includes(":")) {
-    const ip = parseIpLiteral(raw);
-    if (ip === null || ip.family !== 6) return fail(`invalid IPv6 literal ${quote(raw)}`);
+    const parsed = parseIpLiteral(raw);
+    if (parsed === null || parsed.family !== 6) return fail(`invalid IPv6 literal ${quote(raw)}`);
+    // One address, one spelling: an IPv4-mapped literal is the IPv4 address (so that deny
+    // patterns and records see `127.0.0.5`, not `::ffff:127.0.0.5`).
+    const ip = unmapIpv4(parsed);
     return { ok: true, host: ip.text, ip };
   }
   // Percent-encoding is not valid in a host name; WHATWG would decode it, which is a second

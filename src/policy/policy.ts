@@ -12,6 +12,8 @@ export interface ProxySettings {
   readonly tunnelMaxMs: number;
   readonly upstreamIdleTimeoutMs: number;
   readonly maxIdleUpstreamPerHost: number;
+  readonly maxConnections: number;
+  /** Explicit, or true by default once any agent is identified by token (see config/compile). */
   readonly requireAgent: boolean;
 }
 

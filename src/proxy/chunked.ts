@@ -5,6 +5,8 @@
  * need the decoded body (HTTP/1.0 clients, scanners).
  */
 
+import { TRAILER_FORBIDDEN } from "./http1.ts";
+
 const enum S {
   Size,
   Ext,
@@ -35,6 +37,7 @@ export class ChunkedReader {
   private lineBytes = 0;
   private trailerBytes = 0;
   private sawColon = false;
+  private trailerName = "";
   error = "";
 
   get done(): boolean {
@@ -113,11 +116,16 @@ export class ChunkedReader {
           }
           this.state = S.Trailer;
           this.sawColon = false;
+          this.trailerName = "";
           continue;
         case S.Trailer: {
           const c = buf[i]!;
           if (++this.trailerBytes > MAX_TRAILER_BYTES) return this.fail("trailer section too large");
-          if (c === 0x3a /* : */) this.sawColon = true;
+          if (c === 0x3a /* : */ && !this.sawColon) {
+            this.sawColon = true;
+            // A trailer merged into the head by a later hop must not reframe or reroute it.
+            if (TRAILER_FORBIDDEN.has(this.trailerName.toLowerCase())) return this.fail(`trailer field ${this.trailerName} is not allowed`);
+          } else if (!this.sawColon && this.trailerName.length < 64) this.trailerName += String.fromCharCode(c);
           if (c === 0x0d) {
             // RFC 9112 section 7.1.2: a trailer line is a field line, name ":" value.
             if (!this.sawColon) return this.fail("trailer line without a colon");

@@ -36,7 +36,9 @@ export function createGuardedDialer(opts: {
       for (const ip of ips) {
         const verdict = policy.check(ip, port);
         if (verdict.allowed) allowed.push(ip);
-        else refused.push({ ip, reason: { rule: verdict.rule, code: "blocked_address", detail: `${ip}: ${verdict.detail}` } });
+        // The detail names the range, not the address: it reaches the agent, and sluice must
+        // not become a resolver of internal names. The address goes to the record.
+        else refused.push({ ip, reason: { rule: verdict.rule, code: "blocked_address", detail: `${host} resolves to a refused address: ${verdict.detail}` } });
       }
       return { allowed, refused };
     },

@@ -13,7 +13,9 @@ import type { ReasonCode } from "../core/reasons.ts";
 import type { Action, AuditSink, Clock, Decision, Peer, Reason } from "../core/types.ts";
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
+import type { EgressLists } from "../policy/egress.ts";
 import type { Policy } from "../policy/policy.ts";
+import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
 import type { GuardedDialer } from "./dialer.ts";
 import {
@@ -42,7 +44,10 @@ export interface ForwardProxy {
   readonly hostname: string;
   readonly port: number;
   stats(): { connections: number; tunnels: number; idleUpstreams: number };
-  /** Drops idle upstream connections (after a reload: they were checked under the old policy). */
+  /**
+   * Drops idle upstream connections and retires busy ones when they finish (after a reload:
+   * they were checked under the old policy).
+   */
   clearPool(): void;
   /**
    * Cuts off every open tunnel and in-flight request, recording each as refused with `reason`
@@ -63,6 +68,8 @@ interface Endpoint {
   flowPaused: boolean;
   /** Whether the socket is paused now (pause/resume are syscalls: only call them on change). */
   paused: boolean;
+  /** When the queue last became non-empty or last drained some: a stalled reader is cut off. */
+  outSince: number;
 }
 
 interface Client extends Endpoint {
@@ -88,6 +95,10 @@ export interface Upstream extends Endpoint {
   owner: Exchange | Tunnel | null;
   closed: boolean;
   reused: boolean;
+  /** The origin sent bytes past the end of a response: never reuse this connection. */
+  desynced: boolean;
+  /** Pool generation at dial time: connections from before a reload are not reused. */
+  readonly generation: number;
 }
 
 interface Base {
@@ -101,6 +112,8 @@ interface Base {
   done: boolean;
   /** Last time bytes moved: either way for a tunnel; request body or response for an exchange. */
   lastActive: number;
+  /** The agent's own egress lists, for deny entries checked against resolved addresses. */
+  readonly agentLists: EgressLists | null;
 }
 
 interface Exchange extends Base {
@@ -137,7 +150,11 @@ function asciiHead(text: string): string | Buffer {
 }
 
 const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
-const SKIP_HOST = new Set(["host"]);
+/** Written by the proxy itself from parsed values, never copied from the client. */
+const SKIP_REQUEST = new Set(["host", "content-length"]);
+const SKIP_RESPONSE = new Set(["content-length"]);
+/** Safe to replay on a fresh connection when a pooled one turns out dead (RFC 9110 section 9.2.2). */
+const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Upstream response heads get the same ceiling as requests' default. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
@@ -145,6 +162,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   const { log, clock } = deps;
   const clients = new Set<Client>();
   const openTunnels = new Set<Tunnel>();
+  /** Bumped on every reload: a connection dialled under an older policy is not reused. */
+  let generation = 0;
+  /** Upstreams ended with bytes still queued: cut off if their reader stalls. */
+  const flushing = new Set<Upstream>();
   const pool: UpstreamPool<Upstream> = createUpstreamPool<Upstream>({
     maxPerKey: () => deps.policy().proxy.maxIdleUpstreamPerHost,
     idleTimeoutMs: () => deps.policy().proxy.upstreamIdleTimeoutMs,
@@ -160,6 +181,29 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function checkTimeouts(now: number): void {
     const p = deps.policy().proxy;
     for (const c of clients) {
+      try {
+        checkClient(c, now, p);
+      } catch (err) {
+        log.error("timeout check failed; connection dropped", { error: String(err) });
+        c.socket?.terminate();
+      }
+    }
+    for (const up of flushing) {
+      if (now - up.outSince > p.idleTimeoutMs) {
+        flushing.delete(up);
+        up.socket?.terminate();
+      }
+    }
+    pool.sweep();
+  }
+
+  function checkClient(c: Client, now: number, p: Policy["proxy"]): void {
+    // A client that stops reading what we send it (responses, tunnel bytes) is cut off.
+    if (c.out.length > 0 && now - c.outSince > p.idleTimeoutMs) {
+      c.socket?.terminate();
+      return;
+    }
+    {
       switch (c.phase) {
         case "head":
           if (c.headDeadline !== 0 && now > c.headDeadline) {
@@ -186,7 +230,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         }
       }
     }
-    pool.sweep();
   }
 
   // ---- writing with backpressure -------------------------------------------------------
@@ -208,7 +251,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (n < 0) return;
       const rest = typeof data === "string" ? Buffer.from(data.slice(n), "latin1") : n === 0 ? data : data.subarray(n);
       dst.out.push(rest);
+      dst.outSince = clock.now();
       pausePeer(dst, src);
+    }
+  }
+
+  /** Lets go of whoever `e` had paused (it is going away, or handing the peer back). */
+  function releasePeer(e: Endpoint): void {
+    const peer = e.pausedPeer;
+    e.pausedPeer = null;
+    if (peer) {
+      peer.flowPaused = false;
+      applyPause(peer);
     }
   }
 
@@ -234,26 +288,33 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       const chunk = dst.out[0]!;
       const n = socket.write(chunk);
       if (n < 0) return;
+      if (n > 0) dst.outSince = clock.now();
       if (n < chunk.length) {
         dst.out[0] = chunk.subarray(n);
         return;
       }
       dst.out.shift();
     }
-    const peer = dst.pausedPeer;
-    dst.pausedPeer = null;
-    if (peer) {
-      peer.flowPaused = false;
-      applyPause(peer);
+    releasePeer(dst);
+    if (dst.closeWhenFlushed) {
+      socket.end();
+      return;
     }
-    if (dst.closeWhenFlushed) socket.end();
+    // A client paused because it did not read our responses may have more heads buffered.
+    if (dst.kind === "client") {
+      const c = dst as Client;
+      if (c.phase === "head" && c.buf) processHeads(c, 0);
+    }
   }
 
   /** Ends a socket once its queue is empty. */
   function endAfterFlush(e: Endpoint): void {
     if (!e.socket) return;
     if (e.out.length === 0) e.socket.end();
-    else e.closeWhenFlushed = true;
+    else {
+      e.closeWhenFlushed = true;
+      if (e.kind === "upstream") flushing.add(e as Upstream);
+    }
   }
 
   // Records in the same millisecond share one timestamp string.
@@ -320,7 +381,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   // ---- client side --------------------------------------------------------------------
 
   function respond(c: Client, r: SluiceResponse): void {
-    send(c, renderSluiceResponse(r), null);
+    // The client is its own source here: one that does not read its refusals stops being read.
+    send(c, renderSluiceResponse(r), c);
     if (r.close) closeClient(c);
   }
 
@@ -374,8 +436,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       case "head": {
         const before = c.buf?.length ?? 0;
         c.buf = c.buf ? Buffer.concat([c.buf, chunk]) : chunk;
-        if (before === 0 && c.headDeadline === 0) armHeadTimer(c);
-        processHead(c, before);
+        processHeads(c, before);
       }
     }
   }
@@ -384,28 +445,44 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     c.headDeadline = clock.now() + deps.policy().proxy.headerTimeoutMs;
   }
 
-  function processHead(c: Client, searchFrom: number): void {
-    const buf = c.buf;
-    if (!buf || buf.length === 0) return;
+  /**
+   * Reads request heads from the client's buffer, one after another (pipelining), in a loop
+   * rather than by recursion: a burst of refused requests must not grow the stack. Stops when
+   * an exchange goes upstream, the head is incomplete, or the client stops reading refusals.
+   */
+  function processHeads(c: Client, searchFrom: number): void {
+    let from = searchFrom;
+    while (c.phase === "head" && c.buf && c.buf.length > 0 && !c.flowPaused) {
+      if (!processHead(c, from)) return;
+      from = 0;
+    }
+  }
+
+  /** Handles one head from c.buf; false when it is not complete yet (or was refused). */
+  function processHead(c: Client, searchFrom: number): boolean {
+    const buf = c.buf!;
     const max = deps.policy().proxy.maxHeaderBytes;
     const end = findHeadEnd(buf, searchFrom);
     if (end < 0) {
       if (buf.length > max) badRequest(c, 431, "malformed_request", "proxy.header-too-large", `request head over ${max} bytes`);
-      return;
+      // The deadline runs from the first byte of this head, and is never extended.
+      else if (c.headDeadline === 0) armHeadTimer(c);
+      return false;
     }
     if (end > max) {
       badRequest(c, 431, "malformed_request", "proxy.header-too-large", `request head over ${max} bytes`);
-      return;
+      return false;
     }
     clearHeadTimer(c);
     const head = parseRequestHead(buf.toString("latin1", 0, end));
     c.buf = end < buf.length ? buf.subarray(end) : null;
     if (head.error) {
       badRequest(c, head.status, "malformed_request", "proxy.bad-request", head.message);
-      return;
+      return false;
     }
     if (head.method === "CONNECT") startConnect(c, head);
     else startRequest(c, head);
+    return true;
   }
 
   function identify(c: Client, head: RequestHead, policy: Policy) {
@@ -470,6 +547,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytesIn: 0,
       done: false,
       lastActive: 0,
+      agentLists: id.lists,
       head,
       target,
       reqRemaining: head.contentLength ?? 0,
@@ -491,7 +569,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       ex.done = true;
       record(ex, r.status);
       respond(c, r);
-      if (!r.close) processHead(c, 0);
       return;
     }
     // No pause here: pause/resume cost a syscall each; pipelined bytes are buffered and the
@@ -499,7 +576,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     c.phase = "busy";
     c.ex = ex;
     // The pooled path stays synchronous: no promise, no microtask per request.
-    const pooled = pool.take(`${action.host}|${action.port}`);
+    const pooled = takePooled(`${action.host}|${action.port}`);
     if (pooled) {
       pooled.reused = true;
       beginExchange(ex, pooled);
@@ -508,6 +585,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     void dialFor(ex).then((up) => {
       if (up) beginExchange(ex, up);
     });
+  }
+
+  function takePooled(key: string): Upstream | null {
+    for (;;) {
+      const up = pool.take(key);
+      if (!up || up.generation === generation) return up;
+      up.socket?.end();
+    }
   }
 
   /** Dials a new upstream connection. Returns null after answering the client itself. */
@@ -519,15 +604,27 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     let decision = x.decision;
     try {
       const plan = await deps.dialer.plan(a.host, a.port);
-      ips = plan.allowed;
+      // Deny entries that are IP literals apply to what a name resolves to, as well.
+      const deniedBy = (ip: string) => {
+        const parsed = parseIpLiteral(ip);
+        const text = parsed ? unmapIpv4(parsed).text : ip;
+        return policy.egress.lists.deny?.match(text, a.port) ?? x.agentLists?.deny?.match(text, a.port) ?? null;
+      };
+      const refused = [...plan.refused];
+      ips = [];
+      for (const ip of plan.allowed) {
+        const hit = deniedBy(ip);
+        if (hit === null) ips.push(ip);
+        else refused.push({ ip, reason: { rule: "egress.deny-host", code: "deny_listed", detail: `${a.host} resolves to an address matching deny pattern ${hit}` } });
+      }
       if (ips.length === 0) {
-        const blocked: Decision = { verdict: "block", reasons: [plan.refused[0]!.reason] };
+        const blocked: Decision = { verdict: "block", reasons: [refused[0]!.reason] };
         decision = applyMode(blocked, { policy, killswitch: false, agentLists: null });
         if (decision.verdict === "block") {
-          failBeforeUpstream(x, blockResponse(decision, true), decision);
+          failBeforeUpstream(x, blockResponse(decision, true), decision, refused[0]!.ip);
           return null;
         }
-        ips = plan.refused.map((r) => r.ip);
+        ips = refused.map((r) => r.ip);
       }
     } catch (err) {
       failBeforeUpstream(x, operational(err, "dns_failure", 502), x.decision);
@@ -547,6 +644,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       owner: x,
       closed: false,
       reused: false,
+      desynced: false,
+      generation,
+      outSince: 0,
     };
     try {
       const { socket, ip } = await deps.dialer.connect(ips, a.port, upstreamHandler, up);
@@ -571,12 +671,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     return { status, rule: e.rule, reason: e.code, detail: e.message, block: false, close: true };
   }
 
-  function failBeforeUpstream(x: Exchange | Tunnel, r: SluiceResponse, decision: Decision): void {
+  function failBeforeUpstream(x: Exchange | Tunnel, r: SluiceResponse, decision: Decision, refusedIp?: string): void {
     // The client may have gone (and the exchange been recorded) while we were dialling.
     if (x.done) return;
     x.done = true;
     const shown: Decision = r.block ? decision : { verdict: "block", reasons: [{ rule: r.rule, code: r.reason, detail: r.detail }] };
-    record(x, r.status, shown);
+    // The refused address goes to the record only; the agent's response names the range.
+    record(x, r.status, shown, refusedIp);
     if (x.client.phase !== "closed") respond(x.client, r);
   }
 
@@ -586,8 +687,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     up.owner = ex;
     const h = ex.head;
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
-    text += serializeHeaders(h.headers, h.connection, SKIP_HOST);
+    text += serializeHeaders(h.headers, h.connection, SKIP_REQUEST);
+    // Framing comes from what we parsed and will enforce, never from copied header text.
     if (h.chunked) text += "Transfer-Encoding: chunked\r\n";
+    else if (h.contentLength !== null) text += `Content-Length: ${h.contentLength}\r\n`;
     text += "\r\n";
     const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
@@ -639,6 +742,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     ex.upstream = null;
     if (up) {
       up.owner = null;
+      releasePeer(up);
       up.socket?.terminate();
     }
     record(ex, ex.responseStarted ? (ex.res?.status ?? status) : status, {
@@ -714,12 +818,25 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       ex.bytesIn += take;
       const out = headEnd + take === raw.length ? raw : raw.subarray(0, headEnd + take);
       send(ex.client, out, ex.upstream);
-      if (ex.resRemaining === 0) finishExchange(ex);
+      if (ex.resRemaining === 0) {
+        if (take < first.length) markDesynced(ex);
+        finishExchange(ex);
+      }
       return;
     }
-    let text = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection)}`;
+    let text = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection, SKIP_RESPONSE)}`;
+    // Framing comes from what we parsed and will enforce, never from copied header text.
     if (ex.resMode === "chunked" && !ex.dechunk) text += "Transfer-Encoding: chunked\r\n";
+    else if (res.contentLength !== null && (ex.resMode === "length" || ex.head.method.toUpperCase() === "HEAD")) {
+      text += `Content-Length: ${res.contentLength}\r\n`;
+    }
     text += ex.clientClose ? "Connection: close\r\n\r\n" : "\r\n";
+    if (ex.resMode === "none" || (ex.resMode === "length" && ex.resRemaining === 0)) {
+      send(ex.client, asciiHead(text), ex.upstream);
+      if (first.length > 0) markDesynced(ex);
+      finishExchange(ex);
+      return;
+    }
     // Bun does not cork writes: head and a small first body piece go out as one buffer, one
     // send instead of two.
     if (first.length > 0 && first.length <= 16 * 1024 && ex.resMode === "length") {
@@ -727,15 +844,19 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       ex.resRemaining -= take;
       ex.bytesIn += take;
       send(ex.client, Buffer.concat([Buffer.from(text, "latin1"), first.subarray(0, take)]), ex.upstream);
-      if (ex.resRemaining === 0) finishExchange(ex);
+      if (ex.resRemaining === 0) {
+        if (take < first.length) markDesynced(ex);
+        finishExchange(ex);
+      }
       return;
     }
     send(ex.client, asciiHead(text), ex.upstream);
-    if (ex.resMode === "none") {
-      finishExchange(ex);
-      return;
-    }
     if (first.length > 0) forwardResponseBody(ex, first);
+  }
+
+  /** Bytes past the end of a response: the origin and we disagree on framing. Never reuse it. */
+  function markDesynced(ex: Exchange): void {
+    if (ex.upstream) ex.upstream.desynced = true;
   }
 
   function forwardResponseBody(ex: Exchange, chunk: Buffer): void {
@@ -743,6 +864,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const c = ex.client;
     switch (ex.resMode) {
       case "none":
+        markDesynced(ex);
         return;
       case "close":
         ex.bytesIn += chunk.length;
@@ -753,7 +875,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         ex.resRemaining -= take;
         ex.bytesIn += take;
         send(c, take === chunk.length ? chunk : chunk.subarray(0, take), ex.upstream);
-        if (ex.resRemaining === 0) finishExchange(ex);
+        if (ex.resRemaining === 0) {
+          if (take < chunk.length) markDesynced(ex);
+          finishExchange(ex);
+        }
         return;
       }
       case "chunked": {
@@ -768,7 +893,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         ex.bytesIn += end;
         if (ex.dechunk) for (const s of spans) send(c, s, ex.upstream);
         else send(c, end === chunk.length ? chunk : chunk.subarray(0, end), ex.upstream);
-        if (reader.done) finishExchange(ex);
+        if (reader.done) {
+          if (end < chunk.length) markDesynced(ex);
+          finishExchange(ex);
+        }
       }
     }
   }
@@ -781,8 +909,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     record(ex, ex.res?.status ?? 0, ex.decision, up?.ip);
     if (up) {
       up.owner = null;
+      releasePeer(up);
       const reusable =
-        !up.closed && ex.reqDone && ex.resMode !== "close" && !ex.res?.close && up.out.length === 0 && !up.flowPaused;
+        !up.closed &&
+        !up.desynced &&
+        up.generation === generation &&
+        ex.reqDone &&
+        ex.resMode !== "close" &&
+        !ex.res?.close &&
+        up.out.length === 0 &&
+        !up.flowPaused;
       if (reusable && up.socket) {
         pool.put(up.key, up);
       } else up.socket?.end();
@@ -801,14 +937,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     c.phase = "head";
     resumeClient(c);
-    if (c.buf && c.buf.length > 0) {
-      armHeadTimer(c);
-      processHead(c, 0);
-    }
+    if (c.buf && c.buf.length > 0) processHeads(c, 0);
   }
 
   function onUpstreamClose(up: Upstream): void {
     up.closed = true;
+    flushing.delete(up);
+    releasePeer(up);
     const owner = up.owner;
     up.owner = null;
     up.socket = null;
@@ -828,7 +963,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     // A pooled connection the origin closed while idle: retry once on a fresh one, but only
     // when nothing of the request body went out (it could not be replayed).
-    if (!ex.res && !ex.resBuf && up.reused && !ex.retried && ex.head.contentLength === null && !ex.head.chunked) {
+    if (!ex.res && !ex.resBuf && up.reused && !ex.retried && RETRYABLE.has(ex.head.method) && ex.head.contentLength === null && !ex.head.chunked) {
       ex.retried = true;
       ex.upstream = null;
       void dialFor(ex).then((fresh) => {
@@ -839,8 +974,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     abortExchange(ex, 502, "upstream_error", "proxy.upstream-closed", "upstream closed the connection before the response ended");
   }
 
+  /**
+   * Events from a socket that is not (or no longer) the upstream's own, e.g. a dial attempt
+   * that connected after its timeout and was terminated, must not touch the live upstream.
+   */
+  const isCurrent = (socket: Socket<Upstream>): boolean => (socket.data.socket as unknown) === socket;
+
   const upstreamHandler: SocketHandler<Upstream> = {
     data(socket, chunk) {
+      if (!isCurrent(socket)) return;
       const up = socket.data;
       const owner = up.owner;
       if (!owner) {
@@ -856,10 +998,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       } else onResponseData(owner, chunk);
     },
     drain(socket) {
-      drain(socket.data);
+      if (isCurrent(socket)) drain(socket.data);
     },
     close(socket) {
-      onUpstreamClose(socket.data);
+      if (isCurrent(socket)) onUpstreamClose(socket.data);
     },
     error(socket, err) {
       log.debug("upstream socket error", { error: err.message, upstream: socket.data.ip });
@@ -889,6 +1031,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytesIn: 0,
       done: false,
       lastActive: clock.now(),
+      agentLists: id.lists,
       closedBy: null,
     };
     if (decision.verdict === "block") {
@@ -955,9 +1098,19 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           closeWhenFlushed: false,
           flowPaused: false,
           paused: false,
+          outSince: 0,
         };
-        clients.add(socket.data);
+        const c = socket.data;
         socket.setNoDelay(true);
+        if (clients.size >= deps.policy().proxy.maxConnections) {
+          // Over the limit: refuse at once rather than let one agent exhaust file descriptors.
+          c.phase = "closed";
+          const r: SluiceResponse = { status: 503, rule: "proxy.too-many-connections", reason: "internal_error", detail: "connection limit reached", block: false, close: true };
+          recordRefusal(c, r);
+          socket.end(renderSluiceResponse(r));
+          return;
+        }
+        clients.add(c);
       },
       data(socket, chunk) {
         onClientData(socket.data, chunk);
@@ -994,7 +1147,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     hostname: listener.hostname,
     port: listener.port,
     stats: () => ({ connections: clients.size, tunnels: openTunnels.size, idleUpstreams: pool.size() }),
-    clearPool: () => pool.clear(),
+    clearPool() {
+      generation++;
+      pool.clear();
+    },
     cutOff(reason) {
       let n = 0;
       for (const c of [...clients]) {

@@ -52,6 +52,11 @@ export function findHeadEnd(buf: Buffer, from = 0): number {
   return i < 0 ? -1 : i + 4;
 }
 
+/** Fields that frame or route a message: a Connection header must never name them. */
+const FRAMING = new Set(["content-length", "transfer-encoding", "host"]);
+/** Fields a trailer must never carry (RFC 9110 section 6.5.1): framing, routing, hop-by-hop, credentials. */
+export const TRAILER_FORBIDDEN = new Set([...FRAMING, "trailer", "te", "connection", "upgrade", "proxy-authorization", "keep-alive", "authorization", "cookie"]);
+
 const fail = (status: ParseError["status"], message: string): ParseError => ({ error: true, status, message });
 
 // RFC 9110 section 5.6.2: token = 1*tchar
@@ -100,6 +105,9 @@ function parseHeaderLines(lines: string[], from: number, errStatus: 400 | 502): 
     } else if (lower === "connection") {
       for (const t of value.split(",")) {
         const tok = t.trim().toLowerCase();
+        // `Connection: content-length` would make a hop-by-hop-stripping proxy drop the framing
+        // and turn a body into a second request (smuggling): refuse, never strip.
+        if (FRAMING.has(tok)) return fail(errStatus, `Connection names ${tok}`);
         if (tok) connection.push(tok);
       }
       hopByHop = true;
@@ -205,9 +213,12 @@ export function parseResponseHead(head: string): ResponseHead | ParseError {
   };
 }
 
-/** RFC 9112 section 6.3: responses to HEAD, 1xx, 204 and 304 never have a body. */
+/**
+ * RFC 9112 section 6.3: responses to HEAD, 1xx, 204 and 304 never have a body. Methods are
+ * case-sensitive, but an origin that folds case answers `head` like HEAD: treat it so.
+ */
 export function responseHasBody(method: string, status: number): boolean {
-  return !(method === "HEAD" || (status >= 100 && status < 200) || status === 204 || status === 304);
+  return !(method.toUpperCase() === "HEAD" || (status >= 100 && status < 200) || status === 204 || status === 304);
 }
 
 /**
@@ -226,7 +237,10 @@ export const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-/** Serialises headers minus hop-by-hop ones and those the Connection header names. */
+/**
+ * Serialises headers minus hop-by-hop ones, those the Connection header names and `skip`.
+ * Callers write framing (Content-Length, Transfer-Encoding) themselves from parsed values.
+ */
 export function serializeHeaders(headers: readonly (readonly [string, string])[], connection: readonly string[], skip?: ReadonlySet<string>): string {
   let out = "";
   for (const [name, value] of headers) {

@@ -14,6 +14,7 @@ const DENIER = "denier-token-5e6b7c8d9f";
 
 let sl: Running;
 let strict: Running;
+let byDefault: Running;
 let echo: EchoOrigin;
 let other: EchoOrigin;
 
@@ -30,10 +31,10 @@ const agentsYaml = (echoPort: number) => `agents:
       deny: ["127.0.0.1:${echoPort}"]
 `;
 
-const config = (echoPort: number, requireAgent: boolean) => `version: 1
+const config = (echoPort: number, requireAgent: boolean | null) => `version: 1
 proxy:
   listen: "127.0.0.1:0"
-  require_agent: ${requireAgent}
+${requireAgent === null ? "" : `  require_agent: ${requireAgent}`}
 admin: { listen: "127.0.0.1:0" }
 egress:
   ports: { http: ["1-65535"], connect: ["1-65535"] }
@@ -45,10 +46,11 @@ beforeAll(async () => {
   other = await startEchoOrigin();
   sl = await startSluice(config(echo.port, false));
   strict = await startSluice(config(echo.port, true));
+  byDefault = await startSluice(config(echo.port, null));
 });
 
 afterAll(async () => {
-  await stopSluices(sl, strict);
+  await stopSluices(sl, strict, byDefault);
   await echo?.stop();
   await other?.stop();
 });
@@ -151,6 +153,13 @@ describe("refused credentials", () => {
     const ok = await curlThrough(strict.proxyUrl, `${echo.url}/agent/required-ok`, ["-U", `any:${NARROW}`]);
     expect(ok.status).toBe(200);
     expect((await recordFor(strict, "/agent/required-ok")).agent).toBe("narrow");
+  }, T);
+  test("with token agents and require_agent unset, no credentials is 407: an agent cannot shed its own lists", async () => {
+    const r = await curlThrough(byDefault.proxyUrl, `${echo.url}/agent/default-required`);
+    expect(r.status).toBe(407);
+    expect(r.headers.get("x-sluice-rule")).toBe("agent.auth-required");
+    const ok = await curlThrough(byDefault.proxyUrl, `${echo.url}/agent/default-ok`, ["-U", `any:${ALPHA}`]);
+    expect(ok.status).toBe(200);
   }, T);
 });
 

@@ -31,8 +31,9 @@ import { startSluice, tempDir, type Running } from "../helpers/sluice.ts";
 const AGENT_TOKEN = "fwd-agent-token-0123456789";
 const T = 60_000;
 
+// require_agent is off on purpose: anonymous requests next to a token agent.
 const config = (extra = "") => `version: 1
-proxy: { listen: "127.0.0.1:0" }
+proxy: { listen: "127.0.0.1:0", require_agent: false }
 admin: { listen: "127.0.0.1:0" }
 egress:
   deny: ["localhost"]
@@ -473,7 +474,7 @@ describe("upstream timeout", () => {
   let silent: RawOrigin;
   beforeAll(async () => {
     silent = startSilentOrigin();
-    quick = await startSluice(config().replace('proxy: { listen: "127.0.0.1:0" }', 'proxy: { listen: "127.0.0.1:0", upstream_timeout: 1s }'));
+    quick = await startSluice(config().replace('proxy: { listen: "127.0.0.1:0", require_agent: false }', 'proxy: { listen: "127.0.0.1:0", require_agent: false, upstream_timeout: 1s }'));
   });
   afterAll(async () => {
     await stopSluices(quick);

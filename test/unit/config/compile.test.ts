@@ -64,6 +64,7 @@ egress:
       upstreamTimeoutMs: 4000,
       tunnelMaxMs: 5000,
       upstreamIdleTimeoutMs: 6000,
+      maxConnections: 4096,
       maxIdleUpstreamPerHost: 7,
       requireAgent: true,
     });

@@ -43,7 +43,7 @@ describe("parseConfigText: defaults", () => {
         tunnel_max_duration: 3_600_000,
         upstream_idle_timeout: 30_000,
         max_idle_upstream_per_host: 32,
-        require_agent: false,
+        max_connections: 4096,
       },
       admin: { listen: { hostname: "127.0.0.1", port: 8889 } },
       egress: { allow: [], deny: [], ports: { http: [[80, 80]], connect: [[443, 443]] }, trusted_cidrs: [] },
@@ -105,6 +105,7 @@ audit:
       tunnel_max_duration: 3_600_000,
       upstream_idle_timeout: 5000,
       max_idle_upstream_per_host: 0,
+      max_connections: 4096,
       require_agent: true,
     });
     expect(c.admin).toEqual({ listen: { hostname: "127.0.0.1", port: 0 }, token_file: "admin.token" });
@@ -292,13 +293,13 @@ describe("parseConfigText: typed values", () => {
   const listenOk: [value: string, out: { hostname: string; port: number }][] = [
     ["127.0.0.1:9000", { hostname: "127.0.0.1", port: 9000 }],
     ['"[::1]:9000"', { hostname: "::1", port: 9000 }],
-    ["localhost:0", { hostname: "localhost", port: 0 }],
+    ["0.0.0.0:0", { hostname: "0.0.0.0", port: 0 }],
   ];
   test.each(listenOk)("proxy.listen: %p", (value, out) => {
     expect(parse(`version: 1\nproxy:\n  listen: ${value}\n`).proxy.listen).toEqual(out);
   });
 
-  const listenBad = ["8888", "127.0.0.1", "127.0.0.1:70000", "'::1:8888'", "nope"];
+  const listenBad = ["8888", "127.0.0.1", "127.0.0.1:70000", "'::1:8888'", "nope", "localhost:8888"];
   test.each(listenBad)("listen: %p -> issue at proxy.listen and admin.listen", (value) => {
     issueAt(issues(`version: 1\nproxy:\n  listen: ${value}\n`), "proxy.listen");
     issueAt(issues(`version: 1\nadmin:\n  listen: ${value}\n`), "admin.listen");

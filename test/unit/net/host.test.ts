@@ -32,7 +32,7 @@ describe("normaliseHost: accepted", () => {
     ["::1", "::1", true],
     ["[2001:DB8::1]", "2001:db8::1", true],
     ["[fe80::1%25eth0]", "fe80::1", true],
-    ["[::ffff:7f00:1]", "::ffff:127.0.0.1", true],
+    ["[::ffff:7f00:1]", "127.0.0.1", true], // IPv4-mapped: one address, one spelling
   ];
   test.each(rows)("%p -> %p", (raw, host, isIp) => {
     const result = normaliseHost(raw);
