@@ -31,7 +31,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     }
   };
   const checkPatterns = (path: string, list: readonly string[] | undefined) => {
-    if (list && list.length > 0) attempt(path, () => compileHostPatterns(list));
+    if (list && list.length > 0) attempt(path, () => compileHostPatterns(list, { purpose: path.endsWith(".deny") ? "deny" : "allow" }));
   };
 
   checkPatterns("egress.allow", config.egress.allow);

@@ -28,13 +28,14 @@ interface Bucket {
  * Compiles patterns; throws one Error listing every bad pattern with its index and the reason,
  * so a config with three typos reports three problems at load, never one per request.
  */
-export function compileHostPatterns(patterns: readonly string[]): HostMatcher {
+export function compileHostPatterns(patterns: readonly string[], opts: { purpose?: "allow" | "deny" } = {}): HostMatcher {
+  const overSuffixOk = opts.purpose === "deny";
   const exact = new Map<string, Bucket>();
   const wildcard = new Map<string, Bucket>();
   const problems: string[] = [];
 
   patterns.forEach((pattern, index) => {
-    const compiled = compilePattern(pattern);
+    const compiled = compilePattern(pattern, overSuffixOk);
     if ("error" in compiled) {
       problems.push(`#${index} ${JSON.stringify(pattern)}: ${compiled.error}`);
       return;
@@ -86,7 +87,11 @@ function addTo(map: Map<string, Bucket>, host: string, port: number | null, patt
 
 type CompiledPattern = { readonly host: string; readonly port: number | null; readonly wildcard: boolean } | { readonly error: string };
 
-function compilePattern(raw: string): CompiledPattern {
+/**
+ * `overSuffixOk`: a deny list may name `*.ngrok.io` or `*.github.io` (denying everything anyone
+ * can register there is the point); only an allow list must not.
+ */
+function compilePattern(raw: string, overSuffixOk: boolean): CompiledPattern {
   const pattern = raw.trim();
   if (pattern.length === 0) return { error: "empty pattern" };
 
@@ -105,6 +110,7 @@ function compilePattern(raw: string): CompiledPattern {
   if (!wildcard) return { host: normalised.host, port, wildcard: false };
 
   if (normalised.ip !== null) return { error: "a wildcard cannot apply to an IP address" };
+  if (overSuffixOk) return { host: normalised.host, port, wildcard: true };
   // A wildcard over a public suffix (`*.com`, `*.co.uk`) admits hosts anyone can register. The
   // private section of the Public Suffix List counts too: under `github.io`, `workers.dev` or
   // `s3.amazonaws.com` any stranger can get a subdomain and run a server that receives what an

@@ -31,8 +31,8 @@ export interface EgressRequest {
 
 export function compileEgressLists(allow: readonly string[] | undefined, deny: readonly string[] | undefined): EgressLists {
   return {
-    allow: allow && allow.length > 0 ? compileHostPatterns(allow) : null,
-    deny: deny && deny.length > 0 ? compileHostPatterns(deny) : null,
+    allow: allow && allow.length > 0 ? compileHostPatterns(allow, { purpose: "allow" }) : null,
+    deny: deny && deny.length > 0 ? compileHostPatterns(deny, { purpose: "deny" }) : null,
   };
 }
 

@@ -334,7 +334,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   // ---- records ------------------------------------------------------------------------
 
-  function record(x: Base, status: number, decision: Decision = x.decision, upstream?: string): void {
+  function record(x: Base, status: number, decision: Decision = x.decision, upstream?: string, note?: string): void {
     const a = x.action;
     const r = decision.reasons[0];
     const http = a.kind === "http.request";
@@ -352,7 +352,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       verdict: decision.verdict,
       rule: r?.rule ?? "none",
       reason: r?.code ?? "allowed",
-      detail: r && decision.verdict !== "allow" ? r.detail : undefined,
+      detail: note ?? (r && decision.verdict !== "allow" ? r.detail : undefined),
       would_block: decision.wouldBlock ? true : undefined,
       status,
       upstream: upstream ?? x.upstream?.ip,
@@ -1134,7 +1134,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
             up.owner = null;
             up.socket?.terminate();
           }
-          record(ex, 0, ex.decision, up?.ip);
+          record(ex, 0, ex.decision, up?.ip, "client closed the connection before the response ended");
         }
       },
       error(socket, err) {

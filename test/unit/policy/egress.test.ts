@@ -140,6 +140,16 @@ describe("compileEgressLists", () => {
 
   test("a bad pattern throws at compile time, naming it", () => {
     expect(() => compileEgressLists(["ok.example", "bad host"], undefined)).toThrow(/bad host/);
-    expect(() => compileEgressLists(undefined, ["*.com"])).toThrow(/\*\.com/);
+    expect(() => compileEgressLists(["*.com"], undefined)).toThrow(/\*\.com/);
+    expect(() => compileEgressLists(undefined, ["bad host"])).toThrow(/bad host/);
+  });
+
+  test("a deny list may wildcard over a public suffix (deny all of *.ngrok.io); an allow list may not", () => {
+    const lists = compileEgressLists(undefined, ["*.ngrok.io", "*.github.io"]);
+    expect(lists.deny?.match("abc.ngrok.io", 443)).toBe("*.ngrok.io");
+    expect(lists.deny?.match("someone.github.io", 443)).toBe("*.github.io");
+    expect(lists.deny?.match("ngrok.io", 443)).toBeNull();
+    expect(() => compileEgressLists(["*.ngrok.io"], undefined)).toThrow(/public suffix/);
+    expect(() => compileEgressLists(undefined, ["*"])).toThrow(/bare wildcard/);
   });
 });
