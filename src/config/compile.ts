@@ -16,6 +16,8 @@ export interface CompileInputs {
   /** sha256 hex of each agent's token_file content, by agent index. */
   readonly agentTokenDigests: ReadonlyMap<number, string>;
   readonly digest: string;
+  /** Nameservers from /etc/resolv.conf, used when dns.upstreams is not given. */
+  readonly systemNameservers: readonly { hostname: string; port: number }[];
 }
 
 type Issue = { path: string; message: string };
@@ -55,6 +57,18 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     }
     return { name: a.name, sourceCidrs: a.source_cidrs, ...(digest ? { tokenSha256: digest } : {}), ...(a.egress ? { egress: a.egress } : {}) };
   });
+  const d = config.dns;
+  checkPatterns("dns.internal_domains", d.internal_domains);
+  const upstreams = d.upstreams ?? inputs.systemNameservers;
+  if (upstreams.length === 0) issues.push({ path: "dns.upstreams", message: "none given, and /etc/resolv.conf names no nameserver" });
+  if (d.listen !== "off") {
+    const l = d.listen;
+    // Forwarding to ourselves would loop every query until it timed out.
+    if (upstreams.some((u) => u.hostname === l.hostname && u.port === l.port)) {
+      issues.push({ path: "dns.upstreams", message: `includes sluice's own dns.listen ${l.hostname}:${l.port}` });
+    }
+  }
+  if (d.min_ttl > d.max_ttl) issues.push({ path: "dns.min_ttl", message: "is greater than dns.max_ttl" });
   if (issues.length > 0) throw new ConfigError(issues);
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
@@ -77,6 +91,24 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       requireAgent: p.require_agent ?? specs.some((a) => a.tokenSha256 !== undefined),
     }),
     egress,
+    dns: Object.freeze({
+      listen: d.listen === "off" ? null : d.listen,
+      upstreams: Object.freeze([...upstreams]),
+      timeoutMs: d.timeout,
+      attempts: d.attempts,
+      minTtlMs: d.min_ttl,
+      maxTtlMs: d.max_ttl,
+      negativeTtlMs: d.negative_ttl,
+      cacheSize: d.cache_size,
+      ipv6: d.ipv6,
+      internalDomains: d.internal_domains.length > 0 ? compileHostPatterns(d.internal_domains, { purpose: "allow" }) : null,
+      exfil: Object.freeze({
+        enabled: d.exfil.enabled,
+        ...(d.exfil.max_name_length !== undefined ? { maxNameLength: d.exfil.max_name_length } : {}),
+        ...(d.exfil.subdomains_per_minute !== undefined ? { subdomainsPerMinute: d.exfil.subdomains_per_minute } : {}),
+        allowDomains: Object.freeze([...d.exfil.allow_domains]),
+      }),
+    }),
     agents,
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
     digest: inputs.digest,

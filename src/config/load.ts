@@ -11,6 +11,7 @@ import type { Policy } from "../policy/policy.ts";
 import { compilePolicy } from "./compile.ts";
 import defaultText from "./default.yaml" with { type: "text" };
 import { parseConfigText } from "./parse.ts";
+import { parseResolvConf } from "./resolv-conf.ts";
 import type { Config } from "./schema.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
@@ -50,10 +51,20 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
   if (issues.length > 0) throw new ConfigError(issues, source);
   const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
   try {
-    return { config, policy: compilePolicy(config, { agentTokenDigests: digests, digest }), path: abs };
+    const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
+    return { config, policy: compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers }), path: abs };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.issues, source);
     throw err;
+  }
+}
+
+/** The system's nameservers, the default upstreams; a missing resolv.conf means none. */
+async function readSystemNameservers(): Promise<{ hostname: string; port: number }[]> {
+  try {
+    return parseResolvConf(await readFile(process.env.SLUICE_RESOLV_CONF ?? "/etc/resolv.conf", "utf8"));
+  } catch {
+    return [];
   }
 }
 

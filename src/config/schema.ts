@@ -55,6 +55,18 @@ const portRange = z.union([z.number(), z.string()]).transform((v, ctx) => {
 
 const hostList = z.array(z.string().min(1)).default([]);
 
+/** An upstream DNS server: `1.1.1.1`, `1.1.1.1:53`, `[2606:4700::1111]:53`. */
+const dnsUpstream = z.string().transform((v, ctx) => {
+  const withPort = parseListen(v);
+  const hostname = withPort ? withPort.hostname : v.trim();
+  const ip = parseIpLiteral(hostname);
+  if (!ip || (withPort && withPort.port === 0)) {
+    ctx.addIssue({ code: "custom", message: `not a DNS server address: ${JSON.stringify(v)} (use an IP, ip:port or [v6]:port)` });
+    return z.NEVER;
+  }
+  return { hostname: ip.text, port: withPort ? withPort.port : 53 };
+});
+
 const egressLists = z.strictObject({
   // An empty agent allow list is ambiguous (nothing? everything?): omit the key instead.
   allow: z.array(z.string().min(1)).min(1, "must not be empty: omit it to use the global allow list").optional(),
@@ -85,6 +97,34 @@ export const configSchema = z.strictObject({
     .strictObject({
       listen: listen.default({ hostname: "127.0.0.1", port: 8889 }),
       token_file: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  dns: z
+    .strictObject({
+      /** Where sluice answers DNS (UDP and TCP); "off" runs no server (the proxy still resolves). */
+      listen: z.union([z.literal("off"), listen]).default({ hostname: "127.0.0.1", port: 5353 }),
+      /** Default: the nameservers of /etc/resolv.conf (read at load). */
+      upstreams: z.array(dnsUpstream).min(1).optional(),
+      timeout: duration.default(2000),
+      attempts: z.number().int().min(1).max(5).default(2),
+      min_ttl: duration.default(0),
+      max_ttl: duration.default(3_600_000),
+      /** Cap on how long NXDOMAIN / NODATA answers are cached (RFC 2308 section 5). */
+      negative_ttl: duration.default(300_000),
+      cache_size: z.number().int().min(0).max(1_000_000).default(10_000),
+      /** false: AAAA, SVCB and HTTPS questions get NODATA, so clients fall back to IPv4 cleanly. */
+      ipv6: z.boolean().default(true),
+      /** Names allowed to resolve to private addresses (host patterns), e.g. `*.corp.internal`. */
+      internal_domains: hostList,
+      exfil: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          max_name_length: z.number().int().min(16).max(253).optional(),
+          subdomains_per_minute: z.number().int().min(1).max(100_000).optional(),
+          /** Names (and their subdomains) never judged as exfiltration, e.g. a trusted CDN. */
+          allow_domains: z.array(z.string().min(1)).default([]),
+        })
+        .prefault({}),
     })
     .prefault({}),
   egress: z
@@ -131,4 +171,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 
 /** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
-export const RESERVED_SECTIONS = ["dns", "tls", "dlp", "injection", "mcp", "credentials"] as const;
+export const RESERVED_SECTIONS = ["tls", "dlp", "injection", "mcp", "credentials"] as const;

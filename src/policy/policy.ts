@@ -1,5 +1,6 @@
 /** The compiled, frozen policy every listener reads. Built by config/compile; swapped whole on reload. */
 import type { AgentDirectory } from "./agents.ts";
+import type { HostMatcher } from "../net/host-pattern.ts";
 import type { CompiledEgress } from "./egress.ts";
 
 export interface ProxySettings {
@@ -17,10 +18,32 @@ export interface ProxySettings {
   readonly requireAgent: boolean;
 }
 
+export interface DnsSettings {
+  /** null: no DNS server (the proxy still resolves through the same resolver). */
+  readonly listen: { readonly hostname: string; readonly port: number } | null;
+  readonly upstreams: readonly { readonly hostname: string; readonly port: number }[];
+  readonly timeoutMs: number;
+  readonly attempts: number;
+  readonly minTtlMs: number;
+  readonly maxTtlMs: number;
+  readonly negativeTtlMs: number;
+  readonly cacheSize: number;
+  readonly ipv6: boolean;
+  /** Names allowed to resolve to private addresses. */
+  readonly internalDomains: HostMatcher | null;
+  readonly exfil: {
+    readonly enabled: boolean;
+    readonly maxNameLength?: number;
+    readonly subdomainsPerMinute?: number;
+    readonly allowDomains: readonly string[];
+  };
+}
+
 export interface Policy {
   readonly mode: "enforce" | "audit";
   readonly proxy: ProxySettings;
   readonly egress: CompiledEgress;
+  readonly dns: DnsSettings;
   readonly agents: AgentDirectory;
   readonly trustedCidrs: readonly string[];
   /** Short digest of the config text, for records and /healthz. */

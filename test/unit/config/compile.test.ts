@@ -9,7 +9,7 @@ import type { Policy } from "../../../src/policy/policy.ts";
 type Issue = { path: string; message: string };
 
 function compile(text: string, digests: ReadonlyMap<number, string> = new Map()): Policy {
-  return compilePolicy(parseConfigText(text, "test.yaml"), { agentTokenDigests: digests, digest: "0123456789abcdef" });
+  return compilePolicy(parseConfigText(text, "test.yaml"), { agentTokenDigests: digests, digest: "0123456789abcdef", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] });
 }
 
 function compileIssues(text: string): Issue[] {

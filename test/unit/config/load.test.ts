@@ -47,7 +47,7 @@ const agentWithTokenFile = (file: string) => `version: 1\nagents:\n  - name: bui
 describe("the embedded default config", () => {
   test("DEFAULT_CONFIG_TEXT parses and compiles", () => {
     const config = parseConfigText(DEFAULT_CONFIG_TEXT, "embedded default");
-    const policy = compilePolicy(config, { agentTokenDigests: new Map(), digest: "x" });
+    const policy = compilePolicy(config, { agentTokenDigests: new Map(), digest: "x", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] });
     expect(policy.mode).toBe("enforce");
     expect(config.egress.allow.length).toBeGreaterThan(0);
     expect(config.proxy.listen).toEqual({ hostname: "127.0.0.1", port: 8888 });

@@ -46,6 +46,18 @@ describe("parseConfigText: defaults", () => {
         max_connections: 4096,
       },
       admin: { listen: { hostname: "127.0.0.1", port: 8889 } },
+      dns: {
+        listen: { hostname: "127.0.0.1", port: 5353 },
+        timeout: 2000,
+        attempts: 2,
+        min_ttl: 0,
+        max_ttl: 3_600_000,
+        negative_ttl: 300_000,
+        cache_size: 10_000,
+        ipv6: true,
+        internal_domains: [],
+        exfil: { enabled: true, allow_domains: [] },
+      },
       egress: { allow: [], deny: [], ports: { http: [[80, 80]], connect: [[443, 443]] }, trusted_cidrs: [] },
       agents: [],
       audit: { file: "stderr" },
@@ -178,7 +190,7 @@ describe("parseConfigText: unknown keys carry their path", () => {
 
 describe("parseConfigText: reserved sections", () => {
   test("RESERVED_SECTIONS lists the sections ARCHITECTURE.md names but this version lacks", () => {
-    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "dlp", "dns", "injection", "mcp", "tls"]);
+    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "dlp", "injection", "mcp", "tls"]);
   });
 
   test.each([...RESERVED_SECTIONS])("%p: says not supported yet, not unknown", (section) => {
@@ -393,10 +405,11 @@ egress:
     connect: [0]
 agents:
   - name: a
-dns: {}
+dns: { ttl: 5 }
+tls: {}
 `);
     expect(list.map((i) => i.path).sort()).toEqual(
-      ["agents.0", "dns", "egress.alow", "egress.ports.connect.0", "mode", "proxy.header_timeout", "proxy.listen", "version"].sort(),
+      ["agents.0", "dns.ttl", "egress.alow", "egress.ports.connect.0", "mode", "proxy.header_timeout", "proxy.listen", "tls", "version"].sort(),
     );
   });
 

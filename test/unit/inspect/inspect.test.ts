@@ -8,7 +8,7 @@ import { STAGES } from "../../../src/inspect/stages.ts";
 import type { Policy } from "../../../src/policy/policy.ts";
 
 function policyFrom(yaml: string): Policy {
-  return compilePolicy(parseConfigText(yaml, "test.yaml"), { agentTokenDigests: new Map(), digest: "test" });
+  return compilePolicy(parseConfigText(yaml, "test.yaml"), { agentTokenDigests: new Map(), digest: "test", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] });
 }
 
 const EGRESS = `
@@ -89,7 +89,7 @@ describe("inspect: enforce mode", () => {
   test("the agent's own lists are used", () => {
     const lists = compilePolicy(
       parseConfigText("version: 1\nagents:\n  - name: a\n    source_cidrs: [10.0.0.0/8]\n    egress:\n      allow: [only.example]\n", "t"),
-      { agentTokenDigests: new Map(), digest: "t" },
+      { agentTokenDigests: new Map(), digest: "t", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] },
     ).agents.identify(undefined, "10.0.0.1").lists;
     const c: InspectContext = { policy: ENFORCE, killswitch: false, agentLists: lists };
     expect(inspect(connectAction("allowed.example"), c).verdict).toBe("block");
