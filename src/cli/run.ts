@@ -13,7 +13,11 @@ import { loadConfig, type Loaded } from "../config/load.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { AuditRecord, AuditSink, Clock } from "../core/types.ts";
-import { createSystemResolver } from "../dns/system-resolver.ts";
+import { createDnsAnswerer } from "../dns/answer.ts";
+import { loadHostsTable, type HostsTable } from "../dns/hosts.ts";
+import { createDnsResolver } from "../dns/resolver.ts";
+import { startDnsServer, type DnsServer } from "../dns/server.ts";
+import { createUpstreamClient } from "../dns/upstream.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import { createAddressPolicy, type AddressPolicy } from "../net/address-policy.ts";
 import { createGuardedDialer } from "../proxy/dialer.ts";
@@ -95,7 +99,10 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     audit.record({ time: clock.wall().toISOString(), kind: "config", agent: "sluice", verdict: "allow", rule, reason: "allowed", detail, ...extra });
 
   let addresses: AddressPolicy = createAddressPolicy({ trustedCidrs: loaded.policy.trustedCidrs, selfListeners: [] });
-  const resolver = createSystemResolver();
+  // One resolver for the DNS server and the proxy's dialer (pinned dialing).
+  const hostsFile = process.env.SLUICE_HOSTS_FILE ?? "/etc/hosts";
+  let hosts: HostsTable = loadHostsTable(hostsFile);
+  const resolver = createDnsResolver({ settings: () => loaded.policy.dns, upstream: createUpstreamClient(), hosts: () => hosts, now: clock.now });
   const dialer = createGuardedDialer({
     resolver,
     addresses: () => addresses,
@@ -112,9 +119,11 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     return EXIT.failure;
   }
 
+  let dns: DnsServer | null = null;
   const selfListeners = () => [
     { address: proxy.hostname, port: proxy.port },
     { address: admin.hostname, port: admin.port },
+    ...(dns ? [{ address: dns.hostname, port: dns.port }] : []),
   ];
 
   let reloading: Promise<{ ok: boolean; errors: string[] }> | null = null;
@@ -133,6 +142,8 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
         loaded = next;
         addresses = nextAddresses;
         proxy.clearPool();
+        hosts = loadHostsTable(hostsFile);
+        resolver.clear();
         metrics.countReload(true);
         log.info("config reloaded", { trigger, digest: next.policy.digest, mode: next.policy.mode });
         event(`config reloaded (${trigger}), digest ${next.policy.digest}`, "config.reload");
@@ -184,9 +195,37 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     log.error("cannot listen for the admin API", { listen: loaded.config.admin.listen, error: String(err) });
     return EXIT.failure;
   }
+  const dnsListen = loaded.policy.dns.listen;
+  if (dnsListen) {
+    const answer = createDnsAnswerer({
+      policy: () => loaded.policy,
+      addresses: () => addresses,
+      killswitch: () => killswitch,
+      resolver,
+      scanName: () => null,
+      audit,
+      log,
+      clock,
+    });
+    try {
+      dns = await startDnsServer({ hostname: dnsListen.hostname, port: dnsListen.port, answer, log });
+    } catch (err) {
+      await proxy.stop();
+      await admin.stop();
+      log.error("cannot listen for DNS", { listen: dnsListen, error: String(err) });
+      return EXIT.failure;
+    }
+  }
   addresses = createAddressPolicy({ trustedCidrs: loaded.policy.trustedCidrs, selfListeners: selfListeners() });
   metrics.registerGauge("sluice_open_tunnels", "CONNECT tunnels open now", () => proxy.stats().tunnels);
   metrics.registerGauge("sluice_open_connections", "Client connections open now", () => proxy.stats().connections);
+  metrics.registerGauge("sluice_dns_queries", "DNS questions answered (server and dialer), since start", () => resolver.stats().queries);
+  metrics.registerGauge("sluice_dns_cache_hits", "DNS questions answered from the cache, since start", () => resolver.stats().cacheHits);
+  metrics.registerGauge("sluice_dns_upstream_failures", "Upstream DNS exchanges that failed, since start", () => resolver.stats().upstreamFailures);
+  metrics.registerGauge("sluice_dns_upstream_latency_seconds", "Mean upstream DNS round trip", () => {
+    const st = resolver.stats();
+    return st.upstreamQueries > 0 ? st.upstreamMs / st.upstreamQueries / 1000 : 0;
+  });
   metrics.registerGauge("sluice_killswitch", "1 while the kill switch refuses all egress", () => (killswitch ? 1 : 0));
 
   const watcher = loaded.path ? watchConfigFile(loaded.path, () => void reload("file")) : null;
@@ -204,6 +243,8 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       watcher?.close();
       await proxy.stop();
       await admin.stop();
+      dns?.stop();
+      resolver.close();
       event(`stopped on ${signal}`, "lifecycle.stop", { kind: "lifecycle" });
       await audit.close?.();
       resolve(EXIT.ok);
@@ -217,6 +258,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     commit: BUILD.commit,
     proxy: `${proxy.hostname}:${proxy.port}`,
     admin: `${admin.hostname}:${admin.port}`,
+    ...(dns ? { dns: `${dns.hostname}:${dns.port}` } : {}),
     config: loaded.path ?? "embedded default",
     mode: loaded.policy.mode,
     admin_auth_file: token.path,

@@ -19,6 +19,7 @@ export const REASON_CODES = [
   "agent_auth_required",
   "agent_auth_failed",
   "internal_error",
+  "dns_exfiltration",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

@@ -78,9 +78,10 @@ export interface Resolver {
 /** One canonical record per request, tunnel or message (ARCHITECTURE.md, "Decisions out"). */
 export interface AuditRecord {
   readonly time: string;
-  readonly kind: "http" | "connect" | "config" | "lifecycle";
+  readonly kind: "http" | "connect" | "dns" | "config" | "lifecycle";
   readonly agent: string;
   readonly client?: string;
+  /** HTTP method, or the query type for DNS records (A, AAAA, TXT, ...). */
   readonly method?: string;
   readonly host?: string;
   readonly port?: number;

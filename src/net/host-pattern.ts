@@ -12,6 +12,9 @@
 import { getPublicSuffix } from "tldts";
 import { parsePort, normaliseHost } from "./host.ts";
 
+/** Pass as `port` to match a host whatever the port of the pattern. */
+export const ANY_PORT = -1;
+
 export interface HostMatcher {
   /** The original text of the pattern that matched, or null. `host` must already be normalised. */
   match(host: string, port: number): string | null;
@@ -64,9 +67,13 @@ export function compileHostPatterns(patterns: readonly string[], opts: { purpose
   };
 }
 
-/** A port-specific pattern is preferred over an any-port one for the same host. */
+/**
+ * A port-specific pattern is preferred over an any-port one for the same host. ANY_PORT asks
+ * whether the host is named at all (DNS: a name is resolvable if any of its ports is allowed).
+ */
 function lookup(bucket: Bucket | undefined, port: number): string | null {
   if (bucket === undefined) return null;
+  if (port === ANY_PORT) return bucket.anyPort ?? bucket.ports?.values().next().value ?? null;
   return bucket.ports?.get(port) ?? bucket.anyPort;
 }
 

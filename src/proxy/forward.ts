@@ -610,12 +610,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         const text = parsed ? unmapIpv4(parsed).text : ip;
         return policy.egress.lists.deny?.match(text, a.port) ?? x.agentLists?.deny?.match(text, a.port) ?? null;
       };
-      const refused = [...plan.refused];
+      // An operator's deny entry is the more telling reason: it goes first.
+      const refused: typeof plan.refused = [];
       ips = [];
       for (const ip of plan.allowed) {
         const hit = deniedBy(ip);
         if (hit === null) ips.push(ip);
         else refused.push({ ip, reason: { rule: "egress.deny-host", code: "deny_listed", detail: `${a.host} resolves to an address matching deny pattern ${hit}` } });
+      }
+      for (const r of plan.refused) {
+        const hit = deniedBy(r.ip);
+        if (hit === null) refused.push(r);
+        else refused.unshift({ ip: r.ip, reason: { rule: "egress.deny-host", code: "deny_listed", detail: `${a.host} resolves to an address matching deny pattern ${hit}` } });
       }
       if (ips.length === 0) {
         const blocked: Decision = { verdict: "block", reasons: [refused[0]!.reason] };

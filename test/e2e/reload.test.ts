@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { curlThrough, rawExchange, parseRawResponse, sha256, startEchoOrigin, startRawOrigin, startUppercaseEcho, stopSluices, type EchoOrigin, type RawOrigin } from "../helpers/origins.ts";
-import { rewriteConfig, startSluice, type Running } from "../helpers/sluice.ts";
+import { rewriteConfig, startSluice, withTestDns, type Running } from "../helpers/sluice.ts";
 
 const T = 60_000;
 
@@ -23,7 +23,7 @@ ${opts.extra ?? ""}`;
 }
 
 /** The digest sluice logs for a config text (sha256, first 16 hex digits). */
-const digestOf = (text: string) => sha256(text).slice(0, 16);
+const digestOf = (text: string) => sha256(withTestDns(text)).slice(0, 16);
 
 let sl: Running;
 let audit: Running;

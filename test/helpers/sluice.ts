@@ -38,6 +38,15 @@ export function tempDir(prefix = "sluice-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
 
+/**
+ * A config without a `dns:` section gets a DNS server on a free port whose only upstream is a
+ * dead loopback port: no test sluice ever sends a query to the machine's real resolver
+ * (ARCHITECTURE.md network rule). Tests that need answers run the fake upstream (fake-dns.ts).
+ */
+export function withTestDns(yaml: string): string {
+  return /^dns:/m.test(yaml) ? yaml : `${yaml.trimEnd()}\ndns: { listen: "127.0.0.1:0", upstreams: ["127.0.0.1:9"] }\n`;
+}
+
 export interface Launched extends Omit<Running, "adminToken"> {}
 
 /**
@@ -55,7 +64,7 @@ export async function launchSluice(opts: {
 }): Promise<Launched> {
   const dir = opts.dir ?? tempDir();
   const configPath = join(dir, "sluice.yaml");
-  writeFileSync(configPath, opts.configYaml);
+  writeFileSync(configPath, withTestDns(opts.configYaml));
   const home = join(dir, "home");
   const proc = Bun.spawn([...(opts.prefix ?? []), BIN, "run", "--config", configPath, "--log-format", "json", ...(opts.args ?? [])], {
     stdin: "ignore",
@@ -139,5 +148,5 @@ export async function startSluice(configYaml: string, opts: { env?: Record<strin
 
 /** Writes a new config over the running one (for hot-reload tests). */
 export function rewriteConfig(r: Running, yaml: string): void {
-  writeFileSync(r.configPath, yaml);
+  writeFileSync(r.configPath, withTestDns(yaml));
 }

@@ -1,0 +1,141 @@
+/**
+ * What sluice's DNS server does with one query, in order:
+ *   kill switch -> egress policy on the name -> IPv6 suppression -> exfiltration scan ->
+ *   resolve (shared resolver) -> rebinding guard on the addresses -> reply.
+ * Refusals are NXDOMAIN with Extended DNS Error 15 "Blocked" (RFC 8914); a blocked query never
+ * leaves the machine. One audit record per blocked or rewritten query.
+ */
+import type { RecordType } from "dns-packet";
+import type { Logger } from "../core/log.ts";
+import type { ReasonCode } from "../core/reasons.ts";
+import type { AuditSink, Clock, Verdict } from "../core/types.ts";
+import type { AddressPolicy } from "../net/address-policy.ts";
+import { ANY_PORT } from "../net/host-pattern.ts";
+import { normaliseHost } from "../net/host.ts";
+import type { Policy } from "../policy/policy.ts";
+import type { DnsResolver } from "./resolver.ts";
+import { EDE_BLOCKED, RCODE, type Answer, type Query, type Reply } from "./wire.ts";
+
+/** Scans a query name before it goes upstream (exfiltration; DLP once the scanning issue lands). */
+export type NameScanner = (qname: string, nowMs: number) => { rule: string; detail: string } | null;
+
+export interface DnsAnswerDeps {
+  readonly policy: () => Policy;
+  readonly addresses: () => AddressPolicy;
+  readonly killswitch: () => boolean;
+  readonly resolver: DnsResolver;
+  readonly scanName: () => NameScanner | null;
+  readonly audit: AuditSink;
+  readonly log: Logger;
+  readonly clock: Clock;
+}
+
+/** Query types answered with NODATA when dns.ipv6 is off: they carry or lead to IPv6 addresses. */
+const IPV6_TYPES = new Set<string>(["AAAA", "HTTPS", "SVCB"]);
+
+export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: string) => Promise<Reply> {
+  const record = (q: Query, client: string, agent: string, verdict: Verdict, rule: string, reason: ReasonCode, detail: string, wouldBlock = false) =>
+    deps.audit.record({
+      time: deps.clock.wall().toISOString(),
+      kind: "dns",
+      agent,
+      client,
+      method: q.question.type,
+      host: q.question.name.toLowerCase(),
+      verdict,
+      rule,
+      reason,
+      detail,
+      ...(wouldBlock ? { would_block: true } : {}),
+    });
+
+  const blocked = (rule: string): Reply => ({ rcode: RCODE.NXDOMAIN, ede: { code: EDE_BLOCKED, text: `blocked by sluice: ${rule}` } });
+
+  return async function answer(q: Query, client: string): Promise<Reply> {
+    const policy = deps.policy();
+    const audit = policy.mode === "audit";
+    const agent = policy.agents.identify(undefined, client);
+    const agentName = agent.agent.name;
+    const refuse = (rule: string, reason: ReasonCode, detail: string, always = false): Reply | null => {
+      if (audit && !always) {
+        record(q, client, agentName, "warn", rule, reason, detail, true);
+        return null;
+      }
+      record(q, client, agentName, "block", rule, reason, detail);
+      return blocked(rule);
+    };
+
+    if (deps.killswitch()) return refuse("admin.killswitch", "killswitch", "kill switch is on: all egress refused", true)!;
+
+    const norm = normaliseHost(q.question.name.length === 0 ? "." : q.question.name);
+    const name = norm.ok ? norm.host : q.question.name.toLowerCase().replace(/\.$/, "");
+    const lists = policy.egress.lists;
+    const deny = lists.deny?.match(name, ANY_PORT) ?? agent.lists?.deny?.match(name, ANY_PORT) ?? null;
+    if (deny) {
+      const r = refuse("egress.deny-host", "deny_listed", `${name} matches deny pattern ${deny}`);
+      if (r) return r;
+    } else {
+      const allow = agent.lists?.allow ?? lists.allow;
+      if (allow && allow.match(name, ANY_PORT) === null) {
+        const r = refuse("egress.not-allowed", "not_allowlisted", `${name} is not on the allow list`);
+        if (r) return r;
+      }
+    }
+
+    if (!policy.dns.ipv6 && IPV6_TYPES.has(q.question.type)) return { rcode: RCODE.NOERROR };
+
+    const scan = deps.scanName();
+    if (scan) {
+      let finding: { rule: string; detail: string } | null;
+      try {
+        finding = scan(name, deps.clock.epochMs());
+      } catch (err) {
+        // Fail closed: a scanner that throws blocks the query.
+        finding = { rule: "dns.scan-failed", detail: `name scanner failed: ${String(err)}` };
+      }
+      if (finding) {
+        const r = refuse(finding.rule, "dns_exfiltration", finding.detail);
+        if (r) return r;
+      }
+    }
+
+    let result;
+    try {
+      result = await deps.resolver.query(name, q.question.type as RecordType);
+    } catch (err) {
+      deps.log.debug("dns upstream failure", { name, type: q.question.type, error: String(err) });
+      return { rcode: RCODE.SERVFAIL };
+    }
+
+    const internal = policy.dns.internalDomains?.match(name, ANY_PORT) ?? null;
+    if (internal !== null || result.answers.length === 0) return { rcode: result.rcode as Reply["rcode"], answers: result.answers, authorities: result.authorities };
+    const kept: Answer[] = [];
+    const dropped: string[] = [];
+    let addressCount = 0;
+    const check = deps.addresses();
+    for (const r of result.answers) {
+      if (r.type === "A" || r.type === "AAAA") {
+        addressCount++;
+        const verdict = check.check(r.data, ANY_PORT);
+        if (!verdict.allowed) {
+          dropped.push(`${r.data} (${verdict.class.kind})`);
+          continue;
+        }
+      }
+      kept.push(r);
+    }
+    if (dropped.length === 0) return { rcode: result.rcode as Reply["rcode"], answers: result.answers, authorities: result.authorities };
+    const detail = `${name} answered with refused addresses: ${dropped.join(", ")}`;
+    if (audit) {
+      record(q, client, agentName, "warn", "dns.rebinding", "blocked_address", detail, true);
+      return { rcode: result.rcode as Reply["rcode"], answers: result.answers, authorities: result.authorities };
+    }
+    if (dropped.length === addressCount) {
+      record(q, client, agentName, "block", "dns.rebinding", "blocked_address", detail);
+      return blocked("dns.rebinding");
+    }
+    // A mix of public and refused addresses: answer with the public ones, and say so.
+    record(q, client, agentName, "redact", "dns.rebinding", "blocked_address", `${detail}; answered with the rest`);
+    return { rcode: result.rcode as Reply["rcode"], answers: kept, authorities: result.authorities };
+  };
+}

@@ -1,0 +1,150 @@
+/**
+ * The shape of one DNS label, measured in a single pass over its character codes with no
+ * allocation: what the exfiltration detector (scan/dns-exfil) decides from. Input is expected
+ * lower-cased (DNS compares names case-insensitively, RFC 4343, and 0x20 randomisation flips case
+ * at will, so case carries no signal).
+ */
+
+/** Counts for one label. Reused between calls by the caller: `measureLabel` overwrites every field. */
+export interface LabelShape {
+  length: number;
+  letters: number;
+  digits: number;
+  /** a e i o u y: random base32/base36 text has ~23% of its letters here, English ~40%. */
+  vowels: number;
+  hyphens: number;
+  underscores: number;
+  /** Characters outside letters, digits, `-` and `_`: never in a host name (RFC 952, RFC 2181 §11 allows them, tunnels use them). */
+  other: number;
+  /** Characters outside [0-9a-f]. */
+  nonHex: number;
+  /** Characters outside the RFC 4648 base32 alphabet [a-z2-7]. */
+  nonBase32: number;
+  /** Changes between a letter and a digit: `a1b2` has 3, `web01` has 1. Encoded data interleaves them. */
+  switches: number;
+  /** Longest run of consonant letters: English rarely exceeds 4, random letters often do. */
+  consonantRun: number;
+  /** Letter pairs that English and host-name vocabulary almost never use (see RARE_BIGRAMS). */
+  rareBigrams: number;
+  /** Letter pairs counted for `rareBigrams`. */
+  bigrams: number;
+}
+
+export function createLabelShape(): LabelShape {
+  return { length: 0, letters: 0, digits: 0, vowels: 0, hyphens: 0, underscores: 0, other: 0, nonHex: 0, nonBase32: 0, switches: 0, consonantRun: 0, rareBigrams: 0, bigrams: 0 };
+}
+
+const CLASS_OTHER = 0;
+const CLASS_LETTER = 1;
+const CLASS_DIGIT = 2;
+
+/**
+ * Letter pairs that are rare in English words and in the vocabulary of host names. Random
+ * letters land on one of these about a third of the time; readable labels almost never (brand
+ * names and abbreviations do, which is why this is one signal among several, never alone).
+ * Built from the first letter: each string lists the second letters that are rare after it.
+ */
+const RARE_AFTER: Readonly<Record<string, string>> = {
+  a: "q",
+  b: "cdfghjkmnpqtvwxz",
+  c: "bgjnqvwxz",
+  d: "fgqtxz",
+  e: "",
+  f: "bcdhjkmnpqvwxz",
+  g: "bdfjpqvxz",
+  h: "bcdfghjkpqvxz",
+  i: "hjqwy",
+  j: "bcdfghjklmnpqrtvwxyz",
+  k: "bcdfjkpqtvxz",
+  l: "hjnqrxz",
+  m: "cgjkqvxz",
+  n: "bjqz",
+  o: "q",
+  p: "bdjqvxz",
+  q: "bcdefghijklmnopqrstvwxyz",
+  r: "jqxz",
+  s: "bfgjrxz",
+  t: "bdgjkqvxz",
+  u: "jquwy",
+  v: "bdfghjkmnqtvwxz",
+  w: "bcfgjkmpqtvwxz",
+  x: "bdfgjkmnqrsvwxz",
+  y: "bfghjkqvxyz",
+  z: "bcdfgjkmnpqrstvwx",
+};
+
+/** 26 x 26 table: RARE[(a - 97) * 26 + (b - 97)] is 1 for a rare pair. */
+const RARE = new Uint8Array(26 * 26);
+for (const [first, seconds] of Object.entries(RARE_AFTER)) {
+  const row = (first.charCodeAt(0) - 97) * 26;
+  for (let i = 0; i < seconds.length; i++) RARE[row + seconds.charCodeAt(i) - 97] = 1;
+}
+
+/** Measures `text[start, end)` into `out`. `text` must be lower-case. */
+export function measureLabel(text: string, start: number, end: number, out: LabelShape): LabelShape {
+  let letters = 0;
+  let digits = 0;
+  let vowels = 0;
+  let hyphens = 0;
+  let underscores = 0;
+  let other = 0;
+  let nonHex = 0;
+  let nonBase32 = 0;
+  let switches = 0;
+  let run = 0;
+  let consonantRun = 0;
+  let rareBigrams = 0;
+  let bigrams = 0;
+  let previousClass = CLASS_OTHER;
+  let previousLetter = -1;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    let cls = CLASS_OTHER;
+    if (c >= 97 && c <= 122) {
+      cls = CLASS_LETTER;
+      letters++;
+      if (c > 102) nonHex++;
+      // a e i o u y
+      if (c === 97 || c === 101 || c === 105 || c === 111 || c === 117 || c === 121) {
+        vowels++;
+        run = 0;
+      } else if (++run > consonantRun) consonantRun = run;
+      if (previousLetter >= 0) {
+        bigrams++;
+        rareBigrams += RARE[(previousLetter - 97) * 26 + (c - 97)]!;
+      }
+      previousLetter = c;
+    } else {
+      previousLetter = -1;
+      run = 0;
+      nonBase32++;
+      if (c >= 48 && c <= 57) {
+        cls = CLASS_DIGIT;
+        digits++;
+        // base32 digits are 2-7
+        if (c >= 50 && c <= 55) nonBase32--;
+      } else {
+        nonHex++;
+        if (c === 45) hyphens++;
+        else if (c === 95) underscores++;
+        else other++;
+      }
+    }
+    if (cls !== CLASS_OTHER && previousClass !== CLASS_OTHER && cls !== previousClass) switches++;
+    previousClass = cls;
+  }
+  out.length = end - start;
+  out.letters = letters;
+  out.digits = digits;
+  out.vowels = vowels;
+  out.hyphens = hyphens;
+  out.underscores = underscores;
+  out.other = other;
+  out.nonHex = nonHex;
+  out.nonBase32 = nonBase32;
+  out.switches = switches;
+  out.consonantRun = consonantRun;
+  out.rareBigrams = rareBigrams;
+  out.bigrams = bigrams;
+  return out;
+}
