@@ -131,7 +131,7 @@ function overTcp(name: string, type: RecordType, up: Upstream, timeoutMs: number
           if (buf.length < 2) return;
           const len = buf.readUInt16BE(0);
           if (len > MAX_TCP_MESSAGE - 2 || buf.length < 2 + len) return;
-          s.end();
+          // Settle before end(): Bun may run the close handler inside end().
           try {
             const r = decodeResponse(buf.subarray(2, 2 + len));
             if (r.id !== id || r.question?.name.toLowerCase() !== name.toLowerCase()) finish(new Error("mismatched TCP answer"));
@@ -139,6 +139,7 @@ function overTcp(name: string, type: RecordType, up: Upstream, timeoutMs: number
           } catch (err) {
             finish(err instanceof Error ? err : new Error(String(err)));
           }
+          s.end();
         },
         close() {
           finish(new Error(`${up.hostname}:${up.port} closed the TCP connection`));
