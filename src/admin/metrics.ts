@@ -30,8 +30,8 @@ export const DURATION_BUCKETS_SECONDS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 
-/** Audit kinds that are requests; `config` and `lifecycle` records are events, not traffic. */
-const REQUEST_KINDS: ReadonlySet<AuditRecord["kind"]> = new Set(["http", "connect"]);
+/** Audit kinds that are requests (DNS: blocked or rewritten questions); `config` and `lifecycle` records are events, not traffic. */
+const REQUEST_KINDS: ReadonlySet<AuditRecord["kind"]> = new Set(["http", "connect", "dns"]);
 
 // Prometheus data model: metric names match [a-zA-Z_:][a-zA-Z0-9_:]*.
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
