@@ -13,7 +13,7 @@ import { loadConfig, type Loaded } from "../config/load.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
 import type { AuditRecord, AuditSink, Clock } from "../core/types.ts";
-import { createDnsAnswerer } from "../dns/answer.ts";
+import { createDnsAnswerer, type NameScanner } from "../dns/answer.ts";
 import { loadHostsTable, type HostsTable } from "../dns/hosts.ts";
 import { createDnsResolver } from "../dns/resolver.ts";
 import { startDnsServer, type DnsServer } from "../dns/server.ts";
@@ -21,6 +21,8 @@ import { createUpstreamClient } from "../dns/upstream.ts";
 import { createLogger, type Logger, type LogLevel } from "./logger.ts";
 import { createAddressPolicy, type AddressPolicy } from "../net/address-policy.ts";
 import { createGuardedDialer } from "../proxy/dialer.ts";
+import { createDnsExfilDetector } from "../scan/dns-exfil.ts";
+import type { Policy } from "../policy/policy.ts";
 import { startForwardProxy, type ForwardProxy } from "../proxy/forward.ts";
 import { BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
@@ -102,6 +104,18 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   // One resolver for the DNS server and the proxy's dialer (pinned dialing).
   const hostsFile = process.env.SLUICE_HOSTS_FILE ?? "/etc/hosts";
   let hosts: HostsTable = loadHostsTable(hostsFile);
+  // The detector keeps per-domain budgets, so there is one per config load.
+  const makeScanner = (p: Policy): NameScanner | null => {
+    const e = p.dns.exfil;
+    if (!e.enabled) return null;
+    const detector = createDnsExfilDetector({
+      allowDomains: [...e.allowDomains],
+      ...(e.maxNameLength !== undefined ? { maxNameLength: e.maxNameLength } : {}),
+      ...(e.subdomainsPerMinute !== undefined ? { subdomainsPerMinute: e.subdomainsPerMinute } : {}),
+    });
+    return (name, now) => detector.check(name, now);
+  };
+  let scanName = makeScanner(loaded.policy);
   const resolver = createDnsResolver({ settings: () => loaded.policy.dns, upstream: createUpstreamClient(), hosts: () => hosts, now: clock.now });
   const dialer = createGuardedDialer({
     resolver,
@@ -144,6 +158,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
         proxy.clearPool();
         hosts = loadHostsTable(hostsFile);
         resolver.clear();
+        scanName = makeScanner(next.policy);
         metrics.countReload(true);
         log.info("config reloaded", { trigger, digest: next.policy.digest, mode: next.policy.mode });
         event(`config reloaded (${trigger}), digest ${next.policy.digest}`, "config.reload");
@@ -202,7 +217,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       addresses: () => addresses,
       killswitch: () => killswitch,
       resolver,
-      scanName: () => null,
+      scanName: () => scanName,
       audit,
       log,
       clock,

@@ -41,7 +41,8 @@ export async function startDnsServer(opts: {
     try {
       reply = await opts.answer(parsed.query, client);
     } catch (err) {
-      log.error("DNS answer failed", { error: String(err), name: parsed.query.question.name });
+      // No name here: names can carry the very data a scan is looking for.
+      log.error("DNS answer failed", { error: String(err), type: parsed.query.question.type });
       reply = { rcode: RCODE.SERVFAIL };
     }
     try {

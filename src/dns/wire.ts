@@ -52,6 +52,8 @@ export function parseQuery(buf: Buffer): ParsedQuery {
   }
   const question = packet.questions?.[0];
   if (!question || typeof question.name !== "string") return { ok: false, id, reason: "no question" };
+  // Names on the wire are ASCII (IDNs travel as punycode); anything else is data, not a name.
+  if (!/^[\x21-\x7e]*$/.test(question.name)) return { ok: false, id, reason: "non-printable bytes in the name" };
   const opt = packet.additionals?.find((a): a is dnsPacket.OptAnswer => a.type === "OPT");
   return {
     ok: true,

@@ -43,6 +43,9 @@ const CLASS_DIGIT = 2;
  * letters land on one of these about a third of the time; readable labels almost never (brand
  * names and abbreviations do, which is why this is one signal among several, never alone).
  * Built from the first letter: each string lists the second letters that are rare after it.
+ * Pairs that are rare in English but common in host-name vocabulary are left out on purpose:
+ * cd (cdn), db, dc, sd/dk (sdk), sv/vc (svc), vp/pc (vpn, vpc), pk/kg (pkg), pm (npm), tp (http),
+ * mt (smtp), nx (nginx), gc/cp (gcp), gk (gke), km (kms), cf, cm, md, pg, js.
  */
 const RARE_AFTER: Readonly<Record<string, string>> = {
   a: "q",
@@ -80,8 +83,15 @@ for (const [first, seconds] of Object.entries(RARE_AFTER)) {
   for (let i = 0; i < seconds.length; i++) RARE[row + seconds.charCodeAt(i) - 97] = 1;
 }
 
-/** Measures `text[start, end)` into `out`. `text` must be lower-case. */
-export function measureLabel(text: string, start: number, end: number, out: LabelShape): LabelShape {
+/** Entropy symbol buckets filled by `measureLabel`: a-z, 0-9, and one for everything else. */
+export const SYMBOL_BUCKETS = 37;
+
+/**
+ * Measures `text[start, end)` into `out`. `text` must be lower-case. When `symbols` is given
+ * (SYMBOL_BUCKETS long), adds each letter, digit and other character to its bucket there (hyphens
+ * and underscores are separators, not content), for the entropy of several labels together.
+ */
+export function measureLabel(text: string, start: number, end: number, out: LabelShape, symbols?: Uint16Array): LabelShape {
   let letters = 0;
   let digits = 0;
   let vowels = 0;
@@ -103,6 +113,7 @@ export function measureLabel(text: string, start: number, end: number, out: Labe
     if (c >= 97 && c <= 122) {
       cls = CLASS_LETTER;
       letters++;
+      if (symbols !== undefined) symbols[c - 97]!++;
       if (c > 102) nonHex++;
       // a e i o u y
       if (c === 97 || c === 101 || c === 105 || c === 111 || c === 117 || c === 121) {
@@ -121,13 +132,17 @@ export function measureLabel(text: string, start: number, end: number, out: Labe
       if (c >= 48 && c <= 57) {
         cls = CLASS_DIGIT;
         digits++;
+        if (symbols !== undefined) symbols[c - 22]!++;
         // base32 digits are 2-7
         if (c >= 50 && c <= 55) nonBase32--;
       } else {
         nonHex++;
         if (c === 45) hyphens++;
         else if (c === 95) underscores++;
-        else other++;
+        else {
+          other++;
+          if (symbols !== undefined) symbols[36]!++;
+        }
       }
     }
     if (cls !== CLASS_OTHER && previousClass !== CLASS_OTHER && cls !== previousClass) switches++;
@@ -147,4 +162,38 @@ export function measureLabel(text: string, start: number, end: number, out: Labe
   out.rareBigrams = rareBigrams;
   out.bigrams = bigrams;
   return out;
+}
+
+/**
+ * How random a label looks, in points: rare letter pairs (up to 2), long consonant runs (up to 2),
+ * letters and digits interleaved (up to 2), few vowels (1). Readable host names score 0 or 1
+ * (`clientstream`: a run of 5; `cluster0-shard-00-01`: nothing), base32/base36/base64url data
+ * and tokens 3 or more. Each signal alone misfires on some real name (`xmpp`, `k8s`, `s3`,
+ * brand names), which is why they are added up and not used one by one.
+ */
+export function randomnessPoints(s: LabelShape): number {
+  let points = 0;
+  if (s.bigrams >= 6) {
+    if (s.rareBigrams * 4 >= s.bigrams) points += 2;
+    else if (s.rareBigrams * 20 >= s.bigrams * 3) points += 1;
+  }
+  if (s.consonantRun >= 6) points += 2;
+  else if (s.consonantRun >= 5) points += 1;
+  if (s.switches >= 3 && s.switches * 8 >= s.length) points += 2;
+  else if (s.switches >= 2) points += 1;
+  // Random letters are ~23% vowels (6 of 26), English ~40%.
+  if (s.letters >= 8 && s.vowels * 100 < s.letters * 28) points += 1;
+  // Words run together (`foldsshriveljudgmental`) collide consonants at the joins, but keep their
+  // vowels and have no digits; encoded data nearly always has digits.
+  if (s.digits === 0 && s.vowels * 100 >= s.letters * 35) points -= 1;
+  return points;
+}
+
+/**
+ * Hex digits only (hyphens allowed, as in a UUID), at least `minDigits` of them, letters and
+ * digits mixed the way random hex mixes them: dnscat2 packets, hex-encoded files, hashes, UUIDs.
+ * `adb-1234567890123456` (a number after a word) is not hex in this sense.
+ */
+export function looksHex(s: LabelShape, minDigits: number): boolean {
+  return s.nonHex === s.hyphens && s.length - s.hyphens >= minDigits && s.letters >= 2 && s.digits >= 2 && s.switches >= 3;
 }

