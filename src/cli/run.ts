@@ -153,6 +153,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
           if (a.hostname !== b.hostname || a.port !== b.port) log.warn(`${section}.listen changed: takes effect after a restart`);
         }
         if (next.config.audit.file !== loaded.config.audit.file) log.warn("audit.file changed: takes effect after a restart");
+        if (JSON.stringify(next.config.dns.listen) !== JSON.stringify(loaded.config.dns.listen)) log.warn("dns.listen changed: takes effect after a restart");
         loaded = next;
         addresses = nextAddresses;
         proxy.clearPool();

@@ -14,6 +14,7 @@ import { ANY_PORT } from "../net/host-pattern.ts";
 import { normaliseHost } from "../net/host.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { DnsResolver } from "./resolver.ts";
+import { SVCB_TYPES, svcbHints } from "./svcb.ts";
 import { EDE_BLOCKED, RCODE, type Answer, type Query, type Reply } from "./wire.ts";
 
 /** Scans a query name before it goes upstream (exfiltration; DLP once the scanning issue lands). */
@@ -31,7 +32,12 @@ export interface DnsAnswerDeps {
 }
 
 /** Query types answered with NODATA when dns.ipv6 is off: they carry or lead to IPv6 addresses. */
-const IPV6_TYPES = new Set<string>(["AAAA", "HTTPS", "SVCB"]);
+const IPV6_TYPES = new Set<string>(["AAAA", ...SVCB_TYPES]);
+
+/** dns-packet's `UNKNOWN_<n>` for the two types it lacks, named for records. */
+function typeName(type: string): string {
+  return type === "UNKNOWN_65" ? "HTTPS" : type === "UNKNOWN_64" ? "SVCB" : type;
+}
 
 export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: string) => Promise<Reply> {
   const record = (q: Query, client: string, agent: string, verdict: Verdict, rule: string, reason: ReasonCode, detail: string, wouldBlock = false) =>
@@ -40,7 +46,7 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
       kind: "dns",
       agent,
       client,
-      method: q.question.type,
+      method: typeName(q.question.type),
       host: q.question.name.toLowerCase(),
       verdict,
       rule,
@@ -119,6 +125,17 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
         const verdict = check.check(r.data, ANY_PORT);
         if (!verdict.allowed) {
           dropped.push(`${r.data} (${verdict.class.kind})`);
+          continue;
+        }
+      } else if (SVCB_TYPES.has(r.type)) {
+        // SVCB/HTTPS address hints are addresses too; a record with a refused (or unreadable)
+        // hint is dropped whole.
+        const data: unknown = "data" in r ? r.data : undefined;
+        addressCount++;
+        const hints = Buffer.isBuffer(data) ? svcbHints(data) : { ok: false, addresses: [] };
+        const bad = hints.addresses.find((ip) => !check.check(ip, ANY_PORT).allowed);
+        if (!hints.ok || bad !== undefined) {
+          dropped.push(hints.ok ? `SVCB/HTTPS hint ${bad}` : "unreadable SVCB/HTTPS record");
           continue;
         }
       }

@@ -65,7 +65,15 @@ beforeAll(async () => {
       "chain.example.test": { answers: [{ type: "CNAME", data: "inner.example.test" }, { type: "A", name: "inner.example.test", data: "127.0.0.7" }], unfiltered: true },
       "svc.corp.test": { answers: [{ type: "A", data: "127.0.0.8" }] },
       "app.test": { answers: [{ type: "A", data: "127.0.0.1" }] },
-      "v6.example.test": { types: { AAAA: { answers: [{ type: "AAAA", data: "2606:4700::1111" }] } } },
+      "v6.example.test": {
+        types: {
+          AAAA: { answers: [{ type: "AAAA", data: "2606:4700::1111" }] },
+          HTTPS: { answers: [{ type: "HTTPS", data: { priority: 1, target: ".", params: { alpn: ["h2"], ipv6hint: ["2606:4700::1111"] } } }] },
+        },
+      },
+      "hinted.example.test": {
+        types: { HTTPS: { answers: [{ type: "HTTPS", data: { priority: 1, target: ".", params: { alpn: ["h2"], ipv4hint: ["127.0.0.1"], ipv6hint: ["::1"] } } }] } },
+      },
     },
   });
   sl = await startSluice(config(fake.address, "  internal_domains: [\"*.corp.test\"]"));
@@ -151,6 +159,19 @@ describe("DNS server", () => {
     expect(r).toMatchObject({ status: "NOERROR", answers: [] });
     expect(fake.count("v6.example.test")).toBe(before);
     expect((await dig(dnsPort(sl), "v6.example.test", "AAAA")).answers).toEqual(["AAAA 2606:4700::1111"]);
+    const beforeHttps = fake.count("v6.example.test");
+    const https = await dig(dnsPort(noV6), "v6.example.test", "HTTPS");
+    expect(https).toMatchObject({ status: "NOERROR", answers: [] });
+    expect(fake.count("v6.example.test")).toBe(beforeHttps);
+    expect((await dig(dnsPort(sl), "v6.example.test", "HTTPS")).answers.length).toBe(1);
+  }, T);
+
+  test("rebinding: HTTPS records whose address hints are refused are dropped", async () => {
+    const r = await dig(dnsPort(sl), "hinted.example.test", "HTTPS");
+    expect(r.status).toBe("NXDOMAIN");
+    expect(r.ede).toContain("dns.rebinding");
+    const rec = await sl.waitForLine((l) => l.kind === "dns" && l.host === "hinted.example.test");
+    expect(rec).toMatchObject({ verdict: "block", rule: "dns.rebinding", method: "HTTPS" });
   }, T);
 
   test("a non-empty allow list refuses other names", async () => {

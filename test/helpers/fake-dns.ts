@@ -788,10 +788,22 @@ export async function startFakeDns(opts: FakeDnsOptions = {}): Promise<FakeDns> 
   let udpSock: udp.Socket<"uint8array"> | null = null;
   let tcp: TCPSocketListener<TcpState> | null = null;
   const udpBacklog: { data: Uint8Array; port: number; address: string }[] = [];
+  /**
+   * False when the kernel would block (the reply waits for `drain`). A client that has gone away
+   * makes send throw (ECONNREFUSED from an earlier ICMP port-unreachable): that reply is dropped,
+   * as a real server's would be.
+   */
+  const udpSend = (s: udp.Socket<"uint8array">, data: Uint8Array, port: number, address: string): boolean => {
+    try {
+      return s.send(data, port, address);
+    } catch {
+      return true;
+    }
+  };
   const flushUdp = (s: udp.Socket<"uint8array">) => {
     while (udpBacklog.length > 0) {
       const p = udpBacklog[0]!;
-      if (!s.send(p.data, p.port, p.address)) return;
+      if (!udpSend(s, p.data, p.port, p.address)) return;
       udpBacklog.shift();
     }
   };
@@ -802,7 +814,13 @@ export async function startFakeDns(opts: FakeDnsOptions = {}): Promise<FakeDns> 
       st.pending.push(data);
       return;
     }
-    const n = s.write(data);
+    let n: number;
+    try {
+      n = s.write(data);
+    } catch {
+      st.closed = true; // the client went away: drop the reply
+      return;
+    }
     if (n < data.length) st.pending.push(data.subarray(Math.max(0, n)));
   };
 
@@ -815,7 +833,7 @@ export async function startFakeDns(opts: FakeDnsOptions = {}): Promise<FakeDns> 
       socket: {
         data(sock, data, port, address) {
           handle(data, "udp", { address, port }, (reply) => {
-            if (udpBacklog.length > 0 || !sock.send(reply, port, address)) {
+            if (udpBacklog.length > 0 || !udpSend(sock, reply, port, address)) {
               if (udpBacklog.length < 10_000) udpBacklog.push({ data: reply, port, address });
             }
           });
@@ -823,6 +841,9 @@ export async function startFakeDns(opts: FakeDnsOptions = {}): Promise<FakeDns> 
         drain(sock) {
           flushUdp(sock);
         },
+        // A reply to a client port that has closed comes back as ICMP port unreachable, which
+        // Linux reports on this socket (ECONNREFUSED from the error queue): nothing to do.
+        error() {},
       },
     });
     try {
@@ -852,7 +873,14 @@ export async function startFakeDns(opts: FakeDnsOptions = {}): Promise<FakeDns> 
             const st = s.data;
             while (st.pending.length > 0) {
               const head = st.pending[0]!;
-              const n = s.write(head);
+              let n: number;
+              try {
+                n = s.write(head);
+              } catch {
+                st.closed = true;
+                st.pending.length = 0;
+                return;
+              }
               if (n < head.length) {
                 st.pending[0] = head.subarray(Math.max(0, n));
                 return;

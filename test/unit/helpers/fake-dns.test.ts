@@ -538,6 +538,22 @@ describe("fake DNS: EDNS, opcodes, malformed input", () => {
   });
 });
 
+describe("fake DNS: clients that go away", () => {
+  test("replies to closed UDP sockets and TCP connections are dropped; the server keeps answering", async () => {
+    dns.set("late.test", { delayMs: 30, answers: [{ type: "A", data: "203.0.113.29" }] });
+    for (let i = 0; i < 3; i++) {
+      // The port is closed before the reply comes: ICMP port unreachable, then ECONNREFUSED on a later send.
+      expect(await udpExchange(dns.port, encodeQuery("late.test", "A"), 1)).toBeNull();
+      const c = await tcpClient(dns.port);
+      c.send(encodeQuery("late.test", "A"));
+      c.close();
+    }
+    await Bun.sleep(100);
+    expect(rows((await udpQuery(dns.port, "late.test", "A")).answers)).toEqual(['late.test 300 A "203.0.113.29"']);
+    expect(rows((await tcpQuery(dns.port, "late.test", "A")).answers)).toEqual(['late.test 300 A "203.0.113.29"']);
+  });
+});
+
 describe("fake DNS: TCP framing", () => {
   test("several queries on one connection, all in one write, replies in order", async () => {
     dns.set("t1.test", { answers: [{ type: "A", data: "203.0.113.21" }] });
