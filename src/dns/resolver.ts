@@ -38,6 +38,9 @@ export interface DnsResolver extends Resolver {
   close(): void;
 }
 
+/** RFC 8305 section 3 recommends 50 ms. */
+const RESOLUTION_DELAY_MS = 50;
+
 /** RFC 1034 section 3.6.2 allows chains; real ones are short. Longer is a loop or an attack. */
 const MAX_CNAME_CHAIN = 8;
 
@@ -103,17 +106,17 @@ export function createDnsResolver(deps: {
 
   /** A and AAAA addresses for a host, following CNAMEs (within the answer, then by asking). */
   async function resolve(host: string): Promise<string[]> {
-    const s = deps.settings();
-    const families: RecordType[] = s.ipv6 ? ["A", "AAAA"] : ["A"];
-    const results = await Promise.allSettled(families.map((t) => addresses(host, t)));
-    const out: string[] = [];
-    let firstError: unknown = null;
-    for (const r of results) {
-      if (r.status === "fulfilled") out.push(...r.value);
-      else firstError ??= r.reason;
-    }
+    const settle = (p: Promise<string[]>) => p.then((v) => ({ ok: true as const, v }), (e: unknown) => ({ ok: false as const, e }));
+    const v4p = settle(addresses(host, "A"));
+    const v6p = deps.settings().ipv6 ? settle(addresses(host, "AAAA")) : null;
+    const v4 = await v4p;
+    // RFC 8305 section 3: with IPv4 answers in hand, wait only a short Resolution Delay for
+    // IPv6, so a slow or silent AAAA does not hold up the request.
+    const v6 = v6p === null ? null : v4.ok && v4.v.length > 0 ? await Promise.race([v6p, Bun.sleep(RESOLUTION_DELAY_MS).then(() => null)]) : await v6p;
+    const out = [...(v4.ok ? v4.v : []), ...(v6?.ok ? v6.v : [])];
     if (out.length > 0) return out;
-    if (firstError) throw firstError;
+    if (!v4.ok) throw v4.e;
+    if (v6 && !v6.ok) throw v6.e;
     throw new OperationalError("dns_failure", `${host} has no addresses`, "dns.no-answer");
   }
 

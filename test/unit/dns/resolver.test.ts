@@ -33,7 +33,9 @@ const soa = (minimum: number, ttl = 3600): Answer => ({
 });
 
 /** An upstream answering from a table; counts exchanges; an optional gate delays answers. */
-function fakeUpstream(table: Record<string, Partial<UpstreamResponse> | Error>) {
+type Spec = Partial<UpstreamResponse> | Error | { hang: true };
+
+function fakeUpstream(table: Record<string, Spec>) {
   const calls: string[] = [];
   let gate: Promise<void> = Promise.resolve();
   const client: UpstreamClient = {
@@ -42,6 +44,7 @@ function fakeUpstream(table: Record<string, Partial<UpstreamResponse> | Error>) 
       await gate;
       const spec = table[`${name}|${type}`] ?? table[name];
       if (spec instanceof Error) throw spec;
+      if (spec && "hang" in spec) return new Promise<UpstreamResponse>(() => {});
       return { id: 1, rcode: RCODE.NOERROR, truncated: false, question: { name, type }, answers: [], authorities: [], ...(spec ?? { rcode: RCODE.NXDOMAIN }) };
     },
     close() {},
@@ -49,7 +52,7 @@ function fakeUpstream(table: Record<string, Partial<UpstreamResponse> | Error>) 
   return { client, calls, hold: (p: Promise<void>) => (gate = p) };
 }
 
-function setup(table: Record<string, Partial<UpstreamResponse> | Error>, settings: Partial<DnsSettings> = {}, hostsText = "") {
+function setup(table: Record<string, Spec>, settings: Partial<DnsSettings> = {}, hostsText = "") {
   let now = 1_000_000;
   const up = fakeUpstream(table);
   const hosts = createHostsTable(parseHosts(hostsText));
@@ -117,6 +120,13 @@ describe("createDnsResolver", () => {
     expect(await resolver.resolve("www.example")).toEqual(["5.6.7.8", "2001:4860::1"]);
     await expect(resolver.resolve("loop.example")).rejects.toThrow(/CNAME chain/);
     expect(followChain("a", [cname("a", "b"), cname("b", "c"), a("c", "9.9.9.9"), a("x", "1.1.1.1")])).toEqual({ target: "c", addresses: ["9.9.9.9"] });
+  });
+
+  test("a silent AAAA does not hold up resolve once A has answered (RFC 8305 resolution delay)", async () => {
+    const { resolver } = setup({ "slow6.example|A": { answers: [a("slow6.example", "1.2.3.4")] }, "slow6.example|AAAA": { hang: true } });
+    // Without the resolution delay this would wait for the AAAA forever, and "hung" would win.
+    const out = await Promise.race([resolver.resolve("slow6.example"), Bun.sleep(5000).then(() => "hung")]);
+    expect(out).toEqual(["1.2.3.4"]);
   });
 
   test("resolve fails with dns_failure on NXDOMAIN and on upstream failure", async () => {
