@@ -19,10 +19,9 @@
  * Exit status: 0 when the runs completed without errors (a missed target is not an error),
  * 1 on any error (a server answering wrongly, lost queries through sluice, a process failing).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
+import { rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import type { FakeDns } from "../test/helpers/fake-dns.ts";
 import { queryOnce, rcodeName } from "./lib/dns-client.ts";
 import { busyCores, hostCpu } from "./lib/dns-cpu.ts";
@@ -41,9 +40,28 @@ import {
   writeUncachedQueries,
 } from "./lib/dns-upstream.ts";
 import { HOST } from "./lib/net.ts";
-import { cleanupAll, installSignalHandlers, isInterrupted, onCleanup, track } from "./lib/procs.ts";
+import { onCleanup, runBenchmark } from "./lib/procs.ts";
 import { cpuSeconds } from "./lib/procfs.ts";
-import { BIN, ROOT } from "./lib/sluice.ts";
+import {
+  benchTempDir,
+  errorHeadlines,
+  errors,
+  fmt,
+  fmtInt,
+  loud,
+  measureThenCleanUp,
+  noteLogProblems,
+  notes,
+  parseBenchArgs,
+  printFindings,
+  printTable,
+  printTargets,
+  round,
+  targetsJson,
+  type Skipped,
+  type Target,
+} from "./lib/report.ts";
+import { ensureBinary } from "./lib/sluice.ts";
 
 const TARGETS = { cachedQps: 30_000, ratioToDnsmasq: 0.5 } as const;
 const NAMES = 1000;
@@ -65,42 +83,6 @@ interface Row {
   /** The same for dnsperf, and for the whole machine (every process). */
   readonly clientCores: number;
   readonly hostCores: number;
-}
-
-interface Target {
-  readonly name: string;
-  readonly value: number | null;
-  readonly unit: string;
-  readonly goal: string;
-  readonly pass: boolean | null;
-}
-
-const errors: string[] = [];
-const notes: string[] = [];
-
-function loud(msg: string): void {
-  if (isInterrupted()) return;
-  errors.push(msg);
-  console.error(`\n!!!!!!!! ERROR: ${msg}\n`);
-}
-
-function parseDurationS(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s)?$/.exec(text.trim());
-  if (!m || Number(m[1]) <= 0) throw new Error(`--duration wants seconds, e.g. 10 or 10s (got ${JSON.stringify(text)})`);
-  return Math.max(1, Math.round(Number(m[1])));
-}
-
-function positiveInt(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} wants a positive integer (got ${JSON.stringify(text)})`);
-  return n;
-}
-
-async function ensureBinary(): Promise<void> {
-  if (await Bun.file(BIN).exists()) return;
-  console.log(`${BIN} is missing: running \`bun run build\``);
-  const proc = track("build", Bun.spawn([process.execPath, "run", "build"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" }));
-  if ((await proc.exited) !== 0 || !(await Bun.file(BIN).exists())) throw new Error("bun run build failed");
 }
 
 interface Settings {
@@ -206,15 +188,12 @@ async function measureServer(server: Server, target: { port: number; pid: number
   return rows;
 }
 
-const fmt = (n: number, digits = 2) => n.toFixed(digits);
-const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
-
 function ratioOf(row: Row, rows: readonly Row[]): number | null {
   const base = rows.find((r) => r.server === "dnsmasq" && r.mode === row.mode);
   return base ? row.run.qps / base.run.qps : null;
 }
 
-function printTable(rows: readonly Row[]): void {
+function printRows(rows: readonly Row[]): void {
   const header = ["name", "mode", "qps", "p50 ms", "p99 ms", "lost", "upstream/q", "server CPU", "CPU us/q", "dnsperf CPU", "host busy", "vs dnsmasq"];
   const body = rows.map((r) => {
     const ratio = ratioOf(r, rows);
@@ -233,52 +212,28 @@ function printTable(rows: readonly Row[]): void {
       ratio === null ? "-" : `${fmt(ratio)}x`,
     ];
   });
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of body) console.log(line(row));
+  printTable(header, body, 2);
 }
 
 /** Server CPU microseconds per answered query: less sensitive than qps to who else is busy. */
 const usPerQuery = (r: Row): number => (r.cores * 1e6) / Math.max(1, r.run.qps);
 
-function printTargets(targets: readonly Target[]): void {
-  const body = targets.map((t) => [t.name, t.value === null ? "n/a" : `${t.unit === "x" ? fmt(t.value) : fmtInt(t.value)}${t.unit}`, t.goal, t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS"]);
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...body.map((r) => r[i]!.length)));
-  for (const r of body) console.log(r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  "));
-}
-
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Bun.argv.slice(2),
-    options: {
-      duration: { type: "string", default: "10" },
-      clients: { type: "string", default: "4" },
-      outstanding: { type: "string", default: "20" },
-      "keep-tmp": { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  const durationS = parseDurationS(values.duration);
-  const clients = positiveInt("clients", values.clients);
-  const outstanding = positiveInt("outstanding", values.outstanding);
+  const args = parseBenchArgs({ clients: "4", outstanding: "20" });
+  const { durationS } = args;
+  const { clients, outstanding } = args.ints;
   const latencyS = Math.max(2, Math.round(durationS / 2));
 
   if (!dnsperfInstalled()) throw new Error("dnsperf is not installed (apt-get install -y dnsperf)");
   await ensureBinary();
 
-  const tmp = mkdtempSync(join(tmpdir(), "sluice-bench-dns-"));
-  const tmpState = { keep: values["keep-tmp"] };
-  onCleanup("temp dir", () => {
-    if (tmpState.keep) console.log(`\n(temp dir kept: ${tmp})`);
-    else rmSync(tmp, { recursive: true, force: true });
-  });
+  const tmpDir = benchTempDir("sluice-bench-dns-", args.keepTmp);
+  const tmp = tmpDir.path;
 
   const rows: Row[] = [];
-  const skipped: { name: string; reason: string }[] = [];
+  const skipped: Skipped[] = [];
   let sluiceAudit = 0;
-  try {
+  await measureThenCleanUp(tmpDir, async () => {
     const upstream = await startBenchUpstream(NAMES);
     onCleanup("fake upstream", () => upstream.stop());
     const cachedFile = join(tmp, "cached.txt");
@@ -324,9 +279,7 @@ async function main(): Promise<number> {
       } finally {
         const code = await sl.stop();
         if (code !== 0) loud(`sluice exited with ${code} on SIGTERM (expected 0)`);
-        if (sl.problems.length > 0) {
-          notes.push(`sluice logged ${sl.problems.length} warn/error line(s):\n${sl.problems.slice(0, 10).map((l) => `    ${JSON.stringify(l)}`).join("\n")}`);
-        }
+        noteLogProblems("sluice", sl.problems);
       }
       // Sluice records blocked or rewritten queries (kind "dns"); the benchmark's should all pass.
       const audit = await Bun.file(sl.auditFile).text().catch(() => "");
@@ -334,17 +287,11 @@ async function main(): Promise<number> {
       sluiceAudit = dnsRecords.length;
       if (sluiceAudit > 0) loud(`sluice wrote ${sluiceAudit} DNS decision record(s) (blocked or rewritten queries); first: ${dnsRecords[0]}`);
     }
-  } catch (err) {
-    if (!isInterrupted()) tmpState.keep = true;
-    throw err;
-  } finally {
-    if (errors.length > 0 && !isInterrupted()) tmpState.keep = true;
-    await cleanupAll();
-  }
+  });
 
   // ---- report ------------------------------------------------------------------------------
   console.log(`\ndnsperf -c${clients} -T${THREADS} -q${outstanding} -l${durationS}, A queries over UDP, one fake upstream on ${HOST}:\n`);
-  printTable(rows);
+  printRows(rows);
   console.log(
     `\nserver CPU: cores the server used during the throughput run; CPU us/q: that per answered query; dnsperf CPU: the load\n` +
       `generator; host busy: every process (${availableParallelism()} cores here: dnsperf, the server and, uncached, the fake upstream share them).\n` +
@@ -370,7 +317,7 @@ async function main(): Promise<number> {
     },
   ];
   console.log("\ntargets:");
-  printTargets(targets);
+  printTargets(targets, (t) => (t.unit === "x" ? fmt(t.value) : fmtInt(t.value)));
   // Not a target: the qps of a closed-loop run on 2 shared cores swings from run to run (dnsmasq
   // cached has read anywhere from ~95k to ~250k here), while CPU per query stays within a few %.
   for (const mode of ["cached", "uncached"] as const) {
@@ -379,14 +326,8 @@ async function main(): Promise<number> {
     if (sl && dm) console.log(`(${mode}: dnsmasq CPU per query / sluice CPU per query = ${fmt(usPerQuery(dm) / usPerQuery(sl))}x)`);
   }
 
-  for (const s of skipped) console.log(`\nskipped ${s.name}: ${s.reason}`);
-  for (const n of notes) console.log(`\nnote: ${n}`);
-  if (errors.length > 0) {
-    console.error(`\n!!!!!!!! ${errors.length} ERROR(S):`);
-    for (const e of errors) console.error(`  - ${e.split("\n")[0]}`);
-  }
+  printFindings(skipped);
 
-  const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
   console.log(
     `\n${JSON.stringify({
       bench: "dns",
@@ -417,7 +358,7 @@ async function main(): Promise<number> {
       })),
       skipped,
       sluice_dns_records: sluiceAudit,
-      targets: targets.map((t) => ({ name: t.name, value: round(t.value), goal: t.goal, pass: t.pass })),
+      targets: targetsJson(targets),
       cpu_cost_ratio: Object.fromEntries(
         (["cached", "uncached"] as const).flatMap((mode) => {
           const sl = rows.find((r) => r.server === "sluice" && r.mode === mode);
@@ -425,19 +366,10 @@ async function main(): Promise<number> {
           return sl && dm ? [[mode, round(usPerQuery(dm) / usPerQuery(sl))]] : [];
         }),
       ),
-      errors: errors.map((e) => e.split("\n")[0]),
+      errors: errorHeadlines(),
     })}`,
   );
   return errors.length > 0 ? 1 : 0;
 }
 
-installSignalHandlers();
-try {
-  process.exitCode = await main();
-} catch (err) {
-  await cleanupAll();
-  if (isInterrupted()) await new Promise(() => {}); // the signal handler exits
-  console.error(`\n!!!!!!!! benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  process.exitCode = 1;
-}
-process.exit();
+await runBenchmark(main);

@@ -10,17 +10,33 @@
  * Exit status: 0 when the runs completed without errors (a missed target is not an error),
  * 1 on any error (a non-2xx or socket error through a proxy, a process that failed, ...).
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { countAudit } from "./lib/audit.ts";
 import { locate, startSquid, startTinyproxy, TINYPROXY_CLOSES, type RunningBaseline } from "./lib/baselines.ts";
 import { HOST } from "./lib/net.ts";
-import { cleanupAll, installSignalHandlers, isInterrupted, onCleanup, track } from "./lib/procs.ts";
+import { onCleanup, runBenchmark } from "./lib/procs.ts";
 import { cpuSeconds, rssMiB } from "./lib/procfs.ts";
+import {
+  benchTempDir,
+  errorHeadlines,
+  errors,
+  fmt,
+  fmtInt,
+  loud,
+  measureThenCleanUp,
+  noteLogProblems,
+  notes,
+  parseBenchArgs,
+  printFindings,
+  printTable,
+  printTargets,
+  round,
+  targetsJson,
+  type Skipped,
+  type Target,
+} from "./lib/report.ts";
 import { getFdLimit, raiseFdLimit } from "./lib/rlimit.ts";
-import { BIN, ROOT, startSluice, ALLOW_PATTERNS, DENY_PATTERNS, type LogLine } from "./lib/sluice.ts";
+import { ensureBinary, startSluice, ALLOW_PATTERNS, DENY_PATTERNS } from "./lib/sluice.ts";
 import { openTunnels, startSink } from "./lib/tunnels.ts";
 import { runWrk, socketErrorCount, writeProxyScript, type WrkResult } from "./lib/wrk.ts";
 
@@ -37,35 +53,6 @@ interface Row {
   readonly proxyCores: number | null;
 }
 
-interface Target {
-  readonly name: string;
-  readonly value: number | null;
-  readonly unit: string;
-  readonly goal: string;
-  readonly pass: boolean | null;
-}
-
-const errors: string[] = [];
-const notes: string[] = [];
-
-function loud(msg: string): void {
-  if (isInterrupted()) return; // what fails while stopping on Ctrl-C is the stopping
-  errors.push(msg);
-  console.error(`\n!!!!!!!! ERROR: ${msg}\n`);
-}
-
-function parseDurationS(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s)?$/.exec(text.trim());
-  if (!m || Number(m[1]) <= 0) throw new Error(`--duration wants seconds, e.g. 10 or 10s (got ${JSON.stringify(text)})`);
-  return Math.max(1, Math.round(Number(m[1])));
-}
-
-function positiveInt(name: string, text: string): number {
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} wants a positive integer (got ${JSON.stringify(text)})`);
-  return n;
-}
-
 /** The soft open-files limit of the process that started us (the shell's `ulimit -n`), if readable. */
 async function parentSoftFdLimit(): Promise<number | null> {
   try {
@@ -76,13 +63,6 @@ async function parentSoftFdLimit(): Promise<number | null> {
   } catch {
     return null;
   }
-}
-
-async function ensureBinary(): Promise<void> {
-  if (await Bun.file(BIN).exists()) return;
-  console.log(`${BIN} is missing: running \`bun run build\``);
-  const proc = track("build", Bun.spawn([process.execPath, "run", "build"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" }));
-  if ((await proc.exited) !== 0 || !(await Bun.file(BIN).exists())) throw new Error("bun run build failed");
 }
 
 function startOrigin() {
@@ -145,12 +125,6 @@ function checkRun(name: string, r: WrkResult, throughProxy: boolean, readErrorsE
   else notes.push(`direct run had errors (origin or load generator problem): ${what}`);
 }
 
-function reportLogProblems(name: string, problems: readonly LogLine[]): void {
-  if (problems.length === 0) return;
-  const shown = problems.slice(0, 10).map((l) => `    ${JSON.stringify(l)}`).join("\n");
-  notes.push(`${name} logged ${problems.length} warn/error line(s):\n${shown}`);
-}
-
 async function runBaseline(
   name: string,
   start: (bin: string, dir: string) => Promise<RunningBaseline>,
@@ -158,7 +132,7 @@ async function runBaseline(
   common: { durationS: number; connections: number; origin: ReturnType<typeof startOrigin> },
   script: string,
   rows: Row[],
-  skipped: { name: string; reason: string }[],
+  skipped: Skipped[],
   readErrorsExpected?: string,
 ): Promise<void> {
   const where = locate(name);
@@ -226,15 +200,12 @@ async function measureTunnels(tmp: string, count: number): Promise<TunnelMemory>
   } finally {
     const code = await s.stop();
     if (code !== 0) loud(`sluice-tunnels exited with ${code} on SIGTERM (expected 0)`);
-    reportLogProblems("sluice (tunnel instance)", s.problems);
+    noteLogProblems("sluice (tunnel instance)", s.problems);
     sink.stop();
   }
 }
 
-const fmt = (n: number, digits = 2) => n.toFixed(digits);
-const fmtInt = (n: number) => Math.round(n).toLocaleString("en-US");
-
-function printTable(rows: readonly Row[], direct: number): void {
+function printRows(rows: readonly Row[], direct: number): void {
   const header = ["name", "rps", "p50 ms", "p99 ms", "vs direct", "proxy CPU"];
   const body = rows.map((r) => [
     r.name,
@@ -244,38 +215,13 @@ function printTable(rows: readonly Row[], direct: number): void {
     `${fmt(r.wrk.rps / direct)}x`,
     r.proxyCores === null ? "-" : `${fmt(r.proxyCores)} cores`,
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const row of body) console.log(line(row));
-}
-
-function printTargets(targets: readonly Target[]): void {
-  const body = targets.map((t) => [
-    t.name,
-    t.value === null ? "n/a" : `${fmt(t.value)}${t.unit}`,
-    t.goal,
-    t.pass === null ? "n/a" : t.pass ? "PASS" : "MISS",
-  ]);
-  const widths = [0, 1, 2, 3].map((i) => Math.max(...body.map((r) => r[i]!.length)));
-  for (const r of body) console.log(r.map((c, i) => (i === 1 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join("  "));
+  printTable(header, body);
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Bun.argv.slice(2),
-    options: {
-      duration: { type: "string", default: "10" },
-      connections: { type: "string", default: "32" },
-      tunnels: { type: "string", default: "1000" },
-      "keep-tmp": { type: "boolean", default: false },
-    },
-    strict: true,
-  });
-  const durationS = parseDurationS(values.duration);
-  const connections = positiveInt("connections", values.connections);
-  const tunnelCount = positiveInt("tunnels", values.tunnels);
+  const args = parseBenchArgs({ connections: "32", tunnels: "1000" });
+  const { durationS } = args;
+  const { connections, tunnels: tunnelCount } = args.ints;
 
   if (!locate("wrk").ok) throw new Error("wrk is not installed (apt-get install -y wrk)");
   await ensureBinary();
@@ -300,15 +246,11 @@ async function main(): Promise<number> {
     );
   }
 
-  const tmp = mkdtempSync(join(tmpdir(), "sluice-bench-"));
-  const tmpState = { keep: values["keep-tmp"] };
   // Registered first, so it runs last (after every process that writes there has stopped).
-  onCleanup("temp dir", () => {
-    if (tmpState.keep) console.log(`\n(temp dir kept: ${tmp})`);
-    else rmSync(tmp, { recursive: true, force: true });
-  });
+  const tmpDir = benchTempDir("sluice-bench-", args.keepTmp);
+  const tmp = tmpDir.path;
   const rows: Row[] = [];
-  const skipped: { name: string; reason: string }[] = [];
+  const skipped: Skipped[] = [];
   const memory: {
     idleMiB: number | null;
     afterLoadMiB: number | null;
@@ -322,7 +264,7 @@ async function main(): Promise<number> {
     expectedAtLeast: 0,
   };
 
-  try {
+  await measureThenCleanUp(tmpDir, async () => {
     const origin = startOrigin();
     const originUrl = `http://${HOST}:${origin.port}/`;
     const script = writeProxyScript(tmp, "absolute-form", originUrl);
@@ -347,7 +289,7 @@ async function main(): Promise<number> {
       } finally {
         const code = await s.stop();
         if (code !== 0) loud(`sluice exited with ${code} on SIGTERM (expected 0)`);
-        reportLogProblems("sluice (wrk instance)", s.problems);
+        noteLogProblems("sluice (wrk instance)", s.problems);
       }
       const counts = await countAudit(s.auditFile);
       Object.assign(auditSummary, { records: counts.lines, http: counts.http, allow: counts.allow, block: counts.block });
@@ -376,19 +318,13 @@ async function main(): Promise<number> {
         loud(`tunnel memory test failed: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-  } catch (err) {
-    if (!isInterrupted()) tmpState.keep = true;
-    throw err;
-  } finally {
-    if (errors.length > 0 && !isInterrupted()) tmpState.keep = true;
-    await cleanupAll();
-  }
+  });
 
   // ---- report ------------------------------------------------------------------------------
   const directRps = rows[0]!.wrk.rps;
   const sluice = rows.find((r) => r.name === "sluice");
   console.log(`\nwrk -t1 -c${connections} -d${durationS}s, 1 KiB responses, absolute-form requests through the proxies:\n`);
-  printTable(rows, directRps);
+  printRows(rows, directRps);
   if (auditSummary.expectedAtLeast > 0) {
     console.log(`\nsluice decision records: ${fmtInt(auditSummary.http)} http (${fmtInt(auditSummary.allow)} allow, ${fmtInt(auditSummary.block)} other) for ${fmtInt(auditSummary.expectedAtLeast)} requests served through it`);
   }
@@ -421,14 +357,8 @@ async function main(): Promise<number> {
   console.log("\ntargets (MB = MiB from VmRSS):");
   printTargets(targets);
 
-  for (const s of skipped) console.log(`\nskipped ${s.name}: ${s.reason}`);
-  for (const n of notes) console.log(`\nnote: ${n}`);
-  if (errors.length > 0) {
-    console.error(`\n!!!!!!!! ${errors.length} ERROR(S):`);
-    for (const e of errors) console.error(`  - ${e.split("\n")[0]}`);
-  }
+  printFindings(skipped);
 
-  const round = (n: number | null, d = 3) => (n === null ? null : Math.round(n * 10 ** d) / 10 ** d);
   console.log(
     `\n${JSON.stringify({
       bench: "proxy",
@@ -464,20 +394,11 @@ async function main(): Promise<number> {
         },
       },
       audit: { http_records: auditSummary.http, allow: auditSummary.allow, other: auditSummary.block, served: auditSummary.expectedAtLeast },
-      targets: targets.map((t) => ({ name: t.name, value: round(t.value), goal: t.goal, pass: t.pass })),
-      errors: errors.map((e) => e.split("\n")[0]),
+      targets: targetsJson(targets),
+      errors: errorHeadlines(),
     })}`,
   );
   return errors.length > 0 ? 1 : 0;
 }
 
-installSignalHandlers();
-try {
-  process.exitCode = await main();
-} catch (err) {
-  await cleanupAll();
-  if (isInterrupted()) await new Promise(() => {}); // the signal handler exits
-  console.error(`\n!!!!!!!! benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  process.exitCode = 1;
-}
-process.exit();
+await runBenchmark(main);

@@ -5,25 +5,14 @@
  * this throws a `SluiceDnsUnavailable` whose message is the reason, taken from sluice's stderr,
  * so the benchmark can print "skipped: <reason>" instead of failing.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { stopProcess, track } from "./procs.ts";
-import { BIN, type LogLine } from "./sluice.ts";
+import { launchSluice, readyPort, type LaunchedSluice, type LogLine } from "./sluice.ts";
 
 export class SluiceDnsUnavailable extends Error {
   override readonly name = "SluiceDnsUnavailable";
 }
 
-export interface RunningSluiceDns {
-  readonly proc: Subprocess<"ignore", "ignore", "pipe">;
-  readonly pid: number;
+export interface RunningSluiceDns extends LaunchedSluice {
   readonly port: number;
-  readonly auditFile: string;
-  readonly configText: string;
-  /** Log lines at warn or error, and anything that is not JSON. */
-  readonly problems: LogLine[];
-  stop(): Promise<number | null>;
 }
 
 /**
@@ -60,73 +49,17 @@ function reasonFrom(lines: readonly LogLine[], fallback: string): string {
 }
 
 export async function startSluiceDns(dir: string, o: { upstreamPort: number; domain: string; trustedCidr: string }): Promise<RunningSluiceDns> {
-  mkdirSync(dir, { recursive: true });
-  const auditFile = join(dir, "audit.jsonl");
-  const configPath = join(dir, "sluice.yaml");
-  const configText = sluiceDnsConfig({ ...o, auditFile });
-  writeFileSync(configPath, configText);
-  const proc = track(
-    "sluice",
-    Bun.spawn([BIN, "run", "--config", configPath, "--log-format", "json"], {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-      detached: true,
-      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") },
-    }),
-  );
-
-  const problems: LogLine[] = [];
-  const seen: LogLine[] = [];
-  const listener: { onLine: ((l: LogLine) => void) | null } = { onLine: null };
-  const pumped = (async () => {
-    const decoder = new TextDecoder();
-    let rest = "";
-    const take = (text: string) => {
-      if (text.trim() === "") return;
-      let line: LogLine;
-      try {
-        line = JSON.parse(text) as LogLine;
-      } catch {
-        line = { level: "raw", msg: text };
-      }
-      if (seen.length < 100) seen.push(line);
-      if (line.level !== "info" && line.level !== "debug") problems.push(line);
-      listener.onLine?.(line);
-    };
-    for await (const chunk of proc.stderr) {
-      rest += decoder.decode(chunk, { stream: true });
-      let nl: number;
-      while ((nl = rest.indexOf("\n")) >= 0) {
-        take(rest.slice(0, nl));
-        rest = rest.slice(nl + 1);
-      }
-    }
-    take(rest);
-  })();
-
-  const ready = await new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      void stopProcess(proc);
-      reject(new Error(`sluice: no "sluice ready" line within 15 s:\n${seen.map((l) => JSON.stringify(l)).join("\n")}`));
-    }, 15_000);
-    listener.onLine = (l) => {
-      if (l.msg === "sluice ready") {
-        clearTimeout(timer);
-        listener.onLine = null;
-        resolve(l);
-      }
-    };
-    void proc.exited.then(async (code) => {
-      await pumped;
-      clearTimeout(timer);
-      reject(new SluiceDnsUnavailable(`sluice exited with ${code} before it was ready: ${reasonFrom(seen, "(no output)")}`));
-    });
+  const s = await launchSluice({
+    name: "sluice",
+    dir,
+    config: (auditFile) => sluiceDnsConfig({ ...o, auditFile }),
+    keepLines: 100,
+    exitedEarly: (code, seen) => new SluiceDnsUnavailable(`sluice exited with ${code} before it was ready: ${reasonFrom(seen, "(no output)")}`),
   });
-  const port = Number(String(ready.dns ?? "").split(":").pop());
-  if (typeof ready.dns !== "string" || !Number.isInteger(port) || port <= 0) {
-    await stopProcess(proc);
-    throw new SluiceDnsUnavailable(`sluice's ready line has no DNS address (field "dns"): ${JSON.stringify(ready)}`);
+  const port = readyPort(s.ready, "dns");
+  if (port === null) {
+    await s.stop();
+    throw new SluiceDnsUnavailable(`sluice's ready line has no DNS address (field "dns"): ${JSON.stringify(s.ready)}`);
   }
-  return { proc, pid: proc.pid, port, auditFile, configText, problems, stop: () => stopProcess(proc) };
+  return { ...s, port };
 }

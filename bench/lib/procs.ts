@@ -86,3 +86,20 @@ export function installSignalHandlers(): void {
   process.once("SIGINT", () => handler("SIGINT", 130));
   process.once("SIGTERM", () => handler("SIGTERM", 143));
 }
+
+/**
+ * Runs a benchmark's `main` (its exit status) with the signal handlers installed, stops everything
+ * it started when it throws, and exits: 1 on a failure, 130 / 143 from the handler on Ctrl-C / SIGTERM.
+ */
+export async function runBenchmark(main: () => Promise<number>): Promise<never> {
+  installSignalHandlers();
+  try {
+    process.exitCode = await main();
+  } catch (err) {
+    await cleanupAll();
+    if (isInterrupted()) await new Promise(() => {}); // the signal handler exits
+    console.error(`\n!!!!!!!! benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exitCode = 1;
+  }
+  process.exit();
+}

@@ -2,6 +2,7 @@
  * Starts dist/sluice on a generated config, the way production runs it: the egress policy is on
  * (a realistic allow list of ~50 patterns and a deny list of ~20), and decision records go to an
  * audit file. Readiness is the "sluice ready" JSON line on stderr, never a sleep.
+ * `launchSluice` is the one launcher: dns-sluice.ts starts the DNS instance with it too.
  */
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -119,12 +120,15 @@ export interface LogLine {
   readonly [key: string]: unknown;
 }
 
-export interface RunningSluice {
+/** A dist/sluice process that printed its "sluice ready" line. */
+export interface LaunchedSluice {
   readonly name: string;
   readonly proc: Subprocess<"ignore", "ignore", "pipe">;
   readonly pid: number;
-  readonly proxyPort: number;
   readonly auditFile: string;
+  readonly configText: string;
+  /** The "sluice ready" line: where it listens (`proxy`, `admin`, `dns`: "127.0.0.1:PORT"). */
+  readonly ready: LogLine;
   /** Log lines at warn or error (and anything that is not JSON), as they arrive. */
   readonly problems: LogLine[];
   /** Count of every log line seen. */
@@ -132,12 +136,31 @@ export interface RunningSluice {
   stop(): Promise<number | null>;
 }
 
-export async function startSluice(name: string, dir: string, opts: { connectPorts?: readonly string[] } = {}): Promise<RunningSluice> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\``);
+export interface LaunchOptions {
+  /** The name the process is tracked and reported under. */
+  readonly name: string;
+  /** Created if missing; holds sluice.yaml, audit.jsonl and SLUICE_HOME. */
+  readonly dir: string;
+  /** The config file's text, given the audit file's path. */
+  readonly config: (auditFile: string) => string;
+  /** How many of the first log lines to keep for error messages (default 50). */
+  readonly keepLines?: number;
+  /** The error to reject with when sluice exits before it is ready (default: a plain Error with the lines seen). */
+  readonly exitedEarly?: (code: number | null, seen: readonly LogLine[]) => Error;
+}
+
+/**
+ * Writes the config, starts `dist/sluice run` with JSON logs on stderr, pumps stderr line by line
+ * and resolves once the "sluice ready" line arrives. Rejects (the process stopped) when none
+ * arrives within 15 s, and with `exitedEarly` when sluice exits first.
+ */
+export async function launchSluice(o: LaunchOptions): Promise<LaunchedSluice> {
+  const { name, dir } = o;
   mkdirSync(dir, { recursive: true });
   const auditFile = join(dir, "audit.jsonl");
   const configPath = join(dir, "sluice.yaml");
-  writeFileSync(configPath, sluiceConfig({ auditFile, ...opts }));
+  const configText = o.config(auditFile);
+  writeFileSync(configPath, configText);
   const proc = track(
     name,
     Bun.spawn([BIN, "run", "--config", configPath, "--log-format", "json"], {
@@ -149,35 +172,44 @@ export async function startSluice(name: string, dir: string, opts: { connectPort
     }),
   );
 
+  const keepLines = o.keepLines ?? 50;
   const problems: LogLine[] = [];
   const seen: LogLine[] = [];
   let lines = 0;
   const listener: { onLine: ((l: LogLine) => void) | null } = { onLine: null };
-  void (async () => {
+  const pumped = (async () => {
     const decoder = new TextDecoder();
     let rest = "";
+    const take = (text: string) => {
+      if (text.trim() === "") return;
+      let line: LogLine;
+      try {
+        line = JSON.parse(text) as LogLine;
+      } catch {
+        line = { level: "raw", msg: text };
+      }
+      lines++;
+      if (seen.length < keepLines) seen.push(line);
+      if (line.level !== "info" && line.level !== "debug") problems.push(line);
+      listener.onLine?.(line);
+    };
     for await (const chunk of proc.stderr) {
       rest += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = rest.indexOf("\n")) >= 0) {
-        const text = rest.slice(0, nl);
+        take(rest.slice(0, nl));
         rest = rest.slice(nl + 1);
-        let line: LogLine;
-        try {
-          line = JSON.parse(text) as LogLine;
-        } catch {
-          line = { level: "raw", msg: text };
-        }
-        lines++;
-        if (seen.length < 50) seen.push(line);
-        if (line.level !== "info" && line.level !== "debug") problems.push(line);
-        listener.onLine?.(line);
       }
     }
+    take(rest);
   })();
 
+  const exitedEarly = o.exitedEarly ?? ((code, lines) => new Error(`${name} exited with ${code} before it was ready:\n${dump(lines)}`));
   const ready = await new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no "sluice ready" line within 15 s:\n${dump(seen)}`)), 15_000);
+    const timer = setTimeout(() => {
+      void stopProcess(proc);
+      reject(new Error(`${name}: no "sluice ready" line within 15 s:\n${dump(seen)}`));
+    }, 15_000);
     listener.onLine = (l) => {
       if (l.msg === "sluice ready") {
         clearTimeout(timer);
@@ -186,23 +218,41 @@ export async function startSluice(name: string, dir: string, opts: { connectPort
       }
     };
     void proc.exited.then(async (code) => {
-      await Bun.sleep(50); // let the reader pass on the last lines it got
+      await pumped; // the reader passes on the last lines it got
       clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before it was ready:\n${dump(seen)}`));
+      reject(exitedEarly(code, seen));
     });
   });
-  const proxyPort = Number(String(ready.proxy).split(":").pop());
-  if (!Number.isInteger(proxyPort) || proxyPort <= 0) throw new Error(`${name}: bad proxy address in ready line: ${JSON.stringify(ready)}`);
-  return {
-    name,
-    proc,
-    pid: proc.pid,
-    proxyPort,
-    auditFile,
-    problems,
-    lineCount: () => lines,
-    stop: () => stopProcess(proc),
-  };
+  return { name, proc, pid: proc.pid, auditFile, configText, ready, problems, lineCount: () => lines, stop: () => stopProcess(proc) };
+}
+
+/** The port of a "127.0.0.1:PORT" address in the ready line's `field`, or null when it has none. */
+export function readyPort(ready: LogLine, field: string): number | null {
+  const address = ready[field];
+  if (typeof address !== "string") return null;
+  const port = Number(address.split(":").pop());
+  return Number.isInteger(port) && port > 0 ? port : null;
+}
+
+export interface RunningSluice extends LaunchedSluice {
+  readonly proxyPort: number;
+}
+
+/** The forwarding proxy with the production-like egress policy above. */
+export async function startSluice(name: string, dir: string, opts: { connectPorts?: readonly string[] } = {}): Promise<RunningSluice> {
+  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\``);
+  const s = await launchSluice({ name, dir, config: (auditFile) => sluiceConfig({ auditFile, ...opts }) });
+  const proxyPort = readyPort(s.ready, "proxy");
+  if (proxyPort === null) throw new Error(`${name}: bad proxy address in ready line: ${JSON.stringify(s.ready)}`);
+  return { ...s, proxyPort };
+}
+
+/** Builds dist/sluice with `bun run build` when it is missing. */
+export async function ensureBinary(): Promise<void> {
+  if (await Bun.file(BIN).exists()) return;
+  console.log(`${BIN} is missing: running \`bun run build\``);
+  const proc = track("build", Bun.spawn([process.execPath, "run", "build"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" }));
+  if ((await proc.exited) !== 0 || !(await Bun.file(BIN).exists())) throw new Error("bun run build failed");
 }
 
 function dump(lines: readonly LogLine[]): string {

@@ -1174,6 +1174,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     async stop() {
       clearInterval(ticker);
       listener.stop(true);
+      // Open tunnels and exchanges hold upstream sockets that would keep the process alive.
+      for (const c of [...clients]) {
+        c.tunnel?.upstream?.socket?.terminate();
+        c.ex?.upstream?.socket?.terminate();
+        c.socket?.terminate();
+      }
+      for (const up of flushing) up.socket?.terminate();
       pool.clear();
     },
   };
