@@ -64,7 +64,9 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   if (d.listen !== "off") {
     const l = d.listen;
     // Forwarding to ourselves would loop every query until it timed out.
-    if (upstreams.some((u) => u.hostname === l.hostname && u.port === l.port)) {
+    const wildcard = l.hostname === "0.0.0.0" || l.hostname === "::";
+    const loopback = (h: string) => h.startsWith("127.") || h === "::1";
+    if (upstreams.some((u) => u.port === l.port && (u.hostname === l.hostname || (wildcard && loopback(u.hostname))))) {
       issues.push({ path: "dns.upstreams", message: `includes sluice's own dns.listen ${l.hostname}:${l.port}` });
     }
   }

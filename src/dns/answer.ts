@@ -31,6 +31,12 @@ export interface DnsAnswerDeps {
   readonly clock: Clock;
 }
 
+/**
+ * Query types sluice asks upstream for. Anything else is REFUSED: an arbitrary 16-bit type is
+ * a side channel of its own (data in the type field), and no agent needs one.
+ */
+const FORWARDED_TYPES = new Set<string>(["A", "AAAA", "CNAME", "TXT", "MX", "SRV", "NS", "SOA", "PTR", "CAA", "DS", "DNSKEY", "TLSA", "SSHFP", "NAPTR", ...SVCB_TYPES]);
+
 /** Query types answered with NODATA when dns.ipv6 is off: they carry or lead to IPv6 addresses. */
 const IPV6_TYPES = new Set<string>(["AAAA", ...SVCB_TYPES]);
 
@@ -73,8 +79,12 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
 
     if (deps.killswitch()) return refuse("admin.killswitch", "killswitch", "kill switch is on: all egress refused", true)!;
 
-    const norm = normaliseHost(q.question.name.length === 0 ? "." : q.question.name);
-    const name = norm.ok ? norm.host : q.question.name.toLowerCase().replace(/\.$/, "");
+    // The name the policy judges is the name that goes upstream: one that does not normalise
+    // (stray characters, a numeric last label that is no IPv4 address) is refused, not guessed at.
+    const norm = normaliseHost(q.question.name);
+    if (!norm.ok) return { rcode: RCODE.REFUSED };
+    const name = norm.host;
+    if (!FORWARDED_TYPES.has(q.question.type)) return { rcode: RCODE.REFUSED };
     const lists = policy.egress.lists;
     const deny = lists.deny?.match(name, ANY_PORT) ?? agent.lists?.deny?.match(name, ANY_PORT) ?? null;
     if (deny) {
@@ -113,13 +123,18 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
       return { rcode: RCODE.SERVFAIL };
     }
 
+    // Only records on the question's CNAME chain, and no addresses outside the answer section:
+    // anything else is an upstream slipping in addresses for names nobody asked about.
+    const chain = chainOwners(name, result.answers);
+    const answers = result.answers.filter((r) => chain.has(r.name.toLowerCase().replace(/\.$/, "")));
+    const authorities = result.authorities.filter((r) => r.type !== "A" && r.type !== "AAAA" && !SVCB_TYPES.has(r.type));
     const internal = policy.dns.internalDomains?.match(name, ANY_PORT) ?? null;
-    if (internal !== null || result.answers.length === 0) return { rcode: result.rcode as Reply["rcode"], answers: result.answers, authorities: result.authorities };
+    if (internal !== null || answers.length === 0) return { rcode: result.rcode as Reply["rcode"], answers, authorities };
     const kept: Answer[] = [];
     const dropped: string[] = [];
     let addressCount = 0;
     const check = deps.addresses();
-    for (const r of result.answers) {
+    for (const r of answers) {
       if (r.type === "A" || r.type === "AAAA") {
         addressCount++;
         const verdict = check.check(r.data, ANY_PORT);
@@ -141,11 +156,11 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
       }
       kept.push(r);
     }
-    if (dropped.length === 0) return { rcode: result.rcode as Reply["rcode"], answers: result.answers, authorities: result.authorities };
+    if (dropped.length === 0) return { rcode: result.rcode as Reply["rcode"], answers, authorities };
     const detail = `${name} answered with refused addresses: ${dropped.join(", ")}`;
     if (audit) {
       record(q, client, agentName, "warn", "dns.rebinding", "blocked_address", detail, true);
-      return { rcode: result.rcode as Reply["rcode"], answers: result.answers, authorities: result.authorities };
+      return { rcode: result.rcode as Reply["rcode"], answers, authorities };
     }
     if (dropped.length === addressCount) {
       record(q, client, agentName, "block", "dns.rebinding", "blocked_address", detail);
@@ -153,6 +168,19 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     }
     // A mix of public and refused addresses: answer with the public ones, and say so.
     record(q, client, agentName, "redact", "dns.rebinding", "blocked_address", `${detail}; answered with the rest`);
-    return { rcode: result.rcode as Reply["rcode"], answers: kept, authorities: result.authorities };
+    return { rcode: result.rcode as Reply["rcode"], answers: kept, authorities };
   };
+}
+
+/** The question's name and every name its CNAMEs lead to within the answer (bounded). */
+function chainOwners(name: string, answers: Answer[]): Set<string> {
+  const owners = new Set([name]);
+  let target = name;
+  for (let i = 0; i < 8; i++) {
+    const next = answers.find((r) => r.type === "CNAME" && r.name.toLowerCase().replace(/\.$/, "") === target);
+    if (!next || next.type !== "CNAME") break;
+    target = next.data.toLowerCase().replace(/\.$/, "");
+    owners.add(target);
+  }
+  return owners;
 }

@@ -31,29 +31,40 @@ export interface Query {
   readonly udpSize: number;
 }
 
-export type ParsedQuery = { ok: true; query: Query } | { ok: false; id: number | null; reason: string };
+export type ParsedQuery =
+  | { ok: true; query: Query }
+  /** `rcode`: what to answer when `id` is known (FORMERR, NOTIMP for other opcodes, REFUSED). */
+  | { ok: false; id: number | null; reason: string; rcode: Rcode };
 
 /** Parses a query; malformed input reports the id when the header was readable (for FORMERR). */
 export function parseQuery(buf: Buffer): ParsedQuery {
   const id = buf.length >= 2 ? buf.readUInt16BE(0) : null;
-  if (buf.length < 12) return { ok: false, id: null, reason: "shorter than a DNS header" };
-  if ((buf.readUInt16BE(2) & FLAG_QR) !== 0) return { ok: false, id: null, reason: "a response, not a query" };
+  const bad = (reason: string, rcode: Rcode = RCODE.FORMERR, withId = true): ParsedQuery => ({ ok: false, id: withId ? id : null, reason, rcode });
+  if (buf.length < 12) return bad("shorter than a DNS header", RCODE.FORMERR, false);
+  const flags = buf.readUInt16BE(2);
+  if ((flags & FLAG_QR) !== 0) return bad("a response, not a query", RCODE.FORMERR, false);
+  // Only standard queries (opcode 0); UPDATE, NOTIFY and the rest are not ours to serve.
+  if (((flags >> 11) & 0xf) !== 0) return bad("opcode is not QUERY", RCODE.NOTIMP);
   // RFC 9619: a query carries exactly one question; more is refused, not guessed at.
-  if (buf.readUInt16BE(4) !== 1) return { ok: false, id, reason: "QDCOUNT is not 1" };
+  if (buf.readUInt16BE(4) !== 1) return bad("QDCOUNT is not 1");
   // No real query carries answer or authority records; a huge count is a parser attack.
-  if (buf.readUInt16BE(6) !== 0 || buf.readUInt16BE(8) !== 0 || buf.readUInt16BE(10) > 4) {
-    return { ok: false, id, reason: "unexpected record counts" };
-  }
+  if (buf.readUInt16BE(6) !== 0 || buf.readUInt16BE(8) !== 0 || buf.readUInt16BE(10) > 4) return bad("unexpected record counts");
   let packet: dnsPacket.DecodedPacket;
   try {
     packet = dnsPacket.decode(buf);
   } catch (err) {
-    return { ok: false, id, reason: `malformed: ${err instanceof Error ? err.message : String(err)}` };
+    return bad(`malformed: ${err instanceof Error ? err.message : String(err)}`);
   }
   const question = packet.questions?.[0];
-  if (!question || typeof question.name !== "string") return { ok: false, id, reason: "no question" };
+  if (!question || typeof question.name !== "string") return bad("no question");
   // Names on the wire are ASCII (IDNs travel as punycode); anything else is data, not a name.
-  if (!/^[\x21-\x7e]*$/.test(question.name)) return { ok: false, id, reason: "non-printable bytes in the name" };
+  if (!/^[\x21-\x7e]*$/.test(question.name)) return bad("non-printable bytes in the name");
+  // Empty labels (`a..b`, a trailing extra dot) would read one way here and another upstream,
+  // where dns-packet re-encodes them: the name the policy checks must be the name that leaves.
+  if (question.name.includes("..") || question.name.endsWith(".") || question.name.startsWith(".")) return bad("empty label in the name");
+  if ((question.class ?? "IN") !== "IN") return bad("class is not IN", RCODE.REFUSED);
+  // RFC 8482: ANY is refused rather than answered (it is an amplification favourite).
+  if ((question.type as string) === "ANY") return bad("ANY queries are not answered", RCODE.NOTIMP);
   const opt = packet.additionals?.find((a): a is dnsPacket.OptAnswer => a.type === "OPT");
   return {
     ok: true,
@@ -62,7 +73,9 @@ export function parseQuery(buf: Buffer): ParsedQuery {
       question: { name: question.name, type: question.type, class: question.class ?? "IN" },
       rd: packet.flag_rd,
       edns: opt !== undefined,
-      udpSize: opt ? Math.max(512, Math.min(opt.udpPayloadSize, 4096)) : 512,
+      // RFC 9715 / DNS Flag Day 2020: at most 1232 bytes over UDP, whatever the client offers,
+      // which also bounds how much a spoofed-source query can amplify.
+      udpSize: opt ? Math.max(512, Math.min(opt.udpPayloadSize, 1232)) : 512,
     },
   };
 }
@@ -99,11 +112,11 @@ export function encodeReply(q: Query, reply: Reply, transport: "udp" | "tcp"): B
   return buf;
 }
 
-/** A FORMERR for a query we could not read, when at least its id was readable. */
-export function encodeFormErr(id: number): Buffer {
+/** An error answer (FORMERR, NOTIMP, REFUSED) for a query we will not serve, by its id alone. */
+export function encodeError(id: number, rcode: Rcode): Buffer {
   const buf = Buffer.alloc(12);
   buf.writeUInt16BE(id, 0);
-  buf.writeUInt16BE(FLAG_QR | FLAG_RA | RCODE.FORMERR, 2);
+  buf.writeUInt16BE(FLAG_QR | FLAG_RA | rcode, 2);
   return buf;
 }
 

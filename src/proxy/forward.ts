@@ -630,7 +630,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           failBeforeUpstream(x, blockResponse(decision, true), decision, refused[0]!.ip);
           return null;
         }
-        ips = refused.map((r) => r.ip);
+        // Audit mode dials what would have been refused, but never sluice's own listeners.
+        ips = refused.filter((r) => r.reason.rule !== "net.self-address").map((r) => r.ip);
+        if (ips.length === 0) {
+          const self: Decision = { verdict: "block", reasons: [refused[0]!.reason] };
+          failBeforeUpstream(x, blockResponse(self, true), self, refused[0]!.ip);
+          return null;
+        }
       }
     } catch (err) {
       failBeforeUpstream(x, operational(err, "dns_failure", 502), x.decision);

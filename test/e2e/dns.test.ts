@@ -32,6 +32,26 @@ async function dig(port: number, name: string, type = "A", extra: string[] = [])
   return { status, answers, ede, raw };
 }
 
+/** Sends raw bytes over UDP to sluice's DNS port; the reply bytes, or null after `ms`. */
+async function rawUdp(port: number, query: Uint8Array, ms = 3000): Promise<Buffer | null> {
+  let done: (b: Buffer | null) => void = () => {};
+  const result = new Promise<Buffer | null>((r) => (done = r));
+  const sock = await Bun.udpSocket({ port: 0, socket: { data: (_s, buf) => done(Buffer.from(buf)) } });
+  const timer = setTimeout(() => done(null), ms);
+  sock.send(query, port, "127.0.0.1");
+  const out = await result;
+  clearTimeout(timer);
+  sock.close();
+  return out;
+}
+
+/** A query with hand-made bytes: id 0x1234, the given flags, one question of raw name bytes. */
+function handQuery(nameBytes: number[], type = 1, klass = 1, flags = 0x0100): Uint8Array {
+  return Uint8Array.from([0x12, 0x34, flags >> 8, flags & 0xff, 0, 1, 0, 0, 0, 0, 0, 0, ...nameBytes, type >> 8, type & 0xff, klass >> 8, klass & 0xff]);
+}
+const label = (s: string) => [s.length, ...Buffer.from(s)];
+const rcodeOf = (b: Buffer | null) => (b ? b.readUInt16BE(2) & 0xf : -1);
+
 const config = (upstream: string, extra = "", egress = "") => `version: 1
 proxy: { listen: "127.0.0.1:0" }
 admin: { listen: "127.0.0.1:0" }
@@ -193,6 +213,42 @@ describe("DNS server", () => {
     const rec = await sl.waitForLine((l) => l.kind === "dns" && String(l.rule).startsWith("dns.exfil-"));
     expect(rec.verdict).toBe("block");
     expect(String(rec.detail)).not.toContain(secret.slice(0, 60));
+  }, T);
+
+  test("queries sluice will not serve get FORMERR, NOTIMP or REFUSED and never go upstream", async () => {
+    const port = dnsPort(sl);
+    const before = fake.count();
+    // A last label `test..` reads as `foo.denied.test..`: with the dots stripped it would dodge
+    // the deny pattern here and be `foo.denied.test` upstream.
+    expect(rcodeOf(await rawUdp(port, handQuery([...label("foo"), ...label("denied"), ...label("test.."), 0])))).toBe(1);
+    expect(rcodeOf(await rawUdp(port, handQuery([...label("a..b"), ...label("test"), 0])))).toBe(1);
+    expect(rcodeOf(await rawUdp(port, handQuery([...label(".lead"), ...label("test"), 0])))).toBe(1);
+    // Opcode NOTIFY (4), class CH, type ANY, an exotic type.
+    expect(rcodeOf(await rawUdp(port, handQuery([...label("www"), ...label("example"), ...label("test"), 0], 1, 1, 0x2000)))).toBe(4);
+    expect(rcodeOf(await rawUdp(port, handQuery([...label("www"), ...label("example"), ...label("test"), 0], 1, 3)))).toBe(5);
+    expect(rcodeOf(await rawUdp(port, handQuery([...label("www"), ...label("example"), ...label("test"), 0], 255)))).toBe(4);
+    expect(rcodeOf(await rawUdp(port, handQuery([...label("www"), ...label("example"), ...label("test"), 0], 999)))).toBe(5);
+    expect(fake.count()).toBe(before);
+  }, T);
+
+  test("addresses outside the question's chain are not passed on", async () => {
+    fake.set("stray.example.test", {
+      answers: [{ type: "A", data: "93.184.216.34" }, { type: "A", name: "other.example.test", data: "93.184.216.35" }],
+      authorities: [{ type: "A", name: "ns.example.test", data: "93.184.216.36" }],
+      unfiltered: true,
+    });
+    const r = await dig(dnsPort(sl), "stray.example.test");
+    expect(r.answers).toEqual(["A 93.184.216.34"]);
+    expect(r.raw).not.toContain("93.184.216.35");
+    expect(r.raw).not.toContain("93.184.216.36");
+  }, T);
+
+  test("a UDP answer is capped at 1232 bytes whatever the client offers (TC beyond)", async () => {
+    fake.set("huge.example.test", { answers: Array.from({ length: 120 }, (_, i) => ({ type: "A" as const, data: `93.184.${i}.1` })) });
+    const r = await dig(dnsPort(sl), "huge.example.test", "A", ["+bufsize=4096", "+ignore"]);
+    expect(r.raw).toMatch(/flags: qr[^;]* tc/);
+    const tcp = await dig(dnsPort(sl), "huge.example.test", "A", ["+tcp"]);
+    expect(tcp.answers.length).toBe(120);
   }, T);
 
   test("thousands of malformed packets, then a normal query still works", async () => {

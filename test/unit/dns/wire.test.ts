@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import * as dnsPacket from "dns-packet";
-import { EDE_BLOCKED, encodeFormErr, encodeReply, parseQuery, RCODE, type Answer } from "../../../src/dns/wire.ts";
+import { EDE_BLOCKED, encodeError, encodeReply, parseQuery, RCODE, type Answer } from "../../../src/dns/wire.ts";
 
 const query = (name: string, type: dnsPacket.RecordType = "A", edns = true) =>
   dnsPacket.encode({
@@ -74,7 +74,7 @@ describe("encodeReply", () => {
   });
 
   test("FORMERR keeps the id", () => {
-    const out = encodeFormErr(777);
+    const out = encodeError(777, RCODE.FORMERR);
     expect(out.readUInt16BE(0)).toBe(777);
     expect(out.readUInt16BE(2) & 0xf).toBe(RCODE.FORMERR);
     expect(out.readUInt16BE(2) & 0x8000).toBe(0x8000);
