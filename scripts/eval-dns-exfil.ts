@@ -30,7 +30,7 @@ const outcomes: Outcome[] = [];
   let now = 0;
   for (const entry of CORPUS_NAMES) {
     now += 61_000;
-    outcomes.push({ label: entry.label, kind: entry.kind, what: entry.name, finding: detector.check(entry.name, now) });
+    outcomes.push({ label: entry.label, kind: entry.kind, what: entry.qtype === undefined ? entry.name : `${entry.name} ${entry.qtype}`, finding: detector.check(entry.name, now, entry.qtype) });
   }
 }
 // Sequences: a fresh detector each, names `intervalMs` apart; the sequence is flagged when any name is.
@@ -39,7 +39,7 @@ for (const seq of CORPUS_SEQUENCES) {
   let finding: DnsExfilFinding | null = null;
   let at = -1;
   seq.names.forEach((name, i) => {
-    const f = detector.check(name, i * seq.intervalMs);
+    const f = detector.check(name, i * seq.intervalMs, seq.qtypes?.[i]);
     if (f !== null && finding === null) {
       finding = f;
       at = i + 1;

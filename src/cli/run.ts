@@ -113,7 +113,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       ...(e.maxNameLength !== undefined ? { maxNameLength: e.maxNameLength } : {}),
       ...(e.subdomainsPerMinute !== undefined ? { subdomainsPerMinute: e.subdomainsPerMinute } : {}),
     });
-    return (name, now) => detector.check(name, now);
+    return (name, now, type) => detector.check(name, now, type);
   };
   let scanName = makeScanner(loaded.policy);
   const resolver = createDnsResolver({ settings: () => loaded.policy.dns, upstream: createUpstreamClient(), hosts: () => hosts, now: clock.now });

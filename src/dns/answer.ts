@@ -14,11 +14,12 @@ import { ANY_PORT } from "../net/host-pattern.ts";
 import { normaliseHost } from "../net/host.ts";
 import type { Policy } from "../policy/policy.ts";
 import type { DnsResolver } from "./resolver.ts";
+import { redactName } from "../scan/dns-exfil.ts";
 import { SVCB_TYPES, svcbHints } from "./svcb.ts";
 import { EDE_BLOCKED, RCODE, type Answer, type Query, type Reply } from "./wire.ts";
 
-/** Scans a query name before it goes upstream (exfiltration; DLP once the scanning issue lands). */
-export type NameScanner = (qname: string, nowMs: number) => { rule: string; detail: string } | null;
+/** Scans a query before it goes upstream (exfiltration; DLP once the scanning issue lands). */
+export type NameScanner = (qname: string, nowMs: number, qtype: string) => { rule: string; detail: string } | null;
 
 export interface DnsAnswerDeps {
   readonly policy: () => Policy;
@@ -46,14 +47,14 @@ function typeName(type: string): string {
 }
 
 export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: string) => Promise<Reply> {
-  const record = (q: Query, client: string, agent: string, verdict: Verdict, rule: string, reason: ReasonCode, detail: string, wouldBlock = false) =>
+  const record = (q: Query, client: string, agent: string, verdict: Verdict, rule: string, reason: ReasonCode, detail: string, wouldBlock = false, host?: string) =>
     deps.audit.record({
       time: deps.clock.wall().toISOString(),
       kind: "dns",
       agent,
       client,
       method: typeName(q.question.type),
-      host: q.question.name.toLowerCase(),
+      host: host ?? q.question.name.toLowerCase(),
       verdict,
       rule,
       reason,
@@ -68,12 +69,12 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     const audit = policy.mode === "audit";
     const agent = policy.agents.identify(undefined, client);
     const agentName = agent.agent.name;
-    const refuse = (rule: string, reason: ReasonCode, detail: string, always = false): Reply | null => {
+    const refuse = (rule: string, reason: ReasonCode, detail: string, always = false, host?: string): Reply | null => {
       if (audit && !always) {
-        record(q, client, agentName, "warn", rule, reason, detail, true);
+        record(q, client, agentName, "warn", rule, reason, detail, true, host);
         return null;
       }
-      record(q, client, agentName, "block", rule, reason, detail);
+      record(q, client, agentName, "block", rule, reason, detail, false, host);
       return blocked(rule);
     };
 
@@ -104,13 +105,14 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     if (scan) {
       let finding: { rule: string; detail: string } | null;
       try {
-        finding = scan(name, deps.clock.epochMs());
+        finding = scan(name, deps.clock.epochMs(), q.question.type);
       } catch (err) {
         // Fail closed: a scanner that throws blocks the query.
         finding = { rule: "dns.scan-failed", detail: `name scanner failed: ${String(err)}` };
       }
       if (finding) {
-        const r = refuse(finding.rule, "dns_exfiltration", finding.detail);
+        // The name is the suspected payload: the record keeps only its registrable domain.
+        const r = refuse(finding.rule, "dns_exfiltration", finding.detail, false, redactName(name));
         if (r) return r;
       }
     }

@@ -94,11 +94,12 @@ export function createSubdomainBudget(limit: number, windowMs: number, maxDomain
  * cyrb53 over `text[start, end)`: a 53-bit hash, exact in a double. Wider than 32 bits on purpose:
  * the names are chosen by whoever wants to slip under the budget, and making a fresh name collide
  * with one already counted must cost far more than the exfiltration it would hide. Not
- * cryptographic; a collision only makes two names count as one.
+ * cryptographic; a collision only makes two names count as one. `seed` (a 32-bit integer, the
+ * query type's key) makes the same name under another query type a different entry.
  */
-export function hashRange(text: string, start: number, end: number): number {
-  let h1 = 0xdeadbeef;
-  let h2 = 0x41c6ce57;
+export function hashRange(text: string, start: number, end: number, seed = 0): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i);
     h1 = Math.imul(h1 ^ c, 2654435761);
@@ -107,4 +108,49 @@ export function hashRange(text: string, start: number, end: number): number {
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
+}
+
+/**
+ * Query type mnemonics (RFC 1035 §3.2.2, RFC 3596, RFC 9460 and the IANA registry), as dns-packet
+ * and presentation format spell them, to their numbers: `TXT`, `TYPE16`, `16` and dns-packet's
+ * `UNKNOWN_16` are one type.
+ */
+const QTYPE_NUMBERS: Readonly<Record<string, number>> = {
+  A: 1, NS: 2, CNAME: 5, SOA: 6, NULL: 10, PTR: 12, HINFO: 13, MX: 15, TXT: 16, RP: 17, AFSDB: 18, SIG: 24, KEY: 25, AAAA: 28,
+  LOC: 29, SRV: 33, NAPTR: 35, KX: 36, CERT: 37, DNAME: 39, OPT: 41, APL: 42, DS: 43, SSHFP: 44, IPSECKEY: 45, RRSIG: 46,
+  NSEC: 47, DNSKEY: 48, DHCID: 49, NSEC3: 50, NSEC3PARAM: 51, TLSA: 52, SMIMEA: 53, HIP: 55, CDS: 59, CDNSKEY: 60,
+  OPENPGPKEY: 61, SVCB: 64, HTTPS: 65, SPF: 99, TKEY: 249, TSIG: 250, IXFR: 251, AXFR: 252, ANY: 255, URI: 256, CAA: 257,
+  TA: 32768, DLV: 32769,
+};
+
+/** The number of a query type given as a mnemonic, `TYPEn` (RFC 3597 §5), dns-packet's `UNKNOWN_n` or digits; -1 when it is none of these. */
+export function queryTypeNumber(qtype: string): number {
+  const t = qtype.trim().toUpperCase();
+  const known = QTYPE_NUMBERS[t];
+  if (known !== undefined) return known;
+  const digits = /^(?:TYPE|UNKNOWN_)?(\d{1,5})$/.exec(t);
+  if (digits !== null) {
+    const n = Number(digits[1]);
+    if (n <= 0xffff) return n;
+  }
+  return -1;
+}
+
+/** Query types that a stub sends together for one host name: A and AAAA (RFC 8305), and SVCB/HTTPS beside them (RFC 9460 §9). */
+const ADDRESS_TYPES = new Set([1, 28, 64, 65]);
+
+/**
+ * The budget's key for a query type, the seed of `hashRange`: 0 for no type and for the address
+ * lookups a client makes for every host it connects to (counting A, AAAA and HTTPS of one name
+ * three times would spend a browser's budget three times as fast, while the choice among them
+ * carries under 2 bits), the type's number for every other type, so that one name asked under
+ * many types (65,536 of them, 16 bits a query) spends the budget like as many names.
+ */
+export function queryTypeKey(qtype: string | undefined): number {
+  if (qtype === undefined) return 0;
+  const n = queryTypeNumber(qtype);
+  if (n >= 0) return ADDRESS_TYPES.has(n) ? 0 : n;
+  // A mnemonic this table lacks: keep it apart from every numbered type.
+  const t = qtype.trim().toUpperCase();
+  return 0x10000 + (hashRange(t, 0, t.length) % 0xffff);
 }

@@ -9,28 +9,40 @@
  * - `dns.exfil-encoded-label`: a label that is hex, base32, base64url or tunnel-alphabet data
  *   (iodine, dnscat2, DNSExfiltrator), or a payload that decodes to text.
  * - `dns.exfil-entropy`: the subdomain as a whole is as random as random base32 of its length.
- * - `dns.exfil-subdomain-budget`: more than `subdomainsPerMinute` distinct subdomains of one base
- *   domain within a sliding minute (slow exfiltration with short, innocent-looking labels).
+ * - `dns.exfil-subdomain-budget`: more than `subdomainsPerMinute` distinct (subdomain, query type)
+ *   pairs under one base domain within a sliding minute (slow exfiltration with short,
+ *   innocent-looking labels; one name asked under many query types). The registrable domain itself
+ *   counts as a subdomain of length 0. A, AAAA and SVCB/HTTPS count as one type (dns-budget).
+ *   Well-formed reverse names are budgeted per /24 (in-addr.arpa) or /48 (ip6.arpa): whoever holds
+ *   that delegation receives the queries and chooses the address bits below it.
  * - `dns.exfil-oast-zone`: any subdomain of an OAST/DNS-logging service (see dns-zones).
  * - Findings of `extraScanners` (the DLP engine) keep their own rule ids.
  *
- * What is never inspected: the registrable domain itself (queries for it go to the TLD's servers,
- * and the parent of a private suffix such as github.io is run by its provider), well-formed
- * reverse-DNS names, `xn--` labels that are valid IDNA, DKIM selectors, names under provider zones
- * (dns-zones) and under `allowDomains`.
+ * Special labels, judged for what they are:
+ * - `xn--` labels that decode (IDNA, RFC 5891) are judged on what they decode to (dns-label
+ *   `measureIdnLabel`): their ASCII part by the label rules above, the rest by script mixing,
+ *   symbols, and how many bits its code points could carry (`IDN_MAX_BITS` per name).
+ * - A DKIM selector (`<selector>._domainkey.<domain>`, RFC 6376 §3.6.2.1) is often a random token
+ *   (Amazon SES: 32 base32 characters). For TXT, the only type a DKIM key is asked under, and for
+ *   an unknown type, a selector of up to `DKIM_SELECTOR_MAX` characters is not judged (the budget
+ *   still counts it); a longer one, or one asked under another type, is judged like any label.
+ *
+ * What is never inspected: the content of the registrable domain itself (the parent of a private
+ * suffix such as github.io is run by its provider), the content of well-formed reverse-DNS names
+ * (only their budget), names under provider and local zones (dns-zones) and under `allowDomains`.
  *
  * Pure (ARCHITECTURE.md): no I/O, time is passed in; the only state is the per-base-domain budget,
  * bounded by `maxTrackedDomains`. A finding's detail never contains the inspected label (secrets
  * travel in these names and details go to the audit log): it gives lengths, entropy, the base
- * domain and a four-character preview.
+ * domain and a four-character preview. `redactName` gives a loggable form of a query name.
  */
 import { getDomain } from "tldts";
 import { domainToUnicode } from "node:url";
-import { createSubdomainBudget, hashRange } from "./dns-budget.ts";
+import { createSubdomainBudget, hashRange, queryTypeKey, queryTypeNumber } from "./dns-budget.ts";
 import { bytesToText, decodeInto, printableShare, wordShare, type DnsEncoding } from "./dns-decode.ts";
 import { EXPECTED_BASE32, MAX_ENTROPY_LENGTH, entropyOfCounts } from "./dns-entropy.ts";
-import { SYMBOL_BUCKETS, createLabelShape, looksHex, measureLabel, randomnessPoints, type LabelShape } from "./dns-label.ts";
-import { LOCAL_ZONES, OAST_ZONES, PROVIDER_ZONES, compileZoneSet } from "./dns-zones.ts";
+import { SYMBOL_BUCKETS, createLabelShape, looksHex, measureIdnLabel, measureLabel, randomnessPoints, type LabelShape } from "./dns-label.ts";
+import { LOCAL_REVERSE_ZONES, LOCAL_ZONES, OAST_ZONES, PROVIDER_ZONES, compileZoneSet, reverseZoneOf, type ReverseZone } from "./dns-zones.ts";
 
 export interface DnsExfilFinding {
   readonly rule: string;
@@ -62,13 +74,13 @@ export interface DnsExfilOptions {
    * above which a subdomain is a finding. Readable names stay under ~0.9.
    */
   readonly entropyThreshold: number;
-  /** Distinct subdomains allowed per base domain in any 60-second window. */
+  /** Distinct (subdomain, query type) pairs allowed per base domain (or reverse /24, /48) in any 60-second window. */
   readonly subdomainsPerMinute: number;
   /** Base domains whose budget is tracked at once; the least recently queried is forgotten first. */
   readonly maxTrackedDomains: number;
   /** Zones exempt from every rule: `example.com` (or `*.example.com`) covers it and all names under it. */
   readonly allowDomains: readonly string[];
-  /** Exempt names under PROVIDER_ZONES and LOCAL_ZONES from all rules but the length rule (dns-zones says why). */
+  /** Exempt names under PROVIDER_ZONES and LOCAL_ZONES from all rules but the length rule, and LOCAL_REVERSE_ZONES from the budget (dns-zones says why). */
   readonly trustProviderZones: boolean;
   /** OAST / DNS-logging zones: any subdomain under them is a finding. */
   readonly oastZones: readonly string[];
@@ -97,8 +109,13 @@ export const DEFAULT_DNS_EXFIL_OPTIONS: DnsExfilOptions = Object.freeze({
 });
 
 export interface DnsExfilDetector {
-  /** Inspects one query name (any case, trailing dot or not) at time `nowMs`; null when clean. */
-  check(qname: string, nowMs: number): DnsExfilFinding | null;
+  /**
+   * Inspects one query name (any case, trailing dot or not) at time `nowMs`; null when clean.
+   * `qtype` is the query type as a mnemonic (`A`, `TXT`), `TYPEn` (RFC 3597), dns-packet's
+   * `UNKNOWN_n` or a number as text. Without it the name is judged as if asked for its address,
+   * except that a DKIM selector is given the benefit of TXT.
+   */
+  check(qname: string, nowMs: number, qtype?: string): DnsExfilFinding | null;
   /** Base domains currently tracked by the budget rule (bounded by `maxTrackedDomains`). */
   readonly trackedDomains: number;
 }
@@ -116,12 +133,28 @@ const MIN_PAYLOAD_LABEL = 8;
 const DETAIL_SAMPLE_BYTES = 48;
 /** Decodings tried on a payload whose alphabet fits, in this order. */
 const DECODE_ORDER: readonly DnsEncoding[] = ["hex", "base64url", "base32"];
+/**
+ * Longest DKIM selector left unjudged under TXT: Amazon SES's Easy DKIM tokens are 32 base32
+ * characters, the longest random selectors in common use; the rest are words and dates
+ * (`google`, `selector1`, `s1`, `20230601`). Longer selectors are judged like any label.
+ */
+const DKIM_SELECTOR_MAX = 32;
+/**
+ * Most bits the non-ASCII code points of a name's IDN labels may be able to carry (dns-label
+ * `IdnShape.bits`): 20 bytes, about what the ASCII rules let one name carry (31 random base36
+ * characters stay under the entropy rule's 32). Real IDN labels are words: a 10-character Han
+ * label is 140, a 29-letter Cyrillic one 145; 84 bytes of random CJK is ~670.
+ */
+const IDN_MAX_BITS = 160;
+/** RFC 1035 §3.2.2: TXT. */
+const TYPE_TXT = 16;
 
 export function createDnsExfilDetector(opts: Partial<DnsExfilOptions> = {}): DnsExfilDetector {
   const options: DnsExfilOptions = { ...DEFAULT_DNS_EXFIL_OPTIONS, ...opts };
   validate(options);
   const allow = compileZoneSet(options.allowDomains);
   const providers = compileZoneSet(options.trustProviderZones ? [...PROVIDER_ZONES, ...LOCAL_ZONES] : []);
+  const localReverse = compileZoneSet(options.trustProviderZones ? LOCAL_REVERSE_ZONES : []);
   const oast = compileZoneSet(options.oastZones);
   const budget = createSubdomainBudget(options.subdomainsPerMinute, WINDOW_MS, options.maxTrackedDomains);
   const scanners = options.extraScanners;
@@ -132,40 +165,64 @@ export function createDnsExfilDetector(opts: Partial<DnsExfilOptions> = {}): Dns
   const counts = new Uint16Array(SYMBOL_BUCKETS);
   const decoded = new Uint8Array(192);
 
-  function check(qname: string, nowMs: number): DnsExfilFinding | null {
+  function check(qname: string, nowMs: number, qtype?: string): DnsExfilFinding | null {
     const original = qname.endsWith(".") ? qname.slice(0, -1) : qname;
     if (original.length === 0) return null;
     // Case-insensitive throughout (RFC 4343; 0x20 randomisation flips case at will).
     const name = original.toLowerCase();
     if (allow.size > 0 && allow.match(name) !== null) return null;
-    if (isReverseName(name)) return null;
+    const typeKey = queryTypeKey(qtype);
+
+    const reverse = reverseZoneOf(name);
+    if (reverse !== null) return checkReverse(name, reverse, typeKey, qtype, nowMs);
 
     const base = baseDomainOf(name);
     const subLength = base.length < name.length ? name.length - base.length - 1 : 0;
     const tooLong = name.length > options.maxNameLength;
-    if (subLength <= 0 || (providers.size > 0 && providers.match(name) !== null)) {
-      return tooLong ? longName(name, base, subLength) : null;
+    if (providers.size > 0 && providers.match(name) !== null) return tooLong ? longName(name, base, subLength) : null;
+    if (subLength <= 0) {
+      // The registrable domain's own name is the zone's, not data; but its queries reach the
+      // zone's servers, so the types it is asked under are a channel like its subdomains.
+      const distinct = budget.record(base, hashRange(name, 0, 0, typeKey), nowMs);
+      if (tooLong) return longName(name, base, subLength);
+      return distinct > options.subdomainsPerMinute ? overBudget(base, name, 0, qtype) : null;
     }
     const oastZone = oast.size > 0 ? oast.match(name) : null;
     if (oastZone !== null) {
       return finding("dns.exfil-oast-zone", `query under ${oastZone}, a DNS-logging (OAST) service that shows every query to whoever made the subdomain; subdomain of ${subLength} characters, ${preview(name, 0, subLength)}`);
     }
-    const distinct = budget.record(base, hashRange(name, 0, subLength), nowMs);
+    const distinct = budget.record(base, hashRange(name, 0, subLength, typeKey), nowMs);
 
-    const content = inspectSubdomain(original, name, subLength, base);
+    // A DKIM key is only ever asked for as TXT; without a type, give the selector that benefit.
+    const dkimLenient = qtype === undefined || queryTypeNumber(qtype) === TYPE_TXT;
+    const content = inspectSubdomain(original, name, subLength, base, dkimLenient);
     if (content !== null) return content;
     if (tooLong) return longName(name, base, subLength);
-    if (distinct > options.subdomainsPerMinute) {
-      return finding(
-        "dns.exfil-subdomain-budget",
-        `more than ${options.subdomainsPerMinute} distinct subdomains of ${base} within 60 s (this one ${subLength} characters, ${preview(name, 0, subLength)})`,
-      );
-    }
+    if (distinct > options.subdomainsPerMinute) return overBudget(base, name, subLength, qtype);
     return null;
   }
 
+  /**
+   * A well-formed reverse name: its content is an address (no content rule can judge it), but the
+   * holder of the /24 or /48 delegation chooses the bits below it, so it spends that block's budget.
+   */
+  function checkReverse(name: string, reverse: ReverseZone, typeKey: number, qtype: string | undefined, nowMs: number): DnsExfilFinding | null {
+    if (localReverse.size > 0 && localReverse.match(name) !== null) return null;
+    const distinct = budget.record(reverse.zone, hashRange(name, 0, reverse.subLength, typeKey), nowMs);
+    return distinct > options.subdomainsPerMinute ? overBudget(reverse.zone, name, reverse.subLength, qtype) : null;
+  }
+
+  function overBudget(base: string, name: string, subLength: number, qtype: string | undefined): DnsExfilFinding {
+    const what = subLength > 0 ? `this one ${subLength} characters, ${preview(name, 0, subLength)}` : "this one the zone's own name";
+    const type = qtype === undefined ? "" : `, type ${safeType(qtype)}`;
+    return finding(
+      "dns.exfil-subdomain-budget",
+      `more than ${options.subdomainsPerMinute} distinct subdomains and query types of ${base} within 60 s (${what}${type})`,
+    );
+  }
+
   /** The content rules over the subdomain `name[0, subLength)`; `original` is the name as spelled. */
-  function inspectSubdomain(original: string, name: string, subLength: number, base: string): DnsExfilFinding | null {
+  function inspectSubdomain(original: string, name: string, subLength: number, base: string, dkimLenient: boolean): DnsExfilFinding | null {
     counts.fill(0);
     let symbols = 0;
     let worst: { start: number; end: number; why: string; decoded?: true } | null = null;
@@ -180,6 +237,13 @@ export function createDnsExfilDetector(opts: Partial<DnsExfilOptions> = {}): Dns
     let digits = 0;
     let letters = 0;
     let vowels = 0;
+    // IDN labels of this name: the bits their code points could carry, and where the first one is.
+    let idnBits = 0;
+    let idnCodePoints = 0;
+    let idnWide = 0;
+    let idnLabels = 0;
+    let idnStart = -1;
+    let idnEnd = -1;
 
     for (let start = 0; start < subLength; ) {
       let end = name.indexOf(".", start);
@@ -190,24 +254,51 @@ export function createDnsExfilDetector(opts: Partial<DnsExfilOptions> = {}): Dns
       const first = name.charCodeAt(labelStart);
       if (first === 42 /* * */ && end === labelStart + 1) continue;
       // A DKIM selector (RFC 6376 §3.6.2.1) is whatever the sender chose, often a random token
-      // (Amazon SES uses 32 base32 characters): skip the label before `_domainkey`. It still
-      // counts towards the budget, which is what bounds a channel hidden there.
-      if (isLabelAt(name, end + 1, subLength, "_domainkey")) continue;
-      // Punycode of non-Latin text looks random; valid IDNA is a name, not data (RFC 5891).
-      if (first === 120 /* x */ && name.startsWith("xn--", labelStart) && domainToUnicode(name.slice(labelStart, end)) !== "") continue;
+      // (Amazon SES uses 32 base32 characters): under TXT, a selector up to DKIM_SELECTOR_MAX
+      // is not judged. Only the first label: a selector before a `_domainkey` deeper in the name
+      // is not where a DKIM lookup puts it. It still counts towards the budget.
+      if (dkimLenient && labelStart === 0 && end - labelStart <= DKIM_SELECTOR_MAX && isLabelAt(name, end + 1, subLength, "_domainkey")) continue;
+      // Punycode (RFC 3492) turns any code points into an `xn--` label: judge what it decodes to.
+      if (first === 120 /* x */ && name.startsWith("xn--", labelStart)) {
+        const unicode = domainToUnicode(name.slice(labelStart, end));
+        if (unicode !== "") {
+          const idn = measureIdnLabel(unicode);
+          idnLabels++;
+          idnBits += idn.bits;
+          idnCodePoints += idn.nonAscii;
+          idnWide += idn.wide;
+          if (idnStart < 0) {
+            idnStart = labelStart;
+            idnEnd = end;
+          }
+          if (worst === null && idn.symbols > 0) {
+            worst = { start: labelStart, end, why: `IDN label that decodes to ${idn.codePoints} code points, ${idn.symbols} of them symbols or unassigned (IDNA2008 allows letters, marks and digits)` };
+          } else if (worst === null && !idn.scriptsAllowed) {
+            worst = { start: labelStart, end, why: `IDN label that decodes to ${idn.codePoints} code points mixing ${idn.scripts.length} scripts (${idn.scripts.slice(0, 4).join(", ")}), which no registry's IDN table allows (UTS #39 §5.2)` };
+          }
+          // Its ASCII reading is judged like any label: basic code points carry ASCII data as is.
+          if (idn.ascii.length > 0) {
+            measureLabel(idn.ascii, 0, idn.ascii.length, shape, counts);
+            if (worst === null) {
+              const why = labelProblem(idn.ascii, 0, idn.ascii.length, shape);
+              if (why !== null) worst = { start: labelStart, end, why: `IDN label whose ASCII part is a ${why}` };
+            }
+            digits += shape.digits;
+            letters += shape.letters;
+            vowels += shape.vowels;
+            symbols += shape.letters + shape.digits + shape.other;
+          }
+          continue;
+        }
+      }
       // Underscore prefixes mark protocol labels (`_dmarc`, `_tcp`, RFC 8552): measure what follows.
       const from = first === 95 ? labelStart + 1 : labelStart;
       if (from === end) continue;
       measureLabel(name, from, end, shape, counts);
 
       if (worst === null) {
-        if (shape.other > 0) {
-          worst = { start: labelStart, end, why: `${shape.length}-character label with ${shape.other} character${shape.other === 1 ? "" : "s"} outside the host-name alphabet (tunnel encoding such as iodine's base128)` };
-        } else if (looksHex(shape, options.maxLabelLength + 1)) {
-          worst = { start: labelStart, end, why: `${shape.length}-character label of hex digits` };
-        } else if (shape.length > options.maxLabelLength && looksRandom(name, from, end, shape)) {
-          worst = { start: labelStart, end, why: `${shape.length}-character label that looks encoded (${encodingGuess(shape)})` };
-        }
+        const why = labelProblem(name, from, end, shape);
+        if (why !== null) worst = { start: labelStart, end, why };
       }
 
       digits += shape.digits;
@@ -226,6 +317,14 @@ export function createDnsExfilDetector(opts: Partial<DnsExfilOptions> = {}): Dns
         if (shape.other > 0) payloadBase64 = false;
         payloadDigits += shape.digits;
       }
+    }
+
+    if (worst === null && idnBits > IDN_MAX_BITS) {
+      worst = {
+        start: idnStart,
+        end: idnEnd,
+        why: `${idnLabels} IDN label${idnLabels === 1 ? "" : "s"} decoding to ${idnCodePoints} non-ASCII code points (${idnWide} from scripts of thousands of characters) that could carry ${idnBits} bits (limit ${IDN_MAX_BITS}); IDN labels of real names are short words`,
+      };
     }
 
     // Decode the payload: a name that decodes to text is exfiltration whatever its length, and the
@@ -291,6 +390,14 @@ export function createDnsExfilDetector(opts: Partial<DnsExfilOptions> = {}): Dns
     return null;
   }
 
+  /** What makes the label `text[from, end)` (measured into `s`) look like data, or null: the per-label rules. */
+  function labelProblem(text: string, from: number, end: number, s: LabelShape): string | null {
+    if (s.other > 0) return `${s.length}-character label with ${s.other} character${s.other === 1 ? "" : "s"} outside the host-name alphabet (tunnel encoding such as iodine's base128)`;
+    if (looksHex(s, options.maxLabelLength + 1)) return `${s.length}-character label of hex digits`;
+    if (s.length > options.maxLabelLength && looksRandom(text, from, end, s)) return `${s.length}-character label that looks encoded (${encodingGuess(s)})`;
+    return null;
+  }
+
   /**
    * Whether `name[from, end)` (measured into `whole`) holds a random-looking run longer than
    * maxLabelLength. Hyphens and underscores split the label into runs that are judged one by one:
@@ -347,6 +454,33 @@ function finding(rule: string, detail: string): DnsExfilFinding {
   return { rule, detail };
 }
 
+/**
+ * A form of a query name that is safe to log: the zone that receives it (the registrable domain
+ * as the detector's budget sees it, or the /24 or /48 of a reverse name) with the labels under it
+ * replaced by their count, `<2 labels redacted>.attacker.com`; the zone alone when there are none.
+ * Lower-case, trailing dot dropped, anything outside printable ASCII shown as `?`. Audit records
+ * carry this instead of the name, so a secret smuggled in a label never reaches the log.
+ */
+export function redactName(qname: string): string {
+  let name = qname.endsWith(".") ? qname.slice(0, -1) : qname;
+  if (name.length === 0) return ".";
+  name = name.toLowerCase();
+  const reverse = reverseZoneOf(name);
+  const zone = reverse !== null ? reverse.zone : baseDomainOf(name);
+  const subLength = reverse !== null ? reverse.subLength : zone.length < name.length ? name.length - zone.length - 1 : 0;
+  const shown = zone.replace(/[^\x21-\x7e]/g, "?");
+  if (subLength <= 0) return shown;
+  let labels = 1;
+  for (let i = 0; i < subLength; i++) if (name.charCodeAt(i) === 46) labels++;
+  return `<${labels} label${labels === 1 ? "" : "s"} redacted>.${shown}`;
+}
+
+/** A query type as it may appear in a detail: what the caller passed, if it looks like a type name. */
+function safeType(qtype: string): string {
+  const t = qtype.trim().toUpperCase();
+  return /^[A-Z0-9_]{1,16}$/.test(t) ? t : "(unrecognised)";
+}
+
 function validate(o: DnsExfilOptions): void {
   const positive = (key: keyof DnsExfilOptions, value: number, max = Number.MAX_SAFE_INTEGER) => {
     if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`dns exfil option ${key} must be an integer from 1 to ${max}, got ${value}`);
@@ -371,47 +505,6 @@ function baseDomainOf(name: string): string {
   if (last <= 0) return name;
   const second = name.lastIndexOf(".", last - 1);
   return second < 0 ? name : name.slice(second + 1);
-}
-
-/**
- * Well-formed reverse-DNS names carry an address, 4 or 16 bytes the client chose to look up:
- * `d.c.b.a.in-addr.arpa` with decimal octets (RFC 1035 §3.5) or 32 hex nibbles under ip6.arpa
- * (RFC 3596 §2.5), or a shorter prefix of either (zone cuts). A PTR sweep of a subnet would
- * otherwise trip the budget. Anything else under .arpa is inspected like any other name.
- */
-function isReverseName(name: string): boolean {
-  if (!name.endsWith(".arpa")) return false;
-  if (name.endsWith(".in-addr.arpa")) {
-    const head = name.length - ".in-addr.arpa".length;
-    let labels = 0;
-    for (let start = 0; start < head; ) {
-      let end = name.indexOf(".", start);
-      if (end < 0 || end > head) end = head;
-      const len = end - start;
-      if (len < 1 || len > 3 || ++labels > 4) return false;
-      let value = 0;
-      for (let i = start; i < end; i++) {
-        const c = name.charCodeAt(i);
-        if (c < 48 || c > 57) return false;
-        value = value * 10 + (c - 48);
-      }
-      if (value > 255) return false;
-      start = end + 1;
-    }
-    return true;
-  }
-  if (name.endsWith(".ip6.arpa")) {
-    const head = name.length - ".ip6.arpa".length;
-    // Nibble labels: one hex digit each, separated by dots: "x.x.x" is 2n-1 characters.
-    if (head > 63 || head % 2 === 0) return false;
-    for (let i = 0; i < head; i++) {
-      const c = name.charCodeAt(i);
-      const ok = i % 2 === 1 ? c === 46 : (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
-      if (!ok) return false;
-    }
-    return true;
-  }
-  return name === "in-addr.arpa" || name === "ip6.arpa";
 }
 
 function isLabelAt(name: string, at: number, limit: number, label: string): boolean {

@@ -197,3 +197,164 @@ export function randomnessPoints(s: LabelShape): number {
 export function looksHex(s: LabelShape, minDigits: number): boolean {
   return s.nonHex === s.hyphens && s.length - s.hyphens >= minDigits && s.letters >= 2 && s.digits >= 2 && s.switches >= 3;
 }
+
+/**
+ * What an IDN label decodes to (RFC 5890 U-label), measured by `measureIdnLabel`. Punycode is a
+ * transport encoding (RFC 3492) that turns any code points into an `xn--` label; what is judged is
+ * what it decodes to. Real IDN labels are words in one script; a channel packs many code points
+ * from a large repertoire (random CJK carries ~14 bits per code point), mixes scripts, or hides
+ * ASCII data in the label's basic code points beside a single non-ASCII one.
+ */
+export interface IdnShape {
+  /** Code points in the U-label. */
+  codePoints: number;
+  /** Code points outside ASCII. */
+  nonAscii: number;
+  /** Letters of scripts with thousands of characters: Han, Hangul syllables, Yi, and any script not listed in IDN_SCRIPTS. */
+  wide: number;
+  /** Bits the non-ASCII code points could carry if chosen at random from their scripts (see IDN_SCRIPTS); ASCII is judged by the ASCII rules instead. */
+  bits: number;
+  /** Code points that are neither letters, marks, digits nor the punctuation IDNA2008 allows in context: emoji, symbols, unassigned. */
+  symbols: number;
+  /** Scripts of the letters, ASCII letters being Latin, in order of first appearance (names only, never the letters). */
+  scripts: string[];
+  /** Whether `scripts` is a combination that UTS #39 §5.2 "Highly Restrictive" allows. */
+  scriptsAllowed: boolean;
+  /** The ASCII reading: ASCII characters as they are, Latin letters with diacritics as their base letter, other code points dropped. */
+  ascii: string;
+}
+
+/**
+ * Scripts an IDN label is written in, with the bits one letter of each can carry (log2 of the
+ * letters an encoder could pick from): alphabets and abugidas have under 64 letters (Latin
+ * outside ASCII is a choice among the diacritic forms of a letter, ~16); kana ~170; Ethiopic ~350
+ * syllables; Han (~20,000 in the BMP), Hangul (11,172 syllables) and Yi (1,165) are "wide".
+ * Hiragana and Katakana come before Han so that the prolonged sound mark (Script_Extensions
+ * Hira Kana) counts as kana.
+ */
+const IDN_SCRIPTS: readonly { readonly code: string; readonly name: string; readonly bits: number }[] = [
+  { code: "Latn", name: "Latin", bits: 4 },
+  { code: "Grek", name: "Greek", bits: 5 },
+  { code: "Cyrl", name: "Cyrillic", bits: 5 },
+  { code: "Armn", name: "Armenian", bits: 5 },
+  { code: "Geor", name: "Georgian", bits: 5 },
+  { code: "Hebr", name: "Hebrew", bits: 5 },
+  { code: "Arab", name: "Arabic", bits: 5 },
+  { code: "Syrc", name: "Syriac", bits: 5 },
+  { code: "Thaa", name: "Thaana", bits: 5 },
+  { code: "Deva", name: "Devanagari", bits: 6 },
+  { code: "Beng", name: "Bengali", bits: 6 },
+  { code: "Guru", name: "Gurmukhi", bits: 6 },
+  { code: "Gujr", name: "Gujarati", bits: 6 },
+  { code: "Orya", name: "Oriya", bits: 6 },
+  { code: "Taml", name: "Tamil", bits: 6 },
+  { code: "Telu", name: "Telugu", bits: 6 },
+  { code: "Knda", name: "Kannada", bits: 6 },
+  { code: "Mlym", name: "Malayalam", bits: 6 },
+  { code: "Sinh", name: "Sinhala", bits: 6 },
+  { code: "Thai", name: "Thai", bits: 6 },
+  { code: "Laoo", name: "Lao", bits: 6 },
+  { code: "Tibt", name: "Tibetan", bits: 6 },
+  { code: "Mymr", name: "Myanmar", bits: 6 },
+  { code: "Khmr", name: "Khmer", bits: 6 },
+  { code: "Mong", name: "Mongolian", bits: 6 },
+  { code: "Ethi", name: "Ethiopic", bits: 9 },
+  { code: "Hira", name: "Hiragana", bits: 7 },
+  { code: "Kana", name: "Katakana", bits: 7 },
+  { code: "Bopo", name: "Bopomofo", bits: 6 },
+  { code: "Hang", name: "Hangul", bits: 14 },
+  { code: "Hani", name: "Han", bits: 14 },
+  { code: "Yiii", name: "Yi", bits: 14 },
+];
+/** A letter of a script not listed above: assume a large repertoire. */
+const UNLISTED_SCRIPT_BITS = 14;
+/** A combining mark (vowel signs, tone marks, diacritics left uncomposed). */
+const MARK_BITS = 3;
+/** A non-ASCII digit: one of ten. */
+const DIGIT_BITS = 4;
+/** A letter this wide or wider counts in `IdnShape.wide`. */
+const WIDE_BITS = 14;
+
+/**
+ * UTS #39 §5.2 "Highly Restrictive": one script, or Latin with the scripts CJK writing mixes
+ * (Japanese, Chinese with Bopomofo, Korean). Registries' IDN tables and browsers' display rules
+ * hold labels to about this; random code points break it at once.
+ */
+const HIGHLY_RESTRICTIVE: readonly (readonly string[])[] = [
+  ["Latin", "Han", "Hiragana", "Katakana"],
+  ["Latin", "Han", "Bopomofo"],
+  ["Latin", "Han", "Hangul"],
+];
+
+/** Latin letters that have no decomposition to an ASCII base letter, read the way they are transliterated. */
+const LATIN_FOLDS: Readonly<Record<string, string>> = {
+  ß: "ss", æ: "ae", œ: "oe", ø: "o", đ: "d", ð: "d", þ: "th", ł: "l", ı: "i", ħ: "h", ŋ: "n", ĸ: "k", ŀ: "l", ſ: "s",
+};
+
+const IDN_GROUP_ASCII = 1;
+const IDN_GROUP_MARK = 2;
+const IDN_GROUP_DIGIT = 3;
+/** RFC 5892 Appendix A: MIDDLE DOT, GREEK KERAIA, HEBREW GERESH and GERSHAYIM, KATAKANA MIDDLE DOT, ZWNJ, ZWJ. */
+const IDN_GROUP_CONTEXT = 4;
+const IDN_GROUP_SCRIPT = 5;
+const IDN_GROUP_LETTER = IDN_GROUP_SCRIPT + IDN_SCRIPTS.length;
+const IDN_CLASSES = new RegExp(
+  `([\\x00-\\x7f])|(\\p{M})|(\\p{N})|([\\u00b7\\u0375\\u05f3\\u05f4\\u30fb\\u200c\\u200d])|${IDN_SCRIPTS.map((s) => `(\\p{scx=${s.code}})`).join("|")}|(\\p{L})|([^])`,
+  "gu",
+);
+
+/**
+ * Measures a U-label (what `domainToUnicode` made of an `xn--` label). Allocates: IDN labels are
+ * rare in a subdomain, and this runs only for those that decode.
+ */
+export function measureIdnLabel(unicode: string): IdnShape {
+  let codePoints = 0;
+  let nonAscii = 0;
+  let wide = 0;
+  let bits = 0;
+  let symbols = 0;
+  let ascii = "";
+  const scripts: string[] = [];
+  const addScript = (name: string) => {
+    if (!scripts.includes(name)) scripts.push(name);
+  };
+  IDN_CLASSES.lastIndex = 0;
+  for (let m = IDN_CLASSES.exec(unicode); m !== null; m = IDN_CLASSES.exec(unicode)) {
+    codePoints++;
+    const ch = m[0];
+    let group = 1;
+    while (m[group] === undefined) group++;
+    if (group === IDN_GROUP_ASCII) {
+      const c = ch.toLowerCase();
+      ascii += c;
+      if (c >= "a" && c <= "z") addScript("Latin");
+      continue;
+    }
+    nonAscii++;
+    if (group === IDN_GROUP_MARK) bits += MARK_BITS;
+    else if (group === IDN_GROUP_DIGIT) bits += DIGIT_BITS;
+    else if (group === IDN_GROUP_CONTEXT) bits += 1;
+    else if (group < IDN_GROUP_LETTER) {
+      const script = IDN_SCRIPTS[group - IDN_GROUP_SCRIPT]!;
+      addScript(script.name);
+      bits += script.bits;
+      if (script.bits >= WIDE_BITS) wide++;
+      if (script.name === "Latin") {
+        const lower = ch.toLowerCase();
+        const base = lower.normalize("NFD").charCodeAt(0);
+        if (base >= 97 && base <= 122) ascii += String.fromCharCode(base);
+        else ascii += LATIN_FOLDS[lower] ?? "";
+      }
+    } else if (group === IDN_GROUP_LETTER) {
+      // Unlisted scripts are told apart by their 256-code-point block: close enough to tell mixing.
+      addScript(`U+${(ch.codePointAt(0)! >> 8).toString(16).padStart(2, "0")}xx`);
+      bits += UNLISTED_SCRIPT_BITS;
+      wide++;
+    } else {
+      symbols++;
+      bits += 16;
+    }
+  }
+  const scriptsAllowed = scripts.length <= 1 || HIGHLY_RESTRICTIVE.some((set) => scripts.every((s) => set.includes(s)));
+  return { codePoints, nonAscii, wide, bits, symbols, scripts, scriptsAllowed, ascii };
+}

@@ -134,3 +134,86 @@ function normaliseZone(raw: string): string | null {
   }
   return zone;
 }
+
+/**
+ * Reverse-DNS zones that every resolver answers itself (RFC 6303 §4, and the IANA Locally-Served
+ * DNS Zones registry, which adds RFC 6598's shared address space per RFC 7793): RFC 1918 and
+ * shared space, loopback, link-local, "this network", the IPv4 documentation ranges and the
+ * broadcast address; IPv6 unspecified and loopback, ULA (fd00::/8), link-local (fe80::/10) and
+ * documentation (2001:db8::/32). No public authoritative server (so no attacker) sees a query
+ * under them, so a PTR sweep of the local subnet needs no budget. Trusted with LOCAL_ZONES.
+ */
+export const LOCAL_REVERSE_ZONES: readonly string[] = [
+  "10.in-addr.arpa", "168.192.in-addr.arpa", "127.in-addr.arpa", "0.in-addr.arpa", "254.169.in-addr.arpa",
+  "2.0.192.in-addr.arpa", "100.51.198.in-addr.arpa", "113.0.203.in-addr.arpa", "255.255.255.255.in-addr.arpa",
+  ...Array.from({ length: 16 }, (_, i) => `${16 + i}.172.in-addr.arpa`),
+  ...Array.from({ length: 64 }, (_, i) => `${64 + i}.100.in-addr.arpa`),
+  `${"0.".repeat(32)}ip6.arpa`, `1.${"0.".repeat(31)}ip6.arpa`,
+  "d.f.ip6.arpa", "8.e.f.ip6.arpa", "9.e.f.ip6.arpa", "a.e.f.ip6.arpa", "b.e.f.ip6.arpa", "8.b.d.0.1.0.0.2.ip6.arpa",
+];
+
+/** Where a well-formed reverse-DNS name is budgeted: see `reverseZoneOf`. */
+export interface ReverseZone {
+  /** The budget key: the /24 (`c.b.a.in-addr.arpa`) or /48 (12 nibbles + `.ip6.arpa`), or the name itself when it is that short or shorter. */
+  readonly zone: string;
+  /** Characters of the name before `zone` and its dot: the part a delegated zone's owner chooses freely. 0 when the name is the zone. */
+  readonly subLength: number;
+}
+
+/** IPv4 octets kept in the budget key: a /24, the smallest block a network commonly gets delegated. */
+const REVERSE_V4_KEY_LABELS = 3;
+/** IPv6 nibbles kept in the budget key: a /48, what a site (or a free tunnel broker account) is delegated. */
+const REVERSE_V6_KEY_LABELS = 12;
+
+/**
+ * Parses a well-formed reverse-DNS name, `d.c.b.a.in-addr.arpa` with decimal octets (RFC 1035
+ * §3.5) or nibble labels under ip6.arpa (RFC 3596 §2.5), or a shorter prefix of either (zone
+ * cuts). Returns null for anything else (inspected like any other name).
+ *
+ * Such a name carries an address, which the content rules cannot judge (a PTR of a random IPv6
+ * address is 32 random hex digits). But whoever holds a reverse delegation receives these
+ * queries, and the address bits below the delegation are theirs to choose: 80 bits per query
+ * under a /48, 8 under a /24. So they are budgeted per delegation-sized block, the reverse
+ * counterpart of the registrable domain.
+ */
+export function reverseZoneOf(name: string): ReverseZone | null {
+  if (!name.endsWith(".arpa")) return null;
+  if (name === "in-addr.arpa" || name === "ip6.arpa") return { zone: name, subLength: 0 };
+  if (name.endsWith(".in-addr.arpa")) {
+    const head = name.length - ".in-addr.arpa".length;
+    const starts: number[] = [];
+    for (let start = 0; start < head; ) {
+      let end = name.indexOf(".", start);
+      if (end < 0 || end > head) end = head;
+      const len = end - start;
+      if (len < 1 || len > 3 || starts.length === 4) return null;
+      let value = 0;
+      for (let i = start; i < end; i++) {
+        const c = name.charCodeAt(i);
+        if (c < 48 || c > 57) return null;
+        value = value * 10 + (c - 48);
+      }
+      if (value > 255) return null;
+      starts.push(start);
+      start = end + 1;
+    }
+    if (starts.length <= REVERSE_V4_KEY_LABELS) return { zone: name, subLength: 0 };
+    const at = starts[starts.length - REVERSE_V4_KEY_LABELS]!;
+    return { zone: name.slice(at), subLength: at - 1 };
+  }
+  if (name.endsWith(".ip6.arpa")) {
+    const head = name.length - ".ip6.arpa".length;
+    // Nibble labels: one hex digit each, separated by dots: n nibbles are 2n-1 characters.
+    if (head > 63 || head % 2 === 0) return null;
+    for (let i = 0; i < head; i++) {
+      const c = name.charCodeAt(i);
+      const ok = i % 2 === 1 ? c === 46 : (c >= 48 && c <= 57) || (c >= 97 && c <= 102);
+      if (!ok) return null;
+    }
+    const nibbles = (head + 1) / 2;
+    if (nibbles <= REVERSE_V6_KEY_LABELS) return { zone: name, subLength: 0 };
+    const at = (nibbles - REVERSE_V6_KEY_LABELS) * 2;
+    return { zone: name.slice(at), subLength: at - 1 };
+  }
+  return null;
+}

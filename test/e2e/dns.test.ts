@@ -213,6 +213,8 @@ describe("DNS server", () => {
     const rec = await sl.waitForLine((l) => l.kind === "dns" && String(l.rule).startsWith("dns.exfil-"));
     expect(rec.verdict).toBe("block");
     expect(String(rec.detail)).not.toContain(secret.slice(0, 60));
+    expect(rec.host).toBe("<2 labels redacted>.exfil-collector.com");
+    expect(JSON.stringify(sl.lines)).not.toContain(secret.slice(0, 20));
   }, T);
 
   test("queries sluice will not serve get FORMERR, NOTIMP or REFUSED and never go upstream", async () => {

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { domainToASCII } from "node:url";
+import { domainToASCII, domainToUnicode } from "node:url";
 import { getDomain } from "tldts";
-import { DEFAULT_DNS_EXFIL_OPTIONS, createDnsExfilDetector, type DnsExfilFinding } from "../../../src/scan/dns-exfil.ts";
-import { createSubdomainBudget } from "../../../src/scan/dns-budget.ts";
-import { compileZoneSet } from "../../../src/scan/dns-zones.ts";
+import { DEFAULT_DNS_EXFIL_OPTIONS, createDnsExfilDetector, redactName, type DnsExfilFinding } from "../../../src/scan/dns-exfil.ts";
+import { createSubdomainBudget, queryTypeKey, queryTypeNumber } from "../../../src/scan/dns-budget.ts";
+import { measureIdnLabel } from "../../../src/scan/dns-label.ts";
+import { compileZoneSet, reverseZoneOf } from "../../../src/scan/dns-zones.ts";
 import { CORPUS_NAMES, CORPUS_SEQUENCES } from "../../fixtures/dns-exfil/corpus.ts";
 
 /** Seeded so that every run sees the same "random" data. */
@@ -37,8 +38,8 @@ function base32(text: string): string {
 }
 
 /** One check on a fresh detector: the content rules, no budget history. */
-function check(name: string, opts: Parameters<typeof createDnsExfilDetector>[0] = {}): DnsExfilFinding | null {
-  return createDnsExfilDetector(opts).check(name, 0);
+function check(name: string, opts: Parameters<typeof createDnsExfilDetector>[0] = {}, qtype?: string): DnsExfilFinding | null {
+  return createDnsExfilDetector(opts).check(name, 0, qtype);
 }
 
 describe("dns.exfil-long-name", () => {
@@ -207,7 +208,7 @@ describe("what is not inspected", () => {
     expect(check(name, { allowDomains: ["*.tenants.example-saas.com"] })).toBeNull();
     expect(check(name, { allowDomains: ["other.example-saas.com"] })?.rule).toBe("dns.exfil-encoded-label");
   });
-  test("mail authentication, service discovery and ACME labels, DKIM selectors", () => {
+  test("mail authentication, service discovery and ACME labels, DKIM selectors asked as TXT or untyped", () => {
     for (const name of [
       "_dmarc.example.com",
       "7v7vs6w47njt4pimodk5mmttbegzsi6n._domainkey.example.com",
@@ -218,24 +219,287 @@ describe("what is not inspected", () => {
       "_github-pages-challenge-octocat.example.com",
     ]) {
       expect(check(name)).toBeNull();
+      expect(check(name, {}, "TXT")).toBeNull();
     }
   });
   test("valid IDNA labels; an xn-- prefix on data is still data", () => {
     expect(check(domainToASCII("безопасность-и-надёжность.example.com"))).toBeNull();
     expect(check(`xn--${hexOf("not punycode at all")}.example.com`)?.rule).toBe("dns.exfil-encoded-label");
   });
-  test("well-formed reverse names; other names under .arpa are inspected", () => {
+  test("the content of well-formed reverse names (an address); other names under .arpa are inspected", () => {
     expect(check("34.216.184.93.in-addr.arpa")).toBeNull();
-    expect(check("b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa")).toBeNull();
+    expect(check("b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa", {}, "PTR")).toBeNull();
     expect(check(`${hexOf("ptr smuggling payload")}.3.2.1.in-addr.arpa`)?.rule).toBe("dns.exfil-encoded-label");
+    // The local subnet's reverse zone is answered locally (RFC 6303): a sweep of it is not budgeted.
     const d = createDnsExfilDetector();
-    for (let i = 0; i < 256; i++) expect(d.check(`${i}.1.168.192.in-addr.arpa`, i)).toBeNull();
+    for (let i = 0; i < 256; i++) expect(d.check(`${i}.1.168.192.in-addr.arpa`, i, "PTR")).toBeNull();
   });
   test("empty names, the root, trailing dots", () => {
     expect(check("")).toBeNull();
     expect(check(".")).toBeNull();
     expect(check("localhost")).toBeNull();
     expect(check(`dnscat.${hexOf("trailing dot payload")}.c2.example.com.`)?.rule).toBe("dns.exfil-encoded-label");
+  });
+});
+
+/** PTR name of an IPv6 address given as 32 hex nibbles, most significant first (RFC 3596 §2.5). */
+const ip6Ptr = (nibbles: string) => `${[...nibbles].reverse().join(".")}.ip6.arpa`;
+
+describe("reverse names are budgeted per /48 (ip6.arpa) and /24 (in-addr.arpa)", () => {
+  test("a delegated /48: 10 bytes a query below it; the 31st distinct name within a minute is a finding", () => {
+    const d = createDnsExfilDetector();
+    const prefix = "20010470abcd"; // the /48, 12 nibbles
+    const data = chars("0123456789abcdef", 620); // 31 queries of 10 random bytes: an encrypted file
+    for (let i = 0; i < 30; i++) expect(d.check(ip6Ptr(prefix + data.slice(i * 20, i * 20 + 20)), i * 100, "PTR")).toBeNull();
+    const f = d.check(ip6Ptr(prefix + data.slice(600, 620)), 3000, "PTR");
+    expect(f?.rule).toBe("dns.exfil-subdomain-budget");
+    expect(f?.detail).toContain("d.c.b.a.0.7.4.0.1.0.0.2.ip6.arpa");
+    expect(f?.detail).not.toContain(data.slice(600, 608));
+  });
+  test("each /48 and each /24 has its own budget; repeats of one address are free", () => {
+    const d = createDnsExfilDetector();
+    for (let net = 0; net < 5; net++) {
+      // Five /48s (the first 12 nibbles differ), 30 addresses each.
+      for (let i = 0; i < 30; i++) expect(d.check(ip6Ptr(`2a001450${net.toString(16).padStart(4, "0")}${i.toString(16).padStart(20, "0")}`), net * 1000 + i, "PTR")).toBeNull();
+    }
+    for (let c = 0; c < 5; c++) for (let i = 0; i < 30; i++) expect(d.check(`${i}.${c}.184.93.in-addr.arpa`, 10_000 + c * 100 + i, "PTR")).toBeNull();
+    for (let round = 0; round < 10; round++) expect(d.check("14.215.184.93.in-addr.arpa", 20_000 + round, "PTR")).toBeNull();
+  });
+  test("a delegated /24: the 31st distinct address within a minute is a finding (so is a PTR sweep of a public /24)", () => {
+    const d = createDnsExfilDetector();
+    for (let i = 0; i < 30; i++) expect(d.check(`${i}.215.184.93.in-addr.arpa`, i * 10, "PTR")).toBeNull();
+    const f = d.check("30.215.184.93.in-addr.arpa", 300, "PTR");
+    expect(f?.rule).toBe("dns.exfil-subdomain-budget");
+    expect(f?.detail).toContain("215.184.93.in-addr.arpa");
+    // The window slides as for any zone.
+    expect(d.check("31.215.184.93.in-addr.arpa", 61_000, "PTR")).toBeNull();
+  });
+  test("without a type (today's two-argument calls) the budget applies the same", () => {
+    const d = createDnsExfilDetector();
+    for (let i = 0; i < 30; i++) expect(d.check(`${i}.7.0.198.in-addr.arpa`, i)).toBeNull();
+    expect(d.check("30.7.0.198.in-addr.arpa", 30)?.rule).toBe("dns.exfil-subdomain-budget");
+  });
+  test("locally served reverse zones (RFC 6303) are exempt, unless trustProviderZones is off", () => {
+    const d = createDnsExfilDetector();
+    for (let i = 0; i < 100; i++) {
+      expect(d.check(`${i}.0.0.10.in-addr.arpa`, i, "PTR")).toBeNull();
+      expect(d.check(`${i}.5.16.172.in-addr.arpa`, i, "PTR")).toBeNull();
+      expect(d.check(`${i}.0.64.100.in-addr.arpa`, i, "PTR")).toBeNull();
+      expect(d.check(ip6Ptr(`fd12345678900000${i.toString(16).padStart(16, "0")}`), i, "PTR")).toBeNull();
+      expect(d.check(ip6Ptr(`fe800000000000000000${i.toString(16).padStart(12, "0")}`), i, "PTR")).toBeNull();
+    }
+    const strict = createDnsExfilDetector({ trustProviderZones: false });
+    let flagged = false;
+    for (let i = 0; i < 40; i++) if (strict.check(`${i}.1.168.192.in-addr.arpa`, i, "PTR") !== null) flagged = true;
+    expect(flagged).toBe(true);
+  });
+  test("the zone apex of a /24 or /48, and shorter names, are budgeted as the zone's own name", () => {
+    const d = createDnsExfilDetector();
+    let finding: DnsExfilFinding | null = null;
+    for (let t = 0; t < 40 && finding === null; t++) finding = d.check("215.184.93.in-addr.arpa", t, `TYPE${1000 + t}`);
+    expect(finding?.rule).toBe("dns.exfil-subdomain-budget");
+  });
+  test("reverseZoneOf: /24 and /48 keys, prefixes, and what is not a reverse name", () => {
+    expect(reverseZoneOf("4.3.2.1.in-addr.arpa")).toEqual({ zone: "3.2.1.in-addr.arpa", subLength: 1 });
+    expect(reverseZoneOf("3.2.1.in-addr.arpa")).toEqual({ zone: "3.2.1.in-addr.arpa", subLength: 0 });
+    expect(reverseZoneOf("in-addr.arpa")).toEqual({ zone: "in-addr.arpa", subLength: 0 });
+    const name = ip6Ptr("20010db8000100020003000400050006");
+    expect(reverseZoneOf(name)).toEqual({ zone: "1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa", subLength: 39 });
+    expect(reverseZoneOf("1.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa")?.subLength).toBe(0);
+    expect(reverseZoneOf("256.1.2.3.in-addr.arpa")).toBeNull();
+    expect(reverseZoneOf("5.4.3.2.1.in-addr.arpa")).toBeNull();
+    expect(reverseZoneOf("ab.1.ip6.arpa")).toBeNull();
+    expect(reverseZoneOf("example.com")).toBeNull();
+  });
+});
+
+describe("DKIM selectors", () => {
+  const hexSelector = "7d3f0c52f0f53474e8ed562b4f3b6b9665e4c5fa2f6cdcaee87c953092a6e8"; // 62 hex digits, the reviewer's bypass
+  test("a 62-hex-digit selector is a finding whatever the type: past 32 characters it is judged like any label", () => {
+    for (const qtype of ["TXT", undefined, "A", "TYPE16"]) {
+      const f = check(`${hexSelector}._domainkey.attacker-dns.net`, {}, qtype);
+      expect(f?.rule).toBe("dns.exfil-encoded-label");
+      expect(f?.detail).not.toContain(hexSelector.slice(0, 8));
+    }
+  });
+  test("asked as anything but TXT, a selector is judged like any label", () => {
+    expect(check("7v7vs6w47njt4pimodk5mmttbegzsi6n._domainkey.example.com", {}, "A")?.rule).toBe("dns.exfil-encoded-label");
+    expect(check(`${base32("passwd chunk")}._domainkey.attacker-dns.net`, {}, "AAAA")?.rule).toBe("dns.exfil-encoded-label");
+    expect(check(`${chars("0123456789abcdef", 24)}._domainkey.attacker-dns.net`, {}, "UNKNOWN_65")?.rule).toBe("dns.exfil-encoded-label");
+  });
+  test("real selectors asked as TXT: SES tokens (32 characters), long Microsoft 365 selectors, words and dates", () => {
+    for (const name of [
+      "7v7vs6w47njt4pimodk5mmttbegzsi6n._domainkey.example.com",
+      "selector2-adventure-works-international-com._domainkey.adventureworksinternational.onmicrosoft.com",
+      "20221121153452pm._domainkey.example.com",
+      "google._domainkey.example.com",
+      "hs1-1234567._domainkey.example.com",
+    ]) {
+      expect(check(name, {}, "TXT")).toBeNull();
+      expect(check(name, {}, "txt")).toBeNull();
+    }
+  });
+  test("only the first label is a selector: a label before a deeper _domainkey is judged", () => {
+    expect(check(`x.${chars("0123456789abcdef", 24)}._domainkey.attacker-dns.net`, {}, "TXT")?.rule).toBe("dns.exfil-encoded-label");
+  });
+  test("short selectors asked as TXT spend the budget: the 31st distinct one within a minute is a finding", () => {
+    const d = createDnsExfilDetector();
+    for (let i = 0; i < 30; i++) expect(d.check(`${chars("abcdefghijklmnopqrstuvwxyz234567", 30)}._domainkey.attacker-dns.net`, i * 100, "TXT")).toBeNull();
+    expect(d.check(`${chars("abcdefghijklmnopqrstuvwxyz234567", 30)}._domainkey.attacker-dns.net`, 3000, "TXT")?.rule).toBe("dns.exfil-subdomain-budget");
+  });
+});
+
+describe("punycode: IDN labels are judged on what they decode to", () => {
+  /** Code points into IDN labels of at most 63 characters on the wire. */
+  function idnLabels(codePoints: readonly number[]): string[] {
+    const labels: string[] = [];
+    let current = "";
+    for (const cp of codePoints) {
+      const next = current + String.fromCodePoint(cp);
+      if (current !== "" && domainToASCII(next).length > 63) {
+        labels.push(domainToASCII(current));
+        current = String.fromCodePoint(cp);
+      } else current = next;
+    }
+    if (current !== "") labels.push(domainToASCII(current));
+    return labels;
+  }
+  const randomCjk = (n: number) => Array.from({ length: n }, () => 0x4e00 + Math.floor(rand() * 0x4000));
+
+  test("84 bytes as random CJK (48 ideographs in 3-4 labels, the reviewer's bypass) is a finding", () => {
+    const labels = idnLabels(randomCjk(48));
+    expect(labels.length).toBeLessThanOrEqual(4);
+    const name = `${labels.join(".")}.attacker-dns.net`;
+    expect(name.length).toBeLessThanOrEqual(253);
+    const f = check(name);
+    expect(f?.rule).toBe("dns.exfil-encoded-label");
+    expect(f?.detail).toContain("IDN");
+    for (const label of labels) expect(f?.detail).not.toContain(label.slice(4, 12));
+  });
+  test("even in one label: 15 random ideographs (26 bytes) is a finding; 8 are not", () => {
+    expect(check(`${idnLabels(randomCjk(15))[0]}.attacker-dns.net`)?.rule).toBe("dns.exfil-encoded-label");
+    expect(check(`${idnLabels(randomCjk(8))[0]}.attacker-dns.net`)).toBeNull();
+  });
+  test("random Cyrillic letters: 40 bytes in two labels is a finding", () => {
+    const letters = Array.from({ length: 64 }, () => 0x430 + Math.floor(rand() * 32));
+    expect(check(`${idnLabels(letters).join(".")}.attacker-dns.net`)?.rule).toBe("dns.exfil-encoded-label");
+  });
+  test("scripts mixed in one label (UTS #39 Highly Restrictive) is a finding; Japanese mixing is not", () => {
+    expect(check(`${domainToASCII("αбգकก")}.attacker-dns.net`)?.rule).toBe("dns.exfil-encoded-label");
+    expect(check(`${domainToASCII("gmail-почта")}.attacker-dns.net`)?.detail).toContain("mixing 2 scripts");
+    expect(check(`${domainToASCII("東京都庁ホームページ")}.example.jp`)).toBeNull();
+    expect(check(`${domainToASCII("shop東京")}.example.jp`)).toBeNull();
+  });
+  test("symbols (emoji) in an IDN label is a finding", () => {
+    expect(check(`${domainToASCII("🍀🍁🍂🍃")}.attacker-dns.net`)?.rule).toBe("dns.exfil-encoded-label");
+  });
+  test("ASCII data in a label's basic code points beside one non-ASCII letter is judged as ASCII", () => {
+    const smuggled = "xn--48656c6c6f776f726c64-xyz"; // decodes to 48656c6c6\u065bf776f726c64
+    expect(domainToUnicode(smuggled)).not.toBe("");
+    expect(check(`${smuggled}.attacker-dns.net`)?.rule).toBe("dns.exfil-encoded-label");
+    expect(check(`${domainToASCII(`${chars("0123456789abcdef", 20)}é`)}.attacker-dns.net`)?.rule).toBe("dns.exfil-encoded-label");
+  });
+  test("real IDN labels are clean: words in many scripts, up to a ministry's name", () => {
+    for (const unicode of [
+      "почта.пример.рф", "министерство-цифрового-развития.example.ru", "中华人民共和国外交部.example.cn", "서울특별시청.example.kr",
+      "münchen.example.de", "bundesministerium-für-gesundheit.example.de", "đại-học-quốc-gia-hà-nội.example.vn", "υπουργείο-οικονομικών.example.gr",
+      "الأخبار.example.com", "חדשות.example.co.il", "विदेश-मंत्रालय.example.in", "กระทรวงการต่างประเทศ.example.co.th", "col·legi.example.cat",
+    ]) {
+      expect(check(domainToASCII(unicode))).toBeNull();
+    }
+  });
+  test("measureIdnLabel: bits, wide letters, scripts, ASCII reading", () => {
+    const han = measureIdnLabel("中华人民共和国外交部");
+    expect(han).toMatchObject({ codePoints: 10, wide: 10, bits: 140, scripts: ["Han"], scriptsAllowed: true, ascii: "" });
+    expect(measureIdnLabel("straßenbahn")).toMatchObject({ nonAscii: 1, bits: 4, ascii: "strassenbahn" });
+    expect(measureIdnLabel("thànhphốhồchíminh").ascii).toBe("thanhphohochiminh");
+    expect(measureIdnLabel("gmail-почта").scriptsAllowed).toBe(false);
+    expect(measureIdnLabel("i❤").symbols).toBe(1);
+  });
+});
+
+describe("query types", () => {
+  test("one name under 31 different types within a minute is a finding; spellings of one type count once", () => {
+    const d = createDnsExfilDetector();
+    for (let t = 0; t < 30; t++) {
+      expect(d.check("q.attacker-dns.net", t * 100, `TYPE${1000 + t}`)).toBeNull();
+      expect(d.check("q.attacker-dns.net", t * 100 + 1, `UNKNOWN_${1000 + t}`)).toBeNull();
+      expect(d.check("q.attacker-dns.net", t * 100 + 2, String(1000 + t))).toBeNull();
+    }
+    const f = d.check("q.attacker-dns.net", 4000, "TYPE2000");
+    expect(f?.rule).toBe("dns.exfil-subdomain-budget");
+    expect(f?.detail).toContain("type TYPE2000");
+  });
+  test("the registrable domain itself cycling types is a finding", () => {
+    const d = createDnsExfilDetector();
+    let finding: DnsExfilFinding | null = null;
+    for (let t = 1; t <= 40 && finding === null; t++) finding = d.check("attacker-dns.net", t, `UNKNOWN_${256 + t}`);
+    expect(finding?.rule).toBe("dns.exfil-subdomain-budget");
+    expect(finding?.detail).toContain("attacker-dns.net");
+  });
+  test("A, AAAA and HTTPS of one host count once: a browser's 25 hosts of one site stay under the budget", () => {
+    const d = createDnsExfilDetector();
+    for (let h = 0; h < 25; h++) {
+      for (const t of ["A", "AAAA", "HTTPS", "UNKNOWN_65", "TYPE28", "SVCB"]) expect(d.check(`h${h}.wikipedia.org`, h * 100, t)).toBeNull();
+    }
+  });
+  test("a domain's usual record types, asked one after the other, stay under the budget", () => {
+    const d = createDnsExfilDetector();
+    for (const t of ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CAA", "HTTPS", "DS", "DNSKEY", "CNAME", "ANY", "SRV", "TLSA", "PTR", "NAPTR"]) {
+      expect(d.check("example.com", 0, t)).toBeNull();
+      expect(d.check("www.example.com", 0, t)).toBeNull();
+    }
+  });
+  test("the two-argument call is unchanged: no type is the address type", () => {
+    const d = createDnsExfilDetector();
+    for (let i = 0; i < 30; i++) expect(d.check(`c${i}.slow.example.net`, i)).toBeNull();
+    for (let i = 0; i < 30; i++) expect(d.check(`c${i}.slow.example.net`, 40 + i, "A")).toBeNull();
+    expect(d.check("c30.slow.example.net", 100)?.rule).toBe("dns.exfil-subdomain-budget");
+  });
+  test("an odd type string never reaches a detail as it was passed", () => {
+    const d = createDnsExfilDetector({ subdomainsPerMinute: 1 });
+    d.check("a.attacker-dns.net", 0, "A");
+    expect(d.check("b.attacker-dns.net", 1, "<script>secret")?.detail).toContain("type (unrecognised)");
+  });
+  test("queryTypeNumber and queryTypeKey", () => {
+    for (const spelling of ["TXT", "txt", "TYPE16", "UNKNOWN_16", "16", " Txt "]) expect(queryTypeNumber(spelling)).toBe(16);
+    expect(queryTypeNumber("HTTPS")).toBe(65);
+    expect(queryTypeNumber("TYPE70000")).toBe(-1);
+    expect(queryTypeNumber("NOPE")).toBe(-1);
+    for (const address of [undefined, "A", "AAAA", "HTTPS", "SVCB", "UNKNOWN_64", "TYPE65"]) expect(queryTypeKey(address)).toBe(0);
+    expect(queryTypeKey("MX")).toBe(15);
+    expect(queryTypeKey("NOPE")).toBeGreaterThan(0xffff);
+    expect(queryTypeKey("NOPE")).toBe(queryTypeKey("nope"));
+  });
+});
+
+describe("redactName", () => {
+  test("the registrable domain, with the labels under it counted", () => {
+    expect(redactName("a1b2.c3d4.attacker.com")).toBe("<2 labels redacted>.attacker.com");
+    expect(redactName("AKIAQ3EGRS5UW7XZ2K4M.Attacker.COM.")).toBe("<1 label redacted>.attacker.com");
+    expect(redactName("attacker.com")).toBe("attacker.com");
+    expect(redactName("x.y.example.co.uk")).toBe("<2 labels redacted>.example.co.uk");
+    expect(redactName("secret.tenant.github.io")).toBe("<1 label redacted>.tenant.github.io");
+  });
+  test("no suffix known: the last two labels; single labels and the root", () => {
+    expect(redactName("payload.host.internal-zone-nobody-knows")).toBe("<1 label redacted>.host.internal-zone-nobody-knows");
+    expect(redactName("localhost")).toBe("localhost");
+    expect(redactName(".")).toBe(".");
+    expect(redactName("")).toBe(".");
+  });
+  test("reverse names: the /24 or /48 the budget sees", () => {
+    expect(redactName("14.215.184.93.in-addr.arpa")).toBe("<1 label redacted>.215.184.93.in-addr.arpa");
+    expect(redactName(ip6Ptr("20010470abcd0123456789abcdef0123"))).toBe("<20 labels redacted>.d.c.b.a.0.7.4.0.1.0.0.2.ip6.arpa");
+  });
+  test("never contains a label of any attack name in the corpus, nor anything outside printable ASCII", () => {
+    for (const entry of CORPUS_NAMES) {
+      if (entry.label !== "attack") continue;
+      const shown = redactName(entry.name);
+      expect(shown).toMatch(/^[\x20-\x7e]+$/);
+      const name = entry.name.toLowerCase();
+      const base = getDomain(name, { allowPrivateDomains: true, validateHostname: false, extractHostname: false }) ?? "";
+      for (const label of name.slice(0, name.length - base.length).split(".")) if (label.length >= 4) expect(shown.includes(label)).toBe(false);
+    }
   });
 });
 
@@ -286,7 +550,7 @@ describe("details never carry the inspected label", () => {
     let checked = 0;
     for (const entry of CORPUS_NAMES) {
       if (entry.label !== "attack") continue;
-      const f = d.check(entry.name, (now += 61_000));
+      const f = d.check(entry.name, (now += 61_000), entry.qtype);
       if (f === null) continue;
       checked++;
       const detail = f.detail.toLowerCase();
@@ -325,7 +589,7 @@ describe("options", () => {
 });
 
 describe("corpus (test/fixtures/dns-exfil): recall and false positives do not regress", () => {
-  // Measured by scripts/eval-dns-exfil.ts: recall 235/237 = 0.992, false positives 2/562 = 0.0036
+  // Measured by scripts/eval-dns-exfil.ts: recall 275/277 = 0.993, false positives 2/638 = 0.0031
   // (the misses and false positives are explained in the corpus). The margins absorb a name or
   // two, not a regression.
   const MIN_RECALL = 0.98;
@@ -347,12 +611,12 @@ describe("corpus (test/fixtures/dns-exfil): recall and false positives do not re
         if (hit) flagged++;
       }
     };
-    for (const entry of CORPUS_NAMES) tally(entry.label, d.check(entry.name, (now += 61_000)) !== null);
+    for (const entry of CORPUS_NAMES) tally(entry.label, d.check(entry.name, (now += 61_000), entry.qtype) !== null);
     for (const seq of CORPUS_SEQUENCES) {
       const fresh = createDnsExfilDetector();
       let hit = false;
       seq.names.forEach((name, i) => {
-        if (fresh.check(name, i * seq.intervalMs) !== null) hit = true;
+        if (fresh.check(name, i * seq.intervalMs, seq.qtypes?.[i]) !== null) hit = true;
       });
       tally(seq.label, hit);
     }
