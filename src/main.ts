@@ -60,4 +60,8 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+process.exitCode = code;
+// `run` has stopped its listeners and flushed its records by now. Anything still open (a peer
+// that never closes its half of a connection) must not keep a stopped sluice alive.
+if (process.argv[2] === "run") process.exit(code);
