@@ -1,0 +1,70 @@
+import { decodeInto } from "../dns-decode.ts";
+import { plausibleText, replaceRuns } from "./text.ts";
+
+/** Shortest run (padding excluded) worth decoding: 16 characters carry 12 bytes. */
+export const MIN_BASE64_RUN = 16;
+
+/** A run of the union of both alphabets (RFC 4648 §4 and §5), then up to two `=`. */
+const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
+/** Characters that are base64 but also separate words in paths and identifiers. */
+const SEPARATOR = /[/+_-]/;
+/**
+ * A run that fails as a whole is retried piece by piece only when it has at most this many
+ * pieces: a path or a name with a blob glued on, not a large binary blob (random base64 has a
+ * `/` or `+` every 32 characters, and its thousands of short pieces would each be a fresh chance
+ * for noise to pass the text rule).
+ */
+export const MAX_BASE64_PIECES = 16;
+
+/**
+ * Decodes one candidate run (padding allowed, standard or URL-safe alphabet, padded or not) when
+ * it is plausibly base64, else null. Plausible means: at least 16 characters before the padding;
+ * a length that can be base64 (not 1 mod 4; with padding, a multiple of 4 in total); not mixing
+ * the two alphabets (`+` or `/` together with `-` or `_`); and a decoding that passes the text
+ * rule of text.ts (valid UTF-8 or ASCII, at least 85% printable). At most `maxOut` bytes are
+ * decoded, so a huge blob costs no more than the caller's budget.
+ */
+export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
+  const eq = run.indexOf("=");
+  const body = eq < 0 ? run : run.slice(0, eq);
+  if (body.length < MIN_BASE64_RUN || body.length % 4 === 1) return null;
+  if (eq >= 0 && run.length % 4 !== 0) return null;
+  const standard = /[+/]/.test(body);
+  const urlSafe = /[-_]/.test(body);
+  if (standard && urlSafe) return null;
+  const url = standard ? body.replace(/\+/g, "-").replace(/\//g, "_") : body;
+  const size = Math.min(Math.floor((url.length * 3) / 4), Math.max(0, Math.floor(maxOut)));
+  if (size < 1) return null;
+  const out = new Uint8Array(size);
+  const n = decodeInto(url, 0, url.length, "base64url", out);
+  return n < 0 ? null : plausibleText(out, n);
+}
+
+/**
+ * Replaces every plausible base64 run inside `text` with its decoding. A run that fails as a
+ * whole but contains separators (`/api/v1/<blob>`, `key-<blob>`) is retried piece by piece (up to
+ * MAX_BASE64_PIECES pieces), so a blob glued to a path or a name is still found. Returns null when nothing decoded.
+ */
+export function base64Decode(text: string, maxOut = Number.POSITIVE_INFINITY): string | null {
+  let budget = maxOut;
+  return replaceRuns(text, BASE64_RUN, (m) => {
+    const whole = decodeBase64Run(m[0], budget);
+    if (whole !== null) {
+      budget -= whole.length;
+      return whole;
+    }
+    if (!SEPARATOR.test(m[0])) return null;
+    const pieces = m[0].split(/([/+_-])/);
+    if (pieces.length > 2 * MAX_BASE64_PIECES - 1) return null;
+    let changed = false;
+    const parts = pieces.map((part) => {
+      if (part.length < MIN_BASE64_RUN) return part;
+      const d = decodeBase64Run(part, budget);
+      if (d === null) return part;
+      budget -= d.length;
+      changed = true;
+      return d;
+    });
+    return changed ? parts.join("") : null;
+  });
+}

@@ -1,0 +1,36 @@
+import { decodeInto } from "../dns-decode.ts";
+import { plausibleText, replaceRuns } from "./text.ts";
+
+/** Shortest run worth decoding, in hex digits: 8 bytes. */
+export const MIN_HEX_DIGITS = 16;
+
+/**
+ * Either 16+ contiguous hex digits, or 8+ two-digit groups joined by one separator used
+ * consistently (`de:ad:be:ef:...`, `de ad be ef ...`, `de-ad-be-ef-...`).
+ */
+const HEX_RUN = /[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{2}([:\- ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
+
+/**
+ * Decodes one hex run (separators `:`, ` ` or `-` allowed) when it is plausibly hex-encoded
+ * text, else null: at least 16 digits, an even count, and a decoding that passes the text rule
+ * of text.ts (so a SHA-256 or a UUID is not a view). At most `maxOut` bytes are decoded.
+ */
+export function decodeHexRun(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
+  const digits = run.replace(/[:\- ]/g, "");
+  if (digits.length < MIN_HEX_DIGITS || digits.length % 2 !== 0) return null;
+  const size = Math.min(digits.length / 2, Math.max(0, Math.floor(maxOut)));
+  if (size < 1) return null;
+  const out = new Uint8Array(size);
+  const n = decodeInto(digits, 0, digits.length, "hex", out);
+  return n < 0 ? null : plausibleText(out, n);
+}
+
+/** Replaces every plausible hex run inside `text` with its decoding; null when nothing decoded. */
+export function hexDecode(text: string, maxOut = Number.POSITIVE_INFINITY): string | null {
+  let budget = maxOut;
+  return replaceRuns(text, HEX_RUN, (m) => {
+    const d = decodeHexRun(m[0], budget);
+    if (d !== null) budget -= d.length;
+    return d;
+  });
+}

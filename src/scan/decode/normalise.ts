@@ -1,0 +1,32 @@
+import { CONFUSABLES } from "./confusables.ts";
+
+/**
+ * Characters removed before matching, because they render as nothing (or only reorder text)
+ * and an attacker can put them inside a token to break a pattern:
+ * zero-width and direction marks U+200B-U+200F, word joiner and invisible operators
+ * U+2060-U+2064, the byte-order mark U+FEFF, soft hyphen U+00AD, Mongolian vowel separator
+ * U+180E, bidi embeddings and overrides U+202A-U+202E, bidi isolates U+2066-U+2069, and the
+ * whole tag block U+E0000-U+E007F ("ASCII smuggling").
+ */
+const INVISIBLE = /[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069\u{e0000}-\u{e007f}]/gu;
+const COMBINING_MARK = /\p{M}/gu;
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/**
+ * The form of a text fragment that patterns are matched against:
+ *  1. invisible characters removed (see INVISIBLE);
+ *  2. NFKD, then every combining mark (\p{M}) dropped (`é` -> `e`, `a\u0301` -> `a`), then NFC
+ *     to recompose what is left (Hangul). NFKD includes the compatibility mappings of NFKC, so
+ *     full-width `ＡＫＩＡ`, ligatures and mathematical letters become ASCII here;
+ *  3. confusable look-alikes folded to ASCII (confusables.ts: Cyrillic, Greek, Armenian).
+ * Pure ASCII text is returned unchanged without any of this work.
+ */
+export function normaliseText(text: string): string {
+  if (!NON_ASCII.test(text)) return text;
+  const visible = text.replace(INVISIBLE, "");
+  const bare = visible.normalize("NFKD").replace(COMBINING_MARK, "").normalize("NFC");
+  if (!NON_ASCII.test(bare)) return bare;
+  let out = "";
+  for (const ch of bare) out += CONFUSABLES.get(ch) ?? ch;
+  return out;
+}

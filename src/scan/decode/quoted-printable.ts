@@ -1,0 +1,30 @@
+import { hexDigit, replaceRuns, utf8OrNull } from "./text.ts";
+
+/** Soft line breaks (`=` at the end of a line) and runs of `=XX` escapes (upper-case hex, RFC 2045 §6.7). */
+const QP_TOKEN = /=\r?\n|(?:=[0-9A-F]{2})+/g;
+const SOFT_BREAK = /=\r?\n/;
+/** Decoded characters a quoted-printable escape must not produce: C0 controls other than tab, CR, LF; DEL. */
+const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/**
+ * Quoted-printable (RFC 2045 §6.7). `key=value` text is full of `=XX` look-alikes (`status=200`,
+ * `ttl=12`), so a run of escapes is decoded only when all of these hold:
+ *  - its bytes are valid UTF-8 and decode to no control character;
+ *  - the text has a soft line break, or the run has two or more escapes (`=C3=A9`, `=41=42`), or
+ *    it is `=3D`, the escape every quoted-printable encoder must write for `=` itself.
+ * Soft line breaks are removed. Lower-case hex is not quoted-printable (the RFC requires upper
+ * case) and is left as is. Returns null when nothing changed.
+ */
+export function quotedPrintableDecode(text: string): string | null {
+  if (text.indexOf("=") < 0) return null;
+  const softBreaks = SOFT_BREAK.test(text);
+  return replaceRuns(text, QP_TOKEN, (m) => {
+    const run = m[0];
+    if (run.charCodeAt(1) === 0x0a || run.charCodeAt(1) === 0x0d) return "";
+    if (!softBreaks && run.length === 3 && run !== "=3D") return null;
+    const bytes = new Uint8Array(run.length / 3);
+    for (let i = 0, j = 0; i < run.length; i += 3, j++) bytes[j] = (hexDigit(run.charCodeAt(i + 1)) << 4) | hexDigit(run.charCodeAt(i + 2));
+    const decoded = utf8OrNull(bytes);
+    return decoded === null || CONTROL.test(decoded) ? null : decoded;
+  });
+}

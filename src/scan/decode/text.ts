@@ -1,0 +1,92 @@
+/**
+ * Shared by the byte-producing decoders (percent, quoted-printable, base64, base32, hex): turning
+ * decoded bytes back into text, and deciding whether that text is plausibly text at all.
+ *
+ * The plausibility rule, used for base64, base32 and hex (encodings whose alphabets also match
+ * ordinary identifiers, hashes and ids, so a run only becomes a view when its decoding reads as
+ * text):
+ *  - the bytes are decoded as UTF-8 when they are valid UTF-8; otherwise byte by byte, printable
+ *    ASCII kept and every other byte shown as U+FFFD (it never joins two tokens into one);
+ *  - the result must have at least MIN_TEXT_CHARS characters, and at least PRINTABLE_SHARE of them
+ *    printable: not a C0/C1 control (tab, CR and LF are fine), not DEL, not U+FFFD.
+ * A git SHA, a UUID without dashes or a random id decodes to mostly control and high bytes and is
+ * refused; a token, a JSON object or a sentence passes.
+ */
+
+export const PRINTABLE_SHARE = 0.85;
+export const MIN_TEXT_CHARS = 4;
+
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** `bytes[0, n)` as UTF-8, or null when they are not valid UTF-8. */
+export function utf8OrNull(bytes: Uint8Array, n = bytes.length): string | null {
+  try {
+    return UTF8.decode(bytes.subarray(0, n));
+  } catch {
+    return null;
+  }
+}
+
+/** `bytes[0, n)` as UTF-8 when valid, else byte by byte: printable ASCII kept, anything else U+FFFD. */
+export function bytesToText(bytes: Uint8Array, n = bytes.length): string {
+  const utf8 = utf8OrNull(bytes, n);
+  if (utf8 !== null) return utf8;
+  let s = "";
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    s += (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d ? String.fromCharCode(b) : "\ufffd";
+  }
+  return s;
+}
+
+function isPrintable(c: number): boolean {
+  if (c < 0x20) return c === 0x09 || c === 0x0a || c === 0x0d;
+  if (c < 0x7f) return true;
+  if (c <= 0x9f) return false;
+  return c !== 0xfffd;
+}
+
+/** The plausibility rule above, applied to already-decoded text. */
+export function isPlausibleText(text: string): boolean {
+  if (text.length < MIN_TEXT_CHARS) return false;
+  let printable = 0;
+  for (let i = 0; i < text.length; i++) if (isPrintable(text.charCodeAt(i))) printable++;
+  return printable / text.length >= PRINTABLE_SHARE;
+}
+
+/** Decoded bytes as text when they pass the plausibility rule, else null. */
+export function plausibleText(bytes: Uint8Array, n = bytes.length): string | null {
+  const text = bytesToText(bytes, n);
+  return isPlausibleText(text) ? text : null;
+}
+
+/** Value of one hex digit, or -1. */
+export function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+/**
+ * Replaces every match of `re` (global) in `text` with `replace(match)`, or keeps it when
+ * `replace` returns null. Returns null when nothing changed, so callers can tell "no view".
+ */
+export function replaceRuns(text: string, re: RegExp, replace: (match: RegExpExecArray) => string | null): string | null {
+  re.lastIndex = 0;
+  let out = "";
+  let last = 0;
+  let changed = false;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m[0].length === 0) {
+      re.lastIndex++;
+      continue;
+    }
+    const r = replace(m);
+    if (r === null || r === m[0]) continue;
+    out += text.slice(last, m.index) + r;
+    last = m.index + m[0].length;
+    changed = true;
+  }
+  return changed ? out + text.slice(last) : null;
+}

@@ -1,0 +1,83 @@
+import { base32Decode } from "./base32.ts";
+import { base64Decode } from "./base64.ts";
+import { hexDecode } from "./hex.ts";
+import { htmlEntityDecode } from "./html.ts";
+import { jsonUnescape } from "./json-escape.ts";
+import { percentDecode } from "./percent.ts";
+import { quotedPrintableDecode } from "./quoted-printable.ts";
+
+export type DecoderName = "percent" | "json" | "html" | "qp" | "base64" | "base32" | "hex";
+
+/**
+ * A decoding pass over a whole fragment: every run it recognises is replaced by its decoding,
+ * the rest is kept. Returns null when nothing changed. `maxOut` caps the decoded bytes of the
+ * run-based binary decoders; no decoder's output is ever longer than its input.
+ */
+export type Decoder = (text: string, maxOut: number) => string | null;
+
+/** The passes, in the order they are tried (cheap, common ones first). */
+export const DECODERS: readonly (readonly [DecoderName, Decoder])[] = [
+  ["percent", percentDecode],
+  ["json", jsonUnescape],
+  ["html", htmlEntityDecode],
+  ["qp", quotedPrintableDecode],
+  ["base64", base64Decode],
+  ["base32", base32Decode],
+  ["hex", hexDecode],
+];
+
+export interface DecodeLimits {
+  /** Longest decoder chain (`via.length`). Default 3. */
+  maxDepth?: number;
+  /** Most views returned, the original included. Default 16. */
+  maxViews?: number;
+  /**
+   * Total length (UTF-16 code units) of all decoded views together, the original excluded.
+   * Default: 4x the input, at least 64 KiB, at most 1 MiB.
+   */
+  maxBytes?: number;
+}
+
+export interface DecodedView {
+  text: string;
+  /** The decoders applied, outermost first: `["percent", "base64"]`; `[]` for the original. */
+  via: DecoderName[];
+}
+
+export const DEFAULT_MAX_DEPTH = 3;
+export const DEFAULT_MAX_VIEWS = 16;
+const MIN_DEFAULT_BYTES = 64 * 1024;
+const MAX_DEFAULT_BYTES = 1024 * 1024;
+
+export function defaultMaxBytes(inputLength: number): number {
+  return Math.min(MAX_DEFAULT_BYTES, Math.max(MIN_DEFAULT_BYTES, 4 * inputLength));
+}
+
+/**
+ * The original text plus every distinct view reachable by chains of at most `maxDepth` decoders,
+ * breadth first (so shallow views win when a limit is hit). Bounded three ways: the number of
+ * views, the depth, and the total size of the decoded views; each pass is linear in its input,
+ * so the work is at most (views x decoders) linear passes over text no longer than the budget.
+ * A view equal to one already seen is dropped, so triple percent-encoding yields three views,
+ * one per layer, not a combinatorial tree.
+ */
+export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedView[] {
+  const maxDepth = Math.max(0, limits.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const maxViews = Math.max(1, limits.maxViews ?? DEFAULT_MAX_VIEWS);
+  let budget = Math.max(0, limits.maxBytes ?? defaultMaxBytes(text.length));
+  const views: DecodedView[] = [{ text, via: [] }];
+  const seen = new Set<string>([text]);
+  for (let i = 0; i < views.length; i++) {
+    const view = views[i]!;
+    if (view.via.length >= maxDepth) continue;
+    for (const [name, decode] of DECODERS) {
+      if (views.length >= maxViews || budget <= 0) return views;
+      const out = decode(view.text, budget);
+      if (out === null || out.length > budget || seen.has(out)) continue;
+      seen.add(out);
+      budget -= out.length;
+      views.push({ text: out, via: [...view.via, name] });
+    }
+  }
+  return views;
+}
