@@ -1,0 +1,258 @@
+/**
+ * Compiles rule packs once, at load (ARCHITECTURE.md, "Compile once, run many"): YAML parsed,
+ * every rule validated, every pattern checked for catastrophic backtracking and compiled, the
+ * keyword prefilter built. Every bad rule is reported in one error with its file and id; nothing
+ * is parsed or compiled per scan.
+ */
+import { parse as parseYaml } from "yaml";
+import { ruleSchema, type Rule, type Severity } from "./schema.ts";
+import { unsafePatternReasons } from "./safety.ts";
+import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
+
+export interface Finding {
+  /** Rule id, e.g. `dlp.github-token`. */
+  readonly rule: string;
+  /** UTF-16 offsets of the secret in the scanned text. */
+  readonly start: number;
+  readonly end: number;
+  /** A few characters of each end of the secret, never the value. */
+  readonly preview: string;
+}
+
+export interface CompiledRule {
+  readonly id: string;
+  readonly description: string;
+  readonly severity: Severity;
+  readonly keywords: readonly string[];
+  readonly validator: ValidatorName | undefined;
+  readonly examples: { readonly match: readonly string[]; readonly no_match: readonly string[] };
+  /** Where the rule was defined, for messages. */
+  readonly path: string;
+}
+
+export interface CompiledRules {
+  readonly rules: readonly CompiledRule[];
+  scan(text: string): Finding[];
+}
+
+export interface RulePackIssue {
+  readonly path: string;
+  /** Rule id when the rule has a readable one, else `rules[<index>]`. */
+  readonly id: string;
+  readonly message: string;
+}
+
+/** One or more rules failed to load; lists all of them. */
+export class RulePackError extends Error {
+  constructor(readonly issues: readonly RulePackIssue[]) {
+    super(`invalid rule pack:\n${issues.map((i) => `  ${i.path}: ${i.id}: ${i.message}`).join("\n")}`);
+    this.name = "RulePackError";
+  }
+}
+
+/**
+ * Placeholders common to every rule: documentation values and template variables are not
+ * secrets. Tested against the secret (the captured group), so a real token next to a placeholder
+ * is still found.
+ */
+const GLOBAL_PLACEHOLDERS: readonly RegExp[] = [
+  /x{5,}/i, // xxxxxxxx, XXXX-XXXX
+  /\*{3,}/, // masked values
+  /\.\.\.|…/, // truncated in documentation: sk-ant-api03-...
+  /^<[^>]*>$|<your[-_ ]/i, // <your-token>, <API_KEY>
+  /^\$\{[^}]*\}$|^\$[A-Z_][A-Z0-9_]*$/, // ${API_KEY}, $API_KEY
+  /^\{\{[^}]*\}\}$|\{\{/, // {{ token }}
+  /^%[sv]$|^%\([a-z_]+\)s$/, // printf and Python %(name)s
+  /example|placeholder|redacted|your[-_]?(?:api[-_]?)?(?:key|token|secret|password)/i,
+  /^(?:0123456789|1234567890|abcdefgh)/i,
+];
+
+interface Matcher {
+  readonly rule: CompiledRule;
+  readonly regex: RegExp;
+  readonly keywordIds: readonly number[];
+  readonly validate: ((value: string) => boolean) | undefined;
+  readonly entropy: number | undefined;
+  readonly allow: readonly ((secret: string) => boolean)[];
+}
+
+function compileAllow(entry: string): (secret: string) => boolean {
+  const m = /^\/(.+)\/([a-z]*)$/s.exec(entry);
+  if (m !== null) {
+    const re = new RegExp(m[1]!, m[2]!.replace(/[gy]/g, ""));
+    return (s) => re.test(s);
+  }
+  const needle = entry.toLowerCase();
+  return (s) => s.toLowerCase().includes(needle);
+}
+
+/**
+ * One character repeated (00000000, aaaaaaaa) marks a filler in a token, but is normal inside
+ * long encoded blobs (DER zeros are "AAAA..." in a private key), so only short secrets are tested.
+ */
+const REPEATED_RUN = /(.)\1{7,}/;
+const REPEATED_RUN_MAX_LENGTH = 100;
+
+function isPlaceholder(secret: string): boolean {
+  for (const re of GLOBAL_PLACEHOLDERS) if (re.test(secret)) return true;
+  return secret.length < REPEATED_RUN_MAX_LENGTH && REPEATED_RUN.test(secret);
+}
+
+/** First 4 and last 2 characters with "…" between; fewer for short secrets, so most stays hidden. */
+export function previewOf(secret: string): string {
+  const n = secret.length;
+  if (n >= 12) return `${secret.slice(0, 4)}…${secret.slice(-2)}`;
+  if (n >= 6) return `${secret.slice(0, 1)}…${secret.slice(-1)}`;
+  return "…";
+}
+
+function zodMessages(error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] }): string[] {
+  return error.issues.map((i) => (i.path.length > 0 ? `${i.path.map(String).join(".")}: ${i.message}` : i.message));
+}
+
+/** Parses, validates and compiles rule files into one scanner, or throws a RulePackError. */
+export function compileRulePack(files: readonly { path: string; text: string }[]): CompiledRules {
+  const issues: RulePackIssue[] = [];
+  const matchers: Omit<Matcher, "keywordIds">[] = [];
+  const seen = new Map<string, string>();
+
+  for (const file of files) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(file.text);
+    } catch (e) {
+      issues.push({ path: file.path, id: "(file)", message: `YAML: ${(e as Error).message}` });
+      continue;
+    }
+    const rules = doc !== null && typeof doc === "object" && "rules" in doc ? (doc as { rules: unknown }).rules : undefined;
+    if (!Array.isArray(rules) || rules.length === 0 || Object.keys(doc as object).length !== 1) {
+      issues.push({ path: file.path, id: "(file)", message: "a rule file holds exactly one key, `rules`, a non-empty list" });
+      continue;
+    }
+    rules.forEach((raw: unknown, index) => {
+      const rawId = raw !== null && typeof raw === "object" && "id" in raw ? (raw as { id: unknown }).id : undefined;
+      const id = typeof rawId === "string" ? rawId : `rules[${index}]`;
+      const bad = (message: string) => issues.push({ path: file.path, id, message });
+      const parsed = ruleSchema.safeParse(raw);
+      if (!parsed.success) {
+        for (const m of zodMessages(parsed.error)) bad(m);
+        return;
+      }
+      const rule: Rule = parsed.data;
+      const dup = seen.get(rule.id);
+      if (dup !== undefined) {
+        bad(`duplicate rule id (also in ${dup})`);
+        return;
+      }
+      seen.set(rule.id, file.path);
+      const matcher = compileRule(rule, file.path, bad);
+      if (matcher !== null) matchers.push(matcher);
+    });
+  }
+  if (issues.length > 0) throw new RulePackError(issues);
+  return buildScanner(matchers);
+}
+
+function compileRule(rule: Rule, path: string, bad: (message: string) => void): Omit<Matcher, "keywordIds"> | null {
+  const flags = rule.flags ?? "";
+  let regex: RegExp;
+  try {
+    // "d" for the offsets of the `secret` group, "g" to walk every match.
+    regex = new RegExp(rule.pattern, `dg${flags}`);
+  } catch (e) {
+    bad(`pattern: ${(e as Error).message}`);
+    return null;
+  }
+  const unsafe = unsafePatternReasons(rule.pattern, flags);
+  if (unsafe.length > 0) {
+    bad(`pattern is unsafe: ${unsafe.join("; ")}`);
+    return null;
+  }
+  if (regex.test("")) {
+    bad("pattern matches the empty string");
+    return null;
+  }
+  const allow: ((s: string) => boolean)[] = [];
+  for (const entry of rule.allow) {
+    try {
+      allow.push(compileAllow(entry));
+    } catch (e) {
+      bad(`allow ${JSON.stringify(entry)}: ${(e as Error).message}`);
+      return null;
+    }
+  }
+  return {
+    rule: {
+      id: rule.id,
+      description: rule.description,
+      severity: rule.severity,
+      keywords: rule.keywords,
+      validator: rule.validator,
+      examples: rule.examples,
+      path,
+    },
+    regex,
+    validate: rule.validator === undefined ? undefined : VALIDATORS[rule.validator],
+    entropy: rule.entropy,
+    allow,
+  };
+}
+
+function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): CompiledRules {
+  // Each distinct keyword is searched once per scan, however many rules share it.
+  const keywords: string[] = [];
+  const keywordIndex = new Map<string, number>();
+  const matchers: Matcher[] = partial.map((m) => ({
+    ...m,
+    keywordIds: m.rule.keywords.map((k) => {
+      let i = keywordIndex.get(k);
+      if (i === undefined) {
+        i = keywords.length;
+        keywords.push(k);
+        keywordIndex.set(k, i);
+      }
+      return i;
+    }),
+  }));
+  const present = new Int8Array(keywords.length);
+
+  return {
+    rules: matchers.map((m) => m.rule),
+    scan(text: string): Finding[] {
+      const findings: Finding[] = [];
+      const lower = text.toLowerCase();
+      // 0 unknown, 1 present, -1 absent: keywords are looked up lazily, once.
+      present.fill(0);
+      for (const m of matchers) {
+        let run = false;
+        for (const k of m.keywordIds) {
+          if (present[k] === 0) present[k] = lower.includes(keywords[k]!) ? 1 : -1;
+          if (present[k] === 1) {
+            run = true;
+            break;
+          }
+        }
+        if (run) matchRule(m, text, findings);
+      }
+      return findings;
+    },
+  };
+}
+
+function matchRule(m: Matcher, text: string, out: Finding[]): void {
+  const re = m.regex;
+  re.lastIndex = 0;
+  for (let match = re.exec(text); match !== null; match = re.exec(text)) {
+    if (match[0].length === 0) re.lastIndex++;
+    const span = match.indices?.groups?.secret ?? match.indices?.[0];
+    if (span === undefined) continue;
+    const [start, end] = span;
+    const secret = text.slice(start, end);
+    if (secret.length === 0) continue;
+    if (m.validate !== undefined && !m.validate(secret)) continue;
+    if (m.entropy !== undefined && shannonEntropy(secret) < m.entropy) continue;
+    if (isPlaceholder(secret)) continue;
+    if (m.allow.some((a) => a(secret))) continue;
+    out.push({ rule: m.rule.id, start, end, preview: previewOf(secret) });
+  }
+}

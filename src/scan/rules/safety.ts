@@ -1,0 +1,336 @@
+/**
+ * A static check that a built-in pattern cannot backtrack catastrophically in a backtracking
+ * engine (JavaScript RegExp). It parses the pattern into atoms, groups and quantifiers, with an
+ * approximate character set per atom (exact for ASCII, "anything else" as one flag), and refuses:
+ *
+ * 1. nested unbounded quantifiers: a group repeated more than once (`+`, `*`, `{n,}`, `{n,m}`
+ *    with m > 1) that contains an unbounded quantifier: `(a+)+`, `(a*)*`, `(.*)*`, `(?:\w+\s?)*`;
+ * 2. overlapping alternation under repetition: a repeated group whose alternatives can begin with
+ *    the same character: `(a|ab)*`, `(\w|\d)+`;
+ * 3. adjacent overlapping unbounded quantifiers: `\w+\w*`, `.*\s*`, `[a-z]+[a-f0-9]+` (polynomial,
+ *    but quadratic on 100 KiB is already seconds).
+ *
+ * It is deliberately conservative: a safe pattern may be refused and must then be rewritten with
+ * bounded counts (`{1,64}`), which is what a credential format has anyway.
+ */
+
+/** ASCII bitmap (4 x 32 bits) plus one flag for every code point above 127. */
+class CharSet {
+  readonly bits = new Uint32Array(4);
+  other = false;
+
+  static of(...codes: number[]): CharSet {
+    const s = new CharSet();
+    for (const c of codes) s.add(c);
+    return s;
+  }
+  static range(from: number, to: number): CharSet {
+    const s = new CharSet();
+    s.addRange(from, to);
+    return s;
+  }
+  static any(): CharSet {
+    const s = new CharSet();
+    s.bits.fill(0xffffffff);
+    s.other = true;
+    return s;
+  }
+  add(c: number): void {
+    if (c < 128) this.bits[c >> 5]! |= 1 << (c & 31);
+    else this.other = true;
+  }
+  addRange(from: number, to: number): void {
+    for (let c = from; c <= Math.min(to, 127); c++) this.add(c);
+    if (to > 127) this.other = true;
+  }
+  union(o: CharSet): void {
+    for (let i = 0; i < 4; i++) this.bits[i]! |= o.bits[i]!;
+    this.other ||= o.other;
+  }
+  negate(): CharSet {
+    const s = new CharSet();
+    for (let i = 0; i < 4; i++) s.bits[i] = ~this.bits[i]! >>> 0;
+    s.other = true;
+    return s;
+  }
+  intersects(o: CharSet): boolean {
+    for (let i = 0; i < 4; i++) if ((this.bits[i]! & o.bits[i]!) !== 0) return true;
+    return this.other && o.other;
+  }
+  caseFold(): void {
+    for (let c = 65; c <= 90; c++) {
+      const upper = (this.bits[c >> 5]! >>> (c & 31)) & 1;
+      const lower = (this.bits[(c + 32) >> 5]! >>> ((c + 32) & 31)) & 1;
+      if (upper || lower) {
+        this.add(c);
+        this.add(c + 32);
+      }
+    }
+  }
+}
+
+type Node =
+  | { kind: "set"; set: CharSet }
+  | { kind: "group"; alts: Node[][] }
+  | { kind: "quant"; node: Node; min: number; max: number }
+  | { kind: "empty" };
+
+const DIGIT = CharSet.range(48, 57);
+const WORD = (() => {
+  const s = CharSet.range(48, 57);
+  s.addRange(65, 90);
+  s.addRange(97, 122);
+  s.add(95);
+  return s;
+})();
+const SPACE = (() => {
+  const s = CharSet.of(9, 10, 11, 12, 13, 32);
+  s.other = true;
+  return s;
+})();
+
+class Parser {
+  pos = 0;
+  constructor(
+    readonly src: string,
+    readonly ignoreCase: boolean,
+  ) {}
+
+  parse(): Node[][] {
+    const alts = this.alternation();
+    if (this.pos < this.src.length) throw new Error(`unbalanced ")" at ${this.pos}`);
+    return alts;
+  }
+
+  alternation(): Node[][] {
+    const alts: Node[][] = [this.sequence()];
+    while (this.src[this.pos] === "|") {
+      this.pos++;
+      alts.push(this.sequence());
+    }
+    return alts;
+  }
+
+  sequence(): Node[] {
+    const seq: Node[] = [];
+    while (this.pos < this.src.length && this.src[this.pos] !== "|" && this.src[this.pos] !== ")") {
+      const atom = this.atom();
+      seq.push(this.quantifier(atom));
+    }
+    return seq;
+  }
+
+  quantifier(atom: Node): Node {
+    const c = this.src[this.pos];
+    let min: number;
+    let max: number;
+    if (c === "*") [min, max] = [0, Infinity];
+    else if (c === "+") [min, max] = [1, Infinity];
+    else if (c === "?") [min, max] = [0, 1];
+    else if (c === "{") {
+      const m = /^\{(\d+)(,(\d*))?\}/.exec(this.src.slice(this.pos));
+      if (m === null) return atom;
+      min = Number(m[1]);
+      max = m[2] === undefined ? min : m[3] === "" ? Infinity : Number(m[3]);
+      this.pos += m[0].length - 1;
+    } else return atom;
+    this.pos++;
+    if (this.src[this.pos] === "?") this.pos++; // lazy: same backtracking space
+    return { kind: "quant", node: atom, min, max };
+  }
+
+  atom(): Node {
+    const c = this.src[this.pos++]!;
+    switch (c) {
+      case "(": {
+        let lookaround = false;
+        if (this.src[this.pos] === "?") {
+          const m = /^\?(?::|=|!|<=|<!|<[A-Za-z_][A-Za-z0-9_]*>)/.exec(this.src.slice(this.pos));
+          if (m === null) throw new Error(`unsupported group at ${this.pos}`);
+          lookaround = m[0] === "?=" || m[0] === "?!" || m[0] === "?<=" || m[0] === "?<!";
+          this.pos += m[0].length;
+        }
+        const alts = this.alternation();
+        if (this.src[this.pos] !== ")") throw new Error("unterminated group");
+        this.pos++;
+        // A lookaround consumes nothing; its content is still checked for nesting below.
+        return lookaround ? { kind: "quant", node: { kind: "group", alts }, min: 0, max: 0 } : { kind: "group", alts };
+      }
+      case "[":
+        return { kind: "set", set: this.charClass() };
+      case ".":
+        return { kind: "set", set: CharSet.any() };
+      case "^":
+      case "$":
+        return { kind: "empty" };
+      case "\\":
+        return this.escape(false) ?? { kind: "empty" };
+      default:
+        return { kind: "set", set: this.literal(c.codePointAt(0)!) };
+    }
+  }
+
+  literal(code: number): CharSet {
+    const s = CharSet.of(code);
+    if (this.ignoreCase) s.caseFold();
+    return s;
+  }
+
+  /** Parses after a backslash; null for zero-width escapes (\b, \B). */
+  escape(inClass: boolean): { kind: "set"; set: CharSet } | null {
+    const c = this.src[this.pos++]!;
+    const set = (s: CharSet) => ({ kind: "set" as const, set: s });
+    switch (c) {
+      case "d": return set(DIGIT);
+      case "D": return set(DIGIT.negate());
+      case "w": return set(WORD);
+      case "W": return set(WORD.negate());
+      case "s": return set(SPACE);
+      case "S": return set(SPACE.negate());
+      case "b": return inClass ? set(CharSet.of(8)) : null;
+      case "B": return null;
+      case "n": return set(CharSet.of(10));
+      case "r": return set(CharSet.of(13));
+      case "t": return set(CharSet.of(9));
+      case "x": {
+        const hex = this.src.slice(this.pos, this.pos + 2);
+        this.pos += 2;
+        return set(this.literal(parseInt(hex, 16)));
+      }
+      case "u": {
+        const hex = this.src.slice(this.pos, this.pos + 4);
+        this.pos += 4;
+        return set(this.literal(parseInt(hex, 16)));
+      }
+      case "k": {
+        const end = this.src.indexOf(">", this.pos);
+        this.pos = end + 1;
+        return set(CharSet.any());
+      }
+      default:
+        if (c >= "1" && c <= "9") return set(CharSet.any()); // back-reference: anything
+        return set(this.literal(c.codePointAt(0)!));
+    }
+  }
+
+  charClass(): CharSet {
+    let negated = false;
+    if (this.src[this.pos] === "^") {
+      negated = true;
+      this.pos++;
+    }
+    const out = new CharSet();
+    let first = true;
+    while (this.pos < this.src.length && (this.src[this.pos] !== "]" || first)) {
+      first = false;
+      const lo = this.classAtom();
+      if (this.src[this.pos] === "-" && this.src[this.pos + 1] !== "]" && lo.code !== null) {
+        this.pos++;
+        const hi = this.classAtom();
+        if (hi.code === null) throw new Error("bad range in character class");
+        const r = CharSet.range(lo.code, hi.code);
+        if (this.ignoreCase) r.caseFold();
+        out.union(r);
+      } else out.union(lo.set);
+    }
+    if (this.src[this.pos] !== "]") throw new Error("unterminated character class");
+    this.pos++;
+    return negated ? out.negate() : out;
+  }
+
+  classAtom(): { code: number | null; set: CharSet } {
+    const c = this.src[this.pos++]!;
+    if (c === "\\") {
+      const next = this.src[this.pos]!;
+      const node = this.escape(true)!;
+      const simple = !"dDwWsS".includes(next);
+      let code: number | null = null;
+      if (simple) for (let i = 0; i < 128; i++) if (node.set.bits[i >> 5]! & (1 << (i & 31))) code ??= i;
+      return { code: simple ? code : null, set: node.set };
+    }
+    const code = c.codePointAt(0)!;
+    return { code, set: this.literal(code) };
+  }
+}
+
+function nullable(node: Node): boolean {
+  switch (node.kind) {
+    case "empty": return true;
+    case "set": return false;
+    case "quant": return node.min === 0 || nullable(node.node);
+    case "group": return node.alts.some((seq) => seq.every(nullable));
+  }
+}
+
+/** Characters a match of `node` can start with. */
+function firstSet(node: Node): CharSet {
+  switch (node.kind) {
+    case "empty": return new CharSet();
+    case "set": return node.set;
+    case "quant": return node.max === 0 ? new CharSet() : firstSet(node.node);
+    case "group": {
+      const out = new CharSet();
+      for (const seq of node.alts) out.union(seqFirst(seq));
+      return out;
+    }
+  }
+}
+
+function seqFirst(seq: readonly Node[]): CharSet {
+  const out = new CharSet();
+  for (const n of seq) {
+    out.union(firstSet(n));
+    if (!nullable(n)) break;
+  }
+  return out;
+}
+
+function containsUnbounded(node: Node): boolean {
+  switch (node.kind) {
+    case "empty":
+    case "set": return false;
+    case "quant": return node.max === Infinity || containsUnbounded(node.node);
+    case "group": return node.alts.some((seq) => seq.some(containsUnbounded));
+  }
+}
+
+/** Characters a single-set unbounded quantifier repeats, or null when its body is not a set. */
+function repeatedSet(node: Node): CharSet | null {
+  if (node.kind !== "quant" || node.max !== Infinity) return null;
+  return node.node.kind === "set" ? node.node.set : null;
+}
+
+function check(seq: readonly Node[], problems: string[]): void {
+  for (let i = 0; i < seq.length; i++) {
+    const n = seq[i]!;
+    if (n.kind === "quant") {
+      if (n.max > 1 && containsUnbounded(n.node)) problems.push("nested quantifier: a repeated group contains an unbounded quantifier");
+      if (n.max > 1 && n.node.kind === "group" && n.node.alts.length > 1) {
+        const firsts = n.node.alts.map(seqFirst);
+        for (let a = 0; a < firsts.length; a++)
+          for (let b = a + 1; b < firsts.length; b++)
+            if (firsts[a]!.intersects(firsts[b]!)) problems.push("repeated alternation whose alternatives overlap");
+      }
+      const here = repeatedSet(n);
+      const next = seq[i + 1];
+      const following = next === undefined ? null : repeatedSet(next);
+      if (here !== null && following !== null && here.intersects(following)) problems.push("adjacent unbounded quantifiers over overlapping characters");
+      check([n.node], problems);
+    } else if (n.kind === "group") {
+      for (const alt of n.alts) check(alt, problems);
+    }
+  }
+}
+
+/** The reasons `source` is unsafe to run on untrusted input, empty when it passes. */
+export function unsafePatternReasons(source: string, flags = ""): string[] {
+  let alts: Node[][];
+  try {
+    alts = new Parser(source, flags.includes("i")).parse();
+  } catch (e) {
+    return [`cannot analyse pattern: ${(e as Error).message}`];
+  }
+  const problems: string[] = [];
+  for (const seq of alts) check(seq, problems);
+  return [...new Set(problems)];
+}
