@@ -6,6 +6,7 @@ import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
 import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
 import { HELP as RUN_HELP, runCommand } from "./cli/run.ts";
+import { HELP as SCAN_HELP, scanCommand } from "./cli/scan.ts";
 import { EXIT, UsageError } from "./cli/usage.ts";
 
 const HELP = `sluice: the egress firewall AI agents run behind.
@@ -16,6 +17,7 @@ Commands:
   run             start the proxy and admin API (embedded default policy unless --config)
   check-config    validate a config file
   init            print the embedded default policy
+  scan            scan a file or stdin for credentials (DLP rules, offline)
 
 Options:
   -h, --help      show help (also: sluice <command> --help)
@@ -27,6 +29,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   run: { help: RUN_HELP, run: runCommand },
   "check-config": { help: CHECK_HELP, run: (a) => checkConfigCommand(a, (s) => process.stdout.write(s)) },
   init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s)) },
+  scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
 };
 
 async function main(argv: string[]): Promise<number> {

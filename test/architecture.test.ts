@@ -23,8 +23,8 @@ interface Edge {
 
 const LISTENERS = ["dns", "proxy", "mcp", "admin"] as const;
 const PURE_LAYERS = ["net", "policy", "scan", "inspect", "config"] as const;
-/** config/ files that touch the filesystem; the rest of config/ is pure (schema, parse, compile, units). */
-const IMPURE_CONFIG = new Set(["config/load.ts", "config/watch.ts"]);
+/** config/ files that touch the filesystem (config, token and rule files); the rest of config/ is pure (schema, parse, compile, units). */
+const IMPURE_CONFIG = new Set(["config/load.ts", "config/watch.ts", "config/rule-files.ts"]);
 /**
  * Packages pure modules may load, exactly what they use today, each for a computation only:
  * hashing (policy/agents), UTS #46 host mapping (net/host), public suffixes (net/host-pattern),
