@@ -4,18 +4,10 @@
  * no secret: bench/scan.ts checks that the engine finds nothing in it before measuring.
  * Everything is ASCII, so one character is one byte.
  */
+import { mulberry32 } from "../../test/helpers/mulberry32.ts";
 
-/** mulberry32: small, fast, and the same sequence on every run for a given seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same sequence on every run for a given seed. */
+export const rng = mulberry32;
 
 export type Rand = () => number;
 

@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { curlThrough, parseRawResponse, rawExchange, startRawOrigin, stopSluices, type RawOrigin } from "../helpers/origins.ts";
 import { startSluice, type Running } from "../helpers/sluice.ts";
+import { mulberry32 } from "../helpers/mulberry32.ts";
 
 const SEED = Number(process.env.SLUICE_FUZZ_SEED ?? 0x5ee1ce);
 const CASES = 300;
@@ -21,16 +22,9 @@ const CONCURRENCY = 16;
 /** Per case: header_timeout (1 s) + the proxy's 0.5 s deadline tick, with a wide margin. */
 const CASE_TIMEOUT_MS = 10_000;
 
-/** mulberry32: small, seedable, good enough to pick shapes and bytes. */
+/** Seeded: picks shapes and bytes the same way on every run. */
 function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1));
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
   const bytes = (n: number) => {

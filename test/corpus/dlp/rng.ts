@@ -1,3 +1,5 @@
+import { mulberry32 } from "../../helpers/mulberry32.ts";
+
 /** Seeded PRNG (mulberry32): the corpus is the same on every run, so figures are comparable. */
 export interface Rng {
   next(): number;
@@ -7,14 +9,7 @@ export interface Rng {
 }
 
 export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   return {
     next,
