@@ -499,7 +499,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     return policy.agents.identify(auth, c.peer.address);
   }
 
-  function decide(c: Client, action: Action, policy: Policy, agentLists: InspectContext["agentLists"]): Decision {
+  function decide(action: Action, policy: Policy, agentLists: InspectContext["agentLists"]): Decision {
     return inspect(action, { policy, killswitch: deps.killswitch(), agentLists });
   }
 
@@ -534,7 +534,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       query: target.query,
       headers: head.headers,
     };
-    const decision = decide(c, action, policy, id.lists);
+    const decision = decide(action, policy, id.lists);
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
     const ex: Exchange = {
       type: "http",
@@ -1031,7 +1031,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     const id = identify(c, head, policy);
     const action: Action = { kind: "connect", agent: id.agent, client: c.peer, host: t.host, port: t.port };
-    const decision = decide(c, action, policy, id.lists);
+    const decision = decide(action, policy, id.lists);
     const tunnel: Tunnel = {
       type: "tunnel",
       client: c,

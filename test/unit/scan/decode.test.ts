@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
 import {
   base32Decode,
   base64Decode,
@@ -42,16 +43,8 @@ function base32(s: string): string {
   return out;
 }
 
-/** Seeded so every run sees the same "random" bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded so every run sees the same "random" data. */
+const prng = mulberry32;
 function randomBytes(n: number, seed: number): Buffer {
   const r = prng(seed);
   return Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));

@@ -6,17 +6,10 @@ import { createSubdomainBudget, queryTypeKey, queryTypeNumber } from "../../../s
 import { measureIdnLabel } from "../../../src/scan/dns-label.ts";
 import { compileZoneSet, reverseZoneOf } from "../../../src/scan/dns-zones.ts";
 import { CORPUS_NAMES, CORPUS_SEQUENCES } from "../../fixtures/dns-exfil/corpus.ts";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
 
-/** Seeded so that every run sees the same "random" data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded so every run sees the same "random" data. */
+const prng = mulberry32;
 const rand = prng(42);
 const chars = (alphabet: string, n: number) => Array.from({ length: n }, () => alphabet[Math.floor(rand() * alphabet.length)]).join("");
 const hexOf = (text: string) => Buffer.from(text).toString("hex");
