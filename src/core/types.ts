@@ -59,6 +59,30 @@ export interface ConnectAction {
 
 export type Action = HttpRequestAction | ConnectAction;
 
+/**
+ * A piece of an action's content and where it came from (ARCHITECTURE.md: inspect turns an
+ * Action into Fragments). Locations are dotted paths: `url.host`, `url.path`, `url.query.<key>`,
+ * `header.<name>` (lower-cased), `body.json.<path>`, `body.form.<field>`,
+ * `body.multipart.<part>`, `body.ndjson[<line>].<path>`, `body.xml`, `body.text`, `dns.qname`;
+ * a concatenation built to catch split secrets is `joined(<first location>..<last location>)`.
+ */
+export interface Fragment {
+  readonly location: string;
+  readonly text: string;
+}
+
+/** One content finding: what matched and where, never the value. */
+export interface Finding {
+  /** Rule id, e.g. `dlp.github-token`. */
+  readonly rule: string;
+  /** The fragment location it was found in (see Fragment). */
+  readonly location: string;
+  /** First and last characters of the secret only (e.g. `ghp_…4f`). */
+  readonly preview: string;
+  /** Decoders that revealed it, outermost first; empty when it was there as written. */
+  readonly via: readonly string[];
+}
+
 /** Classification of one IP address (see net/classify). */
 export interface AddressClass {
   /** e.g. "public", "loopback", "private", "link-local", "metadata", "cgnat", ... */
