@@ -3,33 +3,58 @@
  * rule files embedded. Autoloading of bunfig.toml, .env, tsconfig.json and package.json is off,
  * so a stray file in the directory an agent runs from cannot change the binary's behaviour.
  */
-import { $ } from "bun";
+import { $, type BunPlugin } from "bun";
 import pkg from "./package.json" with { type: "json" };
 
-const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
-const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() ? "-dirty" : "";
-
-// Rule files ride along as embedded assets (Bun.embeddedFiles), named by their repo path.
-const rules = [...new Bun.Glob("rules/**/*.yaml").scanSync(".")].sort();
-
-const result = await Bun.build({
-  entrypoints: ["src/main.ts", ...rules],
-  loader: { ".yaml": "file" },
-  naming: { asset: "[dir]/[name].[ext]" },
-  target: "bun",
-  minify: { syntax: true, whitespace: true },
-  sourcemap: "inline",
-  define: { SLUICE_BUILD: JSON.stringify({ version: pkg.version, commit: commit + dirty }) },
-  compile: {
-    outfile: "dist/sluice",
-    autoloadBunfig: false,
-    autoloadDotenv: false,
-    autoloadTsconfig: false,
-    autoloadPackageJson: false,
+/**
+ * re2-wasm (custom DLP rules, src/scan/rules/custom.ts) reads its WebAssembly module with
+ * fs.readFileSync(__dirname + "/re2.wasm"), and `bun build` freezes __dirname to the build
+ * machine's absolute path, so a compiled binary would read node_modules at run time. Its
+ * Emscripten loader has no hook reachable from outside the module, so this rewrites the one
+ * statement that names the file: the .wasm becomes an embedded asset and the loader reads it
+ * from there. Fails the build if re2-wasm's loader no longer has that statement.
+ */
+export const embedRe2Wasm: BunPlugin = {
+  name: "embed-re2-wasm",
+  setup(build) {
+    build.onLoad({ filter: /[\\/]re2-wasm[\\/]build[\\/]wasm[\\/]re2\.js$/ }, async ({ path }) => {
+      const source = await Bun.file(path).text();
+      const locate = "var wasmBinaryFile = 're2.wasm';\nif (!isDataURI(wasmBinaryFile)) {\n  wasmBinaryFile = locateFile(wasmBinaryFile);\n}";
+      if (source.split(locate).length !== 2) throw new Error(`embed-re2-wasm: ${path} does not locate re2.wasm as expected; update build.ts`);
+      return { loader: "js", contents: source.replace(locate, () => `var wasmBinaryFile = require("./re2.wasm");`) };
+    });
   },
-});
-if (!result.success) {
-  for (const log of result.logs) console.error(log);
-  process.exit(1);
+};
+
+if (import.meta.main) await build();
+
+async function build(): Promise<void> {
+  const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
+  const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() ? "-dirty" : "";
+
+  // Rule files ride along as embedded assets (Bun.embeddedFiles), named by their repo path.
+  const rules = [...new Bun.Glob("rules/**/*.yaml").scanSync(".")].sort();
+
+  const result = await Bun.build({
+    entrypoints: ["src/main.ts", ...rules],
+    loader: { ".yaml": "file", ".wasm": "file" },
+    plugins: [embedRe2Wasm],
+    naming: { asset: "[dir]/[name].[ext]" },
+    target: "bun",
+    minify: { syntax: true, whitespace: true },
+    sourcemap: "inline",
+    define: { SLUICE_BUILD: JSON.stringify({ version: pkg.version, commit: commit + dirty }) },
+    compile: {
+      outfile: "dist/sluice",
+      autoloadBunfig: false,
+      autoloadDotenv: false,
+      autoloadTsconfig: false,
+      autoloadPackageJson: false,
+    },
+  });
+  if (!result.success) {
+    for (const log of result.logs) console.error(log);
+    process.exit(1);
+  }
+  console.log(`built dist/sluice ${pkg.version} (${commit}${dirty}), ${rules.length} rule files embedded`);
 }
-console.log(`built dist/sluice ${pkg.version} (${commit}${dirty}), ${rules.length} rule files embedded`);
