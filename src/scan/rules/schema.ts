@@ -18,7 +18,7 @@ export const ruleSchema = z.strictObject({
   /** JavaScript RegExp source; the secret is the named group `secret` if present, else the match. */
   pattern: z.string().min(1),
   flags: z.enum(["i", ""]).optional(),
-  validator: z.enum(["luhn", "mod97", "crc32-github", "base58check"]).optional(),
+  validator: z.enum(["luhn", "mod97", "crc32-github", "base58check", "bip39", "discord-bot-token"]).optional(),
   /** Minimum Shannon entropy of the secret, in bits per character. */
   entropy: z.number().positive().max(8).optional(),
   /**

@@ -4,8 +4,9 @@
  * and token formats low. Pure: node:crypto is used for hashing only.
  */
 import { createHash } from "node:crypto";
+import { BIP39_ENGLISH, BIP39_INDEX } from "./bip39-words.ts";
 
-export type ValidatorName = "luhn" | "mod97" | "crc32-github" | "base58check";
+export type ValidatorName = "luhn" | "mod97" | "crc32-github" | "base58check" | "bip39" | "discord-bot-token";
 
 /** Luhn (ISO/IEC 7812-1 annex B) over the digits of `value`; spaces and dashes are ignored. */
 export function luhn(value: string): boolean {
@@ -172,11 +173,85 @@ export function base58checkEncode(payload: Uint8Array): string {
   return base58Encode(out);
 }
 
+/** BIP-39 mnemonic lengths: 128 to 256 bits of entropy in 32-bit steps, 11 bits per word. */
+export const BIP39_LENGTHS: readonly number[] = [24, 21, 18, 15, 12];
+
+/**
+ * BIP-39 checksum of one mnemonic (bitcoin/bips bip-0039, "Generating the mnemonic"): the words'
+ * 11-bit indices concatenated are ENT bits of entropy then ENT/32 bits of SHA-256(entropy).
+ */
+function bip39Window(indices: readonly number[]): boolean {
+  const n = indices.length;
+  const checksumBits = n / 3;
+  const entropy = new Uint8Array((n * 11 - checksumBits) / 8);
+  let acc = 0;
+  let bits = 0;
+  let at = 0;
+  for (const idx of indices) {
+    acc = (acc << 11) | idx;
+    bits += 11;
+    while (bits >= 8 && at < entropy.length) {
+      bits -= 8;
+      entropy[at++] = (acc >>> bits) & 0xff;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  // What is left in `acc` is the checksum: `bits` == checksumBits here.
+  const expected = createHash("sha256").update(entropy).digest()[0]! >>> (8 - checksumBits);
+  return acc === expected;
+}
+
+/**
+ * A BIP-39 English mnemonic: some run of 12, 15, 18, 21 or 24 consecutive words of `value` (split
+ * on whitespace) are all in the wordlist and carry a valid checksum. Searching the windows lets
+ * a rule capture a whole run of words (a label word or the next word of a log line may touch
+ * the phrase) and still need the checksum, which a random pick of list words passes 1 time in
+ * 16 (12 words) to 256 (24 words).
+ */
+export function bip39(value: string): boolean {
+  const words = value.toLowerCase().split(/\s+/).filter((w) => w.length > 0);
+  const indices = words.map((w) => BIP39_INDEX.get(w) ?? -1);
+  for (const n of BIP39_LENGTHS) {
+    for (let s = 0; s + n <= indices.length; s++) {
+      const window = indices.slice(s, s + n);
+      if (window.every((i) => i >= 0) && bip39Window(window)) return true;
+    }
+  }
+  return false;
+}
+
+/** The mnemonic for `entropy` (16, 20, 24, 28 or 32 bytes): test vectors and corpus tokens. */
+export function bip39Mnemonic(entropy: Uint8Array): string {
+  if (entropy.length < 16 || entropy.length > 32 || entropy.length % 4 !== 0) throw new RangeError("BIP-39 entropy is 16 to 32 bytes, a multiple of 4");
+  const checksumBits = entropy.length / 4;
+  const sum = createHash("sha256").update(entropy).digest()[0]!;
+  let bitString = "";
+  for (const b of entropy) bitString += b.toString(2).padStart(8, "0");
+  bitString += sum.toString(2).padStart(8, "0").slice(0, checksumBits);
+  const words: string[] = [];
+  for (let i = 0; i < bitString.length; i += 11) words.push(BIP39_ENGLISH[parseInt(bitString.slice(i, i + 11), 2)]!);
+  return words.join(" ");
+}
+
+/**
+ * Discord bot token: its first segment is the bot's user id (a decimal snowflake, 17 to 20
+ * digits) in base64 (Discord developer docs, "Authorizing your bot"; the id is public, the rest
+ * is the secret). Anything else with the same three-segment shape is not a bot token.
+ */
+export function discordBotToken(value: string): boolean {
+  const first = value.slice(0, value.indexOf("."));
+  if (!/^[A-Za-z0-9_-]{23,28}$/.test(first)) return false;
+  const id = Buffer.from(first.replace(/-/g, "+").replace(/_/g, "/"), "base64").toString("latin1");
+  return /^[1-9]\d{16,19}$/.test(id);
+}
+
 export const VALIDATORS: Readonly<Record<ValidatorName, (value: string) => boolean>> = {
   luhn,
   mod97,
   "crc32-github": crc32Github,
   base58check,
+  bip39,
+  "discord-bot-token": discordBotToken,
 };
 
 /** Shannon entropy of `text` in bits per character. */

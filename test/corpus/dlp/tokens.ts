@@ -9,7 +9,8 @@
  */
 import { createHash } from "node:crypto";
 import type { CompiledRule, CompiledRules } from "../../../src/scan/rules/compile.ts";
-import { base58Decode, base58Encode, base62, crc32 } from "../../../src/scan/rules/validators.ts";
+import { BIP39_INDEX } from "../../../src/scan/rules/bip39-words.ts";
+import { base58Decode, base58Encode, base62, bip39Mnemonic, BIP39_LENGTHS, crc32 } from "../../../src/scan/rules/validators.ts";
 import type { Rng } from "./rng.ts";
 
 export interface Template {
@@ -34,11 +35,41 @@ function classOf(c: string, hexLower: boolean, hexUpper: boolean): string | null
   return null;
 }
 
-function alphabetFor(secret: string): (c: string) => string | null {
+/**
+ * Character class per position. A hex secret keeps hex characters; so does the hex tail of a
+ * prefixed one (`sk-or-v1-<64 hex>`, `SK<32 hex>`, `0x<64 hex>`, `v1.0-<24 hex>-<146 hex>`):
+ * from the first position of its longest all-hex tail of 16 or more, runs of hex separated by
+ * punctuation included, when it has a hex letter (an IBAN's digits stay digits).
+ */
+function alphabetFor(secret: string): (c: string, i: number) => string | null {
   const alnum = secret.replace(/[^0-9A-Za-z]/g, "");
   const hexLower = alnum.length >= 16 && /^[0-9a-f]+$/.test(alnum);
   const hexUpper = alnum.length >= 16 && /^[0-9A-F]+$/.test(alnum);
-  return (c) => classOf(c, hexLower, hexUpper);
+  const lowerTail = /(?:[0-9a-f]{16,}[^0-9A-Za-z])*[0-9a-f]{16,}$/.exec(secret);
+  const upperTail = /(?:[0-9A-F]{16,}[^0-9A-Za-z])*[0-9A-F]{16,}$/.exec(secret);
+  // A tail of digits only (an IBAN, a card number) is decimal, not hex.
+  const lowerFrom = lowerTail !== null && /[a-f]/.test(lowerTail[0]) ? lowerTail.index : Infinity;
+  const upperFrom = upperTail !== null && /[A-F]/.test(upperTail[0]) ? upperTail.index : Infinity;
+  return (c, i) => classOf(c, hexLower || i >= lowerFrom, hexUpper || i >= upperFrom);
+}
+
+/**
+ * BIP-39 re-seal: every word that is not in the wordlist (a letter was changed) becomes a list
+ * word picked by the PRNG, then the last word is rewritten to carry the checksum of the others,
+ * so the phrase is a valid mnemonic again. Only the first 12/15/18/21/24-word window is sealed.
+ */
+function sealBip39(secret: string, rng: Rng): string {
+  const parts = secret.split(/(\s+)/);
+  const words = parts.filter((_, k) => k % 2 === 0);
+  const n = [...BIP39_LENGTHS].reverse().find((len) => len <= words.length);
+  if (n === undefined) return secret;
+  const indices = words.slice(0, n).map((w) => BIP39_INDEX.get(w) ?? rng.int(2048));
+  let bits = indices.map((x) => x.toString(2).padStart(11, "0")).join("");
+  bits = bits.slice(0, (n * 32) / 3);
+  const entropy = Uint8Array.from(bits.match(/.{8}/g)!.map((b) => parseInt(b, 2)));
+  const sealed = bip39Mnemonic(entropy).split(" ");
+  for (let k = 0; k < n; k++) parts[k * 2] = sealed[k]!;
+  return parts.join("");
 }
 
 /** Re-seals a checksum after the characters changed. */
@@ -84,6 +115,16 @@ export function seal(validator: string | undefined, secret: string, rng: Rng): s
       // Check digits sit at positions 2-3 of the printed form too (no space before them).
       return secret.slice(0, 2) + check + secret.slice(4);
     }
+    case "bip39":
+      return sealBip39(secret, rng);
+    case "discord-bot-token": {
+      // The first segment is base64 of the bot's decimal id: a fresh id of the same length.
+      const dot = secret.indexOf(".");
+      const digits = Buffer.from(secret.slice(0, dot), "base64").length;
+      let id = String(1 + rng.int(9));
+      while (id.length < digits) id += String(rng.int(10));
+      return Buffer.from(id).toString("base64url") + secret.slice(dot);
+    }
     default:
       return secret;
   }
@@ -112,7 +153,7 @@ export function learnTemplates(rules: CompiledRules, rng: Rng): Map<string, Temp
       const cls = alphabetFor(secret);
       const mutable: number[] = [];
       for (let i = 0; i < secret.length; i++) {
-        const alphabet = cls(secret[i]!);
+        const alphabet = cls(secret[i]!, i);
         if (alphabet === null) continue;
         let ok = false;
         for (let k = 0; k < 3 && !ok; k++) {
@@ -136,7 +177,7 @@ export function freshToken(rules: CompiledRules, t: Template, rng: Rng): string 
     const chars = t.secret.split("");
     // Later attempts change fewer positions, for rules whose positions interact.
     const p = attempt < 20 ? 1 : 0.5;
-    for (const i of t.mutable) if (rng.next() < p) chars[i] = rng.pick(cls(chars[i]!)!.split(""));
+    for (const i of t.mutable) if (rng.next() < p) chars[i] = rng.pick(cls(chars[i]!, i)!.split(""));
     const token = seal(t.rule.validator, chars.join(""), rng);
     if (token !== t.secret && holds(rules, t, token)) return token;
   }
