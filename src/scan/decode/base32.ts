@@ -5,7 +5,7 @@ import { plausibleText, replaceRuns } from "./text.ts";
 export const MIN_BASE32_RUN = 16;
 
 /** RFC 4648 §6 runs, all upper case or all lower case (mixed case is a word, not base32), then padding. */
-const BASE32_RUN = /[A-Z2-7]{16,}={0,6}|[a-z2-7]{16,}={0,6}/g;
+export const BASE32_RUN = /[A-Z2-7]{16,}={0,6}|[a-z2-7]{16,}={0,6}/g;
 /** Unpadded lengths a base32 encoding can have, by length mod 8. */
 const VALID_REMAINDER = new Set([0, 2, 4, 5, 7]);
 

@@ -6,6 +6,12 @@ export const MIN_BASE64_RUN = 16;
 
 /** A run of the union of both alphabets (RFC 4648 §4 and §5), then up to two `=`. */
 const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
+/**
+ * Hex digits of one case, maybe with dashes: UUIDs, git SHAs, digests. As base64 they decode to
+ * bytes drawn from a few narrow ranges (every third byte 0x00-0x17 for upper-case hex), never
+ * plausible text; they are the hex decoder's.
+ */
+const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
 /** Characters that are base64 but also separate words in paths and identifiers. */
 const SEPARATOR = /[/+_-]/;
 /**
@@ -25,6 +31,7 @@ export const MAX_BASE64_PIECES = 16;
  * decoded, so a huge blob costs no more than the caller's budget.
  */
 export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
+  if (HEX_SHAPED.test(run)) return null;
   const eq = run.indexOf("=");
   const body = eq < 0 ? run : run.slice(0, eq);
   if (body.length < MIN_BASE64_RUN || body.length % 4 === 1) return null;
@@ -41,30 +48,34 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY):
 }
 
 /**
- * Replaces every plausible base64 run inside `text` with its decoding. A run that fails as a
- * whole but contains separators (`/api/v1/<blob>`, `key-<blob>`) is retried piece by piece (up to
- * MAX_BASE64_PIECES pieces), so a blob glued to a path or a name is still found. Returns null when nothing decoded.
+ * The decoding of one run found by BASE64_RUN, or null. A run that fails as a whole but contains
+ * separators (`/api/v1/<blob>`, `key-<blob>`) is retried piece by piece (up to MAX_BASE64_PIECES
+ * pieces), so a blob glued to a path or a name is still found. `budget.left` is what may still be
+ * decoded; it is reduced by what this run produced.
  */
-export function base64Decode(text: string, maxOut = Number.POSITIVE_INFINITY): string | null {
-  let budget = maxOut;
-  return replaceRuns(text, BASE64_RUN, (m) => {
-    const whole = decodeBase64Run(m[0], budget);
-    if (whole !== null) {
-      budget -= whole.length;
-      return whole;
-    }
-    if (!SEPARATOR.test(m[0])) return null;
-    const pieces = m[0].split(/([/+_-])/);
-    if (pieces.length > 2 * MAX_BASE64_PIECES - 1) return null;
-    let changed = false;
-    const parts = pieces.map((part) => {
-      if (part.length < MIN_BASE64_RUN) return part;
-      const d = decodeBase64Run(part, budget);
-      if (d === null) return part;
-      budget -= d.length;
-      changed = true;
-      return d;
-    });
-    return changed ? parts.join("") : null;
+export function decodeBase64Candidate(run: string, budget: { left: number }): string | null {
+  const whole = decodeBase64Run(run, budget.left);
+  if (whole !== null) {
+    budget.left -= whole.length;
+    return whole;
+  }
+  if (!SEPARATOR.test(run)) return null;
+  const pieces = run.split(/([/+_-])/);
+  if (pieces.length > 2 * MAX_BASE64_PIECES - 1) return null;
+  let changed = false;
+  const parts = pieces.map((part) => {
+    if (part.length < MIN_BASE64_RUN) return part;
+    const d = decodeBase64Run(part, budget.left);
+    if (d === null) return part;
+    budget.left -= d.length;
+    changed = true;
+    return d;
   });
+  return changed ? parts.join("") : null;
+}
+
+/** Replaces every plausible base64 run inside `text` with its decoding; null when nothing decoded. */
+export function base64Decode(text: string, maxOut = Number.POSITIVE_INFINITY): string | null {
+  const budget = { left: maxOut };
+  return replaceRuns(text, BASE64_RUN, (m) => decodeBase64Candidate(m[0], budget));
 }

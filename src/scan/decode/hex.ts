@@ -8,7 +8,7 @@ export const MIN_HEX_DIGITS = 16;
  * Either 16+ contiguous hex digits, or 8+ two-digit groups joined by one separator used
  * consistently (`de:ad:be:ef:...`, `de ad be ef ...`, `de-ad-be-ef-...`).
  */
-const HEX_RUN = /[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{2}([:\- ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
+export const HEX_RUN = /[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{2}([:\- ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
 
 /**
  * Decodes one hex run (separators `:`, ` ` or `-` allowed) when it is plausibly hex-encoded

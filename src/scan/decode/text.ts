@@ -54,8 +54,47 @@ export function isPlausibleText(text: string): boolean {
   return printable / text.length >= PRINTABLE_SHARE;
 }
 
-/** Decoded bytes as text when they pass the plausibility rule, else null. */
+/** True when `bytes[0, n)` are well-formed UTF-8 (RFC 3629 §4), checked without building a string or throwing. */
+export function isUtf8(bytes: Uint8Array, n = bytes.length): boolean {
+  for (let i = 0; i < n; ) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let extra: number;
+    let min: number;
+    if (b >= 0xc2 && b <= 0xdf) [extra, min] = [1, 0x80];
+    else if (b >= 0xe0 && b <= 0xef) [extra, min] = [2, 0x800];
+    else if (b >= 0xf0 && b <= 0xf4) [extra, min] = [3, 0x10000];
+    else return false;
+    if (i + extra >= n) return false;
+    let cp = b & (0x3f >> extra);
+    for (let k = 1; k <= extra; k++) {
+      const c = bytes[i + k]!;
+      if ((c & 0xc0) !== 0x80) return false;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+/**
+ * Decoded bytes as text when they pass the plausibility rule, else null. Most candidate runs in
+ * ordinary text (identifiers, hashes, image data) fail it, so the common refusal is decided by
+ * counting bytes, without a string or an exception: when the bytes are not UTF-8 they become one
+ * character each and the printable share is exactly the share of printable ASCII bytes.
+ */
 export function plausibleText(bytes: Uint8Array, n = bytes.length): string | null {
+  if (n < MIN_TEXT_CHARS) return null;
+  let ascii = 0;
+  for (let i = 0; i < n; i++) {
+    const b = bytes[i]!;
+    if ((b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d) ascii++;
+  }
+  if (ascii / n < PRINTABLE_SHARE && !isUtf8(bytes, n)) return null;
   const text = bytesToText(bytes, n);
   return isPlausibleText(text) ? text : null;
 }

@@ -5,6 +5,7 @@ import { htmlEntityDecode } from "./html.ts";
 import { jsonUnescape } from "./json-escape.ts";
 import { percentDecode } from "./percent.ts";
 import { quotedPrintableDecode } from "./quoted-printable.ts";
+import { decodeRunViews, type RunViews } from "./runs.ts";
 
 export type DecoderName = "percent" | "json" | "html" | "qp" | "base64" | "base32" | "hex";
 
@@ -70,9 +71,14 @@ export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedVie
   for (let i = 0; i < views.length; i++) {
     const view = views[i]!;
     if (view.via.length >= maxDepth) continue;
+    let runs: RunViews | undefined;
     for (const [name, decode] of DECODERS) {
       if (views.length >= maxViews || budget <= 0) return views;
-      const out = decode(view.text, budget);
+      let out: string | null;
+      if (name === "base64" || name === "base32" || name === "hex") {
+        runs ??= decodeRunViews(view.text, budget);
+        out = runs[name];
+      } else out = decode(view.text, budget);
       if (out === null || out.length > budget || seen.has(out)) continue;
       seen.add(out);
       budget -= out.length;

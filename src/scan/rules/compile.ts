@@ -6,7 +6,8 @@
  */
 import { parse as parseYaml } from "yaml";
 import { ruleSchema, type Rule, type Severity } from "./schema.ts";
-import { unsafePatternReasons } from "./safety.ts";
+import { compileKeywords, MAX_POSITIONS } from "./keywords.ts";
+import { patternReach, unsafePatternReasons } from "./safety.ts";
 import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
 
 export interface Finding {
@@ -70,6 +71,9 @@ const GLOBAL_PLACEHOLDERS: readonly RegExp[] = [
 interface Matcher {
   readonly rule: CompiledRule;
   readonly regex: RegExp;
+  /** Upper bound on the characters a match reads (patternReach); Infinity when unbounded or the keywords are context outside the match. */
+  readonly reach: number;
+  /** Ids in the keyword automaton; empty when the rule has a short keyword and runs on every text. */
   readonly keywordIds: readonly number[];
   readonly validate: ((value: string) => boolean) | undefined;
   readonly entropy: number | undefined;
@@ -172,6 +176,16 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
     bad("pattern matches the empty string");
     return null;
   }
+  // Windowed search (buildScanner) needs every match to contain one of the keywords; a rule
+  // whose keywords are context elsewhere in the text (an "SSN" label) runs over the whole text.
+  let keywordInMatch = true;
+  for (const example of rule.examples.match) {
+    regex.lastIndex = 0;
+    for (let m = regex.exec(example); m !== null && keywordInMatch; m = regex.exec(example)) {
+      const lower = m[0].toLowerCase();
+      keywordInMatch = rule.keywords.some((k) => lower.includes(k));
+    }
+  }
   const allow: ((s: string) => boolean)[] = [];
   for (const entry of rule.allow) {
     try {
@@ -192,19 +206,32 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
       path,
     },
     regex,
+    reach: keywordInMatch ? patternReach(rule.pattern, flags) : Infinity,
     validate: rule.validator === undefined ? undefined : VALIDATORS[rule.validator],
     entropy: rule.entropy,
     allow,
   };
 }
 
+/**
+ * Keywords shorter than this do not filter anything (a digit, a country code): a rule with one
+ * runs on every text, and its pattern must be cheap on its own.
+ */
+export const MIN_KEYWORD_LENGTH = 3;
+
+/**
+ * One scan: the keyword automaton runs once over the text; a rule none of whose keywords occur
+ * is skipped; a rule with a bounded reach whose keywords occur a few times runs only in windows
+ * around them (2 x reach + 1 on each side, so a window holds every match containing the keyword
+ * with all it reads, and a match cut by a window edge cannot hide one that does); every other
+ * rule runs over the whole text.
+ */
 function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): CompiledRules {
-  // Each distinct keyword is searched once per scan, however many rules share it.
   const keywords: string[] = [];
   const keywordIndex = new Map<string, number>();
-  const matchers: Matcher[] = partial.map((m) => ({
-    ...m,
-    keywordIds: m.rule.keywords.map((k) => {
+  const matchers: Matcher[] = partial.map((m) => {
+    if (!m.rule.keywords.every((k) => k.length >= MIN_KEYWORD_LENGTH)) return { ...m, keywordIds: [] };
+    const ids = m.rule.keywords.map((k) => {
       let i = keywordIndex.get(k);
       if (i === undefined) {
         i = keywords.length;
@@ -212,41 +239,80 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
         keywordIndex.set(k, i);
       }
       return i;
-    }),
-  }));
-  const present = new Int8Array(keywords.length);
+    });
+    return { ...m, keywordIds: ids };
+  });
+  const automaton = compileKeywords(keywords);
+  const lengths = keywords.map((k) => k.length);
 
   return {
     rules: matchers.map((m) => m.rule),
     scan(text: string): Finding[] {
       const findings: Finding[] = [];
-      const lower = text.toLowerCase();
-      // 0 unknown, 1 present, -1 absent: keywords are looked up lazily, once.
-      present.fill(0);
+      const { counts, positions } = automaton.scan(text);
       for (const m of matchers) {
-        let run = false;
+        if (m.keywordIds.length === 0) {
+          matchRule(m, text, 0, text.length, findings);
+          continue;
+        }
+        let total = 0;
+        let capped = false;
         for (const k of m.keywordIds) {
-          if (present[k] === 0) present[k] = lower.includes(keywords[k]!) ? 1 : -1;
-          if (present[k] === 1) {
-            run = true;
-            break;
+          total += counts[k]!;
+          if (counts[k]! > MAX_POSITIONS) capped = true;
+        }
+        if (total === 0) continue;
+        if (capped || m.reach === Infinity) {
+          matchRule(m, text, 0, text.length, findings);
+          continue;
+        }
+        // Windows around every occurrence, merged when they touch.
+        const margin = 2 * m.reach + 1;
+        const spans: number[] = [];
+        for (const k of m.keywordIds) {
+          for (let i = 0; i < counts[k]!; i++) {
+            const at = positions[k * MAX_POSITIONS + i]!;
+            spans.push(Math.max(0, at - margin), Math.min(text.length, at + lengths[k]! + margin));
           }
         }
-        if (run) matchRule(m, text, findings);
+        const order = Array.from({ length: spans.length / 2 }, (_, i) => i).sort((a, b) => spans[2 * a]! - spans[2 * b]!);
+        let from = -1;
+        let to = -1;
+        for (const i of order) {
+          const s = spans[2 * i]!;
+          const e = spans[2 * i + 1]!;
+          if (s <= to) to = Math.max(to, e);
+          else {
+            if (from >= 0) matchRule(m, text, from, to, findings);
+            from = s;
+            to = e;
+          }
+        }
+        matchRule(m, text, from, to, findings);
       }
       return findings;
     },
   };
 }
 
-function matchRule(m: Matcher, text: string, out: Finding[]): void {
+/**
+ * Runs one rule over `text[from, to)`. When the window is a cut of the text, a match touching a
+ * cut edge (within the rule's reach, where a lookbehind or \b saw the cut, not the text) is not
+ * reported; the margins of buildScanner keep every real match away from the edges.
+ */
+function matchRule(m: Matcher, text: string, from: number, to: number, out: Finding[]): void {
+  const whole = from === 0 && to === text.length;
+  const view = whole ? text : text.slice(from, to);
+  const guard = whole ? 0 : m.reach + 1;
   const re = m.regex;
   re.lastIndex = 0;
-  for (let match = re.exec(text); match !== null; match = re.exec(text)) {
+  for (let match = re.exec(view); match !== null; match = re.exec(view)) {
     if (match[0].length === 0) re.lastIndex++;
+    if (!whole && ((from > 0 && match.index < guard) || (to < text.length && match.index + match[0].length > view.length - guard))) continue;
     const span = match.indices?.groups?.secret ?? match.indices?.[0];
     if (span === undefined) continue;
-    const [start, end] = span;
+    const start = span[0] + from;
+    const end = span[1] + from;
     const secret = text.slice(start, end);
     if (secret.length === 0) continue;
     if (m.validate !== undefined && !m.validate(secret)) continue;

@@ -334,3 +334,28 @@ export function unsafePatternReasons(source: string, flags = ""): string[] {
   for (const seq of alts) check(seq, problems);
   return [...new Set(problems)];
 }
+
+function maxLength(node: Node): number {
+  switch (node.kind) {
+    case "empty": return 0;
+    case "set": return 1;
+    // A lookaround (max 0) consumes nothing but reads its content: count it, to stay an upper bound on what is read.
+    case "quant": return node.max === 0 ? maxLength(node.node) : node.max === Infinity ? (maxLength(node.node) === 0 ? 0 : Infinity) : node.max * maxLength(node.node);
+    case "group": return Math.max(0, ...node.alts.map((seq) => seq.reduce((sum, n) => sum + maxLength(n), 0)));
+  }
+}
+
+/**
+ * An upper bound on how many characters a match of `source` reads, the match and its
+ * lookarounds together; Infinity when unbounded (`+`, `*`, `{n,}`, back-references). The engine
+ * uses it to run a rule only in a window around its keywords instead of over the whole text.
+ */
+export function patternReach(source: string, flags = ""): number {
+  if (/\\[1-9]|\\k</.test(source)) return Infinity;
+  try {
+    const alts = new Parser(source, flags.includes("i")).parse();
+    return maxLength({ kind: "group", alts });
+  } catch {
+    return Infinity;
+  }
+}

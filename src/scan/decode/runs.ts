@@ -1,0 +1,90 @@
+import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
+import { decodeBase64Candidate } from "./base64.ts";
+import { decodeHexRun, HEX_RUN } from "./hex.ts";
+
+/**
+ * A run of the base64 alphabets (both, RFC 4648 §4-5) and up to six `=`. Every base64, base32
+ * (§6, padding up to six) and plain or dash-separated hex run is inside one, so a single pass
+ * over the text finds the candidates of all three decoders: three regex passes over every body
+ * cost three times one.
+ */
+const ALPHABET_RUN = /[A-Za-z0-9+/_-]{16,}={0,6}/g;
+/** Hex pairs separated by `:` or a space: the separators are outside the base64 alphabet (hex.ts). */
+const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
+const TRAILING_PAD = /=+$/;
+
+export interface RunViews {
+  base64: string | null;
+  base32: string | null;
+  hex: string | null;
+}
+
+type Span = readonly [start: number, end: number, text: string];
+
+/** `text` with the spans (sorted, non-overlapping) replaced, or null when there are none. */
+function splice(text: string, spans: readonly Span[]): string | null {
+  if (spans.length === 0) return null;
+  let out = "";
+  let last = 0;
+  for (const [start, end, replacement] of spans) {
+    out += text.slice(last, start) + replacement;
+    last = end;
+  }
+  return out + text.slice(last);
+}
+
+/** Pushes the decodable matches of `re` inside `run` (at `at` in the text) as spans; returns the budget left. */
+function decodeWithin(run: string, at: number, re: RegExp, decode: (run: string, maxOut: number) => string | null, left: number, out: Span[]): number {
+  re.lastIndex = 0;
+  for (let m = re.exec(run); m !== null; m = re.exec(run)) {
+    const d = decode(m[0], left);
+    if (d === null || d === m[0]) continue;
+    left -= d.length;
+    out.push([at + m.index, at + m.index + m[0].length, d]);
+  }
+  return left;
+}
+
+/**
+ * The base64, base32 and hex views of `text` (each as base64Decode, base32Decode and hexDecode
+ * would produce it), from one pass over the text. Each decoder may decode up to `maxOut`. Hex
+ * pairs spaced by `:` or blanks are found by a second pass; where such a run touches another hex
+ * run (`..:65:66736b5f..`), the one found first is decoded and the other left as written, where
+ * hexDecode's single leftmost scan might split them differently.
+ */
+export function decodeRunViews(text: string, maxOut: number): RunViews {
+  const b64: Span[] = [];
+  const b32: Span[] = [];
+  const hex: Span[] = [];
+  const b64Budget = { left: maxOut };
+  let b32Left = maxOut;
+  let hexLeft = maxOut;
+  ALPHABET_RUN.lastIndex = 0;
+  for (let m = ALPHABET_RUN.exec(text); m !== null; m = ALPHABET_RUN.exec(text)) {
+    const run = m[0];
+    const at = m.index;
+    const pad = TRAILING_PAD.exec(run)?.[0].length ?? 0;
+    const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
+    const d64 = decodeBase64Candidate(base64Run, b64Budget);
+    if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
+    b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
+    hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+  }
+  if (text.includes(":") || text.includes(" ")) {
+    const spaced: Span[] = [];
+    SPACED_HEX.lastIndex = 0;
+    for (let m = SPACED_HEX.exec(text); m !== null; m = SPACED_HEX.exec(text)) {
+      const d = decodeHexRun(m[0], hexLeft);
+      if (d === null) continue;
+      hexLeft -= d.length;
+      spaced.push([m.index, m.index + m[0].length, d]);
+    }
+    if (spaced.length > 0) {
+      // Merge by position; a spaced run overlapping a run already replaced is dropped.
+      const merged = [...hex, ...spaced].sort((a, b) => a[0] - b[0]);
+      hex.length = 0;
+      for (const span of merged) if (hex.length === 0 || span[0] >= hex[hex.length - 1]![1]) hex.push(span);
+    }
+  }
+  return { base64: splice(text, b64), base32: splice(text, b32), hex: splice(text, hex) };
+}

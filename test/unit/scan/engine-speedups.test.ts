@@ -1,0 +1,116 @@
+/**
+ * The fast paths of the scan engine must find exactly what the slow, obvious versions find:
+ * the keyword automaton against indexOf, windowed rule matching against a whole-text scan, the
+ * one-pass run decoder against the three decoders run separately.
+ */
+import { describe, expect, test } from "bun:test";
+import { base32Decode, base64Decode, hexDecode } from "../../../src/scan/decode/index.ts";
+import { decodeRunViews } from "../../../src/scan/decode/runs.ts";
+import { compileRulePack } from "../../../src/scan/rules/compile.ts";
+import { compileKeywords, MAX_POSITIONS } from "../../../src/scan/rules/keywords.ts";
+import { patternReach } from "../../../src/scan/rules/safety.ts";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
+
+const rand = mulberry32(7);
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+
+describe("keyword automaton", () => {
+  const keywords = ["ghp_", "gh", "hp_x", "sk-ant-", "ant", "token", "oken", "a", "://", "aaa"];
+  const automaton = compileKeywords(keywords);
+  test("counts and first positions agree with indexOf on random text, case-insensitively", () => {
+    const alphabet = ["g", "h", "p", "_", "x", "s", "k", "-", "a", "n", "t", "o", "e", "T", "O", "K", "E", "N", "G", "H", ":", "/", "é", " "];
+    for (let round = 0; round < 200; round++) {
+      const text = Array.from({ length: 1 + Math.floor(rand() * 300) }, () => pick(alphabet)).join("");
+      const lower = text.toLowerCase();
+      const hits = automaton.scan(text);
+      keywords.forEach((k, i) => {
+        const at: number[] = [];
+        for (let p = lower.indexOf(k); p >= 0; p = lower.indexOf(k, p + 1)) at.push(p);
+        expect(hits.counts[i]).toBe(at.length);
+        const kept = Math.min(at.length, MAX_POSITIONS);
+        expect(Array.from(hits.positions.subarray(i * MAX_POSITIONS, i * MAX_POSITIONS + kept))).toEqual(at.slice(0, kept));
+      });
+    }
+  });
+  test("non-ASCII characters reset the match; keywords must be lower-case printable ASCII", () => {
+    expect(automaton.scan("tok\u00e9n").counts[keywords.indexOf("token")]).toBe(0);
+    expect(() => compileKeywords(["Token"])).toThrow(/lower-case/);
+    expect(() => compileKeywords(["t\u00f6ken"])).toThrow(/ASCII/);
+  });
+});
+
+describe("pattern reach", () => {
+  test("bounded patterns have a bound that covers match and lookarounds; unbounded ones are Infinity", () => {
+    expect(patternReach("ghp_[A-Za-z0-9]{36}")).toBe(40);
+    expect(patternReach("(?<![A-Za-z0-9])ghp_[A-Za-z0-9]{36}(?![A-Za-z0-9])")).toBe(42);
+    expect(patternReach("a(?:bc|d)?e")).toBe(4);
+    expect(patternReach("-----BEGIN[\\s\\S]+?END")).toBe(Infinity);
+    expect(patternReach("(a)\\1")).toBe(Infinity);
+  });
+});
+
+describe("windowed rule matching", () => {
+  const rule = (keywords: string, pattern: string, matches: string, noMatch: string) =>
+    `rules:\n  - id: dlp.test-rule\n    description: t\n    severity: high\n    keywords: [${keywords}]\n    pattern: '${pattern}'\n    examples:\n      match: ['${matches}']\n      no_match: ['${noMatch}']\n`;
+  const pack = compileRulePack([{ path: "t.yaml", text: rule("tok_", "(?<![A-Za-z0-9_])tok_(?<secret>[A-Za-z0-9]{20})(?![A-Za-z0-9])", "tok_ABCDEFGHIJKLMNOPQRST", "tok_short") }]);
+  const secret = () => `tok_${Array.from({ length: 20 }, () => pick([..."ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"])).join("")}`;
+  test("every planted token is found, near or far from others and from the ends, few or many", () => {
+    for (const count of [1, 2, 5, MAX_POSITIONS, MAX_POSITIONS + 1, 100]) {
+      const parts: string[] = [];
+      const planted: string[] = [];
+      for (let i = 0; i < count; i++) {
+        const s = secret();
+        planted.push(s);
+        parts.push("x ".repeat(Math.floor(rand() * 80)), s, pick([" ", "\n", "\"", ",", ""]) || " ");
+      }
+      const text = parts.join("");
+      const found = pack.scan(text).map((f) => text.slice(f.start - 4, f.end));
+      expect(found).toEqual(planted);
+    }
+  });
+  test("a keyword glued to a word is not a match even when the window starts inside the word", () => {
+    const text = `${"w".repeat(500)}tok_QWERTYUIOPASDFGHJKLz and tok_QWERTYUIOPASDFGHJKLZ`;
+    expect(pack.scan(text).map((f) => f.start)).toEqual([text.lastIndexOf("tok_") + 4]);
+  });
+});
+
+describe("one-pass run decoding", () => {
+  const b64 = (s: string) => Buffer.from(s).toString("base64");
+  const b64url = (s: string) => Buffer.from(s).toString("base64url");
+  const b32 = (s: string) => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bits = "";
+    for (const b of Buffer.from(s)) bits += b.toString(2).padStart(8, "0");
+    let out = "";
+    for (let i = 0; i < bits.length; i += 5) out += alphabet[parseInt(bits.slice(i, i + 5).padEnd(5, "0"), 2)];
+    return out;
+  };
+  const hex = (s: string, sep = "") => [...Buffer.from(s)].map((b) => b.toString(16).padStart(2, "0")).join(sep);
+  const pieces = [
+    () => b64("password=hunter2hunter2"),
+    () => b64url("token: sk_live_abcdef012345"),
+    () => b32("password: swordfish"),
+    () => b32("password: swordfish").toLowerCase(),
+    () => hex("sk_live_abcdef"),
+    () => hex("sk_live_abcdef", ":"),
+    () => hex("sk_live_abcdef", " "),
+    () => hex("sk_live_abcdef", "-"),
+    () => "550e8400-e29b-41d4-a716-446655440000",
+    () => "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+    () => "internationalization",
+    () => `/api/v1/${b64url("secret value here!")}`,
+    () => "plain words, commas; and = signs",
+    () => "AAAAAAAAAAAAAAAAAAAAAAAA==",
+  ];
+  test("equals base64Decode, base32Decode and hexDecode run separately", () => {
+    for (let round = 0; round < 400; round++) {
+      const join = pick([" ", "\n", "\"", "=", ":", ""]);
+      const text = Array.from({ length: 1 + Math.floor(rand() * 6) }, () => pick(pieces)()).join(join);
+      const views = decodeRunViews(text, 1 << 20);
+      expect(views.base64).toBe(base64Decode(text, 1 << 20));
+      expect(views.base32).toBe(base32Decode(text, 1 << 20));
+      // Spaced hex runs are a second pass (runs.ts): they may differ only where one touches another hex run.
+      if (join === "\n" || join === "\"" || join === "=") expect(views.hex).toBe(hexDecode(text, 1 << 20));
+    }
+  });
+});
