@@ -8,7 +8,7 @@
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { compileRulePack, type CompiledRules } from "../src/scan/rules/compile.ts";
 import { scanText } from "../src/scan/text-scan.ts";
-import { buildCorpus, DEFAULT_SEED, type CorpusEntry } from "../test/corpus/dlp/index.ts";
+import { buildCorpus, DEFAULT_SEED, familyOf, type CorpusEntry } from "../test/corpus/dlp/index.ts";
 
 export const TARGET_RECALL = 0.98;
 export const TARGET_FP = 0.005;
@@ -23,6 +23,8 @@ export interface EvalResult {
   byEncoding: Record<string, Tally>;
   byRule: Record<string, Tally>;
   fpByKind: Record<string, Tally>;
+  /** Per rule family (file): benign entries on which a rule of that family fired, of all benign. */
+  fpByFamily: Record<string, Tally>;
   misses: { rule: string; encoding: string; context: string; found: string[]; text: string }[];
   falsePositives: { kind: string; rules: string[]; text: string }[];
   gaps: readonly string[];
@@ -36,9 +38,11 @@ const bump = (m: Record<string, Tally>, k: string, ok: boolean) => {
 
 export function evaluate(rules: CompiledRules, seed = DEFAULT_SEED): EvalResult {
   const { entries, gaps } = buildCorpus(rules, { seed });
-  const r: EvalResult = { planted: 0, benign: 0, recall: 0, fpRate: 0, byFamily: {}, byEncoding: {}, byRule: {}, fpByKind: {}, misses: [], falsePositives: [], gaps };
+  const r: EvalResult = { planted: 0, benign: 0, recall: 0, fpRate: 0, byFamily: {}, byEncoding: {}, byRule: {}, fpByKind: {}, fpByFamily: {}, misses: [], falsePositives: [], gaps };
   let hit = 0;
   let fp = 0;
+  const familyOfRule = new Map(rules.rules.map((x) => [x.id, familyOf(x.path)]));
+  const families = [...new Set(familyOfRule.values())];
   for (const e of entries as CorpusEntry[]) {
     const found = scanText(rules, e.text);
     if (e.label === "secret") {
@@ -57,6 +61,8 @@ export function evaluate(rules: CompiledRules, seed = DEFAULT_SEED): EvalResult 
         r.falsePositives.push({ kind: e.kind, rules: found.map((f) => `${f.rule}${f.via.length ? ` via ${f.via.join(">")}` : ""}`), text: e.text });
       }
       bump(r.fpByKind, e.kind, bad);
+      const fired = new Set(found.map((f) => familyOfRule.get(f.rule) ?? "?"));
+      for (const family of families) bump(r.fpByFamily, family, fired.has(family));
     }
   }
   r.recall = hit / r.planted;
@@ -96,6 +102,7 @@ if (import.meta.main) {
   const weak = Object.fromEntries(Object.entries(r.byRule).filter(([, t]) => t.ok < t.n));
   if (Object.keys(weak).length > 0) table("rules below 100% recall", weak);
   table("false positives by kind", r.fpByKind, true);
+  table("false positives by rule family", r.fpByFamily, true);
   if (r.gaps.length > 0) console.log(`\ncorpus gaps (no fresh token derivable from the rule's examples): ${r.gaps.join(", ")}`);
   if (args.includes("--list")) {
     console.log(`\nmisses (${r.misses.length}):`);

@@ -202,19 +202,27 @@ function bip39Window(indices: readonly number[]): boolean {
 }
 
 /**
- * A BIP-39 English mnemonic: some run of 12, 15, 18, 21 or 24 consecutive words of `value` (split
- * on whitespace) are all in the wordlist and carry a valid checksum. Searching the windows lets
- * a rule capture a whole run of words (a label word or the next word of a log line may touch
- * the phrase) and still need the checksum, which a random pick of list words passes 1 time in
- * 16 (12 words) to 256 (24 words).
+ * A BIP-39 English mnemonic: the words of `value` (split on whitespace), less any words off the
+ * wordlist at either end and then up to two list words at either end (labels such as "seed
+ * phrase" are list words too), are 12, 15, 18, 21 or 24 wordlist words carrying a valid
+ * checksum. Only these few windows are tried: every window of a long run of list words would
+ * let one pass by chance (1 in 16 for 12 words), so a rule could flag word salad.
  */
 export function bip39(value: string): boolean {
-  const words = value.toLowerCase().split(/\s+/).filter((w) => w.length > 0);
-  const indices = words.map((w) => BIP39_INDEX.get(w) ?? -1);
-  for (const n of BIP39_LENGTHS) {
-    for (let s = 0; s + n <= indices.length; s++) {
-      const window = indices.slice(s, s + n);
-      if (window.every((i) => i >= 0) && bip39Window(window)) return true;
+  const indices = value
+    .toLowerCase()
+    .split(/\s+/)
+    .filter((w) => w.length > 0)
+    .map((w) => BIP39_INDEX.get(w) ?? -1);
+  let from = 0;
+  let to = indices.length;
+  while (from < to && indices[from]! < 0) from++;
+  while (to > from && indices[to - 1]! < 0) to--;
+  for (let a = 0; a <= 2; a++) {
+    for (let b = 0; b <= 2; b++) {
+      const window = indices.slice(from + a, to - b);
+      if (!BIP39_LENGTHS.includes(window.length) || window.some((i) => i < 0)) continue;
+      if (bip39Window(window)) return true;
     }
   }
   return false;

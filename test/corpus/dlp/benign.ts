@@ -6,10 +6,12 @@ import type { CompiledRules } from "../../../src/scan/rules/compile.ts";
 import type { Rng } from "./rng.ts";
 import { ALNUM, B64, HEX } from "./rng.ts";
 import { CONTEXTS, wrap } from "./contexts.ts";
+import { BIP39_ENGLISH } from "../../../src/scan/rules/bip39-words.ts";
+import { bip39 } from "../../../src/scan/rules/validators.ts";
 
 export const BENIGN_KINDS = [
   "uuid", "git-sha", "sha256", "npm-integrity", "base64-image", "api-doc-placeholder", "url-id",
-  "test-card", "rule-no-match", "encoded-plain-text", "random-blob", "numbers",
+  "test-card", "rule-no-match", "encoded-plain-text", "random-blob", "numbers", "vendor-lookalike",
 ] as const;
 export type BenignKind = (typeof BENIGN_KINDS)[number];
 
@@ -38,6 +40,41 @@ const PLACEHOLDER_DOCS: readonly string[] = [
   "Replace sk-ant-api03-... with the key from the console.",
   "mongodb://<username>:<password>@cluster0.example.mongodb.net/test",
   "PYPI_TOKEN=pypi-***",
+];
+
+/** Twelve wordlist words whose checksum fails: the look-alike a BIP-39 rule must refuse. */
+const listWordsNoChecksum = (rng: Rng) => {
+  for (;;) {
+    const words = Array.from({ length: 12 }, () => rng.pick(BIP39_ENGLISH)).join(" ");
+    if (!bip39(words)) return words;
+  }
+};
+
+/**
+ * Public identifiers and values that sit next to the credentials of the newer rules, under the
+ * same names: ids, hashes and addresses are not secrets.
+ */
+const VENDOR_LOOKALIKES: readonly ((rng: Rng) => string)[] = [
+  // Ethereum JSON-RPC: transaction and block hashes are 0x + 64 hex, addresses 0x + 40 hex.
+  (rng) => `{"jsonrpc":"2.0","id":${rng.int(99)},"result":{"hash":"0x${rng.chars(HEX, 64)}","blockHash":"0x${rng.chars(HEX, 64)}","from":"0x${rng.chars(HEX, 40)}","to":"0x${rng.chars(HEX, 40)}","value":"0x${rng.chars(HEX, 12)}"}}`,
+  (rng) => `eth_getTransactionReceipt tx=0x${rng.chars(HEX, 64)} wallet=0x${rng.chars(HEX, 40)} status=0x1 gasUsed=0x${rng.chars(HEX, 5)}`,
+  // A wallet's label words: list words, no valid checksum.
+  (rng) => `{"wallet":"demo-${rng.int(99)}","tags":"${listWordsNoChecksum(rng)}","network":"testnet"}`,
+  (rng) => `Write down your recovery phrase on paper. Never type the seed words into a website; support will never ask for them (ticket #${rng.int(99999)}).`,
+  // Twilio API response: account, message and service SIDs are ids, not the auth token.
+  (rng) => `{"sid":"SM${rng.chars(HEX, 32)}","account_sid":"AC${rng.chars(HEX, 32)}","messaging_service_sid":"MG${rng.chars(HEX, 32)}","status":"queued","uri":"/2010-04-01/Accounts/AC${rng.chars(HEX, 32)}/Messages.json"}`,
+  // Discord message: snowflake ids.
+  (rng) => `{"id":"1${rng.chars("0123456789", 18)}","channel_id":"1${rng.chars("0123456789", 18)}","author":{"id":"9${rng.chars("0123456789", 17)}","bot":true},"content":"discord bot deployed build ${rng.chars(HEX, 7)}"}`,
+  // Cloudflare zone and account ids are 32 hex; cf-ray is a request id.
+  (rng) => `CLOUDFLARE_ZONE_ID=${rng.chars(HEX, 32)}\nCLOUDFLARE_ACCOUNT_ID=${rng.chars(HEX, 32)}\ncf-ray: ${rng.chars(HEX, 16)}-AMS`,
+  // Vercel, Netlify and Heroku deployment, project, site and app ids.
+  (rng) => `{"vercel":{"deploymentId":"dpl_${rng.chars(ALNUM, 28)}","projectId":"prj_${rng.chars(ALNUM, 28)}","orgId":"team_${rng.chars(ALNUM, 24)}"}}`,
+  (rng) => `NETLIFY_SITE_ID=${uuid(rng)} HEROKU_APP_ID=${uuid(rng)} heroku release v${rng.int(400)}`,
+  // AWS response headers and a region named "asia": no key id, no secret.
+  (rng) => `x-amz-request-id: ${rng.chars("0123456789ABCDEF", 16)}\nx-amz-id-2: ${bytes(rng, 57).toString("base64")}\nbucket region: asia-southeast-${1 + rng.int(3)}`,
+  // Mailgun message id and GitLab CI ids.
+  (rng) => `Message-Id: <${rng.int(99999999)}.${rng.chars(HEX, 16)}@mg.example.org> queued by mailgun; CI_JOB_ID=${rng.int(9e8)} CI_PIPELINE_ID=${rng.int(9e8)} CI_COMMIT_SHA=${rng.chars(HEX, 40)}`,
+  (rng) => `model=mistral-large-latest provider=together fireworks_model=accounts/fireworks/models/llama-v3p1-8b-instruct cohere_model=command-r-plus request=${uuid(rng)}`,
 ];
 
 const TEST_CARDS = ["4111 1111 1111 1111", "4242424242424242", "5555555555554444", "5105105105105100", "4012888888881881", "6011111111111117", "378282246310005", "371449635398431"];
@@ -103,6 +140,8 @@ function value(kind: BenignKind, rng: Rng, rules: CompiledRules): string {
         () => `tracking: 1Z${rng.chars("0123456789ABCDEFGHJKLMNPRSTUVWXYZ", 16)} weight=${rng.int(90)}.${rng.int(9)}kg`,
         () => `version ${rng.int(9)}.${rng.int(30)}.${rng.int(100)} build ${rng.chars(HEX, 12)}`,
       ])();
+    case "vendor-lookalike":
+      return rng.pick(VENDOR_LOOKALIKES)(rng);
   }
 }
 

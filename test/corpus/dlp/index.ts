@@ -4,7 +4,7 @@
  * (tokens are derived from each rule's examples, see tokens.ts).
  */
 import type { CompiledRules } from "../../../src/scan/rules/compile.ts";
-import { benignEntries, type BenignKind } from "./benign.ts";
+import { BENIGN_KINDS, benignEntries, type BenignKind } from "./benign.ts";
 import { CONTEXTS, wrap, type Context } from "./contexts.ts";
 import { ENCODINGS, encode, type Encoding } from "./encodings.ts";
 import { createRng } from "./rng.ts";
@@ -71,7 +71,7 @@ export function buildCorpus(rules: CompiledRules, options: { seed?: number; perE
     }
   }
   const planted = entries.length;
-  const perKind = options.benignPerKind ?? Math.ceil((planted * 1.25) / 12);
+  const perKind = options.benignPerKind ?? Math.ceil((planted * 1.25) / BENIGN_KINDS.length);
   for (const b of benignEntries(rules, rng, perKind)) entries.push({ label: "benign", kind: b.kind, text: b.text });
   return { entries, gaps };
 }

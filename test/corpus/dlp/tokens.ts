@@ -56,12 +56,12 @@ function alphabetFor(secret: string): (c: string, i: number) => string | null {
 /**
  * BIP-39 re-seal: every word that is not in the wordlist (a letter was changed) becomes a list
  * word picked by the PRNG, then the last word is rewritten to carry the checksum of the others,
- * so the phrase is a valid mnemonic again. Only the first 12/15/18/21/24-word window is sealed.
+ * so the phrase is a valid mnemonic again (the longest valid length from its first word).
  */
 function sealBip39(secret: string, rng: Rng): string {
   const parts = secret.split(/(\s+)/);
   const words = parts.filter((_, k) => k % 2 === 0);
-  const n = [...BIP39_LENGTHS].reverse().find((len) => len <= words.length);
+  const n = BIP39_LENGTHS.find((len) => len <= words.length);
   if (n === undefined) return secret;
   const indices = words.slice(0, n).map((w) => BIP39_INDEX.get(w) ?? rng.int(2048));
   let bits = indices.map((x) => x.toString(2).padStart(11, "0")).join("");
