@@ -154,6 +154,13 @@ describe("rule pack: cases that used to be missed", () => {
     expect(text.slice(f!.start, f!.end)).toBe(value);
   });
 
+  test("token and context rules right after an escaped line break (\\n inside a JSON string)", () => {
+    const pat = `npm_${randomB62(36)}`;
+    expect(rulesFound(`{"env":"HOME=/home/a\\n${pat}\\n"}`)).toEqual(["dlp.npm-token"]);
+    expect(rulesFound(`{"env":"A=1\\nMISTRAL_API_KEY=${randomB62(32)}\\n"}`)).toContain("dlp.mistral-api-key");
+    expect(rulesFound(`{"env":"A=1\\npassword=${randomB62(20)}"}`)).toEqual(["dlp.secret-assignment"]);
+  });
+
   test("an AWS key id right after an escaped line break, with its secret", () => {
     const id = `AKIA${Array.from({ length: 16 }, () => "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[Math.floor(next() * 32)]).join("")}`;
     const secret = `${randomB62(30)}/${randomB62(9)}`;
