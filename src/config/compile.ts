@@ -10,6 +10,9 @@ import { compileHostPatterns } from "../net/host-pattern.ts";
 import { compileAgents, type AgentSpec } from "../policy/agents.ts";
 import { compileEgress } from "../policy/egress.ts";
 import type { Policy } from "../policy/policy.ts";
+import type { KnownSecret } from "../scan/known-secrets.ts";
+import type { CompiledRules } from "../scan/rules/compile.ts";
+import { compileDlp } from "./dlp.ts";
 import type { Config } from "./schema.ts";
 
 export interface CompileInputs {
@@ -18,6 +21,10 @@ export interface CompileInputs {
   readonly digest: string;
   /** Nameservers from /etc/resolv.conf, used when dns.upstreams is not given. */
   readonly systemNameservers: readonly { hostname: string; port: number }[];
+  /** The built-in DLP rule pack (rules/dlp), compiled once per process. */
+  readonly builtinRules: CompiledRules;
+  /** Values of dlp.known_secrets, read by the loader; in memory only. */
+  readonly knownSecrets?: readonly KnownSecret[];
 }
 
 type Issue = { path: string; message: string };
@@ -71,6 +78,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     }
   }
   if (d.min_ttl > d.max_ttl) issues.push({ path: "dns.min_ttl", message: "is greater than dns.max_ttl" });
+  const dlp = compileDlp(config.dlp, inputs.builtinRules, inputs.knownSecrets ?? [], issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
@@ -112,6 +120,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       }),
     }),
     agents,
+    dlp: dlp === null ? null : Object.freeze(dlp),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
     digest: inputs.digest,
   });

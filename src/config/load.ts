@@ -12,6 +12,9 @@ import { compilePolicy } from "./compile.ts";
 import defaultText from "./default.yaml" with { type: "text" };
 import { parseConfigText } from "./parse.ts";
 import { parseResolvConf } from "./resolv-conf.ts";
+import { loadRuleFiles } from "./rule-files.ts";
+import { compileRulePack, type CompiledRules } from "../scan/rules/compile.ts";
+import type { KnownSecret } from "../scan/known-secrets.ts";
 import type { Config } from "./schema.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
@@ -48,15 +51,49 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
       issues.push({ path: `agents.${i}.token_file`, message: err instanceof Error ? err.message : String(err) });
     }
   }
+  const knownSecrets = await readKnownSecrets(config.dlp.known_secrets, abs ? dirname(abs) : process.cwd(), issues);
   if (issues.length > 0) throw new ConfigError(issues, source);
   const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    return { config, policy: compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers }), path: abs };
+    return { config, policy: compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), knownSecrets }), path: abs };
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError(err.issues, source);
     throw err;
   }
+}
+
+let builtin: Promise<CompiledRules> | null = null;
+
+/** The embedded rule pack, compiled once per process (reloads reuse it). */
+export function builtinRules(): Promise<CompiledRules> {
+  builtin ??= loadRuleFiles("rules/dlp/").then(compileRulePack);
+  return builtin;
+}
+
+/**
+ * The values of dlp.known_secrets: environment variables by name, files by path. A name that is
+ * missing or empty is an error (a deployment that forgot a secret should not start half-blind);
+ * messages name the variable or file, never the value.
+ */
+async function readKnownSecrets(spec: Config["dlp"]["known_secrets"], base: string, issues: { path: string; message: string }[]): Promise<KnownSecret[]> {
+  const out: KnownSecret[] = [];
+  spec.env.forEach((name, i) => {
+    const value = process.env[name];
+    if (value === undefined || value.trim() === "") issues.push({ path: `dlp.known_secrets.env.${i}`, message: `environment variable ${name} is not set or empty` });
+    else out.push({ name: `env:${name}`, value });
+  });
+  for (const [i, f] of spec.files.entries()) {
+    const file = resolve(base, f);
+    try {
+      const value = (await readFile(file, "utf8")).replace(/\r?\n$/, "");
+      if (value.trim() === "") issues.push({ path: `dlp.known_secrets.files.${i}`, message: `${file} is empty` });
+      else out.push({ name: `file:${file}`, value });
+    } catch (err) {
+      issues.push({ path: `dlp.known_secrets.files.${i}`, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+  }
+  return out;
 }
 
 /** The system's nameservers, the default upstreams; a missing resolv.conf means none. */

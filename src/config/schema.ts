@@ -1,7 +1,6 @@
 /**
  * The config file's shape (YAML, `version: 1`). Every object is strict: an unknown key is an
- * error with its path. Sections that later versions add (dns, tls, dlp, injection, mcp,
- * credentials) are rejected by name until they exist, so a policy never silently does less
+ * error with its path. Sections that later versions add (tls, injection, mcp, credentials) are rejected by name until they exist, so a policy never silently does less
  * than its author wrote.
  */
 import { z } from "zod";
@@ -52,6 +51,8 @@ const portRange = z.union([z.number(), z.string()]).transform((v, ctx) => {
   }
   return r;
 });
+
+const dlpAction = z.enum(["block", "redact", "warn"]);
 
 const hostList = z.array(z.string().min(1)).default([]);
 
@@ -159,6 +160,52 @@ export const configSchema = z.strictObject({
         }),
     )
     .default([]),
+  dlp: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** What a finding does unless `actions` says otherwise. */
+      action: dlpAction.default("block"),
+      /** Per rule id (`dlp.card-number`) or family (`dlp.github-*`); the longest key wins. */
+      actions: z.record(z.string().regex(/^dlp\.[a-z0-9.-]*\*?$/, "a rule id (dlp.card-number) or a family ending in * (dlp.github-*)"), dlpAction).default({}),
+      /** Rule ids not run at all. */
+      disable: z.array(z.string().regex(/^dlp\.[a-z0-9.-]+$/, "a rule id such as dlp.us-ssn")).default([]),
+      known_secrets: z
+        .strictObject({
+          /** Names of environment variables whose values are secrets, e.g. OPENAI_API_KEY. */
+          env: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")).default([]),
+          /** Files whose content (trailing newline removed) is a secret. */
+          files: z.array(z.string().min(1)).default([]),
+          min_length: z.number().int().min(4).max(4096).default(8),
+        })
+        .prefault({}),
+      custom_rules: z
+        .array(
+          z.strictObject({
+            id: z.string().min(1),
+            description: z.string().min(1).optional(),
+            severity: z.enum(["low", "medium", "high", "critical"]).optional(),
+            pattern: z.string().min(1),
+            keywords: z.array(z.string().min(1)).optional(),
+            entropy: z.number().positive().max(8).optional(),
+            allow: z.array(z.string().min(1)).optional(),
+            case_insensitive: z.boolean().optional(),
+          }),
+        )
+        .default([]),
+      body: z
+        .strictObject({
+          /** Bodies up to this size are held, parsed by type and scanned before anything is sent (and can be redacted). */
+          max_buffer: size.default(1024 * 1024),
+          /** Larger bodies stream through, scanned chunk by chunk; this much is held back so a secret across chunks is seen whole. */
+          overlap: size.default(4096),
+          /** Compressed bodies (Content-Encoding gzip, deflate, br) decompress to at most this much... */
+          max_decompressed: size.default(16 * 1024 * 1024),
+          /** ...and at most this many times their compressed size: past either, the request is refused. */
+          max_ratio: z.number().int().min(2).max(10_000).default(100),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
@@ -171,4 +218,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 
 /** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
-export const RESERVED_SECTIONS = ["tls", "dlp", "injection", "mcp", "credentials"] as const;
+export const RESERVED_SECTIONS = ["tls", "injection", "mcp", "credentials"] as const;

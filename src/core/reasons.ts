@@ -20,6 +20,11 @@ export const REASON_CODES = [
   "agent_auth_failed",
   "internal_error",
   "dns_exfiltration",
+  "dlp_finding",
+  /** A body sluice must scan but cannot decode within its limits (decompression bomb, corrupt, unknown coding). */
+  "body_undecodable",
+  /** A body past the scanning limits that policy says to refuse rather than pass unscanned. */
+  "body_too_large",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

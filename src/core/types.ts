@@ -18,6 +18,8 @@ export interface Decision {
   readonly reasons: readonly Reason[];
   /** True when `mode: audit` turned a block into a warn: the record says what would have happened. */
   readonly wouldBlock?: boolean;
+  /** Content findings (DLP), each with its location and a redacted preview; never values. */
+  readonly findings?: readonly Finding[];
 }
 
 /** Who is acting. `anonymous` when no agent entry matched; `invalid` when a presented proxy credential matched none. */
@@ -121,6 +123,8 @@ export interface AuditRecord {
   readonly bytes_in?: number;
   readonly bytes_out?: number;
   readonly duration_ms?: number;
+  /** Content findings: rule, location, redacted preview, decoders. Never the value. */
+  readonly findings?: readonly Finding[];
 }
 
 export interface AuditSink {

@@ -2,6 +2,16 @@
 import type { AgentDirectory } from "./agents.ts";
 import type { HostMatcher } from "../net/host-pattern.ts";
 import type { CompiledEgress } from "./egress.ts";
+import type { DlpEngine } from "../scan/dlp.ts";
+
+export interface DlpSettings {
+  readonly engine: DlpEngine;
+  /** Bodies up to this size are held and scanned whole; larger ones are scanned as they stream. */
+  readonly maxBufferBytes: number;
+  /** Bytes of a streamed body held back until the next chunk arrives (a secret across chunks). */
+  readonly overlapBytes: number;
+  readonly inflate: { readonly maxOutputBytes: number; readonly maxRatio: number };
+}
 
 export interface ProxySettings {
   readonly listen: { readonly hostname: string; readonly port: number };
@@ -45,6 +55,8 @@ export interface Policy {
   readonly egress: CompiledEgress;
   readonly dns: DnsSettings;
   readonly agents: AgentDirectory;
+  /** null when dlp.enabled is false. */
+  readonly dlp: DlpSettings | null;
   readonly trustedCidrs: readonly string[];
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;

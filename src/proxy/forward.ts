@@ -16,7 +16,9 @@ import type { Logger } from "../core/log.ts";
 import type { EgressLists } from "../policy/egress.ts";
 import type { Policy } from "../policy/policy.ts";
 import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
+import { inspectHead, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
+import { headerValue, isEncoded, judgeHeldBody, StreamedBody, withContent } from "./request-scan.ts";
 import type { GuardedDialer } from "./dialer.ts";
 import {
   findHeadEnd,
@@ -134,6 +136,16 @@ interface Exchange extends Base {
   clientClose: boolean;
   responseStarted: boolean;
   retried: boolean;
+  /** DLP (request-scan.ts): the body being held to be scanned whole, or null. */
+  held: { parts: Buffer[]; size: number } | null;
+  /** The held body as it will be sent (maybe redacted); sent with its own Content-Length. */
+  heldBody: Uint8Array | null;
+  /** DLP on a body too large to hold: scanned as it streams. */
+  stream: StreamedBody | null;
+  /** The verdict on the URL and headers, merged with the body's when it is judged. */
+  headVerdict: ContentVerdict | null;
+  /** Secrets to cut out of the head as it is sent (a redact verdict). */
+  redactor: Redactor | null;
 }
 
 interface Tunnel extends Base {
@@ -359,6 +371,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytes_out: x.bytesOut,
       bytes_in: x.bytesIn,
       duration_ms: Math.round((clock.now() - x.started) * 100) / 100,
+      findings: decision.findings && decision.findings.length > 0 ? decision.findings : undefined,
     });
   }
 
@@ -421,7 +434,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       }
       case "request-body":
         c.ex!.lastActive = now;
-        forwardRequestBody(c.ex!, chunk);
+        if (c.ex!.held) holdRequestBody(c.ex!, chunk);
+        else forwardRequestBody(c.ex!, chunk);
         return;
       case "closed":
         return;
@@ -534,8 +548,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       query: target.query,
       headers: head.headers,
     };
-    const decision = decide(action, policy, id.lists);
+    let decision = decide(action, policy, id.lists);
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
+    const dlp = decision.verdict === "block" ? null : policy.dlp;
+    let headVerdict: ContentVerdict | null = null;
+    if (dlp) {
+      headVerdict = inspectHead(action, dlp.engine);
+      decision = applyMode(withContent(decision, headVerdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    }
     const ex: Exchange = {
       type: "http",
       client: c,
@@ -562,6 +582,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       clientClose: head.close || head.minor === 0,
       responseStarted: false,
       retried: false,
+      held: null,
+      heldBody: null,
+      stream: null,
+      headVerdict,
+      redactor: decision.verdict === "redact" ? headVerdict!.redactor : null,
     };
     if (decision.verdict === "block") {
       // Without reading the body we cannot find the next request: close when there is one.
@@ -575,6 +600,32 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // socket is paused only when they pass a head's worth (onClientData, "busy").
     c.phase = "busy";
     c.ex = ex;
+    if (dlp && hasBody) {
+      const encoded = isEncoded(headerValue(head.headers, "content-encoding"));
+      // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for the origin before it
+      // sends the body, so the body cannot be held first; it streams, scanned as it passes.
+      const expectContinue = headerValue(head.headers, "expect")?.toLowerCase() === "100-continue";
+      if (!expectContinue && (head.chunked || head.contentLength! <= dlp.maxBufferBytes)) {
+        // Held: read the whole body before anything goes upstream (see holdRequestBody).
+        ex.held = { parts: [], size: 0 };
+        c.phase = "request-body";
+        const pending = c.buf;
+        c.buf = null;
+        if (pending) holdRequestBody(ex, pending);
+        return;
+      }
+      if (encoded) {
+        refuseBody(ex, "dlp.body-too-large", `a compressed request body that cannot be held (over dlp.body.max_buffer, ${dlp.maxBufferBytes} bytes, or sent with Expect: 100-continue) cannot be scanned`, null, "body_too_large");
+        return;
+      }
+      ex.stream = new StreamedBody(dlp, headerValue(head.headers, "content-type"), head.chunked);
+    }
+    sendUpstream(ex);
+  }
+
+  /** Takes a pooled connection or dials one, then sends the request. */
+  function sendUpstream(ex: Exchange): void {
+    const action = ex.action as Extract<Action, { kind: "http.request" }>;
     // The pooled path stays synchronous: no promise, no microtask per request.
     const pooled = takePooled(`${action.host}|${action.port}`);
     if (pooled) {
@@ -700,14 +751,30 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const h = ex.head;
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
     text += serializeHeaders(h.headers, h.connection, SKIP_REQUEST);
-    // Framing comes from what we parsed and will enforce, never from copied header text.
-    if (h.chunked) text += "Transfer-Encoding: chunked\r\n";
+    // Framing comes from what we parsed and will enforce, never from copied header text; a
+    // held body goes with the length of what is sent (it may have been redacted).
+    if (ex.heldBody) text += `Content-Length: ${ex.heldBody.length}\r\n`;
+    else if (h.chunked) text += "Transfer-Encoding: chunked\r\n";
     else if (h.contentLength !== null) text += `Content-Length: ${h.contentLength}\r\n`;
     text += "\r\n";
+    if (ex.redactor) text = ex.redactor.apply(text);
     const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
     send(up, headBytes, null);
     ex.lastActive = clock.now();
+    if (ex.stream && ex.stream.pendingOut.length > 0) {
+      for (const piece of ex.stream.pendingOut) {
+        ex.bytesOut += piece.length;
+        send(up, piece, null);
+      }
+      ex.stream.pendingOut = [];
+    }
+    if (ex.heldBody) {
+      ex.bytesOut += ex.heldBody.length;
+      if (ex.heldBody.length > 0) send(up, ex.heldBody, null);
+      ex.heldBody = null;
+      return;
+    }
     if (ex.reqDone) {
       // Pipelined bytes, if any, stay in c.buf until this exchange finishes.
       return;
@@ -720,6 +787,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function forwardRequestBody(ex: Exchange, chunk: Buffer): void {
+    if (ex.stream) {
+      streamRequestBody(ex, chunk);
+      return;
+    }
     const c = ex.client;
     const up = ex.upstream;
     if (ex.done || !up) return;
@@ -742,6 +813,181 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (!finished) return;
     ex.reqDone = true;
     if (end < chunk.length) c.buf = chunk.subarray(end);
+    c.phase = "busy";
+  }
+
+  // ---- DLP on request bodies (request-scan.ts) -------------------------------------------
+
+  /**
+   * The body's data in `chunk` (chunked framing removed), how far the body reaches in `chunk`,
+   * and whether it ended; null after answering a framing error.
+   */
+  function bodyData(ex: Exchange, chunk: Buffer): { data: Buffer[]; end: number; finished: boolean } | null {
+    const data: Buffer[] = [];
+    let end: number;
+    if (ex.reqChunked) {
+      end = ex.reqChunked.feed(chunk, 0, (a, b) => data.push(chunk.subarray(a, b)));
+      if (end === CHUNKED_ERROR) {
+        abortExchange(ex, 400, "malformed_request", "proxy.bad-chunked", `bad chunked request body: ${ex.reqChunked.error}`);
+        return null;
+      }
+      if (end === CHUNKED_INCOMPLETE) end = chunk.length;
+      return { data, end, finished: ex.reqChunked.done };
+    }
+    end = Math.min(ex.reqRemaining, chunk.length);
+    ex.reqRemaining -= end;
+    if (end > 0) data.push(end === chunk.length ? chunk : chunk.subarray(0, end));
+    return { data, end, finished: ex.reqRemaining === 0 };
+  }
+
+  /** Collects a held body; past dlp.body.max_buffer (only possible when chunked) it streams instead. */
+  function holdRequestBody(ex: Exchange, chunk: Buffer): void {
+    const held = ex.held!;
+    const got = bodyData(ex, chunk);
+    if (got === null || ex.done) return;
+    for (const d of got.data) {
+      held.parts.push(d);
+      held.size += d.length;
+    }
+    if (got.finished) {
+      ex.reqDone = true;
+      if (got.end < chunk.length) ex.client.buf = chunk.subarray(got.end);
+      judgeHeld(ex);
+      return;
+    }
+    const dlp = deps.policy().dlp;
+    if (!dlp || held.size <= dlp.maxBufferBytes) return;
+    if (isEncoded(headerValue(ex.head.headers, "content-encoding"))) {
+      refuseBody(ex, "dlp.body-too-large", `a compressed request body over dlp.body.max_buffer (${dlp.maxBufferBytes} bytes) cannot be scanned`, null, "body_too_large");
+      return;
+    }
+    // Too large to hold: from here on it streams, re-chunked, what was held going first.
+    ex.held = null;
+    ex.stream = new StreamedBody(dlp, headerValue(ex.head.headers, "content-type"), true);
+    const out = ex.stream.push(Buffer.concat(held.parts));
+    if (out.stop) {
+      refuseBody(ex, out.stop.decision.reasons[0]!.rule, "", mergeVerdicts(ex.headVerdict, out.stop));
+      if (ex.done) return;
+    }
+    ex.client.phase = "busy";
+    ex.stream.pendingOut = out.send;
+    sendUpstream(ex);
+  }
+
+  /** A whole held body: judged, then refused, or sent (maybe redacted). */
+  function judgeHeld(ex: Exchange): void {
+    const c = ex.client;
+    const policy = deps.policy();
+    const dlp = policy.dlp;
+    const held = ex.held!;
+    ex.held = null;
+    c.phase = "busy";
+    if (!dlp) {
+      ex.heldBody = Buffer.concat(held.parts);
+      sendUpstream(ex);
+      return;
+    }
+    const body = held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts);
+    const outcome = judgeHeldBody(dlp, ex.head.headers, body, ex.headVerdict);
+    if (!outcome.ok) {
+      refuseBody(ex, outcome.rule, outcome.detail, null, outcome.code);
+      return;
+    }
+    const decision = applyMode(withContent(baseDecision(ex), outcome.verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    (ex as { decision: Decision }).decision = decision;
+    if (decision.verdict === "block") {
+      refuseBody(ex, decision.reasons[0]!.rule, decision.reasons[0]!.detail, null);
+      return;
+    }
+    ex.redactor = decision.verdict === "redact" ? (outcome.verdict?.redactor ?? null) : null;
+    ex.heldBody = decision.verdict === "redact" ? outcome.body : body;
+    sendUpstream(ex);
+  }
+
+  /** The exchange's decision without its content reasons (the egress part), to merge a new content verdict into. */
+  function baseDecision(ex: Exchange): Decision {
+    const d = ex.decision;
+    if (!d.findings) return d;
+    const reasons = d.reasons.filter((r) => r.code !== "dlp_finding");
+    return { verdict: "allow", reasons: reasons.length > 0 ? reasons : d.reasons };
+  }
+
+  /**
+   * Refuses a request because of its body, before or while it goes upstream: 403 (the block
+   * response), the upstream connection cut so the origin never sees a complete request. The
+   * client connection is kept only when the whole body was read and the client wants it kept.
+   */
+  function refuseBody(ex: Exchange, rule: string, detail: string, verdict: ContentVerdict | null, code: ReasonCode = "dlp_finding"): void {
+    if (ex.done) return;
+    const policy = deps.policy();
+    let decision: Decision;
+    if (verdict) decision = applyMode(withContent(baseDecision(ex), verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    else if (code === "dlp_finding") decision = ex.decision;
+    else decision = { verdict: "block", reasons: [{ rule, code, detail }, ...baseDecision(ex).reasons] };
+    if (decision.verdict !== "block") {
+      // Audit mode: recorded as what would have happened, and the request goes on.
+      (ex as { decision: Decision }).decision = decision;
+      return;
+    }
+    ex.done = true;
+    const c = ex.client;
+    const up = ex.upstream;
+    ex.upstream = null;
+    if (up) {
+      up.owner = null;
+      releasePeer(up);
+      up.socket?.terminate();
+    }
+    ex.held = null;
+    ex.stream = null;
+    const r = blockResponse(decision, !ex.reqDone || ex.clientClose);
+    record(ex, r.status, decision, up?.ip);
+    c.ex = null;
+    if (ex.responseStarted) {
+      c.phase = "closed";
+      c.socket?.terminate();
+      return;
+    }
+    respond(c, r);
+    if (!r.close) {
+      c.phase = "head";
+      resumeClient(c);
+      if (c.buf && c.buf.length > 0) processHeads(c, 0);
+    }
+  }
+
+  /** A streamed body: scanned piece by piece, the overlap held back, cut off on a block. */
+  function streamRequestBody(ex: Exchange, chunk: Buffer): void {
+    const c = ex.client;
+    const up = ex.upstream;
+    const stream = ex.stream!;
+    if (ex.done || !up) return;
+    const got = bodyData(ex, chunk);
+    if (got === null || ex.done) return;
+    for (const d of got.data) {
+      const out = stream.push(d);
+      if (out.stop) {
+        // In audit mode refuseBody only records what would have happened, and the body goes on.
+        refuseBody(ex, out.stop.decision.reasons[0]!.rule, "", mergeVerdicts(ex.headVerdict, out.stop));
+        if (ex.done) return;
+      }
+      for (const piece of out.send) {
+        ex.bytesOut += piece.length;
+        send(up, piece, c);
+      }
+    }
+    if (!got.finished) return;
+    for (const piece of stream.end()) {
+      ex.bytesOut += piece.length;
+      send(up, piece, c);
+    }
+    if (stream.verdict) {
+      const policy = deps.policy();
+      const decision = withContent(baseDecision(ex), mergeVerdicts(ex.headVerdict, stream.verdict), policy.mode === "audit");
+      (ex as { decision: Decision }).decision = applyMode(decision, { policy, killswitch: false, agentLists: null });
+    }
+    ex.reqDone = true;
+    if (got.end < chunk.length) c.buf = chunk.subarray(got.end);
     c.phase = "busy";
   }
 

@@ -7,6 +7,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { compilePolicy } from "../../src/config/compile.ts";
 import { parseConfigText } from "../../src/config/parse.ts";
+import { builtinRules } from "../../src/config/load.ts";
+
+const BUILTIN = await builtinRules();
 
 test("the README's configuration example parses and compiles", () => {
   const readme = readFileSync(join(import.meta.dir, "../../README.md"), "utf8");
@@ -14,7 +17,7 @@ test("the README's configuration example parses and compiles", () => {
   const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
   expect(yaml).toBeDefined();
   const config = parseConfigText(yaml!, "README.md");
-  const policy = compilePolicy(config, { agentTokenDigests: new Map(), digest: "readme", systemNameservers: [] });
+  const policy = compilePolicy(config, { agentTokenDigests: new Map(), digest: "readme", systemNameservers: [], builtinRules: BUILTIN });
   expect(policy.mode).toBe("enforce");
   expect(policy.dns.upstreams.length).toBeGreaterThan(0);
 });

@@ -12,6 +12,7 @@ const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
  * plausible text; they are the hex decoder's.
  */
 const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
+const LEADING_SEPARATORS = /^[/+_-]+/;
 /** Characters that are base64 but also separate words in paths and identifiers. */
 const SEPARATOR = /[/+_-]/;
 /**
@@ -60,6 +61,15 @@ export function decodeBase64Candidate(run: string, budget: { left: number }): st
     return whole;
   }
   if (!SEPARATOR.test(run)) return null;
+  // A separator glued to the front (a diff's `+`, a path's `/`) shifts every quantum: drop it.
+  const lead = LEADING_SEPARATORS.exec(run)?.[0].length ?? 0;
+  if (lead > 0) {
+    const rest = decodeBase64Run(run.slice(lead), budget.left);
+    if (rest !== null) {
+      budget.left -= rest.length;
+      return run.slice(0, lead) + rest;
+    }
+  }
   const pieces = run.split(/([/+_-])/);
   if (pieces.length > 2 * MAX_BASE64_PIECES - 1) return null;
   let changed = false;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { builtinRules } from "../../../src/config/load.ts";
 import { compilePolicy } from "../../../src/config/compile.ts";
 import { parseConfigText } from "../../../src/config/parse.ts";
 import { ConfigError } from "../../../src/core/errors.ts";
@@ -6,10 +7,12 @@ import { decideEgress } from "../../../src/policy/egress.ts";
 import { hashToken } from "../../../src/policy/agents.ts";
 import type { Policy } from "../../../src/policy/policy.ts";
 
+const BUILTIN = await builtinRules();
+
 type Issue = { path: string; message: string };
 
 function compile(text: string, digests: ReadonlyMap<number, string> = new Map()): Policy {
-  return compilePolicy(parseConfigText(text, "test.yaml"), { agentTokenDigests: digests, digest: "0123456789abcdef", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] });
+  return compilePolicy(parseConfigText(text, "test.yaml"), { agentTokenDigests: digests, digest: "0123456789abcdef", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }], builtinRules: BUILTIN });
 }
 
 function compileIssues(text: string): Issue[] {

@@ -2,11 +2,14 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { builtinRules } from "../../../src/config/load.ts";
 import { compilePolicy } from "../../../src/config/compile.ts";
 import { DEFAULT_CONFIG_TEXT, loadConfig } from "../../../src/config/load.ts";
 import { parseConfigText } from "../../../src/config/parse.ts";
 import { ConfigError } from "../../../src/core/errors.ts";
 import { decideEgress } from "../../../src/policy/egress.ts";
+
+const BUILTIN = await builtinRules();
 
 let dir = "";
 
@@ -47,7 +50,7 @@ const agentWithTokenFile = (file: string) => `version: 1\nagents:\n  - name: bui
 describe("the embedded default config", () => {
   test("DEFAULT_CONFIG_TEXT parses and compiles", () => {
     const config = parseConfigText(DEFAULT_CONFIG_TEXT, "embedded default");
-    const policy = compilePolicy(config, { agentTokenDigests: new Map(), digest: "x", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] });
+    const policy = compilePolicy(config, { agentTokenDigests: new Map(), digest: "x", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }], builtinRules: BUILTIN });
     expect(policy.mode).toBe("enforce");
     expect(config.egress.allow.length).toBeGreaterThan(0);
     expect(config.proxy.listen).toEqual({ hostname: "127.0.0.1", port: 8888 });

@@ -60,6 +60,15 @@ describe("parseConfigText: defaults", () => {
       },
       egress: { allow: [], deny: [], ports: { http: [[80, 80]], connect: [[443, 443]] }, trusted_cidrs: [] },
       agents: [],
+      dlp: {
+        enabled: true,
+        action: "block",
+        actions: {},
+        disable: [],
+        known_secrets: { env: [], files: [], min_length: 8 },
+        custom_rules: [],
+        body: { max_buffer: 1048576, overlap: 4096, max_decompressed: 16777216, max_ratio: 100 },
+      },
       audit: { file: "stderr" },
     });
   });
@@ -190,7 +199,7 @@ describe("parseConfigText: unknown keys carry their path", () => {
 
 describe("parseConfigText: reserved sections", () => {
   test("RESERVED_SECTIONS lists the sections ARCHITECTURE.md names but this version lacks", () => {
-    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "dlp", "injection", "mcp", "tls"]);
+    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "injection", "mcp", "tls"]);
   });
 
   test.each([...RESERVED_SECTIONS])("%p: says not supported yet, not unknown", (section) => {

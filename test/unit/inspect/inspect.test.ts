@@ -6,9 +6,12 @@ import type { Action, AgentIdentity, Decision } from "../../../src/core/types.ts
 import { applyMode, inspect, type InspectContext } from "../../../src/inspect/inspect.ts";
 import { STAGES } from "../../../src/inspect/stages.ts";
 import type { Policy } from "../../../src/policy/policy.ts";
+import { builtinRules } from "../../../src/config/load.ts";
+
+const BUILTIN = await builtinRules();
 
 function policyFrom(yaml: string): Policy {
-  return compilePolicy(parseConfigText(yaml, "test.yaml"), { agentTokenDigests: new Map(), digest: "test", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] });
+  return compilePolicy(parseConfigText(yaml, "test.yaml"), { agentTokenDigests: new Map(), digest: "test", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }], builtinRules: BUILTIN });
 }
 
 const EGRESS = `
@@ -89,7 +92,7 @@ describe("inspect: enforce mode", () => {
   test("the agent's own lists are used", () => {
     const lists = compilePolicy(
       parseConfigText("version: 1\nagents:\n  - name: a\n    source_cidrs: [10.0.0.0/8]\n    egress:\n      allow: [only.example]\n", "t"),
-      { agentTokenDigests: new Map(), digest: "t", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }] },
+      { agentTokenDigests: new Map(), digest: "t", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }], builtinRules: BUILTIN },
     ).agents.identify(undefined, "10.0.0.1").lists;
     const c: InspectContext = { policy: ENFORCE, killswitch: false, agentLists: lists };
     expect(inspect(connectAction("allowed.example"), c).verdict).toBe("block");

@@ -1,0 +1,168 @@
+/**
+ * Content inspection of a request: its fragments (URL, headers, body) through the DLP engine,
+ * and the findings turned into one Decision (ARCHITECTURE.md, "The one flow"). Pure.
+ *
+ * Actions per finding (scan/dlp.ts): `block` wins over `redact`, which wins over `warn`. A
+ * finding configured to `redact` that was only visible through a decoder (the secret is base64
+ * inside the body, say) cannot be cut out of the bytes as sent, so it blocks instead: sluice never
+ * forwards a secret it was told to remove.
+ */
+import type { Decision, Finding, Fragment, HttpRequestAction, Reason } from "../core/types.ts";
+import type { DlpEngine, DlpHit } from "../scan/dlp.ts";
+import { bodyFragments, headerFragments, joinedFragments, urlFragments, type FragmentLimits } from "./fragments.ts";
+
+/**
+ * Replaces secrets found as written with `[REDACTED:<rule>]`. The values live in a private field:
+ * a Redactor serialises to `{}`, so a decision that carries one can be logged without them.
+ */
+export class Redactor {
+  readonly #pairs: (readonly [literal: string, replacement: string])[] = [];
+
+  add(literal: string, rule: string): void {
+    if (literal.length > 0 && !this.#pairs.some(([l]) => l === literal)) this.#pairs.push([literal, `[REDACTED:${rule}]`]);
+    // Longest first, so a secret that contains another is replaced whole.
+    this.#pairs.sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** Adds every secret of `other`. */
+  absorb(other: Redactor): void {
+    for (const [literal, replacement] of other.#pairs) this.add(literal, replacement.slice("[REDACTED:".length, -1));
+  }
+
+  get size(): number {
+    return this.#pairs.length;
+  }
+
+  apply(text: string): string {
+    let out = text;
+    for (const [literal, replacement] of this.#pairs) out = out.split(literal).join(replacement);
+    return out;
+  }
+
+  /** The same on bytes: the secrets' UTF-8 bytes replaced, every other byte kept as it was. */
+  applyBytes(bytes: Uint8Array): Uint8Array {
+    let out = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (const [literal, replacement] of this.#pairs) {
+      const needle = Buffer.from(literal, "utf8");
+      const parts: Buffer[] = [];
+      let last = 0;
+      for (let at = out.indexOf(needle); at >= 0; at = out.indexOf(needle, at + needle.length)) {
+        parts.push(out.subarray(last, at), Buffer.from(replacement, "utf8"));
+        last = at + needle.length;
+      }
+      if (parts.length > 0) out = Buffer.concat([...parts, out.subarray(last)]);
+    }
+    return out;
+  }
+
+  toJSON(): Record<string, never> {
+    return {};
+  }
+}
+
+export interface ContentVerdict {
+  /** block, redact or warn; never allow (no findings is `null`). */
+  readonly decision: Decision;
+  /** Present when the verdict is redact. */
+  readonly redactor: Redactor | null;
+}
+
+function reasonOf(hit: DlpHit, detailSuffix = ""): Reason {
+  const f = hit.finding;
+  const via = f.via.length > 0 ? ` (via ${f.via.join(" > ")})` : "";
+  return { rule: f.rule, code: "dlp_finding", detail: `${f.rule} in ${f.location}: ${f.preview}${via}${detailSuffix}` };
+}
+
+/** The decision for a set of findings, or null when there are none. */
+export function decideFindings(hits: readonly DlpHit[]): ContentVerdict | null {
+  if (hits.length === 0) return null;
+  const blocking: Reason[] = [];
+  const redacting: Reason[] = [];
+  const warning: Reason[] = [];
+  const redactor = new Redactor();
+  for (const hit of hits) {
+    if (hit.action === "block") blocking.push(reasonOf(hit));
+    else if (hit.action === "redact" && hit.literal === null) blocking.push(reasonOf(hit, "; set to redact, but it was encoded and cannot be cut out"));
+    else if (hit.action === "redact") {
+      redacting.push(reasonOf(hit, "; redacted"));
+      redactor.add(hit.literal!, hit.finding.rule);
+    } else warning.push(reasonOf(hit, "; warn only"));
+  }
+  const findings: Finding[] = hits.map((h) => h.finding);
+  const reasons = [...blocking, ...redacting, ...warning];
+  const verdict = blocking.length > 0 ? "block" : redacting.length > 0 ? "redact" : "warn";
+  return { decision: { verdict, reasons, findings }, redactor: verdict === "redact" ? redactor : null };
+}
+
+/** The URL and headers of a request. */
+export function headFragments(action: HttpRequestAction): Fragment[] {
+  const fragments = [...urlFragments(action.host, action.path, action.query), ...headerFragments(action.headers)];
+  return [...fragments, ...joinedFragments(fragments)];
+}
+
+export function inspectHead(action: HttpRequestAction, dlp: DlpEngine): ContentVerdict | null {
+  return decideFindings(dlp.scan(headFragments(action)));
+}
+
+export interface BodyInspection {
+  readonly verdict: ContentVerdict | null;
+  /** What the body was taken for (json, form, binary, ...). */
+  readonly kind: string;
+  /** A parse problem; the body was then also scanned whole as text, so nothing went unseen. */
+  readonly note?: string;
+}
+
+/** A whole request body (its Content-Encoding already undone) with its content type. */
+export function inspectBody(contentType: string | undefined, body: Uint8Array, dlp: DlpEngine, limits?: FragmentLimits): BodyInspection {
+  const parsed = bodyFragments(contentType, body, limits);
+  const fragments = [...parsed.fragments, ...joinedFragments(parsed.fragments, limits)];
+  const verdict = decideFindings(dlp.scan(fragments));
+  return parsed.error === undefined ? { verdict, kind: parsed.kind } : { verdict, kind: parsed.kind, note: parsed.error };
+}
+
+/**
+ * Scans a body that streams through in pieces, as text, with the last `overlap` characters of
+ * each piece scanned again with the next, so a secret cut by a chunk boundary is seen whole.
+ * Memory stays at one piece plus the overlap, whatever the body's size. A finding is reported
+ * once even when the overlap shows it twice.
+ */
+export class BodyStreamScanner {
+  #tail = "";
+  readonly #seen = new Set<string>();
+
+  constructor(
+    private readonly dlp: DlpEngine,
+    private readonly overlap: number,
+  ) {}
+
+  /** The new findings in `text` (the next piece of the body). */
+  push(text: string): DlpHit[] {
+    const window = this.#tail + text;
+    this.#tail = window.length > this.overlap ? window.slice(window.length - this.overlap) : window;
+    const fresh: DlpHit[] = [];
+    for (const hit of this.dlp.scan([{ location: "body.stream", text: window }])) {
+      const key = `${hit.finding.rule}\u0000${hit.finding.preview}`;
+      if (this.#seen.has(key)) continue;
+      this.#seen.add(key);
+      fresh.push(hit);
+    }
+    return fresh;
+  }
+}
+
+/** Two verdicts as one: the stricter verdict, all reasons and findings, both redactors' secrets. */
+export function mergeVerdicts(a: ContentVerdict | null, b: ContentVerdict | null): ContentVerdict | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  const rank = { warn: 0, redact: 1, block: 2, allow: -1 } as const;
+  const [strict, other] = rank[a.decision.verdict] >= rank[b.decision.verdict] ? [a, b] : [b, a];
+  const decision: Decision = {
+    verdict: strict.decision.verdict,
+    reasons: [...strict.decision.reasons, ...other.decision.reasons],
+    findings: [...(strict.decision.findings ?? []), ...(other.decision.findings ?? [])],
+  };
+  if (decision.verdict !== "redact") return { decision, redactor: null };
+  const redactor = new Redactor();
+  for (const r of [a.redactor, b.redactor]) if (r) redactor.absorb(r);
+  return { decision, redactor };
+}

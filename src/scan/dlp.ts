@@ -1,0 +1,104 @@
+/**
+ * The DLP engine: the built-in rule pack, the operator's custom rules and the known secrets,
+ * run over fragments, each finding paired with the action its rule is configured for. Pure;
+ * compiled once per policy (ARCHITECTURE.md, "Compile once, run many").
+ */
+import type { Finding, Fragment } from "../core/types.ts";
+import type { DecodeLimits } from "./decode/index.ts";
+import type { KnownSecretScanner } from "./known-secrets.ts";
+import type { CompiledRules, Finding as RuleFinding } from "./rules/compile.ts";
+import { scanText } from "./text-scan.ts";
+
+export type DlpAction = "block" | "redact" | "warn";
+
+export interface DlpOptions {
+  readonly rules: CompiledRules;
+  readonly known?: KnownSecretScanner | null;
+  /** Action when no entry of `actions` applies. Default block. */
+  readonly defaultAction?: DlpAction;
+  /**
+   * Per rule id (`dlp.card-number`) or family prefix ending in `*` (`dlp.github-*`, `dlp.*`);
+   * the longest matching key wins.
+   */
+  readonly actions?: Readonly<Record<string, DlpAction>>;
+  /** Rule ids not run at all. */
+  readonly disabled?: readonly string[];
+  readonly decodeLimits?: DecodeLimits;
+}
+
+export interface DlpHit {
+  readonly finding: Finding;
+  readonly action: DlpAction;
+  /**
+   * The text as it stands in the fragment when it was found as written (no decoder), for
+   * redaction; kept in memory for the length of one request, never logged or recorded.
+   */
+  readonly literal: string | null;
+}
+
+export interface DlpEngine {
+  /** Rule ids the engine runs (built-in and custom, minus disabled), and `dlp.known-secret` when it has secrets. */
+  readonly ruleIds: readonly string[];
+  scan(fragments: readonly Fragment[]): DlpHit[];
+  actionFor(rule: string): DlpAction;
+}
+
+/** Both packs as one: findings of `a` then of `b`. */
+export function joinRules(a: CompiledRules, b: CompiledRules | null): CompiledRules {
+  if (b === null || b.rules.length === 0) return a;
+  return { rules: [...a.rules, ...b.rules], scan: (text: string): RuleFinding[] => [...a.scan(text), ...b.scan(text)] };
+}
+
+function withoutDisabled(rules: CompiledRules, disabled: ReadonlySet<string>): CompiledRules {
+  if (disabled.size === 0) return rules;
+  return { rules: rules.rules.filter((r) => !disabled.has(r.id)), scan: (text) => rules.scan(text).filter((f) => !disabled.has(f.rule)) };
+}
+
+/**
+ * Locations carry keys (`url.query.<key>`, JSON paths), and a key can itself be the secret:
+ * a long token-like run in a location is cut to its first characters before it is shown.
+ */
+export function safeLocation(location: string): string {
+  return location.replace(/[A-Za-z0-9_+/=-]{24,}/g, (run) => `${run.slice(0, 4)}…`);
+}
+
+export function createDlpEngine(options: DlpOptions): DlpEngine {
+  const disabled = new Set(options.disabled ?? []);
+  const rules = withoutDisabled(options.rules, disabled);
+  const known = options.known && options.known.size > 0 && !disabled.has("dlp.known-secret") ? options.known : null;
+  const fallback = options.defaultAction ?? "block";
+  const exact = new Map<string, DlpAction>();
+  const prefixes: [string, DlpAction][] = [];
+  for (const [key, action] of Object.entries(options.actions ?? {})) {
+    if (key.endsWith("*")) prefixes.push([key.slice(0, -1), action]);
+    else exact.set(key, action);
+  }
+  prefixes.sort((a, b) => b[0].length - a[0].length);
+  const actionFor = (rule: string): DlpAction => exact.get(rule) ?? prefixes.find(([p]) => rule.startsWith(p))?.[1] ?? fallback;
+
+  return {
+    ruleIds: [...rules.rules.map((r) => r.id), ...(known ? ["dlp.known-secret"] : [])],
+    actionFor,
+    scan(fragments) {
+      const hits: DlpHit[] = [];
+      const seen = new Set<string>();
+      const add = (rule: string, location: string, preview: string, via: readonly string[], literal: string | null) => {
+        const key = `${rule}\u0000${location}\u0000${preview}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        hits.push({ finding: { rule, location: safeLocation(location), preview, via }, action: actionFor(rule), literal });
+      };
+      for (const fragment of fragments) {
+        const text = fragment.text;
+        if (text.length === 0) continue;
+        for (const f of scanText(rules, text, options.decodeLimits)) {
+          add(f.rule, fragment.location, f.preview, f.via, f.via.length === 0 ? text.slice(f.start, f.end) : null);
+        }
+        if (known) {
+          for (const m of known.scan(text)) add(m.rule, fragment.location, m.preview, m.form === "raw" ? [] : [m.form], text.slice(m.start, m.end));
+        }
+      }
+      return hits;
+    },
+  };
+}
