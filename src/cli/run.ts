@@ -108,7 +108,19 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   const makeScanner = (p: Policy): NameScanner | null => {
     const e = p.dns.exfil;
     if (!e.enabled) return null;
+    // DLP over query names: a name can carry a token as written or encoded (dns.qname). A
+    // finding set to redact blocks here: a name cannot be redacted; warn-only findings pass.
+    const dlp = p.dlp;
+    const extraScanners = dlp
+      ? [
+          (text: string) => {
+            const hit = dlp.engine.scan([{ location: "dns.qname", text }]).find((h) => h.action !== "warn");
+            return hit ? { rule: hit.finding.rule, detail: `${hit.finding.rule}: ${hit.finding.preview}${hit.finding.via.length > 0 ? ` (via ${hit.finding.via.join(" > ")})` : ""}` } : null;
+          },
+        ]
+      : [];
     const detector = createDnsExfilDetector({
+      extraScanners,
       allowDomains: [...e.allowDomains],
       ...(e.maxNameLength !== undefined ? { maxNameLength: e.maxNameLength } : {}),
       ...(e.subdomainsPerMinute !== undefined ? { subdomainsPerMinute: e.subdomainsPerMinute } : {}),

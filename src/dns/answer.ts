@@ -105,7 +105,10 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     if (scan) {
       let finding: { rule: string; detail: string } | null;
       try {
-        finding = scan(name, deps.clock.epochMs(), q.question.type);
+        // The name as the client spelled it when it differs only in case: the detector folds
+        // case itself, but DLP checksums (a GitHub token's CRC) need the letters as sent.
+        const asSent = q.question.name.endsWith(".") ? q.question.name.slice(0, -1) : q.question.name;
+        finding = scan(asSent.toLowerCase() === name ? asSent : name, deps.clock.epochMs(), q.question.type);
       } catch (err) {
         // Fail closed: a scanner that throws blocks the query.
         finding = { rule: "dns.scan-failed", detail: `name scanner failed: ${String(err)}` };

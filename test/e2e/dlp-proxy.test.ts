@@ -6,33 +6,21 @@
  * keeps what it received.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { compileRulePack } from "../../src/scan/rules/compile.ts";
+import { sampleSecret } from "../helpers/dlp-samples.ts";
 import { curlThrough, stopSluices } from "../helpers/origins.ts";
-import { ROOT, startSluice, tempDir, type Running } from "../helpers/sluice.ts";
+import { startSluice, tempDir, type Running } from "../helpers/sluice.ts";
 
 const T = 60_000;
 
-/** The secret in the first match example of a rule, as the rule itself finds it. */
-function sample(ruleId: string): string {
-  const dir = join(ROOT, "rules/dlp");
-  const files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).map((f) => ({ path: f, text: readFileSync(join(dir, f), "utf8") }));
-  const pack = compileRulePack(files);
-  const rule = pack.rules.find((r) => r.id === ruleId)!;
-  for (const ex of rule.examples.match) {
-    const f = pack.scan(ex).find((x) => x.rule === ruleId);
-    if (f) return ex.slice(f.start, f.end);
-  }
-  throw new Error(`no sample for ${ruleId}`);
-}
-const GITHUB = sample("dlp.github-token");
-const AWS_ID = sample("dlp.aws-access-key-id");
-const STRIPE = sample("dlp.stripe-secret-key");
+const GITHUB = sampleSecret("dlp.github-token");
+const AWS_ID = sampleSecret("dlp.aws-access-key-id");
+const STRIPE = sampleSecret("dlp.stripe-secret-key");
 const KNOWN = "corp-internal-Secret-Value-91ax7Q";
 
 interface Received {

