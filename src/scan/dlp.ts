@@ -62,6 +62,8 @@ export function safeLocation(location: string): string {
   return location.replace(/[A-Za-z0-9_+/=-]{24,}/g, (run) => `${run.slice(0, 4)}…`);
 }
 
+const FORM_ENCODED = /^(?:url\.query|body\.form|joined\((?:url\.query|body\.form))/;
+
 export function createDlpEngine(options: DlpOptions): DlpEngine {
   const disabled = new Set(options.disabled ?? []);
   const rules = withoutDisabled(options.rules, disabled);
@@ -93,6 +95,12 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
         if (text.length === 0) continue;
         for (const f of scanText(rules, text, options.decodeLimits)) {
           add(f.rule, fragment.location, f.preview, f.via, f.via.length === 0 ? text.slice(f.start, f.end) : null);
+        }
+        // In a query string or a form body `+` is a space (WHATWG URL, application/x-www-form-
+        // urlencoded): a seed phrase or a PEM header arrives as `word+word`. Fragments stay raw
+        // (`+` is also base64), so the spaced reading is scanned as well.
+        if (FORM_ENCODED.test(fragment.location) && text.includes("+")) {
+          for (const f of scanText(rules, text.replaceAll("+", " "), options.decodeLimits)) add(f.rule, fragment.location, f.preview, ["form", ...f.via], null);
         }
         if (known) {
           for (const m of known.scan(text)) add(m.rule, fragment.location, m.preview, m.form === "raw" ? [] : [m.form], text.slice(m.start, m.end));

@@ -1,0 +1,134 @@
+/**
+ * The DLP engine (scan/dlp.ts) and content decisions (inspect/content.ts): actions per rule and
+ * family, disabled rules, known secrets, the form reading of `+`, locations that could carry a
+ * secret, redaction (and that a Redactor never serialises its values), streaming with overlap.
+ */
+import { describe, expect, test } from "bun:test";
+import { builtinRules } from "../../../src/config/load.ts";
+import type { HttpRequestAction } from "../../../src/core/types.ts";
+import { BodyStreamScanner, decideFindings, inspectBody, inspectHead, mergeVerdicts, Redactor } from "../../../src/inspect/content.ts";
+import { createDlpEngine, safeLocation } from "../../../src/scan/dlp.ts";
+import { compileKnownSecrets } from "../../../src/scan/known-secrets.ts";
+import { sampleSecret } from "../../helpers/dlp-samples.ts";
+
+const RULES = await builtinRules();
+const GITHUB = sampleSecret("dlp.github-token");
+const STRIPE = sampleSecret("dlp.stripe-secret-key");
+const engine = (opts: Partial<Parameters<typeof createDlpEngine>[0]> = {}) => createDlpEngine({ rules: RULES, ...opts });
+const text = (t: string) => [{ location: "body.text", text: t }];
+
+function request(over: Partial<HttpRequestAction> = {}): HttpRequestAction {
+  return {
+    kind: "http.request",
+    agent: { name: "a", via: "anonymous" },
+    client: { address: "127.0.0.1", port: 1 },
+    method: "GET",
+    scheme: "http",
+    host: "api.example.com",
+    port: 80,
+    path: "/",
+    query: "",
+    headers: [["Accept", "*/*"]],
+    ...over,
+  };
+}
+
+describe("DLP engine: actions", () => {
+  test("block by default; an exact rule id beats a family prefix, the longest prefix wins", () => {
+    const e = engine({ actions: { "dlp.*": "warn", "dlp.github-*": "redact", "dlp.github-token": "block" } });
+    expect(e.actionFor("dlp.github-token")).toBe("block");
+    expect(e.actionFor("dlp.github-oauth-token")).toBe("redact");
+    expect(e.actionFor("dlp.stripe-secret-key")).toBe("warn");
+    expect(engine().actionFor("dlp.stripe-secret-key")).toBe("block");
+    expect(engine({ defaultAction: "warn" }).actionFor("dlp.stripe-secret-key")).toBe("warn");
+  });
+
+  test("a disabled rule neither runs nor is listed", () => {
+    const e = engine({ disabled: ["dlp.github-token"] });
+    expect(e.scan(text(`t ${GITHUB} `))).toEqual([]);
+    expect(e.ruleIds).not.toContain("dlp.github-token");
+    expect(engine().scan(text(`t ${GITHUB} `)).map((h) => h.finding.rule)).toEqual(["dlp.github-token"]);
+  });
+
+  test("known secrets join the scan under dlp.known-secret, named by source, never shown", () => {
+    const known = compileKnownSecrets([{ name: "env:DB_PASSWORD", value: "hunter2-but-longer-Q7" }]);
+    const e = engine({ known });
+    const hits = e.scan(text(`pw=${Buffer.from("hunter2-but-longer-Q7").toString("base64")}`));
+    expect(hits.map((h) => [h.finding.rule, h.finding.preview])).toEqual([["dlp.known-secret", "known:env:DB_PASSWORD"]]);
+    expect(JSON.stringify(hits.map((h) => h.finding))).not.toContain("hunter2");
+  });
+
+  test("in a query or form value `+` is also read as a space", () => {
+    const phrase = "-----BEGIN+OPENSSH+PRIVATE+KEY-----";
+    const form = [{ location: "body.form.k", text: `${phrase}\n${"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW".repeat(3)}\n-----END+OPENSSH+PRIVATE+KEY-----` }];
+    const hits = engine().scan(form);
+    expect(hits.some((h) => h.finding.via[0] === "form")).toBe(true);
+    expect(engine().scan([{ location: "body.text", text: form[0]!.text }]).some((h) => h.finding.via[0] === "form")).toBe(false);
+  });
+
+  test("a location that could itself be a secret (a key) is cut short", () => {
+    expect(safeLocation(`url.query.${GITHUB}`)).toBe("url.query.ghp_…");
+    expect(safeLocation("body.json.messages[0].content")).toBe("body.json.messages[0].content");
+    const hits = engine().scan([{ location: `body.json-key.${GITHUB}`, text: `x ${GITHUB} y` }]);
+    expect(JSON.stringify(hits.map((h) => h.finding))).not.toContain(GITHUB);
+  });
+});
+
+describe("content decisions", () => {
+  test("block wins over redact wins over warn; every finding is listed, no value in any reason", () => {
+    const e = engine({ actions: { "dlp.github-token": "redact", "dlp.stripe-secret-key": "warn" } });
+    const v = decideFindings(e.scan(text(`a ${GITHUB} b ${STRIPE} c`)))!;
+    expect(v.decision.verdict).toBe("redact");
+    expect(v.decision.findings!.map((f) => f.rule).sort()).toEqual(["dlp.github-token", "dlp.stripe-secret-key"]);
+    expect(JSON.stringify(v)).not.toContain(GITHUB);
+    expect(JSON.stringify(v)).not.toContain(STRIPE);
+    expect(v.redactor!.apply(`a ${GITHUB} b`)).toBe("a [REDACTED:dlp.github-token] b");
+    const blocked = decideFindings(engine({ actions: { "dlp.github-token": "redact" } }).scan(text(`${GITHUB} ${STRIPE}`)))!;
+    expect(blocked.decision.verdict).toBe("block");
+    expect(blocked.decision.reasons[0]!.rule).toBe("dlp.stripe-secret-key");
+    expect(decideFindings([])).toBeNull();
+  });
+
+  test("redact of a secret seen only through a decoder blocks: it cannot be cut out of the bytes", () => {
+    const e = engine({ actions: { "dlp.github-token": "redact" } });
+    const v = decideFindings(e.scan(text(Buffer.from(`token ${GITHUB}`).toString("base64"))))!;
+    expect(v.decision.verdict).toBe("block");
+    expect(v.decision.reasons[0]!.detail).toContain("cannot be cut out");
+  });
+
+  test("a Redactor serialises to {} and replaces on bytes, leaving other bytes as they were", () => {
+    const r = new Redactor();
+    r.add(GITHUB, "dlp.github-token");
+    expect(JSON.stringify({ r })).toBe('{"r":{}}');
+    const bytes = Buffer.concat([Buffer.from([0xff, 0x00]), Buffer.from(` ${GITHUB} `), Buffer.from([0xfe])]);
+    const out = Buffer.from(r.applyBytes(bytes));
+    expect(out.subarray(0, 2)).toEqual(Buffer.from([0xff, 0x00]));
+    expect(out.at(-1)).toBe(0xfe);
+    expect(out.toString("latin1")).toContain("[REDACTED:dlp.github-token]");
+  });
+
+  test("the head: query values, headers and cookies; mergeVerdicts keeps the stricter verdict and both redactors", () => {
+    const e = engine({ actions: { "dlp.github-token": "redact" } });
+    const head = inspectHead(request({ query: `a=1&tok=${GITHUB}`, headers: [["Cookie", `sid=abc; gh=${GITHUB}`]] }), e)!;
+    expect(head.decision.findings!.map((f) => f.location).sort()).toEqual(["header.cookie", "header.cookie.gh", "url.query.tok"]);
+    const body = inspectBody("application/json", Buffer.from(JSON.stringify({ k: STRIPE })), e).verdict!;
+    expect(mergeVerdicts(head, body)!.decision.verdict).toBe("block");
+    const both = mergeVerdicts(head, decideFindings(engine({ actions: { "dlp.*": "redact" } }).scan(text(` ${STRIPE} `))))!;
+    expect(both.decision.verdict).toBe("redact");
+    expect(both.redactor!.apply(`${GITHUB} ${STRIPE}`)).toBe("[REDACTED:dlp.github-token] [REDACTED:dlp.stripe-secret-key]");
+    expect(inspectHead(request({ query: "page=2&q=hello" }), e)).toBeNull();
+  });
+});
+
+describe("streamed bodies", () => {
+  test("a secret cut by a chunk boundary is found once; the window stays bounded", () => {
+    const s = new BodyStreamScanner(engine(), 256);
+    const body = `${"lorem ipsum ".repeat(100)}${GITHUB} ${"dolor sit amet ".repeat(100)}`;
+    const cut = body.indexOf(GITHUB) + 10;
+    const first = s.push(body.slice(0, cut));
+    const second = s.push(body.slice(cut));
+    expect(first).toEqual([]);
+    expect(second.map((h) => h.finding.rule)).toEqual(["dlp.github-token"]);
+    expect(s.push(" more clean text ")).toEqual([]);
+  });
+});
