@@ -13,6 +13,12 @@ const ALPHABET_RUN = /[A-Za-z0-9+/_-]{16,}={0,6}/g;
 const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
 const TRAILING_PAD = /=+$/;
 
+/** Quick tests on one run, so most runs (identifiers, paths, ids) reach no decoder's regex. */
+const HAS_BASE32 = /[A-Z2-7]{16}|[a-z2-7]{16}/;
+const HAS_HEX = /[0-9A-Fa-f]{16}|[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-/;
+/** Hex of one case with dashes (UUIDs, digests): never plausible as base64 (base64.ts). */
+const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
+
 export interface RunViews {
   base64: string | null;
   base32: string | null;
@@ -63,12 +69,14 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   for (let m = ALPHABET_RUN.exec(text); m !== null; m = ALPHABET_RUN.exec(text)) {
     const run = m[0];
     const at = m.index;
-    const pad = TRAILING_PAD.exec(run)?.[0].length ?? 0;
-    const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
-    const d64 = decodeBase64Candidate(base64Run, b64Budget);
-    if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
-    b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
-    hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+    if (!HEX_SHAPED.test(run)) {
+      const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;
+      const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
+      const d64 = decodeBase64Candidate(base64Run, b64Budget);
+      if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
+    }
+    if (HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
+    if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
   }
   if (text.includes(":") || text.includes(" ")) {
     const spaced: Span[] = [];
