@@ -38,6 +38,7 @@ export function compileDlp(dlp: Config["dlp"], builtin: CompiledRules, knownSecr
   dlp.disable.forEach((id, i) => {
     if (!ids.includes(id)) issues.push({ path: `dlp.disable.${i}`, message: `no such rule: ${id}` });
   });
+  if (dlp.body.max_held_total < dlp.body.max_buffer) issues.push({ path: "dlp.body.max_held_total", message: "must be at least dlp.body.max_buffer" });
   if (dlp.body.overlap >= dlp.body.max_buffer) issues.push({ path: "dlp.body.overlap", message: "must be smaller than dlp.body.max_buffer" });
   const known = compileKnownSecrets(knownSecrets, { minLength: dlp.known_secrets.min_length });
   for (const name of known.skipped) issues.push({ path: "dlp.known_secrets", message: `${name} is shorter than min_length (${dlp.known_secrets.min_length}): too short to look for without false positives` });
@@ -45,6 +46,7 @@ export function compileDlp(dlp: Config["dlp"], builtin: CompiledRules, knownSecr
     engine: createDlpEngine({ rules, known, defaultAction: dlp.action, actions: dlp.actions, disabled: dlp.disable }),
     maxBufferBytes: dlp.body.max_buffer,
     overlapBytes: dlp.body.overlap,
+    maxHeldTotalBytes: dlp.body.max_held_total,
     inflate: { maxOutputBytes: dlp.body.max_decompressed, maxRatio: dlp.body.max_ratio },
   };
 }

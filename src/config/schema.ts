@@ -198,6 +198,8 @@ export const configSchema = z.strictObject({
           max_buffer: size.default(1024 * 1024),
           /** Larger bodies stream through, scanned chunk by chunk; this much is held back so a secret across chunks is seen whole. */
           overlap: size.default(4096),
+          /** All bodies held at once, over every connection; past it, bodies stream instead of waiting in memory. */
+          max_held_total: size.default(64 * 1024 * 1024),
           /** Compressed bodies (Content-Encoding gzip, deflate, br) decompress to at most this much... */
           max_decompressed: size.default(16 * 1024 * 1024),
           /** ...and at most this many times their compressed size: past either, the request is refused. */

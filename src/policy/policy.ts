@@ -8,6 +8,8 @@ export interface DlpSettings {
   readonly engine: DlpEngine;
   /** Bodies up to this size are held and scanned whole; larger ones are scanned as they stream. */
   readonly maxBufferBytes: number;
+  /** All bodies held at once, over all connections; past it, bodies stream. */
+  readonly maxHeldTotalBytes: number;
   /** Bytes of a streamed body held back until the next chunk arrives (a secret across chunks). */
   readonly overlapBytes: number;
   readonly inflate: { readonly maxOutputBytes: number; readonly maxRatio: number };

@@ -605,7 +605,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for the origin before it
       // sends the body, so the body cannot be held first; it streams, scanned as it passes.
       const expectContinue = headerValue(head.headers, "expect")?.toLowerCase() === "100-continue";
-      if (!expectContinue && (head.chunked || head.contentLength! <= dlp.maxBufferBytes)) {
+      const room = heldTotal + (head.contentLength ?? 0) <= dlp.maxHeldTotalBytes;
+      if (!expectContinue && room && (head.chunked || head.contentLength! <= dlp.maxBufferBytes)) {
         // Held: read the whole body before anything goes upstream (see holdRequestBody).
         ex.held = { parts: [], size: 0 };
         c.phase = "request-body";
@@ -819,6 +820,19 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   // ---- DLP on request bodies (request-scan.ts) -------------------------------------------
 
   /**
+   * Bytes of request bodies held right now, over all connections: past dlp.body.max_held_total
+   * more bodies stream instead of waiting in memory (max_buffer x max_connections is 4 GiB).
+   */
+  let heldTotal = 0;
+
+  /** Drops a held body, giving its bytes back to the budget. */
+  function releaseHeld(ex: Exchange): void {
+    if (ex.held === null) return;
+    heldTotal -= ex.held.size;
+    ex.held = null;
+  }
+
+  /**
    * The body's data in `chunk` (chunked framing removed), how far the body reaches in `chunk`,
    * and whether it ended; null after answering a framing error.
    */
@@ -840,7 +854,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     return { data, end, finished: ex.reqRemaining === 0 };
   }
 
-  /** Collects a held body; past dlp.body.max_buffer (only possible when chunked) it streams instead. */
+  /**
+   * Collects a held body. Past dlp.body.max_buffer (a chunked body has no length to judge it by
+   * up front) or when all held bodies pass dlp.body.max_held_total, it streams instead, what was held first.
+   */
   function holdRequestBody(ex: Exchange, chunk: Buffer): void {
     const held = ex.held!;
     const got = bodyData(ex, chunk);
@@ -848,6 +865,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     for (const d of got.data) {
       held.parts.push(d);
       held.size += d.length;
+      heldTotal += d.length;
     }
     if (got.finished) {
       ex.reqDone = true;
@@ -856,14 +874,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       return;
     }
     const dlp = deps.policy().dlp;
-    if (!dlp || held.size <= dlp.maxBufferBytes) return;
+    if (!dlp || (held.size <= dlp.maxBufferBytes && heldTotal <= dlp.maxHeldTotalBytes)) return;
     if (isEncoded(headerValue(ex.head.headers, "content-encoding"))) {
       refuseBody(ex, "dlp.body-too-large", `a compressed request body over dlp.body.max_buffer (${dlp.maxBufferBytes} bytes) cannot be scanned`, null, "body_too_large");
       return;
     }
     // Too large to hold: from here on it streams, re-chunked, what was held going first.
-    ex.held = null;
-    ex.stream = new StreamedBody(dlp, headerValue(ex.head.headers, "content-type"), true);
+    releaseHeld(ex);
+    ex.stream = new StreamedBody(dlp, headerValue(ex.head.headers, "content-type"), ex.head.chunked);
     const out = ex.stream.push(Buffer.concat(held.parts));
     if (out.stop) {
       refuseBody(ex, out.stop.decision.reasons[0]!.rule, "", mergeVerdicts(ex.headVerdict, out.stop));
@@ -880,7 +898,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const policy = deps.policy();
     const dlp = policy.dlp;
     const held = ex.held!;
-    ex.held = null;
+    releaseHeld(ex);
     c.phase = "busy";
     if (!dlp) {
       ex.heldBody = Buffer.concat(held.parts);
@@ -938,7 +956,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       releasePeer(up);
       up.socket?.terminate();
     }
-    ex.held = null;
+    releaseHeld(ex);
     ex.stream = null;
     const r = blockResponse(decision, !ex.reqDone || ex.clientClose);
     record(ex, r.status, decision, up?.ip);
@@ -1384,6 +1402,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         clearHeadTimer(c);
         if (c.tunnel) endTunnel(c.tunnel);
         const ex = c.ex;
+        if (ex) releaseHeld(ex);
         if (ex && !ex.done) {
           ex.done = true;
           const up = ex.upstream;

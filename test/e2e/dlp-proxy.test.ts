@@ -75,6 +75,7 @@ ${dlp}
 let enforce: Running;
 let redact: Running;
 let audit: Running;
+let tight: Running;
 
 beforeAll(async () => {
   await startOrigin();
@@ -92,10 +93,11 @@ beforeAll(async () => {
     startSluice(config(`  actions: { "dlp.github-*": redact, dlp.stripe-secret-key: redact }`)),
     startSluice(config("  action: block", "audit")),
   ]);
+  tight = await startSluice(config("  body: { max_buffer: 64KiB, max_held_total: 64KiB }"));
 }, T);
 
 afterAll(async () => {
-  await stopSluices(enforce, redact, audit);
+  await stopSluices(enforce, redact, audit, tight);
   origin?.close();
 });
 
@@ -115,6 +117,7 @@ function expectNoValue(sl: Running, ...values: string[]): void {
   for (const v of values) expect(all.includes(v)).toBe(false);
 }
 
+const budgetDir = tempDir("slt-dlp-budget-");
 const seen = (path: string) => received.filter((r) => r.url.startsWith(path));
 
 describe("dlp: blocks leave nothing upstream", () => {
@@ -228,6 +231,38 @@ describe("dlp: held and streamed bodies", () => {
     const partial = await waitFor(() => seen("/chs2")[0]);
     expect(partial.complete).toBe(false);
     rmSync(dir, { recursive: true, force: true });
+  }, T);
+
+  test("past dlp.body.max_held_total, bodies stream instead of waiting in memory", async () => {
+    // One client holds 60 KB of a chunked body, unfinished: most of the budget.
+    const holder = connect(tight.proxyPort, "127.0.0.1");
+    await new Promise<void>((ok) => holder.on("connect", () => ok()));
+    holder.write(`POST ${originUrl}/hold1 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n`);
+    holder.write(`${(60 * 1024).toString(16)}\r\n${"h".repeat(60 * 1024)}\r\n`);
+    await Bun.sleep(200);
+    // A second body no longer fits: it streams, so the origin sees it begin before it ends
+    // (a held body would reach the origin only whole).
+    const body = Buffer.from("second body, small, ".repeat(1000));
+    const second = connect(tight.proxyPort, "127.0.0.1");
+    await new Promise<void>((ok) => second.on("connect", () => ok()));
+    second.write(`POST ${originUrl}/hold2 HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`);
+    second.write(body.subarray(0, 10_000));
+    const early = await waitFor(() => seen("/hold2")[0]);
+    expect(early.complete).toBe(false);
+    second.write(body.subarray(10_000));
+    await waitFor(() => (early.complete ? early : undefined));
+    expect(early.body.equals(body)).toBe(true);
+    second.destroy();
+    // The holder finishes: its body was held whole and goes with a length.
+    holder.write("0\r\n\r\n");
+    const first = await waitFor(() => seen("/hold1")[0]?.complete ? seen("/hold1")[0] : undefined);
+    expect(first.headers["content-length"]).toBe(String(60 * 1024));
+    holder.destroy();
+    // With the budget free again, a body is held (and sent with a length).
+    writeFileSync(join(budgetDir, "b"), body);
+    const again = await curlThrough(tight.proxyUrl, `${originUrl}/hold3`, ["-H", "Transfer-Encoding: chunked", "-H", "content-type: text/plain", "--data-binary", `@${join(budgetDir, "b")}`]);
+    expect(again.status).toBe(200);
+    expect(seen("/hold3")[0]!.headers["content-length"]).toBe(String(body.length));
   }, T);
 
   test("a secret deep in a streamed body, across a read boundary: refused, the origin gets an incomplete body without it", async () => {

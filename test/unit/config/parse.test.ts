@@ -67,7 +67,7 @@ describe("parseConfigText: defaults", () => {
         disable: [],
         known_secrets: { env: [], files: [], min_length: 8 },
         custom_rules: [],
-        body: { max_buffer: 1048576, overlap: 4096, max_decompressed: 16777216, max_ratio: 100 },
+        body: { max_buffer: 1048576, overlap: 4096, max_held_total: 67108864, max_decompressed: 16777216, max_ratio: 100 },
       },
       audit: { file: "stderr" },
     });
