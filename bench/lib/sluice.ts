@@ -94,7 +94,13 @@ export const DENY_PATTERNS: readonly string[] = [
   "uploads.gitlab.com",
 ];
 
-export function sluiceConfig(opts: { auditFile: string; connectPorts?: readonly string[] }): string {
+export interface SluiceConfigOptions {
+  readonly connectPorts?: readonly string[];
+  /** false writes `dlp: { enabled: false }`; otherwise the dlp section is left out (DLP on, defaults). */
+  readonly dlp?: boolean;
+}
+
+export function sluiceConfig(opts: { auditFile: string } & SluiceConfigOptions): string {
   const list = (xs: readonly string[]) => xs.map((x) => `    - ${JSON.stringify(x)}\n`).join("");
   const connect = opts.connectPorts ?? ["443"];
   return (
@@ -109,6 +115,7 @@ export function sluiceConfig(opts: { auditFile: string; connectPorts?: readonly 
     `    http: ["1-65535"]\n` +
     `    connect: [${connect.map((p) => JSON.stringify(p)).join(", ")}]\n` +
     `  trusted_cidrs: ["127.0.0.1/32"]\n` +
+    (opts.dlp === false ? `dlp: { enabled: false }\n` : "") +
     `audit:\n` +
     `  file: ${JSON.stringify(opts.auditFile)}\n`
   );
@@ -239,7 +246,7 @@ export interface RunningSluice extends LaunchedSluice {
 }
 
 /** The forwarding proxy with the production-like egress policy above. */
-export async function startSluice(name: string, dir: string, opts: { connectPorts?: readonly string[] } = {}): Promise<RunningSluice> {
+export async function startSluice(name: string, dir: string, opts: SluiceConfigOptions = {}): Promise<RunningSluice> {
   if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\``);
   const s = await launchSluice({ name, dir, config: (auditFile) => sluiceConfig({ auditFile, ...opts }) });
   const proxyPort = readyPort(s.ready, "proxy");

@@ -52,6 +52,38 @@ export function writeProxyScript(dir: string, name: string, absoluteUrl: string,
   return path;
 }
 
+/** `text` as a Lua long-bracket string: raw bytes, no escapes to get wrong. */
+function luaLongString(text: string): string {
+  let eq = "";
+  while (text.includes(`]${eq}]`)) eq += "=";
+  // A newline right after the opening bracket would be dropped by Lua: the body must not start with one.
+  if (text.startsWith("\n") || text.startsWith("\r")) throw new Error("a Lua long string cannot start with a line break");
+  return `[${eq}[${text}]${eq}]`;
+}
+
+/**
+ * Writes a Lua script that sends `POST <target>` with `body` (Content-Length set by wrk.format)
+ * and a Host header for `url`. `absolute` puts the whole URL in the request line, for a proxy;
+ * otherwise the request line has the path, for the origin itself.
+ */
+export function writePostScript(
+  dir: string,
+  name: string,
+  url: string,
+  body: string,
+  opts: { absolute: boolean; headers?: Record<string, string> },
+): string {
+  const u = new URL(url);
+  const headers = { Host: u.host, ...opts.headers };
+  const table = Object.entries(headers)
+    .map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+    .join(", ");
+  const target = opts.absolute ? url : `${u.pathname}${u.search}`;
+  const path = join(dir, `${name}.lua`);
+  writeFileSync(path, `local body = ${luaLongString(body)}\nlocal req = wrk.format("POST", ${JSON.stringify(target)}, { ${table} }, body)\nrequest = function() return req end\n`);
+  return path;
+}
+
 export async function runWrk(opts: WrkOptions): Promise<WrkResult> {
   const args = [
     "wrk",
