@@ -27,10 +27,12 @@ const PATH_ROOTS = ["body.json", "body.ndjson", "body.multipart"] as const;
 export function joinedFragments(fragments: readonly Fragment[], limits?: FragmentLimits): Fragment[] {
   const maxJoined = limits?.maxJoined ?? DEFAULT_MAX_JOINED;
   const maxLength = limits?.maxJoinedLength ?? DEFAULT_MAX_JOINED_LENGTH;
+  const groups = siblingGroups(fragments);
+  if (groups.length === 0) return [];
   const seen = new Set<string>();
   for (const f of fragments) seen.add(f.text);
   const out: Fragment[] = [];
-  for (const group of siblingGroups(fragments)) {
+  for (const group of groups) {
     for (let i = 0; i < group.length; i++) {
       let text = "";
       for (let n = 0; n < MAX_WINDOW && i + n < group.length; n++) {
@@ -71,7 +73,7 @@ export function siblingKey(location: string): string | null {
   if (location.startsWith("joined(")) return null;
   if (location.startsWith("header.cookie.")) return "cookie:";
   // Every value of one header name is a sibling of the others, wherever they sit in the head.
-  if (location.startsWith("header.")) return `header:${location}`;
+  if (location.startsWith("header.")) return location;
   if (location.startsWith("url.query.")) return "query:";
   if (location.startsWith("url.path[")) return "url-path:";
   if (location.startsWith("body.form.")) return "form:";

@@ -62,6 +62,10 @@ export function safeLocation(location: string): string {
   return location.replace(/[A-Za-z0-9_+/=-]{24,}/g, (run) => `${run.slice(0, 4)}…`);
 }
 
+/** Headers whose values repeat from request to request and never hold a credential by design. */
+const CACHED_LOCATION = /^(?:url\.host|header\.(?:host|user-agent|accept|accept-encoding|accept-language|content-type|cache-control|pragma|connection|te|dnt|sec-fetch-[a-z]+|sec-ch-[a-z-]+|upgrade-insecure-requests|x-stainless-[a-z-]+|anthropic-version|openai-beta))$/;
+const CACHE_MAX_TEXT = 256;
+const CACHE_MAX_ENTRIES = 4096;
 const FORM_ENCODED = /^(?:url\.query|body\.form|joined\((?:url\.query|body\.form))/;
 
 export function createDlpEngine(options: DlpOptions): DlpEngine {
@@ -78,10 +82,45 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
   prefixes.sort((a, b) => b[0].length - a[0].length);
   const actionFor = (rule: string): DlpAction => exact.get(rule) ?? prefixes.find(([p]) => rule.startsWith(p))?.[1] ?? fallback;
 
+  // Texts of common headers found clean before (the same User-Agent, Accept, Content-Type on
+  // every request of an agent): exact text only, bounded, and per engine, so a reload (new rules,
+  // new known secrets) starts afresh. Credentials and cookies are never kept.
+  const cleanCache = new Set<string>();
+  function remember(fragments: readonly Fragment[]): void {
+    for (const f of fragments) {
+      if (f.text.length > CACHE_MAX_TEXT || !CACHED_LOCATION.test(f.location)) continue;
+      if (cleanCache.size >= CACHE_MAX_ENTRIES) cleanCache.clear();
+      cleanCache.add(f.text);
+    }
+  }
+
+  function anyFinding(fragments: readonly Fragment[]): boolean {
+    const lines: string[] = [];
+    for (const f of fragments) {
+      lines.push(f.text);
+      if (FORM_ENCODED.test(f.location) && f.text.includes("+")) lines.push(f.text.replaceAll("+", " "));
+    }
+    const text = lines.join("\n");
+    // The decoding budget of the fragments taken one by one, not of one text of their length.
+    const limits = { ...options.decodeLimits, maxBytes: options.decodeLimits?.maxBytes ?? Math.max(64 * 1024, 4 * text.length) };
+    return scanText(rules, text, limits).length > 0 || (known !== null && known.scan(text).length > 0);
+  }
+
   return {
     ruleIds: [...rules.rules.map((r) => r.id), ...(known ? ["dlp.known-secret"] : [])],
     actionFor,
     scan(fragments) {
+      // Fast path: most requests hold nothing. Their fragments are scanned once, as one text,
+      // one per line (no rule is anchored, and no decoder reads across a line break, so a match
+      // in a fragment is a match there); only when that finds something are they scanned one
+      // by one, for the locations. A request is 20-odd short fragments: per-fragment setup
+      // (decoder passes, the keyword automaton) would cost more than the matching.
+      const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(f.text.length <= CACHE_MAX_TEXT && CACHED_LOCATION.test(f.location) && cleanCache.has(f.text))) : fragments;
+      if (fresh.length === 0) return [];
+      if (fragments.length > 1 && !anyFinding(fresh)) {
+        remember(fresh);
+        return [];
+      }
       const hits: DlpHit[] = [];
       const seen = new Set<string>();
       const add = (rule: string, location: string, preview: string, via: readonly string[], literal: string | null) => {
