@@ -150,6 +150,17 @@ export class BodyStreamScanner {
   }
 }
 
+/**
+ * A whole request, head and held body, in one scan (one pass of the engine's decoders rather
+ * than two). The body has its Content-Encoding undone already.
+ */
+export function inspectRequest(action: HttpRequestAction, contentType: string | undefined, body: Uint8Array, dlp: DlpEngine, limits?: FragmentLimits): BodyInspection {
+  const parsed = bodyFragments(contentType, body, limits);
+  const fragments = [...headFragments(action), ...parsed.fragments, ...joinedFragments(parsed.fragments, limits)];
+  const verdict = decideFindings(dlp.scan(fragments));
+  return parsed.error === undefined ? { verdict, kind: parsed.kind } : { verdict, kind: parsed.kind, note: parsed.error };
+}
+
 /** Two verdicts as one: the stricter verdict, all reasons and findings, both redactors' secrets. */
 export function mergeVerdicts(a: ContentVerdict | null, b: ContentVerdict | null): ContentVerdict | null {
   if (a === null) return b;

@@ -10,7 +10,7 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { OperationalError } from "../core/errors.ts";
 import type { ReasonCode } from "../core/reasons.ts";
-import type { Action, AuditSink, Clock, Decision, Peer, Reason } from "../core/types.ts";
+import type { Action, AuditSink, Clock, Decision, HttpRequestAction, Peer, Reason } from "../core/types.ts";
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
 import type { EgressLists } from "../policy/egress.ts";
@@ -167,6 +167,10 @@ const SKIP_REQUEST = new Set(["host", "content-length"]);
 const SKIP_RESPONSE = new Set(["content-length"]);
 /** Safe to replay on a fresh connection when a pooled one turns out dead (RFC 9110 section 9.2.2). */
 const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
+/** Streamed bodies: a garbage collection after this many scanned bytes (streamRequestBody). */
+const GC_EVERY_SCANNED_BYTES = 4 * 1024 * 1024;
+/** A held body up to this size goes out in one write with its head. */
+const ONE_WRITE_BODY = 64 * 1024;
 /** Upstream response heads get the same ceiling as requests' default. */
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
@@ -551,8 +555,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     let decision = decide(action, policy, id.lists);
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
     const dlp = decision.verdict === "block" ? null : policy.dlp;
+    // A body that will be held is scanned with its head, in one pass (judgeHeld); otherwise the
+    // head is scanned now, before anything goes upstream.
+    const hold = dlp !== null && hasBody && holdsBody(head, dlp);
     let headVerdict: ContentVerdict | null = null;
-    if (dlp) {
+    if (dlp && !hold) {
       headVerdict = inspectHead(action, dlp.engine);
       decision = applyMode(withContent(decision, headVerdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
     }
@@ -602,11 +609,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     c.ex = ex;
     if (dlp && hasBody) {
       const encoded = isEncoded(headerValue(head.headers, "content-encoding"));
-      // `Expect: 100-continue` (RFC 9110 §10.1.1): the client waits for the origin before it
-      // sends the body, so the body cannot be held first; it streams, scanned as it passes.
-      const expectContinue = headerValue(head.headers, "expect")?.toLowerCase() === "100-continue";
-      const room = heldTotal + (head.contentLength ?? 0) <= dlp.maxHeldTotalBytes;
-      if (!expectContinue && room && (head.chunked || head.contentLength! <= dlp.maxBufferBytes)) {
+      if (hold) {
         // Held: read the whole body before anything goes upstream (see holdRequestBody).
         ex.held = { parts: [], size: 0 };
         c.phase = "request-body";
@@ -761,8 +764,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.redactor) text = ex.redactor.apply(text);
     const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
-    send(up, headBytes, null);
     ex.lastActive = clock.now();
+    if (ex.heldBody && ex.heldBody.length <= ONE_WRITE_BODY) {
+      // Bun does not cork: head and a small held body go out as one write.
+      const whole = Buffer.concat([typeof headBytes === "string" ? Buffer.from(headBytes, "latin1") : headBytes, ex.heldBody]);
+      ex.bytesOut += ex.heldBody.length;
+      ex.heldBody = null;
+      send(up, whole, null);
+      return;
+    }
+    send(up, headBytes, null);
     if (ex.stream && ex.stream.pendingOut.length > 0) {
       for (const piece of ex.stream.pendingOut) {
         ex.bytesOut += piece.length;
@@ -825,6 +836,22 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    */
   let heldTotal = 0;
 
+  /**
+   * Whether a request's body is held (read whole, then scanned) rather than streamed: it fits
+   * dlp.body.max_buffer and the budget of all held bodies, and the client is not waiting for
+   * `100 Continue` before sending it (RFC 9110 §10.1.1: it waits for the origin, so the body
+   * cannot be held first; it streams, scanned as it passes). A chunked body has no length yet:
+   * it is held until it outgrows the limits.
+   */
+  function holdsBody(head: RequestHead, dlp: NonNullable<Policy["dlp"]>): boolean {
+    if (headerValue(head.headers, "expect")?.toLowerCase() === "100-continue") return false;
+    if (heldTotal + (head.contentLength ?? 0) > dlp.maxHeldTotalBytes) return false;
+    return head.chunked || head.contentLength! <= dlp.maxBufferBytes;
+  }
+
+  /** Bytes of streamed bodies scanned since the last collection (GC_EVERY_SCANNED_BYTES). */
+  let scannedSinceGc = 0;
+
   /** Drops a held body, giving its bytes back to the budget. */
   function releaseHeld(ex: Exchange): void {
     if (ex.held === null) return;
@@ -879,8 +906,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       refuseBody(ex, "dlp.body-too-large", `a compressed request body over dlp.body.max_buffer (${dlp.maxBufferBytes} bytes) cannot be scanned`, null, "body_too_large");
       return;
     }
-    // Too large to hold: from here on it streams, re-chunked, what was held going first.
+    // Too large to hold: from here on it streams, what was held going first. Its head was left
+    // for judgeHeld: it is scanned now, before anything goes upstream.
     releaseHeld(ex);
+    const policy = deps.policy();
+    ex.headVerdict = inspectHead(ex.action as HttpRequestAction, dlp.engine);
+    const headDecision = applyMode(withContent(ex.decision, ex.headVerdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    (ex as { decision: Decision }).decision = headDecision;
+    if (headDecision.verdict === "block") {
+      refuseBody(ex, headDecision.reasons[0]!.rule, "", ex.headVerdict);
+      return;
+    }
+    ex.redactor = headDecision.verdict === "redact" ? ex.headVerdict!.redactor : null;
     ex.stream = new StreamedBody(dlp, headerValue(ex.head.headers, "content-type"), ex.head.chunked);
     const out = ex.stream.push(Buffer.concat(held.parts));
     if (out.stop) {
@@ -906,7 +943,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       return;
     }
     const body = held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts);
-    const outcome = judgeHeldBody(dlp, ex.head.headers, body, ex.headVerdict);
+    const outcome = judgeHeldBody(dlp, ex.action as HttpRequestAction, body);
     if (!outcome.ok) {
       refuseBody(ex, outcome.rule, outcome.detail, null, outcome.code);
       return;
@@ -983,6 +1020,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const got = bodyData(ex, chunk);
     if (got === null || ex.done) return;
     for (const d of got.data) {
+      scannedSinceGc += d.length;
+      if (scannedSinceGc >= GC_EVERY_SCANNED_BYTES) {
+        // Scanning makes short-lived strings faster than the collector returns memory on its
+        // own: a long upload would grow RSS by hundreds of MB of garbage. Collect as we go.
+        scannedSinceGc = 0;
+        Bun.gc(true);
+      }
       const out = stream.push(d);
       if (out.stop) {
         // In audit mode refuseBody only records what would have happened, and the body goes on.

@@ -10,8 +10,8 @@
  *   finding that blocks cuts the upstream connection: the origin never gets a complete request.
  */
 import * as zlib from "node:zlib";
-import type { Decision, HeaderList } from "../core/types.ts";
-import { BodyStreamScanner, decideFindings, inspectBody, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
+import type { Decision, HeaderList, HttpRequestAction } from "../core/types.ts";
+import { BodyStreamScanner, decideFindings, inspectBody, inspectRequest, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { bodyKind } from "../inspect/fragments.ts";
 import type { DlpSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -33,20 +33,21 @@ export type HeldOutcome =
   | { readonly ok: false; readonly rule: string; readonly code: "body_undecodable"; readonly detail: string; readonly verdict: ContentVerdict | null };
 
 /**
- * Judges a whole body. `head` is the verdict on the URL and headers, merged in. A redaction is
- * applied to the bytes and the result scanned again: a secret that is still there (it was
- * written differently in the raw bytes, e.g. JSON-escaped) turns the verdict into a block.
+ * Judges a whole request: its head and its held body, in one scan. A redaction is applied to the
+ * body's bytes and the result scanned again: a secret that is still there (it was written
+ * differently in the raw bytes, e.g. JSON-escaped) turns the verdict into a block.
  */
-export function judgeHeldBody(dlp: DlpSettings, headers: HeaderList, body: Uint8Array, head: ContentVerdict | null): HeldOutcome {
+export function judgeHeldBody(dlp: DlpSettings, action: HttpRequestAction, body: Uint8Array): HeldOutcome {
+  const headers = action.headers;
   const encoding = headerValue(headers, "content-encoding");
   const contentType = headerValue(headers, "content-type");
   let plain = body;
   if (isEncoded(encoding)) {
     const inflated = decodeContentEncoding(body, encoding, dlp.inflate, zlib);
-    if (!inflated.ok) return { ok: false, rule: `dlp.body-${inflated.code.replace("_", "-")}`, code: "body_undecodable", detail: `request body: ${inflated.detail}`, verdict: head };
+    if (!inflated.ok) return { ok: false, rule: `dlp.body-${inflated.code.replace("_", "-")}`, code: "body_undecodable", detail: `request body: ${inflated.detail}`, verdict: null };
     plain = inflated.bytes;
   }
-  const verdict = mergeVerdicts(head, inspectBody(contentType, plain, dlp.engine).verdict);
+  const verdict = inspectRequest(action, contentType, plain, dlp.engine).verdict;
   if (verdict === null || verdict.decision.verdict !== "redact") return { ok: true, verdict, body };
   if (plain !== body) return { ok: true, verdict: escalate(verdict, "set to redact, but the body is compressed"), body };
   const redacted = verdict.redactor!.applyBytes(body);
