@@ -114,3 +114,24 @@ describe("one-pass run decoding", () => {
     }
   });
 });
+
+describe("normalised windows", () => {
+  test("sparse non-ASCII: only windows around it are normalised, and a trick inside a secret is still seen through", async () => {
+    const { normalisedWindows, scanText, NORMALISE_WINDOW } = await import("../../../src/scan/text-scan.ts");
+    const { builtinRules } = await import("../../../src/config/load.ts");
+    const { sampleSecret } = await import("../../helpers/dlp-samples.ts");
+    const token = sampleSecret("dlp.github-token");
+    const hidden = `${token.slice(0, 10)}\u200b${token.slice(10)}`;
+    const filler = "plain ascii words and numbers 12345, nothing to see here. ".repeat(2000);
+    const text = `${filler}café ${filler} key=${hidden} ${filler}`;
+    const windows = normalisedWindows(text)!;
+    expect(windows.length).toBeLessThan(text.length / 2);
+    expect(windows.length).toBeGreaterThan(2 * NORMALISE_WINDOW);
+    expect(windows).toContain(token);
+    const found = scanText(await builtinRules(), text);
+    expect(found.map((f) => [f.rule, f.via])).toEqual([["dlp.github-token", ["unicode"]]]);
+    expect(normalisedWindows("all ascii")).toBeNull();
+    const dense = "é".repeat(10) + filler.slice(0, 100);
+    expect(normalisedWindows(dense)).toBe(dense.normalize("NFKD").replace(/\p{M}/gu, "").normalize("NFC"));
+  });
+});
