@@ -107,18 +107,21 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   // The detector keeps per-domain budgets, so there is one per config load.
   const makeScanner = (p: Policy): NameScanner | null => {
     const e = p.dns.exfil;
-    if (!e.enabled) return null;
     // DLP over query names: a name can carry a token as written or encoded (dns.qname). A
     // finding set to redact blocks here: a name cannot be redacted; warn-only findings pass.
     const dlp = p.dlp;
-    const extraScanners = dlp
-      ? [
-          (text: string) => {
-            const hit = dlp.engine.scan([{ location: "dns.qname", text }]).find((h) => h.action !== "warn");
-            return hit ? { rule: hit.finding.rule, detail: `${hit.finding.rule}: ${hit.finding.preview}${hit.finding.via.length > 0 ? ` (via ${hit.finding.via.join(" > ")})` : ""}` } : null;
-          },
-        ]
-      : [];
+    const dlpScan = dlp
+      ? (text: string) => {
+          const hit = dlp.engine.scan([{ location: "dns.qname", text }]).find((h) => h.action !== "warn");
+          return hit ? { rule: hit.finding.rule, detail: `${hit.finding.rule}: ${hit.finding.preview}${hit.finding.via.length > 0 ? ` (via ${hit.finding.via.join(" > ")})` : ""}` } : null;
+        }
+      : null;
+    if (!e.enabled) {
+      // Exfiltration heuristics off, DLP on: names are still read for secrets, with and without dots.
+      if (!dlpScan) return null;
+      return (name) => dlpScan(name) ?? (name.includes(".") ? dlpScan(name.replaceAll(".", "")) : null);
+    }
+    const extraScanners = dlpScan ? [dlpScan] : [];
     const detector = createDnsExfilDetector({
       extraScanners,
       allowDomains: [...e.allowDomains],

@@ -44,6 +44,8 @@ export interface HttpRequestAction {
   readonly scheme: "http" | "https";
   /** Normalised host: lower case, no trailing dot, punycode, IPv6 without brackets. */
   readonly host: string;
+  /** The host as the client spelled it, when it differs from `host` only in case (DLP reads it). */
+  readonly hostAsWritten?: string;
   readonly port: number;
   /** Path without the query string. */
   readonly path: string;

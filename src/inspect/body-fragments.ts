@@ -145,6 +145,10 @@ class Sink {
   readonly out: Fragment[] = [];
   readonly errors: string[] = [];
   full = false;
+  /** Object keys walked (jsonFragments compares them with the keys written). */
+  keys = 0;
+  /** A subtree past maxDepth was kept whole (its keys are not walked). */
+  cut = false;
   constructor(
     private readonly capacity: number,
     readonly maxDepth: number,
@@ -174,7 +178,12 @@ class Sink {
  */
 export function bodyFragments(contentType: string | undefined, body: Uint8Array, limits?: FragmentLimits): BodyFragments {
   const kind = bodyKind(contentType, body.subarray(0, SNIFF_BYTES));
-  if (kind === "binary" || body.length === 0) return { fragments: [], kind };
+  if (body.length === 0) return { fragments: [], kind };
+  // Binary is never a way around the scanner: its printable runs (and UTF-16 text) are scanned.
+  if (kind === "binary") {
+    const strings = binaryText(body);
+    return { fragments: strings.length === 0 ? [] : [{ location: "body.binary", text: strings }], kind };
+  }
   const maxFragments = Math.max(1, limits?.maxFragments ?? DEFAULT_MAX_FRAGMENTS);
   // One slot stays free for the whole-body fallback, so the bound holds even on error.
   const sink = new Sink(maxFragments - 1, limits?.maxDepth ?? DEFAULT_MAX_DEPTH);
@@ -202,6 +211,47 @@ export function bodyFragments(contentType: string | undefined, body: Uint8Array,
   }
   if (sink.errors.length === 0) return { fragments: sink.out, kind };
   return { fragments: [...sink.out, { location: "body.text", text }], kind, error: sink.errors.join("; ") };
+}
+
+const ASCII = new TextDecoder("latin1");
+/** Printable runs shorter than this are noise in binary data (like `strings -n 6`). */
+const MIN_STRING_RUN = 6;
+
+/**
+ * The text inside binary data, as `strings` finds it: runs of printable ASCII (with tab, CR, LF),
+ * one per line; and, when NUL bytes sit at every other position (UTF-16 text, or text padded
+ * with NULs), the same bytes read as UTF-16LE and as UTF-16BE. A byte prepended to a secret,
+ * a false image/png label or a PNG signature glued to text does not hide it.
+ */
+export function binaryText(bytes: Uint8Array): string {
+  const runs: string[] = [];
+  let start = -1;
+  let evenNul = 0;
+  let oddNul = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    const b = i < bytes.length ? bytes[i]! : 0;
+    if (b === 0) {
+      if (i % 2 === 0) evenNul++;
+      else oddNul++;
+    }
+    const printable = (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d;
+    if (printable && i < bytes.length) {
+      if (start < 0) start = i;
+    } else if (start >= 0) {
+      if (i - start >= MIN_STRING_RUN) runs.push(ASCII.decode(bytes.subarray(start, i)));
+      start = -1;
+    }
+  }
+  const half = bytes.length / 2;
+  if (half >= MIN_STRING_RUN && (oddNul > half * 0.3 || evenNul > half * 0.3)) {
+    const even = bytes.length - (bytes.length % 2);
+    for (const encoding of ["utf-16le", "utf-16be"] as const) {
+      const text = new TextDecoder(encoding).decode(bytes.subarray(0, even));
+      // Only its readable runs: the other byte order of the same bytes is mostly unassigned noise.
+      for (const m of text.matchAll(/[\x20-\x7e\t\r\n\u00a0-\u024f]{6,}/g)) runs.push(m[0]);
+    }
+  }
+  return runs.join("\n");
 }
 
 /** Lossy UTF-8: a stray invalid byte must not hide the rest of a body from the scanner. */
@@ -247,8 +297,48 @@ function parseJson(text: string, sink: Sink): unknown {
   }
 }
 
+/**
+ * Nesting depth and number of object keys of a JSON text, in one pass that skips strings. Run
+ * before JSON.parse: a megabyte of `[[[[...` would stall the proxy in the parser (hundreds of
+ * ms), and JSON.parse keeps only the last of duplicate keys (`{"a":"<secret>","a":"x"}`), which
+ * the origin may read differently; comparing key counts finds them.
+ */
+export function jsonShape(text: string): { depth: number; keys: number } {
+  let depth = 0;
+  let max = 0;
+  let keys = 0;
+  for (let i = 0, n = text.length; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: skip to its closing quote, then see whether a colon follows (a key).
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i += 2;
+        else if (d === 0x22) break;
+        else i++;
+      }
+      let j = i + 1;
+      while (j < n && (text.charCodeAt(j) === 0x20 || text.charCodeAt(j) === 0x0a || text.charCodeAt(j) === 0x0d || text.charCodeAt(j) === 0x09)) j++;
+      if (j < n && text.charCodeAt(j) === 0x3a) keys++;
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) max = depth;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return { depth: max, keys };
+}
+
+/** Deeper than this, a JSON body is not parsed but scanned as text (see jsonShape). */
+const MAX_PARSE_DEPTH = 512;
+export const DUPLICATE_KEYS = "duplicate JSON keys";
+
 /** Fragments of one JSON document; false (with an error and nothing added) when it does not parse. */
 function jsonFragments(text: string, valueRoot: string, keyRoot: string, sink: Sink): boolean {
+  const shape = jsonShape(text);
+  if (shape.depth > MAX_PARSE_DEPTH) {
+    sink.fail(JSON_TOO_DEEP);
+    return false;
+  }
   let value: unknown;
   try {
     value = parseJson(text, sink);
@@ -256,6 +346,7 @@ function jsonFragments(text: string, valueRoot: string, keyRoot: string, sink: S
     sink.fail(INVALID_JSON);
     return false;
   }
+  const before = sink.keys;
   try {
     walkJson(value, valueRoot, "", keyRoot, sink, 0);
   } catch (err) {
@@ -263,6 +354,9 @@ function jsonFragments(text: string, valueRoot: string, keyRoot: string, sink: S
     if (!(err instanceof RangeError)) throw err;
     sink.fail(JSON_TOO_DEEP);
   }
+  // Fewer keys walked than written: duplicates. The raw text is then scanned too (the caller
+  // adds it on any error).
+  if (sink.keys - before !== shape.keys && !sink.full && !sink.cut) sink.fail(DUPLICATE_KEYS);
   return true;
 }
 
@@ -275,7 +369,10 @@ function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: stri
   if (typeof value === "string") return sink.push(valueRoot + path, value);
   if (typeof value === "number" || typeof value === "bigint") return sink.push(valueRoot + path, String(value));
   if (value === null || typeof value !== "object") return true;
-  if (depth >= sink.maxDepth) return sink.push(valueRoot + path, stringifyIteratively(value));
+  if (depth >= sink.maxDepth) {
+    sink.cut = true;
+    return sink.push(valueRoot + path, stringifyIteratively(value));
+  }
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       if (!walkJson(value[i], valueRoot, `${path}[${i}]`, keyRoot, sink, depth + 1)) return false;
@@ -283,6 +380,7 @@ function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: stri
     return true;
   }
   for (const [key, child] of Object.entries(value)) {
+    sink.keys++;
     if (!sink.push(keyRoot + path, key)) return false;
     if (!walkJson(child, valueRoot, path + keySegment(key), keyRoot, sink, depth + 1)) return false;
   }
@@ -493,8 +591,10 @@ function partFragments(part: Buffer, index: number, root: string, sink: Sink, de
   if (filename !== undefined && !sink.push(`${root}-filename${segment}`, filename)) return false;
   const contentType = headers.get("content-type");
   switch (bodyKind(contentType, content.subarray(0, SNIFF_BYTES))) {
-    case "binary":
-      return true;
+    case "binary": {
+      const strings = binaryText(content);
+      return strings.length === 0 ? true : sink.push(location, strings);
+    }
     case "json": {
       const text = decodeText(content);
       if (!jsonFragments(text, location, `${root}-key${segment}`, sink)) return sink.push(location, text);

@@ -60,6 +60,12 @@ export class Redactor {
   }
 }
 
+/**
+ * Locations a redaction cannot fix: the host routes the request (and was already resolved), and
+ * a joined fragment's text never occurs as written (its pieces are apart).
+ */
+const UNREDACTABLE = /^(?:url\.host|header\.host|joined\()/;
+
 export interface ContentVerdict {
   /** block, redact or warn; never allow (no findings is `null`). */
   readonly decision: Decision;
@@ -83,6 +89,7 @@ export function decideFindings(hits: readonly DlpHit[]): ContentVerdict | null {
   for (const hit of hits) {
     if (hit.action === "block") blocking.push(reasonOf(hit));
     else if (hit.action === "redact" && hit.literal === null) blocking.push(reasonOf(hit, "; set to redact, but it was encoded and cannot be cut out"));
+    else if (hit.action === "redact" && UNREDACTABLE.test(hit.finding.location)) blocking.push(reasonOf(hit, "; set to redact, but a host name or a secret split across values cannot be cut out"));
     else if (hit.action === "redact") {
       redacting.push(reasonOf(hit, "; redacted"));
       redactor.add(hit.literal!, hit.finding.rule);
@@ -96,7 +103,7 @@ export function decideFindings(hits: readonly DlpHit[]): ContentVerdict | null {
 
 /** The URL and headers of a request. */
 export function headFragments(action: HttpRequestAction): Fragment[] {
-  const fragments = [...urlFragments(action.host, action.path, action.query), ...headerFragments(action.headers)];
+  const fragments = [...urlFragments(action.hostAsWritten ?? action.host, action.path, action.query), ...headerFragments(action.headers)];
   return [...fragments, ...joinedFragments(fragments)];
 }
 
@@ -126,6 +133,14 @@ export function inspectBody(contentType: string | undefined, body: Uint8Array, d
  * Memory stays at one piece plus the overlap, whatever the body's size. A finding is reported
  * once even when the overlap shows it twice.
  */
+/** Longest encoded run kept whole across reads of a streamed body. */
+export const MAX_RUN_TAIL = 64 * 1024;
+
+/** The base64 (both alphabets) and hex run characters, with padding. */
+function isRunChar(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 43 || c === 47 || c === 95 || c === 45 || c === 61;
+}
+
 export class BodyStreamScanner {
   #tail = "";
   readonly #seen = new Set<string>();
@@ -138,7 +153,16 @@ export class BodyStreamScanner {
   /** The new findings in `text` (the next piece of the body). */
   push(text: string): DlpHit[] {
     const window = this.#tail + text;
-    this.#tail = window.length > this.overlap ? window.slice(window.length - this.overlap) : window;
+    let cut = Math.max(0, window.length - this.overlap);
+    // An encoded run (base64, hex) cut by the overlap would be decoded from the wrong place next
+    // time: keep it from its start, unless it is longer than MAX_RUN_TAIL.
+    if (cut > 0 && isRunChar(window.charCodeAt(cut))) {
+      let start = cut;
+      const limit = Math.max(0, cut - MAX_RUN_TAIL);
+      while (start > limit && isRunChar(window.charCodeAt(start - 1))) start--;
+      if (start > limit || start === 0) cut = start;
+    }
+    this.#tail = window.slice(cut);
     const fresh: DlpHit[] = [];
     for (const hit of this.dlp.scan([{ location: "body.stream", text: window }])) {
       const key = `${hit.finding.rule}\u0000${hit.finding.preview}`;
@@ -159,6 +183,34 @@ export function inspectRequest(action: HttpRequestAction, contentType: string | 
   const fragments = [...headFragments(action), ...parsed.fragments, ...joinedFragments(parsed.fragments, limits)];
   const verdict = decideFindings(dlp.scan(fragments));
   return parsed.error === undefined ? { verdict, kind: parsed.kind } : { verdict, kind: parsed.kind, note: parsed.error };
+}
+
+/**
+ * The path to put in a record when findings point into it: the segments they name replaced by
+ * `[REDACTED]`, or the whole path when a finding covers more than one segment. Records carry the
+ * path (never the query), so a token sent as a path segment must not reach them through it.
+ */
+export function maskedPath(path: string, findings: readonly Finding[] | undefined): string {
+  if (!findings || findings.length === 0) return path;
+  const masked = new Set<number>();
+  const inSegments = new Set<string>();
+  const wholePath: Finding[] = [];
+  for (const f of findings) {
+    if (!f.location.includes("url.path")) continue;
+    const indices = [...f.location.matchAll(/url\.path\[(\d+)\]/g)].map((m) => Number(m[1]));
+    if (indices.length === 0) wholePath.push(f);
+    else inSegments.add(`${f.rule}\u0000${f.preview}`);
+    for (const i of indices) masked.add(i);
+  }
+  // The whole path is also scanned: a secret seen there and in a segment is that segment's.
+  const whole = wholePath.some((f) => !inSegments.has(`${f.rule}\u0000${f.preview}`));
+  if (whole) return "[REDACTED]";
+  if (masked.size === 0) return path;
+  let i = 0;
+  return path
+    .split("/")
+    .map((segment) => (segment.length === 0 ? segment : masked.has(i++) ? "[REDACTED]" : segment))
+    .join("/");
 }
 
 /** Two verdicts as one: the stricter verdict, all reasons and findings, both redactors' secrets. */

@@ -77,9 +77,15 @@ export function siblingKey(location: string): string | null {
   if (location.startsWith("url.query.")) return "query:";
   if (location.startsWith("url.path[")) return "url-path:";
   if (location.startsWith("body.form.")) return "form:";
+  if (!location.startsWith("body.")) return null;
   for (const root of PATH_ROOTS) {
     const next = location.charAt(root.length);
     if (location.startsWith(root) && (next === "." || next === "[")) {
+      // Without quoted keys the parent is everything before the last `.` or `[`.
+      if (!location.includes('"', root.length)) {
+        const cut = Math.max(location.lastIndexOf("."), location.lastIndexOf("["));
+        return cut >= root.length ? `path:${location.slice(0, cut)}` : null;
+      }
       const parent = parentPath(location, root.length);
       return parent === null ? null : `path:${parent}`;
     }

@@ -16,7 +16,7 @@ import type { Logger } from "../core/log.ts";
 import type { EgressLists } from "../policy/egress.ts";
 import type { Policy } from "../policy/policy.ts";
 import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
-import { inspectHead, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
+import { inspectHead, maskedPath, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
 import { headerValue, isEncoded, judgeHeldBody, StreamedBody, withContent } from "./request-scan.ts";
 import type { GuardedDialer } from "./dialer.ts";
@@ -155,6 +155,19 @@ interface Tunnel extends Base {
   closedBy: Reason | null;
 }
 
+/**
+ * The host of an absolute-form target as the client spelled it, when that differs from the
+ * normalised host only in case (DLP checksums need the letters as sent); else undefined.
+ */
+function hostAsWritten(target: string, host: string): string | undefined {
+  const start = target.indexOf("://") + 3;
+  if (start < 3) return undefined;
+  let end = start;
+  while (end < target.length && target[end] !== "/" && target[end] !== "?" && target[end] !== ":" && target[end] !== "#") end++;
+  const written = target.slice(start, end);
+  return written !== host && written.toLowerCase() === host ? written : undefined;
+}
+
 /** Heads are latin1 text; pure-ASCII ones (nearly all) go to the socket as strings. */
 const NON_ASCII = /[^\x00-\x7f]/;
 function asciiHead(text: string): string | Buffer {
@@ -164,6 +177,8 @@ function asciiHead(text: string): string | Buffer {
 const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
 /** Written by the proxy itself from parsed values, never copied from the client. */
 const SKIP_REQUEST = new Set(["host", "content-length"]);
+const SKIP_HELD_REQUEST = new Set(["host", "content-length", "expect"]);
+const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
 const SKIP_RESPONSE = new Set(["content-length"]);
 /** Safe to replay on a fresh connection when a pooled one turns out dead (RFC 9110 section 9.2.2). */
 const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
@@ -239,6 +254,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         }
         default: {
           const ex = c.ex;
+          // A body being held for DLP has no upstream yet: a client that stops sending it is cut off.
+          if (ex && !ex.done && ex.held && now - ex.lastActive > p.idleTimeoutMs) {
+            abortExchange(ex, 408, "timeout", "proxy.body-timeout", "request body not received in time");
+            break;
+          }
           // Silent because we paused it for a slow client is not the upstream's fault.
           if (ex && !ex.done && ex.upstream && !ex.upstream.flowPaused && now - ex.lastActive > p.upstreamTimeoutMs) {
             abortExchange(ex, 504, "timeout", "proxy.upstream-timeout", "upstream did not answer in time");
@@ -364,7 +384,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       method: http ? a.method : "CONNECT",
       host: a.host,
       port: a.port,
-      path: http ? a.path : undefined,
+      path: http ? maskedPath(a.path, decision.findings) : undefined,
       verdict: decision.verdict,
       rule: r?.rule ?? "none",
       reason: r?.code ?? "allowed",
@@ -547,6 +567,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       method: head.method,
       scheme: "http",
       host: target.host,
+      hostAsWritten: hostAsWritten(head.target, target.host),
       port: target.port,
       path: target.path,
       query: target.query,
@@ -612,6 +633,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (hold) {
         // Held: read the whole body before anything goes upstream (see holdRequestBody).
         ex.held = { parts: [], size: 0 };
+        if (headerValue(head.headers, "expect")?.toLowerCase() === "100-continue") send(c, CONTINUE, null);
         c.phase = "request-body";
         const pending = c.buf;
         c.buf = null;
@@ -622,7 +644,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         refuseBody(ex, "dlp.body-too-large", `a compressed request body that cannot be held (over dlp.body.max_buffer, ${dlp.maxBufferBytes} bytes, or sent with Expect: 100-continue) cannot be scanned`, null, "body_too_large");
         return;
       }
-      ex.stream = new StreamedBody(dlp, headerValue(head.headers, "content-type"), head.chunked);
+      ex.stream = new StreamedBody(dlp, head.chunked);
     }
     sendUpstream(ex);
   }
@@ -754,7 +776,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     up.owner = ex;
     const h = ex.head;
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
-    text += serializeHeaders(h.headers, h.connection, SKIP_REQUEST);
+    // A held body was asked for with sluice's own `100 Continue`: the origin gets it whole.
+    text += serializeHeaders(h.headers, h.connection, ex.heldBody ? SKIP_HELD_REQUEST : SKIP_REQUEST);
     // Framing comes from what we parsed and will enforce, never from copied header text; a
     // held body goes with the length of what is sent (it may have been redacted).
     if (ex.heldBody) text += `Content-Length: ${ex.heldBody.length}\r\n`;
@@ -838,13 +861,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   /**
    * Whether a request's body is held (read whole, then scanned) rather than streamed: it fits
-   * dlp.body.max_buffer and the budget of all held bodies, and the client is not waiting for
-   * `100 Continue` before sending it (RFC 9110 §10.1.1: it waits for the origin, so the body
-   * cannot be held first; it streams, scanned as it passes). A chunked body has no length yet:
-   * it is held until it outgrows the limits.
+   * dlp.body.max_buffer and the budget of all held bodies. A chunked body has no length yet: it
+   * is held until it outgrows the limits. A client that waits for `100 Continue` gets it from
+   * sluice (RFC 9110 §10.1.1 lets a proxy answer it), so it cannot make its body stream.
    */
   function holdsBody(head: RequestHead, dlp: NonNullable<Policy["dlp"]>): boolean {
-    if (headerValue(head.headers, "expect")?.toLowerCase() === "100-continue") return false;
     if (heldTotal + (head.contentLength ?? 0) > dlp.maxHeldTotalBytes) return false;
     return head.chunked || head.contentLength! <= dlp.maxBufferBytes;
   }
@@ -918,7 +939,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       return;
     }
     ex.redactor = headDecision.verdict === "redact" ? ex.headVerdict!.redactor : null;
-    ex.stream = new StreamedBody(dlp, headerValue(ex.head.headers, "content-type"), ex.head.chunked);
+    ex.stream = new StreamedBody(dlp, ex.head.chunked);
     const out = ex.stream.push(Buffer.concat(held.parts));
     if (out.stop) {
       refuseBody(ex, out.stop.decision.reasons[0]!.rule, "", mergeVerdicts(ex.headVerdict, out.stop));
@@ -1057,6 +1078,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function abortExchange(ex: Exchange, status: number, code: ReasonCode, rule: string, detail: string, block = false): void {
     if (ex.done) return;
     ex.done = true;
+    releaseHeld(ex);
     const c = ex.client;
     const up = ex.upstream;
     ex.upstream = null;

@@ -12,6 +12,7 @@
 import * as zlib from "node:zlib";
 import type { Decision, HeaderList, HttpRequestAction } from "../core/types.ts";
 import { BodyStreamScanner, decideFindings, inspectBody, inspectRequest, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
+import { binaryText } from "../inspect/body-fragments.ts";
 import { bodyKind } from "../inspect/fragments.ts";
 import type { DlpSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -75,7 +76,6 @@ export class StreamedBody {
   readonly #scanner: BodyStreamScanner;
   readonly #text = new TextDecoder("utf-8");
   #held: Uint8Array = new Uint8Array(0);
-  #skip: boolean | null = null;
   /** Every finding so far (all warn-only unless audit mode let a block pass), for the record. */
   verdict: ContentVerdict | null = null;
   /** Output to send once the request head has gone upstream (a held body that outgrew the buffer). */
@@ -83,7 +83,6 @@ export class StreamedBody {
 
   constructor(
     private readonly dlp: DlpSettings,
-    private readonly contentType: string | undefined,
     private readonly chunked: boolean,
   ) {
     this.#scanner = new BodyStreamScanner(dlp.engine, dlp.overlapBytes);
@@ -95,11 +94,13 @@ export class StreamedBody {
    */
   push(data: Uint8Array): { send: Uint8Array[]; stop?: ContentVerdict } {
     if (data.length === 0) return { send: [] };
-    // Binary bodies (by type and magic bytes, judged on the first bytes) pass unscanned.
-    this.#skip ??= bodyKind(this.contentType, data.subarray(0, 1024)) === "binary";
     let stop: ContentVerdict | undefined;
-    if (!this.#skip) {
-      let found = decideFindings(this.#scanner.push(this.#text.decode(data, { stream: true })));
+    {
+      // Each read is judged on its own: binary data is scanned as the text inside it (printable
+      // runs, UTF-16), text as UTF-8, so no prefix byte makes the rest of a body go unread.
+      const binary = bodyKind(undefined, data.subarray(0, 1024)) === "binary";
+      const text = binary ? binaryText(data) : this.#text.decode(data, { stream: true });
+      let found = decideFindings(this.#scanner.push(text));
       if (found !== null && found.decision.verdict === "redact") found = escalate(found, "set to redact, but the body is streamed (larger than dlp.body.max_buffer)");
       if (found !== null && found.decision.verdict === "block") stop = found;
       this.verdict = mergeVerdicts(this.verdict, found);

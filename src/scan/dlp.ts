@@ -145,7 +145,22 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
           for (const m of known.scan(text)) add(m.rule, fragment.location, m.preview, m.form === "raw" ? [] : [m.form], text.slice(m.start, m.end));
         }
       }
-      return hits;
+      return maskLiteralsInLocations(hits);
     },
   };
+}
+
+/**
+ * A key can be a secret too (`{"<token>": ...}`, a cookie named by a token): it is then part of
+ * the location of every value under it. Each value found as written is replaced by its preview
+ * in every location, whatever its length (safeLocation only cuts long runs).
+ */
+function maskLiteralsInLocations(hits: DlpHit[]): DlpHit[] {
+  const literals = hits.filter((h) => h.literal !== null && h.literal.length >= 4).map((h) => [h.literal!, h.finding.preview] as const);
+  if (literals.length === 0) return hits;
+  return hits.map((h) => {
+    let location = h.finding.location;
+    for (const [literal, preview] of literals) if (location.includes(literal)) location = location.split(literal).join(preview);
+    return location === h.finding.location ? h : { ...h, finding: { ...h.finding, location } };
+  });
 }

@@ -76,6 +76,7 @@ let enforce: Running;
 let redact: Running;
 let audit: Running;
 let tight: Running;
+let short: Running;
 
 beforeAll(async () => {
   await startOrigin();
@@ -94,10 +95,11 @@ beforeAll(async () => {
     startSluice(config("  action: block", "audit")),
   ]);
   tight = await startSluice(config("  body: { max_buffer: 64KiB, max_held_total: 64KiB }"));
+  short = await startSluice(config("  body: { max_buffer: 64KiB, max_held_total: 64KiB }").replace("require_agent: false }", "require_agent: false, idle_timeout: 1s }"));
 }, T);
 
 afterAll(async () => {
-  await stopSluices(enforce, redact, audit, tight);
+  await stopSluices(enforce, redact, audit, tight, short);
   origin?.close();
 });
 
@@ -194,6 +196,54 @@ describe("dlp: blocks leave nothing upstream", () => {
   }, T);
 });
 
+describe("dlp: tricks from the security review", () => {
+  test("a NUL before a secret, UTF-16 text, a PNG signature glued on: binary is scanned as the text inside it", async () => {
+    const bodies: [string, Uint8Array, string][] = [
+      ["/bin1", Uint8Array.from([0, ...Buffer.from(GITHUB)]), "text/plain"],
+      ["/bin2", Buffer.from(`token ${GITHUB}`, "utf16le"), "text/plain"],
+      ["/bin3", Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...Buffer.from(` ${GITHUB} `), 0xff]), "image/png"],
+    ];
+    for (const [path, body, type] of bodies) {
+      const r = await via(enforce, path, { method: "POST", headers: { "content-type": type }, body });
+      expect({ path, status: r.status }).toEqual({ path, status: 403 });
+    }
+    expect(seen("/bin")).toHaveLength(0);
+  }, T);
+
+  test("duplicate JSON keys: the value JSON.parse drops is scanned too", async () => {
+    const r = await via(enforce, "/dup1", { method: "POST", headers: { "content-type": "application/json" }, body: `{"a":"${GITHUB}","a":"x"}` });
+    expect(r.status).toBe(403);
+  }, T);
+
+  test("the host as written is scanned (an upper-case key id in a host name), and paths in records are masked", async () => {
+    const r = await rawRequest(enforce.proxyPort, `GET http://${AWS_ID}.leak.test:${new URL(originUrl).port}/x HTTP/1.1\r\nHost: other.test\r\nConnection: close\r\n\r\n`);
+    expect(r.split("\r\n")[0]).toBe("HTTP/1.1 403 Forbidden");
+    expect(r).toContain("dlp.aws-access-key-id");
+    const p = await via(enforce, `/seg/${GITHUB}/tail`);
+    expect(p.status).toBe(403);
+    const rec = await recordFor(enforce, "/seg/[REDACTED]/tail");
+    expect(rec.rule).toBe("dlp.github-token");
+    expectNoValue(enforce, GITHUB, AWS_ID);
+  }, T);
+
+  test("redact cannot fix a secret split across query values: it blocks", async () => {
+    const r = await via(redact, `/rs1?p=${GITHUB.slice(0, 20)}&q=${GITHUB.slice(20)}`);
+    expect(r.status).toBe(403);
+    expect(seen("/rs1")).toHaveLength(0);
+  }, T);
+});
+
+/** One raw request on a fresh connection; resolves with everything the proxy sent back. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((done, fail) => {
+    const s = connect(port, "127.0.0.1", () => s.write(text));
+    let data = "";
+    s.on("data", (d) => (data += d.toString("latin1")));
+    s.on("close", () => done(data));
+    s.on("error", fail);
+  });
+}
+
 describe("dlp: held and streamed bodies", () => {
   test("a chunked body is held, scanned and sent with a Content-Length; with a secret it is refused", async () => {
     const clean = await curlThrough(enforce.proxyUrl, `${originUrl}/ch1`, ["-H", "Transfer-Encoding: chunked", "-H", "content-type: text/plain", "--data-binary", "hello chunked world"]);
@@ -205,6 +255,21 @@ describe("dlp: held and streamed bodies", () => {
     const dirty = await curlThrough(enforce.proxyUrl, `${originUrl}/ch2`, ["-H", "Transfer-Encoding: chunked", "-H", "content-type: text/plain", "--data-binary", `x ${GITHUB} y`]);
     expect(dirty.status).toBe(403);
     expect(seen("/ch2")).toHaveLength(0);
+  }, T);
+
+  test("Expect: 100-continue does not make a body stream: sluice answers 100 itself and holds it", async () => {
+    const dir = tempDir("slt-dlp-expect-");
+    writeFileSync(join(dir, "clean"), JSON.stringify({ a: "x".repeat(2000) }));
+    writeFileSync(join(dir, "split"), JSON.stringify({ x: GITHUB.slice(0, 20), y: GITHUB.slice(20) }));
+    const clean = await curlThrough(enforce.proxyUrl, `${originUrl}/ex1`, ["-H", "Expect: 100-continue", "-H", "content-type: application/json", "--data-binary", `@${join(dir, "clean")}`]);
+    expect(clean.status).toBe(200);
+    expect(clean.rawHeaders).toContain("100 Continue");
+    expect(seen("/ex1")[0]!.headers.expect).toBeUndefined();
+    // Held, so parsed: a token split across two JSON fields is found.
+    const split = await curlThrough(enforce.proxyUrl, `${originUrl}/ex2`, ["-H", "Expect: 100-continue", "-H", "content-type: application/json", "--data-binary", `@${join(dir, "split")}`]);
+    expect(split.status).toBe(403);
+    expect(seen("/ex2")).toHaveLength(0);
+    rmSync(dir, { recursive: true, force: true });
   }, T);
 
   test("a body over max_buffer streams through intact when clean", async () => {
@@ -263,6 +328,21 @@ describe("dlp: held and streamed bodies", () => {
     const again = await curlThrough(tight.proxyUrl, `${originUrl}/hold3`, ["-H", "Transfer-Encoding: chunked", "-H", "content-type: text/plain", "--data-binary", `@${join(budgetDir, "b")}`]);
     expect(again.status).toBe(200);
     expect(seen("/hold3")[0]!.headers["content-length"]).toBe(String(body.length));
+  }, T);
+
+  test("a held body that breaks off gives its bytes back; one that stalls is cut off", async () => {
+    const port = new URL(originUrl).port;
+    // 60 KB held, then a malformed chunk: 400, and the budget is free again.
+    const broken = await rawRequest(short.proxyPort, `POST http://127.0.0.1:${port}/brk1 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n${(60 * 1024).toString(16)}\r\n${"b".repeat(60 * 1024)}\r\nzz\r\n`);
+    expect(broken.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+    writeFileSync(join(budgetDir, "c"), "c".repeat(50 * 1024));
+    const after = await curlThrough(short.proxyUrl, `${originUrl}/brk2`, ["-H", "Transfer-Encoding: chunked", "-H", "content-type: text/plain", "--data-binary", `@${join(budgetDir, "c")}`]);
+    expect(after.status).toBe(200);
+    expect(seen("/brk2")[0]!.headers["content-length"]).toBe(String(50 * 1024));
+    // A body that never comes: 408 after idle_timeout, not a connection held forever.
+    const stalled = await rawRequest(short.proxyPort, `POST http://127.0.0.1:${port}/stall1 HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\nabc`);
+    expect(stalled.split("\r\n")[0]).toBe("HTTP/1.1 408 Request Timeout");
+    expect(seen("/stall1")).toHaveLength(0);
   }, T);
 
   test("a secret deep in a streamed body, across a read boundary: refused, the origin gets an incomplete body without it", async () => {

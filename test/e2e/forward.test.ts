@@ -450,8 +450,10 @@ describe("framing across requests on one connection", () => {
       conn.write('HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n{"error":"login"}');
     });
     try {
+      // Over dlp.body.max_buffer, so the body streams and the head goes upstream at once (a
+      // smaller body is held, and sluice answers 100 Continue itself: dlp-proxy.test.ts).
       const file = join(dir, "unwanted.bin");
-      writeFileSync(file, patternBytes(100_000, 5));
+      writeFileSync(file, patternBytes(1_200_000, 5));
       const r = await curlThrough(sl.proxyUrl, `${origin.url}/expect-denied`, ["-H", "Expect: 100-continue", "--expect100-timeout", "30", "--data-binary", `@${file}`]);
       expect(r.exitCode).toBe(0);
       expect(r.status).toBe(401);

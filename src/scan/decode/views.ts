@@ -7,7 +7,7 @@ import { percentDecode } from "./percent.ts";
 import { quotedPrintableDecode } from "./quoted-printable.ts";
 import { decodeRunViews, type RunViews } from "./runs.ts";
 
-export type DecoderName = "percent" | "json" | "html" | "qp" | "base64" | "base32" | "hex";
+export type DecoderName = "percent" | "json" | "html" | "qp" | "base64" | "base32" | "hex" | "layered";
 
 /**
  * A decoding pass over a whole fragment: every run it recognises is replaced by its decoding,
@@ -34,7 +34,8 @@ export interface DecodeLimits {
   maxViews?: number;
   /**
    * Total length (UTF-16 code units) of all decoded views together, the original excluded.
-   * Default: 4x the input, at least 64 KiB, at most 1 MiB.
+   * Default: 4x the input, at least 64 KiB, at most 1 MiB. When this or maxViews stops the
+   * search, at most maxDepth layered views follow, each no longer than the input.
    */
   maxBytes?: number;
 }
@@ -68,12 +69,16 @@ export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedVie
   let budget = Math.max(0, limits.maxBytes ?? defaultMaxBytes(text.length));
   const views: DecodedView[] = [{ text, via: [] }];
   const seen = new Set<string>([text]);
-  for (let i = 0; i < views.length; i++) {
+  let truncated = false;
+  search: for (let i = 0; i < views.length; i++) {
     const view = views[i]!;
     if (view.via.length >= maxDepth) continue;
     let runs: RunViews | undefined;
     for (const [name, decode] of DECODERS) {
-      if (views.length >= maxViews || budget <= 0) return views;
+      if (views.length >= maxViews || budget <= 0) {
+        truncated = true;
+        break search;
+      }
       let out: string | null;
       if (name === "base64" || name === "base32" || name === "hex") {
         runs ??= decodeRunViews(view.text, budget);
@@ -85,5 +90,28 @@ export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedVie
       views.push({ text: out, via: [...view.via, name] });
     }
   }
+  if (truncated) views.push(...layeredViews(text, maxDepth, seen));
   return views;
+}
+
+/**
+ * When the search above stops at its limits, the text holds many encodings (decoys can be put
+ * there on purpose, so that the one chain that reveals a secret is never reached). Then every
+ * decoder is applied in turn in one pass, up to `maxDepth` passes: each pass peels a layer off
+ * every encoded run at once, whatever the others are, so what depth-first chains would reveal is
+ * in these few views. Each is no longer than the text (no decoder lengthens its input).
+ */
+function layeredViews(text: string, maxDepth: number, seen: Set<string>): DecodedView[] {
+  const out: DecodedView[] = [];
+  let current = text;
+  for (let depth = 1; depth <= maxDepth; depth++) {
+    let next = current;
+    for (const [, decode] of DECODERS) next = decode(next, next.length) ?? next;
+    if (next === current) break;
+    current = next;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    out.push({ text: next, via: Array.from({ length: depth }, () => "layered" as const) });
+  }
+  return out;
 }

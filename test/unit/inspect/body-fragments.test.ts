@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { Fragment } from "../../../src/core/types.ts";
-import { bodyFragments, bodyKind, headerParams, keySegment, stringifyIteratively } from "../../../src/inspect/body-fragments.ts";
+import { binaryText, bodyFragments, bodyKind, headerParams, keySegment, stringifyIteratively } from "../../../src/inspect/body-fragments.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const texts = (fragments: readonly Fragment[], location: string) => fragments.filter((f) => f.location === location).map((f) => f.text);
@@ -153,13 +153,28 @@ describe("bodyFragments: JSON", () => {
     expect(out.fragments.filter((f) => f.location.startsWith("body.json.")).length).toBe(1);
   });
 
-  test("absurd nesting (200k levels): the subtree below maxDepth is one fragment, no stack overflow", () => {
+  test("absurd nesting (200k levels) is not parsed (it would stall the proxy): the body is scanned as text", () => {
     const raw = `${"[".repeat(200_000)}"ghp_x"${"]".repeat(200_000)}`;
+    const out = bodyFragments("application/json", enc(raw));
+    expect(out.error).toBe("JSON nested too deep");
+    expect(out.fragments).toEqual([{ location: "body.text", text: raw }]);
+  });
+
+  test("nesting up to 512 levels is parsed, the subtree past maxDepth one fragment", () => {
+    const raw = `${"[".repeat(500)}"ghp_x"${"]".repeat(500)}`;
     const out = bodyFragments("application/json", enc(raw));
     expect(out.error).toBeUndefined();
     expect(out.fragments).toHaveLength(1);
     expect(out.fragments[0]?.location).toBe(`body.json${"[0]".repeat(64)}`);
-    expect(out.fragments[0]?.text).toBe(`${"[".repeat(200_000 - 64)}"ghp_x"${"]".repeat(200_000 - 64)}`);
+    expect(out.fragments[0]?.text).toBe(`${"[".repeat(500 - 64)}"ghp_x"${"]".repeat(500 - 64)}`);
+  });
+
+  test("duplicate keys: JSON.parse keeps the last, so the raw text is scanned too", () => {
+    const raw = '{"a":"ghp_first","b":{"c":1,"c":2},"a":"x"}';
+    const out = bodyFragments("application/json", enc(raw));
+    expect(out.error).toBe("duplicate JSON keys");
+    expect(out.fragments.at(-1)).toEqual({ location: "body.text", text: raw });
+    expect(bodyFragments("application/json", enc('{"a":"x","b":{"a":"y"},"s":"k\\":","t":"\\"q\\":"}')).error).toBeUndefined();
   });
 
   test("absurd nesting around a long number: digits may be lost in the walk, so the raw text is added", () => {
@@ -255,7 +270,7 @@ describe("bodyFragments: multipart", () => {
     "epilogue text",
   );
 
-  test("text parts, JSON parts walked, binary parts skipped, preamble and epilogue kept", () => {
+  test("text parts, JSON parts walked, binary parts as their printable runs, preamble and epilogue kept", () => {
     const out = bodyFragments(`multipart/form-data; boundary=${boundary}`, upload);
     expect(out.kind).toBe("multipart");
     expect(out.error).toBeUndefined();
@@ -270,6 +285,7 @@ describe("bodyFragments: multipart", () => {
       { location: "body.multipart.meta.token", text: "ghp_meta" },
       { location: "body.multipart-key", text: "file" },
       { location: "body.multipart-filename.file", text: "chart.png" },
+      ...(binaryText(PNG) === "" ? [] : [{ location: "body.multipart.file", text: binaryText(PNG) }]),
       { location: "body.multipart[3]", text: "unnamed part" },
       { location: "body.multipart-epilogue", text: "epilogue text" },
     ]);
@@ -337,9 +353,21 @@ describe("bodyFragments: XML, text, binary", () => {
     expect(bodyFragments(undefined, enc("export TOKEN=x")).fragments).toEqual([{ location: "body.text", text: "export TOKEN=x" }]);
   });
 
-  test("binary bodies give no fragment", () => {
-    expect(bodyFragments("image/png", PNG)).toEqual({ fragments: [], kind: "binary" });
+  test("binary bodies are scanned as the text inside them: printable runs, UTF-16", () => {
+    const png = bodyFragments("image/png", PNG);
+    expect(png.kind).toBe("binary");
+    expect(png.fragments.map((f) => f.location)).toEqual(binaryText(PNG) === "" ? [] : ["body.binary"]);
     expect(bodyFragments(undefined, GZIP)).toEqual({ fragments: [], kind: "binary" });
+    // A NUL glued to a secret, a PNG signature in front of one, UTF-16LE text: the secret is there.
+    const secret = "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";
+    for (const body of [
+      Uint8Array.from([0, ...enc(secret)]),
+      Uint8Array.from([...PNG.subarray(0, 8), ...enc(`x ${secret}`), 0, 0xff]),
+      Uint8Array.from(Buffer.from(`token ${secret}`, "utf16le")),
+    ]) {
+      const out = bodyFragments("text/plain", body);
+      expect(out.fragments.map((f) => f.text).join("\n")).toContain(secret);
+    }
   });
 
   test("empty body: no fragments, no error", () => {

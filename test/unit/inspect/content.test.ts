@@ -132,3 +132,14 @@ describe("streamed bodies", () => {
     expect(s.push(" more clean text ")).toEqual([]);
   });
 });
+
+describe("streamed bodies: encoded runs across reads", () => {
+  test("a token inside a long base64 run sent in small reads is decoded from the run's start", () => {
+    const s = new BodyStreamScanner(engine(), 256);
+    const blob = Buffer.from(`${"padding text to make the run long. ".repeat(40)} ${GITHUB} ${"and more text after it. ".repeat(40)}`).toString("base64");
+    const body = `data=${blob}&end=1`;
+    const found: string[] = [];
+    for (let i = 0; i < body.length; i += 513) for (const h of s.push(body.slice(i, i + 513))) found.push(h.finding.rule);
+    expect(found).toContain("dlp.github-token");
+  });
+});

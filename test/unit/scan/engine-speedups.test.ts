@@ -135,3 +135,23 @@ describe("normalised windows", () => {
     expect(normalisedWindows(dense)).toBe(dense.normalize("NFKD").replace(/\p{M}/gu, "").normalize("NFC"));
   });
 });
+
+describe("decoy encodings", () => {
+  test("decoys that use up the view limit do not hide a deeply encoded secret (layered views)", async () => {
+    const { builtinRules } = await import("../../../src/config/load.ts");
+    const { sampleSecret } = await import("../../helpers/dlp-samples.ts");
+    const { createDlpEngine } = await import("../../../src/scan/dlp.ts");
+    const { bodyFragments } = await import("../../../src/inspect/fragments.ts");
+    const token = sampleSecret("dlp.github-token");
+    const b64 = (x: string) => Buffer.from(x).toString("base64");
+    const decoys = { d1: "%41%42%43", d2: "&amp;&lt;x", d3: "\\u0041\\u0042", d4: "=41=42=43", d5: "0123456789abcdef0123456789abcdef0123", d6: "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43UOV3HO6DZ", d7: "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQ=" };
+    const engine = createDlpEngine({ rules: await builtinRules() });
+    for (const t of [b64(b64(` ${token} `)), b64(b64(b64(` ${token} `))), `${encodeURIComponent(b64(` ${token} `))}%20`]) {
+      const body = Buffer.from(JSON.stringify({ ...decoys, t }));
+      // As fragments of a JSON body (the proxy), and as one text (sluice scan --as text).
+      const fragments = bodyFragments("application/json", body).fragments;
+      expect(engine.scan(fragments).map((h) => h.finding.rule)).toContain("dlp.github-token");
+      expect(engine.scan([{ location: "text", text: body.toString() }]).map((h) => h.finding.rule)).toContain("dlp.github-token");
+    }
+  });
+});
