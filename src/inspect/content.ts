@@ -108,7 +108,10 @@ export function headFragments(action: HttpRequestAction): Fragment[] {
 }
 
 export function inspectHead(action: HttpRequestAction, dlp: DlpEngine): ContentVerdict | null {
-  return decideFindings(dlp.scan(headFragments(action)));
+  // Everything the fragments are made of, for the engine's clean-request memory (scanOnce).
+  let key = `${action.hostAsWritten ?? action.host}\n${action.path}\n${action.query}`;
+  for (const [name, value] of action.headers) key += `\n${name}:${value}`;
+  return decideFindings(dlp.scanOnce(key, () => headFragments(action)));
 }
 
 export interface BodyInspection {

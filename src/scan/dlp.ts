@@ -40,6 +40,12 @@ export interface DlpEngine {
   /** Rule ids the engine runs (built-in and custom, minus disabled), and `dlp.known-secret` when it has secrets. */
   readonly ruleIds: readonly string[];
   scan(fragments: readonly Fragment[]): DlpHit[];
+  /**
+   * scan(build()) unless the same `key` (all the text the fragments are made of) was found clean
+   * before: an agent repeats its requests (polling, the same API call), and a request head costs
+   * microseconds to scan. Only SHA-256 digests of clean keys are kept, never the text.
+   */
+  scanOnce(key: string, build: () => Fragment[]): DlpHit[];
   actionFor(rule: string): DlpAction;
 }
 
@@ -65,6 +71,8 @@ export function safeLocation(location: string): string {
 /** Headers whose values repeat from request to request and never hold a credential by design. */
 const CACHED_LOCATION = /^(?:url\.host|header\.(?:host|user-agent|accept|accept-encoding|accept-language|content-type|cache-control|pragma|connection|te|dnt|sec-fetch-[a-z]+|sec-ch-[a-z-]+|upgrade-insecure-requests|x-stainless-[a-z-]+|anthropic-version|openai-beta))$/;
 const CACHE_MAX_TEXT = 256;
+/** Digests of clean request heads kept per engine (scanOnce). */
+const CLEAN_KEYS_MAX = 8192;
 const CACHE_MAX_ENTRIES = 4096;
 const FORM_ENCODED = /^(?:url\.query|body\.form|joined\((?:url\.query|body\.form))/;
 
@@ -106,48 +114,63 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     return scanText(rules, text, limits).length > 0 || (known !== null && known.scan(text).length > 0);
   }
 
+  const cleanKeys = new Set<string>();
+  const scanOnce = (key: string, build: () => Fragment[]): DlpHit[] => {
+    const digest = Bun.SHA256.hash(key, "base64");
+    if (cleanKeys.has(digest)) return [];
+    const hits = scan(build());
+    if (hits.length === 0) {
+      if (cleanKeys.size >= CLEAN_KEYS_MAX) cleanKeys.clear();
+      cleanKeys.add(digest);
+    }
+    return hits;
+  };
+
   return {
+    scanOnce,
     ruleIds: [...rules.rules.map((r) => r.id), ...(known ? ["dlp.known-secret"] : [])],
     actionFor,
-    scan(fragments) {
-      // Fast path: most requests hold nothing. Their fragments are scanned once, as one text,
-      // one per line (no rule is anchored, and no decoder reads across a line break, so a match
-      // in a fragment is a match there); only when that finds something are they scanned one
-      // by one, for the locations. A request is 20-odd short fragments: per-fragment setup
-      // (decoder passes, the keyword automaton) would cost more than the matching.
-      const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(f.text.length <= CACHE_MAX_TEXT && CACHED_LOCATION.test(f.location) && cleanCache.has(f.text))) : fragments;
-      if (fresh.length === 0) return [];
-      if (fragments.length > 1 && !anyFinding(fresh)) {
-        remember(fresh);
-        return [];
-      }
-      const hits: DlpHit[] = [];
-      const seen = new Set<string>();
-      const add = (rule: string, location: string, preview: string, via: readonly string[], literal: string | null) => {
-        const key = `${rule}\u0000${location}\u0000${preview}`;
-        if (seen.has(key)) return;
-        seen.add(key);
-        hits.push({ finding: { rule, location: safeLocation(location), preview, via }, action: actionFor(rule), literal });
-      };
-      for (const fragment of fragments) {
-        const text = fragment.text;
-        if (text.length === 0) continue;
-        for (const f of scanText(rules, text, options.decodeLimits)) {
-          add(f.rule, fragment.location, f.preview, f.via, f.via.length === 0 ? text.slice(f.start, f.end) : null);
-        }
-        // In a query string or a form body `+` is a space (WHATWG URL, application/x-www-form-
-        // urlencoded): a seed phrase or a PEM header arrives as `word+word`. Fragments stay raw
-        // (`+` is also base64), so the spaced reading is scanned as well.
-        if (FORM_ENCODED.test(fragment.location) && text.includes("+")) {
-          for (const f of scanText(rules, text.replaceAll("+", " "), options.decodeLimits)) add(f.rule, fragment.location, f.preview, ["form", ...f.via], null);
-        }
-        if (known) {
-          for (const m of known.scan(text)) add(m.rule, fragment.location, m.preview, m.form === "raw" ? [] : [m.form], text.slice(m.start, m.end));
-        }
-      }
-      return maskLiteralsInLocations(hits);
-    },
+    scan,
   };
+
+  function scan(fragments: readonly Fragment[]): DlpHit[] {
+    // Fast path: most requests hold nothing. Their fragments are scanned once, as one text,
+    // one per line (no rule is anchored, and no decoder reads across a line break, so a match
+    // in a fragment is a match there); only when that finds something are they scanned one
+    // by one, for the locations. A request is 20-odd short fragments: per-fragment setup
+    // (decoder passes, the keyword automaton) would cost more than the matching.
+    const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(f.text.length <= CACHE_MAX_TEXT && CACHED_LOCATION.test(f.location) && cleanCache.has(f.text))) : fragments;
+    if (fresh.length === 0) return [];
+    if (fragments.length > 1 && !anyFinding(fresh)) {
+      remember(fresh);
+      return [];
+    }
+    const hits: DlpHit[] = [];
+    const seen = new Set<string>();
+    const add = (rule: string, location: string, preview: string, via: readonly string[], literal: string | null) => {
+      const key = `${rule}\u0000${location}\u0000${preview}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      hits.push({ finding: { rule, location: safeLocation(location), preview, via }, action: actionFor(rule), literal });
+    };
+    for (const fragment of fragments) {
+      const text = fragment.text;
+      if (text.length === 0) continue;
+      for (const f of scanText(rules, text, options.decodeLimits)) {
+        add(f.rule, fragment.location, f.preview, f.via, f.via.length === 0 ? text.slice(f.start, f.end) : null);
+      }
+      // In a query string or a form body `+` is a space (WHATWG URL, application/x-www-form-
+      // urlencoded): a seed phrase or a PEM header arrives as `word+word`. Fragments stay raw
+      // (`+` is also base64), so the spaced reading is scanned as well.
+      if (FORM_ENCODED.test(fragment.location) && text.includes("+")) {
+        for (const f of scanText(rules, text.replaceAll("+", " "), options.decodeLimits)) add(f.rule, fragment.location, f.preview, ["form", ...f.via], null);
+      }
+      if (known) {
+        for (const m of known.scan(text)) add(m.rule, fragment.location, m.preview, m.form === "raw" ? [] : [m.form], text.slice(m.start, m.end));
+      }
+    }
+    return maskLiteralsInLocations(hits);
+  }
 }
 
 /**

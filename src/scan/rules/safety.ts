@@ -324,15 +324,21 @@ function check(seq: readonly Node[], problems: string[]): void {
 
 /** The reasons `source` is unsafe to run on untrusted input, empty when it passes. */
 export function unsafePatternReasons(source: string, flags = ""): string[] {
+  return analysePattern(source, flags).unsafe;
+}
+
+/** unsafePatternReasons and patternReach from one parse (the compiler needs both per rule). */
+export function analysePattern(source: string, flags = ""): { unsafe: string[]; reach: number } {
   let alts: Node[][];
   try {
     alts = new Parser(source, flags.includes("i")).parse();
   } catch (e) {
-    return [`cannot analyse pattern: ${(e as Error).message}`];
+    return { unsafe: [`cannot analyse pattern: ${(e as Error).message}`], reach: Infinity };
   }
   const problems: string[] = [];
   for (const seq of alts) check(seq, problems);
-  return [...new Set(problems)];
+  const reach = /\\[1-9]|\\k</.test(source) ? Infinity : maxLength({ kind: "group", alts });
+  return { unsafe: [...new Set(problems)], reach };
 }
 
 function maxLength(node: Node): number {

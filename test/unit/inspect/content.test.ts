@@ -143,3 +143,28 @@ describe("streamed bodies: encoded runs across reads", () => {
     expect(found).toContain("dlp.github-token");
   });
 });
+
+describe("clean-request memory", () => {
+  test("a head found clean is not scanned again; one with findings always is", () => {
+    const e = engine();
+    let builds = 0;
+    const clean = () => {
+      builds++;
+      return [{ location: "url.path", text: "/v1/models" }, { location: "header.accept", text: "application/json" }];
+    };
+    expect(e.scanOnce("k1", clean)).toEqual([]);
+    expect(e.scanOnce("k1", clean)).toEqual([]);
+    expect(builds).toBe(1);
+    let dirtyBuilds = 0;
+    const dirty = () => {
+      dirtyBuilds++;
+      return [{ location: "url.query.t", text: GITHUB }, { location: "header.accept", text: "*/*" }];
+    };
+    expect(e.scanOnce("k2", dirty)).toHaveLength(1);
+    expect(e.scanOnce("k2", dirty)).toHaveLength(1);
+    expect(dirtyBuilds).toBe(2);
+    // inspectHead keys on everything the fragments are made of: a new query value is a new key.
+    expect(inspectHead(request({ query: "a=1" }), e)).toBeNull();
+    expect(inspectHead(request({ query: `a=${GITHUB}` }), e)?.decision.verdict).toBe("block");
+  });
+});
