@@ -17,11 +17,11 @@ describe("DLP corpus", () => {
     expect(r.planted).toBeGreaterThanOrEqual(900);
     expect(r.benign).toBeGreaterThanOrEqual(r.planted);
     // Rules whose examples could not yield 16 fresh tokens (see eval output); must not grow.
-    expect(r.gaps.length).toBeLessThanOrEqual(9);
+    expect(r.gaps.length).toBeLessThanOrEqual(2);
   });
 
-  test("overall recall holds (measured 0.9901)", () => {
-    expect(r.recall).toBeGreaterThanOrEqual(0.985);
+  test("overall recall holds the issue's target (measured 1.0000)", () => {
+    expect(r.recall).toBeGreaterThanOrEqual(0.98);
   });
 
   test("every encoded form is seen through (measured 1.00 for each decoder-based encoding)", () => {
@@ -29,16 +29,16 @@ describe("DLP corpus", () => {
       const t = r.byEncoding[enc]!;
       expect({ enc, rate: t.ok / t.n }).toEqual({ enc, rate: 1 });
     }
-    expect(r.byEncoding["plain"]!.ok / r.byEncoding["plain"]!.n).toBeGreaterThanOrEqual(0.95);
-    expect(r.byEncoding["zero-width"]!.ok / r.byEncoding["zero-width"]!.n).toBeGreaterThanOrEqual(0.94);
+    expect(r.byEncoding["plain"]!.ok / r.byEncoding["plain"]!.n).toBeGreaterThanOrEqual(0.98);
+    expect(r.byEncoding["zero-width"]!.ok / r.byEncoding["zero-width"]!.n).toBeGreaterThanOrEqual(0.98);
   });
 
-  test("every family keeps its recall (measured >= 0.875, private-keys lowest)", () => {
-    for (const [family, t] of Object.entries(r.byFamily)) expect({ family, ok: t.ok / t.n >= 0.85 }).toEqual({ family, ok: true });
+  test("every family keeps its recall (measured 1.00 for each)", () => {
+    for (const [family, t] of Object.entries(r.byFamily)) expect({ family, ok: t.ok / t.n >= 0.95 }).toEqual({ family, ok: true });
   });
 
-  test("false-positive rate holds (measured 0.0228)", () => {
-    expect(r.fpRate).toBeLessThanOrEqual(0.025);
+  test("false-positive rate holds the issue's target (measured 0.0000)", () => {
+    expect(r.fpRate).toBeLessThanOrEqual(0.005);
     for (const kind of ["uuid", "git-sha", "sha256", "npm-integrity", "base64-image", "api-doc-placeholder", "url-id", "test-card", "encoded-plain-text", "numbers"]) {
       expect({ kind, fp: r.fpByKind[kind]!.ok }).toEqual({ kind, fp: 0 });
     }
