@@ -4,18 +4,8 @@
  * from templates filled by a seeded PRNG, so a run is reproducible; pieces are produced one at a
  * time and never kept, so a 1 GiB body costs the generator one piece of memory.
  */
+import { mulberry32 } from "../../test/helpers/mulberry32.ts";
 
-/** mulberry32: small, fast, good enough to pick words. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = (
   "the a request response cache layer retry budget worker queue index page route handler module " +
@@ -68,7 +58,7 @@ const POOL_LINES = 32_768;
  * boundaries, so UTF-8 characters are split between pieces too, as in any real upload.
  */
 export function* cleanTextPieces(total: number, pieceSize = 64 * 1024, seed = 42): Generator<Buffer> {
-  const r = prng(seed);
+  const r = mulberry32(seed);
   const lines: string[] = [];
   for (let i = 0; i < POOL_LINES; i++) lines.push(`${line(r, i)}\n`);
   const pool = Buffer.from(lines.join(""));

@@ -1007,13 +1007,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     ex.done = true;
     const c = ex.client;
-    const up = ex.upstream;
-    ex.upstream = null;
-    if (up) {
-      up.owner = null;
-      releasePeer(up);
-      up.socket?.terminate();
-    }
+    const up = cutUpstream(ex);
     releaseHeld(ex);
     ex.stream = null;
     const r = blockResponse(decision, !ex.reqDone || ex.clientClose);
@@ -1074,12 +1068,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     c.phase = "busy";
   }
 
-  /** A failure mid-exchange: answer if nothing of the response went out yet, then close both. */
-  function abortExchange(ex: Exchange, status: number, code: ReasonCode, rule: string, detail: string, block = false): void {
-    if (ex.done) return;
-    ex.done = true;
-    releaseHeld(ex);
-    const c = ex.client;
+  /** Takes the exchange's upstream connection away and resets it: the origin sees the request cut short. */
+  function cutUpstream(ex: Exchange): Upstream | null {
     const up = ex.upstream;
     ex.upstream = null;
     if (up) {
@@ -1087,6 +1077,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       releasePeer(up);
       up.socket?.terminate();
     }
+    return up;
+  }
+
+  /** A failure mid-exchange: answer if nothing of the response went out yet, then close both. */
+  function abortExchange(ex: Exchange, status: number, code: ReasonCode, rule: string, detail: string, block = false): void {
+    if (ex.done) return;
+    ex.done = true;
+    releaseHeld(ex);
+    const c = ex.client;
+    const up = cutUpstream(ex);
     record(ex, ex.responseStarted ? (ex.res?.status ?? status) : status, {
       verdict: "block",
       reasons: [{ rule, code, detail }],
