@@ -6,7 +6,6 @@
  */
 import { mulberry32 } from "../../test/helpers/mulberry32.ts";
 
-
 const WORDS = (
   "the a request response cache layer retry budget worker queue index page route handler module " +
   "config release build test review branch commit merge deploy rollback service client server " +
