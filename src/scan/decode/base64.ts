@@ -1,5 +1,14 @@
-import { decodeInto } from "../dns-decode.ts";
 import { plausibleText, replaceRuns } from "./text.ts";
+
+/** Values of both base64 alphabets (RFC 4648 §4 and §5): `+` and `-` are 62, `/` and `_` 63. */
+const VALUES = (() => {
+  const t = new Int8Array(128).fill(-1);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  for (let i = 0; i < alphabet.length; i++) t[alphabet.charCodeAt(i)] = i;
+  t[43] = t[45] = 62;
+  t[47] = t[95] = 63;
+  return t;
+})();
 
 /** Shortest run (padding excluded) worth decoding: 16 characters carry 12 bytes. */
 export const MIN_BASE64_RUN = 16;
@@ -13,6 +22,8 @@ const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
  */
 const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
 const LEADING_SEPARATORS = /^[/+_-]+/;
+/** A stretch of MIN_BASE64_RUN characters without a separator. */
+const LONG_PIECE = /[A-Za-z0-9=]{16}/;
 /** Characters that are base64 but also separate words in paths and identifiers. */
 const SEPARATOR = /[/+_-]/;
 /**
@@ -34,18 +45,31 @@ export const MAX_BASE64_PIECES = 16;
 export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
   if (HEX_SHAPED.test(run)) return null;
   const eq = run.indexOf("=");
-  const body = eq < 0 ? run : run.slice(0, eq);
-  if (body.length < MIN_BASE64_RUN || body.length % 4 === 1) return null;
+  const length = eq < 0 ? run.length : eq;
+  if (length < MIN_BASE64_RUN || length % 4 === 1) return null;
   if (eq >= 0 && run.length % 4 !== 0) return null;
-  const standard = /[+/]/.test(body);
-  const urlSafe = /[-_]/.test(body);
-  if (standard && urlSafe) return null;
-  const url = standard ? body.replace(/\+/g, "-").replace(/\//g, "_") : body;
-  const size = Math.min(Math.floor((url.length * 3) / 4), Math.max(0, Math.floor(maxOut)));
+  const size = Math.min(Math.floor((length * 3) / 4), Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
+  // One pass: both alphabets in one table, refusing a run that mixes them, bits into bytes.
   const out = new Uint8Array(size);
-  const n = decodeInto(url, 0, url.length, "base64url", out);
-  return n < 0 ? null : plausibleText(out, n);
+  let alphabets = 0;
+  let buffer = 0;
+  let bits = 0;
+  let n = 0;
+  for (let i = 0; i < length && n < size; i++) {
+    const c = run.charCodeAt(i);
+    const v = c < 128 ? VALUES[c]! : -1;
+    if (v < 0) return null;
+    if (v >= 62) alphabets |= c === 43 || c === 47 ? 1 : 2;
+    buffer = ((buffer << 6) | v) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (buffer >> bits) & 0xff;
+    }
+  }
+  if (alphabets === 3) return null;
+  return plausibleText(out, n);
 }
 
 /**
@@ -70,6 +94,8 @@ export function decodeBase64Candidate(run: string, budget: { left: number }): st
       return run.slice(0, lead) + rest;
     }
   }
+  // Pieces shorter than a base64 run cannot decode: split only when one is long enough.
+  if (!LONG_PIECE.test(run)) return null;
   const pieces = run.split(/([/+_-])/);
   if (pieces.length > 2 * MAX_BASE64_PIECES - 1) return null;
   let changed = false;

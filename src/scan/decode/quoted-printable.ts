@@ -6,6 +6,24 @@ const SOFT_BREAK = /=\r?\n/;
 /** Decoded characters a quoted-printable escape must not produce: C0 controls other than tab, CR, LF; DEL. */
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 
+const isUpperHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70);
+
+/**
+ * Whether the text has anything the decoder below would change: a soft line break, two escapes
+ * in a row, or `=3D`. Found by jumping from `=` to `=` (logs are full of `key=200`, which is not
+ * worth a regex pass).
+ */
+function hasDecodableEscape(text: string): boolean {
+  for (let i = text.indexOf("="); i >= 0; i = text.indexOf("=", i + 1)) {
+    const a = text.charCodeAt(i + 1);
+    if (a === 0x0a || (a === 0x0d && text.charCodeAt(i + 2) === 0x0a)) return true;
+    if (!isUpperHex(a) || !isUpperHex(text.charCodeAt(i + 2))) continue;
+    if (a === 0x33 && text.charCodeAt(i + 2) === 0x44) return true; // =3D
+    if (text.charCodeAt(i + 3) === 0x3d && isUpperHex(text.charCodeAt(i + 4)) && isUpperHex(text.charCodeAt(i + 5))) return true;
+  }
+  return false;
+}
+
 /**
  * Quoted-printable (RFC 2045 §6.7). `key=value` text is full of `=XX` look-alikes (`status=200`,
  * `ttl=12`), so a run of escapes is decoded only when all of these hold:
@@ -16,7 +34,7 @@ const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
  * case) and is left as is. Returns null when nothing changed.
  */
 export function quotedPrintableDecode(text: string): string | null {
-  if (text.indexOf("=") < 0) return null;
+  if (!hasDecodableEscape(text)) return null;
   const softBreaks = SOFT_BREAK.test(text);
   return replaceRuns(text, QP_TOKEN, (m) => {
     const run = m[0];

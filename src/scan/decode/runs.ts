@@ -69,13 +69,14 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   for (let m = ALPHABET_RUN.exec(text); m !== null; m = ALPHABET_RUN.exec(text)) {
     const run = m[0];
     const at = m.index;
-    if (!HEX_SHAPED.test(run)) {
+    const hexShaped = HEX_SHAPED.test(run);
+    if (!hexShaped) {
       const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;
       const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
       const d64 = decodeBase64Candidate(base64Run, b64Budget);
       if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
     }
-    if (HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
+    if (!hexShaped && HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
     if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
   }
   if (text.includes(":") || text.includes(" ")) {
