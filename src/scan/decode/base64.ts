@@ -61,8 +61,8 @@ export const MAX_BASE64_PIECES = 16;
  * rule of text.ts (valid UTF-8 or ASCII, at least 85% printable). At most `maxOut` bytes are
  * decoded, so a huge blob costs no more than the caller's budget.
  */
-export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
-  if (HEX_SHAPED.test(run)) return null;
+export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, notHexShaped = false): string | null {
+  if (!notHexShaped && HEX_SHAPED.test(run)) return null;
   const eq = run.indexOf("=");
   const length = eq < 0 ? run.length : eq;
   if (length < MIN_BASE64_RUN || length % 4 === 1) return null;
@@ -98,8 +98,8 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY):
  * pieces), so a blob glued to a path or a name is still found. `budget.left` is what may still be
  * decoded; it is reduced by what this run produced.
  */
-export function decodeBase64Candidate(run: string, budget: { left: number }): string | null {
-  const whole = decodeBase64Run(run, budget.left);
+export function decodeBase64Candidate(run: string, budget: { left: number }, notHexShaped = false): string | null {
+  const whole = decodeBase64Run(run, budget.left, notHexShaped);
   if (whole !== null) {
     budget.left -= whole.length;
     return whole;

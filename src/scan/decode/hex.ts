@@ -16,7 +16,7 @@ export const HEX_RUN = /[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{2}([:\- ])[0-9A-Fa-f]{2}(?:
  * before it is decoded: most hex runs in traffic are git SHAs and digests. (Hex of text that is
  * mostly non-ASCII, Cyrillic prose say, is refused too: the secrets this looks for are ASCII.)
  */
-function textLikeHighNibbles(digits: string): boolean {
+export function textLikeHighNibbles(digits: string): boolean {
   let ascii = 0;
   for (let i = 0; i < digits.length; i += 2) {
     const c = digits.charCodeAt(i);

@@ -1,6 +1,6 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
 import { decodeBase64Candidate } from "./base64.ts";
-import { decodeHexRun, HEX_RUN } from "./hex.ts";
+import { decodeHexRun, HEX_RUN, textLikeHighNibbles } from "./hex.ts";
 
 /**
  * A run of the base64 alphabets (both, RFC 4648 §4-5) and up to six `=`. Every base64, base32
@@ -71,14 +71,18 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   for (let m = ALPHABET_RUN.exec(text); m !== null; m = ALPHABET_RUN.exec(text)) {
     const run = m[0];
     const at = m.index;
-    const hexShaped = HEX_SHAPED.test(run);
-    if (!hexShaped) {
-      const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;
-      const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
-      const d64 = decodeBase64Candidate(base64Run, b64Budget);
-      if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
+    if (HEX_SHAPED.test(run)) {
+      // A digest or an id: only hex can hold text here. A run of digits alone (no dash) is one
+      // hex run, refused at once when its bytes cannot be ASCII text (hex.ts).
+      const plain = run.indexOf("-") < 0;
+      if (plain ? textLikeHighNibbles(run) : HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+      continue;
     }
-    if (!hexShaped && HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
+    const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;
+    const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
+    const d64 = decodeBase64Candidate(base64Run, b64Budget, true);
+    if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
+    if (HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
     if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
   }
   if (text.includes(":") || text.includes(" ")) {
