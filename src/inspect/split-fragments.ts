@@ -29,8 +29,9 @@ export function joinedFragments(fragments: readonly Fragment[], limits?: Fragmen
   const maxLength = limits?.maxJoinedLength ?? DEFAULT_MAX_JOINED_LENGTH;
   const groups = siblingGroups(fragments);
   if (groups.length === 0) return [];
+  // Only texts a join could equal (no longer than a join) are worth hashing: bodies are long.
   const seen = new Set<string>();
-  for (const f of fragments) seen.add(f.text);
+  for (const f of fragments) if (f.text.length <= maxLength) seen.add(f.text);
   const out: Fragment[] = [];
   for (const group of groups) {
     for (let i = 0; i < group.length; i++) {

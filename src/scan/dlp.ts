@@ -71,6 +71,8 @@ export function safeLocation(location: string): string {
 /** Headers whose values repeat from request to request and never hold a credential by design. */
 const CACHED_LOCATION = /^(?:url\.host|header\.(?:host|user-agent|accept|accept-encoding|accept-language|content-type|cache-control|pragma|connection|te|dnt|sec-fetch-[a-z]+|sec-ch-[a-z-]+|upgrade-insecure-requests|x-stainless-[a-z-]+|anthropic-version|openai-beta))$/;
 const CACHE_MAX_TEXT = 256;
+/** A short value at one of CACHED_LOCATION's places (the first-letter test spares body fragments the regex). */
+const cacheable = (f: Fragment): boolean => f.text.length <= CACHE_MAX_TEXT && (f.location.charCodeAt(0) === 104 || f.location === "url.host") && CACHED_LOCATION.test(f.location);
 /** Digests of clean request heads kept per engine (scanOnce). */
 const CLEAN_KEYS_MAX = 8192;
 const CACHE_MAX_ENTRIES = 4096;
@@ -96,7 +98,7 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
   const cleanCache = new Set<string>();
   function remember(fragments: readonly Fragment[]): void {
     for (const f of fragments) {
-      if (f.text.length > CACHE_MAX_TEXT || !CACHED_LOCATION.test(f.location)) continue;
+      if (!cacheable(f)) continue;
       if (cleanCache.size >= CACHE_MAX_ENTRIES) cleanCache.clear();
       cleanCache.add(f.text);
     }
@@ -139,7 +141,7 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     // in a fragment is a match there); only when that finds something are they scanned one
     // by one, for the locations. A request is 20-odd short fragments: per-fragment setup
     // (decoder passes, the keyword automaton) would cost more than the matching.
-    const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(f.text.length <= CACHE_MAX_TEXT && CACHED_LOCATION.test(f.location) && cleanCache.has(f.text))) : fragments;
+    const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(cacheable(f) && cleanCache.has(f.text))) : fragments;
     if (fresh.length === 0) return [];
     if (fragments.length > 1 && !anyFinding(fresh)) {
       remember(fresh);
