@@ -144,6 +144,8 @@ interface Exchange extends Base {
   stream: StreamedBody | null;
   /** The verdict on the URL and headers, merged with the body's when it is judged. */
   headVerdict: ContentVerdict | null;
+  /** The decision before content scanning (egress, agent, method): content verdicts merge into it. */
+  readonly egressDecision: Decision;
   /** Secrets to cut out of the head as it is sent (a redact verdict). */
   redactor: Redactor | null;
 }
@@ -574,6 +576,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       headers: head.headers,
     };
     let decision = decide(action, policy, id.lists);
+    const egressDecision = decision;
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
     const dlp = decision.verdict === "block" ? null : policy.dlp;
     // A body that will be held is scanned with its head, in one pass (judgeHeld); otherwise the
@@ -614,6 +617,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       heldBody: null,
       stream: null,
       headVerdict,
+      egressDecision,
       redactor: decision.verdict === "redact" ? headVerdict!.redactor : null,
     };
     if (decision.verdict === "block") {
@@ -969,7 +973,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       refuseBody(ex, outcome.rule, outcome.detail, null, outcome.code);
       return;
     }
-    const decision = applyMode(withContent(baseDecision(ex), outcome.verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    const decision = applyMode(withContent(ex.egressDecision, outcome.verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
     (ex as { decision: Decision }).decision = decision;
     if (decision.verdict === "block") {
       refuseBody(ex, decision.reasons[0]!.rule, decision.reasons[0]!.detail, null);
@@ -978,14 +982,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     ex.redactor = decision.verdict === "redact" ? (outcome.verdict?.redactor ?? null) : null;
     ex.heldBody = decision.verdict === "redact" ? outcome.body : body;
     sendUpstream(ex);
-  }
-
-  /** The exchange's decision without its content reasons (the egress part), to merge a new content verdict into. */
-  function baseDecision(ex: Exchange): Decision {
-    const d = ex.decision;
-    if (!d.findings) return d;
-    const reasons = d.reasons.filter((r) => r.code !== "dlp_finding");
-    return { verdict: "allow", reasons: reasons.length > 0 ? reasons : d.reasons };
   }
 
   /**
@@ -997,9 +993,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.done) return;
     const policy = deps.policy();
     let decision: Decision;
-    if (verdict) decision = applyMode(withContent(baseDecision(ex), verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    if (verdict) decision = applyMode(withContent(ex.egressDecision, verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
     else if (code === "dlp_finding") decision = ex.decision;
-    else decision = { verdict: "block", reasons: [{ rule, code, detail }, ...baseDecision(ex).reasons] };
+    else decision = { verdict: "block", reasons: [{ rule, code, detail }, ...ex.egressDecision.reasons] };
     if (decision.verdict !== "block") {
       // Audit mode: recorded as what would have happened, and the request goes on.
       (ex as { decision: Decision }).decision = decision;
@@ -1060,7 +1056,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     if (stream.verdict) {
       const policy = deps.policy();
-      const decision = withContent(baseDecision(ex), mergeVerdicts(ex.headVerdict, stream.verdict), policy.mode === "audit");
+      const decision = withContent(ex.egressDecision, mergeVerdicts(ex.headVerdict, stream.verdict), policy.mode === "audit");
       (ex as { decision: Decision }).decision = applyMode(decision, { policy, killswitch: false, agentLists: null });
     }
     ex.reqDone = true;
