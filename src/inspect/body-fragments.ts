@@ -209,13 +209,21 @@ export function bodyFragments(contentType: string | undefined, body: Uint8Array,
       sink.push("body.text", text);
       break;
   }
+  // A NUL in a text body: UTF-16 (or NUL-padded) text would not read as UTF-8; read it as binary too.
+  // (Multipart parts are judged one by one, in partFragments.)
+  if (kind !== "multipart" && body.indexOf(0) >= 0) {
+    const strings = binaryText(body);
+    if (strings.length > 0) sink.push("body.binary", strings);
+  }
   if (sink.errors.length === 0) return { fragments: sink.out, kind };
   return { fragments: [...sink.out, { location: "body.text", text }], kind, error: sink.errors.join("; ") };
 }
 
 const ASCII = new TextDecoder("latin1");
-/** Printable runs shorter than this are noise in binary data (like `strings -n 6`). */
-const MIN_STRING_RUN = 6;
+/** Printable runs shorter than 6 are noise in binary data (like `strings -n 6`). */
+const PRINTABLE_RUN = /[\x20-\x7e\t\n\r]{6,}/g;
+const UTF16LE_RUN = /(?:[\x20-\x7e\t\n\r]\0){6,}/g;
+const UTF16BE_RUN = /(?:\0[\x20-\x7e\t\n\r]){6,}/g;
 
 /**
  * The text inside binary data, as `strings` finds it: runs of printable ASCII (with tab, CR, LF),
@@ -224,33 +232,14 @@ const MIN_STRING_RUN = 6;
  * a false image/png label or a PNG signature glued to text does not hide it.
  */
 export function binaryText(bytes: Uint8Array): string {
+  // One character per byte, so the byte patterns below are plain regexes over a string.
+  const latin = ASCII.decode(bytes);
   const runs: string[] = [];
-  let start = -1;
-  let evenNul = 0;
-  let oddNul = 0;
-  for (let i = 0; i <= bytes.length; i++) {
-    const b = i < bytes.length ? bytes[i]! : 0;
-    if (b === 0) {
-      if (i % 2 === 0) evenNul++;
-      else oddNul++;
-    }
-    const printable = (b >= 0x20 && b < 0x7f) || b === 0x09 || b === 0x0a || b === 0x0d;
-    if (printable && i < bytes.length) {
-      if (start < 0) start = i;
-    } else if (start >= 0) {
-      if (i - start >= MIN_STRING_RUN) runs.push(ASCII.decode(bytes.subarray(start, i)));
-      start = -1;
-    }
-  }
-  const half = bytes.length / 2;
-  if (half >= MIN_STRING_RUN && (oddNul > half * 0.3 || evenNul > half * 0.3)) {
-    const even = bytes.length - (bytes.length % 2);
-    for (const encoding of ["utf-16le", "utf-16be"] as const) {
-      const text = new TextDecoder(encoding).decode(bytes.subarray(0, even));
-      // Only its readable runs: the other byte order of the same bytes is mostly unassigned noise.
-      for (const m of text.matchAll(/[\x20-\x7e\t\r\n\u00a0-\u024f]{6,}/g)) runs.push(m[0]);
-    }
-  }
+  for (const m of latin.matchAll(PRINTABLE_RUN)) runs.push(m[0]);
+  // UTF-16 wherever it is, not only when the whole body is UTF-16: ASCII-range characters with a
+  // NUL after them (little-endian) or before them (big-endian). Secrets are ASCII.
+  for (const m of latin.matchAll(UTF16LE_RUN)) runs.push(m[0].replaceAll("\0", ""));
+  for (const m of latin.matchAll(UTF16BE_RUN)) runs.push(m[0].replaceAll("\0", ""));
   return runs.join("\n");
 }
 
@@ -604,6 +593,7 @@ function partFragments(part: Buffer, index: number, root: string, sink: Sink, de
       if (!multipartFragments(contentType, content, location, sink, depth + 1)) return sink.push(location, decodeText(content));
       return !sink.full;
     default:
+      if (content.indexOf(0) >= 0 && !sink.push(`${location}.binary`, binaryText(content))) return false;
       return sink.push(location, decodeText(content));
   }
 }

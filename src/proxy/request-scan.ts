@@ -98,8 +98,14 @@ export class StreamedBody {
     {
       // Each read is judged on its own: binary data is scanned as the text inside it (printable
       // runs, UTF-16), text as UTF-8, so no prefix byte makes the rest of a body go unread.
+      // Binary is read together with the bytes held back from the last read, so a string or
+      // UTF-16 text cut by the read boundary is whole (binaryText needs 6 characters in a row).
+      // (It repeats the held bytes' strings, so it starts on a new line rather than glued to the
+      // scanner's own tail, where a string would run into its repeat.)
       const binary = bodyKind(undefined, data.subarray(0, 1024)) === "binary";
-      const text = binary ? binaryText(data) : this.#text.decode(data, { stream: true });
+      const withHeld = () => (this.#held.length === 0 ? data : Buffer.concat([this.#held, data]));
+      let text = binary ? `\n${binaryText(withHeld())}` : this.#text.decode(data, { stream: true });
+      if (!binary && text.includes("\0")) text += `\n${binaryText(withHeld())}`;
       let found = decideFindings(this.#scanner.push(text));
       if (found !== null && found.decision.verdict === "redact") found = escalate(found, "set to redact, but the body is streamed (larger than dlp.body.max_buffer)");
       if (found !== null && found.decision.verdict === "block") stop = found;

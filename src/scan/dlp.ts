@@ -113,7 +113,10 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     const text = lines.join("\n");
     // The decoding budget of the fragments taken one by one, not of one text of their length.
     const limits = { ...options.decodeLimits, maxBytes: options.decodeLimits?.maxBytes ?? Math.max(64 * 1024, 4 * text.length) };
-    return scanText(rules, text, limits).length > 0 || (known !== null && known.scan(text).length > 0);
+    // Decoys in some fragments can use up the view search of the one text; then each fragment
+    // is scanned on its own, with its own search.
+    const report = { truncated: false };
+    return scanText(rules, text, limits, report).length > 0 || report.truncated || (known !== null && known.scan(text).length > 0);
   }
 
   const cleanKeys = new Set<string>();
@@ -137,9 +140,9 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
 
   function scan(fragments: readonly Fragment[]): DlpHit[] {
     // Fast path: most requests hold nothing. Their fragments are scanned once, as one text,
-    // one per line (no rule is anchored, and no decoder reads across a line break, so a match
-    // in a fragment is a match there); only when that finds something are they scanned one
-    // by one, for the locations. A request is 20-odd short fragments: per-fragment setup
+    // one per line (no rule is anchored, and a match in a fragment is a match there: only
+    // quoted-printable's soft break reads across a line, and it only adds views); when that
+    // finds something, or its view search was cut short, they are scanned one by one. A request is 20-odd short fragments: per-fragment setup
     // (decoder passes, the keyword automaton) would cost more than the matching.
     const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(cacheable(f) && cleanCache.has(f.text))) : fragments;
     if (fresh.length === 0) return [];

@@ -3,7 +3,7 @@
  * also seen through decoding and normalising passes, bounded). A secret found in several views
  * is reported once, from the shallowest view, with the chain of decoders that revealed it.
  */
-import { decodeViews, normaliseText, type DecodeLimits } from "./decode/index.ts";
+import { decodeViews, normaliseText, type DecodeLimits, type DecodeReport } from "./decode/index.ts";
 import type { CompiledRules } from "./rules/compile.ts";
 
 export interface TextFinding {
@@ -53,10 +53,10 @@ export function normalisedWindows(text: string): string | null {
   return windows.map(([from, to]) => normaliseText(text.slice(from, to))).join("\n");
 }
 
-export function scanText(rules: CompiledRules, text: string, limits?: DecodeLimits): TextFinding[] {
+export function scanText(rules: CompiledRules, text: string, limits?: DecodeLimits, report?: DecodeReport): TextFinding[] {
   const out: TextFinding[] = [];
   const seen = new Set<string>();
-  for (const view of decodeViews(text, limits)) {
+  for (const view of decodeViews(text, limits, report)) {
     const normalised = normalisedWindows(view.text);
     const variants = normalised === null || normalised === view.text ? [view.text] : [view.text, normalised];
     for (const [i, variant] of variants.entries()) {

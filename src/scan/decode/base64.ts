@@ -10,25 +10,6 @@ const VALUES = (() => {
   return t;
 })();
 
-/**
- * The first character of each 4-character group holds the top six bits of a byte: below 32 (`A`
- * to `f`) when that byte is ASCII. Base64 of text has nearly all of them there; random data
- * (images, ids) half, and words read as base64 (identifiers) few. A run where fewer than 60% are
- * is refused without being decoded. (Base64 of mostly non-ASCII text is refused too: the secrets
- * this looks for are ASCII.)
- */
-function asciiLeadBytes(run: string, length: number): boolean {
-  let groups = 0;
-  let ascii = 0;
-  for (let i = 0; i < length; i += 4) {
-    groups++;
-    const c = run.charCodeAt(i);
-    const v = c < 128 ? VALUES[c]! : -1;
-    if (v >= 0 && v < 32) ascii++;
-  }
-  return ascii * 5 >= groups * 3;
-}
-
 /** Shortest run (padding excluded) worth decoding: 16 characters carry 12 bytes. */
 export const MIN_BASE64_RUN = 16;
 
@@ -69,7 +50,6 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
   if (eq >= 0 && run.length % 4 !== 0) return null;
   const size = Math.min(Math.floor((length * 3) / 4), Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
-  if (!asciiLeadBytes(run, length)) return null;
   // One pass: both alphabets in one table, refusing a run that mixes them, bits into bytes.
   const out = new Uint8Array(size);
   let alphabets = 0;

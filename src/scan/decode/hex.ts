@@ -1,6 +1,9 @@
 import { decodeInto } from "../dns-decode.ts";
 import { plausibleText, replaceRuns } from "./text.ts";
 
+const SEPARATOR = /[:\- ]/;
+const SEPARATORS = /[:\- ]/g;
+
 /** Shortest run worth decoding, in hex digits: 8 bytes. */
 export const MIN_HEX_DIGITS = 16;
 
@@ -11,29 +14,13 @@ export const MIN_HEX_DIGITS = 16;
 export const HEX_RUN = /[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{2}([:\- ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
 
 /**
- * Hex of text has the high nibble of most bytes in 2-7 (printable ASCII is 0x20-0x7e); digests
- * and ids are random, 6 in 16. A run where fewer than half the bytes could be ASCII is refused
- * before it is decoded: most hex runs in traffic are git SHAs and digests. (Hex of text that is
- * mostly non-ASCII, Cyrillic prose say, is refused too: the secrets this looks for are ASCII.)
- */
-export function textLikeHighNibbles(digits: string): boolean {
-  let ascii = 0;
-  for (let i = 0; i < digits.length; i += 2) {
-    const c = digits.charCodeAt(i);
-    if (c >= 50 && c <= 55) ascii++;
-  }
-  return ascii * 4 >= digits.length;
-}
-
-/**
  * Decodes one hex run (separators `:`, ` ` or `-` allowed) when it is plausibly hex-encoded
  * text, else null: at least 16 digits, an even count, and a decoding that passes the text rule
  * of text.ts (so a SHA-256 or a UUID is not a view). At most `maxOut` bytes are decoded.
  */
 export function decodeHexRun(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
-  const digits = run.replace(/[:\- ]/g, "");
+  const digits = SEPARATOR.test(run) ? run.replace(SEPARATORS, "") : run;
   if (digits.length < MIN_HEX_DIGITS || digits.length % 2 !== 0) return null;
-  if (!textLikeHighNibbles(digits)) return null;
   const size = Math.min(digits.length / 2, Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
   const out = new Uint8Array(size);

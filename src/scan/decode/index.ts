@@ -1,5 +1,5 @@
 /** Decoding and normalising passes run over every text fragment before DLP matching. */
-export { decodeViews, defaultMaxBytes, DECODERS, DEFAULT_MAX_DEPTH, DEFAULT_MAX_VIEWS, type DecodeLimits, type DecodedView, type Decoder, type DecoderName } from "./views.ts";
+export { decodeViews, defaultMaxBytes, DECODERS, DEFAULT_MAX_DEPTH, DEFAULT_MAX_VIEWS, type DecodeLimits, type DecodeReport, type DecodedView, type Decoder, type DecoderName } from "./views.ts";
 export { normaliseText } from "./normalise.ts";
 export { percentDecode } from "./percent.ts";
 export { base64Decode, decodeBase64Run } from "./base64.ts";

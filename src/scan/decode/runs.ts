@@ -1,6 +1,6 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
 import { decodeBase64Candidate } from "./base64.ts";
-import { decodeHexRun, HEX_RUN, textLikeHighNibbles } from "./hex.ts";
+import { decodeHexRun, HEX_RUN } from "./hex.ts";
 
 /**
  * A run of the base64 alphabets (both, RFC 4648 §4-5) and up to six `=`. Every base64, base32
@@ -72,10 +72,8 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     const run = m[0];
     const at = m.index;
     if (HEX_SHAPED.test(run)) {
-      // A digest or an id: only hex can hold text here. A run of digits alone (no dash) is one
-      // hex run, refused at once when its bytes cannot be ASCII text (hex.ts).
-      const plain = run.indexOf("-") < 0;
-      if (plain ? textLikeHighNibbles(run) : HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+      // A digest or an id: only hex can hold text here (a run of digits alone is one hex run).
+      if (run.indexOf("-") < 0 || HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
       continue;
     }
     const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;

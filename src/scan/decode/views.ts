@@ -35,7 +35,7 @@ export interface DecodeLimits {
   /**
    * Total length (UTF-16 code units) of all decoded views together, the original excluded.
    * Default: 4x the input, at least 64 KiB, at most 1 MiB. When this or maxViews stops the
-   * search, at most maxDepth layered views follow, each no longer than the input.
+   * search, at most 2 x maxDepth layered views follow, each no longer than the input.
    */
   maxBytes?: number;
 }
@@ -63,7 +63,12 @@ export function defaultMaxBytes(inputLength: number): number {
  * A view equal to one already seen is dropped, so triple percent-encoding yields three views,
  * one per layer, not a combinatorial tree.
  */
-export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedView[] {
+/** Filled in by decodeViews when its limits stopped the search (layered views were added). */
+export interface DecodeReport {
+  truncated: boolean;
+}
+
+export function decodeViews(text: string, limits: DecodeLimits = {}, report?: DecodeReport): DecodedView[] {
   const maxDepth = Math.max(0, limits.maxDepth ?? DEFAULT_MAX_DEPTH);
   const maxViews = Math.max(1, limits.maxViews ?? DEFAULT_MAX_VIEWS);
   let budget = Math.max(0, limits.maxBytes ?? defaultMaxBytes(text.length));
@@ -90,7 +95,10 @@ export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedVie
       views.push({ text: out, via: [...view.via, name] });
     }
   }
-  if (truncated) views.push(...layeredViews(text, maxDepth, seen));
+  if (truncated) {
+    if (report) report.truncated = true;
+    views.push(...layeredViews(text, maxDepth, seen));
+  }
   return views;
 }
 
@@ -98,20 +106,27 @@ export function decodeViews(text: string, limits: DecodeLimits = {}): DecodedVie
  * When the search above stops at its limits, the text holds many encodings (decoys can be put
  * there on purpose, so that the one chain that reveals a secret is never reached). Then every
  * decoder is applied in turn in one pass, up to `maxDepth` passes: each pass peels a layer off
- * every encoded run at once, whatever the others are, so what depth-first chains would reveal is
- * in these few views. Each is no longer than the text (no decoder lengthens its input).
+ * every encoded run at once, whatever the others are, so what breadth-first chains would reveal
+ * is in these few views (at most 2 x maxDepth). Each is no longer than the text (no decoder
+ * lengthens its input).
  */
 function layeredViews(text: string, maxDepth: number, seen: Set<string>): DecodedView[] {
   const out: DecodedView[] = [];
-  let current = text;
-  for (let depth = 1; depth <= maxDepth; depth++) {
-    let next = current;
-    for (const [, decode] of DECODERS) next = decode(next, next.length) ?? next;
-    if (next === current) break;
-    current = next;
-    if (seen.has(next)) continue;
-    seen.add(next);
-    out.push({ text: next, via: Array.from({ length: depth }, () => "layered" as const) });
+  // Twice: without quoted-printable, and with it last. Its soft line break (`=` at a line end)
+  // glues a line ending in `=` (base64 padding, `key=`) to the next one and misaligns a base64
+  // run there, so a chain through such lines is only whole in the first.
+  for (const withQp of [false, true]) {
+    let current = text;
+    for (let depth = 1; depth <= maxDepth; depth++) {
+      let next = current;
+      for (const [name, decode] of DECODERS) if (name !== "qp") next = decode(next, next.length) ?? next;
+      if (withQp) next = quotedPrintableDecode(next) ?? next;
+      if (next === current) break;
+      current = next;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      out.push({ text: next, via: Array.from({ length: depth }, () => "layered" as const) });
+    }
   }
   return out;
 }

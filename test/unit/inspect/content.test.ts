@@ -168,3 +168,41 @@ describe("clean-request memory", () => {
     expect(inspectHead(request({ query: `a=${GITHUB}` }), e)?.decision.verdict).toBe("block");
   });
 });
+
+describe("second security review: regressions", () => {
+  const b64 = (x: string) => Buffer.from(x).toString("base64");
+  const hex = (x: string) => Buffer.from(x).toString("hex");
+  const rules = (fragments: { location: string; text: string }[]) => engine().scan(fragments).map((h) => h.finding.rule);
+
+  test("base64 and hex of mostly non-ASCII text around a token are still decoded", () => {
+    for (const text of [b64(`Пароль от сервера: ${GITHUB} не потеряй`), hex(`Пароль от сервера: ${GITHUB} не потеряй`), b64(`${"ж".repeat(15)} ${GITHUB}`), hex(`${"é".repeat(25)} ${GITHUB}`)]) {
+      expect(rules([{ location: "body.text", text }])).toContain("dlp.github-token");
+    }
+  });
+
+  test("decoys and a line ending in = do not break a base64 chain (layered views, with and without quoted-printable)", () => {
+    const decoys = ["%41%42%43", "&amp;&lt;x", "\\u0041\\u0042", "=41=42=43", "0123456789abcdef0123456789abcdef0123", "MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43UOV3HO6DZ", "aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGk"];
+    const text = `${decoys.join("\n")}\na=\n${b64(b64(` ${GITHUB} `))}`;
+    expect(rules([{ location: "body.text", text }])).toContain("dlp.github-token");
+  });
+
+  test("UTF-16 text after an ASCII prefix is read as UTF-16, held or streamed", async () => {
+    const { bodyFragments } = await import("../../../src/inspect/fragments.ts");
+    const body = Buffer.concat([Buffer.from("x".repeat(200)), Buffer.from(`token ${GITHUB}`, "utf16le")]);
+    expect(rules(bodyFragments("text/plain", body).fragments)).toContain("dlp.github-token");
+  });
+
+  test("a string or UTF-16 token cut by a read boundary in a streamed binary body is found", async () => {
+    const { StreamedBody } = await import("../../../src/proxy/request-scan.ts");
+    const settings = { engine: engine(), maxBufferBytes: 16384, overlapBytes: 1024, maxHeldTotalBytes: 1 << 20, inflate: { maxOutputBytes: 1 << 20, maxRatio: 100 } };
+    const junk = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 37) % 31));
+    for (const token of [Buffer.from(GITHUB), Buffer.from(GITHUB, "utf16le")]) {
+      for (const cut of [3, 6, 20, 41]) {
+        const s = new StreamedBody(settings, false);
+        const first = s.push(Buffer.concat([junk(20000), token.subarray(0, cut)]));
+        const second = s.push(Buffer.concat([token.subarray(cut), junk(20000)]));
+        expect({ cut, stopped: Boolean(first.stop ?? second.stop) }).toEqual({ cut, stopped: true });
+      }
+    }
+  });
+});
