@@ -1,4 +1,4 @@
-import { plausibleText, replaceRuns } from "./text.ts";
+import { plausibleText, replaceRuns, TextGuard } from "./text.ts";
 
 /** Values of both base64 alphabets (RFC 4648 §4 and §5): `+` and `-` are 62, `/` and `_` 63. */
 const VALUES = (() => {
@@ -56,6 +56,7 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
   let buffer = 0;
   let bits = 0;
   let n = 0;
+  const guard = new TextGuard(size);
   for (let i = 0; i < length && n < size; i++) {
     const c = run.charCodeAt(i);
     const v = c < 128 ? VALUES[c]! : -1;
@@ -65,7 +66,9 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
-      out[n++] = (buffer >> bits) & 0xff;
+      const b = (buffer >> bits) & 0xff;
+      out[n++] = b;
+      if (!guard.add(b)) return null;
     }
   }
   if (alphabets === 3) return null;

@@ -1,5 +1,4 @@
-import { decodeInto } from "../dns-decode.ts";
-import { plausibleText, replaceRuns } from "./text.ts";
+import { hexDigit, plausibleText, replaceRuns, TextGuard } from "./text.ts";
 
 const SEPARATOR = /[:\- ]/;
 const SEPARATORS = /[:\- ]/g;
@@ -24,8 +23,16 @@ export function decodeHexRun(run: string, maxOut = Number.POSITIVE_INFINITY): st
   const size = Math.min(digits.length / 2, Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
   const out = new Uint8Array(size);
-  const n = decodeInto(digits, 0, digits.length, "hex", out);
-  return n < 0 ? null : plausibleText(out, n);
+  const guard = new TextGuard(size);
+  for (let n = 0; n < size; n++) {
+    const hi = hexDigit(digits.charCodeAt(2 * n));
+    const lo = hexDigit(digits.charCodeAt(2 * n + 1));
+    if (hi < 0 || lo < 0) return null;
+    const b = (hi << 4) | lo;
+    out[n] = b;
+    if (!guard.add(b)) return null;
+  }
+  return plausibleText(out, size);
 }
 
 /** Replaces every plausible hex run inside `text` with its decoding; null when nothing decoded. */

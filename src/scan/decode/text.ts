@@ -99,6 +99,48 @@ export function plausibleText(bytes: Uint8Array, n = bytes.length): string | nul
   return isPlausibleText(text) ? text : null;
 }
 
+/**
+ * Early refusal while decoding, exact with respect to plausibleText: `add` each decoded byte, and
+ * stop when it returns false. Bytes other than printable ASCII are counted; once the bytes are
+ * surely not UTF-8 they will be read one by one, so more than 15% of them can no longer pass, and
+ * control bytes beyond 15% fail either way. Random data (an image, a digest) is refused after a
+ * fraction of it is decoded. (UTF-8 is checked only for what is surely invalid; the rest is left
+ * to plausibleText, so nothing it would accept is refused here.)
+ */
+export class TextGuard {
+  readonly #limit: number;
+  #controls = 0;
+  #bad = 0;
+  #need = 0;
+  #notUtf8 = false;
+
+  /** `size`: how many bytes will be decoded in all. */
+  constructor(size: number) {
+    this.#limit = (1 - PRINTABLE_SHARE) * size;
+  }
+
+  add(b: number): boolean {
+    if (b < 0x80) {
+      if (this.#need > 0) this.#notUtf8 = true;
+      this.#need = 0;
+      if (b === 0x7f || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d)) {
+        this.#controls++;
+        this.#bad++;
+      }
+    } else {
+      this.#bad++;
+      if (b <= 0xbf) {
+        if (this.#need > 0) this.#need--;
+        else this.#notUtf8 = true;
+      } else {
+        if (this.#need > 0 || b < 0xc2 || b > 0xf4) this.#notUtf8 = true;
+        this.#need = b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
+      }
+    }
+    return this.#controls <= this.#limit && !(this.#notUtf8 && this.#bad > this.#limit);
+  }
+}
+
 /** Value of one hex digit, or -1. */
 export function hexDigit(c: number): number {
   if (c >= 48 && c <= 57) return c - 48;

@@ -155,3 +155,36 @@ describe("decoy encodings", () => {
     }
   });
 });
+
+describe("TextGuard: early refusal never refuses what plausibleText accepts", () => {
+  test("random, text, UTF-8 and mixed byte strings", async () => {
+    const { TextGuard, plausibleText } = await import("../../../src/scan/decode/text.ts");
+    const samples: Uint8Array[] = [];
+    const words = ["hello", "wörld", "пароль", "密码", "token=", "\t", "\n", "ghp_", "ключ", "é"];
+    for (let i = 0; i < 3000; i++) {
+      const kind = i % 4;
+      const len = 4 + Math.floor(rand() * 200);
+      if (kind === 0) samples.push(Uint8Array.from({ length: len }, () => Math.floor(rand() * 256)));
+      else if (kind === 1) samples.push(Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 30) }, () => pick(words)).join(" ")));
+      else {
+        const text = Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 30) }, () => pick(words)).join(" "));
+        // Text with some random bytes spliced in (at most a few, or many).
+        const noisy = Uint8Array.from(text);
+        const flips = kind === 2 ? Math.floor(rand() * 3) : Math.floor(rand() * noisy.length);
+        for (let f = 0; f < flips; f++) noisy[Math.floor(rand() * noisy.length)] = Math.floor(rand() * 256);
+        samples.push(noisy);
+      }
+    }
+    let refusedEarly = 0;
+    for (const bytes of samples) {
+      const guard = new TextGuard(bytes.length);
+      const early = !bytes.every((b) => guard.add(b));
+      if (early) {
+        refusedEarly++;
+        expect(plausibleText(bytes)).toBeNull();
+      }
+    }
+    // It does refuse: most random samples stop early.
+    expect(refusedEarly).toBeGreaterThan(500);
+  });
+});
