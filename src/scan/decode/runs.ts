@@ -72,8 +72,16 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     const run = m[0];
     const at = m.index;
     if (HEX_SHAPED.test(run)) {
-      // A digest or an id: only hex can hold text here (a run of digits alone is one hex run).
-      if (run.indexOf("-") < 0 || HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+      // A digest or an id: only hex can hold text here. A run of digits alone is one hex run.
+      if (run.indexOf("-") >= 0) {
+        if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+      } else {
+        const d = decodeHexRun(run, hexLeft);
+        if (d !== null) {
+          hexLeft -= d.length;
+          hex.push([at, at + run.length, d]);
+        }
+      }
       continue;
     }
     const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;
