@@ -29,9 +29,10 @@ export function joinedFragments(fragments: readonly Fragment[], limits?: Fragmen
   const maxLength = limits?.maxJoinedLength ?? DEFAULT_MAX_JOINED_LENGTH;
   const groups = siblingGroups(fragments);
   if (groups.length === 0) return [];
-  // Only texts a join could equal (no longer than a join) are worth hashing: bodies are long.
+  // A join is not scanned twice, nor when it equals one of the pieces it could be mistaken for
+  // (short sibling values); long texts are not hashed for that.
   const seen = new Set<string>();
-  for (const f of fragments) if (f.text.length <= maxLength) seen.add(f.text);
+  for (const group of groups) for (const f of group) seen.add(f.text);
   const out: Fragment[] = [];
   for (const group of groups) {
     for (let i = 0; i < group.length; i++) {

@@ -108,7 +108,7 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     const lines: string[] = [];
     for (const f of fragments) {
       lines.push(f.text);
-      if (FORM_ENCODED.test(f.location) && f.text.includes("+")) lines.push(f.text.replaceAll("+", " "));
+      if (f.text.includes("+") && FORM_ENCODED.test(f.location)) lines.push(f.text.replaceAll("+", " "));
     }
     const text = lines.join("\n");
     // The decoding budget of the fragments taken one by one, not of one text of their length.
@@ -167,7 +167,7 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
       // In a query string or a form body `+` is a space (WHATWG URL, application/x-www-form-
       // urlencoded): a seed phrase or a PEM header arrives as `word+word`. Fragments stay raw
       // (`+` is also base64), so the spaced reading is scanned as well.
-      if (FORM_ENCODED.test(fragment.location) && text.includes("+")) {
+      if (text.includes("+") && FORM_ENCODED.test(fragment.location)) {
         for (const f of scanText(rules, text.replaceAll("+", " "), options.decodeLimits)) add(f.rule, fragment.location, f.preview, ["form", ...f.via], null);
       }
       if (known) {
