@@ -9,7 +9,7 @@
  */
 import type { Decision, Finding, Fragment, HttpRequestAction, Reason } from "../core/types.ts";
 import type { DlpEngine, DlpHit } from "../scan/dlp.ts";
-import { bodyFragments, headerFragments, joinedFragments, urlFragments, type FragmentLimits } from "./fragments.ts";
+import { bodyFragments, headerFragments, joinedFragments, SENSITIVE_HEADERS, urlFragments, type FragmentLimits } from "./fragments.ts";
 
 /**
  * Replaces secrets found as written with `[REDACTED:<rule>]`. The values live in a private field:
@@ -76,7 +76,12 @@ export interface ContentVerdict {
 function reasonOf(hit: DlpHit, detailSuffix = ""): Reason {
   const f = hit.finding;
   const via = f.via.length > 0 ? ` (via ${f.via.join(" > ")})` : "";
-  return { rule: f.rule, code: "dlp_finding", detail: `${f.rule} in ${f.location}: ${f.preview}${via}${detailSuffix}` };
+  // A credential in a header made for credentials is most often the agent's own key for the
+  // destination: still a finding (the agent should not hold it; credential injection removes
+  // that need), but the record says which kind of header it was.
+  const header = /^header\.([a-z0-9-]+)/.exec(f.location)?.[1];
+  const sensitive = header !== undefined && SENSITIVE_HEADERS.has(header) ? " (a credential header)" : "";
+  return { rule: f.rule, code: "dlp_finding", detail: `${f.rule} in ${f.location}${sensitive}: ${f.preview}${via}${detailSuffix}` };
 }
 
 /** The decision for a set of findings, or null when there are none. */

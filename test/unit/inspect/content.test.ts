@@ -206,3 +206,12 @@ describe("second security review: regressions", () => {
     }
   });
 });
+
+describe("sensitive headers", () => {
+  test("a finding in a credential header says so in its reason; elsewhere it does not", () => {
+    const v = inspectHead(request({ headers: [["Authorization", `Bearer ${GITHUB}`], ["X-Debug", GITHUB]] }), engine())!;
+    const details = v.decision.reasons.map((r) => r.detail);
+    expect(details.find((d) => d.includes("header.authorization"))).toContain("(a credential header)");
+    expect(details.find((d) => d.includes("header.x-debug"))).not.toContain("(a credential header)");
+  });
+});
