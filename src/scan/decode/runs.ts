@@ -14,6 +14,8 @@ const ALPHABET_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,6}/g;
 /** Hex pairs separated by `:` or a space: the separators are outside the base64 alphabet (hex.ts). */
 const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
 const TRAILING_PAD = /=+$/;
+/** Narrowest line width taken for wrapped base64 (PEM uses 64, MIME and `base64` 76). */
+const MIN_WRAP_WIDTH = 40;
 
 /** Quick tests on one run, so most runs (identifiers, paths, ids) reach no decoder's regex. */
 const HAS_BASE32 = /[A-Z2-7]{16}|[a-z2-7]{16}/;
@@ -67,10 +69,30 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   const b64Budget = { left: maxOut };
   let b32Left = maxOut;
   let hexLeft = maxOut;
+  // Base64 wrapped at a fixed width (76 by `base64` and MIME, 64 by PEM): lines of one length,
+  // a multiple of 4, one line break between them. A secret across a wrap is in neither line.
+  const wrapped: Span[] = [];
+  let block: { start: number; end: number; width: number; lines: string[] } | null = null;
+  const closeBlock = () => {
+    if (block !== null && block.lines.length >= 2) {
+      const d = decodeBase64Candidate(block.lines.join(""), b64Budget);
+      if (d !== null) wrapped.push([block.start, block.end, d]);
+    }
+    block = null;
+  };
   ALPHABET_RUN.lastIndex = 0;
   for (let m = ALPHABET_RUN.exec(text); m !== null; m = ALPHABET_RUN.exec(text)) {
     const run = m[0];
     const at = m.index;
+    const gap = block === null ? -1 : at - block.end;
+    const afterBreak = gap === 1 ? text.charCodeAt(at - 1) === 0x0a : gap === 2 && text.charCodeAt(at - 2) === 0x0d && text.charCodeAt(at - 1) === 0x0a;
+    if (block !== null && afterBreak && block.lines[block.lines.length - 1]!.length === block.width && run.length <= block.width) {
+      block.lines.push(run);
+      block.end = at + run.length;
+    } else {
+      closeBlock();
+      if (run.length >= MIN_WRAP_WIDTH && run.length % 4 === 0) block = { start: at, end: at + run.length, width: run.length, lines: [run] };
+    }
     if (HEX_SHAPED.test(run)) {
       // A digest or an id: only hex can hold text here. A run of digits alone is one hex run.
       if (run.indexOf("-") >= 0) {
@@ -90,6 +112,14 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
     if (HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
     if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+  }
+  closeBlock();
+  if (wrapped.length > 0) {
+    // A decoded block replaces the lines it is made of.
+    const inBlock = (span: Span) => wrapped.some(([from, to]) => span[0] < to && span[1] > from);
+    const merged = [...b64.filter((span) => !inBlock(span)), ...wrapped].sort((a, b) => a[0] - b[0]);
+    b64.length = 0;
+    b64.push(...merged);
   }
   if (text.includes(":") || text.includes(" ")) {
     const spaced: Span[] = [];

@@ -10,6 +10,7 @@ import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 import { compileKeywords, MAX_POSITIONS } from "../../../src/scan/rules/keywords.ts";
 import { patternReach } from "../../../src/scan/rules/safety.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
+import { scanText } from "../../../src/scan/text-scan.ts";
 
 const rand = mulberry32(7);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -186,5 +187,30 @@ describe("TextGuard: early refusal never refuses what plausibleText accepts", ()
     }
     // It does refuse: most random samples stop early.
     expect(refusedEarly).toBeGreaterThan(500);
+  });
+});
+
+describe("wrapped base64", () => {
+  test("a token across a line wrap of base64 -w76 / PEM-width output is found; unwrapped lines alone are not joined", async () => {
+    const { builtinRules } = await import("../../../src/config/load.ts");
+    const { sampleSecret } = await import("../../helpers/dlp-samples.ts");
+    const token = sampleSecret("dlp.github-token");
+    const rules = await builtinRules();
+    for (const width of [76, 64]) {
+      for (let shift = 0; shift < 60; shift += 7) {
+        const plain = `${"config line number one, nothing secret. ".repeat(2).slice(0, 40 + shift)} token=${token} and then more text after it.`;
+        const b64 = Buffer.from(plain).toString("base64");
+        const lines = b64.match(new RegExp(`.{1,${width}}`, "g"))!;
+        for (const eol of ["\n", "\r\n"]) {
+          const text = `payload:\n${lines.join(eol)}\nend`;
+          expect({ width, shift, eol, found: scanText(rules, text).some((f) => f.rule === "dlp.github-token") }).toEqual({ width, shift, eol, found: true });
+        }
+      }
+    }
+    // Two unrelated runs on consecutive lines of different widths are not one block.
+    const { decodeRunViews } = await import("../../../src/scan/decode/runs.ts");
+    const a = Buffer.from("first line of some plain words here, ok").toString("base64");
+    const b = Buffer.from("second").toString("base64");
+    expect(decodeRunViews(`${a}\n${b}xx`, 1 << 20).base64).toBe(`${Buffer.from(a, "base64").toString()}\n${b}xx`);
   });
 });
