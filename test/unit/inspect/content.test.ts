@@ -10,6 +10,7 @@ import { BodyStreamScanner, decideFindings, inspectBody, inspectHead, mergeVerdi
 import { createDlpEngine, safeLocation } from "../../../src/scan/dlp.ts";
 import { compileKnownSecrets } from "../../../src/scan/known-secrets.ts";
 import { sampleSecret } from "../../helpers/dlp-samples.ts";
+import { httpRequest } from "../../helpers/actions.ts";
 
 const RULES = await builtinRules();
 const GITHUB = sampleSecret("dlp.github-token");
@@ -17,21 +18,8 @@ const STRIPE = sampleSecret("dlp.stripe-secret-key");
 const engine = (opts: Partial<Parameters<typeof createDlpEngine>[0]> = {}) => createDlpEngine({ rules: RULES, ...opts });
 const text = (t: string) => [{ location: "body.text", text: t }];
 
-function request(over: Partial<HttpRequestAction> = {}): HttpRequestAction {
-  return {
-    kind: "http.request",
-    agent: { name: "a", via: "anonymous" },
-    client: { address: "127.0.0.1", port: 1 },
-    method: "GET",
-    scheme: "http",
-    host: "api.example.com",
-    port: 80,
-    path: "/",
-    query: "",
-    headers: [["Accept", "*/*"]],
-    ...over,
-  };
-}
+/** A GET to api.example.com accepting anything. */
+const request = (over: Partial<HttpRequestAction> = {}) => httpRequest({ method: "GET", scheme: "http", host: "api.example.com", port: 80, path: "/", headers: [["Accept", "*/*"]], ...over });
 
 describe("DLP engine: actions", () => {
   test("block by default; an exact rule id beats a family prefix, the longest prefix wins", () => {

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { Fragment, HttpRequestAction } from "../../../src/core/types.ts";
 import { SENSITIVE_HEADERS, headerFragments, requestFragments, urlFragments } from "../../../src/inspect/fragments.ts";
+import { httpRequest } from "../../helpers/actions.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const texts = (fragments: readonly Fragment[], location: string) => fragments.filter((f) => f.location === location).map((f) => f.text);
@@ -82,20 +83,7 @@ describe("headerFragments", () => {
   });
 });
 
-function request(target: { path?: string; query?: string; headers?: HttpRequestAction["headers"] }): HttpRequestAction {
-  return {
-    kind: "http.request",
-    agent: { name: "anonymous", via: "anonymous" },
-    client: { address: "127.0.0.1", port: 40000 },
-    method: "POST",
-    scheme: "https",
-    host: "api.openai.com",
-    port: 443,
-    path: target.path ?? "/v1/chat/completions",
-    query: target.query ?? "",
-    headers: target.headers ?? [],
-  };
-}
+const request = (target: { path?: string; query?: string; headers?: HttpRequestAction["headers"] }) => httpRequest(target);
 
 describe("requestFragments", () => {
   test("URL, headers, body by its content type, then joins", () => {
