@@ -20,12 +20,13 @@ export function compileDlp(dlp: Config["dlp"], builtin: CompiledRules, knownSecr
     try {
       custom = compileCustomRules(dlp.custom_rules, "dlp.custom_rules");
     } catch (err) {
-      if (err instanceof RulePackError) for (const i of err.issues) issues.push({ path: i.path, message: `${i.id}: ${i.message}` });
+      // Paths written like the rest of the config's (`dlp.custom_rules.0`, not `[0]`).
+      if (err instanceof RulePackError) for (const i of err.issues) issues.push({ path: i.path.replace(/\[(\d+)\]/g, ".$1"), message: `${i.id}: ${i.message}` });
       else issues.push({ path: "dlp.custom_rules", message: String(err) });
     }
   }
   const builtinIds = new Set(builtin.rules.map((r) => r.id));
-  custom?.rules.forEach((r, i) => {
+  dlp.custom_rules.forEach((r, i) => {
     if (builtinIds.has(r.id)) issues.push({ path: `dlp.custom_rules.${i}.id`, message: `${r.id} is a built-in rule id; pick another (dlp.custom.<name>)` });
   });
   const rules = joinRules(builtin, custom);

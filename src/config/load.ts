@@ -52,15 +52,18 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
     }
   }
   const knownSecrets = await readKnownSecrets(config.dlp.known_secrets, abs ? dirname(abs) : process.cwd(), issues);
-  if (issues.length > 0) throw new ConfigError(issues, source);
   const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  // Compiled even when files could not be read, so one run reports every problem.
+  let policy: Policy | null = null;
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    return { config, policy: compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), knownSecrets }), path: abs };
+    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), knownSecrets });
   } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(err.issues, source);
-    throw err;
+    if (!(err instanceof ConfigError)) throw err;
+    issues.push(...err.issues);
   }
+  if (issues.length > 0 || policy === null) throw new ConfigError(issues, source);
+  return { config, policy, path: abs };
 }
 
 let builtin: Promise<CompiledRules> | null = null;

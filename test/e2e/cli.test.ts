@@ -133,6 +133,29 @@ describe("check-config", () => {
     expect(r.stdout).toContain("proxy.header_timeout");
   });
 
+  test("a bad dlp section: every problem at once, with its path, never a secret", async () => {
+    const path = writeConfig(
+      "bad-dlp.yaml",
+      `version: 1
+dlp:
+  actions: { dlp.githb-token: redact, "dlp.nothing-*": warn }
+  disable: [dlp.nope]
+  known_secrets: { env: [SLT_SURELY_UNSET_VAR], files: [does-not-exist.secret] }
+  custom_rules:
+    - id: dlp.custom.bad
+      pattern: '(?=lookahead)x'
+    - id: dlp.github-token
+      pattern: 'abc'
+  body: { overlap: 2MiB }
+`,
+    );
+    const r = await sluice(["check-config", path]);
+    expect(r.code).toBe(1);
+    for (const key of ["dlp.known_secrets.env.0", "dlp.known_secrets.files.0", "dlp.custom_rules.0", "dlp.custom_rules.1.id", "dlp.actions.dlp.githb-token", "dlp.actions.dlp.nothing-*", "dlp.disable.0", "dlp.body.overlap"]) {
+      expect(r.stdout).toContain(`  ${key}: `);
+    }
+  });
+
   test("a section reserved for a later version is refused by name", async () => {
     const path = writeConfig("reserved.yaml", "version: 1\ntls: {}\n");
     const r = await sluice(["check-config", path]);
