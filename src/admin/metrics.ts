@@ -61,6 +61,7 @@ const RESERVED_NAMES = new Set([
   "sluice_request_duration_seconds",
   "sluice_bytes_total",
   "sluice_config_reloads_total",
+  "sluice_dlp_findings_total",
 ]);
 
 export function createMetrics(): Metrics {
@@ -70,6 +71,8 @@ export function createMetrics(): Metrics {
   const bytes = { in: 0, out: 0 };
   const reloads = { ok: 0, error: 0 };
   const gauges: Gauge[] = [];
+  // rule -> where (url, header, body, dns) -> count: every finding, not only a record's first reason.
+  const findings = new Map<string, Map<string, Cell>>();
 
   function observe(record: AuditRecord): void {
     if (!REQUEST_KINDS.has(record.kind)) return;
@@ -105,6 +108,22 @@ export function createMetrics(): Metrics {
 
     if (isCountable(record.bytes_in)) bytes.in += record.bytes_in;
     if (isCountable(record.bytes_out)) bytes.out += record.bytes_out;
+
+    if (record.findings) {
+      for (const f of record.findings) {
+        // The location's first part only (url, header, body, dns, joined): bounded labels.
+        const dot = f.location.search(/[.(]/);
+        const where = dot < 0 ? f.location : f.location.slice(0, dot);
+        let byWhere = findings.get(f.rule);
+        if (byWhere === undefined) {
+          byWhere = new Map();
+          findings.set(f.rule, byWhere);
+        }
+        const c = byWhere.get(where);
+        if (c === undefined) byWhere.set(where, { value: 1 });
+        else c.value += 1;
+      }
+    }
   }
 
   function countReload(ok: boolean): void {
@@ -152,6 +171,11 @@ export function createMetrics(): Metrics {
     header(out, "sluice_bytes_total", "Bytes relayed, from the audit records' bytes_in and bytes_out.", "counter");
     out.push(`sluice_bytes_total{direction="in"} ${formatNumber(bytes.in)}`);
     out.push(`sluice_bytes_total{direction="out"} ${formatNumber(bytes.out)}`);
+
+    header(out, "sluice_dlp_findings_total", "DLP findings in decision records, by rule and where in the request (url, header, body, joined).", "counter");
+    for (const [rule, byWhere] of sorted(findings)) {
+      for (const [where, cell] of sorted(byWhere)) out.push(`sluice_dlp_findings_total{rule="${escapeLabel(rule)}",where="${escapeLabel(where)}"} ${formatNumber(cell.value)}`);
+    }
 
     header(out, "sluice_config_reloads_total", "Configuration reload attempts, by result.", "counter");
     out.push(`sluice_config_reloads_total{result="ok"} ${formatNumber(reloads.ok)}`);

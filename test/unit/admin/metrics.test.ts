@@ -115,6 +115,27 @@ describe("createMetrics", () => {
     expect(find(samples, "sluice_bytes_total", { direction: "out" })).toBe(10);
   });
 
+  test("DLP findings by rule and where in the request, every finding of a record", () => {
+    const m = createMetrics();
+    m.observe(
+      rec({
+        verdict: "block",
+        rule: "dlp.github-token",
+        findings: [
+          { rule: "dlp.github-token", location: "body.json.messages[0].content", preview: "ghp_…9N", via: [] },
+          { rule: "dlp.github-token", location: "header.authorization", preview: "ghp_…9N", via: [] },
+          { rule: "dlp.aws-access-key-id", location: "joined(url.query.a..url.query.b)", preview: "AKIA…MT", via: [] },
+        ],
+      }),
+    );
+    m.observe(rec({ findings: [{ rule: "dlp.github-token", location: "body.text", preview: "ghp_…aa", via: ["base64"] }] }));
+    const { samples, types } = parseExposition(m.render());
+    expect(types.get("sluice_dlp_findings_total")).toBe("counter");
+    expect(find(samples, "sluice_dlp_findings_total", { rule: "dlp.github-token", where: "body" })).toBe(2);
+    expect(find(samples, "sluice_dlp_findings_total", { rule: "dlp.github-token", where: "header" })).toBe(1);
+    expect(find(samples, "sluice_dlp_findings_total", { rule: "dlp.aws-access-key-id", where: "joined" })).toBe(1);
+  });
+
   test("config reloads by result", () => {
     const m = createMetrics();
     m.countReload(true);
