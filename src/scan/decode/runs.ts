@@ -10,10 +10,7 @@ import { decodeHexRun, HEX_RUN } from "./hex.ts";
  */
 // The look-behind starts matches only where a run starts: the same matches (a maximal run is
 // found from its first character), without retrying from inside every short word (~20% faster).
-// A UUID (8-4-4-4-12 hex) is skipped at once: no decoder can read anything in one (hex-shaped
-// for base64, hex runs of at most 12, no base32 run), and they are the most common run in
-// traffic.
-const ALPHABET_RUN = /(?<![A-Za-z0-9+/_-])(?![0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}(?![A-Za-z0-9+/_=-]))[A-Za-z0-9+/_-]{16,}={0,6}/g;
+const ALPHABET_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,6}/g;
 /** Hex pairs separated by `:` or a space: the separators are outside the base64 alphabet (hex.ts). */
 const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
 const TRAILING_PAD = /=+$/;
