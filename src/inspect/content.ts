@@ -9,7 +9,7 @@
  */
 import type { Decision, Finding, Fragment, HttpRequestAction, Reason } from "../core/types.ts";
 import type { DlpEngine, DlpHit } from "../scan/dlp.ts";
-import { bodyFragments, headerFragments, joinedFragments, SENSITIVE_HEADERS, urlFragments, type FragmentLimits } from "./fragments.ts";
+import { bodyFragments, contentTypeOf, headerFragments, joinedFragments, SENSITIVE_HEADERS, urlFragments, type FragmentLimits } from "./fragments.ts";
 
 /**
  * Replaces secrets found as written with `[REDACTED:<rule>]`. The values live in a private field:
@@ -186,8 +186,8 @@ export class BodyStreamScanner {
  * A whole request, head and held body, in one scan (one pass of the engine's decoders rather
  * than two). The body has its Content-Encoding undone already.
  */
-export function inspectRequest(action: HttpRequestAction, contentType: string | undefined, body: Uint8Array, dlp: DlpEngine, limits?: FragmentLimits): BodyInspection {
-  const parsed = bodyFragments(contentType, body, limits);
+export function inspectRequest(action: HttpRequestAction, body: Uint8Array, dlp: DlpEngine, limits?: FragmentLimits): BodyInspection {
+  const parsed = bodyFragments(contentTypeOf(action.headers), body, limits);
   const fragments = [...headFragments(action), ...parsed.fragments, ...joinedFragments(parsed.fragments, limits)];
   const verdict = decideFindings(dlp.scan(fragments));
   return parsed.error === undefined ? { verdict, kind: parsed.kind } : { verdict, kind: parsed.kind, note: parsed.error };

@@ -116,7 +116,7 @@ export interface RequestFragments {
  * body after its Content-Encoding was undone (the caller owns decompression and its limits).
  */
 export function requestFragments(action: HttpRequestAction, body?: Uint8Array, limits?: FragmentLimits): RequestFragments {
-  const fragments = [...urlFragments(action.host, action.path, action.query), ...headerFragments(action.headers)];
+  const fragments = [...urlFragments(action.hostAsWritten ?? action.host, action.path, action.query), ...headerFragments(action.headers)];
   if (body === undefined || body.length === 0) return { fragments: [...fragments, ...joinedFragments(fragments, limits)] };
   const parsed = bodyFragments(contentTypeOf(action.headers), body, limits);
   fragments.push(...parsed.fragments);
@@ -128,7 +128,7 @@ export function requestFragments(action: HttpRequestAction, body?: Uint8Array, l
  * The Content-Type, or undefined when absent or ambiguous: two different values are a parser
  * differential (which one does the origin use?), so the body is sniffed instead of trusted.
  */
-function contentTypeOf(headers: HeaderList): string | undefined {
+export function contentTypeOf(headers: HeaderList): string | undefined {
   let found: string | undefined;
   for (const [name, value] of headers) {
     if (name.toLowerCase() !== "content-type") continue;

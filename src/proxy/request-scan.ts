@@ -11,9 +11,9 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, HeaderList, HttpRequestAction } from "../core/types.ts";
-import { BodyStreamScanner, decideFindings, inspectBody, inspectRequest, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
+import { BodyStreamScanner, decideFindings, inspectBody, inspectRequest, mergeVerdicts, type ContentVerdict } from "../inspect/content.ts";
 import { binaryText } from "../inspect/body-fragments.ts";
-import { bodyKind } from "../inspect/fragments.ts";
+import { bodyKind, contentTypeOf } from "../inspect/fragments.ts";
 import type { DlpSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
 
@@ -41,14 +41,15 @@ export type HeldOutcome =
 export function judgeHeldBody(dlp: DlpSettings, action: HttpRequestAction, body: Uint8Array): HeldOutcome {
   const headers = action.headers;
   const encoding = headerValue(headers, "content-encoding");
-  const contentType = headerValue(headers, "content-type");
+  // Ambiguous (two different values): undefined, the body is sniffed (inspect/fragments.ts).
+  const contentType = contentTypeOf(headers);
   let plain = body;
   if (isEncoded(encoding)) {
     const inflated = decodeContentEncoding(body, encoding, dlp.inflate, zlib);
     if (!inflated.ok) return { ok: false, rule: `dlp.body-${inflated.code.replace("_", "-")}`, code: "body_undecodable", detail: `request body: ${inflated.detail}`, verdict: null };
     plain = inflated.bytes;
   }
-  const verdict = inspectRequest(action, contentType, plain, dlp.engine).verdict;
+  const verdict = inspectRequest(action, plain, dlp.engine).verdict;
   if (verdict === null || verdict.decision.verdict !== "redact") return { ok: true, verdict, body };
   if (plain !== body) return { ok: true, verdict: escalate(verdict, "set to redact, but the body is compressed"), body };
   const redacted = verdict.redactor!.applyBytes(body);
