@@ -1,6 +1,7 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
-import { decodeBase64Candidate } from "./base64.ts";
+import { decodeBase64Candidate, decodeBase64Run } from "./base64.ts";
 import { decodeHexRun, HEX_RUN } from "./hex.ts";
+import { classTable, forEachClassRun } from "../class-runs.ts";
 
 /**
  * A run of the base64 alphabets (both, RFC 4648 §4-5) and up to six `=`. Every base64, base32
@@ -8,12 +9,16 @@ import { decodeHexRun, HEX_RUN } from "./hex.ts";
  * over the text finds the candidates of all three decoders: three regex passes over every body
  * cost three times one.
  */
-// The look-behind starts matches only where a run starts: the same matches (a maximal run is
-// found from its first character), without retrying from inside every short word (~20% faster).
-const ALPHABET_RUN = /(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,6}/g;
+// Found by skipping (class-runs.ts), as `[A-Za-z0-9+/_-]{16,}` maximal runs; the padding is
+// counted after each.
+const ALPHABET = classTable("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-");
+const MIN_RUN = 16;
+const MAX_PAD = 6;
 /** Hex pairs separated by `:` or a space: the separators are outside the base64 alphabet (hex.ts). */
 const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
-const TRAILING_PAD = /=+$/;
+/** What a SPACED_HEX match is made of, and its shortest length (8 pairs, 7 separators). */
+const SPACED_HEX_CHARS = classTable("0123456789ABCDEFabcdef: ");
+const SPACED_HEX_MIN = 23;
 /** Narrowest line width taken for wrapped base64 (PEM uses 64, MIME and `base64` 76). */
 const MIN_WRAP_WIDTH = 40;
 
@@ -71,27 +76,45 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   let hexLeft = maxOut;
   // Base64 wrapped at a fixed width (76 by `base64` and MIME, 64 by PEM): lines of one length,
   // a multiple of 4, one line break between them. A secret across a wrap is in neither line.
+  // The block being read is [blockStart, blockEnd), lines of blockWidth (0: none).
   const wrapped: Span[] = [];
-  let block: { start: number; end: number; width: number; lines: string[] } | null = null;
+  let blockStart = 0;
+  let blockEnd = 0;
+  let blockWidth = 0;
+  let lastLineLength = 0;
+  let lines: string[] = [];
   const closeBlock = () => {
-    if (block !== null && block.lines.length >= 2) {
-      const d = decodeBase64Candidate(block.lines.join(""), b64Budget);
-      if (d !== null) wrapped.push([block.start, block.end, d]);
+    if (blockWidth > 0 && lines.length >= 2) {
+      // Whole or not at all: a block that is not one base64 text (a digest above a path) keeps
+      // its lines' own decodings, and its line breaks.
+      const d = decodeBase64Run(lines.join(""), b64Budget.left);
+      if (d !== null) {
+        b64Budget.left -= d.length;
+        wrapped.push([blockStart, blockEnd, d]);
+      }
     }
-    block = null;
+    blockWidth = 0;
   };
-  ALPHABET_RUN.lastIndex = 0;
-  for (let m = ALPHABET_RUN.exec(text); m !== null; m = ALPHABET_RUN.exec(text)) {
-    const run = m[0];
-    const at = m.index;
-    const gap = block === null ? -1 : at - block.end;
+  forEachClassRun(text, ALPHABET, MIN_RUN, (at, end) => {
+    let pad = 0;
+    while (pad < MAX_PAD && text.charCodeAt(end + pad) === 61) pad++;
+    const length = end + pad - at;
+    const gap = blockWidth === 0 ? -1 : at - blockEnd;
     const afterBreak = gap === 1 ? text.charCodeAt(at - 1) === 0x0a : gap === 2 && text.charCodeAt(at - 2) === 0x0d && text.charCodeAt(at - 1) === 0x0a;
-    if (block !== null && afterBreak && block.lines[block.lines.length - 1]!.length === block.width && run.length <= block.width) {
-      block.lines.push(run);
-      block.end = at + run.length;
+    const run = text.slice(at, end + pad);
+    if (afterBreak && lastLineLength === blockWidth && length <= blockWidth) {
+      if (lines.length === 0) lines.push(text.slice(blockStart, blockEnd));
+      lines.push(run);
+      blockEnd = at + length;
+      lastLineLength = length;
     } else {
       closeBlock();
-      if (run.length >= MIN_WRAP_WIDTH && run.length % 4 === 0) block = { start: at, end: at + run.length, width: run.length, lines: [run] };
+      if (length >= MIN_WRAP_WIDTH && length % 4 === 0) {
+        blockStart = at;
+        blockEnd = at + length;
+        blockWidth = lastLineLength = length;
+        lines = [];
+      }
     }
     if (HEX_SHAPED.test(run)) {
       // A digest or an id: only hex can hold text here. A run of digits alone is one hex run.
@@ -104,15 +127,14 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
           hex.push([at, at + run.length, d]);
         }
       }
-      continue;
+      return;
     }
-    const pad = run.charCodeAt(run.length - 1) === 61 ? (TRAILING_PAD.exec(run)?.[0].length ?? 0) : 0;
     const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
     const d64 = decodeBase64Candidate(base64Run, b64Budget, true);
     if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
     if (HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
     if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
-  }
+  });
   closeBlock();
   if (wrapped.length > 0) {
     // A decoded block replaces the lines it is made of.
@@ -121,15 +143,19 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     b64.length = 0;
     b64.push(...merged);
   }
-  if (text.includes(":") || text.includes(" ")) {
+  {
+    // A match is a run of its characters, so only such runs are searched.
     const spaced: Span[] = [];
-    SPACED_HEX.lastIndex = 0;
-    for (let m = SPACED_HEX.exec(text); m !== null; m = SPACED_HEX.exec(text)) {
-      const d = decodeHexRun(m[0], hexLeft);
-      if (d === null) continue;
-      hexLeft -= d.length;
-      spaced.push([m.index, m.index + m[0].length, d]);
-    }
+    forEachClassRun(text, SPACED_HEX_CHARS, SPACED_HEX_MIN, (from, to) => {
+      const region = text.slice(from, to);
+      SPACED_HEX.lastIndex = 0;
+      for (let m = SPACED_HEX.exec(region); m !== null; m = SPACED_HEX.exec(region)) {
+        const d = decodeHexRun(m[0], hexLeft);
+        if (d === null) continue;
+        hexLeft -= d.length;
+        spaced.push([from + m.index, from + m.index + m[0].length, d]);
+      }
+    });
     if (spaced.length > 0) {
       // Merge by position; a spaced run overlapping a run already replaced is dropped.
       const merged = [...hex, ...spaced].sort((a, b) => a[0] - b[0]);

@@ -327,18 +327,60 @@ export function unsafePatternReasons(source: string, flags = ""): string[] {
   return analysePattern(source, flags).unsafe;
 }
 
-/** unsafePatternReasons and patternReach from one parse (the compiler needs both per rule). */
-export function analysePattern(source: string, flags = ""): { unsafe: string[]; reach: number } {
+/**
+ * What every match of a pattern is made of: each character it consumes (lookarounds excluded)
+ * is an ASCII character whose code is set in `members`, and it consumes at least `minLength`.
+ * So a match lies inside a run of at least `minLength` member characters, and text without
+ * such a run holds none (the engine's run prefilter, compile.ts).
+ */
+export interface RunClass {
+  /** 1 at the codes (0-127) a match can consume. */
+  readonly members: Uint8Array;
+  readonly minLength: number;
+  /** 1 at the codes a match can start with (a subset of members). */
+  readonly first: Uint8Array;
+}
+
+/** unsafePatternReasons, patternReach and runClass from one parse (the compiler needs them per rule). */
+export function analysePattern(source: string, flags = ""): { unsafe: string[]; reach: number; runClass: RunClass | null } {
   let alts: Node[][];
   try {
     alts = new Parser(source, flags.includes("i")).parse();
   } catch (e) {
-    return { unsafe: [`cannot analyse pattern: ${(e as Error).message}`], reach: Infinity };
+    return { unsafe: [`cannot analyse pattern: ${(e as Error).message}`], reach: Infinity, runClass: null };
   }
   const problems: string[] = [];
   for (const seq of alts) check(seq, problems);
-  const reach = /\\[1-9]|\\k</.test(source) ? Infinity : maxLength({ kind: "group", alts });
-  return { unsafe: [...new Set(problems)], reach };
+  const backReference = /\\[1-9]|\\k</.test(source);
+  const reach = backReference ? Infinity : maxLength({ kind: "group", alts });
+  return { unsafe: [...new Set(problems)], reach, runClass: backReference ? null : runClassOf({ kind: "group", alts }) };
+}
+
+/** The RunClass of a parsed pattern, or null when a match can consume a non-ASCII character. */
+function runClassOf(root: Node): RunClass | null {
+  const consumed = new CharSet();
+  const collect = (node: Node): void => {
+    if (node.kind === "set") consumed.union(node.set);
+    else if (node.kind === "quant" && node.max > 0) collect(node.node);
+    else if (node.kind === "group") for (const seq of node.alts) seq.forEach(collect);
+  };
+  collect(root);
+  if (consumed.other) return null;
+  const table = (set: CharSet) => {
+    const t = new Uint8Array(128);
+    for (let c = 0; c < 128; c++) if (set.bits[c >> 5]! & (1 << (c & 31))) t[c] = 1;
+    return t;
+  };
+  return { members: table(consumed), minLength: minLength(root), first: table(firstSet(root)) };
+}
+
+function minLength(node: Node): number {
+  switch (node.kind) {
+    case "empty": return 0;
+    case "set": return 1;
+    case "quant": return node.max === 0 ? 0 : node.min * minLength(node.node);
+    case "group": return Math.min(...node.alts.map((seq) => seq.reduce((sum, n) => sum + minLength(n), 0)));
+  }
 }
 
 function maxLength(node: Node): number {

@@ -8,7 +8,8 @@ import { base32Decode, base64Decode, hexDecode } from "../../../src/scan/decode/
 import { decodeRunViews } from "../../../src/scan/decode/runs.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 import { compileKeywords, MAX_POSITIONS } from "../../../src/scan/rules/keywords.ts";
-import { patternReach } from "../../../src/scan/rules/safety.ts";
+import { analysePattern, patternReach } from "../../../src/scan/rules/safety.ts";
+import { classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { scanText } from "../../../src/scan/text-scan.ts";
 
@@ -72,6 +73,53 @@ describe("windowed rule matching", () => {
   test("a keyword glued to a word is not a match even when the window starts inside the word", () => {
     const text = `${"w".repeat(500)}tok_QWERTYUIOPASDFGHJKLz and tok_QWERTYUIOPASDFGHJKLZ`;
     expect(pack.scan(text).map((f) => f.start)).toEqual([text.lastIndexOf("tok_") + 4]);
+  });
+});
+
+describe("class runs", () => {
+  test("the skipping search finds exactly the maximal runs a regex finds, for every minimum length", () => {
+    const members = classTable("0123456789 -");
+    const alphabet = [..."0123456789 -ab\u00e9x"];
+    for (let round = 0; round < 300; round++) {
+      const text = Array.from({ length: Math.floor(rand() * 200) }, () => pick(alphabet)).join("");
+      for (const min of [1, 2, 5, 13, 16]) {
+        const got: number[][] = [];
+        forEachClassRun(text, members, min, (s, e) => got.push([s, e]));
+        const want = [...text.matchAll(new RegExp(`[0-9 -]{${min},}`, "g"))].map((m) => [m.index, m.index + m[0].length]);
+        expect({ text, min, got }).toEqual({ text, min, got: want });
+      }
+    }
+  });
+});
+
+describe("run class of a pattern", () => {
+  test("what a match consumes (lookarounds excluded), its shortest length and first characters", () => {
+    const card = analysePattern("(?<![0-9])(?:4\\d{3}|5[1-5]\\d{2})(?:[ -]?\\d{4}){3}(?![0-9])").runClass!;
+    expect([...card.members.keys()].filter((c) => card.members[c]).map((c) => String.fromCharCode(c)).join("")).toBe(" -0123456789");
+    expect(card.minLength).toBe(16);
+    expect([...card.first.keys()].filter((c) => card.first[c]).map((c) => String.fromCharCode(c)).join("")).toBe("45");
+    expect(analysePattern("ab|c{3}").runClass!.minLength).toBe(2);
+    expect(analysePattern("tok_", "i").runClass!.members["T".charCodeAt(0)]).toBe(1);
+    // Anything that can consume a non-ASCII character has no run class.
+    expect(analysePattern("[^a]{8}").runClass).toBeNull();
+    expect(analysePattern("\\s{8}").runClass).toBeNull();
+    expect(analysePattern("(a)\\1").runClass).toBeNull();
+  });
+
+  test("a rule run only around runs of its class finds every planted match, near the ends or far inside", () => {
+    const yaml = `rules:\n  - id: dlp.test-digits\n    description: t\n    severity: high\n    keywords: ["1"]\n    pattern: '(?<![0-9A-Za-z])(?<secret>1\\d{3}(?:[ -]?\\d{4}){3})(?![0-9A-Za-z])'\n    examples:\n      match: ['1234 5678 9012 3456']\n      no_match: ['1234']\n`;
+    const pack = compileRulePack([{ path: "t.yaml", text: yaml }]);
+    for (let round = 0; round < 50; round++) {
+      const parts: string[] = [];
+      const planted: string[] = [];
+      for (let i = 0; i < 1 + Math.floor(rand() * 6); i++) {
+        const s = `1${Array.from({ length: 15 }, () => pick([..."0123456789"])).join("")}`.replace(/(\d{4})(?=\d)/g, `$1${pick([" ", "-", ""])}`);
+        planted.push(s);
+        parts.push(pick(["", "    ", "x ".repeat(Math.floor(rand() * 300)), " 12 34 56 ".repeat(20)]), s, pick([" ", "\n", "\"", ","]));
+      }
+      const text = parts.join("");
+      expect(pack.scan(text).map((f) => text.slice(f.start, f.end))).toEqual(planted);
+    }
   });
 });
 
@@ -212,5 +260,10 @@ describe("wrapped base64", () => {
     const a = Buffer.from("first line of some plain words here, ok").toString("base64");
     const b = Buffer.from("second").toString("base64");
     expect(decodeRunViews(`${a}\n${b}xx`, 1 << 20).base64).toBe(`${Buffer.from(a, "base64").toString()}\n${b}xx`);
+    // A block shape that is not one base64 text (a digest above a path) keeps its lines apart.
+    const path = `/api/v1/${Buffer.from("secret value here!").toString("base64url")}`;
+    const text = `da39a3ee5e6b4b0d3255bfef95601890afd80709\n${path}`;
+    expect(decodeRunViews(text, 1 << 20).base64).toBe(base64Decode(text, 1 << 20));
+    expect(decodeRunViews(text, 1 << 20).base64).toBe("da39a3ee5e6b4b0d3255bfef95601890afd80709\n/api/v1/secret value here!");
   });
 });
