@@ -1,5 +1,5 @@
 import { decodeInto } from "../dns-decode.ts";
-import { plausibleText, replaceRuns } from "./text.ts";
+import { decodeBuffer, plausibleText, replaceRuns } from "./text.ts";
 
 /** Shortest run worth decoding (padding excluded): 16 characters carry 10 bytes. */
 export const MIN_BASE32_RUN = 16;
@@ -22,8 +22,8 @@ export function decodeBase32Run(run: string, maxOut = Number.POSITIVE_INFINITY):
   if (eq >= 0 && run.length % 8 !== 0) return null;
   const size = Math.min(Math.floor((body.length * 5) / 8), Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
-  const out = new Uint8Array(size);
-  const n = decodeInto(body, 0, body.length, "base32", out);
+  const out = decodeBuffer(size);
+  const n = decodeInto(body, 0, body.length, "base32", out, size);
   return n < 0 ? null : plausibleText(out, n);
 }
 

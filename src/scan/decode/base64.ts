@@ -1,4 +1,6 @@
-import { plausibleText, replaceRuns, TextGuard } from "./text.ts";
+import { decodeBuffer, plausibleText, replaceRuns, TextGuard } from "./text.ts";
+
+const GUARD = new TextGuard();
 
 /** Values of both base64 alphabets (RFC 4648 §4 and §5): `+` and `-` are 62, `/` and `_` 63. */
 const VALUES = (() => {
@@ -51,12 +53,12 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
   const size = Math.min(Math.floor((length * 3) / 4), Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
   // One pass: both alphabets in one table, refusing a run that mixes them, bits into bytes.
-  const out = new Uint8Array(size);
+  const out = decodeBuffer(size);
   let alphabets = 0;
   let buffer = 0;
   let bits = 0;
   let n = 0;
-  const guard = new TextGuard(size);
+  const guard = GUARD.reset(size);
   for (let i = 0; i < length && n < size; i++) {
     const c = run.charCodeAt(i);
     const v = c < 128 ? VALUES[c]! : -1;
@@ -97,10 +99,10 @@ export function decodeBase64Candidate(run: string, budget: { left: number }, not
       return run.slice(0, lead) + rest;
     }
   }
-  // Pieces shorter than a base64 run cannot decode: split only when one is long enough.
-  if (!LONG_PIECE.test(run)) return null;
+  // Pieces shorter than a base64 run cannot decode: split only when one is long enough, and
+  // count the separators first (a long blob has hundreds; splitting it would be wasted).
+  if (!LONG_PIECE.test(run) || hasMoreSeparators(run, MAX_BASE64_PIECES - 1)) return null;
   const pieces = run.split(/([/+_-])/);
-  if (pieces.length > 2 * MAX_BASE64_PIECES - 1) return null;
   let changed = false;
   const parts = pieces.map((part) => {
     if (part.length < MIN_BASE64_RUN) return part;
@@ -111,6 +113,16 @@ export function decodeBase64Candidate(run: string, budget: { left: number }, not
     return d;
   });
   return changed ? parts.join("") : null;
+}
+
+/** True when `run` has more than `limit` of the SEPARATOR characters; stops counting there. */
+function hasMoreSeparators(run: string, limit: number): boolean {
+  let n = 0;
+  for (let i = 0; i < run.length; i++) {
+    const c = run.charCodeAt(i);
+    if ((c === 47 || c === 43 || c === 95 || c === 45) && ++n > limit) return true;
+  }
+  return false;
 }
 
 /** Replaces every plausible base64 run inside `text` with its decoding; null when nothing decoded. */

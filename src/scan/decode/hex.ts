@@ -1,4 +1,6 @@
-import { hexDigit, plausibleText, replaceRuns, TextGuard } from "./text.ts";
+import { decodeBuffer, hexDigit, plausibleText, replaceRuns, TextGuard } from "./text.ts";
+
+const GUARD = new TextGuard();
 
 const SEPARATOR = /[:\- ]/;
 const SEPARATORS = /[:\- ]/g;
@@ -22,8 +24,8 @@ export function decodeHexRun(run: string, maxOut = Number.POSITIVE_INFINITY): st
   if (digits.length < MIN_HEX_DIGITS || digits.length % 2 !== 0) return null;
   const size = Math.min(digits.length / 2, Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
-  const out = new Uint8Array(size);
-  const guard = new TextGuard(size);
+  const out = decodeBuffer(size);
+  const guard = GUARD.reset(size);
   for (let n = 0; n < size; n++) {
     const hi = hexDigit(digits.charCodeAt(2 * n));
     const lo = hexDigit(digits.charCodeAt(2 * n + 1));

@@ -108,15 +108,25 @@ export function plausibleText(bytes: Uint8Array, n = bytes.length): string | nul
  * to plausibleText, so nothing it would accept is refused here.)
  */
 export class TextGuard {
-  readonly #limit: number;
+  #limit = 0;
   #controls = 0;
   #bad = 0;
   #need = 0;
   #notUtf8 = false;
 
   /** `size`: how many bytes will be decoded in all. */
-  constructor(size: number) {
+  constructor(size = 0) {
+    this.reset(size);
+  }
+
+  /** Starts over for a new run of `size` bytes (one guard serves every run a decoder reads). */
+  reset(size: number): this {
     this.#limit = (1 - PRINTABLE_SHARE) * size;
+    this.#controls = 0;
+    this.#bad = 0;
+    this.#need = 0;
+    this.#notUtf8 = false;
+    return this;
   }
 
   add(b: number): boolean {
@@ -139,6 +149,19 @@ export class TextGuard {
     }
     return this.#controls <= this.#limit && !(this.#notUtf8 && this.#bad > this.#limit);
   }
+}
+
+/** Runs up to this many decoded bytes share one scratch buffer; longer ones get their own. */
+const SCRATCH_BYTES = 64 * 1024;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+
+/**
+ * A buffer for `size` decoded bytes: a shared scratch buffer when it fits (most runs are refused
+ * after a few bytes, so allocating and zeroing their full size is wasted). Valid until the next
+ * call: decoders turn it into a string (plausibleText) before they return.
+ */
+export function decodeBuffer(size: number): Uint8Array {
+  return size <= SCRATCH_BYTES ? scratch : new Uint8Array(size);
 }
 
 /** Value of one hex digit, or -1. */
