@@ -32,6 +32,8 @@ const NON_ASCII_RUN = /[^\x00-\x7f]+/g;
  * line breaks: a body with a few accented words is not scanned twice over.
  */
 export function normalisedWindows(text: string): string | null {
+  // All ASCII (one UTF-8 byte per character; counted natively): nothing to normalise.
+  if (Buffer.byteLength(text, "utf8") === text.length) return null;
   NON_ASCII_RUN.lastIndex = 0;
   let m = NON_ASCII_RUN.exec(text);
   if (m === null) return null;
