@@ -183,14 +183,14 @@ export class BodyStreamScanner {
 }
 
 /**
- * A whole request, head and held body, in one scan (one pass of the engine's decoders rather
- * than two). The body has its Content-Encoding undone already.
+ * A whole request, head and held body. The body has its Content-Encoding undone already. The
+ * head goes through the engine's memory of clean heads (an agent repeats its URL and headers
+ * from request to request), the body is scanned afresh.
  */
 export function inspectRequest(action: HttpRequestAction, body: Uint8Array, dlp: DlpEngine, limits?: FragmentLimits): BodyInspection {
-  const parsed = bodyFragments(contentTypeOf(action.headers), body, limits);
-  const fragments = [...headFragments(action), ...parsed.fragments, ...joinedFragments(parsed.fragments, limits)];
-  const verdict = decideFindings(dlp.scan(fragments));
-  return parsed.error === undefined ? { verdict, kind: parsed.kind } : { verdict, kind: parsed.kind, note: parsed.error };
+  const head = inspectHead(action, dlp);
+  const inspected = inspectBody(contentTypeOf(action.headers), body, dlp, limits);
+  return { ...inspected, verdict: mergeVerdicts(head, inspected.verdict) };
 }
 
 /**

@@ -72,12 +72,20 @@ function siblingGroups(fragments: readonly Fragment[]): Fragment[][] {
  * header (`header.cookie`) is not a sibling of the cookies split out of it (`header.cookie.<name>`).
  */
 export function siblingKey(location: string): string | null {
-  if (location.startsWith("joined(")) return null;
-  if (location.startsWith("header.cookie.")) return "cookie:";
-  // Every value of one header name is a sibling of the others, wherever they sit in the head.
-  if (location.startsWith("header.")) return location;
-  if (location.startsWith("url.query.")) return "query:";
-  if (location.startsWith("url.path[")) return "url-path:";
+  // Dispatched on the first letter: this runs for every fragment of every request.
+  switch (location.charCodeAt(0)) {
+    case 0x68: // h
+      if (location.startsWith("header.cookie.")) return "cookie:";
+      // Every value of one header name is a sibling of the others, wherever they sit in the head.
+      return location.startsWith("header.") ? location : null;
+    case 0x75: // u
+      if (location.startsWith("url.query.")) return "query:";
+      return location.startsWith("url.path[") ? "url-path:" : null;
+    case 0x62: // b
+      break;
+    default: // joins (`joined(`) and anything else
+      return null;
+  }
   if (location.startsWith("body.form.")) return "form:";
   if (!location.startsWith("body.")) return null;
   for (const root of PATH_ROOTS) {
