@@ -271,13 +271,28 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
   });
   const automaton = compileKeywords(keywords);
   const lengths = keywords.map((k) => k.length);
+  // Which rules each keyword can place, so a scan looks only at the rules whose keywords occur
+  // (plus those without usable keywords), not at all of them.
+  const rulesOfKeyword: number[][] = keywords.map(() => []);
+  matchers.forEach((m, i) => {
+    for (const k of m.keywordIds) rulesOfKeyword[k]!.push(i);
+  });
+  const selected = new Uint8Array(matchers.length);
+  matchers.forEach((m, i) => {
+    if (m.keywordIds.length === 0) selected[i] = 1;
+  });
+  const always = selected.slice();
 
   return {
     rules: matchers.map((m) => m.rule),
     scan(text: string): Finding[] {
       const findings: Finding[] = [];
-      const { counts, positions } = automaton.scan(text);
-      for (const m of matchers) {
+      const { counts, positions, found, foundCount } = automaton.scan(text);
+      selected.set(always);
+      for (let i = 0; i < foundCount; i++) for (const r of rulesOfKeyword[found[i]!]!) selected[r] = 1;
+      for (let r = 0; r < matchers.length; r++) {
+        if (selected[r] === 0) continue;
+        const m = matchers[r]!;
         let windowed = false;
         if (m.keywordIds.length > 0) {
           let total = 0;

@@ -13,6 +13,9 @@ export const MAX_POSITIONS = 32;
 export interface KeywordHits {
   /** Occurrences of keyword k in the last scan (all of them, not capped). */
   readonly counts: Int32Array;
+  /** The keywords that occur (counts[k] > 0), in order of first occurrence: `found[0 .. foundCount)`. */
+  readonly found: Int32Array;
+  readonly foundCount: number;
   /** Start offsets of the first MAX_POSITIONS occurrences of keyword k: `positions[k * MAX_POSITIONS + i]`. */
   readonly positions: Int32Array;
 }
@@ -96,12 +99,15 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
   const lengths = Int32Array.from(keywords, (k) => k.length);
   const counts = new Int32Array(keywords.length);
   const positions = new Int32Array(keywords.length * MAX_POSITIONS);
-  const hits: KeywordHits = { counts, positions };
+  const found = new Int32Array(keywords.length);
+  const hits = { counts, positions, found, foundCount: 0 };
 
   return {
     keywords,
     scan(text: string): KeywordHits {
-      counts.fill(0);
+      // Only what the last scan found is non-zero: reset that, not the whole table.
+      for (let i = 0; i < hits.foundCount; i++) counts[found[i]!] = 0;
+      let foundCount = 0;
       let row = 0;
       for (let i = 0, n = text.length; i < n; i++) {
         const c = text.charCodeAt(i);
@@ -112,10 +118,12 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
         for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
           const k = outList[j]!;
           const seen = counts[k]!;
+          if (seen === 0) found[foundCount++] = k;
           if (seen < MAX_POSITIONS) positions[k * MAX_POSITIONS + seen] = i + 1 - lengths[k]!;
           counts[k] = seen + 1;
         }
       }
+      hits.foundCount = foundCount;
       return hits;
     },
   };
