@@ -54,22 +54,31 @@ export function joinedFragments(fragments: readonly Fragment[], limits?: Fragmen
 /** Joinable fragments grouped by parent, in order of appearance; groups with one member are dropped. */
 function siblingGroups(fragments: readonly Fragment[]): Fragment[][] {
   const groups = new Map<string, Fragment[]>();
+  const all: Fragment[][] = [];
+  let joinable = 0;
   for (const f of fragments) {
     // Empty pieces add nothing; long ones are not pieces of a token (see MAX_PIECE_LENGTH).
     if (f.text.length === 0 || f.text.length > MAX_PIECE_LENGTH) continue;
     const key = siblingKey(f.location);
     if (key === null) continue;
     const group = groups.get(key);
-    if (group === undefined) groups.set(key, [f]);
-    else group.push(f);
+    if (group === undefined) {
+      const created = [f];
+      groups.set(key, created);
+      all.push(created);
+    } else {
+      if (group.length === 1) joinable++;
+      group.push(f);
+    }
   }
-  return [...groups.values()].filter((g) => g.length > 1);
+  return joinable === 0 ? [] : all.filter((g) => g.length > 1);
 }
 
 /**
  * The parent a location shares with its siblings, or null when it has none worth joining (keys,
  * whole-URL or whole-body fragments, joins). Keys are tagged so that, e.g., the whole Cookie
- * header (`header.cookie`) is not a sibling of the cookies split out of it (`header.cookie.<name>`).
+ * header (`header.cookie`) is not a sibling of the cookies split out of it (`header.cookie.<name>`);
+ * a body path's parent is its own key (it starts with `body.`, like no tag).
  */
 export function siblingKey(location: string): string | null {
   // Dispatched on the first letter: this runs for every fragment of every request.
@@ -94,10 +103,9 @@ export function siblingKey(location: string): string | null {
       // Without quoted keys the parent is everything before the last `.` or `[`.
       if (!location.includes('"', root.length)) {
         const cut = Math.max(location.lastIndexOf("."), location.lastIndexOf("["));
-        return cut >= root.length ? `path:${location.slice(0, cut)}` : null;
+        return cut >= root.length ? location.slice(0, cut) : null;
       }
-      const parent = parentPath(location, root.length);
-      return parent === null ? null : `path:${parent}`;
+      return parentPath(location, root.length);
     }
   }
   return null;

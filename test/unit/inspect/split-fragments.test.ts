@@ -85,12 +85,12 @@ describe("joinedFragments", () => {
   });
 
   test("siblingKey reads quoted keys containing dots and brackets", () => {
-    expect(siblingKey('body.json.a["x.y]z"].b')).toBe('path:body.json.a["x.y]z"]');
-    expect(siblingKey('body.json.a["x.y]z"]')).toBe("path:body.json.a");
-    expect(siblingKey('body.json["q\\"].c"]')).toBe("path:body.json");
-    expect(siblingKey("body.ndjson[3].k")).toBe("path:body.ndjson[3]");
-    expect(siblingKey("body.multipart.meta.messages[0]")).toBe("path:body.multipart.meta.messages");
-    expect(siblingKey("body.multipart.description")).toBe("path:body.multipart");
+    expect(siblingKey('body.json.a["x.y]z"].b')).toBe('body.json.a["x.y]z"]');
+    expect(siblingKey('body.json.a["x.y]z"]')).toBe("body.json.a");
+    expect(siblingKey('body.json["q\\"].c"]')).toBe("body.json");
+    expect(siblingKey("body.ndjson[3].k")).toBe("body.ndjson[3]");
+    expect(siblingKey("body.multipart.meta.messages[0]")).toBe("body.multipart.meta.messages");
+    expect(siblingKey("body.multipart.description")).toBe("body.multipart");
     expect(siblingKey("body.json")).toBeNull();
     expect(siblingKey('body.json["unterminated')).toBeNull();
     expect(siblingKey("url.query.a.b")).toBe("query:");
