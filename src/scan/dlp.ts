@@ -77,6 +77,15 @@ const cacheable = (f: Fragment): boolean => f.text.length <= CACHE_MAX_TEXT && (
 const CLEAN_KEYS_MAX = 8192;
 const CACHE_MAX_ENTRIES = 4096;
 const FORM_ENCODED = /^(?:url\.query|body\.form|joined\((?:url\.query|body\.form))/;
+/**
+ * Fragments at least this long are remembered when found clean (their SHA-256 digest, per
+ * engine): an agent sends its whole conversation again with every turn, so most of a request
+ * body is text the engine read a moment ago. Shorter ones (keys, roles, numbers) cost less to
+ * scan than to hash.
+ */
+export const REMEMBER_MIN_LENGTH = 64;
+/** Digests of clean fragment texts kept per engine (about 100 bytes each); cleared when full. */
+const CLEAN_TEXTS_MAX = 32768;
 
 export function createDlpEngine(options: DlpOptions): DlpEngine {
   const disabled = new Set(options.disabled ?? []);
@@ -94,7 +103,9 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
 
   // Texts of common headers found clean before (the same User-Agent, Accept, Content-Type on
   // every request of an agent): exact text only, bounded, and per engine, so a reload (new rules,
-  // new known secrets) starts afresh. Credentials and cookies are never kept.
+  // new known secrets) starts afresh. Credentials and cookies are never kept. Only heads
+  // (scanOnce) use it: a body's fragments are never headers, and reading their locations would
+  // only cost time.
   const cleanCache = new Set<string>();
   function remember(fragments: readonly Fragment[]): void {
     for (const f of fragments) {
@@ -119,11 +130,18 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     return scanText(rules, text, limits, report).length > 0 || report.truncated || (known !== null && known.scan(text).length > 0);
   }
 
+  // Digests of long fragment texts found clean: exact text only (SHA-256), per engine, so a
+  // reload (new rules, new known secrets) starts afresh. A form-encoded fragment is scanned a
+  // second way (`+` as space), so it is never taken as read.
+  const cleanTexts = new Set<string>();
+  const textDigest = (f: Fragment): string | null =>
+    f.text.length >= REMEMBER_MIN_LENGTH && !(f.text.includes("+") && FORM_ENCODED.test(f.location)) ? Bun.SHA256.hash(f.text, "base64") : null;
+
   const cleanKeys = new Set<string>();
   const scanOnce = (key: string, build: () => Fragment[]): DlpHit[] => {
     const digest = Bun.SHA256.hash(key, "base64");
     if (cleanKeys.has(digest)) return [];
-    const hits = scan(build());
+    const hits = scan(build(), true);
     if (hits.length === 0) {
       if (cleanKeys.size >= CLEAN_KEYS_MAX) cleanKeys.clear();
       cleanKeys.add(digest);
@@ -135,19 +153,34 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     scanOnce,
     ruleIds: [...rules.rules.map((r) => r.id), ...(known ? ["dlp.known-secret"] : [])],
     actionFor,
-    scan,
+    scan: (fragments) => scan(fragments, false),
   };
 
-  function scan(fragments: readonly Fragment[]): DlpHit[] {
+  /** `head`: the fragments are a request head's (scanOnce), whose common headers are remembered. */
+  function scan(fragments: readonly Fragment[], head: boolean): DlpHit[] {
     // Fast path: most requests hold nothing. Their fragments are scanned once, as one text,
     // one per line (no rule is anchored, and a match in a fragment is a match there: only
     // quoted-printable's soft break reads across a line, and it only adds views); when that
-    // finds something, or its view search was cut short, they are scanned one by one. A request is 20-odd short fragments: per-fragment setup
-    // (decoder passes, the keyword automaton) would cost more than the matching.
-    const fresh = cleanCache.size > 0 ? fragments.filter((f) => !(cacheable(f) && cleanCache.has(f.text))) : fragments;
+    // finds something, or its view search was cut short, they are scanned one by one. A
+    // request is 20-odd short fragments: per-fragment setup (decoder passes, the keyword
+    // automaton) would cost more than the matching. Fragments read clean before (common
+    // headers, long texts by digest) are left out of the fast path.
+    const fresh: Fragment[] = [];
+    const digests: string[] = [];
+    for (const f of fragments) {
+      if (head && cleanCache.size > 0 && cacheable(f) && cleanCache.has(f.text)) continue;
+      const digest = textDigest(f);
+      if (digest !== null) {
+        if (cleanTexts.has(digest)) continue;
+        digests.push(digest);
+      }
+      fresh.push(f);
+    }
     if (fresh.length === 0) return [];
     if (fragments.length > 1 && !anyFinding(fresh)) {
-      remember(fresh);
+      if (head) remember(fresh);
+      if (cleanTexts.size + digests.length > CLEAN_TEXTS_MAX) cleanTexts.clear();
+      for (const d of digests) cleanTexts.add(d);
       return [];
     }
     const hits: DlpHit[] = [];

@@ -157,6 +157,63 @@ describe("clean-request memory", () => {
   });
 });
 
+describe("clean-text memory", () => {
+  /** The built-in rules, recording every text they are asked to scan. */
+  const spying = () => {
+    const scanned: string[] = [];
+    const rules = { rules: RULES.rules, scan: (t: string) => (scanned.push(t), RULES.scan(t)) };
+    return { e: createDlpEngine({ rules }), scanned, saw: (piece: string) => scanned.some((t) => t.includes(piece)) };
+  };
+  const history = "The retry helper below sometimes waits far longer than the configured ceiling. Why is that?";
+  const turn = (n: number) => [
+    { location: "body.json.messages[0].content", text: history },
+    { location: "body.json.messages[0].role", text: "user" },
+    { location: "body.json.messages[1].content", text: `Turn ${n}: and how would jitter change the total wait over five attempts?` },
+  ];
+
+  test("a long fragment read clean is not read again; a new one is, and so are short ones", () => {
+    const { e, scanned, saw } = spying();
+    expect(e.scan(turn(1))).toEqual([]);
+    expect(saw(history)).toBe(true);
+    scanned.length = 0;
+    expect(e.scan(turn(2))).toEqual([]);
+    expect(saw(history)).toBe(false);
+    expect(saw("Turn 2:")).toBe(true);
+    expect(saw("user")).toBe(true);
+  });
+
+  test("memory never hides a secret: the same place with one character changed, or a secret next to remembered text", () => {
+    const { e } = spying();
+    expect(e.scan(turn(1))).toEqual([]);
+    const changed = [{ location: "body.json.messages[0].content", text: `${history} ${GITHUB}` }, ...turn(1).slice(1)];
+    expect(e.scan(changed).map((h) => h.finding.rule)).toEqual(["dlp.github-token"]);
+    const beside = [...turn(1), { location: "body.json.messages[2].content", text: `use ${STRIPE} for this` }];
+    expect(e.scan(beside).map((h) => h.finding.rule)).toEqual(["dlp.stripe-secret-key"]);
+  });
+
+  test("a request with a finding teaches nothing; form-encoded text with `+` and short text are never taken as read", () => {
+    const { e, saw, scanned } = spying();
+    const dirty = [...turn(1), { location: "body.json.messages[2].content", text: GITHUB }];
+    expect(e.scan(dirty)).toHaveLength(1);
+    scanned.length = 0;
+    expect(e.scan(turn(1))).toEqual([]);
+    expect(saw(history)).toBe(true);
+    const form = [{ location: "body.form.q", text: `${"word+".repeat(20)}end` }, { location: "body.form.r", text: "x" }];
+    expect(e.scan(form)).toEqual([]);
+    scanned.length = 0;
+    expect(e.scan(form)).toEqual([]);
+    expect(saw("word+word")).toBe(true);
+  });
+
+  test("each engine remembers on its own (a reload starts afresh)", () => {
+    const a = spying();
+    const b = spying();
+    expect(a.e.scan(turn(1))).toEqual([]);
+    expect(b.e.scan(turn(1))).toEqual([]);
+    expect(b.saw(history)).toBe(true);
+  });
+});
+
 describe("second security review: regressions", () => {
   const b64 = (x: string) => Buffer.from(x).toString("base64");
   const hex = (x: string) => Buffer.from(x).toString("hex");
