@@ -18,15 +18,36 @@ const USER =
 
 const ASSISTANT = "Sure, let me look at how the delay grows between attempts.";
 
+const LAST_TURN = "Also suggest a jitter strategy that keeps the total wait bounded.";
+
 /** A chat-completions request body of about 1 KiB (compact JSON, as SDKs send it). */
 export function chatRequestBody(): string {
+  return chatBody((text) => text, LAST_TURN);
+}
+
+/** Stands for the request's number in a template (plain ASCII: JSON and Lua leave it alone). */
+export const TURN_MARKER = "@@TURN@@";
+
+/**
+ * A chat body with TURN_MARKER where each request puts its own number, as a load generator
+ * sends it:
+ * - "last-turn": what an agent sends, turn after turn: the same conversation so far, and a new
+ *   last message;
+ * - "every-message": every message new (no request repeats any text of another).
+ */
+export function chatRequestTemplate(fresh: "last-turn" | "every-message"): string {
+  const mark = (text: string) => (fresh === "every-message" ? `${text} (request ${TURN_MARKER})` : text);
+  return chatBody(mark, `Turn ${TURN_MARKER}: ${LAST_TURN}`);
+}
+
+function chatBody(mark: (text: string) => string, last: string): string {
   return JSON.stringify({
     model: "gpt-4.1-mini",
     messages: [
-      { role: "system", content: SYSTEM },
-      { role: "user", content: USER },
-      { role: "assistant", content: ASSISTANT },
-      { role: "user", content: "Also suggest a jitter strategy that keeps the total wait bounded." },
+      { role: "system", content: mark(SYSTEM) },
+      { role: "user", content: mark(USER) },
+      { role: "assistant", content: mark(ASSISTANT) },
+      { role: "user", content: last },
     ],
     temperature: 0.2,
     max_tokens: 800,

@@ -52,6 +52,52 @@ export function writeProxyScript(dir: string, name: string, absoluteUrl: string,
   return path;
 }
 
+/**
+ * Like writePostScript, but the body is `template` with every `marker` (8 plain characters)
+ * replaced by the request's number, 8 digits (00000001, 00000002, ... per wrk thread), so no two
+ * requests send the same body. The request is formatted once and cut at the markers; each request
+ * only joins the pieces (the load generator must cost the same per request as a constant body,
+ * or the direct baseline would be slowed by it).
+ */
+export function writePostTemplateScript(
+  dir: string,
+  name: string,
+  url: string,
+  template: string,
+  marker: string,
+  opts: { absolute: boolean; headers?: Record<string, string> },
+): string {
+  if (!/^[A-Za-z0-9@_]{8}$/.test(marker)) throw new Error("the marker must be 8 plain characters (the width of the number)");
+  const u = new URL(url);
+  const headers = { Host: u.host, ...opts.headers };
+  const table = Object.entries(headers)
+    .map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+    .join(", ");
+  const target = opts.absolute ? url : `${u.pathname}${u.search}`;
+  const path = join(dir, `${name}.lua`);
+  writeFileSync(
+    path,
+    `local req = wrk.format("POST", ${JSON.stringify(target)}, { ${table} }, ${luaLongString(template)})
+local parts, from = {}, 1
+while true do
+  local s, e = string.find(req, ${JSON.stringify(marker)}, from, true)
+  if not s then parts[#parts + 1] = string.sub(req, from); break end
+  parts[#parts + 1] = string.sub(req, from, s - 1)
+  from = e + 1
+end
+local n = 0
+request = function()
+  n = n + 1
+  local num = string.format("%08d", n % 100000000)
+  local out = { parts[1] }
+  for i = 2, #parts do out[#out + 1] = num; out[#out + 1] = parts[i] end
+  return table.concat(out)
+end
+`,
+  );
+  return path;
+}
+
 /** `text` as a Lua long-bracket string: raw bytes, no escapes to get wrong. */
 function luaLongString(text: string): string {
   let eq = "";
