@@ -73,6 +73,12 @@ export type Action = HttpRequestAction | ConnectAction;
 export interface Fragment {
   readonly location: string;
   readonly text: string;
+  /**
+   * The sibling group, for split-secret joins (inspect/split-fragments.ts), when the extractor
+   * knows it without parsing the location; null: joined with nothing. When absent, it is read
+   * from the location.
+   */
+  readonly parent?: string | null;
 }
 
 /** One content finding: what matched and where, never the value. */

@@ -154,15 +154,18 @@ class Sink {
     readonly maxDepth: number,
   ) {}
 
-  /** Adds a fragment (empty texts carry nothing and are skipped); false once the bound is hit. */
-  push(location: string, text: string): boolean {
+  /**
+   * Adds a fragment (empty texts carry nothing and are skipped); false once the bound is hit.
+   * `parent`: its sibling group when the caller knows it (Fragment.parent).
+   */
+  push(location: string, text: string, parent?: string | null): boolean {
     if (text.length === 0) return !this.full;
     if (this.out.length >= this.capacity) {
       this.full = true;
       this.fail(TOO_MANY_FRAGMENTS);
       return false;
     }
-    this.out.push({ location, text });
+    this.out.push({ location, text, parent });
     return true;
   }
 
@@ -354,24 +357,27 @@ function jsonFragments(text: string, valueRoot: string, keyRoot: string, sink: S
  * numbers); object keys are fragments too, at `<keyRoot><path of their object>` so that a key
  * which is a secret does not end up in a location. Past maxDepth the subtree is one fragment.
  */
-function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: string, sink: Sink, depth: number): boolean {
-  if (typeof value === "string") return sink.push(valueRoot + path, value);
-  if (typeof value === "number" || typeof value === "bigint") return sink.push(valueRoot + path, String(value));
+function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: string, sink: Sink, depth: number, parent?: string): boolean {
+  if (typeof value === "string") return sink.push(valueRoot + path, value, parent);
+  if (typeof value === "number" || typeof value === "bigint") return sink.push(valueRoot + path, String(value), parent);
   if (value === null || typeof value !== "object") return true;
   if (depth >= sink.maxDepth) {
     sink.cut = true;
-    return sink.push(valueRoot + path, stringifyIteratively(value));
+    return sink.push(valueRoot + path, stringifyIteratively(value), parent);
   }
+  // The children's sibling group is this container's location (what siblingKey reads back).
+  const here = valueRoot + path;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      if (!walkJson(value[i], valueRoot, `${path}[${i}]`, keyRoot, sink, depth + 1)) return false;
+      if (!walkJson(value[i], valueRoot, `${path}[${i}]`, keyRoot, sink, depth + 1, here)) return false;
     }
     return true;
   }
-  for (const [key, child] of Object.entries(value)) {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     sink.keys++;
-    if (!sink.push(keyRoot + path, key)) return false;
-    if (!walkJson(child, valueRoot, path + keySegment(key), keyRoot, sink, depth + 1)) return false;
+    if (!sink.push(keyRoot + path, key, null)) return false;
+    if (!walkJson((value as Record<string, unknown>)[key], valueRoot, path + keySegment(key), keyRoot, sink, depth + 1, here)) return false;
   }
   return true;
 }

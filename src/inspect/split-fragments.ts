@@ -59,7 +59,7 @@ function siblingGroups(fragments: readonly Fragment[]): Fragment[][] {
   for (const f of fragments) {
     // Empty pieces add nothing; long ones are not pieces of a token (see MAX_PIECE_LENGTH).
     if (f.text.length === 0 || f.text.length > MAX_PIECE_LENGTH) continue;
-    const key = siblingKey(f.location);
+    const key = f.parent !== undefined ? f.parent : siblingKey(f.location);
     if (key === null) continue;
     const group = groups.get(key);
     if (group === undefined) {

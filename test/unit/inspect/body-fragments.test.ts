@@ -3,6 +3,8 @@ import type { Fragment } from "../../../src/core/types.ts";
 import { binaryText, bodyFragments, bodyKind, headerParams, keySegment, stringifyIteratively } from "../../../src/inspect/body-fragments.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
+/** Location and text only (the JSON walker also tells each value's sibling group, tested in split-fragments.test.ts). */
+const plain = (fragments: readonly Fragment[]) => fragments.map(({ location, text }) => ({ location, text }));
 const texts = (fragments: readonly Fragment[], location: string) => fragments.filter((f) => f.location === location).map((f) => f.text);
 const concat = (...parts: (string | Uint8Array)[]) => {
   const bytes = parts.map((p) => (typeof p === "string" ? enc(p) : p));
@@ -83,7 +85,7 @@ describe("bodyFragments: JSON", () => {
     const { fragments, kind, error } = bodyFragments("application/json", enc(JSON.stringify(body)));
     expect(kind).toBe("json");
     expect(error).toBeUndefined();
-    expect(fragments).toEqual([
+    expect(plain(fragments)).toEqual([
       { location: "body.json-key", text: "model" },
       { location: "body.json.model", text: "gpt-4o-mini" },
       { location: "body.json-key", text: "temperature" },
@@ -114,8 +116,8 @@ describe("bodyFragments: JSON", () => {
   });
 
   test("top-level string and array, escapes decoded by JSON itself", () => {
-    expect(bodyFragments("application/json", enc('"\\u0067hp_abc"')).fragments).toEqual([{ location: "body.json", text: "ghp_abc" }]);
-    expect(bodyFragments("application/json", enc('["a",["b"]]')).fragments).toEqual([
+    expect(plain(bodyFragments("application/json", enc('"\\u0067hp_abc"')).fragments)).toEqual([{ location: "body.json", text: "ghp_abc" }]);
+    expect(plain(bodyFragments("application/json", enc('["a",["b"]]')).fragments)).toEqual([
       { location: "body.json[0]", text: "a" },
       { location: "body.json[1][0]", text: "b" },
     ]);
@@ -133,7 +135,7 @@ describe("bodyFragments: JSON", () => {
     const raw = '{"messages": [{"content": "token ghp_abc"}';
     const out = bodyFragments("application/json", enc(raw));
     expect(out.error).toBe("invalid JSON");
-    expect(out.fragments).toEqual([{ location: "body.text", text: raw }]);
+    expect(plain(out.fragments)).toEqual([{ location: "body.text", text: raw }]);
   });
 
   test("invalid UTF-8 is decoded lossily: the rest of the value is still there", () => {
@@ -157,7 +159,7 @@ describe("bodyFragments: JSON", () => {
     const raw = `${"[".repeat(200_000)}"ghp_x"${"]".repeat(200_000)}`;
     const out = bodyFragments("application/json", enc(raw));
     expect(out.error).toBe("JSON nested too deep");
-    expect(out.fragments).toEqual([{ location: "body.text", text: raw }]);
+    expect(plain(out.fragments)).toEqual([{ location: "body.text", text: raw }]);
   });
 
   test("nesting up to 512 levels is parsed, the subtree past maxDepth one fragment", () => {
@@ -187,7 +189,7 @@ describe("bodyFragments: JSON", () => {
   test("the subtree past maxDepth is written exactly as JSON.stringify would", () => {
     const value = { a: [1, "two", null, true, { "we.ird": "q\"uote", e: [] }], b: {}, c: -0.5e-7 };
     const out = bodyFragments("application/json", enc(JSON.stringify(value)), { maxDepth: 0 });
-    expect(out.fragments).toEqual([{ location: "body.json", text: JSON.stringify(value) }]);
+    expect(plain(out.fragments)).toEqual([{ location: "body.json", text: JSON.stringify(value) }]);
     expect(stringifyIteratively([])).toBe("[]");
     expect(stringifyIteratively("s")).toBe('"s"');
   });
@@ -237,7 +239,7 @@ describe("bodyFragments: form", () => {
     const raw = "grant_type=client_credentials&client_id=app-42&client_secret=s3cr%2Ft+x&scope=";
     const out = bodyFragments("application/x-www-form-urlencoded", enc(raw));
     expect(out.kind).toBe("form");
-    expect(out.fragments).toEqual([
+    expect(plain(out.fragments)).toEqual([
       { location: "body.form-key", text: "grant_type" },
       { location: "body.form.grant_type", text: "client_credentials" },
       { location: "body.form-key", text: "client_id" },
@@ -274,7 +276,7 @@ describe("bodyFragments: multipart", () => {
     const out = bodyFragments(`multipart/form-data; boundary=${boundary}`, upload);
     expect(out.kind).toBe("multipart");
     expect(out.error).toBeUndefined();
-    expect(out.fragments).toEqual([
+    expect(plain(out.fragments)).toEqual([
       { location: "body.multipart-preamble", text: "This is the preamble: ghp_preamble" },
       { location: "body.multipart-key", text: "description" },
       { location: "body.multipart.description", text: "Quarterly report, key sk-live-123" },

@@ -3,6 +3,7 @@ import type { Fragment } from "../../../src/core/types.ts";
 import { bodyFragments } from "../../../src/inspect/body-fragments.ts";
 import { headerFragments, urlFragments } from "../../../src/inspect/fragments.ts";
 import { joinedFragments, siblingKey } from "../../../src/inspect/split-fragments.ts";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const f = (location: string, text: string): Fragment => ({ location, text });
@@ -101,5 +102,33 @@ describe("joinedFragments", () => {
   test("path segments are siblings: a token split as /ghp_abc/def... is rebuilt", () => {
     const out = joinedFragments(urlFragments("x.example", `/${PIECES[0]}/${PIECES[1]}/${PIECES[2]}`, ""));
     expect(out).toContainEqual(f("joined(url.path[0]..url.path[2])", TOKEN));
+  });
+});
+
+describe("sibling groups from the JSON walker", () => {
+  test("the group a JSON fragment carries is the one siblingKey reads from its location", () => {
+    const rand = mulberry32(11);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const keys = ["a", "b_c", "x.y", "we]ird", 'q"t', "0", "$k", "-d"];
+    const value = (depth: number): unknown => {
+      const r = rand();
+      if (depth > 3 || r < 0.4) return pick(["v", "w1", 7, 1.5, true, null]);
+      if (r < 0.7) return Array.from({ length: Math.floor(rand() * 4) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: 1 + Math.floor(rand() * 4) }, () => [pick(keys), value(depth + 1)]));
+    };
+    let checked = 0;
+    for (let round = 0; round < 300; round++) {
+      for (const [type, body] of [
+        ["application/json", JSON.stringify(value(0))],
+        ["application/x-ndjson", `${JSON.stringify(value(0))}\n${JSON.stringify(value(0))}`],
+      ] as const) {
+        for (const f of bodyFragments(type, enc(body)).fragments) {
+          if (f.parent === undefined) continue;
+          expect({ location: f.location, parent: f.parent }).toEqual({ location: f.location, parent: siblingKey(f.location) });
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(1000);
   });
 });
