@@ -78,10 +78,10 @@ const CLEAN_KEYS_MAX = 8192;
 const CACHE_MAX_ENTRIES = 4096;
 const FORM_ENCODED = /^(?:url\.query|body\.form|joined\((?:url\.query|body\.form))/;
 /**
- * Fragments at least this long are remembered when found clean (their SHA-256 digest, per
- * engine): an agent sends its whole conversation again with every turn, so most of a request
- * body is text the engine read a moment ago. Shorter ones (keys, roles, numbers) cost less to
- * scan than to hash.
+ * Fragments at least this long are remembered one by one when found clean (their SHA-256
+ * digest, per engine): an agent sends its whole conversation again with every turn, so most of a
+ * request body is text the engine read a moment ago. Shorter ones (keys, roles, numbers) are
+ * remembered together, one digest for all of a request's.
  */
 export const REMEMBER_MIN_LENGTH = 64;
 /** Digests of clean fragment texts kept per engine (about 100 bytes each); cleared when full. */
@@ -115,12 +115,13 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     }
   }
 
-  function anyFinding(fragments: readonly Fragment[]): boolean {
-    const lines: string[] = [];
-    for (const f of fragments) {
-      lines.push(f.text);
-      if (f.text.includes("+") && FORM_ENCODED.test(f.location)) lines.push(f.text.replaceAll("+", " "));
-    }
+  /** A fragment as the fast path reads it: its text, and its `+`-as-space reading in a form (see scan). */
+  function linesOf(f: Fragment, out: string[]): void {
+    out.push(f.text);
+    if (f.text.includes("+") && FORM_ENCODED.test(f.location)) out.push(f.text.replaceAll("+", " "));
+  }
+
+  function anyFinding(lines: readonly string[]): boolean {
     const text = lines.join("\n");
     // The decoding budget of the fragments taken one by one, not of one text of their length.
     const limits = { ...options.decodeLimits, maxBytes: options.decodeLimits?.maxBytes ?? Math.max(64 * 1024, 4 * text.length) };
@@ -130,12 +131,14 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     return scanText(rules, text, limits, report).length > 0 || report.truncated || (known !== null && known.scan(text).length > 0);
   }
 
-  // Digests of long fragment texts found clean: exact text only (SHA-256), per engine, so a
-  // reload (new rules, new known secrets) starts afresh. A form-encoded fragment is scanned a
-  // second way (`+` as space), so it is never taken as read.
+  // Digests of texts the fast path found clean: long fragments one by one, and the short ones
+  // of a request as one block (keys, roles, numbers: the same from turn to turn). Exact text
+  // only (SHA-256), per engine, so a reload (new rules, new known secrets) starts afresh. A
+  // form-encoded fragment with `+` is read a second way, so a long one is never taken as read
+  // (short ones are, with both readings in the block).
   const cleanTexts = new Set<string>();
-  const textDigest = (f: Fragment): string | null =>
-    f.text.length >= REMEMBER_MIN_LENGTH && !(f.text.includes("+") && FORM_ENCODED.test(f.location)) ? Bun.SHA256.hash(f.text, "base64") : null;
+  const textDigest = (f: Fragment): string | null => (f.text.includes("+") && FORM_ENCODED.test(f.location) ? null : Bun.SHA256.hash(f.text, "base64"));
+  const blockDigest = (lines: readonly string[]): string => Bun.SHA256.hash(`short\n${lines.join("\n")}`, "base64");
 
   const cleanKeys = new Set<string>();
   const scanOnce = (key: string, build: () => Fragment[]): DlpHit[] => {
@@ -167,21 +170,38 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     // headers, long texts by digest) are left out of the fast path.
     const fresh: Fragment[] = [];
     const digests: string[] = [];
+    const short: string[] = [];
+    const long: string[] = [];
     for (const f of fragments) {
       if (head && cleanCache.size > 0 && cacheable(f) && cleanCache.has(f.text)) continue;
-      const digest = textDigest(f);
-      if (digest !== null) {
-        if (cleanTexts.has(digest)) continue;
-        digests.push(digest);
-      }
+      if (f.text.length >= REMEMBER_MIN_LENGTH) {
+        const digest = textDigest(f);
+        if (digest !== null) {
+          if (cleanTexts.has(digest)) continue;
+          digests.push(digest);
+        }
+        linesOf(f, long);
+      } else linesOf(f, short);
       fresh.push(f);
     }
     if (fresh.length === 0) return [];
-    if (fragments.length > 1 && !anyFinding(fresh)) {
-      if (head) remember(fresh);
-      if (cleanTexts.size + digests.length > CLEAN_TEXTS_MAX) cleanTexts.clear();
-      for (const d of digests) cleanTexts.add(d);
-      return [];
+    if (fragments.length > 1) {
+      let block: string | null = null;
+      if (short.length > 0) {
+        block = blockDigest(short);
+        if (cleanTexts.has(block)) {
+          short.length = 0;
+          block = null;
+        }
+      }
+      const lines = short.length === 0 ? long : long.length === 0 ? short : [...short, ...long];
+      if (lines.length === 0 || !anyFinding(lines)) {
+        if (head) remember(fresh);
+        if (cleanTexts.size + digests.length + 1 > CLEAN_TEXTS_MAX) cleanTexts.clear();
+        for (const d of digests) cleanTexts.add(d);
+        if (block !== null) cleanTexts.add(block);
+        return [];
+      }
     }
     const hits: DlpHit[] = [];
     const seen = new Set<string>();

@@ -171,7 +171,7 @@ describe("clean-text memory", () => {
     { location: "body.json.messages[1].content", text: `Turn ${n}: and how would jitter change the total wait over five attempts?` },
   ];
 
-  test("a long fragment read clean is not read again; a new one is, and so are short ones", () => {
+  test("a long fragment read clean is not read again, a new one is; short ones are remembered as one block", () => {
     const { e, scanned, saw } = spying();
     expect(e.scan(turn(1))).toEqual([]);
     expect(saw(history)).toBe(true);
@@ -179,7 +179,23 @@ describe("clean-text memory", () => {
     expect(e.scan(turn(2))).toEqual([]);
     expect(saw(history)).toBe(false);
     expect(saw("Turn 2:")).toBe(true);
-    expect(saw("user")).toBe(true);
+    expect(saw("user")).toBe(false);
+    // One short value changed: the short ones are read again, all of them.
+    scanned.length = 0;
+    const other = [...turn(2).slice(0, 1), { location: "body.json.messages[0].role", text: "tool" }, ...turn(2).slice(2), { location: "body.json.n", text: "42" }];
+    expect(e.scan(other)).toEqual([]);
+    expect(saw("tool") && saw("42")).toBe(true);
+    expect(saw(history)).toBe(false);
+  });
+
+  test("a short secret is found whatever short block was remembered before", () => {
+    const { e } = spying();
+    const shorts = (v: string) => [{ location: "body.json.a", text: "alpha" }, { location: "body.json.b", text: v }, { location: "body.json.c", text: "gamma" }];
+    expect(e.scan(shorts("beta"))).toEqual([]);
+    const aws = sampleSecret("dlp.aws-access-key-id");
+    expect(aws.length).toBeLessThan(64);
+    expect(e.scan(shorts(aws)).map((h) => h.finding.rule)).toContain("dlp.aws-access-key-id");
+    expect(e.scan(shorts("beta"))).toEqual([]);
   });
 
   test("memory never hides a secret: the same place with one character changed, or a secret next to remembered text", () => {
