@@ -102,7 +102,7 @@ function bodies(corpus: string, size: number, count: number, r: () => number): s
 const mbps = (bytes: number, ns: number) => bytes / 1e6 / (ns / 1e9);
 
 async function main(): Promise<void> {
-  const rules: CompiledRules = compileRulePack(await loadRuleFiles());
+  const rules: CompiledRules = compileRulePack(await loadRuleFiles("rules/dlp/"));
   const passes: readonly (readonly [string, Pass])[] = [
     ["baseline (charCodeAt sum)", baseline],
     ["rules.scan (no decoders)", (t) => rules.scan(t)],

@@ -4,7 +4,7 @@
  * keyword prefilter built. Every bad rule is reported in one error with its file and id; nothing
  * is parsed or compiled per scan.
  */
-import { ruleSchema, type Rule, type Severity } from "./schema.ts";
+import { injectionRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
 import { compileKeywords, MAX_POSITIONS } from "./keywords.ts";
 import { forEachClassRun } from "../class-runs.ts";
 import { analysePattern, type RunClass } from "./safety.ts";
@@ -26,6 +26,8 @@ export interface CompiledRule {
   readonly severity: Severity;
   readonly keywords: readonly string[];
   readonly validator: ValidatorName | undefined;
+  /** What a match adds to a response's score (injection rules only). */
+  readonly weight: number | undefined;
   readonly examples: { readonly match: readonly string[]; readonly no_match: readonly string[] };
   /** Where the rule was defined, for messages. */
   readonly path: string;
@@ -83,6 +85,8 @@ interface Matcher {
   readonly runs: (RunClass & { readonly reach: number }) | null;
   readonly validate: ((value: string) => boolean) | undefined;
   readonly entropy: number | undefined;
+  /** Documentation placeholders (`xxxx`, `<your-token>`, "example") are not findings (secrets only). */
+  readonly placeholders: boolean;
   readonly allow: readonly ((secret: string) => boolean)[];
 }
 
@@ -120,8 +124,14 @@ function zodMessages(error: { issues: readonly { path: readonly PropertyKey[]; m
   return error.issues.map((i) => (i.path.length > 0 ? `${i.path.map(String).join(".")}: ${i.message}` : i.message));
 }
 
-/** Parses, validates and compiles rule files into one scanner, or throws a RulePackError. */
-export function compileRulePack(files: readonly { path: string; text: string }[]): CompiledRules {
+/**
+ * Parses, validates and compiles rule files into one scanner, or throws a RulePackError. `family`
+ * picks the schema: `dlp` (secrets: validators, entropy, documentation placeholders are not
+ * findings) or `inj` (prompt injection: a weight per rule; a match is what it is, an "example"
+ * URL in an exfiltration directive included).
+ */
+export function compileRulePack(files: readonly { path: string; text: string }[], family: RuleFamily = "dlp"): CompiledRules {
+  const schema = family === "dlp" ? ruleSchema : injectionRuleSchema;
   const issues: RulePackIssue[] = [];
   const matchers: Omit<Matcher, "keywordIds">[] = [];
   const seen = new Map<string, string>();
@@ -145,7 +155,7 @@ export function compileRulePack(files: readonly { path: string; text: string }[]
       const rawId = raw !== null && typeof raw === "object" && "id" in raw ? (raw as { id: unknown }).id : undefined;
       const id = typeof rawId === "string" ? rawId : `rules[${index}]`;
       const bad = (message: string) => issues.push({ path: file.path, id, message });
-      const parsed = ruleSchema.safeParse(raw);
+      const parsed = schema.safeParse(raw);
       if (!parsed.success) {
         for (const m of zodMessages(parsed.error)) bad(m);
         return;
@@ -210,7 +220,8 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
       description: rule.description,
       severity: rule.severity,
       keywords: rule.keywords,
-      validator: rule.validator,
+      validator: "validator" in rule ? rule.validator : undefined,
+      weight: "weight" in rule ? rule.weight : undefined,
       examples: rule.examples,
       path,
     },
@@ -223,8 +234,9 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
       analysis.reach !== Infinity
         ? { ...analysis.runClass, reach: analysis.reach }
         : null,
-    validate: rule.validator === undefined ? undefined : VALIDATORS[rule.validator],
-    entropy: rule.entropy,
+    validate: "validator" in rule && rule.validator !== undefined ? VALIDATORS[rule.validator] : undefined,
+    entropy: "entropy" in rule ? rule.entropy : undefined,
+    placeholders: !("weight" in rule),
     allow,
   };
 }
@@ -389,7 +401,7 @@ function matchRule(m: Matcher, text: string, from: number, to: number, reach: nu
     if (secret.length === 0) continue;
     if (m.validate !== undefined && !m.validate(secret)) continue;
     if (m.entropy !== undefined && shannonEntropy(secret) < m.entropy) continue;
-    if (isPlaceholder(secret)) continue;
+    if (m.placeholders && isPlaceholder(secret)) continue;
     if (m.allow.some((a) => a(secret))) continue;
     out.push({ rule: m.rule.id, start, end, preview: previewOf(secret) });
   }

@@ -129,6 +129,7 @@ export function compileCustomRules(rules: readonly CustomRuleInput[], path = "dl
         severity,
         keywords,
         validator: undefined,
+      weight: undefined,
         examples: { match: [], no_match: [] },
         path: where,
       },

@@ -26,15 +26,34 @@ export interface KeywordMatcher {
   scan(text: string): KeywordHits;
 }
 
-/** Builds the automaton. Keywords are lower-case printable ASCII (the rule schema checks). */
+/**
+ * Builds the automaton. Keywords are lower-case and printable (the rule schema checks); beyond
+ * ASCII (injection rules in Russian, Chinese, ...) a keyword's characters are matched in both
+ * cases too, by a map the ASCII-only scan never consults.
+ */
 export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
   for (const k of keywords) {
-    if (k.length === 0 || !/^[\x20-\x7e]+$/.test(k) || k !== k.toLowerCase()) throw new Error(`keyword ${JSON.stringify(k)} must be non-empty lower-case printable ASCII`);
+    if (k.length === 0 || /[\x00-\x1f\x7f]/.test(k) || k !== k.toLowerCase()) throw new Error(`keyword ${JSON.stringify(k)} must be non-empty, lower-case and printable`);
   }
-  // Alphabet: class 0 for any character no keyword uses; A-Z share the class of a-z.
-  const classOf = new Uint8Array(128);
+  // Alphabet: class 0 for any character no keyword uses; A-Z share the class of a-z, and so does
+  // the upper case of a non-ASCII letter (when it is one UTF-16 unit).
+  const classOf = new Uint16Array(128);
+  const wide = new Map<number, number>();
   let width = 1;
-  for (const k of keywords) for (let i = 0; i < k.length; i++) if (classOf[k.charCodeAt(i)] === 0) classOf[k.charCodeAt(i)] = width++;
+  const classFor = (c: number): number => (c < 128 ? classOf[c]! : (wide.get(c) ?? 0));
+  for (const k of keywords) {
+    for (let i = 0; i < k.length; i++) {
+      const c = k.charCodeAt(i);
+      if (classFor(c) !== 0) continue;
+      const cls = width++;
+      if (c < 128) classOf[c] = cls;
+      else {
+        wide.set(c, cls);
+        const upper = String.fromCharCode(c).toUpperCase();
+        if (upper.length === 1 && upper.charCodeAt(0) !== c && upper.charCodeAt(0) >= 128) wide.set(upper.charCodeAt(0), cls);
+      }
+    }
+  }
   for (let c = 65; c <= 90; c++) classOf[c] = classOf[c + 32]!;
 
   // Trie: goto as a Map per state while building.
@@ -43,7 +62,7 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
   keywords.forEach((k, id) => {
     let s = 0;
     for (let i = 0; i < k.length; i++) {
-      const cls = classOf[k.charCodeAt(i)]!;
+      const cls = classFor(k.charCodeAt(i));
       let t = next[s]!.get(cls);
       if (t === undefined) {
         t = next.length;
@@ -109,9 +128,10 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
       for (let i = 0; i < hits.foundCount; i++) counts[found[i]!] = 0;
       let foundCount = 0;
       let row = 0;
+      const asciiOnly = wide.size === 0;
       for (let i = 0, n = text.length; i < n; i++) {
         const c = text.charCodeAt(i);
-        row = delta[row + (c < 128 ? classOf[c]! : 0)]!;
+        row = delta[row + (c < 128 ? classOf[c]! : asciiOnly ? 0 : (wide.get(c) ?? 0))]!;
         if (row >= 0) continue;
         row = -row;
         const o = outByRow[row]!;

@@ -8,9 +8,8 @@ import { z } from "zod";
 export const SEVERITIES = ["low", "medium", "high", "critical"] as const;
 export type Severity = (typeof SEVERITIES)[number];
 
-export const ruleSchema = z.strictObject({
-  /** Stable, kebab-case, family-prefixed (ARCHITECTURE.md, "Rule ids are stable"). */
-  id: z.string().regex(/^dlp\.[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be kebab-case and start with `dlp.` (e.g. dlp.github-token)"),
+/** What every family's rules share. */
+const common = {
   description: z.string().min(1),
   severity: z.enum(SEVERITIES),
   /** Cheap prefilter: the rule runs only when one of these occurs in the lower-cased text. */
@@ -18,9 +17,6 @@ export const ruleSchema = z.strictObject({
   /** JavaScript RegExp source; the secret is the named group `secret` if present, else the match. */
   pattern: z.string().min(1),
   flags: z.enum(["i", ""]).optional(),
-  validator: z.enum(["luhn", "mod97", "crc32-github", "base58check", "bip39", "discord-bot-token"]).optional(),
-  /** Minimum Shannon entropy of the secret, in bits per character. */
-  entropy: z.number().positive().max(8).optional(),
   /**
    * Suppressions tested against the secret: a plain string is a case-insensitive substring, a
    * string written `/source/flags` is a regular expression.
@@ -30,9 +26,28 @@ export const ruleSchema = z.strictObject({
     match: z.array(z.string().min(1)).min(1),
     no_match: z.array(z.string().min(1)).min(1),
   }),
+};
+
+export const ruleSchema = z.strictObject({
+  /** Stable, kebab-case, family-prefixed (ARCHITECTURE.md, "Rule ids are stable"). */
+  id: z.string().regex(/^dlp\.[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be kebab-case and start with `dlp.` (e.g. dlp.github-token)"),
+  ...common,
+  validator: z.enum(["luhn", "mod97", "crc32-github", "base58check", "bip39", "discord-bot-token"]).optional(),
+  /** Minimum Shannon entropy of the secret, in bits per character. */
+  entropy: z.number().positive().max(8).optional(),
 });
 
-export type Rule = z.output<typeof ruleSchema>;
+/** A prompt-injection rule (`rules/injection/*.yaml`): no validator or entropy, a weight instead. */
+export const injectionRuleSchema = z.strictObject({
+  id: z.string().regex(/^inj\.[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be kebab-case and start with `inj.` (e.g. inj.ignore-previous-instructions)"),
+  ...common,
+  /** What one match adds to a response's score (injection.threshold decides; 50 by default). */
+  weight: z.number().int().min(1).max(100),
+});
+
+export type RuleFamily = "dlp" | "inj";
+
+export type Rule = z.output<typeof ruleSchema> | z.output<typeof injectionRuleSchema>;
 
 export const rulePackSchema = z.strictObject({
   rules: z.array(z.unknown()).min(1),

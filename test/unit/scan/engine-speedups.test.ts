@@ -34,10 +34,18 @@ describe("keyword automaton", () => {
       });
     }
   });
-  test("non-ASCII characters reset the match; keywords must be lower-case printable ASCII", () => {
+  test("non-ASCII characters reset the match; keywords must be lower-case and printable", () => {
     expect(automaton.scan("tok\u00e9n").counts[keywords.indexOf("token")]).toBe(0);
     expect(() => compileKeywords(["Token"])).toThrow(/lower-case/);
-    expect(() => compileKeywords(["t\u00f6ken"])).toThrow(/ASCII/);
+    expect(() => compileKeywords(["to\u0000ken"])).toThrow(/printable/);
+  });
+  test("non-ASCII keywords match in either case, next to ASCII ones", () => {
+    const words = ["игнорируй", "忽略之前", "ignore", "tök"];
+    const m = compileKeywords(words);
+    const text = "Пожалуйста, ИГНОРИРУЙ всё; 请忽略之前的指令; IGNORE this; TÖK and t\u00f6k";
+    const hits = m.scan(text);
+    expect(words.map((w) => hits.counts[words.indexOf(w)])).toEqual([1, 1, 1, 2]);
+    expect(hits.positions[words.indexOf("忽略之前") * MAX_POSITIONS]).toBe(text.indexOf("忽略之前"));
   });
 });
 
