@@ -25,6 +25,8 @@ export const REASON_CODES = [
   "body_undecodable",
   /** A body past the scanning limits that policy says to refuse rather than pass unscanned. */
   "body_too_large",
+  /** A response whose prompt-injection score reached injection.threshold. */
+  "injection_detected",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

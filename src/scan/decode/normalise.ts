@@ -8,7 +8,7 @@ import { CONFUSABLES } from "./confusables.ts";
  * U+180E, bidi embeddings and overrides U+202A-U+202E, bidi isolates U+2066-U+2069, and the
  * whole tag block U+E0000-U+E007F ("ASCII smuggling").
  */
-const INVISIBLE = /[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069\u{e0000}-\u{e007f}]/gu;
+export const INVISIBLE = /[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069\u{e0000}-\u{e007f}]/gu;
 const COMBINING_MARK = /\p{M}/gu;
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Every character CONFUSABLES folds, as one character class. */

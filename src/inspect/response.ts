@@ -1,0 +1,144 @@
+/**
+ * Prompt injection in what flows back to the agent (issue 5): a response body reduced to
+ * segments by its type, scanned by the injection engine, and judged against the threshold:
+ * block, strip the offending spans and hidden carriers, or warn. Pure: the proxy and
+ * `sluice scan --as response` call it the same way (and MCP results will).
+ */
+import type { Finding } from "../core/types.ts";
+import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
+import { htmlSegments } from "../scan/injection/html.ts";
+import { bodyFragments, mediaType } from "./body-fragments.ts";
+
+export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
+export type InjectionAction = "block" | "strip" | "warn";
+
+/** The kind of a response body by its Content-Type; null for types that are not text a model reads (images, archives, ...). */
+export function responseKind(contentType: string | undefined): ResponseKind | null {
+  const type = mediaType(contentType);
+  if (type === "text/html" || type === "application/xhtml+xml") return "html";
+  if (type === "application/json" || type.endsWith("+json") || type === "application/x-ndjson") return "json";
+  if (type === "text/markdown" || type === "text/x-markdown") return "markdown";
+  if (type === "text/event-stream") return "event-stream";
+  if (type === "application/xml" || type === "text/xml" || type.endsWith("+xml")) return "xml";
+  if (type.startsWith("text/") || type === "") return "text";
+  return null;
+}
+
+/** Tags or a comment: text in this shape is read with html.ts (markdown allows inline HTML). */
+const LOOKS_LIKE_HTML = /<!--|<\/?[a-z][a-z0-9-]*[\s>/]/i;
+
+function textSegments(location: string, text: string, offset: number | null): SegmentIn[] {
+  if (!LOOKS_LIKE_HTML.test(text)) return [{ location, carrier: "text", text }];
+  return htmlSegments(text).map((s) => ({
+    location,
+    carrier: s.carrier,
+    text: s.text,
+    // Raw ranges only where the text is the body itself (not a value inside JSON).
+    ...(offset !== null && s.carrier !== "visible" ? { range: [offset + s.start, offset + s.end] as const } : {}),
+  }));
+}
+
+function jsonSegments(root: string, text: string): SegmentIn[] {
+  const parsed = bodyFragments("application/json", new TextEncoder().encode(text));
+  return parsed.fragments.flatMap((f) => textSegments(`${root}${f.location.slice("body.json".length)}`, f.text, null));
+}
+
+/** The segments of a response body of `kind`. */
+export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] {
+  switch (kind) {
+    case "html":
+    case "xml":
+      return textSegments(`body.${kind}`, text, 0);
+    case "json":
+      return jsonSegments("body.json", text);
+    case "markdown":
+    case "text":
+      return textSegments(`body.${kind}`, text, 0);
+    case "event-stream":
+      return sseEvents(text).flatMap((data, i) => {
+        const location = `body.sse[${i}]`;
+        const trimmed = data.trim();
+        if (trimmed.startsWith("{") || trimmed.startsWith("[")) return jsonSegments(location, trimmed);
+        return textSegments(location, data, null);
+      });
+  }
+}
+
+/** The data of each event of a `text/event-stream` body (WHATWG HTML §9.2.6): data lines joined by line breaks. */
+export function sseEvents(text: string): string[] {
+  const events: string[] = [];
+  let data: string[] = [];
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    if (line === "") {
+      if (data.length > 0) events.push(data.join("\n"));
+      data = [];
+    } else if (line.startsWith("data:")) data.push(line.slice(line.charCodeAt(5) === 0x20 ? 6 : 5));
+  }
+  if (data.length > 0) events.push(data.join("\n"));
+  return events;
+}
+
+export interface InjectionVerdict {
+  /** `allow`: under the threshold (findings, if any, are recorded as notes). */
+  readonly verdict: "allow" | InjectionAction;
+  readonly score: number;
+  readonly findings: readonly InjectionFinding[];
+  /** For `strip`: the body to forward, with the offending spans and carriers cut out. */
+  readonly body?: string;
+  /** Why `strip` became `block`, when it did. */
+  readonly escalated?: string;
+}
+
+const TAG_CHARACTERS = /[\u{e0000}-\u{e007f}]/gu;
+/** What a cut instruction is replaced with, so the page says something was there. */
+export const STRIPPED = "[removed by sluice]";
+
+/**
+ * Judges a response body. `action` applies when the score reaches the engine's threshold;
+ * `strip` that cannot remove every finding from the bytes as written (it was seen only after
+ * decoding or normalising) blocks instead, and so does a stripped body that still scores.
+ */
+export function inspectResponse(kind: ResponseKind, text: string, engine: InjectionEngine, action: InjectionAction): InjectionVerdict {
+  const result = engine.scan(responseSegments(kind, text));
+  if (result.score < engine.threshold) return { verdict: "allow", score: result.score, findings: result.findings };
+  if (action !== "strip") return { verdict: action, score: result.score, findings: result.findings };
+  const stripped = strip(text, result);
+  if (typeof stripped !== "string") return { verdict: "block", score: result.score, findings: result.findings, escalated: stripped.why };
+  const again = engine.scan(responseSegments(kind, stripped));
+  if (again.score >= engine.threshold) return { verdict: "block", score: result.score, findings: result.findings, escalated: "still over the threshold after stripping" };
+  return { verdict: "strip", score: result.score, findings: result.findings, body: stripped };
+}
+
+/** The body without what the findings point at, or why that cannot be done. */
+function strip(text: string, result: InjectionResult): string | { why: string } {
+  const ranges: (readonly [number, number])[] = [];
+  const literals = new Set<string>();
+  let tags = false;
+  for (const f of result.findings) {
+    if (f.range !== undefined) ranges.push(f.range);
+    else if (f.reading === "unicode-tags") tags = true;
+    else if (f.literal !== null && text.includes(f.literal)) literals.add(f.literal);
+    else return { why: `${f.rule} was seen only after ${f.reading === "decoded" ? `decoding (${(f.via ?? []).join(", ")})` : f.reading}, so it cannot be cut out of the body as written` };
+  }
+  // Hidden carriers go whole, outermost first; then the visible matches as written.
+  ranges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  let out = "";
+  let at = 0;
+  for (const [start, end] of ranges) {
+    if (start < at) {
+      at = Math.max(at, end);
+      continue;
+    }
+    out += text.slice(at, start);
+    at = end;
+  }
+  out += text.slice(at);
+  for (const literal of literals) out = out.split(literal).join(STRIPPED);
+  if (tags) out = out.replace(TAG_CHARACTERS, "");
+  return out;
+}
+
+/** Findings in the shape of decisions and audit records (rule, location, a preview; never the text). */
+export function asFindings(findings: readonly InjectionFinding[]): Finding[] {
+  return findings.map((f) => ({ rule: f.rule, location: f.carrier === "text" || f.carrier === "visible" ? f.location : `${f.location} (${f.carrier})`, preview: f.preview, via: f.via ? [...f.via] : f.reading === "raw" ? [] : [f.reading] }));
+}

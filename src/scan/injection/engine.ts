@@ -1,0 +1,152 @@
+/**
+ * The prompt-injection engine: the `inj.*` rule pack run over every reading (readings.ts) of
+ * every segment of a response (a page's visible text and each hidden carrier, a JSON string, an
+ * event of a stream), scored. Pure; compiled once per policy.
+ *
+ * Score: each rule that matches anywhere adds its weight once; a match inside a hidden carrier
+ * (html.ts), in Unicode tag characters, in an encoded segment or behind an obfuscation adds the
+ * weight of the carrier rule below once more, because text a person cannot see (or a model is
+ * asked to decode) carrying an instruction is itself the attack. The response is over the line
+ * when the score reaches the threshold.
+ */
+import type { DecodeLimits } from "../decode/index.ts";
+import { previewOf, type CompiledRules } from "../rules/compile.ts";
+import type { Carrier } from "./html.ts";
+import { readingsOf, type ReadingName } from "./readings.ts";
+
+/** One piece of a response to scan, where it came from, and whether a person would see it. */
+export interface SegmentIn {
+  /** `body.html`, `body.json.results[0].snippet`, `body.sse[3]`, ... */
+  readonly location: string;
+  readonly carrier: Carrier | "text";
+  readonly text: string;
+  /** Raw range of a hidden carrier in the body (html.ts), so `strip` can cut it out whole. */
+  readonly range?: readonly [start: number, end: number];
+}
+
+export interface InjectionFinding {
+  readonly rule: string;
+  readonly weight: number;
+  readonly location: string;
+  readonly carrier: Carrier | "text";
+  /** The reading it was found in (`raw`: as written). */
+  readonly reading: ReadingName;
+  readonly via?: readonly string[];
+  /** A few characters of each end of the match. */
+  readonly preview: string;
+  /** The match as written (reading `raw`), for `strip`; null when it was found in another reading. */
+  readonly literal: string | null;
+  readonly range?: readonly [start: number, end: number];
+}
+
+export interface InjectionResult {
+  readonly score: number;
+  readonly findings: readonly InjectionFinding[];
+}
+
+export interface InjectionEngine {
+  readonly threshold: number;
+  readonly ruleIds: readonly string[];
+  scan(segments: readonly SegmentIn[]): InjectionResult;
+}
+
+/**
+ * Rules of the engine itself, for what carries an instruction rather than what it says. Their
+ * weights add once per response, on top of the instruction rule's own.
+ */
+export const CARRIER_RULES = {
+  hidden: { id: "inj.hidden-content", weight: 40 },
+  tags: { id: "inj.unicode-tag-smuggling", weight: 50 },
+  encoded: { id: "inj.encoded-instructions", weight: 30 },
+  obfuscated: { id: "inj.obfuscated-instructions", weight: 20 },
+} as const;
+
+const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "folded", "leetspeak", "spaced-letters"]);
+/** Findings listed per response; the score counts every rule whatever this cap. */
+const MAX_FINDINGS = 64;
+
+export interface InjectionOptions {
+  readonly rules: CompiledRules;
+  /** Default 50. */
+  readonly threshold?: number;
+  readonly decodeLimits?: DecodeLimits;
+}
+
+export function createInjectionEngine(options: InjectionOptions): InjectionEngine {
+  const weights = new Map(options.rules.rules.map((r) => [r.id, r.weight ?? 0] as const));
+  const threshold = options.threshold ?? 50;
+
+  return {
+    threshold,
+    ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id)],
+    scan(segments: readonly SegmentIn[]): InjectionResult {
+      const findings: InjectionFinding[] = [];
+      const counted = new Set<string>();
+      let score = 0;
+      const count = (rule: string, weight: number) => {
+        if (counted.has(rule)) return;
+        counted.add(rule);
+        score += weight;
+      };
+      const seen = new Set<string>();
+      for (const segment of segments) {
+        if (segment.text.trim().length === 0) continue;
+        // A rule found in an earlier reading of the segment (the text as written first) is not
+        // found again in a later one: a later reading repeats the plain text around what it
+        // changed, and an instruction written plainly is not an obfuscated one.
+        const found = new Set<string>();
+        for (const reading of readingsOf(segment.text, options.decodeLimits)) {
+          const here = new Set<string>();
+          for (const f of options.rules.scan(reading.text)) {
+            if (found.has(f.rule)) continue;
+            here.add(f.rule);
+            const weight = weights.get(f.rule) ?? 0;
+            count(f.rule, weight);
+            const match = reading.text.slice(f.start, f.end);
+            const carrier =
+              segment.carrier !== "visible" && segment.carrier !== "text"
+                ? CARRIER_RULES.hidden
+                : reading.name === "unicode-tags"
+                  ? CARRIER_RULES.tags
+                  : reading.name === "decoded"
+                    ? CARRIER_RULES.encoded
+                    : OBFUSCATIONS.has(reading.name)
+                      ? CARRIER_RULES.obfuscated
+                      : null;
+            // The carrier is a finding of its own, listed once per response.
+            if (carrier !== null && !counted.has(carrier.id)) {
+              count(carrier.id, carrier.weight);
+              findings.push({
+                rule: carrier.id,
+                weight: carrier.weight,
+                location: segment.location,
+                carrier: segment.carrier,
+                reading: reading.name,
+                ...(reading.via ? { via: reading.via } : {}),
+                preview: previewOf(match),
+                literal: null,
+                ...(segment.range ? { range: segment.range } : {}),
+              });
+            }
+            const key = `${f.rule}\u0000${segment.location}\u0000${segment.carrier}\u0000${reading.name === "raw" ? match : reading.name}`;
+            if (seen.has(key) || findings.length >= MAX_FINDINGS) continue;
+            seen.add(key);
+            findings.push({
+              rule: f.rule,
+              weight,
+              location: segment.location,
+              carrier: segment.carrier,
+              reading: reading.name,
+              ...(reading.via ? { via: reading.via } : {}),
+              preview: previewOf(match),
+              literal: reading.name === "raw" ? match : null,
+              ...(segment.range ? { range: segment.range } : {}),
+            });
+          }
+          for (const r of here) found.add(r);
+        }
+      }
+      return { score, findings };
+    },
+  };
+}

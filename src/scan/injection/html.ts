@@ -1,0 +1,166 @@
+/**
+ * HTML reduced to what a model may read, with the text a person would not see kept apart and
+ * labelled (issue 5, "hidden-content carriers"): comments, elements hidden by CSS (display:none,
+ * visibility:hidden, zero font size, opacity 0, pushed off-screen, text in the background's
+ * colour), the `hidden` and `aria-hidden="true"` attributes, <noscript> and <template>, and the
+ * alt, title, aria-label and <meta> content attributes. An agent that reads raw HTML, or converts
+ * it to text with an ordinary tool, still gets all of it: hidden text is where injected
+ * instructions are put, so it is scanned as well and weighs more.
+ *
+ * A tokenizer, not a browser: it needs to find every piece of text and know roughly whether it is
+ * shown. Scripts and styles are skipped (code, not prose). Each segment keeps the raw range it
+ * came from, so a hidden carrier can be cut out of the page whole (injection.action: strip).
+ */
+import { htmlEntityDecode } from "../decode/index.ts";
+
+export type Carrier =
+  | "visible"
+  | "comment"
+  | "display-none"
+  | "visibility-hidden"
+  | "zero-font"
+  | "transparent"
+  | "off-screen"
+  | "same-colour"
+  | "hidden-attribute"
+  | "aria-hidden"
+  | "noscript"
+  | "template"
+  | "alt"
+  | "title"
+  | "aria-label"
+  | "meta";
+
+export interface Segment {
+  readonly carrier: Carrier;
+  readonly text: string;
+  /** The raw range the segment came from (for `visible`, the whole document). */
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Elements that have no end tag (WHATWG HTML §13.1.2, "void elements"). */
+const VOID = new Set(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]);
+/** Elements whose content is raw text, skipped whole. */
+const RAW_TEXT = new Set(["script", "style"]);
+/** Elements that start a new line of text when read (so words on both sides do not run together). */
+const BLOCK = /^(?:p|div|br|li|ul|ol|tr|td|th|h[1-6]|section|article|header|footer|nav|aside|main|blockquote|pre|table|hr|dd|dt|figcaption|option|title)$/;
+
+const TOKEN = /<!--([\s\S]*?)(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>/g;
+const ATTRIBUTE = /([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
+/** Deeper than this, elements are not tracked (their hiddenness is their parent's). */
+const MAX_DEPTH = 256;
+
+const STYLE_RULES: readonly (readonly [RegExp, Carrier])[] = [
+  [/(?:^|;)\s*display\s*:\s*none/i, "display-none"],
+  [/(?:^|;)\s*visibility\s*:\s*(?:hidden|collapse)/i, "visibility-hidden"],
+  [/(?:^|;)\s*font-size\s*:\s*0*(?:\.0+)?(?:px|pt|em|rem|%)?\s*(?:;|$|!)/i, "zero-font"],
+  [/(?:^|;)\s*opacity\s*:\s*0*(?:\.0+)?\s*(?:;|$|!)/i, "transparent"],
+  [/(?:^|;)\s*(?:left|top|right|text-indent|margin-left)\s*:\s*-\d{3,}/i, "off-screen"],
+  [/(?:^|;)\s*(?:clip-path\s*:\s*inset\(\s*50%|clip\s*:\s*rect\(\s*0)/i, "off-screen"],
+];
+const COLOUR = /(?:^|;)\s*color\s*:\s*([^;!]+)/i;
+const BACKGROUND = /(?:^|;)\s*background(?:-color)?\s*:\s*([^;!]+)/i;
+
+function attributes(source: string): Map<string, string> {
+  const out = new Map<string, string>();
+  ATTRIBUTE.lastIndex = 0;
+  for (let m = ATTRIBUTE.exec(source); m !== null; m = ATTRIBUTE.exec(source)) {
+    const name = m[1]!.toLowerCase();
+    if (!out.has(name)) out.set(name, m[2] ?? m[3] ?? m[4] ?? "");
+  }
+  return out;
+}
+
+/** Why an element's content is hidden, or null. */
+function hiddenBy(name: string, attrs: Map<string, string>): Carrier | null {
+  if (name === "noscript") return "noscript";
+  if (name === "template") return "template";
+  if (attrs.has("hidden")) return "hidden-attribute";
+  if ((attrs.get("aria-hidden") ?? "").toLowerCase() === "true") return "aria-hidden";
+  const style = attrs.get("style");
+  if (style === undefined) return null;
+  for (const [re, carrier] of STYLE_RULES) if (re.test(style)) return carrier;
+  const colour = COLOUR.exec(style)?.[1]?.trim().toLowerCase();
+  const background = BACKGROUND.exec(style)?.[1]?.trim().toLowerCase();
+  if (colour !== undefined && colour === background) return "same-colour";
+  return null;
+}
+
+const decode = (text: string): string => htmlEntityDecode(text) ?? text;
+
+/** The segments of an HTML document: `visible` first (all shown text), then each hidden carrier in order. */
+export function htmlSegments(html: string): Segment[] {
+  const visible: string[] = [];
+  const hidden: Segment[] = [];
+  /** Open elements: name, the carrier hiding their content (null: shown), where they start, their text. */
+  const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[] }[] = [];
+  const innermostHidden = () => {
+    for (let i = stack.length - 1; i >= 0; i--) if (stack[i]!.hiddenBy !== null) return stack[i]!;
+    return null;
+  };
+  const addText = (raw: string) => {
+    if (raw.length === 0) return;
+    const text = decode(raw);
+    const host = innermostHidden();
+    (host === null ? visible : host.text).push(text);
+  };
+  const close = (index: number, end: number) => {
+    // Closes stack[index] and everything opened inside it.
+    while (stack.length > index) {
+      const el = stack.pop()!;
+      if (el.hiddenBy === null) continue;
+      const text = el.text.join(" ").trim();
+      if (text.length > 0) hidden.push({ carrier: el.hiddenBy, text, start: el.start, end });
+      // Text of a hidden element inside another stays with the inner one; the outer one is still open.
+    }
+  };
+
+  let last = 0;
+  TOKEN.lastIndex = 0;
+  for (let m = TOKEN.exec(html); m !== null; m = TOKEN.exec(html)) {
+    addText(html.slice(last, m.index));
+    last = TOKEN.lastIndex;
+    if (m[1] !== undefined) {
+      const text = m[1].trim();
+      if (text.length > 0) hidden.push({ carrier: "comment", text: decode(text), start: m.index, end: last });
+      continue;
+    }
+    const closing = m[2] === "/";
+    const name = m[3]!.toLowerCase();
+    if (closing) {
+      for (let i = stack.length - 1; i >= 0; i--) {
+        if (stack[i]!.name === name) {
+          close(i, last);
+          break;
+        }
+      }
+      if (BLOCK.test(name)) addText("\n");
+      continue;
+    }
+    const attrs = attributes(m[4]!);
+    for (const [attr, carrier] of [["alt", "alt"], ["title", "title"], ["aria-label", "aria-label"]] as const) {
+      const value = attrs.get(attr)?.trim();
+      if (value) hidden.push({ carrier, text: decode(value), start: m.index, end: last });
+    }
+    if (name === "meta") {
+      const content = attrs.get("content")?.trim();
+      if (content) hidden.push({ carrier: "meta", text: decode(content), start: m.index, end: last });
+    }
+    if (BLOCK.test(name)) addText("\n");
+    if (RAW_TEXT.has(name)) {
+      // Skip to the end tag (or the end of the document).
+      const endTag = new RegExp(`</${name}\\s*>`, "ig");
+      endTag.lastIndex = last;
+      const end = endTag.exec(html);
+      last = end === null ? html.length : endTag.lastIndex;
+      TOKEN.lastIndex = last;
+      continue;
+    }
+    if (VOID.has(name) || m[4]!.trimEnd().endsWith("/") || stack.length >= MAX_DEPTH) continue;
+    stack.push({ name, hiddenBy: hiddenBy(name, attrs), start: m.index, text: [] });
+  }
+  addText(html.slice(last));
+  close(0, html.length);
+  return [{ carrier: "visible", text: visible.join(" ").replace(/[ \t]*\n[ \t\n]*/g, "\n").trim(), start: 0, end: html.length }, ...hidden];
+}

@@ -1,0 +1,85 @@
+/**
+ * The readings of a text that injection rules are matched against (issue 5, "multi-pass
+ * matching"). An attacker writes an instruction so that a model still reads it but a pattern
+ * does not: in full-width or mathematical letters, with zero-width characters inside words, in
+ * Cyrillic look-alikes, in leetspeak, letter by letter, or encoded. Each reading undoes one of
+ * these, and a reading that cannot differ from one already made is skipped, so plain English
+ * text costs one pass.
+ */
+import { decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
+import { INVISIBLE } from "../decode/normalise.ts";
+
+export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "folded" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
+
+export interface Reading {
+  readonly name: ReadingName;
+  readonly text: string;
+  /** For `decoded`: the decoders, outermost first. */
+  readonly via?: readonly string[];
+}
+
+const NON_ASCII = /[^\x00-\x7f]/;
+/** Unicode tag characters U+E0020-U+E007E mirror printable ASCII: invisible text ("ASCII smuggling"). */
+const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
+/** A word where a letter touches one of the digits or symbols leetspeak puts for letters. */
+const LEET_WORD = /[a-z0-9@$]*(?:[a-z][013457@$]|[013457@$][a-z])[a-z0-9@$]*/gi;
+const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", $: "s" };
+/** Four or more single letters, each followed by one separator: `i g n o r e`, `i.g.n.o.r.e`. */
+const SPACED = /(?<![a-z])(?:[a-z][ ._*-]){3,}[a-z](?![a-z])/gi;
+const SPACED_SEPARATOR = /[ ._*-]/g;
+
+/**
+ * Every reading of `text`, `raw` first. `limits` bounds the decoded readings (decode/views.ts);
+ * readings that equal one already listed are left out.
+ */
+export function readingsOf(text: string, limits?: DecodeLimits): Reading[] {
+  const out: Reading[] = [{ name: "raw", text }];
+  const seen = new Set<string>([text]);
+  const add = (name: ReadingName, t: string | null, via?: readonly string[]) => {
+    if (t === null || t.length === 0 || seen.has(t)) return;
+    seen.add(t);
+    out.push(via === undefined ? { name, text: t } : { name, text: t, via });
+  };
+  let plain = text;
+  if (NON_ASCII.test(text)) {
+    // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
+    const nfkc = text.normalize("NFKC");
+    add("nfkc", nfkc);
+    INVISIBLE.lastIndex = 0;
+    if (INVISIBLE.test(nfkc)) {
+      add("invisible-removed", nfkc.replace(INVISIBLE, ""));
+      add("invisible-as-space", nfkc.replace(INVISIBLE, " "));
+    }
+    const tags = [...text.matchAll(TAG_RUN)].map((m) => String.fromCharCode(...[...m[0]].map((ch) => ch.codePointAt(0)! - 0xe0000)));
+    if (tags.length > 0) add("unicode-tags", tags.join("\n"));
+    // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
+    // Cyrillic о reads as `ignore`.
+    plain = normaliseText(text);
+    add("folded", plain);
+  }
+  const leet = leetFolded(plain);
+  add("leetspeak", leet);
+  add("spaced-letters", spacedJoined(leet ?? plain));
+  for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, view.via);
+  return out;
+}
+
+/** Leetspeak read as letters inside words (`1gn0r3` -> `ignore`); null when there is none. */
+export function leetFolded(text: string): string | null {
+  let changed = false;
+  const out = text.replace(LEET_WORD, (word) => {
+    changed = true;
+    return word.replace(/[013457@$]/g, (c) => LEET[c]!);
+  });
+  return changed ? out : null;
+}
+
+/** Letters written one by one joined into words (`i g n o r e` -> `ignore`); null when there are none. */
+export function spacedJoined(text: string): string | null {
+  let changed = false;
+  const out = text.replace(SPACED, (run) => {
+    changed = true;
+    return run.replace(SPACED_SEPARATOR, "");
+  });
+  return changed ? out : null;
+}
