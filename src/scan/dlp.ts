@@ -131,8 +131,15 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     return scanText(rules, text, limits, report).length > 0 || report.truncated || (known !== null && known.scan(text).length > 0);
   }
 
-  // Digests of texts the fast path found clean: long fragments one by one, and the short ones
-  // of a request as one block (keys, roles, numbers: the same from turn to turn). Exact text
+  /** One long text scanned as the slow path would (the `+` reading is never needed: see textDigest), and found clean with its search complete. */
+  function cleanAlone(text: string): boolean {
+    const report = { truncated: false };
+    return scanText(rules, text, options.decodeLimits, report).length === 0 && !report.truncated && (known === null || known.scan(text).length === 0);
+  }
+
+  // Digests of texts the fast path found clean: long fragments one by one (each scanned on its
+  // own), and the short ones of a request as one block (keys, roles, numbers: the same from
+  // turn to turn; remembered only as that exact block). Exact text
   // only (SHA-256), per engine, so a reload (new rules, new known secrets) starts afresh. A
   // form-encoded fragment with `+` is read a second way, so a long one is never taken as read
   // (short ones are, with both readings in the block).
@@ -169,20 +176,19 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     // automaton) would cost more than the matching. Fragments read clean before (common
     // headers, long texts by digest) are left out of the fast path.
     const fresh: Fragment[] = [];
-    const digests: string[] = [];
     const short: string[] = [];
-    const long: string[] = [];
+    const other: string[] = [];
+    const long: { text: string; digest: string }[] = [];
     for (const f of fragments) {
       if (head && cleanCache.size > 0 && cacheable(f) && cleanCache.has(f.text)) continue;
-      if (f.text.length >= REMEMBER_MIN_LENGTH) {
-        const digest = textDigest(f);
-        if (digest !== null) {
-          if (cleanTexts.has(digest)) continue;
-          digests.push(digest);
-        }
-        linesOf(f, long);
-      } else linesOf(f, short);
       fresh.push(f);
+      if (f.text.length < REMEMBER_MIN_LENGTH) linesOf(f, short);
+      else {
+        const digest = textDigest(f);
+        if (digest === null) linesOf(f, other);
+        else if (cleanTexts.has(digest)) fresh.pop();
+        else long.push({ text: f.text, digest });
+      }
     }
     if (fresh.length === 0) return [];
     if (fragments.length > 1) {
@@ -194,11 +200,13 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
           block = null;
         }
       }
-      const lines = short.length === 0 ? long : long.length === 0 ? short : [...short, ...long];
-      if (lines.length === 0 || !anyFinding(lines)) {
+      const lines = other.length === 0 ? short : [...short, ...other];
+      // A long text is remembered on its own, so it is judged on its own: clean next to its
+      // neighbours in one text is not the same as clean anywhere.
+      if ((lines.length === 0 || !anyFinding(lines)) && long.every((l) => cleanAlone(l.text))) {
         if (head) remember(fresh);
-        if (cleanTexts.size + digests.length + 1 > CLEAN_TEXTS_MAX) cleanTexts.clear();
-        for (const d of digests) cleanTexts.add(d);
+        if (cleanTexts.size + long.length + 1 > CLEAN_TEXTS_MAX) cleanTexts.clear();
+        for (const l of long) cleanTexts.add(l.digest);
         if (block !== null) cleanTexts.add(block);
         return [];
       }

@@ -1,5 +1,5 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
-import { decodeBase64Candidate, decodeBase64Run } from "./base64.ts";
+import { decodeBase64Candidate } from "./base64.ts";
 import { decodeHexRun, HEX_RUN } from "./hex.ts";
 import { classTable, forEachClassRun } from "../class-runs.ts";
 
@@ -30,6 +30,8 @@ const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
 
 export interface RunViews {
   base64: string | null;
+  /** The base64 view with each wrapped block (fixed-width lines) decoded as one run; null when there is none. */
+  base64Wrapped: string | null;
   base32: string | null;
   hex: string | null;
 }
@@ -85,13 +87,8 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   let lines: string[] = [];
   const closeBlock = () => {
     if (blockWidth > 0 && lines.length >= 2) {
-      // Whole or not at all: a block that is not one base64 text (a digest above a path) keeps
-      // its lines' own decodings, and its line breaks.
-      const d = decodeBase64Run(lines.join(""), b64Budget.left);
-      if (d !== null) {
-        b64Budget.left -= d.length;
-        wrapped.push([blockStart, blockEnd, d]);
-      }
+      const d = decodeBase64Candidate(lines.join(""), b64Budget);
+      if (d !== null) wrapped.push([blockStart, blockEnd, d]);
     }
     blockWidth = 0;
   };
@@ -136,12 +133,13 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
   });
   closeBlock();
+  // A decoded block replaces the lines it is made of, in a view of its own: lines that only look
+  // like a block (two long values on adjacent lines, a digest above a path) keep their own
+  // decodings in the base64 view.
+  let base64Wrapped: string | null = null;
   if (wrapped.length > 0) {
-    // A decoded block replaces the lines it is made of.
     const inBlock = (span: Span) => wrapped.some(([from, to]) => span[0] < to && span[1] > from);
-    const merged = [...b64.filter((span) => !inBlock(span)), ...wrapped].sort((a, b) => a[0] - b[0]);
-    b64.length = 0;
-    b64.push(...merged);
+    base64Wrapped = splice(text, [...b64.filter((span) => !inBlock(span)), ...wrapped].sort((a, b) => a[0] - b[0]));
   }
   {
     // A match is a run of its characters, so only such runs are searched.
@@ -163,5 +161,5 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
       for (const span of merged) if (hex.length === 0 || span[0] >= hex[hex.length - 1]![1]) hex.push(span);
     }
   }
-  return { base64: splice(text, b64), base32: splice(text, b32), hex: splice(text, hex) };
+  return { base64: splice(text, b64), base64Wrapped, base32: splice(text, b32), hex: splice(text, hex) };
 }

@@ -63,7 +63,7 @@ export function defaultMaxBytes(inputLength: number): number {
  * A view equal to one already seen is dropped, so triple percent-encoding yields three views,
  * one per layer, not a combinatorial tree.
  */
-/** Filled in by decodeViews when its limits stopped the search (layered views were added). */
+/** Filled in by decodeViews when its limits cut the search short (layered views were added, or a view was dropped for the budget). */
 export interface DecodeReport {
   truncated: boolean;
 }
@@ -75,6 +75,7 @@ export function decodeViews(text: string, limits: DecodeLimits = {}, report?: De
   const views: DecodedView[] = [{ text, via: [] }];
   const seen = new Set<string>([text]);
   let truncated = false;
+  let cut = false;
   search: for (let i = 0; i < views.length; i++) {
     const view = views[i]!;
     if (view.via.length >= maxDepth) continue;
@@ -84,21 +85,32 @@ export function decodeViews(text: string, limits: DecodeLimits = {}, report?: De
         truncated = true;
         break search;
       }
-      let out: string | null;
+      const outs: (string | null)[] = [];
       if (name === "base64" || name === "base32" || name === "hex") {
         runs ??= decodeRunViews(view.text, budget);
-        out = runs[name];
-      } else out = decode(view.text, budget);
-      if (out === null || out.length > budget || seen.has(out)) continue;
-      seen.add(out);
-      budget -= out.length;
-      views.push({ text: out, via: [...view.via, name] });
+        outs.push(runs[name]);
+        if (name === "base64") outs.push(runs.base64Wrapped);
+      } else outs.push(decode(view.text, budget));
+      for (const out of outs) {
+        if (out === null || seen.has(out)) continue;
+        if (views.length >= maxViews) {
+          truncated = true;
+          break search;
+        }
+        if (out.length > budget) {
+          // Dropped for the budget: the caller hears that the search was cut short (the DLP
+          // fast path then scans fragment by fragment), without layered views past the budget.
+          cut = true;
+          continue;
+        }
+        seen.add(out);
+        budget -= out.length;
+        views.push({ text: out, via: [...view.via, name] });
+      }
     }
   }
-  if (truncated) {
-    if (report) report.truncated = true;
-    views.push(...layeredViews(text, maxDepth, seen));
-  }
+  if (truncated) views.push(...layeredViews(text, maxDepth, seen));
+  if (report && (truncated || cut)) report.truncated = true;
   return views;
 }
 

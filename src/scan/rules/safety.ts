@@ -204,6 +204,7 @@ class Parser {
       }
       case "k": {
         const end = this.src.indexOf(">", this.pos);
+        if (end < 0) throw new Error("\\k without a group name");
         this.pos = end + 1;
         return set(CharSet.any());
       }
@@ -353,7 +354,11 @@ export function analysePattern(source: string, flags = ""): { unsafe: string[]; 
   for (const seq of alts) check(seq, problems);
   const backReference = /\\[1-9]|\\k</.test(source);
   const reach = backReference ? Infinity : maxLength({ kind: "group", alts });
-  return { unsafe: [...new Set(problems)], reach, runClass: backReference ? null : runClassOf({ kind: "group", alts }) };
+  // The character sets above are approximate where they only feed the checks (escapes such as
+  // \f, \v, \0, \cX and octal ones, case folding of ranges with escaped ends); a run class
+  // decides where a rule runs at all, so it is given only where the parse is exact.
+  const exact = !flags.includes("i") && !backReference && !/\\(?:[fv0-9]|c[A-Za-z])/.test(source);
+  return { unsafe: [...new Set(problems)], reach, runClass: exact ? runClassOf({ kind: "group", alts }) : null };
 }
 
 /** The RunClass of a parsed pattern, or null when a match can consume a non-ASCII character. */

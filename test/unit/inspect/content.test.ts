@@ -230,6 +230,48 @@ describe("clean-text memory", () => {
   });
 });
 
+describe("third security review: regressions", () => {
+  const tokenText = (pad = 0) => `token ${GITHUB}.`.padEnd(pad, ".");
+  const rulesOf = (hits: readonly { finding: { rule: string } }[]) => hits.map((h) => h.finding.rule);
+
+  test("a token across the wrap of a base64 block that does not decode whole (a zero tail glued on) is found", () => {
+    let t = `here is the deploy config, token ${GITHUB} please keep it`;
+    while (Buffer.from(t).toString("base64").match(/[+/=]/) || t.length % 3 !== 0) t += ".";
+    const blob = `${Buffer.from(t).toString("base64")}/${"A".repeat(60)}`;
+    const lines = blob.match(/.{1,76}/g)!.join("\n");
+    expect(rulesOf(engine().scan([{ location: "body.json.content", text: lines }]))).toContain("dlp.github-token");
+  });
+
+  test("two long base64 values next to each other (object or array) keep their own decodings", () => {
+    const A = Buffer.from("The quarterly summary follows in the attached note; the figures are final and were checked twice by us.".slice(0, 98)).toString("base64");
+    const B = Buffer.from(tokenText(48)).toString("base64");
+    let minutes = "Minutes of the weekly sync. Nothing confidential here, just plans and dates for the next release. ".repeat(5);
+    while (minutes.length % 3) minutes += ".";
+    const M = Buffer.from(minutes).toString("base64");
+    const slashed = `/${Buffer.from(tokenText()).toString("base64").replace(/=+$/, "")}`;
+    for (const body of [{ summary: A, note: B }, [A, B], { minutes: M, attachment: slashed }, [M, slashed]]) {
+      const v = inspectBody("application/json", new TextEncoder().encode(JSON.stringify(body)), engine());
+      expect({ body: Object.keys(body), verdict: v.verdict?.decision.verdict }).toEqual({ body: Object.keys(body), verdict: "block" });
+    }
+    expect(rulesOf(engine().scan([{ location: "body.text", text: `${A}\n${B}` }]))).toContain("dlp.github-token");
+  });
+
+  test("decoys that use up the decode budget make the fast path read each fragment on its own, and teach the memory nothing", () => {
+    const X = Buffer.from(`token ${GITHUB} ok`).toString("base64");
+    const fragments = [
+      { location: "body.json.messages[0].content", text: "The meeting notes are attached below and nothing in them is secret at all. ".repeat(270) },
+      { location: "body.json.a", text: "100%41" },
+      { location: "body.json.b", text: "caf\\u00e9" },
+      { location: "body.json.c", text: "fish &amp; chips" },
+      { location: "body.json.d", text: "x=3Dy" },
+      { location: "body.json.e", text: X },
+    ];
+    const e = engine();
+    expect(rulesOf(e.scan(fragments))).toContain("dlp.github-token");
+    expect(rulesOf(e.scan([fragments[5]!]))).toContain("dlp.github-token");
+  });
+});
+
 describe("second security review: regressions", () => {
   const b64 = (x: string) => Buffer.from(x).toString("base64");
   const hex = (x: string) => Buffer.from(x).toString("hex");
