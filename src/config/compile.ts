@@ -13,6 +13,7 @@ import type { Policy } from "../policy/policy.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
 import type { CompiledRules } from "../scan/rules/compile.ts";
 import { compileDlp } from "./dlp.ts";
+import { compileInjection } from "./injection.ts";
 import type { Config } from "./schema.ts";
 
 export interface CompileInputs {
@@ -23,6 +24,8 @@ export interface CompileInputs {
   readonly systemNameservers: readonly { hostname: string; port: number }[];
   /** The built-in DLP rule pack (rules/dlp), compiled once per process. */
   readonly builtinRules: CompiledRules;
+  /** The built-in injection rule pack (rules/injection); none when not given. */
+  readonly injectionRules?: CompiledRules;
   /** Values of dlp.known_secrets, read by the loader; in memory only. */
   readonly knownSecrets?: readonly KnownSecret[];
 }
@@ -79,6 +82,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   }
   if (d.min_ttl > d.max_ttl) issues.push({ path: "dns.min_ttl", message: "is greater than dns.max_ttl" });
   const dlp = compileDlp(config.dlp, inputs.builtinRules, inputs.knownSecrets ?? [], issues);
+  checkPatterns("injection.exempt_hosts", config.injection.exempt_hosts);
+  const injection = compileInjection(config.injection, config.dlp.body, inputs.injectionRules ?? null, issues);
   if (issues.length > 0) throw new ConfigError(issues);
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
@@ -121,6 +126,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     }),
     agents,
     dlp: dlp === null ? null : Object.freeze(dlp),
+    injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
     digest: inputs.digest,
   });

@@ -57,7 +57,7 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
   let policy: Policy | null = null;
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), knownSecrets });
+    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), knownSecrets });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues.push(...err.issues);
@@ -67,11 +67,18 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
 }
 
 let builtin: Promise<CompiledRules> | null = null;
+let builtinInjection: Promise<CompiledRules> | null = null;
 
 /** The embedded rule pack, compiled once per process (reloads reuse it). */
 export function builtinRules(): Promise<CompiledRules> {
-  builtin ??= loadRuleFiles("rules/dlp/").then(compileRulePack);
+  builtin ??= loadRuleFiles("rules/dlp/").then((files) => compileRulePack(files));
   return builtin;
+}
+
+/** The embedded prompt-injection rule pack (rules/injection), compiled once per process. */
+export function builtinInjectionRules(): Promise<CompiledRules> {
+  builtinInjection ??= loadRuleFiles("rules/injection/").then((files) => compileRulePack(files, "inj"));
+  return builtinInjection;
 }
 
 /**

@@ -2,7 +2,7 @@
  * The rule files: embedded in dist/sluice by build.ts (Bun.embeddedFiles, named by their repo
  * path), read from the repository's rules/ when running from source.
  */
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 
 export async function loadRuleFiles(prefix = "rules/"): Promise<{ path: string; text: string }[]> {
@@ -20,6 +20,7 @@ export async function loadRuleFiles(prefix = "rules/"): Promise<{ path: string; 
       else if (entry.name.endsWith(".yaml")) files.push({ path: relative(root, p), text: readFileSync(p, "utf8") });
     }
   };
-  walk(dir);
+  // A family with no rule files yet is an empty pack, not an error.
+  if (existsSync(dir)) walk(dir);
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }

@@ -208,6 +208,24 @@ export const configSchema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  /** Prompt injection in responses (issue 5). */
+  injection: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      /** What a response whose score reaches `threshold` gets: blocked (403), stripped of the offending text, or recorded only. */
+      action: z.enum(["block", "strip", "warn"]).default("block"),
+      /** Sum of the weights of the rules a response matches (each once) at which `action` applies. */
+      threshold: z.number().int().min(1).max(1000).default(50),
+      /** Rule ids not run at all. */
+      disable: z.array(z.string().regex(/^inj\.[a-z0-9.-]+$/, "a rule id such as inj.urgency")).default([]),
+      /** Hosts whose responses are not scanned (sites that discuss prompt injection); each use is recorded. */
+      exempt_hosts: z.array(z.string().min(1)).default([]),
+      /** Responses up to this size are held and scanned before the agent gets any of them. */
+      max_buffer: size.default(4 * 1024 * 1024),
+      /** A scannable response larger than max_buffer: refused (block, the default) or passed on unscanned and recorded (pass). */
+      oversize: z.enum(["block", "pass"]).default("block"),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
@@ -220,4 +238,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 
 /** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
-export const RESERVED_SECTIONS = ["tls", "injection", "mcp", "credentials"] as const;
+export const RESERVED_SECTIONS = ["tls", "mcp", "credentials"] as const;

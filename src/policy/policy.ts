@@ -3,6 +3,7 @@ import type { AgentDirectory } from "./agents.ts";
 import type { HostMatcher } from "../net/host-pattern.ts";
 import type { CompiledEgress } from "./egress.ts";
 import type { DlpEngine } from "../scan/dlp.ts";
+import type { InjectionEngine } from "../scan/injection/engine.ts";
 
 export interface DlpSettings {
   readonly engine: DlpEngine;
@@ -12,6 +13,17 @@ export interface DlpSettings {
   readonly maxHeldTotalBytes: number;
   /** Bytes of a streamed body held back until the next chunk arrives (a secret across chunks). */
   readonly overlapBytes: number;
+  readonly inflate: { readonly maxOutputBytes: number; readonly maxRatio: number };
+}
+
+export interface InjectionSettings {
+  readonly engine: InjectionEngine;
+  readonly action: "block" | "strip" | "warn";
+  /** Hosts whose responses are not scanned; null: none. */
+  readonly exempt: HostMatcher | null;
+  readonly maxBufferBytes: number;
+  readonly oversize: "block" | "pass";
+  /** Compressed responses are decoded within the dlp.body limits (the same bombs, the same defence). */
   readonly inflate: { readonly maxOutputBytes: number; readonly maxRatio: number };
 }
 
@@ -59,6 +71,8 @@ export interface Policy {
   readonly agents: AgentDirectory;
   /** null when dlp.enabled is false. */
   readonly dlp: DlpSettings | null;
+  /** null when injection.enabled is false. */
+  readonly injection: InjectionSettings | null;
   readonly trustedCidrs: readonly string[];
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;

@@ -69,6 +69,8 @@ export interface InjectionOptions {
   readonly rules: CompiledRules;
   /** Default 50. */
   readonly threshold?: number;
+  /** Rule ids (the carrier rules included) that add nothing. */
+  readonly disabled?: ReadonlySet<string>;
   readonly decodeLimits?: DecodeLimits;
 }
 
@@ -84,7 +86,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const counted = new Set<string>();
       let score = 0;
       const count = (rule: string, weight: number) => {
-        if (counted.has(rule)) return;
+        if (counted.has(rule) || options.disabled?.has(rule)) return;
         counted.add(rule);
         score += weight;
       };
@@ -114,7 +116,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                       ? CARRIER_RULES.obfuscated
                       : null;
             // The carrier is a finding of its own, listed once per response.
-            if (carrier !== null && !counted.has(carrier.id)) {
+            if (carrier !== null && !counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
               count(carrier.id, carrier.weight);
               findings.push({
                 rule: carrier.id,

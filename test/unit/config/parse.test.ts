@@ -69,6 +69,7 @@ describe("parseConfigText: defaults", () => {
         custom_rules: [],
         body: { max_buffer: 1048576, overlap: 4096, max_held_total: 67108864, max_decompressed: 16777216, max_ratio: 100 },
       },
+      injection: { enabled: true, action: "block", threshold: 50, disable: [], exempt_hosts: [], max_buffer: 4194304, oversize: "block" },
       audit: { file: "stderr" },
     });
   });
@@ -199,7 +200,7 @@ describe("parseConfigText: unknown keys carry their path", () => {
 
 describe("parseConfigText: reserved sections", () => {
   test("RESERVED_SECTIONS lists the sections ARCHITECTURE.md names but this version lacks", () => {
-    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "injection", "mcp", "tls"]);
+    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "mcp", "tls"]);
   });
 
   test.each([...RESERVED_SECTIONS])("%p: says not supported yet, not unknown", (section) => {
