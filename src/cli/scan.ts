@@ -13,9 +13,10 @@ import { ConfigError } from "../core/errors.ts";
 import type { Fragment } from "../core/types.ts";
 import { decideFindings } from "../inspect/content.ts";
 import { bodyFragments, joinedFragments } from "../inspect/fragments.ts";
-import type { DlpSettings } from "../policy/policy.ts";
+import type { DlpSettings, InjectionSettings, Policy } from "../policy/policy.ts";
 import { headerValue, isEncoded } from "../proxy/request-scan.ts";
-import type { DlpHit } from "../scan/dlp.ts";
+import { judgeHeldResponse } from "../proxy/response-scan.ts";
+import type { DlpAction, DlpHit } from "../scan/dlp.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
 import { configPath } from "./paths.ts";
 import { parseHttpRequest, parseHttpResponse, parseMcp, type HttpMessage } from "./scan-input.ts";
@@ -31,7 +32,9 @@ tricks), the config's custom rules and known secrets, split secrets rebuilt from
   --as request    a raw HTTP/1.1 request (request line, headers, blank line, body; LF-only lines
                   are fine): the URL, every header and the body by its Content-Type, chunked
                   and gzip/deflate/br undone, exactly as the proxy scans a request it holds
-  --as response   a raw HTTP response (e.g. from curl -i): headers and body, the same way
+  --as response   a raw HTTP response (e.g. from curl -i): headers and body, the same way, and
+                  the body for prompt injection as the proxy judges responses (inj.* findings:
+                  action block, redact when injection.action is strip, warn under the threshold)
   --as mcp        MCP JSON-RPC: one message, a batch (array) or one per line (NDJSON); params
                   at mcp.<method>.<path> (mcp.tools/call.arguments.query), results and errors
                   at mcp[.<method>].result.<path>; mcp[<i>] when there are several
@@ -85,8 +88,9 @@ export async function scanCommand(args: string[], out: Io, err: Io): Promise<num
   if (!MODES.includes(mode)) throw new UsageError(`--as must be one of ${MODES.join(", ")} (got ${values.as})`);
   if (positionals.length > 1) throw new UsageError("scan takes one FILE (or - for standard input)");
 
-  const dlp = await loadDlp(configPath(values.config), err);
-  if (dlp === null) return EXIT.usage;
+  const policy = await loadPolicy(configPath(values.config), err);
+  if (policy === null) return EXIT.usage;
+  const dlp = policy.dlp;
 
   const source = positionals[0] ?? "-";
   let input: Buffer;
@@ -101,7 +105,7 @@ export async function scanCommand(args: string[], out: Io, err: Io): Promise<num
     return EXIT.usage;
   }
 
-  const result = scanInput(mode, input, dlp, err);
+  const result = scanInput(mode, input, dlp, policy.injection, err);
   if ("error" in result) {
     err(`sluice scan: ${source}: ${result.error}\n`);
     return EXIT.usage;
@@ -113,8 +117,8 @@ export async function scanCommand(args: string[], out: Io, err: Io): Promise<num
   return verdict === "block" || verdict === "redact" ? EXIT.failure : EXIT.ok;
 }
 
-/** The config's DLP settings; null (after saying why) when the config is invalid or DLP is off. */
-async function loadDlp(path: string | null, err: Io): Promise<DlpSettings | null> {
+/** The config's policy with DLP on; null (after saying why) when the config is invalid or DLP is off. */
+async function loadPolicy(path: string | null, err: Io): Promise<(Policy & { readonly dlp: DlpSettings }) | null> {
   let loaded: Loaded;
   try {
     loaded = await loadConfig(path);
@@ -123,11 +127,15 @@ async function loadDlp(path: string | null, err: Io): Promise<DlpSettings | null
     err(`sluice scan: invalid config ${path ?? "(embedded default)"}:\n${e.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}\n`).join("")}`);
     return null;
   }
-  if (loaded.policy.dlp === null) err(`sluice scan: ${path ?? "the config"} has dlp.enabled: false; there is nothing to scan with\n`);
-  return loaded.policy.dlp;
+  const policy = loaded.policy;
+  if (policy.dlp === null) {
+    err(`sluice scan: ${path ?? "the config"} has dlp.enabled: false; there is nothing to scan with\n`);
+    return null;
+  }
+  return policy as Policy & { readonly dlp: DlpSettings };
 }
 
-function scanInput(mode: Mode, input: Buffer, dlp: DlpSettings, err: Io): Result | { error: string } {
+function scanInput(mode: Mode, input: Buffer, dlp: DlpSettings, inj: InjectionSettings | null, err: Io): Result | { error: string } {
   switch (mode) {
     case "text":
       return { hits: dlp.engine.scan([{ location: "text", text: input.toString("utf8") }]), errors: [], redactBlocks: false };
@@ -141,7 +149,7 @@ function scanInput(mode: Mode, input: Buffer, dlp: DlpSettings, err: Io): Result
       const parsed = mode === "request" ? parseHttpRequest(input) : parseHttpResponse(input);
       if ("error" in parsed) return parsed;
       for (const note of parsed.notes) err(`sluice scan: note: ${note}\n`);
-      return scanHttp(mode, parsed, dlp);
+      return scanHttp(mode, parsed, dlp, inj);
     }
   }
 }
@@ -150,7 +158,7 @@ function scanInput(mode: Mode, input: Buffer, dlp: DlpSettings, err: Io): Result
  * As the proxy judges a held body (proxy/request-scan.ts judgeHeldBody): the head's fragments,
  * then the body with its Content-Encoding undone within dlp.body limits and parsed by type.
  */
-function scanHttp(mode: "request" | "response", message: HttpMessage, dlp: DlpSettings): Result {
+function scanHttp(mode: "request" | "response", message: HttpMessage, dlp: DlpSettings, inj: InjectionSettings | null): Result {
   const hits = dlp.engine.scan(message.headFragments);
   const errors: ScanError[] = [];
   const encoding = headerValue(message.headers, "content-encoding");
@@ -168,6 +176,12 @@ function scanHttp(mode: "request" | "response", message: HttpMessage, dlp: DlpSe
     hits.push(...dlp.engine.scan([...parsed.fragments, ...joinedFragments(parsed.fragments)]));
   }
   if (message.extra.length > 0) hits.push(...dlp.engine.scan([{ location: "body.extra", text: message.extra } satisfies Fragment]));
+  // A response is also what the agent reads: prompt injection, as the proxy judges it.
+  if (mode === "response" && inj !== null && plain !== null && plain.length > 0) {
+    const j = judgeHeldResponse(inj, false, headerValue(message.headers, "content-type"), undefined, plain);
+    const action: DlpAction = j.kind === "block" ? "block" : j.stripped ? "redact" : "warn";
+    for (const finding of j.decision?.findings ?? []) hits.push({ finding, action, literal: null });
+  }
   return { hits, errors, redactBlocks: plain !== message.body };
 }
 

@@ -14,7 +14,7 @@ import type { Action, AuditSink, Clock, Decision, HttpRequestAction, Peer, Reaso
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
 import type { EgressLists } from "../policy/egress.ts";
-import type { Policy } from "../policy/policy.ts";
+import type { InjectionSettings, Policy } from "../policy/policy.ts";
 import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { inspectHead, maskedPath, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
@@ -31,6 +31,7 @@ import {
 } from "./http1.ts";
 import { createUpstreamPool, type UpstreamPool } from "./pool.ts";
 import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./responses.ts";
+import { judgeHeldResponse, scannableKind, SseStream } from "./response-scan.ts";
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from "./target.ts";
 
 export interface ForwardProxyDeps {
@@ -148,6 +149,14 @@ interface Exchange extends Base {
   readonly egressDecision: Decision;
   /** Secrets to cut out of the head as it is sent (a redact verdict). */
   redactor: Redactor | null;
+  /** Injection (response-scan.ts): the response body being held to be scanned whole, or null. */
+  resHeld: { parts: Buffer[]; size: number; readonly inj: InjectionSettings } | null;
+  /** Said in the record's detail when nothing else is (a response not scanned, and why). */
+  note: string | null;
+  /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
+  sse: SseStream | null;
+  /** The event stream goes to the client re-framed as chunks (HTTP/1.1) rather than close-delimited. */
+  sseChunked: boolean;
 }
 
 interface Tunnel extends Base {
@@ -175,6 +184,12 @@ const NON_ASCII = /[^\x00-\x7f]/;
 function asciiHead(text: string): string | Buffer {
   return NON_ASCII.test(text) ? Buffer.from(text, "latin1") : text;
 }
+
+/** All responses held for injection scanning at once may take this many times injection.max_buffer. */
+const MAX_HELD_RESPONSES = 16;
+
+const CRLF_BYTES = Buffer.from("\r\n", "latin1");
+const LAST_CHUNK_BYTES = Buffer.from("0\r\n\r\n", "latin1");
 
 const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "latin1");
 /** Written by the proxy itself from parsed values, never copied from the client. */
@@ -619,6 +634,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       headVerdict,
       egressDecision,
       redactor: decision.verdict === "redact" ? headVerdict!.redactor : null,
+      resHeld: null,
+      note: null,
+      sse: null,
+      sseChunked: false,
     };
     if (decision.verdict === "block") {
       // Without reading the body we cannot find the next request: close when there is one.
@@ -862,6 +881,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    * more bodies stream instead of waiting in memory (max_buffer x max_connections is 4 GiB).
    */
   let heldTotal = 0;
+  /** Bytes of all responses held for injection scanning. */
+  let heldResponseTotal = 0;
 
   /**
    * Whether a request's body is held (read whole, then scanned) rather than streamed: it fits
@@ -879,6 +900,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   /** Drops a held body, giving its bytes back to the budget. */
   function releaseHeld(ex: Exchange): void {
+    releaseHeldResponse(ex);
     if (ex.held === null) return;
     heldTotal -= ex.held.size;
     ex.held = null;
@@ -1147,6 +1169,21 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       ex.resRemaining = res.contentLength;
     } else ex.resMode = "close";
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
+    const inj = ex.resMode === "none" ? null : holdsResponse(ex, res);
+    if (inj !== null && scannableKind(headerValue(res.headers, "content-type")) === "event-stream") {
+      startEventStream(ex, res, inj, raw.subarray(headEnd));
+      return;
+    }
+    if (inj !== null) {
+      // Held: nothing reaches the client until the whole body is judged (judgeResponse).
+      ex.resHeld = { parts: [], size: 0, inj };
+      if (ex.resMode === "length" && ex.resRemaining > inj.maxBufferBytes) {
+        responseTooLarge(ex, raw.subarray(headEnd));
+        return;
+      }
+      holdResponseBody(ex, raw.subarray(headEnd));
+      return;
+    }
     ex.responseStarted = true;
     // The common case: a clean HTTP/1.1 head to a keep-alive client goes out as received, with
     // the first body piece, straight from the upstream's buffer: no copy, no re-serialising.
@@ -1197,8 +1234,247 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.upstream) ex.upstream.desynced = true;
   }
 
+  // ---- responses held for injection scanning (response-scan.ts) ------------------------
+
+  /** The injection settings when this response is to be held and scanned; null to stream it. */
+  function holdsResponse(ex: Exchange, res: ResponseHead): InjectionSettings | null {
+    const inj = deps.policy().injection;
+    if (inj === null || ex.head.method.toUpperCase() === "HEAD") return null;
+    if (scannableKind(headerValue(res.headers, "content-type")) === null) return null;
+    const exempt = inj.exempt?.match(ex.action.host, ex.action.port);
+    if (exempt) {
+      ex.note = `response not scanned for prompt injection: ${ex.action.host} is in injection.exempt_hosts (${exempt})`;
+      return null;
+    }
+    return inj;
+  }
+
+  /** Collects response body bytes (framing removed) until the body ends, then judges it. */
+  function holdResponseBody(ex: Exchange, chunk: Buffer): void {
+    const held = ex.resHeld!;
+    const before = held.size;
+    let complete = false;
+    let extra = false;
+    switch (ex.resMode) {
+      case "length": {
+        const take = Math.min(ex.resRemaining, chunk.length);
+        ex.resRemaining -= take;
+        ex.bytesIn += take;
+        if (take > 0) held.parts.push(chunk.subarray(0, take));
+        held.size += take;
+        complete = ex.resRemaining === 0;
+        extra = take < chunk.length;
+        break;
+      }
+      case "close":
+        ex.bytesIn += chunk.length;
+        held.parts.push(chunk);
+        held.size += chunk.length;
+        break;
+      case "chunked": {
+        const reader = ex.resChunked!;
+        const first = held.parts.length;
+        let end = reader.feed(chunk, 0, (a, b) => held.parts.push(chunk.subarray(a, b)));
+        if (end === CHUNKED_ERROR) {
+          releaseHeldResponse(ex);
+          abortExchange(ex, 502, "upstream_error", "proxy.bad-response", `bad chunked response: ${reader.error}`);
+          return;
+        }
+        if (end === CHUNKED_INCOMPLETE) end = chunk.length;
+        ex.bytesIn += end;
+        for (let i = first; i < held.parts.length; i++) held.size += held.parts[i]!.length;
+        complete = reader.done;
+        extra = end < chunk.length;
+        break;
+      }
+      case "none":
+        return;
+    }
+    heldResponseTotal += held.size - before;
+    // One response past max_buffer, or all held responses past MAX_HELD_RESPONSES x max_buffer
+    // (memory stays bounded however many agents fetch pages at once).
+    if (held.size > held.inj.maxBufferBytes || heldResponseTotal > MAX_HELD_RESPONSES * held.inj.maxBufferBytes) {
+      responseTooLarge(ex, Buffer.alloc(0));
+      return;
+    }
+    if (complete) {
+      if (extra) markDesynced(ex);
+      judgeResponse(ex);
+    }
+  }
+
+  function releaseHeldResponse(ex: Exchange): void {
+    if (ex.resHeld === null) return;
+    heldResponseTotal -= ex.resHeld.size;
+    ex.resHeld = null;
+  }
+
+  /**
+   * A scannable response over injection.max_buffer: refused (oversize: block, the default), or
+   * sent on unscanned and recorded (oversize: pass): what was held first, then the rest as it
+   * comes, delimited by the connection's close (the held part lost its framing).
+   */
+  function responseTooLarge(ex: Exchange, pending: Buffer): void {
+    const held = ex.resHeld!;
+    const res = ex.res!;
+    releaseHeldResponse(ex);
+    if (held.inj.oversize === "block") {
+      abortExchange(ex, 403, "body_too_large", "inj.response-too-large", `a ${res.status} response over injection.max_buffer (${held.inj.maxBufferBytes} bytes) cannot be scanned`, true);
+      return;
+    }
+    ex.note = `response over injection.max_buffer (${held.inj.maxBufferBytes} bytes) sent on unscanned (injection.oversize: pass)`;
+    // Close-delimited from here: what was held lost its chunk framing, so the rest is sent
+    // de-chunked and the client reads until the connection ends.
+    ex.clientClose = true;
+    if (ex.resMode === "chunked") ex.dechunk = true;
+    ex.responseStarted = true;
+    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection, SKIP_RESPONSE)}Connection: close\r\n\r\n`;
+    send(ex.client, Buffer.concat([Buffer.from(head, "latin1"), ...held.parts]), ex.upstream);
+    if (pending.length > 0) forwardResponseBody(ex, pending);
+    else if (ex.resMode === "length" && ex.resRemaining === 0) finishExchange(ex);
+  }
+
+  /** Sends the head of an event stream and starts passing on its events as each is judged. */
+  function startEventStream(ex: Exchange, res: ResponseHead, inj: InjectionSettings, first: Buffer): void {
+    ex.sse = new SseStream(inj, deps.policy().mode === "audit");
+    // Events are passed on as text once judged: re-framed as chunks for an HTTP/1.1 client,
+    // delimited by the connection's close for an HTTP/1.0 one.
+    ex.sseChunked = ex.head.minor === 1;
+    if (!ex.sseChunked) ex.clientClose = true;
+    if (ex.resMode === "chunked") ex.dechunk = true;
+    ex.responseStarted = true;
+    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
+    send(ex.client, asciiHead(head), ex.upstream);
+    if (first.length > 0) eventStreamBody(ex, first);
+    else if (ex.resMode === "length" && ex.resRemaining === 0) endEventStream(ex);
+  }
+
+  function sendEventText(ex: Exchange, text: string): void {
+    if (text.length === 0) return;
+    const bytes = Buffer.from(text, "utf8");
+    send(ex.client, ex.sseChunked ? Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF_BYTES]) : bytes, ex.upstream);
+  }
+
+  /** Body bytes of an event stream (framing removed): judged event by event, passed on or stopped. */
+  function eventStreamBody(ex: Exchange, chunk: Buffer): void {
+    const data: Buffer[] = [];
+    let complete = false;
+    switch (ex.resMode) {
+      case "length": {
+        const take = Math.min(ex.resRemaining, chunk.length);
+        ex.resRemaining -= take;
+        ex.bytesIn += take;
+        data.push(chunk.subarray(0, take));
+        complete = ex.resRemaining === 0;
+        if (take < chunk.length) markDesynced(ex);
+        break;
+      }
+      case "close":
+        ex.bytesIn += chunk.length;
+        data.push(chunk);
+        break;
+      case "chunked": {
+        const reader = ex.resChunked!;
+        let end = reader.feed(chunk, 0, (a, b) => data.push(chunk.subarray(a, b)));
+        if (end === CHUNKED_ERROR) {
+          abortExchange(ex, 502, "upstream_error", "proxy.bad-response", `bad chunked response: ${reader.error}`);
+          return;
+        }
+        if (end === CHUNKED_INCOMPLETE) end = chunk.length;
+        ex.bytesIn += end;
+        complete = reader.done;
+        if (end < chunk.length) markDesynced(ex);
+        break;
+      }
+      case "none":
+        return;
+    }
+    const sse = ex.sse!;
+    for (const d of data) {
+      const r = sse.push(d);
+      sendEventText(ex, r.out);
+      if (r.stop) {
+        stopEventStream(ex);
+        return;
+      }
+    }
+    if (complete) endEventStream(ex);
+  }
+
+  /** The upstream's stream ended: judge what is left, end the client's stream, record. */
+  function endEventStream(ex: Exchange): void {
+    const sse = ex.sse!;
+    const r = sse.push(new Uint8Array(0), true);
+    sendEventText(ex, r.out);
+    if (r.stop) {
+      stopEventStream(ex);
+      return;
+    }
+    if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, ex.upstream);
+    const d = sse.decision();
+    if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
+    ex.sse = null;
+    finishExchange(ex);
+  }
+
+  /** The score reached the threshold: a final `error` event, the stream ended, the upstream cut. */
+  function stopEventStream(ex: Exchange): void {
+    const sse = ex.sse!;
+    sendEventText(ex, sse.stopEvent());
+    if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, null);
+    const d = sse.decision()!;
+    (ex as { decision: Decision }).decision = d;
+    ex.sse = null;
+    ex.done = true;
+    const up = cutUpstream(ex);
+    record(ex, ex.res?.status ?? 200, d, up?.ip);
+    finishClient(ex);
+  }
+
+  /** The held response is complete: scan it and send it, a stripped copy, or a block. */
+  function judgeResponse(ex: Exchange): void {
+    const held = ex.resHeld!;
+    const res = ex.res!;
+    releaseHeldResponse(ex);
+    const policy = deps.policy();
+    const body = held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts, held.size);
+    const j = judgeHeldResponse(held.inj, policy.mode === "audit", headerValue(res.headers, "content-type"), headerValue(res.headers, "content-encoding"), body);
+    if (j.kind === "block") {
+      (ex as { decision: Decision }).decision = j.decision;
+      const r = j.reason;
+      // The upstream's response was read whole: its connection can go back to the pool.
+      ex.responseStarted = true;
+      send(ex.client, renderSluiceResponse({ status: 403, rule: r.rule, reason: r.code, detail: r.detail, block: true, close: ex.clientClose }), ex.upstream);
+      ex.res = { ...res, status: 403 };
+      finishExchange(ex);
+      return;
+    }
+    if (j.decision !== null) (ex as { decision: Decision }).decision = { ...j.decision, reasons: [...j.decision.reasons, ...ex.decision.reasons] };
+    ex.responseStarted = true;
+    let headers = res.headers;
+    let extra = "";
+    if (j.stripped) {
+      // A stripped copy is the decoded text, re-encoded as UTF-8.
+      headers = res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding" && n.toLowerCase() !== "content-type");
+      const type = headerValue(res.headers, "content-type") ?? "text/plain";
+      const semi = type.indexOf(";");
+      extra = `Content-Type: ${(semi < 0 ? type : type.slice(0, semi)).trim()}; charset=utf-8\r\nx-sluice-verdict: redact\r\nx-sluice-rule: ${j.decision!.reasons[0]!.rule}\r\n`;
+    }
+    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers, res.connection, SKIP_RESPONSE)}${extra}Content-Length: ${j.body.length}\r\n${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
+    send(ex.client, Buffer.concat([Buffer.from(head, "latin1"), j.body]), ex.upstream);
+    finishExchange(ex);
+  }
+
   function forwardResponseBody(ex: Exchange, chunk: Buffer): void {
     if (ex.done || chunk.length === 0) return;
+    if (ex.resHeld !== null) {
+      holdResponseBody(ex, chunk);
+      return;
+    }
+    if (ex.sse !== null) {
+      eventStreamBody(ex, chunk);
+      return;
+    }
     const c = ex.client;
     switch (ex.resMode) {
       case "none":
@@ -1244,7 +1520,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     ex.done = true;
     const up = ex.upstream;
     ex.upstream = null;
-    record(ex, ex.res?.status ?? 0, ex.decision, up?.ip);
+    record(ex, ex.res?.status ?? 0, ex.decision, up?.ip, ex.note ?? undefined);
     if (up) {
       up.owner = null;
       releasePeer(up);
@@ -1296,7 +1572,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const ex = owner;
     if (ex.done) return;
     if (ex.res && ex.resMode === "close") {
-      finishExchange(ex);
+      if (ex.resHeld !== null) judgeResponse(ex);
+      else if (ex.sse !== null) endEventStream(ex);
+      else finishExchange(ex);
       return;
     }
     // A pooled connection the origin closed while idle: retry once on a fresh one, but only

@@ -201,7 +201,8 @@ describe("kill switch", () => {
     const held = new Promise<void>((r) => (release = r));
     const slow = startRawOrigin(async (conn) => {
       if ((await conn.readHead()) === null) return;
-      conn.write("HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nfirst-piece");
+      // Not a type sluice holds for injection scanning (text would be held whole before the agent gets any of it).
+      conn.write("HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ncontent-length: 1000000\r\n\r\nfirst-piece");
       await held;
       conn.end();
     });
