@@ -23,6 +23,16 @@ const NON_ASCII = /[^\x00-\x7f]/;
 const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
 /** A word where a letter touches one of the digits or symbols leetspeak puts for letters. */
 const LEET_WORD = /[a-z0-9@$]*(?:[a-z][013457@$]|[013457@$][a-z])[a-z0-9@$]*/gi;
+/**
+ * What leetspeak is not: hex (digests, ids), words with digits no letter is written as (2, 6,
+ * 8, 9: versions, dates, sizes), runs of digits, and long tokens. Such words are left as they
+ * are, so ordinary technical text yields no leetspeak reading at all.
+ */
+const NOT_LEET = /^[0-9a-f]+$|[2689]|\d{3}|^.{25}|[a-z]@[a-z]/i;
+/** A leetspeak word has at least three letters and a digit standing for one (`1gn0r3`, not `v1`, `7ms`, `4o`). */
+const LEET_SHAPE = /^(?=(?:[^a-z]*[a-z]){3})(?=.*[013457])/i;
+/** Text kept on each side of a leetspeak word in its reading: the instruction around it. */
+const LEET_CONTEXT = 256;
 const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", $: "s" };
 /** Four or more single letters, each followed by one separator: `i g n o r e`, `i.g.n.o.r.e`. */
 const SPACED = /(?<![a-z])(?:[a-z][ ._*-]){3,}[a-z](?![a-z])/gi;
@@ -64,14 +74,27 @@ export function readingsOf(text: string, limits?: DecodeLimits): Reading[] {
   return out;
 }
 
-/** Leetspeak read as letters inside words (`1gn0r3` -> `ignore`); null when there is none. */
+const isLeet = (word: string): boolean => LEET_SHAPE.test(word) && !NOT_LEET.test(word);
+
+/**
+ * Leetspeak read as letters inside words (`1gn0r3` -> `ignore`), as windows of LEET_CONTEXT
+ * around each such word joined by line breaks (the whole text when they cover most of it); null
+ * when there is none.
+ */
 export function leetFolded(text: string): string | null {
-  let changed = false;
-  const out = text.replace(LEET_WORD, (word) => {
-    changed = true;
-    return word.replace(/[013457@$]/g, (c) => LEET[c]!);
-  });
-  return changed ? out : null;
+  const windows: [number, number][] = [];
+  LEET_WORD.lastIndex = 0;
+  for (let m = LEET_WORD.exec(text); m !== null; m = LEET_WORD.exec(text)) {
+    if (!isLeet(m[0])) continue;
+    const from = Math.max(0, m.index - LEET_CONTEXT);
+    const to = Math.min(text.length, m.index + m[0].length + LEET_CONTEXT);
+    const last = windows[windows.length - 1];
+    if (last !== undefined && from <= last[1]) last[1] = to;
+    else windows.push([from, to]);
+  }
+  if (windows.length === 0) return null;
+  const fold = (t: string) => t.replace(LEET_WORD, (word) => (isLeet(word) ? word.replace(/[013457@$]/g, (c) => LEET[c]!) : word));
+  return windows.map(([from, to]) => fold(text.slice(from, to))).join("\n");
 }
 
 /** Letters written one by one joined into words (`i g n o r e` -> `ignore`); null when there are none. */

@@ -1,0 +1,114 @@
+/**
+ * Prompt-injection scan benchmark: whole response bodies judged as the proxy judges them
+ * (inspect/response.ts: HTML reduced to visible text and hidden carriers, every reading, the
+ * built-in rules), against a baseline that only reads the bytes, measured in this run.
+ *
+ *   bun bench/injection.ts [--seed 1] [--runs 1000]
+ *
+ * - latency (median, p99 over --runs pages) for a 10 KiB and a 100 KiB benign HTML page
+ *   (bench/lib/html-page.ts: a docs page with a head, a script, a style, a hidden menu, prose,
+ *   code and figures);
+ * - throughput (MB/s, best of 3) on 10 MiB of benign text (bench/lib/scan-corpus.ts, 64 KiB
+ *   chunks, judged as text/plain).
+ * The benign inputs must not reach the threshold: one that does is printed and the run exits 1.
+ * Targets (issue 5): 10 KiB page <= 0.5 ms median; >= 100 MB/s on benign text (PASS/MISS).
+ */
+import { parseArgs } from "node:util";
+import { loadRuleFiles } from "../src/config/rule-files.ts";
+import { inspectResponse, type ResponseKind } from "../src/inspect/response.ts";
+import { createInjectionEngine } from "../src/scan/injection/engine.ts";
+import { compileRulePack } from "../src/scan/rules/compile.ts";
+import { benignPage } from "./lib/html-page.ts";
+import { fmt, printTable, printTargets, round, targetsJson, type Target } from "./lib/report.ts";
+import { chunks, cleanCorpus } from "./lib/scan-corpus.ts";
+
+const MiB = 1024 * 1024;
+const TARGET_10K_MS = 0.5;
+const TARGET_MBPS = 100;
+
+const { values } = parseArgs({ args: Bun.argv.slice(2), options: { seed: { type: "string", default: "1" }, runs: { type: "string", default: "1000" } }, strict: true });
+const seed = Number(values.seed);
+const runs = Number(values.runs);
+if (!Number.isInteger(seed) || !Number.isInteger(runs) || runs < 50) {
+  console.error("--seed wants an integer, --runs an integer >= 50");
+  process.exit(1);
+}
+
+let sink = 0;
+function baseline(text: string): void {
+  let sum = 0;
+  for (let i = 0; i < text.length; i++) sum = (sum + text.charCodeAt(i)) | 0;
+  sink ^= sum;
+}
+
+const engine = createInjectionEngine({ rules: compileRulePack(await loadRuleFiles("rules/injection/"), "inj") });
+const judge = (kind: ResponseKind) => (text: string) => {
+  const v = inspectResponse(kind, text, engine, "block");
+  if (v.verdict !== "allow") {
+    console.error(`benign ${kind} input reached the threshold (score ${v.score}): ${v.findings.map((f) => `${f.rule} at ${f.location} (${f.carrier}, ${f.reading})`).join("; ")}`);
+    process.exit(1);
+  }
+};
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+function latency(pass: (t: string) => void, pages: readonly string[]): { p50: number; p99: number } {
+  for (let i = 0; i < Math.min(100, pages.length); i++) pass(pages[i]!);
+  const ms: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const page = pages[i % pages.length]!;
+    const t0 = Bun.nanoseconds();
+    pass(page);
+    ms.push((Bun.nanoseconds() - t0) / 1e6);
+  }
+  ms.sort((a, b) => a - b);
+  return { p50: percentile(ms, 0.5), p99: percentile(ms, 0.99) };
+}
+
+const sizes = [10 * 1024, 100 * 1024];
+const pagesBySize = sizes.map((size) => Array.from({ length: 50 }, (_, i) => benignPage(size, seed * 1000 + i)));
+console.log(`engine: ${engine.ruleIds.length} rules, threshold ${engine.threshold}; pages: 50 per size, ${runs} runs each; seed ${seed}\n`);
+
+const lat = sizes.map((size, i) => ({ size, base: latency(baseline, pagesBySize[i]!), full: latency(judge("html"), pagesBySize[i]!) }));
+printTable(
+  ["page", "baseline p50 ms", "scan p50 ms", "scan p99 ms", "x baseline (p50)"],
+  lat.map((l) => [`${l.size / 1024} KiB HTML`, fmt(l.base.p50, 4), fmt(l.full.p50, 3), fmt(l.full.p99, 3), fmt(l.full.p50 / l.base.p50, 0)]),
+);
+
+const text = chunks(cleanCorpus(10 * MiB, seed), 64 * 1024);
+const bestOf = (pass: (t: string) => void): number => {
+  let best = Infinity;
+  for (let p = 0; p < 3; p++) {
+    const t0 = Bun.nanoseconds();
+    for (const t of text) pass(t);
+    best = Math.min(best, Bun.nanoseconds() - t0);
+  }
+  return best;
+};
+judge("text")(text[0]!);
+const baseNs = bestOf(baseline);
+const fullNs = bestOf(judge("text"));
+const mbps = (ns: number) => (10 * MiB) / 1e6 / (ns / 1e9);
+console.log(`\nbenign text, 10 MiB in 64 KiB chunks, best of 3: baseline ${fmt(mbps(baseNs), 0)} MB/s, injection scan ${fmt(mbps(fullNs), 1)} MB/s (${fmt(fullNs / baseNs, 1)}x baseline time)`);
+
+const targets: Target[] = [
+  { name: "10 KiB HTML page, median", value: lat[0]!.full.p50, unit: " ms", goal: `<= ${TARGET_10K_MS} ms`, pass: lat[0]!.full.p50 <= TARGET_10K_MS },
+  { name: "benign text throughput", value: mbps(fullNs), unit: " MB/s", goal: `>= ${TARGET_MBPS} MB/s`, pass: mbps(fullNs) >= TARGET_MBPS },
+];
+console.log("\ntargets:");
+printTargets(targets, (t) => fmt(t.value, 3));
+console.log(
+  `\n${JSON.stringify({
+    bench: "injection",
+    seed,
+    runs,
+    rules: engine.ruleIds.length,
+    pages: lat.map((l) => ({ bytes: l.size, baseline_p50_ms: round(l.base.p50, 4), p50_ms: round(l.full.p50, 3), p99_ms: round(l.full.p99, 3) })),
+    text_mbps: round(mbps(fullNs), 1),
+    baseline_mbps: round(mbps(baseNs), 0),
+    targets: targetsJson(targets),
+    sink: sink & 1,
+  })}`,
+);

@@ -1,0 +1,107 @@
+/**
+ * Detection quality of the prompt-injection scanner on the labelled corpus (test/corpus/injection):
+ * every sample is a whole response body judged as the proxy judges it (inspect/response.ts with
+ * the built-in rules and the default threshold). Recall: attacks whose score reaches the
+ * threshold; false-positive rate: benign bodies that reach it. Printed overall and per category,
+ * technique, language and carrier.
+ *
+ *   bun scripts/eval-injection.ts [--list] [--json] [--seed N]
+ */
+import { loadRuleFiles } from "../src/config/rule-files.ts";
+import { inspectResponse, responseKind } from "../src/inspect/response.ts";
+import { createInjectionEngine, type InjectionEngine } from "../src/scan/injection/engine.ts";
+import { compileRulePack } from "../src/scan/rules/compile.ts";
+import { injectionCorpus, type InjectionSample } from "../test/corpus/injection/corpus.ts";
+
+export const TARGET_RECALL = 0.9;
+export const TARGET_FP = 0.01;
+export const DEFAULT_SEED = 5;
+
+interface Tally { n: number; ok: number }
+export interface InjectionEval {
+  attacks: number;
+  benign: number;
+  recall: number;
+  fpRate: number;
+  byCategory: Record<string, Tally>;
+  byTechnique: Record<string, Tally>;
+  byLanguage: Record<string, Tally>;
+  byCarrier: Record<string, Tally>;
+  fpByCategory: Record<string, Tally>;
+  misses: { id: string; category: string; technique: string; language: string; score: number; rules: string[]; body: string }[];
+  falsePositives: { id: string; category: string; score: number; rules: string[]; body: string }[];
+}
+
+const bump = (m: Record<string, Tally>, k: string, ok: boolean) => {
+  const t = (m[k] ??= { n: 0, ok: 0 });
+  t.n++;
+  if (ok) t.ok++;
+};
+
+export async function builtinEngine(): Promise<InjectionEngine> {
+  return createInjectionEngine({ rules: compileRulePack(await loadRuleFiles("rules/injection/"), "inj") });
+}
+
+export async function evaluateInjection(engine: InjectionEngine, seed = DEFAULT_SEED): Promise<InjectionEval> {
+  const samples: InjectionSample[] = await injectionCorpus(seed);
+  const r: InjectionEval = { attacks: 0, benign: 0, recall: 0, fpRate: 0, byCategory: {}, byTechnique: {}, byLanguage: {}, byCarrier: {}, fpByCategory: {}, misses: [], falsePositives: [] };
+  let hits = 0;
+  let fps = 0;
+  for (const s of samples) {
+    const kind = responseKind(s.contentType) ?? "text";
+    const v = inspectResponse(kind, s.body, engine, "block");
+    const over = v.verdict !== "allow";
+    const rules = [...new Set(v.findings.map((f) => f.rule))];
+    if (s.label === "attack") {
+      r.attacks++;
+      if (over) hits++;
+      else r.misses.push({ id: s.id, category: s.category, technique: s.technique, language: s.language, score: v.score, rules, body: s.body });
+      bump(r.byCategory, s.category, over);
+      bump(r.byTechnique, s.technique, over);
+      bump(r.byLanguage, s.language, over);
+      bump(r.byCarrier, s.carrier, over);
+    } else {
+      r.benign++;
+      if (over) {
+        fps++;
+        r.falsePositives.push({ id: s.id, category: s.category, score: v.score, rules, body: s.body });
+      }
+      bump(r.fpByCategory, s.category, over);
+    }
+  }
+  r.recall = hits / r.attacks;
+  r.fpRate = fps / r.benign;
+  return r;
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}…` : s).replace(/\r?\n/g, "⏎");
+
+if (import.meta.main) {
+  const args = process.argv.slice(2);
+  const seedArg = args.indexOf("--seed");
+  const seed = seedArg >= 0 ? Number(args[seedArg + 1]) : DEFAULT_SEED;
+  const t0 = performance.now();
+  const engine = await builtinEngine();
+  const r = await evaluateInjection(engine, seed);
+  if (args.includes("--json")) {
+    console.log(JSON.stringify({ ...r, misses: r.misses.length, falsePositives: r.falsePositives.length }));
+  } else {
+    const table = (title: string, m: Record<string, Tally>) => {
+      console.log(title);
+      for (const [k, t] of Object.entries(m).sort()) console.log(`  ${k.padEnd(26)} ${pct(t.ok / t.n).padStart(8)}  (${t.ok}/${t.n})`);
+    };
+    console.log(`injection corpus (seed ${seed}): ${r.attacks} attacks, ${r.benign} benign, ${engine.ruleIds.length} rules, threshold ${engine.threshold}, ${(performance.now() - t0).toFixed(0)} ms`);
+    console.log(`recall  ${pct(r.recall)}  (${r.attacks - r.misses.length}/${r.attacks})   target >= ${pct(TARGET_RECALL)}  ${r.recall >= TARGET_RECALL ? "ok" : "MISS"}`);
+    console.log(`false positives  ${pct(r.fpRate)}  (${r.falsePositives.length}/${r.benign})   target <= ${pct(TARGET_FP)}  ${r.fpRate <= TARGET_FP ? "ok" : "MISS"}`);
+    table("recall by category", r.byCategory);
+    table("recall by technique", r.byTechnique);
+    table("recall by language", r.byLanguage);
+    table("recall by carrier", r.byCarrier);
+    table("false positives by benign category", r.fpByCategory);
+    if (args.includes("--list")) {
+      for (const m of r.misses) console.log(`MISS ${m.id} [${m.category}/${m.technique}/${m.language}] score ${m.score} ${m.rules.join(",")}: ${clip(m.body)}`);
+      for (const f of r.falsePositives) console.log(`FP   ${f.id} [${f.category}] score ${f.score} ${f.rules.join(",")}: ${clip(f.body)}`);
+    }
+  }
+}
