@@ -113,8 +113,6 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
     const t = delta[i]!;
     delta[i] = ends[t]!.length > 0 ? -t * width : t * width;
   }
-  const outByRow = new Int32Array(states * width);
-  for (let s = 0; s < states; s++) outByRow[s * width] = outAt[s]!;
   const lengths = Int32Array.from(keywords, (k) => k.length);
   const counts = new Int32Array(keywords.length);
   const positions = new Int32Array(keywords.length * MAX_POSITIONS);
@@ -134,7 +132,8 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
         row = delta[row + (c < 128 ? classOf[c]! : asciiOnly ? 0 : (wide.get(c) ?? 0))]!;
         if (row >= 0) continue;
         row = -row;
-        const o = outByRow[row]!;
+        // A hit is rare: the state is its row offset divided by the width.
+        const o = outAt[(row / width) | 0]!;
         for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
           const k = outList[j]!;
           const seen = counts[k]!;
