@@ -46,7 +46,9 @@ const RAW_TEXT = new Set(["script", "style"]);
 /** Elements that start a new line of text when read (so words on both sides do not run together). */
 const BLOCK = /^(?:p|div|br|li|ul|ol|tr|td|th|h[1-6]|section|article|header|footer|nav|aside|main|blockquote|pre|table|hr|dd|dt|figcaption|option|title)$/;
 
-const TOKEN = /<!--([\s\S]*?)(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^>"']|"[^"]*"|'[^']*')*)>/g;
+// A tag's attributes stop at the next `<` (quoted values too): a tag that never closes is then
+// given up at the next one, and the search stays linear however many there are.
+const TOKEN = /<!--([\s\S]*?)(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^<>"']|"[^"<>]*"|'[^'<>]*')*)>/g;
 const ATTRIBUTE = /([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
 /** Deeper than this, elements are not tracked (their hiddenness is their parent's). */
 const MAX_DEPTH = 256;

@@ -21,8 +21,12 @@ export interface Reading {
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Unicode tag characters U+E0020-U+E007E mirror printable ASCII: invisible text ("ASCII smuggling"). */
 const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
-/** A word where a letter touches one of the digits or symbols leetspeak puts for letters. */
-const LEET_WORD = /[a-z0-9@$]*(?:[a-z][013457@$]|[013457@$][a-z])[a-z0-9@$]*/gi;
+/**
+ * A word of letters, digits, `@` and `$`, found from its first character (the look-behind keeps
+ * the search linear: a pattern that looked for the leet pair inside `[...]*` would retry from
+ * every character of a long word).
+ */
+const LEET_WORD = /(?<![a-z0-9@$])[a-z0-9@$]+/gi;
 /**
  * What leetspeak is not: hex (digests, ids), words with digits no letter is written as (2, 6,
  * 8, 9: versions, dates, sizes), runs of digits, and long tokens. Such words are left as they
@@ -30,7 +34,7 @@ const LEET_WORD = /[a-z0-9@$]*(?:[a-z][013457@$]|[013457@$][a-z])[a-z0-9@$]*/gi;
  */
 const NOT_LEET = /^[0-9a-f]+$|[2689]|\d{3}|^.{25}|[a-z]@[a-z]/i;
 /** A leetspeak word has at least three letters and a digit standing for one (`1gn0r3`, not `v1`, `7ms`, `4o`). */
-const LEET_SHAPE = /^(?=(?:[^a-z]*[a-z]){3})(?=.*[013457])/i;
+const LEET_SHAPE = /^(?=(?:[^a-z]*[a-z]){3})(?=[^013457]*[013457])/i;
 /** Text kept on each side of a leetspeak word in its reading: the instruction around it. */
 const LEET_CONTEXT = 256;
 const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", $: "s" };
