@@ -27,6 +27,7 @@ const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
  * every character of a long word).
  */
 const LEET_WORD = /(?<![a-z0-9@$])[a-z0-9@$]+/gi;
+const LEET_PAIR = /[a-z][013457]|[013457][a-z]/i;
 /**
  * What leetspeak is not: hex (digests, ids), words with digits no letter is written as (2, 6,
  * 8, 9: versions, dates, sizes), runs of digits, and long tokens. Such words are left as they
@@ -86,6 +87,8 @@ const isLeet = (word: string): boolean => LEET_SHAPE.test(word) && !NOT_LEET.tes
  * when there is none.
  */
 export function leetFolded(text: string): string | null {
+  // Most text has no letter next to one of the digits leetspeak uses: nothing to look at.
+  if (!LEET_PAIR.test(text)) return null;
   const windows: [number, number][] = [];
   LEET_WORD.lastIndex = 0;
   for (let m = LEET_WORD.exec(text); m !== null; m = LEET_WORD.exec(text)) {
