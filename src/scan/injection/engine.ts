@@ -91,17 +91,21 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         score += weight;
       };
       const seen = new Set<string>();
-      for (const segment of segments) {
-        if (segment.text.trim().length === 0) continue;
-        // A rule found in an earlier reading of the segment (the text as written first) is not
-        // found again in a later one: a later reading repeats the plain text around what it
-        // changed, and an instruction written plainly is not an obfuscated one.
+      /**
+       * Scans one text (a segment, or several joined) in every reading. `at(offset)` names the
+       * segment a match as written starts in; matches in other readings are put on `first`.
+       */
+      const scanUnit = (text: string, at: (offset: number) => SegmentIn, first: SegmentIn) => {
+        // A rule found in an earlier reading (the text as written first) is not found again in
+        // a later one: a later reading repeats the plain text around what it changed, and an
+        // instruction written plainly is not an obfuscated one.
         const found = new Set<string>();
-        for (const reading of readingsOf(segment.text, options.decodeLimits)) {
+        for (const reading of readingsOf(text, options.decodeLimits)) {
           const here = new Set<string>();
           for (const f of options.rules.scan(reading.text)) {
             if (found.has(f.rule)) continue;
             here.add(f.rule);
+            const segment = reading.name === "raw" ? at(f.start) : first;
             const weight = weights.get(f.rule) ?? 0;
             count(f.rule, weight);
             const match = reading.text.slice(f.start, f.end);
@@ -147,6 +151,34 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           }
           for (const r of here) found.add(r);
         }
+      };
+      // What a person sees (a page's text, JSON values, stream events) is read as one text, the
+      // pieces a blank line apart: one pass of each reading rather than one per value. Each
+      // hidden carrier is read on its own, so a finding keeps its carrier and its range.
+      const shown = segments.filter((s) => (s.carrier === "visible" || s.carrier === "text") && s.text.trim().length > 0);
+      if (shown.length > 0) {
+        const starts: number[] = [];
+        let joined = "";
+        for (const s of shown) {
+          if (joined.length > 0) joined += "\n\n";
+          starts.push(joined.length);
+          joined += s.text;
+        }
+        const at = (offset: number): SegmentIn => {
+          let lo = 0;
+          let hi = starts.length - 1;
+          while (lo < hi) {
+            const mid = (lo + hi + 1) >> 1;
+            if (starts[mid]! <= offset) lo = mid;
+            else hi = mid - 1;
+          }
+          return shown[lo]!;
+        };
+        scanUnit(joined, at, shown[0]!);
+      }
+      for (const segment of segments) {
+        if (segment.carrier === "visible" || segment.carrier === "text" || segment.text.trim().length === 0) continue;
+        scanUnit(segment.text, () => segment, segment);
       }
       return { score, findings };
     },

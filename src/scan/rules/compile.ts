@@ -247,6 +247,9 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
  */
 export const MIN_KEYWORD_LENGTH = 3;
 
+/** Two CJK characters (`发送`, `無視`) are as rare in text as three Latin letters. */
+const usableKeyword = (k: string): boolean => k.length >= MIN_KEYWORD_LENGTH || (k.length === 2 && /[^\x00-\x7f]/.test(k));
+
 /** Shortest class run worth a prefilter: a rule whose matches are shorter gains nothing from skipping. */
 export const RUN_PREFILTER_MIN_LENGTH = 8;
 /**
@@ -269,7 +272,7 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
   const keywords: string[] = [];
   const keywordIndex = new Map<string, number>();
   const matchers: Matcher[] = partial.map((m) => {
-    if (!m.rule.keywords.every((k) => k.length >= MIN_KEYWORD_LENGTH)) return { ...m, keywordIds: [] };
+    if (!m.rule.keywords.every(usableKeyword)) return { ...m, keywordIds: [] };
     const ids = m.rule.keywords.map((k) => {
       let i = keywordIndex.get(k);
       if (i === undefined) {
