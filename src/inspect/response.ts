@@ -27,8 +27,23 @@ export function responseKind(contentType: string | undefined): ResponseKind | nu
 /** Tags or a comment: text in this shape is read with html.ts (markdown allows inline HTML). */
 const LOOKS_LIKE_HTML = /<!--|<\/?[a-z][a-z0-9-]*[\s>/]/i;
 
+/** Markdown code: fenced blocks (CommonMark §4.5) and inline spans (§6.1). */
+const MARKDOWN_CODE = /(^|\n)(```|~~~)[^\n]*\n[\s\S]*?(?:\n\2[^\n]*(?=\n|$)|$)|`[^`\n]{1,500}`/g;
+
+/** A text with its markdown code cut out into `code` segments (documentation quotes attacks there). */
+function plainSegments(location: string, text: string): SegmentIn[] {
+  if (text.indexOf("`") < 0 && text.indexOf("~~~") < 0) return [{ location, carrier: "text", text }];
+  const code: string[] = [];
+  const rest = text.replace(MARKDOWN_CODE, (m, lead: string | undefined) => {
+    code.push(m);
+    return `${lead ?? ""} `;
+  });
+  if (code.length === 0) return [{ location, carrier: "text", text }];
+  return [{ location, carrier: "text", text: rest }, ...code.map((c) => ({ location, carrier: "code" as const, text: c }))];
+}
+
 function textSegments(location: string, text: string, offset: number | null): SegmentIn[] {
-  if (!LOOKS_LIKE_HTML.test(text)) return [{ location, carrier: "text", text }];
+  if (!LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
   return htmlSegments(text).map((s) => ({
     location,
     carrier: s.carrier,

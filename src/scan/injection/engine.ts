@@ -62,6 +62,30 @@ export const CARRIER_RULES = {
 } as const;
 
 const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "folded", "leetspeak", "spaced-letters"]);
+/** Carriers a person sees (read together as one text). */
+const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code"]);
+
+/** Quotation marks that open (and the ones that close them) around quoted text on one line. */
+const QUOTES: readonly (readonly [string, string])[] = [["\u201c", "\u201d"], ["\u00ab", "\u00bb"], ["\u300c", "\u300d"], ["\u201e", "\u201c"]];
+
+/**
+ * Whether text[start, end) sits inside a quotation on its line: an odd number of `"` before it
+ * and one after it, or an opening curly, guillemet or corner quote before it not closed before
+ * it and its closing one after it.
+ */
+export function isQuoted(text: string, start: number, end: number): boolean {
+  const lineStart = text.lastIndexOf("\n", start - 1) + 1;
+  const lineEndAt = text.indexOf("\n", end);
+  const before = text.slice(lineStart, start);
+  const after = text.slice(end, lineEndAt < 0 ? text.length : lineEndAt);
+  if ((before.split('"').length - 1) % 2 === 1 && after.includes('"')) return true;
+  for (const [open, close] of QUOTES) {
+    const o = before.lastIndexOf(open);
+    if (o >= 0 && before.indexOf(close, o + 1) < 0 && after.includes(close)) return true;
+  }
+  return false;
+}
+
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
@@ -83,12 +107,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
     ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id)],
     scan(segments: readonly SegmentIn[]): InjectionResult {
       const findings: InjectionFinding[] = [];
-      const counted = new Set<string>();
+      // Each rule counts once, at the highest weight it was found with.
+      const counted = new Map<string, number>();
       let score = 0;
       const count = (rule: string, weight: number) => {
-        if (counted.has(rule) || options.disabled?.has(rule)) return;
-        counted.add(rule);
-        score += weight;
+        if (options.disabled?.has(rule)) return;
+        const before = counted.get(rule) ?? 0;
+        if (weight <= before) return;
+        counted.set(rule, weight);
+        score += weight - before;
       };
       const seen = new Set<string>();
       /**
@@ -106,11 +133,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             if (found.has(f.rule)) continue;
             here.add(f.rule);
             const segment = reading.name === "raw" ? at(f.start) : first;
-            const weight = weights.get(f.rule) ?? 0;
+            // Quoted or shown as code, an instruction is more often discussed than given: half weight.
+            const discussed = segment.carrier === "code" || (reading.name === "raw" && isQuoted(reading.text, f.start, f.end));
+            const full = weights.get(f.rule) ?? 0;
+            const weight = discussed ? Math.ceil(full / 2) : full;
             count(f.rule, weight);
             const match = reading.text.slice(f.start, f.end);
             const carrier =
-              segment.carrier !== "visible" && segment.carrier !== "text"
+              segment.carrier !== "visible" && segment.carrier !== "text" && segment.carrier !== "code"
                 ? CARRIER_RULES.hidden
                 : reading.name === "unicode-tags"
                   ? CARRIER_RULES.tags
@@ -155,7 +185,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
       // pieces a blank line apart: one pass of each reading rather than one per value. Each
       // hidden carrier is read on its own, so a finding keeps its carrier and its range.
-      const shown = segments.filter((s) => (s.carrier === "visible" || s.carrier === "text") && s.text.trim().length > 0);
+      const shown = segments.filter((s) => SHOWN.has(s.carrier) && s.text.trim().length > 0);
       if (shown.length > 0) {
         const starts: number[] = [];
         let joined = "";
@@ -177,7 +207,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         scanUnit(joined, at, shown[0]!);
       }
       for (const segment of segments) {
-        if (segment.carrier === "visible" || segment.carrier === "text" || segment.text.trim().length === 0) continue;
+        if (SHOWN.has(segment.carrier) || segment.text.trim().length === 0) continue;
         scanUnit(segment.text, () => segment, segment);
       }
       return { score, findings };

@@ -15,6 +15,8 @@ import { htmlEntityDecode } from "../decode/index.ts";
 
 export type Carrier =
   | "visible"
+  /** Shown, but as code (<code>, <pre>, <kbd>, <samp>; markdown code spans and blocks): documentation quotes attacks there. */
+  | "code"
   | "comment"
   | "display-none"
   | "visibility-hidden"
@@ -74,8 +76,16 @@ function attributes(source: string): Map<string, string> {
   return out;
 }
 
-/** Why an element's content is hidden, or null. */
+/** Elements whose text is shown as code. */
+const CODE = new Set(["code", "pre", "kbd", "samp"]);
+
+/** Why an element's content is hidden (or shown as code), or null. */
 function hiddenBy(name: string, attrs: Map<string, string>): Carrier | null {
+  const hidden = hiddenByAttributes(name, attrs);
+  return hidden ?? (CODE.has(name) ? "code" : null);
+}
+
+function hiddenByAttributes(name: string, attrs: Map<string, string>): Carrier | null {
   if (name === "noscript") return "noscript";
   if (name === "template") return "template";
   if (attrs.has("hidden")) return "hidden-attribute";
@@ -95,11 +105,17 @@ const decode = (text: string): string => htmlEntityDecode(text) ?? text;
 export function htmlSegments(html: string): Segment[] {
   const visible: string[] = [];
   const hidden: Segment[] = [];
-  /** Open elements: name, the carrier hiding their content (null: shown), where they start, their text. */
+  /** Open elements: name, the carrier hiding (or marking: code) their content, null when plain; where they start; their text. */
   const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[] }[] = [];
   const innermostHidden = () => {
-    for (let i = stack.length - 1; i >= 0; i--) if (stack[i]!.hiddenBy !== null) return stack[i]!;
-    return null;
+    // A hidden element wins over code inside or around it: hidden is what matters.
+    let code = null;
+    for (let i = stack.length - 1; i >= 0; i--) {
+      const el = stack[i]!;
+      if (el.hiddenBy === "code") code ??= el;
+      else if (el.hiddenBy !== null) return el;
+    }
+    return code;
   };
   const addText = (raw: string) => {
     if (raw.length === 0) return;
