@@ -70,13 +70,33 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
     case "text":
       return textSegments(`body.${kind}`, text, 0);
     case "event-stream":
-      return sseEvents(text).flatMap((data, i) => {
-        const location = `body.sse[${i}]`;
-        const trimmed = data.trim();
-        if (trimmed.startsWith("{") || trimmed.startsWith("[")) return jsonSegments(location, trimmed);
-        return textSegments(location, data, null);
-      });
+      return joinedEvents(sseEvents(text).flatMap((data, i) => eventSegments(i, data)));
   }
+}
+
+/** The segments of one event's data: JSON walked, anything else as text. */
+export function eventSegments(index: number, data: string): SegmentIn[] {
+  const location = `body.sse[${index}]`;
+  const trimmed = data.trim();
+  if (trimmed.startsWith("{") || trimmed.startsWith("[")) return jsonSegments(location, trimmed);
+  return textSegments(location, data, null);
+}
+
+/**
+ * A streamed answer arrives a few tokens per event, at the same JSON path in each
+ * (`choices[0].delta.content`): the text at one path (and carrier) over all events, joined as
+ * sent, is one segment at `body.sse.<path>`, so an instruction spread over events is read whole.
+ */
+function joinedEvents(segments: readonly SegmentIn[]): SegmentIn[] {
+  const byPath = new Map<string, { location: string; carrier: SegmentIn["carrier"]; parts: string[] }>();
+  for (const s of segments) {
+    const location = s.location.replace(/^body\.sse\[\d+\]/, "body.sse");
+    const key = `${location}\u0000${s.carrier}`;
+    const group = byPath.get(key);
+    if (group === undefined) byPath.set(key, { location, carrier: s.carrier, parts: [s.text] });
+    else group.parts.push(s.text);
+  }
+  return [...byPath.values()].map((g) => ({ location: g.location, carrier: g.carrier, text: g.parts.join("") }));
 }
 
 /** The data of each event of a `text/event-stream` body (WHATWG HTML §9.2.6): data lines joined by line breaks. */

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, inspectResponse, responseKind, responseSegments, type ResponseKind } from "../inspect/response.ts";
+import { asFindings, eventSegments, inspectResponse, responseKind, sseEvents, type ResponseKind } from "../inspect/response.ts";
 import type { InjectionFinding } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -145,7 +145,7 @@ export class SseStream {
 
   /** Scans complete events; true when the stream must stop. */
   #scan(events: string): boolean {
-    const segments = responseSegments("event-stream", events);
+    const segments = sseEvents(events).flatMap((data, i) => eventSegments(i, data));
     const windowed = segments.map((s) => {
       // `body.sse[3].choices[0].delta.content` -> one window for every event's delta.content.
       const path = s.location.replace(/^body\.sse\[\d+\]/, "body.sse");
