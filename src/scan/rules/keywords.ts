@@ -27,14 +27,59 @@ export interface KeywordMatcher {
 }
 
 /**
- * Builds the automaton. Keywords are lower-case and printable (the rule schema checks); beyond
- * ASCII (injection rules in Russian, Chinese, ...) a keyword's characters are matched in both
- * cases too, by a map the ASCII-only scan never consults.
+ * Builds the matcher. Keywords are lower-case and printable (the rule schema checks). Keywords
+ * beyond ASCII (injection rules in Russian, Chinese, ...) get an automaton of their own, run only
+ * on text that has a non-ASCII character: in one table, their few hundred letters would widen
+ * every row of the ASCII keywords' (megabytes, for nothing in English text).
  */
 export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
   for (const k of keywords) {
     if (k.length === 0 || /[\x00-\x1f\x7f]/.test(k) || k !== k.toLowerCase()) throw new Error(`keyword ${JSON.stringify(k)} must be non-empty, lower-case and printable`);
   }
+  const ascii: number[] = [];
+  const wide: number[] = [];
+  keywords.forEach((k, i) => (/[^\x00-\x7f]/.test(k) ? wide : ascii).push(i));
+  const parts = [ascii, wide]
+    .filter((ids) => ids.length > 0)
+    .map((ids) => ({ wide: ids === wide, run: buildAutomaton(ids.map((i) => keywords[i]!), Int32Array.from(ids)) }));
+  const tables: Tables = {
+    lengths: Int32Array.from(keywords, (k) => k.length),
+    counts: new Int32Array(keywords.length),
+    positions: new Int32Array(keywords.length * MAX_POSITIONS),
+    found: new Int32Array(keywords.length),
+  };
+  const hits = { counts: tables.counts, positions: tables.positions, found: tables.found, foundCount: 0 };
+
+  return {
+    keywords,
+    scan(text: string): KeywordHits {
+      // Only what the last scan found is non-zero: reset that, not the whole table.
+      for (let i = 0; i < hits.foundCount; i++) tables.counts[tables.found[i]!] = 0;
+      let foundCount = 0;
+      let nonAscii: boolean | null = null;
+      for (const part of parts) {
+        if (part.wide && !(nonAscii ??= Buffer.byteLength(text, "utf8") !== text.length)) continue;
+        foundCount = part.run(text, tables, foundCount);
+      }
+      hits.foundCount = foundCount;
+      return hits;
+    },
+  };
+}
+
+/** Where automata record their hits, by keyword id (shared by the automata of one matcher). */
+interface Tables {
+  readonly lengths: Int32Array;
+  readonly counts: Int32Array;
+  readonly positions: Int32Array;
+  readonly found: Int32Array;
+}
+
+/**
+ * One automaton over `keywords`, whose ids in the shared tables are `ids`. Returns its scan,
+ * which records hits in the tables and returns the new count of keywords found.
+ */
+function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: string, t: Tables, foundCount: number) => number {
   // Alphabet: class 0 for any character no keyword uses; A-Z share the class of a-z, and so does
   // the upper case of a non-ASCII letter (when it is one UTF-16 unit).
   const classOf = new Uint16Array(128);
@@ -113,37 +158,26 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
     const t = delta[i]!;
     delta[i] = ends[t]!.length > 0 ? -t * width : t * width;
   }
-  const lengths = Int32Array.from(keywords, (k) => k.length);
-  const counts = new Int32Array(keywords.length);
-  const positions = new Int32Array(keywords.length * MAX_POSITIONS);
-  const found = new Int32Array(keywords.length);
-  const hits = { counts, positions, found, foundCount: 0 };
-
-  return {
-    keywords,
-    scan(text: string): KeywordHits {
-      // Only what the last scan found is non-zero: reset that, not the whole table.
-      for (let i = 0; i < hits.foundCount; i++) counts[found[i]!] = 0;
-      let foundCount = 0;
-      let row = 0;
-      const asciiOnly = wide.size === 0;
-      for (let i = 0, n = text.length; i < n; i++) {
-        const c = text.charCodeAt(i);
-        row = delta[row + (c < 128 ? classOf[c]! : asciiOnly ? 0 : (wide.get(c) ?? 0))]!;
-        if (row >= 0) continue;
-        row = -row;
-        // A hit is rare: the state is its row offset divided by the width.
-        const o = outAt[(row / width) | 0]!;
-        for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
-          const k = outList[j]!;
-          const seen = counts[k]!;
-          if (seen === 0) found[foundCount++] = k;
-          if (seen < MAX_POSITIONS) positions[k * MAX_POSITIONS + seen] = i + 1 - lengths[k]!;
-          counts[k] = seen + 1;
-        }
+  const asciiOnly = wide.size === 0;
+  return (text: string, t: Tables, foundCount: number): number => {
+    const { lengths, counts, positions, found } = t;
+    let row = 0;
+    for (let i = 0, n = text.length; i < n; i++) {
+      const c = text.charCodeAt(i);
+      row = delta[row + (c < 128 ? classOf[c]! : asciiOnly ? 0 : (wide.get(c) ?? 0))]!;
+      if (row >= 0) continue;
+      row = -row;
+      // A hit is rare: the state is its row offset divided by the width.
+      const o = outAt[(row / width) | 0]!;
+      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
+        const k = ids[outList[j]!]!;
+        const seen = counts[k]!;
+        if (seen === 0) found[foundCount++] = k;
+        if (seen < MAX_POSITIONS) positions[k * MAX_POSITIONS + seen] = i + 1 - lengths[k]!;
+        counts[k] = seen + 1;
       }
-      hits.foundCount = foundCount;
-      return hits;
-    },
+    }
+    return foundCount;
   };
 }
+
