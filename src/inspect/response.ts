@@ -6,23 +6,42 @@
  */
 import type { Finding } from "../core/types.ts";
 import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
+import { safeLocation } from "../scan/dlp.ts";
 import { htmlSegments } from "../scan/injection/html.ts";
 import { bodyFragments, mediaType } from "./body-fragments.ts";
 
 export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
 export type InjectionAction = "block" | "strip" | "warn";
 
-/** The kind of a response body by its Content-Type; null for types that are not text a model reads (images, archives, ...). */
+/** Types that are not text a model reads: passed on unscanned. */
+const BINARY_PREFIXES = ["image/", "audio/", "video/", "font/", "model/", "application/vnd.ms-", "application/vnd.openxmlformats", "application/grpc"];
+const BINARY_TYPES = new Set([
+  "application/octet-stream", "application/pdf", "application/zip", "application/gzip", "application/x-gzip", "application/x-tar",
+  "application/x-7z-compressed", "application/x-rar-compressed", "application/x-bzip2", "application/x-xz", "application/zstd",
+  "application/wasm", "application/x-protobuf", "application/protobuf", "application/x-msdownload", "application/msword",
+  "application/java-archive", "application/x-sqlite3", "application/cbor", "application/msgpack", "application/x-msgpack",
+]);
+
+/**
+ * The kind of a response body by its Content-Type; null for types that are not text a model
+ * reads (images, archives, application/octet-stream, ...). Anything else is read: an unknown or
+ * missing type as text, and so is an ambiguous one (two different values: which one does the
+ * client believe?).
+ */
 export function responseKind(contentType: string | undefined): ResponseKind | null {
+  if (contentType !== undefined && contentType.includes(",")) return "text";
   const type = mediaType(contentType);
   if (type === "text/html" || type === "application/xhtml+xml") return "html";
-  if (type === "application/json" || type.endsWith("+json") || type === "application/x-ndjson") return "json";
+  if (type === "application/json" || type === "text/json" || type.endsWith("+json")) return "json";
   if (type === "text/markdown" || type === "text/x-markdown") return "markdown";
   if (type === "text/event-stream") return "event-stream";
   if (type === "application/xml" || type === "text/xml" || type.endsWith("+xml")) return "xml";
-  if (type.startsWith("text/") || type === "") return "text";
-  return null;
+  if (BINARY_TYPES.has(type) || BINARY_PREFIXES.some((p) => type.startsWith(p))) return null;
+  return "text";
 }
+
+/** Carriers that are (or sit among) what the reader is shown: never cut out whole by strip. */
+const SHOWN_CARRIERS: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);
 
 /** Tags or a comment: text in this shape is read with html.ts (markdown allows inline HTML). */
 const LOOKS_LIKE_HTML = /<!--|<\/?[a-z][a-z0-9-]*[\s>/]/i;
@@ -42,14 +61,19 @@ function plainSegments(location: string, text: string): SegmentIn[] {
   return [{ location, carrier: "text", text: rest }, ...code.map((c) => ({ location, carrier: "code" as const, text: c }))];
 }
 
-function textSegments(location: string, text: string, offset: number | null): SegmentIn[] {
+function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {
   if (!LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
-  return htmlSegments(text).map((s) => ({
+  const segments = htmlSegments(text);
+  // Text that is not an HTML page (plain text, markdown, a JSON value) is read as written, tags
+  // and all; only its comments and other hidden carriers are read apart as well, so no markup in
+  // it (a stray <script>) can take text out of the scan.
+  const carriers = html ? segments : [...plainSegments(location, text).map((s) => ({ ...s, start: 0, end: text.length })), ...segments.slice(1)];
+  return carriers.map((s) => ({
     location,
     carrier: s.carrier,
     text: s.text,
     // Raw ranges only where the text is the body itself (not a value inside JSON).
-    ...(offset !== null && s.carrier !== "visible" ? { range: [offset + s.start, offset + s.end] as const } : {}),
+    ...(offset !== null && !SHOWN_CARRIERS.has(s.carrier) ? { range: [offset + s.start, offset + s.end] as const } : {}),
   }));
 }
 
@@ -63,14 +87,16 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
   switch (kind) {
     case "html":
     case "xml":
-      return textSegments(`body.${kind}`, text, 0);
+      return textSegments(`body.${kind}`, text, 0, true);
     case "json":
       return jsonSegments("body.json", text);
     case "markdown":
     case "text":
       return textSegments(`body.${kind}`, text, 0);
     case "event-stream":
-      return joinedEvents(sseEvents(text).flatMap((data, i) => eventSegments(i, data)));
+      // The events' text per JSON path, and the stream as sent (comments, other fields, lines
+      // that are not events: the client gets all of it).
+      return [...joinedEvents(sseEvents(text).flatMap((data, i) => eventSegments(i, data))), { location: "body.sse", carrier: "text", text }];
   }
 }
 
@@ -175,5 +201,9 @@ function strip(text: string, result: InjectionResult): string | { why: string } 
 
 /** Findings in the shape of decisions and audit records (rule, location, a preview; never the text). */
 export function asFindings(findings: readonly InjectionFinding[]): Finding[] {
-  return findings.map((f) => ({ rule: f.rule, location: f.carrier === "text" || f.carrier === "visible" ? f.location : `${f.location} (${f.carrier})`, preview: f.preview, via: f.via ? [...f.via] : f.reading === "raw" ? [] : [f.reading] }));
+  return findings.map((f) => {
+    // A JSON key can be a secret: long token-like runs in a location are cut short (as for DLP).
+    const location = safeLocation(f.location);
+    return { rule: f.rule, location: f.carrier === "text" || f.carrier === "visible" ? location : `${location} (${f.carrier})`, preview: f.preview, via: f.via ? [...f.via] : f.reading === "raw" ? [] : [f.reading] };
+  });
 }

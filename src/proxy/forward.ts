@@ -1171,6 +1171,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
     const inj = ex.resMode === "none" ? null : holdsResponse(ex, res);
     if (inj !== null && scannableKind(headerValue(res.headers, "content-type")) === "event-stream") {
+      if (isEncoded(headerValue(res.headers, "content-encoding"))) {
+        // Decoded as it streams it could be; not yet: refused rather than passed on unread.
+        abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", "a compressed event stream cannot be scanned as it streams", true);
+        return;
+      }
       startEventStream(ex, res, inj, raw.subarray(headEnd));
       return;
     }
@@ -1294,7 +1299,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // One response past max_buffer, or all held responses past MAX_HELD_RESPONSES x max_buffer
     // (memory stays bounded however many agents fetch pages at once).
     if (held.size > held.inj.maxBufferBytes || heldResponseTotal > MAX_HELD_RESPONSES * held.inj.maxBufferBytes) {
-      responseTooLarge(ex, Buffer.alloc(0));
+      responseTooLarge(ex, Buffer.alloc(0), held.size <= held.inj.maxBufferBytes);
       return;
     }
     if (complete) {
@@ -1314,15 +1319,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    * sent on unscanned and recorded (oversize: pass): what was held first, then the rest as it
    * comes, delimited by the connection's close (the held part lost its framing).
    */
-  function responseTooLarge(ex: Exchange, pending: Buffer): void {
+  function responseTooLarge(ex: Exchange, pending: Buffer, allHeld = false): void {
     const held = ex.resHeld!;
     const res = ex.res!;
     releaseHeldResponse(ex);
+    const why = allHeld
+      ? `the responses held for scanning reached ${MAX_HELD_RESPONSES} x injection.max_buffer (${MAX_HELD_RESPONSES * held.inj.maxBufferBytes} bytes)`
+      : `a ${res.status} response over injection.max_buffer (${held.inj.maxBufferBytes} bytes)`;
     if (held.inj.oversize === "block") {
-      abortExchange(ex, 403, "body_too_large", "inj.response-too-large", `a ${res.status} response over injection.max_buffer (${held.inj.maxBufferBytes} bytes) cannot be scanned`, true);
+      abortExchange(ex, 403, "body_too_large", "inj.response-too-large", `${why} cannot be scanned`, true);
       return;
     }
-    ex.note = `response over injection.max_buffer (${held.inj.maxBufferBytes} bytes) sent on unscanned (injection.oversize: pass)`;
+    ex.note = `${why} was sent on unscanned (injection.oversize: pass)`;
     // Close-delimited from here: what was held lost its chunk framing, so the rest is sent
     // de-chunked and the client reads until the connection ends.
     ex.clientClose = true;
@@ -1331,7 +1339,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection, SKIP_RESPONSE)}Connection: close\r\n\r\n`;
     send(ex.client, Buffer.concat([Buffer.from(head, "latin1"), ...held.parts]), ex.upstream);
     if (pending.length > 0) forwardResponseBody(ex, pending);
-    else if (ex.resMode === "length" && ex.resRemaining === 0) finishExchange(ex);
+    else if ((ex.resMode === "length" && ex.resRemaining === 0) || (ex.resMode === "chunked" && ex.resChunked!.done)) finishExchange(ex);
   }
 
   /** Sends the head of an event stream and starts passing on its events as each is judged. */
@@ -1391,7 +1399,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     const sse = ex.sse!;
     for (const d of data) {
-      const r = sse.push(d);
+      let r: { out: string; stop: boolean };
+      try {
+        r = sse.push(d);
+      } catch (err) {
+        log.error("injection scan of an event stream failed; stream ended", { error: String(err) });
+        cutStreamOnFailure(ex);
+        return;
+      }
       sendEventText(ex, r.out);
       if (r.stop) {
         stopEventStream(ex);
@@ -1401,10 +1416,30 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (complete) endEventStream(ex);
   }
 
+  /** A scanner failure in an event stream: the client's stream ends where it is (fail closed). */
+  function cutStreamOnFailure(ex: Exchange): void {
+    if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, null);
+    const d: Decision = { verdict: "block", reasons: [{ rule: "inj.scan-failed", code: "internal_error", detail: "the event stream could not be scanned" }] };
+    (ex as { decision: Decision }).decision = d;
+    ex.sse = null;
+    ex.done = true;
+    const up = cutUpstream(ex);
+    record(ex, ex.res?.status ?? 200, d, up?.ip);
+    ex.clientClose = true;
+    finishClient(ex);
+  }
+
   /** The upstream's stream ended: judge what is left, end the client's stream, record. */
   function endEventStream(ex: Exchange): void {
     const sse = ex.sse!;
-    const r = sse.push(new Uint8Array(0), true);
+    let r: { out: string; stop: boolean };
+    try {
+      r = sse.push(new Uint8Array(0), true);
+    } catch (err) {
+      log.error("injection scan of an event stream failed; stream ended", { error: String(err) });
+      cutStreamOnFailure(ex);
+      return;
+    }
     sendEventText(ex, r.out);
     if (r.stop) {
       stopEventStream(ex);
@@ -1438,7 +1473,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     releaseHeldResponse(ex);
     const policy = deps.policy();
     const body = held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts, held.size);
-    const j = judgeHeldResponse(held.inj, policy.mode === "audit", headerValue(res.headers, "content-type"), headerValue(res.headers, "content-encoding"), body);
+    let j: ReturnType<typeof judgeHeldResponse>;
+    try {
+      j = judgeHeldResponse(held.inj, policy.mode === "audit", headerValue(res.headers, "content-type"), headerValue(res.headers, "content-encoding"), body);
+    } catch (err) {
+      // A scanner failure is not a pass: fail closed, and say so.
+      log.error("injection scan failed; response refused", { error: String(err) });
+      const reason = { rule: "inj.scan-failed", code: "internal_error" as const, detail: "the response could not be scanned" };
+      j = { kind: "block", decision: { verdict: "block", reasons: [reason] }, reason };
+    }
     if (j.kind === "block") {
       (ex as { decision: Decision }).decision = j.decision;
       const r = j.reason;

@@ -6,7 +6,7 @@
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
 import { asFindings, eventSegments, inspectResponse, responseKind, sseEvents, type ResponseKind } from "../inspect/response.ts";
-import type { InjectionFinding } from "../scan/injection/engine.ts";
+import type { InjectionFinding, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
 import { isEncoded } from "./request-scan.ts";
@@ -23,17 +23,20 @@ export function scannableKind(contentType: string | undefined): ResponseKind | n
 
 const CHARSET = /;\s*charset\s*=\s*"?([A-Za-z0-9._:-]+)"?/i;
 
-/** The body as text in its declared charset (UTF-8 when none, or one TextDecoder does not know), lossy: a bad byte must not hide the rest. */
-function bodyText(bytes: Uint8Array, contentType: string | undefined): string {
-  const label = CHARSET.exec(contentType ?? "")?.[1];
-  if (label !== undefined) {
-    try {
-      return new TextDecoder(label as ConstructorParameters<typeof TextDecoder>[0]).decode(bytes);
-    } catch {
-      // An unknown label: read as UTF-8.
-    }
+/**
+ * The body as text, as a client decodes it: a byte-order mark first (it overrides the label,
+ * WHATWG Encoding §4.1 "decode"), then the declared charset, UTF-8 when there is none; lossy, so
+ * a bad byte does not hide the rest. Null for a charset this runtime cannot decode: such a body
+ * is not judged unread.
+ */
+function bodyText(bytes: Uint8Array, contentType: string | undefined): string | null {
+  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? "utf-8" : bytes[0] === 0xfe && bytes[1] === 0xff ? "utf-16be" : bytes[0] === 0xff && bytes[1] === 0xfe ? "utf-16le" : null;
+  const label = bom ?? CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
+  try {
+    return new TextDecoder(label as ConstructorParameters<typeof TextDecoder>[0]).decode(bytes);
+  } catch {
+    return null;
   }
-  return new TextDecoder("utf-8").decode(bytes);
 }
 
 /**
@@ -53,7 +56,13 @@ export function judgeHeldResponse(inj: InjectionSettings, audit: boolean, conten
     }
     plain = inflated.bytes;
   }
-  const v = inspectResponse(kind, bodyText(plain, contentType), inj.engine, inj.action);
+  const text = bodyText(plain, contentType);
+  if (text === null) {
+    const reason: Reason = { rule: "inj.response-unknown-charset", code: "body_undecodable", detail: `response body: charset ${JSON.stringify(CHARSET.exec(contentType ?? "")?.[1])} cannot be decoded, so it cannot be scanned` };
+    if (audit) return { kind: "forward", body, stripped: false, decision: { verdict: "allow", wouldBlock: true, reasons: [reason] } };
+    return { kind: "block", decision: { verdict: "block", reasons: [reason] }, reason };
+  }
+  const v = inspectResponse(kind, text, inj.engine, inj.action);
   if (v.findings.length === 0) return { kind: "forward", body, stripped: false, decision: null };
   const top = [...v.findings].sort((a, b) => b.weight - a.weight)[0]!;
   const rules = [...new Set(v.findings.map((f) => f.rule))];
@@ -78,8 +87,10 @@ export function judgeHeldResponse(inj: InjectionSettings, audit: boolean, conten
 
 /** Text of one JSON path kept across events, so an instruction streamed a few tokens per event is seen whole. */
 const SSE_WINDOW = 2048;
-/** The last bytes of an event not yet complete that are held at most; past it, the stream is judged as it is. */
+/** The most text of one incomplete event held; past it the stream ends (an event is not passed on unread). */
 const SSE_MAX_PENDING = 1024 * 1024;
+/** JSON paths whose windows are kept at once. */
+const SSE_MAX_PATHS = 256;
 
 /**
  * A `text/event-stream` response scanned event by event as it streams (WHATWG HTML §9.2): each
@@ -97,6 +108,8 @@ export class SseStream {
   readonly #findings: InjectionFinding[] = [];
   #score = 0;
   #stopped = false;
+  /** Stopped because one event grew past SSE_MAX_PENDING. */
+  #tooLong = false;
 
   constructor(
     private readonly inj: InjectionSettings,
@@ -105,6 +118,10 @@ export class SseStream {
 
   /** The findings so far, for the record. */
   decision(): Decision | null {
+    if (this.#tooLong) {
+      const reason: Reason = { rule: "inj.event-too-large", code: "body_too_large", detail: `an event of the stream grew past ${SSE_MAX_PENDING} bytes without ending; the stream was ended unread` };
+      return { verdict: "block", reasons: [reason], findings: asFindings(this.#findings) };
+    }
     if (this.#findings.length === 0) return null;
     const over = this.#score >= this.inj.engine.threshold;
     const top = [...this.#findings].sort((a, b) => b.weight - a.weight)[0]!;
@@ -124,8 +141,13 @@ export class SseStream {
   push(bytes: Uint8Array, end = false): { readonly out: string; readonly stop: boolean } {
     if (this.#stopped) return { out: "", stop: true };
     this.#pending += this.#decoder.decode(bytes, { stream: !end });
-    let cut = end ? this.#pending.length : lastEventEnd(this.#pending);
-    if (cut < 0 && this.#pending.length > SSE_MAX_PENDING) cut = this.#pending.length;
+    const cut = end ? this.#pending.length : lastEventEnd(this.#pending);
+    if (cut < 0 && this.#pending.length > SSE_MAX_PENDING) {
+      // An event longer than this is not passed on unread: the stream ends here (fail closed).
+      this.#tooLong = true;
+      this.#stopped = true;
+      return { out: "", stop: true };
+    }
     if (cut <= 0) return { out: "", stop: false };
     const events = this.#pending.slice(0, cut);
     this.#pending = this.#pending.slice(cut);
@@ -145,14 +167,29 @@ export class SseStream {
 
   /** Scans complete events; true when the stream must stop. */
   #scan(events: string): boolean {
-    const segments = sseEvents(events).flatMap((data, i) => eventSegments(i, data));
-    const windowed = segments.map((s) => {
-      // `body.sse[3].choices[0].delta.content` -> one window for every event's delta.content.
-      const path = s.location.replace(/^body\.sse\[\d+\]/, "body.sse");
-      const text = ((this.#windows.get(path) ?? "") + s.text).slice(-SSE_WINDOW);
+    // Text at one JSON path (`body.sse[3].choices[0].delta.content` -> `body.sse.choices[0].delta.content`)
+    // joined over this batch of events, then read with the last SSE_WINDOW characters before it.
+    const byPath = new Map<string, { carrier: SegmentIn["carrier"]; text: string }>();
+    const each = sseEvents(events).flatMap((data, i) => eventSegments(i, data));
+    for (const seg of each) {
+      const path = seg.location.replace(/^body\.sse\[\d+\]/, "body.sse");
+      const group = byPath.get(path);
+      if (group === undefined) byPath.set(path, { carrier: seg.carrier, text: seg.text });
+      else group.text += seg.text;
+    }
+    const windowed: SegmentIn[] = [];
+    for (const [path, group] of byPath) {
+      const text = ((this.#windows.get(path) ?? "") + group.text).slice(-SSE_WINDOW);
+      // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
+      this.#windows.delete(path);
       this.#windows.set(path, text);
-      return { ...s, location: path, text };
-    });
+      if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
+      windowed.push({ location: path, carrier: group.carrier, text });
+    }
+    // Each event on its own too (whole messages one per event: joined, "Done" + "Ignore ..." would
+    // read as one word), and the events as sent, every line (comments, other fields, text that is
+    // not an event): all of it reaches the client.
+    windowed.push(...each, { location: "body.sse", carrier: "text", text: events });
     const r = this.inj.engine.scan(windowed);
     for (const f of r.findings) {
       if (this.#counted.has(f.rule)) continue;
@@ -164,10 +201,22 @@ export class SseStream {
   }
 }
 
-/** Offset just past the last blank line (the end of the last complete event), or -1. */
+/**
+ * Offset just past the last blank line (the end of the last complete event), or -1. Lines end in
+ * CRLF, LF or CR (WHATWG HTML §9.2.6), in any mix: a blank line is two line ends in a row.
+ */
 function lastEventEnd(text: string): number {
-  const lf = text.lastIndexOf("\n\n");
-  const crlf = text.lastIndexOf("\r\n\r\n");
-  const cr = text.lastIndexOf("\r\r");
-  return Math.max(lf < 0 ? -1 : lf + 2, crlf < 0 ? -1 : crlf + 4, cr < 0 ? -1 : cr + 2);
+  for (let i = text.length - 1; i > 0; i--) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x0a && c !== 0x0d) continue;
+    // `i` ends a line; the line before it is blank when the character before its terminator is one too.
+    let j = i - 1;
+    if (c === 0x0a && text.charCodeAt(j) === 0x0d) j--;
+    if (j >= 0 && (text.charCodeAt(j) === 0x0a || text.charCodeAt(j) === 0x0d)) {
+      // A CR at the very end may be the first half of a CRLF still to come.
+      if (c === 0x0d && i === text.length - 1) continue;
+      return i + 1;
+    }
+  }
+  return -1;
 }

@@ -62,8 +62,11 @@ export const CARRIER_RULES = {
 } as const;
 
 const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "folded", "leetspeak", "spaced-letters"]);
-/** Carriers a person sees (read together as one text). */
-const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code"]);
+/** Carriers read together as one text: what a person sees, and code (never a hidden carrier). */
+const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);
+
+/** How far isQuoted looks for the quotation marks around a match. */
+const QUOTE_REACH = 300;
 
 /** Quotation marks that open (and the ones that close them) around quoted text on one line. */
 const QUOTES: readonly (readonly [string, string])[] = [["\u201c", "\u201d"], ["\u00ab", "\u00bb"], ["\u300c", "\u300d"], ["\u201e", "\u201c"]];
@@ -74,10 +77,14 @@ const QUOTES: readonly (readonly [string, string])[] = [["\u201c", "\u201d"], ["
  * it and its closing one after it.
  */
 export function isQuoted(text: string, start: number, end: number): boolean {
-  const lineStart = text.lastIndexOf("\n", start - 1) + 1;
+  // At most QUOTE_REACH characters each side: a quotation is a sentence, and a bounded look keeps
+  // a megabyte on one line linear.
+  const from = Math.max(0, start - QUOTE_REACH);
+  const lineStart = Math.max(from, text.lastIndexOf("\n", start - 1) + 1);
+  const to = Math.min(text.length, end + QUOTE_REACH);
   const lineEndAt = text.indexOf("\n", end);
   const before = text.slice(lineStart, start);
-  const after = text.slice(end, lineEndAt < 0 ? text.length : lineEndAt);
+  const after = text.slice(end, lineEndAt < 0 || lineEndAt > to ? to : lineEndAt);
   if ((before.split('"').length - 1) % 2 === 1 && after.includes('"')) return true;
   for (const [open, close] of QUOTES) {
     const o = before.lastIndexOf(open);
@@ -140,7 +147,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             count(f.rule, weight);
             const match = reading.text.slice(f.start, f.end);
             const carrier =
-              segment.carrier !== "visible" && segment.carrier !== "text" && segment.carrier !== "code"
+              !SHOWN.has(segment.carrier)
                 ? CARRIER_RULES.hidden
                 : reading.name === "unicode-tags"
                   ? CARRIER_RULES.tags

@@ -17,6 +17,8 @@ export type Carrier =
   | "visible"
   /** Shown, but as code (<code>, <pre>, <kbd>, <samp>; markdown code spans and blocks): documentation quotes attacks there. */
   | "code"
+  /** The content of <script> and <style>: not shown, but read by a model given raw HTML (scanned at full weight, no hidden-carrier bonus). */
+  | "script"
   | "comment"
   | "display-none"
   | "visibility-hidden"
@@ -43,8 +45,10 @@ export interface Segment {
 
 /** Elements that have no end tag (WHATWG HTML §13.1.2, "void elements"). */
 const VOID = new Set(["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"]);
-/** Elements whose content is raw text, skipped whole. */
+/** Elements whose content is raw text, read apart (as `script`). */
 const RAW_TEXT = new Set(["script", "style"]);
+/** Elements whose content is text as written, tags included, shown (WHATWG HTML §13.1.2.5, "escapable raw text"). */
+const RCDATA = new Set(["textarea", "title"]);
 /** Elements that start a new line of text when read (so words on both sides do not run together). */
 const BLOCK = /^(?:p|div|br|li|ul|ol|tr|td|th|h[1-6]|section|article|header|footer|nav|aside|main|blockquote|pre|table|hr|dd|dt|figcaption|option|title)$/;
 
@@ -75,6 +79,13 @@ function attributes(source: string): Map<string, string> {
   }
   return out;
 }
+
+/** HTML elements (WHATWG HTML §4); a custom element has a dash in its name (§4.13.2). */
+const ELEMENTS = new Set(
+  ("a abbr address area article aside audio b base bdi bdo blockquote body br button canvas caption cite code col colgroup data datalist dd del details dfn dialog div dl dt em embed fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img input ins kbd label legend li link main map mark menu meta meter nav noscript object ol optgroup option output p param picture pre progress q rp rt ruby s samp script search section select slot small source span strong style sub summary sup table tbody td template textarea tfoot th thead time title tr track u ul var video wbr " +
+    "svg path g circle rect line polyline polygon text tspan defs use symbol math center font big tt strike frame frameset noframes marquee nobr xmp").split(" "),
+);
+const isElement = (name: string): boolean => ELEMENTS.has(name) || name.includes("-") || name.includes(":");
 
 /** Elements whose text is shown as code. */
 const CODE = new Set(["code", "pre", "kbd", "samp"]);
@@ -167,13 +178,37 @@ export function htmlSegments(html: string): Segment[] {
     }
     if (BLOCK.test(name)) addText("\n");
     if (RAW_TEXT.has(name)) {
-      // Skip to the end tag (or the end of the document).
-      const endTag = new RegExp(`</${name}\\s*>`, "ig");
+      // Raw text up to the end tag (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4),
+      // or the end of the document: kept as a segment of its own.
+      const endTag = new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig");
       endTag.lastIndex = last;
       const end = endTag.exec(html);
+      const content = html.slice(last, end === null ? html.length : end.index).trim();
+      if (content.length > 0) hidden.push({ carrier: "script", text: content, start: m.index, end: end === null ? html.length : endTag.lastIndex });
       last = end === null ? html.length : endTag.lastIndex;
       TOKEN.lastIndex = last;
       continue;
+    }
+    if (RCDATA.has(name)) {
+      const endTag = new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig");
+      endTag.lastIndex = last;
+      const end = endTag.exec(html);
+      addText(html.slice(last, end === null ? html.length : end.index));
+      addText("\n");
+      last = end === null ? html.length : endTag.lastIndex;
+      TOKEN.lastIndex = last;
+      continue;
+    }
+    if (!isElement(name)) {
+      // Not an HTML element (`<Ignore all previous instructions>`): a browser hides it, a model
+      // reading the page does not. Read as text.
+      addText(m[0].slice(1, -1));
+      continue;
+    }
+    // Form fields show their value and placeholder.
+    for (const attr of ["value", "placeholder"]) {
+      const value = attrs.get(attr)?.trim();
+      if (value) addText(` ${value} `);
     }
     if (VOID.has(name) || m[4]!.trimEnd().endsWith("/") || stack.length >= MAX_DEPTH) continue;
     stack.push({ name, hiddenBy: hiddenBy(name, attrs), start: m.index, text: [] });

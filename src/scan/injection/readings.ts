@@ -65,7 +65,12 @@ export function readingsOf(text: string, limits?: DecodeLimits): Reading[] {
       add("invisible-removed", nfkc.replace(INVISIBLE, ""));
       add("invisible-as-space", nfkc.replace(INVISIBLE, " "));
     }
-    const tags = [...text.matchAll(TAG_RUN)].map((m) => String.fromCharCode(...[...m[0]].map((ch) => ch.codePointAt(0)! - 0xe0000)));
+    // One character at a time (a spread of a megabyte-long run would overflow the call stack).
+    const tags = [...text.matchAll(TAG_RUN)].map((m) => {
+      let out = "";
+      for (const ch of m[0]) out += String.fromCharCode(ch.codePointAt(0)! - 0xe0000);
+      return out;
+    });
     if (tags.length > 0) add("unicode-tags", tags.join("\n"));
     // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
     // Cyrillic о reads as `ignore`.
