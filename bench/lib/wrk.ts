@@ -68,12 +68,7 @@ export function writePostTemplateScript(
   opts: { absolute: boolean; headers?: Record<string, string> },
 ): string {
   if (!/^[A-Za-z0-9@_]{8}$/.test(marker)) throw new Error("the marker must be 8 plain characters (the width of the number)");
-  const u = new URL(url);
-  const headers = { Host: u.host, ...opts.headers };
-  const table = Object.entries(headers)
-    .map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
-    .join(", ");
-  const target = opts.absolute ? url : `${u.pathname}${u.search}`;
+  const { table, target } = postTarget(url, opts);
   const path = join(dir, `${name}.lua`);
   writeFileSync(
     path,
@@ -98,6 +93,16 @@ end
   return path;
 }
 
+/** The Lua header table (Host first) and the request target of a POST script. */
+function postTarget(url: string, opts: { absolute: boolean; headers?: Record<string, string> }): { table: string; target: string } {
+  const u = new URL(url);
+  const headers = { Host: u.host, ...opts.headers };
+  const table = Object.entries(headers)
+    .map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+    .join(", ");
+  return { table, target: opts.absolute ? url : `${u.pathname}${u.search}` };
+}
+
 /** `text` as a Lua long-bracket string: raw bytes, no escapes to get wrong. */
 function luaLongString(text: string): string {
   let eq = "";
@@ -119,12 +124,7 @@ export function writePostScript(
   body: string,
   opts: { absolute: boolean; headers?: Record<string, string> },
 ): string {
-  const u = new URL(url);
-  const headers = { Host: u.host, ...opts.headers };
-  const table = Object.entries(headers)
-    .map(([k, v]) => `[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
-    .join(", ");
-  const target = opts.absolute ? url : `${u.pathname}${u.search}`;
+  const { table, target } = postTarget(url, opts);
   const path = join(dir, `${name}.lua`);
   writeFileSync(path, `local body = ${luaLongString(body)}\nlocal req = wrk.format("POST", ${JSON.stringify(target)}, { ${table} }, body)\nrequest = function() return req end\n`);
   return path;

@@ -1397,23 +1397,29 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       case "none":
         return;
     }
-    const sse = ex.sse!;
-    for (const d of data) {
-      let r: { out: string; stop: boolean };
-      try {
-        r = sse.push(d);
-      } catch (err) {
-        log.error("injection scan of an event stream failed; stream ended", { error: String(err) });
-        cutStreamOnFailure(ex);
-        return;
-      }
-      sendEventText(ex, r.out);
-      if (r.stop) {
-        stopEventStream(ex);
-        return;
-      }
-    }
+    for (const d of data) if (!passEvents(ex, d, false)) return;
     if (complete) endEventStream(ex);
+  }
+
+  /**
+   * Judges the next stream bytes (`end`: the last) and passes on what is clean; false when the
+   * stream was ended here (stopped by the scan, or the scan failed: fail closed).
+   */
+  function passEvents(ex: Exchange, bytes: Uint8Array, end: boolean): boolean {
+    let r: { out: string; stop: boolean };
+    try {
+      r = ex.sse!.push(bytes, end);
+    } catch (err) {
+      log.error("injection scan of an event stream failed; stream ended", { error: String(err) });
+      cutStreamOnFailure(ex);
+      return false;
+    }
+    sendEventText(ex, r.out);
+    if (r.stop) {
+      stopEventStream(ex);
+      return false;
+    }
+    return true;
   }
 
   /** A scanner failure in an event stream: the client's stream ends where it is (fail closed). */
@@ -1432,19 +1438,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   /** The upstream's stream ended: judge what is left, end the client's stream, record. */
   function endEventStream(ex: Exchange): void {
     const sse = ex.sse!;
-    let r: { out: string; stop: boolean };
-    try {
-      r = sse.push(new Uint8Array(0), true);
-    } catch (err) {
-      log.error("injection scan of an event stream failed; stream ended", { error: String(err) });
-      cutStreamOnFailure(ex);
-      return;
-    }
-    sendEventText(ex, r.out);
-    if (r.stop) {
-      stopEventStream(ex);
-      return;
-    }
+    if (!passEvents(ex, new Uint8Array(0), true)) return;
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, ex.upstream);
     const d = sse.decision();
     if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
