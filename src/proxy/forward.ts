@@ -31,7 +31,8 @@ import {
 } from "./http1.ts";
 import { createUpstreamPool, type UpstreamPool } from "./pool.ts";
 import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./responses.ts";
-import { judgeHeldResponse, scannableKind, SseStream } from "./response-scan.ts";
+import { responseKind } from "../inspect/response.ts";
+import { judgeHeldResponse, SseStream } from "./response-scan.ts";
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from "./target.ts";
 
 export interface ForwardProxyDeps {
@@ -1170,7 +1171,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     } else ex.resMode = "close";
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
     const inj = ex.resMode === "none" ? null : holdsResponse(ex, res);
-    if (inj !== null && scannableKind(headerValue(res.headers, "content-type")) === "event-stream") {
+    if (inj !== null && responseKind(headerValue(res.headers, "content-type")) === "event-stream") {
       if (isEncoded(headerValue(res.headers, "content-encoding"))) {
         // Decoded as it streams it could be; not yet: refused rather than passed on unread.
         abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", "a compressed event stream cannot be scanned as it streams", true);
@@ -1245,7 +1246,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function holdsResponse(ex: Exchange, res: ResponseHead): InjectionSettings | null {
     const inj = deps.policy().injection;
     if (inj === null || ex.head.method.toUpperCase() === "HEAD") return null;
-    if (scannableKind(headerValue(res.headers, "content-type")) === null) return null;
+    if (responseKind(headerValue(res.headers, "content-type")) === null) return null;
     const exempt = inj.exempt?.match(ex.action.host, ex.action.port);
     if (exempt) {
       ex.note = `response not scanned for prompt injection: ${ex.action.host} is in injection.exempt_hosts (${exempt})`;
@@ -1254,58 +1255,60 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     return inj;
   }
 
-  /** Collects response body bytes (framing removed) until the body ends, then judges it. */
-  function holdResponseBody(ex: Exchange, chunk: Buffer): void {
-    const held = ex.resHeld!;
-    const before = held.size;
-    let complete = false;
-    let extra = false;
+  /**
+   * The body bytes in `chunk` (framing removed) for a response sluice reads before passing on
+   * (held, or an event stream), and whether the body ended with them; null when the framing was
+   * bad (the exchange is aborted). Bytes past the body's end mark the upstream desynced.
+   */
+  function readResponseBody(ex: Exchange, chunk: Buffer): { data: Buffer[]; complete: boolean } | null {
+    const data: Buffer[] = [];
     switch (ex.resMode) {
       case "length": {
         const take = Math.min(ex.resRemaining, chunk.length);
         ex.resRemaining -= take;
         ex.bytesIn += take;
-        if (take > 0) held.parts.push(chunk.subarray(0, take));
-        held.size += take;
-        complete = ex.resRemaining === 0;
-        extra = take < chunk.length;
-        break;
+        if (take > 0) data.push(chunk.subarray(0, take));
+        if (take < chunk.length) markDesynced(ex);
+        return { data, complete: ex.resRemaining === 0 };
       }
       case "close":
         ex.bytesIn += chunk.length;
-        held.parts.push(chunk);
-        held.size += chunk.length;
-        break;
+        return { data: [chunk], complete: false };
       case "chunked": {
         const reader = ex.resChunked!;
-        const first = held.parts.length;
-        let end = reader.feed(chunk, 0, (a, b) => held.parts.push(chunk.subarray(a, b)));
+        let end = reader.feed(chunk, 0, (a, b) => data.push(chunk.subarray(a, b)));
         if (end === CHUNKED_ERROR) {
-          releaseHeldResponse(ex);
           abortExchange(ex, 502, "upstream_error", "proxy.bad-response", `bad chunked response: ${reader.error}`);
-          return;
+          return null;
         }
         if (end === CHUNKED_INCOMPLETE) end = chunk.length;
         ex.bytesIn += end;
-        for (let i = first; i < held.parts.length; i++) held.size += held.parts[i]!.length;
-        complete = reader.done;
-        extra = end < chunk.length;
-        break;
+        if (end < chunk.length) markDesynced(ex);
+        return { data, complete: reader.done };
       }
       case "none":
-        return;
+        return { data, complete: false };
     }
-    heldResponseTotal += held.size - before;
+  }
+
+  /** Collects response body bytes (framing removed) until the body ends, then judges it. */
+  function holdResponseBody(ex: Exchange, chunk: Buffer): void {
+    if (ex.resMode === "none") return;
+    const read = readResponseBody(ex, chunk);
+    if (read === null) return;
+    const held = ex.resHeld!;
+    for (const d of read.data) {
+      held.parts.push(d);
+      held.size += d.length;
+      heldResponseTotal += d.length;
+    }
     // One response past max_buffer, or all held responses past MAX_HELD_RESPONSES x max_buffer
     // (memory stays bounded however many agents fetch pages at once).
     if (held.size > held.inj.maxBufferBytes || heldResponseTotal > MAX_HELD_RESPONSES * held.inj.maxBufferBytes) {
       responseTooLarge(ex, Buffer.alloc(0), held.size <= held.inj.maxBufferBytes);
       return;
     }
-    if (complete) {
-      if (extra) markDesynced(ex);
-      judgeResponse(ex);
-    }
+    if (read.complete) judgeResponse(ex);
   }
 
   function releaseHeldResponse(ex: Exchange): void {
@@ -1365,40 +1368,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   /** Body bytes of an event stream (framing removed): judged event by event, passed on or stopped. */
   function eventStreamBody(ex: Exchange, chunk: Buffer): void {
-    const data: Buffer[] = [];
-    let complete = false;
-    switch (ex.resMode) {
-      case "length": {
-        const take = Math.min(ex.resRemaining, chunk.length);
-        ex.resRemaining -= take;
-        ex.bytesIn += take;
-        data.push(chunk.subarray(0, take));
-        complete = ex.resRemaining === 0;
-        if (take < chunk.length) markDesynced(ex);
-        break;
-      }
-      case "close":
-        ex.bytesIn += chunk.length;
-        data.push(chunk);
-        break;
-      case "chunked": {
-        const reader = ex.resChunked!;
-        let end = reader.feed(chunk, 0, (a, b) => data.push(chunk.subarray(a, b)));
-        if (end === CHUNKED_ERROR) {
-          abortExchange(ex, 502, "upstream_error", "proxy.bad-response", `bad chunked response: ${reader.error}`);
-          return;
-        }
-        if (end === CHUNKED_INCOMPLETE) end = chunk.length;
-        ex.bytesIn += end;
-        complete = reader.done;
-        if (end < chunk.length) markDesynced(ex);
-        break;
-      }
-      case "none":
-        return;
-    }
-    for (const d of data) if (!passEvents(ex, d, false)) return;
-    if (complete) endEventStream(ex);
+    if (ex.resMode === "none") return;
+    const read = readResponseBody(ex, chunk);
+    if (read === null) return;
+    for (const d of read.data) if (!passEvents(ex, d, false)) return;
+    if (read.complete) endEventStream(ex);
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventSegments, inspectResponse, responseKind, sseEvents, type ResponseKind } from "../inspect/response.ts";
+import { asFindings, eventSegments, inspectResponse, responseKind, sseEvents } from "../inspect/response.ts";
 import type { InjectionFinding, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -15,11 +15,6 @@ export type ResponseJudgement =
   /** Send `body` (the bytes as received, or a stripped copy: then without Content-Encoding). */
   | { readonly kind: "forward"; readonly body: Uint8Array; readonly stripped: boolean; readonly decision: Decision | null }
   | { readonly kind: "block"; readonly decision: Decision; readonly reason: Reason };
-
-/** The kind of a response to hold and scan, or null to pass it on as it streams. */
-export function scannableKind(contentType: string | undefined): ResponseKind | null {
-  return responseKind(contentType);
-}
 
 const CHARSET = /;\s*charset\s*=\s*"?([A-Za-z0-9._:-]+)"?/i;
 
@@ -44,7 +39,7 @@ function bodyText(bytes: Uint8Array, contentType: string | undefined): string | 
  * strip is recorded as what would have happened.
  */
 export function judgeHeldResponse(inj: InjectionSettings, audit: boolean, contentType: string | undefined, contentEncoding: string | undefined, body: Uint8Array): ResponseJudgement {
-  const kind = scannableKind(contentType);
+  const kind = responseKind(contentType);
   if (kind === null || body.length === 0) return { kind: "forward", body, stripped: false, decision: null };
   let plain = body;
   if (isEncoded(contentEncoding)) {

@@ -12,7 +12,7 @@
 import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
-import { readingsOf, type ReadingName } from "./readings.ts";
+import { readingsOf, type Reading, type ReadingName } from "./readings.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
 export interface SegmentIn {
@@ -96,6 +96,21 @@ export function isQuoted(text: string, start: number, end: number): boolean {
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
+/** A finding of `rule` for `match`, found in `reading` of `segment`. */
+function findingOf(rule: string, weight: number, segment: SegmentIn, reading: Reading, match: string, literal: string | null): InjectionFinding {
+  return {
+    rule,
+    weight,
+    location: segment.location,
+    carrier: segment.carrier,
+    reading: reading.name,
+    ...(reading.via ? { via: reading.via } : {}),
+    preview: previewOf(match),
+    literal,
+    ...(segment.range ? { range: segment.range } : {}),
+  };
+}
+
 export interface InjectionOptions {
   readonly rules: CompiledRules;
   /** Default 50. */
@@ -159,32 +174,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // The carrier is a finding of its own, listed once per response.
             if (carrier !== null && !counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
               count(carrier.id, carrier.weight);
-              findings.push({
-                rule: carrier.id,
-                weight: carrier.weight,
-                location: segment.location,
-                carrier: segment.carrier,
-                reading: reading.name,
-                ...(reading.via ? { via: reading.via } : {}),
-                preview: previewOf(match),
-                literal: null,
-                ...(segment.range ? { range: segment.range } : {}),
-              });
+              findings.push(findingOf(carrier.id, carrier.weight, segment, reading, match, null));
             }
             const key = `${f.rule}\u0000${segment.location}\u0000${segment.carrier}\u0000${reading.name === "raw" ? match : reading.name}`;
             if (seen.has(key) || findings.length >= MAX_FINDINGS) continue;
             seen.add(key);
-            findings.push({
-              rule: f.rule,
-              weight,
-              location: segment.location,
-              carrier: segment.carrier,
-              reading: reading.name,
-              ...(reading.via ? { via: reading.via } : {}),
-              preview: previewOf(match),
-              literal: reading.name === "raw" ? match : null,
-              ...(segment.range ? { range: segment.range } : {}),
-            });
+            findings.push(findingOf(f.rule, weight, segment, reading, match, reading.name === "raw" ? match : null));
           }
           for (const r of here) found.add(r);
         }

@@ -112,6 +112,18 @@ function hiddenByAttributes(name: string, attrs: Map<string, string>): Carrier |
 
 const decode = (text: string): string => htmlEntityDecode(text) ?? text;
 
+/**
+ * Where the end tag of a raw-text or escapable raw-text element starts and ends, searching from
+ * `from` (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4); the document's end when
+ * there is none.
+ */
+function endTagOf(html: string, name: string, from: number): { start: number; end: number } {
+  const re = new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig");
+  re.lastIndex = from;
+  const m = re.exec(html);
+  return m === null ? { start: html.length, end: html.length } : { start: m.index, end: re.lastIndex };
+}
+
 /** The segments of an HTML document: `visible` first (all shown text), then each hidden carrier in order. */
 export function htmlSegments(html: string): Segment[] {
   const visible: string[] = [];
@@ -180,23 +192,17 @@ export function htmlSegments(html: string): Segment[] {
     if (RAW_TEXT.has(name)) {
       // Raw text up to the end tag (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4),
       // or the end of the document: kept as a segment of its own.
-      const endTag = new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig");
-      endTag.lastIndex = last;
-      const end = endTag.exec(html);
-      const content = html.slice(last, end === null ? html.length : end.index).trim();
-      if (content.length > 0) hidden.push({ carrier: "script", text: content, start: m.index, end: end === null ? html.length : endTag.lastIndex });
-      last = end === null ? html.length : endTag.lastIndex;
-      TOKEN.lastIndex = last;
+      const end = endTagOf(html, name, last);
+      const content = html.slice(last, end.start).trim();
+      if (content.length > 0) hidden.push({ carrier: "script", text: content, start: m.index, end: end.end });
+      last = TOKEN.lastIndex = end.end;
       continue;
     }
     if (RCDATA.has(name)) {
-      const endTag = new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig");
-      endTag.lastIndex = last;
-      const end = endTag.exec(html);
-      addText(html.slice(last, end === null ? html.length : end.index));
+      const end = endTagOf(html, name, last);
+      addText(html.slice(last, end.start));
       addText("\n");
-      last = end === null ? html.length : endTag.lastIndex;
-      TOKEN.lastIndex = last;
+      last = TOKEN.lastIndex = end.end;
       continue;
     }
     if (!isElement(name)) {
