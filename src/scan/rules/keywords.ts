@@ -76,10 +76,24 @@ interface Tables {
 }
 
 /**
- * One automaton over `keywords`, whose ids in the shared tables are `ids`. Returns its scan,
- * which records hits in the tables and returns the new count of keywords found.
+ * An Aho-Corasick automaton over `keywords` as a complete DFA. `delta[row + classOf(c)]` is the
+ * next state's row offset (state * width), negated when that state ends a keyword; the keywords
+ * (indices into `keywords`) a state at row r ends are `outList[outAt[r / width] + 1 ..]`, their
+ * number at `outList[outAt[r / width]]`. Shared by the keyword prefilter and the injection cue
+ * matcher (scan/injection/cues.ts).
  */
-function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: string, t: Tables, foundCount: number) => number {
+export interface Dfa {
+  /** Character class of an ASCII code; 0 for a character no keyword uses. */
+  readonly classOf: Uint16Array;
+  /** Character class of a non-ASCII code unit (its upper case included). */
+  readonly wide: Map<number, number>;
+  readonly width: number;
+  readonly delta: Int32Array;
+  readonly outAt: Int32Array;
+  readonly outList: Int32Array;
+}
+
+export function buildDfa(keywords: readonly string[]): Dfa {
   // Alphabet: class 0 for any character no keyword uses; A-Z share the class of a-z, and so does
   // the upper case of a non-ASCII letter (when it is one UTF-16 unit).
   const classOf = new Uint16Array(128);
@@ -101,63 +115,75 @@ function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: st
   }
   for (let c = 65; c <= 90; c++) classOf[c] = classOf[c + 32]!;
 
-  // Trie: goto as a Map per state while building.
-  const next: Map<number, number>[] = [new Map()];
-  const ends: number[][] = [[]];
+  // Trie, straight into the transition table (no Map or array per state: thousands of phrases
+  // make tens of thousands of states). 0 is "no edge": no edge leads back to the root.
+  let size = 1;
+  for (const k of keywords) size += k.length;
+  let table = new Int32Array(size * width);
+  let states = 1;
+  // A keyword's id is listed at the state it ends: the first one there, then a chain.
+  const ownFirst = new Int32Array(size).fill(-1);
+  const ownNext = new Int32Array(keywords.length).fill(-1);
   keywords.forEach((k, id) => {
     let s = 0;
     for (let i = 0; i < k.length; i++) {
-      const cls = classFor(k.charCodeAt(i));
-      let t = next[s]!.get(cls);
-      if (t === undefined) {
-        t = next.length;
-        next.push(new Map());
-        ends.push([]);
-        next[s]!.set(cls, t);
-      }
-      s = t;
+      const at = s * width + classFor(k.charCodeAt(i));
+      if (table[at] === 0) table[at] = states++;
+      s = table[at]!;
     }
-    ends[s]!.push(id);
+    ownNext[id] = ownFirst[s]!;
+    ownFirst[s] = id;
   });
+  if (states < size) table = table.slice(0, states * width);
 
-  // Breadth first: failure links, outputs inherited along them, and the complete DFA table.
-  const states = next.length;
-  const delta = new Int32Array(states * width);
+  // Breadth first: failure links, and the table completed into a DFA (a missing edge takes the
+  // failure state's); a state ends what it ends itself and what its failure state ends.
   const fail = new Int32Array(states);
-  const queue: number[] = [];
-  for (let cls = 0; cls < width; cls++) {
-    const t = next[0]!.get(cls);
-    if (t !== undefined) {
-      delta[cls] = t;
-      queue.push(t);
+  const outCount = new Int32Array(states);
+  const queue = new Int32Array(states);
+  let tail = 0;
+  for (let cls = 0; cls < width; cls++) if (table[cls] !== 0) queue[tail++] = table[cls]!;
+  for (let head = 0; head < tail; head++) {
+    const s = queue[head]!;
+    for (let id = ownFirst[s]!; id >= 0; id = ownNext[id]!) outCount[s]!++;
+    outCount[s]! += outCount[fail[s]!]!;
+    for (let cls = 0; cls < width; cls++) {
+      const t = table[s * width + cls]!;
+      if (t === 0) table[s * width + cls] = table[fail[s]! * width + cls]!;
+      else {
+        fail[t] = table[fail[s]! * width + cls]!;
+        queue[tail++] = t;
+      }
     }
   }
-  for (let q = 0; q < queue.length; q++) {
-    const s = queue[q]!;
-    ends[s]!.push(...ends[fail[s]!]!);
-    for (let cls = 0; cls < width; cls++) {
-      const t = next[s]!.get(cls);
-      if (t === undefined) delta[s * width + cls] = delta[fail[s]! * width + cls]!;
-      else {
-        fail[t] = delta[fail[s]! * width + cls]!;
-        delta[s * width + cls] = t;
-        queue.push(t);
-      }
-    }
+  // Outputs: [count, ids...] per state that ends something; the others share the root's empty entry.
+  let total = 1;
+  for (let s = 1; s < states; s++) if (outCount[s]! > 0) total += 1 + outCount[s]!;
+  const outList = new Int32Array(total);
+  const outAt = new Int32Array(states);
+  let pos = 1;
+  for (let s = 1; s < states; s++) {
+    if (outCount[s] === 0) continue;
+    outAt[s] = pos;
+    outList[pos++] = outCount[s]!;
+    for (let f = s; f !== 0; f = fail[f]!) for (let id = ownFirst[f]!; id >= 0; id = ownNext[id]!) outList[pos++] = id;
   }
   // Store row offsets (state * width) in the table so the scan loop does no multiplication,
   // negated for states that end a keyword so one load tells both (the root, 0, ends none).
-  const outs: number[] = [];
-  const outAt = new Int32Array(states); // index of the state's output count in outList
-  for (let s = 0; s < states; s++) {
-    outAt[s] = outs.length;
-    outs.push(ends[s]!.length, ...ends[s]!);
-  }
-  const outList = Int32Array.from(outs);
+  const delta = table;
   for (let i = 0; i < delta.length; i++) {
     const t = delta[i]!;
-    delta[i] = ends[t]!.length > 0 ? -t * width : t * width;
+    delta[i] = outCount[t]! > 0 ? -t * width : t * width;
   }
+  return { classOf, wide, width, delta, outAt, outList };
+}
+
+/**
+ * One automaton over `keywords`, whose ids in the shared tables are `ids`. Returns its scan,
+ * which records hits in the tables and returns the new count of keywords found.
+ */
+function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: string, t: Tables, foundCount: number) => number {
+  const { classOf, wide, width, delta, outAt, outList } = buildDfa(keywords);
   const asciiOnly = wide.size === 0;
   return (text: string, t: Tables, foundCount: number): number => {
     const { lengths, counts, positions, found } = t;
