@@ -16,6 +16,8 @@ const MIN_RUN = 16;
 const MAX_PAD = 6;
 /** Hex pairs separated by `:` or a space: the separators are outside the base64 alphabet (hex.ts). */
 const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
+/** Eight or more bytes written as `\xNN` escapes. */
+const ESCAPED_HEX = /(?:\\x[0-9A-Fa-f]{2}){8,}/g;
 /** What a SPACED_HEX match is made of, and its shortest length (8 pairs, 7 separators). */
 const SPACED_HEX_CHARS = classTable("0123456789ABCDEFabcdef: ");
 const SPACED_HEX_MIN = 23;
@@ -154,6 +156,16 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
         spaced.push([from + m.index, from + m.index + m[0].length, d]);
       }
     });
+    // Escaped bytes as in C, Python or JavaScript strings: `\x49\x67\x6e...`.
+    if (text.includes("\\x")) {
+      ESCAPED_HEX.lastIndex = 0;
+      for (let m = ESCAPED_HEX.exec(text); m !== null; m = ESCAPED_HEX.exec(text)) {
+        const d = decodeHexRun(m[0].replaceAll("\\x", ""), hexLeft);
+        if (d === null) continue;
+        hexLeft -= d.length;
+        spaced.push([m.index, m.index + m[0].length, d]);
+      }
+    }
     if (spaced.length > 0) {
       // Merge by position; a spaced run overlapping a run already replaced is dropped.
       const merged = [...hex, ...spaced].sort((a, b) => a[0] - b[0]);

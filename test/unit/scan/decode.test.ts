@@ -157,6 +157,11 @@ describe("hex", () => {
     const pairs = hex("sk_live_abcdef").match(/../g)!;
     for (const sep of [":", " ", "-"]) expect(hexDecode(`v=${pairs.join(sep)};`)).toBe("v=sk_live_abcdef;");
   });
+  test("\\xNN escapes, as C, Python and JavaScript strings write bytes, are a view", () => {
+    const escaped = [...SECRET].map((c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`).join("");
+    expect(decodeViews(`s = "${escaped}"`).some((v) => v.text === `s = "${SECRET}"` && v.via.includes("hex"))).toBe(true);
+    expect(decodeViews("a \\x41\\x42 b").length).toBe(1); // two bytes: too short to be a view
+  });
   test("short, odd, inconsistent or binary runs are refused", () => {
     expect(hexDecode("deadbeef")).toBeNull();
     expect(decodeHexRun(hex(SECRET) + "a")).toBeNull();
