@@ -126,52 +126,68 @@ const DATA = join(import.meta.dir, "data");
 const yaml = async (path: string): Promise<unknown> => Bun.YAML.parse(await Bun.file(path).text());
 const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))].sort();
 
-let cached: Promise<Data> | null = null;
+/**
+ * Which payloads and benign texts: `dev` (data/payloads, data/benign), the set the rules were
+ * written against, or `holdout` (data/holdout/), written apart from the rules and never tuned
+ * against, so its figures say how the scanner does on text it has not seen. Both use the same
+ * carrier templates and techniques.
+ */
+export type CorpusSet = "dev" | "holdout";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", holdout: "holdout" };
 
-function loadData(): Promise<Data> {
-  cached ??= (async () => {
-    const payloads: Record<string, Record<string, string[]>> = {};
-    for (const lang of LANGUAGES) {
-      const doc = (await yaml(join(DATA, "payloads", `${lang}.yaml`))) as Record<string, string[]>;
-      for (const key of Object.keys(doc)) if (!(CATEGORIES as readonly string[]).includes(key)) throw new Error(`payloads/${lang}.yaml: unknown category ${key}`);
-      for (const cat of CATEGORIES) {
-        const list = doc[cat];
-        if (!Array.isArray(list) || list.length === 0 || list.some((p) => typeof p !== "string" || p.trim() === "")) throw new Error(`payloads/${lang}.yaml: ${cat} needs a list of payload strings`);
-      }
-      payloads[lang] = doc;
+const cached = new Map<CorpusSet, Promise<Data>>();
+
+function loadData(set: CorpusSet): Promise<Data> {
+  let data = cached.get(set);
+  if (data === undefined) {
+    data = readData(set);
+    cached.set(set, data);
+  }
+  return data;
+}
+
+async function readData(set: CorpusSet): Promise<Data> {
+  const dir = SET_DIR[set];
+  const payloads: Record<string, Record<string, string[]>> = {};
+  for (const lang of LANGUAGES) {
+    const doc = (await yaml(join(DATA, dir, "payloads", `${lang}.yaml`))) as Record<string, string[]>;
+    for (const key of Object.keys(doc)) if (!(CATEGORIES as readonly string[]).includes(key)) throw new Error(`${join(dir, "payloads", lang)}.yaml: unknown category ${key}`);
+    for (const cat of CATEGORIES) {
+      const list = doc[cat];
+      if (!Array.isArray(list) || list.length === 0 || list.some((p) => typeof p !== "string" || p.trim() === "")) throw new Error(`${join(dir, "payloads", lang)}.yaml: ${cat} needs a list of payload strings`);
     }
-    const technique = (await yaml(join(DATA, "techniques.yaml"))) as TechniqueData;
-    for (const lang of LANGUAGES) {
-      const kit = technique.kits[lang];
-      if (!kit || (["base64", "hex", "percent", "cover", "linkText"] as const).some((k) => !Array.isArray(kit[k]) || kit[k].length === 0)) throw new Error(`techniques.yaml: kit for ${lang} incomplete`);
-      for (const k of ["base64", "hex", "percent"] as const) for (const l of kit[k]) if (!l.includes("{{encoded}}")) throw new Error(`techniques.yaml: ${lang}.${k} lead-in without {{encoded}}: ${l}`);
-    }
-    const templates: Template[] = [];
-    for (const f of files("carriers")) templates.push(...((await yaml(join(DATA, "carriers", f))) as Template[]));
-    const ids = new Set<string>();
-    for (const t of templates) {
-      checkTemplate(t);
-      if (ids.has(t.id)) throw new Error(`duplicate carrier template ${t.id}`);
-      ids.add(t.id);
-    }
-    const benign: BenignEntry[] = [];
-    for (const f of files("benign")) benign.push(...((await yaml(join(DATA, "benign", f))) as BenignEntry[]));
-    const bids = new Set<string>();
-    for (const e of benign) {
-      const bad = (why: string) => {
-        throw new Error(`benign entry ${e.id ?? "?"}: ${why}`);
-      };
-      if (!e.id || bids.has(e.id)) bad("missing or duplicate id");
-      bids.add(e.id);
-      if (!(BENIGN_KINDS as readonly string[]).includes(e.kind)) bad(`unknown kind ${e.kind}`);
-      if (![...LANGUAGES, ...EXTRA_BENIGN_LANGUAGES].includes(e.lang)) bad(`unknown lang ${e.lang}`);
-      if ((e.text === undefined) === (e.body === undefined)) bad("exactly one of text, body");
-      if (e.body !== undefined && (!e.carrier || !(CARRIERS as readonly string[]).includes(e.carrier) || !e.contentType)) bad("a body needs carrier and contentType");
-      if (e.markup !== undefined && !["html", "markdown", "text"].includes(e.markup)) bad("markup must be html, markdown or text");
-    }
-    return { payloads, technique, templates, benign };
-  })();
-  return cached;
+    payloads[lang] = doc;
+  }
+  const technique = (await yaml(join(DATA, "techniques.yaml"))) as TechniqueData;
+  for (const lang of LANGUAGES) {
+    const kit = technique.kits[lang];
+    if (!kit || (["base64", "hex", "percent", "cover", "linkText"] as const).some((k) => !Array.isArray(kit[k]) || kit[k].length === 0)) throw new Error(`techniques.yaml: kit for ${lang} incomplete`);
+    for (const k of ["base64", "hex", "percent"] as const) for (const l of kit[k]) if (!l.includes("{{encoded}}")) throw new Error(`techniques.yaml: ${lang}.${k} lead-in without {{encoded}}: ${l}`);
+  }
+  const templates: Template[] = [];
+  for (const f of files("carriers")) templates.push(...((await yaml(join(DATA, "carriers", f))) as Template[]));
+  const ids = new Set<string>();
+  for (const t of templates) {
+    checkTemplate(t);
+    if (ids.has(t.id)) throw new Error(`duplicate carrier template ${t.id}`);
+    ids.add(t.id);
+  }
+  const benign: BenignEntry[] = [];
+  for (const f of files(join(dir, "benign"))) benign.push(...((await yaml(join(DATA, dir, "benign", f))) as BenignEntry[]));
+  const bids = new Set<string>();
+  for (const e of benign) {
+    const bad = (why: string) => {
+      throw new Error(`benign entry ${e.id ?? "?"}: ${why}`);
+    };
+    if (!e.id || bids.has(e.id)) bad("missing or duplicate id");
+    bids.add(e.id);
+    if (!(BENIGN_KINDS as readonly string[]).includes(e.kind)) bad(`unknown kind ${e.kind}`);
+    if (![...LANGUAGES, ...EXTRA_BENIGN_LANGUAGES].includes(e.lang)) bad(`unknown lang ${e.lang}`);
+    if ((e.text === undefined) === (e.body === undefined)) bad("exactly one of text, body");
+    if (e.body !== undefined && (!e.carrier || !(CARRIERS as readonly string[]).includes(e.carrier) || !e.contentType)) bad("a body needs carrier and contentType");
+    if (e.markup !== undefined && !["html", "markdown", "text"].includes(e.markup)) bad("markup must be html, markdown or text");
+  }
+  return { payloads, technique, templates, benign };
 }
 
 /** `{{host}}` and `{{email}}` in a payload: an attacker's collection host and mailbox. */
@@ -204,8 +220,8 @@ function preferLanguage(ts: Template[], lang: string, p: number, rng: Rng): Temp
 
 const TECHNIQUE_WEIGHT = (t: Technique) => (t === "plain" ? 3 : 1);
 
-export async function injectionCorpus(seed: number = DEFAULT_SEED, options: { perPayload?: number } = {}): Promise<InjectionSample[]> {
-  const data = await loadData();
+export async function injectionCorpus(seed: number = DEFAULT_SEED, options: { perPayload?: number; set?: CorpusSet } = {}): Promise<InjectionSample[]> {
+  const data = await loadData(options.set ?? "dev");
   const rng = createRng(seed);
   const perPayload = options.perPayload ?? PER_PAYLOAD;
   const out: InjectionSample[] = [];

@@ -17,11 +17,12 @@ import {
   type InjectionSample,
 } from "../../corpus/injection/corpus.ts";
 
-/** The invariants hold for any seed: checked on the default and two others. */
+/** The invariants hold for any seed and both sets: checked on the default seed and two others. */
 const SEEDS = [DEFAULT_SEED, 1, 0xbeef];
-const corpora = new Map<number, InjectionSample[]>();
-for (const seed of SEEDS) corpora.set(seed, await injectionCorpus(seed));
-const samples = corpora.get(DEFAULT_SEED)!;
+const SETS = ["dev", "holdout"] as const;
+const corpora = new Map<string, InjectionSample[]>();
+for (const set of SETS) for (const seed of SEEDS) corpora.set(`${set} ${seed}`, await injectionCorpus(seed, { set }));
+const samples = corpora.get(`dev ${DEFAULT_SEED}`)!;
 
 const set = <T>(xs: readonly T[]) => [...new Set(xs)].sort();
 
@@ -66,12 +67,11 @@ const CONTENT_TYPE: Record<string, RegExp> = {
   xml: /^application\/([\w.+-]+\+)?xml/,
 };
 
-for (const seed of SEEDS) {
-  const samples = corpora.get(seed)!;
+for (const [name, samples] of corpora) {
   const attacks = samples.filter((s) => s.label === "attack");
   const benign = samples.filter((s) => s.label === "benign");
 
-  describe(`injection corpus (seed ${seed}): counts and coverage`, () => {
+  describe(`injection corpus (${name}): counts and coverage`, () => {
     test("at least 320 attack and 320 benign samples, and no fewer benign than attacks", () => {
       expect(attacks.length).toBeGreaterThanOrEqual(320);
       expect(benign.length).toBeGreaterThanOrEqual(320);
@@ -116,7 +116,7 @@ for (const seed of SEEDS) {
     });
   });
 
-  describe(`injection corpus (seed ${seed}): samples are well formed`, () => {
+  describe(`injection corpus (${name}): samples are well formed`, () => {
     test("ids are unique and shaped atk.<lang>.<category>.<n>.<k> or ben.<id>", () => {
       expect(new Set(samples.map((s) => s.id)).size).toBe(samples.length);
       for (const s of attacks) expect(s.id).toMatch(new RegExp(`^atk\\.${s.language}\\.${s.category}\\.\\d{2}\\.\\d$`));
@@ -235,6 +235,19 @@ for (const seed of SEEDS) {
     });
   });
 }
+
+describe("injection corpus: the holdout set stands apart", () => {
+  test("no holdout instruction or benign text is also in the dev set", () => {
+    const dev = corpora.get(`dev ${DEFAULT_SEED}`)!;
+    const holdout = corpora.get(`holdout ${DEFAULT_SEED}`)!;
+    const instructions = new Set(dev.filter((s) => s.label === "attack").map((s) => s.instruction!.replace(/https?:\/\/\S+|\S+@\S+/g, "")));
+    const benignIds = new Set(dev.filter((s) => s.label === "benign").map((s) => s.id.replace(/\.\d+$/, "")));
+    for (const s of holdout) {
+      if (s.label === "attack") expect(instructions.has(s.instruction!.replace(/https?:\/\/\S+|\S+@\S+/g, ""))).toBe(false);
+      else expect(benignIds.has(s.id.replace(/\.\d+$/, ""))).toBe(false);
+    }
+  });
+});
 
 describe("injection corpus: determinism", () => {
   test("the same seed gives the same corpus", async () => {
