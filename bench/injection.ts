@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, type ResponseKind } from "../src/inspect/response.ts";
 import { createInjectionEngine } from "../src/scan/injection/engine.ts";
-import { compileRulePack } from "../src/scan/rules/compile.ts";
+import { compileInjectionPack } from "../src/scan/injection/pack.ts";
 import { benignPage } from "./lib/html-page.ts";
 import { fmt, printTable, printTargets, round, targetsJson, type Target } from "./lib/report.ts";
 import { chunks, cleanCorpus } from "./lib/scan-corpus.ts";
@@ -41,7 +41,7 @@ function baseline(text: string): void {
   sink ^= sum;
 }
 
-const engine = createInjectionEngine({ rules: compileRulePack(await loadRuleFiles("rules/injection/"), "inj") });
+const engine = createInjectionEngine({ rules: compileInjectionPack(await loadRuleFiles("rules/injection/")) });
 const judge = (kind: ResponseKind) => (text: string) => {
   const v = inspectResponse(kind, text, engine, "block");
   if (v.verdict !== "allow") {

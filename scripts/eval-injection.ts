@@ -5,13 +5,17 @@
  * threshold; false-positive rate: benign bodies that reach it. Printed overall and per category,
  * technique, language and carrier.
  *
- *   bun scripts/eval-injection.ts [--list] [--json] [--seed N]
+ * Two sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against,
+ * and `holdout`, written apart from the rules and never tuned against. Both are printed unless
+ * --set names one; the holdout figures are the honest ones.
+ *
+ *   bun scripts/eval-injection.ts [--set dev|holdout] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
 import { createInjectionEngine, type InjectionEngine } from "../src/scan/injection/engine.ts";
-import { compileRulePack } from "../src/scan/rules/compile.ts";
-import { injectionCorpus, type InjectionSample } from "../test/corpus/injection/corpus.ts";
+import { compileInjectionPack } from "../src/scan/injection/pack.ts";
+import { injectionCorpus, type CorpusSet, type InjectionSample } from "../test/corpus/injection/corpus.ts";
 
 export const TARGET_RECALL = 0.9;
 export const TARGET_FP = 0.01;
@@ -39,11 +43,11 @@ const bump = (m: Record<string, Tally>, k: string, ok: boolean) => {
 };
 
 export async function builtinEngine(): Promise<InjectionEngine> {
-  return createInjectionEngine({ rules: compileRulePack(await loadRuleFiles("rules/injection/"), "inj") });
+  return createInjectionEngine({ rules: compileInjectionPack(await loadRuleFiles("rules/injection/")) });
 }
 
-export async function evaluateInjection(engine: InjectionEngine, seed = DEFAULT_SEED): Promise<InjectionEval> {
-  const samples: InjectionSample[] = await injectionCorpus(seed);
+export async function evaluateInjection(engine: InjectionEngine, seed = DEFAULT_SEED, set: CorpusSet = "dev"): Promise<InjectionEval> {
+  const samples: InjectionSample[] = await injectionCorpus(seed, { set });
   const r: InjectionEval = { attacks: 0, benign: 0, recall: 0, fpRate: 0, byCategory: {}, byTechnique: {}, byLanguage: {}, byCarrier: {}, fpByCategory: {}, misses: [], falsePositives: [] };
   let hits = 0;
   let fps = 0;
@@ -79,21 +83,30 @@ const clip = (s: string, n = 200) => (s.length > n ? `${s.slice(0, n)}…` : s).
 
 if (import.meta.main) {
   const args = process.argv.slice(2);
-  const seedArg = args.indexOf("--seed");
-  const seed = seedArg >= 0 ? Number(args[seedArg + 1]) : DEFAULT_SEED;
-  const t0 = performance.now();
+  const arg = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const seed = Number(arg("--seed") ?? DEFAULT_SEED);
+  const only = arg("--set");
+  if (only !== undefined && only !== "dev" && only !== "holdout") {
+    console.error("--set wants dev or holdout");
+    process.exit(2);
+  }
+  const sets: CorpusSet[] = only === undefined ? ["dev", "holdout"] : [only];
   const engine = await builtinEngine();
-  const r = await evaluateInjection(engine, seed);
-  if (args.includes("--json")) {
-    console.log(JSON.stringify({ ...r, misses: r.misses.length, falsePositives: r.falsePositives.length }));
-  } else {
+  for (const set of sets) {
+    const t0 = performance.now();
+    const r = await evaluateInjection(engine, seed, set);
+    if (args.includes("--json")) {
+      console.log(JSON.stringify({ set, ...r, misses: r.misses.length, falsePositives: r.falsePositives.length }));
+      continue;
+    }
     const table = (title: string, m: Record<string, Tally>) => {
       console.log(title);
       for (const [k, t] of Object.entries(m).sort()) console.log(`  ${k.padEnd(26)} ${pct(t.ok / t.n).padStart(8)}  (${t.ok}/${t.n})`);
     };
-    console.log(`injection corpus (seed ${seed}): ${r.attacks} attacks, ${r.benign} benign, ${engine.ruleIds.length} rules, threshold ${engine.threshold}, ${(performance.now() - t0).toFixed(0)} ms`);
-    console.log(`recall  ${pct(r.recall)}  (${r.attacks - r.misses.length}/${r.attacks})   target >= ${pct(TARGET_RECALL)}  ${r.recall >= TARGET_RECALL ? "ok" : "MISS"}`);
-    console.log(`false positives  ${pct(r.fpRate)}  (${r.falsePositives.length}/${r.benign})   target <= ${pct(TARGET_FP)}  ${r.fpRate <= TARGET_FP ? "ok" : "MISS"}`);
+    console.log(`\n== ${set} set (seed ${seed}): ${r.attacks} attacks, ${r.benign} benign, ${engine.ruleIds.length} rules, threshold ${engine.threshold}, ${(performance.now() - t0).toFixed(0)} ms`);
     table("recall by category", r.byCategory);
     table("recall by technique", r.byTechnique);
     table("recall by language", r.byLanguage);
@@ -103,5 +116,6 @@ if (import.meta.main) {
       for (const m of r.misses) console.log(`MISS ${m.id} [${m.category}/${m.technique}/${m.language}] score ${m.score} ${m.rules.join(",")}: ${clip(m.body)}`);
       for (const f of r.falsePositives) console.log(`FP   ${f.id} [${f.category}] score ${f.score} ${f.rules.join(",")}: ${clip(f.body)}`);
     }
+    console.log(`${set}: recall ${pct(r.recall)} (${r.attacks - r.misses.length}/${r.attacks}), target >= ${pct(TARGET_RECALL)} ${r.recall >= TARGET_RECALL ? "ok" : "MISS"}; false positives ${pct(r.fpRate)} (${r.falsePositives.length}/${r.benign}), target <= ${pct(TARGET_FP)} ${r.fpRate <= TARGET_FP ? "ok" : "MISS"}`);
   }
 }

@@ -72,6 +72,9 @@ export async function runCommand(args: string[]): Promise<number> {
 }
 
 async function serve(initial: Loaded, log: Logger): Promise<number> {
+  // Compiling the rule packs (thousands of lexicon phrases, YAML parsed, automata built) leaves
+  // tens of MB of garbage; collect it before serving rather than whenever the collector gets to it.
+  Bun.gc(true);
   const home = sluiceHome();
   let loaded = initial;
   let killswitch = false;
@@ -171,6 +174,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
         if (JSON.stringify(next.config.dns.listen) !== JSON.stringify(loaded.config.dns.listen)) log.warn("dns.listen changed: takes effect after a restart");
         loaded = next;
         addresses = nextAddresses;
+        Bun.gc(true);
         proxy.clearPool();
         hosts = loadHostsTable(hostsFile);
         resolver.clear();

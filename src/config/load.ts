@@ -16,6 +16,7 @@ import { loadRuleFiles } from "./rule-files.ts";
 import { compileRulePack, type CompiledRules } from "../scan/rules/compile.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
 import type { Config } from "./schema.ts";
+import { compileInjectionPack } from "../scan/injection/pack.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
 
@@ -77,7 +78,7 @@ export function builtinRules(): Promise<CompiledRules> {
 
 /** The embedded prompt-injection rule pack (rules/injection), compiled once per process. */
 export function builtinInjectionRules(): Promise<CompiledRules> {
-  builtinInjection ??= loadRuleFiles("rules/injection/").then((files) => compileRulePack(files, "inj"));
+  builtinInjection ??= loadRuleFiles("rules/injection/").then((files) => compileInjectionPack(files));
   return builtinInjection;
 }
 

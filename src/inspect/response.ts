@@ -46,12 +46,15 @@ const SHOWN_CARRIERS: ReadonlySet<string> = new Set(["visible", "text", "code", 
 /** Tags or a comment: text in this shape is read with html.ts (markdown allows inline HTML). */
 const LOOKS_LIKE_HTML = /<!--|<\/?[a-z][a-z0-9-]*[\s>/]/i;
 
-/** Markdown code: fenced blocks (CommonMark §4.5) and inline spans (§6.1). */
-const MARKDOWN_CODE = /(^|\n)(```|~~~)[^\n]*\n[\s\S]*?(?:\n\2[^\n]*(?=\n|$)|$)|`[^`\n]{1,500}`/g;
+/**
+ * Markdown fenced code blocks (CommonMark §4.5). Inline code spans (§6.1) stay in their sentence:
+ * an instruction reads through them.
+ */
+const MARKDOWN_CODE = /(^|\n)(```|~~~)[^\n]*\n[\s\S]*?(?:\n\2[^\n]*(?=\n|$)|$)/g;
 
-/** A text with its markdown code cut out into `code` segments (documentation quotes attacks there). */
+/** A text with its markdown code blocks cut out into `code` segments (documentation quotes attacks there). */
 function plainSegments(location: string, text: string): SegmentIn[] {
-  if (text.indexOf("`") < 0 && text.indexOf("~~~") < 0) return [{ location, carrier: "text", text }];
+  if (text.indexOf("```") < 0 && text.indexOf("~~~") < 0) return [{ location, carrier: "text", text }];
   const code: string[] = [];
   const rest = text.replace(MARKDOWN_CODE, (m, lead: string | undefined) => {
     code.push(m);

@@ -61,9 +61,19 @@ export const CARRIER_RULES = {
   obfuscated: { id: "inj.obfuscated-instructions", weight: 20 },
 } as const;
 
-const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "folded", "leetspeak", "spaced-letters"]);
+const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "bidi-reversed", "folded", "leetspeak", "spaced-letters"]);
 /** Carriers read together as one text: what a person sees, and code (never a hidden carrier). */
 const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);
+
+/**
+ * Distinct discussion cues (cues.ts) from which a shown text is read as writing about prompt
+ * injection (a security article, a detector's docs): what is found in it counts half, as one
+ * finding, and what it quotes half again. Hidden carriers never get this: nobody hides an
+ * explanation.
+ */
+export const DISCUSSION_MIN = 2;
+/** What the findings in a text that discusses injection are counted under, together. */
+const DISCUSSED = "\u0000discussed";
 
 /** How far isQuoted looks for the quotation marks around a match. */
 const QUOTE_REACH = 300;
@@ -93,6 +103,13 @@ export function isQuoted(text: string, start: number, end: number): boolean {
   return false;
 }
 
+/**
+ * Between two shown segments when they are read as one text: a blank line for the pattern rules,
+ * and a NUL, which the cue matcher takes as the end of one text and the start of another
+ * (cues.ts): two JSON values are two texts.
+ */
+const SEGMENT_SEPARATOR = "\n\n\u0000\n\n";
+
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
@@ -112,7 +129,8 @@ function findingOf(rule: string, weight: number, segment: SegmentIn, reading: Re
 }
 
 export interface InjectionOptions {
-  readonly rules: CompiledRules;
+  /** The pack (pack.ts); `discussion` (cues.ts), when given, marks text that writes about attacks. */
+  readonly rules: CompiledRules & { discussion?(text: string): number; readonly vocabulary?: ReadonlySet<string> };
   /** Default 50. */
   readonly threshold?: number;
   /** Rule ids (the carrier rules included) that add nothing. */
@@ -122,6 +140,8 @@ export interface InjectionOptions {
 
 export function createInjectionEngine(options: InjectionOptions): InjectionEngine {
   const weights = new Map(options.rules.rules.map((r) => [r.id, r.weight ?? 0] as const));
+  // What a rule's weight is counted under: its group (cues.ts) or itself.
+  const countedAs = new Map(options.rules.rules.map((r) => [r.id, r.group ?? r.id] as const));
   const threshold = options.threshold ?? 50;
 
   return {
@@ -144,22 +164,28 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
        * Scans one text (a segment, or several joined) in every reading. `at(offset)` names the
        * segment a match as written starts in; matches in other readings are put on `first`.
        */
-      const scanUnit = (text: string, at: (offset: number) => SegmentIn, first: SegmentIn) => {
+      const scanUnit = (text: string, at: (offset: number) => SegmentIn, first: SegmentIn, discussion: boolean) => {
         // A rule found in an earlier reading (the text as written first) is not found again in
         // a later one: a later reading repeats the plain text around what it changed, and an
         // instruction written plainly is not an obfuscated one.
         const found = new Set<string>();
-        for (const reading of readingsOf(text, options.decodeLimits)) {
+        for (const reading of readingsOf(text, options.decodeLimits, options.rules.vocabulary)) {
           const here = new Set<string>();
           for (const f of options.rules.scan(reading.text)) {
             if (found.has(f.rule)) continue;
             here.add(f.rule);
             const segment = reading.name === "raw" ? at(f.start) : first;
-            // Quoted or shown as code, an instruction is more often discussed than given: half weight.
-            const discussed = segment.carrier === "code" || (reading.name === "raw" && isQuoted(reading.text, f.start, f.end));
-            const full = weights.get(f.rule) ?? 0;
-            const weight = discussed ? Math.ceil(full / 2) : full;
-            count(f.rule, weight);
+            // Shown as code, an instruction is more often discussed than given: half weight. In a
+            // text that discusses injection, half weight, and what it quotes half again. (A cue
+            // intent's span runs from its first cue to the one that completed it: quoted when
+            // that last cue is.) Quotation marks alone say nothing: instructions quote too.
+            const quoted =
+              discussion && reading.name === "raw" && (f.weight !== undefined ? isQuoted(reading.text, f.end - 1, f.end) : isQuoted(reading.text, f.start, f.end));
+            const full = f.weight ?? weights.get(f.rule) ?? 0;
+            const weight = Math.ceil(full / ((segment.carrier === "code" ? 2 : 1) * (discussion ? 2 : 1) * (quoted ? 2 : 1)));
+            // In a text that discusses injection, everything found counts as one finding: the
+            // strongest. An article quotes several attacks; it performs none.
+            if (!options.disabled?.has(f.rule)) count(discussion ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
             const match = reading.text.slice(f.start, f.end);
             const carrier =
               !SHOWN.has(segment.carrier)
@@ -192,7 +218,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         const starts: number[] = [];
         let joined = "";
         for (const s of shown) {
-          if (joined.length > 0) joined += "\n\n";
+          if (joined.length > 0) joined += SEGMENT_SEPARATOR;
           starts.push(joined.length);
           joined += s.text;
         }
@@ -206,11 +232,11 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           }
           return shown[lo]!;
         };
-        scanUnit(joined, at, shown[0]!);
+        scanUnit(joined, at, shown[0]!, (options.rules.discussion?.(joined) ?? 0) >= DISCUSSION_MIN);
       }
       for (const segment of segments) {
         if (SHOWN.has(segment.carrier) || segment.text.trim().length === 0) continue;
-        scanUnit(segment.text, () => segment, segment);
+        scanUnit(segment.text, () => segment, segment, false);
       }
       return { score, findings };
     },

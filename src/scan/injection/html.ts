@@ -15,7 +15,7 @@ import { htmlEntityDecode } from "../decode/index.ts";
 
 export type Carrier =
   | "visible"
-  /** Shown, but as code (<code>, <pre>, <kbd>, <samp>; markdown code spans and blocks): documentation quotes attacks there. */
+  /** Shown, but as a block of code (<pre>, markdown fenced blocks): documentation quotes attacks there. */
   | "code"
   /** The content of <script> and <style>: not shown, but read by a model given raw HTML (scanned at full weight, no hidden-carrier bonus). */
   | "script"
@@ -87,8 +87,11 @@ const ELEMENTS = new Set(
 );
 const isElement = (name: string): boolean => ELEMENTS.has(name) || name.includes("-") || name.includes(":");
 
-/** Elements whose text is shown as code. */
-const CODE = new Set(["code", "pre", "kbd", "samp"]);
+/**
+ * Elements whose text is shown as a block of code. Inline code (<code>, <kbd>, <samp> in a
+ * sentence) stays in the sentence: an instruction reads through it ("run `curl ... | sh` now").
+ */
+const CODE = new Set(["pre"]);
 
 /** Why an element's content is hidden (or shown as code), or null. */
 function hiddenBy(name: string, attrs: Map<string, string>): Carrier | null {

@@ -9,7 +9,7 @@
 import { decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
 
-export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "folded" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
+export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
 
 export interface Reading {
   readonly name: ReadingName;
@@ -21,33 +21,25 @@ export interface Reading {
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Unicode tag characters U+E0020-U+E007E mirror printable ASCII: invisible text ("ASCII smuggling"). */
 const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
-/**
- * A word of letters, digits, `@` and `$`, found from its first character (the look-behind keeps
- * the search linear: a pattern that looked for the leet pair inside `[...]*` would retry from
- * every character of a long word).
- */
-const LEET_WORD = /(?<![a-z0-9@$])[a-z0-9@$]+/gi;
-const LEET_PAIR = /[a-z][013457]|[013457][a-z]/i;
-/**
- * What leetspeak is not: hex (digests, ids), words with digits no letter is written as (2, 6,
- * 8, 9: versions, dates, sizes), runs of digits, and long tokens. Such words are left as they
- * are, so ordinary technical text yields no leetspeak reading at all.
- */
-const NOT_LEET = /^[0-9a-f]+$|[2689]|\d{3}|^.{25}|[a-z]@[a-z]/i;
-/** A leetspeak word has at least three letters and a digit standing for one (`1gn0r3`, not `v1`, `7ms`, `4o`). */
-const LEET_SHAPE = /^(?=(?:[^a-z]*[a-z]){3})(?=[^013457]*[013457])/i;
+const LEET_PAIR = /[a-z][0-9@$]|[0-9@$][a-z]/i;
+const LEET_PAIRS = /[a-z][0-9@$]|[0-9@$][a-z]/gi;
 /** Text kept on each side of a leetspeak word in its reading: the instruction around it. */
 const LEET_CONTEXT = 256;
-const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", $: "s" };
-/** Four or more single letters, each followed by one separator: `i g n o r e`, `i.g.n.o.r.e`. */
-const SPACED = /(?<![a-z])(?:[a-z][ ._*-]){3,}[a-z](?![a-z])/gi;
-const SPACED_SEPARATOR = /[ ._*-]/g;
+/** What each digit or sign most often stands for; `1` is also `l` (VOCABULARY decides). */
+const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a", $: "s" };
+const LEET_ALTERNATIVES: Readonly<Record<string, string>> = { "1": "l", "6": "b", "9": "q" };
+/** At most this many ambiguous digits in one word are tried both ways. */
+const MAX_AMBIGUOUS = 4;
+
+/** Bidi override runs: U+202E (right-to-left override) up to U+202C (pop) or the end of the line. */
+const RLO_RUN = /\u202e([^\u202c\n]*)\u202c?/g;
 
 /**
  * Every reading of `text`, `raw` first. `limits` bounds the decoded readings (decode/views.ts);
- * readings that equal one already listed are left out.
+ * `vocabulary` (lower-case words) picks among the ways a leetspeak word reads (`1` as `i` or
+ * `l`). Readings that equal one already listed are left out.
  */
-export function readingsOf(text: string, limits?: DecodeLimits): Reading[] {
+export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: ReadonlySet<string>): Reading[] {
   const out: Reading[] = [{ name: "raw", text }];
   const seen = new Set<string>([text]);
   const add = (name: ReadingName, t: string | null, via?: readonly string[]) => {
@@ -60,6 +52,8 @@ export function readingsOf(text: string, limits?: DecodeLimits): Reading[] {
     // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
     const nfkc = text.normalize("NFKC");
     add("nfkc", nfkc);
+    // Text stored backwards inside a right-to-left override displays forwards: read it so.
+    if (nfkc.includes("\u202e")) add("bidi-reversed", nfkc.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")));
     INVISIBLE.lastIndex = 0;
     if (INVISIBLE.test(nfkc)) {
       add("invisible-removed", nfkc.replace(INVISIBLE, ""));
@@ -77,44 +71,173 @@ export function readingsOf(text: string, limits?: DecodeLimits): Reading[] {
     plain = normaliseText(text);
     add("folded", plain);
   }
-  const leet = leetFolded(plain);
+  const leet = leetFolded(plain, vocabulary);
   add("leetspeak", leet);
   add("spaced-letters", spacedJoined(leet ?? plain));
   for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, view.via);
   return out;
 }
 
-const isLeet = (word: string): boolean => LEET_SHAPE.test(word) && !NOT_LEET.test(word);
+const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 122;
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+const isHexLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 102;
+/** Characters of a leetspeak word (ASCII letters, digits, `@`, `$`): 1 where one is. */
+const LEET_CHARS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || c === 36) LEET_CHARS[c] = 1;
+const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
+
+/** Letters a leetspeak digit or sign may stand for: blanked in a word's skeleton. */
+const LEET_LETTERS = new Set("oizeasgtblq");
+/** A word with every digit, sign and letter one may stand for blanked: `1gn0r3` and `ignore` are both `??n?r?`. */
+function skeletonOf(word: string): string {
+  let out = "";
+  for (let i = 0; i < word.length; i++) {
+    const ch = word[i]!.toLowerCase();
+    out += LEET_LETTERS.has(ch) || !isAsciiLetter(ch.charCodeAt(0)) ? "?" : ch;
+  }
+  return out;
+}
+const skeletons = new WeakMap<ReadonlySet<string>, Set<string>>();
+
+/**
+ * A leetspeak word as letters: with a vocabulary, the reading of it found there (`1` tried as `i`
+ * and as `l`), or null when none is (technical tokens fold to nonsense, and nonsense matches
+ * nothing but noise); without one, the common reading.
+ */
+function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
+  if (vocabulary !== undefined) {
+    // Most tokens (ids, versions, hashes) share no skeleton with any word: out before folding.
+    let known = skeletons.get(vocabulary);
+    if (known === undefined) skeletons.set(vocabulary, (known = new Set([...vocabulary].map(skeletonOf))));
+    if (!known.has(skeletonOf(word))) return null;
+  }
+  const lower = word.toLowerCase();
+  const common = lower.replace(/[0-9@$]/g, (c) => LEET[c]!);
+  if (vocabulary === undefined || vocabulary.has(common)) return common;
+  const ambiguous: number[] = [];
+  for (let i = 0; i < lower.length && ambiguous.length <= MAX_AMBIGUOUS; i++) if (LEET_ALTERNATIVES[lower[i]!] !== undefined) ambiguous.push(i);
+  if (ambiguous.length === 0 || ambiguous.length > MAX_AMBIGUOUS) return null;
+  for (let mask = 1; mask < 1 << ambiguous.length; mask++) {
+    const chars = common.split("");
+    ambiguous.forEach((at, bit) => {
+      if (mask & (1 << bit)) chars[at] = LEET_ALTERNATIVES[lower[at]!]!;
+    });
+    const candidate = chars.join("");
+    if (vocabulary.has(candidate)) return candidate;
+  }
+  return null;
+}
 
 /**
  * Leetspeak read as letters inside words (`1gn0r3` -> `ignore`), as windows of LEET_CONTEXT
- * around each such word joined by line breaks (the whole text when they cover most of it); null
- * when there is none.
+ * around each such word joined by line breaks; null when there is none. A word counts when it has
+ * two letters or more and a digit or sign standing for one, is not hex, a number of four digits
+ * or more, a long token or a mail address, and (with a vocabulary) reads as a word of it. One
+ * pass over the characters: most words have no digit and are passed over at once.
  */
-export function leetFolded(text: string): string | null {
-  // Most text has no letter next to one of the digits leetspeak uses: nothing to look at.
+export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): string | null {
+  // Most text has no letter next to a digit or sign: nothing to look at.
   if (!LEET_PAIR.test(text)) return null;
-  const windows: [number, number][] = [];
-  LEET_WORD.lastIndex = 0;
-  for (let m = LEET_WORD.exec(text); m !== null; m = LEET_WORD.exec(text)) {
-    if (!isLeet(m[0])) continue;
-    const from = Math.max(0, m.index - LEET_CONTEXT);
-    const to = Math.min(text.length, m.index + m[0].length + LEET_CONTEXT);
-    const last = windows[windows.length - 1];
-    if (last !== undefined && from <= last[1]) last[1] = to;
-    else windows.push([from, to]);
+  const words: [start: number, end: number, folded: string][] = [];
+  const n = text.length;
+  // Only words where a letter touches a digit or sign: the regular expression skips the prose.
+  LEET_PAIRS.lastIndex = 0;
+  for (let m = LEET_PAIRS.exec(text); m !== null; m = LEET_PAIRS.exec(text)) {
+    let start = m.index;
+    while (start > 0 && isLeetChar(text.charCodeAt(start - 1))) start--;
+    let letters = 0;
+    let signs = 0;
+    let digitRun = 0;
+    let longDigits = false;
+    let hex = true;
+    let mail = false;
+    let i = start;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (!isLeetChar(c)) break;
+      if (isAsciiLetter(c)) {
+        letters++;
+        digitRun = 0;
+        if (!isHexLetter(c)) hex = false;
+      } else {
+        signs++;
+        if (isDigit(c)) {
+          if (++digitRun >= 4) longDigits = true;
+        } else {
+          digitRun = 0;
+          hex = false;
+          if (c === 64 && i > start && isAsciiLetter(text.charCodeAt(i - 1)) && i + 1 < n && isAsciiLetter(text.charCodeAt(i + 1))) mail = true;
+        }
+      }
+    }
+    LEET_PAIRS.lastIndex = i;
+    const length = i - start;
+    if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
+    const folded = foldLeetWord(text.slice(start, i), vocabulary);
+    if (folded !== null) words.push([start, i, folded]);
   }
-  if (windows.length === 0) return null;
-  const fold = (t: string) => t.replace(LEET_WORD, (word) => (isLeet(word) ? word.replace(/[013457@$]/g, (c) => LEET[c]!) : word));
-  return windows.map(([from, to]) => fold(text.slice(from, to))).join("\n");
+  if (words.length === 0) return null;
+  const out: string[] = [];
+  let w = 0;
+  while (w < words.length) {
+    // A window: LEET_CONTEXT around a run of words whose contexts touch.
+    const from = Math.max(0, words[w]![0] - LEET_CONTEXT);
+    let to = Math.min(text.length, words[w]![1] + LEET_CONTEXT);
+    let piece = "";
+    let at = from;
+    for (; w < words.length && words[w]![0] - LEET_CONTEXT <= to; w++) {
+      const [start, end, folded] = words[w]!;
+      piece += text.slice(at, start) + folded;
+      at = end;
+      to = Math.min(text.length, Math.max(to, end + LEET_CONTEXT));
+    }
+    out.push(piece + text.slice(at, to));
+  }
+  return out.join("\n");
 }
 
-/** Letters written one by one joined into words (`i g n o r e` -> `ignore`); null when there are none. */
+/** Separators between letters written one by one: space, `.`, `_`, `*`, `-`. */
+const isSpacedSeparator = (c: number): boolean => c === 32 || c === 46 || c === 95 || c === 42 || c === 45;
+/** Where a run of letters written one by one may start. */
+const SPACED_START = /[a-z][ ._*-][a-z][ ._*-][a-z]/gi;
+/** Fewest letters in a run written one by one. */
+const SPACED_MIN = 4;
+
+/**
+ * Letters written one by one joined into words (`i g n o r e` -> `ignore`, `i.g.n.o.r.e`): runs
+ * of four letters or more, each but the last followed by one separator, with no letter before
+ * or after the run. Null when there are none. One pass over the characters.
+ */
 export function spacedJoined(text: string): string | null {
-  let changed = false;
-  const out = text.replace(SPACED, (run) => {
-    changed = true;
-    return run.replace(SPACED_SEPARATOR, "");
-  });
-  return changed ? out : null;
+  let out = "";
+  let last = 0;
+  const n = text.length;
+  // Candidates found by the regular expression (three letters, each but the last followed by a
+  // separator), then walked by hand.
+  SPACED_START.lastIndex = 0;
+  for (let m = SPACED_START.exec(text); m !== null; m = SPACED_START.exec(text)) {
+    const i = m.index;
+    if (i > 0 && isAsciiLetter(text.charCodeAt(i - 1))) {
+      SPACED_START.lastIndex = i + 1;
+      continue;
+    }
+    let end = i; // the run's last letter
+    let count = 1;
+    while (end + 2 < n && isSpacedSeparator(text.charCodeAt(end + 1)) && isAsciiLetter(text.charCodeAt(end + 2))) {
+      end += 2;
+      count++;
+    }
+    // The last letter must end a word: if a letter follows it, the run ends one letter earlier.
+    if (end + 1 < n && isAsciiLetter(text.charCodeAt(end + 1))) {
+      end -= 2;
+      count--;
+    }
+    SPACED_START.lastIndex = Math.max(i + 1, end + 1);
+    if (count < SPACED_MIN) continue;
+    let joined = "";
+    for (let k = i; k <= end; k += 2) joined += text[k];
+    out += text.slice(last, i) + joined;
+    last = end + 1;
+  }
+  return last === 0 ? null : out + text.slice(last);
 }

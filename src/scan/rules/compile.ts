@@ -18,6 +18,8 @@ export interface Finding {
   readonly end: number;
   /** A few characters of each end of the secret, never the value. */
   readonly preview: string;
+  /** Injection cue intents (scan/injection/cues.ts): the weight this match counts, when not the rule's own. */
+  readonly weight?: number;
 }
 
 export interface CompiledRule {
@@ -28,6 +30,11 @@ export interface CompiledRule {
   readonly validator: ValidatorName | undefined;
   /** What a match adds to a response's score (injection rules only). */
   readonly weight: number | undefined;
+  /**
+   * Injection rules that weigh the same evidence (the cue intents): a response counts the group
+   * once, at its highest weight, rather than each rule of it.
+   */
+  readonly group?: string;
   readonly examples: { readonly match: readonly string[]; readonly no_match: readonly string[] };
   /** Where the rule was defined, for messages. */
   readonly path: string;

@@ -1,25 +1,27 @@
 /**
- * Every example of every prompt-injection rule (rules/injection/*.yaml) runs as its own test,
- * named by rule id: a match example is found by its rule in the text as written or in one of the
- * engine's readings (NFKC, invisibles removed, look-alikes, leetspeak, ...), a no_match example
- * in none of them.
+ * Every example of every prompt-injection rule (rules/injection/*.yaml) and cue intent
+ * (rules/injection/cues/intents.yaml, with every lexicon) runs as its own test, named by id: a
+ * match example is found by its rule in the text as written or in one of the engine's readings
+ * (NFKC, invisibles removed, look-alikes, leetspeak, ...), a no_match example in none of them.
  */
 import { describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { loadRuleFiles } from "../../../src/config/rule-files.ts";
+import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 import { readingsOf } from "../../../src/scan/injection/readings.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 
-const DIR = join(import.meta.dir, "../../../rules/injection");
-const files = readdirSync(DIR)
-  .filter((f) => f.endsWith(".yaml"))
-  .sort()
-  .map((f) => ({ path: `rules/injection/${f}`, text: readFileSync(join(DIR, f), "utf8") }));
-const pack = compileRulePack(files, "inj");
-const foundBy = (text: string, rule: string) => readingsOf(text).some((r) => pack.scan(r.text).some((f) => f.rule === rule));
+const pack = compileInjectionPack(await loadRuleFiles("rules/injection/"));
+const weights = new Map(pack.rules.map((r) => [r.id, r.weight]));
+/**
+ * Whether `rule` is found in `text` at its full weight. An intent found only at half weight
+ * (damped: the text writes about attacks, or negates) does not block on its own, which is what
+ * a counter-example asks.
+ */
+const foundBy = (text: string, rule: string) =>
+  readingsOf(text, undefined, pack.vocabulary).some((r) => pack.scan(r.text).some((f) => f.rule === rule && (f.weight ?? weights.get(rule)) === weights.get(rule)));
 
 describe("rules/injection: every example of every rule", () => {
-  test("the pack loads: at least 40 rules, each with a weight", () => {
+  test("the pack loads: at least 40 rules and intents, each with a weight", () => {
     expect(pack.rules.length).toBeGreaterThanOrEqual(40);
     for (const r of pack.rules) expect(r.weight).toBeGreaterThan(0);
   });

@@ -1,0 +1,526 @@
+/**
+ * Cue intents: prompt injection recognised by what a text *does* rather than by one phrasing.
+ * An injected instruction is a handful of moves close together: it dismisses the rules the model
+ * was given, addresses an AI, asks for a secret, names a place to send it, says not to tell the
+ * user. Each move is a class of cue phrases in a lexicon (rules/injection/cues/lexicon-*.yaml,
+ * one file per language, all loaded together); an intent (rules/injection/cues/intents.yaml) is
+ * a combination of classes found within a few hundred characters of each other, with a weight.
+ * "Ignore your earlier guidance" and "the rules you were given no longer apply" share no phrase,
+ * but both are `dismiss` + `rules` near `you`.
+ *
+ * Matching is one Aho-Corasick pass over the text (keywords.ts's DFA) with case, runs of white
+ * space and curly apostrophes folded; a phrase that starts (ends) with a letter of a spaced script
+ * must start (end) at a word boundary, unless written with a trailing `*` (a stem: `ignor*`).
+ * Phrases in scripts written without spaces (Chinese, Japanese) and in Korean, whose particles
+ * attach to words, match anywhere.
+ *
+ * The result has the shape of a compiled rule pack (CompiledRules), so the injection engine
+ * scores intents as it scores pattern rules, over every reading of a text.
+ */
+import { z } from "zod";
+import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
+import { buildDfa } from "../rules/keywords.ts";
+import { SEVERITIES } from "../rules/schema.ts";
+
+/** Distinct cue classes a lexicon may define (a class is one bit of a window's mask). */
+export const MAX_CLASSES = 31;
+/**
+ * The group of every intent (CompiledRule.group): intents read the same cues, so a response
+ * counts the strongest one, not their sum.
+ */
+export const CUE_GROUP = "inj.cues";
+/** Default reach of an intent: its cues lie within this many characters. */
+export const DEFAULT_WITHIN = 200;
+/** A blank line between two cues puts them this many characters further apart (a new paragraph). */
+export const BLANK_LINE = 150;
+/** A NUL puts what follows beyond every intent's reach: it separates texts scanned together. */
+const SEPARATE = 10_000;
+
+const className = z.string().regex(/^[a-z]+(?:-[a-z]+)*$/, "class names are lower-case kebab-case");
+const phrase = z
+  .string()
+  .min(1)
+  .refine((p) => p === p.toLowerCase(), "phrases are lower-case")
+  .refine((p) => !/[\x00-\x1f\x7f]/.test(p) && p.trim() === p && !/\s{2}/.test(p), "phrases are printable, trimmed, one space between words")
+  .refine((p) => !p.slice(0, -1).includes("*") && p !== "*", "`*` only ends a stem");
+
+export const lexiconSchema = z.strictObject({
+  lexicon: z.strictObject({
+    language: z.string().regex(/^[a-z]{2}$/),
+    classes: z.record(className, z.array(phrase).min(1)),
+  }),
+});
+
+const intentSchema = z.strictObject({
+  id: z.string().regex(/^inj\.[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be kebab-case and start with `inj.`"),
+  description: z.string().min(1),
+  severity: z.enum(SEVERITIES),
+  weight: z.number().int().min(1).max(100),
+  /** Every one of these classes has a cue in the window. */
+  all: z.array(className).min(1),
+  /** And at least one of these (when given). */
+  any: z.array(className).default([]),
+  /** A cue of one of these in the window halves the weight (writing *about* injection). */
+  damp: z.array(className).default([]),
+  /** How far apart the cues may be, in characters. */
+  within: z.number().int().min(20).max(2000).default(DEFAULT_WITHIN),
+  examples: z.strictObject({
+    match: z.array(z.string().min(1)).min(1),
+    no_match: z.array(z.string().min(1)).min(1),
+  }),
+});
+export const intentsSchema = z.strictObject({ intents: z.array(intentSchema).min(1) });
+
+interface Intent {
+  readonly rule: CompiledRule;
+  readonly all: number;
+  readonly any: number;
+  readonly damp: number;
+  readonly within: number;
+}
+
+/** A letter or digit of a script written with spaces between words (Latin, Greek, Cyrillic, ...). */
+const SPACED_WORD = /[\p{L}\p{N}]/u;
+const isSpacedWordChar = (c: number): boolean =>
+  (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 0xc0 && c < 0x1100 && SPACED_WORD.test(String.fromCharCode(c)));
+
+/**
+ * Whether a word starting after code unit `c` is part of a longer token: a letter or digit
+ * before it, or the `@` or `.` of a mail address or host (`ops@attacker.example` holds no
+ * discussion of attackers). Path segments (`~/.ssh/id_rsa`) and identifier parts (`send_email`)
+ * are words.
+ */
+const extendsWord = (c: number): boolean => c === 64 || c === 46 || isSpacedWordChar(c);
+/** Whether the text at `at` continues the word before it: a letter or digit, `@`, or a `.` before a letter (`attacker.example`). */
+function continuesWord(text: string, at: number): boolean {
+  const c = text.charCodeAt(at);
+  if (c === 64) return true;
+  if (c === 46) return at + 1 < text.length && isSpacedWordChar(text.charCodeAt(at + 1));
+  return isSpacedWordChar(c);
+}
+
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x3000 || c === 0x2009 || c === 0x202f;
+/** Code units read as another: white space as a space, curly apostrophes as `'`. */
+const foldUnit = (c: number): number => (isSpace(c) ? 32 : c === 0x2019 || c === 0x2018 || c === 0x02bc ? 39 : c);
+
+/**
+ * Compiles lexicon and intent files into a scanner with the shape of a rule pack. Every problem
+ * (a bad file, an intent naming a class no lexicon defines, too many classes) is reported at once.
+ */
+export interface CueRules extends CompiledRules {
+  /**
+   * How many distinct phrases of the `discuss` class (writing about attacks: "attacker",
+   * "prompt injection", "for example") `text` has: the engine reads a text with several as one
+   * that discusses injection rather than performs it.
+   */
+  discussion(text: string): number;
+  /** The ASCII words of every lexicon, lower case: what a leetspeak word may be read as (readings.ts). */
+  readonly vocabulary: ReadonlySet<string>;
+  /** Every cue in `text` with its classes, for diagnostics and tests. */
+  cuesOf(text: string): { start: number; end: number; classes: string[] }[];
+}
+
+/** The class whose cues mark writing about attacks (CueRules.discussion). */
+export const DISCUSS_CLASS = "discuss";
+
+export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
+  const issues: RulePackIssue[] = [];
+  const classes = new Map<string, number>();
+  // phrase -> [class mask, stem]
+  const phrases = new Map<string, { mask: number; stem: boolean }>();
+  for (const file of lexicons) {
+    const parsed = lexiconSchema.safeParse(file.doc);
+    if (!parsed.success) {
+      for (const i of parsed.error.issues) issues.push({ path: file.path, id: "(lexicon)", message: `${i.path.join(".")}: ${i.message}` });
+      continue;
+    }
+    for (const [name, list] of Object.entries(parsed.data.lexicon.classes)) {
+      let bit = classes.get(name);
+      if (bit === undefined) {
+        if (classes.size >= MAX_CLASSES) {
+          issues.push({ path: file.path, id: "(lexicon)", message: `more than ${MAX_CLASSES} cue classes` });
+          continue;
+        }
+        bit = classes.size;
+        classes.set(name, bit);
+      }
+      for (const raw of list) {
+        const stem = raw.endsWith("*");
+        const text = stem ? raw.slice(0, -1) : raw;
+        const entry = phrases.get(text) ?? { mask: 0, stem };
+        entry.mask |= 1 << bit;
+        entry.stem ||= stem;
+        phrases.set(text, entry);
+      }
+    }
+  }
+  const intents: Intent[] = [];
+  const ids = new Set<string>();
+  for (const file of intentFiles) {
+    const parsed = intentsSchema.safeParse(file.doc);
+    if (!parsed.success) {
+      for (const i of parsed.error.issues) issues.push({ path: file.path, id: "(intents)", message: `${i.path.join(".")}: ${i.message}` });
+      continue;
+    }
+    for (const it of parsed.data.intents) {
+      const bad = (message: string) => issues.push({ path: file.path, id: it.id, message });
+      if (ids.has(it.id)) bad("duplicate intent id");
+      ids.add(it.id);
+      const maskOf = (names: readonly string[]) => {
+        let m = 0;
+        for (const n of names) {
+          const bit = classes.get(n);
+          if (bit === undefined) bad(`no lexicon defines the class ${n}`);
+          else m |= 1 << bit;
+        }
+        return m;
+      };
+      intents.push({
+        rule: { id: it.id, description: it.description, severity: it.severity, keywords: [], validator: undefined, weight: it.weight, group: CUE_GROUP, examples: it.examples, path: file.path },
+        all: maskOf(it.all),
+        any: maskOf(it.any),
+        damp: maskOf(it.damp),
+        within: it.within,
+      });
+    }
+  }
+  if (issues.length > 0) throw new RulePackError(issues);
+  const discuss = classes.get(DISCUSS_CLASS);
+  return buildCueScanner([...phrases.entries()].map(([text, e]) => ({ text, ...e })), intents, discuss === undefined ? 0 : 1 << discuss, [...classes.keys()]);
+}
+
+function buildCueScanner(phrases: readonly { text: string; mask: number; stem: boolean }[], intents: readonly Intent[], discussMask: number, classNames: readonly string[]): CueRules {
+  const texts = phrases.map((p) => p.text);
+  const lengths = Int32Array.from(texts, (t) => t.length);
+  const masks = Int32Array.from(phrases, (p) => p.mask);
+  const spaced = Uint8Array.from(texts, (t) => (t.includes(" ") ? 1 : 0));
+  // Boundary checks per phrase: 1 = at the start, 2 = at the end.
+  const bounds = Uint8Array.from(phrases, (p) => (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (!p.stem && isSpacedWordChar(p.text.charCodeAt(p.text.length - 1)) ? 2 : 0));
+  const maxWithin = intents.reduce((m, i) => Math.max(m, i.within), 0);
+  const vocabulary = new Set<string>();
+  for (const t of texts) for (const w of t.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
+
+  // ASCII phrases: one complete DFA (keywords.ts), a table lookup per character. Phrases with
+  // other characters (accented Latin, Cyrillic, CJK, Hangul): a sparse automaton of their own,
+  // run only on text that has such a character. In one table their thousands of letters would
+  // widen every row (hundreds of megabytes for eight languages).
+  const asciiIds: number[] = [];
+  const wideIds: number[] = [];
+  texts.forEach((t, k) => (/[^\x00-\x7f]/.test(t) ? wideIds : asciiIds).push(k));
+  const ascii = buildDfa(asciiIds.map((k) => texts[k]!));
+  const sparse = buildSparse(wideIds.map((k) => texts[k]!));
+
+  // Reused between scans: hit starts and ends (offsets in the text), where they are for the
+  // windows (`places`: the end plus BLANK_LINE for each blank line before it), and their masks.
+  let starts = new Int32Array(1024);
+  let ends = new Int32Array(1024);
+  let places = new Int32Array(1024);
+  let hitMasks = new Int32Array(1024);
+  let n = 0;
+
+  /** Records phrase k ending at i (inclusive) when its word boundaries hold. */
+  const hit = (text: string, k: number, i: number, shift: number) => {
+    const b = bounds[k]!;
+    if (b & 2 && i + 1 < text.length && continuesWord(text, i + 1)) return;
+    // A phrase with a space may have matched a longer run of white space.
+    const start = spaced[k] === 1 ? startOf(text, i, texts[k]!) : i + 1 - lengths[k]!;
+    if (b & 1 && start > 0 && extendsWord(text.charCodeAt(start - 1))) return;
+    if (n === starts.length) {
+      starts = grow(starts);
+      ends = grow(ends);
+      places = grow(places);
+      hitMasks = grow(hitMasks);
+    }
+    starts[n] = start;
+    ends[n] = i + 1;
+    places[n] = i + 1 + shift;
+    hitMasks[n] = masks[k]!;
+    n++;
+  };
+
+  /** The ASCII phrases in `text`, in order of end. */
+  const findAscii = (text: string) => {
+    const { classOf, width, delta, outAt, outList } = ascii;
+    const spaceClass = classOf[32]!;
+    const apostrophe = classOf[39]!;
+    let row = 0;
+    let prevSpace = true;
+    let newlines = 0;
+    let shift = 0;
+    for (let i = 0, len = text.length; i < len; i++) {
+      const c = text.charCodeAt(i);
+      let cls: number;
+      if (c === 32 || (c >= 9 && c <= 13)) {
+        // A run of white space reads as one space; one with a blank line in it puts what
+        // follows BLANK_LINE further away.
+        if (c === 10 && ++newlines === 2) shift += BLANK_LINE;
+        if (prevSpace) continue;
+        prevSpace = true;
+        cls = spaceClass;
+      } else if (c < 128) {
+        prevSpace = false;
+        newlines = 0;
+        // A NUL separates two texts read in one pass (engine.ts): no intent spans it.
+        if (c === 0) shift += SEPARATE;
+        cls = classOf[c]!;
+      } else {
+        const f = foldUnit(c);
+        if (f === 32) {
+          if (prevSpace) continue;
+          prevSpace = true;
+          cls = spaceClass;
+        } else {
+          prevSpace = false;
+          newlines = 0;
+          cls = f === 39 ? apostrophe : 0;
+        }
+      }
+      row = delta[row + cls]!;
+      if (row >= 0) continue;
+      row = -row;
+      const o = outAt[(row / width) | 0]!;
+      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) hit(text, asciiIds[outList[j]!]!, i, shift);
+    }
+  };
+
+  /** The other phrases in `text`, in order of end. */
+  const findWide = (text: string) => {
+    const { edgeStart, edgeChar, edgeTo, fail, outStart, outIds, lower } = sparse;
+    const step = (s: number, c: number): number => {
+      let lo = edgeStart[s]!;
+      let hi = edgeStart[s + 1]! - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const m = edgeChar[mid]!;
+        if (m === c) return edgeTo[mid]!;
+        if (m < c) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return -1;
+    };
+    let state = 0;
+    let prevSpace = true;
+    let newlines = 0;
+    let shift = 0;
+    for (let i = 0, len = text.length; i < len; i++) {
+      let c = text.charCodeAt(i);
+      if (c === 10 && ++newlines === 2) shift += BLANK_LINE;
+      else if (c === 0) shift += SEPARATE;
+      c = foldUnit(c);
+      if (c === 32) {
+        if (prevSpace) continue;
+        prevSpace = true;
+      } else {
+        prevSpace = false;
+        newlines = 0;
+        c = c < 128 ? (c >= 65 && c <= 90 ? c + 32 : c) : (lower.get(c) ?? c);
+      }
+      let t = step(state, c);
+      while (t < 0 && state !== 0) {
+        state = fail[state]!;
+        t = step(state, c);
+      }
+      state = t < 0 ? 0 : t;
+      for (let j = outStart[state]!, end = outStart[state + 1]!; j < end; j++) hit(text, wideIds[outIds[j]!]!, i, shift);
+    }
+  };
+
+  /** Every cue phrase in `text`, in order of end; returns the count. */
+  const findCues = (text: string): number => {
+    n = 0;
+    findAscii(text);
+    if (wideIds.length === 0 || Buffer.byteLength(text, "utf8") === text.length) return n;
+    const asciiHits = n;
+    findWide(text);
+    if (asciiHits > 0 && n > asciiHits) sortHits();
+    return n;
+  };
+
+  /** Puts the hits of both passes in order of end. */
+  const sortHits = () => {
+    const order = Array.from({ length: n }, (_, h) => h).sort((x, y) => ends[x]! - ends[y]! || x - y);
+    const s = starts.slice(0, n);
+    const e = ends.slice(0, n);
+    const p = places.slice(0, n);
+    const m = hitMasks.slice(0, n);
+    order.forEach((from, to) => {
+      starts[to] = s[from]!;
+      ends[to] = e[from]!;
+      places[to] = p[from]!;
+      hitMasks[to] = m[from]!;
+    });
+  };
+
+  const classCounts = new Int32Array(MAX_CLASSES);
+  return {
+    rules: intents.map((i) => i.rule),
+    vocabulary,
+    cuesOf(text: string) {
+      const count = findCues(text);
+      const out: { start: number; end: number; classes: string[] }[] = [];
+      for (let h = 0; h < count; h++) out.push({ start: starts[h]!, end: ends[h]!, classes: classNames.filter((_, bit) => hitMasks[h]! & (1 << bit)) });
+      return out;
+    },
+    discussion(text: string): number {
+      if (discussMask === 0) return 0;
+      const count = findCues(text);
+      const distinct = new Set<string>();
+      for (let h = 0; h < count; h++) if (hitMasks[h]! & discussMask) distinct.add(text.slice(starts[h]!, ends[h]!).toLowerCase());
+      return distinct.size;
+    },
+    scan,
+  };
+
+  function scan(text: string): Finding[] {
+    const count = findCues(text);
+    if (count < 2) return [];
+    const best = new Map<string, Finding & { weight: number }>();
+    classCounts.fill(0);
+    let mask = 0;
+    let left = 0;
+    for (let r = 0; r < count; r++) {
+      const at = places[r]!;
+      for (let m = hitMasks[r]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && classCounts[bit]!++ === 0) mask |= 1 << bit;
+      while (places[left]! < at - maxWithin) {
+        for (let m = hitMasks[left]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && --classCounts[bit]! === 0) mask &= ~(1 << bit);
+        left++;
+      }
+      // An intent is complete at its last cue: only intents this cue belongs to can be.
+      for (const it of intents) {
+        if ((hitMasks[r]! & (it.all | it.any)) === 0 || (mask & it.all) !== it.all || (it.any !== 0 && (mask & it.any) === 0)) continue;
+        // The intent's own reach, narrower than the window: recompute over its span.
+        const span = intentSpan(it, r, left);
+        if (span === null) continue;
+        const weight = (span.mask & it.damp) !== 0 ? Math.ceil(it.rule.weight! / 2) : it.rule.weight!;
+        const prior = best.get(it.rule.id);
+        if (prior !== undefined && prior.weight >= weight) continue;
+        best.set(it.rule.id, { rule: it.rule.id, start: span.start, end: ends[r]!, preview: previewOf(text.slice(span.start, ends[r]!)), weight });
+      }
+    }
+    return [...best.values()];
+  }
+
+  /** The cues of `it` in the window ending at hit r: their mask and where they start, or null when they are too far apart. */
+  function intentSpan(it: Intent, r: number, left: number): { mask: number; start: number } | null {
+    const at = places[r]!;
+    let m = 0;
+    let start = ends[r]!;
+    for (let h = r; h >= left; h--) {
+      if (places[h]! < at - it.within) break;
+      m |= hitMasks[h]!;
+      if (hitMasks[h]! & (it.all | it.any)) start = starts[h]!;
+    }
+    if ((m & it.all) !== it.all || (it.any !== 0 && (m & it.any) === 0)) return null;
+    return { mask: m, start };
+  }
+}
+
+/**
+ * An Aho-Corasick automaton kept sparse, for phrases over large alphabets (CJK, Hangul,
+ * Cyrillic): each state's edges sorted by character in flat arrays (`edgeStart[s] ..
+ * edgeStart[s + 1]` index `edgeChar` and `edgeTo`), failure links, and each state's outputs
+ * (`outStart[s] .. outStart[s + 1]` index `outIds`, its own and its failure states'). `lower`
+ * maps the upper case of the phrases' letters to them.
+ */
+interface Sparse {
+  readonly edgeStart: Int32Array;
+  readonly edgeChar: Uint16Array;
+  readonly edgeTo: Int32Array;
+  readonly fail: Int32Array;
+  readonly outStart: Int32Array;
+  readonly outIds: Int32Array;
+  readonly lower: Map<number, number>;
+}
+
+function buildSparse(phrases: readonly string[]): Sparse {
+  // The trie's edges in one map while building, keyed state * 65536 + code unit.
+  const edges = new Map<number, number>();
+  const lower = new Map<number, number>();
+  let states = 1;
+  const ends: number[] = [];
+  phrases.forEach((p) => {
+    let s = 0;
+    for (let i = 0; i < p.length; i++) {
+      const c = p.charCodeAt(i);
+      if (c >= 128) {
+        const upper = String.fromCharCode(c).toUpperCase();
+        if (upper.length === 1 && upper.charCodeAt(0) !== c) lower.set(upper.charCodeAt(0), c);
+      }
+      const key = s * 65536 + c;
+      let t = edges.get(key);
+      if (t === undefined) edges.set(key, (t = states++));
+      s = t;
+    }
+    ends.push(s);
+  });
+  const keys = [...edges.keys()].sort((x, y) => x - y);
+  const edgeStart = new Int32Array(states + 1);
+  const edgeChar = new Uint16Array(keys.length);
+  const edgeTo = new Int32Array(keys.length);
+  keys.forEach((key, i) => {
+    const s = Math.floor(key / 65536);
+    edgeStart[s + 1]!++;
+    edgeChar[i] = key % 65536;
+    edgeTo[i] = edges.get(key)!;
+  });
+  for (let s = 0; s < states; s++) edgeStart[s + 1]! += edgeStart[s]!;
+  const step = (s: number, c: number): number => {
+    let lo = edgeStart[s]!;
+    let hi = edgeStart[s + 1]! - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = edgeChar[mid]!;
+      if (m === c) return edgeTo[mid]!;
+      if (m < c) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  };
+  // Breadth first: failure links.
+  const fail = new Int32Array(states);
+  const order = new Int32Array(states);
+  let tail = 0;
+  for (let e = edgeStart[0]!; e < edgeStart[1]!; e++) order[tail++] = edgeTo[e]!;
+  for (let head = 0; head < tail; head++) {
+    const s = order[head]!;
+    for (let e = edgeStart[s]!; e < edgeStart[s + 1]!; e++) {
+      const c = edgeChar[e]!;
+      const t = edgeTo[e]!;
+      let f = fail[s]!;
+      let next = step(f, c);
+      while (next < 0 && f !== 0) {
+        f = fail[f]!;
+        next = step(f, c);
+      }
+      fail[t] = next < 0 ? 0 : next;
+      order[tail++] = t;
+    }
+  }
+  // Outputs: each state's own phrases, then its failure chain's.
+  const own: number[][] = [];
+  ends.forEach((s, id) => (own[s] ??= []).push(id));
+  const outStart = new Int32Array(states + 1);
+  const list: number[] = [];
+  for (let s = 0; s < states; s++) {
+    outStart[s] = list.length;
+    for (let f = s; f !== 0; f = fail[f]!) if (own[f] !== undefined) list.push(...own[f]!);
+  }
+  outStart[states] = list.length;
+  return { edgeStart, edgeChar, edgeTo, fail, outStart, outIds: Int32Array.from(list), lower };
+}
+
+/** Where `phrase`, matched with white space runs folded, starts if it ends at `end` (inclusive). */
+function startOf(text: string, end: number, phrase: string): number {
+  let i = end;
+  for (let p = phrase.length - 1; p >= 0 && i >= 0; p--) {
+    if (phrase.charCodeAt(p) === 32) while (i > 0 && isSpace(text.charCodeAt(i - 1))) i--;
+    i--;
+  }
+  return Math.max(0, i + 1);
+}
+
+function grow(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(a.length * 2);
+  b.set(a);
+  return b;
+}

@@ -1,0 +1,67 @@
+/**
+ * The injection pack as loaded from rules/injection/: pattern rules (files with `rules:`,
+ * scan/rules/compile.ts), cue lexicons (`lexicon:`) and cue intents (`intents:`, cues.ts),
+ * compiled into one scanner with the shape of a rule pack. A file is what its one top-level key
+ * says; an id defined twice, in either kind, is an error. The rules of one pattern file form a
+ * group (CompiledRule.group), as the cue intents do: a response counts a group once.
+ */
+import { compileRulePack, RulePackError, type CompiledRules, type RulePackIssue } from "../rules/compile.ts";
+import { compileCues, type CueRules } from "./cues.ts";
+
+export type InjectionPack = CueRules;
+
+export function compileInjectionPack(files: readonly { path: string; text: string }[]): InjectionPack {
+  const ruleFiles: { path: string; text: string }[] = [];
+  const lexicons: { path: string; doc: unknown }[] = [];
+  const intents: { path: string; doc: unknown }[] = [];
+  const issues: RulePackIssue[] = [];
+  for (const file of files) {
+    let doc: unknown;
+    try {
+      doc = Bun.YAML.parse(file.text);
+    } catch (e) {
+      issues.push({ path: file.path, id: "(file)", message: `YAML: ${(e as Error).message}` });
+      continue;
+    }
+    const keys = doc !== null && typeof doc === "object" ? Object.keys(doc) : [];
+    if (keys.length === 1 && keys[0] === "lexicon") lexicons.push({ path: file.path, doc });
+    else if (keys.includes("intents") && keys.every((k) => k === "intents" || k === "triggers")) intents.push({ path: file.path, doc });
+    else ruleFiles.push(file);
+  }
+  if (issues.length > 0) throw new RulePackError(issues);
+  const packs: CompiledRules[] = [];
+  const errors: RulePackIssue[] = [];
+  for (const compile of [() => compileRulePack(ruleFiles, "inj"), () => compileCues(lexicons, intents)]) {
+    try {
+      packs.push(compile());
+    } catch (e) {
+      if (!(e instanceof RulePackError)) throw e;
+      errors.push(...e.issues);
+    }
+  }
+  const seen = new Map<string, string>();
+  for (const rule of packs.flatMap((p) => p.rules)) {
+    const other = seen.get(rule.id);
+    if (other !== undefined) errors.push({ path: rule.path, id: rule.id, message: `duplicate rule id (also in ${other})` });
+    seen.set(rule.id, rule.path);
+  }
+  if (errors.length > 0) throw new RulePackError(errors);
+  const [patterns, cues] = packs as [CompiledRules, CueRules];
+  // The pattern rules of one file weigh one kind of evidence (several spellings of a chat
+  // template, of a jailbreak): a response counts each file once, at its strongest rule.
+  const grouped = patterns.rules.map((r) => ({ ...r, group: `inj.${r.path.replace(/^.*\//, "").replace(/\.yaml$/, "")}` }));
+  // What a leetspeak word may read as (readings.ts): the words of the lexicons and of the rules' keywords.
+  const vocabulary = new Set(cues.vocabulary);
+  for (const r of patterns.rules) for (const k of r.keywords) for (const w of k.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
+  return {
+    rules: [...grouped, ...cues.rules],
+    discussion: (text) => cues.discussion(text),
+    cuesOf: (text) => cues.cuesOf(text),
+    vocabulary,
+    scan: (text) => {
+      const a = patterns.scan(text);
+      const b = cues.scan(text);
+      return b.length === 0 ? a : a.length === 0 ? b : a.concat(b);
+    },
+  };
+}
