@@ -33,6 +33,7 @@ import { createUpstreamPool, type UpstreamPool } from "./pool.ts";
 import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./responses.ts";
 import { responseKind } from "../inspect/response.ts";
 import { judgeHeldResponse, SseStream } from "./response-scan.ts";
+import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from "./target.ts";
 
 export interface ForwardProxyDeps {
@@ -156,6 +157,8 @@ interface Exchange extends Base {
   note: string | null;
   /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
   sse: SseStream | null;
+  /** A compressed event stream's decoder: the events are read, and passed on, decoded. */
+  sseDecoder: StreamDecoder | null;
   /** The event stream goes to the client re-framed as chunks (HTTP/1.1) rather than close-delimited. */
   sseChunked: boolean;
 }
@@ -638,6 +641,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       resHeld: null,
       note: null,
       sse: null,
+      sseDecoder: null,
       sseChunked: false,
     };
     if (decision.verdict === "block") {
@@ -1172,10 +1176,28 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
     const inj = ex.resMode === "none" ? null : holdsResponse(ex, res);
     if (inj !== null && responseKind(headerValue(res.headers, "content-type")) === "event-stream") {
-      if (isEncoded(headerValue(res.headers, "content-encoding"))) {
-        // Decoded as it streams it could be; not yet: refused rather than passed on unread.
-        abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", "a compressed event stream cannot be scanned as it streams", true);
-        return;
+      const encoding = headerValue(res.headers, "content-encoding");
+      if (isEncoded(encoding)) {
+        // Decoded as it streams, read, and passed on decoded; a coding we cannot decode is
+        // refused rather than passed on unread.
+        ex.sseDecoder = createStreamDecoder(encoding!, {
+          // The exchange may have ended meanwhile (the client left, the upstream broke off).
+          onData: (bytes) => {
+            if (ex.sse !== null && !ex.done && !passEvents(ex, bytes, false)) ex.sseDecoder?.destroy();
+          },
+          onEnd: () => {
+            if (ex.sse !== null && !ex.done) endEventStream(ex);
+          },
+          onError: (message) => {
+            if (ex.sse === null || ex.done) return;
+            log.warn("a compressed event stream could not be decoded; stream ended", { error: message });
+            cutStreamOnFailure(ex, "body_undecodable", `the event stream could not be decoded (${message})`);
+          },
+        });
+        if (ex.sseDecoder === null) {
+          abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", `an event stream with Content-Encoding ${encoding} cannot be decoded as it streams`, true);
+          return;
+        }
       }
       startEventStream(ex, res, inj, raw.subarray(headEnd));
       return;
@@ -1354,10 +1376,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (!ex.sseChunked) ex.clientClose = true;
     if (ex.resMode === "chunked") ex.dechunk = true;
     ex.responseStarted = true;
-    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
+    // Passed on decoded: the Content-Encoding goes with the compression.
+    const headers = ex.sseDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
+    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers, res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
     send(ex.client, asciiHead(head), ex.upstream);
     if (first.length > 0) eventStreamBody(ex, first);
-    else if (ex.resMode === "length" && ex.resRemaining === 0) endEventStream(ex);
+    else if (ex.resMode === "length" && ex.resRemaining === 0) upstreamStreamEnded(ex);
   }
 
   function sendEventText(ex: Exchange, text: string): void {
@@ -1371,8 +1395,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.resMode === "none") return;
     const read = readResponseBody(ex, chunk);
     if (read === null) return;
-    for (const d of read.data) if (!passEvents(ex, d, false)) return;
-    if (read.complete) endEventStream(ex);
+    if (ex.sseDecoder !== null) {
+      for (const d of read.data) ex.sseDecoder.write(d);
+    } else for (const d of read.data) if (!passEvents(ex, d, false)) return;
+    if (read.complete) upstreamStreamEnded(ex);
+  }
+
+  /** The upstream's event stream is complete: ended here, or once its decoder has let out the rest. */
+  function upstreamStreamEnded(ex: Exchange): void {
+    if (ex.sseDecoder !== null) ex.sseDecoder.end();
+    else endEventStream(ex);
   }
 
   /**
@@ -1396,12 +1428,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     return true;
   }
 
-  /** A scanner failure in an event stream: the client's stream ends where it is (fail closed). */
-  function cutStreamOnFailure(ex: Exchange): void {
+  /** A scanner (or decoder) failure in an event stream: the client's stream ends where it is (fail closed). */
+  function cutStreamOnFailure(ex: Exchange, code: ReasonCode = "internal_error", detail = "the event stream could not be scanned"): void {
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, null);
-    const d: Decision = { verdict: "block", reasons: [{ rule: "inj.scan-failed", code: "internal_error", detail: "the event stream could not be scanned" }] };
+    const d: Decision = { verdict: "block", reasons: [{ rule: code === "internal_error" ? "inj.scan-failed" : "inj.response-encoded-stream", code, detail }] };
     (ex as { decision: Decision }).decision = d;
     ex.sse = null;
+    ex.sseDecoder?.destroy();
+    ex.sseDecoder = null;
     ex.done = true;
     const up = cutUpstream(ex);
     record(ex, ex.res?.status ?? 200, d, up?.ip);
@@ -1417,6 +1451,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const d = sse.decision();
     if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
     ex.sse = null;
+    ex.sseDecoder = null;
     finishExchange(ex);
   }
 
@@ -1428,6 +1463,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const d = sse.decision()!;
     (ex as { decision: Decision }).decision = d;
     ex.sse = null;
+    ex.sseDecoder?.destroy();
+    ex.sseDecoder = null;
     ex.done = true;
     const up = cutUpstream(ex);
     record(ex, ex.res?.status ?? 200, d, up?.ip);
@@ -1584,7 +1621,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.done) return;
     if (ex.res && ex.resMode === "close") {
       if (ex.resHeld !== null) judgeResponse(ex);
-      else if (ex.sse !== null) endEventStream(ex);
+      else if (ex.sse !== null) upstreamStreamEnded(ex);
       else finishExchange(ex);
       return;
     }

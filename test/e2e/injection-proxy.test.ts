@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { stopSluices } from "../helpers/origins.ts";
 import { startSluice, type Running } from "../helpers/sluice.ts";
 
@@ -46,6 +46,26 @@ function startOrigin(): Promise<void> {
         return send("application/json", JSON_BODY);
       case "/gzip.html":
         return send("text/html", gzipSync(VISIBLE), { "content-encoding": "gzip" });
+      case "/gzip-stream":
+      case "/br-clean-stream": {
+        // Compressed as a whole and sent in pieces: the decoder sees events split anywhere.
+        const gz = req.url === "/gzip-stream";
+        const body = (gz ? gzipSync : brotliCompressSync)(Buffer.from((gz ? POISONED_STREAM : CLEAN_STREAM).join("")));
+        res.writeHead(200, { "content-type": "text/event-stream", "content-encoding": gz ? "gzip" : "br" });
+        let at = 0;
+        const next = () => {
+          if (at < body.length) {
+            res.write(body.subarray(at, (at += 7)));
+            setTimeout(next, 2);
+          } else res.end();
+        };
+        next();
+        return;
+      }
+      case "/zstd-stream":
+        return send("text/event-stream", "data: x\n\n", { "content-encoding": "zstd" });
+      case "/broken-gzip-stream":
+        return send("text/event-stream", Buffer.concat([gzipSync(CLEAN_STREAM[0]!).subarray(0, 12), Buffer.from("not gzip at all")]), { "content-encoding": "gzip" });
       case "/image.png":
         return send("image/png", OVERRIDE);
       case "/stream":
@@ -166,6 +186,26 @@ describe("injection: block", () => {
   test("a clean event stream arrives whole, event by event", async () => {
     const r = await via(block, "/clean-stream");
     expect(r.body).toBe(CLEAN_STREAM.join(""));
+  });
+
+  test("a compressed event stream is decoded as it streams, read, and passed on decoded", async () => {
+    const clean = await via(block, "/br-clean-stream");
+    expect(clean.headers.get("content-encoding")).toBeNull();
+    expect(clean.body).toBe(CLEAN_STREAM.join(""));
+    const poisoned = await via(block, "/gzip-stream");
+    expect(poisoned.body.startsWith(POISONED_STREAM[0]!)).toBe(true);
+    expect(poisoned.body).toContain("event: error\ndata: ");
+    expect(poisoned.body).not.toContain("More text");
+    expect((await recordFor(block, "/gzip-stream")).verdict).toBe("block");
+  });
+
+  test("an event stream in a coding sluice cannot decode, or that does not decode, is refused, not passed on unread", async () => {
+    const zstd = await via(block, "/zstd-stream");
+    expect(zstd.status).toBe(403);
+    expect(await recordFor(block, "/zstd-stream")).toMatchObject({ verdict: "block", reason: "body_undecodable" });
+    const broken = await via(block, "/broken-gzip-stream");
+    expect(broken.body).not.toContain("data: ");
+    expect(await recordFor(block, "/broken-gzip-stream")).toMatchObject({ verdict: "block", reason: "body_undecodable", rule: "inj.response-encoded-stream" });
   });
 });
 

@@ -42,22 +42,28 @@ const RLO_RUN = /\u202e([^\u202c\n]*)\u202c?/g;
 export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: ReadonlySet<string>): Reading[] {
   const out: Reading[] = [{ name: "raw", text }];
   const seen = new Set<string>([text]);
-  const add = (name: ReadingName, t: string | null, via?: readonly string[]) => {
+  /**
+   * Adds reading `t` of `name`, made from `source`: only the part that differs from the source,
+   * with READING_CONTEXT around it, since the rest was read already (a base64 blob decoded in a
+   * 64 KiB page is not a reason to read the page twice).
+   */
+  const add = (name: ReadingName, t: string | null, source: string | null, via?: readonly string[]) => {
     if (t === null || t.length === 0 || seen.has(t)) return;
     seen.add(t);
-    out.push(via === undefined ? { name, text: t } : { name, text: t, via });
+    const part = source === null ? t : changedPart(source, t);
+    out.push(via === undefined ? { name, text: part } : { name, text: part, via });
   };
   let plain = text;
   if (NON_ASCII.test(text)) {
     // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
     const nfkc = text.normalize("NFKC");
-    add("nfkc", nfkc);
+    add("nfkc", nfkc, text);
     // Text stored backwards inside a right-to-left override displays forwards: read it so.
-    if (nfkc.includes("\u202e")) add("bidi-reversed", nfkc.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")));
+    if (nfkc.includes("\u202e")) add("bidi-reversed", nfkc.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")), nfkc);
     INVISIBLE.lastIndex = 0;
     if (INVISIBLE.test(nfkc)) {
-      add("invisible-removed", nfkc.replace(INVISIBLE, ""));
-      add("invisible-as-space", nfkc.replace(INVISIBLE, " "));
+      add("invisible-removed", nfkc.replace(INVISIBLE, ""), nfkc);
+      add("invisible-as-space", nfkc.replace(INVISIBLE, " "), nfkc);
     }
     // One character at a time (a spread of a megabyte-long run would overflow the call stack).
     const tags = [...text.matchAll(TAG_RUN)].map((m) => {
@@ -65,17 +71,36 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
       for (const ch of m[0]) out += String.fromCharCode(ch.codePointAt(0)! - 0xe0000);
       return out;
     });
-    if (tags.length > 0) add("unicode-tags", tags.join("\n"));
+    if (tags.length > 0) add("unicode-tags", tags.join("\n"), null);
     // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
     // Cyrillic о reads as `ignore`.
     plain = normaliseText(text);
-    add("folded", plain);
+    add("folded", plain, text);
   }
   const leet = leetFolded(plain, vocabulary);
-  add("leetspeak", leet);
-  add("spaced-letters", spacedJoined(leet ?? plain));
-  for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, view.via);
+  // Already only windows around what it folded.
+  add("leetspeak", leet, null);
+  add("spaced-letters", spacedJoined(leet ?? plain), leet ?? plain);
+  for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, plain, view.via);
   return out;
+}
+
+/** Text kept on each side of what a reading changed: more than any cue intent's reach. */
+const READING_CONTEXT = 512;
+
+/**
+ * The part of `reading` that differs from `source` (they share a prefix and a suffix), with
+ * READING_CONTEXT characters on each side; the whole reading when little is shared.
+ */
+export function changedPart(source: string, reading: string): string {
+  const max = Math.min(source.length, reading.length);
+  let prefix = 0;
+  while (prefix < max && source.charCodeAt(prefix) === reading.charCodeAt(prefix)) prefix++;
+  let suffix = 0;
+  while (suffix < max - prefix && source.charCodeAt(source.length - 1 - suffix) === reading.charCodeAt(reading.length - 1 - suffix)) suffix++;
+  const from = Math.max(0, prefix - READING_CONTEXT);
+  const to = Math.min(reading.length, reading.length - suffix + READING_CONTEXT);
+  return from === 0 && to === reading.length ? reading : reading.slice(from, to);
 }
 
 const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 122;
@@ -87,17 +112,29 @@ for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || 
 const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
 
 /** Letters a leetspeak digit or sign may stand for: blanked in a word's skeleton. */
-const LEET_LETTERS = new Set("oizeasgtblq");
-/** A word with every digit, sign and letter one may stand for blanked: `1gn0r3` and `ignore` are both `??n?r?`. */
-function skeletonOf(word: string): string {
-  let out = "";
-  for (let i = 0; i < word.length; i++) {
-    const ch = word[i]!.toLowerCase();
-    out += LEET_LETTERS.has(ch) || !isAsciiLetter(ch.charCodeAt(0)) ? "?" : ch;
-  }
-  return out;
+const LEET_LETTERS = new Uint8Array(128);
+for (const ch of "oizeasgtblq") LEET_LETTERS[ch.charCodeAt(0)] = 1;
+/** A skeleton's character: `?` for a digit, sign or letter one may stand for, else the lower-case letter. */
+const skeletonChar = (c: number): number => {
+  const lower = c | 0x20;
+  return !isAsciiLetter(c) || LEET_LETTERS[lower] === 1 ? 63 : lower;
+};
+/**
+ * The hash of a word's skeleton: every digit, sign and letter one may stand for blanked, so
+ * `1gn0r3` and `ignore` are both `??n?r?`. Computed as the word is walked, no string made.
+ */
+const skeletonStep = (h: number, c: number): number => (Math.imul(h, 31) + skeletonChar(c)) | 0;
+function skeletonHash(word: string): number {
+  let h = 0;
+  for (let i = 0; i < word.length; i++) h = skeletonStep(h, word.charCodeAt(i));
+  return h;
 }
-const skeletons = new WeakMap<ReadonlySet<string>, Set<string>>();
+const skeletons = new WeakMap<ReadonlySet<string>, Set<number>>();
+const skeletonsOf = (vocabulary: ReadonlySet<string>): Set<number> => {
+  let known = skeletons.get(vocabulary);
+  if (known === undefined) skeletons.set(vocabulary, (known = new Set([...vocabulary].map(skeletonHash))));
+  return known;
+};
 
 /**
  * A leetspeak word as letters: with a vocabulary, the reading of it found there (`1` tried as `i`
@@ -105,12 +142,6 @@ const skeletons = new WeakMap<ReadonlySet<string>, Set<string>>();
  * nothing but noise); without one, the common reading.
  */
 function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
-  if (vocabulary !== undefined) {
-    // Most tokens (ids, versions, hashes) share no skeleton with any word: out before folding.
-    let known = skeletons.get(vocabulary);
-    if (known === undefined) skeletons.set(vocabulary, (known = new Set([...vocabulary].map(skeletonOf))));
-    if (!known.has(skeletonOf(word))) return null;
-  }
   const lower = word.toLowerCase();
   const common = lower.replace(/[0-9@$]/g, (c) => LEET[c]!);
   if (vocabulary === undefined || vocabulary.has(common)) return common;
@@ -140,6 +171,7 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
   if (!LEET_PAIR.test(text)) return null;
   const words: [start: number, end: number, folded: string][] = [];
   const n = text.length;
+  const known = vocabulary === undefined ? null : skeletonsOf(vocabulary);
   // Only words where a letter touches a digit or sign: the regular expression skips the prose.
   LEET_PAIRS.lastIndex = 0;
   for (let m = LEET_PAIRS.exec(text); m !== null; m = LEET_PAIRS.exec(text)) {
@@ -151,10 +183,12 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     let longDigits = false;
     let hex = true;
     let mail = false;
+    let skeleton = 0;
     let i = start;
     for (; i < n; i++) {
       const c = text.charCodeAt(i);
       if (!isLeetChar(c)) break;
+      skeleton = skeletonStep(skeleton, c);
       if (isAsciiLetter(c)) {
         letters++;
         digitRun = 0;
@@ -173,6 +207,8 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     LEET_PAIRS.lastIndex = i;
     const length = i - start;
     if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
+    // Most tokens (ids, versions, hashes) share no skeleton with any word: out before folding.
+    if (known !== null && !known.has(skeleton)) continue;
     const folded = foldLeetWord(text.slice(start, i), vocabulary);
     if (folded !== null) words.push([start, i, folded]);
   }

@@ -168,14 +168,23 @@ export function buildDfa(keywords: readonly string[]): Dfa {
     outList[pos++] = outCount[s]!;
     for (let f = s; f !== 0; f = fail[f]!) for (let id = ownFirst[f]!; id >= 0; id = ownNext[id]!) outList[pos++] = id;
   }
-  // Store row offsets (state * width) in the table so the scan loop does no multiplication,
-  // negated for states that end a keyword so one load tells both (the root, 0, ends none).
-  const delta = table;
-  for (let i = 0; i < delta.length; i++) {
-    const t = delta[i]!;
-    delta[i] = outCount[t]! > 0 ? -t * width : t * width;
+  // States renumbered breadth first, so the shallow states a scan spends most of its time in have
+  // neighbouring rows (a table of tens of thousands of rows does not fit in a cache); row offsets
+  // (state * width) stored so the scan loop does no multiplication, negated for states that end
+  // a keyword so one load tells both (the root, 0, ends none).
+  const rank = new Int32Array(states);
+  for (let i = 0; i < tail; i++) rank[queue[i]!] = i + 1;
+  const delta = new Int32Array(states * width);
+  const outAtRanked = new Int32Array(states);
+  for (let o = 0; o < states; o++) {
+    const n = rank[o]!;
+    outAtRanked[n] = outAt[o]!;
+    for (let cls = 0; cls < width; cls++) {
+      const t = table[o * width + cls]!;
+      delta[n * width + cls] = outCount[t]! > 0 ? -rank[t]! * width : rank[t]! * width;
+    }
   }
-  return { classOf, wide, width, delta, outAt, outList };
+  return { classOf, wide, width, delta, outAt: outAtRanked, outList };
 }
 
 /**
