@@ -4,15 +4,16 @@
  */
 import { compileHostPatterns } from "../net/host-pattern.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
-import { CARRIER_RULES, createInjectionEngine } from "../scan/injection/engine.ts";
-import type { CompiledRules } from "../scan/rules/compile.ts";
+import { CARRIER_RULES, createInjectionEngine, type InjectionOptions } from "../scan/injection/engine.ts";
 import type { Config } from "./schema.ts";
 
 type Issue = { path: string; message: string };
 
-const EMPTY: CompiledRules = { rules: [], scan: () => [] };
+type Pack = InjectionOptions["rules"];
 
-export function compileInjection(inj: Config["injection"], body: Config["dlp"]["body"], builtin: CompiledRules | null, issues: Issue[]): InjectionSettings | null {
+const EMPTY: Pack = { rules: [], scan: () => [] };
+
+export function compileInjection(inj: Config["injection"], body: Config["dlp"]["body"], builtin: Pack | null, issues: Issue[]): InjectionSettings | null {
   if (!inj.enabled) return null;
   const pack = builtin ?? EMPTY;
   const ids = new Set([...pack.rules.map((r) => r.id), ...Object.values(CARRIER_RULES).map((r) => r.id)]);
@@ -20,8 +21,9 @@ export function compileInjection(inj: Config["injection"], body: Config["dlp"]["
     if (!ids.has(id)) issues.push({ path: `injection.disable.${i}`, message: `no such rule: ${id}` });
   });
   const disabled = new Set(inj.disable);
-  const rules: CompiledRules =
-    disabled.size === 0 ? pack : { rules: pack.rules.filter((r) => !disabled.has(r.id)), scan: (text) => pack.scan(text).filter((f) => !disabled.has(f.rule)) };
+  // The pack's discussion count and vocabulary go with it (pack.ts); only its rules are filtered.
+  const rules: Pack =
+    disabled.size === 0 ? pack : { ...pack, rules: pack.rules.filter((r) => !disabled.has(r.id)), scan: (text) => pack.scan(text).filter((f) => !disabled.has(f.rule)) };
   return {
     engine: createInjectionEngine({ rules, threshold: inj.threshold, disabled }),
     action: inj.action,

@@ -52,16 +52,21 @@ const LOOKS_LIKE_HTML = /<!--|<\/?[a-z][a-z0-9-]*[\s>/]/i;
  */
 const MARKDOWN_CODE = /(^|\n)(```|~~~)[^\n]*\n[\s\S]*?(?:\n\2[^\n]*(?=\n|$)|$)/g;
 
-/** A text with its markdown code blocks cut out into `code` segments (documentation quotes attacks there). */
+/**
+ * A text with where its markdown code blocks are (documentation quotes attacks there): kept in
+ * place, so an instruction split around a fence is still read whole, and what lies wholly inside
+ * a block counts as code (engine.ts).
+ */
 function plainSegments(location: string, text: string): SegmentIn[] {
   if (text.indexOf("```") < 0 && text.indexOf("~~~") < 0) return [{ location, carrier: "text", text }];
-  const code: string[] = [];
-  const rest = text.replace(MARKDOWN_CODE, (m, lead: string | undefined) => {
-    code.push(m);
-    return `${lead ?? ""} `;
-  });
-  if (code.length === 0) return [{ location, carrier: "text", text }];
-  return [{ location, carrier: "text", text: rest }, ...code.map((c) => ({ location, carrier: "code" as const, text: c }))];
+  const code: [number, number][] = [];
+  MARKDOWN_CODE.lastIndex = 0;
+  for (let m = MARKDOWN_CODE.exec(text); m !== null; m = MARKDOWN_CODE.exec(text)) {
+    const start = m.index + m[1]!.length;
+    code.push([start, m.index + m[0].length]);
+    if (m[0].length === 0) MARKDOWN_CODE.lastIndex++;
+  }
+  return [code.length === 0 ? { location, carrier: "text", text } : { location, carrier: "text", text, code }];
 }
 
 function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {

@@ -6,7 +6,7 @@
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
 import { asFindings, eventSegments, inspectResponse, responseKind, sseEvents } from "../inspect/response.ts";
-import type { InjectionFinding, SegmentIn } from "../scan/injection/engine.ts";
+import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
 import { isEncoded } from "./request-scan.ts";
@@ -99,9 +99,9 @@ export class SseStream {
   readonly #decoder = new TextDecoder("utf-8");
   #pending = "";
   readonly #windows = new Map<string, string>();
-  readonly #counted = new Map<string, number>();
+  /** The score over every batch of events, counted as the engine counts one response. */
+  readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
-  #score = 0;
   #stopped = false;
   /** Stopped because one event grew past SSE_MAX_PENDING. */
   #tooLong = false;
@@ -118,10 +118,10 @@ export class SseStream {
       return { verdict: "block", reasons: [reason], findings: asFindings(this.#findings) };
     }
     if (this.#findings.length === 0) return null;
-    const over = this.#score >= this.inj.engine.threshold;
+    const over = this.#tally.score >= this.inj.engine.threshold;
     const top = [...this.#findings].sort((a, b) => b.weight - a.weight)[0]!;
     const rules = [...new Set(this.#findings.map((f) => f.rule))];
-    const reason: Reason = { rule: top.rule, code: "injection_detected", detail: `injection score ${this.#score}${over ? " >=" : " <"} threshold ${this.inj.engine.threshold} in an event stream: ${rules.join(", ")}` };
+    const reason: Reason = { rule: top.rule, code: "injection_detected", detail: `injection score ${this.#tally.score}${over ? " >=" : " <"} threshold ${this.inj.engine.threshold} in an event stream: ${rules.join(", ")}` };
     const findings = asFindings(this.#findings);
     if (!over) return { verdict: "allow", reasons: [reason], findings };
     if (this.inj.action === "warn") return { verdict: "warn", reasons: [reason], findings };
@@ -185,14 +185,12 @@ export class SseStream {
     // read as one word), and the events as sent, every line (comments, other fields, text that is
     // not an event): all of it reaches the client.
     windowed.push(...each, { location: "body.sse", carrier: "text", text: events });
-    const r = this.inj.engine.scan(windowed);
+    const r = this.inj.engine.scan(windowed, this.#tally);
     for (const f of r.findings) {
-      if (this.#counted.has(f.rule)) continue;
-      this.#counted.set(f.rule, f.weight);
-      this.#score += f.weight;
-      if (this.#findings.length < 64) this.#findings.push(f);
+      if (this.#findings.length >= 64) break;
+      if (!this.#findings.some((g) => g.rule === f.rule && g.location === f.location)) this.#findings.push(f);
     }
-    return this.#score >= this.inj.engine.threshold && this.inj.action !== "warn" && !this.audit;
+    return this.#tally.score >= this.inj.engine.threshold && this.inj.action !== "warn" && !this.audit;
   }
 }
 

@@ -18,6 +18,9 @@ const MAX_PAD = 6;
 const SPACED_HEX = /[0-9A-Fa-f]{2}([: ])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){6,}/g;
 /** Eight or more bytes written as `\xNN` escapes. */
 const ESCAPED_HEX = /(?:\\x[0-9A-Fa-f]{2}){8,}/g;
+/** One byte written as a `\xNN` escape; printable ones are decoded alone when a text has this many. */
+const ESCAPED_BYTE = /\\x([0-9A-Fa-f]{2})/g;
+const MIN_SINGLE_ESCAPES = 4;
 /** What a SPACED_HEX match is made of, and its shortest length (8 pairs, 7 separators). */
 const SPACED_HEX_CHARS = classTable("0123456789ABCDEFabcdef: ");
 const SPACED_HEX_MIN = 23;
@@ -156,14 +159,29 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
         spaced.push([from + m.index, from + m.index + m[0].length, d]);
       }
     });
-    // Escaped bytes as in C, Python or JavaScript strings: `\x49\x67\x6e...`.
+    // Escaped bytes as in C, Python or JavaScript strings: `\x49\x67\x6e...`, decoded as runs;
+    // and, when a text has several, printable ones standing alone (`\x49gnore \x79our ...`).
     if (text.includes("\\x")) {
+      const runs: Span[] = [];
       ESCAPED_HEX.lastIndex = 0;
       for (let m = ESCAPED_HEX.exec(text); m !== null; m = ESCAPED_HEX.exec(text)) {
         const d = decodeHexRun(m[0].replaceAll("\\x", ""), hexLeft);
         if (d === null) continue;
         hexLeft -= d.length;
-        spaced.push([m.index, m.index + m[0].length, d]);
+        runs.push([m.index, m.index + m[0].length, d]);
+      }
+      const single: Span[] = [];
+      ESCAPED_BYTE.lastIndex = 0;
+      for (let m = ESCAPED_BYTE.exec(text); m !== null; m = ESCAPED_BYTE.exec(text)) {
+        const at = m.index;
+        const b = parseInt(m[1]!, 16);
+        if (b < 0x20 || b > 0x7e || runs.some(([from, to]) => at >= from && at < to)) continue;
+        single.push([at, at + 4, String.fromCharCode(b)]);
+      }
+      spaced.push(...runs);
+      if (single.length >= MIN_SINGLE_ESCAPES && hexLeft >= single.length) {
+        hexLeft -= single.length;
+        spaced.push(...single);
       }
     }
     if (spaced.length > 0) {

@@ -31,8 +31,13 @@ export const MAX_CLASSES = 31;
 export const CUE_GROUP = "inj.cues";
 /** Default reach of an intent: its cues lie within this many characters. */
 export const DEFAULT_WITHIN = 200;
-/** A blank line between two cues puts them this many characters further apart (a new paragraph). */
+/**
+ * A blank line between two cues puts them this many characters further apart (a new
+ * paragraph), when the paragraph before it has PARAGRAPH characters or more: blank lines between
+ * words are no distance.
+ */
 export const BLANK_LINE = 150;
+const PARAGRAPH = 40;
 /** A NUL puts what follows beyond every intent's reach: it separates texts scanned together. */
 const SEPARATE = 10_000;
 
@@ -99,7 +104,9 @@ function continuesWord(text: string, at: number): boolean {
   return isSpacedWordChar(c);
 }
 
-const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x3000 || c === 0x2009 || c === 0x202f;
+/** Unicode White_Space (and U+180E, once one): any of it between two words reads as one space. */
+const isSpace = (c: number): boolean =>
+  c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || c === 0x180e || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 /** Code units read as another: white space as a space, curly apostrophes as `'`. */
 const foldUnit = (c: number): number => (isSpace(c) ? 32 : c === 0x2019 || c === 0x2018 || c === 0x02bc ? 39 : c);
 
@@ -107,21 +114,37 @@ const foldUnit = (c: number): number => (isSpace(c) ? 32 : c === 0x2019 || c ===
  * Compiles lexicon and intent files into a scanner with the shape of a rule pack. Every problem
  * (a bad file, an intent naming a class no lexicon defines, too many classes) is reported at once.
  */
+/**
+ * A phrase of writing about attacks found in a text: where, which phrase, and whether it is of
+ * the `discuss` class (attack-topic words: "attackers", "prompt injection") or only of the
+ * `example` class (framing any text uses: "for example", "the model").
+ */
+export interface DiscussionCue {
+  readonly start: number;
+  readonly end: number;
+  readonly phrase: number;
+  readonly strong: boolean;
+}
+
 export interface CueRules extends CompiledRules {
   /**
-   * How many distinct phrases of the `discuss` class (writing about attacks: "attacker",
-   * "prompt injection", "for example") `text` has: the engine reads a text with several as one
-   * that discusses injection rather than performs it.
+   * The phrases of writing about attacks in `text` (`discuss` and `example` classes), in order of
+   * end: the engine reads a finding with several distinct ones around it, one of them strong, as
+   * discussed rather than given (engine.ts).
    */
-  discussion(text: string): number;
-  /** The ASCII words of every lexicon, lower case: what a leetspeak word may be read as (readings.ts). */
+  discussionCues(text: string): DiscussionCue[];
+  /**
+   * The ASCII words of every lexicon, lower case, a stem ending in `*`: what a leetspeak word
+   * may be read as (readings.ts).
+   */
   readonly vocabulary: ReadonlySet<string>;
   /** Every cue in `text` with its classes, for diagnostics and tests. */
   cuesOf(text: string): { start: number; end: number; classes: string[] }[];
 }
 
-/** The class whose cues mark writing about attacks (CueRules.discussion). */
+/** The classes whose cues mark writing about attacks (CueRules.discussionCues): strong, and framing. */
 export const DISCUSS_CLASS = "discuss";
+export const EXAMPLE_CLASS = "example";
 
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
   const issues: RulePackIssue[] = [];
@@ -186,19 +209,44 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
   }
   if (issues.length > 0) throw new RulePackError(issues);
   const discuss = classes.get(DISCUSS_CLASS);
-  return buildCueScanner([...phrases.entries()].map(([text, e]) => ({ text, ...e })), intents, discuss === undefined ? 0 : 1 << discuss, [...classes.keys()]);
+  const example = classes.get(EXAMPLE_CLASS);
+  return buildCueScanner(
+    [...phrases.entries()].map(([text, e]) => ({ text, ...e })),
+    intents,
+    discuss === undefined ? 0 : 1 << discuss,
+    example === undefined ? 0 : 1 << example,
+    [...classes.keys()],
+  );
 }
 
-function buildCueScanner(phrases: readonly { text: string; mask: number; stem: boolean }[], intents: readonly Intent[], discussMask: number, classNames: readonly string[]): CueRules {
+function buildCueScanner(
+  phrases: readonly { text: string; mask: number; stem: boolean }[],
+  intents: readonly Intent[],
+  discussMask: number,
+  exampleMask: number,
+  classNames: readonly string[],
+): CueRules {
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
   const masks = Int32Array.from(phrases, (p) => p.mask);
   const spaced = Uint8Array.from(texts, (t) => (t.includes(" ") ? 1 : 0));
-  // Boundary checks per phrase: 1 = at the start, 2 = at the end.
-  const bounds = Uint8Array.from(phrases, (p) => (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (!p.stem && isSpacedWordChar(p.text.charCodeAt(p.text.length - 1)) ? 2 : 0));
+  // Boundary checks per phrase: 1 = at the start, 2 = at the end, 4 = a discussion phrase, which
+  // does not count inside a mail address or host name (`ops@attackers.example`).
+  const bounds = Uint8Array.from(
+    phrases,
+    (p) =>
+      (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (!p.stem && isSpacedWordChar(p.text.charCodeAt(p.text.length - 1)) ? 2 : 0) | (p.mask & (discussMask | exampleMask) ? 4 : 0),
+  );
   const maxWithin = intents.reduce((m, i) => Math.max(m, i.within), 0);
+  // Words of the phrases; a stem's last word marked with `*` (readings.ts reads a leetspeak word
+  // as any word it starts: "d1sr3g4rd1ng" is "disregard*").
   const vocabulary = new Set<string>();
-  for (const t of texts) for (const w of t.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
+  phrases.forEach((p) => {
+    const words = p.text.split(/[^a-z]+/);
+    words.forEach((w, i) => {
+      if (w.length >= 3) vocabulary.add(p.stem && i === words.length - 1 && p.text.endsWith(w) ? `${w}*` : w);
+    });
+  });
 
   // ASCII phrases: one complete DFA (keywords.ts), a table lookup per character. Phrases with
   // other characters (accented Latin, Cyrillic, CJK, Hangul): a sparse automaton of their own,
@@ -214,27 +262,31 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
   // windows (`places`: the end plus BLANK_LINE for each blank line before it), and their masks.
   let starts = new Int32Array(1024);
   let ends = new Int32Array(1024);
-  let places = new Int32Array(1024);
+  // Float64: separators add SEPARATE each, and a body can hold very many segments.
+  let places = new Float64Array(1024);
   let hitMasks = new Int32Array(1024);
+  let hitPhrases = new Int32Array(1024);
   let n = 0;
 
   /** Records phrase k ending at i (inclusive) when its word boundaries hold. */
   const hit = (text: string, k: number, i: number, shift: number) => {
     const b = bounds[k]!;
-    if (b & 2 && i + 1 < text.length && continuesWord(text, i + 1)) return;
+    if (b & 2 && i + 1 < text.length && (b & 4 ? continuesWord(text, i + 1) : isSpacedWordChar(text.charCodeAt(i + 1)))) return;
     // A phrase with a space may have matched a longer run of white space.
     const start = spaced[k] === 1 ? startOf(text, i, texts[k]!) : i + 1 - lengths[k]!;
-    if (b & 1 && start > 0 && extendsWord(text.charCodeAt(start - 1))) return;
+    if (b & 1 && start > 0 && (b & 4 ? extendsWord(text.charCodeAt(start - 1)) : isSpacedWordChar(text.charCodeAt(start - 1)))) return;
     if (n === starts.length) {
       starts = grow(starts);
       ends = grow(ends);
-      places = grow(places);
+      places = growFloat(places);
       hitMasks = grow(hitMasks);
+      hitPhrases = grow(hitPhrases);
     }
     starts[n] = start;
     ends[n] = i + 1;
     places[n] = i + 1 + shift;
     hitMasks[n] = masks[k]!;
+    hitPhrases[n] = k;
     n++;
   };
 
@@ -247,20 +299,26 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
     let prevSpace = true;
     let newlines = 0;
     let shift = 0;
+    let paragraph = 0;
     for (let i = 0, len = text.length; i < len; i++) {
       const c = text.charCodeAt(i);
       let cls: number;
       if (c === 32 || (c >= 9 && c <= 13)) {
-        // A run of white space reads as one space; one with a blank line in it puts what
-        // follows BLANK_LINE further away.
-        if (c === 10 && ++newlines === 2) shift += BLANK_LINE;
+        // A run of white space reads as one space; one with a blank line in it, after a
+        // paragraph of some length, puts what follows BLANK_LINE further away.
+        if (c === 10 && ++newlines === 2 && paragraph >= PARAGRAPH) {
+          shift += BLANK_LINE;
+          paragraph = 0;
+        }
         if (prevSpace) continue;
         prevSpace = true;
         cls = spaceClass;
       } else if (c < 128) {
         prevSpace = false;
         newlines = 0;
-        // A NUL separates two texts read in one pass (engine.ts): no intent spans it.
+        paragraph++;
+        // A NUL separates two texts read in one pass (engine.ts, which turns the texts' own NULs
+        // into spaces): no intent spans it.
         if (c === 0) shift += SEPARATE;
         cls = classOf[c]!;
       } else {
@@ -272,6 +330,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
         } else {
           prevSpace = false;
           newlines = 0;
+          paragraph++;
           cls = f === 39 ? apostrophe : 0;
         }
       }
@@ -302,10 +361,13 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
     let prevSpace = true;
     let newlines = 0;
     let shift = 0;
+    let paragraph = 0;
     for (let i = 0, len = text.length; i < len; i++) {
       let c = text.charCodeAt(i);
-      if (c === 10 && ++newlines === 2) shift += BLANK_LINE;
-      else if (c === 0) shift += SEPARATE;
+      if (c === 10 && ++newlines === 2 && paragraph >= PARAGRAPH) {
+        shift += BLANK_LINE;
+        paragraph = 0;
+      } else if (c === 0) shift += SEPARATE;
       c = foldUnit(c);
       if (c === 32) {
         if (prevSpace) continue;
@@ -313,6 +375,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
       } else {
         prevSpace = false;
         newlines = 0;
+        paragraph++;
         c = c < 128 ? (c >= 65 && c <= 90 ? c + 32 : c) : (lower.get(c) ?? c);
       }
       let t = step(state, c);
@@ -343,11 +406,13 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
     const e = ends.slice(0, n);
     const p = places.slice(0, n);
     const m = hitMasks.slice(0, n);
+    const k = hitPhrases.slice(0, n);
     order.forEach((from, to) => {
       starts[to] = s[from]!;
       ends[to] = e[from]!;
       places[to] = p[from]!;
       hitMasks[to] = m[from]!;
+      hitPhrases[to] = k[from]!;
     });
   };
 
@@ -361,19 +426,23 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
       for (let h = 0; h < count; h++) out.push({ start: starts[h]!, end: ends[h]!, classes: classNames.filter((_, bit) => hitMasks[h]! & (1 << bit)) });
       return out;
     },
-    discussion(text: string): number {
-      if (discussMask === 0) return 0;
+    discussionCues(text: string): DiscussionCue[] {
+      const either = discussMask | exampleMask;
+      if (either === 0) return [];
       const count = findCues(text);
-      const distinct = new Set<string>();
-      for (let h = 0; h < count; h++) if (hitMasks[h]! & discussMask) distinct.add(text.slice(starts[h]!, ends[h]!).toLowerCase());
-      return distinct.size;
+      const out: DiscussionCue[] = [];
+      for (let h = 0; h < count; h++) {
+        const m = hitMasks[h]!;
+        if (m & either) out.push({ start: starts[h]!, end: ends[h]!, phrase: hitPhrases[h]!, strong: (m & discussMask) !== 0 });
+      }
+      return out;
     },
     scan,
   };
 
   function scan(text: string): Finding[] {
     const count = findCues(text);
-    if (count < 2) return [];
+    if (count === 0) return [];
     const best = new Map<string, Finding & { weight: number }>();
     classCounts.fill(0);
     let mask = 0;
@@ -389,9 +458,9 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
       for (const it of intents) {
         if ((hitMasks[r]! & (it.all | it.any)) === 0 || (mask & it.all) !== it.all || (it.any !== 0 && (mask & it.any) === 0)) continue;
         // The intent's own reach, narrower than the window: recompute over its span.
-        const span = intentSpan(it, r, left);
+        const span = intentSpan(it, r, left, count);
         if (span === null) continue;
-        const weight = (span.mask & it.damp) !== 0 ? Math.ceil(it.rule.weight! / 2) : it.rule.weight!;
+        const weight = span.damped ? Math.ceil(it.rule.weight! / 2) : it.rule.weight!;
         const prior = best.get(it.rule.id);
         if (prior !== undefined && prior.weight >= weight) continue;
         best.set(it.rule.id, { rule: it.rule.id, start: span.start, end: ends[r]!, preview: previewOf(text.slice(span.start, ends[r]!)), weight });
@@ -400,18 +469,31 @@ function buildCueScanner(phrases: readonly { text: string; mask: number; stem: b
     return [...best.values()];
   }
 
-  /** The cues of `it` in the window ending at hit r: their mask and where they start, or null when they are too far apart. */
-  function intentSpan(it: Intent, r: number, left: number): { mask: number; start: number } | null {
+  /**
+   * The cues of `it` in the window ending at hit r: where they start, and whether a damping cue
+   * lies within the intent's reach on either side; null when they are too far apart.
+   */
+  function intentSpan(it: Intent, r: number, left: number, count: number): { start: number; damped: boolean } | null {
     const at = places[r]!;
     let m = 0;
     let start = ends[r]!;
+    let first = r;
     for (let h = r; h >= left; h--) {
       if (places[h]! < at - it.within) break;
       m |= hitMasks[h]!;
-      if (hitMasks[h]! & (it.all | it.any)) start = starts[h]!;
+      if (hitMasks[h]! & (it.all | it.any)) {
+        start = starts[h]!;
+        first = h;
+      }
     }
     if ((m & it.all) !== it.all || (it.any !== 0 && (m & it.any) === 0)) return null;
-    return { mask: m, start };
+    let damped = false;
+    if (it.damp !== 0) {
+      // Before the first cue and after the last one, as far as the intent reaches.
+      for (let h = first - 1; h >= 0 && !damped && places[h]! >= places[first]! - it.within; h--) damped = (hitMasks[h]! & it.damp) !== 0;
+      for (let h = first; h < count && !damped && places[h]! <= at + it.within; h++) damped = (hitMasks[h]! & it.damp) !== 0;
+    }
+    return { start, damped };
   }
 }
 
@@ -517,6 +599,12 @@ function startOf(text: string, end: number, phrase: string): number {
     i--;
   }
   return Math.max(0, i + 1);
+}
+
+function growFloat(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const b = new Float64Array(a.length * 2);
+  b.set(a);
+  return b;
 }
 
 function grow(a: Int32Array<ArrayBuffer>): Int32Array<ArrayBuffer> {

@@ -12,6 +12,7 @@
 import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
+import type { DiscussionCue } from "./cues.ts";
 import { readingsOf, type Reading, type ReadingName } from "./readings.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
@@ -22,6 +23,8 @@ export interface SegmentIn {
   readonly text: string;
   /** Raw range of a hidden carrier in the body (html.ts), so `strip` can cut it out whole. */
   readonly range?: readonly [start: number, end: number];
+  /** Blocks of code inside `text` (markdown fences): what lies wholly in one counts as code. */
+  readonly code?: readonly (readonly [start: number, end: number])[];
 }
 
 export interface InjectionFinding {
@@ -44,10 +47,20 @@ export interface InjectionResult {
   readonly findings: readonly InjectionFinding[];
 }
 
+/**
+ * What a response has scored so far, for a response judged in pieces (an event stream): each
+ * rule or group counted once, at its highest weight, across the pieces.
+ */
+export interface ScoreTally {
+  readonly counted: Map<string, number>;
+  score: number;
+}
+
 export interface InjectionEngine {
   readonly threshold: number;
   readonly ruleIds: readonly string[];
-  scan(segments: readonly SegmentIn[]): InjectionResult;
+  /** Scores `segments`; with `tally`, on top of what it holds (and into it): the score returned is the total. */
+  scan(segments: readonly SegmentIn[], tally?: ScoreTally): InjectionResult;
 }
 
 /**
@@ -66,42 +79,20 @@ const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "in
 const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);
 
 /**
- * Distinct discussion cues (cues.ts) from which a shown text is read as writing about prompt
- * injection (a security article, a detector's docs): what is found in it counts half, as one
- * finding, and what it quotes half again. Hidden carriers never get this: nobody hides an
- * explanation.
+ * Writing about attacks (a security article, a detector's docs, a bug report) quotes them. A
+ * finding in shown text with DISCUSSION_MIN distinct phrases of the lexicons' `discuss` and
+ * `example` classes within DISCUSSION_REACH characters of it, in its own segment, one of them of
+ * `discuss` (attackers, prompt injection, malicious, ...) or DISCUSSION_MIN_FRAMING of `example`
+ * alone, counts half, and all such findings count as one: an article quotes several attacks; it
+ * performs none. Hidden carriers never get this (nobody hides an explanation), and no discount
+ * takes a rule below half its weight.
  */
 export const DISCUSSION_MIN = 2;
-/** What the findings in a text that discusses injection are counted under, together. */
+/** Without a `discuss` phrase, framing alone ("for example", "the model", "such as") takes this many. */
+export const DISCUSSION_MIN_FRAMING = 3;
+export const DISCUSSION_REACH = 1000;
+/** What the discussed findings of a response are counted under, together. */
 const DISCUSSED = "\u0000discussed";
-
-/** How far isQuoted looks for the quotation marks around a match. */
-const QUOTE_REACH = 300;
-
-/** Quotation marks that open (and the ones that close them) around quoted text on one line. */
-const QUOTES: readonly (readonly [string, string])[] = [["\u201c", "\u201d"], ["\u00ab", "\u00bb"], ["\u300c", "\u300d"], ["\u201e", "\u201c"]];
-
-/**
- * Whether text[start, end) sits inside a quotation on its line: an odd number of `"` before it
- * and one after it, or an opening curly, guillemet or corner quote before it not closed before
- * it and its closing one after it.
- */
-export function isQuoted(text: string, start: number, end: number): boolean {
-  // At most QUOTE_REACH characters each side: a quotation is a sentence, and a bounded look keeps
-  // a megabyte on one line linear.
-  const from = Math.max(0, start - QUOTE_REACH);
-  const lineStart = Math.max(from, text.lastIndexOf("\n", start - 1) + 1);
-  const to = Math.min(text.length, end + QUOTE_REACH);
-  const lineEndAt = text.indexOf("\n", end);
-  const before = text.slice(lineStart, start);
-  const after = text.slice(end, lineEndAt < 0 || lineEndAt > to ? to : lineEndAt);
-  if ((before.split('"').length - 1) % 2 === 1 && after.includes('"')) return true;
-  for (const [open, close] of QUOTES) {
-    const o = before.lastIndexOf(open);
-    if (o >= 0 && before.indexOf(close, o + 1) < 0 && after.includes(close)) return true;
-  }
-  return false;
-}
 
 /**
  * Between two shown segments when they are read as one text: a blank line for the pattern rules,
@@ -129,8 +120,11 @@ function findingOf(rule: string, weight: number, segment: SegmentIn, reading: Re
 }
 
 export interface InjectionOptions {
-  /** The pack (pack.ts); `discussion` (cues.ts), when given, marks text that writes about attacks. */
-  readonly rules: CompiledRules & { discussion?(text: string): number; readonly vocabulary?: ReadonlySet<string> };
+  /**
+   * The pack (pack.ts). `discussionCues` (cues.ts), when given, finds the phrases that mark
+   * writing about attacks; `vocabulary`, the words a leetspeak word may read as.
+   */
+  readonly rules: CompiledRules & { discussionCues?(text: string): DiscussionCue[]; readonly vocabulary?: ReadonlySet<string> };
   /** Default 50. */
   readonly threshold?: number;
   /** Rule ids (the carrier rules included) that add nothing. */
@@ -147,24 +141,53 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
   return {
     threshold,
     ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id)],
-    scan(segments: readonly SegmentIn[]): InjectionResult {
+    scan(segments: readonly SegmentIn[], tally: ScoreTally = { counted: new Map(), score: 0 }): InjectionResult {
       const findings: InjectionFinding[] = [];
-      // Each rule counts once, at the highest weight it was found with.
-      const counted = new Map<string, number>();
-      let score = 0;
+      // Each rule (or group) counts once, at the highest weight it was found with.
+      const counted = tally.counted;
       const count = (rule: string, weight: number) => {
         if (options.disabled?.has(rule)) return;
         const before = counted.get(rule) ?? 0;
         if (weight <= before) return;
         counted.set(rule, weight);
-        score += weight - before;
+        tally.score += weight - before;
       };
       const seen = new Set<string>();
       /**
        * Scans one text (a segment, or several joined) in every reading. `at(offset)` names the
-       * segment a match as written starts in; matches in other readings are put on `first`.
+       * index of the segment a match as written starts in, and `bounds(i)` where segment i lies
+       * in the text; matches in other readings are put on segment 0. `shown`: the text is what a
+       * person sees (discussion applies).
        */
-      const scanUnit = (text: string, at: (offset: number) => SegmentIn, first: SegmentIn, discussion: boolean) => {
+      const scanUnit = (text: string, units: readonly SegmentIn[], at: (offset: number) => number, bounds: (i: number) => readonly [number, number], shown: boolean) => {
+        // Phrases of writing about attacks, found once (as written) for the whole text.
+        const discussion = shown ? (options.rules.discussionCues?.(text) ?? []) : [];
+        /** Whether the match [start, end) of segment i is in writing about attacks. */
+        const discussed = (i: number, start: number, end: number): boolean => {
+          if (discussion.length < DISCUSSION_MIN) return false;
+          const [from, to] = bounds(i);
+          const lo = Math.max(from, start - DISCUSSION_REACH);
+          const hi = Math.min(to, end + DISCUSSION_REACH);
+          // Distinct phrases, overlapping ones once ("prompt injection" is also "injection"), at
+          // least one of them about attacks (framing alone, "for example", is any text's).
+          const distinct = new Set<number>();
+          let strong = false;
+          let last = -1;
+          for (const d of discussion) {
+            if (d.start < lo || d.end > hi || d.start < last) continue;
+            distinct.add(d.phrase);
+            strong ||= d.strong;
+            last = d.end;
+          }
+          return distinct.size >= (strong ? DISCUSSION_MIN : DISCUSSION_MIN_FRAMING);
+        };
+        /** Whether the match [start, end) of segment i lies wholly in one of its blocks of code. */
+        const inCode = (i: number, start: number, end: number): boolean => {
+          const code = units[i]!.code;
+          if (code === undefined) return false;
+          const offset = bounds(i)[0];
+          return code.some(([from, to]) => start >= offset + from && end <= offset + to);
+        };
         // A rule found in an earlier reading (the text as written first) is not found again in
         // a later one: a later reading repeats the plain text around what it changed, and an
         // instruction written plainly is not an obfuscated one.
@@ -174,18 +197,19 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           for (const f of options.rules.scan(reading.text)) {
             if (found.has(f.rule)) continue;
             here.add(f.rule);
-            const segment = reading.name === "raw" ? at(f.start) : first;
-            // Shown as code, an instruction is more often discussed than given: half weight. In a
-            // text that discusses injection, half weight, and what it quotes half again. (A cue
-            // intent's span runs from its first cue to the one that completed it: quoted when
-            // that last cue is.) Quotation marks alone say nothing: instructions quote too.
-            const quoted =
-              discussion && reading.name === "raw" && (f.weight !== undefined ? isQuoted(reading.text, f.end - 1, f.end) : isQuoted(reading.text, f.start, f.end));
-            const full = f.weight ?? weights.get(f.rule) ?? 0;
-            const weight = Math.ceil(full / ((segment.carrier === "code" ? 2 : 1) * (discussion ? 2 : 1) * (quoted ? 2 : 1)));
-            // In a text that discusses injection, everything found counts as one finding: the
-            // strongest. An article quotes several attacks; it performs none.
-            if (!options.disabled?.has(f.rule)) count(discussion ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
+            const index = reading.name === "raw" ? at(f.start) : 0;
+            const segment = units[index]!;
+            // Shown as a block of code, or in writing about attacks, an instruction is more
+            // often discussed than given: half weight, never less (cue intents may have been
+            // halved already, by a discussion phrase within their reach). The discussed
+            // findings of a segment count as one.
+            const rule = weights.get(f.rule) ?? 0;
+            const inArticle = reading.name === "raw" && discussed(index, f.start, f.end);
+            const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && inCode(index, f.start, f.end));
+            // In a hidden carrier nothing is discounted, a cue intent's own damping included.
+            const asFound = shown ? (f.weight ?? rule) : rule;
+            const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
+            if (!options.disabled?.has(f.rule)) count(inArticle ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
             const match = reading.text.slice(f.start, f.end);
             const carrier =
               !SHOWN.has(segment.carrier)
@@ -211,8 +235,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         }
       };
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
-      // pieces a blank line apart: one pass of each reading rather than one per value. Each
-      // hidden carrier is read on its own, so a finding keeps its carrier and its range.
+      // pieces apart by SEGMENT_SEPARATOR: one pass of each reading rather than one per value.
+      // A NUL of their own becomes a space, so no text can fake the separator. Each hidden
+      // carrier is read on its own, so a finding keeps its carrier and its range.
+      const clean = (t: string) => (t.includes("\u0000") ? t.replaceAll("\u0000", " ") : t);
       const shown = segments.filter((s) => SHOWN.has(s.carrier) && s.text.trim().length > 0);
       if (shown.length > 0) {
         const starts: number[] = [];
@@ -220,9 +246,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         for (const s of shown) {
           if (joined.length > 0) joined += SEGMENT_SEPARATOR;
           starts.push(joined.length);
-          joined += s.text;
+          joined += clean(s.text);
         }
-        const at = (offset: number): SegmentIn => {
+        const at = (offset: number): number => {
           let lo = 0;
           let hi = starts.length - 1;
           while (lo < hi) {
@@ -230,15 +256,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             if (starts[mid]! <= offset) lo = mid;
             else hi = mid - 1;
           }
-          return shown[lo]!;
+          return lo;
         };
-        scanUnit(joined, at, shown[0]!, (options.rules.discussion?.(joined) ?? 0) >= DISCUSSION_MIN);
+        const bounds = (i: number) => [starts[i]!, starts[i]! + shown[i]!.text.length] as const;
+        scanUnit(joined, shown, at, bounds, true);
       }
       for (const segment of segments) {
         if (SHOWN.has(segment.carrier) || segment.text.trim().length === 0) continue;
-        scanUnit(segment.text, () => segment, segment, false);
+        const text = clean(segment.text);
+        scanUnit(text, [segment], () => 0, () => [0, text.length], false);
       }
-      return { score, findings };
+      return { score: tally.score, findings };
     },
   };
 }

@@ -55,7 +55,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   for (const r of patterns.rules) for (const k of r.keywords) for (const w of k.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
   return {
     rules: [...grouped, ...cues.rules],
-    discussion: (text) => cues.discussion(text),
+    discussionCues: (text) => cues.discussionCues(text),
     cuesOf: (text) => cues.cuesOf(text),
     vocabulary,
     scan: (text) => {

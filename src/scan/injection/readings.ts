@@ -55,18 +55,24 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   };
   let plain = text;
   if (NON_ASCII.test(text)) {
+    // Text stored backwards inside a right-to-left override displays forwards: read it so, and
+    // make every later reading from it (reversed text with look-alikes or zero-width
+    // characters in it too).
+    let forwards = text;
+    if (text.includes("\u202e")) {
+      forwards = text.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join(""));
+      add("bidi-reversed", forwards, text);
+    }
     // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
-    const nfkc = text.normalize("NFKC");
-    add("nfkc", nfkc, text);
-    // Text stored backwards inside a right-to-left override displays forwards: read it so.
-    if (nfkc.includes("\u202e")) add("bidi-reversed", nfkc.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")), nfkc);
+    const nfkc = forwards.normalize("NFKC");
+    add("nfkc", nfkc, forwards);
     INVISIBLE.lastIndex = 0;
     if (INVISIBLE.test(nfkc)) {
       add("invisible-removed", nfkc.replace(INVISIBLE, ""), nfkc);
       add("invisible-as-space", nfkc.replace(INVISIBLE, " "), nfkc);
     }
     // One character at a time (a spread of a megabyte-long run would overflow the call stack).
-    const tags = [...text.matchAll(TAG_RUN)].map((m) => {
+    const tags = [...forwards.matchAll(TAG_RUN)].map((m) => {
       let out = "";
       for (const ch of m[0]) out += String.fromCharCode(ch.codePointAt(0)! - 0xe0000);
       return out;
@@ -74,8 +80,8 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     if (tags.length > 0) add("unicode-tags", tags.join("\n"), null);
     // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
     // Cyrillic о reads as `ignore`.
-    plain = normaliseText(text);
-    add("folded", plain, text);
+    plain = normaliseText(forwards);
+    add("folded", plain, forwards);
   }
   const leet = leetFolded(plain, vocabulary);
   // Already only windows around what it folded.
@@ -129,12 +135,31 @@ function skeletonHash(word: string): number {
   for (let i = 0; i < word.length; i++) h = skeletonStep(h, word.charCodeAt(i));
   return h;
 }
-const skeletons = new WeakMap<ReadonlySet<string>, Set<number>>();
-const skeletonsOf = (vocabulary: ReadonlySet<string>): Set<number> => {
+/** The skeleton hashes of a vocabulary's words, and of its stems (entries ending in `*`). */
+interface Skeletons {
+  readonly words: Set<number>;
+  readonly stems: Set<number>;
+}
+const skeletons = new WeakMap<ReadonlySet<string>, Skeletons>();
+const skeletonsOf = (vocabulary: ReadonlySet<string>): Skeletons => {
   let known = skeletons.get(vocabulary);
-  if (known === undefined) skeletons.set(vocabulary, (known = new Set([...vocabulary].map(skeletonHash))));
+  if (known === undefined) {
+    known = { words: new Set(), stems: new Set() };
+    for (const w of vocabulary) {
+      if (w.endsWith("*")) known.stems.add(skeletonHash(w.slice(0, -1)));
+      else known.words.add(skeletonHash(w));
+    }
+    skeletons.set(vocabulary, known);
+  }
   return known;
 };
+
+/** Whether `word` is in the vocabulary, as a word or as a word starting with one of its stems. */
+function inVocabulary(word: string, vocabulary: ReadonlySet<string>): boolean {
+  if (vocabulary.has(word)) return true;
+  for (let length = word.length - 1; length >= 3; length--) if (vocabulary.has(`${word.slice(0, length)}*`)) return true;
+  return false;
+}
 
 /**
  * A leetspeak word as letters: with a vocabulary, the reading of it found there (`1` tried as `i`
@@ -144,7 +169,7 @@ const skeletonsOf = (vocabulary: ReadonlySet<string>): Set<number> => {
 function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
   const lower = word.toLowerCase();
   const common = lower.replace(/[0-9@$]/g, (c) => LEET[c]!);
-  if (vocabulary === undefined || vocabulary.has(common)) return common;
+  if (vocabulary === undefined || inVocabulary(common, vocabulary)) return common;
   const ambiguous: number[] = [];
   for (let i = 0; i < lower.length && ambiguous.length <= MAX_AMBIGUOUS; i++) if (LEET_ALTERNATIVES[lower[i]!] !== undefined) ambiguous.push(i);
   if (ambiguous.length === 0 || ambiguous.length > MAX_AMBIGUOUS) return null;
@@ -154,7 +179,7 @@ function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | 
       if (mask & (1 << bit)) chars[at] = LEET_ALTERNATIVES[lower[at]!]!;
     });
     const candidate = chars.join("");
-    if (vocabulary.has(candidate)) return candidate;
+    if (inVocabulary(candidate, vocabulary)) return candidate;
   }
   return null;
 }
@@ -184,11 +209,13 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     let hex = true;
     let mail = false;
     let skeleton = 0;
+    let stem = false;
     let i = start;
     for (; i < n; i++) {
       const c = text.charCodeAt(i);
       if (!isLeetChar(c)) break;
       skeleton = skeletonStep(skeleton, c);
+      if (known !== null && i - start >= 2 && known.stems.has(skeleton)) stem = true;
       if (isAsciiLetter(c)) {
         letters++;
         digitRun = 0;
@@ -208,7 +235,7 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     const length = i - start;
     if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
     // Most tokens (ids, versions, hashes) share no skeleton with any word: out before folding.
-    if (known !== null && !known.has(skeleton)) continue;
+    if (known !== null && !stem && !known.words.has(skeleton)) continue;
     const folded = foldLeetWord(text.slice(start, i), vocabulary);
     if (folded !== null) words.push([start, i, folded]);
   }

@@ -7,6 +7,7 @@ import { gzipSync } from "node:zlib";
 import type { InjectionSettings } from "../../../src/policy/policy.ts";
 import { judgeHeldResponse, SseStream } from "../../../src/proxy/response-scan.ts";
 import { createInjectionEngine } from "../../../src/scan/injection/engine.ts";
+import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 
 const PACK = compileRulePack(
@@ -110,6 +111,18 @@ describe("SseStream", () => {
     expect(s.stopEvent()).toStartWith("event: error\ndata: ");
     expect(JSON.parse(s.stopEvent().split("data: ")[1]!)).toMatchObject({ error: "blocked by sluice", rule: "inj.test-override", reason: "injection_detected" });
     expect(s.decision()?.verdict).toBe("block");
+  });
+
+  test("across events a response is counted as a held one is: the rules of one file once, at the strongest", () => {
+    const rule = (id: string, weight: number, word: string) =>
+      `  - id: ${id}\n    description: t\n    severity: high\n    weight: ${weight}\n    keywords: [${word}]\n    pattern: '\\b${word}\\b'\n    examples: { match: ['${word}'], no_match: ['x'] }\n`;
+    const pack = compileInjectionPack([{ path: "rules/injection/one-kind.yaml", text: `rules:\n${rule("inj.a", 30, "alpha")}${rule("inj.b", 40, "bravo")}` }]);
+    const grouped: InjectionSettings = { ...settings(), engine: createInjectionEngine({ rules: pack }) };
+    expect(judgeHeldResponse(grouped, false, "text/plain", undefined, enc("alpha then bravo")).decision?.verdict).toBe("allow");
+    const sse = new SseStream(grouped, false);
+    expect(sse.push(enc("data: alpha\n\n")).stop).toBe(false);
+    expect(sse.push(enc("data: bravo\n\n")).stop).toBe(false);
+    expect(sse.decision()!.reasons[0]!.detail).toContain("injection score 40");
   });
 
   test("warn lets the stream run and records; scores add up across events, each rule once", () => {
