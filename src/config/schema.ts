@@ -222,8 +222,8 @@ export const configSchema = z.strictObject({
       exempt_hosts: z.array(z.string().min(1)).default([]),
       /** Responses up to this size are held and scanned before the agent gets any of them. */
       max_buffer: size.default(4 * 1024 * 1024),
-      /** A scannable response larger than max_buffer: refused (block, the default) or passed on unscanned and recorded (pass). */
-      oversize: z.enum(["block", "pass"]).default("block"),
+      /** A scannable response larger than max_buffer: refused (block, the default), scanned window by window as it streams (stream), or passed on unscanned and recorded (pass). */
+      oversize: z.enum(["block", "stream", "pass"]).default("block"),
     })
     .prefault({}),
   audit: z

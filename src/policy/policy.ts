@@ -22,7 +22,7 @@ export interface InjectionSettings {
   /** Hosts whose responses are not scanned; null: none. */
   readonly exempt: HostMatcher | null;
   readonly maxBufferBytes: number;
-  readonly oversize: "block" | "pass";
+  readonly oversize: "block" | "stream" | "pass";
   /** Compressed responses are decoded within the dlp.body limits (the same bombs, the same defence). */
   readonly inflate: { readonly maxOutputBytes: number; readonly maxRatio: number };
 }

@@ -32,7 +32,7 @@ import {
 import { createUpstreamPool, type UpstreamPool } from "./pool.ts";
 import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./responses.ts";
 import { responseKind } from "../inspect/response.ts";
-import { judgeHeldResponse, SseStream } from "./response-scan.ts";
+import { judgeHeldResponse, SseStream, WindowedScan } from "./response-scan.ts";
 import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from "./target.ts";
 
@@ -157,9 +157,11 @@ interface Exchange extends Base {
   note: string | null;
   /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
   sse: SseStream | null;
-  /** A compressed event stream's decoder: the events are read, and passed on, decoded. */
-  sseDecoder: StreamDecoder | null;
-  /** The event stream goes to the client re-framed as chunks (HTTP/1.1) rather than close-delimited. */
+  /** A response over injection.max_buffer scanned window by window as it streams (oversize: stream). */
+  windowed: WindowedScan | null;
+  /** A compressed event stream's or streamed response's decoder: read, and passed on, decoded. */
+  bodyDecoder: StreamDecoder | null;
+  /** The event stream (or streamed response) goes to the client re-framed as chunks (HTTP/1.1) rather than close-delimited. */
   sseChunked: boolean;
 }
 
@@ -641,7 +643,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       resHeld: null,
       note: null,
       sse: null,
-      sseDecoder: null,
+      windowed: null,
+      bodyDecoder: null,
       sseChunked: false,
     };
     if (decision.verdict === "block") {
@@ -1180,10 +1183,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (isEncoded(encoding)) {
         // Decoded as it streams, read, and passed on decoded; a coding we cannot decode is
         // refused rather than passed on unread.
-        ex.sseDecoder = createStreamDecoder(encoding!, {
+        ex.bodyDecoder = createStreamDecoder(encoding!, {
           // The exchange may have ended meanwhile (the client left, the upstream broke off).
           onData: (bytes) => {
-            if (ex.sse !== null && !ex.done && !passEvents(ex, bytes, false)) ex.sseDecoder?.destroy();
+            if (ex.sse !== null && !ex.done && !passEvents(ex, bytes, false)) ex.bodyDecoder?.destroy();
           },
           onEnd: () => {
             if (ex.sse !== null && !ex.done) endEventStream(ex);
@@ -1194,7 +1197,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
             cutStreamOnFailure(ex, "body_undecodable", `the event stream could not be decoded (${message})`);
           },
         });
-        if (ex.sseDecoder === null) {
+        if (ex.bodyDecoder === null) {
           abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", `an event stream with Content-Encoding ${encoding} cannot be decoded as it streams`, true);
           return;
         }
@@ -1355,6 +1358,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       abortExchange(ex, 403, "body_too_large", "inj.response-too-large", `${why} cannot be scanned`, true);
       return;
     }
+    if (held.inj.oversize === "stream") {
+      startWindowed(ex, held.inj, held.parts, pending);
+      return;
+    }
     ex.note = `${why} was sent on unscanned (injection.oversize: pass)`;
     // Close-delimited from here: what was held lost its chunk framing, so the rest is sent
     // de-chunked and the client reads until the connection ends.
@@ -1367,6 +1374,129 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     else if ((ex.resMode === "length" && ex.resRemaining === 0) || (ex.resMode === "chunked" && ex.resChunked!.done)) finishExchange(ex);
   }
 
+  /**
+   * A response over injection.max_buffer scanned as it streams (oversize: stream): `held` (body
+   * bytes, framing removed) and then `pending` (as received) go through the windowed scan, and
+   * on to the client re-framed as chunks (close-delimited for HTTP/1.0), decoded when compressed.
+   */
+  function startWindowed(ex: Exchange, inj: InjectionSettings, held: readonly Buffer[], pending: Buffer): void {
+    const res = ex.res!;
+    const contentType = headerValue(res.headers, "content-type");
+    try {
+      ex.windowed = new WindowedScan(inj, deps.policy().mode === "audit", contentType);
+    } catch {
+      abortExchange(ex, 403, "body_undecodable", "inj.response-unknown-charset", `response body: charset of ${JSON.stringify(contentType)} cannot be decoded, so it cannot be scanned`, true);
+      return;
+    }
+    const encoding = headerValue(res.headers, "content-encoding");
+    if (isEncoded(encoding)) {
+      ex.bodyDecoder = createStreamDecoder(encoding!, {
+        onData: (bytes) => {
+          if (ex.windowed !== null && !ex.done && !passWindow(ex, bytes, false)) ex.bodyDecoder?.destroy();
+        },
+        onEnd: () => {
+          if (ex.windowed !== null && !ex.done) endWindowed(ex);
+        },
+        onError: (message) => {
+          if (ex.windowed === null || ex.done) return;
+          log.warn("a compressed response could not be decoded as it streamed; response cut", { error: message });
+          stopWindowed(ex, { verdict: "block", reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail: `the response could not be decoded (${message})` }] });
+        },
+      });
+      if (ex.bodyDecoder === null) {
+        ex.windowed = null;
+        abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", `a response with Content-Encoding ${encoding} over injection.max_buffer cannot be decoded as it streams`, true);
+        return;
+      }
+    }
+    ex.sseChunked = ex.head.minor === 1;
+    if (!ex.sseChunked) ex.clientClose = true;
+    if (ex.resMode === "chunked") ex.dechunk = true;
+    ex.responseStarted = true;
+    // Passed on decoded when compressed: the Content-Encoding goes with the compression.
+    const headers = ex.bodyDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
+    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers.filter(([n]) => n.toLowerCase() !== "transfer-encoding"), res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
+    send(ex.client, asciiHead(head), ex.upstream);
+    for (const d of held) if (!feedWindow(ex, d)) return;
+    if (pending.length > 0) windowedBody(ex, pending);
+    else if ((ex.resMode === "length" && ex.resRemaining === 0) || (ex.resMode === "chunked" && ex.resChunked!.done)) windowEnded(ex);
+  }
+
+  /** Body bytes as received of a response scanned as it streams. */
+  function windowedBody(ex: Exchange, chunk: Buffer): void {
+    if (ex.resMode === "none") return;
+    const read = readResponseBody(ex, chunk);
+    if (read === null) return;
+    for (const d of read.data) if (!feedWindow(ex, d)) return;
+    if (read.complete) windowEnded(ex);
+  }
+
+  /** Body bytes (framing removed) into the decoder or the scan; false when the response was stopped. */
+  function feedWindow(ex: Exchange, bytes: Uint8Array): boolean {
+    if (ex.bodyDecoder !== null) {
+      ex.bodyDecoder.write(bytes);
+      return ex.windowed !== null;
+    }
+    return passWindow(ex, bytes, false);
+  }
+
+  /** Judges the next bytes (`end`: the last) and sends what is clean; false when the response was stopped here. */
+  function passWindow(ex: Exchange, bytes: Uint8Array, end: boolean): boolean {
+    let r: { out: Uint8Array[]; stop: boolean };
+    try {
+      r = ex.windowed!.push(bytes, end);
+    } catch (err) {
+      log.error("injection scan of a streamed response failed; response cut", { error: String(err) });
+      stopWindowed(ex, { verdict: "block", reasons: [{ rule: "inj.scan-failed", code: "internal_error", detail: "the response could not be scanned" }] });
+      return false;
+    }
+    for (const b of r.out) {
+      if (b.length === 0) continue;
+      send(ex.client, ex.sseChunked ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, CRLF_BYTES]) : Buffer.from(b), ex.upstream);
+    }
+    if (r.stop) {
+      stopWindowed(ex, ex.windowed!.decision()!);
+      return false;
+    }
+    return true;
+  }
+
+  /** The upstream's body is complete: ended here, or once its decoder has let out the rest. */
+  function windowEnded(ex: Exchange): void {
+    if (ex.bodyDecoder !== null) ex.bodyDecoder.end();
+    else endWindowed(ex);
+  }
+
+  /** The last window: judged, passed on, the client's body ended, the record written. */
+  function endWindowed(ex: Exchange): void {
+    const windowed = ex.windowed!;
+    if (!passWindow(ex, new Uint8Array(0), true)) return;
+    if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, ex.upstream);
+    const d = windowed.decision();
+    if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
+    ex.note = "scanned as it streamed (over injection.max_buffer; injection.oversize: stream)";
+    ex.windowed = null;
+    ex.bodyDecoder = null;
+    finishExchange(ex);
+  }
+
+  /**
+   * Stops a response scanned as it streams: what was judged clean has been sent; the rest never
+   * is. The client's connection closes without the last chunk, so an HTTP/1.1 client sees a
+   * response cut short, not a complete one.
+   */
+  function stopWindowed(ex: Exchange, d: Decision): void {
+    (ex as { decision: Decision }).decision = d;
+    ex.windowed = null;
+    ex.bodyDecoder?.destroy();
+    ex.bodyDecoder = null;
+    ex.done = true;
+    const up = cutUpstream(ex);
+    record(ex, ex.res?.status ?? 200, d, up?.ip);
+    ex.clientClose = true;
+    finishClient(ex);
+  }
+
   /** Sends the head of an event stream and starts passing on its events as each is judged. */
   function startEventStream(ex: Exchange, res: ResponseHead, inj: InjectionSettings, first: Buffer): void {
     ex.sse = new SseStream(inj, deps.policy().mode === "audit");
@@ -1377,7 +1507,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.resMode === "chunked") ex.dechunk = true;
     ex.responseStarted = true;
     // Passed on decoded: the Content-Encoding goes with the compression.
-    const headers = ex.sseDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
+    const headers = ex.bodyDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
     const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers, res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
     send(ex.client, asciiHead(head), ex.upstream);
     if (first.length > 0) eventStreamBody(ex, first);
@@ -1395,15 +1525,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.resMode === "none") return;
     const read = readResponseBody(ex, chunk);
     if (read === null) return;
-    if (ex.sseDecoder !== null) {
-      for (const d of read.data) ex.sseDecoder.write(d);
+    if (ex.bodyDecoder !== null) {
+      for (const d of read.data) ex.bodyDecoder.write(d);
     } else for (const d of read.data) if (!passEvents(ex, d, false)) return;
     if (read.complete) upstreamStreamEnded(ex);
   }
 
   /** The upstream's event stream is complete: ended here, or once its decoder has let out the rest. */
   function upstreamStreamEnded(ex: Exchange): void {
-    if (ex.sseDecoder !== null) ex.sseDecoder.end();
+    if (ex.bodyDecoder !== null) ex.bodyDecoder.end();
     else endEventStream(ex);
   }
 
@@ -1434,8 +1564,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const d: Decision = { verdict: "block", reasons: [{ rule: code === "internal_error" ? "inj.scan-failed" : "inj.response-encoded-stream", code, detail }] };
     (ex as { decision: Decision }).decision = d;
     ex.sse = null;
-    ex.sseDecoder?.destroy();
-    ex.sseDecoder = null;
+    ex.bodyDecoder?.destroy();
+    ex.bodyDecoder = null;
     ex.done = true;
     const up = cutUpstream(ex);
     record(ex, ex.res?.status ?? 200, d, up?.ip);
@@ -1451,7 +1581,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const d = sse.decision();
     if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
     ex.sse = null;
-    ex.sseDecoder = null;
+    ex.bodyDecoder = null;
     finishExchange(ex);
   }
 
@@ -1463,8 +1593,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const d = sse.decision()!;
     (ex as { decision: Decision }).decision = d;
     ex.sse = null;
-    ex.sseDecoder?.destroy();
-    ex.sseDecoder = null;
+    ex.bodyDecoder?.destroy();
+    ex.bodyDecoder = null;
     ex.done = true;
     const up = cutUpstream(ex);
     record(ex, ex.res?.status ?? 200, d, up?.ip);
@@ -1521,6 +1651,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     if (ex.sse !== null) {
       eventStreamBody(ex, chunk);
+      return;
+    }
+    if (ex.windowed !== null) {
+      windowedBody(ex, chunk);
       return;
     }
     const c = ex.client;
@@ -1622,6 +1756,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.res && ex.resMode === "close") {
       if (ex.resHeld !== null) judgeResponse(ex);
       else if (ex.sse !== null) upstreamStreamEnded(ex);
+      else if (ex.windowed !== null) windowEnded(ex);
       else finishExchange(ex);
       return;
     }

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventSegments, inspectResponse, responseKind, sseEvents } from "../inspect/response.ts";
+import { asFindings, eventSegments, inspectResponse, responseKind, responseSegments, sseEvents } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -212,4 +212,89 @@ function lastEventEnd(text: string): number {
     }
   }
   return -1;
+}
+
+/** Text judged together each time a response too large to hold is scanned as it streams. */
+export const STREAM_WINDOW = 1024 * 1024;
+/** Text of the previous window read again with the next, so an instruction across the cut is seen whole. */
+export const STREAM_OVERLAP = 4096;
+
+/**
+ * A response over injection.max_buffer scanned as it streams (`injection.oversize: stream`): its
+ * bytes are held until STREAM_WINDOW of them (or the end) have come, judged as text with the last
+ * STREAM_OVERLAP characters of the window before, and passed on as received when the score,
+ * counted over the whole response, stays under the threshold. At the threshold the response
+ * stops there: what was judged clean is already with the client, the rest is never sent, and the
+ * client sees a response cut short (block; strip cannot take back what was sent, so it blocks too).
+ * A window that is not whole JSON is read as text.
+ */
+export class WindowedScan {
+  readonly #decoder: TextDecoder;
+  readonly #kind: NonNullable<ReturnType<typeof responseKind>>;
+  readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
+  readonly #findings: InjectionFinding[] = [];
+  #pending: Uint8Array[] = [];
+  #pendingSize = 0;
+  #tail = "";
+  #stopped = false;
+
+  /** Throws a TypeError for a charset this runtime cannot decode (the caller refuses the response). */
+  constructor(
+    private readonly inj: InjectionSettings,
+    private readonly audit: boolean,
+    contentType: string | undefined,
+    private readonly window = STREAM_WINDOW,
+  ) {
+    this.#kind = responseKind(contentType) ?? "text";
+    const label = CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
+    this.#decoder = new TextDecoder(label as ConstructorParameters<typeof TextDecoder>[0]);
+  }
+
+  /** The next body bytes (`end`: the last): the bytes judged clean to pass on now, and whether the response must stop here. */
+  push(bytes: Uint8Array, end = false): { readonly out: Uint8Array[]; readonly stop: boolean } {
+    if (this.#stopped) return { out: [], stop: true };
+    if (bytes.length > 0) {
+      this.#pending.push(bytes);
+      this.#pendingSize += bytes.length;
+    }
+    if (!end && this.#pendingSize < this.window) return { out: [], stop: false };
+    const out = this.#pending;
+    this.#pending = [];
+    this.#pendingSize = 0;
+    let text = "";
+    for (const b of out) text += this.#decoder.decode(b, { stream: true });
+    if (end) text += this.#decoder.decode();
+    const read = this.#tail + text;
+    this.#tail = read.slice(-STREAM_OVERLAP);
+    // A window of a JSON body is seldom whole JSON: read it as text.
+    const kind = this.#kind === "json" ? "text" : this.#kind;
+    const r = this.inj.engine.scan(responseSegments(kind, read), this.#tally);
+    for (const f of r.findings) {
+      if (this.#findings.length >= 64) break;
+      if (!this.#findings.some((g) => g.rule === f.rule && g.location === f.location)) this.#findings.push(f);
+    }
+    if (this.#tally.score >= this.inj.engine.threshold && this.inj.action !== "warn" && !this.audit) {
+      this.#stopped = true;
+      return { out: [], stop: true };
+    }
+    return { out, stop: false };
+  }
+
+  /** The findings so far, for the record. */
+  decision(): Decision | null {
+    if (this.#findings.length === 0) return null;
+    const over = this.#tally.score >= this.inj.engine.threshold;
+    const top = [...this.#findings].sort((a, b) => b.weight - a.weight)[0]!;
+    const rules = [...new Set(this.#findings.map((f) => f.rule))];
+    const reason: Reason = {
+      rule: top.rule,
+      code: "injection_detected",
+      detail: `injection score ${this.#tally.score}${over ? " >=" : " <"} threshold ${this.inj.engine.threshold} in a response scanned as it streamed (over injection.max_buffer): ${rules.join(", ")}`,
+    };
+    const findings = asFindings(this.#findings);
+    if (!over) return { verdict: "allow", reasons: [reason], findings };
+    if (this.inj.action === "warn") return { verdict: "warn", reasons: [reason], findings };
+    if (this.audit) return { verdict: "allow", wouldBlock: true, reasons: [reason], findings };
+    return { verdict: "block", reasons: [reason], findings };
+  }
 }
