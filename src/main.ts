@@ -2,6 +2,7 @@
  * Composition root: parse the command line and dispatch to a subcommand. Nothing happens on
  * import of any other module; everything starts here.
  */
+import { caCommand, HELP as CA_HELP } from "./cli/ca.ts";
 import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
 import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
@@ -18,6 +19,7 @@ Commands:
   check-config    validate a config file
   init            print the embedded default policy
   scan            scan a file or stdin for credentials (DLP rules, offline)
+  ca export       print the TLS interception CA certificate, or --env trust-store settings
 
 Options:
   -h, --help      show help (also: sluice <command> --help)
@@ -30,6 +32,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   "check-config": { help: CHECK_HELP, run: (a) => checkConfigCommand(a, (s) => process.stdout.write(s)) },
   init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s)) },
   scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
+  ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -1,6 +1,7 @@
 /**
- * The admin HTTP API. Health and metrics are open (probes and scrapers carry no secrets);
- * everything under `/v1/` changes or reveals state and needs the admin bearer token (RFC 6750).
+ * The admin HTTP API. Health, metrics and the interception CA's certificate are open (probes,
+ * scrapers and trust stores carry no secrets); everything else under `/v1/` changes or reveals
+ * state and needs the admin bearer token (RFC 6750).
  *
  * The app knows nothing of the proxy or the resolver: main.ts passes in what it may read and
  * do, as plain functions.
@@ -27,6 +28,8 @@ export interface AdminAppDeps {
   readonly reload: () => Promise<{ ok: boolean; errors: string[] }>;
   readonly killswitch: KillSwitch;
   readonly health: () => Record<string, unknown>;
+  /** The TLS interception CA's certificate (PEM): public, served without the token. */
+  readonly caPem?: () => string;
   /** Told about unexpected errors; the client only ever sees a generic 500. */
   readonly onError?: (err: unknown) => void;
 }
@@ -49,6 +52,9 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
   app.get("/healthz", (c) => c.json({ status: "ok", ...deps.health() }));
 
   app.get("/metrics", (c) => c.body(deps.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }));
+
+  // A CA certificate is public (agents need it to trust the interception): no token.
+  app.get("/v1/ca.pem", (c) => (deps.caPem ? c.body(deps.caPem(), 200, { "content-type": "application/x-pem-file" }) : c.json({ error: "no CA" }, 404)));
 
   app.use("/v1/*", async (c, next) => {
     if (!isAuthorized(c.req.header("authorization"), expectedDigest)) {

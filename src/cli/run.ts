@@ -24,6 +24,9 @@ import { createGuardedDialer } from "../proxy/dialer.ts";
 import { createDnsExfilDetector } from "../scan/dns-exfil.ts";
 import type { Policy } from "../policy/policy.ts";
 import { startForwardProxy, type ForwardProxy } from "../proxy/forward.ts";
+import { CaError, createCa, loadCa, type CertificateAuthority } from "../proxy/tls-ca.ts";
+import { dirname, resolve } from "node:path";
+import { writeCaFiles } from "./ca.ts";
 import { BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
@@ -37,7 +40,11 @@ default policy (print it with \`sluice init\`).
 Reloads the config on SIGHUP, when the file changes, and on POST /v1/reload; an invalid
 config is rejected and the running policy stays. SIGTERM / SIGINT stop gracefully.
 
-Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, later CA and keys).`;
+Writes the certificate of its TLS interception CA to SLUICE_HOME/ca.pem (and ca-bundle.pem, the
+system roots plus it); \`sluice ca export --env\` points trust stores at them. A new CA on every
+start unless tls.ca names a persistent one.
+
+Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate).`;
 
 const clock: Clock = { now: () => performance.now(), wall: () => new Date(), epochMs: () => Date.now() };
 
@@ -144,6 +151,19 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   let proxy: ForwardProxy;
   let admin: AdminServer;
   const token = await loadOrCreateAdminToken({ home, ...(loaded.config.admin.token_file ? { tokenFile: loaded.config.admin.token_file } : {}) });
+  // The TLS interception CA: loaded (tls.ca) or made now, its key in memory only; its
+  // certificate goes to SLUICE_HOME for the agents' trust stores.
+  let ca: CertificateAuthority;
+  try {
+    const spec = loaded.config.tls.ca;
+    const base = loaded.path === null ? process.cwd() : dirname(loaded.path);
+    ca = spec ? await loadCa(resolve(base, spec.cert_file), resolve(base, spec.key_file), clock.epochMs) : await createCa(clock.epochMs);
+    const files = await writeCaFiles(home, ca.certPem);
+    log.info("TLS interception CA ready", { subject: ca.subject, sha256: ca.fingerprint, persistent: spec !== undefined, ca_file: files.caFile, bundle: files.bundleFile });
+  } catch (err) {
+    log.error("cannot set up the TLS interception CA", { error: err instanceof CaError ? err.message : String(err) });
+    return EXIT.failure;
+  }
   try {
     proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, dialer, audit, log, clock });
   } catch (err) {
@@ -171,6 +191,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
           if (a.hostname !== b.hostname || a.port !== b.port) log.warn(`${section}.listen changed: takes effect after a restart`);
         }
         if (next.config.audit.file !== loaded.config.audit.file) log.warn("audit.file changed: takes effect after a restart");
+        if (JSON.stringify(next.config.tls.ca) !== JSON.stringify(loaded.config.tls.ca)) log.warn("tls.ca changed: takes effect after a restart");
         if (JSON.stringify(next.config.dns.listen) !== JSON.stringify(loaded.config.dns.listen)) log.warn("dns.listen changed: takes effect after a restart");
         loaded = next;
         addresses = nextAddresses;
@@ -199,6 +220,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
 
   const app = createAdminApp({
     token: token.token,
+    caPem: () => ca.certPem,
     metrics,
     recent,
     reload: () => reload("api"),

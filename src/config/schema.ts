@@ -226,6 +226,16 @@ export const configSchema = z.strictObject({
       oversize: z.enum(["block", "stream", "pass"]).default("block"),
     })
     .prefault({}),
+  /** TLS interception (issue 6): the certificate authority so far. */
+  tls: z
+    .strictObject({
+      /**
+       * A persistent CA (PEM certificate, PKCS#8 EC P-256 key readable by its owner only) instead
+       * of the one sluice generates on every start; paths relative to the config file.
+       */
+      ca: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
@@ -238,4 +248,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 
 /** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
-export const RESERVED_SECTIONS = ["tls", "mcp", "credentials"] as const;
+export const RESERVED_SECTIONS = ["mcp", "credentials"] as const;

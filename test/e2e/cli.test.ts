@@ -157,10 +157,10 @@ dlp:
   });
 
   test("a section reserved for a later version is refused by name", async () => {
-    const path = writeConfig("reserved.yaml", "version: 1\ntls: {}\n");
+    const path = writeConfig("reserved.yaml", "version: 1\nmcp: {}\n");
     const r = await sluice(["check-config", path]);
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^\s+tls: /m);
+    expect(r.stdout).toMatch(/^\s+mcp: /m);
   });
 
   test("a wildcard over a public suffix (*.com) exits 1 with the path", async () => {

@@ -70,6 +70,7 @@ describe("parseConfigText: defaults", () => {
         body: { max_buffer: 1048576, overlap: 4096, max_held_total: 67108864, max_decompressed: 16777216, max_ratio: 100 },
       },
       injection: { enabled: true, action: "block", threshold: 50, disable: [], exempt_hosts: [], max_buffer: 4194304, oversize: "block" },
+      tls: {},
       audit: { file: "stderr" },
     });
   });
@@ -200,7 +201,7 @@ describe("parseConfigText: unknown keys carry their path", () => {
 
 describe("parseConfigText: reserved sections", () => {
   test("RESERVED_SECTIONS lists the sections ARCHITECTURE.md names but this version lacks", () => {
-    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "mcp", "tls"]);
+    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "mcp"]);
   });
 
   test.each([...RESERVED_SECTIONS])("%p: says not supported yet, not unknown", (section) => {
@@ -416,10 +417,10 @@ egress:
 agents:
   - name: a
 dns: { ttl: 5 }
-tls: {}
+tls: { ca: { cert_file: "" } }
 `);
     expect(list.map((i) => i.path).sort()).toEqual(
-      ["agents.0", "dns.ttl", "egress.alow", "egress.ports.connect.0", "mode", "proxy.header_timeout", "proxy.listen", "tls", "version"].sort(),
+      ["agents.0", "dns.ttl", "egress.alow", "egress.ports.connect.0", "mode", "proxy.header_timeout", "proxy.listen", "tls.ca.cert_file", "tls.ca.key_file", "version"].sort(),
     );
   });
 
