@@ -32,7 +32,7 @@ import {
 import { createUpstreamPool, type UpstreamPool } from "./pool.ts";
 import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./responses.ts";
 import { responseKind } from "../inspect/response.ts";
-import { judgeHeldResponse, SseStream, WindowedScan } from "./response-scan.ts";
+import { judgeHeldResponse, SseStream, STREAM_WINDOW, WindowedScan } from "./response-scan.ts";
 import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, type Target } from "./target.ts";
 
@@ -203,6 +203,8 @@ const SKIP_REQUEST = new Set(["host", "content-length"]);
 const SKIP_HELD_REQUEST = new Set(["host", "content-length", "expect"]);
 const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
 const SKIP_RESPONSE = new Set(["content-length"]);
+/** A record's detail: the decision's and a note, either or both. */
+const joinDetail = (detail: string | undefined, note: string | undefined): string | undefined => (detail && note ? `${detail}; ${note}` : (detail ?? note));
 /** Safe to replay on a fresh connection when a pooled one turns out dead (RFC 9110 section 9.2.2). */
 const RETRYABLE = new Set(["GET", "HEAD", "OPTIONS"]);
 /** Streamed bodies: a garbage collection after this many scanned bytes (streamRequestBody). */
@@ -411,7 +413,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       verdict: decision.verdict,
       rule: r?.rule ?? "none",
       reason: r?.code ?? "allowed",
-      detail: note ?? (r && decision.verdict !== "allow" ? r.detail : undefined),
+      detail: joinDetail(r && (decision.verdict !== "allow" || decision.wouldBlock) ? r.detail : undefined, note),
       would_block: decision.wouldBlock ? true : undefined,
       status,
       upstream: upstream ?? x.upstream?.ip,
@@ -1178,34 +1180,53 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     } else ex.resMode = "close";
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
     const inj = ex.resMode === "none" ? null : holdsResponse(ex, res);
+    /** Audit mode: a response that cannot be read is passed on unread (and recorded so). */
+    let unread = false;
     if (inj !== null && responseKind(headerValue(res.headers, "content-type")) === "event-stream") {
       const encoding = headerValue(res.headers, "content-encoding");
       if (isEncoded(encoding)) {
         // Decoded as it streams, read, and passed on decoded; a coding we cannot decode is
         // refused rather than passed on unread.
-        ex.bodyDecoder = createStreamDecoder(encoding!, {
-          // The exchange may have ended meanwhile (the client left, the upstream broke off).
-          onData: (bytes) => {
-            if (ex.sse !== null && !ex.done && !passEvents(ex, bytes, false)) ex.bodyDecoder?.destroy();
+        ex.bodyDecoder = createStreamDecoder(
+          encoding!,
+          {
+            // The exchange may have ended meanwhile (the client left, the upstream broke off).
+            onData: (bytes) => {
+              if (ex.sse !== null && !ex.done && !passEvents(ex, bytes, false)) ex.bodyDecoder?.destroy();
+            },
+            onEnd: () => {
+              if (ex.sse === null || ex.done) return;
+              // Compressed data that ends before the body does: what follows is not ours to reuse.
+              if (!upstreamBodyDone(ex)) markDesynced(ex);
+              endEventStream(ex);
+            },
+            onError: (message) => {
+              if (ex.sse === null || ex.done) return;
+              log.warn("a compressed event stream could not be decoded; stream ended", { error: message });
+              cutStreamOnFailure(ex, "body_undecodable", `the event stream could not be decoded (${message})`);
+            },
           },
-          onEnd: () => {
-            if (ex.sse !== null && !ex.done) endEventStream(ex);
-          },
-          onError: (message) => {
-            if (ex.sse === null || ex.done) return;
-            log.warn("a compressed event stream could not be decoded; stream ended", { error: message });
-            cutStreamOnFailure(ex, "body_undecodable", `the event stream could not be decoded (${message})`);
-          },
-        });
+          inj.inflate.maxRatio,
+        );
         if (ex.bodyDecoder === null) {
-          abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", `an event stream with Content-Encoding ${encoding} cannot be decoded as it streams`, true);
+          const detail = `an event stream with Content-Encoding ${encoding} cannot be decoded as it streams`;
+          if (deps.policy().mode !== "audit") {
+            abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", detail, true);
+            return;
+          }
+          // Audit mode changes nothing on the wire: passed on unread, recorded as a would-be block.
+          unread = true;
+          (ex as { decision: Decision }).decision = { ...ex.decision, wouldBlock: true, reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail }, ...ex.decision.reasons] };
+        } else {
+          startEventStream(ex, res, inj, raw.subarray(headEnd));
           return;
         }
+      } else {
+        startEventStream(ex, res, inj, raw.subarray(headEnd));
+        return;
       }
-      startEventStream(ex, res, inj, raw.subarray(headEnd));
-      return;
     }
-    if (inj !== null) {
+    if (inj !== null && !unread) {
       // Held: nothing reaches the client until the whole body is judged (judgeResponse).
       ex.resHeld = { parts: [], size: 0, inj };
       if (ex.resMode === "length" && ex.resRemaining > inj.maxBufferBytes) {
@@ -1263,6 +1284,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   /** Bytes past the end of a response: the origin and we disagree on framing. Never reuse it. */
   function markDesynced(ex: Exchange): void {
     if (ex.upstream) ex.upstream.desynced = true;
+  }
+
+  /** Whether the upstream's response body has been read to its end (by length or last chunk). */
+  function upstreamBodyDone(ex: Exchange): boolean {
+    return (ex.resMode === "length" && ex.resRemaining === 0) || (ex.resMode === "chunked" && ex.resChunked!.done) || ex.resMode === "none";
   }
 
   // ---- responses held for injection scanning (response-scan.ts) ------------------------
@@ -1358,11 +1384,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       abortExchange(ex, 403, "body_too_large", "inj.response-too-large", `${why} cannot be scanned`, true);
       return;
     }
-    if (held.inj.oversize === "stream") {
-      startWindowed(ex, held.inj, held.parts, pending);
-      return;
-    }
-    ex.note = `${why} was sent on unscanned (injection.oversize: pass)`;
+    if (held.inj.oversize === "stream" && startWindowed(ex, held.inj, held.parts, pending)) return;
+    ex.note = `${why} was sent on unscanned (injection.oversize: ${held.inj.oversize})`;
     // Close-delimited from here: what was held lost its chunk framing, so the rest is sent
     // de-chunked and the client reads until the connection ends.
     ex.clientClose = true;
@@ -1379,35 +1402,53 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    * bytes, framing removed) and then `pending` (as received) go through the windowed scan, and
    * on to the client re-framed as chunks (close-delimited for HTTP/1.0), decoded when compressed.
    */
-  function startWindowed(ex: Exchange, inj: InjectionSettings, held: readonly Buffer[], pending: Buffer): void {
+  /**
+   * Starts the windowed scan; false when the response cannot be read as it streams (a charset or
+   * coding sluice cannot decode) and audit mode wants it passed on unread instead (the caller
+   * does that; enforce mode refuses it here).
+   */
+  function startWindowed(ex: Exchange, inj: InjectionSettings, held: readonly Buffer[], pending: Buffer): boolean {
     const res = ex.res!;
     const contentType = headerValue(res.headers, "content-type");
+    const audit = deps.policy().mode === "audit";
+    const refuse = (rule: string, detail: string): boolean => {
+      ex.windowed = null;
+      ex.bodyDecoder = null;
+      if (!audit) {
+        abortExchange(ex, 403, "body_undecodable", rule, detail, true);
+        return true;
+      }
+      (ex as { decision: Decision }).decision = { ...ex.decision, wouldBlock: true, reasons: [{ rule, code: "body_undecodable", detail }, ...ex.decision.reasons] };
+      return false;
+    };
     try {
-      ex.windowed = new WindowedScan(inj, deps.policy().mode === "audit", contentType);
+      // A window never larger than what a response may hold.
+      ex.windowed = new WindowedScan(inj, audit, contentType, Math.min(STREAM_WINDOW, inj.maxBufferBytes));
     } catch {
-      abortExchange(ex, 403, "body_undecodable", "inj.response-unknown-charset", `response body: charset of ${JSON.stringify(contentType)} cannot be decoded, so it cannot be scanned`, true);
-      return;
+      return refuse("inj.response-unknown-charset", `response body: charset of ${JSON.stringify(contentType)} cannot be decoded, so it cannot be scanned`);
     }
     const encoding = headerValue(res.headers, "content-encoding");
     if (isEncoded(encoding)) {
-      ex.bodyDecoder = createStreamDecoder(encoding!, {
-        onData: (bytes) => {
-          if (ex.windowed !== null && !ex.done && !passWindow(ex, bytes, false)) ex.bodyDecoder?.destroy();
+      ex.bodyDecoder = createStreamDecoder(
+        encoding!,
+        {
+          onData: (bytes) => {
+            if (ex.windowed !== null && !ex.done && !passWindow(ex, bytes, false)) ex.bodyDecoder?.destroy();
+          },
+          onEnd: () => {
+            if (ex.windowed === null || ex.done) return;
+            if (!upstreamBodyDone(ex)) markDesynced(ex);
+            endWindowed(ex);
+          },
+          onError: (message) => {
+            if (ex.windowed === null || ex.done) return;
+            log.warn("a compressed response could not be decoded as it streamed; response cut", { error: message });
+            stopWindowed(ex, { verdict: "block", reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail: `the response could not be decoded (${message})` }] });
+          },
         },
-        onEnd: () => {
-          if (ex.windowed !== null && !ex.done) endWindowed(ex);
-        },
-        onError: (message) => {
-          if (ex.windowed === null || ex.done) return;
-          log.warn("a compressed response could not be decoded as it streamed; response cut", { error: message });
-          stopWindowed(ex, { verdict: "block", reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail: `the response could not be decoded (${message})` }] });
-        },
-      });
-      if (ex.bodyDecoder === null) {
-        ex.windowed = null;
-        abortExchange(ex, 403, "body_undecodable", "inj.response-encoded-stream", `a response with Content-Encoding ${encoding} over injection.max_buffer cannot be decoded as it streams`, true);
-        return;
-      }
+        inj.inflate.maxRatio,
+      );
+      if (ex.bodyDecoder === null) return refuse("inj.response-encoded-stream", `a response with Content-Encoding ${encoding} over injection.max_buffer cannot be decoded as it streams`);
     }
     ex.sseChunked = ex.head.minor === 1;
     if (!ex.sseChunked) ex.clientClose = true;
@@ -1417,9 +1458,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const headers = ex.bodyDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
     const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers.filter(([n]) => n.toLowerCase() !== "transfer-encoding"), res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
     send(ex.client, asciiHead(head), ex.upstream);
-    for (const d of held) if (!feedWindow(ex, d)) return;
+    for (const d of held) if (!feedWindow(ex, d)) return true;
     if (pending.length > 0) windowedBody(ex, pending);
     else if ((ex.resMode === "length" && ex.resRemaining === 0) || (ex.resMode === "chunked" && ex.resChunked!.done)) windowEnded(ex);
+    return true;
   }
 
   /** Body bytes as received of a response scanned as it streams. */
@@ -1560,8 +1602,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   /** A scanner (or decoder) failure in an event stream: the client's stream ends where it is (fail closed). */
   function cutStreamOnFailure(ex: Exchange, code: ReasonCode = "internal_error", detail = "the event stream could not be scanned"): void {
+    const rule = code === "internal_error" ? "inj.scan-failed" : "inj.response-encoded-stream";
+    // The client reads why its stream ended, as after a block, not a stream that just stops.
+    sendEventText(ex, `event: error\ndata: ${JSON.stringify({ error: "blocked by sluice", rule, reason: code, detail })}\n\n`);
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, null);
-    const d: Decision = { verdict: "block", reasons: [{ rule: code === "internal_error" ? "inj.scan-failed" : "inj.response-encoded-stream", code, detail }] };
+    const d: Decision = { verdict: "block", reasons: [{ rule, code, detail }] };
     (ex as { decision: Decision }).decision = d;
     ex.sse = null;
     ex.bodyDecoder?.destroy();

@@ -229,7 +229,9 @@ export const STREAM_OVERLAP = 4096;
  * A window that is not whole JSON is read as text.
  */
 export class WindowedScan {
-  readonly #decoder: TextDecoder;
+  /** Made at the first bytes: a byte-order mark decides over the label, as clients do. */
+  #decoder: TextDecoder | null = null;
+  readonly #label: string;
   readonly #kind: NonNullable<ReturnType<typeof responseKind>>;
   readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
@@ -246,8 +248,9 @@ export class WindowedScan {
     private readonly window = STREAM_WINDOW,
   ) {
     this.#kind = responseKind(contentType) ?? "text";
-    const label = CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
-    this.#decoder = new TextDecoder(label as ConstructorParameters<typeof TextDecoder>[0]);
+    this.#label = CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
+    // Refused now, not at the first bytes, when the label names nothing this runtime decodes.
+    new TextDecoder(this.#label as ConstructorParameters<typeof TextDecoder>[0]);
   }
 
   /** The next body bytes (`end`: the last): the bytes judged clean to pass on now, and whether the response must stop here. */
@@ -261,12 +264,19 @@ export class WindowedScan {
     const out = this.#pending;
     this.#pending = [];
     this.#pendingSize = 0;
+    if (this.#decoder === null) {
+      const first = out[0] ?? new Uint8Array(0);
+      const bom = first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf ? "utf-8" : first[0] === 0xfe && first[1] === 0xff ? "utf-16be" : first[0] === 0xff && first[1] === 0xfe ? "utf-16le" : null;
+      this.#decoder = new TextDecoder((bom ?? this.#label) as ConstructorParameters<typeof TextDecoder>[0]);
+    }
     let text = "";
     for (const b of out) text += this.#decoder.decode(b, { stream: true });
     if (end) text += this.#decoder.decode();
+    // A window of a JSON body is seldom whole JSON: read as text, its string escapes undone (a
+    // parser would turn "\n" into a line break, and "ignore\nprevious" into two words).
+    if (this.#kind === "json") text = unescapeJsonStrings(text);
     const read = this.#tail + text;
     this.#tail = read.slice(-STREAM_OVERLAP);
-    // A window of a JSON body is seldom whole JSON: read it as text.
     const kind = this.#kind === "json" ? "text" : this.#kind;
     const r = this.inj.engine.scan(responseSegments(kind, read), this.#tally);
     for (const f of r.findings) {
@@ -297,4 +307,13 @@ export class WindowedScan {
     if (this.audit) return { verdict: "allow", wouldBlock: true, reasons: [reason], findings };
     return { verdict: "block", reasons: [reason], findings };
   }
+}
+
+const JSON_ESCAPE = /\\(?:u([0-9A-Fa-f]{4})|(["\\/bfnrt]))/g;
+const JSON_SIMPLE: Readonly<Record<string, string>> = { '"': '"', "\\": "\\", "/": "/", b: "\b", f: "\f", n: "\n", r: "\r", t: "\t" };
+
+/** JSON string escapes undone wherever they are (a window of a JSON body is not whole JSON). */
+export function unescapeJsonStrings(text: string): string {
+  if (!text.includes("\\")) return text;
+  return text.replace(JSON_ESCAPE, (_, hex: string | undefined, simple: string | undefined) => (hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : JSON_SIMPLE[simple!]!));
 }
