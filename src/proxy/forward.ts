@@ -1187,27 +1187,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (isEncoded(encoding)) {
         // Decoded as it streams, read, and passed on decoded; a coding we cannot decode is
         // refused rather than passed on unread.
-        ex.bodyDecoder = createStreamDecoder(
-          encoding!,
-          {
-            // The exchange may have ended meanwhile (the client left, the upstream broke off).
-            onData: (bytes) => {
-              if (ex.sse !== null && !ex.done && !passEvents(ex, bytes, false)) ex.bodyDecoder?.destroy();
-            },
-            onEnd: () => {
-              if (ex.sse === null || ex.done) return;
-              // Compressed data that ends before the body does: what follows is not ours to reuse.
-              if (!upstreamBodyDone(ex)) markDesynced(ex);
-              endEventStream(ex);
-            },
-            onError: (message) => {
-              if (ex.sse === null || ex.done) return;
-              log.warn("a compressed event stream could not be decoded; stream ended", { error: message });
-              cutStreamOnFailure(ex, "body_undecodable", `the event stream could not be decoded (${message})`);
-            },
+        ex.bodyDecoder = decoderFor(ex, encoding!, inj, {
+          live: () => ex.sse !== null,
+          pass: (bytes) => passEvents(ex, bytes, false),
+          end: () => endEventStream(ex),
+          fail: (message) => {
+            log.warn("a compressed event stream could not be decoded; stream ended", { error: message });
+            cutStreamOnFailure(ex, "body_undecodable", `the event stream could not be decoded (${message})`);
           },
-          inj.inflate.maxRatio,
-        );
+        });
         if (ex.bodyDecoder === null) {
           const detail = `an event stream with Content-Encoding ${encoding} cannot be decoded as it streams`;
           if (deps.policy().mode !== "audit") {
@@ -1218,11 +1206,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           unread = true;
           (ex as { decision: Decision }).decision = { ...ex.decision, wouldBlock: true, reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail }, ...ex.decision.reasons] };
         } else {
-          startEventStream(ex, res, inj, raw.subarray(headEnd));
+          startEventStream(ex, inj, raw.subarray(headEnd));
           return;
         }
       } else {
-        startEventStream(ex, res, inj, raw.subarray(headEnd));
+        startEventStream(ex, inj, raw.subarray(headEnd));
         return;
       }
     }
@@ -1284,6 +1272,38 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   /** Bytes past the end of a response: the origin and we disagree on framing. Never reuse it. */
   function markDesynced(ex: Exchange): void {
     if (ex.upstream) ex.upstream.desynced = true;
+  }
+
+  /**
+   * A decoder for a response body read as it streams (an event stream, a windowed response):
+   * decoded bytes go to `pass` (false: the response was stopped), the end to `end`, a failure
+   * to `fail`; nothing happens once the exchange is over or `live` says the reader is gone.
+   */
+  function decoderFor(
+    ex: Exchange,
+    encoding: string,
+    inj: InjectionSettings,
+    reader: { live(): boolean; pass(bytes: Uint8Array): boolean; end(): void; fail(message: string): void },
+  ): StreamDecoder | null {
+    const on = () => reader.live() && !ex.done;
+    return createStreamDecoder(
+      encoding,
+      {
+        onData: (bytes) => {
+          if (on() && !reader.pass(bytes)) ex.bodyDecoder?.destroy();
+        },
+        onEnd: () => {
+          if (!on()) return;
+          // Compressed data that ends before the body does: what follows is not ours to reuse.
+          if (!upstreamBodyDone(ex)) markDesynced(ex);
+          reader.end();
+        },
+        onError: (message) => {
+          if (on()) reader.fail(message);
+        },
+      },
+      inj.inflate.maxRatio,
+    );
   }
 
   /** Whether the upstream's response body has been read to its end (by length or last chunk). */
@@ -1429,35 +1449,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     const encoding = headerValue(res.headers, "content-encoding");
     if (isEncoded(encoding)) {
-      ex.bodyDecoder = createStreamDecoder(
-        encoding!,
-        {
-          onData: (bytes) => {
-            if (ex.windowed !== null && !ex.done && !passWindow(ex, bytes, false)) ex.bodyDecoder?.destroy();
-          },
-          onEnd: () => {
-            if (ex.windowed === null || ex.done) return;
-            if (!upstreamBodyDone(ex)) markDesynced(ex);
-            endWindowed(ex);
-          },
-          onError: (message) => {
-            if (ex.windowed === null || ex.done) return;
-            log.warn("a compressed response could not be decoded as it streamed; response cut", { error: message });
-            stopWindowed(ex, { verdict: "block", reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail: `the response could not be decoded (${message})` }] });
-          },
+      ex.bodyDecoder = decoderFor(ex, encoding!, inj, {
+        live: () => ex.windowed !== null,
+        pass: (bytes) => passWindow(ex, bytes, false),
+        end: () => endWindowed(ex),
+        fail: (message) => {
+          log.warn("a compressed response could not be decoded as it streamed; response cut", { error: message });
+          endStreamHere(ex, { verdict: "block", reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail: `the response could not be decoded (${message})` }] });
         },
-        inj.inflate.maxRatio,
-      );
+      });
       if (ex.bodyDecoder === null) return refuse("inj.response-encoded-stream", `a response with Content-Encoding ${encoding} over injection.max_buffer cannot be decoded as it streams`);
     }
-    ex.sseChunked = ex.head.minor === 1;
-    if (!ex.sseChunked) ex.clientClose = true;
-    if (ex.resMode === "chunked") ex.dechunk = true;
-    ex.responseStarted = true;
-    // Passed on decoded when compressed: the Content-Encoding goes with the compression.
-    const headers = ex.bodyDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
-    const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers.filter(([n]) => n.toLowerCase() !== "transfer-encoding"), res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
-    send(ex.client, asciiHead(head), ex.upstream);
+    sendStreamHead(ex);
     for (const d of held) if (!feedWindow(ex, d)) return true;
     if (pending.length > 0) windowedBody(ex, pending);
     else if ((ex.resMode === "length" && ex.resRemaining === 0) || (ex.resMode === "chunked" && ex.resChunked!.done)) windowEnded(ex);
@@ -1489,7 +1492,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       r = ex.windowed!.push(bytes, end);
     } catch (err) {
       log.error("injection scan of a streamed response failed; response cut", { error: String(err) });
-      stopWindowed(ex, { verdict: "block", reasons: [{ rule: "inj.scan-failed", code: "internal_error", detail: "the response could not be scanned" }] });
+      endStreamHere(ex, { verdict: "block", reasons: [{ rule: "inj.scan-failed", code: "internal_error", detail: "the response could not be scanned" }] });
       return false;
     }
     for (const b of r.out) {
@@ -1497,7 +1500,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       send(ex.client, ex.sseChunked ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, CRLF_BYTES]) : Buffer.from(b), ex.upstream);
     }
     if (r.stop) {
-      stopWindowed(ex, ex.windowed!.decision()!);
+      endStreamHere(ex, ex.windowed!.decision()!);
       return false;
     }
     return true;
@@ -1523,12 +1526,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   /**
-   * Stops a response scanned as it streams: what was judged clean has been sent; the rest never
-   * is. The client's connection closes without the last chunk, so an HTTP/1.1 client sees a
-   * response cut short, not a complete one.
+   * A response passed on as it is judged ends here with decision `d` (what the client should
+   * read about it was sent already): readers and decoder dropped, the upstream cut, the record
+   * written, the client's connection closed. A windowed response stopped this way gets no last
+   * chunk, so an HTTP/1.1 client sees it cut short, not complete.
    */
-  function stopWindowed(ex: Exchange, d: Decision): void {
+  function endStreamHere(ex: Exchange, d: Decision): void {
     (ex as { decision: Decision }).decision = d;
+    ex.sse = null;
     ex.windowed = null;
     ex.bodyDecoder?.destroy();
     ex.bodyDecoder = null;
@@ -1539,19 +1544,26 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     finishClient(ex);
   }
 
-  /** Sends the head of an event stream and starts passing on its events as each is judged. */
-  function startEventStream(ex: Exchange, res: ResponseHead, inj: InjectionSettings, first: Buffer): void {
-    ex.sse = new SseStream(inj, deps.policy().mode === "audit");
-    // Events are passed on as text once judged: re-framed as chunks for an HTTP/1.1 client,
-    // delimited by the connection's close for an HTTP/1.0 one.
+  /**
+   * The head of a response passed on as it is judged (an event stream, a windowed response):
+   * re-framed as chunks for an HTTP/1.1 client, delimited by the connection's close for an
+   * HTTP/1.0 one; without Content-Encoding when it goes on decoded.
+   */
+  function sendStreamHead(ex: Exchange): void {
+    const res = ex.res!;
     ex.sseChunked = ex.head.minor === 1;
     if (!ex.sseChunked) ex.clientClose = true;
     if (ex.resMode === "chunked") ex.dechunk = true;
     ex.responseStarted = true;
-    // Passed on decoded: the Content-Encoding goes with the compression.
     const headers = ex.bodyDecoder === null ? res.headers : res.headers.filter(([n]) => n.toLowerCase() !== "content-encoding");
     const head = `HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(headers, res.connection, SKIP_RESPONSE)}${ex.sseChunked ? "Transfer-Encoding: chunked\r\n" : ""}${ex.clientClose ? "Connection: close\r\n" : ""}\r\n`;
     send(ex.client, asciiHead(head), ex.upstream);
+  }
+
+  /** Sends the head of an event stream and starts passing on its events as each is judged. */
+  function startEventStream(ex: Exchange, inj: InjectionSettings, first: Buffer): void {
+    ex.sse = new SseStream(inj, deps.policy().mode === "audit");
+    sendStreamHead(ex);
     if (first.length > 0) eventStreamBody(ex, first);
     else if (ex.resMode === "length" && ex.resRemaining === 0) upstreamStreamEnded(ex);
   }
@@ -1606,16 +1618,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // The client reads why its stream ended, as after a block, not a stream that just stops.
     sendEventText(ex, `event: error\ndata: ${JSON.stringify({ error: "blocked by sluice", rule, reason: code, detail })}\n\n`);
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, null);
-    const d: Decision = { verdict: "block", reasons: [{ rule, code, detail }] };
-    (ex as { decision: Decision }).decision = d;
-    ex.sse = null;
-    ex.bodyDecoder?.destroy();
-    ex.bodyDecoder = null;
-    ex.done = true;
-    const up = cutUpstream(ex);
-    record(ex, ex.res?.status ?? 200, d, up?.ip);
-    ex.clientClose = true;
-    finishClient(ex);
+    endStreamHere(ex, { verdict: "block", reasons: [{ rule, code, detail }] });
   }
 
   /** The upstream's stream ended: judge what is left, end the client's stream, record. */
@@ -1635,16 +1638,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const sse = ex.sse!;
     sendEventText(ex, sse.stopEvent());
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, null);
-    const d = sse.decision()!;
-    (ex as { decision: Decision }).decision = d;
-    ex.sse = null;
-    ex.bodyDecoder?.destroy();
-    ex.bodyDecoder = null;
-    ex.done = true;
-    const up = cutUpstream(ex);
-    record(ex, ex.res?.status ?? 200, d, up?.ip);
-    finishClient(ex);
+    endStreamHere(ex, sse.decision()!);
   }
+
 
   /** The held response is complete: scan it and send it, a stripped copy, or a block. */
   function judgeResponse(ex: Exchange): void {

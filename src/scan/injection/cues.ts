@@ -344,19 +344,7 @@ function buildCueScanner(
 
   /** The other phrases in `text`, in order of end. */
   const findWide = (text: string) => {
-    const { edgeStart, edgeChar, edgeTo, fail, outStart, outIds, lower } = sparse;
-    const step = (s: number, c: number): number => {
-      let lo = edgeStart[s]!;
-      let hi = edgeStart[s + 1]! - 1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const m = edgeChar[mid]!;
-        if (m === c) return edgeTo[mid]!;
-        if (m < c) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return -1;
-    };
+    const { step, fail, outStart, outIds, lower } = sparse;
     let state = 0;
     let prevSpace = true;
     let newlines = 0;
@@ -499,15 +487,14 @@ function buildCueScanner(
 
 /**
  * An Aho-Corasick automaton kept sparse, for phrases over large alphabets (CJK, Hangul,
- * Cyrillic): each state's edges sorted by character in flat arrays (`edgeStart[s] ..
- * edgeStart[s + 1]` index `edgeChar` and `edgeTo`), failure links, and each state's outputs
- * (`outStart[s] .. outStart[s + 1]` index `outIds`, its own and its failure states'). `lower`
- * maps the upper case of the phrases' letters to them.
+ * Cyrillic): each state's edges sorted by character in flat arrays, found by binary search
+ * (`step`), failure links, and each state's outputs (`outStart[s] .. outStart[s + 1]` index
+ * `outIds`, its own and its failure states'). `lower` maps the upper case of the phrases'
+ * letters to them.
  */
 interface Sparse {
-  readonly edgeStart: Int32Array;
-  readonly edgeChar: Uint16Array;
-  readonly edgeTo: Int32Array;
+  /** The state after `s` on code unit `c`, or -1 when `s` has no such edge. */
+  readonly step: (s: number, c: number) => number;
   readonly fail: Int32Array;
   readonly outStart: Int32Array;
   readonly outIds: Int32Array;
@@ -588,7 +575,7 @@ function buildSparse(phrases: readonly string[]): Sparse {
     for (let f = s; f !== 0; f = fail[f]!) if (own[f] !== undefined) list.push(...own[f]!);
   }
   outStart[states] = list.length;
-  return { edgeStart, edgeChar, edgeTo, fail, outStart, outIds: Int32Array.from(list), lower };
+  return { step, fail, outStart, outIds: Int32Array.from(list), lower };
 }
 
 /** Where `phrase`, matched with white space runs folded, starts if it ends at `end` (inclusive). */

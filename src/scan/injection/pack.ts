@@ -5,7 +5,7 @@
  * says; an id defined twice, in either kind, is an error. The rules of one pattern file form a
  * group (CompiledRule.group), as the cue intents do: a response counts a group once.
  */
-import { compileRulePack, RulePackError, type CompiledRules, type RulePackIssue } from "../rules/compile.ts";
+import { compileRulePack, parseRuleYaml, RulePackError, type CompiledRules, type RulePackIssue } from "../rules/compile.ts";
 import { compileCues, type CueRules } from "./cues.ts";
 
 export type InjectionPack = CueRules;
@@ -16,16 +16,11 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   const intents: { path: string; doc: unknown }[] = [];
   const issues: RulePackIssue[] = [];
   for (const file of files) {
-    let doc: unknown;
-    try {
-      doc = Bun.YAML.parse(file.text);
-    } catch (e) {
-      issues.push({ path: file.path, id: "(file)", message: `YAML: ${(e as Error).message}` });
-      continue;
-    }
+    const doc = parseRuleYaml(file, issues);
+    if (doc === undefined) continue;
     const keys = doc !== null && typeof doc === "object" ? Object.keys(doc) : [];
     if (keys.length === 1 && keys[0] === "lexicon") lexicons.push({ path: file.path, doc });
-    else if (keys.includes("intents") && keys.every((k) => k === "intents" || k === "triggers")) intents.push({ path: file.path, doc });
+    else if (keys.length === 1 && keys[0] === "intents") intents.push({ path: file.path, doc });
     else ruleFiles.push(file);
   }
   if (issues.length > 0) throw new RulePackError(issues);

@@ -131,6 +131,18 @@ function zodMessages(error: { issues: readonly { path: readonly PropertyKey[]; m
   return error.issues.map((i) => (i.path.length > 0 ? `${i.path.map(String).join(".")}: ${i.message}` : i.message));
 }
 
+/** A rule file's YAML, or undefined (and an issue naming the file) when it does not parse. */
+export function parseRuleYaml(file: { readonly path: string; readonly text: string }, issues: RulePackIssue[]): unknown {
+  try {
+    // Bun's native YAML parser: the `yaml` package built ~26 MB of garbage parsing the pack,
+    // which stayed in the process's RSS for good.
+    return Bun.YAML.parse(file.text);
+  } catch (e) {
+    issues.push({ path: file.path, id: "(file)", message: `YAML: ${(e as Error).message}` });
+    return undefined;
+  }
+}
+
 /**
  * Parses, validates and compiles rule files into one scanner, or throws a RulePackError. `family`
  * picks the schema: `dlp` (secrets: validators, entropy, documentation placeholders are not
@@ -144,15 +156,8 @@ export function compileRulePack(files: readonly { path: string; text: string }[]
   const seen = new Map<string, string>();
 
   for (const file of files) {
-    let doc: unknown;
-    try {
-      // Bun's native YAML parser: the `yaml` package built ~26 MB of garbage parsing the pack,
-      // which stayed in the process's RSS for good.
-      doc = Bun.YAML.parse(file.text);
-    } catch (e) {
-      issues.push({ path: file.path, id: "(file)", message: `YAML: ${(e as Error).message}` });
-      continue;
-    }
+    const doc = parseRuleYaml(file, issues);
+    if (doc === undefined) continue;
     const rules = doc !== null && typeof doc === "object" && "rules" in doc ? (doc as { rules: unknown }).rules : undefined;
     if (!Array.isArray(rules) || rules.length === 0 || Object.keys(doc as object).length !== 1) {
       issues.push({ path: file.path, id: "(file)", message: "a rule file holds exactly one key, `rules`, a non-empty list" });
