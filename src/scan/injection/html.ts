@@ -52,9 +52,10 @@ const RCDATA = new Set(["textarea", "title"]);
 /** Elements that start a new line of text when read (so words on both sides do not run together). */
 const BLOCK = /^(?:p|div|br|li|ul|ol|tr|td|th|h[1-6]|section|article|header|footer|nav|aside|main|blockquote|pre|table|hr|dd|dt|figcaption|option|title)$/;
 
-// A tag's attributes stop at the next `<` (quoted values too): a tag that never closes is then
-// given up at the next one, and the search stays linear however many there are.
-const TOKEN = /<!--([\s\S]*?)(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^<>"']|"[^"<>]*"|'[^'<>]*')*)>/g;
+// A tag's unquoted attribute text stops at the next `<`; a quoted value may hold `<` and `>` as
+// browsers allow (`<div title="<script>">` is a div), up to QUOTED_MAX characters: a quote that
+// never closes is then given up, and the search stays linear however many tags there are.
+const TOKEN = /<!--([\s\S]*?)(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^<>"']|"[^"]{0,4096}"|'[^']{0,4096}')*)>/g;
 const ATTRIBUTE = /([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
 /** Deeper than this, elements are not tracked (their hiddenness is their parent's). */
 const MAX_DEPTH = 256;
