@@ -165,7 +165,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     return EXIT.failure;
   }
   try {
-    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, dialer, audit, log, clock });
+    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, dialer, audit, log, clock, ca });
   } catch (err) {
     log.error("cannot listen for the proxy", { listen: loaded.config.proxy.listen, error: String(err) });
     return EXIT.failure;

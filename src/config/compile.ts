@@ -28,6 +28,8 @@ export interface CompileInputs {
   readonly injectionRules?: CompiledRules;
   /** Values of dlp.known_secrets, read by the loader; in memory only. */
   readonly knownSecrets?: readonly KnownSecret[];
+  /** Contents of tls.extra_ca_files, read by the loader. */
+  readonly extraCa?: readonly string[];
 }
 
 type Issue = { path: string; message: string };
@@ -128,6 +130,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     dlp: dlp === null ? null : Object.freeze(dlp),
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
+    tls: Object.freeze({ intercept: config.tls.intercept, extraCa: Object.freeze([...(inputs.extraCa ?? [])]) }),
     digest: inputs.digest,
   });
 }

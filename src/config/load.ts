@@ -53,12 +53,23 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
     }
   }
   const knownSecrets = await readKnownSecrets(config.dlp.known_secrets, abs ? dirname(abs) : process.cwd(), issues);
+  const extraCa: string[] = [];
+  for (const [i, f] of config.tls.extra_ca_files.entries()) {
+    const file = resolve(abs ? dirname(abs) : process.cwd(), f);
+    try {
+      const pem = await readFile(file, "utf8");
+      if (!pem.includes("-----BEGIN CERTIFICATE-----")) issues.push({ path: `tls.extra_ca_files.${i}`, message: `${file} holds no PEM certificate` });
+      else extraCa.push(pem);
+    } catch (err) {
+      issues.push({ path: `tls.extra_ca_files.${i}`, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
+    }
+  }
   const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
   // Compiled even when files could not be read, so one run reports every problem.
   let policy: Policy | null = null;
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), knownSecrets });
+    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), knownSecrets, extraCa });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues.push(...err.issues);

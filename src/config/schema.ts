@@ -234,6 +234,14 @@ export const configSchema = z.strictObject({
        * of the one sluice generates on every start; paths relative to the config file.
        */
       ca: z.strictObject({ cert_file: z.string().min(1), key_file: z.string().min(1) }).optional(),
+      /**
+       * Terminate TLS in CONNECT tunnels to allowed hosts with a leaf from the CA, so that the
+       * requests and responses inside go through the same inspection as plain HTTP. Off until
+       * the agents trust the CA (sluice ca export).
+       */
+      intercept: z.boolean().default(false),
+      /** PEM files of CAs trusted for upstream TLS besides the system roots (a private origin's); relative to the config file. */
+      extra_ca_files: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   audit: z

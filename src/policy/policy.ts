@@ -74,6 +74,14 @@ export interface Policy {
   /** null when injection.enabled is false. */
   readonly injection: InjectionSettings | null;
   readonly trustedCidrs: readonly string[];
+  readonly tls: TlsSettings;
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;
+}
+
+export interface TlsSettings {
+  /** Terminate TLS in CONNECT tunnels to allowed hosts and inspect what is inside. */
+  readonly intercept: boolean;
+  /** PEM certificates trusted for upstream TLS besides the system roots (tls.extra_ca_files). */
+  readonly extraCa: readonly string[];
 }

@@ -4,6 +4,7 @@
  * allowed IP literal. The IP that was checked is the IP that is dialled.
  */
 import type { Socket, SocketHandler } from "bun";
+import { rootCertificates } from "node:tls";
 import { OperationalError } from "../core/errors.ts";
 import type { Reason, Resolver } from "../core/types.ts";
 import type { AddressPolicy } from "../net/address-policy.ts";
@@ -16,9 +17,20 @@ export interface DialPlan {
   readonly refused: { ip: string; reason: Reason }[];
 }
 
+/** TLS for the upstream leg: the name to verify (and send as SNI), and CAs trusted besides the system roots. */
+export interface UpstreamTls {
+  readonly serverName: string;
+  readonly extraCa: readonly string[];
+}
+
 export interface GuardedDialer {
   plan(host: string, port: number): Promise<DialPlan>;
-  connect<T>(ips: readonly string[], port: number, handler: SocketHandler<T>, data: T): Promise<{ socket: Socket<T>; ip: string }>;
+  /**
+   * Connects to the first of `ips` that answers. With `tls`, the connection is TLS to that
+   * address with the server name set and the certificate verified; the verdict arrives in the
+   * handler's `handshake` callback.
+   */
+  connect<T>(ips: readonly string[], port: number, handler: SocketHandler<T>, data: T, tls?: UpstreamTls): Promise<{ socket: Socket<T>; ip: string }>;
 }
 
 export function createGuardedDialer(opts: {
@@ -43,11 +55,11 @@ export function createGuardedDialer(opts: {
       return { allowed, refused };
     },
 
-    async connect(ips, port, handler, data) {
+    async connect(ips, port, handler, data, tls) {
       let last: unknown = null;
       for (const ip of ips) {
         try {
-          const socket = await connectWithTimeout(ip, port, handler, data, opts.connectTimeoutMs());
+          const socket = await connectWithTimeout(ip, port, handler, data, opts.connectTimeoutMs(), tls);
           return { socket, ip };
         } catch (err) {
           last = err;
@@ -59,14 +71,16 @@ export function createGuardedDialer(opts: {
   };
 }
 
-function connectWithTimeout<T>(ip: string, port: number, handler: SocketHandler<T>, data: T, timeoutMs: number): Promise<Socket<T>> {
+function connectWithTimeout<T>(ip: string, port: number, handler: SocketHandler<T>, data: T, timeoutMs: number, tls?: UpstreamTls): Promise<Socket<T>> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
       settled = true;
       reject(new Error(`connect timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    Bun.connect<T>({ hostname: ip, port, socket: handler, data }).then(
+    // The system roots plus the extra CAs; with none extra, the runtime's own store.
+    const tlsOptions = tls && { serverName: tls.serverName, rejectUnauthorized: true, ...(tls.extraCa.length > 0 ? { ca: [...rootCertificates, ...tls.extraCa] } : {}) };
+    Bun.connect<T>({ hostname: ip, port, socket: handler, data, ...(tlsOptions ? { tls: tlsOptions } : {}) }).then(
       (socket) => {
         clearTimeout(timer);
         if (settled) socket.terminate();

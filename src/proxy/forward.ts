@@ -10,7 +10,7 @@
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import { OperationalError } from "../core/errors.ts";
 import type { ReasonCode } from "../core/reasons.ts";
-import type { Action, AuditSink, Clock, Decision, HttpRequestAction, Peer, Reason } from "../core/types.ts";
+import type { Action, AgentIdentity, AuditSink, Clock, Decision, HttpRequestAction, Peer, Reason } from "../core/types.ts";
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
 import type { EgressLists } from "../policy/egress.ts";
@@ -34,7 +34,10 @@ import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./respon
 import { responseKind } from "../inspect/response.ts";
 import { judgeHeldResponse, SseStream, STREAM_WINDOW, WindowedScan } from "./response-scan.ts";
 import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
-import { parseAbsoluteTarget, parseConnectTarget, type Target } from "./target.ts";
+import { parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "./target.ts";
+import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
+import { terminateTls, type Terminated } from "./intercept.ts";
+import type { Leaf } from "./tls-ca.ts";
 
 export interface ForwardProxyDeps {
   readonly policy: () => Policy;
@@ -43,6 +46,8 @@ export interface ForwardProxyDeps {
   readonly audit: AuditSink;
   readonly log: Logger;
   readonly clock: Clock;
+  /** Mints leaves for intercepted tunnels (tls.intercept); without it tunnels are spliced. */
+  readonly ca?: { mint(host: string): Promise<Leaf> } | null;
 }
 
 export interface ForwardProxy {
@@ -82,7 +87,7 @@ interface Client extends Endpoint {
   socket: Socket<never> | null;
   readonly peer: Peer;
   buf: Buffer | null;
-  phase: "head" | "busy" | "request-body" | "tunnel" | "closed";
+  phase: "head" | "busy" | "request-body" | "tunnel" | "tls-hello" | "tls-wait" | "tls" | "closed";
   /** Deadline (clock.now() ms) for the head being read, or 0 (slowloris guard). */
   headDeadline: number;
   /** Last time bytes arrived from the client. */
@@ -91,6 +96,25 @@ interface Client extends Endpoint {
   heldPaused: boolean;
   ex: Exchange | null;
   tunnel: Tunnel | null;
+  /** A client inside an intercepted tunnel: where its requests go and who sent them (the CONNECT's). */
+  via: Via | null;
+  /** The outer side of an intercepted tunnel. */
+  intercept: Interception | null;
+}
+
+interface Via {
+  readonly host: string;
+  readonly port: number;
+  readonly agent: AgentIdentity;
+  readonly lists: InspectContext["agentLists"];
+  readonly outer: Client;
+}
+
+interface Interception {
+  /** The client's first flight, until it holds a whole ClientHello. */
+  hello: Buffer | null;
+  tls: Terminated | null;
+  inner: Client | null;
 }
 
 export interface Upstream extends Endpoint {
@@ -268,6 +292,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
             closeClient(c);
           }
           break;
+        // An intercepted tunnel (its client hello included: a slow one is cut off) is timed as
+        // a spliced one.
+        case "tls-hello":
+        case "tls-wait":
+        case "tls":
         case "tunnel": {
           const t = c.tunnel;
           if (!t) break;
@@ -481,6 +510,17 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         if (t.upstream) send(t.upstream, chunk, c);
         return;
       }
+      case "tls-hello":
+      case "tls-wait":
+        interceptHello(c, chunk);
+        return;
+      case "tls": {
+        const t = c.tunnel!;
+        t.lastActive = now;
+        t.bytesOut += chunk.length;
+        c.intercept!.tls!.feed(chunk);
+        return;
+      }
       case "request-body":
         c.ex!.lastActive = now;
         if (c.ex!.held) holdRequestBody(c.ex!, chunk);
@@ -573,7 +613,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   function startRequest(c: Client, head: RequestHead): void {
     const policy = deps.policy();
-    const target = parseAbsoluteTarget(head.target);
+    const via = c.via;
+    const target = via ? parseTunnelTarget(head.target, via.host, via.port) : parseAbsoluteTarget(head.target);
     if ("error" in target) {
       badRequest(c, 400, "malformed_request", "proxy.bad-target", target.error, head.method);
       return;
@@ -584,15 +625,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       badRequest(c, 400, "malformed_request", "proxy.bad-request", "more than one Host header", head.method);
       return;
     }
-    const id = identify(c, head, policy);
-    const action: Action = {
+    // Inside an intercepted tunnel the agent is who opened it.
+    const id = via ? { agent: via.agent, lists: via.lists } : identify(c, head, policy);
+    const action: HttpRequestAction = {
       kind: "http.request",
       agent: id.agent,
       client: c.peer,
       method: head.method,
-      scheme: "http",
+      scheme: via ? "https" : "http",
       host: target.host,
-      hostAsWritten: hostAsWritten(head.target, target.host),
+      hostAsWritten: via ? undefined : hostAsWritten(head.target, target.host),
       port: target.port,
       path: target.path,
       query: target.query,
@@ -686,7 +728,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function sendUpstream(ex: Exchange): void {
     const action = ex.action as Extract<Action, { kind: "http.request" }>;
     // The pooled path stays synchronous: no promise, no microtask per request.
-    const pooled = takePooled(`${action.host}|${action.port}`);
+    const pooled = takePooled(poolKey(action));
     if (pooled) {
       pooled.reused = true;
       beginExchange(ex, pooled);
@@ -706,9 +748,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   /** Dials a new upstream connection. Returns null after answering the client itself. */
+  /** Pooled connections are per scheme, host and port: a TLS one is never reused for plain HTTP. */
+  function poolKey(a: Action): string {
+    return a.kind === "http.request" && a.scheme === "https" ? `https|${a.host}|${a.port}` : `${a.host}|${a.port}`;
+  }
+
   async function dialFor(x: Exchange | Tunnel): Promise<Upstream | null> {
     const a = x.action;
-    const key = `${a.host}|${a.port}`;
+    const key = poolKey(a);
     const policy = deps.policy();
     let ips: string[];
     let decision = x.decision;
@@ -771,7 +818,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       outSince: 0,
     };
     try {
-      const { socket, ip } = await deps.dialer.connect(ips, a.port, upstreamHandler, up);
+      // An intercepted request goes on over TLS, to the pinned address, verifying the name.
+      const tls = a.kind === "http.request" && a.scheme === "https" ? { serverName: a.host, extraCa: policy.tls.extraCa } : undefined;
+      const { socket, ip } = await deps.dialer.connect(ips, a.port, upstreamHandler, up, tls);
       up.socket = socket as unknown as Socket<never>;
       (up as { ip: string }).ip = ip;
       socket.setNoDelay(true);
@@ -1840,6 +1889,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     drain(socket) {
       if (isCurrent(socket)) drain(socket.data);
     },
+    handshake(socket, success, authorizationError) {
+      // Only TLS upstreams (intercepted requests) get here. A certificate that does not verify
+      // is a 502 with the reason, never a silent downgrade.
+      if (success || !isCurrent(socket)) return;
+      const up = socket.data;
+      const owner = up.owner;
+      const why = authorizationError ? ((authorizationError as { code?: string }).code ?? authorizationError.message) : "handshake failed";
+      up.desynced = true;
+      if (owner && owner.type === "http") {
+        abortExchange(owner, 502, "upstream_error", "tls.upstream-certificate", `the upstream's TLS certificate for ${owner.action.host} was not accepted: ${why}`);
+      } else socket.terminate();
+    },
     close(socket) {
       if (isCurrent(socket)) onUpstreamClose(socket.data);
     },
@@ -1883,6 +1944,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     c.phase = "busy";
     c.tunnel = tunnel;
+    if (deps.ca && policy.tls.intercept) {
+      interceptTunnel(c, tunnel);
+      return;
+    }
     void dialFor(tunnel).then((up) => {
       if (!up) return;
       tunnel.upstream = up;
@@ -1900,6 +1965,28 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     });
   }
 
+  /** A client connection (or the plaintext side of an intercepted tunnel) is gone: end what it had going. */
+  function clientGone(c: Client): void {
+    if (c.phase === "closed" && c.socket === null) return;
+    clients.delete(c);
+    c.socket = null;
+    c.phase = "closed";
+    clearHeadTimer(c);
+    if (c.tunnel) endTunnel(c.tunnel);
+    const ex = c.ex;
+    if (ex) releaseHeld(ex);
+    if (ex && !ex.done) {
+      ex.done = true;
+      const up = ex.upstream;
+      ex.upstream = null;
+      if (up) {
+        up.owner = null;
+        up.socket?.terminate();
+      }
+      record(ex, 0, ex.decision, up?.ip, "client closed the connection before the response ended");
+    }
+  }
+
   function endTunnel(t: Tunnel): void {
     if (t.done) return;
     t.done = true;
@@ -1912,6 +1999,114 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     t.client.tunnel = null;
     closeClient(t.client);
+  }
+
+  // ---- interception (tls.intercept) ------------------------------------------------------
+
+  /**
+   * An allowed CONNECT whose TLS sluice terminates: 200 at once, then the client's first flight
+   * is read for its server name, which must be the CONNECT host; a leaf is minted for it and the
+   * requests inside are handled as plain ones (interceptedClient), their upstream leg over TLS.
+   */
+  function interceptTunnel(c: Client, tunnel: Tunnel): void {
+    openTunnels.add(tunnel);
+    tunnel.lastActive = clock.now();
+    c.intercept = { hello: null, tls: null, inner: null };
+    c.phase = "tls-hello";
+    send(c, ESTABLISHED, null);
+    const early = c.buf;
+    c.buf = null;
+    if (early) interceptHello(c, early);
+    if (c.phase === "tls-hello") resumeClient(c);
+  }
+
+  function refuseTunnel(c: Client, rule: string, detail: string): void {
+    const t = c.tunnel;
+    if (!t || t.done) return;
+    t.closedBy = { rule, code: "malformed_request", detail };
+    endTunnel(t);
+  }
+
+  function interceptHello(c: Client, chunk: Buffer): void {
+    const st = c.intercept!;
+    const hello = st.hello ? Buffer.concat([st.hello, chunk]) : chunk;
+    st.hello = hello;
+    if (c.phase === "tls-wait") return;
+    const r = parseClientHello(hello);
+    if (r.status === "incomplete") {
+      if (hello.length > MAX_HELLO + 1024) refuseTunnel(c, "tls.bad-client-hello", "no whole ClientHello in the first 64 KiB");
+      return;
+    }
+    if (r.status === "error") {
+      // Non-TLS bytes on a CONNECT to an intercepted host are not passed on.
+      refuseTunnel(c, "tls.not-tls", `the tunnel's first bytes are not a TLS ClientHello: ${r.reason}`);
+      return;
+    }
+    const host = c.tunnel!.action.host;
+    const literal = parseIpLiteral(host) !== null;
+    if (literal ? r.sni !== null && r.sni !== host : r.sni !== host) {
+      refuseTunnel(c, "tls.sni-mismatch", `the TLS server name ${JSON.stringify(r.sni)} is not the CONNECT host ${host}`);
+      return;
+    }
+    c.phase = "tls-wait";
+    deps.ca!.mint(host).then(
+      (leaf) => startInterception(c, host, leaf),
+      (err: unknown) => {
+        log.error("cannot mint a leaf certificate", { host, error: String(err) });
+        refuseTunnel(c, "tls.mint-failed", `no certificate could be made for ${host}`);
+      },
+    );
+  }
+
+  function startInterception(c: Client, host: string, leaf: Leaf): void {
+    const tunnel = c.tunnel;
+    if (c.phase !== "tls-wait" || !tunnel || tunnel.done) return;
+    const st = c.intercept!;
+    const inner: Client = {
+      kind: "client",
+      socket: null,
+      peer: c.peer,
+      buf: null,
+      phase: "head",
+      headDeadline: 0,
+      lastActive: clock.now(),
+      heldPaused: false,
+      ex: null,
+      tunnel: null,
+      via: { host, port: tunnel.action.port, agent: tunnel.action.agent, lists: tunnel.agentLists, outer: c },
+      intercept: null,
+      out: [],
+      pausedPeer: null,
+      closeWhenFlushed: false,
+      flowPaused: false,
+      paused: false,
+      outSince: 0,
+    };
+    const t = terminateTls(
+      leaf,
+      (bytes) => {
+        tunnel.bytesIn += bytes.length;
+        send(c, bytes, null);
+      },
+      () => endAfterFlush(c),
+      {
+        data: (b) => onClientData(inner, b),
+        drain: () => drain(inner),
+        close: () => {
+          clientGone(inner);
+          if (c.phase !== "closed") endAfterFlush(c);
+        },
+        error: (message) => log.debug("TLS with an intercepted client failed", { host, error: message, client: c.peer.address }),
+      },
+    );
+    inner.socket = t.plain as unknown as Socket<never>;
+    st.tls = t;
+    st.inner = inner;
+    clients.add(inner);
+    c.phase = "tls";
+    const hello = st.hello!;
+    st.hello = null;
+    t.feed(hello);
   }
 
   // ---- listener -----------------------------------------------------------------------
@@ -1933,6 +2128,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           heldPaused: false,
           ex: null,
           tunnel: null,
+          via: null,
+          intercept: null,
           out: [],
           pausedPeer: null,
           closeWhenFlushed: false,
@@ -1960,23 +2157,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       },
       close(socket) {
         const c = socket.data;
-        clients.delete(c);
-        c.socket = null;
-        c.phase = "closed";
-        clearHeadTimer(c);
-        if (c.tunnel) endTunnel(c.tunnel);
-        const ex = c.ex;
-        if (ex) releaseHeld(ex);
-        if (ex && !ex.done) {
-          ex.done = true;
-          const up = ex.upstream;
-          ex.upstream = null;
-          if (up) {
-            up.owner = null;
-            up.socket?.terminate();
-          }
-          record(ex, 0, ex.decision, up?.ip, "client closed the connection before the response ended");
-        }
+        // An intercepted tunnel's TLS session ends with its TCP connection.
+        c.intercept?.tls?.closed();
+        clientGone(c);
       },
       error(socket, err) {
         log.debug("client socket error", { error: err.message, client: socket.data?.peer.address });

@@ -21,6 +21,32 @@ export interface Target {
 
 export type TargetResult = Target | { error: string };
 
+/**
+ * The target of a request inside an intercepted tunnel to `host`:`port` (RFC 9112 §3.2.1):
+ * origin-form; absolute-form naming that same origin is taken too. The host is the tunnel's.
+ */
+export function parseTunnelTarget(target: string, host: string, port: number): TargetResult {
+  let originForm = target;
+  if (!target.startsWith("/")) {
+    const abs = /^https:\/\/([^/?#]*)(.*)$/i.exec(target);
+    if (abs === null) return { error: "request target in a TLS tunnel must be origin-form (/path)" };
+    const hp = normaliseAuthority(`${abs[1]}${/:\d+$/.test(abs[1]!) ? "" : ":443"}`);
+    if ("error" in hp || hp.host !== host || hp.port !== port) return { error: `request target ${JSON.stringify(abs[1])} is not the tunnel's host` };
+    originForm = abs[2] || "/";
+  }
+  if (originForm.includes("#")) return { error: "fragment in request target" };
+  const q = originForm.indexOf("?");
+  const bracketed = host.includes(":") ? `[${host}]` : host;
+  return {
+    host,
+    port,
+    path: q < 0 ? originForm : originForm.slice(0, q),
+    query: q < 0 ? "" : originForm.slice(q + 1),
+    originForm,
+    authority: port === 443 ? bracketed : `${bracketed}:${port}`,
+  };
+}
+
 export function parseAbsoluteTarget(target: string): TargetResult {
   if (target.startsWith("/")) return { error: "origin-form request: sluice is a forward proxy, send absolute-form (set HTTP_PROXY)" };
   const scheme = target.slice(0, 8).toLowerCase();
