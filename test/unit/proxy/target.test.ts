@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { formatAuthority, parseAbsoluteTarget, parseConnectTarget, type Target } from "../../../src/proxy/target.ts";
+import { formatAuthority, parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "../../../src/proxy/target.ts";
 
 function absolute(input: string): Target {
   const r = parseAbsoluteTarget(input);
@@ -152,5 +152,28 @@ describe("formatAuthority", () => {
   ];
   test.each(rows)("%p %p (default %p) -> %p", (host, port, def, out) => {
     expect(formatAuthority(host, port, def)).toBe(out);
+  });
+});
+
+describe("parseTunnelTarget (requests inside an intercepted tunnel)", () => {
+  test("origin-form takes the tunnel's host and port; the authority names the port unless it is 443", () => {
+    expect(parseTunnelTarget("/a/b?x=1", "api.example.com", 443)).toEqual({ host: "api.example.com", port: 443, path: "/a/b", query: "x=1", originForm: "/a/b?x=1", authority: "api.example.com" });
+    expect(parseTunnelTarget("/", "2001:db8::1", 8443)).toMatchObject({ authority: "[2001:db8::1]:8443" });
+  });
+
+  test("absolute-form is taken only when it names the tunnel's own origin; anything else is refused", () => {
+    expect(parseTunnelTarget("https://api.example.com/v1?q", "api.example.com", 443)).toMatchObject({ path: "/v1", query: "q", originForm: "/v1?q" });
+    expect(parseTunnelTarget("https://API.example.com:443", "api.example.com", 443)).toMatchObject({ originForm: "/" });
+    for (const [target, why] of [
+      ["https://evil.example/x", /not the tunnel's host/],
+      ["https://api.example.com:8443/", /not the tunnel's host/],
+      ["http://api.example.com/", /origin-form/],
+      ["api.example.com:443", /origin-form/],
+      ["*", /origin-form/],
+      ["/a#frag", /fragment/],
+    ] as const) {
+      const r = parseTunnelTarget(target, "api.example.com", 443);
+      expect("error" in r && r.error).toMatch(why);
+    }
   });
 });
