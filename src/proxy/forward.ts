@@ -115,6 +115,8 @@ interface Interception {
   hello: Buffer | null;
   tls: Terminated | null;
   inner: Client | null;
+  /** Reading paused by the TLS session (its plaintext side paused, or records not yet consumed). */
+  rawPaused: boolean;
 }
 
 export interface Upstream extends Endpoint {
@@ -240,7 +242,10 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 
 export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   const { log, clock } = deps;
+  /** Every client, the plaintext sides of intercepted tunnels included (they have timeouts too). */
   const clients = new Set<Client>();
+  /** How many of `clients` are plaintext sides: they are not connections of their own. */
+  let innerClients = 0;
   const openTunnels = new Set<Tunnel>();
   /** Bumped on every reload: a connection dialled under an older policy is not reused. */
   let generation = 0;
@@ -303,7 +308,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           if (now - t.started > p.tunnelMaxMs) {
             log.info("tunnel reached tunnel_max_duration", { host: t.action.host });
             endTunnel(t);
-          } else if (now - t.lastActive > p.idleTimeoutMs) endTunnel(t);
+          } else if (now - t.lastActive > p.idleTimeoutMs) {
+            // A request in flight inside an intercepted tunnel is timed by the exchange's own
+            // rules (upstream_timeout), like a plain one: a slow origin is not an idle client.
+            const inner = c.intercept?.inner?.ex;
+            if (!inner || inner.done) endTunnel(t);
+          }
           break;
         }
         default: {
@@ -364,7 +374,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function applyPause(e: Endpoint): void {
-    const want = e.flowPaused || (e.kind === "client" && (e as Client).heldPaused);
+    const want = e.flowPaused || (e.kind === "client" && ((e as Client).heldPaused || (e as Client).intercept?.rawPaused === true));
     if (want === e.paused || !e.socket) return;
     e.paused = want;
     if (want) e.socket.pause();
@@ -390,10 +400,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       socket.end();
       return;
     }
-    // A client paused because it did not read our responses may have more heads buffered.
     if (dst.kind === "client") {
       const c = dst as Client;
+      // A client paused because it did not read our responses may have more heads buffered.
       if (c.phase === "head" && c.buf) processHeads(c, 0);
+      // An intercepted tunnel's plaintext side was held while its client was backed up.
+      else c.intercept?.tls?.drained();
     }
   }
 
@@ -455,12 +467,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   /** A record for input that never became an Action (malformed, timed out). */
   function recordRefusal(c: Client, r: SluiceResponse, method?: string): void {
+    // Inside an intercepted tunnel the agent and host are the CONNECT's.
+    const via = c.via;
     deps.audit.record({
       time: isoNow(),
       kind: "http",
-      agent: "unknown",
+      agent: via ? via.agent.name : "unknown",
       client: c.peer.address,
       ...(method ? { method } : {}),
+      ...(via ? { host: via.host, port: via.port } : {}),
       verdict: "block",
       rule: r.rule,
       reason: r.reason,
@@ -583,8 +598,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       badRequest(c, head.status, "malformed_request", "proxy.bad-request", head.message);
       return false;
     }
-    if (head.method === "CONNECT") startConnect(c, head);
-    else startRequest(c, head);
+    if (head.method !== "CONNECT") startRequest(c, head);
+    else if (c.via) badRequest(c, 400, "malformed_request", "proxy.bad-target", "CONNECT inside an intercepted tunnel is not allowed", "CONNECT");
+    else startConnect(c, head);
     return true;
   }
 
@@ -1968,7 +1984,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   /** A client connection (or the plaintext side of an intercepted tunnel) is gone: end what it had going. */
   function clientGone(c: Client): void {
     if (c.phase === "closed" && c.socket === null) return;
-    clients.delete(c);
+    if (clients.delete(c) && c.via) innerClients--;
     c.socket = null;
     c.phase = "closed";
     clearHeadTimer(c);
@@ -2011,7 +2027,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function interceptTunnel(c: Client, tunnel: Tunnel): void {
     openTunnels.add(tunnel);
     tunnel.lastActive = clock.now();
-    c.intercept = { hello: null, tls: null, inner: null };
+    c.intercept = { hello: null, tls: null, inner: null, rawPaused: false };
     c.phase = "tls-hello";
     send(c, ESTABLISHED, null);
     const early = c.buf;
@@ -2084,11 +2100,19 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     };
     const t = terminateTls(
       leaf,
-      (bytes) => {
-        tunnel.bytesIn += bytes.length;
-        send(c, bytes, null);
+      {
+        send(bytes) {
+          tunnel.bytesIn += bytes.length;
+          tunnel.lastActive = clock.now();
+          send(c, bytes, null);
+          return c.out.length === 0;
+        },
+        end: () => endAfterFlush(c),
+        setPaused(paused) {
+          st.rawPaused = paused;
+          applyPause(c);
+        },
       },
-      () => endAfterFlush(c),
       {
         data: (b) => onClientData(inner, b),
         drain: () => drain(inner),
@@ -2103,6 +2127,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     st.tls = t;
     st.inner = inner;
     clients.add(inner);
+    innerClients++;
     c.phase = "tls";
     const hello = st.hello!;
     st.hello = null;
@@ -2139,7 +2164,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         };
         const c = socket.data;
         socket.setNoDelay(true);
-        if (clients.size >= deps.policy().proxy.maxConnections) {
+        if (clients.size - innerClients >= deps.policy().proxy.maxConnections) {
           // Over the limit: refuse at once rather than let one agent exhaust file descriptors.
           c.phase = "closed";
           const r: SluiceResponse = { status: 503, rule: "proxy.too-many-connections", reason: "internal_error", detail: "connection limit reached", block: false, close: true };
@@ -2170,7 +2195,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   return {
     hostname: listener.hostname,
     port: listener.port,
-    stats: () => ({ connections: clients.size, tunnels: openTunnels.size, idleUpstreams: pool.size() }),
+    stats: () => ({ connections: clients.size - innerClients, tunnels: openTunnels.size, idleUpstreams: pool.size() }),
     clearPool() {
       generation++;
       pool.clear();
@@ -2178,6 +2203,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     cutOff(reason) {
       let n = 0;
       for (const c of [...clients]) {
+        // A request inside an intercepted tunnel is recorded as cut off, before its tunnel ends.
+        const inner = c.intercept?.inner?.ex;
+        if (inner && !inner.done) abortExchange(inner, blockStatus(reason.code), reason.code, reason.rule, reason.detail, true);
         if (c.tunnel && !c.tunnel.done) {
           c.tunnel.closedBy = reason;
           endTunnel(c.tunnel);

@@ -23,6 +23,8 @@ export interface Terminated {
   readonly plain: PlainSide;
   /** Bytes from the client's TCP socket (TLS records). */
   feed(bytes: Uint8Array): void;
+  /** The client's TCP socket took everything queued for it: TLS may write again. */
+  drained(): void;
   /** The client's TCP socket closed. */
   closed(): void;
 }
@@ -38,19 +40,46 @@ export interface TerminateEvents {
   error(message: string): void;
 }
 
+/** How the TLS session reaches the client's TCP socket. */
+export interface RawSide {
+  /** Writes TLS records; false when the socket is backed up (the rest queued): `drained` follows. */
+  send(bytes: Uint8Array): boolean;
+  /** Ends the socket once its queue is flushed. */
+  end(): void;
+  /** Stop (true) or restart (false) reading the socket. */
+  setPaused(paused: boolean): void;
+}
+
 /**
- * Terminates TLS for one tunnel. `sendRaw` writes TLS records to the client's TCP socket
- * (queued by the caller when it is backed up); `endRaw` closes it.
+ * Terminates TLS for one tunnel. Backpressure runs both ways: while the client's socket is
+ * backed up `plain.write` takes nothing (returns 0), and a paused plain side, or TLS records
+ * not yet consumed, stops reading the client's socket. (Bun's TLSSocket over a Duplex neither
+ * waits for the Duplex's write callbacks nor reports writableNeedDrain, so the client socket's
+ * own queue is what is watched.)
  */
-export function terminateTls(leaf: Leaf, sendRaw: (bytes: Uint8Array) => void, endRaw: () => void, events: TerminateEvents): Terminated {
+export function terminateTls(leaf: Leaf, raw: RawSide, events: TerminateEvents): Terminated {
+  let rawBackedUp = false;
+  let plainPaused = false;
+  let wireFull = false;
+  let rawPaused = false;
+  const updatePause = () => {
+    const want = plainPaused || wireFull;
+    if (want === rawPaused) return;
+    rawPaused = want;
+    raw.setPaused(want);
+  };
   const wire = new Duplex({
-    read() {},
+    read() {
+      if (!wireFull) return;
+      wireFull = false;
+      updatePause();
+    },
     write(chunk: Buffer, _encoding, done) {
-      sendRaw(chunk);
+      if (!raw.send(chunk)) rawBackedUp = true;
       done();
     },
     final(done) {
-      endRaw();
+      raw.end();
       done();
     },
   });
@@ -66,19 +95,39 @@ export function terminateTls(leaf: Leaf, sendRaw: (bytes: Uint8Array) => void, e
     open = false;
     events.close();
   };
-  tls.on("data", (b: Buffer) => events.data(b));
-  tls.on("drain", () => events.drain());
-  tls.on("error", (err: Error) => {
-    if (open) events.error(err.message);
-    close();
-  });
-  tls.on("close", close);
+  // node:tls emits from process.nextTick, where a throw reaches no caller and would end the
+  // process: a failure while handling one tunnel ends that tunnel only.
+  const guard =
+    <A extends unknown[]>(fn: (...args: A) => void) =>
+    (...args: A) => {
+      try {
+        fn(...args);
+      } catch (err) {
+        tls.destroy();
+        wire.destroy();
+        try {
+          if (open) events.error(`internal error: ${String(err)}`);
+          close();
+        } catch {
+          // Already failing; the socket is destroyed either way.
+        }
+      }
+    };
+  tls.on("data", guard((b: Buffer) => events.data(b)));
+  tls.on(
+    "error",
+    guard((err: Error) => {
+      if (open) events.error(err.message);
+      close();
+    }),
+  );
+  tls.on("close", guard(close));
   tls.on("end", () => tls.end());
   return {
     plain: {
       write(data) {
         if (!open) return -1;
-        if (tls.writableNeedDrain) return 0;
+        if (rawBackedUp) return 0;
         tls.write(typeof data === "string" ? Buffer.from(data, "latin1") : data);
         return data.length;
       },
@@ -92,11 +141,28 @@ export function terminateTls(leaf: Leaf, sendRaw: (bytes: Uint8Array) => void, e
         wire.destroy();
         close();
       },
-      pause: () => tls.pause(),
-      resume: () => tls.resume(),
+      pause() {
+        tls.pause();
+        plainPaused = true;
+        updatePause();
+      },
+      resume() {
+        tls.resume();
+        plainPaused = false;
+        updatePause();
+      },
     },
-    feed: (bytes) => {
-      if (open) wire.push(Buffer.from(bytes));
+    feed(bytes) {
+      if (!open) return;
+      if (!wire.push(Buffer.from(bytes))) {
+        wireFull = true;
+        updatePause();
+      }
+    },
+    drained() {
+      if (!rawBackedUp || !open) return;
+      rawBackedUp = false;
+      events.drain();
     },
     closed: () => {
       wire.push(null);

@@ -8,6 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import tls from "node:tls";
 import { join } from "node:path";
 import { createCa } from "../../src/proxy/tls-ca.ts";
 import { stopSluices } from "../helpers/origins.ts";
@@ -21,10 +23,16 @@ let origin: ReturnType<typeof Bun.serve>;
 let originCa = "";
 let intercepting: Running;
 let untrusting: Running;
+/** idle_timeout 1 s and max_connections 2, for the resource tests. */
+let tight: Running;
 const seen: string[] = [];
+/** Bytes of /big the origin has produced so far. */
+let bigPulled = 0;
+const BIG_CHUNK = new Uint8Array(1 << 20).fill(97);
+const BIG_MIB = 256;
 
-const config = (extraCa: boolean) => `version: 1
-proxy: { listen: "127.0.0.1:0", require_agent: false }
+const config = (extraCa: boolean, proxyExtra = "") => `version: 1
+proxy: { listen: "127.0.0.1:0", require_agent: false${proxyExtra} }
 admin: { listen: "127.0.0.1:0" }
 egress:
   allow: ["127.0.0.1"]
@@ -47,6 +55,33 @@ beforeAll(async () => {
     fetch(req) {
       const url = new URL(req.url);
       seen.push(url.pathname + url.search);
+      if (url.pathname === "/big") {
+        return new Response(
+          new ReadableStream({
+            pull(c) {
+              if (bigPulled >= BIG_MIB << 20) return c.close();
+              bigPulled += BIG_CHUNK.length;
+              c.enqueue(BIG_CHUNK);
+            },
+          }),
+          { headers: { "content-type": "application/octet-stream", "content-length": String(BIG_MIB << 20) } },
+        );
+      }
+      if (url.pathname === "/ticks") {
+        // Five chunks 400 ms apart: longer in all than the 1 s idle timeout of `tight`.
+        let n = 0;
+        return new Response(
+          new ReadableStream({
+            async pull(c) {
+              if (n === 5) return c.close();
+              await Bun.sleep(400);
+              c.enqueue(new TextEncoder().encode(`tick ${++n}\n`));
+            },
+          }),
+          { headers: { "content-type": "text/plain" } },
+        );
+      }
+      if (url.pathname === "/slow") return Bun.sleep(3000).then(() => new Response("late"));
       if (url.pathname === "/poisoned.html") return new Response(`<html><body><p>Weather: sunny.</p><p>${OVERRIDE}</p></body></html>`, { headers: { "content-type": "text/html" } });
       return new Response(`hello over TLS ${url.pathname}`, { headers: { "content-type": "text/plain" } });
     },
@@ -56,10 +91,13 @@ beforeAll(async () => {
   const env = { SLUICE_TEST_SECRET: SECRET };
   intercepting = await startSluice(config(true), { dir, env });
   untrusting = await startSluice(config(false), { env });
+  const tightDir = tempDir();
+  writeFileSync(join(tightDir, "origin-ca.pem"), originCa);
+  tight = await startSluice(config(true, ", idle_timeout: 1s, max_connections: 2"), { dir: tightDir, env });
 }, T);
 
 afterAll(async () => {
-  await stopSluices(intercepting, untrusting);
+  await stopSluices(intercepting, untrusting, tight);
   origin?.stop(true);
 });
 
@@ -71,6 +109,27 @@ const curl = async (s: Running, path: string) => {
   await p.exited;
   const i = out.lastIndexOf("\n");
   return { body: out.slice(0, i), status: Number(out.slice(i + 1)), err };
+};
+/** CONNECT through `s`, then TLS with sluice's CA over that socket: the raw client side of a tunnel. */
+const tunnel = async (s: Running): Promise<tls.TLSSocket> => {
+  const raw = net.connect(s.proxyPort, "127.0.0.1");
+  await new Promise<void>((res, rej) => raw.once("connect", res).once("error", rej));
+  raw.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  const head = await new Promise<string>((res) => {
+    let b = "";
+    const on = (d: Buffer) => {
+      b += d.toString("latin1");
+      if (!b.includes("\r\n\r\n")) return;
+      raw.off("data", on);
+      raw.pause();
+      res(b);
+    };
+    raw.on("data", on);
+  });
+  expect(head).toStartWith("HTTP/1.1 200");
+  const t = tls.connect({ socket: raw, ca: readFileSync(join(s.home, "ca.pem"), "utf8"), ALPNProtocols: ["http/1.1"] });
+  await new Promise<void>((res, rej) => t.once("secureConnect", res).once("error", rej));
+  return t;
 };
 const recordFor = (s: Running, pred: (l: Record<string, unknown>) => boolean) => s.waitForLine((l) => (l.kind === "http" || l.kind === "connect") && pred(l), 10_000);
 
@@ -141,6 +200,82 @@ describe("interception", () => {
       expect(r.body).toContain("tls.upstream-certificate");
       expect(await recordFor(untrusting, (l) => l.path === "/untrusted")).toMatchObject({ verdict: "block", rule: "tls.upstream-certificate", status: 502 });
       expect(seen).not.toContain("/untrusted");
+    },
+    T,
+  );
+});
+
+describe("interception under load and over time", () => {
+  test(
+    "a client that stops reading stops the origin being read (backpressure through TLS), and can resume",
+    async () => {
+      const t = await tunnel(tight);
+      let got = 0;
+      let stop = true;
+      t.on("data", (d: Buffer) => {
+        got += d.length;
+        if (stop && got > 1 << 20) t.pause();
+      });
+      t.write("GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+      // Long enough for the whole response to be pulled were nothing holding it back
+      // (but less than the 1 s idle timeout: the paused client's queue is waiting).
+      await Bun.sleep(700);
+      expect(bigPulled).toBeLessThan(64 << 20);
+      stop = false;
+      t.resume();
+      const done = Promise.withResolvers<void>();
+      t.on("data", () => got >= BIG_MIB << 20 && done.resolve());
+      await done.promise;
+      expect(got).toBeGreaterThan(BIG_MIB << 20);
+      t.destroy();
+    },
+    T,
+  );
+
+  test(
+    "a response that streams for longer than idle_timeout is not cut off while its bytes keep coming",
+    async () => {
+      const t = await tunnel(tight);
+      let got = "";
+      const closed = Promise.withResolvers<void>();
+      t.on("data", (d: Buffer) => (got += d.toString()));
+      t.on("close", () => closed.resolve());
+      t.write("GET /ticks HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      await closed.promise;
+      expect(got).toContain("tick 5");
+      expect(await recordFor(tight, (l) => l.path === "/ticks")).toMatchObject({ verdict: "allow", status: 200 });
+    },
+    T,
+  );
+
+  test(
+    "CONNECT inside an intercepted tunnel is refused, and the refusal names the tunnel's host",
+    async () => {
+      const t = await tunnel(intercepting);
+      let got = "";
+      t.on("data", (d: Buffer) => (got += d.toString()));
+      t.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const rec = await recordFor(intercepting, (l) => l.method === "CONNECT" && l.kind === "http");
+      expect(rec).toMatchObject({ verdict: "block", rule: "proxy.bad-target", status: 400, host: "127.0.0.1", port: origin.port });
+      t.destroy();
+      expect(got).toStartWith("HTTP/1.1 400");
+    },
+    T,
+  );
+
+  test(
+    "an intercepted tunnel is one connection; the kill switch records the request it cuts inside one",
+    async () => {
+      const t = await tunnel(tight);
+      const health = (await (await fetch(`${tight.adminUrl}/healthz`)).json()) as { connections: number };
+      expect(health.connections).toBe(1);
+      t.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+      await Bun.sleep(200);
+      const on = await fetch(`${tight.adminUrl}/v1/killswitch`, { method: "POST", body: JSON.stringify({ enabled: true }), headers: { authorization: `Bearer ${tight.adminToken}` } });
+      expect(on.status).toBe(200);
+      expect(await recordFor(tight, (l) => l.path === "/slow")).toMatchObject({ verdict: "block", rule: "admin.killswitch" });
+      await fetch(`${tight.adminUrl}/v1/killswitch`, { method: "POST", body: JSON.stringify({ enabled: false }), headers: { authorization: `Bearer ${tight.adminToken}` } });
+      t.destroy();
     },
     T,
   );
