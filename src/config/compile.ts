@@ -50,6 +50,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
 
   checkPatterns("egress.allow", config.egress.allow);
   checkPatterns("egress.deny", config.egress.deny);
+  checkPatterns("tls.passthrough", config.tls.passthrough);
   config.egress.trusted_cidrs.forEach((c, i) => attempt(`egress.trusted_cidrs.${i}`, () => parseCidr(c)));
 
   const names = new Map<string, number>();
@@ -130,7 +131,11 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     dlp: dlp === null ? null : Object.freeze(dlp),
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
-    tls: Object.freeze({ intercept: config.tls.intercept, extraCa: Object.freeze([...(inputs.extraCa ?? [])]) }),
+    tls: Object.freeze({
+      intercept: config.tls.intercept,
+      extraCa: Object.freeze([...(inputs.extraCa ?? [])]),
+      passthrough: config.tls.passthrough.length > 0 ? compileHostPatterns(config.tls.passthrough, { purpose: "allow" }) : null,
+    }),
     digest: inputs.digest,
   });
 }

@@ -242,6 +242,12 @@ export const configSchema = z.strictObject({
       intercept: z.boolean().default(false),
       /** PEM files of CAs trusted for upstream TLS besides the system roots (a private origin's); relative to the config file. */
       extra_ca_files: z.array(z.string().min(1)).default([]),
+      /**
+       * Host patterns (as in egress.allow) whose tunnels are not decrypted: clients that pin
+       * certificates, mutual TLS. The ClientHello's server name is still checked; the records
+       * say inspected: false.
+       */
+      passthrough: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   audit: z

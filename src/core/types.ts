@@ -131,6 +131,8 @@ export interface AuditRecord {
   readonly bytes_in?: number;
   readonly bytes_out?: number;
   readonly duration_ms?: number;
+  /** A tunnel's content: false when spliced unread (tls.intercept off, or a tls.passthrough host), true when intercepted. */
+  readonly inspected?: boolean;
   /** Content findings: rule, location, redacted preview, decoders. Never the value. */
   readonly findings?: readonly Finding[];
 }

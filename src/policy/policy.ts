@@ -84,4 +84,6 @@ export interface TlsSettings {
   readonly intercept: boolean;
   /** PEM certificates trusted for upstream TLS besides the system roots (tls.extra_ca_files). */
   readonly extraCa: readonly string[];
+  /** Hosts whose tunnels are spliced unread after the server-name check (tls.passthrough); null when none. */
+  readonly passthrough: HostMatcher | null;
 }

@@ -193,7 +193,10 @@ interface Exchange extends Base {
 
 interface Tunnel extends Base {
   readonly type: "tunnel";
-
+  /** How its bytes go, once established: spliced unread, or TLS terminated and inspected. */
+  mode: "splice" | "intercept" | null;
+  /** A tls.passthrough host: spliced after its ClientHello's server name is checked. */
+  passthrough: boolean;
   /** Set when sluice itself cut the tunnel short for a policy reason. */
   closedBy: Reason | null;
 }
@@ -461,6 +464,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       bytes_out: x.bytesOut,
       bytes_in: x.bytesIn,
       duration_ms: Math.round((clock.now() - x.started) * 100) / 100,
+      inspected: http ? undefined : (x as Tunnel).mode === null ? undefined : (x as Tunnel).mode === "intercept",
       findings: decision.findings && decision.findings.length > 0 ? decision.findings : undefined,
     });
   }
@@ -1950,6 +1954,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       lastActive: clock.now(),
       agentLists: id.lists,
       closedBy: null,
+      mode: null,
+      passthrough: false,
     };
     if (decision.verdict === "block") {
       tunnel.done = true;
@@ -1961,14 +1967,23 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     c.phase = "busy";
     c.tunnel = tunnel;
     if (deps.ca && policy.tls.intercept) {
-      interceptTunnel(c, tunnel);
-      return;
+      if (policy.tls.passthrough?.match(t.host, t.port) == null) {
+        interceptTunnel(c, tunnel);
+        return;
+      }
+      tunnel.passthrough = true;
     }
     void dialFor(tunnel).then((up) => {
       if (!up) return;
       tunnel.upstream = up;
       openTunnels.add(tunnel);
       tunnel.lastActive = clock.now();
+      if (tunnel.passthrough) {
+        // Dialled first, like a spliced tunnel, so that an unreachable host is still a 502.
+        awaitHello(c, tunnel);
+        return;
+      }
+      tunnel.mode = "splice";
       c.phase = "tunnel";
       send(c, ESTABLISHED, null);
       const early = c.buf;
@@ -2027,6 +2042,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function interceptTunnel(c: Client, tunnel: Tunnel): void {
     openTunnels.add(tunnel);
     tunnel.lastActive = clock.now();
+    awaitHello(c, tunnel);
+  }
+
+  /** Answers 200 and reads the client's ClientHello (interceptHello). */
+  function awaitHello(c: Client, tunnel: Tunnel): void {
     c.intercept = { hello: null, tls: null, inner: null, rawPaused: false };
     c.phase = "tls-hello";
     send(c, ESTABLISHED, null);
@@ -2064,6 +2084,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       refuseTunnel(c, "tls.sni-mismatch", `the TLS server name ${JSON.stringify(r.sni)} is not the CONNECT host ${host}`);
       return;
     }
+    if (c.tunnel!.passthrough) {
+      passThrough(c, c.tunnel!, hello);
+      return;
+    }
     c.phase = "tls-wait";
     deps.ca!.mint(host).then(
       (leaf) => startInterception(c, host, leaf),
@@ -2072,6 +2096,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         refuseTunnel(c, "tls.mint-failed", `no certificate could be made for ${host}`);
       },
     );
+  }
+
+  /** A tls.passthrough tunnel whose server name checked out: spliced from its ClientHello on. */
+  function passThrough(c: Client, tunnel: Tunnel, hello: Buffer): void {
+    c.intercept = null;
+    c.phase = "tunnel";
+    tunnel.mode = "splice";
+    tunnel.bytesOut += hello.length;
+    send(tunnel.upstream!, hello, c);
   }
 
   function startInterception(c: Client, host: string, leaf: Leaf): void {
@@ -2126,6 +2159,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     inner.socket = t.plain as unknown as Socket<never>;
     st.tls = t;
     st.inner = inner;
+    tunnel.mode = "intercept";
     clients.add(inner);
     innerClients++;
     c.phase = "tls";

@@ -82,7 +82,7 @@ describe("tunnels", () => {
     expect(r.rawHeaders).toMatch(/^HTTP\/1\.1 200 Connection Established\r\n/);
     expect(JSON.parse(r.body.toString())).toMatchObject({ secure: true, method: "POST", path: "/secure/path", bodyLength: 8 });
     const rec = await connectRecord(sl, https.port);
-    expect(rec).toMatchObject({ kind: "connect", method: "CONNECT", verdict: "allow", status: 200, upstream: "127.0.0.1" });
+    expect(rec).toMatchObject({ kind: "connect", method: "CONNECT", verdict: "allow", status: 200, upstream: "127.0.0.1", inspected: false });
     expect(rec.bytes_out as number).toBeGreaterThan(0);
     expect(rec.bytes_in as number).toBeGreaterThan(0);
     // The tunnel is opaque: no path, nothing of the inner request.

@@ -25,13 +25,15 @@ let intercepting: Running;
 let untrusting: Running;
 /** idle_timeout 1 s and max_connections 2, for the resource tests. */
 let tight: Running;
+/** Intercepting, with the origin's address in tls.passthrough. */
+let passing: Running;
 const seen: string[] = [];
 /** Bytes of /big the origin has produced so far. */
 let bigPulled = 0;
 const BIG_CHUNK = new Uint8Array(1 << 20).fill(97);
 const BIG_MIB = 256;
 
-const config = (extraCa: boolean, proxyExtra = "") => `version: 1
+const config = (extraCa: boolean, proxyExtra = "", tlsExtra = "") => `version: 1
 proxy: { listen: "127.0.0.1:0", require_agent: false${proxyExtra} }
 admin: { listen: "127.0.0.1:0" }
 egress:
@@ -42,7 +44,7 @@ dlp:
   known_secrets: { env: [SLUICE_TEST_SECRET] }
 tls:
   intercept: true
-${extraCa ? "  extra_ca_files: [origin-ca.pem]\n" : ""}`;
+${extraCa ? "  extra_ca_files: [origin-ca.pem]\n" : ""}${tlsExtra}`;
 
 beforeAll(async () => {
   const ca = await createCa(() => Date.now(), { commonName: "test origin CA" });
@@ -94,16 +96,17 @@ beforeAll(async () => {
   const tightDir = tempDir();
   writeFileSync(join(tightDir, "origin-ca.pem"), originCa);
   tight = await startSluice(config(true, ", idle_timeout: 1s, max_connections: 2"), { dir: tightDir, env });
+  passing = await startSluice(config(false, "", '  passthrough: ["127.0.0.1"]\n'), { env });
 }, T);
 
 afterAll(async () => {
-  await stopSluices(intercepting, untrusting, tight);
+  await stopSluices(intercepting, untrusting, tight, passing);
   origin?.stop(true);
 });
 
 const base = () => `https://127.0.0.1:${origin.port}`;
-const curl = async (s: Running, path: string) => {
-  const p = Bun.spawn(["curl", "-sS", "--max-time", "10", "-x", s.proxyUrl, "--cacert", join(s.home, "ca.pem"), "-w", "\n%{http_code}", `${base()}${path}`], { stdout: "pipe", stderr: "pipe" });
+const curl = async (s: Running, path: string, caFile = join(s.home, "ca.pem")) => {
+  const p = Bun.spawn(["curl", "-sS", "--max-time", "10", "-x", s.proxyUrl, "--cacert", caFile, "-w", "\n%{http_code}", `${base()}${path}`], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(p.stdout).text();
   const err = await new Response(p.stderr).text();
   await p.exited;
@@ -141,6 +144,7 @@ describe("interception", () => {
       expect(r).toMatchObject({ status: 200, body: "hello over TLS /hello" });
       const rec = await recordFor(intercepting, (l) => l.path === "/hello");
       expect(rec).toMatchObject({ kind: "http", method: "GET", verdict: "allow", status: 200 });
+      expect(await recordFor(intercepting, (l) => l.kind === "connect")).toMatchObject({ verdict: "allow", inspected: true });
       const res = await fetch(`${base()}/from-fetch`, { proxy: intercepting.proxyUrl, tls: { ca: readFileSync(join(intercepting.home, "ca.pem"), "utf8") } } as RequestInit);
       expect(await res.text()).toBe("hello over TLS /from-fetch");
     },
@@ -276,6 +280,29 @@ describe("interception under load and over time", () => {
       expect(await recordFor(tight, (l) => l.path === "/slow")).toMatchObject({ verdict: "block", rule: "admin.killswitch" });
       await fetch(`${tight.adminUrl}/v1/killswitch`, { method: "POST", body: JSON.stringify({ enabled: false }), headers: { authorization: `Bearer ${tight.adminToken}` } });
       t.destroy();
+    },
+    T,
+  );
+});
+
+describe("tls.passthrough", () => {
+  test(
+    "a passthrough host's tunnel is spliced unread after the server-name check: the client sees the origin's own certificate",
+    async () => {
+      const dir = tempDir();
+      writeFileSync(join(dir, "origin-ca.pem"), originCa);
+      const r = await curl(passing, "/through", join(dir, "origin-ca.pem"));
+      expect(r).toMatchObject({ status: 200, body: "hello over TLS /through" });
+      expect(seen).toContain("/through");
+      expect(await recordFor(passing, (l) => l.kind === "connect")).toMatchObject({ verdict: "allow", inspected: false, status: 200 });
+      expect(passing.records().some((l) => l.kind === "http")).toBe(false);
+      // Sluice's own CA is not what the client is shown.
+      const mitm = await curl(passing, "/not-sluice-cert");
+      expect(mitm.status).toBe(0);
+      expect(seen).not.toContain("/not-sluice-cert");
+      const p = Bun.spawn(["openssl", "s_client", "-proxy", `127.0.0.1:${passing.proxyPort}`, "-connect", `127.0.0.1:${origin.port}`, "-servername", "other.test"], { stdin: "ignore", stdout: "ignore", stderr: "ignore" });
+      expect(await recordFor(passing, (l) => l.rule === "tls.sni-mismatch")).toMatchObject({ kind: "connect", verdict: "block" });
+      p.kill();
     },
     T,
   );

@@ -161,6 +161,11 @@ agents:
     expect(issueMatching(list, /^egress\.deny(\.\d+)?$/).message).toContain("bad deny");
   });
 
+  test("a bad tls.passthrough pattern is reported under its path", () => {
+    const list = compileIssues("version: 1\ntls:\n  passthrough: ['pinned.example', 'bad host']\n");
+    expect(issueMatching(list, /^tls\.passthrough$/).message).toContain("bad host");
+  });
+
   // Agent-level checks (duplicate names, shared tokens) only run when nothing else failed.
   test("a duplicate agent name is reported together with a bad egress pattern", () => {
     const list = compileIssues(`version: 1

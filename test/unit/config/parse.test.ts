@@ -70,7 +70,7 @@ describe("parseConfigText: defaults", () => {
         body: { max_buffer: 1048576, overlap: 4096, max_held_total: 67108864, max_decompressed: 16777216, max_ratio: 100 },
       },
       injection: { enabled: true, action: "block", threshold: 50, disable: [], exempt_hosts: [], max_buffer: 4194304, oversize: "block" },
-      tls: { intercept: false, extra_ca_files: [] },
+      tls: { intercept: false, extra_ca_files: [], passthrough: [] },
       audit: { file: "stderr" },
     });
   });
