@@ -9,6 +9,9 @@
  *   over TLS on 127.0.0.1, 1 KiB text bodies), keep-alive, --connections concurrent loops of
  *   Bun's fetch for --duration seconds each. The client runs in this process for both, so the
  *   ratio compares like with like. mitmproxy (mitmdump) is compared when installed.
+ * - new connections per second: the same loops, but every request on a new connection (CONNECT
+ *   and a TLS handshake each time through sluice, with its leaf cache warm), against new TLS
+ *   connections straight to the origin.
  *
  *   bun bench/tls.ts [--hosts 500] [--duration 5] [--connections 32]
  *
@@ -93,12 +96,12 @@ const sluiceCa = readFileSync(join(dir, "home", "ca.pem"), "utf8");
 const url = `https://127.0.0.1:${origin.port}/bench`;
 
 /** Requests per second of `connections` loops of fetch for `seconds`, and how many failed. */
-async function load(init: RequestInit, seconds: number): Promise<{ rps: number; failed: number }> {
+async function load(init: RequestInit, seconds: number, loops = connections): Promise<{ rps: number; failed: number }> {
   const until = performance.now() + seconds * 1000;
   let done = 0;
   let failed = 0;
   await Promise.all(
-    Array.from({ length: connections }, async () => {
+    Array.from({ length: loops }, async () => {
       while (performance.now() < until) {
         try {
           const res = await fetch(url, init);
@@ -112,13 +115,56 @@ async function load(init: RequestInit, seconds: number): Promise<{ rps: number; 
   );
   return { rps: done / seconds, failed };
 }
+/**
+ * The same keep-alive load through mitmdump (its own CA in a temporary confdir, trusting the
+ * origin's CA upstream); null when mitmdump is not installed.
+ */
+async function measureMitmproxy(): Promise<{ version: string; rps: number; failed: number } | null> {
+  const bin = Bun.which("mitmdump");
+  if (bin === null) return null;
+  const version = (await new Response(Bun.spawn([bin, "--version"], { stdout: "pipe" }).stdout).text()).match(/Mitmproxy: (\S+)/)?.[1] ?? "?";
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  const confdir = join(dir, "mitmproxy");
+  writeFileSync(join(dir, "origin-ca-for-mitm.pem"), originCa.certPem);
+  const proc = Bun.spawn(
+    [bin, "-q", "--listen-host", "127.0.0.1", "--listen-port", String(port), "--set", `confdir=${confdir}`, "--set", `ssl_verify_upstream_trusted_ca=${join(dir, "origin-ca-for-mitm.pem")}`],
+    { stdout: "ignore", stderr: "pipe" },
+  );
+  try {
+    const caFile = join(confdir, "mitmproxy-ca-cert.pem");
+    for (let i = 0; ; i++) {
+      const up = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then(
+        (s) => (s.end(), true),
+        () => false,
+      );
+      if (up && (await Bun.file(caFile).exists())) break;
+      if (i === 100) throw new Error("mitmdump did not start listening within 10 s");
+      await Bun.sleep(100);
+    }
+    const init = { proxy: `http://127.0.0.1:${port}`, tls: { ca: readFileSync(caFile, "utf8") } } as RequestInit;
+    await load(init, 1);
+    return { version, ...(await load(init, durationS)) };
+  } finally {
+    proc.kill();
+    await proc.exited;
+  }
+}
+
 const directInit = { tls: { ca: originCa.certPem } } as RequestInit;
 const viaInit = { proxy, tls: { ca: sluiceCa } } as RequestInit;
 await load(directInit, 1);
 const direct = await load(directInit, durationS);
 await load(viaInit, 1);
 const via = await load(viaInit, durationS);
+// A new connection per request: keepalive off in Bun's fetch.
+const fresh = (init: RequestInit) => ({ ...init, keepalive: false, headers: { connection: "close" } }) as RequestInit;
+const handshakeLoops = Math.min(connections, 8);
+const directNew = await load(fresh(directInit), durationS, handshakeLoops);
+const viaNew = await load(fresh(viaInit), durationS, handshakeLoops);
 await sluice.stop();
+const mitm = await measureMitmproxy();
 origin.stop(true);
 rmSync(dir, { recursive: true, force: true });
 const ratio = via.rps / direct.rps;
@@ -130,12 +176,22 @@ printTable(
     ["through sluice, intercepted (DLP + injection on)", fmt(via.rps, 0), String(via.failed), fmt(ratio, 3)],
   ],
 );
-const mitm = Bun.which("mitmdump");
+console.log(`\nnew connections (TLS handshake per request; CONNECT too through sluice), ${handshakeLoops} concurrent loops, ${durationS} s each:`);
+printTable(
+  ["path", "handshakes/s", "failed", "x direct"],
+  [
+    ["direct to the origin", fmt(directNew.rps, 0), String(directNew.failed), "1"],
+    ["through sluice, intercepted, leaf cache warm", fmt(viaNew.rps, 0), String(viaNew.failed), fmt(viaNew.rps / directNew.rps, 3)],
+  ],
+);
+if (mitm) {
+  console.log(`\nmitmproxy ${mitm.version} (mitmdump, no scanning), same loops: ${fmt(mitm.rps, 0)} req/s (${mitm.failed} failed); sluice ${fmt(via.rps / mitm.rps, 2)}x`);
+}
 
 const targets: Target[] = [
   { name: "leaf minting, cold (p50)", value: cold.p50, unit: " ms", goal: `<= ${TARGET_MINT_MS} ms`, pass: cold.p50 <= TARGET_MINT_MS },
   { name: "intercepted HTTPS rps / direct", value: ratio, unit: "x", goal: `>= ${TARGET_RATIO}x`, pass: ratio >= TARGET_RATIO && via.failed === 0 },
-  { name: "intercepted rps / mitmproxy", value: null, unit: "x", goal: ">= 10x", pass: null },
+  { name: "intercepted rps / mitmproxy", value: mitm ? via.rps / mitm.rps : null, unit: "x", goal: ">= 10x", pass: mitm ? via.rps / mitm.rps >= 10 && mitm.failed === 0 : null },
 ];
 console.log("\ntargets:");
 printTargets(targets, (t) => fmt(t.value, 3));
@@ -150,6 +206,8 @@ console.log(
     mint_cold_p99_ms: round(cold.p99, 3),
     mint_warm_p50_ms: round(warm.p50, 4),
     https: { connections, duration_s: durationS, direct_rps: round(direct.rps, 0), intercepted_rps: round(via.rps, 0), ratio: round(ratio, 3), failed: via.failed },
+    mitmproxy: mitm ? { version: mitm.version, rps: round(mitm.rps, 0), failed: mitm.failed } : null,
+    handshakes: { loops: handshakeLoops, direct_per_s: round(directNew.rps, 0), intercepted_per_s: round(viaNew.rps, 0), ratio: round(viaNew.rps / directNew.rps, 3), failed: viaNew.failed },
     targets: targetsJson(targets),
   })}`,
 );
