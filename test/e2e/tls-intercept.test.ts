@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { createCa } from "../../src/proxy/tls-ca.ts";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { stopSluices } from "../helpers/origins.ts";
-import { startSluice, tempDir, type Running } from "../helpers/sluice.ts";
+import { BIN, startSluice, tempDir, type Running } from "../helpers/sluice.ts";
 
 const T = 60_000;
 const SECRET = "sluice-test-known-secret-6c1f0e2a9b";
@@ -24,6 +24,8 @@ let origin: ReturnType<typeof Bun.serve>;
 /** The same origin's content under a name, app.test (resolved by `dns`), with a certificate for that name. */
 let named: ReturnType<typeof Bun.serve>;
 let dns: FakeDns;
+/** A directory app.test serves files from under /git/ (a bare repository, for git's dumb HTTP). */
+let gitRoot = "";
 let originCa = "";
 let intercepting: Running;
 let untrusting: Running;
@@ -61,7 +63,15 @@ beforeAll(async () => {
     hostname: "127.0.0.1",
     port: 0,
     tls: { cert: appLeaf.certPem, key: appLeaf.keyPem },
-    fetch: (req) => (new URL(req.url).pathname === "/hang" ? new Promise<Response>(() => {}) : new Response(`hello from app.test ${new URL(req.url).pathname}`)),
+    async fetch(req) {
+      const path = new URL(req.url).pathname;
+      if (path === "/hang") return new Promise<Response>(() => {});
+      if (path.startsWith("/git/") && !path.includes("..")) {
+        const file = Bun.file(join(gitRoot, path.slice(5)));
+        return (await file.exists()) ? new Response(file) : new Response("not found", { status: 404 });
+      }
+      return new Response(`hello from app.test ${path}`);
+    },
   });
   origin = Bun.serve({
     hostname: "127.0.0.1",
@@ -353,6 +363,70 @@ describe("interception of a named host", () => {
       expect(r.status).toBe(504);
       expect(await recordFor(tight, (l) => l.path === "/hang")).toMatchObject({ verdict: "block", rule: "proxy.upstream-timeout", status: 504 });
       expect((await curl(tight, "", undefined, `https://app.test:${named.port}/after`)).body).toBe("hello from app.test /after");
+    },
+    T,
+  );
+});
+
+describe("real clients set up by `sluice ca export --env` alone", () => {
+  const exportEnv = (s: Running) => {
+    const r = Bun.spawnSync([BIN, "ca", "export", "--env"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: s.home } });
+    expect(r.exitCode).toBe(0);
+    return r.stdout.toString();
+  };
+  const sh = async (script: string, env: Record<string, string> = {}) => {
+    const p = Bun.spawn(["sh", "-c", script], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+    const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { out, err, code };
+  };
+
+  test(
+    "Node.js trusts sluice through NODE_EXTRA_CA_CERTS: a CONNECT and a TLS request, intercepted and recorded",
+    async () => {
+      const script = `
+const http = require("node:http"), tls = require("node:tls");
+const req = http.request({ host: "127.0.0.1", port: ${intercepting.proxyPort}, method: "CONNECT", path: "app.test:${named.port}" });
+req.on("connect", (res, socket) => {
+  const t = tls.connect({ socket, servername: "app.test" }, () => t.write("GET /from-node HTTP/1.1\\r\\nHost: app.test\\r\\nConnection: close\\r\\n\\r\\n"));
+  let body = ""; t.on("data", (d) => (body += d)); t.on("end", () => console.log(body.split("\\r\\n\\r\\n")[1]));
+  t.on("error", (e) => { console.error(e.code || e.message); process.exit(2); });
+});
+req.end();`;
+      const dir = tempDir();
+      writeFileSync(join(dir, "client.cjs"), script);
+      const r = await sh(`${exportEnv(intercepting)}\nexec node ${join(dir, "client.cjs")}`);
+      expect(r.err).toBe("");
+      expect(r.out.trim()).toBe("hello from app.test /from-node");
+      expect(await recordFor(intercepting, (l) => l.path === "/from-node")).toMatchObject({ host: "app.test", verdict: "allow", status: 200 });
+      // Control: without the variables Node does not trust the interception CA.
+      const control = await sh(`exec node ${join(dir, "client.cjs")}`);
+      expect(control.code).toBe(2);
+    },
+    T,
+  );
+
+  test(
+    "git clones over HTTPS through interception with GIT_SSL_CAINFO, and curl with CURL_CA_BUNDLE",
+    async () => {
+      const dir = tempDir();
+      gitRoot = join(dir, "served");
+      const env = { HOME: dir, GIT_CONFIG_NOSYSTEM: "1", GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@t.invalid", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@t.invalid" };
+      const setup = await sh(
+        [
+          `set -e`,
+          `git init -q ${dir}/work && cd ${dir}/work && echo "hello through sluice" > README && git add README && git commit -qm first`,
+          `git clone -q --bare ${dir}/work ${gitRoot}/repo.git && cd ${gitRoot}/repo.git && git update-server-info`,
+        ].join("\n"),
+        env,
+      );
+      expect(setup.err).toBe("");
+      expect(setup.code).toBe(0);
+      const clone = await sh(`${exportEnv(intercepting)}\ngit -c http.proxy=${intercepting.proxyUrl} clone -q https://app.test:${named.port}/git/repo.git ${dir}/cloned && cat ${dir}/cloned/README`, env);
+      expect(clone.err).toBe("");
+      expect(clone.out).toBe("hello through sluice\n");
+      expect(await recordFor(intercepting, (l) => l.path === "/git/repo.git/info/refs")).toMatchObject({ host: "app.test", verdict: "allow" });
+      const curlOnly = await sh(`${exportEnv(intercepting)}\ncurl -sS -x ${intercepting.proxyUrl} https://app.test:${named.port}/by-bundle`);
+      expect(curlOnly.out).toBe("hello from app.test /by-bundle");
     },
     T,
   );
