@@ -30,8 +30,18 @@ export interface AdminAppDeps {
   readonly health: () => Record<string, unknown>;
   /** The TLS interception CA's certificate (PEM): public, served without the token. */
   readonly caPem?: () => string;
+  /** Credential entries as the agents need them (placeholders, never values); behind the token. */
+  readonly credentials?: () => readonly CredentialListing[];
   /** Told about unexpected errors; the client only ever sees a generic 500. */
   readonly onError?: (err: unknown) => void;
+}
+
+export interface CredentialListing {
+  readonly name: string;
+  readonly hosts: readonly string[];
+  readonly header: string;
+  readonly placeholder: string;
+  readonly allow_plaintext: boolean;
 }
 
 export const DEFAULT_DECISIONS_LIMIT = 100;
@@ -71,6 +81,8 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     if (typeof limit === "string") return c.json({ error: limit }, 400);
     return c.json({ decisions: deps.recent.list(limit) });
   });
+
+  app.get("/v1/credentials", (c) => c.json({ credentials: deps.credentials?.() ?? [] }));
 
   app.post("/v1/reload", async (c) => {
     const result = await deps.reload();

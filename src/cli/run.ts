@@ -221,6 +221,8 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   const app = createAdminApp({
     token: token.token,
     caPem: () => ca.certPem,
+    credentials: () =>
+      loaded.policy.credentials.map((c) => ({ name: c.name, hosts: c.hostPatterns, header: c.headerName, placeholder: c.placeholder, allow_plaintext: c.allowPlaintext })),
     metrics,
     recent,
     reload: () => reload("api"),

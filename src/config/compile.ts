@@ -9,11 +9,12 @@ import { parseCidr } from "../net/cidr.ts";
 import { compileHostPatterns } from "../net/host-pattern.ts";
 import { compileAgents, type AgentSpec } from "../policy/agents.ts";
 import { compileEgress } from "../policy/egress.ts";
-import type { Policy } from "../policy/policy.ts";
+import type { Credential, Policy } from "../policy/policy.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
 import type { CompiledRules } from "../scan/rules/compile.ts";
 import { compileDlp } from "./dlp.ts";
 import { compileInjection } from "./injection.ts";
+import { placeholderFor } from "./placeholders.ts";
 import type { Config } from "./schema.ts";
 
 export interface CompileInputs {
@@ -30,9 +31,13 @@ export interface CompileInputs {
   readonly knownSecrets?: readonly KnownSecret[];
   /** Contents of tls.extra_ca_files, read by the loader. */
   readonly extraCa?: readonly string[];
+  /** Real values of `credentials`, by entry name, read by the loader; in memory only. */
+  readonly credentialValues?: ReadonlyMap<string, string>;
 }
 
 type Issue = { path: string; message: string };
+
+const RESERVED_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te", "trailer", "proxy-authorization", "proxy-connection", "expect"]);
 
 export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   const issues: Issue[] = [];
@@ -51,6 +56,17 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   checkPatterns("egress.allow", config.egress.allow);
   checkPatterns("egress.deny", config.egress.deny);
   checkPatterns("tls.passthrough", config.tls.passthrough);
+  const credentialNames = new Set<string>();
+  config.credentials.forEach((e, i) => {
+    checkPatterns(`credentials.${i}.hosts`, e.hosts);
+    if (credentialNames.has(e.name)) issues.push({ path: `credentials.${i}.name`, message: `duplicate credential name ${e.name}` });
+    credentialNames.add(e.name);
+    // Framing and routing headers are sluice's to write.
+    if (RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });
+    // The value itself is never quoted: only that it cannot go in a header.
+    const value = inputs.credentialValues?.get(e.name);
+    if (value !== undefined && /[^\x20-\x7e]/.test(value)) issues.push({ path: `credentials.${i}.source`, message: `the value of credential ${e.name} holds characters other than printable ASCII, so it cannot go in a header` });
+  });
   config.egress.trusted_cidrs.forEach((c, i) => attempt(`egress.trusted_cidrs.${i}`, () => parseCidr(c)));
 
   const names = new Map<string, number>();
@@ -131,6 +147,25 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     dlp: dlp === null ? null : Object.freeze(dlp),
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
+    credentials: Object.freeze(
+      config.credentials.flatMap((e): Credential[] => {
+        const value = inputs.credentialValues?.get(e.name);
+        // No value: the loader reported it (a test compiling without values gets no entry).
+        if (value === undefined) return [];
+        return [
+          Object.freeze({
+            name: e.name,
+            hostPatterns: Object.freeze([...e.hosts]),
+            hosts: compileHostPatterns(e.hosts, { purpose: "allow" }),
+            headerName: e.header.name,
+            headerLower: e.header.name.toLowerCase(),
+            headerValue: e.header.value.replaceAll("{secret}", value),
+            placeholder: e.placeholder ?? placeholderFor(e.name),
+            allowPlaintext: e.allow_plaintext,
+          }),
+        ];
+      }),
+    ),
     tls: Object.freeze({
       intercept: config.tls.intercept,
       extraCa: Object.freeze([...(inputs.extraCa ?? [])]),

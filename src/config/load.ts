@@ -52,7 +52,12 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
       issues.push({ path: `agents.${i}.token_file`, message: err instanceof Error ? err.message : String(err) });
     }
   }
-  const knownSecrets = await readKnownSecrets(config.dlp.known_secrets, abs ? dirname(abs) : process.cwd(), issues);
+  const credentialValues = await readCredentialValues(config.credentials, abs ? dirname(abs) : process.cwd(), issues);
+  // A real credential the agent somehow sends is caught like any known secret.
+  const knownSecrets = [
+    ...(await readKnownSecrets(config.dlp.known_secrets, abs ? dirname(abs) : process.cwd(), issues)),
+    ...[...credentialValues].map(([name, value]) => ({ name: `credential:${name}`, value })),
+  ];
   const extraCa: string[] = [];
   for (const [i, f] of config.tls.extra_ca_files.entries()) {
     const file = resolve(abs ? dirname(abs) : process.cwd(), f);
@@ -69,7 +74,7 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
   let policy: Policy | null = null;
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), knownSecrets, extraCa });
+    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), knownSecrets, extraCa, credentialValues });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues.push(...err.issues);
@@ -127,8 +132,8 @@ async function readSystemNameservers(): Promise<{ hostname: string; port: number
   }
 }
 
-/** A secret file must not be readable by group or others; only its digest is kept. */
-async function readSecretDigest(file: string): Promise<string> {
+/** A secret file's text; it must not be readable by group or others. Errors name the file only. */
+async function readSecretFile(file: string): Promise<string> {
   let mode: number;
   try {
     mode = (await stat(file)).mode;
@@ -136,7 +141,37 @@ async function readSecretDigest(file: string): Promise<string> {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   if ((mode & 0o077) !== 0) throw new Error(`${file} is readable by group or others; run: chmod 600 ${file}`);
-  const token = (await readFile(file, "utf8")).trim();
+  return readFile(file, "utf8");
+}
+
+/**
+ * The real values of `credentials`, by entry name: from the environment or a 0600 file (one
+ * trailing line break dropped). A missing or empty value stops the load; messages never hold it.
+ */
+async function readCredentialValues(entries: Config["credentials"], base: string, issues: { path: string; message: string }[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [i, e] of entries.entries()) {
+    let value: string | undefined;
+    if ("env" in e.source) {
+      value = process.env[e.source.env];
+      if (value === undefined || value.trim() === "") issues.push({ path: `credentials.${i}.source.env`, message: `environment variable ${e.source.env} is not set or empty` });
+    } else {
+      const file = resolve(base, e.source.file);
+      try {
+        value = (await readSecretFile(file)).replace(/\r?\n$/, "");
+        if (value.trim() === "") issues.push({ path: `credentials.${i}.source.file`, message: `${file} is empty` });
+      } catch (err) {
+        issues.push({ path: `credentials.${i}.source.file`, message: err instanceof Error ? err.message : String(err) });
+      }
+    }
+    if (value !== undefined && value.trim() !== "") out.set(e.name, value);
+  }
+  return out;
+}
+
+/** A secret file must not be readable by group or others; only its digest is kept. */
+async function readSecretDigest(file: string): Promise<string> {
+  const token = (await readSecretFile(file)).trim();
   if (token.length < 16) throw new Error(`${file}: token must be at least 16 characters`);
   return createHash("sha256").update(token).digest("hex");
 }

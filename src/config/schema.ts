@@ -250,6 +250,30 @@ export const configSchema = z.strictObject({
       passthrough: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
+  /**
+   * Credential injection (issue 6): the agent holds a placeholder; sluice sets the header with
+   * the real value on intercepted requests to the entry's hosts. Values come from the
+   * environment or a file, never from the config text.
+   */
+  credentials: z
+    .array(
+      z.strictObject({
+        name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, "lowercase letters, digits, - and _ (at most 40)"),
+        /** Host patterns, as in egress.allow. */
+        hosts: z.array(z.string().min(1)).min(1),
+        source: z.union([z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })]),
+        /** The header sluice sets; `{secret}` in the value is replaced by the real value. */
+        header: z.strictObject({
+          name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "an HTTP header name"),
+          value: z.string().refine((v) => v.includes("{secret}"), "must contain {secret}").refine((v) => !/[\r\n]/.test(v), "must be one line"),
+        }),
+        /** What the agent is given instead of the value; by default sluice-cred-<name>-<random>, new each start. */
+        placeholder: z.string().regex(/^sluice-cred-[A-Za-z0-9_-]{8,100}$/, "sluice-cred- and 8 to 100 letters, digits, - or _").optional(),
+        /** Inject over plain HTTP too (off: only inside intercepted TLS). */
+        allow_plaintext: z.boolean().default(false),
+      }),
+    )
+    .default([]),
   audit: z
     .strictObject({
       /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
@@ -262,4 +286,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 
 /** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
-export const RESERVED_SECTIONS = ["mcp", "credentials"] as const;
+export const RESERVED_SECTIONS = ["mcp"] as const;

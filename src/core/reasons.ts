@@ -27,6 +27,8 @@ export const REASON_CODES = [
   "body_too_large",
   /** A response whose prompt-injection score reached injection.threshold. */
   "injection_detected",
+  /** A credential placeholder sent where its real value may not go (another host, plain HTTP). */
+  "credential_misuse",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

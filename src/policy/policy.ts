@@ -75,8 +75,24 @@ export interface Policy {
   readonly injection: InjectionSettings | null;
   readonly trustedCidrs: readonly string[];
   readonly tls: TlsSettings;
+  /** Credential injection entries, in config order. */
+  readonly credentials: readonly Credential[];
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;
+}
+
+/** One `credentials` entry, compiled. Holds the real value: memory only, never logged or recorded. */
+export interface Credential {
+  readonly name: string;
+  readonly hostPatterns: readonly string[];
+  readonly hosts: HostMatcher;
+  /** The header to set, as configured, and lowercased for comparison. */
+  readonly headerName: string;
+  readonly headerLower: string;
+  /** The header's value with the real secret in it. */
+  readonly headerValue: string;
+  readonly placeholder: string;
+  readonly allowPlaintext: boolean;
 }
 
 export interface TlsSettings {

@@ -14,7 +14,7 @@ import type { Action, AgentIdentity, AuditSink, Clock, Decision, HttpRequestActi
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
 import type { EgressLists } from "../policy/egress.ts";
-import type { InjectionSettings, Policy } from "../policy/policy.ts";
+import type { Credential, InjectionSettings, Policy } from "../policy/policy.ts";
 import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { inspectHead, maskedPath, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
@@ -37,6 +37,7 @@ import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "./target.ts";
 import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
 import { terminateTls, type Terminated } from "./intercept.ts";
+import { judgeCredentials } from "./credentials.ts";
 import type { Leaf } from "./tls-ca.ts";
 
 export interface ForwardProxyDeps {
@@ -181,6 +182,10 @@ interface Exchange extends Base {
   resHeld: { parts: Buffer[]; size: number; readonly inj: InjectionSettings } | null;
   /** Said in the record's detail when nothing else is (a response not scanned, and why). */
   note: string | null;
+  /** The credential whose header this request goes upstream with (credentials). */
+  credential: Credential | null;
+  /** The credential's header was sent upstream: the record says so. */
+  injected: boolean;
   /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
   sse: SseStream | null;
   /** A response over injection.max_buffer scanned window by window as it streams (oversize: stream). */
@@ -457,7 +462,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       verdict: decision.verdict,
       rule: r?.rule ?? "none",
       reason: r?.code ?? "allowed",
-      detail: joinDetail(r && (decision.verdict !== "allow" || decision.wouldBlock) ? r.detail : undefined, note),
+      detail: joinDetail(
+        r && (decision.verdict !== "allow" || decision.wouldBlock) ? r.detail : undefined,
+        http && (x as Exchange).injected ? joinDetail(note, `credential ${(x as Exchange).credential!.name} injected`) : note,
+      ),
       would_block: decision.wouldBlock ? true : undefined,
       status,
       upstream: upstream ?? x.upstream?.ip,
@@ -661,6 +669,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       headers: head.headers,
     };
     let decision = decide(action, policy, id.lists);
+    let credential: Credential | null = null;
+    if (policy.credentials.length > 0 && decision.verdict !== "block") {
+      const judged = judgeCredentials(action, head.target, head.headers, policy.credentials);
+      if (judged && "refuse" in judged) decision = applyMode({ verdict: "block", reasons: [judged.refuse] }, { policy, killswitch: false, agentLists: null });
+      else if (judged) credential = judged.inject;
+    }
     const egressDecision = decision;
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
     const dlp = decision.verdict === "block" ? null : policy.dlp;
@@ -710,6 +724,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       windowed: null,
       bodyDecoder: null,
       sseChunked: false,
+      credential,
+      injected: false,
     };
     if (decision.verdict === "block") {
       // Without reading the body we cannot find the next request: close when there is one.
@@ -879,14 +895,20 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const h = ex.head;
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
     // A held body was asked for with sluice's own `100 Continue`: the origin gets it whole.
-    text += serializeHeaders(h.headers, h.connection, ex.heldBody ? SKIP_HELD_REQUEST : SKIP_REQUEST);
+    const skip = ex.heldBody ? SKIP_HELD_REQUEST : SKIP_REQUEST;
+    text += serializeHeaders(h.headers, h.connection, ex.credential ? new Set([...skip, ex.credential.headerLower]) : skip);
     // Framing comes from what we parsed and will enforce, never from copied header text; a
     // held body goes with the length of what is sent (it may have been redacted).
     if (ex.heldBody) text += `Content-Length: ${ex.heldBody.length}\r\n`;
     else if (h.chunked) text += "Transfer-Encoding: chunked\r\n";
     else if (h.contentLength !== null) text += `Content-Length: ${h.contentLength}\r\n`;
-    text += "\r\n";
     if (ex.redactor) text = ex.redactor.apply(text);
+    // The real value goes in last, after the client's own header of that name was left out.
+    if (ex.credential) {
+      text += `${ex.credential.headerName}: ${ex.credential.headerValue}\r\n`;
+      ex.injected = true;
+    }
+    text += "\r\n";
     const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
     ex.lastActive = clock.now();

@@ -71,6 +71,7 @@ describe("parseConfigText: defaults", () => {
       },
       injection: { enabled: true, action: "block", threshold: 50, disable: [], exempt_hosts: [], max_buffer: 4194304, oversize: "block" },
       tls: { intercept: false, extra_ca_files: [], passthrough: [] },
+      credentials: [],
       audit: { file: "stderr" },
     });
   });
@@ -201,7 +202,7 @@ describe("parseConfigText: unknown keys carry their path", () => {
 
 describe("parseConfigText: reserved sections", () => {
   test("RESERVED_SECTIONS lists the sections ARCHITECTURE.md names but this version lacks", () => {
-    expect([...RESERVED_SECTIONS].sort()).toEqual(["credentials", "mcp"]);
+    expect([...RESERVED_SECTIONS].sort()).toEqual(["mcp"]);
   });
 
   test.each([...RESERVED_SECTIONS])("%p: says not supported yet, not unknown", (section) => {

@@ -1,0 +1,189 @@
+/**
+ * Credential injection through dist/sluice: the agent holds a placeholder, sluice puts the real
+ * value in the entry's header on intercepted HTTPS to the entry's hosts. A placeholder sent to
+ * another host, or in plain HTTP, is refused; the real value sent by the agent is a known
+ * secret; the value is never in any line sluice prints. Origins on 127.0.0.1 (app.test and
+ * plain.test through a fake DNS server).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createCa } from "../../src/proxy/tls-ca.ts";
+import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
+import { stopSluices } from "../helpers/origins.ts";
+import { BIN, startSluice, tempDir, type Running } from "../helpers/sluice.ts";
+
+const T = 60_000;
+const REAL = "real-api-key-7f3a9c1e5b2d8f4a6c0e";
+const REAL_FILE = "file-held-key-2b7e151628aed2a6abf7";
+
+let dns: FakeDns;
+let tlsOrigin: ReturnType<typeof Bun.serve>;
+let plainOrigin: ReturnType<typeof Bun.serve>;
+let sl: Running;
+let dir = "";
+/** What the origins were sent: path, Authorization and X-Api-Key. */
+const seen: { path: string; auth: string | null; key: string | null }[] = [];
+let placeholders: Record<string, string> = {};
+
+const handler = (req: Request) => {
+  const url = new URL(req.url);
+  seen.push({ path: url.pathname + url.search, auth: req.headers.get("authorization"), key: req.headers.get("x-api-key") });
+  return new Response(`ok ${url.pathname}`);
+};
+
+const config = `version: 1
+proxy: { listen: "127.0.0.1:0", require_agent: false }
+admin: { listen: "127.0.0.1:0" }
+dns: { listen: "127.0.0.1:0", upstreams: ["DNS"], timeout: 1s, attempts: 1 }
+egress:
+  allow: ["127.0.0.1", "app.test", "plain.test"]
+  ports: { connect: ["1-65535"], http: ["1-65535"] }
+  trusted_cidrs: [127.0.0.1/32]
+tls:
+  intercept: true
+  extra_ca_files: [origin-ca.pem]
+credentials:
+  - name: app
+    hosts: ["app.test"]
+    source: { env: SLUICE_TEST_CRED }
+    header: { name: Authorization, value: "Bearer {secret}" }
+  - name: legacy
+    hosts: ["plain.test"]
+    source: { file: legacy.key }
+    header: { name: X-Api-Key, value: "{secret}" }
+    allow_plaintext: true
+`;
+
+beforeAll(async () => {
+  dns = await startFakeDns({ names: { "app.test": { answers: [{ type: "A", data: "127.0.0.1" }] }, "plain.test": { answers: [{ type: "A", data: "127.0.0.1" }] } } });
+  const ca = await createCa(() => Date.now(), { commonName: "test origin CA" });
+  const leaf = await ca.mint("app.test");
+  tlsOrigin = Bun.serve({ hostname: "127.0.0.1", port: 0, tls: { cert: leaf.certPem, key: leaf.keyPem }, fetch: handler });
+  plainOrigin = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: handler });
+  dir = tempDir();
+  writeFileSync(join(dir, "origin-ca.pem"), ca.certPem);
+  writeFileSync(join(dir, "legacy.key"), `${REAL_FILE}\n`);
+  chmodSync(join(dir, "legacy.key"), 0o600);
+  sl = await startSluice(config.replace("DNS", dns.address), { dir, env: { SLUICE_TEST_CRED: REAL } });
+  const listed = (await (await fetch(`${sl.adminUrl}/v1/credentials`, { headers: { authorization: `Bearer ${sl.adminToken}` } })).json()) as { credentials: { name: string; placeholder: string }[] };
+  placeholders = Object.fromEntries(listed.credentials.map((c) => [c.name, c.placeholder]));
+}, T);
+
+afterAll(async () => {
+  await stopSluices(sl);
+  tlsOrigin?.stop(true);
+  plainOrigin?.stop(true);
+  await dns?.stop();
+});
+
+const curl = async (url: string, headers: string[] = []) => {
+  const args = ["curl", "-sS", "--max-time", "10", "-x", sl.proxyUrl, "--cacert", join(sl.home, "ca.pem"), "-w", "\n%{http_code}"];
+  for (const h of headers) args.push("-H", h);
+  const p = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
+  const out = await new Response(p.stdout).text();
+  await p.exited;
+  const i = out.lastIndexOf("\n");
+  return { body: out.slice(0, i), status: Number(out.slice(i + 1)) };
+};
+const recordFor = (pred: (l: Record<string, unknown>) => boolean) => sl.waitForLine((l) => l.kind === "http" && pred(l), 10_000);
+const app = (path: string) => `https://app.test:${tlsOrigin.port}${path}`;
+
+describe("credential injection", () => {
+  test("the admin API lists each entry's placeholder, behind the token, never the value", async () => {
+    expect((await fetch(`${sl.adminUrl}/v1/credentials`)).status).toBe(401);
+    const res = await fetch(`${sl.adminUrl}/v1/credentials`, { headers: { authorization: `Bearer ${sl.adminToken}` } });
+    const text = await res.text();
+    expect(text).not.toContain(REAL);
+    expect(text).not.toContain(REAL_FILE);
+    expect(JSON.parse(text).credentials).toEqual([
+      { name: "app", hosts: ["app.test"], header: "Authorization", placeholder: expect.stringMatching(/^sluice-cred-app-[0-9a-f]{24}$/), allow_plaintext: false },
+      { name: "legacy", hosts: ["plain.test"], header: "X-Api-Key", placeholder: expect.stringMatching(/^sluice-cred-legacy-[0-9a-f]{24}$/), allow_plaintext: true },
+    ]);
+  });
+
+  test(
+    "over intercepted HTTPS the origin gets the real value in place of the placeholder; the record names the credential",
+    async () => {
+      const r = await curl(app("/with-placeholder"), [`Authorization: Bearer ${placeholders.app}`]);
+      expect(r).toEqual({ status: 200, body: "ok /with-placeholder" });
+      expect(seen.find((s) => s.path === "/with-placeholder")?.auth).toBe(`Bearer ${REAL}`);
+      const rec = await recordFor((l) => l.path === "/with-placeholder");
+      expect(rec).toMatchObject({ verdict: "allow", status: 200 });
+      expect(String(rec.detail)).toContain("credential app injected");
+      // Whatever the client sends under the header's name is replaced, and with nothing sent it is added.
+      await curl(app("/other-auth"), ["Authorization: Basic dXNlcjpwYXNz"]);
+      expect(seen.find((s) => s.path === "/other-auth")?.auth).toBe(`Bearer ${REAL}`);
+      await curl(app("/no-auth"));
+      expect(seen.find((s) => s.path === "/no-auth")?.auth).toBe(`Bearer ${REAL}`);
+    },
+    T,
+  );
+
+  test(
+    "a placeholder sent to another host is refused as laundering, in a header or in the URL",
+    async () => {
+      const inHeader = await curl(`http://127.0.0.1:${plainOrigin.port}/launder-h`, [`Authorization: Bearer ${placeholders.app}`]);
+      expect(inHeader.status).toBe(403);
+      expect(JSON.parse(inHeader.body)).toMatchObject({ rule: "cred.wrong-host", reason: "credential_misuse" });
+      const inUrl = await curl(`http://127.0.0.1:${plainOrigin.port}/launder-q?k=${placeholders.legacy}`);
+      expect(inUrl.status).toBe(403);
+      expect(seen.some((s) => s.path.startsWith("/launder"))).toBe(false);
+      expect(await recordFor((l) => l.path === "/launder-h")).toMatchObject({ verdict: "block", rule: "cred.wrong-host" });
+    },
+    T,
+  );
+
+  test(
+    "in plain HTTP the value is not injected: a placeholder there is refused, unless the entry allows plaintext",
+    async () => {
+      const refused = await curl(`http://app.test:${plainOrigin.port}/plain-placeholder`, [`Authorization: Bearer ${placeholders.app}`]);
+      expect(refused.status).toBe(403);
+      expect(JSON.parse(refused.body)).toMatchObject({ rule: "cred.plaintext" });
+      const bare = await curl(`http://app.test:${plainOrigin.port}/plain-bare`);
+      expect(bare.status).toBe(200);
+      expect(seen.find((s) => s.path === "/plain-bare")?.auth).toBeNull();
+      const allowed = await curl(`http://plain.test:${plainOrigin.port}/legacy`, [`X-Api-Key: ${placeholders.legacy}`]);
+      expect(allowed.status).toBe(200);
+      expect(seen.find((s) => s.path === "/legacy")?.key).toBe(REAL_FILE);
+    },
+    T,
+  );
+
+  test(
+    "the real value sent by the agent itself is caught as a known secret, and no line sluice printed holds a value",
+    async () => {
+      const leak = await curl(`http://127.0.0.1:${plainOrigin.port}/leak?q=${REAL}`);
+      expect(leak.status).toBe(403);
+      expect(JSON.parse(leak.body)).toMatchObject({ reason: "dlp_finding" });
+      expect(seen.some((s) => s.path.startsWith("/leak"))).toBe(false);
+      await recordFor((l) => l.path === "/leak");
+      const printed = JSON.stringify(sl.lines);
+      expect(printed).not.toContain(REAL);
+      expect(printed).not.toContain(REAL_FILE);
+    },
+    T,
+  );
+
+  test("a missing value, a file others can read, and a reserved header stop the config, naming what is wrong", () => {
+    const check = (yaml: string, env: Record<string, string> = {}) => {
+      const d = tempDir();
+      writeFileSync(join(d, "c.yaml"), yaml);
+      writeFileSync(join(d, "open.key"), "some-key-value-123456");
+      chmodSync(join(d, "open.key"), 0o644);
+      const r = Bun.spawnSync([BIN, "check-config", join(d, "c.yaml")], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+      return { code: r.exitCode, err: r.stderr.toString() + r.stdout.toString() };
+    };
+    const entry = (source: string, header = "Authorization") => `version: 1\ncredentials:\n  - name: x\n    hosts: [a.example]\n    source: ${source}\n    header: { name: ${header}, value: "Bearer {secret}" }\n`;
+    const missing = check(entry("{ env: SLUICE_NOT_SET_ANYWHERE }"));
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain("SLUICE_NOT_SET_ANYWHERE");
+    const open = check(entry("{ file: open.key }"));
+    expect(open.code).toBe(1);
+    expect(open.err).toContain("readable by group or others");
+    expect(open.err).not.toContain("some-key-value-123456");
+    const reserved = check(entry("{ env: K }", "Host"), { K: "a-value-of-some-length" });
+    expect(reserved.code).toBe(1);
+    expect(reserved.err).toContain("credentials.0.header.name");
+  });
+});
