@@ -1,0 +1,63 @@
+import { describe, expect, test } from "bun:test";
+import type { HttpRequestAction } from "../../../src/core/types.ts";
+import { compileHostPatterns } from "../../../src/net/host-pattern.ts";
+import type { Credential } from "../../../src/policy/policy.ts";
+import { judgeCredentials } from "../../../src/proxy/credentials.ts";
+
+const entry = (name: string, hosts: string[], allowPlaintext = false): Credential => ({
+  name,
+  hostPatterns: hosts,
+  hosts: compileHostPatterns(hosts, { purpose: "allow" }),
+  headerName: "Authorization",
+  headerLower: "authorization",
+  headerValue: "Bearer real",
+  placeholder: `sluice-cred-${name}-0123456789abcdef`,
+  allowPlaintext,
+});
+const A = entry("a", ["api.a.example"]);
+const B = entry("b", ["*.b.example"], true);
+const entries = [A, B];
+
+const action = (host: string, scheme: "http" | "https" = "https", port = 443): HttpRequestAction => ({
+  kind: "http.request",
+  agent: { name: "t" } as HttpRequestAction["agent"],
+  client: { address: "127.0.0.1", port: 0 },
+  method: "GET",
+  scheme,
+  host,
+  port,
+  path: "/",
+  query: "",
+  headers: [],
+});
+const judge = (host: string, target: string, headers: [string, string][] = [], scheme: "http" | "https" = "https") => judgeCredentials(action(host, scheme), target, headers, entries);
+const rule = (o: ReturnType<typeof judge>) => (o && "refuse" in o ? o.refuse.rule : o && "inject" in o ? `inject:${o.inject.name}` : null);
+
+describe("judgeCredentials", () => {
+  test("a request to an entry's host over TLS gets its header, with or without the placeholder", () => {
+    expect(rule(judge("api.a.example", "/", [["Authorization", `Bearer ${A.placeholder}`]]))).toBe("inject:a");
+    expect(rule(judge("api.a.example", "/"))).toBe("inject:a");
+    expect(rule(judge("x.b.example", "/"))).toBe("inject:b");
+  });
+
+  test("a host no entry names is left alone, unless it carries a placeholder", () => {
+    expect(rule(judge("other.example", "/", [["Authorization", "Bearer sluice-cred-unknown-zzz"]]))).toBeNull();
+    expect(rule(judge("other.example", `/?k=${A.placeholder}`))).toBe("cred.wrong-host");
+    expect(rule(judge("other.example", "/", [["X-Anything", `prefix${B.placeholder}suffix`]]))).toBe("cred.wrong-host");
+  });
+
+  test("one entry's placeholder sent to another entry's host is laundering too", () => {
+    expect(rule(judge("x.b.example", "/", [["Authorization", `Bearer ${A.placeholder}`]]))).toBe("cred.wrong-host");
+  });
+
+  test("plain HTTP: no injection; the placeholder refused, unless the entry allows plaintext", () => {
+    expect(rule(judge("api.a.example", "/", [], "http"))).toBeNull();
+    expect(rule(judge("api.a.example", "/", [["Authorization", `Bearer ${A.placeholder}`]], "http"))).toBe("cred.plaintext");
+    expect(rule(judge("x.b.example", "/", [["Authorization", `Bearer ${B.placeholder}`]], "http"))).toBe("inject:b");
+  });
+
+  test("the refusal names the credential and the host, never a value", () => {
+    const o = judge("evil.example", `/?k=${A.placeholder}`);
+    expect(o && "refuse" in o && o.refuse.detail).toBe("the placeholder of credential a was sent to evil.example, which is not one of its hosts");
+  });
+});
