@@ -61,10 +61,21 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     checkPatterns(`credentials.${i}.hosts`, e.hosts);
     if (credentialNames.has(e.name)) issues.push({ path: `credentials.${i}.name`, message: `duplicate credential name ${e.name}` });
     credentialNames.add(e.name);
+    if (/[^\x20-\x7e]/.test(e.header.value)) issues.push({ path: `credentials.${i}.header.value`, message: "must be printable ASCII" });
+    if (!config.tls.intercept && !e.allow_plaintext) {
+      issues.push({ path: `credentials.${i}`, message: `credential ${e.name} would never be injected: it goes only inside intercepted TLS, and tls.intercept is off` });
+    }
     // Framing and routing headers are sluice's to write.
     if (RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });
     // The value itself is never quoted: only that it cannot go in a header.
     const value = inputs.credentialValues?.get(e.name);
+    const mine = (e.placeholder ?? "").toLowerCase();
+    config.credentials.forEach((o, j) => {
+      const theirs = (o.placeholder ?? "").toLowerCase();
+      if (j < i && mine !== "" && theirs !== "" && (mine.startsWith(theirs) || theirs.startsWith(mine))) {
+        issues.push({ path: `credentials.${i}.placeholder`, message: `overlaps the placeholder of credential ${o.name} (one is the other, or begins it)` });
+      }
+    });
     if (value !== undefined && /[^\x20-\x7e]/.test(value)) issues.push({ path: `credentials.${i}.source`, message: `the value of credential ${e.name} holds characters other than printable ASCII, so it cannot go in a header` });
   });
   config.egress.trusted_cidrs.forEach((c, i) => attempt(`egress.trusted_cidrs.${i}`, () => parseCidr(c)));

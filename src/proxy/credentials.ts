@@ -6,6 +6,7 @@
  * allows plaintext (`cred.plaintext`); otherwise a request to an entry's host gets the entry's
  * header, with the real value, in place of whatever the client sent under that name.
  */
+import { getDomain } from "tldts";
 import type { HttpRequestAction, Reason } from "../core/types.ts";
 import type { Credential } from "../policy/policy.ts";
 
@@ -14,20 +15,43 @@ const MARK = "sluice-cred-";
 
 export type CredentialOutcome = { readonly refuse: Reason } | { readonly inject: Credential } | null;
 
+/**
+ * Whether `e` may go to host:port. A wildcard covers only names under one owner: a host whose
+ * registrable domain (private suffixes included, such as execute-api.<region>.amazonaws.com,
+ * where anyone can have a name) lies below the wildcard's base is not covered, so
+ * `*.amazonaws.com` never sends a key to a stranger's endpoint.
+ */
+export function covers(e: Credential, host: string, port: number): boolean {
+  const hit = e.hosts.match(host, port);
+  if (hit === null) return false;
+  if (!hit.startsWith("*.")) return true;
+  const colon = hit.lastIndexOf(":");
+  const base = (colon > 1 ? hit.slice(2, colon) : hit.slice(2)).toLowerCase().replace(/\.$/, "");
+  const owner = getDomain(host, { allowPrivateDomains: true, extractHostname: false, validateHostname: false, detectIp: false });
+  return owner !== null && (base === owner || base.endsWith(`.${owner}`));
+}
+
+/**
+ * What the request carries and what follows. The placeholder search is case-insensitive, on the
+ * percent-decoded target and on header names and values: a best effort (bodies are not read,
+ * and a placeholder split over two headers is not found), because a placeholder alone is worth
+ * nothing; what it guards is the operator's view of an agent trying.
+ */
 export function judgeCredentials(a: HttpRequestAction, target: string, headers: readonly (readonly [string, string])[], entries: readonly Credential[]): CredentialOutcome {
-  let marked = target.includes(MARK);
-  if (!marked) for (const [, v] of headers) if (v.includes(MARK)) (marked = true);
+  let hay = decoded(target);
+  for (const [n, v] of headers) hay += `\n${n}:${v}`;
+  hay = hay.toLowerCase();
   let carried: Credential[] | null = null;
-  if (marked) {
+  if (hay.includes(MARK)) {
     for (const e of entries) {
-      if (!target.includes(e.placeholder) && !headers.some(([, v]) => v.includes(e.placeholder))) continue;
-      if (e.hosts.match(a.host, a.port) === null) {
+      if (!hay.includes(e.placeholder.toLowerCase())) continue;
+      if (!covers(e, a.host, a.port)) {
         return { refuse: { rule: "cred.wrong-host", code: "credential_misuse", detail: `the placeholder of credential ${e.name} was sent to ${a.host}, which is not one of its hosts` } };
       }
       (carried ??= []).push(e);
     }
   }
-  const entry = entries.find((e) => e.hosts.match(a.host, a.port) !== null);
+  const entry = entries.find((e) => covers(e, a.host, a.port));
   if (!entry) return null;
   if (a.scheme === "http" && !entry.allowPlaintext) {
     if (carried?.includes(entry)) {
@@ -36,4 +60,18 @@ export function judgeCredentials(a: HttpRequestAction, target: string, headers: 
     return null;
   }
   return { inject: entry };
+}
+
+function decoded(target: string): string {
+  if (!target.includes("%")) return target;
+  try {
+    return decodeURIComponent(target);
+  } catch {
+    return target;
+  }
+}
+
+/** Whether a client header is the credential's under another spelling (`X_Api_Key` for X-Api-Key, as CGI-style servers read it). */
+export function sameHeader(e: Credential, name: string): boolean {
+  return name.length === e.headerLower.length && name.toLowerCase().replaceAll("_", "-") === e.headerLower.replaceAll("_", "-");
 }

@@ -37,7 +37,7 @@ import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "./target.ts";
 import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
 import { terminateTls, type Terminated } from "./intercept.ts";
-import { judgeCredentials } from "./credentials.ts";
+import { judgeCredentials, sameHeader } from "./credentials.ts";
 import type { Leaf } from "./tls-ca.ts";
 
 export interface ForwardProxyDeps {
@@ -227,6 +227,9 @@ function asciiHead(text: string): string | Buffer {
 
 /** All responses held for injection scanning at once may take this many times injection.max_buffer. */
 const MAX_HELD_RESPONSES = 16;
+
+/** Methods whose response carries the request back: a credential is never added to them. */
+const ECHOING_METHODS = new Set(["TRACE", "TRACK"]);
 
 const CRLF_BYTES = Buffer.from("\r\n", "latin1");
 const LAST_CHUNK_BYTES = Buffer.from("0\r\n\r\n", "latin1");
@@ -896,7 +899,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
     // A held body was asked for with sluice's own `100 Continue`: the origin gets it whole.
     const skip = ex.heldBody ? SKIP_HELD_REQUEST : SKIP_REQUEST;
-    text += serializeHeaders(h.headers, h.connection, ex.credential ? new Set([...skip, ex.credential.headerLower]) : skip);
+    // A credential goes only with a request that nothing would have refused (audit mode lets
+    // those through, a TRACE among them, which would echo the value back), and replaces the
+    // client's header of that name under any spelling.
+    const cred = ex.credential && !ex.decision.wouldBlock && !ECHOING_METHODS.has(h.method.toUpperCase()) ? ex.credential : null;
+    text += cred ? serializeHeaders(h.headers.filter(([n]) => !sameHeader(cred, n)), h.connection, skip) : serializeHeaders(h.headers, h.connection, skip);
     // Framing comes from what we parsed and will enforce, never from copied header text; a
     // held body goes with the length of what is sent (it may have been redacted).
     if (ex.heldBody) text += `Content-Length: ${ex.heldBody.length}\r\n`;
@@ -904,8 +911,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     else if (h.contentLength !== null) text += `Content-Length: ${h.contentLength}\r\n`;
     if (ex.redactor) text = ex.redactor.apply(text);
     // The real value goes in last, after the client's own header of that name was left out.
-    if (ex.credential) {
-      text += `${ex.credential.headerName}: ${ex.credential.headerValue}\r\n`;
+    if (cred) {
+      text += `${cred.headerName}: ${cred.headerValue}\r\n`;
       ex.injected = true;
     }
     text += "\r\n";

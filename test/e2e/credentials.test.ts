@@ -21,14 +21,16 @@ let dns: FakeDns;
 let tlsOrigin: ReturnType<typeof Bun.serve>;
 let plainOrigin: ReturnType<typeof Bun.serve>;
 let sl: Running;
+/** The same policy in audit mode. */
+let auditing: Running;
 let dir = "";
 /** What the origins were sent: path, Authorization and X-Api-Key. */
-const seen: { path: string; auth: string | null; key: string | null }[] = [];
+const seen: { path: string; method: string; auth: string | null; key: string | null; underscored: string | null }[] = [];
 let placeholders: Record<string, string> = {};
 
 const handler = (req: Request) => {
   const url = new URL(req.url);
-  seen.push({ path: url.pathname + url.search, auth: req.headers.get("authorization"), key: req.headers.get("x-api-key") });
+  seen.push({ path: url.pathname + url.search, method: req.method, auth: req.headers.get("authorization"), key: req.headers.get("x-api-key"), underscored: req.headers.get("x_api_key") });
   return new Response(`ok ${url.pathname}`);
 };
 
@@ -66,19 +68,24 @@ beforeAll(async () => {
   writeFileSync(join(dir, "legacy.key"), `${REAL_FILE}\n`);
   chmodSync(join(dir, "legacy.key"), 0o600);
   sl = await startSluice(config.replace("DNS", dns.address), { dir, env: { SLUICE_TEST_CRED: REAL } });
+  const auditDir = tempDir();
+  writeFileSync(join(auditDir, "origin-ca.pem"), ca.certPem);
+  writeFileSync(join(auditDir, "legacy.key"), `${REAL_FILE}\n`);
+  chmodSync(join(auditDir, "legacy.key"), 0o600);
+  auditing = await startSluice(`mode: audit\n${config.replace("DNS", dns.address)}`, { dir: auditDir, env: { SLUICE_TEST_CRED: REAL } });
   const listed = (await (await fetch(`${sl.adminUrl}/v1/credentials`, { headers: { authorization: `Bearer ${sl.adminToken}` } })).json()) as { credentials: { name: string; placeholder: string }[] };
   placeholders = Object.fromEntries(listed.credentials.map((c) => [c.name, c.placeholder]));
 }, T);
 
 afterAll(async () => {
-  await stopSluices(sl);
+  await stopSluices(sl, auditing);
   tlsOrigin?.stop(true);
   plainOrigin?.stop(true);
   await dns?.stop();
 });
 
-const curl = async (url: string, headers: string[] = []) => {
-  const args = ["curl", "-sS", "--max-time", "10", "-x", sl.proxyUrl, "--cacert", join(sl.home, "ca.pem"), "-w", "\n%{http_code}"];
+const curl = async (url: string, headers: string[] = [], via = sl, extra: string[] = []) => {
+  const args = ["curl", "-sS", "--max-time", "10", "-x", via.proxyUrl, "--cacert", join(via.home, "ca.pem"), "-w", "\n%{http_code}", ...extra];
   for (const h of headers) args.push("-H", h);
   const p = Bun.spawn([...args, url], { stdout: "pipe", stderr: "pipe" });
   const out = await new Response(p.stdout).text();
@@ -186,4 +193,31 @@ describe("credential injection", () => {
     expect(reserved.code).toBe(1);
     expect(reserved.err).toContain("credentials.0.header.name");
   });
+});
+
+describe("credential injection, what must never carry it", () => {
+  test(
+    "audit mode lets a TRACE through, but without the credential (its response would echo it); other requests still get it",
+    async () => {
+      const r = await curl(app("/traced"), [`Authorization: Bearer ${placeholders.app}`], auditing, ["-X", "TRACE"]);
+      expect(r.body).not.toContain(REAL);
+      const traced = seen.find((s) => s.path === "/traced");
+      expect(traced?.method).toBe("TRACE");
+      expect(traced?.auth).toBe(`Bearer ${placeholders.app}`);
+      await curl(app("/audited"), [], auditing);
+      expect(seen.find((s) => s.path === "/audited")?.auth).toBe(`Bearer ${REAL}`);
+    },
+    T,
+  );
+
+  test(
+    "the client's header under another spelling (X_Api_Key for X-Api-Key) is dropped with it",
+    async () => {
+      await curl(`http://plain.test:${plainOrigin.port}/spelled`, ["X_Api_Key: agent-chosen"]);
+      const got = seen.find((s) => s.path === "/spelled");
+      expect(got?.key).toBe(REAL_FILE);
+      expect(got?.underscored).toBe(null);
+    },
+    T,
+  );
 });

@@ -166,6 +166,18 @@ agents:
     expect(issueMatching(list, /^tls\.passthrough$/).message).toContain("bad host");
   });
 
+  test("credentials: a template that is not printable ASCII, no interception, overlapping placeholders and a duplicate name are each reported", () => {
+    const list = compileIssues(`version: 1
+credentials:
+  - { name: a, hosts: [a.example], source: { env: A }, header: { name: Authorization, value: "Bearer {secret}\u010d\u010aX: y" }, placeholder: sluice-cred-shared-1234 }
+  - { name: a, hosts: [b.example], source: { env: B }, header: { name: X-Key, value: "{secret}" }, placeholder: sluice-cred-shared-12345 }
+`);
+    expect(issueMatching(list, /^credentials\.0\.header\.value$/).message).toContain("printable ASCII");
+    expect(issueMatching(list, /^credentials\.0$/).message).toContain("tls.intercept is off");
+    expect(issueMatching(list, /^credentials\.1\.placeholder$/).message).toContain("overlaps the placeholder of credential a");
+    expect(issueMatching(list, /^credentials\.1\.name$/).message).toContain("duplicate");
+  });
+
   // Agent-level checks (duplicate names, shared tokens) only run when nothing else failed.
   test("a duplicate agent name is reported together with a bad egress pattern", () => {
     const list = compileIssues(`version: 1

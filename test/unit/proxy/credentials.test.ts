@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { HttpRequestAction } from "../../../src/core/types.ts";
 import { compileHostPatterns } from "../../../src/net/host-pattern.ts";
 import type { Credential } from "../../../src/policy/policy.ts";
-import { judgeCredentials } from "../../../src/proxy/credentials.ts";
+import { covers, judgeCredentials, sameHeader } from "../../../src/proxy/credentials.ts";
 
 const entry = (name: string, hosts: string[], allowPlaintext = false): Credential => ({
   name,
@@ -59,5 +59,33 @@ describe("judgeCredentials", () => {
   test("the refusal names the credential and the host, never a value", () => {
     const o = judge("evil.example", `/?k=${A.placeholder}`);
     expect(o && "refuse" in o && o.refuse.detail).toBe("the placeholder of credential a was sent to evil.example, which is not one of its hosts");
+  });
+
+  test("the placeholder is found in any case, percent-encoded, and in header names", () => {
+    expect(rule(judge("other.example", `/?k=${A.placeholder.toUpperCase()}`))).toBe("cred.wrong-host");
+    expect(rule(judge("other.example", `/?k=${encodeURIComponent(A.placeholder).replace("-", "%2D")}`))).toBe("cred.wrong-host");
+    expect(rule(judge("other.example", "/", [[A.placeholder, "x"]]))).toBe("cred.wrong-host");
+  });
+});
+
+describe("covers", () => {
+  test("a wildcard covers names under one owner, not a stranger's under a private suffix below it", () => {
+    const aws = entry("aws", ["*.amazonaws.com"]);
+    expect(covers(aws, "ec2.amazonaws.com", 443)).toBe(true);
+    expect(covers(aws, "attacker.execute-api.us-east-1.amazonaws.com", 443)).toBe(false);
+    expect(covers(aws, "bucket.s3.amazonaws.com", 443)).toBe(false);
+    const own = entry("own", ["*.api.example.com:443"]);
+    expect(covers(own, "eu.api.example.com", 443)).toBe(true);
+    expect(covers(own, "eu.api.example.com", 8443)).toBe(false);
+    expect(covers(entry("exact", ["api.example.com"]), "api.example.com", 443)).toBe(true);
+  });
+});
+
+describe("sameHeader", () => {
+  test("the credential's header under another spelling is the same header", () => {
+    const e = { ...A, headerName: "X-Api-Key", headerLower: "x-api-key" };
+    expect(sameHeader(e, "X_Api_Key")).toBe(true);
+    expect(sameHeader(e, "x-api-key")).toBe(true);
+    expect(sameHeader(e, "X-Api-Keys")).toBe(false);
   });
 });
