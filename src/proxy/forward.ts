@@ -308,15 +308,15 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
             closeClient(c);
           }
           break;
-        // An intercepted tunnel (its client hello included: a slow one is cut off) is timed as
-        // a spliced one.
         case "tls-hello":
         case "tls-wait":
         case "tls":
         case "tunnel": {
           const t = c.tunnel;
           if (!t) break;
-          if (now - t.started > p.tunnelMaxMs) {
+          if (c.phase === "tls-hello" && c.headDeadline !== 0 && now > c.headDeadline) {
+            refuseTunnel(c, "tls.hello-timeout", "no whole ClientHello within header_timeout");
+          } else if (now - t.started > p.tunnelMaxMs) {
             log.info("tunnel reached tunnel_max_duration", { host: t.action.host });
             endTunnel(t);
           } else if (now - t.lastActive > p.idleTimeoutMs) {
@@ -2078,6 +2078,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function awaitHello(c: Client, tunnel: Tunnel): void {
     c.intercept = { hello: null, tls: null, inner: null, rawPaused: false };
     c.phase = "tls-hello";
+    // The ClientHello gets the time a request head gets (header_timeout): no slow trickle.
+    armHeadTimer(c);
     send(c, ESTABLISHED, null);
     const early = c.buf;
     c.buf = null;
@@ -2113,6 +2115,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       refuseTunnel(c, "tls.sni-mismatch", `the TLS server name ${JSON.stringify(r.sni)} is not the CONNECT host ${host}`);
       return;
     }
+    clearHeadTimer(c);
     if (c.tunnel!.passthrough) {
       passThrough(c, c.tunnel!, hello);
       return;

@@ -114,7 +114,7 @@ beforeAll(async () => {
   const dir = tempDir();
   writeFileSync(join(dir, "origin-ca.pem"), originCa);
   const env = { SLUICE_TEST_SECRET: SECRET };
-  intercepting = await startSluice(config(true), { dir, env });
+  intercepting = await startSluice(config(true, ", header_timeout: 1s"), { dir, env });
   untrusting = await startSluice(config(false), { env });
   const tightDir = tempDir();
   writeFileSync(join(tightDir, "origin-ca.pem"), originCa);
@@ -235,6 +235,35 @@ describe("interception", () => {
 });
 
 describe("interception under load and over time", () => {
+  test(
+    "a ClientHello trickled in byte by byte is cut off at header_timeout, like a slow request head",
+    async () => {
+      const closed = Promise.withResolvers<void>();
+      let socket: import("bun").Socket | null = null;
+      await Bun.connect({
+        hostname: "127.0.0.1",
+        port: intercepting.proxyPort,
+        socket: {
+          open(s) {
+            socket = s;
+            s.write(`CONNECT 127.0.0.1:${origin.port} HTTP/1.1\r\nHost: x\r\n\r\n`);
+          },
+          data() {},
+          close: () => closed.resolve(),
+        },
+      });
+      // A handshake record header announcing 512 bytes, then one byte every 200 ms.
+      const started = Date.now();
+      socket!.write(new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00]));
+      const drip = setInterval(() => socket?.write(new Uint8Array([0x01])), 200);
+      await closed.promise;
+      clearInterval(drip);
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(await recordFor(intercepting, (l) => l.rule === "tls.hello-timeout")).toMatchObject({ kind: "connect", verdict: "block" });
+    },
+    T,
+  );
+
   test(
     "a client that stops reading stops the origin being read (backpressure through TLS), and can resume",
     async () => {
