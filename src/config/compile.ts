@@ -6,7 +6,7 @@
  */
 import { ConfigError } from "../core/errors.ts";
 import { parseCidr } from "../net/cidr.ts";
-import { compileHostPatterns } from "../net/host-pattern.ts";
+import { ANY_PORT, compileHostPatterns, readHostPattern } from "../net/host-pattern.ts";
 import { compileAgents, type AgentSpec } from "../policy/agents.ts";
 import { compileEgress } from "../policy/egress.ts";
 import type { Credential, Policy } from "../policy/policy.ts";
@@ -56,6 +56,14 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   checkPatterns("egress.allow", config.egress.allow);
   checkPatterns("egress.deny", config.egress.deny);
   checkPatterns("tls.passthrough", config.tls.passthrough);
+  // Bad patterns are reported by checkPatterns; here they just match nothing.
+  const quietPatterns = (list: readonly string[]) => {
+    try {
+      return compileHostPatterns(list, { purpose: "allow" });
+    } catch {
+      return null;
+    }
+  };
   const credentialNames = new Set<string>();
   config.credentials.forEach((e, i) => {
     checkPatterns(`credentials.${i}.hosts`, e.hosts);
@@ -64,6 +72,17 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     if (/[^\x20-\x7e]/.test(e.header.value)) issues.push({ path: `credentials.${i}.header.value`, message: "must be printable ASCII" });
     if (!config.tls.intercept && !e.allow_plaintext) {
       issues.push({ path: `credentials.${i}`, message: `credential ${e.name} would never be injected: it goes only inside intercepted TLS, and tls.intercept is off` });
+    }
+    // An exact host that an earlier entry, or tls.passthrough, already takes would never get this entry.
+    for (const pattern of e.hosts) {
+      const read = readHostPattern(pattern);
+      if ("error" in read || read.wildcard) continue;
+      const port = read.port ?? ANY_PORT;
+      const earlier = config.credentials.slice(0, i).find((o) => quietPatterns(o.hosts)?.match(read.host, port));
+      if (earlier) issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is already covered by credential ${earlier.name}, which comes first: this entry would never be used there` });
+      else if (config.tls.passthrough.length > 0 && quietPatterns(config.tls.passthrough)?.match(read.host, port)) {
+        issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is in tls.passthrough: its tunnels are not decrypted, so the credential would never be injected` });
+      }
     }
     // Framing and routing headers are sluice's to write.
     if (RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });

@@ -94,6 +94,11 @@ function addTo(map: Map<string, Bucket>, host: string, port: number | null, patt
 
 type CompiledPattern = { readonly host: string; readonly port: number | null; readonly wildcard: boolean } | { readonly error: string };
 
+/** One allow-list pattern read: its normalised host (the base, for a wildcard), port and kind; or why it is bad. */
+export function readHostPattern(pattern: string): CompiledPattern {
+  return compilePattern(pattern, false);
+}
+
 /**
  * `overSuffixOk`: a deny list may name `*.ngrok.io` or `*.github.io` (denying everything anyone
  * can register there is the point); only an allow list must not.

@@ -178,6 +178,20 @@ credentials:
     expect(issueMatching(list, /^credentials\.1\.name$/).message).toContain("duplicate");
   });
 
+  test("credentials: an exact host an earlier entry or tls.passthrough already takes is reported", () => {
+    const list = compileIssues(`version: 1
+tls: { intercept: true, passthrough: ["pinned.example"] }
+credentials:
+  - { name: a, hosts: ["*.api.example"], source: { env: A }, header: { name: Authorization, value: "Bearer {secret}" } }
+  - { name: b, hosts: ["eu.api.example:443"], source: { env: B }, header: { name: X-Key, value: "{secret}" } }
+  - { name: c, hosts: ["pinned.example"], source: { env: C }, header: { name: X-Key, value: "{secret}" } }
+  - { name: d, hosts: ["other.example"], source: { env: D }, header: { name: X-Key, value: "{secret}" } }
+`);
+    expect(issueMatching(list, /^credentials\.1\.hosts$/).message).toContain("already covered by credential a");
+    expect(issueMatching(list, /^credentials\.2\.hosts$/).message).toContain("tls.passthrough");
+    expect(list.some((i) => i.path.startsWith("credentials.3") || i.path.startsWith("credentials.0"))).toBe(false);
+  });
+
   // Agent-level checks (duplicate names, shared tokens) only run when nothing else failed.
   test("a duplicate agent name is reported together with a bad egress pattern", () => {
     const list = compileIssues(`version: 1
