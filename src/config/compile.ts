@@ -49,27 +49,30 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       return undefined;
     }
   };
-  const checkPatterns = (path: string, list: readonly string[] | undefined) => {
-    if (list && list.length > 0) attempt(path, () => compileHostPatterns(list, { purpose: path.endsWith(".deny") ? "deny" : "allow" }));
-  };
+  /** Compiles a list, reporting bad patterns under `path`: null when empty or bad. */
+  const checkPatterns = (path: string, list: readonly string[] | undefined) =>
+    list && list.length > 0 ? (attempt(path, () => compileHostPatterns(list, { purpose: path.endsWith(".deny") ? "deny" : "allow" })) ?? null) : null;
 
   checkPatterns("egress.allow", config.egress.allow);
   checkPatterns("egress.deny", config.egress.deny);
-  checkPatterns("tls.passthrough", config.tls.passthrough);
-  // Bad patterns are reported by checkPatterns; here they just match nothing.
-  const quietPatterns = (list: readonly string[]) => {
-    try {
-      return compileHostPatterns(list, { purpose: "allow" });
-    } catch {
-      return null;
-    }
-  };
-  const credentialNames = new Set<string>();
+  const passthrough = checkPatterns("tls.passthrough", config.tls.passthrough);
+  const credentialHosts = config.credentials.map((e, i) => checkPatterns(`credentials.${i}.hosts`, e.hosts));
   config.credentials.forEach((e, i) => {
-    checkPatterns(`credentials.${i}.hosts`, e.hosts);
-    if (credentialNames.has(e.name)) issues.push({ path: `credentials.${i}.name`, message: `duplicate credential name ${e.name}` });
-    credentialNames.add(e.name);
+    const earlier = config.credentials.slice(0, i);
+    if (earlier.some((o) => o.name === e.name)) issues.push({ path: `credentials.${i}.name`, message: `duplicate credential name ${e.name}` });
     if (/[^\x20-\x7e]/.test(e.header.value)) issues.push({ path: `credentials.${i}.header.value`, message: "must be printable ASCII" });
+    // Framing and routing headers are sluice's to write.
+    if (RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });
+    // The value itself is never quoted: only that it cannot go in a header.
+    const value = inputs.credentialValues?.get(e.name);
+    if (value !== undefined && /[^\x20-\x7e]/.test(value)) issues.push({ path: `credentials.${i}.source`, message: `the value of credential ${e.name} holds characters other than printable ASCII, so it cannot go in a header` });
+    const mine = e.placeholder?.toLowerCase();
+    for (const o of earlier) {
+      const theirs = o.placeholder?.toLowerCase();
+      if (mine && theirs && (mine.startsWith(theirs) || theirs.startsWith(mine))) {
+        issues.push({ path: `credentials.${i}.placeholder`, message: `overlaps the placeholder of credential ${o.name} (one is the other, or begins it)` });
+      }
+    }
     if (!config.tls.intercept && !e.allow_plaintext) {
       issues.push({ path: `credentials.${i}`, message: `credential ${e.name} would never be injected: it goes only inside intercepted TLS, and tls.intercept is off` });
     }
@@ -78,24 +81,12 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       const read = readHostPattern(pattern);
       if ("error" in read || read.wildcard) continue;
       const port = read.port ?? ANY_PORT;
-      const earlier = config.credentials.slice(0, i).find((o) => quietPatterns(o.hosts)?.match(read.host, port));
-      if (earlier) issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is already covered by credential ${earlier.name}, which comes first: this entry would never be used there` });
-      else if (config.tls.passthrough.length > 0 && quietPatterns(config.tls.passthrough)?.match(read.host, port)) {
+      const first = earlier.find((_, j) => credentialHosts[j]?.match(read.host, port));
+      if (first) issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is already covered by credential ${first.name}, which comes first: this entry would never be used there` });
+      else if (passthrough?.match(read.host, port)) {
         issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is in tls.passthrough: its tunnels are not decrypted, so the credential would never be injected` });
       }
     }
-    // Framing and routing headers are sluice's to write.
-    if (RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });
-    // The value itself is never quoted: only that it cannot go in a header.
-    const value = inputs.credentialValues?.get(e.name);
-    const mine = (e.placeholder ?? "").toLowerCase();
-    config.credentials.forEach((o, j) => {
-      const theirs = (o.placeholder ?? "").toLowerCase();
-      if (j < i && mine !== "" && theirs !== "" && (mine.startsWith(theirs) || theirs.startsWith(mine))) {
-        issues.push({ path: `credentials.${i}.placeholder`, message: `overlaps the placeholder of credential ${o.name} (one is the other, or begins it)` });
-      }
-    });
-    if (value !== undefined && /[^\x20-\x7e]/.test(value)) issues.push({ path: `credentials.${i}.source`, message: `the value of credential ${e.name} holds characters other than printable ASCII, so it cannot go in a header` });
   });
   config.egress.trusted_cidrs.forEach((c, i) => attempt(`egress.trusted_cidrs.${i}`, () => parseCidr(c)));
 
@@ -178,7 +169,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
     credentials: Object.freeze(
-      config.credentials.flatMap((e): Credential[] => {
+      config.credentials.flatMap((e, i): Credential[] => {
         const value = inputs.credentialValues?.get(e.name);
         // No value: the loader reported it (a test compiling without values gets no entry).
         if (value === undefined) return [];
@@ -186,7 +177,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
           Object.freeze({
             name: e.name,
             hostPatterns: Object.freeze([...e.hosts]),
-            hosts: compileHostPatterns(e.hosts, { purpose: "allow" }),
+            // Checked above: compiled whenever the policy gets here.
+            hosts: credentialHosts[i]!,
             headerName: e.header.name,
             headerLower: e.header.name.toLowerCase(),
             headerValue: e.header.value.replaceAll("{secret}", value),
@@ -199,7 +191,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     tls: Object.freeze({
       intercept: config.tls.intercept,
       extraCa: Object.freeze([...(inputs.extraCa ?? [])]),
-      passthrough: config.tls.passthrough.length > 0 ? compileHostPatterns(config.tls.passthrough, { purpose: "allow" }) : null,
+      passthrough,
     }),
     digest: inputs.digest,
   });

@@ -43,24 +43,26 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
   const config = parseConfigText(text, source);
   const digests = new Map<number, string>();
   const issues: { path: string; message: string }[] = [];
+  // Files named in the config are relative to it.
+  const base = abs ? dirname(abs) : process.cwd();
   for (const [i, agent] of config.agents.entries()) {
     if (!agent.token_file) continue;
-    const file = resolve(abs ? dirname(abs) : process.cwd(), agent.token_file);
+    const file = resolve(base, agent.token_file);
     try {
       digests.set(i, await readSecretDigest(file));
     } catch (err) {
       issues.push({ path: `agents.${i}.token_file`, message: err instanceof Error ? err.message : String(err) });
     }
   }
-  const credentialValues = await readCredentialValues(config.credentials, abs ? dirname(abs) : process.cwd(), issues);
+  const credentialValues = await readCredentialValues(config.credentials, base, issues);
   // A real credential the agent somehow sends is caught like any known secret.
   const knownSecrets = [
-    ...(await readKnownSecrets(config.dlp.known_secrets, abs ? dirname(abs) : process.cwd(), issues)),
+    ...(await readKnownSecrets(config.dlp.known_secrets, base, issues)),
     ...[...credentialValues].map(([name, value]) => ({ name: `credential:${name}`, value })),
   ];
   const extraCa: string[] = [];
   for (const [i, f] of config.tls.extra_ca_files.entries()) {
-    const file = resolve(abs ? dirname(abs) : process.cwd(), f);
+    const file = resolve(base, f);
     try {
       const pem = await readFile(file, "utf8");
       if (!pem.includes("-----BEGIN CERTIFICATE-----")) issues.push({ path: `tls.extra_ca_files.${i}`, message: `${file} holds no PEM certificate` });

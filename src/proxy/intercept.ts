@@ -6,7 +6,7 @@
  * uses (write with Bun's partial-write meaning, end, terminate, pause, resume).
  */
 import { Duplex } from "node:stream";
-import { createSecureContext, TLSSocket } from "node:tls";
+import { createSecureContext, TLSSocket, type SecureContext } from "node:tls";
 import type { Leaf } from "./tls-ca.ts";
 
 /** The plaintext side of an intercepted tunnel, shaped like the Bun socket forward.ts writes to. */
@@ -46,8 +46,20 @@ export interface RawSide {
   send(bytes: Uint8Array): boolean;
   /** Ends the socket once its queue is flushed. */
   end(): void;
-  /** Stop (true) or restart (false) reading the socket. */
+  /** Stop (true) or restart (false) reading the socket; said again on every change of cause, so repeats are normal. */
   setPaused(paused: boolean): void;
+}
+
+// One secure context per leaf (the CA caches leaves), not one per tunnel: building it parses
+// the PEM key and certificate.
+const contexts = new WeakMap<Leaf, SecureContext>();
+function contextFor(leaf: Leaf): SecureContext {
+  let ctx = contexts.get(leaf);
+  if (ctx === undefined) {
+    ctx = createSecureContext({ key: leaf.keyPem, cert: leaf.certPem });
+    contexts.set(leaf, ctx);
+  }
+  return ctx;
 }
 
 /**
@@ -61,13 +73,7 @@ export function terminateTls(leaf: Leaf, raw: RawSide, events: TerminateEvents):
   let rawBackedUp = false;
   let plainPaused = false;
   let wireFull = false;
-  let rawPaused = false;
-  const updatePause = () => {
-    const want = plainPaused || wireFull;
-    if (want === rawPaused) return;
-    rawPaused = want;
-    raw.setPaused(want);
-  };
+  const updatePause = () => raw.setPaused(plainPaused || wireFull);
   const wire = new Duplex({
     read() {
       if (!wireFull) return;
@@ -85,7 +91,7 @@ export function terminateTls(leaf: Leaf, raw: RawSide, events: TerminateEvents):
   });
   const tls = new TLSSocket(wire, {
     isServer: true,
-    secureContext: createSecureContext({ key: leaf.keyPem, cert: leaf.certPem }),
+    secureContext: contextFor(leaf),
     // HTTP/1.1 only for now (h2 may come later).
     ALPNProtocols: ["http/1.1"],
   });
