@@ -144,6 +144,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       maxIdleUpstreamPerHost: p.max_idle_upstream_per_host,
       maxConnections: p.max_connections,
       requireAgent: p.require_agent ?? specs.some((a) => a.tokenSha256 !== undefined),
+      websocket: Object.freeze({ enabled: p.websocket.enabled, maxMessageBytes: p.websocket.max_message }),
     }),
     egress,
     dns: Object.freeze({
@@ -192,6 +193,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       intercept: config.tls.intercept,
       extraCa: Object.freeze([...(inputs.extraCa ?? [])]),
       passthrough,
+      plaintextTunnels: config.tls.plaintext_tunnels,
     }),
     digest: inputs.digest,
   });

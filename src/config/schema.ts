@@ -92,6 +92,14 @@ export const configSchema = z.strictObject({
       // Unset: required as soon as any agent has a token, so a token-limited agent cannot
       // shed its own allow list by dropping the credential.
       require_agent: z.boolean().optional(),
+      websocket: z
+        .strictObject({
+          // false: an upgrade to WebSocket is refused (403), not passed on unread.
+          enabled: z.boolean().default(true),
+          // A message is read whole before it is judged: one larger is refused (close 1009).
+          max_message: size.default(1024 * 1024).refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, "must be between 1KiB and 64MiB"),
+        })
+        .prefault({}),
     })
     .prefault({}),
   admin: z
@@ -248,6 +256,12 @@ export const configSchema = z.strictObject({
        * say inspected: false.
        */
       passthrough: z.array(z.string().min(1)).default([]),
+      /**
+       * Plain HTTP sent into an intercepted CONNECT tunnel (ws:// and http:// clients that always
+       * tunnel): `block` refuses it as not TLS; `inspect` reads it as plain requests to the
+       * CONNECT host, inspected like any other (credentials follow the plaintext rules).
+       */
+      plaintext_tunnels: z.enum(["block", "inspect"]).default("block"),
     })
     .prefault({}),
   /**

@@ -156,6 +156,7 @@ export class BodyStreamScanner {
   constructor(
     private readonly dlp: DlpEngine,
     private readonly overlap: number,
+    private readonly location = "body.stream",
   ) {}
 
   /** The new findings in `text` (the next piece of the body). */
@@ -172,7 +173,7 @@ export class BodyStreamScanner {
     }
     this.#tail = window.slice(cut);
     const fresh: DlpHit[] = [];
-    for (const hit of this.dlp.scan([{ location: "body.stream", text: window }])) {
+    for (const hit of this.dlp.scan([{ location: this.location, text: window }])) {
       const key = `${hit.finding.rule}\u0000${hit.finding.preview}`;
       if (this.#seen.has(key)) continue;
       this.#seen.add(key);

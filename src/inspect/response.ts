@@ -108,9 +108,9 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
   }
 }
 
-/** The segments of one event's data: JSON walked, anything else as text. */
-export function eventSegments(index: number, data: string): SegmentIn[] {
-  const location = `body.sse[${index}]`;
+/** The segments of one event's data (`root`: body.sse, or ws.message for WebSocket messages): JSON walked, anything else as text. */
+export function eventSegments(index: number, data: string, root = "body.sse"): SegmentIn[] {
+  const location = `${root}[${index}]`;
   const trimmed = data.trim();
   if (trimmed.startsWith("{") || trimmed.startsWith("[")) return jsonSegments(location, trimmed);
   return textSegments(location, data, null);

@@ -40,6 +40,8 @@ export interface ProxySettings {
   readonly maxConnections: number;
   /** Explicit, or true by default once any agent is identified by token (see config/compile). */
   readonly requireAgent: boolean;
+  /** WebSocket upgrades: relayed message by message (proxy/ws-relay.ts), or refused when disabled. */
+  readonly websocket: { readonly enabled: boolean; readonly maxMessageBytes: number };
 }
 
 export interface DnsSettings {
@@ -102,4 +104,6 @@ export interface TlsSettings {
   readonly extraCa: readonly string[];
   /** Hosts whose tunnels are spliced unread after the server-name check (tls.passthrough); null when none. */
   readonly passthrough: HostMatcher | null;
+  /** Plain HTTP in an intercepted tunnel: refused as not TLS, or read as plain requests to the CONNECT host. */
+  readonly plaintextTunnels: "block" | "inspect";
 }

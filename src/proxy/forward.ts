@@ -37,6 +37,8 @@ import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "./target.ts";
 import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
 import { terminateTls, type Terminated } from "./intercept.ts";
+import { closeFrame, upgradeRequestProblem, upgradeResponseProblem, wantsWebSocket, WS_REQUEST_SKIP } from "./websocket.ts";
+import { WsRelay, type WsOutput } from "./ws-relay.ts";
 import { judgeCredentials, sameHeader } from "./credentials.ts";
 import type { Leaf } from "./tls-ca.ts";
 
@@ -88,7 +90,7 @@ interface Client extends Endpoint {
   socket: Socket<never> | null;
   readonly peer: Peer;
   buf: Buffer | null;
-  phase: "head" | "busy" | "request-body" | "tunnel" | "tls-hello" | "tls-wait" | "tls" | "closed";
+  phase: "head" | "busy" | "request-body" | "tunnel" | "tls-hello" | "tls-wait" | "tls" | "websocket" | "closed";
   /** Deadline (clock.now() ms) for the head being read, or 0 (slowloris guard). */
   headDeadline: number;
   /** Last time bytes arrived from the client. */
@@ -106,6 +108,8 @@ interface Client extends Endpoint {
 interface Via {
   readonly host: string;
   readonly port: number;
+  /** Requests come out of TLS sluice terminated (https); false: plain HTTP in the tunnel (tls.plaintext_tunnels). */
+  readonly tls: boolean;
   readonly agent: AgentIdentity;
   readonly lists: InspectContext["agentLists"];
   readonly outer: Client;
@@ -194,6 +198,10 @@ interface Exchange extends Base {
   bodyDecoder: StreamDecoder | null;
   /** The event stream (or streamed response) goes to the client re-framed as chunks (HTTP/1.1) rather than close-delimited. */
   sseChunked: boolean;
+  /** The request asks to become a WebSocket (the offer goes upstream without extensions). */
+  readonly wsUpgrade: boolean;
+  /** After a 101: the WebSocket relayed message by message (ws-relay.ts). */
+  ws: WsRelay | null;
 }
 
 interface Tunnel extends Base {
@@ -238,6 +246,9 @@ const ESTABLISHED = Buffer.from("HTTP/1.1 200 Connection Established\r\n\r\n", "
 /** Written by the proxy itself from parsed values, never copied from the client. */
 const SKIP_REQUEST = new Set(["host", "content-length"]);
 const SKIP_HELD_REQUEST = new Set(["host", "content-length", "expect"]);
+const SKIP_WS_REQUEST = new Set([...SKIP_REQUEST, ...WS_REQUEST_SKIP]);
+/** Close code for a connection sluice ends for a timeout (RFC 6455 §7.4.1: going away). */
+const WS_GOING_AWAY = 1001;
 const CONTINUE = Buffer.from("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
 const SKIP_RESPONSE = new Set(["content-length"]);
 /** A record's detail: the decision's and a note, either or both. */
@@ -325,6 +336,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
             const inner = c.intercept?.inner?.ex;
             if (!inner || inner.done) endTunnel(t);
           }
+          break;
+        }
+        case "websocket": {
+          // Timed like a tunnel: idle when no byte moved either way.
+          const ex = c.ex;
+          if (!ex || ex.done) break;
+          if (now - ex.started > p.tunnelMaxMs) wsGoingAway(ex, "tunnel_max_duration reached");
+          else if (now - ex.lastActive > p.idleTimeoutMs) wsGoingAway(ex, "idle past idle_timeout");
           break;
         }
         default: {
@@ -551,6 +570,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         c.intercept!.tls!.feed(chunk);
         return;
       }
+      case "websocket": {
+        const ex = c.ex!;
+        if (ex.done) return;
+        ex.lastActive = now;
+        wsRelay(ex, ex.ws!.fromClient(chunk));
+        return;
+      }
       case "request-body":
         c.ex!.lastActive = now;
         if (c.ex!.held) holdRequestBody(c.ex!, chunk);
@@ -645,7 +671,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function startRequest(c: Client, head: RequestHead): void {
     const policy = deps.policy();
     const via = c.via;
-    const target = via ? parseTunnelTarget(head.target, via.host, via.port) : parseAbsoluteTarget(head.target);
+    const target = via ? parseTunnelTarget(head.target, via.host, via.port, via.tls ? "https" : "http") : parseAbsoluteTarget(head.target);
     if ("error" in target) {
       badRequest(c, 400, "malformed_request", "proxy.bad-target", target.error, head.method);
       return;
@@ -663,7 +689,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       agent: id.agent,
       client: c.peer,
       method: head.method,
-      scheme: via ? "https" : "http",
+      scheme: via?.tls ? "https" : "http",
       host: target.host,
       hostAsWritten: via ? undefined : hostAsWritten(head.target, target.host),
       port: target.port,
@@ -678,8 +704,21 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (judged && "refuse" in judged) decision = applyMode({ verdict: "block", reasons: [judged.refuse] }, { policy, killswitch: false, agentLists: null });
       else if (judged) credential = judged.inject;
     }
-    const egressDecision = decision;
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
+    const wsUpgrade = wantsWebSocket(head.headers, head.connection);
+    if (wsUpgrade && decision.verdict !== "block") {
+      if (!policy.proxy.websocket.enabled) {
+        const refused: Decision = { verdict: "block", reasons: [{ rule: "proxy.websocket-disabled", code: "method_refused", detail: "WebSocket upgrades are refused (proxy.websocket.enabled: false)" }] };
+        decision = applyMode(refused, { policy, killswitch: false, agentLists: null });
+      } else {
+        const problem = upgradeRequestProblem(head.method, head.minor, head.headers, hasBody);
+        if (problem !== null) {
+          badRequest(c, 400, "malformed_request", "proxy.bad-upgrade", problem, head.method);
+          return;
+        }
+      }
+    }
+    const egressDecision = decision;
     const dlp = decision.verdict === "block" ? null : policy.dlp;
     // A body that will be held is scanned with its head, in one pass (judgeHeld); otherwise the
     // head is scanned now, before anything goes upstream.
@@ -729,6 +768,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       sseChunked: false,
       credential,
       injected: false,
+      wsUpgrade,
+      ws: null,
     };
     if (decision.verdict === "block") {
       // Without reading the body we cannot find the next request: close when there is one.
@@ -898,7 +939,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const h = ex.head;
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
     // A held body was asked for with sluice's own `100 Continue`: the origin gets it whole.
-    const skip = ex.heldBody ? SKIP_HELD_REQUEST : SKIP_REQUEST;
+    const skip = ex.heldBody ? SKIP_HELD_REQUEST : ex.wsUpgrade ? SKIP_WS_REQUEST : SKIP_REQUEST;
     // A credential goes only with a request that nothing would have refused (audit mode lets
     // those through, a TRACE among them, which would echo the value back), and replaces the
     // client's header of that name under any spelling.
@@ -909,6 +950,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.heldBody) text += `Content-Length: ${ex.heldBody.length}\r\n`;
     else if (h.chunked) text += "Transfer-Encoding: chunked\r\n";
     else if (h.contentLength !== null) text += `Content-Length: ${h.contentLength}\r\n`;
+    // The upgrade is hop-by-hop: sluice asks for it itself, for websocket only.
+    if (ex.wsUpgrade) text += "Connection: Upgrade\r\nUpgrade: websocket\r\n";
     if (ex.redactor) text = ex.redactor.apply(text);
     // The real value goes in last, after the client's own header of that name was left out.
     if (cred) {
@@ -1229,6 +1272,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   // ---- upstream side ------------------------------------------------------------------
 
   function onResponseData(ex: Exchange, chunk: Buffer): void {
+    if (ex.ws) {
+      wsRelay(ex, ex.ws.fromServer(chunk));
+      return;
+    }
     let data = chunk;
     while (!ex.res) {
       const prev = ex.resBuf?.length ?? 0;
@@ -1248,9 +1295,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       data = buf.subarray(end);
       ex.bytesIn += end;
       if (res.status >= 100 && res.status < 200) {
-        // 101 needs Upgrade, which we strip (hop-by-hop); any other 1xx is forwarded to 1.1 clients.
+        // 101 only where a WebSocket was asked for (other upgrades are stripped); any other 1xx is
+        // forwarded to 1.1 clients.
         if (res.status === 101) {
-          abortExchange(ex, 502, "upstream_error", "proxy.bad-response", "unexpected 101 Switching Protocols");
+          const problem = ex.wsUpgrade ? upgradeResponseProblem(res.headers, res.connection) : "unexpected 101 Switching Protocols";
+          if (problem !== null) abortExchange(ex, 502, "upstream_error", "proxy.bad-response", problem);
+          else startWebSocket(ex, res, data);
           return;
         }
         if (ex.head.minor === 1) send(ex.client, Buffer.from(`HTTP/1.1 ${res.status} ${res.reason}\r\n${serializeHeaders(res.headers, res.connection)}\r\n`, "latin1"), ex.upstream);
@@ -1258,6 +1308,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         continue;
       }
       ex.res = res;
+      // A refused upgrade: the origin may have kept state for it; its connection is not reused.
+      if (ex.wsUpgrade) markDesynced(ex);
       startResponse(ex, res, buf, end);
       return;
     }
@@ -1892,6 +1944,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     const ex = owner;
     if (ex.done) return;
+    if (ex.ws) {
+      finishWebSocket(ex, "closed by the server");
+      return;
+    }
     if (ex.res && ex.resMode === "close") {
       if (ex.resHeld !== null) judgeResponse(ex);
       else if (ex.sse !== null) upstreamStreamEnded(ex);
@@ -1957,6 +2013,78 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       log.debug("upstream socket error", { error: err.message, upstream: socket.data.ip });
     },
   };
+
+  // ---- WebSocket (websocket.ts, ws-relay.ts) ---------------------------------------------
+
+  /**
+   * A 101 to a WebSocket handshake: the head goes to the agent, and from here on both sides'
+   * bytes go through the relay, message by message. `rest` is what the server sent after its head.
+   */
+  function startWebSocket(ex: Exchange, res: ResponseHead, rest: Buffer): void {
+    const c = ex.client;
+    const policy = deps.policy();
+    ex.res = res;
+    ex.responseStarted = true;
+    ex.clientClose = true;
+    let injection = policy.injection;
+    const exempt = injection?.exempt?.match(ex.action.host, ex.action.port);
+    if (exempt) {
+      ex.note = `messages not scanned for prompt injection: ${ex.action.host} is in injection.exempt_hosts (${exempt})`;
+      injection = null;
+    }
+    const ws = new WsRelay({ maxMessage: policy.proxy.websocket.maxMessageBytes, dlp: policy.dlp, injection, audit: policy.mode === "audit" });
+    ex.ws = ws;
+    c.phase = "websocket";
+    send(c, asciiHead(`HTTP/1.1 101 ${res.reason}\r\n${serializeHeaders(res.headers, res.connection)}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n`), ex.upstream);
+    if (rest.length > 0) wsRelay(ex, ws.fromServer(rest));
+    const early = c.buf;
+    c.buf = null;
+    if (early && !ex.done) wsRelay(ex, ws.fromClient(early));
+    resumeClient(c);
+  }
+
+  /** Sends what the relay produced; ends the connection when it says so. */
+  function wsRelay(ex: Exchange, out: WsOutput): void {
+    const c = ex.client;
+    const up = ex.upstream;
+    for (const b of out.toServer) {
+      ex.bytesOut += b.length;
+      if (up) send(up, b, c);
+    }
+    for (const b of out.toClient) {
+      ex.bytesIn += b.length;
+      send(c, b, up);
+    }
+    if (out.end) finishWebSocket(ex, "closed by sluice");
+  }
+
+  /** Sluice ends an idle or over-long WebSocket: close frames both ways (1001), then both sides end. */
+  function wsGoingAway(ex: Exchange, why: string): void {
+    const c = ex.client;
+    const up = ex.upstream;
+    if (up) send(up, closeFrame(WS_GOING_AWAY, "closed by sluice", true), null);
+    send(c, closeFrame(WS_GOING_AWAY, `closed by sluice: ${why}`, false), null);
+    finishWebSocket(ex, `closed by sluice: ${why}`);
+  }
+
+  /** One record for the whole connection, with every finding; then both sides end once flushed. */
+  function finishWebSocket(ex: Exchange, why: string): void {
+    if (ex.done) return;
+    ex.done = true;
+    const ws = ex.ws!;
+    const up = ex.upstream;
+    ex.upstream = null;
+    const note = `WebSocket: ${ws.messagesUp} messages passed to the server, ${ws.messagesDown} to the agent; ${why}`;
+    record(ex, 101, ws.decision(ex.decision), up?.ip, joinDetail(ex.note ?? undefined, note));
+    if (up) {
+      up.owner = null;
+      releasePeer(up);
+      endAfterFlush(up);
+    }
+    const c = ex.client;
+    c.ex = null;
+    if (c.phase !== "closed") closeClient(c);
+  }
 
   // ---- CONNECT -------------------------------------------------------------------------
 
@@ -2028,13 +2156,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   /** A client connection (or the plaintext side of an intercepted tunnel) is gone: end what it had going. */
   function clientGone(c: Client): void {
     if (c.phase === "closed" && c.socket === null) return;
-    if (clients.delete(c) && c.via) innerClients--;
+    if (clients.delete(c) && c.via && c.via.outer !== c) innerClients--;
     c.socket = null;
     c.phase = "closed";
     clearHeadTimer(c);
     if (c.tunnel) endTunnel(c.tunnel);
     const ex = c.ex;
     if (ex) releaseHeld(ex);
+    if (ex?.ws && !ex.done) finishWebSocket(ex, "closed by the agent");
     if (ex && !ex.done) {
       ex.done = true;
       const up = ex.upstream;
@@ -2105,8 +2234,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       return;
     }
     if (r.status === "error") {
-      // Non-TLS bytes on a CONNECT to an intercepted host are not passed on.
-      refuseTunnel(c, "tls.not-tls", `the tunnel's first bytes are not a TLS ClientHello: ${r.reason}`);
+      // Non-TLS bytes on a CONNECT to an intercepted host are not passed on; plain HTTP is read
+      // as plain requests when tls.plaintext_tunnels says so.
+      const first = hello[0]!;
+      if (first >= 0x41 && first <= 0x5a && !c.tunnel!.passthrough && deps.policy().tls.plaintextTunnels === "inspect") plainInTunnel(c, hello);
+      else refuseTunnel(c, "tls.not-tls", `the tunnel's first bytes are not a TLS ClientHello: ${r.reason}`);
       return;
     }
     const host = c.tunnel!.action.host;
@@ -2128,6 +2260,21 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         refuseTunnel(c, "tls.mint-failed", `no certificate could be made for ${host}`);
       },
     );
+  }
+
+  /**
+   * Plain HTTP in an intercepted tunnel (tls.plaintext_tunnels: inspect): the client itself reads
+   * requests from here on, as plain ones to the CONNECT host (origin-form), with the CONNECT's
+   * agent; the tunnel is recorded as inspected when it closes.
+   */
+  function plainInTunnel(c: Client, first: Buffer): void {
+    const tunnel = c.tunnel!;
+    c.intercept = null;
+    c.via = { host: tunnel.action.host, port: tunnel.action.port, tls: false, agent: tunnel.action.agent, lists: tunnel.agentLists, outer: c };
+    tunnel.mode = "intercept";
+    c.phase = "head";
+    c.buf = first;
+    processHeads(c, 0);
   }
 
   /** A tls.passthrough tunnel whose server name checked out: spliced from its ClientHello on. */
@@ -2154,7 +2301,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       heldPaused: false,
       ex: null,
       tunnel: null,
-      via: { host, port: tunnel.action.port, agent: tunnel.action.agent, lists: tunnel.agentLists, outer: c },
+      via: { host, port: tunnel.action.port, tls: true, agent: tunnel.action.agent, lists: tunnel.agentLists, outer: c },
       intercept: null,
       out: [],
       pausedPeer: null,
@@ -2268,16 +2415,20 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     },
     cutOff(reason) {
       let n = 0;
+      const cut = (ex: Exchange) => {
+        if (ex.ws) wsRelay(ex, ex.ws.close(1008, { verdict: "block", reasons: [reason] }));
+        else abortExchange(ex, blockStatus(reason.code), reason.code, reason.rule, reason.detail, true);
+      };
       for (const c of [...clients]) {
         // A request inside an intercepted tunnel is recorded as cut off, before its tunnel ends.
-        const inner = c.intercept?.inner?.ex;
-        if (inner && !inner.done) abortExchange(inner, blockStatus(reason.code), reason.code, reason.rule, reason.detail, true);
+        const inner = c.intercept?.inner?.ex ?? (c.tunnel && c.via ? c.ex : null);
+        if (inner && !inner.done) cut(inner);
         if (c.tunnel && !c.tunnel.done) {
           c.tunnel.closedBy = reason;
           endTunnel(c.tunnel);
           n++;
         } else if (c.ex && !c.ex.done) {
-          abortExchange(c.ex, blockStatus(reason.code), reason.code, reason.rule, reason.detail, true);
+          cut(c.ex);
           n++;
         }
       }

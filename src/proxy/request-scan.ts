@@ -59,7 +59,7 @@ export function judgeHeldBody(dlp: DlpSettings, action: HttpRequestAction, body:
 }
 
 /** A redact verdict that cannot be carried out, as a block that says why. */
-function escalate(v: ContentVerdict, why: string): ContentVerdict {
+export function escalate(v: ContentVerdict, why: string): ContentVerdict {
   const [first, ...rest] = v.decision.reasons;
   const reasons = first ? [{ ...first, detail: `${first.detail}; ${why}` }, ...rest] : [];
   return { decision: { ...v.decision, verdict: "block", reasons }, redactor: null };

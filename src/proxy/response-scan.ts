@@ -88,45 +88,105 @@ const SSE_MAX_PENDING = 1024 * 1024;
 const SSE_MAX_PATHS = 256;
 
 /**
- * A `text/event-stream` response scanned event by event as it streams (WHATWG HTML §9.2): each
- * complete event is scanned before it is passed on; an incomplete one waits for its end. Text at
- * the same JSON path in successive events (a chat completion's `delta.content`) is scanned with
- * the last SSE_WINDOW characters before it, and rules count once per stream, so an instruction
- * spread over many small events is still found. Once the score reaches the threshold the stream
- * ends with a final `error` event (block; strip cannot take back what was sent, so it blocks too).
+ * Injection scanning over a sequence of events: the events of a `text/event-stream`, or the
+ * messages of a WebSocket. Text at the same JSON path in successive events (a chat completion's
+ * `delta.content`) is scanned with the last SSE_WINDOW characters before it, and rules count once
+ * per stream, so an instruction spread over many small events is still found.
  */
-export class SseStream {
-  readonly #decoder = new TextDecoder("utf-8");
-  #pending = "";
+export class EventScan {
   readonly #windows = new Map<string, string>();
   /** The score over every batch of events, counted as the engine counts one response. */
   readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
-  #stopped = false;
-  /** Stopped because one event grew past SSE_MAX_PENDING. */
-  #tooLong = false;
+  readonly #index: RegExp;
 
+  /** `root`: the events' location (body.sse, ws.message); `what`: how the record names the stream. */
   constructor(
     private readonly inj: InjectionSettings,
     private readonly audit: boolean,
-  ) {}
+    private readonly root: string,
+    private readonly what: string,
+  ) {
+    this.#index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
+  }
 
-  /** The findings so far, for the record. */
-  decision(): Decision | null {
-    if (this.#tooLong) {
-      const reason: Reason = { rule: "inj.event-too-large", code: "body_too_large", detail: `an event of the stream grew past ${SSE_MAX_PENDING} bytes without ending; the stream was ended unread` };
-      return { verdict: "block", reasons: [reason], findings: asFindings(this.#findings) };
+  /**
+   * Scans a batch of events (their data) and, when given, the text they came in as sent (`raw`:
+   * every line of an event stream reaches the client); true when the stream must stop. `first`:
+   * the first event's number in the stream, for locations.
+   */
+  scan(events: readonly string[], raw: string | null, first = 0): boolean {
+    // Text at one JSON path (`body.sse[3].choices[0].delta.content` -> `body.sse.choices[0].delta.content`)
+    // joined over this batch of events, then read with the last SSE_WINDOW characters before it.
+    const byPath = new Map<string, { carrier: SegmentIn["carrier"]; text: string }>();
+    const each = events.flatMap((data, i) => eventSegments(first + i, data, this.root));
+    for (const seg of each) {
+      const path = seg.location.replace(this.#index, this.root);
+      const group = byPath.get(path);
+      if (group === undefined) byPath.set(path, { carrier: seg.carrier, text: seg.text });
+      else group.text += seg.text;
     }
+    const windowed: SegmentIn[] = [];
+    for (const [path, group] of byPath) {
+      const text = ((this.#windows.get(path) ?? "") + group.text).slice(-SSE_WINDOW);
+      // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
+      this.#windows.delete(path);
+      this.#windows.set(path, text);
+      if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
+      windowed.push({ location: path, carrier: group.carrier, text });
+    }
+    // Each event on its own too (whole messages one per event: joined, "Done" + "Ignore ..." would
+    // read as one word).
+    windowed.push(...each);
+    if (raw !== null) windowed.push({ location: this.root, carrier: "text", text: raw });
+    const r = this.inj.engine.scan(windowed, this.#tally);
+    for (const f of r.findings) {
+      if (this.#findings.length >= 64) break;
+      if (!this.#findings.some((g) => g.rule === f.rule && g.location === f.location)) this.#findings.push(f);
+    }
+    return this.#tally.score >= this.inj.engine.threshold && this.inj.action !== "warn" && !this.audit;
+  }
+
+  /** The findings so far, for the record; null when there are none. */
+  decision(): Decision | null {
     if (this.#findings.length === 0) return null;
     const over = this.#tally.score >= this.inj.engine.threshold;
     const top = [...this.#findings].sort((a, b) => b.weight - a.weight)[0]!;
     const rules = [...new Set(this.#findings.map((f) => f.rule))];
-    const reason: Reason = { rule: top.rule, code: "injection_detected", detail: `injection score ${this.#tally.score}${over ? " >=" : " <"} threshold ${this.inj.engine.threshold} in an event stream: ${rules.join(", ")}` };
+    const reason: Reason = { rule: top.rule, code: "injection_detected", detail: `injection score ${this.#tally.score}${over ? " >=" : " <"} threshold ${this.inj.engine.threshold} in ${this.what}: ${rules.join(", ")}` };
     const findings = asFindings(this.#findings);
     if (!over) return { verdict: "allow", reasons: [reason], findings };
     if (this.inj.action === "warn") return { verdict: "warn", reasons: [reason], findings };
     if (this.audit) return { verdict: "allow", wouldBlock: true, reasons: [reason], findings };
     return { verdict: "block", reasons: [reason], findings };
+  }
+}
+
+/**
+ * A `text/event-stream` response scanned event by event as it streams (WHATWG HTML §9.2): each
+ * complete event is scanned (EventScan) before it is passed on; an incomplete one waits for its
+ * end. Once the score reaches the threshold the stream ends with a final `error` event (block;
+ * strip cannot take back what was sent, so it blocks too).
+ */
+export class SseStream {
+  readonly #decoder = new TextDecoder("utf-8");
+  #pending = "";
+  readonly #scan: EventScan;
+  #stopped = false;
+  /** Stopped because one event grew past SSE_MAX_PENDING. */
+  #tooLong = false;
+
+  constructor(inj: InjectionSettings, audit: boolean) {
+    this.#scan = new EventScan(inj, audit, "body.sse", "an event stream");
+  }
+
+  /** The findings so far, for the record. */
+  decision(): Decision | null {
+    if (this.#tooLong) {
+      const reason: Reason = { rule: "inj.event-too-large", code: "body_too_large", detail: `an event of the stream grew past ${SSE_MAX_PENDING} bytes without ending; the stream was ended unread` };
+      return { verdict: "block", reasons: [reason], findings: this.#scan.decision()?.findings ?? [] };
+    }
+    return this.#scan.decision();
   }
 
   /**
@@ -146,7 +206,9 @@ export class SseStream {
     if (cut <= 0) return { out: "", stop: false };
     const events = this.#pending.slice(0, cut);
     this.#pending = this.#pending.slice(cut);
-    if (this.#scan(events)) {
+    // The events as sent, every line, are read too (comments, other fields, text that is not an
+    // event): all of it reaches the client.
+    if (this.#scan.scan(sseEvents(events), events)) {
       this.#stopped = true;
       return { out: "", stop: true };
     }
@@ -158,39 +220,6 @@ export class SseStream {
     const d = this.decision();
     const r = d?.reasons[0];
     return `event: error\ndata: ${JSON.stringify({ error: "blocked by sluice", rule: r?.rule, reason: r?.code, detail: r?.detail })}\n\n`;
-  }
-
-  /** Scans complete events; true when the stream must stop. */
-  #scan(events: string): boolean {
-    // Text at one JSON path (`body.sse[3].choices[0].delta.content` -> `body.sse.choices[0].delta.content`)
-    // joined over this batch of events, then read with the last SSE_WINDOW characters before it.
-    const byPath = new Map<string, { carrier: SegmentIn["carrier"]; text: string }>();
-    const each = sseEvents(events).flatMap((data, i) => eventSegments(i, data));
-    for (const seg of each) {
-      const path = seg.location.replace(/^body\.sse\[\d+\]/, "body.sse");
-      const group = byPath.get(path);
-      if (group === undefined) byPath.set(path, { carrier: seg.carrier, text: seg.text });
-      else group.text += seg.text;
-    }
-    const windowed: SegmentIn[] = [];
-    for (const [path, group] of byPath) {
-      const text = ((this.#windows.get(path) ?? "") + group.text).slice(-SSE_WINDOW);
-      // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
-      this.#windows.delete(path);
-      this.#windows.set(path, text);
-      if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
-      windowed.push({ location: path, carrier: group.carrier, text });
-    }
-    // Each event on its own too (whole messages one per event: joined, "Done" + "Ignore ..." would
-    // read as one word), and the events as sent, every line (comments, other fields, text that is
-    // not an event): all of it reaches the client.
-    windowed.push(...each, { location: "body.sse", carrier: "text", text: events });
-    const r = this.inj.engine.scan(windowed, this.#tally);
-    for (const f of r.findings) {
-      if (this.#findings.length >= 64) break;
-      if (!this.#findings.some((g) => g.rule === f.rule && g.location === f.location)) this.#findings.push(f);
-    }
-    return this.#tally.score >= this.inj.engine.threshold && this.inj.action !== "warn" && !this.audit;
   }
 }
 

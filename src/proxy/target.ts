@@ -21,16 +21,21 @@ export interface Target {
 
 export type TargetResult = Target | { error: string };
 
+const ABSOLUTE_HTTPS = /^https:\/\/([^/?#]*)(.*)$/i;
+const ABSOLUTE_HTTP = /^http:\/\/([^/?#]*)(.*)$/i;
+
 /**
  * The target of a request inside an intercepted tunnel to `host`:`port` (RFC 9112 §3.2.1):
  * origin-form; absolute-form naming that same origin is taken too. The host is the tunnel's.
+ * `scheme`: https inside TLS, http for plain requests in a tunnel (tls.plaintext_tunnels).
  */
-export function parseTunnelTarget(target: string, host: string, port: number): TargetResult {
+export function parseTunnelTarget(target: string, host: string, port: number, scheme: "https" | "http" = "https"): TargetResult {
   let originForm = target;
+  const defaultPort = scheme === "https" ? 443 : 80;
   if (!target.startsWith("/")) {
-    const abs = /^https:\/\/([^/?#]*)(.*)$/i.exec(target);
-    if (abs === null) return { error: "request target in a TLS tunnel must be origin-form (/path)" };
-    const hp = normaliseAuthority(`${abs[1]}${/:\d+$/.test(abs[1]!) ? "" : ":443"}`);
+    const abs = (scheme === "https" ? ABSOLUTE_HTTPS : ABSOLUTE_HTTP).exec(target);
+    if (abs === null) return { error: `request target in a ${scheme === "https" ? "TLS " : ""}tunnel must be origin-form (/path)` };
+    const hp = normaliseAuthority(`${abs[1]}${/:\d+$/.test(abs[1]!) ? "" : `:${defaultPort}`}`);
     if ("error" in hp || hp.host !== host || hp.port !== port) return { error: `request target ${JSON.stringify(abs[1])} is not the tunnel's host` };
     originForm = abs[2] || "/";
   }
@@ -43,7 +48,7 @@ export function parseTunnelTarget(target: string, host: string, port: number): T
     path: q < 0 ? originForm : originForm.slice(0, q),
     query: q < 0 ? "" : originForm.slice(q + 1),
     originForm,
-    authority: port === 443 ? bracketed : `${bracketed}:${port}`,
+    authority: port === defaultPort ? bracketed : `${bracketed}:${port}`,
   };
 }
 

@@ -70,6 +70,7 @@ egress:
       maxConnections: 4096,
       maxIdleUpstreamPerHost: 7,
       requireAgent: true,
+      websocket: { enabled: true, maxMessageBytes: 1024 * 1024 },
     });
   });
 

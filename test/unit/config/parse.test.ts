@@ -44,6 +44,7 @@ describe("parseConfigText: defaults", () => {
         upstream_idle_timeout: 30_000,
         max_idle_upstream_per_host: 32,
         max_connections: 4096,
+        websocket: { enabled: true, max_message: 1024 * 1024 },
       },
       admin: { listen: { hostname: "127.0.0.1", port: 8889 } },
       dns: {
@@ -70,7 +71,7 @@ describe("parseConfigText: defaults", () => {
         body: { max_buffer: 1048576, overlap: 4096, max_held_total: 67108864, max_decompressed: 16777216, max_ratio: 100 },
       },
       injection: { enabled: true, action: "block", threshold: 50, disable: [], exempt_hosts: [], max_buffer: 4194304, oversize: "block" },
-      tls: { intercept: false, extra_ca_files: [], passthrough: [] },
+      tls: { intercept: false, extra_ca_files: [], passthrough: [], plaintext_tunnels: "block" },
       credentials: [],
       audit: { file: "stderr" },
     });
@@ -98,6 +99,7 @@ proxy:
   upstream_idle_timeout: 5000
   max_idle_upstream_per_host: 0
   require_agent: true
+  websocket: { enabled: false, max_message: 64KiB }
 admin:
   listen: 127.0.0.1:0
   token_file: admin.token
@@ -131,6 +133,7 @@ audit:
       max_idle_upstream_per_host: 0,
       max_connections: 4096,
       require_agent: true,
+      websocket: { enabled: false, max_message: 65536 },
     });
     expect(c.admin).toEqual({ listen: { hostname: "127.0.0.1", port: 0 }, token_file: "admin.token" });
     expect(c.egress.ports).toEqual({
