@@ -183,6 +183,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
             headerName: e.header.name,
             headerLower: e.header.name.toLowerCase(),
             headerValue: e.header.value.replaceAll("{secret}", value),
+            secret: value,
             placeholder: e.placeholder ?? placeholderFor(e.name),
             allowPlaintext: e.allow_plaintext,
           }),

@@ -93,6 +93,8 @@ export interface Credential {
   readonly headerLower: string;
   /** The header's value with the real secret in it. */
   readonly headerValue: string;
+  /** The real value alone, to find it if an origin echoes it back (credentials.ts EchoGuard). */
+  readonly secret: string;
   readonly placeholder: string;
   readonly allowPlaintext: boolean;
 }

@@ -75,3 +75,50 @@ function decoded(target: string): string {
 export function sameHeader(e: Credential, name: string): boolean {
   return name.length === e.headerLower.length && name.toLowerCase().replaceAll("_", "-") === e.headerLower.replaceAll("_", "-");
 }
+
+/**
+ * The response side: the real value of an injected credential must not reach the agent, even if
+ * the origin echoes it (an echo endpoint, an error that quotes the request). Body bytes pass
+ * through `push` with each occurrence of the value replaced by the placeholder; the last
+ * `value.length - 1` bytes are held back until the next push (or `end`), so a value cut by a read
+ * boundary is replaced whole. Memory: one read plus that tail.
+ */
+export class EchoGuard {
+  readonly #value: Buffer;
+  readonly #placeholder: Buffer;
+  #tail: Buffer = Buffer.alloc(0);
+  /** How many occurrences were replaced, for the record. */
+  replaced = 0;
+
+  constructor(value: string, placeholder: string) {
+    this.#value = Buffer.from(value, "utf8");
+    this.#placeholder = Buffer.from(placeholder, "utf8");
+  }
+
+  /** `text` with every occurrence replaced (a header value). */
+  text(text: string): string {
+    const value = this.#value.toString("utf8");
+    if (!text.includes(value)) return text;
+    this.replaced += text.split(value).length - 1;
+    return text.split(value).join(this.#placeholder.toString("utf8"));
+  }
+
+  /** The bytes that may go to the agent now (`end`: the body is over, nothing is held back). */
+  push(bytes: Uint8Array, end = false): Buffer {
+    const buf = this.#tail.length === 0 ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : Buffer.concat([this.#tail, bytes]);
+    // Past `keep`, a value could still be completed by the next read: held back.
+    const keep = end ? buf.length : Math.max(0, buf.length - (this.#value.length - 1));
+    const parts: Buffer[] = [];
+    let at = 0;
+    for (let i = buf.indexOf(this.#value); i >= 0 && i < keep; i = buf.indexOf(this.#value, at)) {
+      parts.push(buf.subarray(at, i), this.#placeholder);
+      at = i + this.#value.length;
+      this.replaced++;
+    }
+    const cut = Math.max(at, keep);
+    parts.push(buf.subarray(at, cut));
+    // A copy: the tail must not pin the read buffer it came from.
+    this.#tail = Buffer.from(buf.subarray(cut));
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+}

@@ -39,7 +39,7 @@ import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
 import { terminateTls, type Terminated } from "./intercept.ts";
 import { closeFrame, upgradeRequestProblem, upgradeResponseProblem, wantsWebSocket, WS_REQUEST_SKIP } from "./websocket.ts";
 import { WsRelay, type WsOutput } from "./ws-relay.ts";
-import { judgeCredentials, sameHeader } from "./credentials.ts";
+import { EchoGuard, judgeCredentials, sameHeader } from "./credentials.ts";
 import type { Leaf } from "./tls-ca.ts";
 
 export interface ForwardProxyDeps {
@@ -192,8 +192,13 @@ interface Exchange extends Base {
   injected: boolean;
   /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
   sse: SseStream | null;
-  /** A response over injection.max_buffer scanned window by window as it streams (oversize: stream). */
-  windowed: WindowedScan | null;
+  /**
+   * A response passed on as it streams, re-framed: scanned window by window (over
+   * injection.max_buffer, oversize: stream), and/or guarded for an injected credential's value.
+   */
+  windowed: StreamStage | null;
+  /** The response to a request sluice injected a credential into: its value is replaced if echoed. */
+  echo: EchoGuard | null;
   /** A compressed event stream's or streamed response's decoder: read, and passed on, decoded. */
   bodyDecoder: StreamDecoder | null;
   /** The event stream (or streamed response) goes to the client re-framed as chunks (HTTP/1.1) rather than close-delimited. */
@@ -202,6 +207,12 @@ interface Exchange extends Base {
   readonly wsUpgrade: boolean;
   /** After a 101: the WebSocket relayed message by message (ws-relay.ts). */
   ws: WsRelay | null;
+}
+
+/** Body bytes (framing removed, decoded) in, what may go to the client now out; `stop` ends the response. */
+interface StreamStage {
+  push(bytes: Uint8Array, end?: boolean): { readonly out: Uint8Array[]; readonly stop: boolean };
+  decision(): Decision | null;
 }
 
 interface Tunnel extends Base {
@@ -486,7 +497,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       reason: r?.code ?? "allowed",
       detail: joinDetail(
         r && (decision.verdict !== "allow" || decision.wouldBlock) ? r.detail : undefined,
-        http && (x as Exchange).injected ? joinDetail(note, `credential ${(x as Exchange).credential!.name} injected`) : note,
+        http && (x as Exchange).injected ? joinDetail(note, credentialNote(x as Exchange)) : note,
       ),
       would_block: decision.wouldBlock ? true : undefined,
       status,
@@ -497,6 +508,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       inspected: http ? undefined : (x as Tunnel).mode === null ? undefined : (x as Tunnel).mode === "intercept",
       findings: decision.findings && decision.findings.length > 0 ? decision.findings : undefined,
     });
+  }
+
+  function credentialNote(ex: Exchange): string {
+    const echoed = ex.echo?.replaced ?? 0;
+    return `credential ${ex.credential!.name} injected${echoed > 0 ? `; the response echoed its value ${echoed} time(s), replaced by the placeholder` : ""}`;
   }
 
   /** A record for input that never became an Action (malformed, timed out). */
@@ -770,6 +786,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       injected: false,
       wsUpgrade,
       ws: null,
+      echo: null,
     };
     if (decision.verdict === "block") {
       // Without reading the body we cannot find the next request: close when there is one.
@@ -1317,8 +1334,17 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   /** `raw` holds the response head up to `headEnd`, then the first body bytes. */
-  function startResponse(ex: Exchange, res: ResponseHead, raw: Buffer, headEnd: number): void {
+  function startResponse(ex: Exchange, received: ResponseHead, raw: Buffer, headEnd: number): void {
     const first = raw.subarray(headEnd);
+    let res = received;
+    if (ex.injected) {
+      // The credential's value must not reach the agent, even echoed: replaced in the head here,
+      // in the body as it streams (below), never passed on as received.
+      const echo = new EchoGuard(ex.credential!.secret, ex.credential!.placeholder);
+      ex.echo = echo;
+      res = { ...res, headers: res.headers.map(([n, v]) => [n, echo.text(v)]), verbatim: false };
+      ex.res = res;
+    }
     if (!responseHasBody(ex.head.method, res.status)) ex.resMode = "none";
     else if (res.chunked) {
       ex.resMode = "chunked";
@@ -1330,6 +1356,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     } else ex.resMode = "close";
     if (ex.resMode === "close" || res.close || ex.dechunk || !ex.reqDone) ex.clientClose = true;
     const inj = ex.resMode === "none" ? null : holdsResponse(ex, res);
+    if (ex.echo !== null && ex.resMode !== "none" && (inj === null || responseKind(headerValue(res.headers, "content-type")) !== "event-stream")) {
+      // Streamed through the guard, decoded when compressed (and scanned window by window when
+      // it is to be scanned): an event stream keeps its own path, guarded event by event.
+      startWindowed(ex, inj, [], first, inj === null ? null : `scanned window by window (the request carried credential ${ex.credential!.name})`);
+      return;
+    }
     /** Audit mode: a response that cannot be read is passed on unread (and recorded so). */
     let unread = false;
     if (inj !== null && responseKind(headerValue(res.headers, "content-type")) === "event-stream") {
@@ -1337,7 +1369,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       if (isEncoded(encoding)) {
         // Decoded as it streams, read, and passed on decoded; a coding we cannot decode is
         // refused rather than passed on unread.
-        ex.bodyDecoder = decoderFor(ex, encoding!, inj, {
+        ex.bodyDecoder = decoderFor(ex, encoding!, inj.inflate.maxRatio, {
           live: () => ex.sse !== null,
           pass: (bytes) => passEvents(ex, bytes, false),
           end: () => endEventStream(ex),
@@ -1432,7 +1464,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function decoderFor(
     ex: Exchange,
     encoding: string,
-    inj: InjectionSettings,
+    maxRatio: number,
     reader: { live(): boolean; pass(bytes: Uint8Array): boolean; end(): void; fail(message: string): void },
   ): StreamDecoder | null {
     const on = () => reader.live() && !ex.done;
@@ -1452,7 +1484,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           if (on()) reader.fail(message);
         },
       },
-      inj.inflate.maxRatio,
+      maxRatio,
     );
   }
 
@@ -1554,7 +1586,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       abortExchange(ex, 403, "body_too_large", "inj.response-too-large", `${why} cannot be scanned`, true);
       return;
     }
-    if (held.inj.oversize === "stream" && startWindowed(ex, held.inj, held.parts, pending)) return;
+    if (held.inj.oversize === "stream" && startWindowed(ex, held.inj, held.parts, pending, "scanned as it streamed (over injection.max_buffer; injection.oversize: stream)")) return;
     ex.note = `${why} was sent on unscanned (injection.oversize: ${held.inj.oversize})`;
     // Close-delimited from here: what was held lost its chunk framing, so the rest is sent
     // de-chunked and the client reads until the connection ends.
@@ -1577,29 +1609,48 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    * coding sluice cannot decode) and audit mode wants it passed on unread instead (the caller
    * does that; enforce mode refuses it here).
    */
-  function startWindowed(ex: Exchange, inj: InjectionSettings, held: readonly Buffer[], pending: Buffer): boolean {
+  function startWindowed(ex: Exchange, inj: InjectionSettings | null, held: readonly Buffer[], pending: Buffer, note: string | null): boolean {
     const res = ex.res!;
     const contentType = headerValue(res.headers, "content-type");
     const audit = deps.policy().mode === "audit";
+    const echo = ex.echo;
     const refuse = (rule: string, detail: string): boolean => {
       ex.windowed = null;
       ex.bodyDecoder = null;
-      if (!audit) {
+      // A guarded response is never passed on unread, audit mode or not: it may hold the credential.
+      if (!audit || echo !== null) {
         abortExchange(ex, 403, "body_undecodable", rule, detail, true);
         return true;
       }
       (ex as { decision: Decision }).decision = { ...ex.decision, wouldBlock: true, reasons: [{ rule, code: "body_undecodable", detail }, ...ex.decision.reasons] };
       return false;
     };
-    try {
-      // A window never larger than what a response may hold.
-      ex.windowed = new WindowedScan(inj, audit, contentType, Math.min(STREAM_WINDOW, inj.maxBufferBytes));
-    } catch {
-      return refuse("inj.response-unknown-charset", `response body: charset of ${JSON.stringify(contentType)} cannot be decoded, so it cannot be scanned`);
+    let scan: WindowedScan | null = null;
+    if (inj !== null) {
+      try {
+        // A window never larger than what a response may hold.
+        scan = new WindowedScan(inj, audit, contentType, Math.min(STREAM_WINDOW, inj.maxBufferBytes));
+      } catch {
+        return refuse("inj.response-unknown-charset", `response body: charset of ${JSON.stringify(contentType)} cannot be decoded, so it cannot be scanned`);
+      }
     }
+    ex.windowed =
+      echo === null
+        ? scan!
+        : {
+            push(bytes, end = false) {
+              const r = scan ? scan.push(bytes, end) : { out: [bytes], stop: false };
+              if (r.stop) return r;
+              const out: Uint8Array[] = r.out.map((b) => echo.push(b));
+              if (end) out.push(echo.push(new Uint8Array(0), true));
+              return { out, stop: false };
+            },
+            decision: () => scan?.decision() ?? null,
+          };
+    if (note !== null) ex.note = note;
     const encoding = headerValue(res.headers, "content-encoding");
     if (isEncoded(encoding)) {
-      ex.bodyDecoder = decoderFor(ex, encoding!, inj, {
+      ex.bodyDecoder = decoderFor(ex, encoding!, (inj ?? deps.policy().dlp)?.inflate.maxRatio ?? 100, {
         live: () => ex.windowed !== null,
         pass: (bytes) => passWindow(ex, bytes, false),
         end: () => endWindowed(ex),
@@ -1608,7 +1659,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
           endStreamHere(ex, { verdict: "block", reasons: [{ rule: "inj.response-encoded-stream", code: "body_undecodable", detail: `the response could not be decoded (${message})` }] });
         },
       });
-      if (ex.bodyDecoder === null) return refuse("inj.response-encoded-stream", `a response with Content-Encoding ${encoding} over injection.max_buffer cannot be decoded as it streams`);
+      if (ex.bodyDecoder === null) return refuse("inj.response-encoded-stream", `a response with Content-Encoding ${encoding} cannot be decoded as it streams`);
     }
     sendStreamHead(ex);
     for (const d of held) if (!feedWindow(ex, d)) return true;
@@ -1669,7 +1720,6 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, ex.upstream);
     const d = windowed.decision();
     if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
-    ex.note = "scanned as it streamed (over injection.max_buffer; injection.oversize: stream)";
     ex.windowed = null;
     ex.bodyDecoder = null;
     finishExchange(ex);
@@ -1720,7 +1770,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   function sendEventText(ex: Exchange, text: string): void {
     if (text.length === 0) return;
-    const bytes = Buffer.from(text, "utf8");
+    // Whole events: a credential's value inside one is replaced before it goes.
+    const bytes = Buffer.from(ex.echo === null ? text : ex.echo.text(text), "utf8");
     send(ex.client, ex.sseChunked ? Buffer.concat([Buffer.from(`${bytes.length.toString(16)}\r\n`), bytes, CRLF_BYTES]) : bytes, ex.upstream);
   }
 

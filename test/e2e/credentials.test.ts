@@ -31,6 +31,33 @@ let placeholders: Record<string, string> = {};
 const handler = (req: Request) => {
   const url = new URL(req.url);
   seen.push({ path: url.pathname + url.search, method: req.method, auth: req.headers.get("authorization"), key: req.headers.get("x-api-key"), underscored: req.headers.get("x_api_key") });
+  const auth = req.headers.get("authorization") ?? "";
+  // Origins that echo what they were sent (an echo endpoint, an error quoting the request).
+  switch (url.pathname) {
+    case "/echo":
+      return Response.json({ headers: { authorization: auth } }, { headers: { "x-seen-auth": auth } });
+    case "/echo-gzip":
+      return new Response(Bun.gzipSync(Buffer.from(`you sent ${auth}`)), { headers: { "content-type": "text/plain", "content-encoding": "gzip" } });
+    case "/echo-binary":
+      return new Response(Buffer.concat([Buffer.from([0, 1, 2]), Buffer.from(auth), Buffer.from([255])]), { headers: { "content-type": "application/octet-stream" } });
+    case "/echo-split": {
+      // The value cut across two chunks of a chunked body, sent apart.
+      const cut = auth.length - 9;
+      return new Response(
+        new ReadableStream({
+          async start(c) {
+            c.enqueue(Buffer.from(`first ${auth.slice(0, cut)}`));
+            await Bun.sleep(50);
+            c.enqueue(Buffer.from(`${auth.slice(cut)} last`));
+            c.close();
+          },
+        }),
+        { headers: { "content-type": "application/octet-stream" } },
+      );
+    }
+    case "/echo-sse":
+      return new Response(`data: {"echo":"${auth}"}\n\n`, { headers: { "content-type": "text/event-stream" } });
+  }
   return new Response(`ok ${url.pathname}`);
 };
 
@@ -168,6 +195,29 @@ describe("credential injection", () => {
       const printed = JSON.stringify(sl.lines);
       expect(printed).not.toContain(REAL);
       expect(printed).not.toContain(REAL_FILE);
+    },
+    T,
+  );
+
+  test(
+    "an origin that echoes the value back: the agent gets the placeholder instead, in headers and bodies of every kind",
+    async () => {
+      const h = [`Authorization: Bearer ${placeholders.app}`];
+      const json = await curl(app("/echo"), h, sl, ["-D", "-"]);
+      expect(json.status).toBe(200);
+      expect(json.body).not.toContain(REAL);
+      expect(json.body).toContain(`"authorization":"Bearer ${placeholders.app}"`);
+      expect(json.body.toLowerCase()).toContain(`x-seen-auth: bearer ${placeholders.app}`);
+      for (const path of ["/echo-gzip", "/echo-binary", "/echo-split", "/echo-sse"]) {
+        const r = await curl(app(path), h, sl, ["--compressed"]);
+        expect(r.status).toBe(200);
+        expect(r.body).not.toContain(REAL);
+        expect(r.body).toContain(`Bearer ${placeholders.app}`);
+      }
+      // The origin did get the real value each time.
+      expect(seen.filter((s) => s.path.startsWith("/echo")).every((s) => s.auth === `Bearer ${REAL}`)).toBe(true);
+      const rec = await recordFor((l) => l.path === "/echo-split");
+      expect(String(rec.detail)).toContain("the response echoed its value 1 time(s), replaced by the placeholder");
     },
     T,
   );

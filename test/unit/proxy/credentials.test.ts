@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { HttpRequestAction } from "../../../src/core/types.ts";
 import { compileHostPatterns } from "../../../src/net/host-pattern.ts";
 import type { Credential } from "../../../src/policy/policy.ts";
-import { covers, judgeCredentials, sameHeader } from "../../../src/proxy/credentials.ts";
+import { covers, EchoGuard, judgeCredentials, sameHeader } from "../../../src/proxy/credentials.ts";
 
 const entry = (name: string, hosts: string[], allowPlaintext = false): Credential => ({
   name,
@@ -11,6 +11,7 @@ const entry = (name: string, hosts: string[], allowPlaintext = false): Credentia
   headerName: "Authorization",
   headerLower: "authorization",
   headerValue: "Bearer real",
+  secret: "real",
   placeholder: `sluice-cred-${name}-0123456789abcdef`,
   allowPlaintext,
 });
@@ -87,5 +88,36 @@ describe("sameHeader", () => {
     expect(sameHeader(e, "X_Api_Key")).toBe(true);
     expect(sameHeader(e, "x-api-key")).toBe(true);
     expect(sameHeader(e, "X-Api-Keys")).toBe(false);
+  });
+});
+
+describe("EchoGuard: the real value never reaches the agent in a response", () => {
+  const VALUE = "sk-live-0123456789abcdef";
+  const PH = "sluice-cred-x-placeholder00";
+
+  test("every occurrence is replaced by the placeholder, in a body and in a header value", () => {
+    const g = new EchoGuard(VALUE, PH);
+    const out = g.push(Buffer.from(`{"auth":"Bearer ${VALUE}","again":"${VALUE}"}`), true);
+    expect(out.toString()).toBe(`{"auth":"Bearer ${PH}","again":"${PH}"}`);
+    expect(g.text(`Bearer ${VALUE}`)).toBe(`Bearer ${PH}`);
+    expect(g.replaced).toBe(3);
+  });
+
+  test.each([1, 2, 3, 7, 100])("fed %i bytes at a time, a value cut by every read boundary is still replaced", (step) => {
+    const g = new EchoGuard(VALUE, PH);
+    const body = Buffer.from(`start ${VALUE} middle ${VALUE}${VALUE} end ${VALUE.slice(0, 10)}`);
+    const out: Buffer[] = [];
+    for (let i = 0; i < body.length; i += step) out.push(g.push(body.subarray(i, i + step)));
+    out.push(g.push(Buffer.alloc(0), true));
+    const text = Buffer.concat(out).toString();
+    expect(text).toBe(`start ${PH} middle ${PH}${PH} end ${VALUE.slice(0, 10)}`);
+    expect(text).not.toContain(VALUE);
+  });
+
+  test("what is held back is at most the value's length less one", () => {
+    const g = new EchoGuard(VALUE, PH);
+    const out = g.push(Buffer.from("x".repeat(100)));
+    expect(out.length).toBe(100 - (VALUE.length - 1));
+    expect(g.push(Buffer.alloc(0), true).length).toBe(VALUE.length - 1);
   });
 });
