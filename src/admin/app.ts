@@ -39,7 +39,7 @@ export interface AdminAppDeps {
 export interface CredentialListing {
   readonly name: string;
   readonly hosts: readonly string[];
-  readonly header: string;
+  readonly header: string | null;
   readonly placeholder: string;
   readonly allow_plaintext: boolean;
 }

@@ -222,7 +222,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     token: token.token,
     caPem: () => ca.certPem,
     credentials: () =>
-      loaded.policy.credentials.map((c) => ({ name: c.name, hosts: c.hostPatterns, header: c.headerName, placeholder: c.placeholder, allow_plaintext: c.allowPlaintext })),
+      loaded.policy.credentials.map((c) => ({ name: c.name, hosts: c.hostPatterns, header: c.mode === "header" ? c.headerName : null, placeholder: c.placeholder, allow_plaintext: c.allowPlaintext })),
     metrics,
     recent,
     reload: () => reload("api"),

@@ -60,9 +60,9 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   config.credentials.forEach((e, i) => {
     const earlier = config.credentials.slice(0, i);
     if (earlier.some((o) => o.name === e.name)) issues.push({ path: `credentials.${i}.name`, message: `duplicate credential name ${e.name}` });
-    if (/[^\x20-\x7e]/.test(e.header.value)) issues.push({ path: `credentials.${i}.header.value`, message: "must be printable ASCII" });
+    if (e.header && /[^\x20-\x7e]/.test(e.header.value)) issues.push({ path: `credentials.${i}.header.value`, message: "must be printable ASCII" });
     // Framing and routing headers are sluice's to write.
-    if (RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });
+    if (e.header && RESERVED_HEADERS.has(e.header.name.toLowerCase())) issues.push({ path: `credentials.${i}.header.name`, message: `${e.header.name} cannot be set by a credential` });
     // The value itself is never quoted: only that it cannot go in a header.
     const value = inputs.credentialValues?.get(e.name);
     if (value !== undefined && /[^\x20-\x7e]/.test(value)) issues.push({ path: `credentials.${i}.source`, message: `the value of credential ${e.name} holds characters other than printable ASCII, so it cannot go in a header` });
@@ -76,12 +76,13 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     if (!config.tls.intercept && !e.allow_plaintext) {
       issues.push({ path: `credentials.${i}`, message: `credential ${e.name} would never be injected: it goes only inside intercepted TLS, and tls.intercept is off` });
     }
-    // An exact host that an earlier entry, or tls.passthrough, already takes would never get this entry.
+    // An exact host that an earlier header entry, or tls.passthrough, already takes would never
+    // get this entry's header (replace entries apply wherever their placeholder is sent).
     for (const pattern of e.hosts) {
       const read = readHostPattern(pattern);
       if ("error" in read || read.wildcard) continue;
       const port = read.port ?? ANY_PORT;
-      const first = earlier.find((_, j) => credentialHosts[j]?.match(read.host, port));
+      const first = e.header ? earlier.find((o, j) => o.header && credentialHosts[j]?.match(read.host, port)) : undefined;
       if (first) issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is already covered by credential ${first.name}, which comes first: this entry would never be used there` });
       else if (passthrough?.match(read.host, port)) {
         issues.push({ path: `credentials.${i}.hosts`, message: `${pattern} is in tls.passthrough: its tunnels are not decrypted, so the credential would never be injected` });
@@ -180,9 +181,10 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
             hostPatterns: Object.freeze([...e.hosts]),
             // Checked above: compiled whenever the policy gets here.
             hosts: credentialHosts[i]!,
-            headerName: e.header.name,
-            headerLower: e.header.name.toLowerCase(),
-            headerValue: e.header.value.replaceAll("{secret}", value),
+            mode: e.header ? "header" : "replace",
+            headerName: e.header?.name ?? "",
+            headerLower: e.header?.name.toLowerCase() ?? "",
+            headerValue: e.header?.value.replaceAll("{secret}", value) ?? "",
             secret: value,
             placeholder: e.placeholder ?? placeholderFor(e.name),
             allowPlaintext: e.allow_plaintext,

@@ -277,15 +277,20 @@ export const configSchema = z.strictObject({
         hosts: z.array(z.string().min(1)).min(1),
         source: z.union([z.strictObject({ env: z.string().min(1) }), z.strictObject({ file: z.string().min(1) })]),
         /** The header sluice sets; `{secret}` in the value is replaced by the real value. */
-        header: z.strictObject({
-          name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "an HTTP header name"),
-          value: z.string().refine((v) => v.includes("{secret}"), "must contain {secret}").refine((v) => !/[\r\n]/.test(v), "must be one line"),
-        }),
+        header: z
+          .strictObject({
+            name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, "an HTTP header name"),
+            value: z.string().refine((v) => v.includes("{secret}"), "must contain {secret}").refine((v) => !/[\r\n]/.test(v), "must be one line"),
+          })
+          .optional(),
+        /** Instead of a header: the placeholder is replaced by the value wherever the request carries it (URL, header values, held body). */
+        replace: z.literal(true).optional(),
         /** What the agent is given instead of the value; by default sluice-cred-<name>-<random>, new each start. */
         placeholder: z.string().regex(/^sluice-cred-[A-Za-z0-9_-]{8,100}$/, "sluice-cred- and 8 to 100 letters, digits, - or _").optional(),
         /** Inject over plain HTTP too (off: only inside intercepted TLS). */
         allow_plaintext: z.boolean().default(false),
-      }),
+      })
+      .refine((e) => (e.header === undefined) !== (e.replace === undefined), "give either header or replace: true (where the value goes), not both"),
     )
     .default([]),
   audit: z

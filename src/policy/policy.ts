@@ -88,7 +88,9 @@ export interface Credential {
   readonly name: string;
   readonly hostPatterns: readonly string[];
   readonly hosts: HostMatcher;
-  /** The header to set, as configured, and lowercased for comparison. */
+  /** header: the value goes in a header sluice sets; replace: wherever the request carries the placeholder. */
+  readonly mode: "header" | "replace";
+  /** The header to set, as configured, and lowercased for comparison ("" in replace mode). */
   readonly headerName: string;
   readonly headerLower: string;
   /** The header's value with the real secret in it. */

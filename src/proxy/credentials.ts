@@ -13,7 +13,7 @@ import type { Credential } from "../policy/policy.ts";
 /** Every placeholder starts so: one cheap test before looking for any entry's. */
 const MARK = "sluice-cred-";
 
-export type CredentialOutcome = { readonly refuse: Reason } | { readonly inject: Credential } | null;
+export type CredentialOutcome = { readonly refuse: Reason } | { readonly inject: readonly Credential[] } | null;
 
 /**
  * Whether `e` may go to host:port. A wildcard covers only names under one owner: a host whose
@@ -31,11 +31,18 @@ export function covers(e: Credential, host: string, port: number): boolean {
   return owner !== null && (base === owner || base.endsWith(`.${owner}`));
 }
 
+const wrongHost = (e: Credential, host: string): Reason => ({ rule: "cred.wrong-host", code: "credential_misuse", detail: `the placeholder of credential ${e.name} was sent to ${host}, which is not one of its hosts` });
+const plaintext = (e: Credential): Reason => ({ rule: "cred.plaintext", code: "credential_misuse", detail: `credential ${e.name} is injected only inside intercepted TLS, and this request is plain HTTP` });
+
 /**
  * What the request carries and what follows. The placeholder search is case-insensitive, on the
- * percent-decoded target and on header names and values: a best effort (bodies are not read,
- * and a placeholder split over two headers is not found), because a placeholder alone is worth
- * nothing; what it guards is the operator's view of an agent trying.
+ * percent-decoded target and on header names and values (bodies: judgeBodyPlaceholders): a best
+ * effort (a placeholder split over two headers is not found), because a placeholder alone is
+ * worth nothing; what it guards is the operator's view of an agent trying.
+ *
+ * The entries to inject: the first header entry covering the host, and every replace entry
+ * covering it (each applies where its placeholder is, if anywhere); over plain HTTP only those
+ * that allow plaintext.
  */
 export function judgeCredentials(a: HttpRequestAction, target: string, headers: readonly (readonly [string, string])[], entries: readonly Credential[]): CredentialOutcome {
   let hay = decoded(target);
@@ -45,21 +52,59 @@ export function judgeCredentials(a: HttpRequestAction, target: string, headers: 
   if (hay.includes(MARK)) {
     for (const e of entries) {
       if (!hay.includes(e.placeholder.toLowerCase())) continue;
-      if (!covers(e, a.host, a.port)) {
-        return { refuse: { rule: "cred.wrong-host", code: "credential_misuse", detail: `the placeholder of credential ${e.name} was sent to ${a.host}, which is not one of its hosts` } };
-      }
+      if (!covers(e, a.host, a.port)) return { refuse: wrongHost(e, a.host) };
       (carried ??= []).push(e);
     }
   }
-  const entry = entries.find((e) => covers(e, a.host, a.port));
-  if (!entry) return null;
-  if (a.scheme === "http" && !entry.allowPlaintext) {
-    if (carried?.includes(entry)) {
-      return { refuse: { rule: "cred.plaintext", code: "credential_misuse", detail: `credential ${entry.name} is injected only inside intercepted TLS, and this request is plain HTTP` } };
+  const inject: Credential[] = [];
+  let header = false;
+  for (const e of entries) {
+    if (!covers(e, a.host, a.port)) continue;
+    if (e.mode === "header") {
+      // The first header entry for the host wins (config refuses an exact host taken twice).
+      if (header) continue;
+      header = true;
     }
-    return null;
+    if (a.scheme === "http" && !e.allowPlaintext) {
+      if (carried?.includes(e)) return { refuse: plaintext(e) };
+      continue;
+    }
+    inject.push(e);
   }
-  return { inject: entry };
+  return inject.length === 0 ? null : { inject };
+}
+
+/**
+ * The same judgement on a held request body: a placeholder in it (any case) bound for a host
+ * that is not its entry's, or in plain HTTP to one that does not allow it, is refused. A best
+ * effort like the rest: a compressed body is read as sent.
+ */
+export function judgeBodyPlaceholders(a: HttpRequestAction, body: Uint8Array, entries: readonly Credential[]): Reason | null {
+  if (entries.length === 0) return null;
+  const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("latin1").toLowerCase();
+  if (!text.includes(MARK)) return null;
+  for (const e of entries) {
+    if (!text.includes(e.placeholder.toLowerCase())) continue;
+    if (!covers(e, a.host, a.port)) return wrongHost(e, a.host);
+    if (a.scheme === "http" && !e.allowPlaintext) return plaintext(e);
+  }
+  return null;
+}
+
+/**
+ * Replace mode: the placeholders of `entries` in `text` replaced by their values, written with
+ * `escape` (percent-encoding in a URL, JSON escaping in a JSON body, ...). Returns the text and
+ * the entries that were applied.
+ */
+export function replacePlaceholders(text: string, entries: readonly Credential[], escape: (value: string) => string = (v) => v): { text: string; applied: Credential[] } {
+  let out = text;
+  const applied: Credential[] = [];
+  for (const e of entries) {
+    if (e.mode !== "replace" || !out.includes(e.placeholder)) continue;
+    out = out.split(e.placeholder).join(escape(e.secret));
+    applied.push(e);
+  }
+  return { text: out, applied };
 }
 
 function decoded(target: string): string {
@@ -73,46 +118,64 @@ function decoded(target: string): string {
 
 /** Whether a client header is the credential's under another spelling (`X_Api_Key` for X-Api-Key, as CGI-style servers read it). */
 export function sameHeader(e: Credential, name: string): boolean {
-  return name.length === e.headerLower.length && name.toLowerCase().replaceAll("_", "-") === e.headerLower.replaceAll("_", "-");
+  return e.mode === "header" && name.length === e.headerLower.length && name.toLowerCase().replaceAll("_", "-") === e.headerLower.replaceAll("_", "-");
 }
 
 /**
- * The response side: the real value of an injected credential must not reach the agent, even if
- * the origin echoes it (an echo endpoint, an error that quotes the request). Body bytes pass
- * through `push` with each occurrence of the value replaced by the placeholder; the last
- * `value.length - 1` bytes are held back until the next push (or `end`), so a value cut by a read
- * boundary is replaced whole. Memory: one read plus that tail.
+ * The response side: the real values of injected credentials must not reach the agent, even if
+ * the origin echoes them (an echo endpoint, an error that quotes the request). Body bytes pass
+ * through `push` with each occurrence of a value replaced by its placeholder; the last
+ * `longest value - 1` bytes are held back until the next push (or `end`), so a value cut by a
+ * read boundary is replaced whole. Memory: one read plus that tail.
  */
+type Pair = readonly [value: Buffer, placeholder: Buffer];
+
 export class EchoGuard {
-  readonly #value: Buffer;
-  readonly #placeholder: Buffer;
+  readonly #pairs: Pair[];
+  readonly #hold: number;
   #tail: Buffer = Buffer.alloc(0);
   /** How many occurrences were replaced, for the record. */
   replaced = 0;
 
-  constructor(value: string, placeholder: string) {
-    this.#value = Buffer.from(value, "utf8");
-    this.#placeholder = Buffer.from(placeholder, "utf8");
+  constructor(pairs: readonly (readonly [value: string, placeholder: string])[]) {
+    this.#pairs = pairs.map(([v, p]) => [Buffer.from(v, "utf8"), Buffer.from(p, "utf8")] as const);
+    this.#hold = Math.max(0, ...this.#pairs.map(([v]) => v.length - 1));
   }
 
-  /** `text` with every occurrence replaced (a header value). */
+  /** `text` with every occurrence replaced (a header value, a whole event). */
   text(text: string): string {
-    const value = this.#value.toString("utf8");
-    if (!text.includes(value)) return text;
-    this.replaced += text.split(value).length - 1;
-    return text.split(value).join(this.#placeholder.toString("utf8"));
+    let out = text;
+    for (const [v, p] of this.#pairs) {
+      const value = v.toString("utf8");
+      if (!out.includes(value)) continue;
+      const parts = out.split(value);
+      this.replaced += parts.length - 1;
+      out = parts.join(p.toString("utf8"));
+    }
+    return out;
   }
 
   /** The bytes that may go to the agent now (`end`: the body is over, nothing is held back). */
   push(bytes: Uint8Array, end = false): Buffer {
     const buf = this.#tail.length === 0 ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength) : Buffer.concat([this.#tail, bytes]);
     // Past `keep`, a value could still be completed by the next read: held back.
-    const keep = end ? buf.length : Math.max(0, buf.length - (this.#value.length - 1));
+    const keep = end ? buf.length : Math.max(0, buf.length - this.#hold);
     const parts: Buffer[] = [];
     let at = 0;
-    for (let i = buf.indexOf(this.#value); i >= 0 && i < keep; i = buf.indexOf(this.#value, at)) {
-      parts.push(buf.subarray(at, i), this.#placeholder);
-      at = i + this.#value.length;
+    for (;;) {
+      // The earliest occurrence of any value that starts before `keep`.
+      let best = -1;
+      let pair: Pair | null = null;
+      for (const pv of this.#pairs) {
+        const i = buf.indexOf(pv[0], at);
+        if (i >= 0 && i < keep && (best < 0 || i < best)) {
+          best = i;
+          pair = pv;
+        }
+      }
+      if (pair === null) break;
+      parts.push(buf.subarray(at, best), pair[1]);
+      at = best + pair[0].length;
       this.replaced++;
     }
     const cut = Math.max(at, keep);

@@ -17,6 +17,7 @@ import type { EgressLists } from "../policy/egress.ts";
 import type { Credential, InjectionSettings, Policy } from "../policy/policy.ts";
 import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { inspectHead, maskedPath, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
+import { contentTypeOf } from "../inspect/fragments.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
 import { headerValue, isEncoded, judgeHeldBody, StreamedBody, withContent } from "./request-scan.ts";
 import type { GuardedDialer } from "./dialer.ts";
@@ -39,7 +40,7 @@ import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
 import { terminateTls, type Terminated } from "./intercept.ts";
 import { closeFrame, upgradeRequestProblem, upgradeResponseProblem, wantsWebSocket, WS_REQUEST_SKIP } from "./websocket.ts";
 import { WsRelay, type WsOutput } from "./ws-relay.ts";
-import { EchoGuard, judgeCredentials, sameHeader } from "./credentials.ts";
+import { EchoGuard, judgeBodyPlaceholders, judgeCredentials, replacePlaceholders, sameHeader } from "./credentials.ts";
 import type { Leaf } from "./tls-ca.ts";
 
 export interface ForwardProxyDeps {
@@ -186,10 +187,10 @@ interface Exchange extends Base {
   resHeld: { parts: Buffer[]; size: number; readonly inj: InjectionSettings } | null;
   /** Said in the record's detail when nothing else is (a response not scanned, and why). */
   note: string | null;
-  /** The credential whose header this request goes upstream with (credentials). */
-  credential: Credential | null;
-  /** The credential's header was sent upstream: the record says so. */
-  injected: boolean;
+  /** The credentials that apply to this request's host: the first header entry, every replace entry. */
+  credentials: readonly Credential[];
+  /** Those whose value went upstream (a header set, a placeholder replaced): the record names them. */
+  injected: Credential[];
   /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
   sse: SseStream | null;
   /**
@@ -497,7 +498,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       reason: r?.code ?? "allowed",
       detail: joinDetail(
         r && (decision.verdict !== "allow" || decision.wouldBlock) ? r.detail : undefined,
-        http && (x as Exchange).injected ? joinDetail(note, credentialNote(x as Exchange)) : note,
+        http && (x as Exchange).injected.length > 0 ? joinDetail(note, credentialNote(x as Exchange)) : note,
       ),
       would_block: decision.wouldBlock ? true : undefined,
       status,
@@ -512,7 +513,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   function credentialNote(ex: Exchange): string {
     const echoed = ex.echo?.replaced ?? 0;
-    return `credential ${ex.credential!.name} injected${echoed > 0 ? `; the response echoed its value ${echoed} time(s), replaced by the placeholder` : ""}`;
+    const names = ex.injected.map((e) => `credential ${e.name}`).join(", ");
+    return `${names} injected${echoed > 0 ? `; the response echoed a value ${echoed} time(s), replaced by the placeholder` : ""}`;
   }
 
   /** A record for input that never became an Action (malformed, timed out). */
@@ -714,11 +716,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       headers: head.headers,
     };
     let decision = decide(action, policy, id.lists);
-    let credential: Credential | null = null;
+    let credentials: readonly Credential[] = [];
     if (policy.credentials.length > 0 && decision.verdict !== "block") {
       const judged = judgeCredentials(action, head.target, head.headers, policy.credentials);
       if (judged && "refuse" in judged) decision = applyMode({ verdict: "block", reasons: [judged.refuse] }, { policy, killswitch: false, agentLists: null });
-      else if (judged) credential = judged.inject;
+      else if (judged) credentials = judged.inject;
     }
     const hasBody = head.chunked || (head.contentLength ?? 0) > 0;
     const wsUpgrade = wantsWebSocket(head.headers, head.connection);
@@ -782,8 +784,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       windowed: null,
       bodyDecoder: null,
       sseChunked: false,
-      credential,
-      injected: false,
+      credentials,
+      injected: [],
       wsUpgrade,
       ws: null,
       echo: null,
@@ -954,13 +956,26 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     ex.upstream = up;
     up.owner = ex;
     const h = ex.head;
+    // Credentials go only with a request that nothing would have refused (audit mode lets those
+    // through, a TRACE among them, which would echo the value back). A header entry replaces
+    // the client's header of that name under any spelling; replace entries put the value where
+    // the placeholder is, written as the place needs it.
+    const creds = ex.credentials.length > 0 && !ex.decision.wouldBlock && !ECHOING_METHODS.has(h.method.toUpperCase()) ? ex.credentials : [];
+    const cred = creds.find((e) => e.mode === "header") ?? null;
+    const replacing = creds.filter((e) => e.mode === "replace");
+    const applied = new Set<Credential>();
+    if (replacing.length > 0 && ex.heldBody && ex.heldBody.length > 0) {
+      const type = contentTypeOf(h.headers)?.toLowerCase() ?? "";
+      const escape = type.includes("json") ? (v: string) => JSON.stringify(v).slice(1, -1) : type.startsWith("application/x-www-form-urlencoded") ? encodeURIComponent : (v: string) => v;
+      const r = replacePlaceholders(Buffer.from(ex.heldBody).toString("latin1"), replacing, escape);
+      if (r.applied.length > 0) {
+        ex.heldBody = Buffer.from(r.text, "latin1");
+        for (const e of r.applied) applied.add(e);
+      }
+    }
     let text = `${h.method} ${ex.target.originForm} HTTP/1.1\r\nHost: ${ex.target.authority}\r\n`;
     // A held body was asked for with sluice's own `100 Continue`: the origin gets it whole.
     const skip = ex.heldBody ? SKIP_HELD_REQUEST : ex.wsUpgrade ? SKIP_WS_REQUEST : SKIP_REQUEST;
-    // A credential goes only with a request that nothing would have refused (audit mode lets
-    // those through, a TRACE among them, which would echo the value back), and replaces the
-    // client's header of that name under any spelling.
-    const cred = ex.credential && !ex.decision.wouldBlock && !ECHOING_METHODS.has(h.method.toUpperCase()) ? ex.credential : null;
     text += cred ? serializeHeaders(h.headers.filter(([n]) => !sameHeader(cred, n)), h.connection, skip) : serializeHeaders(h.headers, h.connection, skip);
     // Framing comes from what we parsed and will enforce, never from copied header text; a
     // held body goes with the length of what is sent (it may have been redacted).
@@ -970,11 +985,20 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // The upgrade is hop-by-hop: sluice asks for it itself, for websocket only.
     if (ex.wsUpgrade) text += "Connection: Upgrade\r\nUpgrade: websocket\r\n";
     if (ex.redactor) text = ex.redactor.apply(text);
+    if (replacing.length > 0) {
+      // Percent-encoded in the request line, as written (printable ASCII) in header values.
+      const eol = text.indexOf("\r\n");
+      const line = replacePlaceholders(text.slice(0, eol), replacing, encodeURIComponent);
+      const rest = replacePlaceholders(text.slice(eol), replacing);
+      text = line.text + rest.text;
+      for (const e of [...line.applied, ...rest.applied]) applied.add(e);
+    }
     // The real value goes in last, after the client's own header of that name was left out.
     if (cred) {
       text += `${cred.headerName}: ${cred.headerValue}\r\n`;
-      ex.injected = true;
+      applied.add(cred);
     }
+    ex.injected = creds.filter((e) => applied.has(e));
     text += "\r\n";
     const headBytes = asciiHead(text);
     ex.bytesOut += headBytes.length;
@@ -1152,6 +1176,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const held = ex.held!;
     releaseHeld(ex);
     c.phase = "busy";
+    const misuse = judgeBodyPlaceholders(ex.action as HttpRequestAction, held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts), policy.credentials);
+    if (misuse !== null) {
+      const d = applyMode({ verdict: "block", reasons: [misuse] }, { policy, killswitch: false, agentLists: null });
+      if (d.verdict === "block") {
+        refuseBody(ex, misuse.rule, misuse.detail, null, misuse.code);
+        return;
+      }
+    }
     if (!dlp) {
       ex.heldBody = Buffer.concat(held.parts);
       sendUpstream(ex);
@@ -1337,10 +1369,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function startResponse(ex: Exchange, received: ResponseHead, raw: Buffer, headEnd: number): void {
     const first = raw.subarray(headEnd);
     let res = received;
-    if (ex.injected) {
-      // The credential's value must not reach the agent, even echoed: replaced in the head here,
+    if (ex.injected.length > 0) {
+      // The credentials' values must not reach the agent, even echoed: replaced in the head here,
       // in the body as it streams (below), never passed on as received.
-      const echo = new EchoGuard(ex.credential!.secret, ex.credential!.placeholder);
+      const echo = new EchoGuard(ex.injected.map((e) => [e.secret, e.placeholder] as const));
       ex.echo = echo;
       res = { ...res, headers: res.headers.map(([n, v]) => [n, echo.text(v)]), verbatim: false };
       ex.res = res;
@@ -1359,7 +1391,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.echo !== null && ex.resMode !== "none" && (inj === null || responseKind(headerValue(res.headers, "content-type")) !== "event-stream")) {
       // Streamed through the guard, decoded when compressed (and scanned window by window when
       // it is to be scanned): an event stream keeps its own path, guarded event by event.
-      startWindowed(ex, inj, [], first, inj === null ? null : `scanned window by window (the request carried credential ${ex.credential!.name})`);
+      startWindowed(ex, inj, [], first, inj === null ? null : `scanned window by window (the request carried ${ex.injected.map((e) => `credential ${e.name}`).join(", ")})`);
       return;
     }
     /** Audit mode: a response that cannot be read is passed on unread (and recorded so). */

@@ -16,6 +16,8 @@ import { BIN, startSluice, tempDir, type Running } from "../helpers/sluice.ts";
 const T = 60_000;
 const REAL = "real-api-key-7f3a9c1e5b2d8f4a6c0e";
 const REAL_FILE = "file-held-key-2b7e151628aed2a6abf7";
+/** A value that needs escaping in a URL and in JSON. */
+const REAL_QUERY = 'q-key 5e0d"91+/a7c4&b2=';
 
 let dns: FakeDns;
 let tlsOrigin: ReturnType<typeof Bun.serve>;
@@ -25,12 +27,13 @@ let sl: Running;
 let auditing: Running;
 let dir = "";
 /** What the origins were sent: path, Authorization and X-Api-Key. */
-const seen: { path: string; method: string; auth: string | null; key: string | null; underscored: string | null }[] = [];
+const seen: { path: string; method: string; auth: string | null; key: string | null; underscored: string | null; token: string | null; body: string }[] = [];
 let placeholders: Record<string, string> = {};
 
-const handler = (req: Request) => {
+const handler = async (req: Request) => {
   const url = new URL(req.url);
-  seen.push({ path: url.pathname + url.search, method: req.method, auth: req.headers.get("authorization"), key: req.headers.get("x-api-key"), underscored: req.headers.get("x_api_key") });
+  const body = await req.text();
+  seen.push({ path: url.pathname + url.search, method: req.method, auth: req.headers.get("authorization"), key: req.headers.get("x-api-key"), underscored: req.headers.get("x_api_key"), token: req.headers.get("x-token"), body });
   const auth = req.headers.get("authorization") ?? "";
   // Origins that echo what they were sent (an echo endpoint, an error quoting the request).
   switch (url.pathname) {
@@ -82,6 +85,10 @@ credentials:
     source: { file: legacy.key }
     header: { name: X-Api-Key, value: "{secret}" }
     allow_plaintext: true
+  - name: query
+    hosts: ["app.test"]
+    source: { env: SLUICE_TEST_QUERY_CRED }
+    replace: true
 `;
 
 beforeAll(async () => {
@@ -94,12 +101,12 @@ beforeAll(async () => {
   writeFileSync(join(dir, "origin-ca.pem"), ca.certPem);
   writeFileSync(join(dir, "legacy.key"), `${REAL_FILE}\n`);
   chmodSync(join(dir, "legacy.key"), 0o600);
-  sl = await startSluice(config.replace("DNS", dns.address), { dir, env: { SLUICE_TEST_CRED: REAL } });
+  sl = await startSluice(config.replace("DNS", dns.address), { dir, env: { SLUICE_TEST_CRED: REAL, SLUICE_TEST_QUERY_CRED: REAL_QUERY } });
   const auditDir = tempDir();
   writeFileSync(join(auditDir, "origin-ca.pem"), ca.certPem);
   writeFileSync(join(auditDir, "legacy.key"), `${REAL_FILE}\n`);
   chmodSync(join(auditDir, "legacy.key"), 0o600);
-  auditing = await startSluice(`mode: audit\n${config.replace("DNS", dns.address)}`, { dir: auditDir, env: { SLUICE_TEST_CRED: REAL } });
+  auditing = await startSluice(`mode: audit\n${config.replace("DNS", dns.address)}`, { dir: auditDir, env: { SLUICE_TEST_CRED: REAL, SLUICE_TEST_QUERY_CRED: REAL_QUERY } });
   const listed = (await (await fetch(`${sl.adminUrl}/v1/credentials`, { headers: { authorization: `Bearer ${sl.adminToken}` } })).json()) as { credentials: { name: string; placeholder: string }[] };
   placeholders = Object.fromEntries(listed.credentials.map((c) => [c.name, c.placeholder]));
 }, T);
@@ -133,6 +140,7 @@ describe("credential injection", () => {
     expect(JSON.parse(text).credentials).toEqual([
       { name: "app", hosts: ["app.test"], header: "Authorization", placeholder: expect.stringMatching(/^sluice-cred-app-[0-9a-f]{24}$/), allow_plaintext: false },
       { name: "legacy", hosts: ["plain.test"], header: "X-Api-Key", placeholder: expect.stringMatching(/^sluice-cred-legacy-[0-9a-f]{24}$/), allow_plaintext: true },
+      { name: "query", hosts: ["app.test"], header: null, placeholder: expect.stringMatching(/^sluice-cred-query-[0-9a-f]{24}$/), allow_plaintext: false },
     ]);
   });
 
@@ -217,7 +225,31 @@ describe("credential injection", () => {
       // The origin did get the real value each time.
       expect(seen.filter((s) => s.path.startsWith("/echo")).every((s) => s.auth === `Bearer ${REAL}`)).toBe(true);
       const rec = await recordFor((l) => l.path === "/echo-split");
-      expect(String(rec.detail)).toContain("the response echoed its value 1 time(s), replaced by the placeholder");
+      expect(String(rec.detail)).toContain("credential app injected; the response echoed a value 1 time(s), replaced by the placeholder");
+    },
+    T,
+  );
+
+  test(
+    "replace: true puts the value where the placeholder is, in the query, a header and a JSON body, each written as it needs",
+    async () => {
+      const ph = placeholders.query!;
+      const r = await curl(app(`/replaced?key=${ph}`), [`X-Token: ${ph}`, "Content-Type: application/json"], sl, ["-d", JSON.stringify({ token: ph, note: "kept" })]);
+      expect(r.status).toBe(200);
+      const got = seen.find((s) => s.path.startsWith("/replaced"))!;
+      expect(new URL(`http://x${got.path}`).searchParams.get("key")).toBe(REAL_QUERY);
+      expect(got.token).toBe(REAL_QUERY);
+      expect(JSON.parse(got.body)).toEqual({ token: REAL_QUERY, note: "kept" });
+      // The header entry for the same host still sets its header.
+      expect(got.auth).toBe(`Bearer ${REAL}`);
+      const rec = await recordFor((l) => l.path === "/replaced");
+      expect(String(rec.detail)).toContain("credential app, credential query injected");
+      // Its placeholder in a body bound for another host is laundering.
+      const launder = await curl(`http://127.0.0.1:${plainOrigin.port}/launder-body`, ["Content-Type: application/json"], sl, ["-d", JSON.stringify({ k: ph })]);
+      expect(launder.status).toBe(403);
+      expect(JSON.parse(launder.body)).toMatchObject({ rule: "cred.wrong-host" });
+      expect(seen.some((s) => s.path === "/launder-body")).toBe(false);
+      expect(JSON.stringify(sl.lines)).not.toContain(REAL_QUERY);
     },
     T,
   );

@@ -193,6 +193,22 @@ credentials:
     expect(list.some((i) => i.path.startsWith("credentials.3") || i.path.startsWith("credentials.0"))).toBe(false);
   });
 
+  test("credentials: a replace entry may share a host with a header entry; header and replace are one or the other", () => {
+    // No values are given here, so no entry is compiled; what matters is that nothing is reported.
+    expect(() =>
+      compile(`version: 1
+tls: { intercept: true }
+credentials:
+  - { name: a, hosts: ["api.example"], source: { env: A }, header: { name: Authorization, value: "Bearer {secret}" } }
+  - { name: b, hosts: ["api.example"], source: { env: B }, replace: true }
+`),
+    ).not.toThrow();
+    for (const entry of ["replace: true, header: { name: X-Key, value: '{secret}' }", "allow_plaintext: false"]) {
+      const list = compileIssues(`version: 1\ntls: { intercept: true }\ncredentials:\n  - { name: a, hosts: [a.example], source: { env: A }, ${entry} }\n`);
+      expect(issueMatching(list, /^credentials\.0$/).message).toContain("either header or replace");
+    }
+  });
+
   // Agent-level checks (duplicate names, shared tokens) only run when nothing else failed.
   test("a duplicate agent name is reported together with a bad egress pattern", () => {
     const list = compileIssues(`version: 1

@@ -2,10 +2,11 @@ import { describe, expect, test } from "bun:test";
 import type { HttpRequestAction } from "../../../src/core/types.ts";
 import { compileHostPatterns } from "../../../src/net/host-pattern.ts";
 import type { Credential } from "../../../src/policy/policy.ts";
-import { covers, EchoGuard, judgeCredentials, sameHeader } from "../../../src/proxy/credentials.ts";
+import { covers, EchoGuard, judgeBodyPlaceholders, judgeCredentials, replacePlaceholders, sameHeader } from "../../../src/proxy/credentials.ts";
 
-const entry = (name: string, hosts: string[], allowPlaintext = false): Credential => ({
+const entry = (name: string, hosts: string[], allowPlaintext = false, mode: Credential["mode"] = "header"): Credential => ({
   name,
+  mode,
   hostPatterns: hosts,
   hosts: compileHostPatterns(hosts, { purpose: "allow" }),
   headerName: "Authorization",
@@ -32,7 +33,7 @@ const action = (host: string, scheme: "http" | "https" = "https", port = 443): H
   headers: [],
 });
 const judge = (host: string, target: string, headers: [string, string][] = [], scheme: "http" | "https" = "https") => judgeCredentials(action(host, scheme), target, headers, entries);
-const rule = (o: ReturnType<typeof judge>) => (o && "refuse" in o ? o.refuse.rule : o && "inject" in o ? `inject:${o.inject.name}` : null);
+const rule = (o: ReturnType<typeof judge>) => (o && "refuse" in o ? o.refuse.rule : o && "inject" in o ? `inject:${o.inject.map((e) => e.name).join("+")}` : null);
 
 describe("judgeCredentials", () => {
   test("a request to an entry's host over TLS gets its header, with or without the placeholder", () => {
@@ -96,7 +97,7 @@ describe("EchoGuard: the real value never reaches the agent in a response", () =
   const PH = "sluice-cred-x-placeholder00";
 
   test("every occurrence is replaced by the placeholder, in a body and in a header value", () => {
-    const g = new EchoGuard(VALUE, PH);
+    const g = new EchoGuard([[VALUE, PH]]);
     const out = g.push(Buffer.from(`{"auth":"Bearer ${VALUE}","again":"${VALUE}"}`), true);
     expect(out.toString()).toBe(`{"auth":"Bearer ${PH}","again":"${PH}"}`);
     expect(g.text(`Bearer ${VALUE}`)).toBe(`Bearer ${PH}`);
@@ -104,7 +105,7 @@ describe("EchoGuard: the real value never reaches the agent in a response", () =
   });
 
   test.each([1, 2, 3, 7, 100])("fed %i bytes at a time, a value cut by every read boundary is still replaced", (step) => {
-    const g = new EchoGuard(VALUE, PH);
+    const g = new EchoGuard([[VALUE, PH]]);
     const body = Buffer.from(`start ${VALUE} middle ${VALUE}${VALUE} end ${VALUE.slice(0, 10)}`);
     const out: Buffer[] = [];
     for (let i = 0; i < body.length; i += step) out.push(g.push(body.subarray(i, i + step)));
@@ -115,9 +116,37 @@ describe("EchoGuard: the real value never reaches the agent in a response", () =
   });
 
   test("what is held back is at most the value's length less one", () => {
-    const g = new EchoGuard(VALUE, PH);
+    const g = new EchoGuard([[VALUE, PH]]);
     const out = g.push(Buffer.from("x".repeat(100)));
     expect(out.length).toBe(100 - (VALUE.length - 1));
     expect(g.push(Buffer.alloc(0), true).length).toBe(VALUE.length - 1);
+  });
+});
+
+describe("replace entries", () => {
+  const R = { ...entry("r", ["api.a.example"], false, "replace"), secret: "v a/l&u=e" };
+  const both = [A, R];
+
+  test("every replace entry covering the host is a candidate, beside the first header entry; none over plain HTTP", () => {
+    const j = judgeCredentials(action("api.a.example", "https"), "/", [], both);
+    expect(j && "inject" in j ? j.inject.map((e) => e.name) : null).toEqual(["a", "r"]);
+    expect(judgeCredentials(action("api.a.example", "http"), "/", [], both)).toBeNull();
+    const carried = judgeCredentials(action("api.a.example", "http"), `/?k=${R.placeholder}`, [], both);
+    expect(carried && "refuse" in carried ? carried.refuse.rule : null).toBe("cred.plaintext");
+  });
+
+  test("replacePlaceholders writes the value as the place needs it, and says which entries applied", () => {
+    expect(replacePlaceholders(`/x?k=${R.placeholder}`, [R], encodeURIComponent)).toEqual({ text: "/x?k=v%20a%2Fl%26u%3De", applied: [R] });
+    expect(replacePlaceholders(`{"k":"${R.placeholder}"}`, [R], (v) => JSON.stringify(v).slice(1, -1)).text).toBe('{"k":"v a/l&u=e"}');
+    // A header entry's placeholder is never replaced in place: its value goes in its own header.
+    expect(replacePlaceholders(`k=${A.placeholder}`, [A, R]).applied).toEqual([]);
+  });
+
+  test("judgeBodyPlaceholders: a placeholder in a body to another host, or in plain HTTP, is refused", () => {
+    const body = Buffer.from(`{"key":"${R.placeholder.toUpperCase()}"}`);
+    expect(judgeBodyPlaceholders(action("other.example", "https"), body, both)?.rule).toBe("cred.wrong-host");
+    expect(judgeBodyPlaceholders(action("api.a.example", "http"), body, both)?.rule).toBe("cred.plaintext");
+    expect(judgeBodyPlaceholders(action("api.a.example", "https"), body, both)).toBeNull();
+    expect(judgeBodyPlaceholders(action("other.example", "https"), Buffer.from("no placeholder"), both)).toBeNull();
   });
 });
