@@ -188,6 +188,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
             secret: value,
             placeholder: e.placeholder ?? placeholderFor(e.name),
             allowPlaintext: e.allow_plaintext,
+            clientHeader: e.client_header,
           }),
         ];
       }),

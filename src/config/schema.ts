@@ -289,8 +289,11 @@ export const configSchema = z.strictObject({
         placeholder: z.string().regex(/^sluice-cred-[A-Za-z0-9_-]{8,100}$/, "sluice-cred- and 8 to 100 letters, digits, - or _").optional(),
         /** Inject over plain HTTP too (off: only inside intercepted TLS). */
         allow_plaintext: z.boolean().default(false),
+        /** The agent's own header of that name: dropped and replaced (drop), or the request refused (reject) unless it holds the placeholder. */
+        client_header: z.enum(["drop", "reject"]).default("drop"),
       })
-      .refine((e) => (e.header === undefined) !== (e.replace === undefined), "give either header or replace: true (where the value goes), not both"),
+      .refine((e) => (e.header === undefined) !== (e.replace === undefined), "give either header or replace: true (where the value goes), not both")
+      .refine((e) => e.header !== undefined || e.client_header === "drop", "client_header applies to header entries only"),
     )
     .default([]),
   audit: z

@@ -99,6 +99,8 @@ export interface Credential {
   readonly secret: string;
   readonly placeholder: string;
   readonly allowPlaintext: boolean;
+  /** The agent's own header of the entry's name: dropped, or the request refused unless it holds the placeholder. */
+  readonly clientHeader: "drop" | "reject";
 }
 
 export interface TlsSettings {

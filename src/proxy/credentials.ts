@@ -64,6 +64,10 @@ export function judgeCredentials(a: HttpRequestAction, target: string, headers: 
       // The first header entry for the host wins (config refuses an exact host taken twice).
       if (header) continue;
       header = true;
+      // client_header: reject — the agent's own credential for the host is refused, not replaced.
+      if (e.clientHeader === "reject" && headers.some(([n, v]) => sameHeader(e, n) && !v.toLowerCase().includes(e.placeholder.toLowerCase()))) {
+        return { refuse: { rule: "cred.client-header", code: "credential_misuse", detail: `the request carries its own ${e.headerName} header for ${a.host}, where credential ${e.name} sets it (client_header: reject)` } };
+      }
     }
     if (a.scheme === "http" && !e.allowPlaintext) {
       if (carried?.includes(e)) return { refuse: plaintext(e) };

@@ -15,6 +15,7 @@ const entry = (name: string, hosts: string[], allowPlaintext = false, mode: Cred
   secret: "real",
   placeholder: `sluice-cred-${name}-0123456789abcdef`,
   allowPlaintext,
+  clientHeader: "drop",
 });
 const A = entry("a", ["api.a.example"]);
 const B = entry("b", ["*.b.example"], true);
@@ -148,5 +149,18 @@ describe("replace entries", () => {
     expect(judgeBodyPlaceholders(action("api.a.example", "http"), body, both)?.rule).toBe("cred.plaintext");
     expect(judgeBodyPlaceholders(action("api.a.example", "https"), body, both)).toBeNull();
     expect(judgeBodyPlaceholders(action("other.example", "https"), Buffer.from("no placeholder"), both)).toBeNull();
+  });
+});
+
+describe("client_header: reject", () => {
+  const strict = { ...entry("s", ["api.s.example"]), clientHeader: "reject" as const };
+  const j = (headers: [string, string][]) => rule(judgeCredentials(action("api.s.example"), "/", headers, [strict]));
+
+  test("the agent's own header of that name, under any spelling, is refused; the placeholder or nothing is fine", () => {
+    expect(j([["Authorization", "Bearer my-own-key"]])).toBe("cred.client-header");
+    expect(j([["authorization", "Basic dXNlcjpwYXNz"]])).toBe("cred.client-header");
+    expect(j([["Authorization", `Bearer ${strict.placeholder}`]])).toBe("inject:s");
+    expect(j([])).toBe("inject:s");
+    expect(j([["X-Other", "x"]])).toBe("inject:s");
   });
 });
