@@ -145,7 +145,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       maxIdleUpstreamPerHost: p.max_idle_upstream_per_host,
       maxConnections: p.max_connections,
       requireAgent: p.require_agent ?? specs.some((a) => a.tokenSha256 !== undefined),
-      websocket: Object.freeze({ enabled: p.websocket.enabled, maxMessageBytes: p.websocket.max_message }),
+      websocket: Object.freeze({ enabled: p.websocket.enabled, maxMessageBytes: p.websocket.max_message, maxHeldTotalBytes: p.websocket.max_held_total }),
     }),
     egress,
     dns: Object.freeze({

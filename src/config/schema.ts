@@ -98,6 +98,8 @@ export const configSchema = z.strictObject({
           enabled: z.boolean().default(true),
           // A message is read whole before it is judged: one larger is refused (close 1009).
           max_message: size.default(1024 * 1024).refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, "must be between 1KiB and 64MiB"),
+          // All connections' incomplete messages together; the one that would pass it is closed (1009).
+          max_held_total: size.default(64 * 1024 * 1024),
         })
         .prefault({}),
     })

@@ -41,7 +41,7 @@ export interface ProxySettings {
   /** Explicit, or true by default once any agent is identified by token (see config/compile). */
   readonly requireAgent: boolean;
   /** WebSocket upgrades: relayed message by message (proxy/ws-relay.ts), or refused when disabled. */
-  readonly websocket: { readonly enabled: boolean; readonly maxMessageBytes: number };
+  readonly websocket: { readonly enabled: boolean; readonly maxMessageBytes: number; readonly maxHeldTotalBytes: number };
 }
 
 export interface DnsSettings {

@@ -208,6 +208,8 @@ interface Exchange extends Base {
   readonly wsUpgrade: boolean;
   /** After a 101: the WebSocket relayed message by message (ws-relay.ts). */
   ws: WsRelay | null;
+  /** Bytes its relay holds for incomplete messages, as last counted into wsHeld. */
+  wsPending: number;
 }
 
 /** Body bytes (framing removed, decoded) in, what may go to the client now out; `stop` ends the response. */
@@ -341,7 +343,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
             refuseTunnel(c, "tls.hello-timeout", "no whole ClientHello within header_timeout");
           } else if (now - t.started > p.tunnelMaxMs) {
             log.info("tunnel reached tunnel_max_duration", { host: t.action.host });
-            endTunnel(t);
+            // A WebSocket inside is closed properly (1001, recorded as such); its TLS session's
+            // end then ends the tunnel (or the next check does).
+            const inner = c.intercept?.inner?.ex;
+            if (inner?.ws && !inner.done) wsGoingAway(inner, "tunnel_max_duration reached");
+            else endTunnel(t);
           } else if (now - t.lastActive > p.idleTimeoutMs) {
             // A request in flight inside an intercepted tunnel is timed by the exchange's own
             // rules (upstream_timeout), like a plain one: a slow origin is not an idle client.
@@ -592,7 +598,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         const ex = c.ex!;
         if (ex.done) return;
         ex.lastActive = now;
-        wsRelay(ex, ex.ws!.fromClient(chunk));
+        wsFeed(ex, "client", chunk);
         return;
       }
       case "request-body":
@@ -788,6 +794,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       injected: [],
       wsUpgrade,
       ws: null,
+      wsPending: 0,
       echo: null,
     };
     if (decision.verdict === "block") {
@@ -1322,7 +1329,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   function onResponseData(ex: Exchange, chunk: Buffer): void {
     if (ex.ws) {
-      wsRelay(ex, ex.ws.fromServer(chunk));
+      wsFeed(ex, "server", chunk);
       return;
     }
     let data = chunk;
@@ -2119,11 +2126,30 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     ex.ws = ws;
     c.phase = "websocket";
     send(c, asciiHead(`HTTP/1.1 101 ${res.reason}\r\n${serializeHeaders(res.headers, res.connection)}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n`), ex.upstream);
-    if (rest.length > 0) wsRelay(ex, ws.fromServer(rest));
+    if (rest.length > 0) wsFeed(ex, "server", rest);
     const early = c.buf;
     c.buf = null;
-    if (early && !ex.done) wsRelay(ex, ws.fromClient(early));
+    if (early && !ex.done) wsFeed(ex, "client", early);
     resumeClient(c);
+  }
+
+  /** Bytes held for incomplete WebSocket messages, over all connections (proxy.websocket.max_held_total). */
+  let wsHeld = 0;
+
+  /** One side's bytes through the relay, counted against the global bound, and what comes out sent. */
+  function wsFeed(ex: Exchange, side: "client" | "server", chunk: Buffer): void {
+    const ws = ex.ws!;
+    let out = side === "client" ? ws.fromClient(chunk) : ws.fromServer(chunk);
+    const pending = ws.pending;
+    wsHeld += pending - ex.wsPending;
+    ex.wsPending = pending;
+    const limit = deps.policy().proxy.websocket.maxHeldTotalBytes;
+    if (out.end === null && pending > 0 && wsHeld > limit) {
+      const reason: Reason = { rule: "ws.held-total", code: "body_too_large", detail: `incomplete WebSocket messages held over all connections passed proxy.websocket.max_held_total (${limit} bytes)` };
+      const closed = ws.close(1009, { verdict: "block", reasons: [reason] });
+      out = { toServer: [...out.toServer, ...closed.toServer], toClient: [...out.toClient, ...closed.toClient], end: closed.end };
+    }
+    wsRelay(ex, out);
   }
 
   /** Sends what the relay produced; ends the connection when it says so. */
@@ -2155,6 +2181,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.done) return;
     ex.done = true;
     const ws = ex.ws!;
+    wsHeld -= ex.wsPending;
+    ex.wsPending = 0;
     const up = ex.upstream;
     ex.upstream = null;
     const note = `WebSocket: ${ws.messagesUp} messages passed to the server, ${ws.messagesDown} to the agent; ${why}`;

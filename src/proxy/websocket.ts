@@ -41,19 +41,32 @@ export interface WsError {
 
 const HEADER_MAX = 14;
 
+/** A frame's header, read and checked before its payload is (the payload may not be here yet). */
+interface FrameHead {
+  readonly fin: boolean;
+  readonly opcode: number;
+  /** Offset of the payload (after the mask key, if any), and its length. */
+  readonly at: number;
+  readonly length: number;
+}
+
 /**
  * Reads one direction of a WebSocket connection. `masked`: frames from a client must be masked,
  * frames from a server must not be (§5.1). Memory is bounded by `maxMessage`: a frame whose
  * declared length would take its message past it is refused from its header, before its payload
- * is read (close 1009).
+ * is read (close 1009). Reads are kept as they came until a whole frame is there, then joined
+ * once, so a large frame arriving in many reads costs its size, not its size squared.
  */
 export class WsReader {
-  #buf: Buffer | null = null;
+  #chunks: Buffer[] = [];
+  #len = 0;
   /** The data message being reassembled: its first frame's opcode and the fragments so far. */
   #opcode = -1;
   #parts: Buffer[] = [];
   #size = 0;
   #failed: WsError | null = null;
+  /** The header of the frame whose payload is awaited (checked once, not at every read). */
+  #next: FrameHead | null = null;
 
   constructor(
     private readonly masked: boolean,
@@ -62,59 +75,29 @@ export class WsReader {
 
   /** Bytes held for an incomplete frame or message (for memory accounting). */
   get pending(): number {
-    return (this.#buf?.length ?? 0) + this.#size;
+    return this.#len + this.#size;
   }
 
   /** The events in `chunk` (with what came before it); an error ends the direction for good. */
   feed(chunk: Buffer): WsEvent[] | WsError {
     if (this.#failed) return this.#failed;
-    let buf = this.#buf === null ? chunk : Buffer.concat([this.#buf, chunk]);
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#len += chunk.length;
+    }
     const events: WsEvent[] = [];
     for (;;) {
-      if (buf.length < 2) break;
-      const b0 = buf[0]!;
-      const b1 = buf[1]!;
-      const fin = (b0 & 0x80) !== 0;
-      const opcode = b0 & 0x0f;
-      if ((b0 & 0x70) !== 0) return this.#fail(CLOSE_PROTOCOL_ERROR, "a reserved bit is set, but no extension was negotiated");
-      const control = opcode >= 0x8;
-      if (opcode > OP_BINARY && !control) return this.#fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
-      if (control && opcode > OP_PONG) return this.#fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
-      if (((b1 & 0x80) !== 0) !== this.masked) {
-        return this.#fail(CLOSE_PROTOCOL_ERROR, this.masked ? "a frame from the client is not masked" : "a frame from the server is masked");
-      }
-      let length = b1 & 0x7f;
-      let at = 2;
-      if (length === 126) {
-        if (buf.length < 4) break;
-        length = buf.readUInt16BE(2);
-        at = 4;
-      } else if (length === 127) {
-        if (buf.length < 10) break;
-        const high = buf.readUInt32BE(2);
-        // §5.2: the most significant bit must be 0; anything past 2^53 is past every limit anyway.
-        if (high >= 0x200000) return this.#fail(CLOSE_TOO_BIG, "a frame longer than 2^53 bytes");
-        length = high * 0x1_0000_0000 + buf.readUInt32BE(6);
-        at = 10;
-      }
-      if (control) {
-        if (!fin) return this.#fail(CLOSE_PROTOCOL_ERROR, "a fragmented control frame");
-        if (length > MAX_CONTROL_PAYLOAD) return this.#fail(CLOSE_PROTOCOL_ERROR, "a control frame over 125 bytes");
-      } else if (opcode === OP_CONTINUATION) {
-        if (this.#opcode < 0) return this.#fail(CLOSE_PROTOCOL_ERROR, "a continuation frame with no message to continue");
-      } else if (this.#opcode >= 0) {
-        return this.#fail(CLOSE_PROTOCOL_ERROR, "a new message began before the last one ended");
-      }
-      if (!control && this.#size + length > this.maxMessage) {
-        return this.#fail(CLOSE_TOO_BIG, `a message over ${this.maxMessage} bytes (proxy.websocket.max_message)`);
-      }
-      const maskAt = at;
-      if (this.masked) at += 4;
-      if (buf.length < at + length) break;
-      const payload = Buffer.from(buf.subarray(at, at + length));
-      if (this.masked) unmask(payload, buf, maskAt);
-      buf = buf.subarray(at + length);
-      if (control) {
+      const head = this.#next ?? this.#head();
+      if (head === null) break;
+      if ("code" in head) return head;
+      this.#next = head;
+      if (this.#len < head.at + head.length) break;
+      this.#next = null;
+      const frame = this.#take(head.at + head.length);
+      const payload = Buffer.from(frame.subarray(head.at, head.at + head.length));
+      if (this.masked) unmask(payload, frame, head.at - 4);
+      const { fin, opcode, length } = head;
+      if (opcode >= 0x8) {
         if (opcode === OP_CLOSE && length === 1) return this.#fail(CLOSE_PROTOCOL_ERROR, "a close frame with a one-byte payload");
         events.push({ type: "control", opcode, payload });
         continue;
@@ -132,14 +115,85 @@ export class WsReader {
       this.#parts = [];
       this.#size = 0;
     }
-    // A copy of a short remainder, so it does not pin the whole read buffer it came from.
-    this.#buf = buf.length === 0 ? null : buf.length <= HEADER_MAX ? Buffer.from(buf) : buf;
     return events;
+  }
+
+  /** The next frame's header, checked; null while it is incomplete. */
+  #head(): FrameHead | WsError | null {
+    if (this.#len < 2) return null;
+    const buf = this.#peek(Math.min(HEADER_MAX, this.#len));
+    const b0 = buf[0]!;
+    const b1 = buf[1]!;
+    const fin = (b0 & 0x80) !== 0;
+    const opcode = b0 & 0x0f;
+    if ((b0 & 0x70) !== 0) return this.#fail(CLOSE_PROTOCOL_ERROR, "a reserved bit is set, but no extension was negotiated");
+    const control = opcode >= 0x8;
+    if ((opcode > OP_BINARY && !control) || opcode > OP_PONG) return this.#fail(CLOSE_PROTOCOL_ERROR, `unknown opcode ${opcode}`);
+    if (((b1 & 0x80) !== 0) !== this.masked) {
+      return this.#fail(CLOSE_PROTOCOL_ERROR, this.masked ? "a frame from the client is not masked" : "a frame from the server is masked");
+    }
+    let length = b1 & 0x7f;
+    let at = 2;
+    if (length === 126) {
+      if (buf.length < 4) return null;
+      length = buf.readUInt16BE(2);
+      at = 4;
+    } else if (length === 127) {
+      if (buf.length < 10) return null;
+      const high = buf.readUInt32BE(2);
+      // §5.2: the most significant bit must be 0; anything past 2^53 is past every limit anyway.
+      if (high >= 0x200000) return this.#fail(CLOSE_TOO_BIG, "a frame longer than 2^53 bytes");
+      length = high * 0x1_0000_0000 + buf.readUInt32BE(6);
+      at = 10;
+    }
+    if (control) {
+      if (!fin) return this.#fail(CLOSE_PROTOCOL_ERROR, "a fragmented control frame");
+      if (length > MAX_CONTROL_PAYLOAD) return this.#fail(CLOSE_PROTOCOL_ERROR, "a control frame over 125 bytes");
+    } else if (opcode === OP_CONTINUATION) {
+      if (this.#opcode < 0) return this.#fail(CLOSE_PROTOCOL_ERROR, "a continuation frame with no message to continue");
+    } else if (this.#opcode >= 0) {
+      return this.#fail(CLOSE_PROTOCOL_ERROR, "a new message began before the last one ended");
+    }
+    if (!control && this.#size + length > this.maxMessage) {
+      return this.#fail(CLOSE_TOO_BIG, `a message over ${this.maxMessage} bytes (proxy.websocket.max_message)`);
+    }
+    if (this.masked) at += 4;
+    return { fin, opcode, at, length };
+  }
+
+  /** The first `n` held bytes, contiguous (n is small: a header); only the reads they are in are joined. */
+  #peek(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    if (first.length >= n) return first;
+    const parts: Buffer[] = [];
+    let got = 0;
+    for (const c of this.#chunks) {
+      parts.push(c);
+      got += c.length;
+      if (got >= n) break;
+    }
+    return Buffer.concat(parts, got);
+  }
+
+  /** Removes and returns the first `n` held bytes, contiguous, joining reads at most once. */
+  #take(n: number): Buffer {
+    let first = this.#chunks[0]!;
+    if (first.length < n) {
+      first = Buffer.concat(this.#chunks, this.#len);
+      this.#chunks = [first];
+    }
+    const out = first.subarray(0, n);
+    if (first.length === n) this.#chunks.shift();
+    else this.#chunks[0] = first.subarray(n);
+    this.#len -= n;
+    return out;
   }
 
   #fail(code: WsError["code"], reason: string): WsError {
     this.#failed = { code, reason };
-    this.#buf = null;
+    this.#next = null;
+    this.#chunks = [];
+    this.#len = 0;
     this.#parts = [];
     this.#size = 0;
     return this.#failed;

@@ -12,10 +12,8 @@
  * A message that must not pass closes both sides with 1008 (policy violation) and the rule as
  * the reason; a protocol error with 1002, 1007 or 1009. Nothing of a refused message is sent.
  */
-import { isUtf8 } from "node:buffer";
 import type { ReasonCode } from "../core/reasons.ts";
 import type { Decision, Reason } from "../core/types.ts";
-import { binaryText } from "../inspect/body-fragments.ts";
 import { BodyStreamScanner, decideFindings, mergeVerdicts, type ContentVerdict } from "../inspect/content.ts";
 import { bodyFragments, joinedFragments } from "../inspect/fragments.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
@@ -69,57 +67,97 @@ export class WsRelay {
     this.#injection = options.injection ? new EventScan(options.injection, options.audit, "ws.message", "WebSocket messages") : null;
   }
 
-  /** Bytes the agent sent. */
+  /**
+   * Bytes the agent sent. Everything that came in one read is judged before any of it is sent,
+   * and the stream checks run once per read, not once per message: a flood of tiny messages
+   * costs what one read of them does.
+   */
   fromClient(chunk: Buffer): WsOutput {
     const out: WsOutput = { toServer: [], toClient: [], end: null };
     if (this.#ended) return out;
     const events = this.#fromClient.feed(chunk);
     if (!Array.isArray(events)) return this.close(events.code, protocolReason(events, "client"), out);
+    if (events.length === 0) return out;
+    const dlp = this.#dlp;
+    const frames: Buffer[] = [];
+    const sent: Piece[] = [];
+    let messages = 0;
     for (const e of events) {
-      if (e.type === "control") {
-        // Ping, pong and close payloads are short, but they reach the server too.
-        const payload = e.opcode === OP_CLOSE ? e.payload.subarray(2) : e.payload;
-        const judged = this.#dlp && payload.length > 0 ? this.#dlp.judge(payload, false) : { send: payload };
+      const control = e.type === "control";
+      // Ping, pong and close payloads are short, but they reach the server too.
+      const payload = control && e.opcode === OP_CLOSE ? e.payload.subarray(2) : e.payload;
+      let send: Uint8Array = payload;
+      // What enforce mode sends: the streams judge that (audit mode sends the payload as it was).
+      let enforced: Uint8Array = payload;
+      if (dlp !== null && payload.length > 0) {
+        const judged = dlp.judge(payload);
         if ("stop" in judged) return this.#refuse(out, judged.stop.decision, CLOSE_POLICY_VIOLATION);
-        const sent = e.opcode === OP_CLOSE && judged.send !== payload ? Buffer.concat([e.payload.subarray(0, 2), judged.send]) : e.payload;
-        out.toServer.push(encodeFrame(e.opcode, sent, true));
-        continue;
+        send = judged.send;
+        enforced = judged.enforced;
       }
-      const judged = this.#dlp ? this.#dlp.judge(e.payload, e.text) : { send: e.payload };
-      if ("stop" in judged) return this.#refuse(out, judged.stop.decision, CLOSE_POLICY_VIOLATION);
-      out.toServer.push(encodeFrame(e.text ? OP_TEXT : OP_BINARY, judged.send, true));
-      this.messagesUp++;
+      if (control) {
+        const whole = e.opcode !== OP_CLOSE ? send : send === payload ? e.payload : Buffer.concat([e.payload.subarray(0, 2), send]);
+        // A redaction that makes a control frame too long for one (§5.5) cannot be sent as one.
+        if (whole.length > 125) return this.#refuse(out, tooLongAfterRedaction(), CLOSE_POLICY_VIOLATION);
+        frames.push(encodeFrame(e.opcode, whole, true));
+        sent.push({ control: true, text: false, bytes: enforced });
+      } else {
+        frames.push(encodeFrame(e.text ? OP_TEXT : OP_BINARY, send, true));
+        sent.push({ control: false, text: e.text, bytes: enforced });
+        messages++;
+      }
     }
+    if (dlp !== null) {
+      const stop = dlp.across(sent);
+      if (stop !== null) return this.#refuse(out, stop.decision, CLOSE_POLICY_VIOLATION);
+    }
+    out.toServer.push(...frames);
+    this.messagesUp += messages;
     return out;
   }
 
-  /** Bytes the server sent. */
+  /** Bytes the server sent: judged a read at a time, like the agent's. */
   fromServer(chunk: Buffer): WsOutput {
     const out: WsOutput = { toServer: [], toClient: [], end: null };
     if (this.#ended) return out;
     const events = this.#fromServer.feed(chunk);
     if (!Array.isArray(events)) return this.close(events.code, protocolReason(events, "server"), out);
+    if (events.length === 0) return out;
+    if (this.#injection !== null) {
+      // Every payload the agent's client can hand its model as words: messages of either kind
+      // (binary read as a lossy decoder would), and close reasons and pings.
+      const texts = events.map((e) => readable(e.type === "control" && e.opcode === OP_CLOSE ? e.payload.subarray(2) : e.payload)).filter((t) => t.length > 0);
+      if (texts.length > 0 && this.#injection.scan(texts, null, this.messagesDown)) return this.#refuse(out, this.#injection.decision()!, CLOSE_POLICY_VIOLATION);
+    }
     for (const e of events) {
-      if (e.type === "message") {
-        // Binary that is not UTF-8 text is passed on unread: no model reads it as words.
-        if (this.#injection && (e.text || isUtf8(e.payload)) && this.#injection.scan([e.payload.toString("utf8")], null, this.messagesDown)) {
-          return this.#refuse(out, this.#injection.decision()!, CLOSE_POLICY_VIOLATION);
-        }
-        this.messagesDown++;
-      }
+      if (e.type === "message") this.messagesDown++;
       out.toClient.push(encodeFrame(e.type === "message" ? (e.text ? OP_TEXT : OP_BINARY) : e.opcode, e.payload, false));
     }
     return out;
   }
 
-  /** The decision to record for the connection: `base` (the handshake's) with every finding. */
+  /** Bytes held for incomplete frames and messages, both ways (for sluice's global bound). */
+  get pending(): number {
+    return this.#fromClient.pending + this.#fromServer.pending;
+  }
+
+  /**
+   * The decision to record for the connection: `base` (the handshake's) with every finding. The
+   * handshake's own findings are always kept, whatever the messages add: they mask the path.
+   */
   decision(base: Decision): Decision {
-    let d = this.#closedBy === null ? base : mergeDecisions(this.#closedBy, base);
+    let d: Decision = { verdict: "allow", reasons: [] };
+    if (this.#closedBy !== null) d = mergeDecisions(d, this.#closedBy);
     const dlp = this.#dlp?.verdict ?? null;
-    if (dlp !== null) d = mergeDecisions(d, this.options.audit && dlp.decision.verdict === "block" ? { ...dlp.decision, verdict: "allow", wouldBlock: true } : dlp.decision);
+    if (dlp !== null) {
+      // Audit mode changed nothing on the wire: a block is a would-block, a redaction a warn.
+      const v = dlp.decision.verdict;
+      d = mergeDecisions(d, !this.options.audit ? dlp.decision : v === "block" ? { ...dlp.decision, verdict: "allow", wouldBlock: true } : v === "redact" ? { ...dlp.decision, verdict: "warn" } : dlp.decision);
+    }
     const inj = this.#injection?.decision() ?? null;
     if (inj !== null) d = mergeDecisions(d, inj);
-    return d;
+    const merged = mergeDecisions(d, base);
+    return base.findings && base.findings.length > 0 ? { ...merged, findings: [...base.findings, ...(d.findings ?? [])].slice(0, base.findings.length + MAX_RECORDED) } : merged;
   }
 
   /**
@@ -165,12 +203,18 @@ function mergeDecisions(a: Decision, b: Decision): Decision {
 }
 
 /**
- * DLP on what the agent sends over a WebSocket: each message parsed as a body would be (JSON
- * paths, form fields, binary strings) at `ws.message.*`, and all messages as one stream
- * (`ws.messages`, with the DLP overlap), so a secret cut into several messages is seen whole.
+ * DLP on what the agent sends over a WebSocket: each payload parsed as a body would be (JSON
+ * paths, form fields, binary strings) at `ws.message.*`; and the data messages as one stream
+ * (`ws.messages`), control payloads as another (`ws.control`), each joined as the server can join
+ * them (no separator), so a secret cut into several messages or pings is seen whole. The piece
+ * that starts a known secret is refused too, not only the one that completes it.
  */
 export class WsMessageDlp {
-  readonly #stream: BodyStreamScanner;
+  readonly #data: BodyStreamScanner;
+  readonly #control: BodyStreamScanner;
+  /** The last characters of each stream, for known secrets begun at the end of a message. */
+  #dataTail = "";
+  #controlTail = "";
   /** Rules and previews already recorded: a secret sent again is not recorded again. */
   readonly #seen = new Set<string>();
   /** Every finding so far, for the record (bounded). */
@@ -180,30 +224,63 @@ export class WsMessageDlp {
     private readonly dlp: DlpSettings,
     private readonly audit: boolean,
   ) {
-    this.#stream = new BodyStreamScanner(dlp.engine, dlp.overlapBytes, "ws.messages");
+    this.#data = new BodyStreamScanner(dlp.engine, dlp.overlapBytes, "ws.messages");
+    this.#control = new BodyStreamScanner(dlp.engine, dlp.overlapBytes, "ws.control");
   }
 
-  /** The bytes to send (the message, or a redacted copy), or the verdict that stops the connection. */
-  judge(payload: Buffer, text: boolean): { readonly send: Uint8Array } | { readonly stop: ContentVerdict } {
+  /**
+   * One payload alone: the bytes to send (as they were, or redacted; `enforced`: what enforce
+   * mode sends, which audit mode does not), or the verdict that stops the connection.
+   */
+  judge(payload: Buffer): { readonly send: Uint8Array; readonly enforced: Uint8Array } | { readonly stop: ContentVerdict } {
     let v = this.#scan(payload);
-    let send: Uint8Array = payload;
-    if (v !== null && v.decision.verdict === "redact") {
+    if (v === null) return { send: payload, enforced: payload };
+    let enforced: Uint8Array = payload;
+    if (v.decision.verdict === "redact") {
       const redacted = v.redactor!.applyBytes(payload);
       const again = this.#scan(redacted);
       if (again !== null && again.decision.verdict !== "warn") v = escalate(v, "set to redact, but it is still there after redaction");
-      else if (!this.audit) send = redacted;
+      else enforced = redacted;
     }
-    // What goes on is what the stream has seen: a redacted secret is not found again across messages.
-    const streamed = text ? Buffer.from(send).toString("utf8") : `\n${binaryText(send)}`;
-    const known = new Set((v?.decision.findings ?? []).map((f) => `${f.rule}\u0000${f.preview}`));
-    const hits = this.#stream.push(streamed).filter((h) => !known.has(`${h.finding.rule}\u0000${h.finding.preview}`));
-    let across = decideFindings(hits);
-    if (across !== null && across.decision.verdict === "redact") across = escalate(across, "set to redact, but it is split across WebSocket messages");
-    v = mergeVerdicts(v, across);
-    if (v === null) return { send };
     this.#remember(v);
     if (v.decision.verdict === "block" && !this.audit) return { stop: v };
-    return { send: this.audit ? payload : send };
+    return { send: this.audit ? payload : enforced, enforced };
+  }
+
+  /**
+   * The payloads of one read as they will be sent (redactions made), joined onto what came
+   * before in their stream: the verdict that stops the connection, or null.
+   */
+  across(pieces: readonly Piece[]): ContentVerdict | null {
+    let data = "";
+    let control = "";
+    for (const p of pieces) {
+      const b = Buffer.from(p.bytes.buffer, p.bytes.byteOffset, p.bytes.byteLength);
+      if (p.control) control += b.toString("latin1");
+      else data += p.text ? b.toString("utf8") : b.toString("latin1");
+    }
+    let v: ContentVerdict | null = null;
+    if (data.length > 0) v = mergeVerdicts(v, this.#stream(this.#data, data));
+    if (control.length > 0) v = mergeVerdicts(v, this.#stream(this.#control, control));
+    if (data.length > 0) this.#dataTail = (this.#dataTail + data).slice(-PARTIAL_TAIL);
+    if (control.length > 0) this.#controlTail = (this.#controlTail + control).slice(-PARTIAL_TAIL);
+    for (const [where, tail, added] of [["ws.messages", this.#dataTail, data], ["ws.control", this.#controlTail, control]] as const) {
+      const name = added.length > 0 ? this.dlp.engine.partialKnownSecret(tail) : null;
+      if (name === null) continue;
+      // A piece cannot be redacted out of what follows it: redact blocks, warn records.
+      const verdict = this.dlp.engine.actionFor("dlp.known-secret") === "warn" ? "warn" : "block";
+      const reason = { rule: "dlp.known-secret", code: "dlp_finding" as const, detail: `dlp.known-secret in ${where}: the beginning of known:${name} ends a message (a secret sent in pieces)` };
+      v = mergeVerdicts(v, { decision: { verdict, reasons: [reason], findings: [{ rule: "dlp.known-secret", location: where, preview: `known:${name}`, via: ["partial"] }] }, redactor: null });
+    }
+    if (v === null) return null;
+    this.#remember(v);
+    return v.decision.verdict === "block" && !this.audit ? v : null;
+  }
+
+  #stream(scanner: BodyStreamScanner, text: string): ContentVerdict | null {
+    const v = decideFindings(scanner.push(text));
+    // Pieces of other messages, already sent or sent apart: nothing to cut them out of.
+    return v !== null && v.decision.verdict === "redact" ? escalate(v, "set to redact, but it is split across WebSocket messages") : v;
   }
 
   #scan(payload: Uint8Array): ContentVerdict | null {
@@ -223,6 +300,28 @@ export class WsMessageDlp {
     const d = merged!.decision;
     this.verdict = { decision: { ...d, reasons: d.reasons.slice(0, MAX_RECORDED), findings: (d.findings ?? []).slice(0, MAX_RECORDED) }, redactor: null };
   }
+}
+
+/** A payload as it goes to the server, for the streams. */
+interface Piece {
+  readonly control: boolean;
+  readonly text: boolean;
+  readonly bytes: Uint8Array;
+}
+
+/** Characters of each stream kept to find the beginning of a known secret at the end of a message. */
+const PARTIAL_TAIL = 4096;
+
+/** A payload as text the way an agent's client would read it: a UTF-16 byte-order mark first, else UTF-8, lossy. */
+function readable(payload: Buffer): string {
+  if (payload.length === 0) return "";
+  if (payload[0] === 0xff && payload[1] === 0xfe) return new TextDecoder("utf-16le").decode(payload);
+  if (payload[0] === 0xfe && payload[1] === 0xff) return new TextDecoder("utf-16be").decode(payload);
+  return payload.toString("utf8");
+}
+
+function tooLongAfterRedaction(): Decision {
+  return { verdict: "block", reasons: [{ rule: "dlp.redact-failed", code: "dlp_finding", detail: "a control frame's payload, redacted, is over 125 bytes: it cannot be sent as one" }] };
 }
 
 function looksLikeJson(bytes: Uint8Array): boolean {

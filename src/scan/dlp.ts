@@ -47,6 +47,8 @@ export interface DlpEngine {
    */
   scanOnce(key: string, build: () => Fragment[]): DlpHit[];
   actionFor(rule: string): DlpAction;
+  /** A known secret whose beginning ends `text` (KnownSecretScanner.partialAtEnd); null without known secrets. */
+  partialKnownSecret(text: string): string | null;
 }
 
 /** Both packs as one: findings of `a` then of `b`. */
@@ -164,6 +166,7 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
     ruleIds: [...rules.rules.map((r) => r.id), ...(known ? ["dlp.known-secret"] : [])],
     actionFor,
     scan: (fragments) => scan(fragments, false),
+    partialKnownSecret: (text) => (known === null ? null : known.partialAtEnd(text)),
   };
 
   /** `head`: the fragments are a request head's (scanOnce), whose common headers are remembered. */

@@ -38,6 +38,12 @@ export interface KnownSecretScanner {
   /** Number of secrets compiled into the scanner (skipped ones excluded). */
   readonly size: number;
   scan(text: string): KnownSecretMatch[];
+  /**
+   * The name of a secret whose first `min` or more characters (but not all) end `text`, as
+   * written; null when none does. For text that goes out in pieces (WebSocket messages): the
+   * piece that starts a secret is refused, not only the one that completes it.
+   */
+  partialAtEnd(text: string, min?: number): string | null;
   /** Redaction is not offered here: the caller redacts by the offsets. */
   redact?: never;
 }
@@ -199,6 +205,7 @@ export function compileKnownSecrets(
 
   const skipped: string[] = [];
   const needles = new Map<string, Needle>();
+  const raw: KnownSecret[] = [];
   let size = 0;
   for (const { name, value } of secrets) {
     let codePoints = 0;
@@ -208,6 +215,7 @@ export function compileKnownSecrets(
       continue;
     }
     size++;
+    raw.push({ name, value });
     for (const [form, text] of formsOf(value)) {
       if (!needles.has(text)) needles.set(text, { text, name, form });
     }
@@ -240,5 +248,14 @@ export function compileKnownSecrets(
     return out;
   }
 
-  return Object.freeze({ size, skipped: Object.freeze(skipped), scan });
+  function partialAtEnd(text: string, min = DEFAULT_MIN_LENGTH): string | null {
+    for (const { name, value } of raw) {
+      for (let k = Math.min(value.length - 1, text.length); k >= min; k--) {
+        if (text.endsWith(value.slice(0, k))) return name;
+      }
+    }
+    return null;
+  }
+
+  return Object.freeze({ size, skipped: Object.freeze(skipped), scan, partialAtEnd });
 }

@@ -34,7 +34,8 @@ const handler = {
     received.push(text);
     if (text === "poison") {
       ws.send("weather: sunny");
-      ws.send(POISON);
+      // Apart, so the clean message is read (and passed on) before the poisoned one comes.
+      setTimeout(() => ws.send(POISON), 100);
     } else if (text === "big") ws.send("x".repeat(MAX_MESSAGE * 2));
     else if (text === "flood") flood(ws);
     else ws.send(typeof m === "string" ? `echo:${m}` : m);
@@ -78,9 +79,11 @@ let sluice: Running;
 let audit: Running;
 /** proxy.websocket.enabled: false, and tls.plaintext_tunnels left at block. */
 let disabled: Running;
+/** max_held_total 256 KiB (max_message 1 MiB) and tunnel_max_duration 2 s. */
+let tight: Running;
 
-const config = (extra = "", proxyExtra = "", tlsExtra = ", plaintext_tunnels: inspect") => `version: 1
-proxy: { listen: "127.0.0.1:0", require_agent: false, idle_timeout: 2s, websocket: { max_message: ${MAX_MESSAGE}${proxyExtra} } }
+const config = (extra = "", proxyExtra = "", tlsExtra = ", plaintext_tunnels: inspect", limits = `idle_timeout: 2s, websocket: { max_message: ${MAX_MESSAGE}${proxyExtra} }`) => `version: 1
+proxy: { listen: "127.0.0.1:0", require_agent: false, ${limits} }
 admin: { listen: "127.0.0.1:0" }
 egress:
   allow: ["127.0.0.1"]
@@ -104,11 +107,16 @@ beforeAll(async () => {
   const leaf = await ca.mint("127.0.0.1");
   plain = serve();
   secure = serve({ cert: leaf.certPem, key: leaf.keyPem });
-  [sluice, audit, disabled] = await Promise.all([started(config()), started(config("mode: audit\n")), started(config("", ", enabled: false", ""))]);
+  [sluice, audit, disabled, tight] = await Promise.all([
+    started(config()),
+    started(config("mode: audit\n")),
+    started(config("", ", enabled: false", "")),
+    started(config("", "", "", "tunnel_max_duration: 2s, websocket: { max_message: 1MiB, max_held_total: 256KiB }")),
+  ]);
 }, T);
 
 afterAll(async () => {
-  await stopSluices(sluice, audit, disabled);
+  await stopSluices(sluice, audit, disabled, tight);
   plain?.stop(true);
   secure?.stop(true);
 });
@@ -294,6 +302,42 @@ describe("an absolute-form upgrade on plain HTTP (the test's own byte-level clie
     const ws = await openRawWs(sluice.proxyPort, `ws://127.0.0.1:${plain.port}/nokey`, ["Sec-WebSocket-Key: short"]);
     expect(ws.status).toBe(400);
     ws.close();
+  }, T);
+});
+
+describe("limits", () => {
+  test("incomplete messages over max_held_total (all connections together): the one that passes it is closed with 1009", async () => {
+    const a = await openRawWs(tight.proxyPort, `ws://127.0.0.1:${plain.port}/held-a`);
+    const b = await openRawWs(tight.proxyPort, `ws://127.0.0.1:${plain.port}/held-b`);
+    // A frame header announcing 900 KiB (under max_message), then 200 KiB of it: held, waiting.
+    const partial = (ws: typeof a) => {
+      const n = 900 * 1024;
+      ws.socket.write(Buffer.from([0x82, 0x80 | 127, 0, 0, 0, 0, (n >>> 24) & 255, (n >> 16) & 255, (n >> 8) & 255, n & 255, 1, 2, 3, 4]));
+      ws.socket.write(Buffer.alloc(200 * 1024, 7));
+    };
+    partial(a);
+    await Bun.sleep(300);
+    partial(b);
+    const f = await b.next();
+    expect(f?.opcode).toBe(0x8);
+    expect(f!.payload.readUInt16BE(0)).toBe(1009);
+    const rec = await wsRecord(tight, "/held-b");
+    expect(rec).toMatchObject({ verdict: "block", rule: "ws.held-total", reason: "body_too_large" });
+    // The first, under the bound alone, is still open.
+    a.send(0x1, "still here?");
+    expect(await a.next(500)).toBeNull();
+    a.close();
+    b.close();
+  }, T);
+
+  test("tunnel_max_duration closes a wss:// WebSocket with 1001, recorded as such", async () => {
+    const started = Date.now();
+    const s = await bunClient(tight, `wss://127.0.0.1:${secure.port}/long`, Array.from({ length: 20 }, (_, i) => `m${i}`), 250);
+    expect(s.code).toBe(1001);
+    expect(s.reason).toBe("closed by sluice: tunnel_max_duration reached");
+    expect(Date.now() - started).toBeLessThan(4500);
+    const rec = await wsRecord(tight, "/long");
+    expect(String(rec.detail)).toContain("closed by sluice: tunnel_max_duration reached");
   }, T);
 });
 

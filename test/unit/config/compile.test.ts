@@ -70,7 +70,7 @@ egress:
       maxConnections: 4096,
       maxIdleUpstreamPerHost: 7,
       requireAgent: true,
-      websocket: { enabled: true, maxMessageBytes: 1024 * 1024 },
+      websocket: { enabled: true, maxMessageBytes: 1024 * 1024, maxHeldTotalBytes: 64 * 1024 * 1024 },
     });
   });
 

@@ -44,7 +44,7 @@ describe("parseConfigText: defaults", () => {
         upstream_idle_timeout: 30_000,
         max_idle_upstream_per_host: 32,
         max_connections: 4096,
-        websocket: { enabled: true, max_message: 1024 * 1024 },
+        websocket: { enabled: true, max_message: 1024 * 1024, max_held_total: 64 * 1024 * 1024 },
       },
       admin: { listen: { hostname: "127.0.0.1", port: 8889 } },
       dns: {
@@ -133,7 +133,7 @@ audit:
       max_idle_upstream_per_host: 0,
       max_connections: 4096,
       require_agent: true,
-      websocket: { enabled: false, max_message: 65536 },
+      websocket: { enabled: false, max_message: 65536, max_held_total: 64 * 1024 * 1024 },
     });
     expect(c.admin).toEqual({ listen: { hostname: "127.0.0.1", port: 0 }, token_file: "admin.token" });
     expect(c.egress.ports).toEqual({
