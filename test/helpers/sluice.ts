@@ -1,7 +1,6 @@
 /**
- * Starts dist/sluice (or the sources with `bun src/main.ts` when SLUICE_BIN=src) on a config
- * written to a temp dir, waits for its "sluice ready" line (never a sleep), and collects every
- * JSON line it prints: log lines and decision records.
+ * Starts dist/sluice on a config written to a temp dir, waits for its "sluice ready" line (never
+ * a sleep), and collects every JSON line it prints: log lines and decision records.
  */
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
