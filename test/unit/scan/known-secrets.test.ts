@@ -178,8 +178,18 @@ describe("known secrets: compile options and hygiene", () => {
       expect(shown).not.toContain(hex(secret.value));
       expect(shown).not.toContain(b64(secret.value).slice(0, 12));
     }
-    expect(Object.keys(s).sort()).toEqual(["scan", "size", "skipped"]);
+    expect(Object.keys(s).sort()).toEqual(["partialAtEnd", "scan", "size", "skipped"]);
     expect(Object.isFrozen(s)).toBe(true);
+  });
+
+  test("partialAtEnd: the beginning of a secret (8 characters or more, not all of it) ending a text", () => {
+    const s = compileKnownSecrets([OPENAI, DB]);
+    expect(s.partialAtEnd(`key=${OPENAI.value.slice(0, 8)}`)).toBe(OPENAI.name);
+    expect(s.partialAtEnd(`x ${DB.value.slice(0, DB.value.length - 1)}`)).toBe(DB.name);
+    expect(s.partialAtEnd(`key=${OPENAI.value.slice(0, 7)}`)).toBeNull();
+    // The whole secret is scan()'s to find; a beginning not at the end is nothing.
+    expect(s.partialAtEnd(`key=${OPENAI.value}`)).toBeNull();
+    expect(s.partialAtEnd(`${OPENAI.value.slice(0, 10)} and more`)).toBeNull();
   });
 
   test("two names with the same value: one match, the first name", () => {
