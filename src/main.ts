@@ -6,6 +6,7 @@ import { caCommand, HELP as CA_HELP } from "./cli/ca.ts";
 import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
 import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
+import { HELP as MCP_HELP, mcpCommand } from "./cli/mcp.ts";
 import { HELP as RUN_HELP, runCommand } from "./cli/run.ts";
 import { HELP as SCAN_HELP, scanCommand } from "./cli/scan.ts";
 import { EXIT, UsageError } from "./cli/usage.ts";
@@ -20,6 +21,7 @@ Commands:
   init            print the embedded default policy
   scan            scan a file or stdin for credentials (DLP rules, offline)
   ca export       print the TLS interception CA certificate, or --env trust-store settings
+  mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
 
 Options:
   -h, --help      show help (also: sluice <command> --help)
@@ -33,6 +35,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s)) },
   scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
+  mcp: { help: MCP_HELP, run: mcpCommand },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -50,7 +53,9 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`sluice: unknown command '${first}'\n\n${HELP}\n`);
     return EXIT.usage;
   }
-  if (rest.includes("-h") || rest.includes("--help")) {
+  // Only sluice's own arguments: what follows `--` is another program's (sluice mcp proxy -- CMD --help).
+  const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
+  if (own.includes("-h") || own.includes("--help")) {
     process.stdout.write(`${cmd.help}\n`);
     return EXIT.ok;
   }
@@ -70,4 +75,4 @@ const code = await main(process.argv.slice(2));
 process.exitCode = code;
 // `run` has stopped its listeners and flushed its records by now. Anything still open (a peer
 // that never closes its half of a connection) must not keep a stopped sluice alive.
-if (process.argv[2] === "run") process.exit(code);
+if (process.argv[2] === "run" || process.argv[2] === "mcp") process.exit(code);

@@ -112,7 +112,7 @@ export interface Resolver {
 /** One canonical record per request, tunnel or message (ARCHITECTURE.md, "Decisions out"). */
 export interface AuditRecord {
   readonly time: string;
-  readonly kind: "http" | "connect" | "dns" | "config" | "lifecycle";
+  readonly kind: "http" | "connect" | "dns" | "config" | "lifecycle" | "mcp";
   readonly agent: string;
   readonly client?: string;
   /** HTTP method, or the query type for DNS records (A, AAAA, TXT, ...). */
@@ -135,6 +135,10 @@ export interface AuditRecord {
   readonly inspected?: boolean;
   /** Content findings: rule, location, redacted preview, decoders. Never the value. */
   readonly findings?: readonly Finding[];
+  /** MCP: the server (its command, or --name), who sent the message, and the tool it concerns. */
+  readonly server?: string;
+  readonly direction?: "client" | "server";
+  readonly tool?: string;
 }
 
 export interface AuditSink {

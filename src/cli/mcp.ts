@@ -1,0 +1,163 @@
+/**
+ * `sluice mcp proxy -- CMD ARGS...`: the MCP stdio transport. Runs the server as a child and
+ * relays newline-delimited JSON-RPC between the client (our stdin/stdout) and the child, every
+ * message judged by mcp/session.ts before it is passed on. The child's stderr passes through;
+ * its environment is reduced to an allow-list, with credential placeholders in place of the real
+ * values; signals go to it and its exit status comes back. One record per judged message.
+ */
+import { parseArgs } from "node:util";
+import { createJsonlWriter } from "../audit/sink.ts";
+import { loadConfig, type Loaded } from "../config/load.ts";
+import { ConfigError } from "../core/errors.ts";
+import { LineReader } from "../mcp/lines.ts";
+import { McpSession, SLUICE_ERROR, type McpOut } from "../mcp/session.ts";
+import { configPath } from "./paths.ts";
+import { EXIT, UsageError } from "./usage.ts";
+
+export const HELP = `Usage: sluice mcp proxy [--config FILE] [--name NAME] [--pass-env NAME]... -- COMMAND [ARGS...]
+
+Runs an MCP server (COMMAND ARGS) as a child and relays the stdio transport between the MCP
+client (this process's stdin and stdout) and it, inspecting every message: DLP on what the
+client sends (tool arguments), prompt injection and DLP on what the server sends (results,
+tool descriptions, instructions, its own requests). A refused request gets JSON-RPC error
+-32001 with error.data.sluice = { rule, reason }; a poisoned tool is withheld from tools/list.
+
+Drop it in where the server's command was in an MCP client's configuration:
+  "command": "sluice", "args": ["mcp", "proxy", "--", "npx", "-y", "some-server"]
+
+The child's environment is reduced to PATH, HOME, USER, LOGNAME, SHELL, LANG, LC_*, TERM,
+TMPDIR, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the CA variables of
+\`sluice ca export --env\`, and --pass-env NAME; a credential whose value comes from an
+environment variable is given as its placeholder under that name. Its stderr passes through.
+Decision records go to audit.file (default stderr). Exit status: the server's (128+N when a
+signal N ended it), 1 when it could not start or the session was cut, 2 on a usage error.`;
+
+/** A message longer than this (bytes, one line) ends the session: sluice does not hold more of one. */
+export const MAX_LINE = 4 * 1024 * 1024;
+
+const ALLOWED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ"];
+const ALLOWED_ENV_ALL_CASES = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
+const CA_ENV = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "DENO_CERT"];
+const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+
+/** The child's environment: the allow-list from ours, --pass-env names, and placeholders for env-sourced credentials. */
+export function childEnv(env: NodeJS.ProcessEnv, pass: readonly string[], loaded: Loaded): Record<string, string> {
+  const out: Record<string, string> = {};
+  const names = [...ALLOWED_ENV, ...CA_ENV, ...ALLOWED_ENV_ALL_CASES, ...ALLOWED_ENV_ALL_CASES.map((n) => n.toLowerCase()), ...pass];
+  for (const [k, v] of Object.entries(env)) {
+    if (v !== undefined && (names.includes(k) || k.startsWith("LC_"))) out[k] = v;
+  }
+  // The server is given the placeholder where it expects the key; sluice injects the value.
+  for (const e of loaded.config.credentials) {
+    if (!("env" in e.source)) continue;
+    const compiled = loaded.policy.credentials.find((c) => c.name === e.name);
+    if (compiled) out[e.source.env] = compiled.placeholder;
+    else delete out[e.source.env];
+  }
+  return out;
+}
+
+export async function mcpCommand(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub !== "proxy") throw new UsageError(sub === undefined ? "mcp needs a subcommand: proxy" : `unknown mcp subcommand '${sub}' (there is: proxy)`);
+  const dash = rest.indexOf("--");
+  if (dash < 0 || dash === rest.length - 1) throw new UsageError("give the server's command after --: sluice mcp proxy -- COMMAND [ARGS...]");
+  const { values, positionals } = parseArgs({
+    args: rest.slice(0, dash),
+    options: { config: { type: "string", short: "c" }, name: { type: "string" }, "pass-env": { type: "string", multiple: true } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' before --`);
+  const command = rest.slice(dash + 1);
+  let loaded: Loaded;
+  try {
+    loaded = await loadConfig(configPath(values.config));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`sluice mcp proxy: invalid config:\n${err.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`);
+    return EXIT.failure;
+  }
+  return relay(command, values.name ?? command.join(" "), values["pass-env"] ?? [], loaded);
+}
+
+async function relay(command: string[], server: string, pass: readonly string[], loaded: Loaded): Promise<number> {
+  const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
+  const session = new McpSession(() => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit" }));
+  let child: ReturnType<typeof Bun.spawn<"pipe", "pipe", "inherit">>;
+  try {
+    child = Bun.spawn(command, { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: childEnv(process.env, pass, loaded) });
+  } catch (err) {
+    process.stderr.write(`sluice mcp proxy: cannot start ${command[0]}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  }
+  const toClient = Bun.stdout.writer();
+  let childInOpen = true;
+  let cut = false;
+  const emit = async (out: McpOut): Promise<void> => {
+    for (const r of out.records) {
+      records.writeLine(
+        JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }),
+      );
+    }
+    for (const line of out.toClient) toClient.write(`${line}\n`);
+    if (out.toClient.length > 0) await toClient.flush();
+    if (out.toServer.length > 0 && childInOpen) {
+      try {
+        for (const line of out.toServer) child.stdin.write(`${line}\n`);
+        await child.stdin.flush();
+      } catch {
+        childInOpen = false;
+      }
+    }
+  };
+  const stop = (why: string) => {
+    cut = true;
+    records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: "client", method: "(session)", verdict: "block", rule: "mcp.line-too-long", reason: "body_too_large", detail: why }));
+    child.kill("SIGTERM");
+  };
+
+  for (const sig of Object.keys(SIGNALS)) if (sig !== "SIGKILL") process.on(sig as NodeJS.Signals, () => child.kill(sig as NodeJS.Signals));
+
+  // Client -> server. Each read is handled (and its writes flushed) before the next: a child
+  // that stops reading stops us reading the client.
+  const fromClient = (async () => {
+    const lines = new LineReader(MAX_LINE);
+    for await (const chunk of Bun.stdin.stream()) {
+      const got = lines.feed(chunk);
+      if (got === null) {
+        await emit({ toServer: [], toClient: [JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: SLUICE_ERROR, message: "blocked by sluice", data: { sluice: { rule: "mcp.line-too-long", reason: "body_too_large" } } } })], records: [] });
+        stop(`a message from the client longer than ${MAX_LINE} bytes; session ended`);
+        return;
+      }
+      for (const line of got) await emit(session.fromClient(line));
+    }
+    // The client closed its side: so does the server's input (MCP stdio shutdown).
+    childInOpen = false;
+    try {
+      await child.stdin.end();
+    } catch {
+      // already gone
+    }
+  })();
+
+  // Server -> client.
+  const lines = new LineReader(MAX_LINE);
+  for await (const chunk of child.stdout) {
+    const got = lines.feed(chunk);
+    if (got === null) {
+      stop(`a message from the server longer than ${MAX_LINE} bytes; session ended`);
+      break;
+    }
+    for (const line of got) await emit(session.fromServer(line));
+  }
+  const code = await child.exited;
+  // Whatever the server still owed the client is answered, never left hanging.
+  await emit(session.serverGone(cut ? "the session was ended by sluice" : `the server exited with ${child.signalCode ?? code}`));
+  void fromClient;
+  records.close();
+  await toClient.flush();
+  if (cut) return EXIT.failure;
+  if (child.signalCode) return 128 + (SIGNALS[child.signalCode] ?? 1);
+  return code;
+}

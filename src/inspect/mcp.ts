@@ -1,0 +1,82 @@
+/**
+ * MCP messages judged, without sockets or processes (mcp/session.ts relays them): DLP on what
+ * the client sends a server (tool arguments above all), prompt injection and DLP on what the
+ * server sends back (results, errors, tool descriptions, instructions, its own requests). Pure.
+ */
+import type { Decision, Fragment, Reason } from "../core/types.ts";
+import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
+import { decideFindings, type ContentVerdict } from "./content.ts";
+import { bodyFragments, joinedFragments } from "./fragments.ts";
+import { asFindings, responseSegments } from "./response.ts";
+
+/** `mcp.<method>` as written in locations (a method that is not a plain name is quoted). */
+export function mcpRoot(method: string): string {
+  return /^[A-Za-z0-9_$/-]{1,64}$/.test(method) ? `mcp.${method}` : `mcp[${JSON.stringify(method.slice(0, 64))}]`;
+}
+
+/** A JSON value's fragments (body-fragments' walk: bounded depth, long numbers as written) at `root`. */
+function jsonFragments(root: string, value: unknown): Fragment[] {
+  const parsed = bodyFragments("application/json", Buffer.from(JSON.stringify(value) ?? "null", "utf8"));
+  const rooted = parsed.fragments.map((f) => ({
+    ...f,
+    location: f.location.startsWith("body.json-key") ? `${root}${f.location.slice("body.json-key".length)}.(key)` : f.location.startsWith("body.json") ? `${root}${f.location.slice("body.json".length)}` : `${root}.text`,
+  }));
+  return [...rooted, ...joinedFragments(rooted)];
+}
+
+/** DLP over a value a client sends (`params` of a request or notification, a result it returns): findings and what they decide. */
+export function dlpOver(root: string, value: unknown, dlp: DlpSettings): ContentVerdict | null {
+  if (value === undefined) return null;
+  return decideFindings(dlp.engine.scan(jsonFragments(root, value)));
+}
+
+/**
+ * Prompt injection over a value a server sends the client (a result, an error, its own request),
+ * read as a JSON document: every string, keys split as names. Null when nothing was found;
+ * otherwise a decision: block at the threshold (strip cannot apply to a message: it blocks too;
+ * warn records), allow with the findings under it.
+ */
+export function injectionOver(root: string, value: unknown, inj: InjectionSettings, audit: boolean): Decision | null {
+  if (value === undefined) return null;
+  const segments = responseSegments("json", JSON.stringify(value) ?? "null").map((s) => ({ ...s, location: `${root}${s.location.slice("body.json".length)}` }));
+  const r = inj.engine.scan(segments);
+  if (r.findings.length === 0) return null;
+  const over = r.score >= inj.engine.threshold;
+  const top = [...r.findings].sort((a, b) => b.weight - a.weight)[0]!;
+  const rules = [...new Set(r.findings.map((f) => f.rule))];
+  const reason: Reason = { rule: top.rule, code: "injection_detected", detail: `injection score ${r.score}${over ? " >=" : " <"} threshold ${inj.engine.threshold} in ${root}: ${rules.join(", ")}` };
+  const findings = asFindings(r.findings);
+  if (!over) return { verdict: "allow", reasons: [reason], findings };
+  if (inj.action === "warn") return { verdict: "warn", reasons: [reason], findings };
+  if (audit) return { verdict: "allow", wouldBlock: true, reasons: [reason], findings };
+  return { verdict: "block", reasons: [reason], findings };
+}
+
+/** What a server sends, both ways judged: injection (for the model) and DLP (secrets it hands back). */
+export function judgeFromServer(root: string, value: unknown, dlp: DlpSettings | null, inj: InjectionSettings | null, audit: boolean): Decision | null {
+  const injection = inj ? injectionOver(root, value, inj, audit) : null;
+  const secrets = dlp ? contentDecision(dlpOver(root, value, dlp), audit) : null;
+  return strictest(injection, secrets);
+}
+
+/** A DLP verdict as the decision to enact: redact cannot apply to a relayed message (it blocks); audit mode blocks nothing. */
+export function contentDecision(v: ContentVerdict | null, audit: boolean): Decision | null {
+  if (v === null) return null;
+  const d = v.decision;
+  const blocks = d.verdict === "block" || d.verdict === "redact";
+  if (!blocks) return d;
+  const reasons = d.verdict === "redact" ? d.reasons.map((r, i) => (i === 0 ? { ...r, detail: `${r.detail}; set to redact, but an MCP message is not rewritten` } : r)) : d.reasons;
+  return audit ? { ...d, verdict: "allow", wouldBlock: true, reasons } : { ...d, verdict: "block", reasons };
+}
+
+const RANK = { allow: 0, warn: 1, redact: 2, block: 3 } as const;
+
+/** The stricter of two decisions (null: none), with both reasons and findings. */
+export function strictest(a: Decision | null, b: Decision | null): Decision | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  const rank = (d: Decision) => RANK[d.verdict] + (d.wouldBlock ? 1.5 : 0);
+  const [s, o] = rank(b) > rank(a) ? [b, a] : [a, b];
+  return { ...s, reasons: [...s.reasons, ...o.reasons], findings: [...(s.findings ?? []), ...(o.findings ?? [])], ...(a.wouldBlock || b.wouldBlock ? { wouldBlock: true } : {}) };
+}
+

@@ -1,0 +1,301 @@
+/**
+ * One MCP session relayed message by message, sans-IO: lines from the client and from the
+ * server in, lines to send and decision records out (the stdio transport, cli/mcp.ts, moves the
+ * bytes). Every message is parsed and judged before it is passed on; nothing unparsed or
+ * unjudged goes through:
+ *
+ * - client requests and notifications: DLP over their params (a secret in tool arguments is
+ *   refused with JSON-RPC error -32001 and never reaches the server); a call to a withheld tool
+ *   is refused;
+ * - server responses: matched to the client's request by id (an unmatched one is dropped), then
+ *   prompt injection and DLP over the result or error: a hit answers the client with -32001
+ *   instead. A `tools/list` is judged tool by tool: a poisoned tool is withheld from the list and
+ *   its calls are refused, the others pass;
+ * - server requests and notifications (sampling, elicitation, logging, progress): judged like
+ *   results; a refused request is answered to the server with -32001, a notification dropped.
+ */
+import type { ReasonCode } from "../core/reasons.ts";
+import type { Decision, Finding } from "../core/types.ts";
+import { contentDecision, dlpOver, judgeFromServer, mcpRoot, strictest } from "../inspect/mcp.ts";
+import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
+
+/** JSON-RPC error code for a message sluice refused (ARCHITECTURE.md contracts). */
+export const SLUICE_ERROR = -32001;
+
+export interface McpJudges {
+  readonly dlp: DlpSettings | null;
+  readonly injection: InjectionSettings | null;
+  readonly audit: boolean;
+}
+
+/** What a record says of one judged message (cli/mcp.ts turns it into an AuditRecord). */
+export interface McpVerdict {
+  readonly direction: "client" | "server";
+  readonly method: string;
+  readonly tool?: string;
+  readonly verdict: Decision["verdict"];
+  readonly rule: string;
+  readonly reason: ReasonCode;
+  readonly detail?: string;
+  readonly wouldBlock?: boolean;
+  readonly findings?: readonly Finding[];
+}
+
+export interface McpOut {
+  readonly toServer: string[];
+  readonly toClient: string[];
+  readonly records: McpVerdict[];
+}
+
+type Json = Record<string, unknown>;
+type Id = string | number | null;
+
+const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
+const validId = (v: unknown): v is string | number => typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
+
+/** The most client requests awaiting an answer; more are refused (a client cannot grow the table without bound). */
+const MAX_PENDING = 4096;
+
+export class McpSession {
+  /** Client requests awaiting the server's answer: id (as JSON) -> method and tool. */
+  readonly #pending = new Map<string, { method: string; tool?: string }>();
+  /** Server requests awaiting the client's answer: id (as JSON) -> method. */
+  readonly #serverPending = new Map<string, string>();
+  /** Tools withheld from the client (a poisoned description): their calls are refused. */
+  readonly #withheld = new Map<string, Decision>();
+
+  constructor(private readonly judges: () => McpJudges) {}
+
+  /** One line from the client. */
+  fromClient(line: string): McpOut {
+    const out: McpOut = { toServer: [], toClient: [], records: [] };
+    const parsed = parse(line);
+    if (parsed === null) {
+      out.toClient.push(errorLine(null, -32700, "parse error: not JSON", refusal("mcp.bad-message", "malformed_request", "a line from the client is not JSON")));
+      out.records.push(record("client", "(none)", null, refusal("mcp.bad-message", "malformed_request", "a line from the client is not JSON")));
+      return out;
+    }
+    if (Array.isArray(parsed)) {
+      // A batch (JSON-RPC 2.0 §6): each element judged; what passes goes on as one batch.
+      const passed: unknown[] = [];
+      for (const m of parsed) {
+        const one = this.#clientMessage(m, out);
+        if (one !== null) passed.push(one);
+      }
+      if (passed.length > 0) out.toServer.push(JSON.stringify(passed));
+      return out;
+    }
+    const one = this.#clientMessage(parsed, out);
+    if (one !== null) out.toServer.push(one === parsed ? line : JSON.stringify(one));
+    return out;
+  }
+
+  /** One line from the server. */
+  fromServer(line: string): McpOut {
+    const out: McpOut = { toServer: [], toClient: [], records: [] };
+    const parsed = parse(line);
+    if (parsed === null) {
+      out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "a line from the server is not JSON; dropped")));
+      return out;
+    }
+    if (Array.isArray(parsed)) {
+      const passed: unknown[] = [];
+      for (const m of parsed) {
+        const one = this.#serverMessage(m, out);
+        if (one !== null) passed.push(one);
+      }
+      if (passed.length > 0) out.toClient.push(JSON.stringify(passed));
+      return out;
+    }
+    const one = this.#serverMessage(parsed, out);
+    if (one !== null) out.toClient.push(one === parsed ? line : JSON.stringify(one));
+    return out;
+  }
+
+  /** The server is gone (exited, crashed, closed its output): every request it owed an answer is answered with an error. */
+  serverGone(why: string): McpOut {
+    const out: McpOut = { toServer: [], toClient: [], records: [] };
+    const d = refusal("mcp.server-exited", "upstream_error", why);
+    for (const [key, { method, tool }] of this.#pending) {
+      out.toClient.push(errorLine(JSON.parse(key) as Id, SLUICE_ERROR, `the MCP server ended before answering: ${why}`, d));
+      out.records.push(record("server", method, tool ?? null, d));
+    }
+    this.#pending.clear();
+    return out;
+  }
+
+  /** Requests the server still owes an answer. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** A client message: what to send on (the message itself), or null after answering or dropping it. */
+  #clientMessage(m: unknown, out: McpOut): unknown {
+    const j = this.judges();
+    if (!isObject(m) || m.jsonrpc !== "2.0") {
+      const d = refusal("mcp.bad-message", "malformed_request", "not a JSON-RPC 2.0 message");
+      out.toClient.push(errorLine(isObject(m) && validId(m.id) ? m.id : null, -32600, "invalid request", d));
+      out.records.push(record("client", "(none)", null, d));
+      return null;
+    }
+    if (typeof m.method === "string") {
+      const method = m.method;
+      const isRequest = "id" in m;
+      if (isRequest && !validId(m.id)) {
+        const d = refusal("mcp.bad-message", "malformed_request", "a request id must be a string or a number");
+        out.toClient.push(errorLine(null, -32600, "invalid request", d));
+        out.records.push(record("client", method, null, d));
+        return null;
+      }
+      const tool = method === "tools/call" && isObject(m.params) && typeof m.params.name === "string" ? m.params.name : undefined;
+      const withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
+      let d: Decision | null = withheld !== undefined ? refusal("mcp.tool-withheld", withheld.reasons[0]?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${withheld.reasons[0]?.detail ?? ""}`) : null;
+      if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp), j.audit);
+      if (d !== null && d.verdict === "block") {
+        if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
+        out.records.push(record("client", method, tool ?? null, d));
+        return null;
+      }
+      if (isRequest) {
+        const key = JSON.stringify(m.id);
+        if (this.#pending.has(key) || this.#pending.size >= MAX_PENDING) {
+          const why = this.#pending.has(key) ? `id ${key} is already awaiting an answer` : `over ${MAX_PENDING} requests are awaiting answers`;
+          const refused = refusal("mcp.bad-message", "malformed_request", why);
+          out.toClient.push(errorLine(m.id as Id, -32600, `invalid request: ${why}`, refused));
+          out.records.push(record("client", method, tool ?? null, refused));
+          return null;
+        }
+        this.#pending.set(key, tool !== undefined ? { method, tool } : { method });
+      }
+      // Requests are recorded with their answer; a notification now.
+      if (!isRequest) out.records.push(record("client", method, null, d));
+      else if (d !== null) out.records.push(record("client", method, tool ?? null, d));
+      return m;
+    }
+    // A response to a server request (sampling, elicitation, roots): what the client hands the server.
+    if ("result" in m || "error" in m) {
+      const key = JSON.stringify(m.id);
+      const method = this.#serverPending.get(key);
+      if (method === undefined) {
+        out.records.push(record("client", "(response)", null, refusal("mcp.unmatched-response", "malformed_request", `a response with id ${key.slice(0, 64)} answers no request of the server; dropped`)));
+        return null;
+      }
+      this.#serverPending.delete(key);
+      const d = j.dlp ? contentDecision(dlpOver(`${mcpRoot(method)}.response`, "result" in m ? m.result : m.error, j.dlp), j.audit) : null;
+      if (d !== null && d.verdict === "block") {
+        out.toServer.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
+        out.records.push(record("client", method, null, d));
+        return null;
+      }
+      out.records.push(record("client", method, null, d));
+      return m;
+    }
+    const d = refusal("mcp.bad-message", "malformed_request", "neither a request, a notification nor a response");
+    out.toClient.push(errorLine(validId(m.id) ? m.id : null, -32600, "invalid request", d));
+    out.records.push(record("client", "(none)", null, d));
+    return null;
+  }
+
+  /** A server message: what to send on (maybe with tools withheld), or null after answering or dropping it. */
+  #serverMessage(m: unknown, out: McpOut): unknown {
+    const j = this.judges();
+    if (!isObject(m) || m.jsonrpc !== "2.0") {
+      out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "not a JSON-RPC 2.0 message; dropped")));
+      return null;
+    }
+    if ("result" in m || "error" in m) {
+      const key = JSON.stringify(m.id);
+      const asked = this.#pending.get(key);
+      if (asked === undefined) {
+        out.records.push(record("server", "(response)", null, refusal("mcp.unmatched-response", "upstream_error", `a response with id ${key.slice(0, 64)} answers no request of the client; dropped`)));
+        return null;
+      }
+      this.#pending.delete(key);
+      const root = `${mcpRoot(asked.method)}.${"result" in m ? "result" : "error"}`;
+      if (asked.method === "tools/list" && "result" in m && isObject(m.result) && Array.isArray(m.result.tools)) {
+        return this.#toolList(m, m.result, asked.method, j, out);
+      }
+      const d = judgeFromServer(root, "result" in m ? m.result : m.error, j.dlp, j.injection, j.audit);
+      out.records.push(record("server", asked.method, asked.tool ?? null, d));
+      if (d !== null && d.verdict === "block") return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
+      return m;
+    }
+    if (typeof m.method === "string") {
+      const method = m.method;
+      const d = judgeFromServer(mcpRoot(method), m.params, j.dlp, j.injection, j.audit);
+      const isRequest = "id" in m && validId(m.id);
+      if (d !== null && d.verdict === "block") {
+        if (isRequest) out.toServer.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
+        out.records.push(record("server", method, null, d));
+        return null;
+      }
+      if (isRequest) this.#serverPending.set(JSON.stringify(m.id), method);
+      if (isRequest || d !== null) out.records.push(record("server", method, null, d));
+      return m;
+    }
+    out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "neither a request, a notification nor a response; dropped")));
+    return null;
+  }
+
+  /** A tools/list result judged tool by tool: poisoned tools are withheld (and their calls refused later). */
+  #toolList(m: Json, result: Json, method: string, j: McpJudges, out: McpOut): unknown {
+    const tools = result.tools as unknown[];
+    const kept: unknown[] = [];
+    let all: Decision | null = null;
+    for (const [i, tool] of tools.entries()) {
+      const name = isObject(tool) && typeof tool.name === "string" ? tool.name : `#${i}`;
+      const d = judgeFromServer(`${mcpRoot(method)}.result.tools[${i}]`, tool, j.dlp, j.injection, j.audit);
+      all = strictest(all, d);
+      if (d !== null && d.verdict === "block") {
+        this.#withheld.set(name, d);
+        out.records.push(record("server", method, name, { ...d, reasons: [{ ...d.reasons[0]!, detail: `tool ${name} withheld: ${d.reasons[0]!.detail}` }, ...d.reasons.slice(1)] }));
+        continue;
+      }
+      // A tool that is clean now is usable again (a later list may have fixed it).
+      this.#withheld.delete(name);
+      kept.push(tool);
+    }
+    // The rest of the result (pagination cursor, _meta) is judged too.
+    const { tools: _tools, ...rest } = result;
+    const restD = judgeFromServer(`${mcpRoot(method)}.result`, rest, j.dlp, j.injection, j.audit);
+    if (restD !== null && restD.verdict === "block") {
+      out.records.push(record("server", method, null, restD));
+      return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", restD));
+    }
+    out.records.push(record("server", method, null, strictest(all !== null && all.verdict === "block" ? null : all, restD)));
+    return kept.length === tools.length ? m : { ...m, result: { ...result, tools: kept } };
+  }
+}
+
+function parse(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return null;
+  }
+}
+
+function refusal(rule: string, reason: ReasonCode, detail: string): Decision {
+  return { verdict: "block", reasons: [{ rule, code: reason, detail }] };
+}
+
+/** A JSON-RPC error response; sluice's own refusals carry `data.sluice = { rule, reason }` (ARCHITECTURE.md). */
+function errorLine(id: Id, code: number, message: string, d: Decision): string {
+  const r = d.reasons[0];
+  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, data: { sluice: { rule: r?.rule ?? "none", reason: r?.code ?? "allowed", detail: r?.detail } } } });
+}
+
+function record(direction: "client" | "server", method: string, tool: string | null, d: Decision | null): McpVerdict {
+  const r = d?.reasons[0];
+  return {
+    direction,
+    method,
+    ...(tool !== null ? { tool } : {}),
+    verdict: d?.verdict ?? "allow",
+    rule: r?.rule ?? "none",
+    reason: r?.code ?? "allowed",
+    ...(r && d && (d.verdict !== "allow" || d.wouldBlock) ? { detail: r.detail } : {}),
+    ...(d?.wouldBlock ? { wouldBlock: true } : {}),
+    ...(d?.findings && d.findings.length > 0 ? { findings: d.findings } : {}),
+  };
+}

@@ -1,0 +1,199 @@
+/**
+ * `dist/sluice mcp proxy` between the official MCP SDK client and the SDK test server
+ * (test/fixtures/mcp/server.ts), over stdio: clean tools and calls pass; a secret in tool
+ * arguments, a tool description that hides instructions and a result that carries them are each
+ * refused with JSON-RPC error -32001 (the poisoned tool withheld from the list); the server's
+ * environment holds placeholders, never real values; a crash answers what was pending; the exit
+ * status comes back; decision records say what happened, never a secret.
+ */
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { BIN, ROOT, tempDir } from "../helpers/sluice.ts";
+
+const T = 30_000;
+const SECRET = "sluice-test-known-secret-mcp-5d2a91c7";
+const CRED = "real-mcp-credential-value-8b3e0f61a2";
+const FIXTURE = join(ROOT, "test/fixtures/mcp/server.ts");
+
+let dir = "";
+let config = "";
+beforeAll(() => {
+  dir = tempDir("sluice-mcp-");
+  config = join(dir, "sluice.yaml");
+  writeFileSync(
+    config,
+    `version: 1
+dlp:
+  known_secrets: { env: [SLUICE_TEST_SECRET] }
+tls: { intercept: true }
+credentials:
+  - name: mcpcred
+    hosts: ["api.example.com"]
+    source: { env: SLUICE_TEST_MCP_CRED }
+    header: { name: Authorization, value: "Bearer {secret}" }
+audit: { file: ${JSON.stringify(join(dir, "records.jsonl"))} }
+`,
+  );
+});
+
+interface Session {
+  client: Client;
+  transport: StdioClientTransport;
+  log: string;
+  stderr: string[];
+}
+const open: Session[] = [];
+let sessions = 0;
+
+async function connect(extraArgs: string[] = []): Promise<Session> {
+  const log = join(dir, `calls-${sessions++}.jsonl`);
+  const transport = new StdioClientTransport({
+    command: BIN,
+    args: ["mcp", "proxy", "--config", config, "--pass-env", "MCP_FIXTURE_LOG", ...extraArgs, "--", process.execPath, FIXTURE],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED, MCP_FIXTURE_LOG: log, AWS_SECRET_ACCESS_KEY: "must-not-reach-the-server" },
+    stderr: "pipe",
+    cwd: ROOT,
+  });
+  const stderr: string[] = [];
+  transport.stderr?.on("data", (d: Buffer) => stderr.push(d.toString()));
+  const client = new Client({ name: "sluice-test-client", version: "1.0.0" });
+  await client.connect(transport);
+  const s = { client, transport, log, stderr };
+  open.push(s);
+  return s;
+}
+
+afterEach(async () => {
+  for (const s of open.splice(0)) await s.client.close().catch(() => {});
+});
+
+const calls = (s: Session) => (existsSync(s.log) ? readFileSync(s.log, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { tool: string; args: Record<string, unknown> }) : []);
+const records = () => readFileSync(join(dir, "records.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+async function refusal(p: Promise<unknown>): Promise<{ code: number; sluice: { rule: string; reason: string } }> {
+  try {
+    await p;
+  } catch (err) {
+    if (!(err instanceof McpError)) throw err;
+    return { code: err.code, sluice: (err.data as { sluice: { rule: string; reason: string } }).sluice };
+  }
+  throw new Error("expected a JSON-RPC error");
+}
+const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? "");
+
+describe("sluice mcp proxy (stdio), the SDK client and server", () => {
+  test(
+    "clean tools are listed and called; a tool whose description hides instructions is withheld, and its calls refused",
+    async () => {
+      const s = await connect();
+      const names = (await s.client.listTools()).tools.map((t) => t.name).sort();
+      expect(names).toEqual(["answer", "crash", "echo", "env", "weather"]);
+      expect(text(await s.client.callTool({ name: "echo", arguments: { text: "hello" } }))).toBe("hello");
+      const withheld = await refusal(s.client.callTool({ name: "add", arguments: { a: 1, b: 2 } }));
+      expect(withheld).toMatchObject({ code: -32001, sluice: { rule: "mcp.tool-withheld", reason: "injection_detected" } });
+      expect(calls(s).map((c) => c.tool)).toEqual(["echo"]);
+    },
+    T,
+  );
+
+  test(
+    "a known secret in tool arguments is refused before the server gets it; the record names the rule, never the value",
+    async () => {
+      const s = await connect();
+      const r = await refusal(s.client.callTool({ name: "echo", arguments: { text: `my key is ${SECRET}` } }));
+      expect(r).toMatchObject({ code: -32001, sluice: { rule: "dlp.known-secret", reason: "dlp_finding" } });
+      expect(calls(s)).toEqual([]);
+      await s.client.close();
+      const rec = records().find((l) => l.rule === "dlp.known-secret");
+      expect(rec).toMatchObject({ kind: "mcp", direction: "client", method: "tools/call", tool: "echo", verdict: "block" });
+      expect((rec!.findings as { location: string }[])[0]!.location).toBe("mcp.tools/call.arguments.text");
+      expect(readFileSync(join(dir, "records.jsonl"), "utf8")).not.toContain(SECRET);
+    },
+    T,
+  );
+
+  test(
+    "a result that carries instructions is replaced by error -32001; the agent never reads it",
+    async () => {
+      const s = await connect();
+      const r = await refusal(s.client.callTool({ name: "answer", arguments: { q: "meaning of life" } }));
+      expect(r.code).toBe(-32001);
+      expect(r.sluice.reason).toBe("injection_detected");
+      expect(calls(s).map((c) => c.tool)).toEqual(["answer"]);
+    },
+    T,
+  );
+
+  test(
+    "the server's environment is the allow-list: a credential's variable holds its placeholder, other secrets are gone",
+    async () => {
+      const s = await connect();
+      const seen = JSON.parse(text(await s.client.callTool({ name: "env", arguments: {} }))) as { names: string[]; cred: string | null };
+      expect(seen.names).not.toContain("AWS_SECRET_ACCESS_KEY");
+      expect(seen.names).not.toContain("SLUICE_TEST_SECRET");
+      expect(seen.names).toContain("PATH");
+      expect(seen.cred).toMatch(/^sluice-cred-mcpcred-[0-9a-f]{24}$/);
+      expect(seen.cred).not.toBe(CRED);
+    },
+    T,
+  );
+
+  test(
+    "a server that crashes mid-call: the pending call gets an error at once, and the proxy exits with the server's status",
+    async () => {
+      const s = await connect();
+      const exited = new Promise<void>((resolve) => {
+        s.transport.onclose = () => resolve();
+      });
+      const r = await refusal(s.client.callTool({ name: "crash", arguments: {} }));
+      expect(r).toMatchObject({ code: -32001, sluice: { rule: "mcp.server-exited", reason: "upstream_error" } });
+      await exited;
+    },
+    T,
+  );
+});
+
+describe("sluice mcp proxy, the command line", () => {
+  test("the exit status is the server's; no command after -- is a usage error; --help after -- belongs to the server", async () => {
+    const run = (args: string[]) => Bun.spawnSync([BIN, "mcp", "proxy", "--config", config, ...args], { stdin: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED } });
+    expect(run(["--", "sh", "-c", "exit 7"]).exitCode).toBe(7);
+    expect(run(["--", "sh", "-c", "kill -TERM $$"]).exitCode).toBe(128 + 15);
+    const usage = run([]);
+    expect(usage.exitCode).toBe(2);
+    expect(usage.stderr.toString()).toContain("give the server's command after --");
+    const help = run(["--", "sh", "-c", "echo server-help; exit 0", "--help"]);
+    expect(help.exitCode).toBe(0);
+    expect(help.stdout.toString()).not.toContain("Usage: sluice mcp proxy");
+  });
+
+  test("lines that are not JSON or not JSON-RPC get errors; the session goes on", async () => {
+    const p = Bun.spawn([BIN, "mcp", "proxy", "--config", config, "--", process.execPath, FIXTURE], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "ignore",
+      cwd: ROOT,
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED },
+    });
+    p.stdin.write("this is not json\n");
+    p.stdin.write(`${JSON.stringify({ hello: "world" })}\n`);
+    p.stdin.write(`${JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } })}\n`);
+    await p.stdin.flush();
+    const reader = p.stdout.getReader();
+    let got = "";
+    while (got.split("\n").length < 4) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      got += new TextDecoder().decode(value);
+    }
+    const lines = got.trim().split("\n").map((l) => JSON.parse(l) as { id: unknown; error?: { code: number }; result?: unknown });
+    expect(lines[0]).toMatchObject({ id: null, error: { code: -32700 } });
+    expect(lines[1]).toMatchObject({ id: null, error: { code: -32600 } });
+    expect(lines[2]).toMatchObject({ id: 1 });
+    expect(lines[2]!.result).toBeDefined();
+    await p.stdin.end();
+    expect(await p.exited).toBe(0);
+  }, T);
+});
