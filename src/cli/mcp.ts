@@ -5,16 +5,22 @@
  * its environment is reduced to an allow-list, with credential placeholders in place of the real
  * values; signals go to it and its exit status comes back. One record per judged message.
  */
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createJsonlWriter } from "../audit/sink.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
+import { openPinStore, type PinStore } from "../mcp/baselines.ts";
 import { LineReader } from "../mcp/lines.ts";
 import { McpSession, SLUICE_ERROR, type McpOut } from "../mcp/session.ts";
-import { configPath } from "./paths.ts";
+import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 export const HELP = `Usage: sluice mcp proxy [--config FILE] [--name NAME] [--pass-env NAME]... -- COMMAND [ARGS...]
+       sluice mcp baselines [--config FILE] [NAME]
+       sluice mcp diff [--config FILE] NAME
+       sluice mcp approve [--config FILE] NAME [TOOL]
 
 Runs an MCP server (COMMAND ARGS) as a child and relays the stdio transport between the MCP
 client (this process's stdin and stdout) and it, inspecting every message: DLP on what the
@@ -30,10 +36,27 @@ TMPDIR, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the CA vari
 \`sluice ca export --env\`, and --pass-env NAME; a credential whose value comes from an
 environment variable is given as its placeholder under that name. Its stderr passes through.
 Decision records go to audit.file (default stderr). Exit status: the server's (128+N when a
-signal N ended it), 1 when it could not start or the session was cut, 2 on a usage error.`;
+signal N ended it), 1 when it could not start or the session was cut, 2 on a usage error.
 
-/** A message longer than this (bytes, one line) ends the session: sluice does not hold more of one. */
-export const MAX_LINE = 4 * 1024 * 1024;
+Rug pulls: each server's tools are pinned on first contact (mcp.first_contact: trust, or
+require-approval to withhold new tools until approved) in mcp.baselines_file (default
+SLUICE_HOME/mcp-baselines.sqlite), by server NAME (--name, else the command line). A tool that
+changes is withheld until approved: \`sluice mcp diff NAME\` shows what changed,
+\`sluice mcp approve NAME [TOOL]\` approves it, \`sluice mcp baselines [NAME]\` lists the pins.`;
+
+/** Where the pins are: mcp.baselines_file (relative to the config file), else SLUICE_HOME/mcp-baselines.sqlite. */
+export function baselinesFile(loaded: Loaded): string {
+  const file = loaded.config.mcp.baselines_file;
+  if (file !== undefined) return resolve(loaded.path === null ? process.cwd() : dirname(loaded.path), file);
+  return join(sluiceHome(), "mcp-baselines.sqlite");
+}
+
+function openPins(loaded: Loaded): PinStore {
+  const file = baselinesFile(loaded);
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  return openPinStore(file, loaded.config.mcp.first_contact);
+}
+
 
 const ALLOWED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ"];
 const ALLOWED_ENV_ALL_CASES = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
@@ -57,9 +80,49 @@ export function childEnv(env: NodeJS.ProcessEnv, pass: readonly string[], loaded
   return out;
 }
 
+async function load(path: string | undefined): Promise<Loaded | null> {
+  try {
+    return await loadConfig(configPath(path));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`sluice mcp: invalid config:\n${err.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`);
+    return null;
+  }
+}
+
+/** baselines, diff, approve: the pins, read and approved from the command line. */
+async function pinsCommand(sub: "baselines" | "diff" | "approve", args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { config: { type: "string", short: "c" } }, strict: true, allowPositionals: true });
+  const most = sub === "approve" ? 2 : 1;
+  if (positionals.length > most || (sub !== "baselines" && positionals.length === 0)) throw new UsageError(sub === "approve" ? "approve takes NAME [TOOL]" : sub === "diff" ? "diff takes NAME" : "baselines takes [NAME]");
+  const loaded = await load(values.config);
+  if (loaded === null) return EXIT.failure;
+  const store = openPins(loaded);
+  try {
+    const [name, tool] = positionals;
+    if (sub === "baselines") {
+      for (const r of store.list(name)) process.stdout.write(`${JSON.stringify(r)}\n`);
+    } else if (sub === "diff") {
+      const d = store.diff(name!);
+      process.stdout.write(d === "" ? `nothing waits for approval for ${name}\n` : d);
+    } else {
+      const approved = store.approve(name!, tool);
+      if (approved.length === 0) {
+        process.stderr.write(`sluice mcp approve: nothing waits for approval for ${name}${tool ? ` ${tool}` : ""}\n`);
+        return EXIT.failure;
+      }
+      process.stdout.write(`approved for ${name}: ${approved.join(", ")}\n`);
+    }
+    return EXIT.ok;
+  } finally {
+    store.close();
+  }
+}
+
 export async function mcpCommand(args: string[]): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "proxy") throw new UsageError(sub === undefined ? "mcp needs a subcommand: proxy" : `unknown mcp subcommand '${sub}' (there is: proxy)`);
+  if (sub === "baselines" || sub === "diff" || sub === "approve") return pinsCommand(sub, rest);
+  if (sub !== "proxy") throw new UsageError(sub === undefined ? "mcp needs a subcommand: proxy, baselines, diff or approve" : `unknown mcp subcommand '${sub}' (there are: proxy, baselines, diff, approve)`);
   const dash = rest.indexOf("--");
   if (dash < 0 || dash === rest.length - 1) throw new UsageError("give the server's command after --: sluice mcp proxy -- COMMAND [ARGS...]");
   const { values, positionals } = parseArgs({
@@ -70,20 +133,22 @@ export async function mcpCommand(args: string[]): Promise<number> {
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' before --`);
   const command = rest.slice(dash + 1);
-  let loaded: Loaded;
-  try {
-    loaded = await loadConfig(configPath(values.config));
-  } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`sluice mcp proxy: invalid config:\n${err.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`);
-    return EXIT.failure;
-  }
-  return relay(command, values.name ?? command.join(" "), values["pass-env"] ?? [], loaded);
+  const loaded = await load(values.config);
+  if (loaded === null) return EXIT.failure;
+  return relay(command, values.name ?? command.join(" "), [...loaded.config.mcp.env_allow, ...(values["pass-env"] ?? [])], loaded);
 }
 
 async function relay(command: string[], server: string, pass: readonly string[], loaded: Loaded): Promise<number> {
   const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
-  const session = new McpSession(() => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit" }));
+  const maxLine = loaded.config.mcp.max_line;
+  let pins: PinStore;
+  try {
+    pins = openPins(loaded);
+  } catch (err) {
+    process.stderr.write(`sluice mcp proxy: cannot open the tool pins (${baselinesFile(loaded)}): ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  }
+  const session = new McpSession(() => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server } }));
   let child: ReturnType<typeof Bun.spawn<"pipe", "pipe", "inherit">>;
   try {
     child = Bun.spawn(command, { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: childEnv(process.env, pass, loaded) });
@@ -122,12 +187,12 @@ async function relay(command: string[], server: string, pass: readonly string[],
   // Client -> server. Each read is handled (and its writes flushed) before the next: a child
   // that stops reading stops us reading the client.
   const fromClient = (async () => {
-    const lines = new LineReader(MAX_LINE);
+    const lines = new LineReader(maxLine);
     for await (const chunk of Bun.stdin.stream()) {
       const got = lines.feed(chunk);
       if (got === null) {
         await emit({ toServer: [], toClient: [JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: SLUICE_ERROR, message: "blocked by sluice", data: { sluice: { rule: "mcp.line-too-long", reason: "body_too_large" } } } })], records: [] });
-        stop(`a message from the client longer than ${MAX_LINE} bytes; session ended`);
+        stop(`a message from the client longer than ${maxLine} bytes; session ended`);
         return;
       }
       for (const line of got) await emit(session.fromClient(line));
@@ -142,11 +207,11 @@ async function relay(command: string[], server: string, pass: readonly string[],
   })();
 
   // Server -> client.
-  const lines = new LineReader(MAX_LINE);
+  const lines = new LineReader(maxLine);
   for await (const chunk of child.stdout) {
     const got = lines.feed(chunk);
     if (got === null) {
-      stop(`a message from the server longer than ${MAX_LINE} bytes; session ended`);
+      stop(`a message from the server longer than ${maxLine} bytes; session ended`);
       break;
     }
     for (const line of got) await emit(session.fromServer(line));
@@ -155,6 +220,7 @@ async function relay(command: string[], server: string, pass: readonly string[],
   // Whatever the server still owed the client is answered, never left hanging.
   await emit(session.serverGone(cut ? "the session was ended by sluice" : `the server exited with ${child.signalCode ?? code}`));
   void fromClient;
+  pins.close();
   records.close();
   await toClient.flush();
   if (cut) return EXIT.failure;

@@ -1,6 +1,7 @@
 /**
  * The config file's shape (YAML, `version: 1`). Every object is strict: an unknown key is an
- * error with its path. Sections that later versions add (tls, injection, mcp, credentials) are rejected by name until they exist, so a policy never silently does less
+ * error with its path. A section a later version adds is rejected by name until it exists
+ * (RESERVED_SECTIONS; none now), so a policy never silently does less
  * than its author wrote.
  */
 import { z } from "zod";
@@ -298,6 +299,19 @@ export const configSchema = z.strictObject({
       .refine((e) => e.header !== undefined || e.client_header === "drop", "client_header applies to header entries only"),
     )
     .default([]),
+  /** MCP (sluice mcp proxy): tool pinning against rug pulls, and the stdio transport's limits. */
+  mcp: z
+    .strictObject({
+      /** A server's tools seen for the first time: pinned as they are (trust), or withheld until approved. */
+      first_contact: z.enum(["trust", "require-approval"]).default("trust"),
+      /** The SQLite file of pinned tool sets; relative to the config file. Default SLUICE_HOME/mcp-baselines.sqlite. */
+      baselines_file: z.string().min(1).optional(),
+      /** The longest message (one line) either side may send; a longer one ends the session. */
+      max_line: size.default(4 * 1024 * 1024).refine((n) => n >= 1024 && n <= 256 * 1024 * 1024, "must be between 1KiB and 256MiB"),
+      /** Environment variables passed to the server besides the built-in allow-list. */
+      env_allow: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")).default([]),
+    })
+    .prefault({}),
   audit: z
     .strictObject({
       /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
@@ -310,4 +324,4 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type Config = z.output<typeof configSchema>;
 
 /** Sections ARCHITECTURE.md reserves for capabilities this version does not have yet. */
-export const RESERVED_SECTIONS = ["mcp"] as const;
+export const RESERVED_SECTIONS: readonly string[] = [];

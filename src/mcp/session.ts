@@ -18,6 +18,7 @@ import type { ReasonCode } from "../core/reasons.ts";
 import type { Decision, Finding } from "../core/types.ts";
 import { contentDecision, dlpOver, judgeFromServer, mcpRoot, strictest } from "../inspect/mcp.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
+import type { PinStore } from "./baselines.ts";
 
 /** JSON-RPC error code for a message sluice refused (ARCHITECTURE.md contracts). */
 export const SLUICE_ERROR = -32001;
@@ -26,6 +27,8 @@ export interface McpJudges {
   readonly dlp: DlpSettings | null;
   readonly injection: InjectionSettings | null;
   readonly audit: boolean;
+  /** Rug-pull pins for this server (baselines.ts); null: tools are not pinned. */
+  readonly pins?: { readonly store: PinStore; readonly server: string } | null;
 }
 
 /** What a record says of one judged message (cli/mcp.ts turns it into an AuditRecord). */
@@ -57,12 +60,12 @@ const validId = (v: unknown): v is string | number => typeof v === "string" || (
 const MAX_PENDING = 4096;
 
 export class McpSession {
-  /** Client requests awaiting the server's answer: id (as JSON) -> method and tool. */
-  readonly #pending = new Map<string, { method: string; tool?: string }>();
+  /** Client requests awaiting the server's answer: id (as JSON) -> method, tool, and whether it asked for a page. */
+  readonly #pending = new Map<string, { method: string; tool?: string; paged?: boolean }>();
   /** Server requests awaiting the client's answer: id (as JSON) -> method. */
   readonly #serverPending = new Map<string, string>();
-  /** Tools withheld from the client (a poisoned description): their calls are refused. */
-  readonly #withheld = new Map<string, Decision>();
+  /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused. */
+  readonly #withheld = new Map<string, { decision: Decision; diff?: string }>();
 
   constructor(private readonly judges: () => McpJudges) {}
 
@@ -149,10 +152,11 @@ export class McpSession {
       }
       const tool = method === "tools/call" && isObject(m.params) && typeof m.params.name === "string" ? m.params.name : undefined;
       const withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
-      let d: Decision | null = withheld !== undefined ? refusal("mcp.tool-withheld", withheld.reasons[0]?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${withheld.reasons[0]?.detail ?? ""}`) : null;
+      const why = withheld?.decision.reasons[0];
+      let d: Decision | null = withheld !== undefined ? refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`) : null;
       if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp), j.audit);
       if (d !== null && d.verdict === "block") {
-        if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
+        if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d, withheld?.diff));
         out.records.push(record("client", method, tool ?? null, d));
         return null;
       }
@@ -165,7 +169,8 @@ export class McpSession {
           out.records.push(record("client", method, tool ?? null, refused));
           return null;
         }
-        this.#pending.set(key, tool !== undefined ? { method, tool } : { method });
+        const paged = method === "tools/list" && isObject(m.params) && m.params.cursor !== undefined;
+        this.#pending.set(key, { method, ...(tool !== undefined ? { tool } : {}), ...(paged ? { paged } : {}) });
       }
       // Requests are recorded with their answer; a notification now.
       if (!isRequest) out.records.push(record("client", method, null, d));
@@ -213,12 +218,22 @@ export class McpSession {
       this.#pending.delete(key);
       const root = `${mcpRoot(asked.method)}.${"result" in m ? "result" : "error"}`;
       if (asked.method === "tools/list" && "result" in m && isObject(m.result) && Array.isArray(m.result.tools)) {
-        return this.#toolList(m, m.result, asked.method, j, out);
+        return this.#toolList(m, m.result, asked.method, j, out, asked.paged !== true && m.result.nextCursor === undefined);
       }
-      const d = judgeFromServer(root, "result" in m ? m.result : m.error, j.dlp, j.injection, j.audit);
+      let sent: Json = m;
+      if (asked.method === "initialize" && "result" in m && isObject(m.result) && typeof m.result.instructions === "string" && j.pins && !j.audit) {
+        // Instructions the server changed since they were approved are not passed on (the rest of initialize is).
+        const changed = j.pins.store.checkInstructions(j.pins.server, m.result.instructions);
+        if (changed !== null) {
+          out.records.push(record("server", asked.method, null, refusal("mcp.instructions-changed", "injection_detected", `${changed}; withheld from the client`)));
+          const { instructions: _dropped, ...rest } = m.result;
+          sent = { ...m, result: rest };
+        }
+      }
+      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, j.injection, j.audit);
       out.records.push(record("server", asked.method, asked.tool ?? null, d));
       if (d !== null && d.verdict === "block") return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
-      return m;
+      return sent;
     }
     if (typeof m.method === "string") {
       const method = m.method;
@@ -237,24 +252,46 @@ export class McpSession {
     return null;
   }
 
-  /** A tools/list result judged tool by tool: poisoned tools are withheld (and their calls refused later). */
-  #toolList(m: Json, result: Json, method: string, j: McpJudges, out: McpOut): unknown {
+  /**
+   * A tools/list result judged tool by tool: poisoned tools are withheld (and their calls refused
+   * later), and so are tools that changed since their pin or wait for approval. `complete`: an
+   * unpaginated list, from which a pinned tool's absence means it was removed.
+   */
+  #toolList(m: Json, result: Json, method: string, j: McpJudges, out: McpOut, complete: boolean): unknown {
     const tools = result.tools as unknown[];
     const kept: unknown[] = [];
     let all: Decision | null = null;
+    const clean: Json[] = [];
     for (const [i, tool] of tools.entries()) {
       const name = isObject(tool) && typeof tool.name === "string" ? tool.name : `#${i}`;
       const d = judgeFromServer(`${mcpRoot(method)}.result.tools[${i}]`, tool, j.dlp, j.injection, j.audit);
       all = strictest(all, d);
       if (d !== null && d.verdict === "block") {
-        this.#withheld.set(name, d);
+        this.#withheld.set(name, { decision: d });
         out.records.push(record("server", method, name, { ...d, reasons: [{ ...d.reasons[0]!, detail: `tool ${name} withheld: ${d.reasons[0]!.detail}` }, ...d.reasons.slice(1)] }));
         continue;
       }
-      // A tool that is clean now is usable again (a later list may have fixed it).
+      if (isObject(tool)) clean.push(tool);
+    }
+    // Pins: what changed since approval, or waits for it, is withheld too.
+    const check = j.pins ? j.pins.store.checkTools(j.pins.server, clean, complete) : null;
+    for (const tool of clean) {
+      const name = tool.name as string;
+      const pinned = check?.withheld.get(name);
+      if (pinned !== undefined) {
+        const d = refusal(pinned.rule, "injection_detected", pinned.detail);
+        out.records.push(record("server", method, name, j.audit ? { ...d, verdict: "allow", wouldBlock: true } : d));
+        if (!j.audit) {
+          this.#withheld.set(name, { decision: d, ...(pinned.diff !== undefined ? { diff: pinned.diff } : {}) });
+          continue;
+        }
+      }
+      // A tool that is clean and approved now is usable again (a later list may have fixed it).
       this.#withheld.delete(name);
       kept.push(tool);
     }
+    if (check !== null && check.pinned.length > 0) out.records.push(record("server", method, null, { verdict: "allow", reasons: [{ rule: "mcp.tools-pinned", code: "allowed", detail: `pinned on first contact: ${check.pinned.join(", ")}` }] }));
+    if (check !== null && check.removed.length > 0) out.records.push(record("server", method, null, { verdict: "warn", reasons: [{ rule: "mcp.tools-removed", code: "allowed", detail: `pinned tools no longer listed: ${check.removed.join(", ")}` }] }));
     // The rest of the result (pagination cursor, _meta) is judged too.
     const { tools: _tools, ...rest } = result;
     const restD = judgeFromServer(`${mcpRoot(method)}.result`, rest, j.dlp, j.injection, j.audit);
@@ -279,10 +316,10 @@ function refusal(rule: string, reason: ReasonCode, detail: string): Decision {
   return { verdict: "block", reasons: [{ rule, code: reason, detail }] };
 }
 
-/** A JSON-RPC error response; sluice's own refusals carry `data.sluice = { rule, reason }` (ARCHITECTURE.md). */
-function errorLine(id: Id, code: number, message: string, d: Decision): string {
+/** A JSON-RPC error response; sluice's own refusals carry `data.sluice = { rule, reason }` (ARCHITECTURE.md), and a diff when a tool changed. */
+function errorLine(id: Id, code: number, message: string, d: Decision, diff?: string): string {
   const r = d.reasons[0];
-  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, data: { sluice: { rule: r?.rule ?? "none", reason: r?.code ?? "allowed", detail: r?.detail } } } });
+  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, data: { sluice: { rule: r?.rule ?? "none", reason: r?.code ?? "allowed", detail: r?.detail, ...(diff !== undefined ? { diff } : {}) } } } });
 }
 
 function record(direction: "client" | "server", method: string, tool: string | null, d: Decision | null): McpVerdict {

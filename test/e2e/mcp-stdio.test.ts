@@ -49,12 +49,12 @@ interface Session {
 const open: Session[] = [];
 let sessions = 0;
 
-async function connect(extraArgs: string[] = []): Promise<Session> {
+async function connect(extraArgs: string[] = [], variant = "a"): Promise<Session> {
   const log = join(dir, `calls-${sessions++}.jsonl`);
   const transport = new StdioClientTransport({
     command: BIN,
-    args: ["mcp", "proxy", "--config", config, "--pass-env", "MCP_FIXTURE_LOG", ...extraArgs, "--", process.execPath, FIXTURE],
-    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED, MCP_FIXTURE_LOG: log, AWS_SECRET_ACCESS_KEY: "must-not-reach-the-server" },
+    args: ["mcp", "proxy", "--config", config, "--pass-env", "MCP_FIXTURE_LOG", "--pass-env", "MCP_FIXTURE_VARIANT", ...extraArgs, "--", process.execPath, FIXTURE],
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, MCP_FIXTURE_VARIANT: variant, SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED, MCP_FIXTURE_LOG: log, AWS_SECRET_ACCESS_KEY: "must-not-reach-the-server" },
     stderr: "pipe",
     cwd: ROOT,
   });
@@ -151,6 +151,43 @@ describe("sluice mcp proxy (stdio), the SDK client and server", () => {
       const r = await refusal(s.client.callTool({ name: "crash", arguments: {} }));
       expect(r).toMatchObject({ code: -32001, sluice: { rule: "mcp.server-exited", reason: "upstream_error" } });
       await exited;
+    },
+    T,
+  );
+});
+
+describe("rug pulls: tools pinned across sessions", () => {
+  test(
+    "a tool whose description changed since the last session is withheld, with a diff, until approved",
+    async () => {
+      const name = ["--name", "rugpull-test"];
+      const first = await connect(name, "a");
+      expect((await first.client.listTools()).tools.map((t) => t.name)).toContain("weather");
+      await first.client.close();
+      // A later session: the server now describes the tool differently.
+      const second = await connect(name, "b");
+      expect((await second.client.listTools()).tools.map((t) => t.name)).not.toContain("weather");
+      let data: { sluice: { rule: string; diff?: string } } | undefined;
+      try {
+        await second.client.callTool({ name: "weather", arguments: { city: "Oslo" } });
+      } catch (err) {
+        data = (err as McpError).data as typeof data;
+      }
+      expect(data?.sluice.rule).toBe("mcp.tool-changed");
+      expect(data?.sluice.diff).toContain("forwards the user's calendar");
+      expect(calls(second).some((c) => c.tool === "weather")).toBe(false);
+      await second.client.close();
+      const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED };
+      const diff = Bun.spawnSync([BIN, "mcp", "diff", "--config", config, "rugpull-test"], { env });
+      expect(diff.stdout.toString()).toContain("tool weather:");
+      expect(diff.stdout.toString()).toContain("+ \"Today's weather for a city. Also forwards");
+      const approve = Bun.spawnSync([BIN, "mcp", "approve", "--config", config, "rugpull-test", "weather"], { env });
+      expect(approve.exitCode).toBe(0);
+      expect(approve.stdout.toString()).toContain("approved for rugpull-test: weather");
+      const third = await connect(name, "b");
+      expect((await third.client.listTools()).tools.map((t) => t.name)).toContain("weather");
+      const listed = Bun.spawnSync([BIN, "mcp", "baselines", "--config", config, "rugpull-test"], { env }).stdout.toString();
+      expect(listed.trim().split("\n").map((l) => (JSON.parse(l) as { tool: string }).tool)).toContain("weather");
     },
     T,
   );
