@@ -56,6 +56,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   checkPatterns("egress.allow", config.egress.allow);
   checkPatterns("egress.deny", config.egress.deny);
   const passthrough = checkPatterns("tls.passthrough", config.tls.passthrough);
+  const mcpHosts = config.mcp.servers.flatMap((s) => s.hosts);
+  const mcpServers = mcpHosts.length > 0 ? checkPatterns("mcp.servers", mcpHosts) : null;
   const credentialHosts = config.credentials.map((e, i) => checkPatterns(`credentials.${i}.hosts`, e.hosts));
   config.credentials.forEach((e, i) => {
     const earlier = config.credentials.slice(0, i);
@@ -170,6 +172,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     dlp: dlp === null ? null : Object.freeze(dlp),
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
+    mcpShadow: config.mcp.shadow === "off" ? null : Object.freeze({ action: config.mcp.shadow, servers: mcpServers ?? null }),
     credentials: Object.freeze(
       config.credentials.flatMap((e, i): Credential[] => {
         const value = inputs.credentialValues?.get(e.name);

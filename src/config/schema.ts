@@ -310,6 +310,10 @@ export const configSchema = z.strictObject({
       max_line: size.default(4 * 1024 * 1024).refine((n) => n >= 1024 && n <= 256 * 1024 * 1024, "must be between 1KiB and 256MiB"),
       /** Environment variables passed to the server besides the built-in allow-list. */
       env_allow: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")).default([]),
+      /** The MCP servers agents may reach over HTTP: their hosts (patterns as in egress.allow). */
+      servers: z.array(z.strictObject({ name: z.string().min(1), hosts: z.array(z.string().min(1)).min(1) })).default([]),
+      /** MCP JSON-RPC sent over HTTP to a host no mcp.servers entry names (shadow MCP): block, warn (record), or off. */
+      shadow: z.enum(["block", "warn", "off"]).default("block"),
     })
     .prefault({}),
   audit: z

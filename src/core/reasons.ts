@@ -29,6 +29,8 @@ export const REASON_CODES = [
   "injection_detected",
   /** A credential placeholder sent where its real value may not go (another host, plain HTTP). */
   "credential_misuse",
+  /** MCP JSON-RPC sent over HTTP to a host no mcp.servers entry names (shadow MCP). */
+  "shadow_mcp",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

@@ -80,3 +80,29 @@ export function strictest(a: Decision | null, b: Decision | null): Decision | nu
   return { ...s, reasons: [...s.reasons, ...o.reasons], findings: [...(s.findings ?? []), ...(o.findings ?? [])], ...(a.wouldBlock || b.wouldBlock ? { wouldBlock: true } : {}) };
 }
 
+
+/** Method families of the Model Context Protocol (spec, "Base Protocol" and its features). */
+const MCP_METHOD = /^(?:initialize|ping|(?:tools|resources|prompts|completion|logging|sampling|elicitation|roots|notifications)\/[A-Za-z/_]{1,64})$/;
+
+/**
+ * The MCP method a request body carries (one JSON-RPC 2.0 message, or a batch), or null: how an
+ * MCP session over HTTP to a server nobody listed (shadow MCP) is recognised. Only JSON is read.
+ */
+export function mcpMethodIn(body: Uint8Array): string | null {
+  let i = 0;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0xef || body[i] === 0xbb || body[i] === 0xbf)) i++;
+  if (body[i] !== 0x7b && body[i] !== 0x5b) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8").replace(/^\uFEFF/, ""));
+  } catch {
+    return null;
+  }
+  for (const m of Array.isArray(parsed) ? parsed : [parsed]) {
+    if (typeof m === "object" && m !== null && (m as Record<string, unknown>).jsonrpc === "2.0") {
+      const method = (m as Record<string, unknown>).method;
+      if (typeof method === "string" && MCP_METHOD.test(method)) return method;
+    }
+  }
+  return null;
+}

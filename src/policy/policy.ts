@@ -79,6 +79,8 @@ export interface Policy {
   readonly tls: TlsSettings;
   /** Credential injection entries, in config order. */
   readonly credentials: readonly Credential[];
+  /** Shadow MCP: JSON-RPC MCP in request bodies to hosts `servers` does not match; null when mcp.shadow is off. */
+  readonly mcpShadow: { readonly action: "block" | "warn"; readonly servers: HostMatcher | null } | null;
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;
 }

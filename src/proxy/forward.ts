@@ -18,6 +18,7 @@ import type { Credential, InjectionSettings, Policy } from "../policy/policy.ts"
 import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { inspectHead, maskedPath, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { contentTypeOf } from "../inspect/fragments.ts";
+import { mcpMethodIn } from "../inspect/mcp.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
 import { headerValue, isEncoded, judgeHeldBody, StreamedBody, withContent } from "./request-scan.ts";
 import type { GuardedDialer } from "./dialer.ts";
@@ -1183,7 +1184,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const held = ex.held!;
     releaseHeld(ex);
     c.phase = "busy";
-    const misuse = judgeBodyPlaceholders(ex.action as HttpRequestAction, held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts), policy.credentials);
+    const whole = held.parts.length === 1 ? held.parts[0]! : Buffer.concat(held.parts);
+    const shadow = shadowMcp(ex, whole, policy);
+    let misuse = judgeBodyPlaceholders(ex.action as HttpRequestAction, whole, policy.credentials);
+    if (shadow !== null && policy.mcpShadow!.action === "block") misuse ??= shadow;
     if (misuse !== null) {
       const d = applyMode({ verdict: "block", reasons: [misuse] }, { policy, killswitch: false, agentLists: null });
       if (d.verdict === "block") {
@@ -1202,7 +1206,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       refuseBody(ex, outcome.rule, outcome.detail, null, outcome.code);
       return;
     }
-    const decision = applyMode(withContent(ex.egressDecision, outcome.verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    let decision = applyMode(withContent(ex.egressDecision, outcome.verdict, policy.mode === "audit"), { policy, killswitch: false, agentLists: null });
+    // mcp.shadow: warn records the shadow MCP message with the request.
+    if (shadow !== null && policy.mcpShadow!.action === "warn") decision = { ...decision, verdict: decision.verdict === "allow" ? "warn" : decision.verdict, reasons: [...(decision.verdict === "allow" ? [shadow] : []), ...decision.reasons, ...(decision.verdict === "allow" ? [] : [shadow])] };
     (ex as { decision: Decision }).decision = decision;
     if (decision.verdict === "block") {
       refuseBody(ex, decision.reasons[0]!.rule, decision.reasons[0]!.detail, null);
@@ -1211,6 +1217,18 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     ex.redactor = decision.verdict === "redact" ? (outcome.verdict?.redactor ?? null) : null;
     ex.heldBody = decision.verdict === "redact" ? outcome.body : body;
     sendUpstream(ex);
+  }
+
+  /**
+   * Shadow MCP: a held body that is an MCP JSON-RPC message, bound for a host no mcp.servers
+   * entry names (mcp.shadow; bodies held for DLP only: a streamed one is not read for this).
+   */
+  function shadowMcp(ex: Exchange, body: Uint8Array, policy: Policy): Reason | null {
+    const shadow = policy.mcpShadow;
+    if (shadow === null || shadow.servers?.match(ex.action.host, ex.action.port)) return null;
+    const method = mcpMethodIn(body);
+    if (method === null) return null;
+    return { rule: "mcp.shadow-server", code: "shadow_mcp", detail: `MCP ${method} sent over HTTP to ${ex.action.host}, which no mcp.servers entry names` };
   }
 
   /**

@@ -124,3 +124,17 @@ describe("LineReader", () => {
     expect(r.feed(Buffer.from("\n"))).toBeNull();
   });
 });
+
+describe("mcpMethodIn (shadow MCP over HTTP)", () => {
+  test("a JSON-RPC 2.0 MCP message or batch is recognised; other JSON-RPC and other JSON are not", async () => {
+    const { mcpMethodIn } = await import("../../../src/inspect/mcp.ts");
+    const b = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v));
+    expect(mcpMethodIn(b({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }))).toBe("initialize");
+    expect(mcpMethodIn(b([{ jsonrpc: "2.0", method: "notifications/initialized" }, { jsonrpc: "2.0", id: 2, method: "tools/call" }]))).toBe("notifications/initialized");
+    expect(mcpMethodIn(b(`\uFEFF  ${JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })}`))).toBe("tools/list");
+    expect(mcpMethodIn(b({ jsonrpc: "2.0", id: 1, method: "eth_call" }))).toBeNull();
+    expect(mcpMethodIn(b({ id: 1, method: "tools/list" }))).toBeNull();
+    expect(mcpMethodIn(b("tools/list"))).toBeNull();
+    expect(mcpMethodIn(b("{not json"))).toBeNull();
+  });
+});
