@@ -56,7 +56,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   checkPatterns("egress.allow", config.egress.allow);
   checkPatterns("egress.deny", config.egress.deny);
   const passthrough = checkPatterns("tls.passthrough", config.tls.passthrough);
-  const mcpHosts = config.mcp.servers.flatMap((s) => s.hosts);
+  const mcpHosts = config.mcp.servers.flatMap((s) => s.hosts ?? []);
   const mcpServers = mcpHosts.length > 0 ? checkPatterns("mcp.servers", mcpHosts) : null;
   const credentialHosts = config.credentials.map((e, i) => checkPatterns(`credentials.${i}.hosts`, e.hosts));
   config.credentials.forEach((e, i) => {
@@ -173,6 +173,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
     mcpShadow: config.mcp.shadow === "off" ? null : Object.freeze({ action: config.mcp.shadow, servers: mcpServers ?? null }),
+    mcpToolPolicy: toolPolicy(config.mcp.servers),
     credentials: Object.freeze(
       config.credentials.flatMap((e, i): Credential[] => {
         const value = inputs.credentialValues?.get(e.name);
@@ -204,4 +205,23 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     }),
     digest: inputs.digest,
   });
+}
+
+/** `*` matches any run of characters; everything else is literal. */
+function toolGlob(patterns: readonly string[]): RegExp {
+  return new RegExp(`^(?:${patterns.map((p) => p.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")).join("|")})$`);
+}
+
+/** mcp.servers allow_tools / deny_tools, compiled: why a server's tool is refused, or null. */
+function toolPolicy(servers: Config["mcp"]["servers"]): (server: string, tool: string) => string | null {
+  const compiled = servers
+    .filter((s) => s.allow_tools !== undefined || s.deny_tools.length > 0)
+    .map((s) => ({ name: s.name, allow: s.allow_tools ? toolGlob(s.allow_tools) : null, deny: s.deny_tools.length > 0 ? toolGlob(s.deny_tools) : null }));
+  return (server, tool) => {
+    const entry = compiled.find((s) => s.name === server);
+    if (entry === undefined) return null;
+    if (entry.deny?.test(tool)) return `tool ${tool} of ${server} is in mcp.servers deny_tools`;
+    if (entry.allow !== null && !entry.allow.test(tool)) return `tool ${tool} of ${server} is not in mcp.servers allow_tools`;
+    return null;
+  };
 }

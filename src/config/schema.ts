@@ -311,7 +311,20 @@ export const configSchema = z.strictObject({
       /** Environment variables passed to the server besides the built-in allow-list. */
       env_allow: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")).default([]),
       /** The MCP servers agents may reach over HTTP: their hosts (patterns as in egress.allow). */
-      servers: z.array(z.strictObject({ name: z.string().min(1), hosts: z.array(z.string().min(1)).min(1) })).default([]),
+      servers: z
+        .array(
+          z.strictObject({
+            /** The server's name: --name of sluice mcp proxy (else its command line), or any name for an HTTP server. */
+            name: z.string().min(1),
+            /** Where it is reached over HTTP (patterns as in egress.allow): MCP to these hosts is not shadow MCP. */
+            hosts: z.array(z.string().min(1)).min(1).optional(),
+            /** Tool names (`*` matches any run of characters) it may offer; others are withheld and their calls refused. */
+            allow_tools: z.array(z.string().min(1)).min(1).optional(),
+            /** Tool names withheld and refused, whatever allow_tools says. */
+            deny_tools: z.array(z.string().min(1)).default([]),
+          }),
+        )
+        .default([]),
       /** MCP JSON-RPC sent over HTTP to a host no mcp.servers entry names (shadow MCP): block, warn (record), or off. */
       shadow: z.enum(["block", "warn", "off"]).default("block"),
     })

@@ -29,6 +29,8 @@ export interface McpJudges {
   readonly audit: boolean;
   /** Rug-pull pins for this server (baselines.ts); null: tools are not pinned. */
   readonly pins?: { readonly store: PinStore; readonly server: string } | null;
+  /** mcp.servers allow_tools / deny_tools for this server: why a tool is refused, or null. */
+  readonly toolPolicy?: (tool: string) => string | null;
 }
 
 /** What a record says of one judged message (cli/mcp.ts turns it into an AuditRecord). */
@@ -153,7 +155,13 @@ export class McpSession {
       const tool = method === "tools/call" && isObject(m.params) && typeof m.params.name === "string" ? m.params.name : undefined;
       const withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
       const why = withheld?.decision.reasons[0];
-      let d: Decision | null = withheld !== undefined ? refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`) : null;
+      const denied = tool !== undefined ? (j.toolPolicy?.(tool) ?? null) : null;
+      let d: Decision | null =
+        denied !== null
+          ? refusal("mcp.tool-denied", "deny_listed", denied)
+          : withheld !== undefined
+            ? refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`)
+            : null;
       if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp), j.audit);
       if (d !== null && d.verdict === "block") {
         if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d, withheld?.diff));
@@ -264,6 +272,12 @@ export class McpSession {
     const clean: Json[] = [];
     for (const [i, tool] of tools.entries()) {
       const name = isObject(tool) && typeof tool.name === "string" ? tool.name : `#${i}`;
+      // A tool the operator does not allow is not offered (its calls are refused too).
+      const denied = j.toolPolicy?.(name) ?? null;
+      if (denied !== null) {
+        out.records.push(record("server", method, name, refusal("mcp.tool-denied", "deny_listed", `${denied}; withheld from the list`)));
+        continue;
+      }
       const d = judgeFromServer(`${mcpRoot(method)}.result.tools[${i}]`, tool, j.dlp, j.injection, j.audit);
       all = strictest(all, d);
       if (d !== null && d.verdict === "block") {

@@ -81,6 +81,8 @@ export interface Policy {
   readonly credentials: readonly Credential[];
   /** Shadow MCP: JSON-RPC MCP in request bodies to hosts `servers` does not match; null when mcp.shadow is off. */
   readonly mcpShadow: { readonly action: "block" | "warn"; readonly servers: HostMatcher | null } | null;
+  /** mcp.servers tool policy by server name: why a tool is refused, or null when it may be used. */
+  readonly mcpToolPolicy: (server: string, tool: string) => string | null;
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;
 }

@@ -36,6 +36,9 @@ credentials:
     source: { env: SLUICE_TEST_MCP_CRED }
     header: { name: Authorization, value: "Bearer {secret}" }
 audit: { file: ${JSON.stringify(join(dir, "records.jsonl"))} }
+mcp:
+  servers:
+    - { name: policy-test, allow_tools: ["echo", "weath*"], deny_tools: ["weather"] }
 `,
   );
 });
@@ -151,6 +154,23 @@ describe("sluice mcp proxy (stdio), the SDK client and server", () => {
       const r = await refusal(s.client.callTool({ name: "crash", arguments: {} }));
       expect(r).toMatchObject({ code: -32001, sluice: { rule: "mcp.server-exited", reason: "upstream_error" } });
       await exited;
+    },
+    T,
+  );
+});
+
+describe("tool policy (mcp.servers allow_tools / deny_tools)", () => {
+  test(
+    "only allowed tools are listed; a denied or unlisted tool's call is refused before the server gets it",
+    async () => {
+      const s = await connect(["--name", "policy-test"]);
+      expect((await s.client.listTools()).tools.map((t) => t.name)).toEqual(["echo"]);
+      for (const name of ["weather", "answer"]) {
+        const r = await refusal(s.client.callTool({ name, arguments: { city: "x", q: "x" } }));
+        expect(r).toMatchObject({ code: -32001, sluice: { rule: "mcp.tool-denied", reason: "deny_listed" } });
+      }
+      expect(text(await s.client.callTool({ name: "echo", arguments: { text: "allowed" } }))).toBe("allowed");
+      expect(calls(s).map((c) => c.tool)).toEqual(["echo"]);
     },
     T,
   );

@@ -138,3 +138,15 @@ describe("mcpMethodIn (shadow MCP over HTTP)", () => {
     expect(mcpMethodIn(b("{not json"))).toBeNull();
   });
 });
+
+describe("McpSession: tool policy", () => {
+  test("a denied tool is left out of the list and its call refused; the policy is asked by tool name", () => {
+    const s = new McpSession(() => ({ dlp: null, injection: null, audit: false, toolPolicy: (t: string) => (t === "rm" ? "tool rm of srv is in mcp.servers deny_tools" : null) }));
+    s.fromClient(msg({ id: 1, method: "tools/list" }));
+    const out = s.fromServer(msg({ id: 1, result: { tools: [{ name: "ls", inputSchema: {} }, { name: "rm", inputSchema: {} }] } }));
+    expect((parsed(out.toClient)[0]!.result!.tools as { name: string }[]).map((t) => t.name)).toEqual(["ls"]);
+    const refused = s.fromClient(call(2, "rm", { path: "/" }));
+    expect(refused.toServer).toEqual([]);
+    expect(parsed(refused.toClient)[0]!.error!.data.sluice.rule).toBe("mcp.tool-denied");
+  });
+});
