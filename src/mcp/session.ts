@@ -74,47 +74,38 @@ export class McpSession {
   /** One line from the client. */
   fromClient(line: string): McpOut {
     const out: McpOut = { toServer: [], toClient: [], records: [] };
-    const parsed = parse(line);
-    if (parsed === null) {
-      out.toClient.push(errorLine(null, -32700, "parse error: not JSON", refusal("mcp.bad-message", "malformed_request", "a line from the client is not JSON")));
-      out.records.push(record("client", "(none)", null, refusal("mcp.bad-message", "malformed_request", "a line from the client is not JSON")));
-      return out;
-    }
-    if (Array.isArray(parsed)) {
-      // A batch (JSON-RPC 2.0 §6): each element judged; what passes goes on as one batch.
-      const passed: unknown[] = [];
-      for (const m of parsed) {
-        const one = this.#clientMessage(m, out);
-        if (one !== null) passed.push(one);
-      }
-      if (passed.length > 0) out.toServer.push(JSON.stringify(passed));
-      return out;
-    }
-    const one = this.#clientMessage(parsed, out);
-    if (one !== null) out.toServer.push(one === parsed ? line : JSON.stringify(one));
+    const sent = this.#relay(line, (m) => this.#clientMessage(m, out));
+    if (sent === undefined) {
+      const d = refusal("mcp.bad-message", "malformed_request", "a line from the client is not JSON");
+      out.toClient.push(errorLine(null, -32700, "parse error: not JSON", d));
+      out.records.push(record("client", "(none)", null, d));
+    } else if (sent !== null) out.toServer.push(sent);
     return out;
   }
 
   /** One line from the server. */
   fromServer(line: string): McpOut {
     const out: McpOut = { toServer: [], toClient: [], records: [] };
-    const parsed = parse(line);
-    if (parsed === null) {
-      out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "a line from the server is not JSON; dropped")));
-      return out;
-    }
-    if (Array.isArray(parsed)) {
-      const passed: unknown[] = [];
-      for (const m of parsed) {
-        const one = this.#serverMessage(m, out);
-        if (one !== null) passed.push(one);
-      }
-      if (passed.length > 0) out.toClient.push(JSON.stringify(passed));
-      return out;
-    }
-    const one = this.#serverMessage(parsed, out);
-    if (one !== null) out.toClient.push(one === parsed ? line : JSON.stringify(one));
+    const sent = this.#relay(line, (m) => this.#serverMessage(m, out));
+    if (sent === undefined) out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "a line from the server is not JSON; dropped")));
+    else if (sent !== null) out.toClient.push(sent);
     return out;
+  }
+
+  /**
+   * One line judged message by message: the line to pass on (as received when nothing in it
+   * changed), null when nothing passes, undefined when it is not JSON. A batch (JSON-RPC 2.0 §6)
+   * has each element judged; what passes goes on as one batch.
+   */
+  #relay(line: string, judge: (m: unknown) => unknown): string | null | undefined {
+    const parsed = parse(line);
+    if (parsed === null) return undefined;
+    if (!Array.isArray(parsed)) {
+      const one = judge(parsed);
+      return one === null ? null : one === parsed ? line : JSON.stringify(one);
+    }
+    const passed = parsed.map(judge).filter((m) => m !== null);
+    return passed.length > 0 ? JSON.stringify(passed) : null;
   }
 
   /** The server is gone (exited, crashed, closed its output): every request it owed an answer is answered with an error. */
