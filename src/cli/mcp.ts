@@ -5,7 +5,9 @@
  * its environment is reduced to an allow-list, with credential placeholders in place of the real
  * values; signals go to it and its exit status comes back. One record per judged message.
  */
+import { createHash } from "node:crypto";
 import { mkdirSync } from "node:fs";
+import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { createJsonlWriter } from "../audit/sink.ts";
@@ -61,14 +63,21 @@ function openPins(loaded: Loaded): PinStore {
 const ALLOWED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ"];
 const ALLOWED_ENV_ALL_CASES = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];
 const CA_ENV = ["SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "GIT_SSL_CAINFO", "DENO_CERT"];
-const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 };
+/** Signals passed on to the server (a second SIGINT or SIGTERM ends sluice at once). */
+const FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM"] as const;
+/** Locale variables (POSIX and glibc): only these of LC_*, not any name that starts so (LC_GH_TOKEN). */
+const LOCALE = ["LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME", "LC_ADDRESS", "LC_IDENTIFICATION", "LC_MEASUREMENT", "LC_NAME", "LC_PAPER", "LC_TELEPHONE"];
+/** After the server exits, how long its output may still be read (a descendant may hold it open). */
+const DRAIN_AFTER_EXIT_MS = 500;
 
 /** The child's environment: the allow-list from ours, --pass-env names, and placeholders for env-sourced credentials. */
 export function childEnv(env: NodeJS.ProcessEnv, pass: readonly string[], loaded: Loaded): Record<string, string> {
   const out: Record<string, string> = {};
-  const names = [...ALLOWED_ENV, ...CA_ENV, ...ALLOWED_ENV_ALL_CASES, ...ALLOWED_ENV_ALL_CASES.map((n) => n.toLowerCase()), ...pass];
+  const proxies = [...ALLOWED_ENV_ALL_CASES, ...ALLOWED_ENV_ALL_CASES.map((n) => n.toLowerCase())];
+  const names = [...ALLOWED_ENV, ...LOCALE, ...CA_ENV, ...proxies, ...pass];
   for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && (names.includes(k) || k.startsWith("LC_"))) out[k] = v;
+    // A proxy URL with credentials in it (the agent's proxy token) is not the server's to hold.
+    if (v !== undefined && names.includes(k) && !(proxies.includes(k) && !pass.includes(k) && v.includes("@"))) out[k] = v;
   }
   // The server is given the placeholder where it expects the key; sluice injects the value.
   for (const e of loaded.config.credentials) {
@@ -135,7 +144,19 @@ export async function mcpCommand(args: string[]): Promise<number> {
   const command = rest.slice(dash + 1);
   const loaded = await load(values.config);
   if (loaded === null) return EXIT.failure;
-  return relay(command, values.name ?? command.join(" "), [...loaded.config.mcp.env_allow, ...(values["pass-env"] ?? [])], loaded);
+  return relay(command, values.name ?? serverName(command, loaded), [...loaded.config.mcp.env_allow, ...(values["pass-env"] ?? [])], loaded);
+}
+
+/**
+ * A server's name when --name is not given: its command line, unless DLP finds a secret in it
+ * (`mcp-remote --header "Authorization: Bearer ..."`): then the program and a digest of the
+ * line, so no record, pin or approval command ever shows the secret.
+ */
+export function serverName(command: readonly string[], loaded: Loaded): string {
+  const line = command.join(" ");
+  const dlp = loaded.policy.dlp;
+  if (dlp === null || dlp.engine.scan([{ location: "mcp.server", text: line }]).length === 0) return line;
+  return `${command[0]} (sha256:${createHash("sha256").update(command.join("\u0000")).digest("hex").slice(0, 16)})`;
 }
 
 async function relay(command: string[], server: string, pass: readonly string[], loaded: Loaded): Promise<number> {
@@ -176,13 +197,24 @@ async function relay(command: string[], server: string, pass: readonly string[],
       }
     }
   };
-  const stop = (why: string) => {
+  const stop = (direction: "client" | "server", why: string) => {
     cut = true;
-    records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: "client", method: "(session)", verdict: "block", rule: "mcp.line-too-long", reason: "body_too_large", detail: why }));
+    records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction, method: "(session)", verdict: "block", rule: "mcp.line-too-long", reason: "body_too_large", detail: why }));
     child.kill("SIGTERM");
   };
 
-  for (const sig of Object.keys(SIGNALS)) if (sig !== "SIGKILL") process.on(sig as NodeJS.Signals, () => child.kill(sig as NodeJS.Signals));
+  let signalled = 0;
+  for (const sig of FORWARDED) {
+    process.on(sig, () => {
+      // The first is the server's to act on; a second one (the server ignores it, or is gone) ends sluice.
+      if (++signalled > 1 && (sig === "SIGINT" || sig === "SIGTERM")) {
+        child.kill("SIGKILL");
+        records.close();
+        process.exit(128 + (constants.signals[sig] ?? 1));
+      }
+      child.kill(sig);
+    });
+  }
 
   // Client -> server. Each read is handled (and its writes flushed) before the next: a child
   // that stops reading stops us reading the client.
@@ -192,7 +224,7 @@ async function relay(command: string[], server: string, pass: readonly string[],
       const got = lines.feed(chunk);
       if (got === null) {
         await emit({ toServer: [], toClient: [JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: SLUICE_ERROR, message: "blocked by sluice", data: { sluice: { rule: "mcp.line-too-long", reason: "body_too_large" } } } })], records: [] });
-        stop(`a message from the client longer than ${maxLine} bytes; session ended`);
+        stop("client", `a message from the client longer than ${maxLine} bytes; session ended`);
         return;
       }
       for (const line of got) await emit(session.fromClient(line));
@@ -206,17 +238,20 @@ async function relay(command: string[], server: string, pass: readonly string[],
     }
   })();
 
-  // Server -> client.
-  const lines = new LineReader(maxLine);
-  for await (const chunk of child.stdout) {
-    const got = lines.feed(chunk);
-    if (got === null) {
-      stop(`a message from the server longer than ${maxLine} bytes; session ended`);
-      break;
+  // Server -> client, until its output ends, or shortly after it exits: a descendant that keeps
+  // the output open must not keep what the server owed the client unanswered.
+  const fromServer = (async () => {
+    const lines = new LineReader(maxLine);
+    for await (const chunk of child.stdout) {
+      const got = lines.feed(chunk);
+      if (got === null) {
+        stop("server", `a message from the server longer than ${maxLine} bytes; session ended`);
+        break;
+      }
+      for (const line of got) await emit(session.fromServer(line));
     }
-    for (const line of got) await emit(session.fromServer(line));
-  }
-  const code = await child.exited;
+  })();
+  const code = await Promise.race([fromServer.then(() => child.exited), child.exited.then(async (c) => (await Promise.race([fromServer, Bun.sleep(DRAIN_AFTER_EXIT_MS)]), c))]);
   // Whatever the server still owed the client is answered, never left hanging.
   await emit(session.serverGone(cut ? "the session was ended by sluice" : `the server exited with ${child.signalCode ?? code}`));
   void fromClient;
@@ -224,6 +259,6 @@ async function relay(command: string[], server: string, pass: readonly string[],
   records.close();
   await toClient.flush();
   if (cut) return EXIT.failure;
-  if (child.signalCode) return 128 + (SIGNALS[child.signalCode] ?? 1);
+  if (child.signalCode) return 128 + (constants.signals[child.signalCode as keyof typeof constants.signals] ?? 1);
   return code;
 }

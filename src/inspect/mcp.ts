@@ -25,9 +25,13 @@ function jsonFragments(root: string, value: unknown): Fragment[] {
 }
 
 /** DLP over a value a client sends (`params` of a request or notification, a result it returns): findings and what they decide. */
-export function dlpOver(root: string, value: unknown, dlp: DlpSettings): ContentVerdict | null {
-  if (value === undefined) return null;
-  return decideFindings(dlp.engine.scan(jsonFragments(root, value)));
+export function dlpOver(root: string, value: unknown, dlp: DlpSettings, framing: { readonly method?: string; readonly id?: string } = {}): ContentVerdict | null {
+  // The JSON-RPC framing (method, id) is the sender's text too: scanned at mcp.method / mcp.id.
+  const extra: Fragment[] = [];
+  if (framing.method !== undefined) extra.push({ location: "mcp.method", text: framing.method });
+  if (framing.id !== undefined) extra.push({ location: "mcp.id", text: framing.id });
+  if (value === undefined && extra.length === 0) return null;
+  return decideFindings(dlp.engine.scan([...(value === undefined ? [] : jsonFragments(root, value)), ...extra]));
 }
 
 /**

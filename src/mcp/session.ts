@@ -18,6 +18,7 @@ import type { ReasonCode } from "../core/reasons.ts";
 import type { Decision, Finding } from "../core/types.ts";
 import { contentDecision, dlpOver, judgeFromServer, mcpRoot, strictest } from "../inspect/mcp.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
+import { jsonShape } from "../inspect/body-fragments.ts";
 import type { PinStore } from "./baselines.ts";
 
 /** JSON-RPC error code for a message sluice refused (ARCHITECTURE.md contracts). */
@@ -58,8 +59,28 @@ type Id = string | number | null;
 const isObject = (v: unknown): v is Json => typeof v === "object" && v !== null && !Array.isArray(v);
 const validId = (v: unknown): v is string | number => typeof v === "string" || (typeof v === "number" && Number.isFinite(v));
 
-/** The most client requests awaiting an answer; more are refused (a client cannot grow the table without bound). */
+/** The most requests awaiting an answer either way; more are refused (no side can grow the tables without bound). */
 const MAX_PENDING = 4096;
+/** Longest id kept (as JSON): ids are table keys. */
+const MAX_ID = 256;
+/** Deepest nesting of a message: MCP messages are shallow; a deep one is refused before any walk. */
+const MAX_DEPTH = 64;
+/** JSON-RPC 2.0 §4, §5: a message has these members and no others. */
+const MEMBERS = new Set(["jsonrpc", "id", "method", "params", "result", "error"]);
+
+/**
+ * Why a message's shape is not one JSON-RPC 2.0 message, or null: unknown members, or a mix of
+ * request and response members (a receiver that reads the part sluice did not judge must not get it).
+ */
+function shapeProblem(m: Json): string | null {
+  for (const k of Object.keys(m)) if (!MEMBERS.has(k)) return `an unknown member ${JSON.stringify(k.slice(0, 32))}`;
+  const response = "result" in m || "error" in m;
+  if ("result" in m && "error" in m) return "both result and error";
+  if (response && ("method" in m || "params" in m)) return "response and request members together";
+  if ("id" in m && !validId(m.id) && !(response && m.id === null)) return "an id that is not a string or a number";
+  if ("id" in m && validId(m.id) && JSON.stringify(m.id).length > MAX_ID) return `an id longer than ${MAX_ID} characters`;
+  return null;
+}
 
 export class McpSession {
   /** Client requests awaiting the server's answer: id (as JSON) -> method, tool, and whether it asked for a page. */
@@ -74,7 +95,14 @@ export class McpSession {
   /** One line from the client. */
   fromClient(line: string): McpOut {
     const out: McpOut = { toServer: [], toClient: [], records: [] };
-    const sent = this.#relay(line, (m) => this.#clientMessage(m, out));
+    let sent: string | null | undefined;
+    try {
+      sent = this.#relay(line, (m) => this.#clientMessage(m, out));
+    } catch (err) {
+      // A scanner that throws is a refusal, never a pass (fail closed).
+      const d = refusal("mcp.scan-failed", "internal_error", `the message could not be judged: ${err instanceof Error ? err.name : "error"}`);
+      return { toServer: [], toClient: [errorLine(null, SLUICE_ERROR, "blocked by sluice", d)], records: [record("client", "(none)", null, d)] };
+    }
     if (sent === undefined) {
       const d = refusal("mcp.bad-message", "malformed_request", "a line from the client is not JSON");
       out.toClient.push(errorLine(null, -32700, "parse error: not JSON", d));
@@ -86,7 +114,13 @@ export class McpSession {
   /** One line from the server. */
   fromServer(line: string): McpOut {
     const out: McpOut = { toServer: [], toClient: [], records: [] };
-    const sent = this.#relay(line, (m) => this.#serverMessage(m, out));
+    let sent: string | null | undefined;
+    try {
+      sent = this.#relay(line, (m) => this.#serverMessage(m, out));
+    } catch (err) {
+      const d = refusal("mcp.scan-failed", "internal_error", `the message could not be judged: ${err instanceof Error ? err.name : "error"}; dropped`);
+      return { toServer: [], toClient: [], records: [record("server", "(none)", null, d)] };
+    }
     if (sent === undefined) out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "a line from the server is not JSON; dropped")));
     else if (sent !== null) out.toClient.push(sent);
     return out;
@@ -98,11 +132,15 @@ export class McpSession {
    * has each element judged; what passes goes on as one batch.
    */
   #relay(line: string, judge: (m: unknown) => unknown): string | null | undefined {
+    // Too deep to walk safely: refused as not JSON (before any recursion, JSON.parse included).
+    if (jsonShape(line).depth > MAX_DEPTH) return undefined;
     const parsed = parse(line);
     if (parsed === null) return undefined;
+    // What passes is sent as it was judged, serialised again: a duplicate key, or a number past
+    // 2^53, cannot reach the receiver in a form sluice did not read.
     if (!Array.isArray(parsed)) {
       const one = judge(parsed);
-      return one === null ? null : one === parsed ? line : JSON.stringify(one);
+      return one === null ? null : JSON.stringify(one);
     }
     const passed = parsed.map(judge).filter((m) => m !== null);
     return passed.length > 0 ? JSON.stringify(passed) : null;
@@ -128,9 +166,10 @@ export class McpSession {
   /** A client message: what to send on (the message itself), or null after answering or dropping it. */
   #clientMessage(m: unknown, out: McpOut): unknown {
     const j = this.judges();
-    if (!isObject(m) || m.jsonrpc !== "2.0") {
-      const d = refusal("mcp.bad-message", "malformed_request", "not a JSON-RPC 2.0 message");
-      out.toClient.push(errorLine(isObject(m) && validId(m.id) ? m.id : null, -32600, "invalid request", d));
+    if (!isObject(m) || m.jsonrpc !== "2.0" || shapeProblem(m) !== null) {
+      const bad = !isObject(m) || m.jsonrpc !== "2.0" ? "not a JSON-RPC 2.0 message" : shapeProblem(m)!;
+      const d = refusal("mcp.bad-message", "malformed_request", bad);
+      out.toClient.push(errorLine(isObject(m) && validId(m.id) && JSON.stringify(m.id).length <= MAX_ID ? m.id : null, -32600, "invalid request", d));
       out.records.push(record("client", "(none)", null, d));
       return null;
     }
@@ -153,7 +192,8 @@ export class McpSession {
           : withheld !== undefined
             ? refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`)
             : null;
-      if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp), j.audit);
+      // The method and id are the client's too: scanned with the params.
+      if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp, { method, ...("id" in m ? { id: String(m.id) } : {}) }), j.audit);
       if (d !== null && d.verdict === "block") {
         if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d, withheld?.diff));
         out.records.push(record("client", method, tool ?? null, d));
@@ -171,6 +211,8 @@ export class McpSession {
         const paged = method === "tools/list" && isObject(m.params) && m.params.cursor !== undefined;
         this.#pending.set(key, { method, ...(tool !== undefined ? { tool } : {}), ...(paged ? { paged } : {}) });
       }
+      // A cancelled request gets no answer (MCP "Cancellation"): it is no longer awaited.
+      if (method === "notifications/cancelled" && isObject(m.params) && validId(m.params.requestId)) this.#pending.delete(JSON.stringify(m.params.requestId));
       // Requests are recorded with their answer; a notification now.
       if (!isRequest) out.records.push(record("client", method, null, d));
       else if (d !== null) out.records.push(record("client", method, tool ?? null, d));
@@ -203,8 +245,17 @@ export class McpSession {
   /** A server message: what to send on (maybe with tools withheld), or null after answering or dropping it. */
   #serverMessage(m: unknown, out: McpOut): unknown {
     const j = this.judges();
-    if (!isObject(m) || m.jsonrpc !== "2.0") {
-      out.records.push(record("server", "(none)", null, refusal("mcp.bad-message", "upstream_error", "not a JSON-RPC 2.0 message; dropped")));
+    if (!isObject(m) || m.jsonrpc !== "2.0" || shapeProblem(m) !== null) {
+      const bad = !isObject(m) || m.jsonrpc !== "2.0" ? "not a JSON-RPC 2.0 message" : shapeProblem(m)!;
+      const d = refusal("mcp.bad-message", "upstream_error", `${bad}; dropped`);
+      // A request of the client's that this was to answer is answered with the refusal, not left hanging.
+      const id = isObject(m) && validId(m.id) ? m.id : null;
+      const asked = id !== null ? this.#pending.get(JSON.stringify(id)) : undefined;
+      if (asked !== undefined) {
+        this.#pending.delete(JSON.stringify(id));
+        out.toClient.push(errorLine(id, SLUICE_ERROR, "blocked by sluice", d));
+      }
+      out.records.push(record("server", asked?.method ?? "(none)", asked?.tool ?? null, d));
       return null;
     }
     if ("result" in m || "error" in m) {
@@ -243,7 +294,14 @@ export class McpSession {
         out.records.push(record("server", method, null, d));
         return null;
       }
+      if (isRequest && this.#serverPending.size >= MAX_PENDING) {
+        const refused = refusal("mcp.bad-message", "upstream_error", `over ${MAX_PENDING} requests of the server are awaiting answers`);
+        out.toServer.push(errorLine(m.id as Id, -32600, "invalid request: too many requests awaiting answers", refused));
+        out.records.push(record("server", method, null, refused));
+        return null;
+      }
       if (isRequest) this.#serverPending.set(JSON.stringify(m.id), method);
+      if (method === "notifications/cancelled" && isObject(m.params) && validId(m.params.requestId)) this.#serverPending.delete(JSON.stringify(m.params.requestId));
       if (isRequest || d !== null) out.records.push(record("server", method, null, d));
       return m;
     }
@@ -327,12 +385,18 @@ function errorLine(id: Id, code: number, message: string, d: Decision, diff?: st
   return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, data: { sluice: { rule: r?.rule ?? "none", reason: r?.code ?? "allowed", detail: r?.detail, ...(diff !== undefined ? { diff } : {}) } } } });
 }
 
+/** Names as records show them: cut short; a name DLP found something in is not shown at all. */
+function shown(name: string, d: Decision | null, where: RegExp): string {
+  if (d?.findings?.some((f) => where.test(f.location))) return "(redacted)";
+  return name.length > 64 ? `${name.slice(0, 64)}...` : name;
+}
+
 function record(direction: "client" | "server", method: string, tool: string | null, d: Decision | null): McpVerdict {
   const r = d?.reasons[0];
   return {
     direction,
-    method,
-    ...(tool !== null ? { tool } : {}),
+    method: shown(method, d, /^mcp\.method$/),
+    ...(tool !== null ? { tool: shown(tool, d, /\.name$/) } : {}),
     verdict: d?.verdict ?? "allow",
     rule: r?.rule ?? "none",
     reason: r?.code ?? "allowed",

@@ -150,3 +150,47 @@ describe("McpSession: tool policy", () => {
     expect(parsed(refused.toClient)[0]!.error!.data.sluice.rule).toBe("mcp.tool-denied");
   });
 });
+
+describe("McpSession: what the review of the stdio proxy found", () => {
+  test("what passes is sent as judged: a duplicate key cannot hide a second value from the scan", () => {
+    const s = session();
+    const line = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":"${GITHUB}"},"arguments":{"a":"fine"}}}`;
+    const out = s.fromClient(line);
+    expect(out.toServer).toEqual([JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "echo", arguments: { a: "fine" } } })]);
+  });
+
+  test("response and request members together, both result and error, or unknown members: refused either way", () => {
+    const s = session();
+    expect(parsed(s.fromClient(msg({ id: 1, method: "tools/list", result: {} })).toClient)[0]!.error!.code).toBe(-32600);
+    expect(parsed(s.fromClient(msg({ id: 2, method: "tools/list", extra: POISON })).toClient)[0]!.error!.code).toBe(-32600);
+    s.fromClient(msg({ id: 3, method: "tools/list" }));
+    // A server answer shaped wrong is not passed on, but the client's request is answered.
+    const out = s.fromServer(msg({ id: 3, result: {}, error: { code: 1, message: POISON } }));
+    expect(parsed(out.toClient)[0]).toMatchObject({ id: 3, error: { code: -32001, data: { sluice: { rule: "mcp.bad-message" } } } });
+    expect(s.pending).toBe(0);
+  });
+
+  test("a cancelled request is no longer awaited", () => {
+    const s = session();
+    s.fromClient(call(1, "echo", { text: "slow" }));
+    s.fromClient(msg({ method: "notifications/cancelled", params: { requestId: 1, reason: "timeout" } }));
+    expect(s.pending).toBe(0);
+  });
+
+  test("a message nested deeper than 64 is refused before it is walked; the session goes on", () => {
+    const s = session();
+    const deep = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":${"[".repeat(200000)}${"]".repeat(200000)}}`;
+    expect(parsed(s.fromClient(deep).toClient)[0]!.error!.code).toBe(-32700);
+    expect(s.fromServer(deep).toClient).toEqual([]);
+    expect(s.fromClient(call(2, "echo", { text: "after" })).toServer.length).toBe(1);
+  });
+
+  test("a secret in the method or as the tool's name is refused, and the record does not show it", () => {
+    const s = session();
+    const named = s.fromClient(call(1, GITHUB, {}));
+    expect(parsed(named.toClient)[0]!.error!.code).toBe(-32001);
+    const asMethod = s.fromClient(msg({ id: 2, method: `notifications/${GITHUB}` }));
+    expect(parsed(asMethod.toClient)[0]!.error!.code).toBe(-32001);
+    expect(JSON.stringify([...named.records, ...asMethod.records])).not.toContain(GITHUB);
+  });
+});
