@@ -169,7 +169,7 @@ async function relay(command: string[], server: string, pass: readonly string[],
     process.stderr.write(`sluice mcp proxy: cannot open the tool pins (${baselinesFile(loaded)}): ${err instanceof Error ? err.message : String(err)}\n`);
     return EXIT.failure;
   }
-  const session = new McpSession(() => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => loaded.policy.mcpToolPolicy(server, tool) }));
+  const session = new McpSession(() => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => loaded.policy.mcpToolPolicy(server, tool), toolInjection: loaded.policy.mcpToolInjection, args: loaded.policy.mcpArguments }));
   let child: ReturnType<typeof Bun.spawn<"pipe", "pipe", "inherit">>;
   try {
     child = Bun.spawn(command, { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: childEnv(process.env, pass, loaded) });

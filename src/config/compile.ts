@@ -11,6 +11,7 @@ import { compileAgents, type AgentSpec } from "../policy/agents.ts";
 import { compileEgress } from "../policy/egress.ts";
 import type { Credential, Policy } from "../policy/policy.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
+import type { ArgRules } from "../scan/arg-rules.ts";
 import type { CompiledRules } from "../scan/rules/compile.ts";
 import { compileDlp } from "./dlp.ts";
 import { compileInjection } from "./injection.ts";
@@ -27,6 +28,10 @@ export interface CompileInputs {
   readonly builtinRules: CompiledRules;
   /** The built-in injection rule pack (rules/injection); none when not given. */
   readonly injectionRules?: CompiledRules;
+  /** The injection pack with rules/mcp: judges MCP tool definitions and server instructions. */
+  readonly mcpRules?: CompiledRules;
+  /** rules/mcp-args: judged over tools/call arguments. */
+  readonly argRules?: ArgRules;
   /** Values of dlp.known_secrets, read by the loader; in memory only. */
   readonly knownSecrets?: readonly KnownSecret[];
   /** Contents of tls.extra_ca_files, read by the loader. */
@@ -127,6 +132,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   const dlp = compileDlp(config.dlp, inputs.builtinRules, inputs.knownSecrets ?? [], issues);
   checkPatterns("injection.exempt_hosts", config.injection.exempt_hosts);
   const injection = compileInjection(config.injection, config.dlp.body, inputs.injectionRules ?? null, issues);
+  // The same settings over the pack with the tool-poisoning rules (its problems are the injection pack's, reported once).
+  const toolInjection = injection === null || inputs.mcpRules === undefined ? injection : compileInjection(config.injection, config.dlp.body, inputs.mcpRules, []);
   if (issues.length > 0) throw new ConfigError(issues);
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
@@ -174,6 +181,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
     mcpShadow: config.mcp.shadow === "off" ? null : Object.freeze({ action: config.mcp.shadow, servers: mcpServers ?? null }),
     mcpToolPolicy: toolPolicy(config.mcp.servers),
+    mcpToolInjection: toolInjection === null ? null : Object.freeze(toolInjection),
+    mcpArguments: config.mcp.arguments === "off" || inputs.argRules === undefined ? null : Object.freeze({ rules: inputs.argRules, action: config.mcp.arguments }),
     credentials: Object.freeze(
       config.credentials.flatMap((e, i): Credential[] => {
         const value = inputs.credentialValues?.get(e.name);

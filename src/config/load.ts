@@ -17,6 +17,7 @@ import { compileRulePack, type CompiledRules } from "../scan/rules/compile.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
 import type { Config } from "./schema.ts";
 import { compileInjectionPack } from "../scan/injection/pack.ts";
+import { compileArgRules, type ArgRules } from "../scan/arg-rules.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
 
@@ -76,7 +77,7 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
   let policy: Policy | null = null;
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), knownSecrets, extraCa, credentialValues });
+    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), mcpRules: await builtinMcpRules(), argRules: await builtinArgRules(), knownSecrets, extraCa, credentialValues });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues.push(...err.issues);
@@ -87,11 +88,25 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
 
 let builtin: Promise<CompiledRules> | null = null;
 let builtinInjection: Promise<CompiledRules> | null = null;
+let builtinMcp: Promise<CompiledRules> | null = null;
+let builtinArgs: Promise<ArgRules> | null = null;
 
 /** The embedded rule pack, compiled once per process (reloads reuse it). */
 export function builtinRules(): Promise<CompiledRules> {
   builtin ??= loadRuleFiles("rules/dlp/").then((files) => compileRulePack(files));
   return builtin;
+}
+
+/** The injection pack with the MCP tool-poisoning rules (rules/mcp): what judges tool definitions. */
+export function builtinMcpRules(): Promise<CompiledRules> {
+  builtinMcp ??= Promise.all([loadRuleFiles("rules/injection/"), loadRuleFiles("rules/mcp/")]).then(([a, b]) => compileInjectionPack([...a, ...b]));
+  return builtinMcp;
+}
+
+/** The MCP argument rules (rules/mcp-args), judged over tools/call arguments after shell de-obfuscation. */
+export function builtinArgRules(): Promise<ArgRules> {
+  builtinArgs ??= loadRuleFiles("rules/mcp-args/").then((files) => compileArgRules(files));
+  return builtinArgs;
 }
 
 /** The embedded prompt-injection rule pack (rules/injection), compiled once per process. */

@@ -31,6 +31,8 @@ export const REASON_CODES = [
   "credential_misuse",
   /** MCP JSON-RPC sent over HTTP to a host no mcp.servers entry names (shadow MCP). */
   "shadow_mcp",
+  /** MCP tool arguments that match rules/mcp-args (destructive commands, reverse shells, credential files, ...). */
+  "dangerous_arguments",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

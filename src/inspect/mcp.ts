@@ -7,6 +7,8 @@ import type { Decision, Fragment, Reason } from "../core/types.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { decideFindings, type ContentVerdict } from "./content.ts";
 import { bodyFragments, joinedFragments } from "./fragments.ts";
+import type { SegmentIn } from "../scan/injection/engine.ts";
+import { judgeArguments, type ArgRules } from "../scan/arg-rules.ts";
 import { asFindings, responseSegments } from "./response.ts";
 
 /** `mcp.<method>` as written in locations (a method that is not a plain name is quoted). */
@@ -40,9 +42,9 @@ export function dlpOver(root: string, value: unknown, dlp: DlpSettings, framing:
  * otherwise a decision: block at the threshold (strip cannot apply to a message: it blocks too;
  * warn records), allow with the findings under it.
  */
-export function injectionOver(root: string, value: unknown, inj: InjectionSettings, audit: boolean): Decision | null {
+export function injectionOver(root: string, value: unknown, inj: InjectionSettings, audit: boolean, extra: readonly SegmentIn[] = []): Decision | null {
   if (value === undefined) return null;
-  const segments = responseSegments("json", JSON.stringify(value) ?? "null").map((s) => ({ ...s, location: `${root}${s.location.slice("body.json".length)}` }));
+  const segments = [...responseSegments("json", JSON.stringify(value) ?? "null").map((s) => ({ ...s, location: `${root}${s.location.slice("body.json".length)}` })), ...extra];
   const r = inj.engine.scan(segments);
   if (r.findings.length === 0) return null;
   const over = r.score >= inj.engine.threshold;
@@ -57,8 +59,8 @@ export function injectionOver(root: string, value: unknown, inj: InjectionSettin
 }
 
 /** What a server sends, both ways judged: injection (for the model) and DLP (secrets it hands back). */
-export function judgeFromServer(root: string, value: unknown, dlp: DlpSettings | null, inj: InjectionSettings | null, audit: boolean): Decision | null {
-  const injection = inj ? injectionOver(root, value, inj, audit) : null;
+export function judgeFromServer(root: string, value: unknown, dlp: DlpSettings | null, inj: InjectionSettings | null, audit: boolean, extra: readonly SegmentIn[] = []): Decision | null {
+  const injection = inj ? injectionOver(root, value, inj, audit, extra) : null;
   const secrets = dlp ? contentDecision(dlpOver(root, value, dlp), audit) : null;
   return strictest(injection, secrets);
 }
@@ -109,4 +111,47 @@ export function mcpMethodIn(body: Uint8Array): string | null {
     }
   }
   return null;
+}
+
+/** `sshPrivateKey`, `ssh_private_key` -> `ssh private key`. */
+function splitName(name: string): string {
+  return name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2").replace(/[_\-.]+/g, " ").toLowerCase().trim();
+}
+
+/**
+ * A tool definition's parameter names as words, each after a `property` label with its
+ * description: a parameter built to receive a secret (`ssh_private_key`, `conversationHistory`)
+ * reads as what it asks for (rules/mcp/secret-parameters.yaml). Bounded: the first 256 names.
+ */
+export function propertySegments(root: string, tool: unknown): SegmentIn[] {
+  const out: SegmentIn[] = [];
+  const walk = (schema: unknown, path: string, depth: number) => {
+    if (out.length >= 256 || depth > 8 || schema === null || typeof schema !== "object") return;
+    const props = (schema as Record<string, unknown>).properties;
+    if (props === null || typeof props !== "object") return;
+    for (const [k, v] of Object.entries(props as Record<string, unknown>)) {
+      const d = v !== null && typeof v === "object" && typeof (v as Record<string, unknown>).description === "string" ? `: ${(v as Record<string, string>).description}` : "";
+      out.push({ location: `${path}.properties.(names)`, carrier: "text", text: `property ${splitName(k)}${d}` });
+      walk(v, `${path}.properties`, depth + 1);
+    }
+  };
+  if (tool !== null && typeof tool === "object") walk((tool as Record<string, unknown>).inputSchema, `${root}.inputSchema`, 0);
+  return out;
+}
+
+/**
+ * tools/call arguments against rules/mcp-args, after shell de-obfuscation (scan/shell.ts): the
+ * weights of the rules found add up; at 50 the call is refused (action block) or recorded (warn).
+ */
+export function argumentsDecision(root: string, args: unknown, rules: ArgRules, action: "block" | "warn", audit: boolean): Decision | null {
+  const found = judgeArguments(rules, args);
+  if (found.length === 0) return null;
+  const byRule = new Map<string, number>();
+  for (const f of found) byRule.set(f.rule, Math.max(byRule.get(f.rule) ?? 0, f.weight ?? 50));
+  const score = [...byRule.values()].reduce((a, b) => a + b, 0);
+  const top = [...found].sort((a, b) => (b.weight ?? 50) - (a.weight ?? 50))[0]!;
+  const findings = found.slice(0, 16).map((f) => ({ rule: f.rule, location: `${root}.arguments${f.path ? `.${f.path}` : ""}`, preview: f.preview, via: f.reading > 0 ? ["shell"] : [] }));
+  const reason = { rule: top.rule, code: "dangerous_arguments" as const, detail: `arguments score ${score} (${[...byRule.keys()].join(", ")})${score >= 50 ? "" : " < 50"}` };
+  if (score < 50 || action === "warn") return { verdict: score < 50 ? "allow" : "warn", reasons: [reason], findings };
+  return audit ? { verdict: "allow", wouldBlock: true, reasons: [reason], findings } : { verdict: "block", reasons: [reason], findings };
 }

@@ -16,7 +16,8 @@
  */
 import type { ReasonCode } from "../core/reasons.ts";
 import type { Decision, Finding } from "../core/types.ts";
-import { contentDecision, dlpOver, judgeFromServer, mcpRoot, strictest } from "../inspect/mcp.ts";
+import { argumentsDecision, contentDecision, dlpOver, judgeFromServer, mcpRoot, propertySegments, strictest } from "../inspect/mcp.ts";
+import type { ArgRules } from "../scan/arg-rules.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { jsonShape } from "../inspect/body-fragments.ts";
 import type { PinStore } from "./baselines.ts";
@@ -32,6 +33,10 @@ export interface McpJudges {
   readonly pins?: { readonly store: PinStore; readonly server: string } | null;
   /** mcp.servers allow_tools / deny_tools for this server: why a tool is refused, or null. */
   readonly toolPolicy?: (tool: string) => string | null;
+  /** Injection settings whose engine also runs rules/mcp: for tool definitions and instructions (else `injection`). */
+  readonly toolInjection?: InjectionSettings | null;
+  /** rules/mcp-args over tools/call arguments (mcp.arguments); null: not judged. */
+  readonly args?: { readonly rules: ArgRules; readonly action: "block" | "warn" } | null;
 }
 
 /** What a record says of one judged message (cli/mcp.ts turns it into an AuditRecord). */
@@ -194,6 +199,8 @@ export class McpSession {
             : null;
       // The method and id are the client's too: scanned with the params.
       if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp, { method, ...("id" in m ? { id: String(m.id) } : {}) }), j.audit);
+      // What a tool is asked to run: destructive commands, reverse shells, credential files, ...
+      if ((d === null || d.verdict !== "block") && tool !== undefined && j.args && isObject(m.params)) d = strictest(d, argumentsDecision(mcpRoot(method), m.params.arguments, j.args.rules, j.args.action, j.audit));
       if (d !== null && d.verdict === "block") {
         if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d, withheld?.diff));
         out.records.push(record("client", method, tool ?? null, d));
@@ -280,7 +287,9 @@ export class McpSession {
           sent = { ...m, result: rest };
         }
       }
-      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, j.injection, j.audit);
+      // initialize carries the server's instructions: judged as tool definitions are.
+      const inj = asked.method === "initialize" ? (j.toolInjection ?? j.injection) : j.injection;
+      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, inj, j.audit);
       out.records.push(record("server", asked.method, asked.tool ?? null, d));
       if (d !== null && d.verdict === "block") return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
       return sent;
@@ -327,7 +336,8 @@ export class McpSession {
         out.records.push(record("server", method, name, refusal("mcp.tool-denied", "deny_listed", `${denied}; withheld from the list`)));
         continue;
       }
-      const d = judgeFromServer(`${mcpRoot(method)}.result.tools[${i}]`, tool, j.dlp, j.injection, j.audit);
+      const root = `${mcpRoot(method)}.result.tools[${i}]`;
+      const d = judgeFromServer(root, tool, j.dlp, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool));
       all = strictest(all, d);
       if (d !== null && d.verdict === "block") {
         this.#withheld.set(name, { decision: d });

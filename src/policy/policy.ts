@@ -4,6 +4,7 @@ import type { HostMatcher } from "../net/host-pattern.ts";
 import type { CompiledEgress } from "./egress.ts";
 import type { DlpEngine } from "../scan/dlp.ts";
 import type { InjectionEngine } from "../scan/injection/engine.ts";
+import type { ArgRules } from "../scan/arg-rules.ts";
 
 export interface DlpSettings {
   readonly engine: DlpEngine;
@@ -83,6 +84,10 @@ export interface Policy {
   readonly mcpShadow: { readonly action: "block" | "warn"; readonly servers: HostMatcher | null } | null;
   /** mcp.servers tool policy by server name: why a tool is refused, or null when it may be used. */
   readonly mcpToolPolicy: (server: string, tool: string) => string | null;
+  /** Injection settings whose engine also runs rules/mcp: MCP tool definitions and instructions are judged with it. */
+  readonly mcpToolInjection: InjectionSettings | null;
+  /** rules/mcp-args over tools/call arguments (mcp.arguments); null when off. */
+  readonly mcpArguments: { readonly rules: ArgRules; readonly action: "block" | "warn" } | null;
   /** Short digest of the config text, for records and /healthz. */
   readonly digest: string;
 }

@@ -549,8 +549,10 @@ function substituteCommands(text: string, payloads: string[]): string {
   for (let pass = 0; pass < SUBSTITUTION_PASSES && cur.includes("$("); pass++) {
     const next = cur.replace(SUBSTITUTION, (whole: string, inner: string) => {
       const out = inner.trim() === "" ? null : outputOf(inner, payloads);
-      // A substitution drops the trailing newlines of its output (bash(1), Command Substitution).
-      return out === null ? whole : out.replace(/\n+$/, "");
+      // A substitution drops the trailing newlines of its output (bash(1), Command Substitution),
+      // and its output is not parsed again for quotes or escapes: escaped here, so that quote
+      // removal gives it back as printed, in or out of double quotes.
+      return out === null ? whole : out.replace(/\n+$/, "").replace(/[\\"$`]/g, "\\$&");
     });
     if (next === cur) break;
     cur = next;

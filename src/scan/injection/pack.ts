@@ -26,7 +26,12 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   if (issues.length > 0) throw new RulePackError(issues);
   const packs: CompiledRules[] = [];
   const errors: RulePackIssue[] = [];
-  for (const compile of [() => compileRulePack(ruleFiles, "inj"), () => compileCues(lexicons, intents)]) {
+  // rules/mcp/ (tool poisoning) is written in this format with `mcp.` ids: compiled beside it
+  // when a caller loads both (the engine that judges MCP tool definitions).
+  const mcpFiles = ruleFiles.filter((f) => f.path.startsWith("rules/mcp/"));
+  const injFiles = ruleFiles.filter((f) => !f.path.startsWith("rules/mcp/"));
+  const compileMcp = (): CompiledRules => (mcpFiles.length === 0 ? { rules: [], scan: () => [] } : compileRulePack(mcpFiles, "mcp"));
+  for (const compile of [() => joinPacks(compileRulePack(injFiles, "inj"), compileMcp()), () => compileCues(lexicons, intents)]) {
     try {
       packs.push(compile());
     } catch (e) {
@@ -44,7 +49,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   const [patterns, cues] = packs as [CompiledRules, CueRules];
   // The pattern rules of one file weigh one kind of evidence (several spellings of a chat
   // template, of a jailbreak): a response counts each file once, at its strongest rule.
-  const grouped = patterns.rules.map((r) => ({ ...r, group: `inj.${r.path.replace(/^.*\//, "").replace(/\.yaml$/, "")}` }));
+  const grouped = patterns.rules.map((r) => ({ ...r, group: `${r.id.startsWith("mcp.") ? "mcp" : "inj"}.${r.path.replace(/^.*\//, "").replace(/\.yaml$/, "")}` }));
   // What a leetspeak word may read as (readings.ts): the words of the lexicons and of the rules' keywords.
   const vocabulary = new Set(cues.vocabulary);
   for (const r of patterns.rules) for (const k of r.keywords) for (const w of k.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
@@ -59,4 +64,10 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
       return b.length === 0 ? a : a.length === 0 ? b : a.concat(b);
     },
   };
+}
+
+/** Two compiled pattern packs as one. */
+function joinPacks(a: CompiledRules, b: CompiledRules): CompiledRules {
+  if (b.rules.length === 0) return a;
+  return { rules: [...a.rules, ...b.rules], scan: (text) => [...a.scan(text), ...b.scan(text)] };
 }

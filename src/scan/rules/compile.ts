@@ -4,7 +4,7 @@
  * keyword prefilter built. Every bad rule is reported in one error with its file and id; nothing
  * is parsed or compiled per scan.
  */
-import { injectionRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
+import { injectionRuleSchema, mcpRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
 import { compileKeywords, MAX_POSITIONS } from "./keywords.ts";
 import { forEachClassRun } from "../class-runs.ts";
 import { analysePattern, type RunClass } from "./safety.ts";
@@ -150,7 +150,7 @@ export function parseRuleYaml(file: { readonly path: string; readonly text: stri
  * URL in an exfiltration directive included).
  */
 export function compileRulePack(files: readonly { path: string; text: string }[], family: RuleFamily = "dlp"): CompiledRules {
-  const schema = family === "dlp" ? ruleSchema : injectionRuleSchema;
+  const schema = family === "dlp" ? ruleSchema : family === "mcp" ? mcpRuleSchema : injectionRuleSchema;
   const issues: RulePackIssue[] = [];
   const matchers: Omit<Matcher, "keywordIds">[] = [];
   const seen = new Map<string, string>();

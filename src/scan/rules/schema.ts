@@ -45,7 +45,12 @@ export const injectionRuleSchema = z.strictObject({
   weight: z.number().int().min(1).max(100),
 });
 
-export type RuleFamily = "dlp" | "inj";
+/** An MCP tool-poisoning rule (`rules/mcp/*.yaml`): the injection rule format, `mcp.` ids. */
+export const mcpRuleSchema = injectionRuleSchema.extend({
+  id: z.string().regex(/^mcp\.[a-z0-9]+(?:-[a-z0-9]+)*$/, "must be kebab-case and start with `mcp.` (e.g. mcp.instruction-tag)"),
+});
+
+export type RuleFamily = "dlp" | "inj" | "mcp";
 
 export type Rule = z.output<typeof ruleSchema> | z.output<typeof injectionRuleSchema>;
 

@@ -45,3 +45,24 @@ describe("injection rule schema", () => {
     expect(bad(`id: inj.validator\n    weight: 10\n    validator: luhn\n    ${base}`)).toThrow(/validator/);
   });
 });
+
+describe("rules/mcp: every example of every tool-poisoning rule, with the injection pack beside it", async () => {
+  const both = compileInjectionPack([...(await loadRuleFiles("rules/injection/")), ...(await loadRuleFiles("rules/mcp/"))]);
+  const w = new Map(both.rules.map((r) => [r.id, r.weight]));
+  const found = (text: string, rule: string) => readingsOf(text, undefined, both.vocabulary).some((r) => both.scan(r.text).some((f) => f.rule === rule && (f.weight ?? w.get(rule)) === w.get(rule)));
+  const mcp = both.rules.filter((r) => r.id.startsWith("mcp."));
+
+  test("at least 20 rules, each grouped by its file under mcp.", () => {
+    expect(mcp.length).toBeGreaterThanOrEqual(20);
+    for (const r of mcp) expect(r.group).toStartWith("mcp.");
+  });
+
+  for (const rule of mcp) {
+    rule.examples.match.forEach((example, i) => {
+      test(`${rule.id} matches example ${i + 1}`, () => expect(found(example, rule.id)).toBe(true));
+    });
+    rule.examples.no_match.forEach((example, i) => {
+      test(`${rule.id} does not match counter-example ${i + 1}`, () => expect(found(example, rule.id)).toBe(false));
+    });
+  }
+});
