@@ -156,11 +156,12 @@ dlp:
     }
   });
 
-  test("a section reserved for a later version is refused by name", async () => {
-    const path = writeConfig("reserved.yaml", "version: 1\nmcp: {}\n");
-    const r = await sluice(["check-config", path]);
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^\s+mcp: /m);
+  test("the mcp section is checked like the others: a bad value exits 1 with its path, a good one 0", async () => {
+    const bad = await sluice(["check-config", writeConfig("bad-mcp.yaml", "version: 1\nmcp: { first_contact: sometimes }\n")]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/^\s+mcp\.first_contact: /m);
+    const good = await sluice(["check-config", writeConfig("good-mcp.yaml", "version: 1\nmcp: { first_contact: require-approval, shadow: warn }\n")]);
+    expect(good.code).toBe(0);
   });
 
   test("a wildcard over a public suffix (*.com) exits 1 with the path", async () => {
