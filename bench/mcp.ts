@@ -18,7 +18,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import type { Subprocess } from "bun";
 import { compilePolicy } from "../src/config/compile.ts";
-import { builtinInjectionRules, builtinRules } from "../src/config/load.ts";
+import { builtinArgRules, builtinInjectionRules, builtinMcpRules, builtinRules } from "../src/config/load.ts";
 import { parseConfigText } from "../src/config/parse.ts";
 import { openPinStore } from "../src/mcp/baselines.ts";
 import { McpSession } from "../src/mcp/session.ts";
@@ -107,7 +107,7 @@ const direct = await measure(serverCmd);
 const via = await measure([BIN, "mcp", "proxy", "--config", config, "--", ...serverCmd]);
 
 // The judgement of a 200-tool list alone, in this process, as the proxy runs it.
-const policy = compilePolicy(parseConfigText("version: 1\n", "bench.yaml"), { agentTokenDigests: new Map(), digest: "bench", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }], builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules() });
+const policy = compilePolicy(parseConfigText("version: 1\n", "bench.yaml"), { agentTokenDigests: new Map(), digest: "bench", systemNameservers: [{ hostname: "127.0.0.1", port: 53 }], builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), mcpRules: await builtinMcpRules(), argRules: await builtinArgRules() });
 const listLine = await (async () => {
   const c = client(serverCmd);
   const r = await c.request("tools/list", {});
@@ -118,7 +118,7 @@ const judgeMs: number[] = [];
 // With the pin store, as the proxy runs it (the list is pinned by the first round, checked after).
 const pins = openPinStore(join(dir, "bench-pins.sqlite"), "trust");
 for (let i = 0; i < 12; i++) {
-  const s = new McpSession(() => ({ dlp: policy.dlp, injection: policy.injection, audit: false, pins: { store: pins, server: "bench" } }));
+  const s = new McpSession(() => ({ dlp: policy.dlp, injection: policy.injection, audit: false, pins: { store: pins, server: "bench" }, toolInjection: policy.mcpToolInjection, args: policy.mcpArguments }));
   s.fromClient(JSON.stringify({ jsonrpc: "2.0", id: (JSON.parse(listLine) as { id: number }).id, method: "tools/list", params: {} }));
   const t0 = Bun.nanoseconds();
   const out = s.fromServer(listLine);
@@ -139,7 +139,7 @@ printTable(
     ["through sluice mcp proxy (DLP + injection)", fmt(via.p50, 3), fmt(via.p99, 3), fmt(via.list, 2)],
   ],
 );
-console.log(`\nadded by sluice: ${fmt(added, 3)} ms median, ${fmt(via.p99 - direct.p99, 3)} ms p99 per round trip; the ${TOOLS}-tool list judged in ${fmt(judge, 2)} ms (injection, DLP and pins; median of 12, in process)`);
+console.log(`\nadded by sluice: ${fmt(added, 3)} ms median, ${fmt(via.p99 - direct.p99, 3)} ms p99 per round trip; the ${TOOLS}-tool list judged in ${fmt(judge, 2)} ms (injection and tool-poisoning rules, DLP, pins; median of 12, in process)`);
 const targets: Target[] = [
   { name: "added median per round trip", value: added, unit: " ms", goal: "<= 0.3 ms", pass: added <= 0.3 },
   { name: `${TOOLS}-tool tools/list judged`, value: judge, unit: " ms", goal: "<= 20 ms", pass: judge <= 20 },

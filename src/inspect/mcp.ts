@@ -119,24 +119,24 @@ function splitName(name: string): string {
 }
 
 /**
- * A tool definition's parameter names as words, each after a `property` label with its
- * description: a parameter built to receive a secret (`ssh_private_key`, `conversationHistory`)
- * reads as what it asks for (rules/mcp/secret-parameters.yaml). Bounded: the first 256 names.
+ * A tool definition's parameter names as words, each on a line after a `property` label: a
+ * parameter built to receive a secret (`ssh_private_key`, `conversationHistory`) reads as what it
+ * asks for (rules/mcp/secret-parameters.yaml). Their descriptions are read where they are, in the
+ * schema. One segment per tool, bounded: the first 256 names, 8 levels deep.
  */
 export function propertySegments(root: string, tool: unknown): SegmentIn[] {
-  const out: SegmentIn[] = [];
-  const walk = (schema: unknown, path: string, depth: number) => {
-    if (out.length >= 256 || depth > 8 || schema === null || typeof schema !== "object") return;
+  const lines: string[] = [];
+  const walk = (schema: unknown, depth: number) => {
+    if (lines.length >= 256 || depth > 8 || schema === null || typeof schema !== "object") return;
     const props = (schema as Record<string, unknown>).properties;
     if (props === null || typeof props !== "object") return;
     for (const [k, v] of Object.entries(props as Record<string, unknown>)) {
-      const d = v !== null && typeof v === "object" && typeof (v as Record<string, unknown>).description === "string" ? `: ${(v as Record<string, string>).description}` : "";
-      out.push({ location: `${path}.properties.(names)`, carrier: "text", text: `property ${splitName(k)}${d}` });
-      walk(v, `${path}.properties`, depth + 1);
+      lines.push(`property ${splitName(k)}`);
+      walk(v, depth + 1);
     }
   };
-  if (tool !== null && typeof tool === "object") walk((tool as Record<string, unknown>).inputSchema, `${root}.inputSchema`, 0);
-  return out;
+  if (tool !== null && typeof tool === "object") walk((tool as Record<string, unknown>).inputSchema, 0);
+  return lines.length === 0 ? [] : [{ location: `${root}.inputSchema.properties.(names)`, carrier: "text", text: lines.join("\n") }];
 }
 
 /**

@@ -54,10 +54,12 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
   const get = db.query<{ digest: string; definition: string; pending_digest: string | null }, [string, string]>("SELECT digest, definition, pending_digest FROM pins WHERE server = ? AND tool = ?");
   const pin = db.query("INSERT INTO pins (server, tool, digest, definition, approved_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (server, tool) DO UPDATE SET digest = excluded.digest, definition = excluded.definition, approved_at = excluded.approved_at, pending_digest = NULL, pending_definition = NULL");
   const wait = db.query("INSERT INTO pins (server, tool, digest, definition, approved_at, pending_digest, pending_definition) VALUES (?, ?, '', '', '', ?, ?) ON CONFLICT (server, tool) DO UPDATE SET pending_digest = excluded.pending_digest, pending_definition = excluded.pending_definition");
-  const toolsOf = db.query<{ tool: string; digest: string }, [string]>("SELECT tool, digest FROM pins WHERE server = ? AND digest != ''");
 
-  function check(server: string, name: string, digest: string, canonical: string): { rule: "mcp.tool-changed" | "mcp.tool-unapproved"; detail: string; diff?: string } | "pinned" | null {
-    const row = get.get(server, name);
+  const allOf = db.query<{ tool: string; digest: string; definition: string; pending_digest: string | null }, [string]>("SELECT tool, digest, definition, pending_digest FROM pins WHERE server = ?");
+
+  /** `known`: the server's pins read at once (a list of 200 tools is one query, not 200). */
+  function check(server: string, name: string, digest: string, canonical: string, known?: ReadonlyMap<string, { digest: string; definition: string }>): { rule: "mcp.tool-changed" | "mcp.tool-unapproved"; detail: string; diff?: string } | "pinned" | null {
+    const row = known ? (known.get(name) ?? null) : get.get(server, name);
     if (row !== null && row.digest === digest) return null;
     if (row === null || row.digest === "") {
       if (firstContact === "trust" && row === null) {
@@ -76,17 +78,18 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
       const withheld = new Map<string, { rule: "mcp.tool-changed" | "mcp.tool-unapproved"; detail: string; diff?: string }>();
       const pinned: string[] = [];
       const seen = new Set<string>();
+      const known = new Map(allOf.all(server).map((r) => [r.tool, r]));
       db.transaction(() => {
         for (const t of tools) {
           const name = typeof t.name === "string" ? t.name : "";
           seen.add(name);
           const { digest, canonical } = toolDigest(t);
-          const r = check(server, name, digest, canonical);
+          const r = check(server, name, digest, canonical, known);
           if (r === "pinned") pinned.push(name);
           else if (r !== null) withheld.set(name, r);
         }
       })();
-      const removed = complete ? toolsOf.all(server).map((r) => r.tool).filter((t) => t !== INSTRUCTIONS && !seen.has(t)) : [];
+      const removed = complete ? [...known.values()].filter((r) => r.digest !== "" && r.tool !== INSTRUCTIONS && !seen.has(r.tool)).map((r) => r.tool) : [];
       return { withheld, pinned, removed };
     },
     checkInstructions(server, instructions) {

@@ -328,6 +328,14 @@ export class McpSession {
     const kept: unknown[] = [];
     let all: Decision | null = null;
     const clean: Json[] = [];
+    // DLP once over the whole list (one scan, not one per tool), its findings given to their tools.
+    const secrets = j.dlp ? contentDecision(dlpOver(`${mcpRoot(method)}.result.tools`, tools, j.dlp), j.audit) : null;
+    const secretsOf = (i: number): Decision | null => {
+      const mine = secrets?.findings?.filter((f) => f.location.startsWith(`${mcpRoot(method)}.result.tools[${i}]`)) ?? [];
+      if (secrets === null || mine.length === 0) return null;
+      const rules = new Set(mine.map((f) => f.rule));
+      return { ...secrets, reasons: secrets.reasons.filter((r) => rules.has(r.rule)).slice(0, 8), findings: mine };
+    };
     for (const [i, tool] of tools.entries()) {
       const name = isObject(tool) && typeof tool.name === "string" ? tool.name : `#${i}`;
       // A tool the operator does not allow is not offered (its calls are refused too).
@@ -337,7 +345,7 @@ export class McpSession {
         continue;
       }
       const root = `${mcpRoot(method)}.result.tools[${i}]`;
-      const d = judgeFromServer(root, tool, j.dlp, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool));
+      const d = strictest(judgeFromServer(root, tool, null, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool)), secretsOf(i));
       all = strictest(all, d);
       if (d !== null && d.verdict === "block") {
         this.#withheld.set(name, { decision: d });

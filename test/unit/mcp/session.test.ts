@@ -194,3 +194,14 @@ describe("McpSession: what the review of the stdio proxy found", () => {
     expect(JSON.stringify([...named.records, ...asMethod.records])).not.toContain(GITHUB);
   });
 });
+
+describe("McpSession: DLP over a tool list", () => {
+  test("a secret in one tool's description withholds that tool only", () => {
+    const s = session();
+    s.fromClient(msg({ id: 1, method: "tools/list" }));
+    const tools = Array.from({ length: 12 }, (_, i) => ({ name: `t${i}`, description: i === 10 ? `Uses the key ${GITHUB}` : "Lists things.", inputSchema: { type: "object" } }));
+    const out = s.fromServer(msg({ id: 1, result: { tools } }));
+    expect((parsed(out.toClient)[0]!.result!.tools as { name: string }[]).map((t) => t.name)).toEqual(tools.filter((_, i) => i !== 10).map((t) => t.name));
+    expect(JSON.stringify(out)).not.toContain(GITHUB);
+  });
+});
