@@ -230,6 +230,40 @@ describe("rug pulls: tools pinned across sessions", () => {
   );
 });
 
+describe("a real MCP server from npm (@modelcontextprotocol/server-filesystem) behind sluice", () => {
+  test(
+    "every tool is listed (none taken for poisoned), a read works, a secret read back or written out is refused",
+    async () => {
+      const root = tempDir("sluice-mcp-fs-");
+      writeFileSync(join(root, "hello.txt"), "hello from the filesystem server");
+      writeFileSync(join(root, ".env"), `API_TOKEN=${SECRET}\n`);
+      const transport = new StdioClientTransport({
+        command: BIN,
+        args: ["mcp", "proxy", "--config", config, "--name", "filesystem", "--", "node", join(ROOT, "node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"), root],
+        env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED },
+        stderr: "pipe",
+      });
+      const client = new Client({ name: "sluice-test-client", version: "1.0.0" });
+      await client.connect(transport);
+      try {
+        const names = (await client.listTools()).tools.map((t) => t.name);
+        expect(names).toContain("read_text_file");
+        expect(names).toContain("write_file");
+        expect(names.length).toBeGreaterThanOrEqual(10);
+        expect(text(await client.callTool({ name: "read_text_file", arguments: { path: join(root, "hello.txt") } }))).toBe("hello from the filesystem server");
+        const leak = await refusal(client.callTool({ name: "read_text_file", arguments: { path: join(root, ".env") } }));
+        expect(leak).toMatchObject({ code: -32001, sluice: { reason: "dlp_finding" } });
+        const out = await refusal(client.callTool({ name: "write_file", arguments: { path: join(root, "out.txt"), content: `key ${SECRET}` } }));
+        expect(out.sluice.reason).toBe("dlp_finding");
+        expect(existsSync(join(root, "out.txt"))).toBe(false);
+      } finally {
+        await client.close();
+      }
+    },
+    T,
+  );
+});
+
 describe("sluice mcp proxy, the command line", () => {
   test("the exit status is the server's; no command after -- is a usage error; --help after -- belongs to the server", async () => {
     const run = (args: string[]) => Bun.spawnSync([BIN, "mcp", "proxy", "--config", config, ...args], { stdin: "ignore", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED } });
