@@ -32,6 +32,12 @@ export interface AdminAppDeps {
   readonly caPem?: () => string;
   /** Credential entries as the agents need them (placeholders, never values); behind the token. */
   readonly credentials?: () => readonly CredentialListing[];
+  /** MCP tool pins (the store of sluice mcp proxy, mcp.baselines_file): read and approved; behind the token. */
+  readonly mcpPins?: {
+    list(server?: string): readonly Record<string, unknown>[];
+    diff(server: string): string;
+    approve(server: string, tool?: string): string[];
+  };
   /** Told about unexpected errors; the client only ever sees a generic 500. */
   readonly onError?: (err: unknown) => void;
 }
@@ -91,6 +97,40 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
   });
 
   app.get("/v1/killswitch", (c) => c.json({ enabled: deps.killswitch.get() }));
+
+  app.get("/v1/mcp/baselines", (c) => {
+    if (!deps.mcpPins) return c.json({ error: "not found" }, 404);
+    const server = c.req.query("server");
+    return c.json({ baselines: deps.mcpPins.list(server === undefined || server === "" ? undefined : server) });
+  });
+
+  app.get("/v1/mcp/diff", (c) => {
+    const server = c.req.query("server");
+    if (!deps.mcpPins) return c.json({ error: "not found" }, 404);
+    if (server === undefined || server === "") return c.json({ error: "give ?server=NAME" }, 400);
+    return c.json({ server, diff: deps.mcpPins.diff(server) });
+  });
+
+  app.post(
+    "/v1/mcp/approve",
+    bodyLimit({ maxSize: MAX_BODY_BYTES, onError: (c) => c.json({ error: "request body too large" }, 413) }),
+    async (c) => {
+      if (!deps.mcpPins) return c.json({ error: "not found" }, 404);
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        return c.json({ error: "the body must be JSON: {\"server\": NAME, \"tool\"?: TOOL}" }, 400);
+      }
+      const b = body as { server?: unknown; tool?: unknown } | null;
+      if (b === null || typeof b !== "object" || typeof b.server !== "string" || b.server === "" || (b.tool !== undefined && typeof b.tool !== "string")) {
+        return c.json({ error: "the body must be {\"server\": NAME, \"tool\"?: TOOL}" }, 400);
+      }
+      const approved = deps.mcpPins.approve(b.server, b.tool as string | undefined);
+      if (approved.length === 0) return c.json({ error: "nothing waits for approval there", approved }, 404);
+      return c.json({ approved });
+    },
+  );
 
   app.post(
     "/v1/killswitch",

@@ -59,6 +59,16 @@ function openPins(loaded: Loaded): PinStore {
   return openPinStore(file, loaded.config.mcp.first_contact);
 }
 
+/** Runs `f` on the pin store, closed after (the admin API's reads and approvals). */
+export function withPins<T>(loaded: Loaded, f: (store: PinStore) => T): T {
+  const store = openPins(loaded);
+  try {
+    return f(store);
+  } finally {
+    store.close();
+  }
+}
+
 
 const ALLOWED_ENV = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TERM", "TMPDIR", "TZ"];
 const ALLOWED_ENV_ALL_CASES = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"];

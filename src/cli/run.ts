@@ -27,6 +27,7 @@ import { startForwardProxy, type ForwardProxy } from "../proxy/forward.ts";
 import { CaError, createCa, loadCa, type CertificateAuthority } from "../proxy/tls-ca.ts";
 import { dirname, resolve } from "node:path";
 import { writeCaFiles } from "./ca.ts";
+import { withPins } from "./mcp.ts";
 import { BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
@@ -223,6 +224,12 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     caPem: () => ca.certPem,
     credentials: () =>
       loaded.policy.credentials.map((c) => ({ name: c.name, hosts: c.hostPatterns, header: c.mode === "header" ? c.headerName : null, placeholder: c.placeholder, allow_plaintext: c.allowPlaintext })),
+    // Opened per call: `sluice mcp proxy` processes write the same file (SQLite, WAL).
+    mcpPins: {
+      list: (server) => withPins(loaded, (p) => p.list(server)),
+      diff: (server) => withPins(loaded, (p) => p.diff(server)),
+      approve: (server, tool) => withPins(loaded, (p) => p.approve(server, tool)),
+    },
     metrics,
     recent,
     reload: () => reload("api"),
