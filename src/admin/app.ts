@@ -36,7 +36,7 @@ export interface AdminAppDeps {
   readonly mcpPins?: {
     list(server?: string): readonly Record<string, unknown>[];
     diff(server: string): string;
-    approve(server: string, tool?: string): string[];
+    approve(server: string, tool?: string, digest?: string): string[];
   };
   /** Told about unexpected errors; the client only ever sees a generic 500. */
   readonly onError?: (err: unknown) => void;
@@ -122,11 +122,11 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
       } catch {
         return c.json({ error: "the body must be JSON: {\"server\": NAME, \"tool\"?: TOOL}" }, 400);
       }
-      const b = body as { server?: unknown; tool?: unknown } | null;
-      if (b === null || typeof b !== "object" || typeof b.server !== "string" || b.server === "" || (b.tool !== undefined && typeof b.tool !== "string")) {
-        return c.json({ error: "the body must be {\"server\": NAME, \"tool\"?: TOOL}" }, 400);
+      const b = body as { server?: unknown; tool?: unknown; digest?: unknown } | null;
+      if (b === null || typeof b !== "object" || typeof b.server !== "string" || b.server === "" || (b.tool !== undefined && typeof b.tool !== "string") || (b.digest !== undefined && typeof b.digest !== "string")) {
+        return c.json({ error: "the body must be {\"server\": NAME, \"tool\"?: TOOL, \"digest\"?: HEX}" }, 400);
       }
-      const approved = deps.mcpPins.approve(b.server, b.tool as string | undefined);
+      const approved = deps.mcpPins.approve(b.server, b.tool as string | undefined, b.digest as string | undefined);
       if (approved.length === 0) return c.json({ error: "nothing waits for approval there", approved }, 404);
       return c.json({ approved });
     },

@@ -22,7 +22,7 @@ import { EXIT, UsageError } from "./usage.ts";
 export const HELP = `Usage: sluice mcp proxy [--config FILE] [--name NAME] [--pass-env NAME]... -- COMMAND [ARGS...]
        sluice mcp baselines [--config FILE] [NAME]
        sluice mcp diff [--config FILE] NAME
-       sluice mcp approve [--config FILE] NAME [TOOL]
+       sluice mcp approve [--config FILE] [--digest HEX] NAME [TOOL]
 
 Runs an MCP server (COMMAND ARGS) as a child and relays the stdio transport between the MCP
 client (this process's stdin and stdout) and it, inspecting every message: DLP on what the
@@ -43,8 +43,9 @@ signal N ended it), 1 when it could not start or the session was cut, 2 on a usa
 Rug pulls: each server's tools are pinned on first contact (mcp.first_contact: trust, or
 require-approval to withhold new tools until approved) in mcp.baselines_file (default
 SLUICE_HOME/mcp-baselines.sqlite), by server NAME (--name, else the command line). A tool that
-changes is withheld until approved: \`sluice mcp diff NAME\` shows what changed,
-\`sluice mcp approve NAME [TOOL]\` approves it, \`sluice mcp baselines [NAME]\` lists the pins.`;
+changes is withheld until approved: \`sluice mcp diff NAME\` shows what changed and its
+digest, \`sluice mcp approve --digest HEX NAME TOOL\` approves exactly that definition (without
+--digest, whatever waits now), \`sluice mcp baselines [NAME]\` lists the pins.`;
 
 /** Where the pins are: mcp.baselines_file (relative to the config file), else SLUICE_HOME/mcp-baselines.sqlite. */
 export function baselinesFile(loaded: Loaded): string {
@@ -111,7 +112,8 @@ async function load(path: string | undefined): Promise<Loaded | null> {
 
 /** baselines, diff, approve: the pins, read and approved from the command line. */
 async function pinsCommand(sub: "baselines" | "diff" | "approve", args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({ args, options: { config: { type: "string", short: "c" } }, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args, options: { config: { type: "string", short: "c" }, digest: { type: "string" } }, strict: true, allowPositionals: true });
+  if (values.digest !== undefined && sub !== "approve") throw new UsageError("--digest goes with approve");
   const most = sub === "approve" ? 2 : 1;
   if (positionals.length > most || (sub !== "baselines" && positionals.length === 0)) throw new UsageError(sub === "approve" ? "approve takes NAME [TOOL]" : sub === "diff" ? "diff takes NAME" : "baselines takes [NAME]");
   const loaded = await load(values.config);
@@ -125,9 +127,9 @@ async function pinsCommand(sub: "baselines" | "diff" | "approve", args: string[]
       const d = store.diff(name!);
       process.stdout.write(d === "" ? `nothing waits for approval for ${name}\n` : d);
     } else {
-      const approved = store.approve(name!, tool);
+      const approved = store.approve(name!, tool, values.digest);
       if (approved.length === 0) {
-        process.stderr.write(`sluice mcp approve: nothing waits for approval for ${name}${tool ? ` ${tool}` : ""}\n`);
+        process.stderr.write(`sluice mcp approve: nothing waits for approval for ${name}${tool ? ` ${tool}` : ""}${values.digest ? ` with digest ${values.digest} (what waits changed: run sluice mcp diff again)` : ""}\n`);
         return EXIT.failure;
       }
       process.stdout.write(`approved for ${name}: ${approved.join(", ")}\n`);

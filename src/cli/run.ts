@@ -228,7 +228,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     mcpPins: {
       list: (server) => withPins(loaded, (p) => p.list(server)),
       diff: (server) => withPins(loaded, (p) => p.diff(server)),
-      approve: (server, tool) => withPins(loaded, (p) => p.approve(server, tool)),
+      approve: (server, tool, digest) => withPins(loaded, (p) => p.approve(server, tool, digest)),
     },
     metrics,
     recent,

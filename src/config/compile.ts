@@ -62,6 +62,9 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   checkPatterns("egress.deny", config.egress.deny);
   const passthrough = checkPatterns("tls.passthrough", config.tls.passthrough);
   const mcpHosts = config.mcp.servers.flatMap((s) => s.hosts ?? []);
+  // Shadow MCP is read in the request bodies DLP holds: without DLP it would check nothing.
+  if (config.mcp.shadow !== undefined && config.mcp.shadow !== "off" && !config.dlp.enabled) issues.push({ path: "mcp.shadow", message: "reads the request bodies DLP holds, and dlp.enabled is false: it would check nothing; set mcp.shadow: off, or enable dlp" });
+  const shadow = config.mcp.shadow ?? (config.dlp.enabled ? "block" : "off");
   const mcpServers = mcpHosts.length > 0 ? checkPatterns("mcp.servers", mcpHosts) : null;
   const credentialHosts = config.credentials.map((e, i) => checkPatterns(`credentials.${i}.hosts`, e.hosts));
   config.credentials.forEach((e, i) => {
@@ -179,7 +182,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     dlp: dlp === null ? null : Object.freeze(dlp),
     injection: injection === null ? null : Object.freeze(injection),
     trustedCidrs: Object.freeze([...config.egress.trusted_cidrs]),
-    mcpShadow: config.mcp.shadow === "off" ? null : Object.freeze({ action: config.mcp.shadow, servers: mcpServers ?? null }),
+    mcpShadow: shadow === "off" ? null : Object.freeze({ action: shadow, servers: mcpServers ?? null }),
     mcpToolPolicy: toolPolicy(config.mcp.servers),
     mcpToolInjection: toolInjection === null ? null : Object.freeze(toolInjection),
     mcpArguments: config.mcp.arguments === "off" || inputs.argRules === undefined ? null : Object.freeze({ rules: inputs.argRules, action: config.mcp.arguments }),
@@ -218,7 +221,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
 
 /** `*` matches any run of characters; everything else is literal. */
 function toolGlob(patterns: readonly string[]): RegExp {
-  return new RegExp(`^(?:${patterns.map((p) => p.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join(".*")).join("|")})$`);
+  return new RegExp(`^(?:${patterns.map((p) => p.split("*").map((part) => part.replace(/[.+?^${}()|[\]\\]/g, "\\$&")).join("[\\s\\S]*")).join("|")})$`);
 }
 
 /** mcp.servers allow_tools / deny_tools, compiled: why a server's tool is refused, or null. */

@@ -326,7 +326,8 @@ export const configSchema = z.strictObject({
         )
         .default([]),
       /** MCP JSON-RPC sent over HTTP to a host no mcp.servers entry names (shadow MCP): block, warn (record), or off. */
-      shadow: z.enum(["block", "warn", "off"]).default("block"),
+      // Unset: block, when DLP holds bodies to read it in (dlp.enabled), else off.
+      shadow: z.enum(["block", "warn", "off"]).optional(),
       /** tools/call arguments against rules/mcp-args (destructive commands, reverse shells, ...), after shell de-obfuscation. */
       arguments: z.enum(["block", "warn", "off"]).default("block"),
     })

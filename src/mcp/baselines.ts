@@ -7,6 +7,7 @@
  * (`sluice mcp approve`); its definition waits in the store beside the pin, for `sluice mcp diff`.
  */
 import { Database } from "bun:sqlite";
+import { chmodSync, existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { canonicalJson } from "../audit/canonical-json.ts";
 
@@ -26,8 +27,16 @@ export interface PinStore {
   checkTools(server: string, tools: readonly Record<string, unknown>[], complete: boolean): ToolCheck;
   /** Server instructions against their pin: null when they match (or were pinned now), else why. */
   checkInstructions(server: string, instructions: string): string | null;
-  /** Approves what waits for `server` (one tool, or every waiting tool and the instructions); the names approved. */
-  approve(server: string, tool?: string): string[];
+  /**
+   * Approves what waits for `server` (one tool, or every waiting tool and the instructions); the
+   * names approved. `digest`: approve only if what waits is still that definition (the one `diff`
+   * showed), so a server cannot swap it between review and approval.
+   */
+  approve(server: string, tool?: string, digest?: string): string[];
+  /** Where a tool stands: pinned (approved), waiting for approval, or never seen. */
+  state(server: string, tool: string): "pinned" | "pending" | "none";
+  /** Whether any tool of `server` is pinned (first contact is over). */
+  known(server: string): boolean;
   /** Servers, or one server's tools, with their pins and what waits. */
   list(server?: string): { server: string; tool: string; digest: string; pending: boolean; approved_at: string }[];
   /** A readable diff of what waits for `server` against its pins. */
@@ -47,6 +56,8 @@ const INSTRUCTIONS = "\u0000instructions";
 export function openPinStore(file: string, firstContact: "trust" | "require-approval", now: () => Date = () => new Date()): PinStore {
   const db = new Database(file, { create: true });
   db.exec("PRAGMA journal_mode = WAL");
+  // What is pinned decides what an agent may call: readable and writable by the owner only.
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   db.exec(`CREATE TABLE IF NOT EXISTS pins (
     server TEXT NOT NULL, tool TEXT NOT NULL, digest TEXT NOT NULL, definition TEXT NOT NULL, approved_at TEXT NOT NULL,
     pending_digest TEXT, pending_definition TEXT,
@@ -55,6 +66,8 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
   const pin = db.query("INSERT INTO pins (server, tool, digest, definition, approved_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (server, tool) DO UPDATE SET digest = excluded.digest, definition = excluded.definition, approved_at = excluded.approved_at, pending_digest = NULL, pending_definition = NULL");
   const wait = db.query("INSERT INTO pins (server, tool, digest, definition, approved_at, pending_digest, pending_definition) VALUES (?, ?, '', '', '', ?, ?) ON CONFLICT (server, tool) DO UPDATE SET pending_digest = excluded.pending_digest, pending_definition = excluded.pending_definition");
 
+  /** Whether the server being checked had pins before this list (set by checkTools). */
+  let serverKnown = false;
   const allOf = db.query<{ tool: string; digest: string; definition: string; pending_digest: string | null }, [string]>("SELECT tool, digest, definition, pending_digest FROM pins WHERE server = ?");
 
   /** `known`: the server's pins read at once (a list of 200 tools is one query, not 200). */
@@ -62,7 +75,9 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
     const row = known ? (known.get(name) ?? null) : get.get(server, name);
     if (row !== null && row.digest === digest) return null;
     if (row === null || row.digest === "") {
-      if (firstContact === "trust" && row === null) {
+      // First contact is the server's, not the tool's: a tool new to a server already pinned
+      // (or renamed) waits for approval, whatever first_contact says.
+      if (firstContact === "trust" && row === null && !serverKnown) {
         pin.run(server, name, digest, canonical, now().toISOString());
         return "pinned";
       }
@@ -79,9 +94,17 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
       const pinned: string[] = [];
       const seen = new Set<string>();
       const known = new Map(allOf.all(server).map((r) => [r.tool, r]));
+      serverKnown = [...known.values()].some((r) => r.digest !== "" && r.tool !== INSTRUCTIONS);
+      // Two tools of one name in a list: which one a client calls is anyone's guess; both wait.
+      const counts = new Map<string, number>();
+      for (const t of tools) counts.set(String(t.name), (counts.get(String(t.name)) ?? 0) + 1);
       db.transaction(() => {
         for (const t of tools) {
           const name = typeof t.name === "string" ? t.name : "";
+          if ((counts.get(name) ?? 0) > 1) {
+            withheld.set(name, { rule: "mcp.tool-unapproved", detail: `the server lists ${counts.get(name)} tools named ${JSON.stringify(name)}` });
+            continue;
+          }
           seen.add(name);
           const { digest, canonical } = toolDigest(t);
           const r = check(server, name, digest, canonical, known);
@@ -93,22 +116,32 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
       return { withheld, pinned, removed };
     },
     checkInstructions(server, instructions) {
+      serverKnown = allOf.all(server).some((r) => r.digest !== "" && r.tool !== INSTRUCTIONS);
       const canonical = canonicalJson({ instructions });
       const digest = createHash("sha256").update(canonical).digest("hex");
       const r = check(server, INSTRUCTIONS, digest, canonical);
       return r === null || r === "pinned" ? null : r.rule === "mcp.tool-changed" ? `the server's instructions changed since they were approved; review with sluice mcp diff` : `the server's instructions are new and not approved`;
     },
-    approve(server, tool) {
+    approve(server, tool, digest) {
       const rows = db.query<{ tool: string; pending_digest: string; pending_definition: string }, [string]>("SELECT tool, pending_digest, pending_definition FROM pins WHERE server = ? AND pending_digest IS NOT NULL").all(server);
       const approved: string[] = [];
       db.transaction(() => {
         for (const r of rows) {
           if (tool !== undefined && r.tool !== tool) continue;
+          if (digest !== undefined && r.pending_digest !== digest) continue;
           pin.run(server, r.tool, r.pending_digest, r.pending_definition, now().toISOString());
           approved.push(r.tool === INSTRUCTIONS ? "(instructions)" : r.tool);
         }
       })();
       return approved;
+    },
+    state(server, tool) {
+      const row = get.get(server, tool);
+      if (row === null) return "none";
+      return row.pending_digest !== null ? "pending" : row.digest !== "" ? "pinned" : "none";
+    },
+    known(server) {
+      return allOf.all(server).some((r) => r.digest !== "" && r.tool !== INSTRUCTIONS);
     },
     list(server) {
       const rows = server === undefined
@@ -117,8 +150,8 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
       return rows.map((r) => ({ server: r.server, tool: r.tool === INSTRUCTIONS ? "(instructions)" : r.tool, digest: r.digest, pending: r.pending_digest !== null, approved_at: r.approved_at }));
     },
     diff(server) {
-      const rows = db.query<{ tool: string; definition: string; pending_definition: string }, [string]>("SELECT tool, definition, pending_definition FROM pins WHERE server = ? AND pending_digest IS NOT NULL ORDER BY tool").all(server);
-      return rows.map((r) => `${r.tool === INSTRUCTIONS ? "(instructions)" : `tool ${r.tool}`}:\n${r.definition === "" ? "  (new)\n" : ""}${diffOf(r.definition || "{}", r.pending_definition)}`).join("\n");
+      const rows = db.query<{ tool: string; definition: string; pending_definition: string; pending_digest: string }, [string]>("SELECT tool, definition, pending_definition, pending_digest FROM pins WHERE server = ? AND pending_digest IS NOT NULL ORDER BY tool").all(server);
+      return rows.map((r) => `${r.tool === INSTRUCTIONS ? "(instructions)" : `tool ${r.tool}`} (approve with --digest ${r.pending_digest}):\n${r.definition === "" ? "  (new)\n" : ""}${diffOf(r.definition || "{}", r.pending_definition)}`).join("\n");
     },
     close: () => db.close(),
   };

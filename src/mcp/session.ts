@@ -187,8 +187,22 @@ export class McpSession {
         out.records.push(record("client", method, null, d));
         return null;
       }
-      const tool = method === "tools/call" && isObject(m.params) && typeof m.params.name === "string" ? m.params.name : undefined;
-      const withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
+      if (method === "tools/call" && !(isObject(m.params) && typeof m.params.name === "string")) {
+        // Every tool check keys on the name: a call without a string one is not passed on.
+        const d = refusal("mcp.bad-message", "malformed_request", "a tools/call without a string params.name");
+        if (isRequest) out.toClient.push(errorLine(m.id as Id, -32602, "invalid params: params.name must be a string", d));
+        out.records.push(record("client", method, null, d));
+        return null;
+      }
+      const tool = method === "tools/call" ? ((m.params as Json).name as string) : undefined;
+      let withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
+      // A call before (or without) a tools/list in this session: the pins still say whether the
+      // tool waits for approval, or is new to a server already pinned.
+      if (withheld === undefined && tool !== undefined && j.pins && !j.audit) {
+        const state = j.pins.store.state(j.pins.server, tool);
+        if (state === "pending") withheld = { decision: refusal("mcp.tool-changed", "injection_detected", `tool ${tool} waits for approval (sluice mcp diff, sluice mcp approve)`) };
+        else if (state === "none" && j.pins.store.known(j.pins.server)) withheld = { decision: refusal("mcp.tool-unapproved", "injection_detected", `tool ${tool} was never listed and approved for this server`) };
+      }
       const why = withheld?.decision.reasons[0];
       const denied = tool !== undefined ? (j.toolPolicy?.(tool) ?? null) : null;
       let d: Decision | null =
@@ -202,7 +216,7 @@ export class McpSession {
       // What a tool is asked to run: destructive commands, reverse shells, credential files, ...
       if ((d === null || d.verdict !== "block") && tool !== undefined && j.args && isObject(m.params)) d = strictest(d, argumentsDecision(mcpRoot(method), m.params.arguments, j.args.rules, j.args.action, j.audit));
       if (d !== null && d.verdict === "block") {
-        if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d, withheld?.diff));
+        if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
         out.records.push(record("client", method, tool ?? null, d));
         return null;
       }
@@ -330,8 +344,21 @@ export class McpSession {
     const clean: Json[] = [];
     // DLP once over the whole list (one scan, not one per tool), its findings given to their tools.
     const secrets = j.dlp ? contentDecision(dlpOver(`${mcpRoot(method)}.result.tools`, tools, j.dlp), j.audit) : null;
+    // Each finding belongs to the one tool its location names (a join inside one tool included).
+    // One no single tool holds (a secret joined across tools, text past the fragment cap), and
+    // not found whole in a tool too, refuses the whole list: it cannot be withheld tool by tool.
+    const toolOf = (location: string): number | null => {
+      const indices = new Set([...location.matchAll(/\.result\.tools\[(\d+)\]/g)].map((x) => Number(x[1])));
+      return indices.size === 1 ? [...indices][0]! : null;
+    };
+    const found = secrets?.findings ?? [];
+    const held = new Set(found.filter((f) => toolOf(f.location) !== null).map((f) => `${f.rule}\u0000${f.preview}`));
+    if (secrets !== null && secrets.verdict === "block" && found.some((f) => toolOf(f.location) === null && !held.has(`${f.rule}\u0000${f.preview}`))) {
+      out.records.push(record("server", method, null, secrets));
+      return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", secrets));
+    }
     const secretsOf = (i: number): Decision | null => {
-      const mine = secrets?.findings?.filter((f) => f.location.startsWith(`${mcpRoot(method)}.result.tools[${i}]`)) ?? [];
+      const mine = found.filter((f) => toolOf(f.location) === i);
       if (secrets === null || mine.length === 0) return null;
       const rules = new Set(mine.map((f) => f.rule));
       return { ...secrets, reasons: secrets.reasons.filter((r) => rules.has(r.rule)).slice(0, 8), findings: mine };

@@ -8,6 +8,7 @@
  * cannot take more pauses its peer until it drains.
  */
 import type { Socket, SocketHandler, TCPSocketListener } from "bun";
+import * as zlib from "node:zlib";
 import { OperationalError } from "../core/errors.ts";
 import type { ReasonCode } from "../core/reasons.ts";
 import type { Action, AgentIdentity, AuditSink, Clock, Decision, HttpRequestAction, Peer, Reason } from "../core/types.ts";
@@ -19,6 +20,7 @@ import { parseIpLiteral, unmapIpv4 } from "../net/ip.ts";
 import { inspectHead, maskedPath, mergeVerdicts, type ContentVerdict, type Redactor } from "../inspect/content.ts";
 import { contentTypeOf } from "../inspect/fragments.ts";
 import { mcpMethodIn } from "../inspect/mcp.ts";
+import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
 import { CHUNKED_ERROR, CHUNKED_INCOMPLETE, ChunkedReader } from "./chunked.ts";
 import { headerValue, isEncoded, judgeHeldBody, StreamedBody, withContent } from "./request-scan.ts";
 import type { GuardedDialer } from "./dialer.ts";
@@ -1226,7 +1228,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function shadowMcp(ex: Exchange, body: Uint8Array, policy: Policy): Reason | null {
     const shadow = policy.mcpShadow;
     if (shadow === null || shadow.servers?.match(ex.action.host, ex.action.port)) return null;
-    const method = mcpMethodIn(body);
+    // Read as the origin will: a compressed body is decoded first (within the DLP limits; one that
+    // cannot be is DLP's to refuse).
+    let plain = body;
+    const encoding = headerValue(ex.head.headers, "content-encoding");
+    if (isEncoded(encoding) && policy.dlp) {
+      const inflated = decodeContentEncoding(body, encoding, policy.dlp.inflate, zlib);
+      if (!inflated.ok) return null;
+      plain = inflated.bytes;
+    }
+    const method = mcpMethodIn(plain);
     if (method === null) return null;
     return { rule: "mcp.shadow-server", code: "shadow_mcp", detail: `MCP ${method} sent over HTTP to ${ex.action.host}, which no mcp.servers entry names` };
   }

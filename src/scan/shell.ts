@@ -69,6 +69,9 @@ const MAX_PRINTF_REPEATS = 64;
  * over the stars): longer values, or more stars, are left as written.
  */
 const MAX_GLOB_VALUE = 128;
+/** Glob tests one shellReadings call may make in all (a value is tried cut by cut): past it, patterns stay unexpanded. */
+const GLOB_TEST_BUDGET = 20_000;
+let globTestsLeft = GLOB_TEST_BUDGET;
 const MAX_GLOB_STARS = 2;
 
 /** Nothing a shell would transform: no quote, escape, expansion, substitution, brace or pipe. */
@@ -76,6 +79,7 @@ const SHELL_SYNTAX = /[\\'"$`{|]/;
 
 /** The text and the readings a shell would act on; the text first, no two equal. */
 export function shellReadings(text: string): string[] {
+  globTestsLeft = GLOB_TEST_BUDGET;
   const readings = [text];
   if (text.length === 0 || !SHELL_SYNTAX.test(text)) return readings;
   const limit = Math.min(READING_GROWTH * text.length, MAX_READING_CHARS);
@@ -484,7 +488,7 @@ function globTest(glob: string): ((s: string) => boolean) | null {
   if ((glob.match(/\*/g)?.length ?? 0) > MAX_GLOB_STARS) return null;
   const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, "[\\s\\S]*").replace(/\?/g, "[\\s\\S]");
   const re = new RegExp(`^(?:${body})$`);
-  return (s) => re.test(s);
+  return (s) => globTestsLeft-- > 0 && re.test(s);
 }
 
 /**
@@ -500,7 +504,7 @@ function replacePattern(value: string, mode: string, pattern: string, replacemen
     return value.replace(pattern, () => replacement);
   }
   const test = globTest(pattern);
-  if (test === null || value.length > MAX_GLOB_VALUE) return undefined;
+  if (test === null || value.length > MAX_GLOB_VALUE || globTestsLeft <= 0) return undefined;
   const n = value.length;
   if (mode === "#") {
     for (let end = n; end > 0; end--) if (test(value.slice(0, end))) return replacement + value.slice(end);

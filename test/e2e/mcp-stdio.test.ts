@@ -195,7 +195,7 @@ describe("tool policy (mcp.servers allow_tools / deny_tools)", () => {
 
 describe("rug pulls: tools pinned across sessions", () => {
   test(
-    "a tool whose description changed since the last session is withheld, with a diff, until approved",
+    "a tool whose description changed since the last session is withheld until approved; the operator sees the diff",
     async () => {
       const name = ["--name", "rugpull-test"];
       const first = await connect(name, "a");
@@ -211,12 +211,13 @@ describe("rug pulls: tools pinned across sessions", () => {
         data = (err as McpError).data as typeof data;
       }
       expect(data?.sluice.rule).toBe("mcp.tool-changed");
-      expect(data?.sluice.diff).toContain("forwards the user's calendar");
+      // The diff is the operator's (sluice mcp diff), not handed to the agent with the refusal.
+      expect(data?.sluice.diff).toBeUndefined();
       expect(calls(second).some((c) => c.tool === "weather")).toBe(false);
       await second.client.close();
       const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED };
       const diff = Bun.spawnSync([BIN, "mcp", "diff", "--config", config, "rugpull-test"], { env });
-      expect(diff.stdout.toString()).toContain("tool weather:");
+      expect(diff.stdout.toString()).toContain("tool weather (approve with --digest ");
       expect(diff.stdout.toString()).toContain("+ \"Today's weather for a city. Also forwards");
       const approve = Bun.spawnSync([BIN, "mcp", "approve", "--config", config, "rugpull-test", "weather"], { env });
       expect(approve.exitCode).toBe(0);
