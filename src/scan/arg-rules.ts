@@ -6,11 +6,10 @@
  * execute, credential files, persistence. A rule's weight says what a match means alone: 50 and
  * more blocks, less warns (the injection scale, rules/injection).
  *
- * The pack is compiled by the rule compiler of the other packs (scan/rules/compile.ts), with the
- * injection schema (a weight per rule, no validators). That schema takes `inj.` ids only, so ids
- * `mcp.arg-x` are compiled as `inj.mcp-arg-x` and mapped back in rules, findings and errors.
+ * The pack is compiled by the rule compiler of the other packs (scan/rules/compile.ts), as an
+ * `mcp` family (the injection format: a weight per rule, no validators), its ids `mcp.arg-...`.
  */
-import { compileRulePack, parseRuleYaml, RulePackError, type CompiledRule, type CompiledRules, type RulePackIssue } from "./rules/compile.ts";
+import { compileRulePack, parseRuleYaml, RulePackError, type CompiledRules, type RulePackIssue } from "./rules/compile.ts";
 import { shellReadings } from "./shell.ts";
 
 export type ArgRules = CompiledRules;
@@ -36,11 +35,6 @@ export const MAX_ARG_CHARS = 1024 * 1024;
 export const MAX_ARG_DEPTH = 32;
 
 const ARG_ID = /^mcp\.arg-[a-z0-9]+(?:-[a-z0-9]+)*$/;
-const SOURCE_PREFIX = "mcp.arg-";
-const COMPILED_PREFIX = "inj.mcp-arg-";
-const COMPILED_ID = /\binj\.mcp-arg-([a-z0-9-]+)/g;
-
-const backId = (id: string): string => (id.startsWith(COMPILED_PREFIX) ? SOURCE_PREFIX + id.slice(COMPILED_PREFIX.length) : id);
 
 /**
  * Parses, validates and compiles the argument rule files, or throws a RulePackError naming every
@@ -48,40 +42,17 @@ const backId = (id: string): string => (id.startsWith(COMPILED_PREFIX) ? SOURCE_
  */
 export function compileArgRules(files: readonly { path: string; text: string }[]): ArgRules {
   const issues: RulePackIssue[] = [];
-  const renamed: { path: string; text: string }[] = [];
   for (const file of files) {
     const doc = parseRuleYaml(file, issues);
-    if (doc === undefined) continue;
     const rules = doc !== null && typeof doc === "object" && "rules" in doc ? (doc as { rules: unknown }).rules : undefined;
-    if (!Array.isArray(rules)) {
-      // Not a rule file: the compiler reports it with its own message.
-      renamed.push(file);
-      continue;
-    }
-    const out = rules.map((raw: unknown, index) => {
-      if (raw === null || typeof raw !== "object" || !("id" in raw) || typeof raw.id !== "string") return raw;
-      if (!ARG_ID.test(raw.id)) {
-        issues.push({ path: file.path, id: raw.id || `rules[${index}]`, message: "must be kebab-case and start with `mcp.arg-` (e.g. mcp.arg-reverse-shell)" });
-        return raw;
-      }
-      return { ...raw, id: COMPILED_PREFIX + raw.id.slice(SOURCE_PREFIX.length) };
+    if (!Array.isArray(rules)) continue; // Not a rule file: the compiler reports it with its own message.
+    rules.forEach((raw: unknown, index) => {
+      const id = raw !== null && typeof raw === "object" && "id" in raw && typeof raw.id === "string" ? raw.id : "";
+      if (!ARG_ID.test(id)) issues.push({ path: file.path, id: id || `rules[${index}]`, message: "must be kebab-case and start with `mcp.arg-` (e.g. mcp.arg-reverse-shell)" });
     });
-    // JSON is YAML (YAML 1.2, section 1.3): the renamed document goes back to the compiler as text.
-    renamed.push({ path: file.path, text: JSON.stringify({ ...(doc as object), rules: out }) });
   }
   if (issues.length > 0) throw new RulePackError(issues);
-  let compiled: CompiledRules;
-  try {
-    compiled = compileRulePack(renamed, "inj");
-  } catch (e) {
-    if (!(e instanceof RulePackError)) throw e;
-    throw new RulePackError(e.issues.map((i) => ({ path: i.path, id: backId(i.id), message: i.message.replace(COMPILED_ID, `${SOURCE_PREFIX}$1`) })));
-  }
-  const rules: CompiledRule[] = compiled.rules.map((r) => ({ ...r, id: backId(r.id) }));
-  return {
-    rules,
-    scan: (text) => compiled.scan(text).map((f) => ({ ...f, rule: backId(f.rule) })),
-  };
+  return compileRulePack(files, "mcp");
 }
 
 /** Each pack's rule weights, built once per pack rather than per tool call. */
