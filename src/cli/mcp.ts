@@ -14,12 +14,16 @@ import { createJsonlWriter } from "../audit/sink.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
 import { openPinStore, type PinStore } from "../mcp/baselines.ts";
+import { startHttpRelay } from "../mcp/http.ts";
 import { LineReader } from "../mcp/lines.ts";
+import { parseListen } from "../config/units.ts";
+import { parseIpLiteral } from "../net/ip.ts";
 import { McpSession, SLUICE_ERROR, type McpOut } from "../mcp/session.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 export const HELP = `Usage: sluice mcp proxy [--config FILE] [--name NAME] [--pass-env NAME]... -- COMMAND [ARGS...]
+       sluice mcp proxy --upstream URL [--listen IP:PORT] [--via PROXY_URL] [--header "K: V"]... [--config FILE] [--name NAME]
        sluice mcp baselines [--config FILE] [NAME]
        sluice mcp diff [--config FILE] NAME
        sluice mcp approve [--config FILE] [--digest HEX] NAME [TOOL]
@@ -39,6 +43,10 @@ TMPDIR, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the CA vari
 environment variable is given as its placeholder under that name. Its stderr passes through.
 Decision records go to audit.file (default stderr). Exit status: the server's (128+N when a
 signal N ended it), 1 when it could not start or the session was cut, 2 on a usage error.
+
+Over HTTP (--upstream URL): listens on --listen (default 127.0.0.1:0, the URL printed on
+stderr) and relays the Streamable HTTP transport to URL, every message judged the same way; the
+upstream requests go through sluice's forward proxy (--via, default the config's proxy.listen).
 
 Rug pulls: each server's tools are pinned on first contact (mcp.first_contact: trust, or
 require-approval to withhold new tools until approved) in mcp.baselines_file (default
@@ -145,6 +153,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
   if (sub === "baselines" || sub === "diff" || sub === "approve") return pinsCommand(sub, rest);
   if (sub !== "proxy") throw new UsageError(sub === undefined ? "mcp needs a subcommand: proxy, baselines, diff or approve" : `unknown mcp subcommand '${sub}' (there are: proxy, baselines, diff, approve)`);
   const dash = rest.indexOf("--");
+  if (dash < 0 && rest.includes("--upstream")) return httpCommand(rest);
   if (dash < 0 || dash === rest.length - 1) throw new UsageError("give the server's command after --: sluice mcp proxy -- COMMAND [ARGS...]");
   const { values, positionals } = parseArgs({
     args: rest.slice(0, dash),
@@ -157,6 +166,79 @@ export async function mcpCommand(args: string[]): Promise<number> {
   const loaded = await load(values.config);
   if (loaded === null) return EXIT.failure;
   return relay(command, values.name ?? serverName(command, loaded), [...loaded.config.mcp.env_allow, ...(values["pass-env"] ?? [])], loaded);
+}
+
+/** `sluice mcp proxy --upstream URL`: the Streamable HTTP transport (mcp/http.ts). */
+async function httpCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { config: { type: "string", short: "c" }, name: { type: "string" }, upstream: { type: "string" }, listen: { type: "string" }, via: { type: "string" }, header: { type: "string", multiple: true } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  let upstream: URL;
+  try {
+    upstream = new URL(values.upstream!);
+  } catch {
+    throw new UsageError(`--upstream must be a URL (http:// or https://), not ${JSON.stringify(values.upstream)}`);
+  }
+  if (upstream.protocol !== "http:" && upstream.protocol !== "https:") throw new UsageError("--upstream must be http:// or https://");
+  const listen = parseListen(values.listen ?? "127.0.0.1:0");
+  if (listen === null || parseIpLiteral(listen.hostname) === null) throw new UsageError("--listen must be ip:port (e.g. 127.0.0.1:8765)");
+  const headers: [string, string][] = [];
+  for (const h of values.header ?? []) {
+    const colon = h.indexOf(":");
+    if (colon <= 0 || /[\r\n]/.test(h)) throw new UsageError(`--header must be "Name: value", one line`);
+    headers.push([h.slice(0, colon).trim(), h.slice(colon + 1).trim()]);
+  }
+  const loaded = await load(values.config);
+  if (loaded === null) return EXIT.failure;
+  const l = loaded.config.proxy.listen;
+  const via = values.via ?? `http://${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}`;
+  // The URL, without any credentials it carries, names the server in records and pins.
+  const server = values.name ?? `${upstream.origin}${upstream.pathname}`;
+  const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
+  let pins: PinStore;
+  try {
+    pins = openPins(loaded);
+  } catch (err) {
+    process.stderr.write(`sluice mcp proxy: cannot open the tool pins (${baselinesFile(loaded)}): ${err instanceof Error ? err.message : String(err)}\n`);
+    return EXIT.failure;
+  }
+  const judges = () => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool: string) => loaded.policy.mcpToolPolicy(server, tool), toolInjection: loaded.policy.mcpToolInjection, args: loaded.policy.mcpArguments });
+  // One session per Mcp-Session-Id (bounded: the oldest goes first), one for requests without.
+  const sessions = new Map<string, McpSession>();
+  const relay = startHttpRelay({
+    listen,
+    upstream,
+    via,
+    headers,
+    maxMessage: loaded.config.mcp.max_line,
+    session: (id) => {
+      const key = id ?? "";
+      let s = sessions.get(key);
+      if (s === undefined) {
+        s = new McpSession(judges);
+        sessions.set(key, s);
+        if (sessions.size > 1024) sessions.delete(sessions.keys().next().value!);
+      }
+      return s;
+    },
+    emit: (out) => {
+      for (const r of out.records) {
+        records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }));
+      }
+    },
+  });
+  process.stderr.write(`sluice mcp proxy: listening on ${relay.url} for ${server} (upstream through ${via})\n`);
+  await new Promise<void>((resolve) => {
+    for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => resolve());
+  });
+  relay.stop();
+  pins.close();
+  records.close();
+  return EXIT.ok;
 }
 
 /**

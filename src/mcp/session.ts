@@ -163,6 +163,23 @@ export class McpSession {
     return out;
   }
 
+  /**
+   * The server's answer to these requests will not come (the transport failed, or sluice's own
+   * forward proxy refused the exchange): each still pending is answered with -32001 `why`.
+   */
+  abandon(ids: readonly unknown[], why: Decision): McpOut {
+    const out: McpOut = { toServer: [], toClient: [], records: [] };
+    for (const id of ids) {
+      if (!validId(id)) continue;
+      const asked = this.#pending.get(JSON.stringify(id));
+      if (asked === undefined) continue;
+      this.#pending.delete(JSON.stringify(id));
+      out.toClient.push(errorLine(id, SLUICE_ERROR, "blocked by sluice", why));
+      out.records.push(record("server", asked.method, asked.tool ?? null, why));
+    }
+    return out;
+  }
+
   /** Requests the server still owes an answer. */
   get pending(): number {
     return this.#pending.size;
