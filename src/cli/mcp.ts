@@ -207,24 +207,13 @@ async function httpCommand(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   const judges = () => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool: string) => loaded.policy.mcpToolPolicy(server, tool), toolInjection: loaded.policy.mcpToolInjection, args: loaded.policy.mcpArguments });
-  // One session per Mcp-Session-Id (bounded: the oldest goes first), one for requests without.
-  const sessions = new Map<string, McpSession>();
   const relay = startHttpRelay({
     listen,
     upstream,
     via,
     headers,
     maxMessage: loaded.config.mcp.max_line,
-    session: (id) => {
-      const key = id ?? "";
-      let s = sessions.get(key);
-      if (s === undefined) {
-        s = new McpSession(judges);
-        sessions.set(key, s);
-        if (sessions.size > 1024) sessions.delete(sessions.keys().next().value!);
-      }
-      return s;
-    },
+    newSession: () => new McpSession(judges),
     emit: (out) => {
       for (const r of out.records) {
         records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }));
