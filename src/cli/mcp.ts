@@ -18,7 +18,7 @@ import { startHttpRelay } from "../mcp/http.ts";
 import { LineReader } from "../mcp/lines.ts";
 import { parseListen } from "../config/units.ts";
 import { parseIpLiteral } from "../net/ip.ts";
-import { McpSession, SLUICE_ERROR, type McpOut } from "../mcp/session.ts";
+import { McpSession, SLUICE_ERROR, type McpJudges, type McpOut } from "../mcp/session.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -168,6 +168,38 @@ export async function mcpCommand(args: string[]): Promise<number> {
   return relay(command, values.name ?? serverName(command, loaded), [...loaded.config.mcp.env_allow, ...(values["pass-env"] ?? [])], loaded);
 }
 
+/** What both transports set up: the records, the pins, and the judges of one server's sessions. */
+interface Judging {
+  readonly records: ReturnType<typeof createJsonlWriter>;
+  readonly pins: PinStore;
+  readonly judges: () => McpJudges;
+  /** Writes the records of what was judged. */
+  readonly record: (out: McpOut) => void;
+}
+
+function judging(loaded: Loaded, server: string): Judging | null {
+  const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
+  let pins: PinStore;
+  try {
+    pins = openPins(loaded);
+  } catch (err) {
+    process.stderr.write(`sluice mcp proxy: cannot open the tool pins (${baselinesFile(loaded)}): ${err instanceof Error ? err.message : String(err)}\n`);
+    records.close();
+    return null;
+  }
+  const p = loaded.policy;
+  return {
+    records,
+    pins,
+    judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments }),
+    record: (out) => {
+      for (const r of out.records) {
+        records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }));
+      }
+    },
+  };
+}
+
 /** `sluice mcp proxy --upstream URL`: the Streamable HTTP transport (mcp/http.ts). */
 async function httpCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -198,35 +230,24 @@ async function httpCommand(args: string[]): Promise<number> {
   const via = values.via ?? `http://${l.hostname.includes(":") ? `[${l.hostname}]` : l.hostname}:${l.port}`;
   // The URL, without any credentials it carries, names the server in records and pins.
   const server = values.name ?? `${upstream.origin}${upstream.pathname}`;
-  const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
-  let pins: PinStore;
-  try {
-    pins = openPins(loaded);
-  } catch (err) {
-    process.stderr.write(`sluice mcp proxy: cannot open the tool pins (${baselinesFile(loaded)}): ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT.failure;
-  }
-  const judges = () => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool: string) => loaded.policy.mcpToolPolicy(server, tool), toolInjection: loaded.policy.mcpToolInjection, args: loaded.policy.mcpArguments });
+  const j = judging(loaded, server);
+  if (j === null) return EXIT.failure;
   const relay = startHttpRelay({
     listen,
     upstream,
     via,
     headers,
     maxMessage: loaded.config.mcp.max_line,
-    newSession: () => new McpSession(judges),
-    emit: (out) => {
-      for (const r of out.records) {
-        records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }));
-      }
-    },
+    newSession: () => new McpSession(j.judges),
+    emit: j.record,
   });
   process.stderr.write(`sluice mcp proxy: listening on ${relay.url} for ${server} (upstream through ${via})\n`);
   await new Promise<void>((resolve) => {
     for (const sig of ["SIGINT", "SIGTERM"] as const) process.on(sig, () => resolve());
   });
   relay.stop();
-  pins.close();
-  records.close();
+  j.pins.close();
+  j.records.close();
   return EXIT.ok;
 }
 
@@ -243,16 +264,11 @@ export function serverName(command: readonly string[], loaded: Loaded): string {
 }
 
 async function relay(command: string[], server: string, pass: readonly string[], loaded: Loaded): Promise<number> {
-  const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
   const maxLine = loaded.config.mcp.max_line;
-  let pins: PinStore;
-  try {
-    pins = openPins(loaded);
-  } catch (err) {
-    process.stderr.write(`sluice mcp proxy: cannot open the tool pins (${baselinesFile(loaded)}): ${err instanceof Error ? err.message : String(err)}\n`);
-    return EXIT.failure;
-  }
-  const session = new McpSession(() => ({ dlp: loaded.policy.dlp, injection: loaded.policy.injection, audit: loaded.policy.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => loaded.policy.mcpToolPolicy(server, tool), toolInjection: loaded.policy.mcpToolInjection, args: loaded.policy.mcpArguments }));
+  const j = judging(loaded, server);
+  if (j === null) return EXIT.failure;
+  const { records, pins } = j;
+  const session = new McpSession(j.judges);
   let child: ReturnType<typeof Bun.spawn<"pipe", "pipe", "inherit">>;
   try {
     child = Bun.spawn(command, { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: childEnv(process.env, pass, loaded) });
@@ -264,11 +280,7 @@ async function relay(command: string[], server: string, pass: readonly string[],
   let childInOpen = true;
   let cut = false;
   const emit = async (out: McpOut): Promise<void> => {
-    for (const r of out.records) {
-      records.writeLine(
-        JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }),
-      );
-    }
+    j.record(out);
     for (const line of out.toClient) toClient.write(`${line}\n`);
     if (out.toClient.length > 0) await toClient.flush();
     if (out.toServer.length > 0 && childInOpen) {
