@@ -98,6 +98,10 @@ export function mcpMethodIn(body: Uint8Array): string | null {
   let i = 0;
   while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d || body[i] === 0xef || body[i] === 0xbb || body[i] === 0xbf)) i++;
   if (body[i] !== 0x7b && body[i] !== 0x5b) return null;
+  // Most JSON bodies are not JSON-RPC: not parsed a second time (DLP parsed them) unless they name
+  // `jsonrpc`, or hold a \u escape that could spell it.
+  const raw = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  if (!raw.includes("jsonrpc") && !raw.includes("\\u")) return null;
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString("utf8").replace(/^\uFEFF/, ""));

@@ -2430,26 +2430,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const tunnel = c.tunnel;
     if (c.phase !== "tls-wait" || !tunnel || tunnel.done) return;
     const st = c.intercept!;
-    const inner: Client = {
-      kind: "client",
-      socket: null,
-      peer: c.peer,
-      buf: null,
-      phase: "head",
-      headDeadline: 0,
-      lastActive: clock.now(),
-      heldPaused: false,
-      ex: null,
-      tunnel: null,
-      via: { host, port: tunnel.action.port, tls: true, agent: tunnel.action.agent, lists: tunnel.agentLists, outer: c },
-      intercept: null,
-      out: [],
-      pausedPeer: null,
-      closeWhenFlushed: false,
-      flowPaused: false,
-      paused: false,
-      outSince: 0,
-    };
+    const inner = newClient(null, c.peer, { host, port: tunnel.action.port, tls: true, agent: tunnel.action.agent, lists: tunnel.agentLists, outer: c });
     const t = terminateTls(
       leaf,
       {
@@ -2487,6 +2468,30 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     t.feed(hello);
   }
 
+  /** A client connection, or (with `via`) the plaintext side of an intercepted tunnel, reading its first head. */
+  function newClient(socket: Socket<never> | null, peer: Peer, via: Via | null): Client {
+    return {
+      kind: "client",
+      socket,
+      peer,
+      buf: null,
+      phase: "head",
+      headDeadline: 0,
+      lastActive: clock.now(),
+      heldPaused: false,
+      ex: null,
+      tunnel: null,
+      via,
+      intercept: null,
+      out: [],
+      pausedPeer: null,
+      closeWhenFlushed: false,
+      flowPaused: false,
+      paused: false,
+      outSince: 0,
+    };
+  }
+
   // ---- listener -----------------------------------------------------------------------
 
   const settings = deps.policy().proxy;
@@ -2495,26 +2500,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     port: settings.listen.port,
     socket: {
       open(socket) {
-        socket.data = {
-          kind: "client",
-          socket: socket as unknown as Socket<never>,
-          peer: { address: socket.remoteAddress, port: 0 },
-          buf: null,
-          phase: "head",
-          headDeadline: 0,
-          lastActive: clock.now(),
-          heldPaused: false,
-          ex: null,
-          tunnel: null,
-          via: null,
-          intercept: null,
-          out: [],
-          pausedPeer: null,
-          closeWhenFlushed: false,
-          flowPaused: false,
-          paused: false,
-          outSince: 0,
-        };
+        socket.data = newClient(socket as unknown as Socket<never>, { address: socket.remoteAddress, port: 0 }, null);
         const c = socket.data;
         socket.setNoDelay(true);
         if (clients.size - innerClients >= deps.policy().proxy.maxConnections) {

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { refusal, text } from "../helpers/mcp.ts";
 import { testServer } from "../fixtures/mcp/tools.ts";
 import { stopSluices } from "../helpers/origins.ts";
 import { BIN, startSluice, tempDir, type Running } from "../helpers/sluice.ts";
@@ -92,16 +92,6 @@ afterAll(async () => {
   jsonOrigin?.stop(true);
 });
 
-async function refusal(p: Promise<unknown>): Promise<{ code: number; sluice: { rule: string; reason: string } }> {
-  try {
-    await p;
-  } catch (err) {
-    if (!(err instanceof McpError)) throw err;
-    return { code: err.code, sluice: (err.data as { sluice: { rule: string; reason: string } }).sluice };
-  }
-  throw new Error("expected a JSON-RPC error");
-}
-const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? "");
 
 describe("sluice mcp proxy --upstream (Streamable HTTP), the SDK client and server", () => {
   for (const [label, json] of [["event-stream answers", false], ["JSON answers", true]] as const) {

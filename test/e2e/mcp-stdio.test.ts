@@ -11,7 +11,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import type { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { refusal, text } from "../helpers/mcp.ts";
 import { BIN, ROOT, tempDir } from "../helpers/sluice.ts";
 
 const T = 30_000;
@@ -76,16 +77,6 @@ afterEach(async () => {
 
 const calls = (s: Session) => (existsSync(s.log) ? readFileSync(s.log, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as { tool: string; args: Record<string, unknown> }) : []);
 const records = () => readFileSync(join(dir, "records.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
-async function refusal(p: Promise<unknown>): Promise<{ code: number; sluice: { rule: string; reason: string } }> {
-  try {
-    await p;
-  } catch (err) {
-    if (!(err instanceof McpError)) throw err;
-    return { code: err.code, sluice: (err.data as { sluice: { rule: string; reason: string } }).sluice };
-  }
-  throw new Error("expected a JSON-RPC error");
-}
-const text = (r: unknown) => ((r as { content: { text: string }[] }).content[0]?.text ?? "");
 
 describe("sluice mcp proxy (stdio), the SDK client and server", () => {
   test(

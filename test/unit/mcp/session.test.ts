@@ -132,6 +132,8 @@ describe("mcpMethodIn (shadow MCP over HTTP)", () => {
     expect(mcpMethodIn(b({ jsonrpc: "2.0", id: 1, method: "initialize", params: {} }))).toBe("initialize");
     expect(mcpMethodIn(b([{ jsonrpc: "2.0", method: "notifications/initialized" }, { jsonrpc: "2.0", id: 2, method: "tools/call" }]))).toBe("notifications/initialized");
     expect(mcpMethodIn(b(`\uFEFF  ${JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })}`))).toBe("tools/list");
+    // A key spelt with an escape is still the key (the quick look for "jsonrpc" must not miss it).
+    expect(mcpMethodIn(b('{"json\\u0072pc":"2.0","id":1,"method":"tools/list"}'))).toBe("tools/list");
     expect(mcpMethodIn(b({ jsonrpc: "2.0", id: 1, method: "eth_call" }))).toBeNull();
     expect(mcpMethodIn(b({ id: 1, method: "tools/list" }))).toBeNull();
     expect(mcpMethodIn(b("tools/list"))).toBeNull();
