@@ -5,9 +5,9 @@
  * is parsed or compiled per scan.
  */
 import { injectionRuleSchema, mcpRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
-import { compileKeywords, MAX_POSITIONS } from "./keywords.ts";
+import { compileKeywords, type KeywordHits } from "./keywords.ts";
 import { forEachClassRun } from "../class-runs.ts";
-import { analysePattern, type RunClass } from "./safety.ts";
+import { analysePattern, keywordAnchored, type RunClass } from "./safety.ts";
 import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
 
 export interface Finding {
@@ -80,6 +80,11 @@ const GLOBAL_PLACEHOLDERS: readonly RegExp[] = [
 interface Matcher {
   readonly rule: CompiledRule;
   readonly regex: RegExp;
+  /**
+   * The pattern, sticky, when every match begins with one of the rule's keywords
+   * (keywordAnchored): it is then tried only where a keyword starts.
+   */
+  readonly anchored: RegExp | null;
   /** Upper bound on the characters a match reads (analysePattern); Infinity when unbounded or the keywords are context outside the match. */
   readonly reach: number;
   /** Ids in the keyword automaton; empty when the rule has a short keyword and runs on every text. */
@@ -149,7 +154,7 @@ export function parseRuleYaml(file: { readonly path: string; readonly text: stri
  * findings) or `inj` (prompt injection: a weight per rule; a match is what it is, an "example"
  * URL in an exfiltration directive included).
  */
-export function compileRulePack(files: readonly { path: string; text: string }[], family: RuleFamily = "dlp"): CompiledRules {
+export function compileRulePack(files: readonly { path: string; text: string }[], family: RuleFamily = "dlp", options: { exhaustive?: boolean } = {}): CompiledRules {
   const schema = family === "dlp" ? ruleSchema : family === "mcp" ? mcpRuleSchema : injectionRuleSchema;
   const issues: RulePackIssue[] = [];
   const matchers: Omit<Matcher, "keywordIds">[] = [];
@@ -184,7 +189,9 @@ export function compileRulePack(files: readonly { path: string; text: string }[]
     });
   }
   if (issues.length > 0) throw new RulePackError(issues);
-  return buildScanner(matchers);
+  // Exhaustive: every rule whose keywords occur runs over the whole text, without the anchor,
+  // window and run shortcuts (the reference the tests hold those to).
+  return buildScanner(options.exhaustive === true ? matchers.map((m) => ({ ...m, anchored: null, runs: null, reach: Infinity })) : matchers);
 }
 
 function compileRule(rule: Rule, path: string, bad: (message: string) => void): Omit<Matcher, "keywordIds"> | null {
@@ -238,6 +245,7 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
       path,
     },
     regex,
+    anchored: keywordAnchored(rule.pattern, flags, rule.keywords) ? new RegExp(rule.pattern, `dy${flags}`) : null,
     reach: keywordInMatch ? analysis.reach : Infinity,
     runs:
       analysis.runClass !== null &&
@@ -314,7 +322,8 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
     rules: matchers.map((m) => m.rule),
     scan(text: string): Finding[] {
       const findings: Finding[] = [];
-      const { counts, positions, found, foundCount } = automaton.scan(text);
+      const hits = automaton.scan(text);
+      const { counts, found, foundCount } = hits;
       selected.set(always);
       for (let i = 0; i < foundCount; i++) for (const r of rulesOfKeyword[found[i]!]!) selected[r] = 1;
       for (let r = 0; r < matchers.length; r++) {
@@ -323,26 +332,22 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
         let windowed = false;
         if (m.keywordIds.length > 0) {
           let total = 0;
-          let capped = false;
-          for (const k of m.keywordIds) {
-            total += counts[k]!;
-            if (counts[k]! > MAX_POSITIONS) capped = true;
-          }
+          for (const k of m.keywordIds) total += counts[k]!;
           if (total === 0) continue;
-          if (!capped && m.reach !== Infinity) {
-            // Windows around every occurrence, merged when they touch.
+          if (m.anchored !== null) {
+            matchAnchored(m, m.anchored, text, keywordStarts(m.keywordIds, hits, total), findings);
+            continue;
+          }
+          if (m.reach !== Infinity) {
+            // Windows around every occurrence (from its start to its end, wide as the longest
+            // keyword), merged when they touch.
             const margin = 2 * m.reach + 1;
+            let longest = 0;
+            for (const k of m.keywordIds) longest = Math.max(longest, lengths[k]!);
+            const starts = keywordStarts(m.keywordIds, hits, total);
             const spans: number[] = [];
-            for (const k of m.keywordIds) {
-              for (let i = 0; i < counts[k]!; i++) {
-                const at = positions[k * MAX_POSITIONS + i]!;
-                spans.push(Math.max(0, at - margin), Math.min(text.length, at + lengths[k]! + margin));
-              }
-            }
-            const order = Array.from({ length: spans.length / 2 }, (_, i) => i).sort((a, b) => spans[2 * a]! - spans[2 * b]!);
-            const sorted: number[] = [];
-            for (const i of order) sorted.push(spans[2 * i]!, spans[2 * i + 1]!);
-            matchInSpans(m, text, sorted, m.reach, findings);
+            for (const at of starts) spans.push(Math.max(0, at - margin), Math.min(text.length, at + longest + margin));
+            matchInSpans(m, text, spans, m.reach, findings);
             windowed = true;
           }
         }
@@ -372,6 +377,42 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
       return findings;
     },
   };
+}
+
+/** Reused by keywordStarts. */
+let startsScratch = new Int32Array(256);
+
+/** The start offsets of every occurrence of the keywords `ids` (`total` of them), ascending; valid until the next call. */
+function keywordStarts(ids: readonly number[], hits: KeywordHits, total: number): Int32Array {
+  const { counts, positions, offsets } = hits;
+  if (ids.length === 1) return positions.subarray(offsets[ids[0]!]!, offsets[ids[0]!]! + total);
+  if (startsScratch.length < total) startsScratch = new Int32Array(Math.max(total, 2 * startsScratch.length));
+  let n = 0;
+  for (const k of ids) {
+    const c = counts[k]!;
+    if (c === 0) continue;
+    startsScratch.set(positions.subarray(offsets[k]!, offsets[k]! + c), n);
+    n += c;
+  }
+  return startsScratch.subarray(0, n).sort();
+}
+
+/**
+ * Runs an anchored rule (Matcher.anchored) at each keyword start, as a global scan would: the
+ * next match is looked for only past the end of the last one. Every match starts at a keyword,
+ * so this finds exactly what running the pattern over the whole text finds.
+ */
+function matchAnchored(m: Matcher, sticky: RegExp, text: string, starts: Int32Array, out: Finding[]): void {
+  let next = 0;
+  for (let i = 0; i < starts.length; i++) {
+    const at = starts[i]!;
+    if (at < next) continue;
+    sticky.lastIndex = at;
+    const match = sticky.exec(text);
+    if (match === null) continue;
+    next = at + Math.max(1, match[0].length);
+    accept(m, text, match, 0, out);
+  }
 }
 
 /**
@@ -408,16 +449,21 @@ function matchRule(m: Matcher, text: string, from: number, to: number, reach: nu
   for (let match = re.exec(view); match !== null; match = re.exec(view)) {
     if (match[0].length === 0) re.lastIndex++;
     if (!whole && ((from > 0 && match.index < guard) || (to < text.length && match.index + match[0].length > view.length - guard))) continue;
-    const span = match.indices?.groups?.secret ?? match.indices?.[0];
-    if (span === undefined) continue;
-    const start = span[0] + from;
-    const end = span[1] + from;
-    const secret = text.slice(start, end);
-    if (secret.length === 0) continue;
-    if (m.validate !== undefined && !m.validate(secret)) continue;
-    if (m.entropy !== undefined && shannonEntropy(secret) < m.entropy) continue;
-    if (m.placeholders && isPlaceholder(secret)) continue;
-    if (m.allow.some((a) => a(secret))) continue;
-    out.push({ rule: m.rule.id, start, end, preview: previewOf(secret) });
+    accept(m, text, match, from, out);
   }
+}
+
+/** Adds the finding of `match` (found in a view starting at `from` in `text`) unless a check refuses it. */
+function accept(m: Matcher, text: string, match: RegExpExecArray, from: number, out: Finding[]): void {
+  const span = match.indices?.groups?.secret ?? match.indices?.[0];
+  if (span === undefined) return;
+  const start = span[0] + from;
+  const end = span[1] + from;
+  const secret = text.slice(start, end);
+  if (secret.length === 0) return;
+  if (m.validate !== undefined && !m.validate(secret)) return;
+  if (m.entropy !== undefined && shannonEntropy(secret) < m.entropy) return;
+  if (m.placeholders && isPlaceholder(secret)) return;
+  if (m.allow.some((a) => a(secret))) return;
+  out.push({ rule: m.rule.id, start, end, preview: previewOf(secret) });
 }

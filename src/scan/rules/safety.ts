@@ -342,6 +342,7 @@ export interface RunClass {
   readonly first: Uint8Array;
 }
 
+
 /** unsafePatternReasons, patternReach and runClass from one parse (the compiler needs them per rule). */
 export function analysePattern(source: string, flags = ""): { unsafe: string[]; reach: number; runClass: RunClass | null } {
   let alts: Node[][];
@@ -411,4 +412,113 @@ export function patternReach(source: string, flags = ""): number {
   } catch {
     return Infinity;
   }
+}
+
+/** Most prefix paths keywordAnchored expands before it gives up (the rule is then not anchored). */
+const MAX_PREFIX_PATHS = 512;
+
+class TooManyPaths extends Error {}
+
+/**
+ * Appends what `node` can consume to each path that is not `done` (done paths are kept as they
+ * are). Paths are the character sets of a match's first characters.
+ */
+function extendPaths(node: Node, paths: readonly CharSet[][], done: (p: CharSet[]) => boolean): CharSet[][] {
+  const out: CharSet[][] = [];
+  const push = (p: CharSet[]) => {
+    if (out.length >= MAX_PREFIX_PATHS) throw new TooManyPaths();
+    out.push(p);
+  };
+  switch (node.kind) {
+    case "empty":
+      return paths.slice();
+    case "set": {
+      const sets = splitLetters(node.set);
+      for (const p of paths) {
+        if (done(p)) push(p);
+        else for (const set of sets) push([...p, set]);
+      }
+      return out;
+    }
+    case "group":
+      for (const alt of node.alts) {
+        let cur = paths.slice();
+        for (const n of alt) cur = extendPaths(n, cur, done);
+        for (const p of cur) push(p);
+      }
+      return out;
+    case "quant": {
+      // A lookaround consumes nothing; a repetition is expanded count by count, and stops once
+      // every path is full (further repetitions cannot change a full path).
+      if (node.max === 0) return paths.slice();
+      let cur = paths.slice();
+      for (let r = 0; r <= node.max; r++) {
+        if (r >= node.min) for (const p of cur) push(p);
+        if (r === node.max || cur.every(done)) {
+          if (r < node.min) for (const p of cur) push(p);
+          break;
+        }
+        cur = extendPaths(node.node, cur, done);
+      }
+      return out;
+    }
+  }
+}
+
+/** Largest set split into one path per letter (`[pe]`, `[us]`, `[_-]`): a keyword is one of them. */
+const MAX_SPLIT = 4;
+
+/**
+ * A small ASCII set as its members, a letter's two cases together (`[pe]` is `p` or `e`, each in
+ * either case); a larger set stays whole.
+ */
+function splitLetters(set: CharSet): CharSet[] {
+  if (set.other) return [set];
+  const groups = new Map<number, CharSet>();
+  for (let c = 0; c < 128; c++) {
+    if ((set.bits[c >> 5]! & (1 << (c & 31))) === 0) continue;
+    const key = c >= 65 && c <= 90 ? c + 32 : c;
+    let g = groups.get(key);
+    if (g === undefined) {
+      if (groups.size === MAX_SPLIT) return [set];
+      groups.set(key, (g = new CharSet()));
+    }
+    g.add(c);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * True when every match of `source` begins with one of `keywords` (lower-case ASCII), compared
+ * as the keyword automaton compares (ASCII letters in either case): then the engine needs to try
+ * the pattern only where a keyword starts, anchored there, instead of at every position of the
+ * text or of a window. Proved from the parse (every way a match can begin is expanded, up to
+ * MAX_PREFIX_PATHS ways), never from examples; false when unsure.
+ */
+export function keywordAnchored(source: string, flags: string, keywords: readonly string[]): boolean {
+  if (keywords.length === 0 || keywords.some((k) => /[^\x20-\x7e]/.test(k)) || /[uv]/.test(flags) || /\\[1-9]|\\k</.test(source)) return false;
+  let alts: Node[][];
+  try {
+    alts = new Parser(source, flags.includes("i")).parse();
+  } catch {
+    return false;
+  }
+  const folded = (c: number) => {
+    const s = CharSet.of(c);
+    s.caseFold();
+    return s;
+  };
+  const keywordSets = keywords.map((k) => Array.from(k, (ch) => folded(ch.charCodeAt(0))));
+  const within = (a: CharSet, b: CharSet) => !a.other && a.bits.every((w, i) => (w & ~b.bits[i]!) === 0);
+  const begins = (p: CharSet[]) => keywordSets.some((k) => p.length >= k.length && k.every((set, j) => within(p[j]!, set)));
+  // A path is expanded until it begins with a keyword or is as long as the longest one.
+  const limit = Math.max(...keywords.map((k) => k.length));
+  let paths: CharSet[][];
+  try {
+    paths = extendPaths({ kind: "group", alts }, [[]], (p) => p.length >= limit || begins(p));
+  } catch (e) {
+    if (e instanceof TooManyPaths) return false;
+    throw e;
+  }
+  return paths.every(begins);
 }

@@ -7,8 +7,9 @@ import { describe, expect, test } from "bun:test";
 import { base32Decode, base64Decode, hexDecode } from "../../../src/scan/decode/index.ts";
 import { decodeRunViews } from "../../../src/scan/decode/runs.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
-import { compileKeywords, MAX_POSITIONS } from "../../../src/scan/rules/keywords.ts";
-import { analysePattern, patternReach } from "../../../src/scan/rules/safety.ts";
+import { compileKeywords } from "../../../src/scan/rules/keywords.ts";
+import { analysePattern, keywordAnchored, patternReach } from "../../../src/scan/rules/safety.ts";
+import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 import { classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { scanText } from "../../../src/scan/text-scan.ts";
@@ -19,18 +20,17 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 describe("keyword automaton", () => {
   const keywords = ["ghp_", "gh", "hp_x", "sk-ant-", "ant", "token", "oken", "a", "://", "aaa"];
   const automaton = compileKeywords(keywords);
-  test("counts and first positions agree with indexOf on random text, case-insensitively", () => {
+  test("counts and every position agree with indexOf on random text, case-insensitively, short or long (two chains)", () => {
     const alphabet = ["g", "h", "p", "_", "x", "s", "k", "-", "a", "n", "t", "o", "e", "T", "O", "K", "E", "N", "G", "H", ":", "/", "é", " "];
-    for (let round = 0; round < 200; round++) {
-      const text = Array.from({ length: 1 + Math.floor(rand() * 300) }, () => pick(alphabet)).join("");
+    for (let round = 0; round < 300; round++) {
+      const text = Array.from({ length: 1 + Math.floor(rand() * (round % 2 === 0 ? 300 : 3000)) }, () => pick(alphabet)).join("");
       const lower = text.toLowerCase();
       const hits = automaton.scan(text);
       keywords.forEach((k, i) => {
         const at: number[] = [];
         for (let p = lower.indexOf(k); p >= 0; p = lower.indexOf(k, p + 1)) at.push(p);
         expect(hits.counts[i]).toBe(at.length);
-        const kept = Math.min(at.length, MAX_POSITIONS);
-        expect(Array.from(hits.positions.subarray(i * MAX_POSITIONS, i * MAX_POSITIONS + kept))).toEqual(at.slice(0, kept));
+        if (at.length > 0) expect(Array.from(hits.positions.subarray(hits.offsets[i], hits.offsets[i]! + at.length))).toEqual(at);
       });
     }
   });
@@ -45,7 +45,7 @@ describe("keyword automaton", () => {
     const text = "Пожалуйста, ИГНОРИРУЙ всё; 请忽略之前的指令; IGNORE this; TÖK and t\u00f6k";
     const hits = m.scan(text);
     expect(words.map((w) => hits.counts[words.indexOf(w)])).toEqual([1, 1, 1, 2]);
-    expect(hits.positions[words.indexOf("忽略之前") * MAX_POSITIONS]).toBe(text.indexOf("忽略之前"));
+    expect(hits.positions[hits.offsets[words.indexOf("忽略之前")]!]).toBe(text.indexOf("忽略之前"));
   });
 });
 
@@ -65,7 +65,7 @@ describe("windowed rule matching", () => {
   const pack = compileRulePack([{ path: "t.yaml", text: rule("tok_", "(?<![A-Za-z0-9_])tok_(?<secret>[A-Za-z0-9]{20})(?![A-Za-z0-9])", "tok_ABCDEFGHIJKLMNOPQRST", "tok_short") }]);
   const secret = () => `tok_${Array.from({ length: 20 }, () => pick([..."ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"])).join("")}`;
   test("every planted token is found, near or far from others and from the ends, few or many", () => {
-    for (const count of [1, 2, 5, MAX_POSITIONS, MAX_POSITIONS + 1, 100]) {
+    for (const count of [1, 2, 5, 32, 33, 100, 500]) {
       const parts: string[] = [];
       const planted: string[] = [];
       for (let i = 0; i < count; i++) {
@@ -276,5 +276,56 @@ describe("wrapped base64", () => {
     const text = `da39a3ee5e6b4b0d3255bfef95601890afd80709\n${path}`;
     expect(decodeRunViews(text, 1 << 20).base64).toBe(base64Decode(text, 1 << 20));
     expect(decodeRunViews(text, 1 << 20).base64).toBe("da39a3ee5e6b4b0d3255bfef95601890afd80709\n/api/v1/secret value here!");
+  });
+});
+
+describe("every built-in pack finds exactly what its rules find run over the whole text", () => {
+  // The fast paths together (the two-chain keyword automaton, anchored rules, keyword windows,
+  // run windows) against the exhaustive reference: every rule's pattern over every text.
+  const packs = [
+    { prefix: "rules/dlp/", family: "dlp" as const },
+    { prefix: "rules/injection/", family: "inj" as const },
+    { prefix: "rules/mcp/", family: "mcp" as const },
+    { prefix: "rules/mcp-args/", family: "mcp" as const },
+  ];
+  for (const { prefix, family } of packs) {
+    test(`${prefix}: random texts of examples, keywords and noise, short and long`, async () => {
+      const files = (await loadRuleFiles(prefix)).filter((f) => !f.path.includes("/cues/"));
+      const fast = compileRulePack(files, family);
+      const slow = compileRulePack(files, family, { exhaustive: true });
+      const pieces = fast.rules.flatMap((r) => [...r.examples.match, ...r.examples.no_match, ...r.keywords, ...r.keywords.map((k) => k.toUpperCase())]);
+      const noise = [" ", "\n", "\\n", "=", ":", '"', "'", "/", "-", "_", "x", "0", "A", "the ", "é", "\u200b", "&amp;", "%20"];
+      const key = (f: { rule: string; start: number; end: number }) => `${f.rule}@${f.start}-${f.end}`;
+      for (let round = 0; round < 150; round++) {
+        const parts: string[] = [];
+        const target = round % 3 === 0 ? 200 : 4000;
+        for (let length = 0; length < target; ) {
+          const p = rand() < 0.4 ? pick(pieces) : pick(noise);
+          parts.push(p);
+          length += p.length;
+        }
+        const text = parts.join("");
+        expect({ text, found: fast.scan(text).map(key).sort() }).toEqual({ text, found: slow.scan(text).map(key).sort() });
+      }
+    });
+  }
+});
+
+describe("keyword anchoring", () => {
+  test("proved from the pattern: every way a match begins spells a keyword", () => {
+    expect(keywordAnchored("(?<![a-z])ghp_[A-Za-z0-9]{36}", "", ["ghp_"])).toBe(true);
+    expect(keywordAnchored("gh[us]_[0-9A-Za-z]{36}", "", ["ghu_", "ghs_"])).toBe(true);
+    expect(keywordAnchored("(?:token|api[_-]?key)\\s*=", "i", ["token", "api_key", "apikey", "api-key"])).toBe(true);
+    expect(keywordAnchored("eyJ[0-9A-Za-z]{8}", "", ["eyj"])).toBe(true);
+    // A way the keywords miss (api.key), a keyword inside the match, an optional prefix, a
+    // large class, a back-reference, unicode case folding: not anchored.
+    expect(keywordAnchored("api[_.-]?key", "i", ["api_key", "apikey", "api-key"])).toBe(false);
+    expect(keywordAnchored("-----BEGIN [A-Z ]{0,20}PRIVATE KEY", "", ["private key"])).toBe(false);
+    expect(keywordAnchored("(?:x-)?token", "i", ["token"])).toBe(false);
+    expect(keywordAnchored("[a-z]{3}_[a-z]{8}", "", ["abc_"])).toBe(false);
+    expect(keywordAnchored("(tok)\\1", "", ["tok"])).toBe(false);
+    expect(keywordAnchored("token", "iu", ["token"])).toBe(false);
+    // Too many ways to begin: given up, not anchored.
+    expect(keywordAnchored("[ab][ab][ab][ab][ab][ab][ab][ab][ab][ab]", "", ["aaaaaaaaaa"])).toBe(false);
   });
 });
