@@ -18,17 +18,6 @@ export const MIN_BASE64_RUN = 16;
 /** A run of the union of both alphabets (RFC 4648 §4 and §5), then up to two `=`. */
 const BASE64_RUN = /[A-Za-z0-9+/_-]{16,}={0,2}/g;
 /**
- * Hex digits of one case, maybe with dashes: UUIDs, git SHAs, digests. As base64 they decode to
- * bytes drawn from a few narrow ranges (every third byte 0x00-0x17 for upper-case hex), never
- * plausible text; they are the hex decoder's.
- */
-const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
-const LEADING_SEPARATORS = /^[/+_-]+/;
-/** A stretch of MIN_BASE64_RUN characters without a separator. */
-const LONG_PIECE = /[A-Za-z0-9=]{16}/;
-/** Characters that are base64 but also separate words in paths and identifiers. */
-const SEPARATOR = /[/+_-]/;
-/**
  * A run that fails as a whole is retried piece by piece only when it has at most this many
  * pieces: a path or a name with a blob glued on, not a large binary blob (random base64 has a
  * `/` or `+` every 32 characters, and its thousands of short pieces would each be a fresh chance
@@ -45,11 +34,21 @@ export const MAX_BASE64_PIECES = 16;
  * decoded, so a huge blob costs no more than the caller's budget.
  */
 export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, notHexShaped = false): string | null {
-  if (!notHexShaped && HEX_SHAPED.test(run)) return null;
-  const eq = run.indexOf("=");
-  const length = eq < 0 ? run.length : eq;
+  if (!notHexShaped && hexShaped(run, 0, run.length)) return null;
+  return decodeBase64Range(run, 0, run.length, maxOut, false);
+}
+
+/**
+ * decodeBase64Run over `text[from, to)`, without cutting it out. With `breaks`, CR and LF are
+ * skipped (a block wrapped at a fixed width, read as one run). Padding is only at the end.
+ */
+export function decodeBase64Range(text: string, from: number, to: number, maxOut: number, breaks: boolean): string | null {
+  let pad = 0;
+  while (pad < to - from && text.charCodeAt(to - 1 - pad) === 61) pad++;
+  let length = to - from - pad;
+  if (breaks) for (let i = from; i < to - pad; i++) if (text.charCodeAt(i) === 10 || text.charCodeAt(i) === 13) length--;
   if (length < MIN_BASE64_RUN || length % 4 === 1) return null;
-  if (eq >= 0 && run.length % 4 !== 0) return null;
+  if (pad > 0 && (length + pad) % 4 !== 0) return null;
   const size = Math.min(Math.floor((length * 3) / 4), Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
   // One pass: both alphabets in one table, refusing a run that mixes them, bits into bytes.
@@ -59,10 +58,13 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
   let bits = 0;
   let n = 0;
   const guard = GUARD.reset(size);
-  for (let i = 0; i < length && n < size; i++) {
-    const c = run.charCodeAt(i);
+  for (let i = from, end = to - pad; i < end && n < size; i++) {
+    const c = text.charCodeAt(i);
     const v = c < 128 ? VALUES[c]! : -1;
-    if (v < 0) return null;
+    if (v < 0) {
+      if (breaks && (c === 10 || c === 13)) continue;
+      return null;
+    }
     if (v >= 62) alphabets |= c === 43 || c === 47 ? 1 : 2;
     buffer = ((buffer << 6) | v) & 0xffff;
     bits += 6;
@@ -77,6 +79,27 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
   return plausibleText(out, n);
 }
 
+/** Codes of the characters that are base64 but also separate words in paths and identifiers: `/ + _ -`. */
+const isSeparator = (c: number): boolean => c === 47 || c === 43 || c === 95 || c === 45;
+
+/**
+ * Hex digits of one case, maybe with dashes: UUIDs, git SHAs, digests. As base64 they decode to
+ * bytes drawn from a few narrow ranges (every third byte 0x00-0x17 for upper-case hex), never
+ * plausible text; they are the hex decoder's. True when `text[from, to)` is one.
+ */
+function hexShaped(text: string, from: number, to: number): boolean {
+  let lower = false;
+  let upper = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if ((c >= 48 && c <= 57) || c === 45) continue;
+    if (c >= 97 && c <= 102) lower = true;
+    else if (c >= 65 && c <= 70) upper = true;
+    else return false;
+  }
+  return !(lower && upper);
+}
+
 /**
  * The decoding of one run found by BASE64_RUN, or null. A run that fails as a whole but contains
  * separators (`/api/v1/<blob>`, `key-<blob>`) is retried piece by piece (up to MAX_BASE64_PIECES
@@ -84,45 +107,60 @@ export function decodeBase64Run(run: string, maxOut = Number.POSITIVE_INFINITY, 
  * decoded; it is reduced by what this run produced.
  */
 export function decodeBase64Candidate(run: string, budget: { left: number }, notHexShaped = false): string | null {
-  const whole = decodeBase64Run(run, budget.left, notHexShaped);
+  return decodeBase64CandidateRange(run, 0, run.length, budget, notHexShaped);
+}
+
+/**
+ * decodeBase64Candidate over `text[from, to)`. Nothing is cut out of `text` unless it decodes: a
+ * slice is a lazy copy in JavaScriptCore, made on first read, and most runs are refused.
+ */
+export function decodeBase64CandidateRange(text: string, from: number, to: number, budget: { left: number }, notHexShaped = false): string | null {
+  const whole = notHexShaped || !hexShaped(text, from, to) ? decodeBase64Range(text, from, to, budget.left, false) : null;
   if (whole !== null) {
     budget.left -= whole.length;
     return whole;
   }
-  if (!SEPARATOR.test(run)) return null;
+  // One look at the separators: how many lead, how many in all, the longest piece between them.
+  let lead = 0;
+  let separators = 0;
+  let piece = 0;
+  let longest = 0;
+  for (let i = from; i < to; i++) {
+    if (isSeparator(text.charCodeAt(i))) {
+      if (separators++ === i - from) lead++;
+      // Past the lead and past the pieces worth splitting: a blob, counted no further.
+      else if (separators > MAX_BASE64_PIECES - 1) break;
+      piece = 0;
+    } else if (++piece > longest) longest = piece;
+  }
+  if (separators === 0) return null;
   // A separator glued to the front (a diff's `+`, a path's `/`) shifts every quantum: drop it.
-  const lead = LEADING_SEPARATORS.exec(run)?.[0].length ?? 0;
-  if (lead > 0) {
-    const rest = decodeBase64Run(run.slice(lead), budget.left);
+  if (lead > 0 && !hexShaped(text, from + lead, to)) {
+    const rest = decodeBase64Range(text, from + lead, to, budget.left, false);
     if (rest !== null) {
       budget.left -= rest.length;
-      return run.slice(0, lead) + rest;
+      return text.slice(from, from + lead) + rest;
     }
   }
   // Pieces shorter than a base64 run cannot decode: split only when one is long enough, and
-  // count the separators first (a long blob has hundreds; splitting it would be wasted).
-  if (!LONG_PIECE.test(run) || hasMoreSeparators(run, MAX_BASE64_PIECES - 1)) return null;
-  const pieces = run.split(/([/+_-])/);
+  // not a long blob (it has hundreds of separators; splitting it would be wasted).
+  if (longest < MIN_BASE64_RUN || separators > MAX_BASE64_PIECES - 1) return null;
+  let out = "";
   let changed = false;
-  const parts = pieces.map((part) => {
-    if (part.length < MIN_BASE64_RUN) return part;
-    const d = decodeBase64Run(part, budget.left);
-    if (d === null) return part;
-    budget.left -= d.length;
-    changed = true;
-    return d;
-  });
-  return changed ? parts.join("") : null;
-}
-
-/** True when `run` has more than `limit` of the SEPARATOR characters; stops counting there. */
-function hasMoreSeparators(run: string, limit: number): boolean {
-  let n = 0;
-  for (let i = 0; i < run.length; i++) {
-    const c = run.charCodeAt(i);
-    if ((c === 47 || c === 43 || c === 95 || c === 45) && ++n > limit) return true;
+  for (let at = from; at < to; ) {
+    let end = at;
+    while (end < to && !isSeparator(text.charCodeAt(end))) end++;
+    const d = end - at >= MIN_BASE64_RUN && !hexShaped(text, at, end) ? decodeBase64Range(text, at, end, budget.left, false) : null;
+    if (d !== null) {
+      budget.left -= d.length;
+      changed = true;
+    }
+    // The piece (decoded or as written) and the separator after it.
+    out += d ?? text.slice(at, end);
+    if (end < to) out += text[end];
+    at = end + 1;
   }
-  return false;
+  return changed ? out : null;
 }
 
 /** Replaces every plausible base64 run inside `text` with its decoding; null when nothing decoded. */

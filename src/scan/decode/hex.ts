@@ -21,14 +21,20 @@ export const HEX_RUN = /[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{2}([:\- ])[0-9A-Fa-f]{2}(?:
  */
 export function decodeHexRun(run: string, maxOut = Number.POSITIVE_INFINITY): string | null {
   const digits = SEPARATOR.test(run) ? run.replace(SEPARATORS, "") : run;
-  if (digits.length < MIN_HEX_DIGITS || digits.length % 2 !== 0) return null;
-  const size = Math.min(digits.length / 2, Math.max(0, Math.floor(maxOut)));
+  return decodeHexRange(digits, 0, digits.length, maxOut);
+}
+
+/** decodeHexRun over `text[from, to)`, hex digits only, without cutting it out of `text`. */
+export function decodeHexRange(text: string, from: number, to: number, maxOut: number): string | null {
+  const length = to - from;
+  if (length < MIN_HEX_DIGITS || length % 2 !== 0) return null;
+  const size = Math.min(length / 2, Math.max(0, Math.floor(maxOut)));
   if (size < 1) return null;
   const out = decodeBuffer(size);
   const guard = GUARD.reset(size);
   for (let n = 0; n < size; n++) {
-    const hi = hexDigit(digits.charCodeAt(2 * n));
-    const lo = hexDigit(digits.charCodeAt(2 * n + 1));
+    const hi = hexDigit(text.charCodeAt(from + 2 * n));
+    const lo = hexDigit(text.charCodeAt(from + 2 * n + 1));
     if (hi < 0 || lo < 0) return null;
     const b = (hi << 4) | lo;
     out[n] = b;

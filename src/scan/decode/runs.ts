@@ -1,6 +1,6 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
-import { decodeBase64Candidate } from "./base64.ts";
-import { decodeHexRun, HEX_RUN } from "./hex.ts";
+import { decodeBase64CandidateRange, decodeBase64Range } from "./base64.ts";
+import { decodeHexRange, decodeHexRun, HEX_RUN } from "./hex.ts";
 import { classTable, forEachClassRun } from "../class-runs.ts";
 
 /**
@@ -27,11 +27,33 @@ const SPACED_HEX_MIN = 23;
 /** Narrowest line width taken for wrapped base64 (PEM uses 64, MIME and `base64` 76). */
 const MIN_WRAP_WIDTH = 40;
 
-/** Quick tests on one run, so most runs (identifiers, paths, ids) reach no decoder's regex. */
-const HAS_BASE32 = /[A-Z2-7]{16}|[a-z2-7]{16}/;
-const HAS_HEX = /[0-9A-Fa-f]{16}|[0-9A-Fa-f]{2}-[0-9A-Fa-f]{2}-/;
-/** Hex of one case with dashes (UUIDs, digests): never plausible as base64 (base64.ts). */
-const HEX_SHAPED = /^(?:[0-9a-f-]+|[0-9A-F-]+)$/;
+/**
+ * What each character of a run is, so one pass over a run tells which decoders can use it
+ * (most runs, identifiers, paths and ids, reach no decoder's regex): bits for a hex digit of
+ * either case, a base32 character of either case (RFC 4648 §6, case kept apart: mixed case is a
+ * word), and what makes a run not hex-shaped.
+ */
+const HEX = 1;
+const B32_UPPER = 2;
+const B32_LOWER = 4;
+const HEX_LOWER_LETTER = 8;
+const HEX_UPPER_LETTER = 16;
+const NOT_HEX = 32;
+const DASH = 64;
+const SHAPE = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) {
+    const ch = String.fromCharCode(c);
+    if (/[0-9A-Fa-f]/.test(ch)) t[c]! |= HEX;
+    if (/[A-Z2-7]/.test(ch)) t[c]! |= B32_UPPER;
+    if (/[a-z2-7]/.test(ch)) t[c]! |= B32_LOWER;
+    if (/[a-f]/.test(ch)) t[c]! |= HEX_LOWER_LETTER;
+    if (/[A-F]/.test(ch)) t[c]! |= HEX_UPPER_LETTER;
+    if (/[G-Zg-z+/_=]/.test(ch)) t[c]! |= NOT_HEX;
+    if (ch === "-") t[c]! |= DASH;
+  }
+  return t;
+})();
 
 export interface RunViews {
   base64: string | null;
@@ -42,6 +64,43 @@ export interface RunViews {
 }
 
 type Span = readonly [start: number, end: number, text: string];
+
+/** True when `text[from, to)` holds two hex pairs and dashes, `de-ad-`: a dash-separated hex run may start there (hex.ts). */
+function hasDashedPairs(text: string, from: number, to: number): boolean {
+  const hex = (i: number) => (SHAPE[text.charCodeAt(i)]! & HEX) !== 0;
+  for (let i = from; i + 6 <= to; i++) {
+    if (text.charCodeAt(i + 2) === 45 && text.charCodeAt(i + 5) === 45 && hex(i) && hex(i + 1) && hex(i + 3) && hex(i + 4)) return true;
+  }
+  return false;
+}
+
+/** Shortest stretch of hex or base32 characters that a decoder takes (hex.ts, base32.ts). */
+const STRETCH = 16;
+
+/**
+ * Which of HEX, B32_UPPER and B32_LOWER have a stretch of STRETCH characters in `text[from, to)`,
+ * as those bits. Without a branch on each character: in random data (an image) every such branch
+ * would be a coin toss.
+ */
+function stretches(text: string, from: number, to: number): number {
+  let hexRun = 0;
+  let upperRun = 0;
+  let lowerRun = 0;
+  let found = 0;
+  for (let i = from; i < to; i++) {
+    const k = SHAPE[text.charCodeAt(i)]!;
+    hexRun = (hexRun + 1) * (k & HEX);
+    upperRun = (upperRun + 1) * ((k & B32_UPPER) >> 1);
+    lowerRun = (lowerRun + 1) * ((k & B32_LOWER) >> 2);
+    if ((hexRun | upperRun | lowerRun) >= STRETCH) {
+      if (hexRun >= STRETCH) found |= HEX;
+      if (upperRun >= STRETCH) found |= B32_UPPER;
+      if (lowerRun >= STRETCH) found |= B32_LOWER;
+      if (found === (HEX | B32_UPPER | B32_LOWER)) break;
+    }
+  }
+  return found;
+}
 
 /** `text` with the spans (sorted, non-overlapping) replaced, or null when there are none. */
 function splice(text: string, spans: readonly Span[]): string | null {
@@ -89,11 +148,14 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   let blockEnd = 0;
   let blockWidth = 0;
   let lastLineLength = 0;
-  let lines: string[] = [];
+  let lines = 0;
   const closeBlock = () => {
-    if (blockWidth > 0 && lines.length >= 2) {
-      const d = decodeBase64Candidate(lines.join(""), b64Budget);
-      if (d !== null) wrapped.push([blockStart, blockEnd, d]);
+    if (blockWidth > 0 && lines >= 2) {
+      const d = decodeBase64Range(text, blockStart, blockEnd, b64Budget.left, true);
+      if (d !== null) {
+        b64Budget.left -= d.length;
+        wrapped.push([blockStart, blockEnd, d]);
+      }
     }
     blockWidth = 0;
   };
@@ -103,10 +165,8 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     const length = end + pad - at;
     const gap = blockWidth === 0 ? -1 : at - blockEnd;
     const afterBreak = gap === 1 ? text.charCodeAt(at - 1) === 0x0a : gap === 2 && text.charCodeAt(at - 2) === 0x0d && text.charCodeAt(at - 1) === 0x0a;
-    const run = text.slice(at, end + pad);
     if (afterBreak && lastLineLength === blockWidth && length <= blockWidth) {
-      if (lines.length === 0) lines.push(text.slice(blockStart, blockEnd));
-      lines.push(run);
+      lines = lines === 0 ? 2 : lines + 1;
       blockEnd = at + length;
       lastLineLength = length;
     } else {
@@ -115,27 +175,34 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
         blockStart = at;
         blockEnd = at + length;
         blockWidth = lastLineLength = length;
-        lines = [];
+        lines = 0;
       }
     }
-    if (HEX_SHAPED.test(run)) {
+    let kinds = pad > 0 ? NOT_HEX : 0;
+    for (let i = at; i < end; i++) kinds |= SHAPE[text.charCodeAt(i)]!;
+    // Nothing is cut out of the text unless a decoder needs it as a string (a slice is a lazy
+    // copy in JavaScriptCore, made on first read: most runs are refused without one).
+    // Hex of one case, maybe with dashes (UUIDs, digests): never plausible as base64 (base64.ts).
+    const hexShaped = (kinds & NOT_HEX) === 0 && (kinds & (HEX_LOWER_LETTER | HEX_UPPER_LETTER)) !== (HEX_LOWER_LETTER | HEX_UPPER_LETTER);
+    if (hexShaped) {
       // A digest or an id: only hex can hold text here. A run of digits alone is one hex run.
-      if (run.indexOf("-") >= 0) {
-        if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+      if ((kinds & DASH) !== 0) {
+        if ((stretches(text, at, end) & HEX) !== 0 || hasDashedPairs(text, at, end)) hexLeft = decodeWithin(text.slice(at, end), at, HEX_RUN, decodeHexRun, hexLeft, hex);
       } else {
-        const d = decodeHexRun(run, hexLeft);
+        const d = decodeHexRange(text, at, end, hexLeft);
         if (d !== null) {
           hexLeft -= d.length;
-          hex.push([at, at + run.length, d]);
+          hex.push([at, end, d]);
         }
       }
       return;
     }
-    const base64Run = pad > 2 ? run.slice(0, run.length - pad + 2) : run;
-    const d64 = decodeBase64Candidate(base64Run, b64Budget, true);
-    if (d64 !== null) b64.push([at, at + base64Run.length, d64]);
-    if (HAS_BASE32.test(run)) b32Left = decodeWithin(run, at, BASE32_RUN, decodeBase32Run, b32Left, b32);
-    if (HAS_HEX.test(run)) hexLeft = decodeWithin(run, at, HEX_RUN, decodeHexRun, hexLeft, hex);
+    const base64End = pad > 2 ? end + 2 : end + pad;
+    const d64 = decodeBase64CandidateRange(text, at, base64End, b64Budget, true);
+    if (d64 !== null) b64.push([at, base64End, d64]);
+    const found = stretches(text, at, end);
+    if ((found & (B32_UPPER | B32_LOWER)) !== 0) b32Left = decodeWithin(text.slice(at, end + pad), at, BASE32_RUN, decodeBase32Run, b32Left, b32);
+    if ((found & HEX) !== 0 || ((kinds & DASH) !== 0 && hasDashedPairs(text, at, end))) hexLeft = decodeWithin(text.slice(at, end + pad), at, HEX_RUN, decodeHexRun, hexLeft, hex);
   });
   closeBlock();
   // A decoded block replaces the lines it is made of, in a view of its own: lines that only look
