@@ -41,8 +41,10 @@ The child's environment is reduced to PATH, HOME, USER, LOGNAME, SHELL, LANG, LC
 TMPDIR, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the CA variables of
 \`sluice ca export --env\`, and --pass-env NAME; a credential whose value comes from an
 environment variable is given as its placeholder under that name. Its stderr passes through.
-Decision records go to audit.file (default stderr). Exit status: the server's (128+N when a
-signal N ended it), 1 when it could not start or the session was cut, 2 on a usage error.
+Decision records go to audit.file (default stderr). A request the server leaves unanswered for
+mcp.answer_timeout (default 5m) gets -32001 and is cancelled to the server. Exit status: the
+server's (128+N when a signal N ended it), 1 when it could not start or the session was cut, 2
+on a usage error.
 
 Over HTTP (--upstream URL): listens on --listen (default 127.0.0.1:0, the URL printed on
 stderr) and relays the Streamable HTTP transport to URL, every message judged the same way; the
@@ -88,6 +90,8 @@ const FORWARDED = ["SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM"] as const;
 const LOCALE = ["LC_ALL", "LC_CTYPE", "LC_COLLATE", "LC_MESSAGES", "LC_MONETARY", "LC_NUMERIC", "LC_TIME", "LC_ADDRESS", "LC_IDENTIFICATION", "LC_MEASUREMENT", "LC_NAME", "LC_PAPER", "LC_TELEPHONE"];
 /** After the server exits, how long its output may still be read (a descendant may hold it open). */
 const DRAIN_AFTER_EXIT_MS = 500;
+/** How often overdue requests are looked for: a quarter of mcp.answer_timeout, within these bounds (ms). */
+const SWEEP_MS = { min: 25, max: 1000 };
 
 /** The child's environment: the allow-list from ours, --pass-env names, and placeholders for env-sourced credentials. */
 export function childEnv(env: NodeJS.ProcessEnv, pass: readonly string[], loaded: Loaded): Record<string, string> {
@@ -188,13 +192,16 @@ function judging(loaded: Loaded, server: string): Judging | null {
     return null;
   }
   const p = loaded.policy;
+  // The placeholders this server may not be sent: every credential's but those its mcp.servers entry binds to it.
+  const bound = loaded.config.mcp.servers.find((s) => s.name === server)?.credentials ?? [];
+  const placeholders = p.credentials.filter((c) => !bound.includes(c.name)).map((c) => ({ credential: c.name, placeholder: c.placeholder }));
   return {
     records,
     pins,
-    judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments }),
+    judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments, placeholders }),
     record: (out) => {
       for (const r of out.records) {
-        records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings }));
+        records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings, pin: r.pin }));
       }
     },
   };
@@ -238,6 +245,7 @@ async function httpCommand(args: string[]): Promise<number> {
     via,
     headers,
     maxMessage: loaded.config.mcp.max_line,
+    answerTimeout: loaded.config.mcp.answer_timeout,
     newSession: () => new McpSession(j.judges),
     emit: j.record,
   });
@@ -333,6 +341,11 @@ async function relay(command: string[], server: string, pass: readonly string[],
     }
   })();
 
+  // A server that never answers must not hold the client: requests past mcp.answer_timeout are
+  // answered with -32001 (and cancelled to the server) as the clock passes.
+  const timeout = loaded.config.mcp.answer_timeout;
+  const sweep = setInterval(() => void emit(session.expire(timeout)), Math.min(SWEEP_MS.max, Math.max(SWEEP_MS.min, timeout / 4)));
+
   // Server -> client, until its output ends, or shortly after it exits: a descendant that keeps
   // the output open must not keep what the server owed the client unanswered.
   const fromServer = (async () => {
@@ -347,6 +360,7 @@ async function relay(command: string[], server: string, pass: readonly string[],
     }
   })();
   const code = await Promise.race([fromServer.then(() => child.exited), child.exited.then(async (c) => (await Promise.race([fromServer, Bun.sleep(DRAIN_AFTER_EXIT_MS)]), c))]);
+  clearInterval(sweep);
   // Whatever the server still owed the client is answered, never left hanging.
   await emit(session.serverGone(cut ? "the session was ended by sluice" : `the server exited with ${child.signalCode ?? code}`));
   void fromClient;

@@ -66,6 +66,9 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   if (config.mcp.shadow !== undefined && config.mcp.shadow !== "off" && !config.dlp.enabled) issues.push({ path: "mcp.shadow", message: "reads the request bodies DLP holds, and dlp.enabled is false: it would check nothing; set mcp.shadow: off, or enable dlp" });
   const shadow = config.mcp.shadow ?? (config.dlp.enabled ? "block" : "off");
   const mcpServers = mcpHosts.length > 0 ? checkPatterns("mcp.servers", mcpHosts) : null;
+  config.mcp.servers.forEach((server, i) => {
+    for (const name of server.credentials) if (!config.credentials.some((e) => e.name === name)) issues.push({ path: `mcp.servers.${i}.credentials`, message: `no credential named ${name}` });
+  });
   const credentialHosts = config.credentials.map((e, i) => checkPatterns(`credentials.${i}.hosts`, e.hosts));
   config.credentials.forEach((e, i) => {
     const earlier = config.credentials.slice(0, i);

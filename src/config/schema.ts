@@ -308,6 +308,8 @@ export const configSchema = z.strictObject({
       baselines_file: z.string().min(1).optional(),
       /** The longest message (one line) either side may send; a longer one ends the session. */
       max_line: size.default(4 * 1024 * 1024).refine((n) => n >= 1024 && n <= 256 * 1024 * 1024, "must be between 1KiB and 256MiB"),
+      /** How long a request of the client waits for the server's answer (either transport); then -32001 and a cancellation to the server. */
+      answer_timeout: duration.default(300_000).refine((ms) => ms >= 100, "must be at least 100ms"),
       /** Environment variables passed to the server besides the built-in allow-list. */
       env_allow: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "an environment variable name")).default([]),
       /** The MCP servers agents may reach over HTTP: their hosts (patterns as in egress.allow). */
@@ -322,6 +324,8 @@ export const configSchema = z.strictObject({
             allow_tools: z.array(z.string().min(1)).min(1).optional(),
             /** Tool names withheld and refused, whatever allow_tools says. */
             deny_tools: z.array(z.string().min(1)).default([]),
+            /** Credentials (by name) whose placeholders the client may send this server; any other placeholder in a message to it is refused. */
+            credentials: z.array(z.string().min(1)).default([]),
           }),
         )
         .default([]),

@@ -14,9 +14,28 @@ import { canonicalJson } from "../audit/canonical-json.ts";
 /** The parts of a tool definition that are pinned (MCP spec, "Tool"). */
 const PINNED = ["name", "title", "description", "inputSchema", "outputSchema", "annotations"] as const;
 
+/** What a record says of a definition that waits: digests and the names of what changed, never the text (the diff is the operator's). */
+export interface PinDigests {
+  /** SHA-256 (hex) of the approved definition; null when none was. */
+  readonly approved: string | null;
+  /** SHA-256 (hex) of the definition the server gives now (what `sluice mcp approve --digest` takes). */
+  readonly listed: string;
+  /** The fields that differ from the approved definition (description, inputSchema, ...). */
+  readonly changed?: readonly string[];
+}
+
+/** Why a tool (or the server's instructions) is withheld until approved. */
+export interface PinRefusal {
+  readonly rule: "mcp.tool-changed" | "mcp.tool-unapproved";
+  readonly detail: string;
+  readonly diff?: string;
+  /** Absent when there is no one definition to name (two tools of one name). */
+  readonly digests?: PinDigests;
+}
+
 export interface ToolCheck {
   /** Tools to withhold now, with why: changed since the pin, or new and not yet approved. */
-  readonly withheld: ReadonlyMap<string, { readonly rule: "mcp.tool-changed" | "mcp.tool-unapproved"; readonly detail: string; readonly diff?: string }>;
+  readonly withheld: ReadonlyMap<string, PinRefusal>;
   /** Tools pinned by this list (first contact under trust). */
   readonly pinned: readonly string[];
   /** Pinned tools the list no longer has (only said of a complete, unpaginated list). */
@@ -26,7 +45,7 @@ export interface ToolCheck {
 export interface PinStore {
   checkTools(server: string, tools: readonly Record<string, unknown>[], complete: boolean): ToolCheck;
   /** Server instructions against their pin: null when they match (or were pinned now), else why. */
-  checkInstructions(server: string, instructions: string): string | null;
+  checkInstructions(server: string, instructions: string): PinRefusal | null;
   /**
    * Approves what waits for `server` (one tool, or every waiting tool and the instructions); the
    * names approved. `digest`: approve only if what waits is still that definition (the one `diff`
@@ -35,6 +54,8 @@ export interface PinStore {
   approve(server: string, tool?: string, digest?: string): string[];
   /** Where a tool stands: pinned (approved), waiting for approval, or never seen. */
   state(server: string, tool: string): "pinned" | "pending" | "none";
+  /** The digests of a tool that waits for approval (what was approved, what waits); null when none waits. */
+  waiting(server: string, tool: string): PinDigests | null;
   /** Whether any tool of `server` is pinned (first contact is over). */
   known(server: string): boolean;
   /** Servers, or one server's tools, with their pins and what waits. */
@@ -62,7 +83,7 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
     server TEXT NOT NULL, tool TEXT NOT NULL, digest TEXT NOT NULL, definition TEXT NOT NULL, approved_at TEXT NOT NULL,
     pending_digest TEXT, pending_definition TEXT,
     PRIMARY KEY (server, tool))`);
-  const get = db.query<{ digest: string; definition: string; pending_digest: string | null }, [string, string]>("SELECT digest, definition, pending_digest FROM pins WHERE server = ? AND tool = ?");
+  const get = db.query<{ digest: string; definition: string; pending_digest: string | null; pending_definition: string | null }, [string, string]>("SELECT digest, definition, pending_digest, pending_definition FROM pins WHERE server = ? AND tool = ?");
   const pin = db.query("INSERT INTO pins (server, tool, digest, definition, approved_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (server, tool) DO UPDATE SET digest = excluded.digest, definition = excluded.definition, approved_at = excluded.approved_at, pending_digest = NULL, pending_definition = NULL");
   const wait = db.query("INSERT INTO pins (server, tool, digest, definition, approved_at, pending_digest, pending_definition) VALUES (?, ?, '', '', '', ?, ?) ON CONFLICT (server, tool) DO UPDATE SET pending_digest = excluded.pending_digest, pending_definition = excluded.pending_definition");
 
@@ -71,7 +92,7 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
   const allOf = db.query<{ tool: string; digest: string; definition: string; pending_digest: string | null }, [string]>("SELECT tool, digest, definition, pending_digest FROM pins WHERE server = ?");
 
   /** `known`: the server's pins read at once (a list of 200 tools is one query, not 200). */
-  function check(server: string, name: string, digest: string, canonical: string, known?: ReadonlyMap<string, { digest: string; definition: string }>): { rule: "mcp.tool-changed" | "mcp.tool-unapproved"; detail: string; diff?: string } | "pinned" | null {
+  function check(server: string, name: string, digest: string, canonical: string, known?: ReadonlyMap<string, { digest: string; definition: string }>): PinRefusal | "pinned" | null {
     const row = known ? (known.get(name) ?? null) : get.get(server, name);
     if (row !== null && row.digest === digest) return null;
     if (row === null || row.digest === "") {
@@ -82,10 +103,15 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
         return "pinned";
       }
       wait.run(server, name, digest, canonical);
-      return { rule: "mcp.tool-unapproved", detail: `${label(name)} of ${server} is new and not approved (mcp.first_contact: require-approval); approve it with: sluice mcp approve ${JSON.stringify(server)} ${JSON.stringify(name)}` };
+      return { rule: "mcp.tool-unapproved", detail: `${label(name)} of ${server} is new and not approved (mcp.first_contact: require-approval); approve it with: sluice mcp approve ${JSON.stringify(server)} ${JSON.stringify(name)}`, digests: { approved: null, listed: digest } };
     }
     wait.run(server, name, digest, canonical);
-    return { rule: "mcp.tool-changed", detail: `${label(name)} of ${server} changed since it was approved (a rug pull?); review with sluice mcp diff, approve with sluice mcp approve`, diff: diffOf(row.definition, canonical) };
+    return {
+      rule: "mcp.tool-changed",
+      detail: `${label(name)} of ${server} changed since it was approved (a rug pull?); review with sluice mcp diff, approve with sluice mcp approve`,
+      diff: diffOf(row.definition, canonical),
+      digests: { approved: row.digest, listed: digest, changed: changedFields(row.definition, canonical) },
+    };
   }
 
   return {
@@ -120,7 +146,8 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
       const canonical = canonicalJson({ instructions });
       const digest = createHash("sha256").update(canonical).digest("hex");
       const r = check(server, INSTRUCTIONS, digest, canonical);
-      return r === null || r === "pinned" ? null : r.rule === "mcp.tool-changed" ? `the server's instructions changed since they were approved; review with sluice mcp diff` : `the server's instructions are new and not approved`;
+      if (r === null || r === "pinned") return null;
+      return { ...r, detail: r.rule === "mcp.tool-changed" ? "the server's instructions changed since they were approved; review with sluice mcp diff" : "the server's instructions are new and not approved" };
     },
     approve(server, tool, digest) {
       const rows = db.query<{ tool: string; pending_digest: string; pending_definition: string }, [string]>("SELECT tool, pending_digest, pending_definition FROM pins WHERE server = ? AND pending_digest IS NOT NULL").all(server);
@@ -140,6 +167,12 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
       if (row === null) return "none";
       return row.pending_digest !== null ? "pending" : row.digest !== "" ? "pinned" : "none";
     },
+    waiting(server, tool) {
+      const row = get.get(server, tool);
+      if (row === null || row.pending_digest === null) return null;
+      if (row.digest === "") return { approved: null, listed: row.pending_digest };
+      return { approved: row.digest, listed: row.pending_digest, changed: changedFields(row.definition, row.pending_definition ?? "{}") };
+    },
     known(server) {
       return allOf.all(server).some((r) => r.digest !== "" && r.tool !== INSTRUCTIONS);
     },
@@ -158,6 +191,13 @@ export function openPinStore(file: string, firstContact: "trust" | "require-appr
 }
 
 const label = (name: string) => (name === INSTRUCTIONS ? "the server's instructions" : `tool ${name}`);
+
+/** The fields of two canonical definitions that differ (their names only). */
+function changedFields(before: string, after: string): string[] {
+  const a = JSON.parse(before) as Record<string, unknown>;
+  const b = JSON.parse(after) as Record<string, unknown>;
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => canonicalJson(a[k] ?? null) !== canonicalJson(b[k] ?? null)).sort();
+}
 
 /** Field by field: what was pinned and what came, each cut to 400 characters. */
 function diffOf(before: string, after: string): string {

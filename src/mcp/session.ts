@@ -20,7 +20,7 @@ import { argumentsDecision, contentDecision, dlpOver, judgeFromServer, mcpRoot, 
 import type { ArgRules } from "../scan/arg-rules.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { jsonShape } from "../inspect/body-fragments.ts";
-import type { PinStore } from "./baselines.ts";
+import type { PinDigests, PinStore } from "./baselines.ts";
 
 /** JSON-RPC error code for a message sluice refused (ARCHITECTURE.md contracts). */
 export const SLUICE_ERROR = -32001;
@@ -37,6 +37,8 @@ export interface McpJudges {
   readonly toolInjection?: InjectionSettings | null;
   /** rules/mcp-args over tools/call arguments (mcp.arguments); null: not judged. */
   readonly args?: { readonly rules: ArgRules; readonly action: "block" | "warn" } | null;
+  /** Credential placeholders this server may not be sent (credentials not bound to it in mcp.servers). */
+  readonly placeholders?: readonly { readonly credential: string; readonly placeholder: string }[];
 }
 
 /** What a record says of one judged message (cli/mcp.ts turns it into an AuditRecord). */
@@ -50,6 +52,8 @@ export interface McpVerdict {
   readonly detail?: string;
   readonly wouldBlock?: boolean;
   readonly findings?: readonly Finding[];
+  /** A tool (or instructions) that waits for approval: the digests of what was approved and what came, never the text. */
+  readonly pin?: PinDigests;
 }
 
 export interface McpOut {
@@ -87,15 +91,24 @@ function shapeProblem(m: Json): string | null {
   return null;
 }
 
+/** Why requests were answered by sluice: the server did not answer within `ms` (mcp.answer_timeout). */
+export function answerTimeout(ms: number): Decision {
+  return refusal("mcp.answer-timeout", "timeout", `no answer from the MCP server within ${ms} ms (mcp.answer_timeout)`);
+}
+
 export class McpSession {
-  /** Client requests awaiting the server's answer: id (as JSON) -> method, tool, and whether it asked for a page. */
-  readonly #pending = new Map<string, { method: string; tool?: string; paged?: boolean }>();
+  /** Client requests awaiting the server's answer: id (as JSON) -> method, tool, whether it asked for a page, when it was sent. */
+  readonly #pending = new Map<string, { method: string; tool?: string; paged?: boolean; at: number }>();
   /** Server requests awaiting the client's answer: id (as JSON) -> method. */
   readonly #serverPending = new Map<string, string>();
   /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused. */
-  readonly #withheld = new Map<string, { decision: Decision; diff?: string }>();
+  readonly #withheld = new Map<string, { decision: Decision; diff?: string; pin?: PinDigests }>();
 
-  constructor(private readonly judges: () => McpJudges) {}
+  /** `now`: a clock in milliseconds, read when a request is sent and when overdue ones are looked for (expire). */
+  constructor(
+    private readonly judges: () => McpJudges,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
 
   /** One line from the client. */
   fromClient(line: string): McpOut {
@@ -164,8 +177,9 @@ export class McpSession {
   }
 
   /**
-   * The server's answer to these requests will not come (the transport failed, or sluice's own
-   * forward proxy refused the exchange): each still pending is answered with -32001 `why`.
+   * The server's answer to these requests will not come (the transport failed, sluice's own
+   * forward proxy refused the exchange, or mcp.answer_timeout passed): each still pending is
+   * answered with -32001 `why`; on a timeout the server is also told to stop (a cancellation).
    */
   abandon(ids: readonly unknown[], why: Decision): McpOut {
     const out: McpOut = { toServer: [], toClient: [], records: [] };
@@ -174,10 +188,23 @@ export class McpSession {
       const asked = this.#pending.get(JSON.stringify(id));
       if (asked === undefined) continue;
       this.#pending.delete(JSON.stringify(id));
-      out.toClient.push(errorLine(id, SLUICE_ERROR, "blocked by sluice", why));
+      const timedOut = why.reasons[0]?.code === "timeout";
+      out.toClient.push(errorLine(id, SLUICE_ERROR, timedOut ? "the MCP server did not answer in time" : "blocked by sluice", why));
       out.records.push(record("server", asked.method, asked.tool ?? null, why));
+      // The server may still be at work on it: told to stop, as the MCP spec asks of a sender
+      // that gives up on a request ("Cancellation"; never an initialize).
+      if (timedOut && asked.method !== "initialize") {
+        out.toServer.push(JSON.stringify({ jsonrpc: "2.0", method: "notifications/cancelled", params: { requestId: id, reason: "no answer in time (sluice mcp.answer_timeout)" } }));
+      }
     }
     return out;
+  }
+
+  /** Requests sent `ms` or longer ago and still unanswered: each answered with -32001 mcp.answer-timeout (and cancelled). */
+  expire(ms: number): McpOut {
+    const due = this.now() - ms;
+    const overdue = [...this.#pending].filter(([, p]) => p.at <= due).map(([key]) => JSON.parse(key) as unknown);
+    return this.abandon(overdue, answerTimeout(ms));
   }
 
   /** Requests the server still owes an answer. */
@@ -213,11 +240,13 @@ export class McpSession {
       }
       const tool = method === "tools/call" ? ((m.params as Json).name as string) : undefined;
       let withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
-      // A call before (or without) a tools/list in this session: the pins still say whether the
-      // tool waits for approval, or is new to a server already pinned.
-      if (withheld === undefined && tool !== undefined && j.pins && !j.audit) {
+      // A call before (or without) a tools/list in this session, or in audit mode (which
+      // withholds nothing): the pins still say whether the tool waits for approval, or is new to
+      // a server already pinned.
+      if (withheld === undefined && tool !== undefined && j.pins) {
         const state = j.pins.store.state(j.pins.server, tool);
-        if (state === "pending") withheld = { decision: refusal("mcp.tool-changed", "injection_detected", `tool ${tool} waits for approval (sluice mcp diff, sluice mcp approve)`) };
+        const pin = state === "pending" ? j.pins.store.waiting(j.pins.server, tool) : null;
+        if (state === "pending") withheld = { decision: refusal("mcp.tool-changed", "injection_detected", `tool ${tool} waits for approval (sluice mcp diff, sluice mcp approve)`), ...(pin !== null ? { pin } : {}) };
         else if (state === "none" && j.pins.store.known(j.pins.server)) withheld = { decision: refusal("mcp.tool-unapproved", "injection_detected", `tool ${tool} was never listed and approved for this server`) };
       }
       const why = withheld?.decision.reasons[0];
@@ -226,15 +255,17 @@ export class McpSession {
         denied !== null
           ? refusal("mcp.tool-denied", "deny_listed", denied)
           : withheld !== undefined
-            ? refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`)
+            ? auditable(refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`), j.audit)
             : null;
+      const pin = denied === null ? withheld?.pin : undefined;
+      if (d === null || d.verdict !== "block") d = strictest(d, auditable(placeholderIn(m, j), j.audit));
       // The method and id are the client's too: scanned with the params.
-      if (d === null && j.dlp) d = contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp, { method, ...("id" in m ? { id: String(m.id) } : {}) }), j.audit);
+      if ((d === null || d.verdict !== "block") && j.dlp) d = strictest(d, contentDecision(dlpOver(mcpRoot(method), m.params, j.dlp, { method, ...("id" in m ? { id: String(m.id) } : {}) }), j.audit));
       // What a tool is asked to run: destructive commands, reverse shells, credential files, ...
       if ((d === null || d.verdict !== "block") && tool !== undefined && j.args && isObject(m.params)) d = strictest(d, argumentsDecision(mcpRoot(method), m.params.arguments, j.args.rules, j.args.action, j.audit));
       if (d !== null && d.verdict === "block") {
         if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
-        out.records.push(record("client", method, tool ?? null, d));
+        out.records.push(record("client", method, tool ?? null, d, pin));
         return null;
       }
       if (isRequest) {
@@ -247,13 +278,13 @@ export class McpSession {
           return null;
         }
         const paged = method === "tools/list" && isObject(m.params) && m.params.cursor !== undefined;
-        this.#pending.set(key, { method, ...(tool !== undefined ? { tool } : {}), ...(paged ? { paged } : {}) });
+        this.#pending.set(key, { method, ...(tool !== undefined ? { tool } : {}), ...(paged ? { paged } : {}), at: this.now() });
       }
       // A cancelled request gets no answer (MCP "Cancellation"): it is no longer awaited.
       if (method === "notifications/cancelled" && isObject(m.params) && validId(m.params.requestId)) this.#pending.delete(JSON.stringify(m.params.requestId));
       // Requests are recorded with their answer; a notification now.
       if (!isRequest) out.records.push(record("client", method, null, d));
-      else if (d !== null) out.records.push(record("client", method, tool ?? null, d));
+      else if (d !== null) out.records.push(record("client", method, tool ?? null, d, pin));
       return m;
     }
     // A response to a server request (sampling, elicitation, roots): what the client hands the server.
@@ -265,7 +296,7 @@ export class McpSession {
         return null;
       }
       this.#serverPending.delete(key);
-      const d = j.dlp ? contentDecision(dlpOver(`${mcpRoot(method)}.response`, "result" in m ? m.result : m.error, j.dlp), j.audit) : null;
+      const d = strictest(auditable(placeholderIn(m, j), j.audit), j.dlp ? contentDecision(dlpOver(`${mcpRoot(method)}.response`, "result" in m ? m.result : m.error, j.dlp), j.audit) : null);
       if (d !== null && d.verdict === "block") {
         out.toServer.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
         out.records.push(record("client", method, null, d));
@@ -309,13 +340,17 @@ export class McpSession {
         return this.#toolList(m, m.result, asked.method, j, out, asked.paged !== true && m.result.nextCursor === undefined);
       }
       let sent: Json = m;
-      if (asked.method === "initialize" && "result" in m && isObject(m.result) && typeof m.result.instructions === "string" && j.pins && !j.audit) {
-        // Instructions the server changed since they were approved are not passed on (the rest of initialize is).
+      if (asked.method === "initialize" && "result" in m && isObject(m.result) && typeof m.result.instructions === "string" && j.pins) {
+        // Instructions the server changed since they were approved are not passed on (the rest of
+        // initialize is); audit mode passes them and records that it would not have.
         const changed = j.pins.store.checkInstructions(j.pins.server, m.result.instructions);
         if (changed !== null) {
-          out.records.push(record("server", asked.method, null, refusal("mcp.instructions-changed", "injection_detected", `${changed}; withheld from the client`)));
-          const { instructions: _dropped, ...rest } = m.result;
-          sent = { ...m, result: rest };
+          const d = auditable(refusal("mcp.instructions-changed", "injection_detected", `${changed.detail}; ${j.audit ? "passed (audit mode)" : "withheld from the client"}`), j.audit);
+          out.records.push(record("server", asked.method, null, d, changed.digests));
+          if (!j.audit) {
+            const { instructions: _dropped, ...rest } = m.result;
+            sent = { ...m, result: rest };
+          }
         }
       }
       // initialize carries the server's instructions: judged as tool definitions are.
@@ -404,10 +439,11 @@ export class McpSession {
       const name = tool.name as string;
       const pinned = check?.withheld.get(name);
       if (pinned !== undefined) {
+        // Recorded with the digests of what was approved and what came (audit mode: passed, as would-block).
         const d = refusal(pinned.rule, "injection_detected", pinned.detail);
-        out.records.push(record("server", method, name, j.audit ? { ...d, verdict: "allow", wouldBlock: true } : d));
+        out.records.push(record("server", method, name, auditable(d, j.audit), pinned.digests));
         if (!j.audit) {
-          this.#withheld.set(name, { decision: d, ...(pinned.diff !== undefined ? { diff: pinned.diff } : {}) });
+          this.#withheld.set(name, { decision: d, ...(pinned.diff !== undefined ? { diff: pinned.diff } : {}), ...(pinned.digests !== undefined ? { pin: pinned.digests } : {}) });
           continue;
         }
       }
@@ -441,6 +477,29 @@ function refusal(rule: string, reason: ReasonCode, detail: string): Decision {
   return { verdict: "block", reasons: [{ rule, code: reason, detail }] };
 }
 
+/** A refusal as audit mode enacts it: passed, recorded as would-block. */
+function auditable<D extends Decision | null>(d: D, audit: boolean): D {
+  return audit && d !== null ? { ...d, verdict: "allow", wouldBlock: true } : d;
+}
+
+/** Every credential placeholder starts so: one cheap test before looking for any entry's. */
+const PLACEHOLDER_MARK = "sluice-cred-";
+
+/**
+ * A credential placeholder in a client's message to a server it is not bound to (mcp.servers
+ * credentials): refused, as the forward proxy refuses one sent to a host that is not its
+ * credential's (cred.wrong-host). The server has no use for it but to carry it somewhere;
+ * the record tells the operator an agent tried. Read as sluice serialises the message (escapes
+ * undone), in any case; an encoded placeholder is not looked for.
+ */
+function placeholderIn(m: Json, j: McpJudges): Decision | null {
+  if (!j.placeholders || j.placeholders.length === 0) return null;
+  const text = JSON.stringify(m).toLowerCase();
+  if (!text.includes(PLACEHOLDER_MARK)) return null;
+  const hit = j.placeholders.find((p) => text.includes(p.placeholder.toLowerCase()));
+  return hit === undefined ? null : refusal("cred.wrong-server", "credential_misuse", `the placeholder of credential ${hit.credential} was sent to an MCP server it is not bound to (mcp.servers credentials)`);
+}
+
 /** A JSON-RPC error response; sluice's own refusals carry `data.sluice = { rule, reason }` (ARCHITECTURE.md), and a diff when a tool changed. */
 function errorLine(id: Id, code: number, message: string, d: Decision, diff?: string): string {
   const r = d.reasons[0];
@@ -453,7 +512,7 @@ function shown(name: string, d: Decision | null, where: RegExp): string {
   return name.length > 64 ? `${name.slice(0, 64)}...` : name;
 }
 
-function record(direction: "client" | "server", method: string, tool: string | null, d: Decision | null): McpVerdict {
+function record(direction: "client" | "server", method: string, tool: string | null, d: Decision | null, pin?: PinDigests): McpVerdict {
   const r = d?.reasons[0];
   return {
     direction,
@@ -465,5 +524,6 @@ function record(direction: "client" | "server", method: string, tool: string | n
     ...(r && d && (d.verdict !== "allow" || d.wouldBlock) ? { detail: r.detail } : {}),
     ...(d?.wouldBlock ? { wouldBlock: true } : {}),
     ...(d?.findings && d.findings.length > 0 ? { findings: d.findings } : {}),
+    ...(pin !== undefined ? { pin } : {}),
   };
 }

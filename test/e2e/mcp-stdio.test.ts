@@ -40,6 +40,7 @@ audit: { file: ${JSON.stringify(join(dir, "records.jsonl"))} }
 mcp:
   servers:
     - { name: policy-test, allow_tools: ["echo", "weath*"], deny_tools: ["weather"] }
+    - { name: cred-bound, credentials: [mcpcred] }
 `,
   );
 });
@@ -53,11 +54,11 @@ interface Session {
 const open: Session[] = [];
 let sessions = 0;
 
-async function connect(extraArgs: string[] = [], variant = "a"): Promise<Session> {
+async function connect(extraArgs: string[] = [], variant = "a", configFile = config): Promise<Session> {
   const log = join(dir, `calls-${sessions++}.jsonl`);
   const transport = new StdioClientTransport({
     command: BIN,
-    args: ["mcp", "proxy", "--config", config, "--pass-env", "MCP_FIXTURE_LOG", "--pass-env", "MCP_FIXTURE_VARIANT", ...extraArgs, "--", process.execPath, FIXTURE],
+    args: ["mcp", "proxy", "--config", configFile, "--pass-env", "MCP_FIXTURE_LOG", "--pass-env", "MCP_FIXTURE_VARIANT", ...extraArgs, "--", process.execPath, FIXTURE],
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, MCP_FIXTURE_VARIANT: variant, SLUICE_HOME: join(dir, "home"), SLUICE_TEST_SECRET: SECRET, SLUICE_TEST_MCP_CRED: CRED, MCP_FIXTURE_LOG: log, AWS_SECRET_ACCESS_KEY: "must-not-reach-the-server" },
     stderr: "pipe",
     cwd: ROOT,
@@ -84,7 +85,7 @@ describe("sluice mcp proxy (stdio), the SDK client and server", () => {
     async () => {
       const s = await connect();
       const names = (await s.client.listTools()).tools.map((t) => t.name).sort();
-      expect(names).toEqual(["answer", "crash", "echo", "env", "weather"]);
+      expect(names).toEqual(["answer", "crash", "echo", "env", "hang", "weather"]);
       expect(text(await s.client.callTool({ name: "echo", arguments: { text: "hello" } }))).toBe("hello");
       const withheld = await refusal(s.client.callTool({ name: "add", arguments: { a: 1, b: 2 } }));
       expect(withheld).toMatchObject({ code: -32001, sluice: { rule: "mcp.tool-withheld", reason: "injection_detected" } });
@@ -145,6 +146,37 @@ describe("sluice mcp proxy (stdio), the SDK client and server", () => {
       const r = await refusal(s.client.callTool({ name: "crash", arguments: {} }));
       expect(r).toMatchObject({ code: -32001, sluice: { rule: "mcp.server-exited", reason: "upstream_error" } });
       await exited;
+    },
+    T,
+  );
+});
+
+describe("credential placeholders in MCP messages", () => {
+  const placeholder = async (s: Session) => (JSON.parse(text(await s.client.callTool({ name: "env", arguments: {} }))) as { cred: string }).cred;
+
+  test(
+    "a placeholder sent to a server its credential is not bound to is refused before the server gets it, in any case",
+    async () => {
+      const s = await connect();
+      const cred = await placeholder(s);
+      for (const sent of [`use ${cred}`, cred.toUpperCase()]) {
+        const r = await refusal(s.client.callTool({ name: "echo", arguments: { text: sent } }));
+        expect(r).toMatchObject({ code: -32001, sluice: { rule: "cred.wrong-server", reason: "credential_misuse" } });
+      }
+      expect(calls(s).map((c) => c.tool)).toEqual(["env"]);
+      await s.client.close();
+      expect(records().filter((l) => l.rule === "cred.wrong-server").length).toBeGreaterThanOrEqual(2);
+      expect(readFileSync(join(dir, "records.jsonl"), "utf8")).not.toContain(CRED);
+    },
+    T,
+  );
+
+  test(
+    "a server whose mcp.servers entry binds the credential may be sent its placeholder",
+    async () => {
+      const s = await connect(["--name", "cred-bound"]);
+      const cred = await placeholder(s);
+      expect(text(await s.client.callTool({ name: "echo", arguments: { text: cred } }))).toBe(cred);
     },
     T,
   );
@@ -217,6 +249,39 @@ describe("rug pulls: tools pinned across sessions", () => {
       expect((await third.client.listTools()).tools.map((t) => t.name)).toContain("weather");
       const listed = Bun.spawnSync([BIN, "mcp", "baselines", "--config", config, "rugpull-test"], { env }).stdout.toString();
       expect(listed.trim().split("\n").map((l) => (JSON.parse(l) as { tool: string }).tool)).toContain("weather");
+    },
+    T,
+  );
+});
+
+describe("rug pulls in audit mode", () => {
+  test(
+    "a tool whose description changed is passed, and recorded as would-block with the digests of both definitions, never the text",
+    async () => {
+      const auditConfig = join(dir, "audit.yaml");
+      const auditRecords = join(dir, "audit-records.jsonl");
+      writeFileSync(auditConfig, `version: 1\nmode: audit\naudit: { file: ${JSON.stringify(auditRecords)} }\nmcp: { baselines_file: ${JSON.stringify(join(dir, "audit-pins.sqlite"))} }\n`);
+      const name = ["--name", "rugpull-audit"];
+      const first = await connect(name, "a", auditConfig);
+      expect((await first.client.listTools()).tools.map((t) => t.name)).toContain("weather");
+      await first.client.close();
+      const second = await connect(name, "b", auditConfig);
+      expect((await second.client.listTools()).tools.map((t) => t.name)).toContain("weather");
+      expect(text(await second.client.callTool({ name: "weather", arguments: { city: "Oslo" } }))).toBe("Sunny in Oslo.");
+      expect(calls(second).map((c) => c.tool)).toEqual(["weather"]);
+      await second.client.close();
+      const lines = readFileSync(auditRecords, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const changed = lines.filter((l) => l.rule === "mcp.tool-changed");
+      // One when it was listed, one when it was called.
+      expect(changed.map((l) => l.method)).toEqual(["tools/list", "tools/call"]);
+      for (const l of changed) {
+        expect(l).toMatchObject({ tool: "weather", verdict: "allow", would_block: true, pin: { changed: ["description"] } });
+        const pin = l.pin as { approved: string; listed: string };
+        expect(pin.approved).toMatch(/^[0-9a-f]{64}$/);
+        expect(pin.listed).toMatch(/^[0-9a-f]{64}$/);
+        expect(pin.listed).not.toBe(pin.approved);
+      }
+      expect(readFileSync(auditRecords, "utf8")).not.toContain("calendar");
     },
     T,
   );

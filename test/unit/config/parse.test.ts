@@ -73,7 +73,7 @@ describe("parseConfigText: defaults", () => {
       injection: { enabled: true, action: "block", threshold: 50, disable: [], exempt_hosts: [], max_buffer: 4194304, oversize: "block" },
       tls: { intercept: false, extra_ca_files: [], passthrough: [], plaintext_tunnels: "block" },
       credentials: [],
-      mcp: { first_contact: "trust", max_line: 4194304, env_allow: [], servers: [], arguments: "block" },
+      mcp: { first_contact: "trust", max_line: 4194304, answer_timeout: 300000, env_allow: [], servers: [], arguments: "block" },
       audit: { file: "stderr" },
     });
   });
