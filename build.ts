@@ -5,6 +5,7 @@
  */
 import { $, type BunPlugin } from "bun";
 import pkg from "./package.json" with { type: "json" };
+import { watPlugin } from "./scripts/wat.ts";
 
 /**
  * re2-wasm (custom DLP rules, src/scan/rules/custom.ts) reads its WebAssembly module with
@@ -38,7 +39,7 @@ async function build(): Promise<void> {
   const result = await Bun.build({
     entrypoints: ["src/main.ts", ...rules],
     loader: { ".yaml": "file", ".wasm": "file" },
-    plugins: [embedRe2Wasm],
+    plugins: [embedRe2Wasm, watPlugin],
     naming: { asset: "[dir]/[name].[ext]" },
     target: "bun",
     minify: { syntax: true, whitespace: true },

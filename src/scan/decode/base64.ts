@@ -87,12 +87,12 @@ const isSeparator = (c: number): boolean => c === 47 || c === 43 || c === 95 || 
  * bytes drawn from a few narrow ranges (every third byte 0x00-0x17 for upper-case hex), never
  * plausible text; they are the hex decoder's. True when `text[from, to)` is one.
  */
-function hexShaped(text: string, from: number, to: number): boolean {
+function hexShaped(text: string, from: number, to: number, breaks = false): boolean {
   let lower = false;
   let upper = false;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
-    if ((c >= 48 && c <= 57) || c === 45) continue;
+    if ((c >= 48 && c <= 57) || c === 45 || (breaks && (c === 10 || c === 13))) continue;
     if (c >= 97 && c <= 102) lower = true;
     else if (c >= 65 && c <= 70) upper = true;
     else return false;
@@ -112,10 +112,12 @@ export function decodeBase64Candidate(run: string, budget: { left: number }, not
 
 /**
  * decodeBase64Candidate over `text[from, to)`. Nothing is cut out of `text` unless it decodes: a
- * slice is a lazy copy in JavaScriptCore, made on first read, and most runs are refused.
+ * slice is a lazy copy in JavaScriptCore, made on first read, and most runs are refused. With
+ * `breaks`, CR and LF are skipped: a block wrapped at a fixed width is read as one run (and its
+ * pieces that do not decode are joined without them).
  */
-export function decodeBase64CandidateRange(text: string, from: number, to: number, budget: { left: number }, notHexShaped = false): string | null {
-  const whole = notHexShaped || !hexShaped(text, from, to) ? decodeBase64Range(text, from, to, budget.left, false) : null;
+export function decodeBase64CandidateRange(text: string, from: number, to: number, budget: { left: number }, notHexShaped = false, breaks = false): string | null {
+  const whole = notHexShaped || !hexShaped(text, from, to, breaks) ? decodeBase64Range(text, from, to, budget.left, breaks) : null;
   if (whole !== null) {
     budget.left -= whole.length;
     return whole;
@@ -126,7 +128,9 @@ export function decodeBase64CandidateRange(text: string, from: number, to: numbe
   let piece = 0;
   let longest = 0;
   for (let i = from; i < to; i++) {
-    if (isSeparator(text.charCodeAt(i))) {
+    const c = text.charCodeAt(i);
+    if (breaks && (c === 10 || c === 13)) continue;
+    if (isSeparator(c)) {
       if (separators++ === i - from) lead++;
       // Past the lead and past the pieces worth splitting: a blob, counted no further.
       else if (separators > MAX_BASE64_PIECES - 1) break;
@@ -135,8 +139,8 @@ export function decodeBase64CandidateRange(text: string, from: number, to: numbe
   }
   if (separators === 0) return null;
   // A separator glued to the front (a diff's `+`, a path's `/`) shifts every quantum: drop it.
-  if (lead > 0 && !hexShaped(text, from + lead, to)) {
-    const rest = decodeBase64Range(text, from + lead, to, budget.left, false);
+  if (lead > 0 && !hexShaped(text, from + lead, to, breaks)) {
+    const rest = decodeBase64Range(text, from + lead, to, budget.left, breaks);
     if (rest !== null) {
       budget.left -= rest.length;
       return text.slice(from, from + lead) + rest;
@@ -150,13 +154,13 @@ export function decodeBase64CandidateRange(text: string, from: number, to: numbe
   for (let at = from; at < to; ) {
     let end = at;
     while (end < to && !isSeparator(text.charCodeAt(end))) end++;
-    const d = end - at >= MIN_BASE64_RUN && !hexShaped(text, at, end) ? decodeBase64Range(text, at, end, budget.left, false) : null;
+    const d = (breaks || end - at >= MIN_BASE64_RUN) && !hexShaped(text, at, end, breaks) ? decodeBase64Range(text, at, end, budget.left, breaks) : null;
     if (d !== null) {
       budget.left -= d.length;
       changed = true;
     }
     // The piece (decoded or as written) and the separator after it.
-    out += d ?? text.slice(at, end);
+    out += d ?? (breaks ? text.slice(at, end).replace(/[\r\n]/g, "") : text.slice(at, end));
     if (end < to) out += text[end];
     at = end + 1;
   }

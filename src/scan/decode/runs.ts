@@ -1,7 +1,7 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
-import { decodeBase64CandidateRange, decodeBase64Range } from "./base64.ts";
+import { decodeBase64CandidateRange } from "./base64.ts";
 import { decodeHexRange, decodeHexRun, HEX_RUN } from "./hex.ts";
-import { classTable, forEachClassRun } from "../class-runs.ts";
+import { ClassRunFinder, classTable } from "../class-runs.ts";
 
 /**
  * A run of the base64 alphabets (both, RFC 4648 §4-5) and up to six `=`. Every base64, base32
@@ -24,6 +24,11 @@ const MIN_SINGLE_ESCAPES = 4;
 /** What a SPACED_HEX match is made of, and its shortest length (8 pairs, 7 separators). */
 const SPACED_HEX_CHARS = classTable("0123456789ABCDEFabcdef: ");
 const SPACED_HEX_MIN = 23;
+/** Both classes' runs, found in one go (SIMD, class-runs.ts). */
+const RUNS = new ClassRunFinder([
+  { members: ALPHABET, minLength: MIN_RUN },
+  { members: SPACED_HEX_CHARS, minLength: SPACED_HEX_MIN },
+]);
 /** Narrowest line width taken for wrapped base64 (PEM uses 64, MIME and `base64` 76). */
 const MIN_WRAP_WIDTH = 40;
 
@@ -151,15 +156,13 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   let lines = 0;
   const closeBlock = () => {
     if (blockWidth > 0 && lines >= 2) {
-      const d = decodeBase64Range(text, blockStart, blockEnd, b64Budget.left, true);
-      if (d !== null) {
-        b64Budget.left -= d.length;
-        wrapped.push([blockStart, blockEnd, d]);
-      }
+      const d = decodeBase64CandidateRange(text, blockStart, blockEnd, b64Budget, false, true);
+      if (d !== null) wrapped.push([blockStart, blockEnd, d]);
     }
     blockWidth = 0;
   };
-  forEachClassRun(text, ALPHABET, MIN_RUN, (at, end) => {
+  const [alphabetRuns, spacedHexRuns] = RUNS.find(text) as [Int32Array, Int32Array];
+  const visit = (at: number, end: number) => {
     let pad = 0;
     while (pad < MAX_PAD && text.charCodeAt(end + pad) === 61) pad++;
     const length = end + pad - at;
@@ -203,7 +206,8 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     const found = stretches(text, at, end);
     if ((found & (B32_UPPER | B32_LOWER)) !== 0) b32Left = decodeWithin(text.slice(at, end + pad), at, BASE32_RUN, decodeBase32Run, b32Left, b32);
     if ((found & HEX) !== 0 || ((kinds & DASH) !== 0 && hasDashedPairs(text, at, end))) hexLeft = decodeWithin(text.slice(at, end + pad), at, HEX_RUN, decodeHexRun, hexLeft, hex);
-  });
+  };
+  for (let i = 0; i < alphabetRuns.length; i += 2) visit(alphabetRuns[i]!, alphabetRuns[i + 1]!);
   closeBlock();
   // A decoded block replaces the lines it is made of, in a view of its own: lines that only look
   // like a block (two long values on adjacent lines, a digest above a path) keep their own
@@ -216,7 +220,9 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   {
     // A match is a run of its characters, so only such runs are searched.
     const spaced: Span[] = [];
-    forEachClassRun(text, SPACED_HEX_CHARS, SPACED_HEX_MIN, (from, to) => {
+    for (let i = 0; i < spacedHexRuns.length; i += 2) {
+      const from = spacedHexRuns[i]!;
+      const to = spacedHexRuns[i + 1]!;
       const region = text.slice(from, to);
       SPACED_HEX.lastIndex = 0;
       for (let m = SPACED_HEX.exec(region); m !== null; m = SPACED_HEX.exec(region)) {
@@ -225,7 +231,7 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
         hexLeft -= d.length;
         spaced.push([from + m.index, from + m.index + m[0].length, d]);
       }
-    });
+    }
     // Escaped bytes as in C, Python or JavaScript strings: `\x49\x67\x6e...`, decoded as runs;
     // and, when a text has several, printable ones standing alone (`\x49gnore \x79our ...`).
     if (text.includes("\\x")) {

@@ -6,7 +6,7 @@
  */
 import { injectionRuleSchema, mcpRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
 import { compileKeywords, type KeywordHits } from "./keywords.ts";
-import { forEachClassRun } from "../class-runs.ts";
+import { ClassRunFinder, forEachClassRun } from "../class-runs.ts";
 import { analysePattern, keywordAnchored, type RunClass } from "./safety.ts";
 import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
 
@@ -80,21 +80,23 @@ const GLOBAL_PLACEHOLDERS: readonly RegExp[] = [
 interface Matcher {
   readonly rule: CompiledRule;
   readonly regex: RegExp;
+  /** The pattern, sticky: tried at the places a match can start (matchAt). */
+  readonly sticky: RegExp;
   /**
-   * The pattern, sticky, when every match begins with one of the rule's keywords
-   * (keywordAnchored): it is then tried only where a keyword starts.
+   * Every match begins with one of the rule's keywords (keywordAnchored): the rule is then tried
+   * only where a keyword starts.
    */
-  readonly anchored: RegExp | null;
+  readonly anchored: boolean;
   /** Upper bound on the characters a match reads (analysePattern); Infinity when unbounded or the keywords are context outside the match. */
   readonly reach: number;
   /** Ids in the keyword automaton; empty when the rule has a short keyword and runs on every text. */
   readonly keywordIds: readonly number[];
   /**
    * When every match is a run of at least RUN_PREFILTER_MIN_LENGTH characters of one ASCII class
-   * (analysePattern) and the pattern's reach is bounded: the class and the window margin. The
-   * rule then runs only around such runs when its keywords cannot place it.
+   * (analysePattern): the class. The rule is then tried only where a match can start in such a
+   * run when its keywords cannot place it.
    */
-  readonly runs: (RunClass & { readonly reach: number }) | null;
+  readonly runs: RunClass | null;
   readonly validate: ((value: string) => boolean) | undefined;
   readonly entropy: number | undefined;
   /** Documentation placeholders (`xxxx`, `<your-token>`, "example") are not findings (secrets only). */
@@ -191,7 +193,7 @@ export function compileRulePack(files: readonly { path: string; text: string }[]
   if (issues.length > 0) throw new RulePackError(issues);
   // Exhaustive: every rule whose keywords occur runs over the whole text, without the anchor,
   // window and run shortcuts (the reference the tests hold those to).
-  return buildScanner(options.exhaustive === true ? matchers.map((m) => ({ ...m, anchored: null, runs: null, reach: Infinity })) : matchers);
+  return buildScanner(options.exhaustive === true ? matchers.map((m) => ({ ...m, anchored: false, runs: null, reach: Infinity })) : matchers);
 }
 
 function compileRule(rule: Rule, path: string, bad: (message: string) => void): Omit<Matcher, "keywordIds"> | null {
@@ -245,15 +247,10 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
       path,
     },
     regex,
-    anchored: keywordAnchored(rule.pattern, flags, rule.keywords) ? new RegExp(rule.pattern, `dy${flags}`) : null,
+    sticky: new RegExp(rule.pattern, `dy${flags}`),
+    anchored: keywordAnchored(rule.pattern, flags, rule.keywords),
     reach: keywordInMatch ? analysis.reach : Infinity,
-    runs:
-      analysis.runClass !== null &&
-      analysis.runClass.minLength >= RUN_PREFILTER_MIN_LENGTH &&
-      analysis.runClass.members.reduce((a, b) => a + b, 0) <= RUN_PREFILTER_MAX_MEMBERS &&
-      analysis.reach !== Infinity
-        ? { ...analysis.runClass, reach: analysis.reach }
-        : null,
+    runs: analysis.runClass !== null && analysis.runClass.minLength >= RUN_PREFILTER_MIN_LENGTH ? analysis.runClass : null,
     validate: "validator" in rule && rule.validator !== undefined ? VALIDATORS[rule.validator] : undefined,
     entropy: "entropy" in rule ? rule.entropy : undefined,
     placeholders: !("weight" in rule),
@@ -270,23 +267,18 @@ export const MIN_KEYWORD_LENGTH = 3;
 /** Two CJK characters (`发送`, `無視`) are as rare in text as three Latin letters. */
 const usableKeyword = (k: string): boolean => k.length >= MIN_KEYWORD_LENGTH || (k.length === 2 && /[^\x00-\x7f]/.test(k));
 
-/** Shortest class run worth a prefilter: a rule whose matches are shorter gains nothing from skipping. */
+/** Shortest class run worth a prefilter: runs of shorter matches are everywhere in text. */
 export const RUN_PREFILTER_MIN_LENGTH = 8;
-/**
- * Largest class worth a prefilter: runs of a small class (digits and separators) are rare in
- * text and skipped over; letters and digits are everywhere, and their rule's regex is as quick
- * as looking for their runs (measured: IBAN's 37 characters, WIF's 58).
- */
-export const RUN_PREFILTER_MAX_MEMBERS = 16;
 
 /**
  * One scan: the keyword automaton runs once over the text; a rule none of whose keywords occur
- * is skipped; a rule with a bounded reach whose keywords occur a few times runs only in windows
- * around them (2 x reach + 1 on each side, so a window holds every match containing the keyword
- * with all it reads, and a match cut by a window edge cannot hide one that does); a rule that
- * cannot be placed by keywords but whose matches are long runs of one character class (card
- * numbers, IBANs, WIF keys) runs in such windows around those runs; every other rule runs over
- * the whole text.
+ * is skipped; an anchored rule (every match begins with a keyword) is tried only where its
+ * keywords start; another rule with a bounded reach runs only in windows around its keywords
+ * (2 x reach + 1 on each side, so a window holds every match containing the keyword with all it
+ * reads, and a match cut by a window edge cannot hide one that does); a rule that cannot be
+ * placed by keywords but whose matches are long runs of one character class (card numbers,
+ * IBANs, WIF keys) is tried only where a match can start in such a run (the runs of all of them
+ * found together, class-runs.ts); every other rule runs over the whole text.
  */
 function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): CompiledRules {
   const keywords: string[] = [];
@@ -317,12 +309,27 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
     if (m.keywordIds.length === 0) selected[i] = 1;
   });
   const always = selected.slice();
+  // The class runs of every rule placed by them, found in one go (SIMD, class-runs.ts); a class
+  // with runs longer than the finder takes is searched on its own.
+  const runSpecs: { members: Uint8Array; minLength: number }[] = [];
+  const runIndex = matchers.map((m) => {
+    // Only rules the keywords cannot place (anchored and windowed ones never look at runs).
+    const placed = m.keywordIds.length > 0 && (m.anchored || m.reach !== Infinity);
+    if (m.runs === null || placed || m.runs.minLength > 64) return -1;
+    const { members, minLength } = m.runs;
+    let k = runSpecs.findIndex((s) => s.minLength === minLength && s.members.every((v, c) => v === members[c]));
+    if (k < 0) k = runSpecs.push({ members, minLength }) - 1;
+    return k;
+  });
+  const finder = runSpecs.length > 0 ? new ClassRunFinder(runSpecs) : null;
+  const wanted = new Uint8Array(runSpecs.length);
 
   return {
     rules: matchers.map((m) => m.rule),
     scan(text: string): Finding[] {
       const findings: Finding[] = [];
       const hits = automaton.scan(text);
+      let classRuns: readonly Int32Array[] | undefined;
       const { counts, found, foundCount } = hits;
       selected.set(always);
       for (let i = 0; i < foundCount; i++) for (const r of rulesOfKeyword[found[i]!]!) selected[r] = 1;
@@ -334,8 +341,8 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
           let total = 0;
           for (const k of m.keywordIds) total += counts[k]!;
           if (total === 0) continue;
-          if (m.anchored !== null) {
-            matchAnchored(m, m.anchored, text, keywordStarts(m.keywordIds, hits, total), findings);
+          if (m.anchored) {
+            matchAt(m, text, keywordStarts(m.keywordIds, hits, total), findings);
             continue;
           }
           if (m.reach !== Infinity) {
@@ -353,23 +360,24 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
         }
         if (windowed) continue;
         if (m.runs !== null) {
-          // Every match is inside a long enough class run: windows around those runs only.
-          const { reach } = m.runs;
-          const margin = 2 * reach + 1;
-          const spans: number[] = [];
+          // Every match lies in a long enough class run and starts with one of `first` at least
+          // minLength before the run's end (a run of blanks in indented code is not a card
+          // number): the rule is tried there only.
           const { first, minLength } = m.runs;
-          forEachClassRun(text, m.runs.members, minLength, (start, end) => {
-            // A match starts with one of `first` at least minLength before the run's end
-            // (a run of blanks in indented code is not a card number).
-            for (let i = start; i <= end - minLength; i++) {
-              const c = text.charCodeAt(i);
-              if (first[c] === 1) {
-                spans.push(Math.max(0, start - margin), Math.min(text.length, end + margin));
-                return;
-              }
-            }
-          });
-          if (spans.length > 0) matchInSpans(m, text, spans, reach, findings);
+          const starts: number[] = [];
+          const visit = (start: number, end: number) => {
+            for (let i = start; i <= end - minLength; i++) if (first[text.charCodeAt(i)] === 1) starts.push(i);
+          };
+          const k = runIndex[r]!;
+          if (k >= 0 && classRuns === undefined) {
+            // The runs of every selected rule's class, in one go, the first time one is needed.
+            wanted.fill(0);
+            for (let q = r; q < matchers.length; q++) if (selected[q] === 1 && runIndex[q]! >= 0) wanted[runIndex[q]!] = 1;
+            classRuns = finder!.find(text, wanted);
+          }
+          if (k < 0) forEachClassRun(text, m.runs.members, minLength, visit);
+          else for (let i = 0, runs = classRuns![k]!; i < runs.length; i += 2) visit(runs[i]!, runs[i + 1]!);
+          if (starts.length > 0) matchAt(m, text, starts, findings);
           continue;
         }
         matchRule(m, text, 0, text.length, m.reach, findings);
@@ -398,11 +406,13 @@ function keywordStarts(ids: readonly number[], hits: KeywordHits, total: number)
 }
 
 /**
- * Runs an anchored rule (Matcher.anchored) at each keyword start, as a global scan would: the
- * next match is looked for only past the end of the last one. Every match starts at a keyword,
- * so this finds exactly what running the pattern over the whole text finds.
+ * Tries a rule at each of `starts` (ascending) as a global scan would: the next match is looked
+ * for only past the end of the last one. When every match starts at one of them (a keyword of an
+ * anchored rule, a place in a class run), this finds exactly what running the pattern over the
+ * whole text finds, without reading the rest of the text or cutting windows out of it.
  */
-function matchAnchored(m: Matcher, sticky: RegExp, text: string, starts: Int32Array, out: Finding[]): void {
+function matchAt(m: Matcher, text: string, starts: ArrayLike<number>, out: Finding[]): void {
+  const sticky = m.sticky;
   let next = 0;
   for (let i = 0; i < starts.length; i++) {
     const at = starts[i]!;

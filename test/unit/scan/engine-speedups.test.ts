@@ -10,7 +10,7 @@ import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 import { compileKeywords } from "../../../src/scan/rules/keywords.ts";
 import { analysePattern, keywordAnchored, patternReach } from "../../../src/scan/rules/safety.ts";
 import { loadRuleFiles } from "../../../src/config/rule-files.ts";
-import { classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
+import { ClassRunFinder, classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { scanText } from "../../../src/scan/text-scan.ts";
 
@@ -327,5 +327,37 @@ describe("keyword anchoring", () => {
     expect(keywordAnchored("token", "iu", ["token"])).toBe(false);
     // Too many ways to begin: given up, not anchored.
     expect(keywordAnchored("[ab][ab][ab][ab][ab][ab][ab][ab][ab][ab]", "", ["aaaaaaaaaa"])).toBe(false);
+  });
+});
+
+describe("SIMD class runs (class-runs.wat)", () => {
+  test("equal the skipping search for several classes at once, at every length and minimum, ASCII or not", () => {
+    const classes = ["0123456789 -", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-", "0123456789ABCDEFabcdef: ", "x"];
+    const alphabet = [..."0123456789 -abx:+/_ZQ\n\t", "é", "Ł", "\u0141", "\u2028"];
+    for (let round = 0; round < 400; round++) {
+      const specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 + Math.floor(rand() * 64) }));
+      const finder = new ClassRunFinder(specs);
+      // Lengths around the 64-character blocks; some texts beyond ASCII (searched in JavaScript: Ł is 0x41 as a Latin-1 byte).
+      const length = pick([0, 1, 15, 16, 63, 64, 65, 127, 128, 129, 1000, 5000]) + Math.floor(rand() * 3);
+      const ascii = round % 4 !== 0;
+      const text = Array.from({ length }, () => {
+        const c = pick(alphabet);
+        return ascii && c.charCodeAt(0) >= 128 ? "a" : rand() < 0.3 ? "0" : c;
+      }).join("");
+      const wanted = Uint8Array.from(specs, () => (rand() < 0.8 ? 1 : 0));
+      const got = finder.find(text, wanted).map((runs) => Array.from(runs));
+      const want = specs.map((s, k) => {
+        const runs: number[] = [];
+        if (wanted[k] === 1) forEachClassRun(text, s.members, s.minLength, (a, b) => runs.push(a, b));
+        return runs;
+      });
+      expect({ text, mins: specs.map((s) => s.minLength), got }).toEqual({ text, mins: specs.map((s) => s.minLength), got: want });
+    }
+  });
+  test("a long run across many blocks, one at the very end, none at all", () => {
+    const finder = new ClassRunFinder([{ members: classTable("a"), minLength: 64 }]);
+    expect(Array.from(finder.find(`${"a".repeat(1000)} ${"a".repeat(63)} ${"a".repeat(64)}`)[0]!)).toEqual([0, 1000, 1065, 1129]);
+    expect(Array.from(finder.find("b".repeat(300))[0]!)).toEqual([]);
+    expect(() => new ClassRunFinder([{ members: classTable("a"), minLength: 65 }])).toThrow(/1 to 64/);
   });
 });
