@@ -84,8 +84,8 @@ const STRETCH = 16;
 
 /**
  * Which of HEX, B32_UPPER and B32_LOWER have a stretch of STRETCH characters in `text[from, to)`,
- * as those bits. Without a branch on each character: in random data (an image) every such branch
- * would be a coin toss.
+ * as those bits, and DASH when it has a dash. Without a branch on each character: in random data
+ * (an image) every such branch would be a coin toss.
  */
 function stretches(text: string, from: number, to: number): number {
   let hexRun = 0;
@@ -94,6 +94,7 @@ function stretches(text: string, from: number, to: number): number {
   let found = 0;
   for (let i = from; i < to; i++) {
     const k = SHAPE[text.charCodeAt(i)]!;
+    found |= k & DASH;
     hexRun = (hexRun + 1) * (k & HEX);
     upperRun = (upperRun + 1) * ((k & B32_UPPER) >> 1);
     lowerRun = (lowerRun + 1) * ((k & B32_LOWER) >> 2);
@@ -101,7 +102,6 @@ function stretches(text: string, from: number, to: number): number {
       if (hexRun >= STRETCH) found |= HEX;
       if (upperRun >= STRETCH) found |= B32_UPPER;
       if (lowerRun >= STRETCH) found |= B32_LOWER;
-      if (found === (HEX | B32_UPPER | B32_LOWER)) break;
     }
   }
   return found;
@@ -181,8 +181,9 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
         lines = 0;
       }
     }
+    // What the run is made of, read until it is surely not hex (an identifier: a letter or two).
     let kinds = pad > 0 ? NOT_HEX : 0;
-    for (let i = at; i < end; i++) kinds |= SHAPE[text.charCodeAt(i)]!;
+    for (let i = at; i < end && (kinds & NOT_HEX) === 0; i++) kinds |= SHAPE[text.charCodeAt(i)]!;
     // Nothing is cut out of the text unless a decoder needs it as a string (a slice is a lazy
     // copy in JavaScriptCore, made on first read: most runs are refused without one).
     // Hex of one case, maybe with dashes (UUIDs, digests): never plausible as base64 (base64.ts).
@@ -205,7 +206,7 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     if (d64 !== null) b64.push([at, base64End, d64]);
     const found = stretches(text, at, end);
     if ((found & (B32_UPPER | B32_LOWER)) !== 0) b32Left = decodeWithin(text.slice(at, end + pad), at, BASE32_RUN, decodeBase32Run, b32Left, b32);
-    if ((found & HEX) !== 0 || ((kinds & DASH) !== 0 && hasDashedPairs(text, at, end))) hexLeft = decodeWithin(text.slice(at, end + pad), at, HEX_RUN, decodeHexRun, hexLeft, hex);
+    if ((found & HEX) !== 0 || ((found & DASH) !== 0 && hasDashedPairs(text, at, end))) hexLeft = decodeWithin(text.slice(at, end + pad), at, HEX_RUN, decodeHexRun, hexLeft, hex);
   };
   for (let i = 0; i < alphabetRuns.length; i += 2) visit(alphabetRuns[i]!, alphabetRuns[i + 1]!);
   closeBlock();

@@ -151,6 +151,33 @@ export class TextGuard {
   }
 }
 
+/**
+ * TextGuard as tables, for decoders that check several bytes at a time without a branch on each
+ * (a branch on random bytes is a coin toss): per byte, CONTROL (1 for a control byte) and BAD
+ * (1 for a control or a byte past 0x7f), and the UTF-8 state after it, `UTF8_STEP[state * 256 +
+ * byte]`: 0 between characters, 1 to 3 continuation bytes awaited, UTF8_INVALID (for good) once
+ * the bytes are surely not UTF-8. A decoder refuses when `controls > limit || (state ===
+ * UTF8_INVALID && bad > limit)`, with limit = guardLimit(size): exactly TextGuard's rule.
+ */
+export const CONTROL = Uint8Array.from({ length: 256 }, (_, b) => (b === 0x7f || (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d) ? 1 : 0));
+export const BAD = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x80 || CONTROL[b] === 1 ? 1 : 0));
+export const UTF8_INVALID = 4;
+export const UTF8_STEP = (() => {
+  const t = new Uint8Array(5 * 256);
+  for (let state = 0; state <= UTF8_INVALID; state++) {
+    for (let b = 0; b < 256; b++) {
+      let next: number;
+      if (state === UTF8_INVALID) next = UTF8_INVALID;
+      else if (b < 0x80) next = state > 0 ? UTF8_INVALID : 0;
+      else if (b <= 0xbf) next = state > 0 ? state - 1 : UTF8_INVALID;
+      else next = state > 0 || b < 0xc2 || b > 0xf4 ? UTF8_INVALID : b < 0xe0 ? 1 : b < 0xf0 ? 2 : 3;
+      t[state * 256 + b] = next;
+    }
+  }
+  return t;
+})();
+export const guardLimit = (size: number): number => (1 - PRINTABLE_SHARE) * size;
+
 /** Runs up to this many decoded bytes share one scratch buffer; longer ones get their own. */
 const SCRATCH_BYTES = 64 * 1024;
 const scratch = new Uint8Array(SCRATCH_BYTES);

@@ -247,6 +247,29 @@ describe("TextGuard: early refusal never refuses what plausibleText accepts", ()
     // It does refuse: most random samples stop early.
     expect(refusedEarly).toBeGreaterThan(500);
   });
+
+  test("its tables (for decoders that check a few bytes at a time) refuse at exactly the same byte", async () => {
+    const { TextGuard, CONTROL, BAD, UTF8_STEP, UTF8_INVALID, guardLimit } = await import("../../../src/scan/decode/text.ts");
+    const words = ["hello", "wörld", "пароль", "密码", "\t", "\n", "é", "\u0000", "\u007f"];
+    for (let i = 0; i < 3000; i++) {
+      const bytes =
+        i % 2 === 0
+          ? Uint8Array.from({ length: 4 + Math.floor(rand() * 100) }, () => Math.floor(rand() * 256))
+          : Uint8Array.from(Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 20) }, () => pick(words)).join(rand() < 0.5 ? " " : "\u0080")));
+      const guard = new TextGuard(bytes.length);
+      const limit = guardLimit(bytes.length);
+      let controls = 0;
+      let bad = 0;
+      let state = 0;
+      bytes.forEach((b, at) => {
+        controls += CONTROL[b]!;
+        bad += BAD[b]!;
+        state = UTF8_STEP[state * 256 + b]!;
+        const tables = !(controls > limit || (state === UTF8_INVALID && bad > limit));
+        expect({ bytes: Array.from(bytes), at, ok: tables }).toEqual({ bytes: Array.from(bytes), at, ok: guard.add(b) });
+      });
+    }
+  });
 });
 
 describe("wrapped base64", () => {
