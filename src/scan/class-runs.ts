@@ -69,7 +69,7 @@ export interface RunSpec {
 
 interface RunsModule {
   readonly memory: WebAssembly.Memory;
-  classify(input: number, length: number, table: number, masks: number): void;
+  classify(input: number, length: number, tables: number, classes: number, masks: number, stride: number): void;
   runs(masks: number, words: number, min: number, out: number): number;
 }
 
@@ -130,6 +130,7 @@ export class ClassRunFinder {
     const bytes = this.#bytes;
     bytes.write(text, input, "latin1");
     bytes.fill(0, input + n, input + padded);
+    this.#module.classify(input, padded, 0, classes, masksAt, maskBytes);
     const out: Int32Array[] = [];
     let at = outAt;
     this.#specs.forEach((s, k) => {
@@ -138,7 +139,6 @@ export class ClassRunFinder {
         return;
       }
       const masks = masksAt + k * maskBytes;
-      this.#module.classify(input, padded, k * TABLE_BYTES, masks);
       bytes.fill(0, masks + words * 8, masks + maskBytes);
       const count = this.#module.runs(masks, words, s.minLength, at);
       out.push(new Int32Array(memory.buffer, at, 2 * count));

@@ -8,34 +8,54 @@
 (module
   (memory (export "memory") 1)
 
-  ;; A 16-bit mask of the members among the sixteen bytes of $v.
-  (func $members (param $v v128) (param $lo v128) (param $hi v128) (result i32)
+  ;; A 16-bit mask of the members among sixteen bytes, given their low and high nibbles.
+  (func $members (param $low v128) (param $high v128) (param $lo v128) (param $hi v128) (result i32)
     (i8x16.bitmask
       (i8x16.ne
-        (v128.and
-          (i8x16.swizzle (local.get $lo) (v128.and (local.get $v) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
-          (i8x16.swizzle (local.get $hi) (i8x16.shr_u (local.get $v) (i32.const 4))))
+        (v128.and (i8x16.swizzle (local.get $lo) (local.get $low)) (i8x16.swizzle (local.get $hi) (local.get $high)))
         (v128.const i64x2 0 0))))
 
-  ;; masks[i] (i64 at $masks + 8i) = the members among bytes [$in + 64i, $in + 64i + 64), bit j
-  ;; for byte 64i + j; for $len bytes, a multiple of 64 (the caller zeroes the bytes past the text).
-  ;; The class table is at $tab (lo) and $tab + 16 (hi).
-  (func (export "classify") (param $in i32) (param $len i32) (param $tab i32) (param $masks i32)
-    (local $lo v128) (local $hi v128) (local $end i32)
-    (local.set $lo (v128.load (local.get $tab)))
-    (local.set $hi (v128.load offset=16 (local.get $tab)))
+  ;; For each of $classes classes (tables at $tab + 32k: lo, then hi), masks[k][i] (i64 at
+  ;; $masks + k * $stride + 8i) = its members among bytes [$in + 64i, $in + 64i + 64), bit j for
+  ;; byte 64i + j; $len is a multiple of 64 (the caller zeroes the bytes past the text). Each
+  ;; block is loaded and split into nibbles once, for all the classes.
+  (func (export "classify") (param $in i32) (param $len i32) (param $tab i32) (param $classes i32) (param $masks i32) (param $stride i32)
+    (local $end i32) (local $k i32) (local $t i32) (local $out i32)
+    (local $l0 v128) (local $l1 v128) (local $l2 v128) (local $l3 v128)
+    (local $h0 v128) (local $h1 v128) (local $h2 v128) (local $h3 v128)
+    (local $lo v128) (local $hi v128)
     (local.set $end (i32.add (local.get $in) (local.get $len)))
     (block $done
       (loop $next
         (br_if $done (i32.ge_u (local.get $in) (local.get $end)))
-        (i64.store (local.get $masks)
-          (i64.or
-            (i64.or
-              (i64.extend_i32_u (call $members (v128.load (local.get $in)) (local.get $lo) (local.get $hi)))
-              (i64.shl (i64.extend_i32_u (call $members (v128.load offset=16 (local.get $in)) (local.get $lo) (local.get $hi))) (i64.const 16)))
-            (i64.or
-              (i64.shl (i64.extend_i32_u (call $members (v128.load offset=32 (local.get $in)) (local.get $lo) (local.get $hi))) (i64.const 32))
-              (i64.shl (i64.extend_i32_u (call $members (v128.load offset=48 (local.get $in)) (local.get $lo) (local.get $hi))) (i64.const 48)))))
+        (local.set $l0 (v128.and (v128.load (local.get $in)) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $l1 (v128.and (v128.load offset=16 (local.get $in)) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $l2 (v128.and (v128.load offset=32 (local.get $in)) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $l3 (v128.and (v128.load offset=48 (local.get $in)) (v128.const i8x16 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15 15)))
+        (local.set $h0 (i8x16.shr_u (v128.load (local.get $in)) (i32.const 4)))
+        (local.set $h1 (i8x16.shr_u (v128.load offset=16 (local.get $in)) (i32.const 4)))
+        (local.set $h2 (i8x16.shr_u (v128.load offset=32 (local.get $in)) (i32.const 4)))
+        (local.set $h3 (i8x16.shr_u (v128.load offset=48 (local.get $in)) (i32.const 4)))
+        (local.set $k (i32.const 0))
+        (local.set $t (local.get $tab))
+        (local.set $out (local.get $masks))
+        (block $classified
+          (loop $class
+            (br_if $classified (i32.ge_u (local.get $k) (local.get $classes)))
+            (local.set $lo (v128.load (local.get $t)))
+            (local.set $hi (v128.load offset=16 (local.get $t)))
+            (i64.store (local.get $out)
+              (i64.or
+                (i64.or
+                  (i64.extend_i32_u (call $members (local.get $l0) (local.get $h0) (local.get $lo) (local.get $hi)))
+                  (i64.shl (i64.extend_i32_u (call $members (local.get $l1) (local.get $h1) (local.get $lo) (local.get $hi))) (i64.const 16)))
+                (i64.or
+                  (i64.shl (i64.extend_i32_u (call $members (local.get $l2) (local.get $h2) (local.get $lo) (local.get $hi))) (i64.const 32))
+                  (i64.shl (i64.extend_i32_u (call $members (local.get $l3) (local.get $h3) (local.get $lo) (local.get $hi))) (i64.const 48)))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (local.set $t (i32.add (local.get $t) (i32.const 32)))
+            (local.set $out (i32.add (local.get $out) (local.get $stride)))
+            (br $class)))
         (local.set $in (i32.add (local.get $in) (i32.const 64)))
         (local.set $masks (i32.add (local.get $masks) (i32.const 8)))
         (br $next))))
@@ -54,7 +74,13 @@
         ;; Bits below $done lie in a run already written.
         (if (i32.gt_s (local.get $done) (local.get $base))
           (then (local.set $lo (call $from (local.get $lo) (i32.sub (local.get $done) (local.get $base))))))
-        (if (i64.ne (local.get $lo) (i64.const 0))
+        ;; A run of 15 or more covers a whole aligned byte of the masks: in this word, or (when it
+        ;; runs past the word's end) the next word's first. Without one, no such run starts here.
+        (if (i32.and (i64.ne (local.get $lo) (i64.const 0))
+              (i32.or (i32.lt_u (local.get $min) (i32.const 15))
+                (i32.or (call $fullByte (local.get $lo))
+                  (i32.and (i64.ne (i64.shr_u (local.get $lo) (i64.const 63)) (i64.const 0))
+                    (i64.eq (i64.and (i64.load offset=8 (i32.add (local.get $masks) (i32.shl (local.get $i) (i32.const 3)))) (i64.const 255)) (i64.const 255))))))
           (then
             ;; Erosion: keep bit p only where bits p .. p + $min - 1 are all set. A run of $have set
             ;; bits at p and one at p + $step (with $step <= $have) make a run of $have + $step, so
@@ -102,6 +128,12 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $word)))
     (local.get $count))
+
+  ;; 1 when one of the eight bytes of $x is all ones (a zero byte of ~$x).
+  (func $fullByte (param $x i64) (result i32)
+    (i64.ne
+      (i64.and (i64.and (i64.sub (i64.xor (local.get $x) (i64.const -1)) (i64.const 0x0101010101010101)) (local.get $x)) (i64.const 0x8080808080808080))
+      (i64.const 0)))
 
   ;; $bits without the bits below $k (0 when $k >= 64).
   (func $from (param $bits i64) (param $k i32) (result i64)

@@ -206,7 +206,25 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     if (d64 !== null) b64.push([at, base64End, d64]);
     const found = stretches(text, at, end);
     if ((found & (B32_UPPER | B32_LOWER)) !== 0) b32Left = decodeWithin(text.slice(at, end + pad), at, BASE32_RUN, decodeBase32Run, b32Left, b32);
-    if ((found & HEX) !== 0 || ((found & DASH) !== 0 && hasDashedPairs(text, at, end))) hexLeft = decodeWithin(text.slice(at, end + pad), at, HEX_RUN, decodeHexRun, hexLeft, hex);
+    if ((found & DASH) !== 0) {
+      if ((found & HEX) !== 0 || hasDashedPairs(text, at, end)) hexLeft = decodeWithin(text.slice(at, end + pad), at, HEX_RUN, decodeHexRun, hexLeft, hex);
+    } else if ((found & HEX) !== 0) {
+      // Without a dash, HEX_RUN's matches are the stretches of 16 or more hex digits: decoded in place.
+      for (let i = at; i < end; ) {
+        if ((SHAPE[text.charCodeAt(i)]! & HEX) === 0) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < end && (SHAPE[text.charCodeAt(j)]! & HEX) !== 0) j++;
+        const d = j - i >= STRETCH ? decodeHexRange(text, i, j, hexLeft) : null;
+        if (d !== null) {
+          hexLeft -= d.length;
+          hex.push([i, j, d]);
+        }
+        i = j;
+      }
+    }
   };
   for (let i = 0; i < alphabetRuns.length; i += 2) visit(alphabetRuns[i]!, alphabetRuns[i + 1]!);
   closeBlock();
