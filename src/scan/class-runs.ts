@@ -7,6 +7,7 @@
  * ClassRunFinder finds the same runs with WebAssembly SIMD, for the hot paths.
  */
 import wasmBytes from "./class-runs.wat";
+import { isAscii } from "./ascii.ts";
 
 /** A class as a 128-entry table: 1 for the ASCII codes in it. Non-ASCII characters are never in a class. */
 export type ClassTable = Uint8Array;
@@ -110,7 +111,7 @@ export class ClassRunFinder {
   find(text: string, wanted?: Uint8Array): readonly Int32Array[] {
     const n = text.length;
     if (wanted !== undefined && wanted.every((w) => w === 0)) return this.#specs.map(() => NONE);
-    if (n > MAX_SIMD_TEXT || Buffer.byteLength(text, "utf8") !== n) return this.#inJavaScript(text, wanted);
+    if (n > MAX_SIMD_TEXT || !isAscii(text)) return this.#inJavaScript(text, wanted);
     const classes = this.#specs.length;
     const padded = (n + 63) & ~63;
     const words = padded / 64;

@@ -5,6 +5,7 @@
  */
 import { decodeViews, normaliseText, type DecodeLimits, type DecodeReport } from "./decode/index.ts";
 import type { CompiledRules } from "./rules/compile.ts";
+import { isAscii } from "./ascii.ts";
 
 export interface TextFinding {
   readonly rule: string;
@@ -33,7 +34,7 @@ const NON_ASCII_RUN = /[^\x00-\x7f]+/g;
  */
 export function normalisedWindows(text: string): string | null {
   // All ASCII (one UTF-8 byte per character; counted natively): nothing to normalise.
-  if (Buffer.byteLength(text, "utf8") === text.length) return null;
+  if (isAscii(text)) return null;
   NON_ASCII_RUN.lastIndex = 0;
   let m = NON_ASCII_RUN.exec(text);
   if (m === null) return null;

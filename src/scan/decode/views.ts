@@ -73,7 +73,8 @@ export function decodeViews(text: string, limits: DecodeLimits = {}, report?: De
   const maxViews = Math.max(1, limits.maxViews ?? DEFAULT_MAX_VIEWS);
   let budget = Math.max(0, limits.maxBytes ?? defaultMaxBytes(text.length));
   const views: DecodedView[] = [{ text, via: [] }];
-  const seen = new Set<string>([text]);
+  // Views are few: a list compared by identity and length first costs less than hashing each.
+  const seen: string[] = [text];
   let truncated = false;
   let cut = false;
   search: for (let i = 0; i < views.length; i++) {
@@ -92,7 +93,7 @@ export function decodeViews(text: string, limits: DecodeLimits = {}, report?: De
         if (name === "base64") outs.push(runs.base64Wrapped);
       } else outs.push(decode(view.text, budget));
       for (const out of outs) {
-        if (out === null || seen.has(out)) continue;
+        if (out === null || seen.includes(out)) continue;
         if (views.length >= maxViews) {
           truncated = true;
           break search;
@@ -103,7 +104,7 @@ export function decodeViews(text: string, limits: DecodeLimits = {}, report?: De
           cut = true;
           continue;
         }
-        seen.add(out);
+        seen.push(out);
         budget -= out.length;
         views.push({ text: out, via: [...view.via, name] });
       }
@@ -122,7 +123,7 @@ export function decodeViews(text: string, limits: DecodeLimits = {}, report?: De
  * is in these few views (at most 2 x maxDepth). Each is no longer than the text (no decoder
  * lengthens its input).
  */
-function layeredViews(text: string, maxDepth: number, seen: Set<string>): DecodedView[] {
+function layeredViews(text: string, maxDepth: number, seen: string[]): DecodedView[] {
   const out: DecodedView[] = [];
   // Twice: without quoted-printable, and with it last. Its soft line break (`=` at a line end)
   // glues a line ending in `=` (base64 padding, `key=`) to the next one and misaligns a base64
@@ -135,8 +136,8 @@ function layeredViews(text: string, maxDepth: number, seen: Set<string>): Decode
       if (withQp) next = quotedPrintableDecode(next) ?? next;
       if (next === current) break;
       current = next;
-      if (seen.has(next)) continue;
-      seen.add(next);
+      if (seen.includes(next)) continue;
+      seen.push(next);
       out.push({ text: next, via: Array.from({ length: depth }, () => "layered" as const) });
     }
   }

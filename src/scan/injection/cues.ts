@@ -20,6 +20,7 @@
 import { z } from "zod";
 import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
 import { buildDfa } from "../rules/keywords.ts";
+import { isAscii } from "../ascii.ts";
 import { SEVERITIES } from "../rules/schema.ts";
 
 /** Distinct cue classes a lexicon may define (a class is one bit of a window's mask). */
@@ -380,7 +381,7 @@ function buildCueScanner(
   const findCues = (text: string): number => {
     n = 0;
     findAscii(text);
-    if (wideIds.length === 0 || Buffer.byteLength(text, "utf8") === text.length) return n;
+    if (wideIds.length === 0 || isAscii(text)) return n;
     const asciiHits = n;
     findWide(text);
     if (asciiHits > 0 && n > asciiHits) sortHits();

@@ -6,6 +6,7 @@
  * One table lookup per character, no lower-cased copy of the text, no per-keyword pass (173
  * `includes` calls over 1 MiB cost more than every rule's regex together).
  */
+import { isAscii } from "../ascii.ts";
 
 export interface KeywordHits {
   /** Occurrences of keyword k in the last scan. */
@@ -54,7 +55,7 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
       tables.reset();
       let nonAscii: boolean | null = null;
       for (const part of parts) {
-        if (part.wide && !(nonAscii ??= Buffer.byteLength(text, "utf8") !== text.length)) continue;
+        if (part.wide && !(nonAscii ??= !isAscii(text))) continue;
         part.run(text, tables);
       }
       // Every hit to its keyword's slice of `positions`, the first chain's before the second's:
