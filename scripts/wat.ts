@@ -12,7 +12,12 @@ export const watPlugin: BunPlugin = {
   setup(build) {
     build.onLoad({ filter: /\.wat$/ }, async ({ path }) => {
       const wabt = await (await import("wabt")).default();
-      const module = wabt.parseWat(path, await Bun.file(path).text(), { simd: true });
+      let module: ReturnType<typeof wabt.parseWat>;
+      try {
+        module = wabt.parseWat(path, await Bun.file(path).text(), { simd: true });
+      } catch (e) {
+        throw new Error(`cannot assemble ${path}: ${(e as Error).message}`);
+      }
       try {
         module.validate();
         const { buffer } = module.toBinary({});

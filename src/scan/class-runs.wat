@@ -66,6 +66,17 @@
   (func (export "runs") (param $masks i32) (param $words i32) (param $min i32) (param $out i32) (result i32)
     (local $i i32) (local $base i32) (local $lo i64) (local $hi i64) (local $have i32) (local $step i64)
     (local $done i32) (local $count i32) (local $start i32) (local $end i32) (local $w i32) (local $clear i64)
+    (local $block i64) (local $ones i64) (local $highs i64)
+    ;; The widest block B (4 to 32 bits) with 2B - 1 <= $min: $block, its mask; $ones and $highs,
+    ;; its lowest and highest bit in every block (a block of ones in x is a zero block of ~x).
+    (if (i32.ge_u (local.get $min) (i32.const 7))
+      (then (local.set $block (i64.const 0xf)) (local.set $ones (i64.const 0x1111111111111111)) (local.set $highs (i64.const 0x8888888888888888))))
+    (if (i32.ge_u (local.get $min) (i32.const 15))
+      (then (local.set $block (i64.const 0xff)) (local.set $ones (i64.const 0x0101010101010101)) (local.set $highs (i64.const 0x8080808080808080))))
+    (if (i32.ge_u (local.get $min) (i32.const 31))
+      (then (local.set $block (i64.const 0xffff)) (local.set $ones (i64.const 0x0001000100010001)) (local.set $highs (i64.const 0x8000800080008000))))
+    (if (i32.ge_u (local.get $min) (i32.const 63))
+      (then (local.set $block (i64.const 0xffffffff)) (local.set $ones (i64.const 0x0000000100000001)) (local.set $highs (i64.const 0x8000000080000000))))
     (block $last
       (loop $word
         (br_if $last (i32.ge_u (local.get $i) (local.get $words)))
@@ -74,13 +85,14 @@
         ;; Bits below $done lie in a run already written.
         (if (i32.gt_s (local.get $done) (local.get $base))
           (then (local.set $lo (call $from (local.get $lo) (i32.sub (local.get $done) (local.get $base))))))
-        ;; A run of 15 or more covers a whole aligned byte of the masks: in this word, or (when it
+        ;; A run of 2B - 1 or more covers a whole aligned block of B bits: in this word, or (when it
         ;; runs past the word's end) the next word's first. Without one, no such run starts here.
         (if (i32.and (i64.ne (local.get $lo) (i64.const 0))
-              (i32.or (i32.lt_u (local.get $min) (i32.const 15))
-                (i32.or (call $fullByte (local.get $lo))
+              (i32.or (i64.eqz (local.get $block))
+                (i32.or
+                  (i64.ne (i64.and (i64.and (i64.sub (i64.xor (local.get $lo) (i64.const -1)) (local.get $ones)) (local.get $lo)) (local.get $highs)) (i64.const 0))
                   (i32.and (i64.ne (i64.shr_u (local.get $lo) (i64.const 63)) (i64.const 0))
-                    (i64.eq (i64.and (i64.load offset=8 (i32.add (local.get $masks) (i32.shl (local.get $i) (i32.const 3)))) (i64.const 255)) (i64.const 255))))))
+                    (i64.eq (i64.and (i64.load offset=8 (i32.add (local.get $masks) (i32.shl (local.get $i) (i32.const 3)))) (local.get $block)) (local.get $block))))))
           (then
             ;; Erosion: keep bit p only where bits p .. p + $min - 1 are all set. A run of $have set
             ;; bits at p and one at p + $step (with $step <= $have) make a run of $have + $step, so
@@ -128,12 +140,6 @@
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $word)))
     (local.get $count))
-
-  ;; 1 when one of the eight bytes of $x is all ones (a zero byte of ~$x).
-  (func $fullByte (param $x i64) (result i32)
-    (i64.ne
-      (i64.and (i64.and (i64.sub (i64.xor (local.get $x) (i64.const -1)) (i64.const 0x0101010101010101)) (local.get $x)) (i64.const 0x8080808080808080))
-      (i64.const 0)))
 
   ;; $bits without the bits below $k (0 when $k >= 64).
   (func $from (param $bits i64) (param $k i32) (result i64)
