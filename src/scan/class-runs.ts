@@ -81,85 +81,112 @@ export const MAX_SIMD_TEXT = 4 * 1024 * 1024;
 const TABLE_BYTES = 32;
 
 /**
- * The runs of several classes in one text, found with WebAssembly SIMD (class-runs.wat): the text
- * is copied into the module's memory once, each class classified sixteen characters at a time,
- * and the runs read from bit masks, about three times the speed of forEachClassRun's skipping
- * (bench:scan), whose probes in ordinary text are a coin toss each. A text with a character
- * beyond ASCII (one byte per character no longer holds) or longer than MAX_SIMD_TEXT is searched
- * with forEachClassRun instead; the runs are the same either way.
+ * The runs of classes in a text, found with WebAssembly SIMD (class-runs.wat): the text is copied
+ * into the module's memory once, every registered class classified sixteen characters at a time
+ * from one load, and each class's runs read from its bit masks when first asked for; about three
+ * times the speed of forEachClassRun's skipping, whose probes in ordinary text are a coin toss
+ * each. The last text's work is kept, so the passes of one scan that ask about the same text (the
+ * decoders, then the rules) share it. A text with a character beyond ASCII (one byte per
+ * character no longer holds) or longer than MAX_SIMD_TEXT is searched with forEachClassRun; the
+ * runs are the same either way.
  */
-export class ClassRunFinder {
-  readonly #specs: readonly RunSpec[];
+export class ClassRunIndex {
+  readonly #specs: RunSpec[] = [];
+  /** Whether a class was registered since the tables were last written to memory. */
+  #newTables = true;
   readonly #module: RunsModule;
   #bytes: Buffer;
+  /** The text indexed, and for it: whether its masks are in memory, and each class's runs once asked for. */
+  #text: string | null = null;
+  #simd = false;
+  #runs: (Int32Array | null)[] = [];
+  #words = 0;
+  #masksAt = 0;
+  #maskBytes = 0;
+  #outAt: number[] = [];
 
-  constructor(specs: readonly RunSpec[]) {
-    for (const s of specs) {
-      if (!Number.isInteger(s.minLength) || s.minLength < 1 || s.minLength > 64) throw new Error("a run's minimum length is 1 to 64");
-    }
-    this.#specs = specs;
+  constructor() {
     this.#module = new WebAssembly.Instance(wasmModule, {}).exports as unknown as RunsModule;
     this.#bytes = Buffer.from(this.#module.memory.buffer);
-    specs.forEach((s, k) => this.#bytes.set(nibbleTable(s.members), k * TABLE_BYTES));
+  }
+
+  /** Adds a class (an identical one is shared); returns its id for runs(). */
+  register(spec: RunSpec): number {
+    if (!Number.isInteger(spec.minLength) || spec.minLength < 1 || spec.minLength > 64) throw new Error("a run's minimum length is 1 to 64");
+    const known = this.#specs.findIndex((s) => s.minLength === spec.minLength && s.members.every((v, c) => v === spec.members[c]));
+    if (known >= 0) return known;
+    this.#specs.push(spec);
+    this.#newTables = true;
+    this.#text = null;
+    return this.#specs.length - 1;
   }
 
   /**
-   * For each class (in the order given), its maximal runs of at least its minLength as
-   * (start, end) pairs, left to right; with `wanted`, only for the classes k where wanted[k] is 1
-   * (the others get none). Valid until the next call.
+   * The maximal runs of class `id` in `text` of at least its minLength, as (start, end) pairs,
+   * left to right. Valid until another text is indexed or a class registered.
    */
-  find(text: string, wanted?: Uint8Array): readonly Int32Array[] {
+  runs(text: string, id: number): Int32Array {
+    if (text !== this.#text) this.#index(text);
+    const known = this.#runs[id];
+    if (known !== undefined && known !== null) return known;
+    const spec = this.#specs[id]!;
+    let runs: Int32Array;
+    if (this.#simd) {
+      const masks = this.#masksAt + id * this.#maskBytes;
+      const count = this.#module.runs(masks, this.#words, spec.minLength, this.#outAt[id]!);
+      runs = new Int32Array(this.#module.memory.buffer, this.#outAt[id]!, 2 * count);
+    } else {
+      const found: number[] = [];
+      forEachClassRun(text, spec.members, spec.minLength, (start, end) => found.push(start, end));
+      runs = Int32Array.from(found);
+    }
+    this.#runs[id] = runs;
+    return runs;
+  }
+
+  #index(text: string): void {
+    this.#text = text;
+    this.#runs = this.#specs.map(() => null);
     const n = text.length;
-    if (wanted !== undefined && wanted.every((w) => w === 0)) return this.#specs.map(() => NONE);
-    if (n > MAX_SIMD_TEXT || !isAscii(text)) return this.#inJavaScript(text, wanted);
+    this.#simd = n <= MAX_SIMD_TEXT && isAscii(text);
+    if (!this.#simd) return;
     const classes = this.#specs.length;
     const padded = (n + 63) & ~63;
     const words = padded / 64;
     // Layout: class tables, the text (zeroes to a multiple of 64), then per class its masks
-    // (plus a zero word) and its runs (at most one per minLength + 1 characters, plus one).
+    // (plus a zero word), then per class room for its runs (at most one per minLength + 1
+    // characters, plus one).
     const input = align(classes * TABLE_BYTES);
     const masksAt = align(input + padded);
     const maskBytes = (words + 1) * 8;
-    const outAt = masksAt + classes * maskBytes;
-    let need = outAt;
-    for (const s of this.#specs) need += 8 * (Math.floor(n / (s.minLength + 1)) + 1);
+    let need = masksAt + classes * maskBytes;
+    this.#outAt = this.#specs.map((s) => {
+      const at = need;
+      need += 8 * (Math.floor(n / (s.minLength + 1)) + 1);
+      return at;
+    });
     const memory = this.#module.memory;
-    if (need > memory.buffer.byteLength) {
-      memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
-      this.#bytes = Buffer.from(memory.buffer);
-    }
+    if (need > memory.buffer.byteLength) memory.grow(Math.ceil((need - memory.buffer.byteLength) / 65536));
+    if (this.#bytes.buffer !== memory.buffer) this.#bytes = Buffer.from(memory.buffer);
     const bytes = this.#bytes;
+    if (this.#newTables) {
+      this.#specs.forEach((s, k) => bytes.set(nibbleTable(s.members), k * TABLE_BYTES));
+      this.#newTables = false;
+    }
     bytes.write(text, input, "latin1");
     bytes.fill(0, input + n, input + padded);
     this.#module.classify(input, padded, 0, classes, masksAt, maskBytes);
-    const out: Int32Array[] = [];
-    let at = outAt;
-    this.#specs.forEach((s, k) => {
-      if (wanted !== undefined && wanted[k] === 0) {
-        out.push(NONE);
-        return;
-      }
-      const masks = masksAt + k * maskBytes;
-      bytes.fill(0, masks + words * 8, masks + maskBytes);
-      const count = this.#module.runs(masks, words, s.minLength, at);
-      out.push(new Int32Array(memory.buffer, at, 2 * count));
-      at += 8 * (Math.floor(n / (s.minLength + 1)) + 1);
-    });
-    return out;
-  }
-
-  #inJavaScript(text: string, wanted: Uint8Array | undefined): Int32Array[] {
-    return this.#specs.map((s, k) => {
-      if (wanted !== undefined && wanted[k] === 0) return NONE;
-      const runs: number[] = [];
-      forEachClassRun(text, s.members, s.minLength, (start, end) => runs.push(start, end));
-      return Int32Array.from(runs);
-    });
+    for (let k = 0; k < classes; k++) bytes.fill(0, masksAt + k * maskBytes + words * 8, masksAt + (k + 1) * maskBytes);
+    this.#words = words;
+    this.#masksAt = masksAt;
+    this.#maskBytes = maskBytes;
   }
 }
 
+/** The index every scanner of the process registers its classes with. */
+export const classRuns = new ClassRunIndex();
+
 const align = (n: number): number => (n + 63) & ~63;
-const NONE = new Int32Array(0);
 
 /** class-runs.wat's table of a class: lo[l] has bit h when 16h + l is a member; hi[h] = 1 << h. */
 function nibbleTable(members: ClassTable): Uint8Array {

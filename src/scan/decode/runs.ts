@@ -1,7 +1,7 @@
 import { BASE32_RUN, decodeBase32Run } from "./base32.ts";
 import { decodeBase64CandidateRange } from "./base64.ts";
 import { decodeHexRange, decodeHexRun, HEX_RUN } from "./hex.ts";
-import { ClassRunFinder, classTable } from "../class-runs.ts";
+import { classRuns, classTable } from "../class-runs.ts";
 
 /**
  * A run of the base64 alphabets (both, RFC 4648 §4-5) and up to six `=`. Every base64, base32
@@ -24,11 +24,9 @@ const MIN_SINGLE_ESCAPES = 4;
 /** What a SPACED_HEX match is made of, and its shortest length (8 pairs, 7 separators). */
 const SPACED_HEX_CHARS = classTable("0123456789ABCDEFabcdef: ");
 const SPACED_HEX_MIN = 23;
-/** Both classes' runs, found in one go (SIMD, class-runs.ts). */
-const RUNS = new ClassRunFinder([
-  { members: ALPHABET, minLength: MIN_RUN },
-  { members: SPACED_HEX_CHARS, minLength: SPACED_HEX_MIN },
-]);
+/** Both classes' runs come from the process's class-run index (SIMD, class-runs.ts). */
+const ALPHABET_RUNS = classRuns.register({ members: ALPHABET, minLength: MIN_RUN });
+const SPACED_HEX_RUNS = classRuns.register({ members: SPACED_HEX_CHARS, minLength: SPACED_HEX_MIN });
 /** Narrowest line width taken for wrapped base64 (PEM uses 64, MIME and `base64` 76). */
 const MIN_WRAP_WIDTH = 40;
 
@@ -161,7 +159,7 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
     }
     blockWidth = 0;
   };
-  const [alphabetRuns, spacedHexRuns] = RUNS.find(text) as [Int32Array, Int32Array];
+  const alphabetRuns = classRuns.runs(text, ALPHABET_RUNS);
   const visit = (at: number, end: number) => {
     let pad = 0;
     while (pad < MAX_PAD && text.charCodeAt(end + pad) === 61) pad++;
@@ -239,6 +237,7 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   {
     // A match is a run of its characters, so only such runs are searched.
     const spaced: Span[] = [];
+    const spacedHexRuns = classRuns.runs(text, SPACED_HEX_RUNS);
     for (let i = 0; i < spacedHexRuns.length; i += 2) {
       const from = spacedHexRuns[i]!;
       const to = spacedHexRuns[i + 1]!;

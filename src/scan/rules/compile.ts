@@ -6,7 +6,7 @@
  */
 import { injectionRuleSchema, mcpRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
 import { compileKeywords, type KeywordHits } from "./keywords.ts";
-import { ClassRunFinder, forEachClassRun } from "../class-runs.ts";
+import { classRuns, forEachClassRun } from "../class-runs.ts";
 import { analysePattern, keywordAnchored, type RunClass } from "./safety.ts";
 import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
 
@@ -309,27 +309,21 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
     if (m.keywordIds.length === 0) selected[i] = 1;
   });
   const always = selected.slice();
-  // The class runs of every rule placed by them, found in one go (SIMD, class-runs.ts); a class
-  // with runs longer than the finder takes is searched on its own.
-  const runSpecs: { members: Uint8Array; minLength: number }[] = [];
+  // The class runs of the rules placed by them come from the process's class-run index (SIMD,
+  // class-runs.ts), which the decoders share; a class with runs longer than it takes is searched
+  // on its own.
   const runIndex = matchers.map((m) => {
     // Only rules the keywords cannot place (anchored and windowed ones never look at runs).
     const placed = m.keywordIds.length > 0 && (m.anchored || m.reach !== Infinity);
     if (m.runs === null || placed || m.runs.minLength > 64) return -1;
-    const { members, minLength } = m.runs;
-    let k = runSpecs.findIndex((s) => s.minLength === minLength && s.members.every((v, c) => v === members[c]));
-    if (k < 0) k = runSpecs.push({ members, minLength }) - 1;
-    return k;
+    return classRuns.register({ members: m.runs.members, minLength: m.runs.minLength });
   });
-  const finder = runSpecs.length > 0 ? new ClassRunFinder(runSpecs) : null;
-  const wanted = new Uint8Array(runSpecs.length);
 
   return {
     rules: matchers.map((m) => m.rule),
     scan(text: string): Finding[] {
       const findings: Finding[] = [];
       const hits = automaton.scan(text);
-      let classRuns: readonly Int32Array[] | undefined;
       const { counts, found, foundCount } = hits;
       selected.set(always);
       for (let i = 0; i < foundCount; i++) for (const r of rulesOfKeyword[found[i]!]!) selected[r] = 1;
@@ -369,14 +363,8 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
             for (let i = start; i <= end - minLength; i++) if (first[text.charCodeAt(i)] === 1) starts.push(i);
           };
           const k = runIndex[r]!;
-          if (k >= 0 && classRuns === undefined) {
-            // The runs of every selected rule's class, in one go, the first time one is needed.
-            wanted.fill(0);
-            for (let q = r; q < matchers.length; q++) if (selected[q] === 1 && runIndex[q]! >= 0) wanted[runIndex[q]!] = 1;
-            classRuns = finder!.find(text, wanted);
-          }
           if (k < 0) forEachClassRun(text, m.runs.members, minLength, visit);
-          else for (let i = 0, runs = classRuns![k]!; i < runs.length; i += 2) visit(runs[i]!, runs[i + 1]!);
+          else for (let i = 0, runs = classRuns.runs(text, k); i < runs.length; i += 2) visit(runs[i]!, runs[i + 1]!);
           if (starts.length > 0) matchAt(m, text, starts, findings);
           continue;
         }

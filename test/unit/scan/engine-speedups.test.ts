@@ -10,7 +10,7 @@ import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 import { compileKeywords } from "../../../src/scan/rules/keywords.ts";
 import { analysePattern, keywordAnchored, patternReach } from "../../../src/scan/rules/safety.ts";
 import { loadRuleFiles } from "../../../src/config/rule-files.ts";
-import { ClassRunFinder, classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
+import { ClassRunIndex, classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { scanText } from "../../../src/scan/text-scan.ts";
 
@@ -357,13 +357,15 @@ describe("SIMD class runs (class-runs.wat)", () => {
   test("equal the skipping search for several classes at once, at every length and minimum, ASCII or not", () => {
     const classes = ["0123456789 -", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-", "0123456789ABCDEFabcdef: ", "x"];
     const alphabet = [..."0123456789 -abx:+/_ZQ\n\t", "é", "Ł", "\u0141", "\u2028"];
-    // A finder (a WebAssembly instance and its memory) per 8 rounds: instances are made per rule pack, not per text.
+    // An index (a WebAssembly instance and its memory) per 8 rounds: the process has one.
+    let index = new ClassRunIndex();
     let specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 }));
-    let finder = new ClassRunFinder(specs);
+    let ids: number[] = [];
     for (let round = 0; round < 400; round++) {
       if (round % 8 === 0) {
+        index = new ClassRunIndex();
         specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 + Math.floor(rand() * 64) }));
-        finder = new ClassRunFinder(specs);
+        ids = specs.map((s) => index.register(s));
       }
       // Lengths around the 64-character blocks; some texts beyond ASCII (searched in JavaScript: Ł is 0x41 as a Latin-1 byte).
       const length = pick([0, 1, 15, 16, 63, 64, 65, 127, 128, 129, 1000, 5000]) + Math.floor(rand() * 3);
@@ -372,20 +374,25 @@ describe("SIMD class runs (class-runs.wat)", () => {
         const c = pick(alphabet);
         return ascii && c.charCodeAt(0) >= 128 ? "a" : rand() < 0.3 ? "0" : c;
       }).join("");
-      const wanted = Uint8Array.from(specs, () => (rand() < 0.8 ? 1 : 0));
-      const got = finder.find(text, wanted).map((runs) => Array.from(runs));
-      const want = specs.map((s, k) => {
-        const runs: number[] = [];
-        if (wanted[k] === 1) forEachClassRun(text, s.members, s.minLength, (a, b) => runs.push(a, b));
-        return runs;
-      });
-      expect({ text, mins: specs.map((s) => s.minLength), got }).toEqual({ text, mins: specs.map((s) => s.minLength), got: want });
+      // Asked in any order, some twice, some not at all.
+      const asked = specs.map((_, k) => k).filter(() => rand() < 0.8);
+      for (const k of [...asked, ...asked].sort(() => rand() - 0.5)) {
+        const want: number[] = [];
+        forEachClassRun(text, specs[k]!.members, specs[k]!.minLength, (a, b) => want.push(a, b));
+        expect({ text, min: specs[k]!.minLength, got: Array.from(index.runs(text, ids[k]!)) }).toEqual({ text, min: specs[k]!.minLength, got: want });
+      }
     }
   });
-  test("a long run across many blocks, one at the very end, none at all", () => {
-    const finder = new ClassRunFinder([{ members: classTable("a"), minLength: 64 }]);
-    expect(Array.from(finder.find(`${"a".repeat(1000)} ${"a".repeat(63)} ${"a".repeat(64)}`)[0]!)).toEqual([0, 1000, 1065, 1129]);
-    expect(Array.from(finder.find("b".repeat(300))[0]!)).toEqual([]);
-    expect(() => new ClassRunFinder([{ members: classTable("a"), minLength: 65 }])).toThrow(/1 to 64/);
+  test("a long run across many blocks, one at the very end, none at all; identical classes shared; bad minimums refused", () => {
+    const index = new ClassRunIndex();
+    const a = index.register({ members: classTable("a"), minLength: 64 });
+    expect(index.register({ members: classTable("a"), minLength: 64 })).toBe(a);
+    expect(Array.from(index.runs(`${"a".repeat(1000)} ${"a".repeat(63)} ${"a".repeat(64)}`, a))).toEqual([0, 1000, 1065, 1129]);
+    expect(Array.from(index.runs("b".repeat(300), a))).toEqual([]);
+    // A class registered after a text was indexed is found in that text too.
+    const b = index.register({ members: classTable("b"), minLength: 2 });
+    expect(Array.from(index.runs("b".repeat(300), b))).toEqual([0, 300]);
+    expect(() => index.register({ members: classTable("a"), minLength: 65 })).toThrow(/1 to 64/);
   });
 });
+
