@@ -152,15 +152,16 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
   let blockWidth = 0;
   let lastLineLength = 0;
   let lines = 0;
-  const closeBlock = () => {
-    if (blockWidth > 0 && lines >= 2) {
-      const d = decodeBase64CandidateRange(text, blockStart, blockEnd, b64Budget, false, true);
-      if (d !== null) wrapped.push([blockStart, blockEnd, d]);
-    }
-    blockWidth = 0;
+  const closeBlock = (start: number, end: number) => {
+    const d = decodeBase64CandidateRange(text, start, end, b64Budget, false, true);
+    if (d !== null) wrapped.push([start, end, d]);
   };
   const alphabetRuns = classRuns.runs(text, ALPHABET_RUNS);
-  const visit = (at: number, end: number) => {
+  // One loop over the runs, without a call per run: JavaScriptCore keeps the loop's state in
+  // registers, where a closure's captured variables live in memory.
+  for (let r = 0; r < alphabetRuns.length; r += 2) {
+    const at = alphabetRuns[r]!;
+    const end = alphabetRuns[r + 1]!;
     let pad = 0;
     while (pad < MAX_PAD && text.charCodeAt(end + pad) === 61) pad++;
     const length = end + pad - at;
@@ -171,7 +172,8 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
       blockEnd = at + length;
       lastLineLength = length;
     } else {
-      closeBlock();
+      if (blockWidth > 0 && lines >= 2) closeBlock(blockStart, blockEnd);
+      blockWidth = 0;
       if (length >= MIN_WRAP_WIDTH && length % 4 === 0) {
         blockStart = at;
         blockEnd = at + length;
@@ -197,7 +199,7 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
           hex.push([at, end, d]);
         }
       }
-      return;
+      continue;
     }
     const base64End = pad > 2 ? end + 2 : end + pad;
     const d64 = decodeBase64CandidateRange(text, at, base64End, b64Budget, true);
@@ -223,9 +225,8 @@ export function decodeRunViews(text: string, maxOut: number): RunViews {
         i = j;
       }
     }
-  };
-  for (let i = 0; i < alphabetRuns.length; i += 2) visit(alphabetRuns[i]!, alphabetRuns[i + 1]!);
-  closeBlock();
+  }
+  if (blockWidth > 0 && lines >= 2) closeBlock(blockStart, blockEnd);
   // A decoded block replaces the lines it is made of, in a view of its own: lines that only look
   // like a block (two long values on adjacent lines, a digest above a path) keep their own
   // decodings in the base64 view.
