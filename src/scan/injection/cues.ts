@@ -39,6 +39,11 @@ export const DEFAULT_WITHIN = 200;
  */
 export const BLANK_LINE = 150;
 const PARAGRAPH = 40;
+/**
+ * The end of a JSON string (`",` or `":`) puts what follows this many characters further away:
+ * a model name in one value, a verb in a key and "user" in the next are not a sentence.
+ */
+export const JSON_FIELD = BLANK_LINE;
 /** A NUL puts what follows beyond every intent's reach: it separates texts scanned together. */
 const SEPARATE = 10_000;
 
@@ -321,6 +326,7 @@ function buildCueScanner(
         // A NUL separates two texts read in one pass (engine.ts, which turns the texts' own NULs
         // into spaces): no intent spans it.
         if (c === 0) shift += SEPARATE;
+        else if ((c === 44 || c === 58) && text.charCodeAt(i - 1) === 34) shift += JSON_FIELD;
         cls = classOf[c]!;
       } else {
         const f = foldUnit(c);
@@ -357,6 +363,7 @@ function buildCueScanner(
         shift += BLANK_LINE;
         paragraph = 0;
       } else if (c === 0) shift += SEPARATE;
+      else if ((c === 44 || c === 58) && text.charCodeAt(i - 1) === 34) shift += JSON_FIELD;
       c = foldUnit(c);
       if (c === 32) {
         if (prevSpace) continue;
