@@ -208,14 +208,10 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     let longDigits = false;
     let hex = true;
     let mail = false;
-    let skeleton = 0;
-    let stem = false;
     let i = start;
     for (; i < n; i++) {
       const c = text.charCodeAt(i);
       if (!isLeetChar(c)) break;
-      skeleton = skeletonStep(skeleton, c);
-      if (known !== null && i - start >= 2 && known.stems.has(skeleton)) stem = true;
       if (isAsciiLetter(c)) {
         letters++;
         digitRun = 0;
@@ -235,7 +231,16 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     const length = i - start;
     if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
     // Most tokens (ids, versions, hashes) share no skeleton with any word: out before folding.
-    if (known !== null && !stem && !known.words.has(skeleton)) continue;
+    // (Hashed only now: ids and digests, refused above, are most of the words seen here.)
+    if (known !== null) {
+      let skeleton = 0;
+      let stem = false;
+      for (let k = start; k < i; k++) {
+        skeleton = skeletonStep(skeleton, text.charCodeAt(k));
+        if (k - start >= 2 && known.stems.has(skeleton)) stem = true;
+      }
+      if (!stem && !known.words.has(skeleton)) continue;
+    }
     const folded = foldLeetWord(text.slice(start, i), vocabulary);
     if (folded !== null) words.push([start, i, folded]);
   }
