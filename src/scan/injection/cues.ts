@@ -384,8 +384,14 @@ function buildCueScanner(
     }
   };
 
-  /** Every cue phrase in `text`, in order of end; returns the count. */
+  /**
+   * Every cue phrase in `text`, in order of end; returns the count. The last text's hits are
+   * kept: the engine asks for the discussion cues and then scans the same text.
+   */
+  let lastText: string | null = null;
   const findCues = (text: string): number => {
+    if (text === lastText) return n;
+    lastText = text;
     n = 0;
     findAscii(text);
     if (wideIds.length === 0 || isAscii(text)) return n;

@@ -28,6 +28,7 @@ const LEET_CONTEXT = 256;
 /** What each digit or sign most often stands for; `1` is also `l` (VOCABULARY decides). */
 const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a", $: "s" };
 const LEET_ALTERNATIVES: Readonly<Record<string, string>> = { "1": "l", "6": "b", "9": "q" };
+
 /** At most this many ambiguous digits in one word are tried both ways. */
 const MAX_AMBIGUOUS = 4;
 
@@ -117,42 +118,64 @@ const LEET_CHARS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || c === 36) LEET_CHARS[c] = 1;
 const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
 
-/** Letters a leetspeak digit or sign may stand for: blanked in a word's skeleton. */
-const LEET_LETTERS = new Uint8Array(128);
-for (const ch of "oizeasgtblq") LEET_LETTERS[ch.charCodeAt(0)] = 1;
-/** A skeleton's character: `?` for a digit, sign or letter one may stand for, else the lower-case letter. */
-const skeletonChar = (c: number): number => {
-  const lower = c | 0x20;
-  return !isAsciiLetter(c) || LEET_LETTERS[lower] === 1 ? 63 : lower;
-};
 /**
- * The hash of a word's skeleton: every digit, sign and letter one may stand for blanked, so
- * `1gn0r3` and `ignore` are both `??n?r?`. Computed as the word is walked, no string made.
+ * The exact hashes of a vocabulary's words and stems (entries ending in `*`), to tell without
+ * making a string whether a token can fold to one of them (mayFold).
  */
-const skeletonStep = (h: number, c: number): number => (Math.imul(h, 31) + skeletonChar(c)) | 0;
-function skeletonHash(word: string): number {
-  let h = 0;
-  for (let i = 0; i < word.length; i++) h = skeletonStep(h, word.charCodeAt(i));
-  return h;
-}
-/** The skeleton hashes of a vocabulary's words, and of its stems (entries ending in `*`). */
-interface Skeletons {
+interface FoldHashes {
   readonly words: Set<number>;
   readonly stems: Set<number>;
 }
-const skeletons = new WeakMap<ReadonlySet<string>, Skeletons>();
-const skeletonsOf = (vocabulary: ReadonlySet<string>): Skeletons => {
-  let known = skeletons.get(vocabulary);
+const foldHashes = new WeakMap<ReadonlySet<string>, FoldHashes>();
+const hashStep = (h: number, c: number): number => (Math.imul(h, 31) + c) | 0;
+function hashOf(word: string): number {
+  let h = 0;
+  for (let i = 0; i < word.length; i++) h = hashStep(h, word.charCodeAt(i));
+  return h;
+}
+export const foldHashesOf = (vocabulary: ReadonlySet<string>): FoldHashes => {
+  let known = foldHashes.get(vocabulary);
   if (known === undefined) {
     known = { words: new Set(), stems: new Set() };
     for (const w of vocabulary) {
-      if (w.endsWith("*")) known.stems.add(skeletonHash(w.slice(0, -1)));
-      else known.words.add(skeletonHash(w));
+      if (w.endsWith("*")) known.stems.add(hashOf(w.slice(0, -1)));
+      else known.words.add(hashOf(w));
     }
-    skeletons.set(vocabulary, known);
+    foldHashes.set(vocabulary, known);
   }
   return known;
 };
+/** Lower-case letter a leetspeak character reads as (0 for none), and its second reading (`1` as `l`). */
+const LEET_CODE = new Uint8Array(128);
+const LEET_ALT_CODE = new Uint8Array(128);
+for (const [c, letter] of Object.entries(LEET)) LEET_CODE[c.charCodeAt(0)] = letter.charCodeAt(0);
+for (const [c, letter] of Object.entries(LEET_ALTERNATIVES)) LEET_ALT_CODE[c.charCodeAt(0)] = letter.charCodeAt(0);
+
+/**
+ * Whether `text[start, end)` can fold to a word of the vocabulary, as foldLeetWord tries it
+ * (the common reading, then each choice for ambiguous digits when there are at most
+ * MAX_AMBIGUOUS), by hashes: a false yes costs a fold; a no is certain. Most tokens that pass the
+ * other tests (`718ms`, `base64`) are refused here without a string.
+ */
+export function mayFold(text: string, start: number, end: number, known: FoldHashes): boolean {
+  let ambiguous = 0;
+  for (let k = start; k < end; k++) if (LEET_ALT_CODE[text.charCodeAt(k)] !== 0) ambiguous++;
+  const choices = ambiguous === 0 || ambiguous > MAX_AMBIGUOUS ? 1 : 1 << ambiguous;
+  for (let mask = 0; mask < choices; mask++) {
+    let h = 0;
+    let bit = 0;
+    for (let k = start; k < end; k++) {
+      const c = text.charCodeAt(k);
+      let letter = LEET_CODE[c]!;
+      if (LEET_ALT_CODE[c] !== 0 && (mask & (1 << bit++)) !== 0) letter = LEET_ALT_CODE[c]!;
+      h = hashStep(h, letter === 0 ? c | 0x20 : letter);
+      // A stem is a strict prefix of three letters or more.
+      if (k - start >= 2 && k < end - 1 && known.stems.has(h)) return true;
+    }
+    if (known.words.has(h)) return true;
+  }
+  return false;
+}
 
 /** Whether `word` is in the vocabulary, as a word or as a word starting with one of its stems. */
 function inVocabulary(word: string, vocabulary: ReadonlySet<string>): boolean {
@@ -166,7 +189,7 @@ function inVocabulary(word: string, vocabulary: ReadonlySet<string>): boolean {
  * and as `l`), or null when none is (technical tokens fold to nonsense, and nonsense matches
  * nothing but noise); without one, the common reading.
  */
-function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
+export function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
   const lower = word.toLowerCase();
   const common = lower.replace(/[0-9@$]/g, (c) => LEET[c]!);
   if (vocabulary === undefined || inVocabulary(common, vocabulary)) return common;
@@ -196,7 +219,7 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
   if (!LEET_PAIR.test(text)) return null;
   const words: [start: number, end: number, folded: string][] = [];
   const n = text.length;
-  const known = vocabulary === undefined ? null : skeletonsOf(vocabulary);
+  const known = vocabulary === undefined ? null : foldHashesOf(vocabulary);
   // Only words where a letter touches a digit or sign: the regular expression skips the prose.
   LEET_PAIRS.lastIndex = 0;
   for (let m = LEET_PAIRS.exec(text); m !== null; m = LEET_PAIRS.exec(text)) {
@@ -230,17 +253,9 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     LEET_PAIRS.lastIndex = i;
     const length = i - start;
     if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
-    // Most tokens (ids, versions, hashes) share no skeleton with any word: out before folding.
-    // (Hashed only now: ids and digests, refused above, are most of the words seen here.)
-    if (known !== null) {
-      let skeleton = 0;
-      let stem = false;
-      for (let k = start; k < i; k++) {
-        skeleton = skeletonStep(skeleton, text.charCodeAt(k));
-        if (k - start >= 2 && known.stems.has(skeleton)) stem = true;
-      }
-      if (!stem && !known.words.has(skeleton)) continue;
-    }
+    // Most tokens (ids, versions, durations) fold to no word: out before folding. (Hashed only
+    // now: ids and digests, refused above, are most of the words seen here.)
+    if (known !== null && !mayFold(text, start, i, known)) continue;
     const folded = foldLeetWord(text.slice(start, i), vocabulary);
     if (folded !== null) words.push([start, i, folded]);
   }

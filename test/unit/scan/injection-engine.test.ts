@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { inspectResponse, responseKind, responseSegments, sseEvents, STRIPPED } from "../../../src/inspect/response.ts";
 import { createInjectionEngine } from "../../../src/scan/injection/engine.ts";
 import { htmlSegments } from "../../../src/scan/injection/html.ts";
-import { leetFolded, readingsOf, spacedJoined } from "../../../src/scan/injection/readings.ts";
+import { foldHashesOf, foldLeetWord, leetFolded, mayFold, readingsOf, spacedJoined } from "../../../src/scan/injection/readings.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 
 const rule = (id: string, weight: number, keywords: string, pattern: string, match: string, noMatch: string) =>
@@ -216,5 +216,25 @@ describe("verdicts on response bodies", () => {
     for (const text of ["<p>You can ignore the previous warning if you already upgraded.</p>", "The system prompt is configured in settings.json.", JSON.stringify({ q: "id_rsa is your private key file; never share it" })]) {
       expect(inspectResponse(text.startsWith("{") ? "json" : "html", text, engine, "block")).toMatchObject({ verdict: "allow", score: 0 });
     }
+  });
+});
+
+describe("leetspeak prefilter", () => {
+  test("mayFold never refuses a token that foldLeetWord folds into the vocabulary", () => {
+    const vocabulary = new Set(["ignore", "instructions", "previous", "system", "secret", "disregard*", "bypass*", "all", "leak*"]);
+    const known = foldHashesOf(vocabulary);
+    const leet: Record<string, string[]> = { o: ["0"], i: ["1"], l: ["1"], z: ["2"], e: ["3"], a: ["4", "@"], s: ["5", "$"], g: ["6", "9"], b: ["6", "8"], t: ["7"], q: ["9"] };
+    let seed = 11;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    let folded = 0;
+    for (let round = 0; round < 3000; round++) {
+      const base = [...vocabulary][Math.floor(rand() * vocabulary.size)]!.replace("*", ["", "ing", "ed", "s"][Math.floor(rand() * 4)]!);
+      let token = [...base].map((c) => (leet[c] && rand() < 0.5 ? leet[c]![Math.floor(rand() * leet[c]!.length)]! : rand() < 0.2 ? c.toUpperCase() : c)).join("");
+      if (rand() < 0.3) token = token.slice(0, Math.max(1, token.length - 1)) + String(Math.floor(rand() * 10));
+      const want = foldLeetWord(token, vocabulary);
+      if (want !== null) folded++;
+      if (want !== null) expect({ token, may: mayFold(token, 0, token.length, known) }).toEqual({ token, may: true });
+    }
+    expect(folded).toBeGreaterThan(500);
   });
 });
