@@ -10,6 +10,7 @@ import { cpSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, exi
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { embedRe2Wasm } from "../../build.ts";
+import { watPlugin } from "../../scripts/wat.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
 let dir = "";
@@ -29,7 +30,7 @@ const text = await Bun.stdin.text();
 process.stdout.write(JSON.stringify({ findings: rules.scan(text), bad }));
 `;
 
-/** Builds ENTRY into a binary with the plugins of build.ts (or none), then hides the package copy. */
+/** Builds ENTRY into a binary with the plugins of build.ts (or all but embedRe2Wasm), then hides the package copy. */
 async function buildEntry(name: string, plugins: Bun.BunPlugin[]): Promise<string> {
   const work = join(dir, name);
   mkdirSync(join(work, "node_modules"), { recursive: true });
@@ -68,7 +69,7 @@ afterAll(() => {
 
 describe("custom rules in a compiled binary", () => {
   test("re2.wasm is embedded: the binary scans with RE2 after its node_modules copy is gone", async () => {
-    const binary = await buildEntry("embedded", [embedRe2Wasm]);
+    const binary = await buildEntry("embedded", [embedRe2Wasm, watPlugin]);
     const secret = "q7w8e9r0t1y2u3i4o5p6a7s8";
     const input = `é😀 token: acme_${secret} end`;
     const { code, stdout, stderr } = run(binary, input);
@@ -84,7 +85,7 @@ describe("custom rules in a compiled binary", () => {
   }, 120_000);
 
   test("control: without the plugin the binary looks for re2.wasm where it was built, and fails", async () => {
-    const binary = await buildEntry("plain", []);
+    const binary = await buildEntry("plain", [watPlugin]);
     const { code, stdout } = run(binary, "acme_q7w8e9r0t1y2u3i4o5p6a7s8");
     expect(code).not.toBe(0);
     expect(stdout).not.toContain("dlp.custom.acme-key");

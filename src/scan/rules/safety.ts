@@ -414,86 +414,39 @@ export function patternReach(source: string, flags = ""): number {
   }
 }
 
-/** Most prefix paths keywordAnchored expands before it gives up (the rule is then not anchored). */
-const MAX_PREFIX_PATHS = 512;
-
-class TooManyPaths extends Error {}
-
-/**
- * Appends what `node` can consume to each path that is not `done` (done paths are kept as they
- * are). Paths are the character sets of a match's first characters.
- */
-function extendPaths(node: Node, paths: readonly CharSet[][], done: (p: CharSet[]) => boolean): CharSet[][] {
-  const out: CharSet[][] = [];
-  const push = (p: CharSet[]) => {
-    if (out.length >= MAX_PREFIX_PATHS) throw new TooManyPaths();
-    out.push(p);
-  };
-  switch (node.kind) {
-    case "empty":
-      return paths.slice();
-    case "set": {
-      const sets = splitLetters(node.set);
-      for (const p of paths) {
-        if (done(p)) push(p);
-        else for (const set of sets) push([...p, set]);
-      }
-      return out;
-    }
-    case "group":
-      for (const alt of node.alts) {
-        let cur = paths.slice();
-        for (const n of alt) cur = extendPaths(n, cur, done);
-        for (const p of cur) push(p);
-      }
-      return out;
-    case "quant": {
-      // A lookaround consumes nothing; a repetition is expanded count by count, and stops once
-      // every path is full (further repetitions cannot change a full path).
-      if (node.max === 0) return paths.slice();
-      let cur = paths.slice();
-      for (let r = 0; r <= node.max; r++) {
-        if (r >= node.min) for (const p of cur) push(p);
-        if (r === node.max || cur.every(done)) {
-          if (r < node.min) for (const p of cur) push(p);
-          break;
-        }
-        cur = extendPaths(node.node, cur, done);
-      }
-      return out;
-    }
-  }
-}
-
-/** Largest set split into one path per letter (`[pe]`, `[us]`, `[_-]`): a keyword is one of them. */
+/** Largest set read as one choice per letter (`[pe]`, `[us]`, `[_-]`): a keyword has one of them. */
 const MAX_SPLIT = 4;
 
 /**
- * A small ASCII set as its members, a letter's two cases together (`[pe]` is `p` or `e`, each in
- * either case); a larger set stays whole.
+ * The lower-case letters (or other characters) a set can be, when it is small: `[pe]` is `p` or
+ * `e` in either case. Null when it is larger, or holds a character beyond ASCII.
  */
-function splitLetters(set: CharSet): CharSet[] {
-  if (set.other) return [set];
-  const groups = new Map<number, CharSet>();
+function choicesOf(set: CharSet): number[] | null {
+  if (set.other) return null;
+  const keys: number[] = [];
   for (let c = 0; c < 128; c++) {
     if ((set.bits[c >> 5]! & (1 << (c & 31))) === 0) continue;
     const key = c >= 65 && c <= 90 ? c + 32 : c;
-    let g = groups.get(key);
-    if (g === undefined) {
-      if (groups.size === MAX_SPLIT) return [set];
-      groups.set(key, (g = new CharSet()));
+    if (!keys.includes(key)) {
+      if (keys.length === MAX_SPLIT) return null;
+      keys.push(key);
     }
-    g.add(c);
   }
-  return [...groups.values()];
+  return keys;
 }
+
+class NotAnchored extends Error {}
 
 /**
  * True when every match of `source` begins with one of `keywords` (lower-case ASCII), compared
  * as the keyword automaton compares (ASCII letters in either case): then the engine needs to try
  * the pattern only where a keyword starts, anchored there, instead of at every position of the
- * text or of a window. Proved from the parse (every way a match can begin is expanded, up to
- * MAX_PREFIX_PATHS ways), never from examples; false when unsure.
+ * text or of a window. Proved from the parse, never from examples; false when unsure.
+ *
+ * The pattern is walked with the set of places in the keywords' trie its matches so far can be
+ * at (DONE once one has read a whole keyword): a character the trie has no edge for, from a
+ * place that is not DONE, or a match that can end before DONE, refutes it. There are as many
+ * places as trie nodes, so alternations and repetitions cost their size, not their number of ways.
  */
 export function keywordAnchored(source: string, flags: string, keywords: readonly string[]): boolean {
   if (keywords.length === 0 || keywords.some((k) => /[^\x20-\x7e]/.test(k)) || /[uv]/.test(flags) || /\\[1-9]|\\k</.test(source)) return false;
@@ -503,22 +456,82 @@ export function keywordAnchored(source: string, flags: string, keywords: readonl
   } catch {
     return false;
   }
-  const folded = (c: number) => {
-    const s = CharSet.of(c);
-    s.caseFold();
-    return s;
+  // The trie: edges keyed node * 128 + character; a node that ends a keyword is DONE at once.
+  const DONE = -1;
+  const edges = new Map<number, number>();
+  let nodes = 1;
+  const ends = new Set<number>();
+  for (const k of keywords) {
+    let node = 0;
+    for (let i = 0; i < k.length; i++) {
+      const key = node * 128 + k.charCodeAt(i);
+      let child = edges.get(key);
+      if (child === undefined) edges.set(key, (child = nodes++));
+      node = child;
+    }
+    ends.add(node);
+  }
+  const read = (places: ReadonlySet<number>, set: CharSet): Set<number> => {
+    const out = new Set<number>();
+    let choices: number[] | null | undefined;
+    for (const at of places) {
+      if (at === DONE) {
+        out.add(DONE);
+        continue;
+      }
+      choices ??= choicesOf(set);
+      if (choices === null) throw new NotAnchored();
+      for (const c of choices) {
+        const child = edges.get(at * 128 + c);
+        if (child === undefined) throw new NotAnchored();
+        out.add(ends.has(child) ? DONE : child);
+      }
+    }
+    return out;
   };
-  const keywordSets = keywords.map((k) => Array.from(k, (ch) => folded(ch.charCodeAt(0))));
-  const within = (a: CharSet, b: CharSet) => !a.other && a.bits.every((w, i) => (w & ~b.bits[i]!) === 0);
-  const begins = (p: CharSet[]) => keywordSets.some((k) => p.length >= k.length && k.every((set, j) => within(p[j]!, set)));
-  // A path is expanded until it begins with a keyword or is as long as the longest one.
-  const limit = Math.max(...keywords.map((k) => k.length));
-  let paths: CharSet[][];
+  const same = (a: ReadonlySet<number>, b: ReadonlySet<number>) => a.size === b.size && [...a].every((x) => b.has(x));
+  const onlyDone = (places: ReadonlySet<number>) => places.size === 1 && places.has(DONE);
+  const walk = (node: Node, places: Set<number>): Set<number> => {
+    if (onlyDone(places)) return places;
+    switch (node.kind) {
+      case "empty":
+        return places;
+      case "set":
+        return read(places, node.set);
+      case "group": {
+        const out = new Set<number>();
+        for (const alt of node.alts) {
+          let cur = places;
+          for (const n of alt) cur = walk(n, cur);
+          for (const x of cur) out.add(x);
+        }
+        return out;
+      }
+      case "quant": {
+        // A lookaround reads nothing. A repetition: the places after each count from min to max,
+        // until a count brings nothing new (places are finite, so that comes).
+        if (node.max === 0) return places;
+        const out = new Set<number>();
+        let cur = places;
+        for (let r = 0; ; r++) {
+          if (r >= node.min) {
+            const before = out.size;
+            for (const x of cur) out.add(x);
+            if (out.size === before && r > node.min) break;
+          }
+          if (r === node.max) break;
+          const next = walk(node.node, cur);
+          if (r >= node.min && same(next, cur)) break;
+          cur = next;
+        }
+        return out;
+      }
+    }
+  };
   try {
-    paths = extendPaths({ kind: "group", alts }, [[]], (p) => p.length >= limit || begins(p));
+    return onlyDone(walk({ kind: "group", alts }, new Set([0])));
   } catch (e) {
-    if (e instanceof TooManyPaths) return false;
+    if (e instanceof NotAnchored) return false;
     throw e;
   }
-  return paths.every(begins);
 }
