@@ -25,7 +25,10 @@ await step("typecheck (tsc --noEmit)", () => $`tsc --noEmit -p .`.nothrow());
 await step("build (dist/sluice)", () => $`bun run build`.nothrow());
 
 console.log("\n=== bun test");
-const proc = Bun.spawn(["bun", "test", ...process.argv.slice(2)], { stdout: "inherit", stderr: "pipe", env: { ...process.env } });
+// 30 s per test unless it says otherwise: the end-to-end tests start dist/sluice, several times
+// in some, and a loaded 2-core CI machine is slow at it. (bunfig.toml's [test] timeout is not
+// read by this Bun; the flag is.)
+const proc = Bun.spawn(["bun", "test", "--timeout", "30000", ...process.argv.slice(2)], { stdout: "inherit", stderr: "pipe", env: { ...process.env } });
 // bun test writes its report to stderr; pass it through and keep it for the summary.
 let report = "";
 const decoder = new TextDecoder();
