@@ -78,6 +78,12 @@ const wasmModule = new WebAssembly.Module(wasmBytes);
 
 /** Texts longer than this are searched in JavaScript: the module's memory never shrinks. */
 export const MAX_SIMD_TEXT = 4 * 1024 * 1024;
+/**
+ * Texts shorter than this are searched in JavaScript too: copying one into the module and
+ * classifying every registered class costs more than skipping through a few hundred characters
+ * (a tool description, a header value).
+ */
+export const MIN_SIMD_TEXT = 1024;
 const TABLE_BYTES = 32;
 
 /**
@@ -87,8 +93,8 @@ const TABLE_BYTES = 32;
  * times the speed of forEachClassRun's skipping, whose probes in ordinary text are a coin toss
  * each. The last text's work is kept, so the passes of one scan that ask about the same text (the
  * decoders, then the rules) share it. A text with a character beyond ASCII (one byte per
- * character no longer holds) or longer than MAX_SIMD_TEXT is searched with forEachClassRun; the
- * runs are the same either way.
+ * character no longer holds), shorter than MIN_SIMD_TEXT or longer than MAX_SIMD_TEXT is searched
+ * with forEachClassRun; the runs are the same either way.
  */
 export class ClassRunIndex {
   readonly #specs: RunSpec[] = [];
@@ -105,7 +111,8 @@ export class ClassRunIndex {
   #maskBytes = 0;
   #outAt: number[] = [];
 
-  constructor() {
+  /** `minSimdText`: MIN_SIMD_TEXT but for tests, which hold the module to the search at every length. */
+  constructor(readonly minSimdText = MIN_SIMD_TEXT) {
     this.#module = new WebAssembly.Instance(wasmModule, {}).exports as unknown as RunsModule;
     this.#bytes = Buffer.from(this.#module.memory.buffer);
   }
@@ -148,7 +155,7 @@ export class ClassRunIndex {
     this.#text = text;
     this.#runs = this.#specs.map(() => null);
     const n = text.length;
-    this.#simd = n <= MAX_SIMD_TEXT && isAscii(text);
+    this.#simd = n >= this.minSimdText && n <= MAX_SIMD_TEXT && isAscii(text);
     if (!this.#simd) return;
     const classes = this.#specs.length;
     const padded = (n + 63) & ~63;

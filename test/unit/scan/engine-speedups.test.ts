@@ -358,12 +358,12 @@ describe("SIMD class runs (class-runs.wat)", () => {
     const classes = ["0123456789 -", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-", "0123456789ABCDEFabcdef: ", "x"];
     const alphabet = [..."0123456789 -abx:+/_ZQ\n\t", "é", "Ł", "\u0141", "\u2028"];
     // An index (a WebAssembly instance and its memory) per 8 rounds: the process has one.
-    let index = new ClassRunIndex();
+    let index = new ClassRunIndex(0);
     let specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 }));
     let ids: number[] = [];
     for (let round = 0; round < 400; round++) {
       if (round % 8 === 0) {
-        index = new ClassRunIndex();
+        index = new ClassRunIndex(0);
         specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 + Math.floor(rand() * 64) }));
         ids = specs.map((s) => index.register(s));
       }
@@ -384,7 +384,7 @@ describe("SIMD class runs (class-runs.wat)", () => {
     }
   });
   test("a long run across many blocks, one at the very end, none at all; identical classes shared; bad minimums refused", () => {
-    const index = new ClassRunIndex();
+    const index = new ClassRunIndex(0);
     const a = index.register({ members: classTable("a"), minLength: 64 });
     expect(index.register({ members: classTable("a"), minLength: 64 })).toBe(a);
     expect(Array.from(index.runs(`${"a".repeat(1000)} ${"a".repeat(63)} ${"a".repeat(64)}`, a))).toEqual([0, 1000, 1065, 1129]);
