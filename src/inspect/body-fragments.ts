@@ -180,16 +180,15 @@ class Sink {
  * `error` says what went wrong and the caller decides what that means.
  */
 export function bodyFragments(contentType: string | undefined, body: Uint8Array, limits?: FragmentLimits): BodyFragments {
-  const kind = bodyKind(contentType, body.subarray(0, SNIFF_BYTES));
+  // bodyKind looks at the first SNIFF_BYTES itself, and only when the type does not decide.
+  const kind = bodyKind(contentType, body);
   if (body.length === 0) return { fragments: [], kind };
   // Binary is never a way around the scanner: its printable runs (and UTF-16 text) are scanned.
   if (kind === "binary") {
     const strings = binaryText(body);
     return { fragments: strings.length === 0 ? [] : [{ location: "body.binary", text: strings }], kind };
   }
-  const maxFragments = Math.max(1, limits?.maxFragments ?? DEFAULT_MAX_FRAGMENTS);
-  // One slot stays free for the whole-body fallback, so the bound holds even on error.
-  const sink = new Sink(maxFragments - 1, limits?.maxDepth ?? DEFAULT_MAX_DEPTH);
+  const sink = newSink(limits);
   const text = decodeText(body);
   switch (kind) {
     case "json":
@@ -218,6 +217,38 @@ export function bodyFragments(contentType: string | undefined, body: Uint8Array,
     const strings = binaryText(body);
     if (strings.length > 0) sink.push("body.binary", strings);
   }
+  return collected(sink, text, kind);
+}
+
+/**
+ * bodyFragments("application/json", <the UTF-8 bytes of `json`>) for a text already decoded (a
+ * response body, an event's data): the same fragments, without encoding the text only for it to
+ * be decoded again.
+ */
+export function jsonTextFragments(json: string, limits?: FragmentLimits): BodyFragments {
+  if (json.length === 0) return { fragments: [], kind: "json" };
+  // What decoding its UTF-8 bytes would give: lone surrogates become U+FFFD (the encoder's
+  // doing), a leading byte-order mark is dropped (the decoder's).
+  let text = json.isWellFormed() ? json : json.toWellFormed();
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const sink = newSink(limits);
+  jsonFragments(text, "body.json", "body.json-key", sink);
+  // U+0000 is the only character whose UTF-8 holds a NUL byte: as in bodyFragments.
+  if (text.includes("\0")) {
+    const strings = binaryText(Buffer.from(text, "utf8"));
+    if (strings.length > 0) sink.push("body.binary", strings);
+  }
+  return collected(sink, text, "json");
+}
+
+function newSink(limits: FragmentLimits | undefined): Sink {
+  const maxFragments = Math.max(1, limits?.maxFragments ?? DEFAULT_MAX_FRAGMENTS);
+  // One slot stays free for the whole-body fallback, so the bound holds even on error.
+  return new Sink(maxFragments - 1, limits?.maxDepth ?? DEFAULT_MAX_DEPTH);
+}
+
+/** The fragments collected, and on any error the whole text as well. */
+function collected(sink: Sink, text: string, kind: BodyKind): BodyFragments {
   if (sink.errors.length === 0) return { fragments: sink.out, kind };
   return { fragments: [...sink.out, { location: "body.text", text }], kind, error: sink.errors.join("; ") };
 }
@@ -246,9 +277,12 @@ export function binaryText(bytes: Uint8Array): string {
   return runs.join("\n");
 }
 
+/** Without `stream`, decode keeps no state between calls: one decoder serves every body. */
+const UTF8 = new TextDecoder("utf-8");
+
 /** Lossy UTF-8: a stray invalid byte must not hide the rest of a body from the scanner. */
 function decodeText(bytes: Uint8Array): string {
-  return new TextDecoder("utf-8").decode(bytes);
+  return UTF8.decode(bytes);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import type { Finding } from "../core/types.ts";
 import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
 import { safeLocation } from "../scan/dlp.ts";
 import { htmlSegments } from "../scan/injection/html.ts";
-import { bodyFragments, mediaType } from "./body-fragments.ts";
+import { jsonTextFragments, mediaType } from "./body-fragments.ts";
 
 export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
 export type InjectionAction = "block" | "strip" | "warn";
@@ -70,7 +70,8 @@ function plainSegments(location: string, text: string): SegmentIn[] {
 }
 
 function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {
-  if (!LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
+  // Every shape LOOKS_LIKE_HTML matches starts with "<": most texts are ruled out without the regex.
+  if (text.indexOf("<") < 0 || !LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
   const segments = htmlSegments(text);
   // Text that is not an HTML page (plain text, markdown, a JSON value) is read as written, tags
   // and all; only its comments and other hidden carriers are read apart as well, so no markup in
@@ -86,8 +87,14 @@ function textSegments(location: string, text: string, offset: number | null, htm
 }
 
 function jsonSegments(root: string, text: string): SegmentIn[] {
-  const parsed = bodyFragments("application/json", new TextEncoder().encode(text));
-  return parsed.fragments.flatMap((f) => textSegments(`${root}${f.location.slice("body.json".length)}`, f.text, null));
+  const out: SegmentIn[] = [];
+  for (const f of jsonTextFragments(text).fragments) {
+    // Fragment locations start with body.json (body.text, body.binary after an error): moved onto
+    // `root`; the common root keeps them as they are, without building them again.
+    const location = root === "body.json" && f.location.startsWith("body.json") ? f.location : `${root}${f.location.slice("body.json".length)}`;
+    for (const s of textSegments(location, f.text, null)) out.push(s);
+  }
+  return out;
 }
 
 /** The segments of a response body of `kind`. */

@@ -1021,6 +1021,16 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       send(up, whole, null);
       return;
     }
+    const pending = c.buf;
+    if (!ex.reqDone && !ex.stream && !ex.heldBody && pending && pending.length <= ONE_WRITE_BODY) {
+      // The body bytes read with the head (usually all of a small body) go out in the same
+      // write as the head: one send, and the origin reads the request in one go.
+      c.phase = "request-body";
+      c.buf = null;
+      forwardRequestBody(ex, pending, headBytes);
+      if (c.phase === "request-body") resumeClient(c);
+      return;
+    }
     send(up, headBytes, null);
     if (ex.stream && ex.stream.pendingOut.length > 0) {
       for (const piece of ex.stream.pendingOut) {
@@ -1040,13 +1050,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       return;
     }
     c.phase = "request-body";
-    const pending = c.buf;
     c.buf = null;
     if (pending) forwardRequestBody(ex, pending);
     if (c.phase === "request-body") resumeClient(c);
   }
 
-  function forwardRequestBody(ex: Exchange, chunk: Buffer): void {
+  /** `head`: the request head, not sent yet, to go out in one write with these body bytes. */
+  function forwardRequestBody(ex: Exchange, chunk: Buffer, head?: string | Buffer): void {
     if (ex.stream) {
       streamRequestBody(ex, chunk);
       return;
@@ -1068,7 +1078,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     const body = end === chunk.length ? chunk : chunk.subarray(0, end);
     ex.bytesOut += body.length;
-    send(up, body, c);
+    send(up, head === undefined ? body : Buffer.concat([typeof head === "string" ? Buffer.from(head, "latin1") : head, body]), c);
     const finished = ex.reqChunked ? ex.reqChunked.done : ex.reqRemaining === 0;
     if (!finished) return;
     ex.reqDone = true;
