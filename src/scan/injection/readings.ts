@@ -42,15 +42,16 @@ const RLO_RUN = /\u202e([^\u202c\n]*)\u202c?/g;
  */
 export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: ReadonlySet<string>): Reading[] {
   const out: Reading[] = [{ name: "raw", text }];
-  const seen = new Set<string>([text]);
+  // Readings are few: a list compared by identity and length first costs less than hashing each.
+  const seen: string[] = [text];
   /**
    * Adds reading `t` of `name`, made from `source`: only the part that differs from the source,
    * with READING_CONTEXT around it, since the rest was read already (a base64 blob decoded in a
    * 64 KiB page is not a reason to read the page twice).
    */
   const add = (name: ReadingName, t: string | null, source: string | null, via?: readonly string[]) => {
-    if (t === null || t.length === 0 || seen.has(t)) return;
-    seen.add(t);
+    if (t === null || t.length === 0 || seen.includes(t)) return;
+    seen.push(t);
     const part = source === null ? t : changedPart(source, t);
     out.push(via === undefined ? { name, text: part } : { name, text: part, via });
   };
