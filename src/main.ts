@@ -2,6 +2,7 @@
  * Composition root: parse the command line and dispatch to a subcommand. Nothing happens on
  * import of any other module; everything starts here.
  */
+import { auditCommand, HELP as AUDIT_HELP } from "./cli/audit.ts";
 import { caCommand, HELP as CA_HELP } from "./cli/ca.ts";
 import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
@@ -22,6 +23,8 @@ Commands:
   scan            scan a file or stdin for credentials (DLP rules, offline)
   ca export       print the TLS interception CA certificate, or --env trust-store settings
   mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
+  audit verify    check the signed decision log (chain, Merkle roots, signatures)
+  audit pubkey    print the public key that signs the decision log
 
 Options:
   -h, --help      show help (also: sluice <command> --help)
@@ -36,6 +39,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   mcp: { help: MCP_HELP, run: mcpCommand },
+  audit: { help: AUDIT_HELP, run: (a) => auditCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
 };
 
 async function main(argv: string[]): Promise<number> {

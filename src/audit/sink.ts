@@ -21,6 +21,8 @@ export interface JsonlWriter {
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export function createJsonlWriter(opts: { file: string; flushMs?: number; onError?: (err: unknown) => void }): JsonlWriter {
+  // audit.file: off: the signed log (recorder.ts) is the only copy.
+  if (opts.file === "off") return { writeLine() {}, flush() {}, close() {} };
   const fd = opts.file === "stderr" ? 2 : openSync(opts.file, "a", 0o600);
   // String concatenation builds a rope: appending is cheap, and the one flatten happens in
   // Buffer.from at flush (measured faster here than encoding into a reused Buffer per line).

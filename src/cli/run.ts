@@ -8,6 +8,8 @@ import { createAdminApp } from "../admin/app.ts";
 import { createRecentDecisions } from "../admin/recent.ts";
 import { startAdminServer, type AdminServer } from "../admin/server.ts";
 import { loadOrCreateAdminToken } from "../admin/token.ts";
+import { AuditLogError, openRecorder, type Recorder } from "../audit/recorder.ts";
+import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
 import { createJsonlWriter } from "../audit/sink.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { watchConfigFile } from "../config/watch.ts";
@@ -26,6 +28,7 @@ import type { Policy } from "../policy/policy.ts";
 import { startForwardProxy, type ForwardProxy } from "../proxy/forward.ts";
 import { CaError, createCa, loadCa, type CertificateAuthority } from "../proxy/tls-ca.ts";
 import { dirname, resolve } from "node:path";
+import { auditPaths } from "./audit.ts";
 import { writeCaFiles } from "./ca.ts";
 import { withPins } from "./mcp.ts";
 import { BUILD } from "./build-info.ts";
@@ -45,7 +48,12 @@ Writes the certificate of its TLS interception CA to SLUICE_HOME/ca.pem (and ca-
 system roots plus it); \`sluice ca export --env\` points trust stores at them. A new CA on every
 start unless tls.ca names a persistent one.
 
-Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate).`;
+Decision records go to the signed log in audit.dir (default SLUICE_HOME/audit, signing key
+SLUICE_HOME/audit-signing-key.pem, made on first start); \`sluice audit verify\` checks it.
+audit.file (default stderr) gets an unsigned copy of each line.
+
+Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate,
+audit log and its signing key).`;
 
 const clock: Clock = { now: () => performance.now(), wall: () => new Date(), epochMs: () => Date.now() };
 
@@ -90,23 +98,37 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   const metrics = createMetrics();
   const recent = createRecentDecisions(1000);
   let auditErrors = 0;
-  const file = createJsonlWriter({
-    file: loaded.config.audit.file,
-    // Logged once per 1000 failures: a full disk must not also flood the log.
-    onError: (err) => {
-      if (auditErrors++ % 1000 === 0) log.error("cannot write decision records; keeping them in memory", { error: String(err), failures: auditErrors });
-    },
-  });
-  // Each record is serialised once: the line goes to the file and the recent ring, the object
-  // to the metrics.
+  // Logged once per 1000 failures: a full disk must not also flood the log.
+  const onAuditError = (err: unknown) => {
+    if (auditErrors++ % 1000 === 0) log.error("cannot write decision records; keeping them in memory", { error: String(err), failures: auditErrors });
+  };
+  // The signed flight recorder is the source of truth; audit.file gets a plain copy of each line.
+  let recorder: Recorder;
+  try {
+    const paths = auditPaths(loaded, home);
+    const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
+    const a = loaded.config.audit;
+    recorder = openRecorder({ dir: paths.dir, key, segmentBytes: a.segment_size, checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync, onError: onAuditError });
+    log.info("audit log ready", { dir: paths.dir, segment: recorder.opened.segment, seq: recorder.opened.resumedAt, key_id: key.keyId, key_file: key.path, ...(key.created ? { key_created: true } : {}), ...(recorder.opened.repaired ? { repaired: recorder.opened.repaired } : {}) });
+  } catch (err) {
+    if (!(err instanceof AuditLogError || err instanceof SigningKeyError)) throw err;
+    log.error("cannot open the audit log", { error: err.message });
+    return EXIT.failure;
+  }
+  const file = createJsonlWriter({ file: loaded.config.audit.file, onError: onAuditError });
+  // Each record is serialised once: the canonical line goes to the log, the copy and the recent
+  // ring, the object to the metrics.
   const audit: AuditSink = {
     record(r) {
-      const line = JSON.stringify(r);
+      const line = recorder.append(r);
       file.writeLine(line);
       recent.push(line);
       metrics.observe(r);
     },
-    close: () => file.close(),
+    close: () => {
+      recorder.close();
+      file.close();
+    },
   };
   const event = (detail: string, rule: string, extra: Partial<AuditRecord> = {}) =>
     audit.record({ time: clock.wall().toISOString(), kind: "config", agent: "sluice", verdict: "allow", rule, reason: "allowed", detail, ...extra });
@@ -191,7 +213,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
           const b = next.config[section].listen;
           if (a.hostname !== b.hostname || a.port !== b.port) log.warn(`${section}.listen changed: takes effect after a restart`);
         }
-        if (next.config.audit.file !== loaded.config.audit.file) log.warn("audit.file changed: takes effect after a restart");
+        if (JSON.stringify(next.config.audit) !== JSON.stringify(loaded.config.audit)) log.warn("audit changed: takes effect after a restart");
         if (JSON.stringify(next.config.tls.ca) !== JSON.stringify(loaded.config.tls.ca)) log.warn("tls.ca changed: takes effect after a restart");
         if (JSON.stringify(next.config.dns.listen) !== JSON.stringify(loaded.config.dns.listen)) log.warn("dns.listen changed: takes effect after a restart");
         loaded = next;

@@ -338,8 +338,26 @@ export const configSchema = z.strictObject({
     .prefault({}),
   audit: z
     .strictObject({
-      /** Where decision records go: a file path (JSON lines, appended), or "stderr". */
+      /**
+       * A plain copy of each record's line for log pipelines: a file path (appended), "stderr",
+       * or "off". Unsigned; the signed log in `dir` is the source of truth.
+       */
       file: z.string().min(1).default("stderr"),
+      /** The signed, hash-chained log (README "Flight recorder"). Unset: SLUICE_HOME/audit. Relative to the config file. */
+      dir: z.string().min(1).optional(),
+      /** A segment is closed (with a signed tree head) and a new one started past this size. */
+      segment_size: size.default(64 * 1024 * 1024).refine((n) => n >= 4096, "must be at least 4KiB"),
+      /** A signed tree head after this many records, or this long after the last one if records came since; whichever is first. */
+      checkpoint_every: z
+        .strictObject({
+          records: z.number().int().min(1).max(10_000_000).default(1000),
+          interval: duration.default(10_000).refine((ms) => ms >= 100, "must be at least 100ms"),
+        })
+        .prefault({}),
+      /** Ed25519 private key (PKCS#8 PEM, mode 0600) that signs tree heads. Unset: SLUICE_HOME/audit-signing-key.pem, made on first start. Relative to the config file. */
+      signing_key_file: z.string().min(1).optional(),
+      /** always: each record is on disk before it is acknowledged; interval: synced every ~100 ms (at most that much lost on a power cut). */
+      fsync: z.enum(["always", "interval"]).default("interval"),
     })
     .prefault({}),
 });

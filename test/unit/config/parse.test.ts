@@ -74,7 +74,7 @@ describe("parseConfigText: defaults", () => {
       tls: { intercept: false, extra_ca_files: [], passthrough: [], plaintext_tunnels: "block" },
       credentials: [],
       mcp: { first_contact: "trust", max_line: 4194304, answer_timeout: 300000, env_allow: [], servers: [], arguments: "block" },
-      audit: { file: "stderr" },
+      audit: { file: "stderr", segment_size: 67108864, checkpoint_every: { records: 1000, interval: 10000 }, fsync: "interval" },
     });
   });
 
@@ -361,6 +361,15 @@ describe("parseConfigText: typed values", () => {
     ["version: 1\negress:\n  allow: a.example\n", "egress.allow"],
     ["version: 1\negress:\n  deny: [1]\n", "egress.deny.0"],
     ["version: 1\naudit:\n  file: ''\n", "audit.file"],
+    ["version: 1\naudit:\n  dir: ''\n", "audit.dir"],
+    ["version: 1\naudit:\n  signing_key_file: ''\n", "audit.signing_key_file"],
+    ["version: 1\naudit:\n  fsync: sometimes\n", "audit.fsync"],
+    ["version: 1\naudit:\n  segment_size: 100\n", "audit.segment_size"],
+    ["version: 1\naudit:\n  segment_size: huge\n", "audit.segment_size"],
+    ["version: 1\naudit:\n  checkpoint_every: { records: 0 }\n", "audit.checkpoint_every.records"],
+    ["version: 1\naudit:\n  checkpoint_every: { interval: 10ms }\n", "audit.checkpoint_every.interval"],
+    ["version: 1\naudit:\n  checkpoint_every: 100\n", "audit.checkpoint_every"],
+    ["version: 1\naudit:\n  checkpoint: 100\n", "audit.checkpoint"],
     ["version: 1\nadmin:\n  token_file: ''\n", "admin.token_file"],
     ["version: 1\nagents: {}\n", "agents"],
   ];

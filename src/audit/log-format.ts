@@ -1,0 +1,103 @@
+/**
+ * The flight recorder's on-disk format, shared by the writer (recorder.ts) and the verifier
+ * (verify.ts) so the two cannot drift. README "Flight recorder" describes the same thing for
+ * outside tools. Pure: no files here.
+ *
+ * One record is one line of RFC 8785 (JCS) canonical JSON. `hash` is the lowercase hex SHA-256
+ * of the canonical JSON of the record without its `hash` member; since JCS sorts members, that
+ * is exactly the line with the `"hash":"…"` member (and its comma) cut out.
+ */
+import { createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
+import { canonicalJson } from "./canonical-json.ts";
+import { sha256 } from "./merkle.ts";
+
+/** `prev` of the very first record (seq 0): 32 zero bytes, hex. */
+export const GENESIS_PREV = "0".repeat(64);
+/** The latest signed tree head, copied out of the log at every checkpoint (atomically). */
+export const HEAD_FILE = "head.json";
+/** Held while a recorder writes the directory: one writer per chain. */
+export const LOCK_FILE = "LOCK";
+/** Domain separation for the signature: the signed bytes can never be mistaken for a record. */
+export const TREE_HEAD_TYPE = "sluice.tree_head.v1";
+export const TREE_HEAD_KIND = "tree_head";
+
+const SEGMENT_RE = /^audit-(\d{6,})\.jsonl$/;
+export const segmentName = (index: number): string => `audit-${String(index).padStart(6, "0")}.jsonl`;
+/** The segment's index, or null for a file that is not a segment. */
+export function segmentIndex(name: string): number | null {
+  const m = SEGMENT_RE.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+export const isHex64 = (v: unknown): v is string => typeof v === "string" && HEX64.test(v);
+
+/**
+ * The record's line and hash. `body` holds every member but `hash` (seq, time, prev included).
+ * The canonical form is built member by member so the line with and without `hash` share the
+ * work: one serialisation and one SHA-256 per record.
+ */
+export function sealRecord(body: Record<string, unknown>): { line: string; hash: string } {
+  const members: [string, string][] = [];
+  for (const k of Object.keys(body)) {
+    const v = body[k];
+    if (v === undefined || k === "hash") continue;
+    members.push([k, `${JSON.stringify(k)}:${canonicalJson(v)}`]);
+  }
+  // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names.
+  members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const parts = members.map(([, m]) => m);
+  const hash = sha256(`{${parts.join(",")}}`).toString("hex");
+  let at = members.findIndex(([k]) => k > "hash");
+  if (at < 0) at = members.length;
+  parts.splice(at, 0, `"hash":"${hash}"`);
+  return { line: `{${parts.join(",")}}`, hash };
+}
+
+/**
+ * Recomputes a line's hash: SHA-256 over the line with its `"hash":"<claimed>"` member cut out.
+ * Null when the line has no such member. A line that is not canonical hashes to something else
+ * than the writer's hash, so any change of its bytes shows.
+ */
+export function hashOfLine(line: string, claimed: string): string | null {
+  const member = `"hash":"${claimed}"`;
+  const at = line.indexOf(member);
+  if (at < 1) return null;
+  let without: string;
+  if (line[at - 1] === ",") without = line.slice(0, at - 1) + line.slice(at + member.length);
+  else if (line[at - 1] === "{") without = line[at + member.length] === "," ? line.slice(0, at) + line.slice(at + member.length + 1) : line.slice(0, at) + line.slice(at + member.length);
+  else return null;
+  return sha256(without).toString("hex");
+}
+
+/** What a tree head's signature covers: UTF-8 bytes of this canonical JSON. */
+export function treeHeadStatement(h: { key_id: string; root: string; time: string; tree_size: number }): string {
+  return canonicalJson({ key_id: h.key_id, root: h.root, time: h.time, tree_size: h.tree_size, type: TREE_HEAD_TYPE });
+}
+
+/** Key id: lowercase hex SHA-256 of the raw 32-byte Ed25519 public key (RFC 8032 encoding). */
+export function keyIdOf(publicKey: KeyObject): string {
+  return sha256(rawPublicKey(publicKey)).toString("hex");
+}
+
+export function rawPublicKey(publicKey: KeyObject): Buffer {
+  const jwk = publicKey.export({ format: "jwk" });
+  if (jwk.kty !== "OKP" || jwk.crv !== "Ed25519" || typeof jwk.x !== "string") throw new TypeError("not an Ed25519 public key");
+  return Buffer.from(jwk.x, "base64url");
+}
+
+/** Checks a tree head's `sig` (base64 Ed25519 signature over treeHeadStatement). */
+export function checkTreeHeadSignature(h: { key_id: string; root: string; time: string; tree_size: number; sig: string }, publicKey: KeyObject): boolean {
+  try {
+    return verifySignature(null, Buffer.from(treeHeadStatement(h), "utf8"), publicKey, Buffer.from(h.sig, "base64"));
+  } catch {
+    return false;
+  }
+}
+
+/** A public key from PEM text: an SPKI public key, or a PKCS#8 private key (its public half). Ed25519 only. */
+export function publicKeyFromPem(pem: string): KeyObject {
+  const key = createPublicKey(pem);
+  if (key.asymmetricKeyType !== "ed25519") throw new TypeError(`an Ed25519 key is needed, not ${key.asymmetricKeyType ?? "an unknown key type"}`);
+  return key;
+}

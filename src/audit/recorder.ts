@@ -1,0 +1,337 @@
+/**
+ * The flight recorder: the AuditSink behind `sluice run`. Every record gets `seq`, `prev` (the
+ * hash of the record before it, across segments) and `hash`, and is written as one canonical
+ * JSON line (log-format.ts) into size-rotated segments in `dir`. Record hashes are the leaves of
+ * an RFC 6962 Merkle tree; a signed tree head (Ed25519) goes into the log as a record of its
+ * own every `checkpointRecords` records or `checkpointMs`, at rotation and at close, and is
+ * copied to head.json. README "Flight recorder" documents the format.
+ *
+ * Writes are batched like sink.ts (one write per 64 KiB or per tick); `fsync: interval` syncs
+ * every tick (~100 ms), `always` writes and syncs each record before record() returns.
+ */
+import { sign } from "node:crypto";
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import type { AuditSink } from "../core/types.ts";
+import { GENESIS_PREV, HEAD_FILE, hashOfLine, isHex64, LOCK_FILE, sealRecord, segmentIndex, segmentName, TREE_HEAD_KIND, treeHeadStatement } from "./log-format.ts";
+import { createMerkleFrontier, type MerkleFrontier } from "./merkle.ts";
+import type { SigningKey } from "./signing-key.ts";
+
+const BATCH_BYTES = 64 * 1024;
+/** Kept in memory while the disk refuses writes; beyond it the oldest are dropped (and verify says so: deleted). */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+export interface RecorderOptions {
+  readonly dir: string;
+  readonly key: SigningKey;
+  /** A segment is closed (with a tree head) once it holds this many bytes. */
+  readonly segmentBytes: number;
+  readonly checkpointRecords: number;
+  readonly checkpointMs: number;
+  readonly fsync: "always" | "interval";
+  /** Flush (and, with fsync interval, sync) period. */
+  readonly tickMs?: number;
+  /** Wall clock, epoch ms (passed in for tests). */
+  readonly now?: () => number;
+  readonly onError?: (err: unknown) => void;
+}
+
+export interface Recorder extends AuditSink {
+  /** Appends a record and returns its line (for copies: audit.file, the admin ring). */
+  append(record: object): string;
+  /** Writes a signed tree head now. */
+  checkpoint(trigger: string): void;
+  close(): void;
+  /** What start found: a resumed chain, a repaired torn line. */
+  readonly opened: { readonly resumedAt: number; readonly segment: string; readonly repaired: string | null };
+}
+
+export class AuditLogError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuditLogError";
+  }
+}
+
+interface ChainState {
+  seq: number;
+  prev: string;
+  tree: MerkleFrontier;
+  segment: number;
+  lastTreeHeadKey: string | null;
+}
+
+export function openRecorder(opts: RecorderOptions): Recorder {
+  const now = opts.now ?? Date.now;
+  const tickMs = opts.tickMs ?? 100;
+  try {
+    mkdirSync(opts.dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new AuditLogError(`cannot create the audit directory ${opts.dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const lockPath = takeLock(opts.dir);
+  let state: ChainState;
+  let repaired: string | null;
+  try {
+    ({ state, repaired } = resume(opts.dir));
+    if (state.lastTreeHeadKey !== null && state.lastTreeHeadKey !== opts.key.keyId) {
+      throw new AuditLogError(
+        `the audit log in ${opts.dir} is signed with key ${state.lastTreeHeadKey}, but the signing key (${opts.key.path}) is ${opts.key.keyId}; ` +
+          "key rotation is not supported yet: use the old key (audit.signing_key_file) or move the directory aside to start a new log",
+      );
+    }
+  } catch (err) {
+    releaseLock(lockPath);
+    throw err;
+  }
+  const resumedAt = state.seq;
+
+  const segmentPath = () => join(opts.dir, segmentName(state.segment));
+  let fd = openSegment(segmentPath());
+  let segmentSize = statSync(segmentPath()).size;
+  let batch = "";
+  let dirty = false;
+  let closed = false;
+  let sinceCheckpoint = 0;
+  let lastCheckpointAt = now();
+
+  const flush = () => {
+    if (batch.length === 0) return;
+    const buf = Buffer.from(batch, "utf8");
+    let off = 0;
+    while (off < buf.length) {
+      try {
+        off += writeSync(fd, buf, off);
+      } catch (err) {
+        // Never throw into the request path that happened to trigger the flush; keep what was
+        // not written (bounded) and say so. Failing closed on a full disk is not done yet.
+        opts.onError?.(err);
+        batch = buf.subarray(off).toString("utf8");
+        if (batch.length > MAX_PENDING_BYTES) batch = batch.slice(batch.indexOf("\n", batch.length - MAX_PENDING_BYTES) + 1);
+        return;
+      }
+    }
+    batch = "";
+    dirty = true;
+  };
+  const sync = () => {
+    flush();
+    if (!dirty) return;
+    try {
+      fdatasyncSync(fd);
+      dirty = false;
+    } catch (err) {
+      opts.onError?.(err);
+    }
+  };
+
+  const write = (body: Record<string, unknown>): string => {
+    const { line, hash } = sealRecord(body);
+    state.tree.append(Buffer.from(hash, "hex"));
+    state.prev = hash;
+    state.seq++;
+    batch += `${line}\n`;
+    segmentSize += Buffer.byteLength(line) + 1;
+    if (opts.fsync === "always") sync();
+    else if (batch.length >= BATCH_BYTES) flush();
+    return line;
+  };
+
+  const checkpoint = (trigger: string) => {
+    const time = new Date(now()).toISOString();
+    const head = { key_id: opts.key.keyId, root: state.tree.root().toString("hex"), time, tree_size: state.seq };
+    const sig = sign(null, Buffer.from(treeHeadStatement(head), "utf8"), opts.key.privateKey).toString("base64");
+    const line = write({
+      kind: TREE_HEAD_KIND,
+      seq: state.seq,
+      prev: state.prev,
+      ...head,
+      sig,
+      frontier: state.tree.frontier().map((h) => h.toString("hex")),
+      trigger,
+    });
+    sync();
+    // head.json lets verify notice a cut tail: it names a tree head the log must still contain.
+    const tmp = join(opts.dir, `${HEAD_FILE}.tmp`);
+    try {
+      writeFileSync(tmp, `${line}\n`, { mode: 0o600 });
+      renameSync(tmp, join(opts.dir, HEAD_FILE));
+    } catch (err) {
+      opts.onError?.(err);
+    }
+    sinceCheckpoint = 0;
+    lastCheckpointAt = now();
+  };
+
+  const rotate = () => {
+    checkpoint("rotate");
+    closeSync(fd);
+    state.segment++;
+    fd = openSegment(segmentPath());
+    segmentSize = 0;
+  };
+
+  const append = (record: object): string => {
+    if (closed) throw new AuditLogError("the audit log is closed");
+    // The chain fields are ours; a record can never bring its own.
+    const line = write({ ...(record as Record<string, unknown>), seq: state.seq, prev: state.prev, hash: undefined });
+    if (++sinceCheckpoint >= opts.checkpointRecords) checkpoint("records");
+    if (segmentSize >= opts.segmentBytes) rotate();
+    return line;
+  };
+
+  const timer = setInterval(() => {
+    if (closed) return;
+    if (sinceCheckpoint > 0 && now() - lastCheckpointAt >= opts.checkpointMs) checkpoint("interval");
+    else if (opts.fsync === "interval") sync();
+    else flush();
+  }, tickMs);
+  timer.unref();
+
+  if (repaired !== null) append({ time: new Date(now()).toISOString(), kind: "recovered", agent: "sluice", verdict: "allow", rule: "audit.recovered", reason: "allowed", detail: repaired });
+
+  return {
+    append,
+    record: (r) => void append(r),
+    checkpoint: (trigger) => {
+      if (!closed) checkpoint(trigger);
+    },
+    close() {
+      if (closed) return;
+      clearInterval(timer);
+      checkpoint("close");
+      closed = true;
+      closeSync(fd);
+      releaseLock(lockPath);
+    },
+    opened: { resumedAt, segment: segmentName(state.segment), repaired },
+  };
+}
+
+function openSegment(path: string): number {
+  try {
+    return openSync(path, "a", 0o600);
+  } catch (err) {
+    throw new AuditLogError(`cannot open the audit segment ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
+/** One writer per directory: two chains interleaved in one file would verify as tampered. */
+function takeLock(dir: string): string {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return path;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new AuditLogError(`cannot lock the audit directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      const pid = Number.parseInt(readFileSync(path, "utf8"), 10);
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new AuditLogError(`another process (pid ${pid}) is writing the audit log in ${dir} (${LOCK_FILE}); each sluice needs its own audit.dir`);
+      // Left by a process that is gone (kill -9): take it over.
+      unlinkSync(path);
+    }
+  }
+  throw new AuditLogError(`cannot lock the audit directory ${dir}`);
+}
+
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function releaseLock(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already gone: nothing to release.
+  }
+}
+
+/**
+ * Where the chain stands: from the last tree head (its frontier) plus the records after it, each
+ * re-checked; a chain that does not continue cleanly stops the start (fail closed: appending to
+ * a broken log would bury the break). A torn last line (a crash mid-write) is cut off and said.
+ */
+function resume(dir: string): { state: ChainState; repaired: string | null } {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new AuditLogError(`cannot read the audit directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const indexes = names.map(segmentIndex).filter((i): i is number => i !== null).sort((a, b) => a - b);
+  if (indexes.length === 0) return { state: { seq: 0, prev: GENESIS_PREV, tree: createMerkleFrontier(), segment: 1, lastTreeHeadKey: null }, repaired: null };
+
+  const last = indexes[indexes.length - 1]!;
+  const lastPath = join(dir, segmentName(last));
+  let repaired: string | null = null;
+  const text = readFileSync(lastPath, "utf8");
+  if (text.length > 0 && !text.endsWith("\n")) {
+    const keep = text.slice(0, text.lastIndexOf("\n") + 1);
+    const cut = Buffer.byteLength(text) - Buffer.byteLength(keep);
+    truncateSync(lastPath, Buffer.byteLength(keep));
+    const fd = openSync(lastPath, "r+");
+    fsyncSync(fd);
+    closeSync(fd);
+    repaired = `cut a torn last line (${cut} bytes, never chained) from ${segmentName(last)}`;
+  }
+  const linesOf = (i: number) => {
+    const t = i === last ? (repaired === null ? text : readFileSync(lastPath, "utf8")) : readFileSync(join(dir, segmentName(i)), "utf8");
+    return t.split("\n").slice(0, -1);
+  };
+
+  // The last tree head, searching segments backwards.
+  let from: { seg: number; line: number } | null = null;
+  const cache = new Map<number, string[]>();
+  for (let k = indexes.length - 1; k >= 0 && from === null; k--) {
+    const lines = linesOf(indexes[k]!);
+    cache.set(indexes[k]!, lines);
+    for (let j = lines.length - 1; j >= 0; j--) {
+      if (lines[j]!.includes(`"kind":"${TREE_HEAD_KIND}"`)) {
+        from = { seg: k, line: j };
+        break;
+      }
+    }
+  }
+  let state: ChainState = { seq: 0, prev: GENESIS_PREV, tree: createMerkleFrontier(), segment: last, lastTreeHeadKey: null };
+  const fail = (seg: number, line: number, why: string): never => {
+    throw new AuditLogError(`the audit log in ${dir} does not continue cleanly at ${segmentName(seg)} line ${line + 1}: ${why}; run \`sluice audit verify ${dir}\`, and move the directory aside to start a new log`);
+  };
+  for (let k = from?.seg ?? 0; k < indexes.length; k++) {
+    const lines = cache.get(indexes[k]!) ?? linesOf(indexes[k]!);
+    for (let j = k === from?.seg ? from.line : 0; j < lines.length; j++) {
+      let r: Record<string, unknown>;
+      try {
+        r = JSON.parse(lines[j]!) as Record<string, unknown>;
+      } catch {
+        return fail(indexes[k]!, j, "not a JSON record");
+      }
+      if (!isHex64(r.hash) || hashOfLine(lines[j]!, r.hash) !== r.hash) fail(indexes[k]!, j, "the record does not match its hash");
+      if (k === from?.seg && j === from.line) {
+        // Resume the tree as the tree head saw it, before its own leaf.
+        if (r.kind !== TREE_HEAD_KIND || !Array.isArray(r.frontier) || !r.frontier.every(isHex64) || r.tree_size !== r.seq || !isHex64(r.prev)) fail(indexes[k]!, j, "not a well-formed tree head");
+        try {
+          state.tree = createMerkleFrontier({ size: r.tree_size as number, frontier: (r.frontier as string[]).map((h) => Buffer.from(h, "hex")) });
+        } catch (err) {
+          fail(indexes[k]!, j, String(err));
+        }
+        state.seq = r.seq as number;
+        state.prev = r.prev as string;
+      }
+      if (r.seq !== state.seq || r.prev !== state.prev) fail(indexes[k]!, j, `expected seq ${state.seq} chained to ${state.prev.slice(0, 12)}…`);
+      if (r.kind === TREE_HEAD_KIND && typeof r.key_id === "string") state.lastTreeHeadKey = r.key_id;
+      state.tree.append(Buffer.from(r.hash as string, "hex"));
+      state.prev = r.hash as string;
+      state.seq++;
+    }
+  }
+  state = { ...state, segment: last };
+  return { state, repaired };
+}

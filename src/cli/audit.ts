@@ -1,0 +1,137 @@
+/**
+ * `sluice audit verify|pubkey`: offline checks of the flight recorder (src/audit/verify.ts), and
+ * where `sluice run` finds its log directory and signing key (auditPaths, shared with run.ts so
+ * both resolve the same config the same way).
+ */
+import type { KeyObject } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { publicKeyFromPem } from "../audit/log-format.ts";
+import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
+import { UnreadableLogError, verifyLog } from "../audit/verify.ts";
+import { loadConfig, type Loaded } from "../config/load.ts";
+import { ConfigError } from "../core/errors.ts";
+import { configPath, sluiceHome } from "./paths.ts";
+import { EXIT, UsageError } from "./usage.ts";
+
+export const HELP = `Usage: sluice audit verify [DIR] [--pubkey FILE] [--config FILE] [--json]
+       sluice audit pubkey [--config FILE]
+
+verify   checks the signed decision log in DIR (default: audit.dir of the config, else
+         SLUICE_HOME/audit): the hash chain across segments, the Merkle root of every signed
+         tree head, every Ed25519 signature, and that head.json's tree head is still in the log.
+         Reports the first problem: its kind (modified, deleted, inserted, reordered,
+         truncated, bad_signature, unknown_key), seq, segment and line.
+         --pubkey FILE: the trusted public key (PEM, as \`sluice audit pubkey\` prints it).
+         Without it, the key is read from the signing key on this host (audit.signing_key_file,
+         else SLUICE_HOME/audit-signing-key.pem): only --pubkey with a key kept elsewhere makes
+         the check independent of this host.
+pubkey   prints the public key of the signing key (SPKI PEM), and its key id on stderr.
+
+Exit status (verify): 0 the log is intact, 1 tampered, 2 unreadable or usage error.
+Exit status (pubkey): 0 ok, 1 no key yet (start \`sluice run\` first), 2 usage error.`;
+
+/** The signed log's directory and the signing key file, as `sluice run` uses them. */
+export function auditPaths(loaded: Loaded | null, home: string): { dir: string; keyFile?: string } {
+  const a = loaded?.config.audit;
+  // Relative paths are the config file's neighbours, as tls.ca's are.
+  const base = loaded?.path ? dirname(loaded.path) : process.cwd();
+  return {
+    dir: a?.dir !== undefined ? resolve(base, a.dir) : join(home, "audit"),
+    ...(a?.signing_key_file !== undefined ? { keyFile: resolve(base, a.signing_key_file) } : {}),
+  };
+}
+
+async function loadIfNamed(flag: string | undefined, err: (s: string) => void): Promise<Loaded | null | "invalid"> {
+  const path = configPath(flag);
+  if (path === null) return null;
+  try {
+    return await loadConfig(path);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    err(`sluice audit: invalid config ${path}:\n${e.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`);
+    return "invalid";
+  }
+}
+
+export async function auditCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === "verify") return verifyCommand(rest, out, err, env);
+  if (sub === "pubkey") return pubkeyCommand(rest, out, err, env);
+  throw new UsageError(sub === undefined ? "audit needs a subcommand: verify or pubkey" : `unknown audit subcommand '${sub}'`);
+}
+
+async function pubkeyCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { config: { type: "string", short: "c" } }, strict: true, allowPositionals: true });
+  if (positionals.length > 0) throw new UsageError(`audit pubkey takes no arguments (got ${positionals[0]})`);
+  const loaded = await loadIfNamed(values.config, err);
+  if (loaded === "invalid") return EXIT.failure;
+  const home = sluiceHome(env);
+  try {
+    const key = loadSigningKey({ home, ...(auditPaths(loaded, home).keyFile !== undefined ? { file: auditPaths(loaded, home).keyFile } : {}), create: false });
+    out(key.publicKey.export({ format: "pem", type: "spki" }) as string);
+    err(`key id ${key.keyId} (${key.path})\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (!(e instanceof SigningKeyError)) throw e;
+    err(`sluice audit pubkey: ${e.message}\n`);
+    return EXIT.failure;
+  }
+}
+
+async function verifyCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { config: { type: "string", short: "c" }, pubkey: { type: "string" }, json: { type: "boolean", default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 1) throw new UsageError(`audit verify takes at most one DIR (got ${positionals.join(" ")})`);
+  const loaded = await loadIfNamed(values.config, err);
+  // An unusable config is as good as an unreadable log: nothing was checked.
+  if (loaded === "invalid") return EXIT.usage;
+  const home = sluiceHome(env);
+  const paths = auditPaths(loaded, home);
+  const dir = positionals[0] !== undefined ? resolve(positionals[0]) : paths.dir;
+
+  let publicKey: KeyObject;
+  let keySource: string;
+  try {
+    if (values.pubkey !== undefined) {
+      publicKey = publicKeyFromPem(readFileSync(values.pubkey, "utf8"));
+      keySource = values.pubkey;
+    } else {
+      const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: false });
+      publicKey = key.publicKey;
+      keySource = `${key.path} (this host's signing key; pass --pubkey for an independent check)`;
+    }
+  } catch (e) {
+    err(`sluice audit verify: cannot load the trusted public key: ${e instanceof Error ? e.message : String(e)}\n`);
+    return EXIT.usage;
+  }
+
+  let report: ReturnType<typeof verifyLog>;
+  try {
+    report = verifyLog({ dir, publicKey });
+  } catch (e) {
+    // Whatever stopped the walk, nothing was shown tampered: unreadable (2), never 1.
+    err(`sluice audit verify: ${e instanceof UnreadableLogError ? e.message : `cannot read the log: ${String(e)}`}\n`);
+    return EXIT.usage;
+  }
+  if (values.json) {
+    out(`${JSON.stringify({ dir, ok: report.problem === null, ...report })}\n`);
+  } else {
+    out(`dir:        ${dir}\nkey:        ${report.keyId} from ${keySource}\n`);
+    out(`records:    ${report.records} in ${report.segments} segment(s), ${report.treeHeads} signed tree head(s)\n`);
+    if (report.lastSigned) out(`last head:  size ${report.lastSigned.treeSize}, root ${report.lastSigned.root}, ${report.lastSigned.time}\n`);
+    if (report.problem === null) {
+      if (report.unsignedTail > 0) out(`note:       ${report.unsignedTail} chained record(s) after the last signed tree head (a running sluice, or a crash); a cut there would not show\n`);
+      out("result:     ok\n");
+    } else {
+      const p = report.problem;
+      out(`result:     TAMPERED: ${p.kind} at seq ${p.seq} (${p.segment}${p.line !== undefined ? ` line ${p.line}` : ""})\ndetail:     ${p.detail}\n`);
+    }
+  }
+  return report.problem === null ? EXIT.ok : EXIT.failure;
+}

@@ -1,0 +1,54 @@
+import { describe, expect, test } from "bun:test";
+import { createMerkleFrontier, EMPTY_ROOT, merkleRootOf, sha256 } from "../../../src/audit/merkle.ts";
+
+// RFC 6962 reference vectors (certificate-transparency merkle_tree_test): leaf inputs and the
+// tree head of the first n of them, n = 1..8.
+const LEAVES = ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"].map((h) => Buffer.from(h, "hex"));
+const ROOTS = [
+  "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+  "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
+  "aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77",
+  "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+  "4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4",
+  "76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef",
+  "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
+  "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
+];
+
+describe("RFC 6962 Merkle tree", () => {
+  test("the empty tree's root is SHA-256 of nothing", () => {
+    expect(EMPTY_ROOT.toString("hex")).toBe("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    expect(createMerkleFrontier().root().equals(EMPTY_ROOT)).toBe(true);
+  });
+
+  test("the frontier and the recursive definition give the reference roots", () => {
+    const f = createMerkleFrontier();
+    for (let n = 1; n <= LEAVES.length; n++) {
+      f.append(LEAVES[n - 1]!);
+      expect([n, f.root().toString("hex")]).toEqual([n, ROOTS[n - 1]!]);
+      expect(merkleRootOf(LEAVES.slice(0, n)).toString("hex")).toBe(ROOTS[n - 1]!);
+    }
+  });
+
+  test("the frontier agrees with the definition for every size up to 300, and resumes from its own state", () => {
+    const leaves = Array.from({ length: 300 }, (_, i) => sha256(String(i)));
+    const f = createMerkleFrontier();
+    for (let n = 1; n <= leaves.length; n++) {
+      f.append(leaves[n - 1]!);
+      expect(f.frontier().length).toBe(n.toString(2).replaceAll("0", "").length);
+      if (n % 7 === 0 || (n & (n - 1)) === 0) expect(f.root().equals(merkleRootOf(leaves.slice(0, n)))).toBe(true);
+    }
+    const resumed = createMerkleFrontier({ size: 150, frontier: (() => {
+      const g = createMerkleFrontier();
+      for (const l of leaves.slice(0, 150)) g.append(l);
+      return g.frontier();
+    })() });
+    for (const l of leaves.slice(150)) resumed.append(l);
+    expect(resumed.root().equals(f.root())).toBe(true);
+  });
+
+  test("a frontier that does not fit its size is refused", () => {
+    expect(() => createMerkleFrontier({ size: 3, frontier: [sha256("a")] })).toThrow(/set bit/);
+    expect(() => createMerkleFrontier({ size: 1, frontier: [Buffer.alloc(31)] })).toThrow(/32-byte/);
+  });
+});
