@@ -250,6 +250,14 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
           if (c === 64 && i > start && isAsciiLetter(text.charCodeAt(i - 1)) && i + 1 < n && isAsciiLetter(text.charCodeAt(i + 1))) mail = true;
         }
       }
+      // Refused whatever follows (a digest past 24 characters, a long number, a mail address):
+      // only its end is still wanted.
+      if (longDigits || mail || i - start >= 24) {
+        while (i + 1 < n && isLeetChar(text.charCodeAt(i + 1))) i++;
+        i++;
+        longDigits = true;
+        break;
+      }
     }
     LEET_PAIRS.lastIndex = i;
     const length = i - start;
