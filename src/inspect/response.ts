@@ -89,9 +89,10 @@ function textSegments(location: string, text: string, offset: number | null, htm
 function jsonSegments(root: string, text: string): SegmentIn[] {
   const out: SegmentIn[] = [];
   for (const f of jsonTextFragments(text).fragments) {
-    // Fragment locations start with body.json (body.text, body.binary after an error): moved onto
-    // `root`; the common root keeps them as they are, without building them again.
-    const location = root === "body.json" && f.location.startsWith("body.json") ? f.location : `${root}${f.location.slice("body.json".length)}`;
+    // Fragment locations start with body.json, moved onto `root` (the common root keeps them as
+    // they are, without building them again); after a parse error they are body.text or
+    // body.binary, which go under `root` by their last name.
+    const location = !f.location.startsWith("body.json") ? `${root}.${f.location.slice("body.".length)}` : root === "body.json" ? f.location : `${root}${f.location.slice("body.json".length)}`;
     for (const s of textSegments(location, f.text, null)) out.push(s);
   }
   return out;

@@ -238,3 +238,10 @@ describe("leetspeak prefilter", () => {
     expect(folded).toBeGreaterThan(500);
   });
 });
+
+describe("response segments of a JSON body that does not parse", () => {
+  test("are named under body.json by what they are (text, binary strings), never a cut name", () => {
+    expect(responseSegments("json", '{"a": "x\u0000y" oops').map((s) => s.location)).toEqual(["body.json.binary", "body.json.text"]);
+    expect(responseSegments("json", "not json at all").map((s) => s.location)).toEqual(["body.json.text"]);
+  });
+});
