@@ -65,7 +65,12 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
 
   const app = new Hono();
 
-  app.get("/healthz", (c) => c.json({ status: "ok", ...deps.health() }));
+  // `status` from health() overrides "ok"; "failing" (sluice refuses all traffic) is a 503 so
+  // that a load balancer or readiness probe takes this instance out.
+  app.get("/healthz", (c) => {
+    const body = { status: "ok", ...deps.health() };
+    return c.json(body, body.status === "failing" ? 503 : 200);
+  });
 
   app.get("/metrics", (c) => c.body(deps.metrics.render(), 200, { "content-type": METRICS_CONTENT_TYPE }));
 

@@ -8,6 +8,10 @@
  *
  * Writes are batched like sink.ts (one write per 64 KiB or per tick); `fsync: interval` syncs
  * every tick (~100 ms), `always` writes and syncs each record before record() returns.
+ *
+ * A write or sync that fails (disk full, EIO, a file-size limit) never throws into the caller:
+ * the unwritten lines stay in memory (bounded), `failure()` says why until a later tick writes
+ * and syncs them, and the caller decides what that means (audit.on_failure in cli/run.ts).
  */
 import { sign } from "node:crypto";
 import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
@@ -42,6 +46,11 @@ export interface Recorder extends AuditSink {
   /** Writes a signed tree head now. */
   checkpoint(trigger: string): void;
   close(): void;
+  /**
+   * Why the log cannot be written right now (the first error since it last could), or null when
+   * every record appended so far has been written and synced.
+   */
+  failure(): { readonly error: string; readonly since: string } | null;
   /** What start found: a resumed chain, a repaired torn line. */
   readonly opened: { readonly resumedAt: number; readonly segment: string; readonly repaired: string | null };
 }
@@ -50,6 +59,14 @@ export class AuditLogError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "AuditLogError";
+  }
+}
+
+/** The directory is being written by another live process (its LOCK names it). */
+export class AuditLockedError extends AuditLogError {
+  constructor(message: string) {
+    super(message);
+    this.name = "AuditLockedError";
   }
 }
 
@@ -94,6 +111,11 @@ export function openRecorder(opts: RecorderOptions): Recorder {
   let closed = false;
   let sinceCheckpoint = 0;
   let lastCheckpointAt = now();
+  let failed: { error: string; since: string } | null = null;
+  const fail = (err: unknown) => {
+    failed ??= { error: describeError(err), since: new Date(now()).toISOString() };
+    opts.onError?.(err);
+  };
 
   const flush = () => {
     if (batch.length === 0) return;
@@ -104,8 +126,9 @@ export function openRecorder(opts: RecorderOptions): Recorder {
         off += writeSync(fd, buf, off);
       } catch (err) {
         // Never throw into the request path that happened to trigger the flush; keep what was
-        // not written (bounded) and say so. Failing closed on a full disk is not done yet.
-        opts.onError?.(err);
+        // not written (bounded) and say so through failure(). The rest of a half-written line
+        // is what goes first next time, so the line ends whole once the disk takes it.
+        fail(err);
         batch = buf.subarray(off).toString("utf8");
         if (batch.length > MAX_PENDING_BYTES) batch = batch.slice(batch.indexOf("\n", batch.length - MAX_PENDING_BYTES) + 1);
         return;
@@ -114,15 +137,20 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     batch = "";
     dirty = true;
   };
+  /** Writes and syncs everything appended so far; healthy again only once that worked. */
   const sync = () => {
     flush();
-    if (!dirty) return;
-    try {
-      fdatasyncSync(fd);
-      dirty = false;
-    } catch (err) {
-      opts.onError?.(err);
+    if (batch.length > 0) return;
+    if (dirty) {
+      try {
+        fdatasyncSync(fd);
+        dirty = false;
+      } catch (err) {
+        fail(err);
+        return;
+      }
     }
+    failed = null;
   };
 
   const write = (body: Record<string, unknown>): string => {
@@ -157,7 +185,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
       writeFileSync(tmp, `${line}\n`, { mode: 0o600 });
       renameSync(tmp, join(opts.dir, HEAD_FILE));
     } catch (err) {
-      opts.onError?.(err);
+      fail(err);
     }
     sinceCheckpoint = 0;
     lastCheckpointAt = now();
@@ -165,9 +193,18 @@ export function openRecorder(opts: RecorderOptions): Recorder {
 
   const rotate = () => {
     checkpoint("rotate");
+    // Lines not yet on disk belong to this segment: switch only once they are written.
+    if (failed !== null) return;
+    let next: number;
+    try {
+      next = openSegment(join(opts.dir, segmentName(state.segment + 1)));
+    } catch (err) {
+      fail(err);
+      return;
+    }
     closeSync(fd);
+    fd = next;
     state.segment++;
-    fd = openSegment(segmentPath());
     segmentSize = 0;
   };
 
@@ -176,14 +213,16 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     // The chain fields are ours; a record can never bring its own.
     const line = write({ ...(record as Record<string, unknown>), seq: state.seq, prev: state.prev, hash: undefined });
     if (++sinceCheckpoint >= opts.checkpointRecords) checkpoint("records");
-    if (segmentSize >= opts.segmentBytes) rotate();
+    // Not while failing: each attempt would add a tree head; the next append after recovery rotates.
+    if (segmentSize >= opts.segmentBytes && failed === null) rotate();
     return line;
   };
 
   const timer = setInterval(() => {
     if (closed) return;
     if (sinceCheckpoint > 0 && now() - lastCheckpointAt >= opts.checkpointMs) checkpoint("interval");
-    else if (opts.fsync === "interval") sync();
+    // While failing, every tick retries (and clears the failure once all is on disk).
+    else if (opts.fsync === "interval" || failed !== null) sync();
     else flush();
   }, tickMs);
   timer.unref();
@@ -196,6 +235,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     checkpoint: (trigger) => {
       if (!closed) checkpoint(trigger);
     },
+    failure: () => failed,
     close() {
       if (closed) return;
       clearInterval(timer);
@@ -206,6 +246,12 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     },
     opened: { resumedAt, segment: segmentName(state.segment), repaired },
   };
+}
+
+/** The errno code and message of a failed write, never more (no record content in it). */
+function describeError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code ? `${e.code}: ${e.message}` : String(err);
 }
 
 function openSegment(path: string): number {
@@ -228,7 +274,7 @@ function takeLock(dir: string): string {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw new AuditLogError(`cannot lock the audit directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
       const pid = Number.parseInt(readFileSync(path, "utf8"), 10);
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new AuditLogError(`another process (pid ${pid}) is writing the audit log in ${dir} (${LOCK_FILE}); each sluice needs its own audit.dir`);
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) throw new AuditLockedError(`another process (pid ${pid}) is writing the audit log in ${dir} (${LOCK_FILE}); each sluice needs its own audit.dir`);
       // Left by a process that is gone (kill -9): take it over.
       unlinkSync(path);
     }

@@ -10,6 +10,8 @@ import { mkdirSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { AuditLockedError, AuditLogError, openRecorder, type Recorder } from "../audit/recorder.ts";
+import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
 import { createJsonlWriter } from "../audit/sink.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -19,6 +21,7 @@ import { LineReader } from "../mcp/lines.ts";
 import { parseListen } from "../config/units.ts";
 import { parseIpLiteral } from "../net/ip.ts";
 import { McpSession, SLUICE_ERROR, type McpJudges, type McpOut } from "../mcp/session.ts";
+import { auditPaths } from "./audit.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -41,7 +44,9 @@ The child's environment is reduced to PATH, HOME, USER, LOGNAME, SHELL, LANG, LC
 TMPDIR, TZ, the proxy variables (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), the CA variables of
 \`sluice ca export --env\`, and --pass-env NAME; a credential whose value comes from an
 environment variable is given as its placeholder under that name. Its stderr passes through.
-Decision records go to audit.file (default stderr). A request the server leaves unanswered for
+Decision records go to the signed log in audit.dir/mcp-NAME-HASH (one directory per server name,
+\`sluice audit verify\` checks it; a second proxy of the same server at the same time writes
+mcp-NAME-HASH-PID), and a copy to audit.file (default stderr). A request the server leaves unanswered for
 mcp.answer_timeout (default 5m) gets -32001 and is cancelled to the server. Exit status: the
 server's (128+N when a signal N ended it), 1 when it could not start or the session was cut, 2
 on a usage error.
@@ -174,15 +179,71 @@ export async function mcpCommand(args: string[]): Promise<number> {
 
 /** What both transports set up: the records, the pins, and the judges of one server's sessions. */
 interface Judging {
-  readonly records: ReturnType<typeof createJsonlWriter>;
+  readonly records: McpRecords;
   readonly pins: PinStore;
   readonly judges: () => McpJudges;
   /** Writes the records of what was judged. */
   readonly record: (out: McpOut) => void;
 }
 
+/** Decision records of one MCP proxy: the signed log first, a plain copy to audit.file. */
+interface McpRecords {
+  write(record: Record<string, unknown>): void;
+  close(): void;
+}
+
+/**
+ * The log directory of one server's proxies: audit.dir/mcp-<readable part of the name>-<hash of
+ * the whole name>, so that restarts of the same server continue one chain. Each directory has
+ * one writer (LOCK): a second proxy of the same server running at the same time gets its own
+ * directory, suffixed with its pid, rather than waiting or interleaving two chains.
+ */
+export function mcpAuditDir(auditDir: string, server: string, pid?: number): string {
+  const slug = server.toLowerCase().replace(/[^a-z0-9._-]+/g, "-").replace(/^[-.]+|-+$/g, "").slice(0, 40) || "server";
+  const hash = createHash("sha256").update(server).digest("hex").slice(0, 8);
+  return join(auditDir, `mcp-${slug}-${hash}${pid !== undefined ? `-${pid}` : ""}`);
+}
+
+function openMcpRecords(loaded: Loaded, server: string): McpRecords | null {
+  const say = (msg: string) => process.stderr.write(`sluice mcp proxy: ${msg}\n`);
+  let failures = 0;
+  // Logged once per 1000 failures, as sluice run does: a full disk must not flood stderr too.
+  const onError = (err: unknown) => {
+    if (failures++ % 1000 === 0) say(`cannot write decision records; keeping them in memory: ${String(err)}`);
+  };
+  const home = sluiceHome();
+  const paths = auditPaths(loaded, home);
+  const a = loaded.config.audit;
+  let recorder: Recorder;
+  try {
+    const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
+    const open = (dir: string) => openRecorder({ dir, key, segmentBytes: a.segment_size, checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync, onError });
+    try {
+      recorder = open(mcpAuditDir(paths.dir, server));
+    } catch (err) {
+      if (!(err instanceof AuditLockedError)) throw err;
+      recorder = open(mcpAuditDir(paths.dir, server, process.pid));
+    }
+  } catch (err) {
+    if (!(err instanceof AuditLogError || err instanceof SigningKeyError)) throw err;
+    say(`cannot open the audit log: ${err.message}`);
+    return null;
+  }
+  const copy = createJsonlWriter({ file: a.file, flushMs: 100, onError });
+  return {
+    write(record) {
+      copy.writeLine(recorder.append(record));
+    },
+    close() {
+      recorder.close();
+      copy.close();
+    },
+  };
+}
+
 function judging(loaded: Loaded, server: string): Judging | null {
-  const records = createJsonlWriter({ file: loaded.config.audit.file, flushMs: 100, onError: (err) => process.stderr.write(`sluice mcp proxy: cannot write decision records: ${String(err)}\n`) });
+  const records = openMcpRecords(loaded, server);
+  if (records === null) return null;
   let pins: PinStore;
   try {
     pins = openPins(loaded);
@@ -201,7 +262,7 @@ function judging(loaded: Loaded, server: string): Judging | null {
     judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments, placeholders }),
     record: (out) => {
       for (const r of out.records) {
-        records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings, pin: r.pin }));
+        records.write({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings, pin: r.pin });
       }
     },
   };
@@ -302,7 +363,7 @@ async function relay(command: string[], server: string, pass: readonly string[],
   };
   const stop = (direction: "client" | "server", why: string) => {
     cut = true;
-    records.writeLine(JSON.stringify({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction, method: "(session)", verdict: "block", rule: "mcp.line-too-long", reason: "body_too_large", detail: why }));
+    records.write({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction, method: "(session)", verdict: "block", rule: "mcp.line-too-long", reason: "body_too_large", detail: why });
     child.kill("SIGTERM");
   };
 

@@ -50,7 +50,9 @@ start unless tls.ca names a persistent one.
 
 Decision records go to the signed log in audit.dir (default SLUICE_HOME/audit, signing key
 SLUICE_HOME/audit-signing-key.pem, made on first start); \`sluice audit verify\` checks it.
-audit.file (default stderr) gets an unsigned copy of each line.
+audit.file (default stderr) gets an unsigned copy of each line. While the log cannot be
+written, audit.on_failure: block (default) refuses all traffic with 503 and /healthz says
+failing; continue serves on and /healthz says degraded.
 
 Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate,
 audit log and its signing key).`;
@@ -100,7 +102,12 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   let auditErrors = 0;
   // Logged once per 1000 failures: a full disk must not also flood the log.
   const onAuditError = (err: unknown) => {
-    if (auditErrors++ % 1000 === 0) log.error("cannot write decision records; keeping them in memory", { error: String(err), failures: auditErrors });
+    if (auditErrors++ % 1000 === 0)
+      log.error("cannot write decision records; keeping them in memory", {
+        error: String(err),
+        failures: auditErrors,
+        on_failure: loaded.config.audit.on_failure === "block" ? "block: new requests are refused until the log can be written" : "continue: serving without a durable log",
+      });
   };
   // The signed flight recorder is the source of truth; audit.file gets a plain copy of each line.
   let recorder: Recorder;
@@ -129,6 +136,20 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       recorder.close();
       file.close();
     },
+  };
+  // audit.on_failure: block refuses every new request while the log cannot be written (fail
+  // closed); continue only reports it. The setting is read at start, like the rest of audit.
+  const onFailure = loaded.config.audit.on_failure;
+  const auditFailure = (): string | null => {
+    if (onFailure !== "block") return null;
+    const f = recorder.failure();
+    return f === null ? null : f.error;
+  };
+  const auditHealth = () => {
+    const f = recorder.failure();
+    if (f === null) return { audit: { status: "ok" } };
+    // failing: requests are refused; degraded: served, but records may be lost.
+    return { status: onFailure === "block" ? "failing" : "degraded", audit: { status: "failing", on_failure: onFailure, error: f.error, since: f.since } };
   };
   const event = (detail: string, rule: string, extra: Partial<AuditRecord> = {}) =>
     audit.record({ time: clock.wall().toISOString(), kind: "config", agent: "sluice", verdict: "allow", rule, reason: "allowed", detail, ...extra });
@@ -188,7 +209,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     return EXIT.failure;
   }
   try {
-    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, dialer, audit, log, clock, ca });
+    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, auditFailure, dialer, audit, log, clock, ca });
   } catch (err) {
     log.error("cannot listen for the proxy", { listen: loaded.config.proxy.listen, error: String(err) });
     return EXIT.failure;
@@ -273,6 +294,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       policy: loaded.policy.digest,
       killswitch,
       ...proxy.stats(),
+      ...auditHealth(),
     }),
     onError: (err) => log.error("admin API error", { error: String(err) }),
   });
@@ -289,6 +311,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       policy: () => loaded.policy,
       addresses: () => addresses,
       killswitch: () => killswitch,
+      auditFailure,
       resolver,
       scanName: () => scanName,
       audit,

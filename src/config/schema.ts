@@ -358,6 +358,8 @@ export const configSchema = z.strictObject({
       signing_key_file: z.string().min(1).optional(),
       /** always: each record is on disk before it is acknowledged; interval: synced every ~100 ms (at most that much lost on a power cut). */
       fsync: z.enum(["always", "interval"]).default("interval"),
+      /** When the log cannot be written: block refuses new requests until it can (fail closed); continue serves on, degraded. */
+      on_failure: z.enum(["block", "continue"]).default("block"),
     })
     .prefault({}),
 });

@@ -33,6 +33,8 @@ export const REASON_CODES = [
   "shadow_mcp",
   /** MCP tool arguments that match rules/mcp-args (destructive commands, reverse shells, credential files, ...). */
   "dangerous_arguments",
+  /** The decision log cannot be written and audit.on_failure is block: nothing passes unrecorded. */
+  "audit_unavailable",
 ] as const;
 
 export type ReasonCode = (typeof REASON_CODES)[number];

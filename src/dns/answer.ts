@@ -25,6 +25,8 @@ export interface DnsAnswerDeps {
   readonly policy: () => Policy;
   readonly addresses: () => AddressPolicy;
   readonly killswitch: () => boolean;
+  /** Why queries are refused because the decision log cannot be written, or null (audit.on_failure). */
+  readonly auditFailure?: () => string | null;
   readonly resolver: DnsResolver;
   readonly scanName: () => NameScanner | null;
   readonly audit: AuditSink;
@@ -79,6 +81,8 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     };
 
     if (deps.killswitch()) return refuse("admin.killswitch", "killswitch", "kill switch is on: all egress refused", true)!;
+    const auditFailure = deps.auditFailure?.() ?? null;
+    if (auditFailure !== null) return refuse("audit.unavailable", "audit_unavailable", `the decision log cannot be written (${auditFailure}): refusing until it can`, true)!;
 
     // The name the policy judges is the name that goes upstream: one that does not normalise
     // (stray characters, a numeric last label that is no IPv4 address) is refused, not guessed at.

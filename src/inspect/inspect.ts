@@ -33,10 +33,10 @@ export function inspect(action: Action, ctx: InspectContext): Decision {
 
 export function applyMode(decision: Decision, ctx: InspectContext): Decision {
   if (decision.verdict !== "block" || ctx.policy.mode !== "audit") return decision;
-  // The kill switch is an operator's order, a failed stage is fail-closed, and dialling
+  // The kill switch is an operator's order, a failed stage and an unwritable log are fail-closed, and dialling
   // sluice's own listeners is a loop (one request becomes hundreds of tunnels): none of them is
   // softened by audit mode.
   const first = decision.reasons[0];
-  if (first?.code === "killswitch" || first?.code === "internal_error" || first?.rule === "net.self-address") return decision;
+  if (first?.code === "killswitch" || first?.code === "internal_error" || first?.code === "audit_unavailable" || first?.rule === "net.self-address") return decision;
   return { verdict: "warn", reasons: decision.reasons, wouldBlock: true };
 }

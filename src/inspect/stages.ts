@@ -11,6 +11,8 @@ import type { EgressLists } from "../policy/egress.ts";
 export interface InspectContext {
   readonly policy: Policy;
   readonly killswitch: boolean;
+  /** Set while the decision log cannot be written and audit.on_failure is block: why. */
+  readonly auditFailure?: string | null;
   /** The acting agent's own egress lists (from policy.agents.identify). */
   readonly agentLists: EgressLists | null;
 }
@@ -30,6 +32,12 @@ export const STAGES: readonly Stage[] = [
     explain: () => "while the kill switch is on, all egress is refused, in audit mode too",
     run: (_a, ctx) =>
       ctx.killswitch ? { rule: "admin.killswitch", code: "killswitch", detail: "kill switch is on: all egress refused" } : null,
+  },
+  {
+    name: "audit",
+    explain: () => "while the decision log cannot be written (audit.on_failure: block), all egress is refused, in audit mode too",
+    run: (_a, ctx) =>
+      ctx.auditFailure ? { rule: "audit.unavailable", code: "audit_unavailable", detail: `the decision log cannot be written (${ctx.auditFailure}): refusing until it can` } : null,
   },
   {
     name: "agent",

@@ -49,6 +49,8 @@ import type { Leaf } from "./tls-ca.ts";
 export interface ForwardProxyDeps {
   readonly policy: () => Policy;
   readonly killswitch: () => boolean;
+  /** Why new requests are refused because the decision log cannot be written, or null (audit.on_failure). */
+  readonly auditFailure?: () => string | null;
   readonly dialer: GuardedDialer;
   readonly audit: AuditSink;
   readonly log: Logger;
@@ -687,7 +689,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function decide(action: Action, policy: Policy, agentLists: InspectContext["agentLists"]): Decision {
-    return inspect(action, { policy, killswitch: deps.killswitch(), agentLists });
+    return inspect(action, { policy, killswitch: deps.killswitch(), auditFailure: deps.auditFailure?.() ?? null, agentLists });
   }
 
   function blockResponse(decision: Decision, close: boolean): SluiceResponse {

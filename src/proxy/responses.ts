@@ -49,7 +49,11 @@ export function renderSluiceResponse(r: SluiceResponse): Buffer {
   return Buffer.concat([Buffer.from(head, "latin1"), bytes]);
 }
 
-/** Status for a policy block: 407 asks the client for (other) proxy credentials; all else is 403. */
+/**
+ * Status for a block: 407 asks the client for (other) proxy credentials; 503 says sluice itself
+ * cannot serve now (its decision log cannot be written), worth retrying later; all else is 403.
+ */
 export function blockStatus(code: ReasonCode): number {
+  if (code === "audit_unavailable") return 503;
   return code === "agent_auth_failed" || code === "agent_auth_required" ? 407 : 403;
 }

@@ -7,7 +7,7 @@
  * status comes back; decision records say what happened, never a secret.
  */
 import { afterEach, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -400,4 +400,30 @@ describe("sluice mcp proxy, the command line", () => {
     await p.stdin.end();
     expect(await p.exited).toBe(0);
   }, T);
+});
+
+describe("sluice mcp proxy writes the signed log", () => {
+  test(
+    "each server's records go to audit.dir/mcp-NAME-HASH, chained and signed; sluice audit verify says intact; no secret in it",
+    async () => {
+      const s = await connect(["--name", "signed-log-test"]);
+      expect(text(await s.client.callTool({ name: "echo", arguments: { text: "hello" } }))).toBe("hello");
+      await refusal(s.client.callTool({ name: "echo", arguments: { text: `my key is ${SECRET}` } }));
+      await s.client.close();
+      const auditDir = join(dir, "home", "audit");
+      const logDir = join(auditDir, readdirSync(auditDir).find((d) => /^mcp-signed-log-test-[0-9a-f]{8}$/.test(d))!);
+      // The proxy has closed its log once its LOCK is gone (it writes a last tree head first).
+      for (let i = 0; i < 200 && existsSync(join(logDir, "LOCK")); i++) await Bun.sleep(25);
+      expect(existsSync(join(logDir, "LOCK"))).toBe(false);
+      const text1 = readFileSync(join(logDir, "audit-000001.jsonl"), "utf8");
+      expect(text1).not.toContain(SECRET);
+      const lines = text1.trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.rule === "dlp.known-secret")).toMatchObject({ kind: "mcp", server: "signed-log-test", verdict: "block", seq: expect.any(Number) });
+      expect(lines.at(-1)).toMatchObject({ kind: "tree_head", trigger: "close" });
+      const v = Bun.spawnSync([BIN, "audit", "verify", logDir, "--json"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") }, stdin: "ignore" });
+      expect(JSON.parse(v.stdout.toString())).toMatchObject({ ok: true, records: lines.length });
+      expect(v.exitCode).toBe(0);
+    },
+    T,
+  );
 });

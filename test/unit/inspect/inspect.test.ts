@@ -58,8 +58,8 @@ function summary(d: Decision): { verdict: string; rule: string | undefined; code
 }
 
 describe("STAGES", () => {
-  test("run in this order: kill switch, agent, method, egress", () => {
-    expect(STAGES.map((s) => s.name)).toEqual(["killswitch", "agent", "method", "egress"]);
+  test("run in this order: kill switch, audit log, agent, method, egress", () => {
+    expect(STAGES.map((s) => s.name)).toEqual(["killswitch", "audit", "agent", "method", "egress"]);
   });
 
   test("each stage explains itself", () => {
@@ -127,6 +127,20 @@ describe("inspect: audit mode", () => {
   test("the kill switch still blocks in audit mode", () => {
     const d = inspect(httpAction("GET", "other.example"), ctx(AUDIT, true));
     expect(summary(d)).toEqual({ verdict: "block", rule: "admin.killswitch", code: "killswitch", wouldBlock: undefined });
+  });
+
+  test("an unwritable decision log (audit.on_failure: block) refuses everything, in audit mode too", () => {
+    const failing = (policy: Policy): InspectContext => ({ policy, killswitch: false, auditFailure: "ENOSPC: no space left on device", agentLists: null });
+    for (const policy of [ENFORCE, AUDIT]) {
+      for (const action of [httpAction("GET", "allowed.example", TOKEN), connectAction("allowed.example")]) {
+        const d = inspect(action, failing(policy));
+        expect(summary(d)).toEqual({ verdict: "block", rule: "audit.unavailable", code: "audit_unavailable", wouldBlock: undefined });
+        expect(d.reasons[0]!.detail).toContain("ENOSPC");
+      }
+    }
+    // The kill switch, an operator's order, is still what the record names first.
+    expect(inspect(connectAction("allowed.example"), { policy: ENFORCE, killswitch: true, auditFailure: "EIO", agentLists: null }).reasons[0]!.code).toBe("killswitch");
+    expect(inspect(connectAction("allowed.example"), { policy: ENFORCE, killswitch: false, auditFailure: null, agentLists: null }).verdict).toBe("allow");
   });
 
   test("applyMode leaves enforce-mode decisions and non-blocks alone", () => {
