@@ -8,7 +8,7 @@
  * is exactly the line with the `"hash":"…"` member (and its comma) cut out.
  */
 import { createPublicKey, verify as verifySignature, type KeyObject } from "node:crypto";
-import { canonicalJson } from "./canonical-json.ts";
+import { canonicalCopy, canonicalJson } from "./canonical-json.ts";
 import { sha256 } from "./merkle.ts";
 
 /** `prev` of the very first record (seq 0): 32 zero bytes, hex. */
@@ -38,18 +38,50 @@ export const isHex64 = (v: unknown): v is string => typeof v === "string" && HEX
  * work: one serialisation and one SHA-256 per record.
  */
 export function sealRecord(body: Record<string, unknown>): { line: string; hash: string } {
-  const members: [string, string][] = [];
-  for (const k of Object.keys(body)) {
-    const v = body[k];
+  // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names (the default sort).
+  // Objects built in that order are written canonically by the native serialiser: one without
+  // `hash` (hashed), then one with it in its place (the line).
+  const keys = Object.keys(body).sort();
+  const without: Record<string, unknown> = {};
+  for (const k of keys) {
+    let v = body[k];
     if (v === undefined || k === "hash") continue;
-    members.push([k, `${JSON.stringify(k)}:${canonicalJson(v)}`]);
+    if (typeof v === "object" && v !== null) {
+      v = canonicalCopy(v);
+      if (v === null) return sealRecordSlowly(body);
+    } else if (typeof v === "number" && !Number.isFinite(v)) throw new TypeError("canonical JSON has no Infinity or NaN");
+    // Names of records are words; one that could be an array index would be listed first.
+    if (k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57) return sealRecordSlowly(body);
+    without[k] = v;
   }
-  // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names.
-  members.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  const parts = members.map(([, m]) => m);
+  const hash = sha256(JSON.stringify(without)).toString("hex");
+  const line: Record<string, unknown> = {};
+  let placed = false;
+  for (const k in without) {
+    if (!placed && k > "hash") {
+      line.hash = hash;
+      placed = true;
+    }
+    line[k] = without[k];
+  }
+  if (!placed) line.hash = hash;
+  return { line: JSON.stringify(line), hash };
+}
+
+/** sealRecord for a record that holds an object the native order cannot give, member by member. */
+function sealRecordSlowly(body: Record<string, unknown>): { line: string; hash: string } {
+  const keys = Object.keys(body).sort();
+  const parts: string[] = [];
+  let at = -1;
+  for (const k of keys) {
+    const v = body[k];
+    if (k === "hash") continue;
+    if (at < 0 && k > "hash") at = parts.length;
+    if (v === undefined) continue;
+    parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
+  }
+  if (at < 0) at = parts.length;
   const hash = sha256(`{${parts.join(",")}}`).toString("hex");
-  let at = members.findIndex(([k]) => k > "hash");
-  if (at < 0) at = members.length;
   parts.splice(at, 0, `"hash":"${hash}"`);
   return { line: `{${parts.join(",")}}`, hash };
 }
