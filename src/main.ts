@@ -25,6 +25,9 @@ Commands:
   mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
   audit verify    check the signed decision log (chain, Merkle roots, signatures)
   audit pubkey    print the public key that signs the decision log
+  audit show      print the decision log as a table or JSON lines, filtered
+  audit receipt   a record with its inclusion proof against a signed tree head
+  audit verify-proof  check one receipt offline against a public key
 
 Options:
   -h, --help      show help (also: sluice <command> --help)

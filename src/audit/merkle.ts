@@ -81,3 +81,63 @@ export function merkleRootOf(leaves: readonly Buffer[]): Buffer {
   while (k * 2 < leaves.length) k *= 2;
   return nodeHash(merkleRootOf(leaves.slice(0, k)), merkleRootOf(leaves.slice(k)));
 }
+
+/**
+ * RFC 6962 §2.1.1 audit path PATH(m, D[n]) for leaf `m` of `leaves` (record hashes, raw): the
+ * sibling subtree roots from the leaf up to the root, bottom first. For n > 1, with k the
+ * largest power of two < n:
+ *   m < k:  PATH(m, D[0:k]) : MTH(D[k:n])
+ *   m >= k: PATH(m - k, D[k:n]) : MTH(D[0:k])
+ * Each sibling is hashed once, so a path costs O(n) hashing: fine offline, on request.
+ */
+export function auditPath(m: number, leaves: readonly Buffer[]): Buffer[] {
+  if (!Number.isSafeInteger(m) || m < 0 || m >= leaves.length) throw new RangeError(`leaf ${m} is not in a tree of ${leaves.length}`);
+  const path: Buffer[] = [];
+  let lo = 0;
+  let hi = leaves.length;
+  // Walk down from the root, collecting siblings; they come out top first.
+  while (hi - lo > 1) {
+    let k = 1;
+    while (k * 2 < hi - lo) k *= 2;
+    if (m - lo < k) {
+      path.push(merkleRootOf(leaves.slice(lo + k, hi)));
+      hi = lo + k;
+    } else {
+      path.push(merkleRootOf(leaves.slice(lo, lo + k)));
+      lo += k;
+    }
+  }
+  return path.reverse();
+}
+
+/**
+ * The root an audit path leads to from leaf `index` of a tree of `size`, given the leaf's hash
+ * (already 0x00-prefixed: leafHash(data)), or null when the path cannot belong to such a tree
+ * (wrong length). RFC 9162 §2.1.3.2, the algorithm verifiers of RFC 6962 logs use. Division
+ * instead of bit shifts keeps it right past 2^31 leaves.
+ */
+export function rootFromAuditPath(index: number, size: number, leaf: Buffer, path: readonly Buffer[]): Buffer | null {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return null;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  const half = (x: number) => Math.floor(x / 2);
+  for (const p of path) {
+    if (sn === 0) return null;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      // A right-edge node with no sibling at this level: climb until it is a right child.
+      if (fn % 2 === 0) {
+        while (fn % 2 === 0 && fn !== 0) {
+          fn = half(fn);
+          sn = half(sn);
+        }
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = half(fn);
+    sn = half(sn);
+  }
+  return sn === 0 ? r : null;
+}

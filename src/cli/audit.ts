@@ -1,5 +1,5 @@
 /**
- * `sluice audit verify|pubkey`: offline checks of the flight recorder (src/audit/verify.ts), and
+ * `sluice audit verify|pubkey|show|receipt|verify-proof`: offline checks of the flight recorder (src/audit/verify.ts), and
  * where `sluice run` finds its log directory and signing key (auditPaths, shared with run.ts so
  * both resolve the same config the same way).
  */
@@ -14,9 +14,14 @@ import { loadConfig, type Loaded } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
+import { receiptCommand, verifyProofCommand } from "./audit-receipt.ts";
+import { SHOW_USAGE, showCommand } from "./audit-show.ts";
 
 export const HELP = `Usage: sluice audit verify [DIR] [--pubkey FILE] [--config FILE] [--json]
        sluice audit pubkey [--config FILE]
+       ${SHOW_USAGE}
+       sluice audit receipt SEQ [DIR] [--config FILE]
+       sluice audit verify-proof RECEIPT.json|- --pubkey FILE [--json]
 
 verify   checks the signed decision log in DIR (default: audit.dir of the config, else
          SLUICE_HOME/audit): the hash chain across segments, the Merkle root of every signed
@@ -28,9 +33,22 @@ verify   checks the signed decision log in DIR (default: audit.dir of the config
          else SLUICE_HOME/audit-signing-key.pem): only --pubkey with a key kept elsewhere makes
          the check independent of this host.
 pubkey   prints the public key of the signing key (SPKI PEM), and its key id on stderr.
+show     prints the records of the log (DIR as for verify) as a table, or with --json the
+         lines as logged; it reads, it does not verify. Tree heads only with --tree-heads.
+         --since/--until TIME: ISO 8601 (UTC when no zone is given) or a duration ago (30m,
+         2h, 7d); since is inclusive, until exclusive. --verdict allow|block|redact|warn,
+         --agent NAME, --rule ID (the record's rule or a finding's; 'dlp.*' for a family).
+         In the table, a verdict marked * would have blocked (audit mode).
+receipt  prints a JSON receipt for the record SEQ: the record, an RFC 6962 inclusion proof and
+         the latest signed tree head that covers it (exit 1 when no tree head covers it yet).
+verify-proof  checks one receipt alone against --pubkey: the record's hash, the audit path to
+         the tree head's root, the signature. RECEIPT - reads stdin.
 
 Exit status (verify): 0 the log is intact, 1 tampered, 2 unreadable or usage error.
-Exit status (pubkey): 0 ok, 1 no key yet (start \`sluice run\` first), 2 usage error.`;
+Exit status (pubkey): 0 ok, 1 no key yet (start \`sluice run\` first), 2 usage error.
+Exit status (show): 0 ok (also when nothing matches), 2 unreadable log or usage error.
+Exit status (receipt): 0 ok, 1 no such record or not signed yet or log not intact, 2 unreadable or usage.
+Exit status (verify-proof): 0 the receipt verifies, 1 it does not, 2 unreadable or usage error.`;
 
 /** The signed log's directory and the signing key file, as `sluice run` uses them. */
 export function auditPaths(loaded: Loaded | null, home: string): { dir: string; keyFile?: string } {
@@ -59,7 +77,16 @@ export async function auditCommand(args: string[], out: (s: string) => void, err
   const [sub, ...rest] = args;
   if (sub === "verify") return verifyCommand(rest, out, err, env);
   if (sub === "pubkey") return pubkeyCommand(rest, out, err, env);
-  throw new UsageError(sub === undefined ? "audit needs a subcommand: verify or pubkey" : `unknown audit subcommand '${sub}'`);
+  // show and receipt read DIR, else the config's audit.dir, else SLUICE_HOME/audit, as verify does.
+  const resolveDir = async (dir: string | undefined, config: string | undefined): Promise<string | null> => {
+    if (dir !== undefined) return resolve(dir);
+    const loaded = await loadIfNamed(config, err);
+    return loaded === "invalid" ? null : auditPaths(loaded, sluiceHome(env)).dir;
+  };
+  if (sub === "show") return showCommand(rest, out, err, resolveDir);
+  if (sub === "receipt") return receiptCommand(rest, out, err, resolveDir);
+  if (sub === "verify-proof") return verifyProofCommand(rest, out, err);
+  throw new UsageError(sub === undefined ? "audit needs a subcommand: verify, pubkey, show, receipt or verify-proof" : `unknown audit subcommand '${sub}'`);
 }
 
 async function pubkeyCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {

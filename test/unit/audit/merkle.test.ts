@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createMerkleFrontier, EMPTY_ROOT, merkleRootOf, sha256 } from "../../../src/audit/merkle.ts";
+import { auditPath, createMerkleFrontier, EMPTY_ROOT, leafHash, merkleRootOf, nodeHash, rootFromAuditPath, sha256 } from "../../../src/audit/merkle.ts";
 
 // RFC 6962 reference vectors (certificate-transparency merkle_tree_test): leaf inputs and the
 // tree head of the first n of them, n = 1..8.
@@ -50,5 +50,82 @@ describe("RFC 6962 Merkle tree", () => {
   test("a frontier that does not fit its size is refused", () => {
     expect(() => createMerkleFrontier({ size: 3, frontier: [sha256("a")] })).toThrow(/set bit/);
     expect(() => createMerkleFrontier({ size: 1, frontier: [Buffer.alloc(31)] })).toThrow(/32-byte/);
+  });
+});
+
+/** A tree built node by node from the RFC's definition, to read audit paths off by brute force. */
+interface Node {
+  hash: Buffer;
+  lo: number;
+  hi: number;
+  left?: Node;
+  right?: Node;
+}
+function buildTree(leaves: readonly Buffer[], lo = 0, hi = leaves.length): Node {
+  if (hi - lo === 1) return { hash: leafHash(leaves[lo]!), lo, hi };
+  let k = 1;
+  while (k * 2 < hi - lo) k *= 2;
+  const left = buildTree(leaves, lo, lo + k);
+  const right = buildTree(leaves, lo + k, hi);
+  return { hash: nodeHash(left.hash, right.hash), lo, hi, left, right };
+}
+/** The siblings on the way from the root down to leaf m, returned leaf level first. */
+function bruteForcePath(root: Node, m: number): Buffer[] {
+  const siblings: Buffer[] = [];
+  for (let n = root; n.left && n.right; ) {
+    if (m < n.left.hi) {
+      siblings.push(n.right.hash);
+      n = n.left;
+    } else {
+      siblings.push(n.left.hash);
+      n = n.right;
+    }
+  }
+  return siblings.reverse();
+}
+
+describe("RFC 6962 inclusion proofs", () => {
+  const leaves = Array.from({ length: 70 }, (_, i) => sha256(`leaf ${i}`));
+  const hex = (bs: Buffer[]) => bs.map((b) => b.toString("hex"));
+
+  test("the audit path of every leaf of every tree size up to 70 is the brute-force one, and folds to the root", () => {
+    for (let n = 1; n <= leaves.length; n++) {
+      const tree = buildTree(leaves.slice(0, n));
+      expect(tree.hash.equals(merkleRootOf(leaves.slice(0, n)))).toBe(true);
+      for (let m = 0; m < n; m++) {
+        const path = auditPath(m, leaves.slice(0, n));
+        expect([n, m, hex(path)]).toEqual([n, m, hex(bruteForcePath(tree, m))]);
+        expect([n, m, rootFromAuditPath(m, n, leafHash(leaves[m]!), path)?.toString("hex")]).toEqual([n, m, tree.hash.toString("hex")]);
+      }
+    }
+  });
+
+  test("RFC 6962 reference: the path of leaf 0 in a tree of 8 has 3 hashes, of leaf 5 in a tree of 6 has 2 (6962 test vectors' shape)", () => {
+    expect(auditPath(0, LEAVES).length).toBe(3);
+    expect(auditPath(5, LEAVES.slice(0, 6)).length).toBe(2);
+    expect(auditPath(0, LEAVES.slice(0, 1))).toEqual([]);
+    // The single-leaf tree: the root is the leaf hash, reached with an empty path.
+    expect(rootFromAuditPath(0, 1, leafHash(LEAVES[0]!), [])?.toString("hex")).toBe(ROOTS[0]!);
+  });
+
+  test("a path does not prove the wrong leaf, index, length, or a changed sibling", () => {
+    const n = 13;
+    const ls = leaves.slice(0, n);
+    const root = merkleRootOf(ls).toString("hex");
+    for (let m = 0; m < n; m++) {
+      const path = auditPath(m, ls);
+      const leaf = leafHash(ls[m]!);
+      const rootOf = (i: number, size: number, l: Buffer, p: Buffer[]) => rootFromAuditPath(i, size, l, p)?.toString("hex") ?? null;
+      expect(rootOf(m, n, leafHash(ls[(m + 1) % n]!), path)).not.toBe(root);
+      if (m + 1 < n) expect(rootOf(m + 1, n, leaf, path)).not.toBe(root);
+      // (The size is not bound by the path alone for a leaf in a full left subtree: the signed
+      // tree head binds it. Here: a path of the wrong length for the size is refused.)
+      expect(rootOf(m, n, leaf, path.slice(0, -1))).not.toBe(root);
+      expect(rootOf(m, n, leaf, [...path, path[0]!])).toBeNull();
+      const changed = path.map((p, i) => (i === 0 ? sha256(p) : p));
+      expect(rootOf(m, n, leaf, changed)).not.toBe(root);
+    }
+    expect(rootFromAuditPath(n, n, leafHash(ls[0]!), [])).toBeNull();
+    expect(() => auditPath(n, ls)).toThrow(RangeError);
   });
 });
