@@ -37,7 +37,7 @@ export const isHex64 = (v: unknown): v is string => typeof v === "string" && HEX
  * The canonical form is built member by member so the line with and without `hash` share the
  * work: one serialisation and one SHA-256 per record.
  */
-export function sealRecord(body: Record<string, unknown>): { line: string; hash: string } {
+export function sealRecord(body: Record<string, unknown>): { line: string; hash: string; digest: Buffer } {
   // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names (the default sort).
   // Objects built in that order are written canonically by the native serialiser: one without
   // `hash` (hashed), then one with it in its place (the line).
@@ -54,7 +54,8 @@ export function sealRecord(body: Record<string, unknown>): { line: string; hash:
     if (k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57) return sealRecordSlowly(body);
     without[k] = v;
   }
-  const hash = sha256(JSON.stringify(without)).toString("hex");
+  const digest = sha256(JSON.stringify(without));
+  const hash = digest.toString("hex");
   const line: Record<string, unknown> = {};
   let placed = false;
   for (const k in without) {
@@ -65,11 +66,11 @@ export function sealRecord(body: Record<string, unknown>): { line: string; hash:
     line[k] = without[k];
   }
   if (!placed) line.hash = hash;
-  return { line: JSON.stringify(line), hash };
+  return { line: JSON.stringify(line), hash, digest };
 }
 
 /** sealRecord for a record that holds an object the native order cannot give, member by member. */
-function sealRecordSlowly(body: Record<string, unknown>): { line: string; hash: string } {
+function sealRecordSlowly(body: Record<string, unknown>): { line: string; hash: string; digest: Buffer } {
   const keys = Object.keys(body).sort();
   const parts: string[] = [];
   let at = -1;
@@ -81,9 +82,10 @@ function sealRecordSlowly(body: Record<string, unknown>): { line: string; hash: 
     parts.push(`${JSON.stringify(k)}:${canonicalJson(v)}`);
   }
   if (at < 0) at = parts.length;
-  const hash = sha256(`{${parts.join(",")}}`).toString("hex");
+  const digest = sha256(`{${parts.join(",")}}`);
+  const hash = digest.toString("hex");
   parts.splice(at, 0, `"hash":"${hash}"`);
-  return { line: `{${parts.join(",")}}`, hash };
+  return { line: `{${parts.join(",")}}`, hash, digest };
 }
 
 /**

@@ -17,8 +17,22 @@ const NODE = Buffer.from([0x01]);
 export const sha256 = (data: Buffer | string): Buffer => hash("sha256", data, "buffer") as unknown as Buffer;
 export const EMPTY_ROOT: Buffer = sha256(Buffer.alloc(0));
 
-export const leafHash = (data: Buffer): Buffer => sha256(Buffer.concat([LEAF, data]));
-export const nodeHash = (left: Buffer, right: Buffer): Buffer => sha256(Buffer.concat([NODE, left, right]));
+// Leaves and nodes of 32-byte hashes (every one a log makes) are put together in reused
+// buffers: a Buffer.concat per hash was a third of the cost of appending a record.
+const LEAF_INPUT = Buffer.alloc(33, 0x00);
+const NODE_INPUT = Buffer.alloc(65, 0x01);
+
+export const leafHash = (data: Buffer): Buffer => {
+  if (data.length !== 32) return sha256(Buffer.concat([LEAF, data]));
+  data.copy(LEAF_INPUT, 1);
+  return sha256(LEAF_INPUT);
+};
+export const nodeHash = (left: Buffer, right: Buffer): Buffer => {
+  if (left.length !== 32 || right.length !== 32) return sha256(Buffer.concat([NODE, left, right]));
+  left.copy(NODE_INPUT, 1);
+  right.copy(NODE_INPUT, 33);
+  return sha256(NODE_INPUT);
+};
 
 export interface MerkleFrontier {
   /** Number of leaves appended. */

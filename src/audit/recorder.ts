@@ -154,8 +154,8 @@ export function openRecorder(opts: RecorderOptions): Recorder {
   };
 
   const write = (body: Record<string, unknown>): string => {
-    const { line, hash } = sealRecord(body);
-    state.tree.append(Buffer.from(hash, "hex"));
+    const { line, hash, digest } = sealRecord(body);
+    state.tree.append(digest);
     state.prev = hash;
     state.seq++;
     batch += `${line}\n`;

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { randomBytes } from "node:crypto";
 import { auditPath, createMerkleFrontier, EMPTY_ROOT, leafHash, merkleRootOf, nodeHash, rootFromAuditPath, sha256 } from "../../../src/audit/merkle.ts";
 
 // RFC 6962 reference vectors (certificate-transparency merkle_tree_test): leaf inputs and the
@@ -127,5 +128,23 @@ describe("RFC 6962 inclusion proofs", () => {
     }
     expect(rootFromAuditPath(n, n, leafHash(ls[0]!), [])).toBeNull();
     expect(() => auditPath(n, ls)).toThrow(RangeError);
+  });
+});
+
+describe("leaf and node hashes", () => {
+  test("are RFC 6962's SHA-256(0x00 || data) and SHA-256(0x01 || left || right), whatever was hashed before", () => {
+
+    for (let i = 0; i < 500; i++) {
+      const a: Buffer = randomBytes(32);
+      const b: Buffer = randomBytes(i % 7 === 0 ? 20 : 32);
+      const leaf = leafHash(a);
+      const node = nodeHash(leaf, b);
+      expect(leaf.equals(sha256(Buffer.concat([Buffer.from([0x00]), a])))).toBe(true);
+      expect(node.equals(sha256(Buffer.concat([Buffer.from([0x01]), leaf, b])))).toBe(true);
+      // The result is the caller's, not a view of a buffer the next hash reuses.
+      const again = Buffer.from(leaf);
+      leafHash(b);
+      expect(leaf.equals(again)).toBe(true);
+    }
   });
 });
