@@ -20,10 +20,9 @@ import type { AuditSink } from "../core/types.ts";
 import { GENESIS_PREV, HEAD_FILE, hashOfLine, isHex64, LOCK_FILE, sealRecord, segmentIndex, segmentName, TREE_HEAD_KIND, treeHeadStatement } from "./log-format.ts";
 import { createMerkleFrontier, type MerkleFrontier } from "./merkle.ts";
 import type { SigningKey } from "./signing-key.ts";
+import { writeBatch } from "./sink.ts";
 
 const BATCH_BYTES = 64 * 1024;
-/** Kept in memory while the disk refuses writes; beyond it the oldest are dropped (and verify says so: deleted). */
-const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
 export interface RecorderOptions {
   readonly dir: string;
@@ -119,23 +118,14 @@ export function openRecorder(opts: RecorderOptions): Recorder {
 
   const flush = () => {
     if (batch.length === 0) return;
-    const buf = Buffer.from(batch, "utf8");
-    let off = 0;
-    while (off < buf.length) {
-      try {
-        off += writeSync(fd, buf, off);
-      } catch (err) {
-        // Never throw into the request path that happened to trigger the flush; keep what was
-        // not written (bounded) and say so through failure(). The rest of a half-written line
-        // is what goes first next time, so the line ends whole once the disk takes it.
-        fail(err);
-        batch = buf.subarray(off).toString("utf8");
-        if (batch.length > MAX_PENDING_BYTES) batch = batch.slice(batch.indexOf("\n", batch.length - MAX_PENDING_BYTES) + 1);
-        return;
-      }
-    }
-    batch = "";
-    dirty = true;
+    // A failure is reported through failure(); the lines not written go first next time (past
+    // writeBatch's bound the oldest are dropped, and verify says so: deleted).
+    let error = false;
+    batch = writeBatch(fd, batch, (err) => {
+      error = true;
+      fail(err);
+    });
+    if (!error) dirty = true;
   };
   /** Writes and syncs everything appended so far; healthy again only once that worked. */
   const sync = () => {

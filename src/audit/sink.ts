@@ -1,8 +1,8 @@
 /**
  * Decision records out: JSON lines to stderr or a file (appended, created 0600). Lines are
  * batched in memory and written when 64 KiB have gathered or every `flushMs`, so a busy proxy
- * makes one write call per batch, not one per request. The flight-recorder issue replaces this
- * with the hash-chained, signed log behind the same AuditSink interface.
+ * makes one write call per batch, not one per request. Used for audit.file, the plain copy of the
+ * signed log (recorder.ts), which writes its batches with writeBatch too.
  */
 import { closeSync, openSync, writeSync } from "node:fs";
 import type { AuditSink } from "../core/types.ts";
@@ -20,6 +20,33 @@ export interface JsonlWriter {
 /** Records kept in memory while the destination refuses writes, before the oldest are dropped. */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
 
+/**
+ * Writes a batch of whole lines to `fd`; returns what was not written ("" when all was). A full
+ * non-blocking pipe (stderr) is waited out rather than records lost; the proxy stalls meanwhile,
+ * which is failing closed. Any other error (disk full, a closed descriptor) is passed to `onError`
+ * and the rest kept, at most MAX_PENDING_BYTES of the newest whole lines; never thrown into the
+ * request path that happened to trigger the write. The rest of a half-written line goes first
+ * next time, so the line ends whole once the destination takes it.
+ */
+export function writeBatch(fd: number, batch: string, onError: (err: unknown) => void): string {
+  const buf = Buffer.from(batch, "utf8");
+  let off = 0;
+  while (off < buf.length) {
+    try {
+      off += writeSync(fd, buf, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EAGAIN") {
+        Bun.sleepSync(1);
+        continue;
+      }
+      onError(err);
+      const rest = buf.subarray(off).toString("utf8");
+      return rest.length > MAX_PENDING_BYTES ? rest.slice(rest.indexOf("\n", rest.length - MAX_PENDING_BYTES) + 1) : rest;
+    }
+  }
+  return "";
+}
+
 export function createJsonlWriter(opts: { file: string; flushMs?: number; onError?: (err: unknown) => void }): JsonlWriter {
   // audit.file: off: the signed log (recorder.ts) is the only copy.
   if (opts.file === "off") return { writeLine() {}, flush() {}, close() {} };
@@ -30,27 +57,7 @@ export function createJsonlWriter(opts: { file: string; flushMs?: number; onErro
   let closed = false;
   const flush = () => {
     if (batch.length === 0 || closed) return;
-    const buf = Buffer.from(batch, "utf8");
-    let off = 0;
-    while (off < buf.length) {
-      try {
-        off += writeSync(fd, buf, off);
-      } catch (err) {
-        // stderr can be a non-blocking pipe: when it is full, wait for the reader rather than
-        // lose records. The proxy stalls meanwhile, which is failing closed.
-        if ((err as NodeJS.ErrnoException).code === "EAGAIN") {
-          Bun.sleepSync(1);
-          continue;
-        }
-        // Anything else (disk full, a closed descriptor): keep what was not written, bounded,
-        // and say so. Never throw into the request path that happened to trigger the flush.
-        opts.onError?.(err);
-        batch = buf.subarray(off).toString("utf8");
-        if (batch.length > MAX_PENDING_BYTES) batch = batch.slice(batch.indexOf("\n", batch.length - MAX_PENDING_BYTES) + 1);
-        return;
-      }
-    }
-    batch = "";
+    batch = writeBatch(fd, batch, (err) => opts.onError?.(err));
   };
   const timer = setInterval(flush, opts.flushMs ?? 100);
   timer.unref();

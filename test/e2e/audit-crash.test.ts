@@ -7,25 +7,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { startEchoOrigin, type EchoOrigin } from "../helpers/origins.ts";
-import { BIN, launchSluice, tempDir } from "../helpers/sluice.ts";
+import { auditTestConfig, runSluice } from "../helpers/audit.ts";
+import { launchSluice, tempDir } from "../helpers/sluice.ts";
 
 const T = 120_000;
 const dir = tempDir("slt-audit-crash-");
 const logDir = join(dir, "log");
 let echo: EchoOrigin;
 
-const config = `version: 1
-proxy: { listen: "127.0.0.1:0", require_agent: false }
-admin: { listen: "127.0.0.1:0" }
-egress:
-  ports: { http: ["1-65535"], connect: ["1-65535"] }
-  trusted_cidrs: [127.0.0.1/32]
-audit:
-  dir: ./log
-  file: "off"
-  segment_size: 64KiB
-  checkpoint_every: { records: 50 }
-`;
+const config = auditTestConfig({ audit: ["segment_size: 64KiB", "checkpoint_every: { records: 50 }"] });
 
 beforeAll(async () => {
   echo = await startEchoOrigin();
@@ -38,8 +28,8 @@ afterAll(async () => {
 const segments = () => readdirSync(logDir).filter((f) => f.endsWith(".jsonl")).sort();
 const allRecords = () => segments().flatMap((s) => readFileSync(join(logDir, s), "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>));
 const verify = () => {
-  const r = Bun.spawnSync([BIN, "audit", "verify", logDir, "--json"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") }, stdin: "ignore" });
-  return { code: r.exitCode, report: JSON.parse(r.stdout.toString() || "{}") as Record<string, unknown>, err: r.stderr.toString() };
+  const r = runSluice(join(dir, "home"), ["audit", "verify", logDir, "--json"]);
+  return { code: r.code, report: JSON.parse(r.out || "{}") as Record<string, unknown>, err: r.err };
 };
 
 describe("kill -9 mid-load, restart, verify", () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { rawExchange, startEchoOrigin, type EchoOrigin } from "../helpers/origins.ts";
+import { auditTestConfig } from "../helpers/audit.ts";
 import { launchSluice, tempDir, type Launched } from "../helpers/sluice.ts";
 
 const T = 120_000;
@@ -18,18 +19,7 @@ let echo: EchoOrigin;
 // 400 KiB per file: room for SLUICE_HOME's CA bundle (~220 KiB), about 900 records in the segment.
 const LIMITED = ["bash", "-c", `trap '' XFSZ; ulimit -f 400; exec "$0" "$@"`];
 
-const config = (onFailure: string) => `version: 1
-proxy: { listen: "127.0.0.1:0", require_agent: false }
-admin: { listen: "127.0.0.1:0" }
-egress:
-  ports: { http: ["1-65535"], connect: ["1-65535"] }
-  trusted_cidrs: [127.0.0.1/32]
-audit:
-  dir: ./log
-  file: "off"
-  fsync: always
-  on_failure: ${onFailure}
-`;
+const config = (onFailure: string) => auditTestConfig({ audit: ["fsync: always", `on_failure: ${onFailure}`] });
 
 beforeAll(async () => {
   echo = await startEchoOrigin();

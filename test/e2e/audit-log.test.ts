@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { curlThrough, startEchoOrigin, type EchoOrigin } from "../helpers/origins.ts";
-import { BIN, launchSluice, tempDir } from "../helpers/sluice.ts";
+import { auditTestConfig, runSluice } from "../helpers/audit.ts";
+import { launchSluice, tempDir } from "../helpers/sluice.ts";
 
 const T = 60_000;
 const dir = tempDir("slt-audit-");
@@ -15,24 +16,8 @@ const home = join(dir, "home");
 const logDir = join(dir, "log");
 let echo: EchoOrigin;
 
-const config = `version: 1
-proxy: { listen: "127.0.0.1:0", require_agent: false }
-admin: { listen: "127.0.0.1:0" }
-egress:
-  deny: ["localhost"]
-  ports: { http: ["1-65535"], connect: ["1-65535"] }
-  trusted_cidrs: [127.0.0.1/32]
-audit:
-  dir: ./log
-  file: "off"
-  checkpoint_every: { records: 2 }
-`;
-
-const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: home };
-const run = (args: string[]) => {
-  const r = Bun.spawnSync([BIN, ...args], { env, stdin: "ignore" });
-  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
-};
+const config = auditTestConfig({ denyLocalhost: true, audit: ["checkpoint_every: { records: 2 }"] });
+const run = (args: string[]) => runSluice(home, args);
 const segment = () => join(logDir, readdirSync(logDir).filter((f) => f.endsWith(".jsonl")).sort()[0]!);
 const records = () => readFileSync(segment(), "utf8").trimEnd().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
 

@@ -8,7 +8,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { curlThrough, startEchoOrigin, type EchoOrigin } from "../helpers/origins.ts";
-import { BIN, launchSluice, tempDir } from "../helpers/sluice.ts";
+import { auditTestConfig, runSluice } from "../helpers/audit.ts";
+import { launchSluice, tempDir } from "../helpers/sluice.ts";
 
 const T = 60_000;
 const dir = tempDir("slt-audit-show-");
@@ -16,24 +17,8 @@ const home = join(dir, "home");
 const logDir = join(dir, "log");
 let echo: EchoOrigin;
 
-const config = `version: 1
-proxy: { listen: "127.0.0.1:0", require_agent: false }
-admin: { listen: "127.0.0.1:0" }
-egress:
-  deny: ["localhost"]
-  ports: { http: ["1-65535"], connect: ["1-65535"] }
-  trusted_cidrs: [127.0.0.1/32]
-audit:
-  dir: ./log
-  file: "off"
-  checkpoint_every: { records: 2 }
-`;
-
-const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: home };
-const run = (args: string[], stdin?: string) => {
-  const r = Bun.spawnSync([BIN, ...args], { env, stdin: stdin === undefined ? "ignore" : Buffer.from(stdin) });
-  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
-};
+const config = auditTestConfig({ denyLocalhost: true, audit: ["checkpoint_every: { records: 2 }"] });
+const run = (args: string[], stdin?: string) => runSluice(home, args, stdin);
 const logLines = () =>
   readdirSync(logDir)
     .filter((f) => f.endsWith(".jsonl"))
