@@ -29,7 +29,14 @@ export const embedRe2Wasm: BunPlugin = {
 
 if (import.meta.main) await build();
 
-async function build(): Promise<void> {
+/**
+ * Builds the binary. `auditOff` is for bench:audit only: a reference binary (never dist/sluice)
+ * without the flight recorder, to measure what the recorder costs the proxy. It is a build-time
+ * constant, so the shipped binary has no way at all to run without its signed log.
+ */
+export async function build(opts: { outfile?: string; auditOff?: boolean } = {}): Promise<void> {
+  const outfile = opts.outfile ?? "dist/sluice";
+  if (opts.auditOff && outfile === "dist/sluice") throw new Error("an audit-off build never goes to dist/sluice");
   const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
   const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() ? "-dirty" : "";
 
@@ -37,16 +44,17 @@ async function build(): Promise<void> {
   const rules = [...new Bun.Glob("rules/**/*.yaml").scanSync(".")].sort();
 
   const result = await Bun.build({
-    entrypoints: ["src/main.ts", ...rules],
+    // Worker threads are entry points of their own (src/audit/worker-url.ts finds them).
+    entrypoints: ["src/main.ts", "src/audit/recorder-worker.ts", "src/audit/receipt-worker.ts", ...rules],
     loader: { ".yaml": "file", ".wasm": "file" },
     plugins: [embedRe2Wasm, watPlugin],
     naming: { asset: "[dir]/[name].[ext]" },
     target: "bun",
     minify: { syntax: true, whitespace: true },
     sourcemap: "inline",
-    define: { SLUICE_BUILD: JSON.stringify({ version: pkg.version, commit: commit + dirty }) },
+    define: { SLUICE_BUILD: JSON.stringify({ version: pkg.version, commit: commit + dirty }), SLUICE_BENCH_AUDIT_OFF: String(opts.auditOff === true) },
     compile: {
-      outfile: "dist/sluice",
+      outfile,
       autoloadBunfig: false,
       autoloadDotenv: false,
       autoloadTsconfig: false,
@@ -55,7 +63,7 @@ async function build(): Promise<void> {
   });
   if (!result.success) {
     for (const log of result.logs) console.error(log);
-    process.exit(1);
+    throw new Error(`bun build failed for ${outfile}`);
   }
-  console.log(`built dist/sluice ${pkg.version} (${commit}${dirty}), ${rules.length} rule files embedded`);
+  console.log(`built ${outfile} ${pkg.version} (${commit}${dirty}), ${rules.length} rule files embedded`);
 }

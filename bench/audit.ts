@@ -4,8 +4,12 @@
  *   write, fsync interval  vs plain JSONL (JSON.stringify, batched, sink.ts's writer)
  *   write, fsync always    vs plain JSONL with an fdatasync per line
  *   verify                 vs reading the same segments and JSON.parse of each line
- * Targets (issue 8): >= 50,000 records/s written with fsync interval; verify >= 200,000 records/s.
+ *   proxy with the recorder vs the same proxy built without it (bench/lib/audit-proxy.ts)
+ * Targets (issue 8): >= 50,000 records/s written with fsync interval; verify >= 200,000 records/s;
+ * the proxy with audit on within 10% of audit off (>= 0.90x its requests/s).
  * Prints a table and one JSON line. Everything lives in a temp dir that is removed at the end.
+ *
+ *   bun bench/audit.ts [--no-proxy] [--proxy-duration 8] [--proxy-rounds 2]
  */
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +18,8 @@ import { openRecorder } from "../src/audit/recorder.ts";
 import { loadSigningKey } from "../src/audit/signing-key.ts";
 import { createJsonlWriter } from "../src/audit/sink.ts";
 import { verifyLog } from "../src/audit/verify.ts";
+import { measureAuditProxy, median } from "./lib/audit-proxy.ts";
+import { cleanupAll } from "./lib/procs.ts";
 
 const N = Number(process.env.BENCH_AUDIT_RECORDS ?? 200_000);
 /** fsync always is bounded by the disk, not the CPU: measured for a fixed time. */
@@ -102,6 +108,14 @@ const verifyRate = timeOnce(() => {
   return report.records;
 });
 
+const argv = process.argv.slice(2);
+const argOf = (name: string, fallback: number) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? Number(argv[i + 1]) : fallback;
+};
+const proxy = argv.includes("--no-proxy")
+  ? null
+  : await measureAuditProxy({ tmp: root, durationS: argOf("--proxy-duration", 8), rounds: argOf("--proxy-rounds", 2), connections: 32 }).finally(cleanupAll);
 rmSync(root, { recursive: true, force: true });
 
 const rows = [
@@ -116,6 +130,12 @@ for (const r of rows) {
   const verdict = r.target === null ? "(none)" : `${r.value >= r.target ? "PASS" : "MISS"} >= ${fmt(r.target)}/s`;
   console.log(`${r.name.padEnd(24)}${fmt(r.value).padStart(12)}  ${r.baselineName.padEnd(32)}${fmt(r.baseline).padStart(12)}${(r.value / r.baseline).toFixed(2).padStart(8)}  ${verdict}`);
 }
+if (proxy) {
+  const on = Math.round(median(proxy.onRps));
+  const off = Math.round(median(proxy.offRps));
+  console.log(`${"proxy req/s, audit on".padEnd(24)}${fmt(on).padStart(12)}  ${"same proxy built without audit".padEnd(32)}${fmt(off).padStart(12)}${proxy.ratio.toFixed(2).padStart(8)}  ${proxy.ratio >= 0.9 ? "PASS" : "MISS"} >= 0.90x`);
+  for (const e of proxy.errors) console.log(`!!!!!!!! ${e}`);
+}
 console.log(
   JSON.stringify({
     bench: "audit",
@@ -126,6 +146,8 @@ console.log(
     write_always_ratio: +(alwaysRate / plainSyncRate).toFixed(3),
     verify_per_s: verifyRate,
     verify_ratio: +(verifyRate / parseRate).toFixed(3),
-    pass: { write_interval: intervalRate >= 50_000, verify: verifyRate >= 200_000 },
+    ...(proxy ? { proxy_rps_on: proxy.onRps.map(Math.round), proxy_rps_off: proxy.offRps.map(Math.round), proxy_cores_on: proxy.onCores.map((c) => +c.toFixed(2)), proxy_ratio: +proxy.ratio.toFixed(3) } : {}),
+    pass: { write_interval: intervalRate >= 50_000, verify: verifyRate >= 200_000, ...(proxy ? { proxy: proxy.ratio >= 0.9 } : {}) },
   }),
 );
+process.exit(proxy && proxy.errors.length > 0 ? 1 : 0);

@@ -150,6 +150,8 @@ export interface LaunchOptions {
   readonly dir: string;
   /** The config file's text, given the audit file's path. */
   readonly config: (auditFile: string) => string;
+  /** The binary (default dist/sluice). */
+  readonly bin?: string;
   /** How many of the first log lines to keep for error messages (default 50). */
   readonly keepLines?: number;
   /** The error to reject with when sluice exits before it is ready (default: a plain Error with the lines seen). */
@@ -170,7 +172,7 @@ export async function launchSluice(o: LaunchOptions): Promise<LaunchedSluice> {
   writeFileSync(configPath, configText);
   const proc = track(
     name,
-    Bun.spawn([BIN, "run", "--config", configPath, "--log-format", "json"], {
+    Bun.spawn([o.bin ?? BIN, "run", "--config", configPath, "--log-format", "json"], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",
@@ -246,9 +248,10 @@ export interface RunningSluice extends LaunchedSluice {
 }
 
 /** The forwarding proxy with the production-like egress policy above. */
-export async function startSluice(name: string, dir: string, opts: SluiceConfigOptions = {}): Promise<RunningSluice> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: run \`bun run build\``);
-  const s = await launchSluice({ name, dir, config: (auditFile) => sluiceConfig({ auditFile, ...opts }) });
+export async function startSluice(name: string, dir: string, opts: SluiceConfigOptions & { bin?: string } = {}): Promise<RunningSluice> {
+  const bin = opts.bin ?? BIN;
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: run \`bun run build\``);
+  const s = await launchSluice({ name, dir, bin, config: (auditFile) => sluiceConfig({ auditFile, ...opts }) });
   const proxyPort = readyPort(s.ready, "proxy");
   if (proxyPort === null) throw new Error(`${name}: bad proxy address in ready line: ${JSON.stringify(s.ready)}`);
   return { ...s, proxyPort };

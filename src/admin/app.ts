@@ -11,6 +11,8 @@ import { Hono } from "hono";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import type { ReceiptAnswer } from "../audit/receipt-lookup.ts";
+import { RECEIPT_ID } from "../audit/receipt-id.ts";
 import type { RecentDecisions } from "./recent.ts";
 import { METRICS_CONTENT_TYPE, type Metrics } from "./metrics.ts";
 
@@ -38,6 +40,8 @@ export interface AdminAppDeps {
     diff(server: string): string;
     approve(server: string, tool?: string, digest?: string): string[];
   };
+  /** The receipt of a decision by its id (audit/receipt-lookup.ts); behind the token. */
+  readonly receipt?: (id: string) => Promise<ReceiptAnswer>;
   /** Told about unexpected errors; the client only ever sees a generic 500. */
   readonly onError?: (err: unknown) => void;
 }
@@ -91,6 +95,18 @@ export function createAdminApp(deps: AdminAppDeps): Hono {
     const limit = parseLimit(c.req.query("limit"));
     if (typeof limit === "string") return c.json({ error: limit }, 400);
     return c.json({ decisions: deps.recent.list(limit) });
+  });
+
+  app.get("/v1/receipts/:id", async (c) => {
+    const id = c.req.param("id");
+    if (!RECEIPT_ID.test(id)) return c.json({ error: "not a receipt id (as in a response's x-sluice-receipt)" }, 400);
+    if (!deps.receipt) return c.json({ error: "this sluice keeps no flight recorder" }, 404);
+    const answer = await deps.receipt(id);
+    if (answer.ok) return c.json(answer.receipt);
+    // Not found; not signed yet even after asking for a tree head (retry); or a log that is not intact.
+    if (answer.code === "not_found") return c.json({ error: answer.error }, 404);
+    if (answer.code === "unsigned") return c.json({ error: answer.error }, 503, { "retry-after": "1" });
+    return c.json({ error: answer.error }, 500);
   });
 
   app.get("/v1/credentials", (c) => c.json({ credentials: deps.credentials?.() ?? [] }));

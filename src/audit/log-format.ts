@@ -33,40 +33,64 @@ const HEX64 = /^[0-9a-f]{64}$/;
 export const isHex64 = (v: unknown): v is string => typeof v === "string" && HEX64.test(v);
 
 /**
- * The record's line and hash. `body` holds every member but `hash` (seq, time, prev included).
- * The canonical form is built member by member so the line with and without `hash` share the
- * work: one serialisation and one SHA-256 per record.
+ * The record's line and hash. `body` holds every member but `hash`; `chain`, when given, adds
+ * `seq` and `prev` (over any the body has: the chain fields are the recorder's). The members are
+ * split around where `hash` goes and each half serialised natively (objects built in sorted order
+ * are written canonically), so the line with and without `hash` share the work: one
+ * serialisation and one SHA-256 per record. A body whose members are already in sorted order
+ * (the proxy writes its records so) is not sorted again.
  */
-export function sealRecord(body: Record<string, unknown>): { line: string; hash: string; digest: Buffer } {
-  // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names (the default sort).
-  // Objects built in that order are written canonically by the native serialiser: one without
-  // `hash` (hashed), then one with it in its place (the line).
-  const keys = Object.keys(body).sort();
-  const without: Record<string, unknown> = {};
-  for (const k of keys) {
-    let v = body[k];
-    if (v === undefined || k === "hash") continue;
+export function sealRecord(body: Record<string, unknown>, chain?: { readonly seq: number; readonly prev: string }): { line: string; hash: string; digest: Buffer } {
+  let names = Object.keys(body);
+  if (chain) {
+    // Merged in where they sort among the body's own (in order, as the proxy writes them).
+    const own = names;
+    names = [];
+    let prev = false;
+    let seq = false;
+    for (const k of own) {
+      if (k === "seq" || k === "prev") continue;
+      if (!prev && k > "prev") prev = names.push("prev") > 0;
+      if (!seq && k > "seq") seq = names.push("seq") > 0;
+      names.push(k);
+    }
+    if (!prev) names.push("prev");
+    if (!seq) names.push("seq");
+  }
+  // RFC 8785 §3.2.3: members sorted by the UTF-16 code units of their names (what < and the default sort compare).
+  for (let i = 1; i < names.length; i++) {
+    if (names[i - 1]! < names[i]!) continue;
+    names.sort();
+    break;
+  }
+  const before: Record<string, unknown> = {};
+  const after: Record<string, unknown> = {};
+  let nBefore = 0;
+  let nAfter = 0;
+  for (const k of names) {
+    if (k === "hash") continue;
+    let v = chain === undefined ? body[k] : k === "seq" ? chain.seq : k === "prev" ? chain.prev : body[k];
+    if (v === undefined) continue;
     if (typeof v === "object" && v !== null) {
       v = canonicalCopy(v);
-      if (v === null) return sealRecordSlowly(body);
+      if (v === null) return sealRecordSlowly(chain ? { ...body, seq: chain.seq, prev: chain.prev } : body);
     } else if (typeof v === "number" && !Number.isFinite(v)) throw new TypeError("canonical JSON has no Infinity or NaN");
     // Names of records are words; one that could be an array index would be listed first.
-    if (k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57) return sealRecordSlowly(body);
-    without[k] = v;
-  }
-  const digest = sha256(JSON.stringify(without));
-  const hash = digest.toString("hex");
-  const line: Record<string, unknown> = {};
-  let placed = false;
-  for (const k in without) {
-    if (!placed && k > "hash") {
-      line.hash = hash;
-      placed = true;
+    if (k.charCodeAt(0) >= 48 && k.charCodeAt(0) <= 57) return sealRecordSlowly(chain ? { ...body, seq: chain.seq, prev: chain.prev } : body);
+    if (k < "hash") {
+      before[k] = v;
+      nBefore++;
+    } else {
+      after[k] = v;
+      nAfter++;
     }
-    line[k] = without[k];
   }
-  if (!placed) line.hash = hash;
-  return { line: JSON.stringify(line), hash, digest };
+  // "{a,b" and "c,d}": the record without hash is their join, the line has the hash between.
+  const head = nBefore > 0 ? JSON.stringify(before).slice(0, -1) : "{";
+  const tail = nAfter > 0 ? JSON.stringify(after).slice(1) : "}";
+  const digest = sha256(nBefore > 0 && nAfter > 0 ? `${head},${tail}` : head + tail);
+  const hash = digest.toString("hex");
+  return { line: `${head}${nBefore > 0 ? "," : ""}"hash":"${hash}"${nAfter > 0 ? "," : ""}${tail}`, hash, digest };
 }
 
 /** sealRecord for a record that holds an object the native order cannot give, member by member. */

@@ -27,12 +27,23 @@ export interface Receipt {
   readonly tree_head: { readonly tree_size: number; readonly root: string; readonly time: string; readonly key_id: string; readonly sig: string };
 }
 
-/** The log does not allow a receipt for that seq (not there, not signed yet, not intact). */
+/** The log does not allow a receipt for that record: not there, not signed yet, or not intact. */
 export class ReceiptError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: "not_found" | "unsigned" | "broken" = "broken",
+  ) {
     super(message);
     this.name = "ReceiptError";
   }
+}
+
+/** The seq of the record that carries receipt id `id` (audit/receipt-id.ts). */
+export function seqOfReceipt(lines: readonly LogLine[], id: string): number {
+  // The newest first: a receipt is most often asked for soon after its decision.
+  const found = lines.findLast((l) => l.record.receipt === id);
+  if (found === undefined || typeof found.record.seq !== "number") throw new ReceiptError(`no record with receipt ${id} in the log`, "not_found");
+  return found.record.seq;
 }
 
 /**
@@ -44,9 +55,9 @@ export class ReceiptError extends Error {
 export function buildReceipt(lines: readonly LogLine[], seq: number): Receipt {
   const head = lines.findLast((l) => l.record.kind === TREE_HEAD_KIND);
   const target = lines.find((l) => l.record.seq === seq);
-  if (target === undefined) throw new ReceiptError(`no record with seq ${seq} in the log`);
+  if (target === undefined) throw new ReceiptError(`no record with seq ${seq} in the log`, "not_found");
   if (head === undefined || typeof head.record.tree_size !== "number" || head.record.tree_size <= seq) {
-    throw new ReceiptError(`seq ${seq} is not covered by a signed tree head yet (a tree head is written every audit.checkpoint_every, and at shutdown)`);
+    throw new ReceiptError(`seq ${seq} is not covered by a signed tree head yet (a tree head is written every audit.checkpoint_every, and at shutdown)`, "unsigned");
   }
   const h = head.record;
   const size = h.tree_size as number;

@@ -37,6 +37,8 @@ export interface RecorderOptions {
   /** Wall clock, epoch ms (passed in for tests). */
   readonly now?: () => number;
   readonly onError?: (err: unknown) => void;
+  /** Called after each tick's flush or sync (recorder-worker.ts publishes failure() from it). */
+  readonly afterTick?: () => void;
 }
 
 export interface Recorder extends AuditSink {
@@ -143,8 +145,9 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     failed = null;
   };
 
-  const write = (body: Record<string, unknown>): string => {
-    const { line, hash, digest } = sealRecord(body);
+  /** Seals and queues one record; with `chained`, its seq and prev are the chain's (a decision record). */
+  const write = (body: Record<string, unknown>, chained = false): string => {
+    const { line, hash, digest } = chained ? sealRecord(body, { seq: state.seq, prev: state.prev }) : sealRecord(body);
     state.tree.append(digest);
     state.prev = hash;
     state.seq++;
@@ -201,7 +204,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
   const append = (record: object): string => {
     if (closed) throw new AuditLogError("the audit log is closed");
     // The chain fields are ours; a record can never bring its own.
-    const line = write({ ...(record as Record<string, unknown>), seq: state.seq, prev: state.prev, hash: undefined });
+    const line = write(record as Record<string, unknown>, true);
     if (++sinceCheckpoint >= opts.checkpointRecords) checkpoint("records");
     // Not while failing: each attempt would add a tree head; the next append after recovery rotates.
     if (segmentSize >= opts.segmentBytes && failed === null) rotate();
@@ -214,6 +217,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     // While failing, every tick retries (and clears the failure once all is on disk).
     else if (opts.fsync === "interval" || failed !== null) sync();
     else flush();
+    opts.afterTick?.();
   }, tickMs);
   timer.unref();
 
@@ -239,7 +243,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
 }
 
 /** The errno code and message of a failed write, never more (no record content in it). */
-function describeError(err: unknown): string {
+export function describeError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   return e.code ? `${e.code}: ${e.message}` : String(err);
 }

@@ -1,5 +1,5 @@
 /**
- * `sluice audit receipt SEQ [DIR]` and `sluice audit verify-proof RECEIPT.json --pubkey FILE`:
+ * `sluice audit receipt SEQ|ID [DIR]` and `sluice audit verify-proof RECEIPT.json --pubkey FILE`:
  * a record with its inclusion proof against a signed tree head, and the check of one receipt on
  * its own (src/audit/receipt.ts).
  */
@@ -8,20 +8,23 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { publicKeyFromPem } from "../audit/log-format.ts";
 import { readLogRecords } from "../audit/read-log.ts";
-import { buildReceipt, MalformedReceiptError, ReceiptError, verifyReceipt } from "../audit/receipt.ts";
+import { buildReceipt, MalformedReceiptError, ReceiptError, seqOfReceipt, verifyReceipt } from "../audit/receipt.ts";
+import { RECEIPT_ID } from "../audit/receipt-id.ts";
 import { UnreadableLogError } from "../audit/verify.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 export async function receiptCommand(args: string[], out: (s: string) => void, err: (s: string) => void, resolveDir: (dir: string | undefined, config: string | undefined) => Promise<string | null>): Promise<number> {
   const { values, positionals } = parseArgs({ args, options: { config: { type: "string", short: "c" } }, strict: true, allowPositionals: true });
-  const [seqText, dirArg, ...extra] = positionals;
-  if (seqText === undefined) throw new UsageError("audit receipt needs the SEQ of a record (see `sluice audit show`)");
-  if (extra.length > 0) throw new UsageError(`audit receipt takes SEQ and at most one DIR (got ${positionals.join(" ")})`);
-  if (!/^\d+$/.test(seqText) || !Number.isSafeInteger(Number(seqText))) throw new UsageError(`SEQ '${seqText}' is not a record's sequence number (0, 1, 2, ...)`);
+  const [which, dirArg, ...extra] = positionals;
+  if (which === undefined) throw new UsageError("audit receipt needs the SEQ or the receipt ID of a record (see `sluice audit show`, or a response's x-sluice-receipt)");
+  if (extra.length > 0) throw new UsageError(`audit receipt takes SEQ or ID and at most one DIR (got ${positionals.join(" ")})`);
+  const bySeq = /^\d+$/.test(which) && Number.isSafeInteger(Number(which));
+  if (!bySeq && !RECEIPT_ID.test(which)) throw new UsageError(`'${which}' is neither a record's sequence number (0, 1, 2, ...) nor a receipt id (as in x-sluice-receipt)`);
   const dir = await resolveDir(dirArg, values.config);
   if (dir === null) return EXIT.usage;
   try {
-    const receipt = buildReceipt(readLogRecords(dir), Number(seqText));
+    const lines = readLogRecords(dir);
+    const receipt = buildReceipt(lines, bySeq ? Number(which) : seqOfReceipt(lines, which));
     out(`${JSON.stringify(receipt, null, 2)}\n`);
     return EXIT.ok;
   } catch (e) {

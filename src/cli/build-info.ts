@@ -9,3 +9,11 @@ export const BUILD: { version: string; commit: string } =
 export function versionLine(): string {
   return `sluice ${BUILD.version} (commit ${BUILD.commit})`;
 }
+
+declare const SLUICE_BENCH_AUDIT_OFF: boolean | undefined;
+
+/**
+ * True only in bench:audit's reference binary (build.ts `auditOff`), which runs without the
+ * flight recorder to show what it costs; false in dist/sluice and from source.
+ */
+export const BENCH_AUDIT_OFF: boolean = typeof SLUICE_BENCH_AUDIT_OFF === "boolean" && SLUICE_BENCH_AUDIT_OFF;

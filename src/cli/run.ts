@@ -8,12 +8,13 @@ import { createAdminApp } from "../admin/app.ts";
 import { createRecentDecisions } from "../admin/recent.ts";
 import { startAdminServer, type AdminServer } from "../admin/server.ts";
 import { loadOrCreateAdminToken } from "../admin/token.ts";
-import { AuditLogError, openRecorder, type Recorder } from "../audit/recorder.ts";
+import { RecorderStartError, startRecorderThread, type ThreadRecorder } from "../audit/recorder-thread.ts";
 import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
-import { createJsonlWriter } from "../audit/sink.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
+import { createReceiptIds } from "../audit/receipt-id.ts";
+import { createReceiptLookup, type ReceiptAnswer } from "../audit/receipt-lookup.ts";
 import type { AuditRecord, AuditSink, Clock } from "../core/types.ts";
 import { createDnsAnswerer, type NameScanner } from "../dns/answer.ts";
 import { loadHostsTable, type HostsTable } from "../dns/hosts.ts";
@@ -31,7 +32,7 @@ import { dirname, resolve } from "node:path";
 import { auditPaths } from "./audit.ts";
 import { writeCaFiles } from "./ca.ts";
 import { withPins } from "./mcp.ts";
-import { BUILD } from "./build-info.ts";
+import { BENCH_AUDIT_OFF, BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
@@ -56,6 +57,9 @@ failing; continue serves on and /healthz says degraded.
 
 Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate,
 audit log and its signing key).`;
+
+/** bench:audit's reference binary only (build-info.ts BENCH_AUDIT_OFF): records go nowhere. */
+const NO_RECORDER: ThreadRecorder = { record() {}, recordLine() {}, checkpoint: async () => {}, failure: () => null, close: async () => {}, opened: { resumedAt: 0, segment: "", repaired: null } };
 
 const clock: Clock = { now: () => performance.now(), wall: () => new Date(), epochMs: () => Date.now() };
 
@@ -101,41 +105,54 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
   const recent = createRecentDecisions(1000);
   let auditErrors = 0;
   // Logged once per 1000 failures: a full disk must not also flood the log.
-  const onAuditError = (err: unknown) => {
+  const onAuditError = (error: string) => {
     if (auditErrors++ % 1000 === 0)
       log.error("cannot write decision records; keeping them in memory", {
-        error: String(err),
+        error,
         failures: auditErrors,
         on_failure: loaded.config.audit.on_failure === "block" ? "block: new requests are refused until the log can be written" : "continue: serving without a durable log",
       });
   };
-  // The signed flight recorder is the source of truth; audit.file gets a plain copy of each line.
-  let recorder: Recorder;
-  try {
-    const paths = auditPaths(loaded, home);
-    const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
-    const a = loaded.config.audit;
-    recorder = openRecorder({ dir: paths.dir, key, segmentBytes: a.segment_size, checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync, onError: onAuditError });
-    log.info("audit log ready", { dir: paths.dir, segment: recorder.opened.segment, seq: recorder.opened.resumedAt, key_id: key.keyId, key_file: key.path, ...(key.created ? { key_created: true } : {}), ...(recorder.opened.repaired ? { repaired: recorder.opened.repaired } : {}) });
-  } catch (err) {
-    if (!(err instanceof AuditLogError || err instanceof SigningKeyError)) throw err;
-    log.error("cannot open the audit log", { error: err.message });
-    return EXIT.failure;
+  // The signed flight recorder is the source of truth, sealed and written on a thread of its
+  // own (recorder-thread.ts), which also writes audit.file's plain copy of each line.
+  let recorder: ThreadRecorder = NO_RECORDER;
+  let receipt: ((id: string) => Promise<ReceiptAnswer>) | undefined;
+  if (!BENCH_AUDIT_OFF) {
+    try {
+      const paths = auditPaths(loaded, home);
+      const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
+      const a = loaded.config.audit;
+      recorder = await startRecorderThread({
+        options: { dir: paths.dir, segmentBytes: a.segment_size, checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync },
+        keyFile: key.path,
+        copy: a.file,
+        exports: {
+          stdout: a.export.stdout,
+          ...(a.export.syslog ? { syslog: { host: a.export.syslog.address.hostname, port: a.export.syslog.address.port, protocol: a.export.syslog.protocol, facility: a.export.syslog.facility, appName: a.export.syslog.app_name } } : {}),
+        },
+        onError: onAuditError,
+      });
+      receipt = createReceiptLookup({ dir: paths.dir, checkpoint: (trigger) => recorder.checkpoint(trigger) });
+      log.info("audit log ready", { dir: paths.dir, segment: recorder.opened.segment, seq: recorder.opened.resumedAt, key_id: key.keyId, key_file: key.path, ...(key.created ? { key_created: true } : {}), ...(recorder.opened.repaired ? { repaired: recorder.opened.repaired } : {}) });
+    } catch (err) {
+      if (!(err instanceof RecorderStartError || err instanceof SigningKeyError)) throw err;
+      log.error("cannot open the audit log", { error: err.message });
+      return EXIT.failure;
+    }
   }
-  const file = createJsonlWriter({ file: loaded.config.audit.file, onError: onAuditError });
-  // Each record is serialised once: the canonical line goes to the log, the copy and the recent
-  // ring, the object to the metrics.
+  // Each record is serialised once, here: the line goes to the recorder's thread and the recent
+  // ring (unsealed: /v1/decisions shows records as made), the object to the metrics.
+  // One receipt id per mediated decision: the proxy puts it in its responses; DNS and MCP
+  // records get theirs here.
+  const receiptIds = createReceiptIds();
   const audit: AuditSink = {
     record(r) {
-      const line = recorder.append(r);
-      file.writeLine(line);
+      const line = JSON.stringify(r.receipt === undefined && (r.kind === "dns" || r.kind === "mcp") ? { ...r, receipt: receiptIds() } : r);
+      recorder.recordLine(line);
       recent.push(line);
       metrics.observe(r);
     },
-    close: () => {
-      recorder.close();
-      file.close();
-    },
+    close: () => recorder.close(),
   };
   // audit.on_failure: block refuses every new request while the log cannot be written (fail
   // closed); continue only reports it. The setting is read at start, like the rest of audit.
@@ -209,7 +226,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     return EXIT.failure;
   }
   try {
-    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, auditFailure, dialer, audit, log, clock, ca });
+    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, auditFailure, dialer, audit, log, clock, ca, receiptIds });
   } catch (err) {
     log.error("cannot listen for the proxy", { listen: loaded.config.proxy.listen, error: String(err) });
     return EXIT.failure;
@@ -275,6 +292,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     },
     metrics,
     recent,
+    ...(receipt ? { receipt } : {}),
     reload: () => reload("api"),
     killswitch: {
       get: () => killswitch,

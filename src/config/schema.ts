@@ -57,6 +57,20 @@ const dlpAction = z.enum(["block", "redact", "warn"]);
 
 const hostList = z.array(z.string().min(1)).default([]);
 
+/** RFC 5424 facilities by their syslog.conf names (audit/export.ts maps them to codes). */
+export const SYSLOG_FACILITIES = ["kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp", "ntp", "audit", "alert", "clock", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"] as const;
+
+/** A syslog collector: `127.0.0.1:514`, `[::1]:514`. An IP: sluice resolves no name outside its own policy. */
+const collector = z.string().transform((v, ctx) => {
+  const l = parseListen(v);
+  const ip = l ? parseIpLiteral(l.hostname) : null;
+  if (!l || !ip || l.port === 0) {
+    ctx.addIssue({ code: "custom", message: `not a collector address: ${JSON.stringify(v)} (use ip:port or [v6]:port, e.g. 127.0.0.1:514)` });
+    return z.NEVER;
+  }
+  return { hostname: ip.text, port: l.port };
+});
+
 /** An upstream DNS server: `1.1.1.1`, `1.1.1.1:53`, `[2606:4700::1111]:53`. */
 const dnsUpstream = z.string().transform((v, ctx) => {
   const withPort = parseListen(v);
@@ -360,6 +374,22 @@ export const configSchema = z.strictObject({
       fsync: z.enum(["always", "interval"]).default("interval"),
       /** When the log cannot be written: block refuses new requests until it can (fail closed); continue serves on, degraded. */
       on_failure: z.enum(["block", "continue"]).default("block"),
+      /** Copies of each record for a log pipeline, best effort (README "Flight recorder", Export); the signed log stays the source of truth. */
+      export: z
+        .strictObject({
+          /** RFC 5424 over UDP (one datagram per record) or TCP (RFC 6587 octet counting), to a collector. */
+          syslog: z
+            .strictObject({
+              address: collector,
+              protocol: z.enum(["udp", "tcp"]).default("udp"),
+              facility: z.enum(SYSLOG_FACILITIES).default("local0"),
+              app_name: z.string().regex(/^[!-~]{1,48}$/, "1 to 48 printable ASCII characters, no spaces (RFC 5424 APP-NAME)").default("sluice"),
+            })
+            .optional(),
+          /** otlp: one OTLP/JSON ExportLogsServiceRequest per record on stdout (for a cluster's log collector). */
+          stdout: z.enum(["otlp", "off"]).default("off"),
+        })
+        .prefault({}),
     })
     .prefault({}),
 });

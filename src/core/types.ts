@@ -139,6 +139,8 @@ export interface AuditRecord {
   readonly server?: string;
   readonly direction?: "client" | "server";
   readonly tool?: string;
+  /** The decision's receipt id (audit/receipt-id.ts): what the agent was told, and what it can ask a receipt for. */
+  readonly receipt?: string;
 }
 
 export interface AuditSink {

@@ -11,6 +11,7 @@ import type { Socket, SocketHandler, TCPSocketListener } from "bun";
 import * as zlib from "node:zlib";
 import { OperationalError } from "../core/errors.ts";
 import type { ReasonCode } from "../core/reasons.ts";
+import { createReceiptIds } from "../audit/receipt-id.ts";
 import type { Action, AgentIdentity, AuditSink, Clock, Decision, HttpRequestAction, Peer, Reason } from "../core/types.ts";
 import { applyMode, inspect, type InspectContext } from "../inspect/inspect.ts";
 import type { Logger } from "../core/log.ts";
@@ -57,6 +58,8 @@ export interface ForwardProxyDeps {
   readonly clock: Clock;
   /** Mints leaves for intercepted tunnels (tls.intercept); without it tunnels are spliced. */
   readonly ca?: { mint(host: string): Promise<Leaf> } | null;
+  /** Receipt ids (audit/receipt-id.ts), one per exchange, tunnel or refusal; made here when not given. */
+  readonly receiptIds?: () => string;
 }
 
 export interface ForwardProxy {
@@ -156,6 +159,8 @@ interface Base {
   lastActive: number;
   /** The agent's own egress lists, for deny entries checked against resolved addresses. */
   readonly agentLists: EgressLists | null;
+  /** In the record and in any response sluice writes for this exchange or tunnel. */
+  readonly receipt: string;
 }
 
 interface Exchange extends Base {
@@ -283,6 +288,7 @@ const MAX_RESPONSE_HEAD = 64 * 1024;
 
 export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   const { log, clock } = deps;
+  const nextReceipt = deps.receiptIds ?? createReceiptIds();
   /** Every client, the plaintext sides of intercepted tunnels included (they have timeouts too). */
   const clients = new Set<Client>();
   /** How many of `clients` are plaintext sides: they are not connections of their own. */
@@ -494,31 +500,33 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const r = decision.reasons[0];
     const http = a.kind === "http.request";
     // One flat literal: undefined fields are left out by JSON.stringify, and no spreads or
-    // temporaries are built per request.
+    // temporaries are built per request. Members in sorted order: the flight recorder then
+    // seals the record without sorting it (log-format.ts sealRecord).
     deps.audit.record({
-      time: isoNow(),
-      kind: http ? "http" : "connect",
       agent: a.agent.name,
+      bytes_in: x.bytesIn,
+      bytes_out: x.bytesOut,
       client: a.client.address,
-      method: http ? a.method : "CONNECT",
-      host: a.host,
-      port: a.port,
-      path: http ? maskedPath(a.path, decision.findings) : undefined,
-      verdict: decision.verdict,
-      rule: r?.rule ?? "none",
-      reason: r?.code ?? "allowed",
       detail: joinDetail(
         r && (decision.verdict !== "allow" || decision.wouldBlock) ? r.detail : undefined,
         http && (x as Exchange).injected.length > 0 ? joinDetail(note, credentialNote(x as Exchange)) : note,
       ),
-      would_block: decision.wouldBlock ? true : undefined,
-      status,
-      upstream: upstream ?? x.upstream?.ip,
-      bytes_out: x.bytesOut,
-      bytes_in: x.bytesIn,
       duration_ms: Math.round((clock.now() - x.started) * 100) / 100,
-      inspected: http ? undefined : (x as Tunnel).mode === null ? undefined : (x as Tunnel).mode === "intercept",
       findings: decision.findings && decision.findings.length > 0 ? decision.findings : undefined,
+      host: a.host,
+      inspected: http ? undefined : (x as Tunnel).mode === null ? undefined : (x as Tunnel).mode === "intercept",
+      kind: http ? "http" : "connect",
+      method: http ? a.method : "CONNECT",
+      path: http ? maskedPath(a.path, decision.findings) : undefined,
+      port: a.port,
+      reason: r?.code ?? "allowed",
+      receipt: x.receipt,
+      rule: r?.rule ?? "none",
+      status,
+      time: isoNow(),
+      upstream: upstream ?? x.upstream?.ip,
+      verdict: decision.verdict,
+      would_block: decision.wouldBlock ? true : undefined,
     });
   }
 
@@ -544,6 +552,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       reason: r.reason,
       detail: r.detail,
       status: r.status,
+      receipt: r.receipt,
     });
   }
 
@@ -572,7 +581,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   }
 
   function badRequest(c: Client, status: number, code: ReasonCode, rule: string, detail: string, method?: string): void {
-    const r: SluiceResponse = { status, rule, reason: code, detail, block: false, close: true };
+    const r: SluiceResponse = { status, rule, reason: code, detail, block: false, close: true, receipt: nextReceipt() };
     recordRefusal(c, r, method);
     respond(c, r);
   }
@@ -692,9 +701,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     return inspect(action, { policy, killswitch: deps.killswitch(), auditFailure: deps.auditFailure?.() ?? null, agentLists });
   }
 
-  function blockResponse(decision: Decision, close: boolean): SluiceResponse {
+  function blockResponse(x: Base, decision: Decision, close: boolean): SluiceResponse {
     const r = decision.reasons[0]!;
-    return { status: blockStatus(r.code), rule: r.rule, reason: r.code, detail: r.detail, block: true, close };
+    return { status: blockStatus(r.code), rule: r.rule, reason: r.code, detail: r.detail, block: true, close, receipt: x.receipt };
   }
 
   function startRequest(c: Client, head: RequestHead): void {
@@ -769,6 +778,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       done: false,
       lastActive: 0,
       agentLists: id.lists,
+      receipt: nextReceipt(),
       head,
       target,
       reqRemaining: head.contentLength ?? 0,
@@ -804,7 +814,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     };
     if (decision.verdict === "block") {
       // Without reading the body we cannot find the next request: close when there is one.
-      const r = blockResponse(decision, head.close || hasBody);
+      const r = blockResponse(ex, decision, head.close || hasBody);
       ex.done = true;
       record(ex, r.status);
       respond(c, r);
@@ -895,14 +905,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         const blocked: Decision = { verdict: "block", reasons: [refused[0]!.reason] };
         decision = applyMode(blocked, { policy, killswitch: false, agentLists: null });
         if (decision.verdict === "block") {
-          failBeforeUpstream(x, blockResponse(decision, true), decision, refused[0]!.ip);
+          failBeforeUpstream(x, blockResponse(x, decision, true), decision, refused[0]!.ip);
           return null;
         }
         // Audit mode dials what would have been refused, but never sluice's own listeners.
         ips = refused.filter((r) => r.reason.rule !== "net.self-address").map((r) => r.ip);
         if (ips.length === 0) {
           const self: Decision = { verdict: "block", reasons: [refused[0]!.reason] };
-          failBeforeUpstream(x, blockResponse(self, true), self, refused[0]!.ip);
+          failBeforeUpstream(x, blockResponse(x, self, true), self, refused[0]!.ip);
           return null;
         }
       }
@@ -960,7 +970,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const shown: Decision = r.block ? decision : { verdict: "block", reasons: [{ rule: r.rule, code: r.reason, detail: r.detail }] };
     // The refused address goes to the record only; the agent's response names the range.
     record(x, r.status, shown, refusedIp);
-    if (x.client.phase !== "closed") respond(x.client, r);
+    if (x.client.phase !== "closed") respond(x.client, { ...r, receipt: x.receipt });
   }
 
   function beginExchange(ex: Exchange, up: Upstream): void {
@@ -1276,7 +1286,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const up = cutUpstream(ex);
     releaseHeld(ex);
     ex.stream = null;
-    const r = blockResponse(decision, !ex.reqDone || ex.clientClose);
+    const r = blockResponse(ex, decision, !ex.reqDone || ex.clientClose);
     record(ex, r.status, decision, up?.ip);
     c.ex = null;
     if (ex.responseStarted) {
@@ -1362,7 +1372,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       c.phase = "closed";
       c.socket?.terminate();
     } else {
-      respond(c, { status, rule, reason: code, detail, block, close: true });
+      respond(c, { status, rule, reason: code, detail, block, close: true, receipt: ex.receipt });
     }
   }
 
@@ -1944,7 +1954,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       const r = j.reason;
       // The upstream's response was read whole: its connection can go back to the pool.
       ex.responseStarted = true;
-      send(ex.client, renderSluiceResponse({ status: 403, rule: r.rule, reason: r.code, detail: r.detail, block: true, close: ex.clientClose }), ex.upstream);
+      send(ex.client, renderSluiceResponse({ status: 403, rule: r.rule, reason: r.code, detail: r.detail, block: true, close: ex.clientClose, receipt: ex.receipt }), ex.upstream);
       ex.res = { ...res, status: 403 };
       finishExchange(ex);
       return;
@@ -2262,13 +2272,14 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       done: false,
       lastActive: clock.now(),
       agentLists: id.lists,
+      receipt: nextReceipt(),
       closedBy: null,
       mode: null,
       passthrough: false,
     };
     if (decision.verdict === "block") {
       tunnel.done = true;
-      const r = blockResponse(decision, true);
+      const r = blockResponse(tunnel, decision, true);
       record(tunnel, r.status);
       respond(c, r);
       return;
@@ -2518,7 +2529,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         if (clients.size - innerClients >= deps.policy().proxy.maxConnections) {
           // Over the limit: refuse at once rather than let one agent exhaust file descriptors.
           c.phase = "closed";
-          const r: SluiceResponse = { status: 503, rule: "proxy.too-many-connections", reason: "internal_error", detail: "connection limit reached", block: false, close: true };
+          const r: SluiceResponse = { status: 503, rule: "proxy.too-many-connections", reason: "internal_error", detail: "connection limit reached", block: false, close: true, receipt: nextReceipt() };
           recordRefusal(c, r);
           socket.end(renderSluiceResponse(r));
           return;

@@ -31,6 +31,8 @@ export interface SluiceResponse {
   /** True for policy blocks; false for errors (bad request, upstream failure). */
   block: boolean;
   close: boolean;
+  /** The decision's receipt id (audit/receipt-id.ts): a header and a body field. */
+  receipt?: string;
 }
 
 export function renderSluiceResponse(r: SluiceResponse): Buffer {
@@ -39,10 +41,12 @@ export function renderSluiceResponse(r: SluiceResponse): Buffer {
     rule: r.rule,
     reason: r.reason,
     detail: r.detail,
+    receipt: r.receipt,
   });
   let head = `HTTP/1.1 ${r.status} ${statusText(r.status)}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n`;
   if (r.block) head += "x-sluice-verdict: block\r\n";
   head += `x-sluice-rule: ${r.rule}\r\nx-sluice-reason: ${r.reason}\r\n`;
+  if (r.receipt !== undefined) head += `x-sluice-receipt: ${r.receipt}\r\n`;
   if (r.status === 407) head += 'proxy-authenticate: Basic realm="sluice"\r\n';
   const bytes = Buffer.from(body, "utf8");
   head += `content-length: ${bytes.length}\r\nconnection: ${r.close ? "close" : "keep-alive"}\r\n\r\n`;
