@@ -20,6 +20,8 @@ export const LOCK_FILE = "LOCK";
 /** Domain separation for the signature: the signed bytes can never be mistaken for a record. */
 export const TREE_HEAD_TYPE = "sluice.tree_head.v1";
 export const TREE_HEAD_KIND = "tree_head";
+/** A record handing signing from one key to the next (recorder.ts rotateKey). */
+export const KEY_ROTATION_KIND = "key_rotation";
 
 const SEGMENT_RE = /^audit-(\d{6,})\.jsonl$/;
 export const segmentName = (index: number): string => `audit-${String(index).padStart(6, "0")}.jsonl`;

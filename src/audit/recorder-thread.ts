@@ -20,7 +20,7 @@ import { auditWorkerUrl } from "./worker-url.ts";
 /** Slots of the shared Int32Array. */
 export const SHARED = { done: 0, failing: 1 } as const;
 
-export type ThreadOptions = Pick<RecorderOptions, "dir" | "segmentBytes" | "checkpointRecords" | "checkpointMs" | "fsync" | "tickMs">;
+export type ThreadOptions = Pick<RecorderOptions, "dir" | "segmentBytes" | "segmentMs" | "checkpointRecords" | "checkpointMs" | "fsync" | "tickMs">;
 
 export interface RecorderInit {
   readonly type: "init";

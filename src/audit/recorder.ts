@@ -14,10 +14,10 @@
  * and syncs them, and the caller decides what that means (audit.on_failure in cli/run.ts).
  */
 import { sign } from "node:crypto";
-import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, statSync, truncateSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import type { AuditSink } from "../core/types.ts";
-import { GENESIS_PREV, HEAD_FILE, hashOfLine, isHex64, LOCK_FILE, sealRecord, segmentIndex, segmentName, TREE_HEAD_KIND, treeHeadStatement } from "./log-format.ts";
+import { GENESIS_PREV, HEAD_FILE, hashOfLine, isHex64, KEY_ROTATION_KIND, LOCK_FILE, rawPublicKey, sealRecord, segmentIndex, segmentName, TREE_HEAD_KIND, treeHeadStatement } from "./log-format.ts";
 import { createMerkleFrontier, type MerkleFrontier } from "./merkle.ts";
 import type { SigningKey } from "./signing-key.ts";
 import { writeBatch } from "./sink.ts";
@@ -29,6 +29,8 @@ export interface RecorderOptions {
   readonly key: SigningKey;
   /** A segment is closed (with a tree head) once it holds this many bytes. */
   readonly segmentBytes: number;
+  /** A segment is also closed once its first record is this old (checked every tick); unset: by size only. */
+  readonly segmentMs?: number;
   readonly checkpointRecords: number;
   readonly checkpointMs: number;
   readonly fsync: "always" | "interval";
@@ -46,6 +48,12 @@ export interface Recorder extends AuditSink {
   append(record: object): string;
   /** Writes a signed tree head now. */
   checkpoint(trigger: string): void;
+  /**
+   * Hands signing over to `next`: a key_rotation record naming both keys, then a tree head
+   * signed by the current key that covers it (README "Flight recorder", Key rotation); every
+   * later tree head is signed by `next`.
+   */
+  rotateKey(next: SigningKey): void;
   close(): void;
   /**
    * Why the log cannot be written right now (the first error since it last could), or null when
@@ -76,7 +84,9 @@ interface ChainState {
   prev: string;
   tree: MerkleFrontier;
   segment: number;
+  /** The key that signs from here: the last tree head's, or the one its key rotation named. */
   lastTreeHeadKey: string | null;
+  rotatedTo: string | null;
 }
 
 export function openRecorder(opts: RecorderOptions): Recorder {
@@ -93,9 +103,10 @@ export function openRecorder(opts: RecorderOptions): Recorder {
   try {
     ({ state, repaired } = resume(opts.dir));
     if (state.lastTreeHeadKey !== null && state.lastTreeHeadKey !== opts.key.keyId) {
+      const rotated = state.rotatedTo !== null ? ` (its last key rotation handed signing to ${state.rotatedTo})` : "";
       throw new AuditLogError(
-        `the audit log in ${opts.dir} is signed with key ${state.lastTreeHeadKey}, but the signing key (${opts.key.path}) is ${opts.key.keyId}; ` +
-          "key rotation is not supported yet: use the old key (audit.signing_key_file) or move the directory aside to start a new log",
+        `the audit log in ${opts.dir} is signed with key ${state.lastTreeHeadKey}${rotated}, but the signing key (${opts.key.path}) is ${opts.key.keyId}; ` +
+          "use that key (audit.signing_key_file), hand over to a new one with `sluice audit rotate-key`, or move the directory aside to start a new log",
       );
     }
   } catch (err) {
@@ -104,9 +115,12 @@ export function openRecorder(opts: RecorderOptions): Recorder {
   }
   const resumedAt = state.seq;
 
+  let key = opts.key;
   const segmentPath = () => join(opts.dir, segmentName(state.segment));
   let fd = openSegment(segmentPath());
   let segmentSize = statSync(segmentPath()).size;
+  // When the open segment's first record was written (its age, for segmentMs), across restarts.
+  let segmentStarted = firstRecordTime(segmentPath()) ?? now();
   let batch = "";
   let dirty = false;
   let closed = false;
@@ -158,10 +172,10 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     return line;
   };
 
-  const checkpoint = (trigger: string) => {
+  const checkpoint = (trigger: string, nextKeyId?: string) => {
     const time = new Date(now()).toISOString();
-    const head = { key_id: opts.key.keyId, root: state.tree.root().toString("hex"), time, tree_size: state.seq };
-    const sig = sign(null, Buffer.from(treeHeadStatement(head), "utf8"), opts.key.privateKey).toString("base64");
+    const head = { key_id: key.keyId, root: state.tree.root().toString("hex"), time, tree_size: state.seq };
+    const sig = sign(null, Buffer.from(treeHeadStatement(head), "utf8"), key.privateKey).toString("base64");
     const line = write({
       kind: TREE_HEAD_KIND,
       seq: state.seq,
@@ -169,6 +183,8 @@ export function openRecorder(opts: RecorderOptions): Recorder {
       ...head,
       sig,
       frontier: state.tree.frontier().map((h) => h.toString("hex")),
+      // Informational (the key_rotation record before it is what verify trusts): where a restart resumes.
+      next_key_id: nextKeyId,
       trigger,
     });
     sync();
@@ -184,8 +200,8 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     lastCheckpointAt = now();
   };
 
-  const rotate = () => {
-    checkpoint("rotate");
+  const rotate = (why: "size" | "age" = "size") => {
+    checkpoint(why === "size" ? "rotate" : "rotate-age");
     // Lines not yet on disk belong to this segment: switch only once they are written.
     if (failed !== null) return;
     let next: number;
@@ -199,6 +215,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     fd = next;
     state.segment++;
     segmentSize = 0;
+    segmentStarted = now();
   };
 
   const append = (record: object): string => {
@@ -213,7 +230,8 @@ export function openRecorder(opts: RecorderOptions): Recorder {
 
   const timer = setInterval(() => {
     if (closed) return;
-    if (sinceCheckpoint > 0 && now() - lastCheckpointAt >= opts.checkpointMs) checkpoint("interval");
+    if (opts.segmentMs !== undefined && segmentSize > 0 && failed === null && now() - segmentStarted >= opts.segmentMs) rotate("age");
+    else if (sinceCheckpoint > 0 && now() - lastCheckpointAt >= opts.checkpointMs) checkpoint("interval");
     // While failing, every tick retries (and clears the failure once all is on disk).
     else if (opts.fsync === "interval" || failed !== null) sync();
     else flush();
@@ -223,8 +241,30 @@ export function openRecorder(opts: RecorderOptions): Recorder {
 
   if (repaired !== null) append({ time: new Date(now()).toISOString(), kind: "recovered", agent: "sluice", verdict: "allow", rule: "audit.recovered", reason: "allowed", detail: repaired });
 
+  const rotateKey = (next: SigningKey) => {
+    if (closed) throw new AuditLogError("the audit log is closed");
+    if (next.keyId === key.keyId) throw new AuditLogError(`the new signing key is the current one (${key.keyId})`);
+    append({
+      time: new Date(now()).toISOString(),
+      kind: KEY_ROTATION_KIND,
+      agent: "sluice",
+      verdict: "allow",
+      rule: "audit.key-rotation",
+      reason: "allowed",
+      detail: `signing key ${key.keyId} hands over to ${next.keyId}`,
+      old_key_id: key.keyId,
+      old_public_key: rawPublicKey(key.publicKey).toString("base64"),
+      new_key_id: next.keyId,
+      new_public_key: rawPublicKey(next.publicKey).toString("base64"),
+    });
+    // Signed by the old key: the record naming the new one is under its signature.
+    checkpoint("key_rotation", next.keyId);
+    key = next;
+  };
+
   return {
     append,
+    rotateKey,
     record: (r) => void append(r),
     checkpoint: (trigger) => {
       if (!closed) checkpoint(trigger);
@@ -240,6 +280,24 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     },
     opened: { resumedAt, segment: segmentName(state.segment), repaired },
   };
+}
+
+/** The time of a segment's first record, or null (empty, unreadable, or no time in it). */
+function firstRecordTime(path: string): number | null {
+  try {
+    // A record line is small: the first 64 KiB hold it.
+    const fd = openSync(path, "r");
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    closeSync(fd);
+    const text = buf.subarray(0, n).toString("utf8");
+    const nl = text.indexOf("\n");
+    if (nl < 0) return null;
+    const t = Date.parse(String((JSON.parse(text.slice(0, nl)) as { time?: unknown }).time));
+    return Number.isNaN(t) ? null : t;
+  } catch {
+    return null;
+  }
 }
 
 /** The errno code and message of a failed write, never more (no record content in it). */
@@ -307,7 +365,7 @@ function resume(dir: string): { state: ChainState; repaired: string | null } {
     throw new AuditLogError(`cannot read the audit directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const indexes = names.map(segmentIndex).filter((i): i is number => i !== null).sort((a, b) => a - b);
-  if (indexes.length === 0) return { state: { seq: 0, prev: GENESIS_PREV, tree: createMerkleFrontier(), segment: 1, lastTreeHeadKey: null }, repaired: null };
+  if (indexes.length === 0) return { state: { seq: 0, prev: GENESIS_PREV, tree: createMerkleFrontier(), segment: 1, lastTreeHeadKey: null, rotatedTo: null }, repaired: null };
 
   const last = indexes[indexes.length - 1]!;
   const lastPath = join(dir, segmentName(last));
@@ -340,7 +398,7 @@ function resume(dir: string): { state: ChainState; repaired: string | null } {
       }
     }
   }
-  let state: ChainState = { seq: 0, prev: GENESIS_PREV, tree: createMerkleFrontier(), segment: last, lastTreeHeadKey: null };
+  let state: ChainState = { seq: 0, prev: GENESIS_PREV, tree: createMerkleFrontier(), segment: last, lastTreeHeadKey: null, rotatedTo: null };
   const fail = (seg: number, line: number, why: string): never => {
     throw new AuditLogError(`the audit log in ${dir} does not continue cleanly at ${segmentName(seg)} line ${line + 1}: ${why}; run \`sluice audit verify ${dir}\`, and move the directory aside to start a new log`);
   };
@@ -366,7 +424,11 @@ function resume(dir: string): { state: ChainState; repaired: string | null } {
         state.prev = r.prev as string;
       }
       if (r.seq !== state.seq || r.prev !== state.prev) fail(indexes[k]!, j, `expected seq ${state.seq} chained to ${state.prev.slice(0, 12)}…`);
-      if (r.kind === TREE_HEAD_KIND && typeof r.key_id === "string") state.lastTreeHeadKey = r.key_id;
+      if (r.kind === TREE_HEAD_KIND && typeof r.key_id === "string") {
+        // After a key rotation's tree head (signed by the old key), the new key signs.
+        state.rotatedTo = typeof r.next_key_id === "string" ? r.next_key_id : null;
+        state.lastTreeHeadKey = state.rotatedTo ?? r.key_id;
+      }
       state.tree.append(Buffer.from(r.hash as string, "hex"));
       state.prev = r.hash as string;
       state.seq++;

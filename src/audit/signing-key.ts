@@ -60,7 +60,8 @@ export function loadSigningKey(opts: { home: string; file?: string; create: bool
   }
 }
 
-function generate(home: string, path: string): void {
+/** Writes a new Ed25519 key to `path` (0600), unless a file is there already (then that one stays). */
+export function generate(home: string, path: string): void {
   mkdirSync(home, { recursive: true, mode: 0o700 });
   const { privateKey } = generateKeyPairSync("ed25519");
   const pem = privateKey.export({ format: "pem", type: "pkcs8" });

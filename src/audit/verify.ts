@@ -5,10 +5,10 @@
  * problem and says where it is: seq, segment, line, kind. Shares no state with the writer, only
  * the format (log-format.ts).
  */
-import type { KeyObject } from "node:crypto";
+import { createPublicKey, type KeyObject } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { checkTreeHeadSignature, GENESIS_PREV, HEAD_FILE, hashOfLine, isHex64, keyIdOf, segmentIndex, segmentName, TREE_HEAD_KIND } from "./log-format.ts";
+import { checkTreeHeadSignature, GENESIS_PREV, HEAD_FILE, hashOfLine, isHex64, KEY_ROTATION_KIND, keyIdOf, segmentIndex, segmentName, TREE_HEAD_KIND } from "./log-format.ts";
 import { createMerkleFrontier } from "./merkle.ts";
 
 export type ProblemKind = "modified" | "deleted" | "inserted" | "reordered" | "truncated" | "bad_signature" | "unknown_key";
@@ -32,6 +32,8 @@ export interface VerifyReport {
   /** Chained records after the last tree head: a live log or a crash, not signed yet. */
   readonly unsignedTail: number;
   readonly keyId: string;
+  /** Every key that signed the log, oldest first, when it was handed over (key_rotation records). */
+  readonly keys: readonly string[];
   readonly problem: Problem | null;
 }
 
@@ -65,6 +67,53 @@ function parseLine(text: string): Parsed | string {
   return { r: o, hash: o.hash, seq: o.seq as number, prev: o.prev };
 }
 
+interface Rotation {
+  readonly oldId: string;
+  readonly newId: string;
+  readonly oldKey: KeyObject;
+  readonly newKey: KeyObject;
+}
+
+/** A key_rotation record's keys, each checked against its id, or why not. */
+function rotationOf(r: Record<string, unknown>): Rotation | string {
+  const key = (raw: unknown, id: unknown): KeyObject | null => {
+    if (typeof raw !== "string" || !isHex64(id)) return null;
+    try {
+      const k = createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(raw, "base64").toString("base64url") }, format: "jwk" });
+      return keyIdOf(k) === id ? k : null;
+    } catch {
+      return null;
+    }
+  };
+  const oldKey = key(r.old_public_key, r.old_key_id);
+  const newKey = key(r.new_public_key, r.new_key_id);
+  if (oldKey === null || newKey === null) return "a key rotation whose public keys do not match their ids";
+  if (r.old_key_id === r.new_key_id) return "a key rotation to the same key";
+  return { oldId: r.old_key_id as string, newId: r.new_key_id as string, oldKey, newKey };
+}
+
+/**
+ * The key_rotation records of the log, in order (a first, cheap pass: the trusted key may be a
+ * later one, and the earlier keys are then known only from the records that handed them over).
+ */
+function rotationsIn(texts: () => Iterable<string>): Rotation[] {
+  const out: Rotation[] = [];
+  for (const text of texts()) {
+    let at = text.indexOf(`"kind":"${KEY_ROTATION_KIND}"`);
+    while (at >= 0) {
+      const line = text.slice(text.lastIndexOf("\n", at) + 1, text.indexOf("\n", at) < 0 ? undefined : text.indexOf("\n", at));
+      try {
+        const r = rotationOf(JSON.parse(line) as Record<string, unknown>);
+        if (typeof r !== "string") out.push(r);
+      } catch {
+        // The main pass says what is wrong with the line.
+      }
+      at = text.indexOf(`"kind":"${KEY_ROTATION_KIND}"`, at + 1);
+    }
+  }
+  return out;
+}
+
 export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyReport {
   const keyId = keyIdOf(opts.publicKey);
   let names: string[];
@@ -86,17 +135,35 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
   const headHashes = new Map<number, string>();
   let problem: Problem | null = null;
 
-  const report = (): VerifyReport => ({ records: expected, segments: indexes.length, treeHeads, lastSigned, unsignedTail: sinceHead, keyId, problem });
+  // Key rotations: the log's keys in order (K0 -> K1 -> ...), each handed over by a record that
+  // the next tree head, signed by the outgoing key, covers. Trusting a key trusts the keys after
+  // it (its signature covers the record naming the next) and the keys before it once one of its
+  // own tree heads covers the records that named them.
+  const read = (i: number) => {
+    try {
+      return readFileSync(join(opts.dir, segmentName(i)), "utf8");
+    } catch (err) {
+      throw new UnreadableLogError(`cannot read ${join(opts.dir, segmentName(i))}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const rotations = rotationsIn(function* () {
+    for (const i of indexes) yield read(i);
+  });
+  const chain = rotations.length > 0 && rotations.every((r, i) => i === 0 || r.oldId === rotations[i - 1]!.newId) ? [rotations[0]!.oldId, ...rotations.map((r) => r.newId)] : [keyId];
+  const keys = new Map<string, KeyObject>();
+  for (const r of rotations) keys.set(r.oldId, r.oldKey).set(r.newId, r.newKey);
+  keys.set(keyId, opts.publicKey);
+  const trustedAt = chain.indexOf(keyId);
+  // Before the trusted key's epoch, heads are vouched for only by a later head of the trusted key.
+  let vouched = trustedAt <= 0;
+  let epoch = 0;
+  let pending: Rotation | null = null;
+
+  const report = (): VerifyReport => ({ records: expected, segments: indexes.length, treeHeads, lastSigned, unsignedTail: sinceHead, keyId, keys: trustedAt < 0 ? [keyId] : chain.slice(0, epoch + 1), problem });
 
   for (let k = 0; k < indexes.length && problem === null; k++) {
     const segment = segmentName(indexes[k]!);
-    let text: string;
-    try {
-      text = readFileSync(join(opts.dir, segment), "utf8");
-    } catch (err) {
-      throw new UnreadableLogError(`cannot read ${join(opts.dir, segment)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-    const lines = text.split("\n");
+    const lines = read(indexes[k]!).split("\n");
     // The line numbers reported are this segment's: the record before lives in another one.
     prevLine = -1;
     // A whole segment ends with a newline, so the split leaves one empty string last.
@@ -114,6 +181,15 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
         classify(p, lines, j, expected, prev, prevLine, at);
         break;
       }
+      // Under a key not in the log's chain of keys, rotations name nothing trusted: the first head says so.
+      if (p.r.kind === KEY_ROTATION_KIND && trustedAt >= 0) {
+        const r = rotationOf(p.r);
+        if (typeof r === "string" || r.oldId !== chain[epoch] || r.newId !== chain[epoch + 1] || pending !== null) {
+          at("modified", p.seq, j, typeof r === "string" ? `the record at seq ${p.seq}: ${r}` : `a key rotation at seq ${p.seq} that does not hand over from the key signing then (${(chain[epoch] ?? keyId).slice(0, 16)}…)`);
+          break;
+        }
+        pending = r;
+      }
       if (p.r.kind === TREE_HEAD_KIND) {
         const h = p.r;
         const root = tree.root().toString("hex");
@@ -126,13 +202,21 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
           at("modified", p.seq, j, "the tree head's frontier does not match the tree");
           break;
         }
-        if (h.key_id !== keyId) {
-          at("unknown_key", p.seq, j, `tree head signed by key ${String(h.key_id)}, not the trusted key ${keyId}`);
+        const signer = trustedAt < 0 ? keyId : chain[epoch]!;
+        if (h.key_id !== signer) {
+          const why = signer === keyId ? `not the trusted key ${keyId}` : `not the key signing then, ${signer} (handed over by the log's key rotations${trustedAt >= 0 ? `; trusted: ${keyId}` : ""})`;
+          at("unknown_key", p.seq, j, `tree head signed by key ${String(h.key_id)}, ${why}`);
           break;
         }
-        if (typeof h.time !== "string" || typeof h.sig !== "string" || !checkTreeHeadSignature({ key_id: h.key_id, root, time: h.time, tree_size: p.seq, sig: h.sig }, opts.publicKey)) {
-          at("bad_signature", p.seq, j, "the tree head's signature does not verify with the trusted key");
+        if (typeof h.time !== "string" || typeof h.sig !== "string" || !checkTreeHeadSignature({ key_id: h.key_id, root, time: h.time, tree_size: p.seq, sig: h.sig }, keys.get(signer)!)) {
+          at("bad_signature", p.seq, j, `the tree head's signature does not verify with ${signer === keyId ? "the trusted key" : `key ${signer}`}`);
           break;
+        }
+        if (signer === keyId) vouched = true;
+        // The head that covers a key rotation is the outgoing key's last.
+        if (pending !== null) {
+          epoch++;
+          pending = null;
         }
         treeHeads++;
         lastSigned = { treeSize: p.seq, root, time: h.time };
@@ -146,6 +230,9 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
       sinceHead++;
     }
     if (problem === null && torn) at("truncated", expected, lines.length, `the last line of ${segment} is cut short (no newline): the log was truncated, or the writer crashed mid-line`);
+  }
+  if (problem === null && !vouched) {
+    problem = { kind: "unknown_key", seq: expected, segment: segmentName(indexes[indexes.length - 1]!), detail: `no tree head signed by the trusted key ${keyId} covers the key rotation that names it: the earlier keys are not vouched for` };
   }
   if (problem !== null) return report();
 
@@ -162,10 +249,10 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
   const head = parseLine(headText.trimEnd());
   if (typeof head === "string" || head.r.kind !== TREE_HEAD_KIND) {
     problem = { kind: "modified", seq: expected, segment: HEAD_FILE, detail: `${HEAD_FILE} is not a tree head record${typeof head === "string" ? `: ${head}` : ""}` };
-  } else if (head.r.key_id !== keyId) {
+  } else if (!keys.has(String(head.r.key_id)) || (trustedAt < 0 && head.r.key_id !== keyId)) {
     problem = { kind: "unknown_key", seq: head.seq, segment: HEAD_FILE, detail: `${HEAD_FILE} is signed by key ${String(head.r.key_id)}, not the trusted key ${keyId}` };
-  } else if (!checkTreeHeadSignature({ key_id: keyId, root: String(head.r.root), time: String(head.r.time), tree_size: head.seq, sig: String(head.r.sig) }, opts.publicKey) || head.r.tree_size !== head.seq) {
-    problem = { kind: "bad_signature", seq: head.seq, segment: HEAD_FILE, detail: `the signature in ${HEAD_FILE} does not verify with the trusted key` };
+  } else if (!checkTreeHeadSignature({ key_id: String(head.r.key_id), root: String(head.r.root), time: String(head.r.time), tree_size: head.seq, sig: String(head.r.sig) }, keys.get(String(head.r.key_id))!) || head.r.tree_size !== head.seq) {
+    problem = { kind: "bad_signature", seq: head.seq, segment: HEAD_FILE, detail: `the signature in ${HEAD_FILE} does not verify with the key it names` };
   } else if (head.seq >= expected) {
     problem = { kind: "truncated", seq: expected, segment: lastSegment, detail: `the log ends before seq ${expected}, but ${HEAD_FILE} holds a signed tree head at seq ${head.seq} (size ${head.seq}): records ${expected}..${head.seq} are gone` };
   } else if (headHashes.get(head.seq) !== head.hash) {

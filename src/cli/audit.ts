@@ -1,5 +1,5 @@
 /**
- * `sluice audit verify|pubkey|show|receipt|verify-proof`: offline checks of the flight recorder (src/audit/verify.ts), and
+ * `sluice audit verify|pubkey|show|receipt|verify-proof|rotate-key`: offline checks of the flight recorder (src/audit/verify.ts), and
  * where `sluice run` finds its log directory and signing key (auditPaths, shared with run.ts so
  * both resolve the same config the same way).
  */
@@ -8,6 +8,8 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { publicKeyFromPem } from "../audit/log-format.ts";
+import { AuditLogError } from "../audit/recorder.ts";
+import { rotateSigningKey } from "../audit/rotate-key.ts";
 import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
 import { UnreadableLogError, verifyLog } from "../audit/verify.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
@@ -20,8 +22,9 @@ import { SHOW_USAGE, showCommand } from "./audit-show.ts";
 export const HELP = `Usage: sluice audit verify [DIR] [--pubkey FILE] [--config FILE] [--json]
        sluice audit pubkey [--config FILE]
        ${SHOW_USAGE}
-       sluice audit receipt SEQ [DIR] [--config FILE]
+       sluice audit receipt SEQ|ID [DIR] [--config FILE]
        sluice audit verify-proof RECEIPT.json|- --pubkey FILE [--json]
+       sluice audit rotate-key [--config FILE] [--new-key FILE]
 
 verify   checks the signed decision log in DIR (default: audit.dir of the config, else
          SLUICE_HOME/audit): the hash chain across segments, the Merkle root of every signed
@@ -39,14 +42,20 @@ show     prints the records of the log (DIR as for verify) as a table, or with -
          2h, 7d); since is inclusive, until exclusive. --verdict allow|block|redact|warn,
          --agent NAME, --rule ID (the record's rule or a finding's; 'dlp.*' for a family).
          In the table, a verdict marked * would have blocked (audit mode).
-receipt  prints a JSON receipt for the record SEQ: the record, an RFC 6962 inclusion proof and
+receipt  prints a JSON receipt for the record SEQ (or receipt id ID, as in x-sluice-receipt): the record, an RFC 6962 inclusion proof and
          the latest signed tree head that covers it (exit 1 when no tree head covers it yet).
 verify-proof  checks one receipt alone against --pubkey: the record's hash, the audit path to
          the tree head's root, the signature. RECEIPT - reads stdin.
+rotate-key  hands signing over to a new key, with sluice stopped: a key_rotation record naming
+         both keys, signed over by the old key. Without --new-key a new key replaces the one in
+         SLUICE_HOME (the old kept as audit-signing-key.retired-<id>.pem); with --new-key FILE
+         (needed when audit.signing_key_file is set) that key, which the config must then name.
+         verify trusts the keys a trusted key hands over to, and those handed over to it.
 
 Exit status (verify): 0 the log is intact, 1 tampered, 2 unreadable or usage error.
 Exit status (pubkey): 0 ok, 1 no key yet (start \`sluice run\` first), 2 usage error.
 Exit status (show): 0 ok (also when nothing matches), 2 unreadable log or usage error.
+Exit status (rotate-key): 0 rotated, 1 not (sluice running, a key problem), 2 usage.
 Exit status (receipt): 0 ok, 1 no such record or not signed yet or log not intact, 2 unreadable or usage.
 Exit status (verify-proof): 0 the receipt verifies, 1 it does not, 2 unreadable or usage error.`;
 
@@ -86,7 +95,42 @@ export async function auditCommand(args: string[], out: (s: string) => void, err
   if (sub === "show") return showCommand(rest, out, err, resolveDir);
   if (sub === "receipt") return receiptCommand(rest, out, err, resolveDir);
   if (sub === "verify-proof") return verifyProofCommand(rest, out, err);
-  throw new UsageError(sub === undefined ? "audit needs a subcommand: verify, pubkey, show, receipt or verify-proof" : `unknown audit subcommand '${sub}'`);
+  if (sub === "rotate-key") return rotateKeyCommand(rest, out, err, env);
+  throw new UsageError(sub === undefined ? "audit needs a subcommand: verify, pubkey, show, receipt, verify-proof or rotate-key" : `unknown audit subcommand '${sub}'`);
+}
+
+/**
+ * `sluice audit rotate-key [--config FILE] [--new-key FILE]`: hands signing over to a new key,
+ * with sluice stopped (the log's LOCK). The log gets a key_rotation record naming both keys and a
+ * tree head signed by the old key covering it. Without --new-key, a new key is made at the
+ * signing key's own path in SLUICE_HOME and the old one kept beside it as
+ * audit-signing-key.retired-<id>.pem (0600: destroy it once nothing needs it); with --new-key
+ * (required when audit.signing_key_file names the key), that file is the new key, and the
+ * config must name it before the next start.
+ */
+async function rotateKeyCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: { config: { type: "string", short: "c" }, "new-key": { type: "string" } }, strict: true, allowPositionals: true });
+  if (positionals.length > 0) throw new UsageError(`audit rotate-key takes no arguments (got ${positionals.join(" ")})`);
+  const loaded = await loadIfNamed(values.config, err);
+  if (loaded === "invalid") return EXIT.usage;
+  const home = sluiceHome(env);
+  const paths = auditPaths(loaded, home);
+  if (paths.keyFile !== undefined && values["new-key"] === undefined) {
+    throw new UsageError(`the signing key is audit.signing_key_file (${paths.keyFile}): make the new key yourself and pass it with --new-key FILE`);
+  }
+  try {
+    const old = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: false });
+    const next = values["new-key"] !== undefined ? loadSigningKey({ home, file: resolve(values["new-key"]), create: false }) : null;
+    const result = rotateSigningKey({ dir: paths.dir, home, old, next, segmentBytes: loaded?.config.audit.segment_size ?? 64 * 1024 * 1024 });
+    out(`rotated:    ${old.keyId} -> ${result.next.keyId}\nnew key:    ${result.next.path}\n`);
+    if (result.retired) out(`retired:    ${result.retired} (the old private key: destroy it once nothing needs it)\n`);
+    if (values["new-key"] !== undefined && paths.keyFile !== undefined) out(`next:       set audit.signing_key_file to ${result.next.path} before starting sluice\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (!(e instanceof AuditLogError || e instanceof SigningKeyError)) throw e;
+    err(`sluice audit rotate-key: ${e.message}\n`);
+    return EXIT.failure;
+  }
 }
 
 async function pubkeyCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
@@ -150,6 +194,7 @@ async function verifyCommand(args: string[], out: (s: string) => void, err: (s: 
     out(`${JSON.stringify({ dir, ok: report.problem === null, ...report })}\n`);
   } else {
     out(`dir:        ${dir}\nkey:        ${report.keyId} from ${keySource}\n`);
+    if (report.keys.length > 1) out(`keys:       ${report.keys.join(" -> ")} (handed over by key_rotation records)\n`);
     out(`records:    ${report.records} in ${report.segments} segment(s), ${report.treeHeads} signed tree head(s)\n`);
     if (report.lastSigned) out(`last head:  size ${report.lastSigned.treeSize}, root ${report.lastSigned.root}, ${report.lastSigned.time}\n`);
     if (report.problem === null) {

@@ -123,7 +123,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
       const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
       const a = loaded.config.audit;
       recorder = await startRecorderThread({
-        options: { dir: paths.dir, segmentBytes: a.segment_size, checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync },
+        options: { dir: paths.dir, segmentBytes: a.segment_size, ...(a.segment_max_age > 0 ? { segmentMs: a.segment_max_age } : {}), checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync },
         keyFile: key.path,
         copy: a.file,
         exports: {

@@ -361,6 +361,8 @@ export const configSchema = z.strictObject({
       dir: z.string().min(1).optional(),
       /** A segment is closed (with a signed tree head) and a new one started past this size. */
       segment_size: size.default(64 * 1024 * 1024).refine((n) => n >= 4096, "must be at least 4KiB"),
+      /** A segment is also closed (with a signed tree head) once its first record is this old; 0 turns it off. */
+      segment_max_age: duration.default(24 * 3600 * 1000).refine((ms) => ms === 0 || ms >= 1000, "must be at least 1s (or 0: by size only)"),
       /** A signed tree head after this many records, or this long after the last one if records came since; whichever is first. */
       checkpoint_every: z
         .strictObject({

@@ -265,3 +265,28 @@ describe("the signing key", () => {
     expect(() => loadSigningKey({ home: fresh(), create: false })).toThrow(/no audit signing key/);
   });
 });
+
+describe("rotation by age", () => {
+  test("a segment whose first record is segmentMs old is closed with a tree head at the next tick, also after a restart", async () => {
+    const dir = fresh();
+    let clock = Date.parse("2025-01-01T00:00:00.000Z");
+    const opts = { dir, key: KEY, segmentBytes: 1 << 20, segmentMs: 60_000, checkpointRecords: 1000, checkpointMs: 3_600_000, fsync: "interval" as const, tickMs: 5, now: () => clock };
+    let r = openRecorder(opts);
+    r.append({ ...rec(0), time: new Date(clock).toISOString() });
+    clock += 30_000;
+    await Bun.sleep(30);
+    expect(segments(dir)).toEqual(["audit-000001.jsonl"]);
+    r.close();
+    // Restarted: the age counts from the segment's first record, not from the restart.
+    r = openRecorder(opts);
+    clock += 31_000;
+    await Bun.sleep(30);
+    r.append({ ...rec(1), time: new Date(clock).toISOString() });
+    await Bun.sleep(30);
+    r.close();
+    expect(segments(dir)).toEqual(["audit-000001.jsonl", "audit-000002.jsonl"]);
+    const first = linesOf(dir).map((l) => JSON.parse(l) as { kind: string; trigger?: string });
+    expect(first.at(-1)).toMatchObject({ kind: "tree_head", trigger: "rotate-age" });
+    expect(check(dir).problem).toBeNull();
+  });
+});
