@@ -189,6 +189,8 @@ interface Judging {
 /** Decision records of one MCP proxy: the signed log first, a plain copy to audit.file. */
 interface McpRecords {
   write(record: Record<string, unknown>): void;
+  /** Why the log cannot be written now, or null (recorder.ts failure()). */
+  failure(): string | null;
   close(): void;
 }
 
@@ -234,6 +236,7 @@ function openMcpRecords(loaded: Loaded, server: string): McpRecords | null {
     write(record) {
       copy.writeLine(recorder.append(record));
     },
+    failure: () => recorder.failure()?.error ?? null,
     close() {
       recorder.close();
       copy.close();
@@ -255,11 +258,13 @@ function judging(loaded: Loaded, server: string): Judging | null {
   const p = loaded.policy;
   // The placeholders this server may not be sent: every credential's but those its mcp.servers entry binds to it.
   const bound = loaded.config.mcp.servers.find((s) => s.name === server)?.credentials ?? [];
+  // audit.on_failure: block refuses new client messages while the log cannot be written, as sluice run refuses requests.
+  const blockOnFailure = loaded.config.audit.on_failure === "block";
   const placeholders = p.credentials.filter((c) => !bound.includes(c.name)).map((c) => ({ credential: c.name, placeholder: c.placeholder }));
   return {
     records,
     pins,
-    judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments, placeholders }),
+    judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments, placeholders, ...(blockOnFailure ? { auditFailure: records.failure } : {}) }),
     record: (out) => {
       for (const r of out.records) {
         records.write({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings, pin: r.pin });

@@ -366,7 +366,7 @@ export const configSchema = z.strictObject({
       /** A signed tree head after this many records, or this long after the last one if records came since; whichever is first. */
       checkpoint_every: z
         .strictObject({
-          records: z.number().int().min(1).max(10_000_000).default(1000),
+          records: z.number().int().min(1).max(10_000_000).default(10_000),
           interval: duration.default(10_000).refine((ms) => ms >= 100, "must be at least 100ms"),
         })
         .prefault({}),

@@ -39,6 +39,8 @@ export interface McpJudges {
   readonly args?: { readonly rules: ArgRules; readonly action: "block" | "warn" } | null;
   /** Credential placeholders this server may not be sent (credentials not bound to it in mcp.servers). */
   readonly placeholders?: readonly { readonly credential: string; readonly placeholder: string }[];
+  /** Why the decision log cannot be written, while audit.on_failure is block: new client messages are refused. */
+  readonly auditFailure?: () => string | null;
 }
 
 /** What a record says of one judged message (cli/mcp.ts turns it into an AuditRecord). */
@@ -239,6 +241,15 @@ export class McpSession {
         return null;
       }
       const tool = method === "tools/call" ? ((m.params as Json).name as string) : undefined;
+      // Fail closed while nothing can be recorded (audit.on_failure: block), in audit mode too;
+      // answers to requests already under way still go through.
+      const unwritable = j.auditFailure?.() ?? null;
+      if (unwritable !== null) {
+        const refused = refusal("audit.unavailable", "audit_unavailable", `the decision log cannot be written (${unwritable}): refusing until it can`);
+        if (isRequest) out.toClient.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", refused));
+        out.records.push(record("client", method, tool ?? null, refused));
+        return null;
+      }
       let withheld = tool !== undefined ? this.#withheld.get(tool) : undefined;
       // A call before (or without) a tools/list in this session, or in audit mode (which
       // withholds nothing): the pins still say whether the tool waits for approval, or is new to

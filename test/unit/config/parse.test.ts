@@ -74,7 +74,7 @@ describe("parseConfigText: defaults", () => {
       tls: { intercept: false, extra_ca_files: [], passthrough: [], plaintext_tunnels: "block" },
       credentials: [],
       mcp: { first_contact: "trust", max_line: 4194304, answer_timeout: 300000, env_allow: [], servers: [], arguments: "block" },
-      audit: { file: "stderr", segment_size: 67108864, segment_max_age: 86400000, checkpoint_every: { records: 1000, interval: 10000 }, fsync: "interval", on_failure: "block", export: { stdout: "off" } },
+      audit: { file: "stderr", segment_size: 67108864, segment_max_age: 86400000, checkpoint_every: { records: 10000, interval: 10000 }, fsync: "interval", on_failure: "block", export: { stdout: "off" } },
     });
   });
 

@@ -153,6 +153,28 @@ describe("McpSession: tool policy", () => {
   });
 });
 
+describe("McpSession: audit.on_failure block", () => {
+  test("while the log cannot be written, new client messages are refused (audit mode too); answers under way go through", () => {
+    let failing: string | null = null;
+    for (const audit of [false, true]) {
+      failing = null;
+      const s = new McpSession(() => ({ dlp: null, injection: null, audit, auditFailure: () => failing }));
+      s.fromClient(call(1, "echo", { text: "before" }));
+      failing = "EFBIG: file too large";
+      const refused = s.fromClient(call(2, "echo", { text: "during" }));
+      expect(refused.toServer).toEqual([]);
+      expect(parsed(refused.toClient)[0]).toMatchObject({ id: 2, error: { code: -32001, data: { sluice: { rule: "audit.unavailable" } } } });
+      expect(refused.records[0]).toMatchObject({ verdict: "block", rule: "audit.unavailable", reason: "audit_unavailable", tool: "echo" });
+      expect(refused.records[0]!.detail).toContain("EFBIG");
+      expect(s.fromClient(msg({ method: "notifications/initialized" })).toServer).toEqual([]);
+      // The answer to the request sent before is not held back.
+      expect(s.fromServer(msg({ id: 1, result: { content: [] } })).toClient.length).toBe(1);
+      failing = null;
+      expect(s.fromClient(call(3, "echo", { text: "after" })).toServer.length).toBe(1);
+    }
+  });
+});
+
 describe("McpSession: what the review of the stdio proxy found", () => {
   test("what passes is sent as judged: a duplicate key cannot hide a second value from the scan", () => {
     const s = session();
