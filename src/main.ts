@@ -7,6 +7,7 @@ import { caCommand, HELP as CA_HELP } from "./cli/ca.ts";
 import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
 import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
+import { HELP as JAIL_HELP, jailCommand } from "./cli/jail.ts";
 import { HELP as MCP_HELP, mcpCommand } from "./cli/mcp.ts";
 import { HELP as RUN_HELP, runCommand } from "./cli/run.ts";
 import { HELP as SCAN_HELP, scanCommand } from "./cli/scan.ts";
@@ -23,11 +24,13 @@ Commands:
   scan            scan a file or stdin for credentials (DLP rules, offline)
   ca export       print the TLS interception CA certificate, or --env trust-store settings
   mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
+  jail            run a command in a network namespace whose only way out is sluice (root)
   audit verify    check the signed decision log (chain, Merkle roots, signatures)
   audit pubkey    print the public key that signs the decision log
   audit show      print the decision log as a table or JSON lines, filtered
   audit receipt   a record with its inclusion proof against a signed tree head
   audit verify-proof  check one receipt offline against a public key
+  audit rotate-key    hand the log's signing over to a new key (sluice stopped)
 
 Options:
   -h, --help      show help (also: sluice <command> --help)
@@ -42,6 +45,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   mcp: { help: MCP_HELP, run: mcpCommand },
+  jail: { help: JAIL_HELP, run: jailCommand },
   audit: { help: AUDIT_HELP, run: (a) => auditCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
 };
 
@@ -82,4 +86,4 @@ const code = await main(process.argv.slice(2));
 process.exitCode = code;
 // `run` has stopped its listeners and flushed its records by now. Anything still open (a peer
 // that never closes its half of a connection) must not keep a stopped sluice alive.
-if (process.argv[2] === "run" || process.argv[2] === "mcp") process.exit(code);
+if (process.argv[2] === "run" || process.argv[2] === "mcp" || process.argv[2] === "jail") process.exit(code);

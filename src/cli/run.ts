@@ -36,7 +36,7 @@ import { BENCH_AUDIT_OFF, BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-export const HELP = `Usage: sluice run [--config FILE] [--log-format json|text] [--log-level LEVEL]
+export const HELP = `Usage: sluice run [--config FILE] [--overlay FILE] [--log-format json|text] [--log-level LEVEL]
 
 Starts the forward proxy (proxy.listen, default 127.0.0.1:8888) and the admin API
 (admin.listen, default 127.0.0.1:8889). Without --config or SLUICE_CONFIG, runs the embedded
@@ -55,6 +55,9 @@ audit.file (default stderr) gets an unsigned copy of each line. While the log ca
 written, audit.on_failure: block (default) refuses all traffic with 503 and /healthz says
 failing; continue serves on and /healthz says degraded.
 
+--overlay FILE: a JSON object merged over the config before it is checked (mappings key by key,
+anything else replaced); kept on reloads. \`sluice jail\` uses it for its listeners and agent.
+
 Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate,
 audit log and its signing key).`;
 
@@ -70,6 +73,7 @@ export async function runCommand(args: string[]): Promise<number> {
       config: { type: "string", short: "c" },
       "log-format": { type: "string" },
       "log-level": { type: "string" },
+      overlay: { type: "string" },
     },
     strict: true,
     allowPositionals: true,
@@ -82,18 +86,29 @@ export async function runCommand(args: string[]): Promise<number> {
   const log = createLogger({ format, level: level as LogLevel });
 
   const path = configPath(values.config);
+  let overlay: Record<string, unknown> | undefined;
+  if (values.overlay !== undefined) {
+    try {
+      const o: unknown = JSON.parse(await Bun.file(values.overlay).text());
+      if (o === null || typeof o !== "object" || Array.isArray(o)) throw new Error("not a JSON object");
+      overlay = o as Record<string, unknown>;
+    } catch (err) {
+      log.error("invalid --overlay", { file: values.overlay, error: err instanceof Error ? err.message : String(err) });
+      return EXIT.failure;
+    }
+  }
   let loaded: Loaded;
   try {
-    loaded = await loadConfig(path);
+    loaded = await loadConfig(path, overlay);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     log.error("invalid config", { errors: err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) });
     return EXIT.failure;
   }
-  return serve(loaded, log);
+  return serve(loaded, log, overlay);
 }
 
-async function serve(initial: Loaded, log: Logger): Promise<number> {
+async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>): Promise<number> {
   // Compiling the rule packs (thousands of lexicon phrases, YAML parsed, automata built) leaves
   // tens of MB of garbage; collect it before serving rather than whenever the collector gets to it.
   Bun.gc(true);
@@ -226,7 +241,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     return EXIT.failure;
   }
   try {
-    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, auditFailure, dialer, audit, log, clock, ca, receiptIds });
+    proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, auditFailure, dialer, audit, log, clock, ca, receiptIds, resolveName: (host) => resolver.resolve(host) });
   } catch (err) {
     log.error("cannot listen for the proxy", { listen: loaded.config.proxy.listen, error: String(err) });
     return EXIT.failure;
@@ -244,7 +259,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     // One reload at a time; a burst of triggers shares the running one.
     reloading ??= (async () => {
       try {
-        const next = await loadConfig(loaded.path);
+        const next = await loadConfig(loaded.path, overlay);
         const nextAddresses = createAddressPolicy({ trustedCidrs: next.policy.trustedCidrs, selfListeners: selfListeners() });
         for (const section of ["proxy", "admin"] as const) {
           const a = loaded.config[section].listen;
@@ -386,6 +401,7 @@ async function serve(initial: Loaded, log: Logger): Promise<number> {
     version: BUILD.version,
     commit: BUILD.commit,
     proxy: `${proxy.hostname}:${proxy.port}`,
+    ...(proxy.transparentPort !== null ? { transparent: `${loaded.policy.proxy.transparentListen!.hostname}:${proxy.transparentPort}` } : {}),
     admin: `${admin.hostname}:${admin.port}`,
     ...(dns ? { dns: `${dns.hostname}:${dns.port}` } : {}),
     config: loaded.path ?? "embedded default",

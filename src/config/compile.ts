@@ -150,6 +150,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
     mode: config.mode,
     proxy: Object.freeze({
       listen: p.listen,
+      transparentListen: p.transparent_listen ?? null,
       maxHeaderBytes: p.max_header_bytes,
       headerTimeoutMs: p.header_timeout,
       idleTimeoutMs: p.idle_timeout,

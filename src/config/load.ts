@@ -28,7 +28,7 @@ export interface Loaded {
   readonly path: string | null;
 }
 
-export async function loadConfig(path: string | null): Promise<Loaded> {
+export async function loadConfig(path: string | null, overlay?: Record<string, unknown>): Promise<Loaded> {
   const abs = path === null ? null : resolve(path);
   let text: string;
   if (abs === null) {
@@ -41,7 +41,7 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
     }
   }
   const source = abs ?? "embedded default";
-  const config = parseConfigText(text, source);
+  const config = parseConfigText(text, source, overlay);
   const digests = new Map<number, string>();
   const issues: { path: string; message: string }[] = [];
   // Files named in the config are relative to it.
@@ -72,7 +72,7 @@ export async function loadConfig(path: string | null): Promise<Loaded> {
       issues.push({ path: `tls.extra_ca_files.${i}`, message: `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}` });
     }
   }
-  const digest = createHash("sha256").update(text).digest("hex").slice(0, 16);
+  const digest = createHash("sha256").update(overlay ? `${text}\n${JSON.stringify(overlay)}` : text).digest("hex").slice(0, 16);
   // Compiled even when files could not be read, so one run reports every problem.
   let policy: Policy | null = null;
   try {

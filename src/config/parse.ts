@@ -7,7 +7,11 @@ import type { z } from "zod";
 import { ConfigError } from "../core/errors.ts";
 import { configSchema, RESERVED_SECTIONS, type Config } from "./schema.ts";
 
-export function parseConfigText(text: string, source = "config"): Config {
+/**
+ * `overlay` (sluice run --overlay, written by sluice jail) is merged over the document before it
+ * is validated: mappings key by key, anything else replaced whole.
+ */
+export function parseConfigText(text: string, source = "config", overlay?: Record<string, unknown>): Config {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true, strict: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(
@@ -28,9 +32,19 @@ export function parseConfigText(text: string, source = "config"): Config {
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new ConfigError([{ path: "", message: "the config must be a YAML mapping with `version: 1`" }], source);
   }
-  const result = configSchema.safeParse(raw);
+  const result = configSchema.safeParse(overlay ? merge(raw as Record<string, unknown>, overlay) : raw);
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues), source);
   return result.data;
+}
+
+function merge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    const mapping = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === "object" && !Array.isArray(x);
+    out[k] = mapping(b) && mapping(v) ? merge(b, v) : v;
+  }
+  return out;
 }
 
 function formatIssues(issues: readonly z.core.$ZodIssue[]): { path: string; message: string }[] {

@@ -95,6 +95,11 @@ export const configSchema = z.strictObject({
   proxy: z
     .strictObject({
       listen: listen.default({ hostname: "127.0.0.1", port: 8888 }),
+      /**
+       * Where nftables-redirected connections arrive (sluice jail, host mode): each is read for its
+       * TLS server name or HTTP Host, bound to sluice's DNS, and handled like a CONNECT. Unset: none.
+       */
+      transparent_listen: listen.optional(),
       max_header_bytes: size.default(64 * 1024),
       header_timeout: duration.default(10_000),
       idle_timeout: duration.default(60_000),

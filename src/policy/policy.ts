@@ -30,6 +30,8 @@ export interface InjectionSettings {
 
 export interface ProxySettings {
   readonly listen: { readonly hostname: string; readonly port: number };
+  /** The transparent listener (proxy.transparent_listen), or null. */
+  readonly transparentListen: { readonly hostname: string; readonly port: number } | null;
   readonly maxHeaderBytes: number;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;

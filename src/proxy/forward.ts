@@ -41,6 +41,8 @@ import { judgeHeldResponse, SseStream, STREAM_WINDOW, WindowedScan } from "./res
 import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "./target.ts";
 import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
+import { classifyFirstFlight } from "./first-flight.ts";
+import { originalDestination, type OriginalDestination } from "./original-dst.ts";
 import { terminateTls, type Terminated } from "./intercept.ts";
 import { closeFrame, upgradeRequestProblem, upgradeResponseProblem, wantsWebSocket, WS_REQUEST_SKIP } from "./websocket.ts";
 import { WsRelay, type WsOutput } from "./ws-relay.ts";
@@ -60,11 +62,18 @@ export interface ForwardProxyDeps {
   readonly ca?: { mint(host: string): Promise<Leaf> } | null;
   /** Receipt ids (audit/receipt-id.ts), one per exchange, tunnel or refusal; made here when not given. */
   readonly receiptIds?: () => string;
+  /**
+   * The addresses sluice's resolver gives for a name: a transparent connection's original
+   * destination must be one of them (proxy.transparent_listen). Without it, none is accepted.
+   */
+  readonly resolveName?: (host: string) => Promise<readonly string[]>;
 }
 
 export interface ForwardProxy {
   readonly hostname: string;
   readonly port: number;
+  /** The transparent listener's port (proxy.transparent_listen), or null. */
+  readonly transparentPort: number | null;
   stats(): { connections: number; tunnels: number; idleUpstreams: number };
   /**
    * Drops idle upstream connections and retires busy ones when they finish (after a reload:
@@ -99,7 +108,9 @@ interface Client extends Endpoint {
   socket: Socket<never> | null;
   readonly peer: Peer;
   buf: Buffer | null;
-  phase: "head" | "busy" | "request-body" | "tunnel" | "tls-hello" | "tls-wait" | "tls" | "websocket" | "closed";
+  phase: "transparent" | "head" | "busy" | "request-body" | "tunnel" | "tls-hello" | "tls-wait" | "tls" | "websocket" | "closed";
+  /** Redirected to the transparent listener: where the agent meant to connect (its first bytes say to what name). */
+  transparent: OriginalDestination | null;
   /** Deadline (clock.now() ms) for the head being read, or 0 (slowloris guard). */
   headDeadline: number;
   /** Last time bytes arrived from the client. */
@@ -337,6 +348,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     }
     {
       switch (c.phase) {
+        case "transparent":
+          if (c.headDeadline !== 0 && now > c.headDeadline) refuseTransparent(c, null, "proxy.header-timeout", "timeout", "no TLS ClientHello or HTTP request head within header_timeout");
+          break;
         case "head":
           if (c.headDeadline !== 0 && now > c.headDeadline) {
             badRequest(c, 408, "timeout", "proxy.header-timeout", "request head not received in time");
@@ -621,6 +635,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
         else forwardRequestBody(c.ex!, chunk);
         return;
       case "closed":
+        return;
+      case "transparent":
+        c.buf = c.buf ? Buffer.concat([c.buf, chunk]) : chunk;
+        transparentFlight(c);
         return;
       case "busy":
         c.buf = c.buf ? Buffer.concat([c.buf, chunk]) : chunk;
@@ -2281,7 +2299,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       tunnel.done = true;
       const r = blockResponse(tunnel, decision, true);
       record(tunnel, r.status);
-      respond(c, r);
+      // A transparent TLS client reads no HTTP: it is closed.
+      if (c.transparent) closeClient(c);
+      else respond(c, r);
       return;
     }
     c.phase = "busy";
@@ -2305,7 +2325,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       }
       tunnel.mode = "splice";
       c.phase = "tunnel";
-      send(c, ESTABLISHED, null);
+      if (!c.transparent) send(c, ESTABLISHED, null);
       const early = c.buf;
       c.buf = null;
       if (early) {
@@ -2372,7 +2392,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     c.phase = "tls-hello";
     // The ClientHello gets the time a request head gets (header_timeout): no slow trickle.
     armHeadTimer(c);
-    send(c, ESTABLISHED, null);
+    // A transparent connection asked for no tunnel: its ClientHello is already here.
+    if (!c.transparent) send(c, ESTABLISHED, null);
     const early = c.buf;
     c.buf = null;
     if (early) interceptHello(c, early);
@@ -2506,6 +2527,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       tunnel: null,
       via,
       intercept: null,
+      transparent: null,
       out: [],
       pausedPeer: null,
       closeWhenFlushed: false,
@@ -2515,17 +2537,112 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     };
   }
 
+  // ---- transparent listener (proxy.transparent_listen) --------------------------------
+
+  /**
+   * A redirected connection's first bytes: TLS (its server name) or HTTP (its Host). The name
+   * must resolve, through sluice's resolver, to the address the agent connected to: an IP
+   * literal, a name that resolves elsewhere or no name at all is net.unbound-address. Then TLS
+   * is handled as a CONNECT to name:port (no 200 sent: the client asked for none), plain HTTP as
+   * requests to that name.
+   */
+  function transparentFlight(c: Client): void {
+    const ff = classifyFirstFlight(c.buf!, deps.policy().proxy.maxHeaderBytes);
+    if (ff.kind === "incomplete") return;
+    clearHeadTimer(c);
+    const od = c.transparent!;
+    if (ff.kind === "other") {
+      refuseTransparent(c, null, "proxy.transparent-protocol", "method_refused", `${ff.reason} (to ${od.address}:${od.port}): sluice passes only HTTP and TLS`);
+      return;
+    }
+    const name = ff.kind === "tls" ? ff.sni : ff.host;
+    if (name === null || parseIpLiteral(name) !== null) {
+      refuseTransparent(c, null, "net.unbound-address", "blocked_address", `a connection to ${od.address}:${od.port} without a name sluice resolved (${ff.kind === "tls" ? "no TLS server name" : "no Host name"})`);
+      return;
+    }
+    c.phase = "busy";
+    const resolve = deps.resolveName ?? (() => Promise.resolve([] as string[]));
+    const want = parseIpLiteral(od.address)?.text ?? od.address;
+    resolve(name).then(
+      (addresses) => {
+        if (isClosed(c)) return;
+        if (!addresses.some((a) => (parseIpLiteral(a)?.text ?? a) === want)) {
+          refuseTransparent(c, name, "net.unbound-address", "blocked_address", `${od.address} is not an address sluice resolved for ${name}`);
+          return;
+        }
+        const head = syntheticConnect(name, od.port);
+        if (ff.kind === "tls") {
+          startConnect(c, head);
+          return;
+        }
+        // Plain HTTP: its requests, read as requests to that name (like plain HTTP in a tunnel).
+        const id = identify(c, head, deps.policy());
+        c.via = { host: name, port: od.port, tls: false, agent: id.agent, lists: id.lists, outer: c };
+        c.phase = "head";
+        processHeads(c, 0);
+      },
+      (err: unknown) => {
+        if (isClosed(c)) return;
+        refuseTransparent(c, name, "net.unbound-address", "dns_failure", `${name} does not resolve through sluice: ${err instanceof Error ? err.message : String(err)}`);
+      },
+    );
+  }
+
+  function syntheticConnect(host: string, port: number): RequestHead {
+    const target = host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+    return { method: "CONNECT", target, minor: 1, headers: [], connection: [], close: false, contentLength: null, chunked: false };
+  }
+
+  /** Refuses a transparent connection before it became a tunnel or an exchange: recorded, then closed (a 403 for HTTP). */
+  function refuseTransparent(c: Client, host: string | null, rule: string, code: ReasonCode, detail: string): void {
+    const od = c.transparent!;
+    const receipt = nextReceipt();
+    const agent = identify(c, syntheticConnect(host ?? od.address, od.port), deps.policy()).agent;
+    deps.audit.record({
+      agent: agent.name,
+      client: c.peer.address,
+      detail,
+      host: host ?? od.address,
+      kind: "connect",
+      method: "CONNECT",
+      port: od.port,
+      reason: code,
+      receipt,
+      rule,
+      status: 403,
+      time: isoNow(),
+      verdict: "block",
+    });
+    const http = c.buf !== null && c.buf.length > 0 && c.buf[0]! >= 0x41 && c.buf[0]! <= 0x5a;
+    c.buf = null;
+    if (http) respond(c, { status: 403, rule, reason: code, detail, block: true, close: true, receipt });
+    else closeClient(c);
+  }
+
   // ---- listener -----------------------------------------------------------------------
 
   const settings = deps.policy().proxy;
-  const listener: TCPSocketListener<Client> = Bun.listen<Client>({
-    hostname: settings.listen.hostname,
-    port: settings.listen.port,
+  const listen = (at: { hostname: string; port: number }, transparent: boolean): TCPSocketListener<Client> =>
+    Bun.listen<Client>({
+    hostname: at.hostname,
+    port: at.port,
     socket: {
       open(socket) {
         socket.data = newClient(socket as unknown as Socket<never>, { address: socket.remoteAddress, port: 0 }, null);
         const c = socket.data;
         socket.setNoDelay(true);
+        if (transparent) {
+          // Bun.listen sockets have their descriptor as `fd` (not in bun-types).
+          c.transparent = originalDestination((socket as unknown as { fd: number }).fd, socket.remoteFamily === "IPv6" ? "IPv6" : "IPv4");
+          if (c.transparent === null) {
+            // Not redirected by nftables: someone connected to the listener itself.
+            c.phase = "closed";
+            socket.end();
+            return;
+          }
+          c.phase = "transparent";
+          armHeadTimer(c);
+        }
         if (clients.size - innerClients >= deps.policy().proxy.maxConnections) {
           // Over the limit: refuse at once rather than let one agent exhaust file descriptors.
           c.phase = "closed";
@@ -2553,10 +2670,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       },
     },
   });
+  const listener = listen(settings.listen, false);
+  const transparentListener = settings.transparentListen ? listen(settings.transparentListen, true) : null;
 
   return {
     hostname: listener.hostname,
     port: listener.port,
+    transparentPort: transparentListener?.port ?? null,
     stats: () => ({ connections: clients.size - innerClients, tunnels: openTunnels.size, idleUpstreams: pool.size() }),
     clearPool() {
       generation++;
@@ -2586,6 +2706,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     async stop() {
       clearInterval(ticker);
       listener.stop(true);
+      transparentListener?.stop(true);
       // Open tunnels and exchanges hold upstream sockets that would keep the process alive.
       for (const c of [...clients]) {
         c.tunnel?.upstream?.socket?.terminate();

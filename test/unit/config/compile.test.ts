@@ -60,6 +60,7 @@ egress:
     expect(policy.trustedCidrs).toEqual(["10.0.0.0/8"]);
     expect(policy.proxy).toEqual({
       listen: { hostname: "127.0.0.1", port: 0 },
+      transparentListen: null,
       maxHeaderBytes: 16384,
       headerTimeoutMs: 1000,
       idleTimeoutMs: 2000,

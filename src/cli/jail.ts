@@ -1,0 +1,238 @@
+/**
+ * `sluice jail [--config FILE] [--user USER] [--env K=V ...] [--subnet-pool CIDR] -- CMD ARGS...`:
+ * runs CMD in a network namespace whose only way out is a sluice started for it
+ * (src/jail/network.ts draws the network; README "Self-hosted enforcement"). And
+ * `sluice jail --cleanup`: removes what crashed jails left behind.
+ *
+ * Order: the namespace and veth first (sluice listens on the veth's root-side address), then
+ * `sluice run` with an overlay (its proxy, transparent listener and resolver on that address, the
+ * jail's address as an agent of its own), then the root namespace's nftables table with the
+ * ports sluice got, then CMD as the unprivileged user, with no-new-privileges. When CMD ends (or
+ * the jail is interrupted) sluice is stopped and everything is removed; the exit status is CMD's.
+ */
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { applyHostRules, cleanupJails, createJailNetwork, destroyJailNetwork, JailError, planJail, run, type JailPlan } from "../jail/network.ts";
+import { loadConfig } from "../config/load.ts";
+import { ConfigError } from "../core/errors.ts";
+import { CA_BUNDLE_FILE, CA_FILE } from "./ca.ts";
+import { configPath, sluiceHome } from "./paths.ts";
+import { EXIT, UsageError } from "./usage.ts";
+
+export const HELP = `Usage: sluice jail [--config FILE] [--user USER] [--env K=V ...] [--subnet-pool CIDR] -- CMD [ARGS...]
+       sluice jail --cleanup
+
+Runs CMD in a network namespace (sluice-<id>) whose only way out is a sluice started for it:
+its TCP goes to sluice's proxy or transparent listener, its DNS to sluice's resolver, and
+nothing else leaves (no IPv6, other UDP refused, DNS over TLS refused). CMD gets HTTP_PROXY and
+HTTPS_PROXY, and the CA variables of sluice's TLS interception CA; it reaches the same policy
+without them. Needs root.
+
+--user USER     who runs CMD (default: the user who ran sudo; root only when named)
+--env K=V       an extra environment variable for CMD (repeatable)
+--subnet-pool   where the jail's /30 comes from (default 10.200.0.0/16)
+--cleanup       remove the namespaces, nftables tables and links of jails whose sluice jail is
+                gone (only sluice-/sluice_ names)
+
+Exit status: CMD's; 1 if the jail could not be set up; 2 usage error.`;
+
+const SELF = import.meta.path.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+const READY_MS = 30_000;
+
+interface Target {
+  readonly uid: number;
+  readonly gid: number;
+  readonly name: string;
+  readonly home: string;
+}
+
+/** uid, gid, name and home of a user (getent passwd). */
+function userOf(name: string): Target {
+  const line = Bun.spawnSync(["getent", "passwd", name], { stdout: "pipe", stderr: "ignore" }).stdout.toString().trim();
+  const f = line.split(":");
+  if (f.length < 7) throw new UsageError(`no such user: ${name}`);
+  return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+}
+
+export async function jailCommand(args: string[]): Promise<number> {
+  const dash = args.indexOf("--");
+  const own = dash >= 0 ? args.slice(0, dash) : args;
+  const cmd = dash >= 0 ? args.slice(dash + 1) : [];
+  const { values, positionals } = parseArgs({
+    args: own,
+    options: { config: { type: "string", short: "c" }, user: { type: "string" }, env: { type: "string", multiple: true }, "subnet-pool": { type: "string" }, cleanup: { type: "boolean", default: false } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`put the command after --: sluice jail [options] -- ${positionals.join(" ")}`);
+  if (process.platform !== "linux" || process.getuid?.() !== 0) {
+    process.stderr.write("sluice jail: needs root (it creates network namespaces and nftables tables); run it with sudo\n");
+    return EXIT.failure;
+  }
+  if (values.cleanup) {
+    if (cmd.length > 0) throw new UsageError("--cleanup takes no command");
+    const gone = cleanupJails();
+    process.stdout.write(gone.length === 0 ? "nothing to clean up\n" : `${gone.map((g) => `removed ${g}`).join("\n")}\n`);
+    return EXIT.ok;
+  }
+  if (cmd.length === 0) throw new UsageError("no command: sluice jail [options] -- CMD [ARGS...]");
+  const userName = values.user ?? process.env.SUDO_USER;
+  if (userName === undefined) throw new UsageError("say who runs the command: --user USER (CMD runs as root only with --user root)");
+  const user = userOf(userName);
+  const extraEnv: Record<string, string> = {};
+  for (const kv of values.env ?? []) {
+    const eq = kv.indexOf("=");
+    if (eq <= 0) throw new UsageError(`--env takes K=V, not ${JSON.stringify(kv)}`);
+    extraEnv[kv.slice(0, eq)] = kv.slice(eq + 1);
+  }
+  const config = configPath(values.config);
+  // The config is checked here first, so a mistake is reported before any namespace exists.
+  let agents: unknown[];
+  try {
+    // The config's own agents go on (the overlay replaces the list whole).
+    agents = (await loadConfig(config)).config.agents.map((a) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)));
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`sluice jail: invalid config: ${err.message}\n`);
+    return EXIT.failure;
+  }
+  return jail({ config, agents, user, cmd, extraEnv, pool: values["subnet-pool"] ?? "10.200.0.0/16" });
+}
+
+async function jail(o: { config: string | null; agents: unknown[]; user: Target; cmd: string[]; extraEnv: Record<string, string>; pool: string }): Promise<number> {
+  const home = sluiceHome();
+  let plan: JailPlan | null = null;
+  let sluice: ReturnType<typeof Bun.spawn> | null = null;
+  let child: ReturnType<typeof Bun.spawn> | null = null;
+  const work = () => join(home, "jails", plan!.id);
+  const shared = () => join("/run/sluice", `jail-${plan!.id}`);
+  const say = (s: string) => process.stderr.write(`sluice jail: ${s}\n`);
+  const teardown = async () => {
+    if (sluice && sluice.exitCode === null) {
+      sluice.kill("SIGTERM");
+      let timer: Timer | undefined;
+      await Promise.race([sluice.exited, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+      clearTimeout(timer);
+      if (sluice.exitCode === null) sluice.kill("SIGKILL");
+    }
+    if (plan) {
+      destroyJailNetwork(plan);
+      rmSync(shared(), { recursive: true, force: true });
+    }
+  };
+  // Interrupted: CMD gets the signal (and ends the jail when it exits); before CMD runs, stop here.
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (child && child.exitCode === null) child.kill(sig);
+    else void teardown().then(() => process.exit(128 + (sig === "SIGINT" ? 2 : 15)));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    plan = planJail(o.pool);
+    createJailNetwork(plan);
+    mkdirSync(work(), { recursive: true, mode: 0o700 });
+    const overlay = {
+      proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
+      dns: { listen: `${plan.hostIp}:0` },
+      admin: { listen: "127.0.0.1:0" },
+      agents: [...o.agents, { name: `jail-${plan.id}`, source_cidrs: [`${plan.jailIp}/32`] }],
+    };
+    writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
+    const log = Bun.file(join(work(), "sluice.log"));
+    sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--log-format", "json"], {
+      stdin: "ignore",
+      stdout: "ignore",
+      stderr: "pipe",
+      env: { ...process.env, SLUICE_HOME: home },
+    });
+    const ready = await readyLine(sluice, log);
+    const port = (v: unknown) => Number(String(v).split(":").pop());
+    const ports = { proxy: port(ready.proxy), transparent: port(ready.transparent), dns: port(ready.dns) };
+    if (!Number.isInteger(ports.proxy) || !Number.isInteger(ports.transparent) || !Number.isInteger(ports.dns)) throw new JailError(`sluice did not say where it listens: ${JSON.stringify(ready)}`);
+    applyHostRules(plan, ports);
+    // The CA, readable by the jailed user (SLUICE_HOME is not).
+    mkdirSync(shared(), { recursive: true, mode: 0o755 });
+    for (const f of [CA_FILE, CA_BUNDLE_FILE]) {
+      copyFileSync(join(home, f), join(shared(), f));
+      run(["chmod", "0644", join(shared(), f)]);
+    }
+    const proxyUrl = `http://${plan.hostIp}:${ports.proxy}`;
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
+      HOME: o.user.home,
+      USER: o.user.name,
+      LOGNAME: o.user.name,
+      ...(process.env.TERM ? { TERM: process.env.TERM } : {}),
+      ...(process.env.LANG ? { LANG: process.env.LANG } : {}),
+      HTTP_PROXY: proxyUrl,
+      HTTPS_PROXY: proxyUrl,
+      http_proxy: proxyUrl,
+      https_proxy: proxyUrl,
+      NO_PROXY: "localhost,127.0.0.1",
+      no_proxy: "localhost,127.0.0.1",
+      SSL_CERT_FILE: join(shared(), CA_BUNDLE_FILE),
+      REQUESTS_CA_BUNDLE: join(shared(), CA_BUNDLE_FILE),
+      CURL_CA_BUNDLE: join(shared(), CA_BUNDLE_FILE),
+      GIT_SSL_CAINFO: join(shared(), CA_BUNDLE_FILE),
+      NODE_EXTRA_CA_CERTS: join(shared(), CA_FILE),
+      DENO_CERT: join(shared(), CA_FILE),
+      SLUICE_JAIL: plan.id,
+      ...o.extraEnv,
+    };
+    say(`jail ${plan.id}: ${o.cmd.join(" ")} as ${o.user.name}, from ${plan.jailIp}; sluice log ${join(work(), "sluice.log")}`);
+    child = Bun.spawn(["ip", "netns", "exec", plan.netns, "setpriv", `--reuid=${o.user.uid}`, `--regid=${o.user.gid}`, "--init-groups", "--no-new-privs", "--", ...o.cmd], { stdin: "inherit", stdout: "inherit", stderr: "inherit", env });
+    const code = await child.exited;
+    return child.signalCode ? 128 + (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 }) as Record<string, number>)[child.signalCode]! || 128 : code;
+  } catch (err) {
+    if (!(err instanceof JailError)) throw err;
+    say(err.message);
+    return EXIT.failure;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await teardown();
+  }
+}
+
+/** Waits for sluice's ready line (its stderr goes on to the log file); throws with its errors if it stops first. */
+async function readyLine(proc: ReturnType<typeof Bun.spawn>, log: ReturnType<typeof Bun.file>): Promise<Record<string, unknown>> {
+  const writer = log.writer();
+  const reader = (proc.stderr as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const seen: string[] = [];
+  let rest = "";
+  const deadline = Date.now() + READY_MS;
+  let ready: Record<string, unknown> | null = null;
+  while (ready === null) {
+    if (Date.now() > deadline) throw new JailError(`sluice did not start within ${READY_MS / 1000}s:\n${seen.join("\n")}`);
+    const { value, done } = await reader.read();
+    if (done) throw new JailError(`sluice stopped before it was ready:\n${seen.slice(-10).join("\n")}`);
+    writer.write(value);
+    rest += decoder.decode(value, { stream: true });
+    let nl: number;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      const line = rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+      seen.push(line);
+      try {
+        const l = JSON.parse(line) as Record<string, unknown>;
+        if (l.msg === "sluice ready") ready = l;
+      } catch {
+        // Not a log line: kept for the error message.
+      }
+    }
+  }
+  // The rest of sluice's output goes on to its log file.
+  void (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      writer.write(value);
+      await writer.flush();
+    }
+    await writer.end();
+  })();
+  await writer.flush();
+  return ready;
+}

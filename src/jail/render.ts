@@ -1,0 +1,48 @@
+/**
+ * Renders the nftables templates (nftables/*.nft) for one jail. Every value is checked before it
+ * goes in (an interface name, an IPv4 address, a port, a table name): what reaches `nft -f` is
+ * the template and nothing an outside string could bend.
+ */
+import hostTemplate from "../../nftables/jail-host.nft" with { type: "text" };
+import nsTemplate from "../../nftables/jail-ns.nft" with { type: "text" };
+
+export interface JailNftVars {
+  /** nftables table name, `sluice_<id>`. */
+  readonly table: string;
+  /** The veth end in the root namespace. */
+  readonly vethHost: string;
+  readonly hostIp: string;
+  readonly proxyPort: number;
+  readonly transparentPort: number;
+  readonly dnsPort: number;
+}
+
+const NAME = /^[a-z0-9_]{1,15}$/;
+const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+function check(v: JailNftVars): void {
+  if (!/^sluice_[a-z0-9]{1,24}$/.test(v.table)) throw new Error(`bad nftables table name ${JSON.stringify(v.table)}`);
+  if (!NAME.test(v.vethHost)) throw new Error(`bad interface name ${JSON.stringify(v.vethHost)}`);
+  if (!IPV4.test(v.hostIp)) throw new Error(`bad IPv4 address ${JSON.stringify(v.hostIp)}`);
+  for (const p of [v.proxyPort, v.transparentPort, v.dnsPort]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`bad port ${p}`);
+}
+
+function fill(template: string, values: Record<string, string>): string {
+  return template.replace(/\$\{([A-Z_]+)\}/g, (_, k: string) => {
+    const v = values[k];
+    if (v === undefined) throw new Error(`template variable ${k} has no value`);
+    return v;
+  });
+}
+
+/** The root namespace's table for the jail. */
+export function renderHostRules(v: JailNftVars): string {
+  check(v);
+  return fill(hostTemplate, { TABLE: v.table, VETH_HOST: v.vethHost, HOST_IP: v.hostIp, PROXY_PORT: String(v.proxyPort), TRANSPARENT_PORT: String(v.transparentPort), DNS_PORT: String(v.dnsPort) });
+}
+
+/** The jail namespace's own table. */
+export function renderNamespaceRules(v: Pick<JailNftVars, "table">): string {
+  if (!/^sluice_[a-z0-9]{1,24}$/.test(v.table)) throw new Error(`bad nftables table name ${JSON.stringify(v.table)}`);
+  return fill(nsTemplate, { TABLE: v.table });
+}

@@ -1,0 +1,165 @@
+/**
+ * `sluice jail` through dist/sluice (root; CI is root): the "internet" is a web host in a
+ * namespace of the test's own (veth, 10.201.x.2) and a fake DNS upstream on loopback naming it.
+ * A command in the jail reaches the host through the explicit proxy and, without proxy
+ * variables, through the transparent listener; an IP-literal connection and a Host that does not
+ * resolve to the address dialled are refused (net.unbound-address) and recorded; the exit status
+ * comes back; nothing of the jail is left once it ends, and --cleanup removes a crashed jail's
+ * leftovers and nothing else. The rendered nftables rule sets pass `nft -c -f`.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { renderHostRules, renderNamespaceRules } from "../../src/jail/render.ts";
+import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
+import { netnsSupport } from "../helpers/netns.ts";
+import { BIN, tempDir } from "../helpers/sluice.ts";
+
+const T = 60_000;
+const support = netnsSupport();
+const ok = support.ok && Bun.which("nft") !== null && Bun.which("setpriv") !== null && Bun.which("curl") !== null;
+if (!ok) console.warn(`jail.test.ts: skipping sluice jail: ${support.ok ? "nft, setpriv or curl is not installed" : support.reason}`);
+
+const tag = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0").slice(0, 6);
+const WEB_NS = `slt-web-${tag}`;
+const WEB_HOST_IF = `sltw${tag}h`;
+const WEB_NS_IF = `sltw${tag}j`;
+const octet = 1 + (Number.parseInt(tag.slice(0, 2), 16) % 250);
+const WEB_IP = `10.201.${octet}.2`;
+const WEB_GW = `10.201.${octet}.1`;
+const dir = tempDir("slt-jail-");
+let dns: FakeDns | null = null;
+let web: Subprocess | null = null;
+
+const sh = (argv: string[]) => {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+
+beforeAll(async () => {
+  if (!ok) return;
+  for (const argv of [
+    ["ip", "netns", "add", WEB_NS],
+    ["ip", "link", "add", WEB_HOST_IF, "type", "veth", "peer", "name", WEB_NS_IF],
+    ["ip", "link", "set", WEB_NS_IF, "netns", WEB_NS],
+    ["ip", "addr", "add", `${WEB_GW}/30`, "dev", WEB_HOST_IF],
+    ["ip", "link", "set", WEB_HOST_IF, "up"],
+    ["ip", "netns", "exec", WEB_NS, "ip", "addr", "add", `${WEB_IP}/30`, "dev", WEB_NS_IF],
+    ["ip", "netns", "exec", WEB_NS, "ip", "link", "set", WEB_NS_IF, "up"],
+    ["ip", "netns", "exec", WEB_NS, "ip", "link", "set", "lo", "up"],
+  ]) {
+    const r = sh(argv);
+    if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.err}`);
+  }
+  web = Bun.spawn(["ip", "netns", "exec", WEB_NS, process.execPath, "-e", `Bun.serve({ hostname: "${WEB_IP}", port: 80, fetch: (r) => new Response("hello from web " + new URL(r.url).pathname + " host " + r.headers.get("host")) }); console.log("up");`], { stdout: "pipe", stderr: "inherit" });
+  // Ready when it says so.
+  const reader = (web.stdout as ReadableStream<Uint8Array>).getReader();
+  await reader.read();
+  dns = await startFakeDns({ names: { "web.test": { answers: [{ type: "A", data: WEB_IP }] }, "elsewhere.test": { answers: [{ type: "A", data: WEB_GW }] }, "denied.test": { answers: [{ type: "A", data: WEB_IP }] } } });
+  writeFileSync(
+    join(dir, "sluice.yaml"),
+    [
+      "version: 1",
+      "egress:",
+      '  allow: ["web.test", "elsewhere.test"]',
+      '  ports: { http: ["1-65535"] }',
+      '  trusted_cidrs: ["10.201.0.0/16"]',
+      `dns: { upstreams: ["${dns.address}"] }`,
+      'audit: { dir: ./log, file: "off" }',
+      "",
+    ].join("\n"),
+  );
+}, T);
+
+afterAll(async () => {
+  web?.kill();
+  await dns?.stop();
+  sh(["ip", "link", "del", WEB_HOST_IF]);
+  sh(["ip", "netns", "del", WEB_NS]);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs a jailed command; async, so that the fake DNS server in this process can answer meanwhile. */
+const jail = async (cmd: string[]) => {
+  const p = Bun.spawn([BIN, "jail", "--config", join(dir, "sluice.yaml"), "--user", "nobody", "--", ...cmd], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") } });
+  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+  return { code, out, err };
+};
+const ours = () => ({
+  netns: sh(["ip", "netns", "list"]).out.split("\n").filter((l) => l.startsWith("sluice-")),
+  tables: sh(["nft", "list", "tables"]).out.split("\n").filter((l) => l.includes(" sluice_")),
+});
+const records = () =>
+  readdirSync(join(dir, "log"))
+    .filter((f) => f.endsWith(".jsonl"))
+    .flatMap((f) => readFileSync(join(dir, "log", f), "utf8").trim().split("\n"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe("sluice jail", () => {
+  test.skipIf(!ok)(
+    "reaches an allowed host through the explicit proxy and, without proxy variables, through the transparent listener",
+    async () => {
+      const before = ours();
+      const explicit = await jail(["curl", "-sS", "http://web.test/explicit"]);
+      expect([explicit.code, explicit.out]).toEqual([0, "hello from web /explicit host web.test"]);
+      const transparent = await jail(["curl", "-sS", "--noproxy", "*", "http://web.test/transparent"]);
+      expect([transparent.code, transparent.out]).toEqual([0, "hello from web /transparent host web.test"]);
+      const id = /jail ([0-9a-f]{6}):/.exec(transparent.err)?.[1];
+      expect(id).toBeDefined();
+      const rec = records().find((r) => r.path === "/transparent");
+      expect(rec).toMatchObject({ kind: "http", verdict: "allow", host: "web.test", agent: `jail-${id}` });
+      // Nothing of either jail is left.
+      expect(ours()).toEqual(before);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)(
+    "an IP-literal connection and a Host that resolves elsewhere are refused as net.unbound-address, and recorded",
+    async () => {
+      const literal = await jail(["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code}", `http://${WEB_IP}/literal`]);
+      expect(literal.out).toBe("403");
+      const mismatch = await jail(["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: elsewhere.test", "http://web.test/mismatch"]);
+      expect(mismatch.out).toBe("403");
+      const refused = records().filter((r) => r.rule === "net.unbound-address");
+      expect(refused.map((r) => r.host)).toEqual(expect.arrayContaining([WEB_IP, "elsewhere.test"]));
+      expect(refused.every((r) => r.verdict === "block" && r.kind === "connect")).toBe(true);
+      // A name outside the allow list does not even resolve.
+      const denied = await jail(["curl", "-sS", "--noproxy", "*", "http://denied.test/"]);
+      expect(denied.code).toBe(6);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)("the command's exit status comes back; a missing user or command is a usage error", async () => {
+    expect((await jail(["sh", "-c", "exit 7"])).code).toBe(7);
+    const noUser = Bun.spawnSync([BIN, "jail", "--user", "no-such-user-slt", "--", "true"], { stdout: "pipe", stderr: "pipe" });
+    expect(noUser.exitCode).toBe(2);
+    expect(noUser.stderr.toString()).toContain("no such user");
+    expect(Bun.spawnSync([BIN, "jail", "--user", "nobody"], { stdout: "pipe", stderr: "pipe" }).exitCode).toBe(2);
+  });
+
+  test.skipIf(!ok)("--cleanup removes a dead jail's namespace and table, and nothing that is not sluice's", () => {
+    const leftover = "sluice-0d0d0d";
+    sh(["ip", "netns", "add", leftover]);
+    sh(["nft", "add", "table", "inet", "sluice_0d0d0d"]);
+    const r = Bun.spawnSync([BIN, "jail", "--cleanup"], { stdout: "pipe", stderr: "pipe" });
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout.toString()).toContain(`removed netns ${leftover}`);
+    expect(r.stdout.toString()).toContain("removed nft table inet sluice_0d0d0d");
+    expect(ours().netns.some((n) => n.startsWith(leftover))).toBe(false);
+    // The test's own web namespace is not sluice's: still there.
+    expect(sh(["ip", "netns", "list"]).out).toContain(WEB_NS);
+  });
+
+  test.skipIf(!ok)("the rendered rule sets pass nft -c -f", () => {
+    const host = renderHostRules({ table: "sluice_abcdef", vethHost: "slabcdefh", hostIp: "10.200.0.1", proxyPort: 3128, transparentPort: 3129, dnsPort: 5353 });
+    const jailSide = renderNamespaceRules({ table: "sluice_abcdef" });
+    for (const text of [host, jailSide]) {
+      const r = Bun.spawnSync(["nft", "-c", "-f", "-"], { stdin: Buffer.from(text), stdout: "pipe", stderr: "pipe" });
+      expect([r.exitCode, r.stderr.toString()]).toEqual([0, ""]);
+    }
+    expect(() => renderHostRules({ table: "sluice_abcdef", vethHost: 'x"; flush ruleset; "', hostIp: "10.200.0.1", proxyPort: 1, transparentPort: 2, dnsPort: 3 })).toThrow(/bad interface name/);
+  });
+});
