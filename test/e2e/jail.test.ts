@@ -10,10 +10,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { renderHostRules, renderNamespaceRules } from "../../src/jail/render.ts";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { netnsSupport } from "../helpers/netns.ts";
+import { startWebHost, type WebHost } from "../helpers/netns-web.ts";
 import { BIN, tempDir } from "../helpers/sluice.ts";
 
 const T = 60_000;
@@ -21,16 +21,10 @@ const support = netnsSupport();
 const ok = support.ok && Bun.which("nft") !== null && Bun.which("setpriv") !== null && Bun.which("curl") !== null;
 if (!ok) console.warn(`jail.test.ts: skipping sluice jail: ${support.ok ? "nft, setpriv or curl is not installed" : support.reason}`);
 
-const tag = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0").slice(0, 6);
-const WEB_NS = `slt-web-${tag}`;
-const WEB_HOST_IF = `sltw${tag}h`;
-const WEB_NS_IF = `sltw${tag}j`;
-const octet = 1 + (Number.parseInt(tag.slice(0, 2), 16) % 250);
-const WEB_IP = `10.201.${octet}.2`;
-const WEB_GW = `10.201.${octet}.1`;
+let host: WebHost;
+let WEB_IP = "";
 const dir = tempDir("slt-jail-");
 let dns: FakeDns | null = null;
-let web: Subprocess | null = null;
 
 const sh = (argv: string[]) => {
   const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
@@ -39,24 +33,9 @@ const sh = (argv: string[]) => {
 
 beforeAll(async () => {
   if (!ok) return;
-  for (const argv of [
-    ["ip", "netns", "add", WEB_NS],
-    ["ip", "link", "add", WEB_HOST_IF, "type", "veth", "peer", "name", WEB_NS_IF],
-    ["ip", "link", "set", WEB_NS_IF, "netns", WEB_NS],
-    ["ip", "addr", "add", `${WEB_GW}/30`, "dev", WEB_HOST_IF],
-    ["ip", "link", "set", WEB_HOST_IF, "up"],
-    ["ip", "netns", "exec", WEB_NS, "ip", "addr", "add", `${WEB_IP}/30`, "dev", WEB_NS_IF],
-    ["ip", "netns", "exec", WEB_NS, "ip", "link", "set", WEB_NS_IF, "up"],
-    ["ip", "netns", "exec", WEB_NS, "ip", "link", "set", "lo", "up"],
-  ]) {
-    const r = sh(argv);
-    if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.err}`);
-  }
-  web = Bun.spawn(["ip", "netns", "exec", WEB_NS, process.execPath, "-e", `Bun.serve({ hostname: "${WEB_IP}", port: 80, fetch: (r) => new Response("hello from web " + new URL(r.url).pathname + " host " + r.headers.get("host")) }); console.log("up");`], { stdout: "pipe", stderr: "inherit" });
-  // Ready when it says so.
-  const reader = (web.stdout as ReadableStream<Uint8Array>).getReader();
-  await reader.read();
-  dns = await startFakeDns({ names: { "web.test": { answers: [{ type: "A", data: WEB_IP }] }, "elsewhere.test": { answers: [{ type: "A", data: WEB_GW }] }, "denied.test": { answers: [{ type: "A", data: WEB_IP }] } } });
+  host = await startWebHost();
+  WEB_IP = host.ip;
+  dns = await startFakeDns({ names: { "web.test": { answers: [{ type: "A", data: WEB_IP }] }, "elsewhere.test": { answers: [{ type: "A", data: host.gateway }] }, "denied.test": { answers: [{ type: "A", data: WEB_IP }] } } });
   writeFileSync(
     join(dir, "sluice.yaml"),
     [
@@ -73,10 +52,8 @@ beforeAll(async () => {
 }, T);
 
 afterAll(async () => {
-  web?.kill();
+  host?.destroy();
   await dns?.stop();
-  sh(["ip", "link", "del", WEB_HOST_IF]);
-  sh(["ip", "netns", "del", WEB_NS]);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -150,7 +127,7 @@ describe("sluice jail", () => {
     expect(r.stdout.toString()).toContain("removed nft table inet sluice_0d0d0d");
     expect(ours().netns.some((n) => n.startsWith(leftover))).toBe(false);
     // The test's own web namespace is not sluice's: still there.
-    expect(sh(["ip", "netns", "list"]).out).toContain(WEB_NS);
+    expect(sh(["ip", "netns", "list"]).out).toContain(host.ns);
   });
 
   test.skipIf(!ok)("the rendered rule sets pass nft -c -f", () => {

@@ -1,0 +1,62 @@
+/**
+ * An "internet" host for jail tests and bench:jail: a namespace `slt-web-<tag>` joined to the
+ * root namespace by a veth pair (10.201.<n>.1 outside, 10.201.<n>.2 inside), running a small
+ * HTTP origin on port 80 that answers with the path and Host it got. Everything it makes is
+ * named slt*, and destroy() removes it.
+ */
+import type { Subprocess } from "bun";
+
+export interface WebHost {
+  readonly ns: string;
+  /** The origin's address (inside the namespace). */
+  readonly ip: string;
+  /** The root namespace's end of the veth: reachable, and not the origin. */
+  readonly gateway: string;
+  destroy(): void;
+}
+
+const sh = (argv: string[]) => {
+  const r = Bun.spawnSync(argv, { stdout: "pipe", stderr: "pipe" });
+  return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+};
+
+export async function startWebHost(): Promise<WebHost> {
+  const tag = crypto.getRandomValues(new Uint32Array(1))[0]!.toString(16).padStart(8, "0").slice(0, 6);
+  const ns = `slt-web-${tag}`;
+  const outside = `sltw${tag}h`;
+  const inside = `sltw${tag}j`;
+  const n = 1 + (Number.parseInt(tag.slice(0, 2), 16) % 250);
+  const ip = `10.201.${n}.2`;
+  const gateway = `10.201.${n}.1`;
+  let origin: Subprocess | null = null;
+  const destroy = () => {
+    origin?.kill();
+    sh(["ip", "link", "del", outside]);
+    sh(["ip", "netns", "del", ns]);
+  };
+  try {
+    for (const argv of [
+      ["ip", "netns", "add", ns],
+      ["ip", "link", "add", outside, "type", "veth", "peer", "name", inside],
+      ["ip", "link", "set", inside, "netns", ns],
+      ["ip", "addr", "add", `${gateway}/30`, "dev", outside],
+      ["ip", "link", "set", outside, "up"],
+      ["ip", "netns", "exec", ns, "ip", "addr", "add", `${ip}/30`, "dev", inside],
+      ["ip", "netns", "exec", ns, "ip", "link", "set", inside, "up"],
+      ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"],
+    ]) {
+      const r = sh(argv);
+      if (r.code !== 0) throw new Error(`${argv.join(" ")}: ${r.err}`);
+    }
+    origin = Bun.spawn(
+      ["ip", "netns", "exec", ns, process.execPath, "-e", `Bun.serve({ hostname: "${ip}", port: 80, fetch: (r) => new Response("hello from web " + new URL(r.url).pathname + " host " + r.headers.get("host")) }); console.log("up");`],
+      { stdout: "pipe", stderr: "inherit" },
+    );
+    // Ready when it says so.
+    await (origin.stdout as ReadableStream<Uint8Array>).getReader().read();
+  } catch (err) {
+    destroy();
+    throw err;
+  }
+  return { ns, ip, gateway, destroy };
+}
