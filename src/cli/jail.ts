@@ -114,7 +114,8 @@ async function jail(o: { config: string | null; agents: unknown[]; user: Target;
   let sluice: ReturnType<typeof Bun.spawn> | null = null;
   let child: ReturnType<typeof Bun.spawn> | null = null;
   const work = () => join(home, "jails", plan!.id);
-  const shared = () => join("/run/sluice", `jail-${plan!.id}`);
+  // World-readable (the jailed user reads the CA there), apart from root's /run/sluice/jails.
+  const shared = () => `/run/sluice-jail-${plan!.id}`;
   const say = (s: string) => process.stderr.write(`sluice jail: ${s}\n`);
   const teardown = async () => {
     if (sluice && sluice.exitCode === null) {

@@ -144,6 +144,14 @@ export function cleanupJails(): string[] {
       gone.push(`${NETNS_ETC}/${d}`);
     }
   }
+  // The CA copies sluice jail leaves for the jailed user (cli/jail.ts).
+  for (const d of readdirSync("/run")) {
+    const m = /^sluice-jail-([0-9a-f]{6})$/.exec(d);
+    if (m && !live(m[1]!)) {
+      rmSync(join("/run", d), { recursive: true, force: true });
+      gone.push(`/run/${d}`);
+    }
+  }
   if (existsSync(JAIL_PIDS)) for (const id of readdirSync(JAIL_PIDS)) if (/^[0-9a-f]{6}$/.test(id) && !live(id)) rmSync(join(JAIL_PIDS, id), { force: true });
   return gone;
 }

@@ -109,6 +109,26 @@ describe("sluice jail", () => {
     T,
   );
 
+  test.skipIf(!ok)(
+    "the rest of the bypass list fails inside the jail: other UDP, IPv6, DNS over TLS, a TLS server name that resolves elsewhere",
+    async () => {
+      // UDP to any port but 53: ICMP port-unreachable at once, so the second write is refused.
+      const udp = await jail(["bash", "-c", `exec 3<>/dev/udp/${WEB_IP}/9999; echo a >&3; sleep 0.3; echo b >&3 && echo sent || echo refused`]);
+      expect(udp.out.trim()).toBe("refused");
+      // No IPv6 in the jail.
+      const v6 = await jail(["curl", "-sS", "-6", "--noproxy", "*", "--max-time", "5", "http://[2001:db8::1]/"]);
+      expect(v6.code).not.toBe(0);
+      // DNS over TLS: reset at once.
+      const dot = await jail(["curl", "-sS", "--noproxy", "*", "--max-time", "5", `telnet://${WEB_IP}:853`]);
+      expect(dot.code).toBe(7);
+      // A TLS ClientHello naming elsewhere.test, sent to web.test's address: closed, and recorded.
+      const sni = await jail(["curl", "-sS", "--noproxy", "*", "--max-time", "5", "--connect-to", "elsewhere.test:443:web.test:443", "https://elsewhere.test/"]);
+      expect(sni.code).not.toBe(0);
+      expect(records().some((r) => r.rule === "net.unbound-address" && r.host === "elsewhere.test" && r.port === 443)).toBe(true);
+    },
+    T,
+  );
+
   test.skipIf(!ok)("the command's exit status comes back; a missing user or command is a usage error", async () => {
     expect((await jail(["sh", "-c", "exit 7"])).code).toBe(7);
     const noUser = Bun.spawnSync([BIN, "jail", "--user", "no-such-user-slt", "--", "true"], { stdout: "pipe", stderr: "pipe" });
