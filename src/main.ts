@@ -8,6 +8,7 @@ import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
 import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
 import { HELP as JAIL_HELP, jailCommand } from "./cli/jail.ts";
+import { HELP as NFT_HELP, nftCommand } from "./cli/nft.ts";
 import { HELP as MCP_HELP, mcpCommand } from "./cli/mcp.ts";
 import { HELP as RUN_HELP, runCommand } from "./cli/run.ts";
 import { HELP as SCAN_HELP, scanCommand } from "./cli/scan.ts";
@@ -25,6 +26,7 @@ Commands:
   ca export       print the TLS interception CA certificate, or --env trust-store settings
   mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
   jail            run a command in a network namespace whose only way out is sluice (root)
+  nft             host mode: render, apply or remove the nftables table for one user (root)
   audit verify    check the signed decision log (chain, Merkle roots, signatures)
   audit pubkey    print the public key that signs the decision log
   audit show      print the decision log as a table or JSON lines, filtered
@@ -46,6 +48,7 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   mcp: { help: MCP_HELP, run: mcpCommand },
   jail: { help: JAIL_HELP, run: jailCommand },
+  nft: { help: NFT_HELP, run: (a) => nftCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   audit: { help: AUDIT_HELP, run: (a) => auditCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
 };
 

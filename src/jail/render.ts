@@ -5,6 +5,7 @@
  */
 import hostTemplate from "../../nftables/jail-host.nft" with { type: "text" };
 import nsTemplate from "../../nftables/jail-ns.nft" with { type: "text" };
+import hostModeTemplate from "../../nftables/host.nft" with { type: "text" };
 
 export interface JailNftVars {
   /** nftables table name, `sluice_<id>`. */
@@ -45,4 +46,13 @@ export function renderHostRules(v: JailNftVars): string {
 export function renderNamespaceRules(v: Pick<JailNftVars, "table">): string {
   if (!/^sluice_[a-z0-9]{1,24}$/.test(v.table)) throw new Error(`bad nftables table name ${JSON.stringify(v.table)}`);
   return fill(nsTemplate, { TABLE: v.table });
+}
+
+/** The table of host mode (`sluice nft render --host`): one user's traffic through sluice on 127.0.0.1. */
+export const HOST_MODE_TABLE = "sluice_host";
+
+export function renderHostModeRules(v: { readonly uid: number; readonly proxyPort: number; readonly transparentPort: number; readonly dnsPort: number }): string {
+  if (!Number.isInteger(v.uid) || v.uid <= 0 || v.uid > 4294967294) throw new Error(`bad uid ${v.uid} (host mode never redirects root)`);
+  for (const p of [v.proxyPort, v.transparentPort, v.dnsPort]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`bad port ${p}`);
+  return fill(hostModeTemplate, { TABLE: HOST_MODE_TABLE, UID: String(v.uid), PROXY_PORT: String(v.proxyPort), TRANSPARENT_PORT: String(v.transparentPort), DNS_PORT: String(v.dnsPort) });
 }
