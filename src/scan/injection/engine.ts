@@ -101,6 +101,35 @@ const DISCUSSED = "\u0000discussed";
  */
 const SEGMENT_SEPARATOR = "\n\n\u0000\n\n";
 
+/**
+ * Markdown that a rendered page does not show (CommonMark §4.7, §6.3, §6.4): a link reference
+ * definition used as a comment (`[//]: # (text)`, `[comment]: <> (text)`, `[x]: # "text"`), an
+ * image's alt text (shown only when the image fails) and a link's title (shown on hover).
+ */
+const MD_COMMENT = /^[ \t]{0,3}\[[^\]\n]{0,64}\]:[ \t]*(?:<>|#)[ \t]*(?:\(([^\n]*)\)|"([^"\n]*)"|'([^'\n]*)')[ \t]*$/gm;
+const MD_IMAGE_ALT = /!\[([^\]\n]{12,})\]\(/g;
+const MD_LINK_TITLE = /\]\([^\s()]+[ \t]+"([^"\n]{12,})"\)/g;
+
+/** The hidden carriers of markdown in a shown segment, as segments of their own. */
+export function markdownCarriers(segment: SegmentIn): SegmentIn[] {
+  const text = segment.text;
+  const out: SegmentIn[] = [];
+  const push = (carrier: Carrier, t: string | undefined) => {
+    if (t !== undefined && t.trim().length > 0) out.push({ location: segment.location, carrier, text: t });
+  };
+  if (text.includes("]:")) {
+    MD_COMMENT.lastIndex = 0;
+    for (let m = MD_COMMENT.exec(text); m !== null; m = MD_COMMENT.exec(text)) push("comment", m[1] ?? m[2] ?? m[3]);
+  }
+  if (text.includes("](")) {
+    MD_IMAGE_ALT.lastIndex = 0;
+    for (let m = MD_IMAGE_ALT.exec(text); m !== null; m = MD_IMAGE_ALT.exec(text)) push("alt", m[1]);
+    MD_LINK_TITLE.lastIndex = 0;
+    for (let m = MD_LINK_TITLE.exec(text); m !== null; m = MD_LINK_TITLE.exec(text)) push("title", m[1]);
+  }
+  return out;
+}
+
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
@@ -239,6 +268,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // A NUL of their own becomes a space, so no text can fake the separator. Each hidden
       // carrier is read on its own, so a finding keeps its carrier and its range.
       const clean = (t: string) => (t.includes("\u0000") ? t.replaceAll("\u0000", " ") : t);
+      // Markdown's own hiding places in shown text (reference-link comments, image alt text,
+      // link titles) are read apart as well, as hidden carriers.
+      let extra: SegmentIn[] | null = null;
+      for (const s of segments) {
+        if (!SHOWN.has(s.carrier) || s.carrier === "code") continue;
+        const hidden = markdownCarriers(s);
+        if (hidden.length > 0) (extra ??= []).push(...hidden);
+      }
+      if (extra !== null) segments = [...segments, ...extra];
       const shown = segments.filter((s) => SHOWN.has(s.carrier) && s.text.trim().length > 0);
       if (shown.length > 0) {
         const starts: number[] = [];

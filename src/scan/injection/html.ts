@@ -57,6 +57,8 @@ const BLOCK = /^(?:p|div|br|li|ul|ol|tr|td|th|h[1-6]|section|article|header|foot
 // never closes is then given up, and the search stays linear however many tags there are.
 const TOKEN = /<!--([\s\S]*?)(?:-->|$)|<(\/?)([a-zA-Z][a-zA-Z0-9:-]*)((?:[^<>"']|"[^"]{0,4096}"|'[^']{0,4096}')*)>/g;
 const ATTRIBUTE = /([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)))?/g;
+/** The background of a page that sets none (CSS 2 §14.2: the canvas; browsers paint it white). */
+const PAGE_BACKGROUND = 0xffffff;
 /** Deeper than this, elements are not tracked (their hiddenness is their parent's). */
 const MAX_DEPTH = 256;
 
@@ -114,6 +116,53 @@ function hiddenByAttributes(name: string, attrs: Map<string, string>): Carrier |
   return null;
 }
 
+/** Named colours that hidden text is written in, and the page backgrounds it hides on (CSS Color 4 §6.1). */
+const NAMED: Readonly<Record<string, number>> = { white: 0xffffff, black: 0, snow: 0xfffafa, ivory: 0xfffff0, whitesmoke: 0xf5f5f5, ghostwhite: 0xf8f8ff, transparent: -1 };
+const HEX = /^#([0-9a-f]{3,8})$/;
+const RGB = /^rgba?\(\s*(\d{1,3})[\s,]+(\d{1,3})[\s,]+(\d{1,3})/;
+
+/** A CSS colour as 0xRRGGBB; -1 for transparent; null when not understood (a variable, a gradient). */
+export function parseColour(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const v = value.trim().toLowerCase();
+  const named = NAMED[v];
+  if (named !== undefined) return named;
+  const hex = HEX.exec(v)?.[1];
+  if (hex !== undefined) {
+    if (hex.length === 3 || hex.length === 4) return parseInt(hex[0]! + hex[0] + hex[1] + hex[1] + hex[2] + hex[2], 16);
+    if (hex.length === 6 || hex.length === 8) return parseInt(hex.slice(0, 6), 16);
+    return null;
+  }
+  const rgb = RGB.exec(v);
+  if (rgb !== null) return (Math.min(255, +rgb[1]!) << 16) | (Math.min(255, +rgb[2]!) << 8) | Math.min(255, +rgb[3]!);
+  return null;
+}
+
+/**
+ * Two colours a reader cannot tell apart: every channel within CLOSE_COLOUR (`#fefefe` on
+ * `#fff` is as hidden as white on white).
+ */
+const CLOSE_COLOUR = 12;
+const closeColours = (a: number, b: number): boolean =>
+  Math.abs((a >> 16) - (b >> 16)) <= CLOSE_COLOUR && Math.abs(((a >> 8) & 255) - ((b >> 8) & 255)) <= CLOSE_COLOUR && Math.abs((a & 255) - (b & 255)) <= CLOSE_COLOUR;
+
+/** An element's own text colour (style `color`, `<font color>`), or null. */
+const colourOf = (attrs: Map<string, string>): number | null => parseColour(COLOUR.exec(attrs.get("style") ?? "")?.[1] ?? attrs.get("color"));
+/**
+ * An element's own background (style `background`/`background-color`, `bgcolor`); undefined
+ * when it sets none (it shows its parent's), null when it sets one this cannot read (an image, a
+ * variable): then nothing inside is judged by colour.
+ */
+function backgroundOf(attrs: Map<string, string>): number | null | undefined {
+  const style = BACKGROUND.exec(attrs.get("style") ?? "")?.[1];
+  if (style !== undefined) {
+    const c = parseColour(style.split(/\s+(?![^(]*\))/)[0]);
+    return c === -1 ? undefined : c;
+  }
+  const bg = attrs.get("bgcolor");
+  return bg === undefined ? undefined : parseColour(bg);
+}
+
 const decode = (text: string): string => htmlEntityDecode(text) ?? text;
 
 /**
@@ -133,7 +182,7 @@ export function htmlSegments(html: string): Segment[] {
   const visible: string[] = [];
   const hidden: Segment[] = [];
   /** Open elements: name, the carrier hiding (or marking: code) their content, null when plain; where they start; their text. */
-  const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[] }[] = [];
+  const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[]; background: number | null; colour: number | null }[] = [];
   const innermostHidden = () => {
     // A hidden element wins over code inside or around it: hidden is what matters.
     let code = null;
@@ -221,7 +270,16 @@ export function htmlSegments(html: string): Segment[] {
       if (value) addText(` ${value} `);
     }
     if (VOID.has(name) || m[4]!.trimEnd().endsWith("/") || stack.length >= MAX_DEPTH) continue;
-    stack.push({ name, hiddenBy: hiddenBy(name, attrs), start: m.index, text: [] });
+    // Text in the colour of what is behind it (its own background or the nearest one set
+    // around it; a page is white unless it says otherwise) is not seen.
+    const parent = stack[stack.length - 1];
+    const own = backgroundOf(attrs);
+    const background = own !== undefined ? own : parent === undefined ? PAGE_BACKGROUND : parent.background;
+    const ownColour = colourOf(attrs);
+    const colour = ownColour ?? parent?.colour ?? null;
+    let by = hiddenBy(name, attrs);
+    if (by === null && colour !== null && colour >= 0 && background !== null && background >= 0 && (ownColour !== null || own !== undefined) && closeColours(colour, background)) by = "same-colour";
+    stack.push({ name, hiddenBy: by, start: m.index, text: [], background, colour });
   }
   addText(html.slice(last));
   close(0, html.length);

@@ -56,6 +56,7 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     out.push(via === undefined ? { name, text: part } : { name, text: part, via });
   };
   let plain = text;
+  let nfkc: string | null = null;
   if (NON_ASCII.test(text)) {
     // Text stored backwards inside a right-to-left override displays forwards: read it so, and
     // make every later reading from it (reversed text with look-alikes or zero-width
@@ -66,7 +67,7 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
       add("bidi-reversed", forwards, text);
     }
     // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
-    const nfkc = forwards.normalize("NFKC");
+    nfkc = forwards.normalize("NFKC");
     add("nfkc", nfkc, forwards);
     INVISIBLE.lastIndex = 0;
     if (INVISIBLE.test(nfkc)) {
@@ -89,6 +90,9 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   // Already only windows around what it folded.
   add("leetspeak", leet, null);
   add("spaced-letters", spacedJoined(leet ?? plain), leet ?? plain);
+  // Other scripts spaced out, read in their own letters (the folded reading turns Cyrillic
+  // into Latin look-alikes, which no Russian phrase matches).
+  if (nfkc !== null) add("spaced-letters", spacedJoined(nfkc, true), nfkc);
   for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, plain, view.via);
   return out;
 }
@@ -208,6 +212,15 @@ export function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): st
   return null;
 }
 
+/** Whether `text[start, end)` is digits then one to three letters, and nothing else: a quantity and its unit. */
+function isNumberWithUnit(text: string, start: number, end: number): boolean {
+  let k = start;
+  while (k < end && isDigit(text.charCodeAt(k))) k++;
+  if (k === start || end - k > 3) return false;
+  for (let j = k; j < end; j++) if (!isAsciiLetter(text.charCodeAt(j))) return false;
+  return true;
+}
+
 /**
  * Leetspeak read as letters inside words (`1gn0r3` -> `ignore`), as windows of LEET_CONTEXT
  * around each such word joined by line breaks; null when there is none. A word counts when it has
@@ -262,6 +275,8 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     LEET_PAIRS.lastIndex = i;
     const length = i - start;
     if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
+    // A number with a unit (`11ms`, `64kb`, `500px`) is not a word written in digits.
+    if (isNumberWithUnit(text, start, i)) continue;
     // Most tokens (ids, versions, durations) fold to no word: out before folding. (Hashed only
     // now: ids and digests, refused above, are most of the words seen here.)
     if (known !== null && !mayFold(text, start, i, known)) continue;
@@ -292,44 +307,70 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
 const isSpacedSeparator = (c: number): boolean => c === 32 || c === 46 || c === 95 || c === 42 || c === 45;
 /** Where a run of letters written one by one may start. */
 const SPACED_START = /[a-z][ ._*-][a-z][ ._*-][a-z]/gi;
+/** The same in any script (Cyrillic, Greek, Chinese, Japanese, Korean, accented Latin), digits and apostrophes too. */
+const SPACED_START_ANY = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
+const LETTER_ANY = /[\p{L}\p{N}'\u2019]/u;
 /** Fewest letters in a run written one by one. */
 const SPACED_MIN = 4;
 
+/** Two letters with a separator between them: a short word of a text written letter by letter. */
+const SPACED_PAIR = /[a-z][ ._*-][a-z]/gi;
+const SPACED_PAIR_ANY = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
+
 /**
  * Letters written one by one joined into words (`i g n o r e` -> `ignore`, `i.g.n.o.r.e`): runs
- * of four letters or more, each but the last followed by one separator, with no letter before
- * or after the run. Null when there are none. One pass over the characters.
+ * of four letters or more, each but the last followed by the same one separator (`i.g.n.o.r.e
+ * y.o.u` is two words), with no letter before or after the run. Null when there are none. Once
+ * a text has such a run, its shorter words written the same way are joined too (`t.h.e u.s.e.r`).
+ * `anyScript`: letters of every script (one code unit each: the letters of the lexicons are),
+ * digits and apostrophes (`l ' u t i l i s a t e u r`), for text that is not ASCII.
  */
-export function spacedJoined(text: string): string | null {
-  let out = "";
-  let last = 0;
-  const n = text.length;
+export function spacedJoined(text: string, anyScript = false): string | null {
+  const isLetter = anyScript ? (c: number) => isAsciiLetter(c) || (c >= 128 && LETTER_ANY.test(String.fromCharCode(c))) || (c >= 48 && c <= 57) || c === 39 : isAsciiLetter;
   // Candidates found by the regular expression (three letters, each but the last followed by a
   // separator), then walked by hand.
-  SPACED_START.lastIndex = 0;
-  for (let m = SPACED_START.exec(text); m !== null; m = SPACED_START.exec(text)) {
-    const i = m.index;
-    if (i > 0 && isAsciiLetter(text.charCodeAt(i - 1))) {
-      SPACED_START.lastIndex = i + 1;
-      continue;
-    }
-    let end = i; // the run's last letter
-    let count = 1;
-    while (end + 2 < n && isSpacedSeparator(text.charCodeAt(end + 1)) && isAsciiLetter(text.charCodeAt(end + 2))) {
-      end += 2;
-      count++;
-    }
-    // The last letter must end a word: if a letter follows it, the run ends one letter earlier.
-    if (end + 1 < n && isAsciiLetter(text.charCodeAt(end + 1))) {
-      end -= 2;
-      count--;
-    }
-    SPACED_START.lastIndex = Math.max(i + 1, end + 1);
-    if (count < SPACED_MIN) continue;
+  const first = runsOf(text, anyScript ? SPACED_START_ANY : SPACED_START, isLetter, SPACED_MIN, null);
+  if (first.length === 0) return null;
+  // The same separators again, for words of two letters and more.
+  const separators = new Set(first.map((r) => r[2]));
+  const runs = runsOf(text, anyScript ? SPACED_PAIR_ANY : SPACED_PAIR, isLetter, 2, separators);
+  let out = "";
+  let last = 0;
+  for (const [i, end] of runs) {
     let joined = "";
     for (let k = i; k <= end; k += 2) joined += text[k];
     out += text.slice(last, i) + joined;
     last = end + 1;
   }
-  return last === 0 ? null : out + text.slice(last);
+  return out + text.slice(last);
+}
+
+/** Runs of `min` letters or more written one by one, found from `start` matches: [first, last letter, separator]. */
+function runsOf(text: string, start: RegExp, isLetter: (c: number) => boolean, min: number, separators: ReadonlySet<number> | null): [number, number, number][] {
+  const runs: [number, number, number][] = [];
+  const n = text.length;
+  start.lastIndex = 0;
+  for (let m = start.exec(text); m !== null; m = start.exec(text)) {
+    const i = m.index;
+    if (i > 0 && isLetter(text.charCodeAt(i - 1))) {
+      start.lastIndex = i + 1;
+      continue;
+    }
+    const separator = text.charCodeAt(i + 1);
+    let end = i; // the run's last letter
+    let count = 1;
+    while (end + 2 < n && text.charCodeAt(end + 1) === separator && isLetter(text.charCodeAt(end + 2))) {
+      end += 2;
+      count++;
+    }
+    // The last letter must end a word: if a letter follows it, the run ends one letter earlier.
+    if (end + 1 < n && isLetter(text.charCodeAt(end + 1))) {
+      end -= 2;
+      count--;
+    }
+    start.lastIndex = Math.max(i + 1, end + 1);
+    if (count < min || (separators !== null && !separators.has(separator))) continue;
+    runs.push([i, end, separator]);
+  }
+  return runs;
 }
