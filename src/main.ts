@@ -6,7 +6,9 @@ import { auditCommand, HELP as AUDIT_HELP } from "./cli/audit.ts";
 import { caCommand, HELP as CA_HELP } from "./cli/ca.ts";
 import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
 import { versionLine } from "./cli/build-info.ts";
+import { HELP as HEALTH_HELP, healthCommand } from "./cli/health.ts";
 import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
+import { HELP as INSTALL_HELP, installCommand } from "./cli/install.ts";
 import { HELP as JAIL_HELP, jailCommand } from "./cli/jail.ts";
 import { HELP as NFT_HELP, nftCommand } from "./cli/nft.ts";
 import { HELP as MCP_HELP, mcpCommand } from "./cli/mcp.ts";
@@ -27,6 +29,8 @@ Commands:
   mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
   jail            run a command in a network namespace whose only way out is sluice (root)
   nft             host mode: render, apply or remove the nftables table for one user (root)
+  install systemd write sluice.service (sandboxed; host mode optional)
+  health          ask a running sluice for /healthz (--wait: until it is up)
   audit verify    check the signed decision log (chain, Merkle roots, signatures)
   audit pubkey    print the public key that signs the decision log
   audit show      print the decision log as a table or JSON lines, filtered
@@ -48,6 +52,8 @@ const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<
   ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   mcp: { help: MCP_HELP, run: mcpCommand },
   jail: { help: JAIL_HELP, run: jailCommand },
+  install: { help: INSTALL_HELP, run: (a) => installCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
+  health: { help: HEALTH_HELP, run: (a) => healthCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   nft: { help: NFT_HELP, run: (a) => nftCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   audit: { help: AUDIT_HELP, run: (a) => auditCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
 };
