@@ -15,6 +15,7 @@ import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { netnsSupport } from "../helpers/netns.ts";
 import { startWebHost, type WebHost } from "../helpers/netns-web.ts";
 import { BIN, tempDir } from "../helpers/sluice.ts";
+import { sampleSecret } from "../helpers/dlp-samples.ts";
 
 const T = 60_000;
 const support = netnsSupport();
@@ -125,6 +126,26 @@ describe("sluice jail", () => {
       const sni = await jail(["curl", "-sS", "--noproxy", "*", "--max-time", "5", "--connect-to", "elsewhere.test:443:web.test:443", "https://elsewhere.test/"]);
       expect(sni.code).not.toBe(0);
       expect(records().some((r) => r.rule === "net.unbound-address" && r.host === "elsewhere.test" && r.port === 443)).toBe(true);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)(
+    "the transparent path inspects like the explicit one: DLP on what goes out, injection on what comes back; Node and Bun fetch work inside",
+    async () => {
+      const secret = sampleSecret("dlp.aws-access-key-id");
+      const dlp = await jail(["curl", "-sS", "--noproxy", "*", "-D", "-", "-o", "/dev/null", "-d", `config=${secret}`, "http://web.test/upload"]);
+      expect(dlp.out).toMatch(/^HTTP\/1\.1 403/);
+      expect(dlp.out).toContain("x-sluice-rule: dlp.aws-access-key-id");
+      const inj = await jail(["curl", "-sS", "--noproxy", "*", "-D", "-", "-o", "/dev/null", "http://web.test/inject"]);
+      expect(inj.out).toMatch(/^HTTP\/1\.1 403/);
+      expect(inj.out).toMatch(/x-sluice-rule: inj\./);
+      // Node's fetch ignores HTTP_PROXY (the transparent path); Bun's honours it (the explicit one).
+      const node = await jail(["node", "-e", 'fetch("http://web.test/node").then(async (r) => console.log(r.status, await r.text()))']);
+      expect(node.out.trim()).toBe("200 hello from web /node host web.test");
+      const bun = await jail([process.execPath, "-e", 'const r = await fetch("http://web.test/bun"); console.log(r.status, await r.text())']);
+      expect(bun.out.trim()).toBe("200 hello from web /bun host web.test");
+      expect(records().filter((r) => r.path === "/node" || r.path === "/bun").length).toBe(2);
     },
     T,
   );
