@@ -7,10 +7,11 @@
  * is not touched; `sluice nft remove` takes the table out. The rendered table passes nft -c.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { createNetns, netnsSupport, startSluiceInNetns, type Netns, type NetnsSluice } from "../helpers/netns.ts";
+import { logRecords } from "../helpers/audit.ts";
 import { BIN, tempDir } from "../helpers/sluice.ts";
 
 const T = 60_000;
@@ -72,11 +73,7 @@ const inNs = async (argv: string[], asNobody: boolean) => {
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { out, err, code };
 };
-const records = () =>
-  readdirSync(join(dir, "log"))
-    .filter((f) => f.endsWith(".jsonl"))
-    .flatMap((f) => readFileSync(join(dir, "log", f), "utf8").trim().split("\n"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const records = () => logRecords(join(dir, "log"));
 
 describe("host mode (sluice nft)", () => {
   test.skipIf(!ok)(

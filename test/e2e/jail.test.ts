@@ -8,12 +8,13 @@
  * leftovers and nothing else. The rendered nftables rule sets pass `nft -c -f`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderHostRules, renderNamespaceRules } from "../../src/jail/render.ts";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { netnsSupport } from "../helpers/netns.ts";
 import { startWebHost, type WebHost } from "../helpers/netns-web.ts";
+import { logRecords } from "../helpers/audit.ts";
 import { BIN, tempDir } from "../helpers/sluice.ts";
 import { sampleSecret } from "../helpers/dlp-samples.ts";
 
@@ -68,11 +69,7 @@ const ours = () => ({
   netns: sh(["ip", "netns", "list"]).out.split("\n").filter((l) => l.startsWith("sluice-")),
   tables: sh(["nft", "list", "tables"]).out.split("\n").filter((l) => l.includes(" sluice_")),
 });
-const records = () =>
-  readdirSync(join(dir, "log"))
-    .filter((f) => f.endsWith(".jsonl"))
-    .flatMap((f) => readFileSync(join(dir, "log", f), "utf8").trim().split("\n"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
+const records = () => logRecords(join(dir, "log"));
 
 describe("sluice jail", () => {
   test.skipIf(!ok)(
