@@ -149,7 +149,9 @@ async function jail(o: { config: string | null; agents: unknown[]; user: Target;
     };
     writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
     const log = Bun.file(join(work(), "sluice.log"));
-    sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--log-format", "json"], {
+    // The start and stop records name the jail, its user and its command (requests carry agent jail-<id>).
+    const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`;
+    sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--log-format", "json"], {
       stdin: "ignore",
       stdout: "ignore",
       stderr: "pipe",

@@ -36,7 +36,7 @@ import { BENCH_AUDIT_OFF, BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-export const HELP = `Usage: sluice run [--config FILE] [--overlay FILE] [--log-format json|text] [--log-level LEVEL]
+export const HELP = `Usage: sluice run [--config FILE] [--overlay FILE] [--label TEXT] [--log-format json|text] [--log-level LEVEL]
 
 Starts the forward proxy (proxy.listen, default 127.0.0.1:8888) and the admin API
 (admin.listen, default 127.0.0.1:8889). Without --config or SLUICE_CONFIG, runs the embedded
@@ -57,6 +57,8 @@ failing; continue serves on and /healthz says degraded.
 
 --overlay FILE: a JSON object merged over the config before it is checked (mappings key by key,
 anything else replaced); kept on reloads. \`sluice jail\` uses it for its listeners and agent.
+--label TEXT: says what this sluice is for in its start and stop records (\`sluice jail\`: the jail
+and its command).
 
 Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate,
 audit log and its signing key).`;
@@ -74,6 +76,7 @@ export async function runCommand(args: string[]): Promise<number> {
       "log-format": { type: "string" },
       "log-level": { type: "string" },
       overlay: { type: "string" },
+      label: { type: "string" },
     },
     strict: true,
     allowPositionals: true,
@@ -105,10 +108,11 @@ export async function runCommand(args: string[]): Promise<number> {
     log.error("invalid config", { errors: err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) });
     return EXIT.failure;
   }
-  return serve(loaded, log, overlay);
+  const label = values.label?.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
+  return serve(loaded, log, overlay, label);
 }
 
-async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>): Promise<number> {
+async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>, label?: string): Promise<number> {
   // Compiling the rule packs (thousands of lexicon phrases, YAML parsed, automata built) leaves
   // tens of MB of garbage; collect it before serving rather than whenever the collector gets to it.
   Bun.gc(true);
@@ -389,7 +393,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
       await admin.stop();
       dns?.stop();
       resolver.close();
-      event(`stopped on ${signal}`, "lifecycle.stop", { kind: "lifecycle" });
+      event(`stopped on ${signal}${label ? ` (${label})` : ""}`, "lifecycle.stop", { kind: "lifecycle" });
       await audit.close?.();
       resolve(EXIT.ok);
     };
@@ -408,7 +412,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
     mode: loaded.policy.mode,
     admin_auth_file: token.path,
   });
-  event(`started sluice ${BUILD.version}`, "lifecycle.start", { kind: "lifecycle" });
+  event(`started sluice ${BUILD.version}${label ? ` (${label})` : ""}`, "lifecycle.start", { kind: "lifecycle" });
 
   return stopped;
 }

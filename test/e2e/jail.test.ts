@@ -84,6 +84,8 @@ describe("sluice jail", () => {
       expect(id).toBeDefined();
       const rec = records().find((r) => r.path === "/transparent");
       expect(rec).toMatchObject({ kind: "http", verdict: "allow", host: "web.test", agent: `jail-${id}` });
+      // The jail's start record names it, its user and its command.
+      expect(records().some((r) => r.rule === "lifecycle.start" && String(r.detail).includes(`(jail ${id}, `) && String(r.detail).endsWith("as nobody: curl -sS --noproxy * http://web.test/transparent)"))).toBe(true);
       // Nothing of either jail is left.
       expect(ours()).toEqual(before);
     },
