@@ -267,7 +267,7 @@ function judging(loaded: Loaded, server: string): Judging | null {
     judges: () => ({ dlp: p.dlp, injection: p.injection, audit: p.mode === "audit", pins: { store: pins, server }, toolPolicy: (tool) => p.mcpToolPolicy(server, tool), toolInjection: p.mcpToolInjection, args: p.mcpArguments, placeholders, ...(blockOnFailure ? { auditFailure: records.failure } : {}) }),
     record: (out) => {
       for (const r of out.records) {
-        records.write({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings, pin: r.pin });
+        records.write({ time: new Date().toISOString(), kind: "mcp", agent: "mcp", server, direction: r.direction, method: r.method, tool: r.tool, verdict: r.verdict, rule: r.rule, reason: r.reason, detail: r.detail, would_block: r.wouldBlock, findings: r.findings, pin: r.pin, receipt: r.receipt });
       }
     },
   };

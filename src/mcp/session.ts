@@ -21,6 +21,7 @@ import type { ArgRules } from "../scan/arg-rules.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { jsonShape } from "../inspect/body-fragments.ts";
 import type { PinDigests, PinStore } from "./baselines.ts";
+import { createReceiptIds } from "../audit/receipt-id.ts";
 
 /** JSON-RPC error code for a message sluice refused (ARCHITECTURE.md contracts). */
 export const SLUICE_ERROR = -32001;
@@ -56,6 +57,8 @@ export interface McpVerdict {
   readonly findings?: readonly Finding[];
   /** A tool (or instructions) that waits for approval: the digests of what was approved and what came, never the text. */
   readonly pin?: PinDigests;
+  /** The decision's receipt id (audit/receipt-id.ts), also in the JSON-RPC error sluice answered with. */
+  readonly receipt?: string;
 }
 
 export interface McpOut {
@@ -514,9 +517,18 @@ function placeholderIn(m: Json, j: McpJudges): Decision | null {
 }
 
 /** A JSON-RPC error response; sluice's own refusals carry `data.sluice = { rule, reason }` (ARCHITECTURE.md), and a diff when a tool changed. */
+/** One receipt id per decision: the error line sluice answers with and the record made of it say the same. */
+const nextReceipt = createReceiptIds();
+const receipts = new WeakMap<Decision, string>();
+function receiptOf(d: Decision): string {
+  let id = receipts.get(d);
+  if (id === undefined) receipts.set(d, (id = nextReceipt()));
+  return id;
+}
+
 function errorLine(id: Id, code: number, message: string, d: Decision, diff?: string): string {
   const r = d.reasons[0];
-  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, data: { sluice: { rule: r?.rule ?? "none", reason: r?.code ?? "allowed", detail: r?.detail, ...(diff !== undefined ? { diff } : {}) } } } });
+  return JSON.stringify({ jsonrpc: "2.0", id, error: { code, message, data: { sluice: { rule: r?.rule ?? "none", reason: r?.code ?? "allowed", detail: r?.detail, receipt: receiptOf(d), ...(diff !== undefined ? { diff } : {}) } } } });
 }
 
 /** Names as records show them: cut short; a name DLP found something in is not shown at all. */
@@ -538,5 +550,6 @@ function record(direction: "client" | "server", method: string, tool: string | n
     ...(d?.wouldBlock ? { wouldBlock: true } : {}),
     ...(d?.findings && d.findings.length > 0 ? { findings: d.findings } : {}),
     ...(pin !== undefined ? { pin } : {}),
+    receipt: d ? receiptOf(d) : nextReceipt(),
   };
 }

@@ -34,7 +34,7 @@ describe("McpSession", () => {
     const answer = msg({ id: 1, result: { content: [{ type: "text", text: "hi" }] } });
     const out = s.fromServer(answer);
     expect(out.toClient).toEqual([answer]);
-    expect(out.records).toEqual([{ direction: "server", method: "tools/call", tool: "echo", verdict: "allow", rule: "none", reason: "allowed" }]);
+    expect(out.records).toEqual([{ direction: "server", method: "tools/call", tool: "echo", verdict: "allow", rule: "none", reason: "allowed", receipt: expect.stringMatching(/^[0-9a-f]{12}-[0-9a-z]+$/) as unknown as string }]);
     expect(s.pending).toBe(0);
   });
 
@@ -166,6 +166,8 @@ describe("McpSession: audit.on_failure block", () => {
       expect(parsed(refused.toClient)[0]).toMatchObject({ id: 2, error: { code: -32001, data: { sluice: { rule: "audit.unavailable" } } } });
       expect(refused.records[0]).toMatchObject({ verdict: "block", rule: "audit.unavailable", reason: "audit_unavailable", tool: "echo" });
       expect(refused.records[0]!.detail).toContain("EFBIG");
+      // The error the client got and the record name the same receipt.
+      expect(parsed(refused.toClient)[0]!.error!.data.sluice).toMatchObject({ receipt: refused.records[0]!.receipt });
       expect(s.fromClient(msg({ method: "notifications/initialized" })).toServer).toEqual([]);
       // The answer to the request sent before is not held back.
       expect(s.fromServer(msg({ id: 1, result: { content: [] } })).toClient.length).toBe(1);
