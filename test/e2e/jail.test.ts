@@ -8,7 +8,7 @@
  * leftovers and nothing else. The rendered nftables rule sets pass `nft -c -f`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderHostRules, renderNamespaceRules } from "../../src/jail/render.ts";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
@@ -51,6 +51,8 @@ beforeAll(async () => {
       "",
     ].join("\n"),
   );
+  // The same with TLS interception (the web host's certificate trusted upstream).
+  writeFileSync(join(dir, "tls.yaml"), `${readFileSync(join(dir, "sluice.yaml"), "utf8")}tls: { intercept: true, extra_ca_files: [${JSON.stringify(host.caFile)}] }\n`);
 }, T);
 
 afterAll(async () => {
@@ -60,8 +62,8 @@ afterAll(async () => {
 });
 
 /** Runs a jailed command; async, so that the fake DNS server in this process can answer meanwhile. */
-const jail = async (cmd: string[]) => {
-  const p = Bun.spawn([BIN, "jail", "--config", join(dir, "sluice.yaml"), "--user", "nobody", "--", ...cmd], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") } });
+const jail = async (cmd: string[], config = "sluice.yaml") => {
+  const p = Bun.spawn([BIN, "jail", "--config", join(dir, config), "--user", "nobody", "--", ...cmd], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") } });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
   return { code, out, err };
 };
@@ -145,6 +147,20 @@ describe("sluice jail", () => {
       const bun = await jail([process.execPath, "-e", 'const r = await fetch("http://web.test/bun"); console.log(r.status, await r.text())']);
       expect(bun.out.trim()).toBe("200 hello from web /bun host web.test");
       expect(records().filter((r) => r.path === "/node" || r.path === "/bun").length).toBe(2);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)(
+    "HTTPS through the transparent listener with tls.intercept: the jailed client trusts sluice's CA, and DLP reads inside",
+    async () => {
+      const ok200 = await jail(["curl", "-sS", "--noproxy", "*", "https://web.test/tls"], "tls.yaml");
+      expect([ok200.code, ok200.out]).toEqual([0, "hello from web /tls host web.test"]);
+      const secret = sampleSecret("dlp.aws-access-key-id");
+      const dlp = await jail(["curl", "-sS", "--noproxy", "*", "-D", "-", "-o", "/dev/null", "-d", `k=${secret}`, "https://web.test/upload"], "tls.yaml");
+      expect(dlp.out).toMatch(/^HTTP\/1\.1 403/);
+      expect(dlp.out).toContain("x-sluice-rule: dlp.aws-access-key-id");
+      expect(records().some((r) => r.kind === "connect" && r.host === "web.test" && r.port === 443 && r.inspected === true)).toBe(true);
     },
     T,
   );
