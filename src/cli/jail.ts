@@ -11,12 +11,13 @@
  * the jail is interrupted) sluice is stopped and everything is removed; the exit status is CMD's.
  */
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { applyHostRules, cleanupJails, createJailNetwork, destroyJailNetwork, JailError, planJail, run, type JailPlan } from "../jail/network.ts";
 import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
 import { ConfigError } from "../core/errors.ts";
+import { ADMIN_TOKEN_FILE_NAME } from "../admin/token.ts";
 import { CA_BUNDLE_FILE, CA_FILE } from "./ca.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
@@ -27,8 +28,9 @@ export const HELP = `Usage: sluice jail [--config FILE] [--user USER] [--env K=V
 Runs CMD in a network namespace (sluice-<id>) whose only way out is a sluice started for it:
 its TCP goes to sluice's proxy or transparent listener, its DNS to sluice's resolver, and
 nothing else leaves (no IPv6, other UDP refused, DNS over TLS refused). CMD gets HTTP_PROXY and
-HTTPS_PROXY, and the CA variables of sluice's TLS interception CA; it reaches the same policy
-without them. Needs root.
+HTTPS_PROXY, the CA variables of sluice's TLS interception CA, and for each credential read from
+an environment variable its placeholder under that name (sluice injects the value); it reaches
+the same policy without the proxy variables. Needs root.
 
 --user USER     who runs CMD (default: the user who ran sudo; root only when named)
 --env K=V       an extra environment variable for CMD (repeatable)
@@ -90,12 +92,18 @@ export async function jailCommand(args: string[]): Promise<number> {
   const config = configPath(values.config);
   // The config is checked here first, so a mistake is reported before any namespace exists.
   let agents: unknown[];
+  let credentialEnv: { name: string; env: string }[];
+  let adminTokenFile: string | null;
   try {
     // Checked against the schema here, before any namespace exists (the rest, rule packs and
     // files, when sluice starts: ~0.6 s not spent twice). The config's own agents go on: the
     // overlay replaces the list whole.
     const text = config === null ? DEFAULT_CONFIG_TEXT : readFileSync(config, "utf8");
-    agents = parseConfigText(text, config ?? "embedded default").agents.map((a) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)));
+    const parsed = parseConfigText(text, config ?? "embedded default");
+    agents = parsed.agents.map((a) => Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)));
+    // Credentials read from an environment variable: CMD gets the placeholder under that name.
+    credentialEnv = parsed.credentials.flatMap((c) => ("env" in c.source ? [{ name: c.name, env: c.source.env }] : []));
+    adminTokenFile = parsed.admin.token_file === undefined ? null : resolve(config === null ? process.cwd() : dirname(resolve(config)), parsed.admin.token_file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== undefined) {
       process.stderr.write(`sluice jail: cannot read the config ${config}: ${(err as NodeJS.ErrnoException).code}\n`);
@@ -105,10 +113,10 @@ export async function jailCommand(args: string[]): Promise<number> {
     process.stderr.write(`sluice jail: invalid config: ${err.message}\n`);
     return EXIT.failure;
   }
-  return jail({ config, agents, user, cmd, extraEnv, pool: values["subnet-pool"] ?? "10.200.0.0/16" });
+  return jail({ config, agents, credentialEnv, adminTokenFile, user, cmd, extraEnv, pool: values["subnet-pool"] ?? "10.200.0.0/16" });
 }
 
-async function jail(o: { config: string | null; agents: unknown[]; user: Target; cmd: string[]; extraEnv: Record<string, string>; pool: string }): Promise<number> {
+async function jail(o: { config: string | null; agents: unknown[]; credentialEnv: { name: string; env: string }[]; adminTokenFile: string | null; user: Target; cmd: string[]; extraEnv: Record<string, string>; pool: string }): Promise<number> {
   const home = sluiceHome();
   let plan: JailPlan | null = null;
   let sluice: ReturnType<typeof Bun.spawn> | null = null;
@@ -169,6 +177,7 @@ async function jail(o: { config: string | null; agents: unknown[]; user: Target;
       run(["chmod", "0644", join(shared(), f)]);
     }
     const proxyUrl = `http://${plan.hostIp}:${ports.proxy}`;
+    const placeholders = o.credentialEnv.length === 0 ? {} : await credentialPlaceholders(String(ready.admin), o.adminTokenFile ?? join(home, ADMIN_TOKEN_FILE_NAME), o.credentialEnv);
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: o.user.home,
@@ -189,6 +198,7 @@ async function jail(o: { config: string | null; agents: unknown[]; user: Target;
       NODE_EXTRA_CA_CERTS: join(shared(), CA_FILE),
       DENO_CERT: join(shared(), CA_FILE),
       SLUICE_JAIL: plan.id,
+      ...placeholders,
       ...o.extraEnv,
     };
     say(`jail ${plan.id}: ${o.cmd.join(" ")} as ${o.user.name}, from ${plan.jailIp}; sluice log ${join(work(), "sluice.log")}`);
@@ -204,6 +214,23 @@ async function jail(o: { config: string | null; agents: unknown[]; user: Target;
     process.off("SIGTERM", onSignal);
     await teardown();
   }
+}
+
+/**
+ * The placeholders this jail's sluice made for env-sourced credentials (GET /v1/credentials with
+ * its admin token), by environment variable name: CMD holds those, never the values.
+ */
+async function credentialPlaceholders(admin: string, tokenFile: string, wanted: { name: string; env: string }[]): Promise<Record<string, string>> {
+  const token = readFileSync(tokenFile, "utf8").trim();
+  const res = await fetch(`http://${admin}/v1/credentials`, { headers: { authorization: `Bearer ${token}` } });
+  if (res.status !== 200) throw new JailError(`sluice's admin API did not list the credentials (${res.status})`);
+  const listed = ((await res.json()) as { credentials: { name: string; placeholder: string }[] }).credentials;
+  const out: Record<string, string> = {};
+  for (const w of wanted) {
+    const c = listed.find((l) => l.name === w.name);
+    if (c) out[w.env] = c.placeholder;
+  }
+  return out;
 }
 
 /** Waits for sluice's ready line (its stderr goes on to the log file); throws with its errors if it stops first. */

@@ -63,7 +63,9 @@ export async function startWebHost(): Promise<WebHost> {
     const cert = join(certDir, "cert.pem");
     const made = sh(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=web.test", "-addext", "subjectAltName=DNS:web.test"]);
     if (made.code !== 0) throw new Error(`openssl req: ${made.err}`);
-    const handler = `(r) => new URL(r.url).pathname === "/inject" ? new Response(${JSON.stringify(INJECTION)}, { headers: { "content-type": "text/html" } }) : new Response("hello from web " + new URL(r.url).pathname + " host " + r.headers.get("host"))`;
+    // The Authorization header is answered as its SHA-256 (sluice would replace an echoed credential
+    // value by its placeholder), so credential injection can be seen.
+    const handler = `(r) => new URL(r.url).pathname === "/inject" ? new Response(${JSON.stringify(INJECTION)}, { headers: { "content-type": "text/html" } }) : new Response("hello from web " + new URL(r.url).pathname + " host " + r.headers.get("host") + (r.headers.get("authorization") ? " auth sha256:" + new Bun.CryptoHasher("sha256").update(r.headers.get("authorization")).digest("hex") : ""))`;
     const script = [
       `const fetch = ${handler};`,
       `Bun.serve({ hostname: "${ip}", port: 80, fetch });`,
