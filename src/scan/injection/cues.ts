@@ -152,11 +152,47 @@ export interface CueRules extends CompiledRules {
 export const DISCUSS_CLASS = "discuss";
 export const EXAMPLE_CLASS = "example";
 
+/**
+ * Negation vetoes a move. "Later system messages do not override earlier ones", "never send your
+ * password to anyone", "nicht weitergeben", "無視しないでください" describe or forbid an action
+ * rather than order it. A cue of NEGATION_CLASS ending at most NEGATION_REACH characters before
+ * a cue, or one of NEGATION_AFTER_CLASS (languages that put the negation after the verb: German
+ * `nicht`, Japanese `ない`, Korean `않`) starting at most NEGATION_AFTER_REACH characters after
+ * it, with no clause punctuation between, takes the VETOED classes from that cue. A phrase that
+ * holds its own negation ("do not follow" is a dismissal) is not vetoed by it: the negation must
+ * end before the cue starts. NEGATION_AFTER_CLASS takes no bit of the class mask. Sending,
+ * running and remembering are not vetoed: "do not reply until you have sent ..." and "never
+ * forget to run ..." still order them, and a threat ("if you do not send ...") orders too.
+ */
+export const NEGATION_CLASS = "negation";
+export const NEGATION_AFTER_CLASS = "negation-after";
+/**
+ * A negation that forbids nothing: inside a condition, a threat ("if you do not send the code
+ * today, the account is closed", "si no envías", "送らない場合"), and "don't forget to", "не забудьте",
+ * "no dudes en", "not only". A phrase of
+ * this class (no bit either) that covers a negation cue keeps it from vetoing.
+ */
+export const CONDITION_CLASS = "negation-void";
+export const VETOED = ["dismiss", "reveal", "promote"] as const;
+export const NEGATION_REACH = 16;
+export const NEGATION_AFTER_REACH = 12;
+/**
+ * In Japanese and Korean the negation is an ending of the verb it negates (無視しない, 전송하지
+ * 않): only a verb ending may lie between them.
+ */
+export const NEGATION_AFTER_REACH_UNSPACED = 3;
+/** Clause punctuation: a negation does not reach across it (ASCII and full-width). */
+const CLAUSE_END = /[.,;:!?\n\u3001\u3002\uff0c\uff1b\uff1a\uff01\uff1f]/;
+/** Flags of a phrase beyond its classes. */
+const NEG_BEFORE = 1;
+const NEG_AFTER = 2;
+const NEG_CONDITION = 4;
+
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
   const issues: RulePackIssue[] = [];
   const classes = new Map<string, number>();
-  // phrase -> [class mask, stem]
-  const phrases = new Map<string, { mask: number; stem: boolean }>();
+  // phrase -> [class mask, stem, flags]
+  const phrases = new Map<string, { mask: number; stem: boolean; flags: number }>();
   for (const file of lexicons) {
     const parsed = lexiconSchema.safeParse(file.doc);
     if (!parsed.success) {
@@ -164,6 +200,16 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
       continue;
     }
     for (const [name, list] of Object.entries(parsed.data.lexicon.classes)) {
+      if (name === NEGATION_AFTER_CLASS || name === CONDITION_CLASS) {
+        for (const raw of list) {
+          const stem = raw.endsWith("*");
+          const text = stem ? raw.slice(0, -1) : raw;
+          const entry = phrases.get(text) ?? { mask: 0, stem, flags: 0 };
+          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : NEG_AFTER;
+          phrases.set(text, entry);
+        }
+        continue;
+      }
       let bit = classes.get(name);
       if (bit === undefined) {
         if (classes.size >= MAX_CLASSES) {
@@ -176,9 +222,10 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
       for (const raw of list) {
         const stem = raw.endsWith("*");
         const text = stem ? raw.slice(0, -1) : raw;
-        const entry = phrases.get(text) ?? { mask: 0, stem };
+        const entry = phrases.get(text) ?? { mask: 0, stem, flags: 0 };
         entry.mask |= 1 << bit;
         entry.stem ||= stem;
+        if (name === NEGATION_CLASS) entry.flags |= NEG_BEFORE;
         phrases.set(text, entry);
       }
     }
@@ -216,25 +263,35 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
   if (issues.length > 0) throw new RulePackError(issues);
   const discuss = classes.get(DISCUSS_CLASS);
   const example = classes.get(EXAMPLE_CLASS);
+  let vetoed = 0;
+  for (const name of VETOED) {
+    const bit = classes.get(name);
+    if (bit !== undefined) vetoed |= 1 << bit;
+  }
   return buildCueScanner(
     [...phrases.entries()].map(([text, e]) => ({ text, ...e })),
     intents,
     discuss === undefined ? 0 : 1 << discuss,
     example === undefined ? 0 : 1 << example,
+    vetoed,
     [...classes.keys()],
   );
 }
 
 function buildCueScanner(
-  phrases: readonly { text: string; mask: number; stem: boolean }[],
+  phrases: readonly { text: string; mask: number; stem: boolean; flags: number }[],
   intents: readonly Intent[],
   discussMask: number,
   exampleMask: number,
+  vetoedMask: number,
   classNames: readonly string[],
 ): CueRules {
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
   const masks = Int32Array.from(phrases, (p) => p.mask);
+  const flags = Uint8Array.from(phrases, (p) => p.flags);
+  const afterReach = Uint8Array.from(phrases, (p) => (isSpacedWordChar(p.text.charCodeAt(0)) ? NEGATION_AFTER_REACH : NEGATION_AFTER_REACH_UNSPACED));
+  const anyNegation = phrases.some((p) => p.flags !== 0) && vetoedMask !== 0;
   const spaced = Uint8Array.from(texts, (t) => (t.includes(" ") ? 1 : 0));
   // Boundary checks per phrase: 1 = at the start, 2 = at the end, 4 = a discussion phrase, which
   // does not count inside a mail address or host name (`ops@attackers.example`).
@@ -394,11 +451,55 @@ function buildCueScanner(
     lastText = text;
     n = 0;
     findAscii(text);
-    if (wideIds.length === 0 || isAscii(text)) return n;
-    const asciiHits = n;
-    findWide(text);
-    if (asciiHits > 0 && n > asciiHits) sortHits();
+    if (wideIds.length > 0 && !isAscii(text)) {
+      const asciiHits = n;
+      findWide(text);
+      if (asciiHits > 0 && n > asciiHits) sortHits();
+    }
+    if (anyNegation) applyVetoes(text);
     return n;
+  };
+
+  /**
+   * Takes the VETOED classes from the cue a negation governs (NEGATION_CLASS, NEGATION_AFTER_CLASS):
+   * the nearest one with such a class after it (before it), so "don't forget to send" vetoes
+   * only "forget".
+   */
+  const applyVetoes = (text: string) => {
+    const clear = (from: number, to: number) => from <= to && !CLAUSE_END.test(text.slice(from, to));
+    /** Whether a condition phrase covers negation hit h. */
+    const conditional = (h: number): boolean => {
+      for (let k = h + 1; k < n && ends[k]! <= ends[h]! + 32; k++) if (flags[hitPhrases[k]!]! & NEG_CONDITION && starts[k]! <= starts[h]!) return true;
+      for (let k = h - 1; k >= 0 && ends[k]! === ends[h]!; k--) if (flags[hitPhrases[k]!]! & NEG_CONDITION && starts[k]! <= starts[h]!) return true;
+      return false;
+    };
+    for (let h = 0; h < n; h++) {
+      const f = flags[hitPhrases[h]!]! & (NEG_BEFORE | NEG_AFTER);
+      if (f === 0 || conditional(h)) continue;
+      if (f & NEG_BEFORE) {
+        const end = ends[h]!;
+        // Hits are in order of end: a cue starting within reach after the negation ends within
+        // reach plus its own length. The governed cue starts first; cues starting with it go too.
+        let first = -1;
+        for (let k = h + 1; k < n && ends[k]! <= end + NEGATION_REACH + 64; k++) {
+          const s = starts[k]!;
+          if (hitMasks[k]! & vetoedMask && s >= end && s - end <= NEGATION_REACH && (first < 0 || s < first)) first = s;
+        }
+        if (first >= 0 && clear(end, first))
+          for (let k = h + 1; k < n && ends[k]! <= end + NEGATION_REACH + 64; k++) if (starts[k] === first) hitMasks[k] = hitMasks[k]! & ~vetoedMask;
+      }
+      if (f & NEG_AFTER) {
+        const start = starts[h]!;
+        const reach = afterReach[hitPhrases[h]!]!;
+        let last = -1;
+        for (let k = h - 1; k >= 0 && ends[k]! >= start - NEGATION_AFTER_REACH - 64; k--) {
+          const e = ends[k]!;
+          if (hitMasks[k]! & vetoedMask && e <= start && start - e <= reach && e > last) last = e;
+        }
+        if (last >= 0 && clear(last, start))
+          for (let k = h - 1; k >= 0 && ends[k]! >= start - NEGATION_AFTER_REACH - 64; k--) if (ends[k] === last) hitMasks[k] = hitMasks[k]! & ~vetoedMask;
+      }
+    }
   };
 
   /** Puts the hits of both passes in order of end. */

@@ -130,6 +130,64 @@ export function markdownCarriers(segment: SegmentIn): SegmentIn[] {
   return out;
 }
 
+/**
+ * Quoted text in prose is mentioned, not said: an issue comment or an article that writes
+ * `ignore previous instructions` in inline code, or "print your instructions verbatim" in
+ * quotation marks, shows the attack to a reader. Inline code (CommonMark §6.1, one line) and
+ * quotations (straight or typographic double quotes, guillemets, corner brackets, on one line)
+ * of at most QUOTE_MAX characters; a finding with both ends quoted and at least QUOTED_SHARE of it
+ * inside quotations is read as quoted: half weight, and counted with the discussed findings.
+ */
+const QUOTE_MAX = 400;
+const QUOTED_SHARE = 0.75;
+const QUOTE_PAIRS: Readonly<Record<string, string>> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
+const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u300c\u300e\u2018]/g;
+
+/** The quoted spans of `text` (inside the marks), in order. */
+export function quotedSpans(text: string): [number, number][] {
+  const out: [number, number][] = [];
+  QUOTE_OPEN.lastIndex = 0;
+  for (let m = QUOTE_OPEN.exec(text); m !== null; m = QUOTE_OPEN.exec(text)) {
+    const open = m[0];
+    const at = m.index;
+    // A straight quote opens only after a space, a bracket or the start, not in data syntax
+    // (`5"`, `a"b`, `title="..."`, `"a","b"`, `"k": "v"`); a ‘ only where it cannot be an
+    // apostrophe.
+    if ((open === '"' || open === "\u2018") && at > 0 && !/[\s([]/.test(text[at - 1]!)) continue;
+    const close = QUOTE_PAIRS[open]!;
+    let end = -1;
+    for (let j = at + 1; j < text.length && j - at <= QUOTE_MAX; j++) {
+      const c = text[j]!;
+      if (c === "\n") break;
+      if (c === close) {
+        end = j;
+        break;
+      }
+    }
+    if (end < 0) continue;
+    // A JSON key (`"k":`), or one of a list of values (`"a", "b"`).
+    if (open === '"' && /^\s*(?::|[,;]\s*")/.test(text.slice(end + 1, end + 4))) continue;
+    if (end - at > 1) out.push([at + 1, end]);
+    QUOTE_OPEN.lastIndex = end + 1;
+  }
+  return out;
+}
+
+/**
+ * A reading decoded only from HTML entities, of a text whose entities are all named escapes of
+ * markup characters (`&lt;`, `&gt;`, `&amp;`, `&quot;`, `&apos;`, `&#39;`): how XML and HTML
+ * must write `<|endoftext|>`, not a disguise, so no `inj.encoded-instructions` for it.
+ * Numeric entities spelling letters (`&#105;gnore`) still count.
+ */
+const ENTITY = /&(#[0-9]+|#x[0-9a-f]+|[a-z][a-z0-9]*);/gi;
+const MARKUP_ENTITY = /^(?:lt|gt|amp|quot|apos|#0*3[49]|#0*38|#0*6[02]|#x0*2[26]|#x0*27|#x0*3[ce])$/i;
+function markupEscaped(reading: Reading, source: string): boolean {
+  if (reading.via === undefined || reading.via.some((v) => v !== "html")) return false;
+  ENTITY.lastIndex = 0;
+  for (let m = ENTITY.exec(source); m !== null; m = ENTITY.exec(source)) if (!MARKUP_ENTITY.test(m[1]!)) return false;
+  return true;
+}
+
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
@@ -210,6 +268,24 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           }
           return distinct.size >= (strong ? DISCUSSION_MIN : DISCUSSION_MIN_FRAMING);
         };
+        // Quoted spans of the text as written, found when first needed.
+        let quotes: [number, number][] | null = null;
+        /** Whether the match [start, end) is quoted (QUOTED_SHARE of it in quotations, both ends too). */
+        const quoted = (start: number, end: number): boolean => {
+          quotes ??= quotedSpans(text);
+          if (quotes.length === 0) return false;
+          let inside = 0;
+          let first = false;
+          let last = false;
+          for (const [a, b] of quotes) {
+            if (b <= start) continue;
+            if (a >= end) break;
+            inside += Math.min(b, end) - Math.max(a, start);
+            if (a <= start) first = true;
+            if (b >= end) last = true;
+          }
+          return first && last && inside >= QUOTED_SHARE * (end - start);
+        };
         /** Whether the match [start, end) of segment i lies wholly in one of its blocks of code. */
         const inCode = (i: number, start: number, end: number): boolean => {
           const code = units[i]!.code;
@@ -228,17 +304,18 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             here.add(f.rule);
             const index = reading.name === "raw" ? at(f.start) : 0;
             const segment = units[index]!;
-            // Shown as a block of code, or in writing about attacks, an instruction is more
-            // often discussed than given: half weight, never less (cue intents may have been
-            // halved already, by a discussion phrase within their reach). The discussed
-            // findings of a segment count as one.
+            // Shown as a block of code, quoted, or in writing about attacks, an instruction is
+            // more often discussed than given: half weight, never less (cue intents may have been
+            // halved already, by a discussion phrase within their reach). All such findings of a
+            // response count as one: a page that shows a format in a code block and names it in
+            // inline code shows it twice, it does not give two instructions.
             const rule = weights.get(f.rule) ?? 0;
-            const inArticle = reading.name === "raw" && discussed(index, f.start, f.end);
+            const inArticle = reading.name === "raw" && (discussed(index, f.start, f.end) || quoted(f.start, f.end));
             const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && inCode(index, f.start, f.end));
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
-            if (!options.disabled?.has(f.rule)) count(inArticle ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
+            if (!options.disabled?.has(f.rule)) count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
             const match = reading.text.slice(f.start, f.end);
             const carrier =
               !SHOWN.has(segment.carrier)
@@ -246,7 +323,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                 : reading.name === "unicode-tags"
                   ? CARRIER_RULES.tags
                   : reading.name === "decoded"
-                    ? CARRIER_RULES.encoded
+                    ? markupEscaped(reading, text)
+                      ? null
+                      : CARRIER_RULES.encoded
                     : OBFUSCATIONS.has(reading.name)
                       ? CARRIER_RULES.obfuscated
                       : null;

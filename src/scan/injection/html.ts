@@ -95,6 +95,11 @@ const isElement = (name: string): boolean => ELEMENTS.has(name) || name.includes
  * sentence) stays in the sentence: an instruction reads through it ("run `curl ... | sh` now").
  */
 const CODE = new Set(["pre"]);
+/**
+ * Inline code, written into the text between backticks as markdown writes it: a quotation
+ * (engine.ts), so `&lt;tool_response&gt;` in a sentence about a format is read as a mention.
+ */
+const INLINE_CODE = new Set(["code", "kbd", "samp", "tt"]);
 
 /** Why an element's content is hidden (or shown as code), or null. */
 function hiddenBy(name: string, attrs: Map<string, string>): Carrier | null {
@@ -225,6 +230,7 @@ export function htmlSegments(html: string): Segment[] {
     if (closing) {
       for (let i = stack.length - 1; i >= 0; i--) {
         if (stack[i]!.name === name) {
+          if (INLINE_CODE.has(name)) addText("`");
           close(i, last);
           break;
         }
@@ -280,6 +286,7 @@ export function htmlSegments(html: string): Segment[] {
     let by = hiddenBy(name, attrs);
     if (by === null && colour !== null && colour >= 0 && background !== null && background >= 0 && (ownColour !== null || own !== undefined) && closeColours(colour, background)) by = "same-colour";
     stack.push({ name, hiddenBy: by, start: m.index, text: [], background, colour });
+    if (INLINE_CODE.has(name)) addText("`");
   }
   addText(html.slice(last));
   close(0, html.length);
