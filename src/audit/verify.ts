@@ -115,6 +115,16 @@ function rotationsIn(texts: () => Iterable<string>): Rotation[] {
 }
 
 export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyReport {
+  // Most logs never rotated their key: one pass. A key_rotation record met on the way, or a head
+  // of a key other than the trusted one (which may be an earlier key of the chain), means the
+  // keys must be known first: a second pass, with them.
+  const once = walk(opts, false);
+  return once === RESCAN || once.problem?.kind === "unknown_key" ? (walk(opts, true) as VerifyReport) : once;
+}
+
+const RESCAN = Symbol("rescan");
+
+function walk(opts: { dir: string; publicKey: KeyObject }, withRotations: boolean): VerifyReport | typeof RESCAN {
   const keyId = keyIdOf(opts.publicKey);
   let names: string[];
   try {
@@ -146,9 +156,11 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
       throw new UnreadableLogError(`cannot read ${join(opts.dir, segmentName(i))}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   };
-  const rotations = rotationsIn(function* () {
-    for (const i of indexes) yield read(i);
-  });
+  const rotations = withRotations
+    ? rotationsIn(function* () {
+        for (const i of indexes) yield read(i);
+      })
+    : [];
   const chain = rotations.length > 0 && rotations.every((r, i) => i === 0 || r.oldId === rotations[i - 1]!.newId) ? [rotations[0]!.oldId, ...rotations.map((r) => r.newId)] : [keyId];
   const keys = new Map<string, KeyObject>();
   for (const r of rotations) keys.set(r.oldId, r.oldKey).set(r.newId, r.newKey);
@@ -181,6 +193,7 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
         classify(p, lines, j, expected, prev, prevLine, at);
         break;
       }
+      if (p.r.kind === KEY_ROTATION_KIND && !withRotations) return RESCAN;
       // Under a key not in the log's chain of keys, rotations name nothing trusted: the first head says so.
       if (p.r.kind === KEY_ROTATION_KIND && trustedAt >= 0) {
         const r = rotationOf(p.r);
