@@ -78,10 +78,11 @@ describe("audit.export", () => {
       const dir = tempDir("slt-audit-export-udp-");
       const s = await traffic([`export: { syslog: { address: "127.0.0.1:${server.address().port}", facility: local3, app_name: sluice-test }, stdout: otlp }`], dir);
       try {
+        // Both records (and the start record before them) are on stdout once the refused one is.
         const otlp = await until(() => {
           const found = s.lines.filter((l) => "resourceLogs" in l);
-          return found.length >= 2 ? found : undefined;
-        }, "OTLP lines on stdout");
+          return found.some((l) => JSON.stringify(l).includes("/exported-refused")) ? found : undefined;
+        }, "the refused request's OTLP line on stdout");
         expect(await s.stop()).toBe(0);
         const logged = logLines(join(dir, "log"));
         await until(() => (received.some((m) => m.includes("/exported-refused")) ? true : undefined), "the block over syslog");
