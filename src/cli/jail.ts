@@ -10,7 +10,7 @@
  * ports sluice got, then CMD as the unprivileged user, with no-new-privileges. When CMD ends (or
  * the jail is interrupted) sluice is stopped and everything is removed; the exit status is CMD's.
  */
-import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { applyHostRules, cleanupJails, createJailNetwork, destroyJailNetwork, JailError, planJail, run, type JailPlan } from "../jail/network.ts";
@@ -32,6 +32,10 @@ HTTPS_PROXY, the CA variables of sluice's TLS interception CA, and for each cred
 an environment variable its placeholder under that name (sluice injects the value); it reaches
 the same policy without the proxy variables. Needs root.
 
+--attach URL    use the sluice already running with that admin URL (http://127.0.0.1:8889)
+                instead of starting one: it needs proxy.transparent_listen and dns.listen on
+                127.0.0.1; its agents name the jail by source address (e.g. an agent with
+                source_cidrs: [10.200.0.0/16]); much faster to start
 --user USER     who runs CMD (default: the user who ran sudo; root only when named)
 --env K=V       an extra environment variable for CMD (repeatable)
 --subnet-pool   where the jail's /30 comes from (default 10.200.0.0/16)
@@ -64,7 +68,7 @@ export async function jailCommand(args: string[]): Promise<number> {
   const cmd = dash >= 0 ? args.slice(dash + 1) : [];
   const { values, positionals } = parseArgs({
     args: own,
-    options: { config: { type: "string", short: "c" }, user: { type: "string" }, env: { type: "string", multiple: true }, "subnet-pool": { type: "string" }, cleanup: { type: "boolean", default: false } },
+    options: { config: { type: "string", short: "c" }, attach: { type: "string" }, user: { type: "string" }, env: { type: "string", multiple: true }, "subnet-pool": { type: "string" }, cleanup: { type: "boolean", default: false } },
     strict: true,
     allowPositionals: true,
   });
@@ -113,10 +117,10 @@ export async function jailCommand(args: string[]): Promise<number> {
     process.stderr.write(`sluice jail: invalid config: ${err.message}\n`);
     return EXIT.failure;
   }
-  return jail({ config, agents, credentialEnv, adminTokenFile, user, cmd, extraEnv, pool: values["subnet-pool"] ?? "10.200.0.0/16" });
+  return jail({ config, agents, credentialEnv, adminTokenFile, attach: values.attach ?? null, user, cmd, extraEnv, pool: values["subnet-pool"] ?? "10.200.0.0/16" });
 }
 
-async function jail(o: { config: string | null; agents: unknown[]; credentialEnv: { name: string; env: string }[]; adminTokenFile: string | null; user: Target; cmd: string[]; extraEnv: Record<string, string>; pool: string }): Promise<number> {
+async function jail(o: { config: string | null; agents: unknown[]; credentialEnv: { name: string; env: string }[]; adminTokenFile: string | null; attach: string | null; user: Target; cmd: string[]; extraEnv: Record<string, string>; pool: string }): Promise<number> {
   const home = sluiceHome();
   let plan: JailPlan | null = null;
   let sluice: ReturnType<typeof Bun.spawn> | null = null;
@@ -148,36 +152,49 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
   try {
     plan = planJail(o.pool);
     createJailNetwork(plan);
-    mkdirSync(work(), { recursive: true, mode: 0o700 });
-    const overlay = {
-      proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
-      dns: { listen: `${plan.hostIp}:0` },
-      admin: { listen: "127.0.0.1:0" },
-      agents: [...o.agents, { name: `jail-${plan.id}`, source_cidrs: [`${plan.jailIp}/32`] }],
-    };
-    writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
-    const log = Bun.file(join(work(), "sluice.log"));
-    // The start and stop records name the jail, its user and its command (requests carry agent jail-<id>).
-    const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`;
-    sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--log-format", "json"], {
-      stdin: "ignore",
-      stdout: "ignore",
-      stderr: "pipe",
-      env: { ...process.env, SLUICE_HOME: home },
-    });
-    const ready = await readyLine(sluice, log);
-    const port = (v: unknown) => Number(String(v).split(":").pop());
-    const ports = { proxy: port(ready.proxy), transparent: port(ready.transparent), dns: port(ready.dns) };
-    if (!Number.isInteger(ports.proxy) || !Number.isInteger(ports.transparent) || !Number.isInteger(ports.dns)) throw new JailError(`sluice did not say where it listens: ${JSON.stringify(ready)}`);
-    applyHostRules(plan, ports);
-    // The CA, readable by the jailed user (SLUICE_HOME is not).
+    let ports: { proxy: number; transparent: number; dns: number };
+    let admin: string;
     mkdirSync(shared(), { recursive: true, mode: 0o755 });
-    for (const f of [CA_FILE, CA_BUNDLE_FILE]) {
-      copyFileSync(join(home, f), join(shared(), f));
-      run(["chmod", "0644", join(shared(), f)]);
+    if (o.attach !== null) {
+      ({ ports, admin } = await attachTo(o.attach));
+      applyHostRules(plan, ports, true);
+      // The CA, readable by the jailed user: from the running sluice, and the system's roots with it.
+      const pem = await (await fetch(`${o.attach}/v1/ca.pem`)).text();
+      const roots = existsSync(SYSTEM_ROOTS) ? readFileSync(SYSTEM_ROOTS, "utf8") : "";
+      writeFileSync(join(shared(), CA_FILE), pem, { mode: 0o644 });
+      writeFileSync(join(shared(), CA_BUNDLE_FILE), `${roots.trimEnd()}\n${pem}`, { mode: 0o644 });
+    } else {
+      mkdirSync(work(), { recursive: true, mode: 0o700 });
+      const overlay = {
+        proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
+        dns: { listen: `${plan.hostIp}:0` },
+        admin: { listen: "127.0.0.1:0" },
+        agents: [...o.agents, { name: `jail-${plan.id}`, source_cidrs: [`${plan.jailIp}/32`] }],
+      };
+      writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
+      const log = Bun.file(join(work(), "sluice.log"));
+      // The start and stop records name the jail, its user and its command (requests carry agent jail-<id>).
+      const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`;
+      sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--log-format", "json"], {
+        stdin: "ignore",
+        stdout: "ignore",
+        stderr: "pipe",
+        env: { ...process.env, SLUICE_HOME: home },
+      });
+      const ready = await readyLine(sluice, log);
+      const port = (v: unknown) => Number(String(v).split(":").pop());
+      ports = { proxy: port(ready.proxy), transparent: port(ready.transparent), dns: port(ready.dns) };
+      if (!Number.isInteger(ports.proxy) || !Number.isInteger(ports.transparent) || !Number.isInteger(ports.dns)) throw new JailError(`sluice did not say where it listens: ${JSON.stringify(ready)}`);
+      applyHostRules(plan, ports);
+      // The CA, readable by the jailed user (SLUICE_HOME is not).
+      for (const f of [CA_FILE, CA_BUNDLE_FILE]) {
+        copyFileSync(join(home, f), join(shared(), f));
+        run(["chmod", "0644", join(shared(), f)]);
+      }
+      admin = String(ready.admin);
     }
     const proxyUrl = `http://${plan.hostIp}:${ports.proxy}`;
-    const placeholders = o.credentialEnv.length === 0 ? {} : await credentialPlaceholders(String(ready.admin), o.adminTokenFile ?? join(home, ADMIN_TOKEN_FILE_NAME), o.credentialEnv);
+    const placeholders = o.credentialEnv.length === 0 ? {} : await credentialPlaceholders(admin, o.adminTokenFile ?? join(home, ADMIN_TOKEN_FILE_NAME), o.credentialEnv);
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: o.user.home,
@@ -214,6 +231,29 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
     process.off("SIGTERM", onSignal);
     await teardown();
   }
+}
+
+const SYSTEM_ROOTS = "/etc/ssl/certs/ca-certificates.crt";
+
+/**
+ * Where the sluice at admin URL `url` listens (its /healthz): a proxy, a transparent listener and
+ * a resolver, all on 127.0.0.1 (the jail reaches them by DNAT).
+ */
+async function attachTo(url: string): Promise<{ ports: { proxy: number; transparent: number; dns: number }; admin: string }> {
+  let health: { listeners?: Record<string, string> };
+  try {
+    health = (await (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5000) })).json()) as typeof health;
+  } catch (err) {
+    throw new JailError(`no sluice answers at ${url}/healthz: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const l = health.listeners ?? {};
+  const local = (name: string): number => {
+    const v = l[name];
+    const m = v === undefined ? null : /^127\.0\.0\.1:(\d+)$/.exec(v);
+    if (!m) throw new JailError(`the sluice at ${url} has no ${name} listener on 127.0.0.1 (${v ?? "none"}): --attach needs proxy.transparent_listen and dns.listen there`);
+    return Number(m[1]);
+  };
+  return { ports: { proxy: local("proxy"), transparent: local("transparent"), dns: local("dns") }, admin: new URL(url).host };
 }
 
 /**

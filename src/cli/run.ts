@@ -327,6 +327,12 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
     },
     health: () => ({
       version: BUILD.version,
+      // Where it listens (sluice jail --attach reads this).
+      listeners: {
+        proxy: `${proxy.hostname}:${proxy.port}`,
+        ...(proxy.transparentPort !== null ? { transparent: `${loaded.policy.proxy.transparentListen!.hostname}:${proxy.transparentPort}` } : {}),
+        ...(dns ? { dns: `${dns.hostname}:${dns.port}` } : {}),
+      },
       mode: loaded.policy.mode,
       policy: loaded.policy.digest,
       killswitch,

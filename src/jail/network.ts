@@ -97,9 +97,13 @@ export function createJailNetwork(p: JailPlan): void {
   writeFileSync(join(NETNS_ETC, p.netns, "resolv.conf"), `# sluice jail ${p.id}: sluice is the resolver\nnameserver ${p.hostIp}\noptions edns0\n`);
 }
 
-/** The root namespace's table, once sluice listens (its ports). */
-export function applyHostRules(p: JailPlan, ports: { proxy: number; transparent: number; dns: number }): void {
-  run(["nft", "-f", "-"], renderHostRules({ table: p.table, vethHost: p.vethHost, hostIp: p.hostIp, proxyPort: ports.proxy, transparentPort: ports.transparent, dnsPort: ports.dns }));
+/**
+ * The root namespace's table, once sluice listens (its ports). `attach`: that sluice listens on
+ * 127.0.0.1 (sluice jail --attach), reached by DNAT, which needs route_localnet on the veth.
+ */
+export function applyHostRules(p: JailPlan, ports: { proxy: number; transparent: number; dns: number }, attach = false): void {
+  if (attach) run(["sysctl", "-q", "-w", `net.ipv4.conf.${p.vethHost}.route_localnet=1`]);
+  run(["nft", "-f", "-"], renderHostRules({ table: p.table, vethHost: p.vethHost, hostIp: p.hostIp, proxyPort: ports.proxy, transparentPort: ports.transparent, dnsPort: ports.dns }, attach));
 }
 
 /** Removes what createJailNetwork and applyHostRules made; whatever is already gone is skipped. */

@@ -6,6 +6,7 @@
 import hostTemplate from "../../nftables/jail-host.nft" with { type: "text" };
 import nsTemplate from "../../nftables/jail-ns.nft" with { type: "text" };
 import hostModeTemplate from "../../nftables/host.nft" with { type: "text" };
+import attachTemplate from "../../nftables/jail-host-attach.nft" with { type: "text" };
 
 export interface JailNftVars {
   /** nftables table name, `sluice_<id>`. */
@@ -36,10 +37,10 @@ function fill(template: string, values: Record<string, string>): string {
   });
 }
 
-/** The root namespace's table for the jail. */
-export function renderHostRules(v: JailNftVars): string {
+/** The root namespace's table for the jail: to its own sluice on the veth, or (`attach`) to one on 127.0.0.1. */
+export function renderHostRules(v: JailNftVars, attach = false): string {
   check(v);
-  return fill(hostTemplate, { TABLE: v.table, VETH_HOST: v.vethHost, HOST_IP: v.hostIp, PROXY_PORT: String(v.proxyPort), TRANSPARENT_PORT: String(v.transparentPort), DNS_PORT: String(v.dnsPort) });
+  return fill(attach ? attachTemplate : hostTemplate, { TABLE: v.table, VETH_HOST: v.vethHost, HOST_IP: v.hostIp, PROXY_PORT: String(v.proxyPort), TRANSPARENT_PORT: String(v.transparentPort), DNS_PORT: String(v.dnsPort) });
 }
 
 /** The jail namespace's own table. */

@@ -8,14 +8,14 @@
  * leftovers and nothing else. The rendered nftables rule sets pass `nft -c -f`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { renderHostRules, renderNamespaceRules } from "../../src/jail/render.ts";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { netnsSupport } from "../helpers/netns.ts";
 import { startWebHost, type WebHost } from "../helpers/netns-web.ts";
 import { logRecords } from "../helpers/audit.ts";
-import { BIN, tempDir } from "../helpers/sluice.ts";
+import { BIN, launchSluice, tempDir } from "../helpers/sluice.ts";
 import { sampleSecret } from "../helpers/dlp-samples.ts";
 
 const T = 60_000;
@@ -173,6 +173,59 @@ describe("sluice jail", () => {
       const r = await jail(["sh", "-c", 'case "$SLT_WEB_KEY" in sluice-cred-webkey-*) ;; *) echo "not a placeholder: $SLT_WEB_KEY"; exit 3;; esac; curl -sS --noproxy "*" -H "Authorization: Bearer $SLT_WEB_KEY" https://web.test/cred'], "cred.yaml");
       const sent = new Bun.CryptoHasher("sha256").update("Bearer real-web-key-5f1c0e").digest("hex");
       expect([r.code, r.out]).toEqual([0, `hello from web /cred host web.test auth sha256:${sent}`]);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)(
+    "--attach: a jail for the sluice already running on loopback, its agents naming the jail by address",
+    async () => {
+      mkdirSync(join(dir, "attached"), { recursive: true });
+      mkdirSync(join(dir, "plain"), { recursive: true });
+      const running = await launchSluice({
+        dir: join(dir, "attached"),
+        configYaml: [
+          "version: 1",
+          'proxy: { listen: "127.0.0.1:0", transparent_listen: "127.0.0.1:0" }',
+          'admin: { listen: "127.0.0.1:0" }',
+          `dns: { listen: "127.0.0.1:0", upstreams: ["${dns!.address}"] }`,
+          "egress:",
+          '  allow: ["web.test"]',
+          '  ports: { http: ["1-65535"] }',
+          '  trusted_cidrs: ["10.201.0.0/16"]',
+          'agents: [{ name: jails, source_cidrs: ["10.200.0.0/16"] }]',
+          'audit: { dir: ./log, file: "off" }',
+          "",
+        ].join("\n"),
+      });
+      try {
+        const run = async (cmd: string[]) => {
+          const p = Bun.spawn([BIN, "jail", "--attach", running.adminUrl, "--user", "nobody", "--", ...cmd], { stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home") } });
+          const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+          return { out, err, code };
+        };
+        const transparent = await run(["curl", "-sS", "--noproxy", "*", "http://web.test/attached"]);
+        expect([transparent.code, transparent.out]).toEqual([0, "hello from web /attached host web.test"]);
+        const explicit = await run(["curl", "-sS", "http://web.test/attached-explicit"]);
+        expect([explicit.code, explicit.out]).toEqual([0, "hello from web /attached-explicit host web.test"]);
+        const literal = await run(["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code}", `http://${WEB_IP}/x`]);
+        expect(literal.out).toBe("403");
+      } finally {
+        await running.stop();
+      }
+      const recs = logRecords(join(dir, "attached", "log"));
+      expect(recs.find((r) => r.path === "/attached")).toMatchObject({ kind: "http", verdict: "allow", agent: "jails", host: "web.test" });
+      expect(recs.some((r) => r.path === "/attached-explicit" && r.agent === "jails")).toBe(true);
+      // A sluice without a transparent listener cannot be attached to.
+      const plain = await launchSluice({ dir: join(dir, "plain"), configYaml: 'version: 1\nproxy: { listen: "127.0.0.1:0" }\nadmin: { listen: "127.0.0.1:0" }\n' });
+      try {
+        const p = Bun.spawn([BIN, "jail", "--attach", plain.adminUrl, "--user", "nobody", "--", "true"], { stdout: "pipe", stderr: "pipe" });
+        const [err, code] = await Promise.all([new Response(p.stderr).text(), p.exited]);
+        expect(code).toBe(1);
+        expect(err).toContain("no transparent listener on 127.0.0.1");
+      } finally {
+        await plain.stop();
+      }
     },
     T,
   );
