@@ -23,8 +23,12 @@ import { buildDfa } from "../rules/keywords.ts";
 import { isAscii } from "../ascii.ts";
 import { SEVERITIES } from "../rules/schema.ts";
 
-/** Distinct cue classes a lexicon may define (a class is one bit of a window's mask). */
-export const MAX_CLASSES = 31;
+/**
+ * Distinct cue classes the lexicons may define together (a class is one bit of a window's mask,
+ * an Int32: the 32nd class is the sign bit, which the mask arithmetic below treats as any other,
+ * `>>>` included).
+ */
+export const MAX_CLASSES = 32;
 /**
  * The group of every intent (CompiledRule.group): intents read the same cues, so a response
  * counts the strongest one, not their sum.
@@ -175,6 +179,15 @@ export const NEGATION_AFTER_CLASS = "negation-after";
 export const CONDITION_CLASS = "negation-void";
 export const VETOED = ["dismiss", "reveal", "promote"] as const;
 export const NEGATION_REACH = 16;
+/**
+ * Tool names (`send_email`, `run_shell`): snake_case words with an action in them, one class of
+ * the English lexicon read in every language. The verbs inside a name are not orders (EXEC_CLASS
+ * is taken from them), so "the delete_rows helper" is a name and "call delete_rows" an order.
+ */
+export const TOOL_CLASS = "toolcall";
+export const EXEC_CLASS = "exec";
+/** A character of a snake_case identifier. */
+const isIdentifierChar = (c: number): boolean => c === 95 || (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 export const NEGATION_AFTER_REACH = 12;
 /**
  * In Japanese and Korean the negation is an ending of the verb it negates (無視しない, 전송하지
@@ -268,6 +281,8 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
     const bit = classes.get(name);
     if (bit !== undefined) vetoed |= 1 << bit;
   }
+  const tool = classes.get(TOOL_CLASS);
+  const exec = classes.get(EXEC_CLASS);
   return buildCueScanner(
     [...phrases.entries()].map(([text, e]) => ({ text, ...e })),
     intents,
@@ -275,6 +290,8 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
     example === undefined ? 0 : 1 << example,
     vetoed,
     [...classes.keys()],
+    tool === undefined || exec === undefined ? 0 : 1 << tool,
+    exec === undefined ? 0 : 1 << exec,
   );
 }
 
@@ -285,6 +302,8 @@ function buildCueScanner(
   exampleMask: number,
   vetoedMask: number,
   classNames: readonly string[],
+  toolMask: number,
+  execMask: number,
 ): CueRules {
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
@@ -457,7 +476,26 @@ function buildCueScanner(
       if (asciiHits > 0 && n > asciiHits) sortHits();
     }
     if (anyNegation) applyVetoes(text);
+    if (toolMask !== 0) unverbToolNames(text);
     return n;
+  };
+
+  /**
+   * A tool's name is not an order to use it: the verbs inside `delete_rows` or `run_shell`
+   * (`delete`, `run`, `shell`) lose the EXEC_CLASS of their hits, so a tool-call intent needs an
+   * order of its own (call, invoke, use the tool) besides the name.
+   */
+  const unverbToolNames = (text: string) => {
+    for (let h = 0; h < n; h++) {
+      if ((hitMasks[h]! & toolMask) === 0) continue;
+      let from = starts[h]!;
+      let to = ends[h]!;
+      while (from > 0 && isIdentifierChar(text.charCodeAt(from - 1))) from--;
+      while (to < text.length && isIdentifierChar(text.charCodeAt(to))) to++;
+      // Hits are in order of end: those inside the name end within it.
+      for (let k = h; k >= 0 && ends[k]! > from; k--) if (starts[k]! >= from && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
+      for (let k = h + 1; k < n && starts[k]! < to; k++) if (starts[k]! >= from && ends[k]! <= to && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
+    }
   };
 
   /**
