@@ -98,6 +98,8 @@ export async function startRecorderThread(opts: { options: ThreadOptions; keyFil
   let onClosed: (() => void) | null = null;
   // The worker answers checkpoints in the order they were asked for.
   const checkpoints: (() => void)[] = [];
+  // Counted as int32 on both sides, like the shared counter, and compared by difference (| 0):
+  // correct across the wrap at 2^31 records as long as fewer than 2^31 are in flight.
   let sent = 0;
   let queue: string[] = [];
   let scheduled = false;
@@ -129,7 +131,7 @@ export async function startRecorderThread(opts: { options: ThreadOptions; keyFil
     const deadline = performance.now() + WAIT_MS;
     for (;;) {
       const done = Atomics.load(shared, SHARED.done);
-      if (done - n >= 0) return true;
+      if (((done - n) | 0) >= 0) return true;
       const left = deadline - performance.now();
       if (left <= 0 || stopped !== null) break;
       Atomics.wait(shared, SHARED.done, done, left);
@@ -144,10 +146,10 @@ export async function startRecorderThread(opts: { options: ThreadOptions; keyFil
     if (queue.length === 0) return;
     const lines = queue;
     queue = [];
-    sent += lines.length;
+    sent = (sent + lines.length) | 0;
     worker.postMessage({ type: "records", lines } satisfies ToRecorder);
     // A worker far behind slows the producer to its pace (records are never dropped here).
-    if (sent - Atomics.load(shared, SHARED.done) > MAX_BEHIND && stopped === null) waitDone(sent - MAX_BEHIND / 2);
+    if (((sent - Atomics.load(shared, SHARED.done)) | 0) > MAX_BEHIND && stopped === null) waitDone((sent - MAX_BEHIND / 2) | 0);
   };
 
   const recordLine = (line: string) => {

@@ -31,6 +31,8 @@ export async function installCommand(args: string[], out: (s: string) => void, e
     allowPositionals: true,
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+  // From source, this process is bun running src/main.ts: not a binary a unit can start.
+  if (values.binary === undefined && !import.meta.path.startsWith("/$bunfs/")) throw new UsageError("not running as the compiled binary: pass --binary /path/to/sluice");
   const binary = resolve(values.binary ?? process.execPath);
   const config = values.config ?? "/etc/sluice/sluice.yaml";
   if (!isAbsolute(config)) throw new UsageError(`--config must be an absolute path (the service does not run from here): ${config}`);

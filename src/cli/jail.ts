@@ -143,9 +143,14 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
     }
   };
   // Interrupted: CMD gets the signal (and ends the jail when it exits); before CMD runs, stop here.
+  // A Ctrl-C at a terminal reached CMD already (its process group is ours): not sent twice, since
+  // many programs read a second one as "quit". sluice runs in a session of its own, untouched.
   const onSignal = (sig: NodeJS.Signals) => {
-    if (child && child.exitCode === null) child.kill(sig);
-    else void teardown().then(() => process.exit(128 + (sig === "SIGINT" ? 2 : 15)));
+    if (child && child.exitCode === null) {
+      if (!(sig === "SIGINT" && process.stdin.isTTY)) child.kill(sig);
+      return;
+    }
+    void teardown().then(() => process.exit(128 + (sig === "SIGINT" ? 2 : 15)));
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
@@ -159,7 +164,9 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       ({ ports, admin } = await attachTo(o.attach));
       applyHostRules(plan, ports, true);
       // The CA, readable by the jailed user: from the running sluice, and the system's roots with it.
-      const pem = await (await fetch(`${o.attach}/v1/ca.pem`)).text();
+      const caRes = await fetch(`${o.attach}/v1/ca.pem`, { signal: AbortSignal.timeout(5000) });
+      const pem = await caRes.text();
+      if (caRes.status !== 200 || !pem.includes("-----BEGIN CERTIFICATE-----")) throw new JailError(`the sluice at ${o.attach} gave no CA certificate (${caRes.status})`);
       const roots = existsSync(SYSTEM_ROOTS) ? readFileSync(SYSTEM_ROOTS, "utf8") : "";
       writeFileSync(join(shared(), CA_FILE), pem, { mode: 0o644 });
       writeFileSync(join(shared(), CA_BUNDLE_FILE), `${roots.trimEnd()}\n${pem}`, { mode: 0o644 });
@@ -169,7 +176,8 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
         proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
         dns: { listen: `${plan.hostIp}:0` },
         admin: { listen: "127.0.0.1:0" },
-        agents: [...o.agents, { name: `jail-${plan.id}`, source_cidrs: [`${plan.jailIp}/32`] }],
+        // First: the first agent whose addresses match names the client, and this is the jail.
+        agents: [{ name: `jail-${plan.id}`, source_cidrs: [`${plan.jailIp}/32`] }, ...o.agents],
       };
       writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
       const log = Bun.file(join(work(), "sluice.log"));
@@ -179,6 +187,7 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
         stdin: "ignore",
         stdout: "ignore",
         stderr: "pipe",
+        detached: true,
         env: { ...process.env, SLUICE_HOME: home },
       });
       const ready = await readyLine(sluice, log);
@@ -283,8 +292,12 @@ async function readyLine(proc: ReturnType<typeof Bun.spawn>, log: ReturnType<typ
   const deadline = Date.now() + READY_MS;
   let ready: Record<string, unknown> | null = null;
   while (ready === null) {
-    if (Date.now() > deadline) throw new JailError(`sluice did not start within ${READY_MS / 1000}s:\n${seen.join("\n")}`);
-    const { value, done } = await reader.read();
+    const left = deadline - Date.now();
+    let timer: Timer | undefined;
+    const next = await Promise.race([reader.read(), new Promise<null>((r) => (timer = setTimeout(() => r(null), Math.max(left, 0))))]);
+    clearTimeout(timer);
+    if (next === null) throw new JailError(`sluice did not start within ${READY_MS / 1000}s:\n${seen.join("\n")}`);
+    const { value, done } = next;
     if (done) throw new JailError(`sluice stopped before it was ready:\n${seen.slice(-10).join("\n")}`);
     writer.write(value);
     rest += decoder.decode(value, { stream: true });

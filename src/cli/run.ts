@@ -254,6 +254,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
   let dns: DnsServer | null = null;
   const selfListeners = () => [
     { address: proxy.hostname, port: proxy.port },
+    ...(proxy.transparentPort !== null ? [{ address: loaded.policy.proxy.transparentListen!.hostname, port: proxy.transparentPort }] : []),
     { address: admin.hostname, port: admin.port },
     ...(dns ? [{ address: dns.hostname, port: dns.port }] : []),
   ];

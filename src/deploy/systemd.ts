@@ -3,8 +3,9 @@
  * /var/lib/sluice (StateDirectory, SLUICE_HOME); the filesystem read-only but for it; no
  * capabilities at all for sluice itself; Restart=on-failure; started only once /healthz answers
  * (ExecStartPost=sluice health --wait). With host mode, the nftables table is installed before
- * sluice starts and removed after it stops, by commands that run with full privileges ("+", the
- * only steps that need CAP_NET_ADMIN), so the service itself never holds it. Pure.
+ * sluice starts by a command that runs with full privileges ("+", the only step that needs
+ * CAP_NET_ADMIN), so the service itself never holds it; it is not removed when sluice stops
+ * (a restart or a crash must not free the agent). Pure.
  */
 export interface SystemdUnitOptions {
   /** Absolute path of the sluice binary. */
@@ -27,10 +28,11 @@ export function renderSystemdUnit(o: SystemdUnitOptions): string {
   if (o.hostModeUser !== undefined && (!SAFE_USER.test(o.hostModeUser) || o.hostModeUser === "root")) throw new Error(`not a user name for host mode: ${JSON.stringify(o.hostModeUser)}`);
   const wait = o.readyTimeoutS ?? 30;
   const hostMode = o.hostModeUser === undefined ? [] : [
-    "# Host mode: the agent user's traffic through sluice. The only privileged steps (\"+\": run",
+    "# Host mode: the agent user's traffic through sluice. The only privileged step (\"+\": run",
     "# without the sandbox below, with CAP_NET_ADMIN); the service itself holds no capability.",
+    "# The table stays when sluice stops or crashes (fail closed: the agent's traffic then meets",
+    "# no listener); `sluice nft remove` takes it out, by hand.",
     `ExecStartPre=+${o.binary} nft apply --host --uid ${o.hostModeUser} --config ${o.config}`,
-    `ExecStopPost=+${o.binary} nft remove`,
   ];
   return [
     "[Unit]",

@@ -95,6 +95,12 @@ export function createJailNetwork(p: JailPlan): void {
   // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf.
   mkdirSync(join(NETNS_ETC, p.netns), { recursive: true });
   writeFileSync(join(NETNS_ETC, p.netns, "resolv.conf"), `# sluice jail ${p.id}: sluice is the resolver\nnameserver ${p.hostIp}\noptions edns0\n`);
+  // Names are resolved by DNS through resolv.conf, not by a resolver in the root namespace over a
+  // UNIX socket (nss-resolve to systemd-resolved, mdns, myhostname ...): the host's nsswitch.conf
+  // with its hosts line set to `files dns` (ip netns exec bind-mounts it over /etc/nsswitch.conf).
+  const nss = existsSync("/etc/nsswitch.conf") ? readFileSync("/etc/nsswitch.conf", "utf8") : "";
+  const hosts = "hosts: files dns";
+  writeFileSync(join(NETNS_ETC, p.netns, "nsswitch.conf"), /^hosts:.*$/m.test(nss) ? nss.replace(/^hosts:.*$/m, hosts) : `${nss.trimEnd()}\n${hosts}\n`);
 }
 
 /**
@@ -108,8 +114,9 @@ export function applyHostRules(p: JailPlan, ports: { proxy: number; transparent:
 
 /** Removes what createJailNetwork and applyHostRules made; whatever is already gone is skipped. */
 export function destroyJailNetwork(p: Pick<JailPlan, "netns" | "table" | "vethHost">): void {
-  tryRun(["nft", "delete", "table", "inet", p.table]);
+  // The cable before the filter: the veth is never up without the table's drop rules.
   tryRun(["ip", "link", "del", p.vethHost]);
+  tryRun(["nft", "delete", "table", "inet", p.table]);
   tryRun(["ip", "netns", "del", p.netns]);
   rmSync(join(NETNS_ETC, p.netns), { recursive: true, force: true });
   rmSync(join(JAIL_PIDS, p.netns.slice("sluice-".length)), { force: true });
@@ -131,15 +138,17 @@ function live(id: string): boolean {
 export function cleanupJails(): string[] {
   const gone: string[] = [];
   const idOf = (name: string) => name.slice(-6);
+  // The cable first (a namespace some process still holds keeps its veth), then the rest: a veth
+  // is never left up without its table's drop rules.
+  for (const m of run(["ip", "-o", "link", "show"]).matchAll(/^\d+: ([^:@]+)[@:]/gm)) {
+    if (OURS_LINK.test(m[1]!) && !live(m[1]!.slice(2, 8)) && tryRun(["ip", "link", "del", m[1]!])) gone.push(`link ${m[1]}`);
+  }
   for (const line of run(["ip", "netns", "list"]).split("\n")) {
     const name = line.split(" ")[0] ?? "";
     if (OURS_NETNS.test(name) && !live(idOf(name)) && tryRun(["ip", "netns", "del", name])) gone.push(`netns ${name}`);
   }
   for (const m of run(["nft", "list", "tables"]).matchAll(/^table inet (\S+)$/gm)) {
     if (OURS_TABLE.test(m[1]!) && !live(idOf(m[1]!)) && tryRun(["nft", "delete", "table", "inet", m[1]!])) gone.push(`nft table inet ${m[1]}`);
-  }
-  for (const m of run(["ip", "-o", "link", "show"]).matchAll(/^\d+: ([^:@]+)[@:]/gm)) {
-    if (OURS_LINK.test(m[1]!) && !live(m[1]!.slice(2, 8)) && tryRun(["ip", "link", "del", m[1]!])) gone.push(`link ${m[1]}`);
   }
   if (existsSync(NETNS_ETC)) {
     for (const d of readdirSync(NETNS_ETC)) {

@@ -573,6 +573,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   // ---- client side --------------------------------------------------------------------
 
   function respond(c: Client, r: SluiceResponse): void {
+    // A transparent connection that is not plain HTTP (TLS, or not yet read) reads no HTTP
+    // answer: it is closed (its record says why).
+    if (c.transparent && !(c.via && !c.via.tls)) {
+      closeClient(c);
+      return;
+    }
     // The client is its own source here: one that does not read its refusals stops being read.
     send(c, renderSluiceResponse(r), c);
     if (r.close) closeClient(c);
@@ -2615,8 +2621,9 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     });
     const http = c.buf !== null && c.buf.length > 0 && c.buf[0]! >= 0x41 && c.buf[0]! <= 0x5a;
     c.buf = null;
-    if (http) respond(c, { status: 403, rule, reason: code, detail, block: true, close: true, receipt });
-    else closeClient(c);
+    // Plain HTTP reads its refusal (not yet a request of a name: written here, not by respond()).
+    if (http) send(c, renderSluiceResponse({ status: 403, rule, reason: code, detail, block: true, close: true, receipt }), c);
+    closeClient(c);
   }
 
   // ---- listener -----------------------------------------------------------------------
