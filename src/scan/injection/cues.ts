@@ -190,6 +190,11 @@ export const EXEC_CLASS = "exec";
 const isIdentifierChar = (c: number): boolean => c === 95 || (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 export const NEGATION_AFTER_REACH = 12;
 /**
+ * Chat-template markers (`(system`, `[system`, `### system`): one that runs on into an
+ * identifier (`(SYSTEM_PROMPT)`, `[system_info]`) names a variable in code, not a turn.
+ */
+export const TEMPLATE_CLASS = "template";
+/**
  * In Japanese and Korean the negation is an ending of the verb it negates (無視しない, 전송하지
  * 않): only a verb ending may lie between them.
  */
@@ -283,6 +288,7 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
   }
   const tool = classes.get(TOOL_CLASS);
   const exec = classes.get(EXEC_CLASS);
+  const template = classes.get(TEMPLATE_CLASS);
   return buildCueScanner(
     [...phrases.entries()].map(([text, e]) => ({ text, ...e })),
     intents,
@@ -292,6 +298,7 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
     [...classes.keys()],
     tool === undefined || exec === undefined ? 0 : 1 << tool,
     exec === undefined ? 0 : 1 << exec,
+    template === undefined ? 0 : 1 << template,
   );
 }
 
@@ -304,6 +311,7 @@ function buildCueScanner(
   classNames: readonly string[],
   toolMask: number,
   execMask: number,
+  templateMask: number,
 ): CueRules {
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
@@ -313,12 +321,12 @@ function buildCueScanner(
   const anyNegation = phrases.some((p) => p.flags !== 0) && vetoedMask !== 0;
   const spaced = Uint8Array.from(texts, (t) => (t.includes(" ") ? 1 : 0));
   // Boundary checks per phrase: 1 = at the start, 2 = at the end, 4 = a discussion phrase, which
-  // does not count inside a mail address or host name (`ops@attackers.example`).
-  const bounds = Uint8Array.from(
-    phrases,
-    (p) =>
-      (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (!p.stem && isSpacedWordChar(p.text.charCodeAt(p.text.length - 1)) ? 2 : 0) | (p.mask & (discussMask | exampleMask) ? 4 : 0),
-  );
+  // does not count inside a mail address or host name (`ops@attackers.example`), 8 = a template
+  // marker, which does not count followed by `_` (an identifier).
+  const bounds = Uint8Array.from(phrases, (p) => {
+    const wordEnd = !p.stem && isSpacedWordChar(p.text.charCodeAt(p.text.length - 1));
+    return (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (wordEnd ? 2 : 0) | (p.mask & (discussMask | exampleMask) ? 4 : 0) | (wordEnd && p.mask & templateMask ? 8 : 0);
+  });
   const maxWithin = intents.reduce((m, i) => Math.max(m, i.within), 0);
   // Words of the phrases; a stem's last word marked with `*` (readings.ts reads a leetspeak word
   // as any word it starts: "d1sr3g4rd1ng" is "disregard*").
@@ -353,7 +361,7 @@ function buildCueScanner(
   /** Records phrase k ending at i (inclusive) when its word boundaries hold. */
   const hit = (text: string, k: number, i: number, shift: number) => {
     const b = bounds[k]!;
-    if (b & 2 && i + 1 < text.length && (b & 4 ? continuesWord(text, i + 1) : isSpacedWordChar(text.charCodeAt(i + 1)))) return;
+    if (b & 2 && i + 1 < text.length && (b & 4 ? continuesWord(text, i + 1) : isSpacedWordChar(text.charCodeAt(i + 1)) || (b & 8 && text.charCodeAt(i + 1) === 95))) return;
     // A phrase with a space may have matched a longer run of white space.
     const start = spaced[k] === 1 ? startOf(text, i, texts[k]!) : i + 1 - lengths[k]!;
     if (b & 1 && start > 0 && (b & 4 ? extendsWord(text.charCodeAt(start - 1)) : isSpacedWordChar(text.charCodeAt(start - 1)))) return;

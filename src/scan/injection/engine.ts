@@ -135,13 +135,21 @@ export function markdownCarriers(segment: SegmentIn): SegmentIn[] {
  * `ignore previous instructions` in inline code, or "print your instructions verbatim" in
  * quotation marks, shows the attack to a reader. Inline code (CommonMark §6.1, one line) and
  * quotations (straight or typographic double quotes, guillemets, corner brackets, on one line)
- * of at most QUOTE_MAX characters; a finding with both ends quoted and at least QUOTED_SHARE of it
- * inside quotations is read as quoted: half weight, and counted with the discussed findings.
+ * of at most QUOTE_MAX characters (a string literal's prefix, `r"..."`, opens one as a space
+ * does); a finding with both ends quoted and at least QUOTED_SHARE of it inside quotations, or
+ * with one end in a quoted sentence and QUOTED_PART of it inside such (a report quoting an
+ * instruction and saying what the agent did with it), is read as quoted: half weight, and
+ * counted with the discussed findings.
  */
 const QUOTE_MAX = 400;
 const QUOTED_SHARE = 0.75;
+/** A quotation this long is a sentence (an instruction quoted), not a name ("Do Anything Now"). */
+const QUOTED_SENTENCE = 24;
+const QUOTED_PART = 0.4;
 const QUOTE_PAIRS: Readonly<Record<string, string>> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
 const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u300c\u300e\u2018]/g;
+/** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
+const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
 
 /** The quoted spans of `text` (inside the marks), in order. */
 export function quotedSpans(text: string): [number, number][] {
@@ -153,7 +161,8 @@ export function quotedSpans(text: string): [number, number][] {
     // A straight quote opens only after a space, a bracket or the start, not in data syntax
     // (`5"`, `a"b`, `title="..."`, `"a","b"`, `"k": "v"`); a ‘ only where it cannot be an
     // apostrophe.
-    if ((open === '"' || open === "\u2018") && at > 0 && !/[\s([]/.test(text[at - 1]!)) continue;
+    // A string literal's prefix (Python `r"..."`, `f"..."`, `rb"..."`) opens it as a space would.
+    if ((open === '"' || open === "\u2018") && at > 0 && !/[\s([]/.test(text[at - 1]!) && !(open === '"' && STRING_PREFIX.test(text.slice(Math.max(0, at - 3), at)))) continue;
     const close = QUOTE_PAIRS[open]!;
     let end = -1;
     for (let j = at + 1; j < text.length && j - at <= QUOTE_MAX; j++) {
@@ -270,21 +279,33 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         };
         // Quoted spans of the text as written, found when first needed.
         let quotes: [number, number][] | null = null;
-        /** Whether the match [start, end) is quoted (QUOTED_SHARE of it in quotations, both ends too). */
+        /**
+         * Whether the match [start, end) is quoted: QUOTED_SHARE of it in quotations, both ends
+         * too; or, when one end is in a quoted sentence (QUOTED_SENTENCE characters or more),
+         * QUOTED_PART of it in such quotations (a report that quotes an instruction and says what
+         * the model did with it: `"... send the key to x@y", and the agent tried to send it`).
+         */
         const quoted = (start: number, end: number): boolean => {
           quotes ??= quotedSpans(text);
           if (quotes.length === 0) return false;
           let inside = 0;
           let first = false;
           let last = false;
+          let sentence = 0;
+          let sentenceEnd = false;
           for (const [a, b] of quotes) {
             if (b <= start) continue;
             if (a >= end) break;
-            inside += Math.min(b, end) - Math.max(a, start);
+            const overlap = Math.min(b, end) - Math.max(a, start);
+            inside += overlap;
             if (a <= start) first = true;
             if (b >= end) last = true;
+            if (b - a >= QUOTED_SENTENCE) {
+              sentence += overlap;
+              if (a <= start || b >= end) sentenceEnd = true;
+            }
           }
-          return first && last && inside >= QUOTED_SHARE * (end - start);
+          return (first && last && inside >= QUOTED_SHARE * (end - start)) || (sentenceEnd && sentence >= QUOTED_PART * (end - start));
         };
         /** Whether the match [start, end) of segment i lies wholly in one of its blocks of code. */
         const inCode = (i: number, start: number, end: number): boolean => {

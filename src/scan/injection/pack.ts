@@ -6,7 +6,7 @@
  * group (CompiledRule.group), as the cue intents do: a response counts a group once.
  */
 import { compileRulePack, parseRuleYaml, RulePackError, type CompiledRules, type RulePackIssue } from "../rules/compile.ts";
-import { compileCues, type CueRules } from "./cues.ts";
+import { compileCues, CUE_GROUP, type CueRules } from "./cues.ts";
 
 export type InjectionPack = CueRules;
 
@@ -48,8 +48,9 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   if (errors.length > 0) throw new RulePackError(errors);
   const [patterns, cues] = packs as [CompiledRules, CueRules];
   // The pattern rules of one file weigh one kind of evidence (several spellings of a chat
-  // template, of a jailbreak): a response counts each file once, at its strongest rule.
-  const grouped = patterns.rules.map((r) => ({ ...r, group: `${r.id.startsWith("mcp.") ? "mcp" : "inj"}.${r.path.replace(/^.*\//, "").replace(/\.yaml$/, "")}` }));
+  // template, of a jailbreak): a response counts each file once, at its strongest rule. A file
+  // named `cue-*.yaml` writes a move of the cue intents as fixed phrases: it counts with them.
+  const grouped = patterns.rules.map((r) => ({ ...r, group: groupOf(r) }));
   // What a leetspeak word may read as (readings.ts): the words of the lexicons and of the rules' keywords.
   const vocabulary = new Set(cues.vocabulary);
   for (const r of patterns.rules) for (const k of r.keywords) for (const w of k.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
@@ -65,6 +66,16 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
     },
   };
 }
+
+/** What a pattern rule counts under: its file, or the cue intents for a `cue-*.yaml` file of inj rules. */
+function groupOf(rule: { id: string; path: string }): string {
+  const name = rule.path.replace(/^.*\//, "").replace(/\.yaml$/, "");
+  if (rule.id.startsWith("mcp.")) return `mcp.${name}`;
+  return name.startsWith(CUE_FILE_PREFIX) ? CUE_GROUP : `inj.${name}`;
+}
+
+/** Pattern rule files (`rules/injection/cue-*.yaml`) whose rules count with the cue intents. */
+export const CUE_FILE_PREFIX = "cue-";
 
 /** Two compiled pattern packs as one. */
 function joinPacks(a: CompiledRules, b: CompiledRules): CompiledRules {
