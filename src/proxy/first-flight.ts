@@ -14,6 +14,8 @@ export type FirstFlight =
   | { readonly kind: "other"; readonly reason: string };
 
 const TLS_HANDSHAKE = 0x16;
+/** RFC 9112 section 3: method SP request-target SP HTTP-version. */
+const REQUEST_LINE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP\/\d\.\d$/;
 
 export function classifyFirstFlight(buf: Uint8Array, maxHeadBytes: number): FirstFlight {
   if (buf.length === 0) return { kind: "incomplete" };
@@ -27,6 +29,10 @@ export function classifyFirstFlight(buf: Uint8Array, maxHeadBytes: number): Firs
   // An HTTP method is an upper-case token (RFC 9110 section 9: the registered ones are).
   if (first >= 0x41 && first <= 0x5a) {
     const text = Buffer.from(buf.buffer, buf.byteOffset, Math.min(buf.length, maxHeadBytes + 4)).toString("latin1");
+    // A first line that cannot be a request line (an SSH banner, SMTP, ...) is known at once:
+    // no waiting for a head that will never come.
+    const eol = text.indexOf("\r\n");
+    if (eol >= 0 && !REQUEST_LINE.test(text.slice(0, eol))) return { kind: "other", reason: "neither TLS nor HTTP" };
     const end = text.indexOf("\r\n\r\n");
     if (end < 0) return buf.length > maxHeadBytes ? { kind: "other", reason: `no HTTP request head in the first ${maxHeadBytes} bytes` } : { kind: "incomplete" };
     const head = parseRequestHead(text.slice(0, end + 4));
