@@ -4,7 +4,7 @@
  * own (receipt-worker.ts). A record too fresh for the last signed tree head (or not even on
  * disk yet: records are written in batches) gets one: the recorder is asked for a tree head now
  * (concurrent requests share it) and the lookup is run once more, so a receipt is there as soon
- * as the decision is, not at the next checkpoint.
+ * as the decision is, not at the next checkpoint. Lookups run one at a time.
  */
 import type { Receipt } from "./receipt.ts";
 import { auditWorkerUrl } from "./worker-url.ts";
@@ -32,7 +32,7 @@ function lookupOnce(dir: string, id: string): Promise<ReceiptAnswer> {
 
 export function createReceiptLookup(opts: { dir: string; checkpoint: (trigger: string) => Promise<void> }): (id: string) => Promise<ReceiptAnswer> {
   let signing: Promise<void> | null = null;
-  return async (id) => {
+  const lookup = async (id: string): Promise<ReceiptAnswer> => {
     const first = await lookupOnce(opts.dir, id);
     // Not found may be not written yet: the tree head writes what is queued before it.
     if (first.ok || first.code === "broken") return first;
@@ -41,5 +41,13 @@ export function createReceiptLookup(opts: { dir: string; checkpoint: (trigger: s
     });
     await signing;
     return lookupOnce(opts.dir, id);
+  };
+  // One lookup at a time: each reads the whole log into memory, and parallel ones on a large log
+  // would take the process's memory (the route is behind the admin token, but still).
+  let queue: Promise<unknown> = Promise.resolve();
+  return (id) => {
+    const run = queue.then(() => lookup(id));
+    queue = run.catch(() => {});
+    return run;
   };
 }
