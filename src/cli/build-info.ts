@@ -10,6 +10,9 @@ export function versionLine(): string {
   return `sluice ${BUILD.version} (commit ${BUILD.commit})`;
 }
 
+/** Running as dist/sluice (modules inside the binary), not from source under bun. */
+export const COMPILED: boolean = import.meta.path.startsWith("/$bunfs/");
+
 declare const SLUICE_BENCH_AUDIT_OFF: boolean | undefined;
 
 /**

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { renderSystemdUnit } from "../deploy/systemd.ts";
+import { COMPILED } from "./build-info.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
 export const HELP = `Usage: sluice install systemd [--prefix DIR] [--binary PATH] [--config PATH] [--host-mode USER] [--stdout]
@@ -32,7 +33,7 @@ export async function installCommand(args: string[], out: (s: string) => void, e
   });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   // From source, this process is bun running src/main.ts: not a binary a unit can start.
-  if (values.binary === undefined && !import.meta.path.startsWith("/$bunfs/")) throw new UsageError("not running as the compiled binary: pass --binary /path/to/sluice");
+  if (values.binary === undefined && !COMPILED) throw new UsageError("not running as the compiled binary: pass --binary /path/to/sluice");
   const binary = resolve(values.binary ?? process.execPath);
   const config = values.config ?? "/etc/sluice/sluice.yaml";
   if (!isAbsolute(config)) throw new UsageError(`--config must be an absolute path (the service does not run from here): ${config}`);

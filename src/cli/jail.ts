@@ -18,6 +18,7 @@ import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
 import { ConfigError } from "../core/errors.ts";
 import { ADMIN_TOKEN_FILE_NAME } from "../admin/token.ts";
+import { COMPILED } from "./build-info.ts";
 import { CA_BUNDLE_FILE, CA_FILE } from "./ca.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
@@ -44,7 +45,7 @@ the same policy without the proxy variables. Needs root.
 
 Exit status: CMD's; 1 if the jail could not be set up; 2 usage error.`;
 
-const SELF = import.meta.path.startsWith("/$bunfs/") ? [process.execPath] : [process.execPath, Bun.main];
+const SELF = COMPILED ? [process.execPath] : [process.execPath, Bun.main];
 const READY_MS = 30_000;
 
 interface Target {

@@ -304,7 +304,6 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
 }
 
 /** Separators between letters written one by one: space, `.`, `_`, `*`, `-`. */
-const isSpacedSeparator = (c: number): boolean => c === 32 || c === 46 || c === 95 || c === 42 || c === 45;
 /** Where a run of letters written one by one may start. */
 const SPACED_START = /[a-z][ ._*-][a-z][ ._*-][a-z]/gi;
 /** The same in any script (Cyrillic, Greek, Chinese, Japanese, Korean, accented Latin), digits and apostrophes too. */
