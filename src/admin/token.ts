@@ -8,6 +8,7 @@
 import { randomBytes } from "node:crypto";
 import { link, mkdir, open, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { secretFileModeProblem } from "../core/secret-file.ts";
 
 export interface AdminToken {
   readonly token: string;
@@ -59,13 +60,8 @@ async function readTokenFile(path: string): Promise<string> {
     throw new AdminTokenError(path, `admin token file ${path}: ${describeFsError(err)}`);
   }
   if (!info.isFile()) throw new AdminTokenError(path, `admin token file ${path} is not a regular file`);
-  if ((info.mode & 0o077) !== 0) {
-    const mode = (info.mode & 0o777).toString(8).padStart(3, "0");
-    throw new AdminTokenError(
-      path,
-      `admin token file ${path} is readable by group or others (mode ${mode}); run: chmod 600 '${path}'`,
-    );
-  }
+  const tooOpen = secretFileModeProblem(info, `admin token file ${path}`);
+  if (tooOpen !== null) throw new AdminTokenError(path, tooOpen);
   const token = (await readFile(path, "utf8")).trim();
   if (token.length === 0) throw new AdminTokenError(path, `admin token file ${path} is empty`);
   if (token.length < MIN_TOKEN_LENGTH) {

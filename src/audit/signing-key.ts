@@ -7,6 +7,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { keyIdOf } from "./log-format.ts";
+import { secretFileModeProblem } from "../core/secret-file.ts";
 
 export const DEFAULT_KEY_FILE = "audit-signing-key.pem";
 
@@ -43,8 +44,8 @@ export function loadSigningKey(opts: { home: string; file?: string; create: bool
   }
   try {
     // Like ssh: a private key others can read is not a key that proves anything.
-    const mode = fstatSync(fd).mode & 0o777;
-    if ((mode & 0o077) !== 0) throw new SigningKeyError(`the audit signing key ${path} is readable by others (mode ${mode.toString(8)}): chmod 600 it`);
+    const tooOpen = secretFileModeProblem(fstatSync(fd), `the audit signing key ${path}`);
+    if (tooOpen !== null) throw new SigningKeyError(tooOpen);
     const pem = readFileSync(fd, "utf8");
     let privateKey: KeyObject;
     try {

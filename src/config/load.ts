@@ -18,6 +18,7 @@ import type { KnownSecret } from "../scan/known-secrets.ts";
 import type { Config } from "./schema.ts";
 import { compileInjectionPack } from "../scan/injection/pack.ts";
 import { compileArgRules, type ArgRules } from "../scan/arg-rules.ts";
+import { secretFileModeProblem } from "../core/secret-file.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
 
@@ -149,15 +150,16 @@ async function readSystemNameservers(): Promise<{ hostname: string; port: number
   }
 }
 
-/** A secret file's text; it must not be readable by group or others. Errors name the file only. */
+/** A secret file's text; it must not be open to others (core/secret-file.ts). Errors name the file only. */
 async function readSecretFile(file: string): Promise<string> {
-  let mode: number;
+  let st: { mode: number; uid: number };
   try {
-    mode = (await stat(file)).mode;
+    st = await stat(file);
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  if ((mode & 0o077) !== 0) throw new Error(`${file} is readable by group or others; run: chmod 600 ${file}`);
+  const tooOpen = secretFileModeProblem(st, file);
+  if (tooOpen !== null) throw new Error(tooOpen);
   return readFile(file, "utf8");
 }
 

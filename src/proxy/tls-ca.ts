@@ -17,6 +17,7 @@ import { readFile, stat } from "node:fs/promises";
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { parseIpLiteral } from "../net/ip.ts";
+import { secretFileModeProblem } from "../core/secret-file.ts";
 
 x509.cryptoProvider.set(crypto);
 
@@ -84,13 +85,14 @@ export async function createCa(now: () => number, options: { commonName?: string
  * readable by group or others. Every problem is a CaError naming the file.
  */
 export async function loadCa(certFile: string, keyFile: string, now: () => number): Promise<CertificateAuthority> {
-  let mode: number;
+  let st: { mode: number; uid: number };
   try {
-    mode = (await stat(keyFile)).mode;
+    st = await stat(keyFile);
   } catch (err) {
     throw new CaError(`tls.ca.key_file ${keyFile}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
-  if ((mode & 0o077) !== 0) throw new CaError(`tls.ca.key_file ${keyFile} is readable by group or others (mode ${(mode & 0o777).toString(8)}); chmod 600 it`);
+  const tooOpen = secretFileModeProblem(st, `tls.ca.key_file ${keyFile}`);
+  if (tooOpen !== null) throw new CaError(tooOpen);
   let cert: x509.X509Certificate;
   try {
     cert = new x509.X509Certificate(await readFile(certFile, "utf8"));

@@ -257,7 +257,7 @@ describe("the signing key", () => {
     const home = fresh();
     const k = loadSigningKey({ home, create: true });
     chmodSync(k.path, 0o644);
-    expect(() => loadSigningKey({ home, create: true })).toThrow(/readable by others.*chmod 600/);
+    expect(() => loadSigningKey({ home, create: true })).toThrow(/readable by group or others.*chmod 600/);
     expect(() => loadSigningKey({ home, file: join(home, "nope.pem"), create: true })).toThrow(/does not exist/);
     const rsa = join(home, "rsa.pem");
     writeFileSync(rsa, generateKeyPairSync("rsa", { modulusLength: 1024 }).privateKey.export({ format: "pem", type: "pkcs8" }), { mode: 0o600 });

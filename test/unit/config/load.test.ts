@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { builtinRules } from "../../../src/config/load.ts";
@@ -32,6 +32,8 @@ function writeToken(name: string, content: string, mode: number): string {
   const path = join(dir, name);
   writeFileSync(path, content, { mode });
   chmodSync(path, mode); // the umask may have narrowed the mode given to writeFileSync
+  // Root may let its group read a secret (core/secret-file.ts): a file someone else owns may not.
+  if (process.getuid?.() === 0) chownSync(path, 65534, 65534);
   return path;
 }
 
