@@ -52,6 +52,9 @@ export async function build(opts: { outfile?: string; auditOff?: boolean } = {})
     target: "bun",
     minify: { syntax: true, whitespace: true },
     sourcemap: "inline",
+    // Precompiled bytecode: ~100 ms less to start (sluice jail starts one per jail).
+    bytecode: true,
+    format: "esm",
     define: { SLUICE_BUILD: JSON.stringify({ version: pkg.version, commit: commit + dirty }), SLUICE_BENCH_AUDIT_OFF: String(opts.auditOff === true) },
     compile: {
       outfile,

@@ -119,7 +119,7 @@ export function childEnv(env: NodeJS.ProcessEnv, pass: readonly string[], loaded
 
 async function load(path: string | undefined): Promise<Loaded | null> {
   try {
-    return await loadConfig(configPath(path));
+    return await loadConfig(configPath(path), undefined, { mcpTools: true });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`sluice mcp: invalid config:\n${err.issues.map((i) => `  ${i.path || "(root)"}: ${i.message}`).join("\n")}\n`);

@@ -139,7 +139,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
   checkPatterns("injection.exempt_hosts", config.injection.exempt_hosts);
   const injection = compileInjection(config.injection, config.dlp.body, inputs.injectionRules ?? null, issues);
   // The same settings over the pack with the tool-poisoning rules (its problems are the injection pack's, reported once).
-  const toolInjection = injection === null || inputs.mcpRules === undefined ? injection : compileInjection(config.injection, config.dlp.body, inputs.mcpRules, []);
+  // Only `sluice mcp` compiles the tool pack (load.ts); without it there is none, not a weaker one.
+  const toolInjection = injection === null || inputs.mcpRules === undefined ? null : compileInjection(config.injection, config.dlp.body, inputs.mcpRules, []);
   if (issues.length > 0) throw new ConfigError(issues);
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.

@@ -29,7 +29,12 @@ export interface Loaded {
   readonly path: string | null;
 }
 
-export async function loadConfig(path: string | null, overlay?: Record<string, unknown>): Promise<Loaded> {
+/**
+ * Reads, validates and compiles a config. `mcpTools`: also compile the MCP tool-poisoning pack
+ * (policy.mcpToolInjection), which only `sluice mcp` judges with; everyone else is spared the
+ * ~200 ms it takes (it is the whole injection pack again, plus rules/mcp).
+ */
+export async function loadConfig(path: string | null, overlay?: Record<string, unknown>, opts: { mcpTools?: boolean } = {}): Promise<Loaded> {
   const abs = path === null ? null : resolve(path);
   let text: string;
   if (abs === null) {
@@ -78,7 +83,7 @@ export async function loadConfig(path: string | null, overlay?: Record<string, u
   let policy: Policy | null = null;
   try {
     const systemNameservers = config.dns.upstreams ? [] : await readSystemNameservers();
-    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), mcpRules: await builtinMcpRules(), argRules: await builtinArgRules(), knownSecrets, extraCa, credentialValues });
+    policy = compilePolicy(config, { agentTokenDigests: digests, digest, systemNameservers, builtinRules: await builtinRules(), injectionRules: await builtinInjectionRules(), ...(opts.mcpTools === true ? { mcpRules: await builtinMcpRules() } : {}), argRules: await builtinArgRules(), knownSecrets, extraCa, credentialValues });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     issues.push(...err.issues);

@@ -86,7 +86,10 @@ export interface Policy {
   readonly mcpShadow: { readonly action: "block" | "warn"; readonly servers: HostMatcher | null } | null;
   /** mcp.servers tool policy by server name: why a tool is refused, or null when it may be used. */
   readonly mcpToolPolicy: (server: string, tool: string) => string | null;
-  /** Injection settings whose engine also runs rules/mcp: MCP tool definitions and instructions are judged with it. */
+  /**
+   * Injection settings whose engine also runs rules/mcp: MCP tool definitions and instructions are
+   * judged with it. Null unless loadConfig was asked for it (`mcpTools`, `sluice mcp` only).
+   */
   readonly mcpToolInjection: InjectionSettings | null;
   /** rules/mcp-args over tools/call arguments (mcp.arguments); null when off. */
   readonly mcpArguments: { readonly rules: ArgRules; readonly action: "block" | "warn" } | null;
