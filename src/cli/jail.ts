@@ -13,7 +13,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { applyHostRules, cleanupJails, createJailNetwork, destroyJailNetwork, JailError, planJail, run, type JailPlan } from "../jail/network.ts";
+import { applyHostRules, cleanupJails, configureJailNamespace, createJailNetwork, destroyJailNetwork, JailError, planJail, run, type JailPlan } from "../jail/network.ts";
 import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -162,6 +162,7 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
     let admin: string;
     mkdirSync(shared(), { recursive: true, mode: 0o755 });
     if (o.attach !== null) {
+      configureJailNamespace(plan);
       ({ ports, admin } = await attachTo(o.attach));
       applyHostRules(plan, ports, true);
       // The CA, readable by the jailed user: from the running sluice, and the system's roots with it.
@@ -191,6 +192,8 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
         detached: true,
         env: { ...process.env, SLUICE_HOME: home },
       });
+      // While sluice starts (it compiles its rule packs before it listens), the namespace's inside.
+      configureJailNamespace(plan);
       const ready = await readyLine(sluice, log);
       const port = (v: unknown) => Number(String(v).split(":").pop());
       ports = { proxy: port(ready.proxy), transparent: port(ready.transparent), dns: port(ready.dns) };

@@ -75,7 +75,7 @@ export function planJail(pool: string): JailPlan {
   throw new JailError(`no free /30 left in the jail subnet pool ${pool}`);
 }
 
-/** The namespace, the veth pair and its addresses, the jail's own rules and resolv.conf. */
+/** The namespace and the veth pair, its host side up with its address (configureJailNamespace does the inside). */
 export function createJailNetwork(p: JailPlan): void {
   mkdirSync(JAIL_PIDS, { recursive: true, mode: 0o700 });
   writeFileSync(join(JAIL_PIDS, p.id), `${process.pid}\n`, { mode: 0o600 });
@@ -84,6 +84,13 @@ export function createJailNetwork(p: JailPlan): void {
   run(["ip", "link", "set", p.vethJail, "netns", p.netns]);
   run(["ip", "addr", "add", `${p.hostIp}/30`, "dev", p.vethHost]);
   run(["ip", "link", "set", p.vethHost, "up"]);
+}
+
+/**
+ * The inside of the namespace createJailNetwork made: its address, route, filter, resolv.conf.
+ * Apart so it can run while sluice starts (sluice needs only the host side's address to bind).
+ */
+export function configureJailNamespace(p: JailPlan): void {
   const inNs = ["ip", "netns", "exec", p.netns];
   // No IPv6 at all inside: nothing to leak through, and clients fall back to IPv4 at once.
   run([...inNs, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
