@@ -37,7 +37,8 @@ if (import.meta.main) await build();
 export async function build(opts: { outfile?: string; auditOff?: boolean } = {}): Promise<void> {
   const outfile = opts.outfile ?? "dist/sluice";
   if (opts.auditOff && outfile === "dist/sluice") throw new Error("an audit-off build never goes to dist/sluice");
-  const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || "unknown";
+  // SLUICE_COMMIT: for builds without .git (the Dockerfile passes it as a build argument).
+  const commit = (await $`git rev-parse --short=12 HEAD`.nothrow().quiet().text()).trim() || process.env.SLUICE_COMMIT || "unknown";
   const dirty = (await $`git status --porcelain --untracked-files=no`.nothrow().quiet().text()).trim() ? "-dirty" : "";
 
   // Rule files ride along as embedded assets (Bun.embeddedFiles), named by their repo path.

@@ -4,7 +4,7 @@
  * again every 200 ms until then (the systemd unit's readiness check, src/deploy/systemd.ts).
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config/load.ts";
+import { readConfig } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
 import { configPath } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
@@ -23,9 +23,11 @@ export async function healthCommand(args: string[], out: (s: string) => void, er
   if (!Number.isFinite(waitS) || waitS < 0 || waitS > 3600) throw new UsageError("--wait takes seconds, 0 to 3600");
   let url: string;
   try {
-    const { config } = await loadConfig(configPath(values.config));
+    const config = await readConfig(configPath(values.config));
     const a = config.admin.listen;
-    url = `http://${a.hostname.includes(":") ? `[${a.hostname}]` : a.hostname}:${a.port}/healthz`;
+    // Listening on every address (a container's 0.0.0.0): asked over loopback.
+    const host = a.hostname === "0.0.0.0" ? "127.0.0.1" : a.hostname === "::" ? "::1" : a.hostname;
+    url = `http://${host.includes(":") ? `[${host}]` : host}:${a.port}/healthz`;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err(`sluice health: invalid config: ${e.message}\n`);

@@ -7,7 +7,7 @@
  * dns.listen, all on 127.0.0.1 (the redirect goes to the host itself).
  */
 import { parseArgs } from "node:util";
-import { loadConfig } from "../config/load.ts";
+import { readConfig } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
 import { HOST_MODE_TABLE, renderHostModeRules } from "../jail/render.ts";
 import { configPath } from "./paths.ts";
@@ -61,7 +61,7 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
   if (uid === 0) throw new UsageError("host mode never redirects root (sluice itself may run as root)");
   let text: string;
   try {
-    const { config } = await loadConfig(configPath(values.config));
+    const config = await readConfig(configPath(values.config));
     const t = config.proxy.transparent_listen;
     const d = config.dns.listen;
     const p = config.proxy.listen;

@@ -30,22 +30,30 @@ export interface Loaded {
 }
 
 /**
+ * The config's settings alone: read and checked against the schema, nothing compiled (no rule
+ * packs, no files it names read). For commands that only need to know where sluice listens.
+ */
+export async function readConfig(path: string | null): Promise<Config> {
+  const abs = path === null ? null : resolve(path);
+  return abs === null ? parseConfigText(DEFAULT_CONFIG_TEXT, "embedded default") : parseConfigText(await readText(abs), abs);
+}
+
+async function readText(abs: string): Promise<string> {
+  try {
+    return await readFile(abs, "utf8");
+  } catch (err) {
+    throw new ConfigError([{ path: "", message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], abs);
+  }
+}
+
+/**
  * Reads, validates and compiles a config. `mcpTools`: also compile the MCP tool-poisoning pack
  * (policy.mcpToolInjection), which only `sluice mcp` judges with; everyone else is spared the
  * ~200 ms it takes (it is the whole injection pack again, plus rules/mcp).
  */
 export async function loadConfig(path: string | null, overlay?: Record<string, unknown>, opts: { mcpTools?: boolean } = {}): Promise<Loaded> {
   const abs = path === null ? null : resolve(path);
-  let text: string;
-  if (abs === null) {
-    text = DEFAULT_CONFIG_TEXT;
-  } else {
-    try {
-      text = await readFile(abs, "utf8");
-    } catch (err) {
-      throw new ConfigError([{ path: "", message: `cannot read: ${(err as NodeJS.ErrnoException).code ?? String(err)}` }], abs);
-    }
-  }
+  const text = abs === null ? DEFAULT_CONFIG_TEXT : await readText(abs);
   const source = abs ?? "embedded default";
   const config = parseConfigText(text, source, overlay);
   const digests = new Map<number, string>();

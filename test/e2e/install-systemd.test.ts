@@ -69,5 +69,13 @@ describe("sluice health", () => {
     const [err, code] = await Promise.all([new Response(r.stderr).text(), r.exited]);
     expect(code).toBe(1);
     expect(err).toContain("no answer from http://127.0.0.1:9/healthz");
+    // A sluice listening on every address (a container's 0.0.0.0, ::) is asked over loopback.
+    for (const [listen, url] of [["0.0.0.0:9", "http://127.0.0.1:9/healthz"], ["'[::]:9'", "http://[::1]:9/healthz"]] as const) {
+      writeFileSync(none, `version: 1\nadmin: { listen: ${listen} }\n`);
+      const any = Bun.spawn([BIN, "health", "--config", none], { stdout: "pipe", stderr: "pipe" });
+      const [anyErr, anyCode] = await Promise.all([new Response(any.stderr).text(), any.exited]);
+      expect(anyCode).toBe(1);
+      expect(anyErr).toContain(`no answer from ${url}`);
+    }
   });
 });
