@@ -22,6 +22,7 @@ import { COMPILED } from "./build-info.ts";
 import { CA_BUNDLE_FILE, CA_FILE } from "./ca.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
+import { readJailRefusals, REFUSALS, type Refusal } from "../jail/counters.ts";
 
 export const HELP = `Usage: sluice jail [--config FILE] [--user USER] [--env K=V ...] [--subnet-pool CIDR] -- CMD [ARGS...]
        sluice jail --cleanup
@@ -185,7 +186,7 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       const log = Bun.file(join(work(), "sluice.log"));
       // The start and stop records name the jail, its user and its command (requests carry agent jail-<id>).
       const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`;
-      sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--log-format", "json"], {
+      sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--jail", plan.id, "--log-format", "json"], {
         stdin: "ignore",
         stdout: "ignore",
         stderr: "pipe",
@@ -234,6 +235,11 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
     say(`jail ${plan.id}: ${o.cmd.join(" ")} as ${o.user.name}, from ${plan.jailIp}; sluice log ${join(work(), "sluice.log")}`);
     child = Bun.spawn(["ip", "netns", "exec", plan.netns, "setpriv", `--reuid=${o.user.uid}`, `--regid=${o.user.gid}`, "--init-groups", "--no-new-privs", "--", ...o.cmd], { stdin: "inherit", stdout: "inherit", stderr: "inherit", env });
     const code = await child.exited;
+    if (o.attach !== null) {
+      // The attached sluice does not read this jail's counters: what they refused is said here.
+      const refused = Object.entries(await readJailRefusals(plan.id)).map(([name, n]) => `${n} ${REFUSALS[name as Refusal].what}`);
+      if (refused.length > 0) say(`jail ${plan.id}: ${refused.join("; ")}`);
+    }
     return child.signalCode ? 128 + (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 }) as Record<string, number>)[child.signalCode]! || 128 : code;
   } catch (err) {
     if (!(err instanceof JailError)) throw err;

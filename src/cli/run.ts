@@ -35,8 +35,9 @@ import { withPins } from "./mcp.ts";
 import { BENCH_AUDIT_OFF, BUILD } from "./build-info.ts";
 import { configPath, sluiceHome } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
+import { REFUSALS, watchJailRefusals } from "../jail/counters.ts";
 
-export const HELP = `Usage: sluice run [--config FILE] [--overlay FILE] [--label TEXT] [--log-format json|text] [--log-level LEVEL]
+export const HELP = `Usage: sluice run [--config FILE] [--overlay FILE] [--label TEXT] [--jail ID] [--log-format json|text] [--log-level LEVEL]
 
 Starts the forward proxy (proxy.listen, default 127.0.0.1:8888) and the admin API
 (admin.listen, default 127.0.0.1:8889). Without --config or SLUICE_CONFIG, runs the embedded
@@ -59,6 +60,8 @@ failing; continue serves on and /healthz says degraded.
 anything else replaced); kept on reloads. \`sluice jail\` uses it for its listeners and agent.
 --label TEXT: says what this sluice is for in its start and stop records (\`sluice jail\`: the jail
 and its command).
+--jail ID: this sluice serves jail ID (\`sluice jail\` passes it): what the jail's nftables rules
+refuse (UDP, DNS over TLS, other packets) is read from their counters and recorded.
 
 Environment: SLUICE_CONFIG (config file), SLUICE_HOME (state: admin token, CA certificate,
 audit log and its signing key).`;
@@ -77,6 +80,7 @@ export async function runCommand(args: string[]): Promise<number> {
       "log-level": { type: "string" },
       overlay: { type: "string" },
       label: { type: "string" },
+      jail: { type: "string" },
     },
     strict: true,
     allowPositionals: true,
@@ -109,10 +113,11 @@ export async function runCommand(args: string[]): Promise<number> {
     return EXIT.failure;
   }
   const label = values.label?.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
-  return serve(loaded, log, overlay, label);
+  if (values.jail !== undefined && !/^[a-z0-9]{1,24}$/.test(values.jail)) throw new UsageError("--jail takes a jail id (sluice jail passes it)");
+  return serve(loaded, log, overlay, label, values.jail);
 }
 
-async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>, label?: string): Promise<number> {
+async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>, label?: string, jailId?: string): Promise<number> {
   // Compiling the rule packs (thousands of lexicon phrases, YAML parsed, automata built) leaves
   // tens of MB of garbage; collect it before serving rather than whenever the collector gets to it.
   Bun.gc(true);
@@ -388,6 +393,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
 
   // Handlers go in before the ready line: a signal that arrives between the two would
   // otherwise meet the default disposition and kill the process mid-write.
+  let refusals: { stop(): Promise<void> } | null = null;
   const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
@@ -400,6 +406,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
       await admin.stop();
       dns?.stop();
       resolver.close();
+      await refusals?.stop();
       event(`stopped on ${signal}${label ? ` (${label})` : ""}`, "lifecycle.stop", { kind: "lifecycle" });
       await audit.close?.();
       resolve(EXIT.ok);
@@ -420,6 +427,20 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
     admin_auth_file: token.path,
   });
   event(`started sluice ${BUILD.version}${label ? ` (${label})` : ""}`, "lifecycle.start", { kind: "lifecycle" });
+  // A jail's own sluice: what the jail's nftables rules refused never reaches it as traffic;
+  // their counters are read and each increase recorded as a refusal of the jail's agent.
+  refusals =
+    jailId === undefined
+      ? null
+      : watchJailRefusals({
+          id: jailId,
+          everyMs: 2000,
+          onRefused: (refusal, packets) => {
+            const { rule, what } = REFUSALS[refusal];
+            const reason = refusal === "refused_udp" || refusal === "refused_dot" ? "port_not_allowed" : "blocked_address";
+            audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
+          },
+        });
 
   return stopped;
 }

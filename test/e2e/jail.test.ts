@@ -119,12 +119,16 @@ describe("sluice jail", () => {
       // UDP to any port but 53: ICMP port-unreachable at once, so the second write is refused.
       const udp = await jail(["bash", "-c", `exec 3<>/dev/udp/${WEB_IP}/9999; echo a >&3; sleep 0.3; echo b >&3 && echo sent || echo refused`]);
       expect(udp.out.trim()).toBe("refused");
-      // No IPv6 in the jail.
+      // Refused in the namespace, never reaching sluice: recorded from the rules' counters.
+      const refusal = (rule: string) => records().find((r) => r.rule === rule && r.kind === "connect" && r.verdict === "block" && String(r.agent).startsWith("jail-"));
+      expect(refusal("jail.udp")?.detail).toMatch(/^[12] UDP datagrams to ports other than 53 refused/);
+      // No IPv6 in the jail (disabled: connect fails before any packet, so nothing to count).
       const v6 = await jail(["curl", "-sS", "-6", "--noproxy", "*", "--max-time", "5", "http://[2001:db8::1]/"]);
       expect(v6.code).not.toBe(0);
       // DNS over TLS: reset at once.
       const dot = await jail(["curl", "-sS", "--noproxy", "*", "--max-time", "5", `telnet://${WEB_IP}:853`]);
       expect(dot.code).toBe(7);
+      expect(refusal("jail.dns-over-tls")?.detail).toMatch(/^\d+ TCP connections to port 853 \(DNS over TLS\) reset/);
       // A TLS ClientHello naming elsewhere.test, sent to web.test's address: closed, and recorded.
       const sni = await jail(["curl", "-sS", "--noproxy", "*", "--max-time", "5", "--connect-to", "elsewhere.test:443:web.test:443", "https://elsewhere.test/"]);
       expect(sni.code).not.toBe(0);
@@ -210,6 +214,10 @@ describe("sluice jail", () => {
         expect([explicit.code, explicit.out]).toEqual([0, "hello from web /attached-explicit host web.test"]);
         const literal = await run(["curl", "-sS", "--noproxy", "*", "-o", "/dev/null", "-w", "%{http_code}", `http://${WEB_IP}/x`]);
         expect(literal.out).toBe("403");
+        // What the namespace refused never reaches the attached sluice: sluice jail says it on exit.
+        const udp = await run(["bash", "-c", `exec 3<>/dev/udp/${WEB_IP}/9999; echo a >&3`]);
+        expect(udp.err).toMatch(/: [12] UDP datagrams to ports other than 53 refused in the namespace/);
+        expect(explicit.err).not.toContain("refused in the namespace");
       } finally {
         await running.stop();
       }
