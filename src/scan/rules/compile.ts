@@ -71,6 +71,7 @@ const GLOBAL_PLACEHOLDERS: readonly RegExp[] = [
   /\.\.\.|…/, // truncated in documentation: sk-ant-api03-...
   /^<[^>]*>$|<your[-_ ]/i, // <your-token>, <API_KEY>
   /^\$\{[^}]*\}$|^\$[A-Z_][A-Z0-9_]*$/, // ${API_KEY}, $API_KEY
+  /^\$\([A-Za-z_][A-Za-z0-9_]*\)$/, // $(API_KEY): Kubernetes env references, make
   /^\{\{[^}]*\}\}$|\{\{/, // {{ token }}
   /^%[sv]$|^%\([a-z_]+\)s$/, // printf and Python %(name)s
   /example|placeholder|redacted|your[-_]?(?:api[-_]?)?(?:key|token|secret|password)/i,

@@ -53,6 +53,7 @@ const PLACEHOLDERS: readonly RegExp[] = [
   /\.\.\.|…/,
   /^<[^>]*>$|<your[-_ ]/i,
   /^\$\{[^}]*\}$|^\$[A-Z_][A-Z0-9_]*$/,
+  /^\$\([A-Za-z_][A-Za-z0-9_]*\)$/,
   /\{\{/,
   /example|placeholder|redacted|your[-_]?(?:api[-_]?)?(?:key|token|secret|password)/i,
 ];
