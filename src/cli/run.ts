@@ -235,14 +235,15 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
 
   let proxy: ForwardProxy;
   let admin: AdminServer;
-  const token = await loadOrCreateAdminToken({ home, ...(loaded.config.admin.token_file ? { tokenFile: loaded.config.admin.token_file } : {}) });
+  // Files the config names are relative to it (the embedded default: to the working directory).
+  const configDir = loaded.path === null ? process.cwd() : dirname(loaded.path);
+  const token = await loadOrCreateAdminToken({ home, ...(loaded.config.admin.token_file ? { tokenFile: resolve(configDir, loaded.config.admin.token_file) } : {}) });
   // The TLS interception CA: loaded (tls.ca) or made now, its key in memory only; its
   // certificate goes to SLUICE_HOME for the agents' trust stores.
   let ca: CertificateAuthority;
   try {
     const spec = loaded.config.tls.ca;
-    const base = loaded.path === null ? process.cwd() : dirname(loaded.path);
-    ca = spec ? await loadCa(resolve(base, spec.cert_file), resolve(base, spec.key_file), clock.epochMs) : await createCa(clock.epochMs);
+    ca = spec ? await loadCa(resolve(configDir, spec.cert_file), resolve(configDir, spec.key_file), clock.epochMs) : await createCa(clock.epochMs);
     const files = await writeCaFiles(home, ca.certPem);
     log.info("TLS interception CA ready", { subject: ca.subject, sha256: ca.fingerprint, persistent: spec !== undefined, ca_file: files.caFile, bundle: files.bundleFile });
   } catch (err) {

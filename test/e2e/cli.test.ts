@@ -274,4 +274,32 @@ describe("stray files in the working directory change nothing", () => {
       expect(await proc.exited).toBe(0);
     }
   }, 30_000);
+
+  test("admin.token_file is relative to the config file, not to the working directory", async () => {
+    const confDir = join(dir, "conf-with-token");
+    mkdirSync(confDir, { recursive: true });
+    writeFileSync(join(confDir, "admin.tok"), "relative-admin-token-0123456789\n", { mode: 0o600 });
+    const config = join(confDir, "sluice.yaml");
+    writeFileSync(config, `${VALID}admin: { listen: "127.0.0.1:0", token_file: admin.tok }\ndns: { listen: "off", upstreams: ["127.0.0.1:9"] }\n`.replace('admin: { listen: "127.0.0.1:0" }\n', ""));
+    const elsewhere = join(dir, "elsewhere");
+    mkdirSync(elsewhere, { recursive: true });
+    const proc = Bun.spawn([BIN, "run", "--config", config, "--log-format", "json"], { cwd: elsewhere, stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home-token") } });
+    try {
+      const reader = proc.stderr.getReader();
+      let text = "";
+      while (!text.includes("sluice ready")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += new TextDecoder().decode(value);
+      }
+      reader.releaseLock();
+      const ready = JSON.parse(text.split("\n").find((l) => l.includes("sluice ready"))!) as { admin: string; admin_auth_file: string };
+      expect(ready.admin_auth_file).toBe(join(confDir, "admin.tok"));
+      const res = await fetch(`http://${ready.admin}/v1/killswitch`, { headers: { authorization: "Bearer relative-admin-token-0123456789" } });
+      expect(res.status).toBe(200);
+    } finally {
+      proc.kill("SIGTERM");
+      expect(await proc.exited).toBe(0);
+    }
+  }, 30_000);
 });
