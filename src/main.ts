@@ -23,7 +23,7 @@ Usage: sluice <command> [options]
 Commands:
   run             start the proxy and admin API (embedded default policy unless --config)
   check-config    validate a config file
-  init            print the embedded default policy
+  init            print the embedded default policy; init sidecar: Kubernetes manifests
   scan            scan a file or stdin for credentials (DLP rules, offline)
   ca export       print the TLS interception CA certificate, or --env trust-store settings
   mcp proxy       run an MCP server behind sluice (stdio), inspecting every message
@@ -47,7 +47,7 @@ Exit status: 0 ok, 1 failure (invalid config, cannot listen), 2 usage error.`;
 const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<number> | number }> = {
   run: { help: RUN_HELP, run: runCommand },
   "check-config": { help: CHECK_HELP, run: (a) => checkConfigCommand(a, (s) => process.stdout.write(s)) },
-  init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s)) },
+  init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
   mcp: { help: MCP_HELP, run: mcpCommand },
