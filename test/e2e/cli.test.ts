@@ -245,6 +245,20 @@ describe("stray files in the working directory change nothing", () => {
     expect(controlOut).toContain("PRELOADED");
   });
 
+  /** Reads a starting sluice's stderr up to its ready line (or its exit): no sleeps. */
+  const untilReady = async (stderr: ReadableStream<Uint8Array>) => {
+    const reader = stderr.getReader();
+    let text = "";
+    while (!text.includes("sluice ready")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += new TextDecoder().decode(value);
+    }
+    reader.releaseLock();
+    expect(text).toContain("sluice ready");
+    return { text, ready: JSON.parse(text.split("\n").find((l) => l.includes("sluice ready"))!) as Record<string, string> };
+  };
+
   test("run from a hostile cwd starts with the given config, not the .env one", async () => {
     const hostile = join(dir, "hostile-cwd");
     const config = writeConfig("stray-run.yaml", VALID);
@@ -256,17 +270,7 @@ describe("stray files in the working directory change nothing", () => {
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home-stray") },
     });
     try {
-      // Read stderr until the ready line (or exit): no sleeps.
-      const reader = proc.stderr.getReader();
-      let text = "";
-      while (!text.includes("sluice ready")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
-      expect(text).toContain("sluice ready");
-      const ready = JSON.parse(text.split("\n").find((l) => l.includes("sluice ready"))!) as Record<string, unknown>;
+      const { text, ready } = await untilReady(proc.stderr);
       expect(ready.config).toBe(config);
       expect(text).not.toContain("PRELOADED");
     } finally {
@@ -285,15 +289,7 @@ describe("stray files in the working directory change nothing", () => {
     mkdirSync(elsewhere, { recursive: true });
     const proc = Bun.spawn([BIN, "run", "--config", config, "--log-format", "json"], { cwd: elsewhere, stdin: "ignore", stdout: "ignore", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: join(dir, "home-token") } });
     try {
-      const reader = proc.stderr.getReader();
-      let text = "";
-      while (!text.includes("sluice ready")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += new TextDecoder().decode(value);
-      }
-      reader.releaseLock();
-      const ready = JSON.parse(text.split("\n").find((l) => l.includes("sluice ready"))!) as { admin: string; admin_auth_file: string };
+      const { ready } = await untilReady(proc.stderr);
       expect(ready.admin_auth_file).toBe(join(confDir, "admin.tok"));
       const res = await fetch(`http://${ready.admin}/v1/killswitch`, { headers: { authorization: "Bearer relative-admin-token-0123456789" } });
       expect(res.status).toBe(200);
