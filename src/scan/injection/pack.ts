@@ -10,18 +10,28 @@ import { compileCues, CUE_GROUP, type CueRules } from "./cues.ts";
 
 export type InjectionPack = CueRules;
 
+/**
+ * Compiled cue lexicons and intents by their files' paths and texts: the injection pack and the
+ * MCP tool pack (the same files plus rules/mcp) share them, and building their automata is most
+ * of a pack's compile time. Compiling is pure, so a second compile of the same files reuses the
+ * first (a scan uses the scanner's scratch buffers synchronously, so sharing one is safe).
+ */
+const compiledCues = new Map<string, CueRules>();
+
 export function compileInjectionPack(files: readonly { path: string; text: string }[]): InjectionPack {
   const ruleFiles: { path: string; text: string }[] = [];
   const lexicons: { path: string; doc: unknown }[] = [];
   const intents: { path: string; doc: unknown }[] = [];
   const issues: RulePackIssue[] = [];
+  let cueKey = "";
   for (const file of files) {
     const doc = parseRuleYaml(file, issues);
     if (doc === undefined) continue;
     const keys = doc !== null && typeof doc === "object" ? Object.keys(doc) : [];
-    if (keys.length === 1 && keys[0] === "lexicon") lexicons.push({ path: file.path, doc });
-    else if (keys.length === 1 && keys[0] === "intents") intents.push({ path: file.path, doc });
-    else ruleFiles.push(file);
+    if (keys.length === 1 && (keys[0] === "lexicon" || keys[0] === "intents")) {
+      (keys[0] === "lexicon" ? lexicons : intents).push({ path: file.path, doc });
+      cueKey += `${file.path}\u0000${file.text}\u0000`;
+    } else ruleFiles.push(file);
   }
   if (issues.length > 0) throw new RulePackError(issues);
   const packs: CompiledRules[] = [];
@@ -31,7 +41,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   const mcpFiles = ruleFiles.filter((f) => f.path.startsWith("rules/mcp/"));
   const injFiles = ruleFiles.filter((f) => !f.path.startsWith("rules/mcp/"));
   const compileMcp = (): CompiledRules => (mcpFiles.length === 0 ? { rules: [], scan: () => [] } : compileRulePack(mcpFiles, "mcp"));
-  for (const compile of [() => joinPacks(compileRulePack(injFiles, "inj"), compileMcp()), () => compileCues(lexicons, intents)]) {
+  for (const compile of [() => joinPacks(compileRulePack(injFiles, "inj"), compileMcp()), () => compiledCues.get(cueKey) ?? remember(cueKey, compileCues(lexicons, intents))]) {
     try {
       packs.push(compile());
     } catch (e) {
@@ -65,6 +75,13 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
       return b.length === 0 ? a : a.length === 0 ? b : a.concat(b);
     },
   };
+}
+
+function remember(key: string, cues: CueRules): CueRules {
+  // Only the built-in packs come here more than once; a config's own files are few and small.
+  if (compiledCues.size >= 4) compiledCues.clear();
+  compiledCues.set(key, cues);
+  return cues;
 }
 
 /** What a pattern rule counts under: its file, or the cue intents for a `cue-*.yaml` file of inj rules. */
