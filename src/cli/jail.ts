@@ -10,10 +10,10 @@
  * ports sluice got, then CMD as the unprivileged user, with no-new-privileges. When CMD ends (or
  * the jail is interrupted) sluice is stopped and everything is removed; the exit status is CMD's.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { applyHostRules, cleanupJails, configureJailNamespace, createJailNetwork, destroyJailNetwork, JailError, planJail, run, type JailPlan } from "../jail/network.ts";
+import { applyHostRules, cleanupJails, configureJailNamespace, createJailNetwork, destroyJailNetwork, JailError, planJail, type JailPlan } from "../jail/network.ts";
 import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -203,7 +203,7 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       // The CA, readable by the jailed user (SLUICE_HOME is not).
       for (const f of [CA_FILE, CA_BUNDLE_FILE]) {
         copyFileSync(join(home, f), join(shared(), f));
-        run(["chmod", "0644", join(shared(), f)]);
+        chmodSync(join(shared(), f), 0o644);
       }
       admin = String(ready.admin);
     }

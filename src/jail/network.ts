@@ -37,7 +37,7 @@ const OURS_TABLE = /^sluice_[0-9a-f]{6}$/;
 const OURS_LINK = /^sl[0-9a-f]{6}h$/;
 
 /** Runs a command; throws JailError with its stderr when it fails. */
-export function run(argv: readonly string[], input?: string): string {
+function run(argv: readonly string[], input?: string): string {
   const r = Bun.spawnSync([...argv], { stdin: input === undefined ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new JailError(`${argv.join(" ")}: ${r.stderr.toString().trim() || `exit ${r.exitCode}`}`);
   return r.stdout.toString();
