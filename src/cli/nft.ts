@@ -1,29 +1,33 @@
 /**
- * `sluice nft render|apply --host --uid USER [--config FILE]` and `sluice nft remove`: host mode,
- * for machines where the agent runs as a user of its own rather than in a jail. One nftables
- * table (`inet sluice_host`, nftables/host.nft) sends that user's DNS to sluice's resolver and
- * its TCP to the transparent listener, and refuses the rest it sends; nothing else is touched.
+ * `sluice nft render|apply --host (--uid USER | --cgroup PATH) [--config FILE]` and `sluice nft
+ * remove`: host mode, for machines where the agent runs as a user of its own (or in a cgroup of
+ * its own, such as a systemd slice) rather than in a jail. One nftables table (`inet sluice_host`,
+ * nftables/host.nft) sends that agent's DNS to sluice's resolver and its TCP to the transparent
+ * listener, and refuses the rest it sends; nothing else is touched.
  * The ports come from the config sluice runs with: proxy.listen, proxy.transparent_listen and
  * dns.listen, all on 127.0.0.1 (the redirect goes to the host itself).
  */
+import { existsSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { readConfig } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
-import { HOST_MODE_TABLE, renderHostModeRules } from "../jail/render.ts";
+import { HOST_MODE_TABLE, normaliseCgroupPath, renderHostModeRules, type HostModeAgent } from "../jail/render.ts";
 import { configPath } from "./paths.ts";
 import { EXIT, UsageError } from "./usage.ts";
 
-export const HELP = `Usage: sluice nft render --host --uid USER [--config FILE]
-       sluice nft apply --host --uid USER [--config FILE]
+export const HELP = `Usage: sluice nft render --host (--uid USER | --cgroup PATH) [--config FILE]
+       sluice nft apply --host (--uid USER | --cgroup PATH) [--config FILE]
        sluice nft remove
 
-Host mode: USER's traffic goes through the sluice running with FILE's config on this host.
-render  prints the nftables table (inet ${HOST_MODE_TABLE}): USER's DNS (53, any server) to
-        sluice's resolver (dns.listen), USER's TCP to sluice's transparent listener
+Host mode: the traffic of USER (or of the processes in cgroup v2 PATH and below it, e.g.
+agents.slice) goes through the sluice running with FILE's config on this host.
+render  prints the nftables table (inet ${HOST_MODE_TABLE}): the agent's DNS (53, any server)
+        to sluice's resolver (dns.listen), its TCP to sluice's transparent listener
         (proxy.transparent_listen) or, as addressed, to its proxy (proxy.listen); everything
-        else USER sends (other UDP, ICMP, IPv6) refused. Other users, sluice's included, are
-        not touched. The three listeners must be on 127.0.0.1.
-apply   installs it (replacing an earlier one); root.
+        else it sends (other UDP, ICMP, IPv6) refused. Other users and cgroups, sluice's
+        included, are not touched. The three listeners must be on 127.0.0.1.
+apply   installs it (replacing an earlier one); root. A cgroup must exist when it is applied
+        (nftables matches the cgroup's id, which a cgroup made again does not keep).
 remove  deletes the table; root.
 
 Exit status: 0 ok, 1 failure (invalid config, nft refused), 2 usage error.`;
@@ -36,14 +40,24 @@ function uidOf(user: string): number {
   return uid;
 }
 
-function nft(input: string | null, args: string[]): { ok: boolean; err: string } {
-  const r = Bun.spawnSync(["nft", ...args], { stdin: input === null ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" });
+/**
+ * Runs nft. `cgroups`: the input names a cgroup v2 path, which nft looks up under /sys/fs/cgroup;
+ * on a host with the hybrid layout (cgroup v1 there, v2 at /sys/fs/cgroup/unified) it then runs
+ * in a mount namespace of its own with the v2 hierarchy bound over /sys/fs/cgroup.
+ */
+function nft(input: string | null, args: string[], cgroups = false): { ok: boolean; err: string } {
+  let argv = ["nft", ...args];
+  if (cgroups && !existsSync("/sys/fs/cgroup/cgroup.controllers")) {
+    if (!existsSync("/sys/fs/cgroup/unified/cgroup.controllers")) return { ok: false, err: "no cgroup v2 hierarchy at /sys/fs/cgroup (or /sys/fs/cgroup/unified): --cgroup needs one" };
+    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$@"', "sh", ...argv];
+  }
+  const r = Bun.spawnSync(argv, { stdin: input === null ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" });
   return { ok: r.exitCode === 0, err: r.stderr.toString().trim() };
 }
 
 export async function nftCommand(args: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const [sub, ...rest] = args;
-  const { values, positionals } = parseArgs({ args: rest, options: { host: { type: "boolean", default: false }, uid: { type: "string" }, config: { type: "string", short: "c" } }, strict: true, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args: rest, options: { host: { type: "boolean", default: false }, uid: { type: "string" }, cgroup: { type: "string" }, config: { type: "string", short: "c" } }, strict: true, allowPositionals: true });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   if (sub === "remove") {
     const r = nft(null, ["delete", "table", "inet", HOST_MODE_TABLE]);
@@ -56,9 +70,20 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
   }
   if (sub !== "render" && sub !== "apply") throw new UsageError(sub === undefined ? "nft needs a subcommand: render, apply or remove" : `unknown nft subcommand '${sub}'`);
   if (!values.host) throw new UsageError(`nft ${sub} needs --host (the only mode so far; sluice jail draws its own rules)`);
-  if (values.uid === undefined) throw new UsageError(`nft ${sub} --host needs --uid USER (the user whose traffic goes through sluice)`);
-  const uid = uidOf(values.uid);
-  if (uid === 0) throw new UsageError("host mode never redirects root (sluice itself may run as root)");
+  if ((values.uid === undefined) === (values.cgroup === undefined)) throw new UsageError(`nft ${sub} --host needs --uid USER or --cgroup PATH (whose traffic goes through sluice), one of them`);
+  let agent: HostModeAgent;
+  let whose: string;
+  if (values.uid !== undefined) {
+    const uid = uidOf(values.uid);
+    if (uid === 0) throw new UsageError("host mode never redirects root (sluice itself may run as root)");
+    agent = { uid };
+    whose = `uid ${uid}`;
+  } else {
+    const path = normaliseCgroupPath(values.cgroup!);
+    if (path === null) throw new UsageError(`--cgroup ${values.cgroup}: not a cgroup v2 path (e.g. agents.slice or agents.slice/agent.service)`);
+    agent = { cgroup: path };
+    whose = `cgroup ${path}`;
+  }
   let text: string;
   try {
     const config = await readConfig(configPath(values.config));
@@ -75,7 +100,7 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
       err(`sluice nft ${sub}: the config cannot be used for host mode:\n${problems.map((x) => `  ${x}`).join("\n")}\n`);
       return EXIT.failure;
     }
-    text = renderHostModeRules({ uid, proxyPort: p.port, transparentPort: t.port, dnsPort: d.port });
+    text = renderHostModeRules({ ...agent, proxyPort: p.port, transparentPort: t.port, dnsPort: d.port });
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     err(`sluice nft ${sub}: invalid config: ${e.message}\n`);
@@ -86,11 +111,11 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
     return EXIT.ok;
   }
   // Replaced whole, in one transaction: the old table (if any) goes in the same nft run.
-  const r = nft(`table inet ${HOST_MODE_TABLE}\ndelete table inet ${HOST_MODE_TABLE}\n${text}`, ["-f", "-"]);
+  const r = nft(`table inet ${HOST_MODE_TABLE}\ndelete table inet ${HOST_MODE_TABLE}\n${text}`, ["-f", "-"], "cgroup" in agent);
   if (!r.ok) {
     err(`sluice nft apply: ${r.err}\n`);
     return EXIT.failure;
   }
-  out(`applied table inet ${HOST_MODE_TABLE}: uid ${uid} through sluice\n`);
+  out(`applied table inet ${HOST_MODE_TABLE}: ${whose} through sluice\n`);
   return EXIT.ok;
 }

@@ -52,8 +52,28 @@ export function renderNamespaceRules(v: Pick<JailNftVars, "table">): string {
 /** The table of host mode (`sluice nft render --host`): one user's traffic through sluice on 127.0.0.1. */
 export const HOST_MODE_TABLE = "sluice_host";
 
-export function renderHostModeRules(v: { readonly uid: number; readonly proxyPort: number; readonly transparentPort: number; readonly dnsPort: number }): string {
-  if (!Number.isInteger(v.uid) || v.uid <= 0 || v.uid > 4294967294) throw new Error(`bad uid ${v.uid} (host mode never redirects root)`);
+/** Whose traffic host mode redirects: a user's sockets, or a cgroup v2's (path below the hierarchy's root). */
+export type HostModeAgent = { readonly uid: number } | { readonly cgroup: string };
+
+/** A cgroup v2 path as nft takes it: components of letters, digits and `_.@:-`, no `.`/`..`, no quotes. */
+const CGROUP_PATH = /^[A-Za-z0-9_@:-][A-Za-z0-9_.@:-]*(?:\/[A-Za-z0-9_@:-][A-Za-z0-9_.@:-]*)*$/;
+
+/** The cgroup path normalised (no leading `/sys/fs/cgroup/` or `/`), or null when it is not one. */
+export function normaliseCgroupPath(path: string): string | null {
+  const p = path.replace(/^\/sys\/fs\/cgroup(?:\/unified)?\//, "").replace(/^\/+/, "").replace(/\/+$/, "");
+  return p.length > 0 && p.length <= 1024 && CGROUP_PATH.test(p) && p.split("/").length <= 32 ? p : null;
+}
+
+export function renderHostModeRules(v: HostModeAgent & { readonly proxyPort: number; readonly transparentPort: number; readonly dnsPort: number }): string {
+  let agent: string;
+  if ("uid" in v) {
+    if (!Number.isInteger(v.uid) || v.uid <= 0 || v.uid > 4294967294) throw new Error(`bad uid ${v.uid} (host mode never redirects root)`);
+    agent = `meta skuid ${v.uid}`;
+  } else {
+    const path = normaliseCgroupPath(v.cgroup);
+    if (path === null) throw new Error(`bad cgroup path ${JSON.stringify(v.cgroup)}`);
+    agent = `socket cgroupv2 level ${path.split("/").length} "${path}"`;
+  }
   for (const p of [v.proxyPort, v.transparentPort, v.dnsPort]) if (!Number.isInteger(p) || p < 1 || p > 65535) throw new Error(`bad port ${p}`);
-  return fill(hostModeTemplate, { TABLE: HOST_MODE_TABLE, UID: String(v.uid), PROXY_PORT: String(v.proxyPort), TRANSPARENT_PORT: String(v.transparentPort), DNS_PORT: String(v.dnsPort) });
+  return fill(hostModeTemplate, { TABLE: HOST_MODE_TABLE, AGENT: agent, PROXY_PORT: String(v.proxyPort), TRANSPARENT_PORT: String(v.transparentPort), DNS_PORT: String(v.dnsPort) });
 }

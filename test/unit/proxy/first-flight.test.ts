@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { connect } from "node:tls";
 import { classifyFirstFlight } from "../../../src/proxy/first-flight.ts";
-import { renderHostModeRules, renderHostRules } from "../../../src/jail/render.ts";
+import { normaliseCgroupPath, renderHostModeRules, renderHostRules } from "../../../src/jail/render.ts";
 
 const MAX = 64 * 1024;
 const http = (head: string) => new TextEncoder().encode(head);
@@ -68,5 +68,12 @@ describe("the nftables templates take only checked values", () => {
     expect(() => renderHostRules({ ...ok, dnsPort: 70000 })).toThrow(/port/);
     expect(renderHostModeRules({ uid: 1000, proxyPort: 1, transparentPort: 2, dnsPort: 3 })).toContain("meta skuid 1000 goto agent_nat");
     expect(() => renderHostModeRules({ uid: 0, proxyPort: 1, transparentPort: 2, dnsPort: 3 })).toThrow(/never redirects root/);
+    const ports = { proxyPort: 1, transparentPort: 2, dnsPort: 3 };
+    expect(renderHostModeRules({ cgroup: "agents.slice/agent@1.service", ...ports })).toContain('socket cgroupv2 level 2 "agents.slice/agent@1.service" goto agent_nat');
+    expect(renderHostModeRules({ cgroup: "/sys/fs/cgroup/unified/agents.slice/", ...ports })).toContain('socket cgroupv2 level 1 "agents.slice" goto agent_filter');
+    for (const bad of ["", "/", "../etc", "a/../b", "a/./b", 'a" accept; "', "a b", "a\\b", "x/".repeat(40)]) {
+      expect(normaliseCgroupPath(bad)).toBeNull();
+      expect(() => renderHostModeRules({ cgroup: bad, ...ports })).toThrow(/bad cgroup path/);
+    }
   });
 });
