@@ -128,12 +128,15 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
 
 /**
  * Which payloads and benign texts: `dev` (data/payloads, data/benign), the set the rules were
- * written against, or `holdout` (data/holdout/), written apart from the rules and never tuned
- * against, so its figures say how the scanner does on text it has not seen. Both use the same
- * carrier templates and techniques.
+ * written against; `holdout` (data/holdout/), written apart from the rules and never tuned
+ * against, though later rule work looked at its aggregate figures, so it is no longer a clean
+ * measure; or `holdout2` (data/holdout2/), the fresh independent set, written on 2026-11-28 by
+ * an author who had not seen the rules, the lexicons, the scanner, the dev set or the first
+ * holdout's texts, and never tuned against, so its figures say how the scanner does on text it
+ * has not seen. All use the same carrier templates and techniques.
  */
-export type CorpusSet = "dev" | "holdout";
-const SET_DIR: Record<CorpusSet, string> = { dev: "", holdout: "holdout" };
+export type CorpusSet = "dev" | "holdout" | "holdout2";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", holdout: "holdout", holdout2: "holdout2" };
 
 const cached = new Map<CorpusSet, Promise<Data>>();
 

@@ -17,9 +17,9 @@ import {
   type InjectionSample,
 } from "../../corpus/injection/corpus.ts";
 
-/** The invariants hold for any seed and both sets: checked on the default seed and two others. */
+/** The invariants hold for any seed and every set: checked on the default seed and two others. */
 const SEEDS = [DEFAULT_SEED, 1, 0xbeef];
-const SETS = ["dev", "holdout"] as const;
+const SETS = ["dev", "holdout", "holdout2"] as const;
 const corpora = new Map<string, InjectionSample[]>();
 for (const set of SETS) for (const seed of SEEDS) corpora.set(`${set} ${seed}`, await injectionCorpus(seed, { set }));
 const samples = corpora.get(`dev ${DEFAULT_SEED}`)!;
@@ -236,17 +236,23 @@ for (const [name, samples] of corpora) {
   });
 }
 
-describe("injection corpus: the holdout set stands apart", () => {
-  test("no holdout instruction or benign text is also in the dev set", () => {
-    const dev = corpora.get(`dev ${DEFAULT_SEED}`)!;
-    const holdout = corpora.get(`holdout ${DEFAULT_SEED}`)!;
-    const instructions = new Set(dev.filter((s) => s.label === "attack").map((s) => s.instruction!.replace(/https?:\/\/\S+|\S+@\S+/g, "")));
-    const benignIds = new Set(dev.filter((s) => s.label === "benign").map((s) => s.id.replace(/\.\d+$/, "")));
-    for (const s of holdout) {
-      if (s.label === "attack") expect(instructions.has(s.instruction!.replace(/https?:\/\/\S+|\S+@\S+/g, ""))).toBe(false);
-      else expect(benignIds.has(s.id.replace(/\.\d+$/, ""))).toBe(false);
+describe("injection corpus: the holdout sets stand apart", () => {
+  const bareInstruction = (s: InjectionSample) => s.instruction!.replace(/https?:\/\/\S+|\S+@\S+/g, "");
+  const benignId = (s: InjectionSample) => s.id.replace(/\.\d+$/, "");
+  /** No instruction or benign entry of `later` is also in any of `earlier`. */
+  const apart = (later: string, earlier: string[]) => {
+    const before = earlier.flatMap((e) => corpora.get(`${e} ${DEFAULT_SEED}`)!);
+    const instructions = new Set(before.filter((s) => s.label === "attack").map(bareInstruction));
+    const benignIds = new Set(before.filter((s) => s.label === "benign").map(benignId));
+    for (const s of corpora.get(`${later} ${DEFAULT_SEED}`)!) {
+      if (s.label === "attack") expect({ id: s.id, shared: instructions.has(bareInstruction(s)) }).toEqual({ id: s.id, shared: false });
+      else expect({ id: s.id, shared: benignIds.has(benignId(s)) }).toEqual({ id: s.id, shared: false });
     }
-  });
+  };
+
+  test("no holdout instruction or benign text is also in the dev set", () => apart("holdout", ["dev"]));
+
+  test("no holdout2 instruction or benign text is also in the dev set or the first holdout", () => apart("holdout2", ["dev", "holdout"]));
 });
 
 describe("injection corpus: determinism", () => {
