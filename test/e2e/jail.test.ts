@@ -1,19 +1,20 @@
 /**
  * `sluice jail` through dist/sluice (root; CI is root): the "internet" is a web host in a
  * namespace of the test's own (veth, 10.201.x.2) and a fake DNS upstream on loopback naming it.
- * A command in the jail reaches the host through the explicit proxy and, without proxy
- * variables, through the transparent listener; an IP-literal connection and a Host that does not
+ * A command in the jail (curl, Node, Bun's fetch, git) reaches the host through the explicit
+ * proxy and, without proxy variables, through the transparent listener; an IP-literal connection and a Host that does not
  * resolve to the address dialled are refused (net.unbound-address) and recorded; the exit status
  * comes back; nothing of the jail is left once it ends, and --cleanup removes a crashed jail's
  * leftovers and nothing else. The rendered nftables rule sets pass `nft -c -f`.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { renderHostRules, renderNamespaceRules } from "../../src/jail/render.ts";
 import { startFakeDns, type FakeDns } from "../helpers/fake-dns.ts";
 import { netnsSupport } from "../helpers/netns.ts";
-import { startWebHost, type WebHost } from "../helpers/netns-web.ts";
+import { GIT_README, startWebHost, type WebHost } from "../helpers/netns-web.ts";
 import { logRecords } from "../helpers/audit.ts";
 import { BIN, launchSluice, tempDir } from "../helpers/sluice.ts";
 import { sampleSecret } from "../helpers/dlp-samples.ts";
@@ -153,6 +154,34 @@ describe("sluice jail", () => {
       const bun = await jail([process.execPath, "-e", 'const r = await fetch("http://web.test/bun"); console.log(r.status, await r.text())']);
       expect(bun.out.trim()).toBe("200 hello from web /bun host web.test");
       expect(records().filter((r) => r.path === "/node" || r.path === "/bun").length).toBe(2);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)(
+    "git clones inside the jail: over HTTP, and over HTTPS with interception and GIT_SSL_CAINFO, with and without proxy variables",
+    async () => {
+      const clone = async (url: string, config: string, transparent = false) => {
+        // A fresh directory the jailed user may write (it runs as nobody; the test's own is 0700).
+        const to = mkdtempSync(join(tmpdir(), "slt-clone-"));
+        chmodSync(to, 0o777);
+        const unproxied = transparent ? ["env", "-u", "HTTP_PROXY", "-u", "http_proxy", "-u", "HTTPS_PROXY", "-u", "https_proxy"] : [];
+        const r = await jail([...unproxied, "git", "-c", "init.defaultBranch=main", "clone", "-q", url, join(to, "repo")], config);
+        const readme = existsSync(join(to, "repo", "README")) ? readFileSync(join(to, "repo", "README"), "utf8") : null;
+        rmSync(to, { recursive: true, force: true });
+        if (r.code !== 0) console.error(r.err);
+        return { ...r, readme };
+      };
+      const plain = await clone("http://web.test/repo.git", "sluice.yaml");
+      expect([plain.code, plain.readme]).toEqual([0, GIT_README]);
+      const tls = await clone("https://web.test/repo.git", "tls.yaml");
+      expect([tls.code, tls.readme]).toEqual([0, GIT_README]);
+      // Without the proxy variables: the transparent listener, interception the same.
+      const direct = await clone("https://web.test/repo.git", "tls.yaml", true);
+      expect([direct.code, direct.readme]).toEqual([0, GIT_README]);
+      // Both went through sluice, the HTTPS one read inside the tunnel (its requests recorded with their paths).
+      expect(records().some((r) => r.kind === "http" && r.path === "/repo.git/info/refs" && String(r.agent).startsWith("jail-"))).toBe(true);
+      expect(records().filter((r) => r.kind === "http" && String(r.path).startsWith("/repo.git/objects/")).length).toBeGreaterThan(1);
     },
     T,
   );
