@@ -43,11 +43,13 @@ export async function build(opts: { outfile?: string; auditOff?: boolean } = {})
 
   // Rule files ride along as embedded assets (Bun.embeddedFiles), named by their repo path.
   const rules = [...new Bun.Glob("rules/**/*.yaml").scanSync(".")].sort();
+  // So do the automata compiling them builds (src/scan/automata-store.ts): made here, once.
+  const automata = await prebuildAutomata();
 
   const result = await Bun.build({
     // Worker threads are entry points of their own (src/audit/worker-url.ts finds them).
-    entrypoints: ["src/main.ts", "src/audit/recorder-worker.ts", "src/audit/receipt-worker.ts", ...rules],
-    loader: { ".yaml": "file", ".wasm": "file" },
+    entrypoints: ["src/main.ts", "src/audit/recorder-worker.ts", "src/audit/receipt-worker.ts", ...rules, automata],
+    loader: { ".yaml": "file", ".wasm": "file", ".bin": "file" },
     plugins: [embedRe2Wasm, watPlugin],
     naming: { asset: "[dir]/[name].[ext]" },
     target: "bun",
@@ -70,4 +72,19 @@ export async function build(opts: { outfile?: string; auditOff?: boolean } = {})
     throw new Error(`bun build failed for ${outfile}`);
   }
   console.log(`built ${outfile} ${pkg.version} (${commit}${dirty}), ${rules.length} rule files embedded`);
+}
+
+/**
+ * Compiles the built-in rule packs as sluice does at start, keeping every automaton built
+ * (scan/automata-store.ts), and writes them to dist/prebuilt/automata.bin for the binary to
+ * embed. Generated at each build from the rules being embedded, never committed.
+ */
+async function prebuildAutomata(): Promise<string> {
+  const { collectAutomata } = await import("./src/scan/automata-store.ts");
+  const load = await import("./src/config/load.ts");
+  const finish = collectAutomata();
+  await Promise.all([load.builtinRules(), load.builtinInjectionRules(), load.builtinMcpRules(), load.builtinArgRules()]);
+  const file = "dist/prebuilt/automata.bin";
+  await Bun.write(file, finish());
+  return file;
 }

@@ -19,6 +19,7 @@ import type { Config } from "./schema.ts";
 import { compileInjectionPack } from "../scan/injection/pack.ts";
 import { compileArgRules, type ArgRules } from "../scan/arg-rules.ts";
 import { secretFileModeProblem } from "../core/secret-file.ts";
+import { registerAutomata } from "../scan/automata-store.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
 
@@ -105,27 +106,41 @@ let builtinInjection: Promise<CompiledRules> | null = null;
 let builtinMcp: Promise<CompiledRules> | null = null;
 let builtinArgs: Promise<ArgRules> | null = null;
 
+let prebuilt: Promise<void> | null = null;
+
+/** Registers the automata build.ts prebuilt and dist/sluice embeds (none when run from source). */
+function prebuiltAutomata(): Promise<void> {
+  prebuilt ??= (async () => {
+    const file = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.endsWith("automata.bin"));
+    if (file !== undefined) registerAutomata(new Uint8Array(await file.arrayBuffer()));
+  })();
+  return prebuilt;
+}
+
+/** The rule files under `prefix`, once the prebuilt automata are known. */
+const ruleFiles = (prefix: string) => prebuiltAutomata().then(() => loadRuleFiles(prefix));
+
 /** The embedded rule pack, compiled once per process (reloads reuse it). */
 export function builtinRules(): Promise<CompiledRules> {
-  builtin ??= loadRuleFiles("rules/dlp/").then((files) => compileRulePack(files));
+  builtin ??= ruleFiles("rules/dlp/").then((files) => compileRulePack(files));
   return builtin;
 }
 
 /** The injection pack with the MCP tool-poisoning rules (rules/mcp): what judges tool definitions. */
 export function builtinMcpRules(): Promise<CompiledRules> {
-  builtinMcp ??= Promise.all([loadRuleFiles("rules/injection/"), loadRuleFiles("rules/mcp/")]).then(([a, b]) => compileInjectionPack([...a, ...b]));
+  builtinMcp ??= Promise.all([ruleFiles("rules/injection/"), ruleFiles("rules/mcp/")]).then(([a, b]) => compileInjectionPack([...a, ...b]));
   return builtinMcp;
 }
 
 /** The MCP argument rules (rules/mcp-args), judged over tools/call arguments after shell de-obfuscation. */
 export function builtinArgRules(): Promise<ArgRules> {
-  builtinArgs ??= loadRuleFiles("rules/mcp-args/").then((files) => compileArgRules(files));
+  builtinArgs ??= ruleFiles("rules/mcp-args/").then((files) => compileArgRules(files));
   return builtinArgs;
 }
 
 /** The embedded prompt-injection rule pack (rules/injection), compiled once per process. */
 export function builtinInjectionRules(): Promise<CompiledRules> {
-  builtinInjection ??= loadRuleFiles("rules/injection/").then((files) => compileInjectionPack(files));
+  builtinInjection ??= ruleFiles("rules/injection/").then((files) => compileInjectionPack(files));
   return builtinInjection;
 }
 

@@ -19,7 +19,8 @@
  */
 import { z } from "zod";
 import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
-import { buildDfa } from "../rules/keywords.ts";
+import { cachedDfa } from "../rules/keywords.ts";
+import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 import { isAscii } from "../ascii.ts";
 import { SEVERITIES } from "../rules/schema.ts";
 
@@ -345,8 +346,9 @@ function buildCueScanner(
   const asciiIds: number[] = [];
   const wideIds: number[] = [];
   texts.forEach((t, k) => (/[^\x00-\x7f]/.test(t) ? wideIds : asciiIds).push(k));
-  const ascii = buildDfa(asciiIds.map((k) => texts[k]!));
-  const sparse = buildSparse(wideIds.map((k) => texts[k]!));
+  const ascii = cachedDfa("cue-dfa", asciiIds.map((k) => texts[k]!));
+  const widePhrases = wideIds.map((k) => texts[k]!);
+  const sparse = sparseScanner(cachedAutomaton("cue-sparse", widePhrases, () => buildSparse(widePhrases), SPARSE_CODEC));
 
   // Reused between scans: hit starts and ends (offsets in the text), where they are for the
   // windows (`places`: the end plus BLANK_LINE for each blank line before it), and their masks.
@@ -662,7 +664,44 @@ interface Sparse {
   readonly lower: Map<number, number>;
 }
 
-function buildSparse(phrases: readonly string[]): Sparse {
+/** A Sparse as plain data (scan/automata-store.ts): its edges, `edgeStart[s] .. edgeStart[s + 1]` sorted by character. */
+interface SparseData {
+  readonly edgeStart: Int32Array;
+  readonly edgeChar: Uint16Array;
+  readonly edgeTo: Int32Array;
+  readonly fail: Int32Array;
+  readonly outStart: Int32Array;
+  readonly outIds: Int32Array;
+  readonly lower: Map<number, number>;
+}
+
+const SPARSE_CODEC = {
+  toData: (d: SparseData): AutomatonData => ({ ...d }),
+  fromData: (d: AutomatonData): SparseData => d as unknown as SparseData,
+};
+
+/** The automaton over its data. */
+function sparseScanner(d: SparseData): Sparse {
+  return { step: sparseStep(d.edgeStart, d.edgeChar, d.edgeTo), fail: d.fail, outStart: d.outStart, outIds: d.outIds, lower: d.lower };
+}
+
+/** A state's edge on code unit c, by binary search of its edges (-1: none). */
+function sparseStep(edgeStart: Int32Array, edgeChar: Uint16Array, edgeTo: Int32Array): (s: number, c: number) => number {
+  return (s, c) => {
+    let lo = edgeStart[s]!;
+    let hi = edgeStart[s + 1]! - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const m = edgeChar[mid]!;
+      if (m === c) return edgeTo[mid]!;
+      if (m < c) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  };
+}
+
+function buildSparse(phrases: readonly string[]): SparseData {
   // The trie's edges in one map while building, keyed state * 65536 + code unit.
   const edges = new Map<number, number>();
   const lower = new Map<number, number>();
@@ -694,18 +733,7 @@ function buildSparse(phrases: readonly string[]): Sparse {
     edgeTo[i] = edges.get(key)!;
   });
   for (let s = 0; s < states; s++) edgeStart[s + 1]! += edgeStart[s]!;
-  const step = (s: number, c: number): number => {
-    let lo = edgeStart[s]!;
-    let hi = edgeStart[s + 1]! - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const m = edgeChar[mid]!;
-      if (m === c) return edgeTo[mid]!;
-      if (m < c) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
-  };
+  const step = sparseStep(edgeStart, edgeChar, edgeTo);
   // Breadth first: failure links.
   const fail = new Int32Array(states);
   const order = new Int32Array(states);
@@ -736,7 +764,7 @@ function buildSparse(phrases: readonly string[]): Sparse {
     for (let f = s; f !== 0; f = fail[f]!) if (own[f] !== undefined) list.push(...own[f]!);
   }
   outStart[states] = list.length;
-  return { step, fail, outStart, outIds: Int32Array.from(list), lower };
+  return { edgeStart, edgeChar, edgeTo, fail, outStart, outIds: Int32Array.from(list), lower };
 }
 
 /** Where `phrase`, matched with white space runs folded, starts if it ends at `end` (inclusive). */

@@ -7,6 +7,7 @@
  * `includes` calls over 1 MiB cost more than every rule's regex together).
  */
 import { isAscii } from "../ascii.ts";
+import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 
 export interface KeywordHits {
   /** Occurrences of keyword k in the last scan. */
@@ -152,6 +153,17 @@ export interface Dfa {
   readonly outList: Int32Array;
 }
 
+/** A Dfa as plain data and back (scan/automata-store.ts). */
+export const DFA_CODEC = {
+  toData: (d: Dfa): AutomatonData => ({ classOf: d.classOf, wide: d.wide, width: d.width, delta: d.delta, outAt: d.outAt, outList: d.outList }),
+  fromData: (d: AutomatonData): Dfa => ({ classOf: d.classOf as Uint16Array, wide: d.wide as Map<number, number>, width: d.width as number, delta: d.delta as Int32Array, outAt: d.outAt as Int32Array, outList: d.outList as Int32Array }),
+};
+
+/** buildDfa, or the same automaton prebuilt (scan/automata-store.ts). */
+export function cachedDfa(kind: string, keywords: readonly string[]): Dfa {
+  return cachedAutomaton(kind, keywords, () => buildDfa(keywords), DFA_CODEC);
+}
+
 export function buildDfa(keywords: readonly string[]): Dfa {
   // Alphabet: class 0 for any character no keyword uses; A-Z share the class of a-z, and so does
   // the upper case of a non-ASCII letter (when it is one UTF-16 unit).
@@ -260,7 +272,7 @@ const TWO_CHAINS_MIN = 256;
  * keywords ending at or after the middle; the first finds every one ending before it.
  */
 function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: string, t: Tables) => void {
-  const { classOf, wide, width, delta, outAt, outList } = buildDfa(keywords);
+  const { classOf, wide, width, delta, outAt, outList } = cachedDfa("keyword-dfa", keywords);
   // Every UTF-16 code unit's class in one table (128 KiB): no branch on ASCII in the loop, and an
   // ASCII text only ever reads its first 256 bytes.
   const classes = new Uint16Array(65536);
