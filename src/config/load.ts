@@ -180,7 +180,7 @@ async function readSystemNameservers(): Promise<{ hostname: string; port: number
 
 /** A secret file's text; it must not be open to others (core/secret-file.ts). Errors name the file only. */
 async function readSecretFile(file: string): Promise<string> {
-  let st: { mode: number; uid: number };
+  let st: { mode: number; uid: number; gid: number };
   try {
     st = await stat(file);
   } catch (err) {

@@ -85,7 +85,7 @@ export async function createCa(now: () => number, options: { commonName?: string
  * readable by group or others. Every problem is a CaError naming the file.
  */
 export async function loadCa(certFile: string, keyFile: string, now: () => number): Promise<CertificateAuthority> {
-  let st: { mode: number; uid: number };
+  let st: { mode: number; uid: number; gid: number };
   try {
     st = await stat(keyFile);
   } catch (err) {
