@@ -441,6 +441,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
             const reason = refusal === "refused_udp" || refusal === "refused_dot" ? "port_not_allowed" : "blocked_address";
             audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
           },
+          onError: (error) => log.warn("cannot read the jail's nftables counters", { jail: jailId, error }),
         });
 
   return stopped;

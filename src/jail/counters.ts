@@ -48,7 +48,7 @@ export async function readJailRefusals(id: string, read: CounterReader = spawnRe
  * look counts from zero: the tables are made just before sluice starts). `stop()` takes a last
  * look, so what was refused just before the jail ended is reported too.
  */
-export function watchJailRefusals(o: { id: string; everyMs: number; read?: CounterReader; onRefused: (refusal: Refusal, packets: number) => void }): { stop(): Promise<void> } {
+export function watchJailRefusals(o: { id: string; everyMs: number; read?: CounterReader; onRefused: (refusal: Refusal, packets: number) => void; onError?: (error: string) => void }): { stop(): Promise<void> } {
   if (!/^[a-z0-9]{1,24}$/.test(o.id)) throw new Error(`bad jail id ${JSON.stringify(o.id)}`);
   const read = o.read ?? spawnReader;
   const table = `sluice_${o.id}`;
@@ -60,18 +60,18 @@ export function watchJailRefusals(o: { id: string; everyMs: number; read?: Count
   let running: Promise<void> | null = null;
   const look = async () => {
     for (const argv of sources) {
-      const text = await read(argv);
-      if (text === null) continue;
-      let counts: Partial<Record<Refusal, number>>;
+      // A look that fails (nft missing, no file descriptors left, output that is not JSON) counts
+      // nothing and is tried again at the next: it never takes the watcher, or sluice's stop, down.
       try {
-        counts = parseCounters(text);
-      } catch {
-        continue;
-      }
-      for (const [name, packets] of Object.entries(counts) as [Refusal, number][]) {
-        const grown = packets - (seen[name] ?? 0);
-        seen[name] = packets;
-        if (grown > 0) o.onRefused(name, grown);
+        const text = await read(argv);
+        if (text === null) continue;
+        for (const [name, packets] of Object.entries(parseCounters(text)) as [Refusal, number][]) {
+          const grown = packets - (seen[name] ?? 0);
+          seen[name] = packets;
+          if (grown > 0) o.onRefused(name, grown);
+        }
+      } catch (err) {
+        o.onError?.(err instanceof Error ? err.message : String(err));
       }
     }
   };

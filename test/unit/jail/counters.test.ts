@@ -41,6 +41,20 @@ describe("watchJailRefusals", () => {
     expect(asked).toContainEqual(["nft", "-j", "list", "counters", "table", "inet", "sluice_ab12"]);
   });
 
+  test("a reader that throws is reported and tried again; stop still resolves", async () => {
+    const errors: string[] = [];
+    let calls = 0;
+    const read: CounterReader = async () => {
+      calls++;
+      throw new Error("spawn failed: EMFILE");
+    };
+    const w = watchJailRefusals({ id: "ab12", everyMs: 5, read, onRefused: () => {}, onError: (e) => errors.push(e) });
+    await Bun.sleep(30);
+    await w.stop();
+    expect(calls).toBeGreaterThan(2);
+    expect(errors[0]).toBe("spawn failed: EMFILE");
+  });
+
   test("a table that is gone or output that is not JSON reports nothing; a bad id is refused", async () => {
     expect(await readJailRefusals("ab12", async () => null)).toEqual({});
     expect(await readJailRefusals("ab12", async () => "garbage")).toEqual({});
