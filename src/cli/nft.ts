@@ -80,7 +80,10 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
     whose = `uid ${uid}`;
   } else {
     const path = normaliseCgroupPath(values.cgroup!);
-    if (path === null) throw new UsageError(`--cgroup ${values.cgroup}: not a cgroup v2 path (e.g. agents.slice or agents.slice/agent.service)`);
+    if (path === null) throw new UsageError(`--cgroup ${values.cgroup}: not a cgroup v2 path (e.g. agents.slice)`);
+    // nftables matches the cgroup's id, and systemd makes a unit's cgroup anew at each start: a
+    // service's rule would match nothing after its first restart. Its slice stays.
+    if (/\.(?:service|scope)$/.test(path)) throw new UsageError(`--cgroup ${path}: systemd makes a service's or scope's cgroup anew each time it starts, and the rule would match nothing after a restart; give the slice it runs in (e.g. agents.slice)`);
     agent = { cgroup: path };
     whose = `cgroup ${path}`;
   }
@@ -117,5 +120,6 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
     return EXIT.failure;
   }
   out(`applied table inet ${HOST_MODE_TABLE}: ${whose} through sluice\n`);
+  if ("cgroup" in agent) err(`sluice nft apply: note: the rule holds cgroup ${agent.cgroup}'s current id; if that cgroup is removed and made again, apply again\n`);
   return EXIT.ok;
 }

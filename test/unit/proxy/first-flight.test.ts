@@ -69,7 +69,7 @@ describe("the nftables templates take only checked values", () => {
     expect(renderHostModeRules({ uid: 1000, proxyPort: 1, transparentPort: 2, dnsPort: 3 })).toContain("meta skuid 1000 goto agent_nat");
     expect(() => renderHostModeRules({ uid: 0, proxyPort: 1, transparentPort: 2, dnsPort: 3 })).toThrow(/never redirects root/);
     const ports = { proxyPort: 1, transparentPort: 2, dnsPort: 3 };
-    expect(renderHostModeRules({ cgroup: "agents.slice/agent@1.service", ...ports })).toContain('socket cgroupv2 level 2 "agents.slice/agent@1.service" goto agent_nat');
+    expect(renderHostModeRules({ cgroup: "agents.slice/team-a.slice", ...ports })).toContain('socket cgroupv2 level 2 "agents.slice/team-a.slice" goto agent_nat');
     expect(renderHostModeRules({ cgroup: "/sys/fs/cgroup/unified/agents.slice/", ...ports })).toContain('socket cgroupv2 level 1 "agents.slice" goto agent_filter');
     for (const bad of ["", "/", "../etc", "a/../b", "a/./b", 'a" accept; "', "a b", "a\\b", "x/".repeat(40)]) {
       expect(normaliseCgroupPath(bad)).toBeNull();
