@@ -50,6 +50,9 @@ export function clusterPolicy(text: string, source: string, agents: readonly str
   // Not YAML, or not a mapping: parse's own message says where.
   if (doc.errors.length > 0 || !isMap(doc.contents)) validate(own, what);
   const intercept = doc.getIn(["tls", "intercept"]) === true;
+  // Every client in the cluster is a workload with a token: one that dropped it must not shed its
+  // own allow list for the policy's global one.
+  if (doc.getIn(["proxy", "require_agent"]) === false) throw new SidecarError(`${what}: proxy.require_agent: false: in the cluster every agent has a token, and one that sends none must be refused, not given the global allow list; remove the setting`);
   try {
     for (const [path, value] of settings()) doc.setIn(path, value);
     if (intercept) doc.setIn(["tls", "ca"], doc.createNode({ cert_file: `${PATHS.caDir}/tls.crt`, key_file: `${PATHS.caDir}/tls.key` }));

@@ -85,6 +85,17 @@ export function readWorkload(m: Manifest, file: string): Workload {
     });
   }
   checkEntries(pod.volumes, "name", `${at}.spec.volumes`, fail);
+  // What can leave the pod's own network namespace, or change it, is past any NetworkPolicy.
+  if (pod.hostPID === true) fail(`${at}.spec.hostPID`, "true: a process that sees the node's processes can enter the node's network namespace, past the NetworkPolicies that make sluice the only way out");
+  for (const list of CONTAINER_LISTS) {
+    ((pod[list] ?? []) as KubeObject[]).forEach((c, i) => {
+      const sc = isRecord(c.securityContext) ? c.securityContext : {};
+      const caps = isRecord(sc.capabilities) && Array.isArray(sc.capabilities.add) ? (sc.capabilities.add as unknown[]).map((x) => String(x).toUpperCase().replace(/^CAP_/, "")) : [];
+      // SYS_ADMIN (setns, mounts) and ALL reach other namespaces; NET_ADMIN and NET_RAW stay in the pod's, which the NetworkPolicies fence from outside.
+      const strong = caps.filter((x) => x === "SYS_ADMIN" || x === "ALL");
+      if (sc.privileged === true || strong.length > 0) fail(`${at}.spec.${list}.${i}.securityContext`, `${sc.privileged === true ? "privileged" : `adds ${strong.join(", ")}`}: such a container can change or leave its network namespace, past the NetworkPolicies that make sluice the only way out`);
+    });
+  }
   return { manifest: m, template: spec.template, podSelector: podSelector(m, spec, template, at, fail) };
 }
 
@@ -133,9 +144,15 @@ export function injectWorkload(w: Workload, agent: string, injection: Injection,
   object.metadata = { name, namespace: own ?? namespace, ...restMeta };
   const pod = dig(object, [...w.template, "spec"]) as KubeObject;
 
-  const envNames = new Set(injection.env.map((e) => e.name));
-  const mountPaths = new Set(injection.mounts.map((v) => v.mountPath));
-  const volumeNames = new Set(injection.volumes.map((v) => v.name));
+  // What an earlier run put in (its annotation) goes too, even where this run puts in less (no
+  // CA, no NO_PROXY): a workload never keeps a setting of sluice's that no run asked for.
+  const before = injectedBefore(object, `${describe(file, m)}: metadata.annotations.${INJECTED_ANNOTATION}`);
+  const envNames = new Set([...injection.env.map((e) => e.name), ...before.env]);
+  const mountPaths = new Set([...injection.mounts.map((v) => v.mountPath), ...before.volumeMounts]);
+  const volumeNames = new Set([...injection.volumes.map((v) => v.name), ...before.volumes]);
+  const injected = injectedAnnotation(injection);
+  const meta = object.metadata as KubeObject;
+  meta.annotations = { ...((meta.annotations as Record<string, string> | undefined) ?? {}), [INJECTED_ANNOTATION]: injected };
   const removePod: KubeObject = {};
   const addPod: KubeObject = {};
   for (const list of CONTAINER_LISTS) {
@@ -160,8 +177,8 @@ export function injectWorkload(w: Workload, agent: string, injection: Injection,
   // A patch names its target as the original does (kustomize matches on kind, name and
   // namespace); the kustomization's `namespace:` then moves everything into `namespace`.
   const head = { apiVersion: m.object.apiVersion, kind: m.kind, metadata: { name: m.name, ...(m.namespace !== undefined ? { namespace: m.namespace } : {}) } };
-  const patch = (podSpec: KubeObject): KubeObject => ({ ...head, ...nest([...w.template, "spec"], podSpec) });
-  const patches = Object.keys(removePod).length > 0 ? [patch(removePod), patch(addPod)] : [patch(addPod)];
+  const patch = (podSpec: KubeObject, annotate = false): KubeObject => ({ ...head, ...(annotate ? { metadata: { ...head.metadata, annotations: { [INJECTED_ANNOTATION]: injected } } } : {}), ...nest([...w.template, "spec"], podSpec) });
+  const patches = Object.keys(removePod).length > 0 ? [patch(removePod), patch(addPod, true)] : [patch(addPod, true)];
   return { workload: w, agent, object, patches };
 }
 
@@ -171,7 +188,7 @@ export function injectWorkload(w: Workload, agent: string, injection: Injection,
  * twice in a list is refused: which of the two the workload meant is anyone's guess.
  */
 function replaceEntries(owner: KubeObject, field: string, key: string, keys: ReadonlySet<string | undefined>, ours: readonly object[], where: string): { removed: KubeObject[] } {
-  if (ours.length === 0) return { removed: [] };
+  if (keys.size === 0) return { removed: [] };
   const list = (owner[field] ?? []) as KubeObject[];
   const present = list.filter((e) => keys.has(e[key] as string));
   const seen = new Set<unknown>();
@@ -181,6 +198,37 @@ function replaceEntries(owner: KubeObject, field: string, key: string, keys: Rea
   }
   owner[field] = [...list.filter((e) => !keys.has(e[key] as string)), ...structuredClone(ours)];
   return { removed: present.map((e) => ({ [key]: e[key], $patch: "delete" })) };
+}
+
+/** Where a workload says what sluice put in it: env names, mount paths and volume names, as JSON. */
+export const INJECTED_ANNOTATION = "sluice/injected";
+
+interface Injected {
+  readonly env: readonly string[];
+  readonly volumeMounts: readonly string[];
+  readonly volumes: readonly string[];
+}
+
+function injectedAnnotation(i: Injection): string {
+  const names = (list: readonly object[], key: string) => list.map((e) => String((e as Record<string, unknown>)[key]));
+  return JSON.stringify({ env: names(i.env, "name"), volumeMounts: names(i.mounts, "mountPath"), volumes: names(i.volumes, "name") } satisfies Injected);
+}
+
+/** What an earlier run's annotation says it put in; nothing when there is none. Not sluice's shape: an error. */
+function injectedBefore(object: KubeObject, where: string): Injected {
+  const raw = ((object.metadata as KubeObject | undefined)?.annotations as Record<string, unknown> | undefined)?.[INJECTED_ANNOTATION];
+  if (raw === undefined) return { env: [], volumeMounts: [], volumes: [] };
+  let parsed: unknown;
+  try {
+    parsed = typeof raw === "string" ? JSON.parse(raw) : null;
+  } catch {
+    parsed = null;
+  }
+  const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === "string");
+  if (!isRecord(parsed) || !strings(parsed.env) || !strings(parsed.volumeMounts) || !strings(parsed.volumes)) {
+    throw new SidecarError(`${where}: not what sluice writes there (JSON lists env, volumeMounts, volumes); remove the annotation`);
+  }
+  return parsed as unknown as Injected;
 }
 
 const patchList = (field: string, entries: readonly object[]): KubeObject => (entries.length > 0 ? { [field]: structuredClone(entries) } : {});

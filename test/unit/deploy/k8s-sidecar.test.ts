@@ -216,6 +216,25 @@ describe("init sidecar: the pieces", () => {
     expect(JSON.stringify(containers)).not.toContain("proxy.corp.example");
   });
 
+  test("run again with fewer options, the workload keeps nothing of sluice's the new run did not ask for; the user's own entries stay", () => {
+    // First: the CA (interception) and NO_PROXY; then the same output with neither.
+    const first = generateSidecar({ ...inputFor(CASES[2]!), network: { ...inputFor(CASES[2]!).network, noProxyCluster: true, apiServerCidrs: ["172.20.0.10/32"] } });
+    const firstPod = JSON.stringify(podSpec(first.workloads[0]!.object));
+    for (const seen of ["NO_PROXY", "SSL_CERT_FILE", "/etc/sluice-ca", '"sluice-ca"']) expect(firstPod).toContain(seen);
+    const again = generateSidecar({ ...inputFor(CASES[0]!), specText: emitYaml(first), specFile: "sidecar.yaml" });
+    const pod = podSpec(again.workloads[0]!.object);
+    const text = JSON.stringify(pod);
+    for (const gone of ["NO_PROXY", "no_proxy", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "/etc/sluice-ca", '"sluice-ca"']) expect(text).not.toContain(gone);
+    expect(text).toContain("HTTPS_PROXY");
+    // And the kustomization does the same to the first run's output.
+    const built = kustomizeBuild(emitKustomize(again));
+    expect(JSON.stringify(built.find((o) => o.kind === "CronJob"))).not.toContain("NO_PROXY");
+    // A NO_PROXY of the user's own (not in the annotation) is left alone.
+    const own = emitYaml(generateSidecar(inputFor(CASES[0]!))).replace("- name: SLUICE_AGENT_TOKEN", "- name: NO_PROXY\n              value: localhost\n            - name: SLUICE_AGENT_TOKEN");
+    const kept = JSON.stringify(podSpec(generateSidecar({ ...inputFor(CASES[0]!), specText: own, specFile: "sidecar.yaml" }).workloads[0]!.object));
+    expect(kept).toContain('"name":"NO_PROXY","value":"localhost"');
+  });
+
   test("a workload's agent listed in the policy keeps its egress lists and gets its token from the Secret", () => {
     const policyText = "version: 1\nagents:\n  - name: web\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n    egress: { allow: [api.github.com] }\n";
     const s = generateSidecar({ ...inputFor(CASES[0]!), policyText, policySource: "team.yaml" });
