@@ -134,5 +134,11 @@ export function podDependencies(config: Config): string[] {
   config.dlp.known_secrets.env.forEach((e, i) => out.push(`dlp.known_secrets.env.${i}: ${e}`));
   config.dlp.known_secrets.files.forEach((f, i) => out.push(`dlp.known_secrets.files.${i}: ${f}`));
   config.tls.extra_ca_files.forEach((f, i) => out.push(`tls.extra_ca_files.${i}: ${f}`));
+  // Agents that are not workloads of this run keep the token files the operator gave them.
+  config.agents.forEach((a, i) => {
+    if (a.token_file !== undefined && !a.token_file.startsWith(`${PATHS.agentTokens}/`)) out.push(`agents.${i}.token_file: ${a.token_file}`);
+  });
+  if (config.mcp.baselines_file !== undefined) out.push(`mcp.baselines_file: ${config.mcp.baselines_file}`);
+  if (config.tls.ca !== undefined && !config.tls.ca.key_file.startsWith(`${PATHS.caDir}/`)) out.push(`tls.ca.key_file: ${config.tls.ca.key_file}`);
   return out;
 }

@@ -275,6 +275,10 @@ describe("init sidecar: the pieces", () => {
     expect(s.warnings[0]).toContain("dlp.known_secrets.env.0: OPENAI_API_KEY");
     expect(s.warnings[1]).toContain("--api-server-cidr");
     expect(generateSidecar(base).warnings).toEqual([]);
+    // Files the pod does not get: another agent's token, the MCP baselines, a CA without interception.
+    const more = "version: 1\nagents:\n  - { name: laptop, token_file: /etc/tokens/laptop }\nmcp: { baselines_file: /var/lib/pins.db }\ntls: { ca: { cert_file: /etc/ca.pem, key_file: /etc/ca.key } }\n";
+    const w = generateSidecar({ ...base, policyText: more }).warnings.join("\n");
+    for (const k of ["agents.0.token_file: /etc/tokens/laptop", "mcp.baselines_file: /var/lib/pins.db", "tls.ca.key_file: /etc/ca.key"]) expect(w).toContain(k);
   });
 
   test("the golden directory holds no stale case or mode", () => {
