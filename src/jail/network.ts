@@ -79,11 +79,8 @@ export function planJail(pool: string): JailPlan {
 export function createJailNetwork(p: JailPlan): void {
   mkdirSync(JAIL_PIDS, { recursive: true, mode: 0o700 });
   writeFileSync(join(JAIL_PIDS, p.id), `${process.pid}\n`, { mode: 0o600 });
-  run(["ip", "netns", "add", p.netns]);
-  run(["ip", "link", "add", p.vethHost, "type", "veth", "peer", "name", p.vethJail]);
-  run(["ip", "link", "set", p.vethJail, "netns", p.netns]);
-  run(["ip", "addr", "add", `${p.hostIp}/30`, "dev", p.vethHost]);
-  run(["ip", "link", "set", p.vethHost, "up"]);
+  // One ip process for all of it (`-batch` stops at the first command that fails).
+  run(["ip", "-batch", "-"], [`netns add ${p.netns}`, `link add ${p.vethHost} type veth peer name ${p.vethJail}`, `link set ${p.vethJail} netns ${p.netns}`, `addr add ${p.hostIp}/30 dev ${p.vethHost}`, `link set ${p.vethHost} up`, ""].join("\n"));
 }
 
 /**
@@ -94,10 +91,7 @@ export function configureJailNamespace(p: JailPlan): void {
   const inNs = ["ip", "netns", "exec", p.netns];
   // No IPv6 at all inside: nothing to leak through, and clients fall back to IPv4 at once.
   run([...inNs, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]);
-  run([...inNs, "ip", "addr", "add", `${p.jailIp}/30`, "dev", p.vethJail]);
-  run([...inNs, "ip", "link", "set", p.vethJail, "up"]);
-  run([...inNs, "ip", "link", "set", "lo", "up"]);
-  run([...inNs, "ip", "route", "add", "default", "via", p.hostIp]);
+  run(["ip", "-n", p.netns, "-batch", "-"], [`addr add ${p.jailIp}/30 dev ${p.vethJail}`, `link set ${p.vethJail} up`, "link set lo up", `route add default via ${p.hostIp}`, ""].join("\n"));
   run([...inNs, "nft", "-f", "-"], renderNamespaceRules({ table: p.table }));
   // `ip netns exec` bind-mounts /etc/netns/<ns>/resolv.conf over /etc/resolv.conf.
   mkdirSync(join(NETNS_ETC, p.netns), { recursive: true });
