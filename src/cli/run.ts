@@ -118,9 +118,6 @@ export async function runCommand(args: string[]): Promise<number> {
 }
 
 async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>, label?: string, jailId?: string): Promise<number> {
-  // Compiling the rule packs (thousands of lexicon phrases, YAML parsed, automata built) leaves
-  // tens of MB of garbage; collect it before serving rather than whenever the collector gets to it.
-  Bun.gc(true);
   const home = sluiceHome();
   let loaded = initial;
   let killswitch = false;
@@ -428,6 +425,9 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
     admin_auth_file: token.path,
   });
   event(`started sluice ${BUILD.version}${label ? ` (${label})` : ""}`, "lifecycle.start", { kind: "lifecycle" });
+  // Compiling the rule packs (thousands of lexicon phrases, YAML parsed) leaves tens of MB of
+  // garbage: collected now, once listening, rather than whenever the collector gets to it.
+  setTimeout(() => Bun.gc(true), 0);
   // A jail's own sluice: what the jail's nftables rules refused never reaches it as traffic;
   // their counters are read and each increase recorded as a refusal of the jail's agent.
   refusals =
