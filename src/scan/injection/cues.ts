@@ -179,6 +179,13 @@ export const NEGATION_AFTER_CLASS = "negation-after";
  */
 export const CONDITION_CLASS = "negation-void";
 export const VETOED = ["dismiss", "reveal", "promote"] as const;
+/**
+ * Phrases that are not cues though they hold some: "everything you were told about risotto"
+ * (a topic, not the model's instructions), "rules are made to be broken", "rule of thumb",
+ * ".env.example" (a template without secrets). A phrase of this class (no bit) takes every class
+ * from the hits that overlap it.
+ */
+export const INERT_CLASS = "inert";
 export const NEGATION_REACH = 16;
 /**
  * Tool names (`send_email`, `run_shell`): snake_case words with an action in them, one class of
@@ -206,6 +213,7 @@ const CLAUSE_END = /[.,;:!?\n\u3001\u3002\uff0c\uff1b\uff1a\uff01\uff1f]/;
 const NEG_BEFORE = 1;
 const NEG_AFTER = 2;
 const NEG_CONDITION = 4;
+const INERT = 8;
 
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
   const issues: RulePackIssue[] = [];
@@ -219,12 +227,12 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
       continue;
     }
     for (const [name, list] of Object.entries(parsed.data.lexicon.classes)) {
-      if (name === NEGATION_AFTER_CLASS || name === CONDITION_CLASS) {
+      if (name === NEGATION_AFTER_CLASS || name === CONDITION_CLASS || name === INERT_CLASS) {
         for (const raw of list) {
           const stem = raw.endsWith("*");
           const text = stem ? raw.slice(0, -1) : raw;
           const entry = phrases.get(text) ?? { mask: 0, stem, flags: 0 };
-          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : NEG_AFTER;
+          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : name === INERT_CLASS ? INERT : NEG_AFTER;
           phrases.set(text, entry);
         }
         continue;
@@ -319,7 +327,8 @@ function buildCueScanner(
   const masks = Int32Array.from(phrases, (p) => p.mask);
   const flags = Uint8Array.from(phrases, (p) => p.flags);
   const afterReach = Uint8Array.from(phrases, (p) => (isSpacedWordChar(p.text.charCodeAt(0)) ? NEGATION_AFTER_REACH : NEGATION_AFTER_REACH_UNSPACED));
-  const anyNegation = phrases.some((p) => p.flags !== 0) && vetoedMask !== 0;
+  const anyNegation = phrases.some((p) => p.flags & (NEG_BEFORE | NEG_AFTER | NEG_CONDITION)) && vetoedMask !== 0;
+  const anyInert = phrases.some((p) => p.flags & INERT);
   const spaced = Uint8Array.from(texts, (t) => (t.includes(" ") ? 1 : 0));
   // Boundary checks per phrase: 1 = at the start, 2 = at the end, 4 = a discussion phrase, which
   // does not count inside a mail address or host name (`ops@attackers.example`), 8 = a template
@@ -485,9 +494,42 @@ function buildCueScanner(
       findWide(text);
       if (asciiHits > 0 && n > asciiHits) sortHits();
     }
+    if (anyInert) clearInert();
     if (anyNegation) applyVetoes(text);
     if (toolMask !== 0) unverbToolNames(text);
     return n;
+  };
+
+  /**
+   * Takes every class from the hits an inert phrase overlaps (INERT_CLASS). The inert spans are
+   * merged first and each hit is looked up among them, so a text full of inert phrases costs
+   * n log n, not n squared.
+   */
+  const clearInert = () => {
+    const spans: [number, number][] = [];
+    for (let h = 0; h < n; h++) if ((flags[hitPhrases[h]!]! & INERT) !== 0) spans.push([starts[h]!, ends[h]!]);
+    if (spans.length === 0) return;
+    spans.sort((a, b) => a[0] - b[0]);
+    const merged: [number, number][] = [];
+    for (const span of spans) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && span[0] <= last[1]) last[1] = Math.max(last[1], span[1]);
+      else merged.push(span);
+    }
+    for (let k = 0; k < n; k++) {
+      // The last merged span that starts before this hit ends: the only one that can overlap it.
+      let lo = 0;
+      let hi = merged.length - 1;
+      let at = -1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        if (merged[mid]![0] < ends[k]!) {
+          at = mid;
+          lo = mid + 1;
+        } else hi = mid - 1;
+      }
+      if (at >= 0 && merged[at]![1] > starts[k]!) hitMasks[k] = 0;
+    }
   };
 
   /**

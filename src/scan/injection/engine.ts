@@ -331,7 +331,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // response count as one: a page that shows a format in a code block and names it in
             // inline code shows it twice, it does not give two instructions.
             const rule = weights.get(f.rule) ?? 0;
-            const inArticle = reading.name === "raw" && (discussed(index, f.start, f.end) || quoted(f.start, f.end));
+            // Nobody hides an explanation or a quotation: only shown text is read as one.
+            const inArticle = shown && reading.name === "raw" && (discussed(index, f.start, f.end) || quoted(f.start, f.end));
             const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && inCode(index, f.start, f.end));
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
