@@ -41,7 +41,7 @@ function init(m: RecorderInit): void {
   const onError = (err: unknown) => postMessage({ type: "error", error: describeError(err) });
   try {
     const key = loadSigningKey({ home: "", file: m.keyFile, create: false });
-    recorder = openRecorder({ ...m.options, key, onError, afterTick: publishFailure });
+    recorder = openRecorder({ ...m.options, key, onError, afterTick: publishFailure, onTreeHead: exportTreeHead });
     copy = createJsonlWriter({ file: m.copy, onError });
     const x = m.exports;
     if (x?.syslog) exports.push(createSyslogExporter({ protocol: x.syslog.protocol, host: x.syslog.host, port: x.syslog.port, facility: facilityCode(x.syslog.facility), appName: x.syslog.appName, onError }));
@@ -53,11 +53,35 @@ function init(m: RecorderInit): void {
   postMessage({ type: "ready", opened: recorder.opened });
 }
 
+/**
+ * Tree heads go to the exports too (not to audit.file's plain copy of the records), so that the
+ * exported lines are the log itself, in its order: a collector's copy verifies like the log
+ * (`sluice audit verify --otlp`). A head made while a record is appended covers that record, so
+ * it waits until the record has gone out.
+ */
+let appending = false;
+let headsWaiting: string[] = [];
+function exportTreeHead(line: string): void {
+  if (appending) headsWaiting.push(line);
+  else for (const x of exports) x.send(line);
+}
+
 function records(lines: readonly string[]): void {
   for (const line of lines) {
-    const sealed = recorder!.append(JSON.parse(line) as object);
+    appending = true;
+    let sealed: string;
+    try {
+      sealed = recorder!.append(JSON.parse(line) as object);
+    } finally {
+      appending = false;
+    }
     copy!.writeLine(sealed);
     for (const x of exports) x.send(sealed);
+    if (headsWaiting.length > 0) {
+      const heads = headsWaiting;
+      headsWaiting = [];
+      for (const head of heads) exportTreeHead(head);
+    }
   }
   publishFailure();
   // Done (and with fsync: always, on disk or failed): a waiting proxy thread goes on.

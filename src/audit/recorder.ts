@@ -41,6 +41,8 @@ export interface RecorderOptions {
   readonly onError?: (err: unknown) => void;
   /** Called after each tick's flush or sync (recorder-worker.ts publishes failure() from it). */
   readonly afterTick?: () => void;
+  /** Each signed tree head's line, once written (recorder-worker.ts exports it after the record it covers). */
+  readonly onTreeHead?: (line: string) => void;
 }
 
 export interface Recorder extends AuditSink {
@@ -188,6 +190,7 @@ export function openRecorder(opts: RecorderOptions): Recorder {
       trigger,
     });
     sync();
+    opts.onTreeHead?.(line);
     // head.json lets verify notice a cut tail: it names a tree head the log must still contain.
     const tmp = join(opts.dir, `${HEAD_FILE}.tmp`);
     try {

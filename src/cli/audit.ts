@@ -4,10 +4,12 @@
  * both resolve the same config the same way).
  */
 import type { KeyObject } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { publicKeyFromPem } from "../audit/log-format.ts";
+import { HEAD_FILE, publicKeyFromPem, segmentName, TREE_HEAD_KIND } from "../audit/log-format.ts";
+import { OtlpStreamError, sealedLinesByInstance } from "../audit/otlp-stream.ts";
 import { AuditLogError } from "../audit/recorder.ts";
 import { rotateSigningKey } from "../audit/rotate-key.ts";
 import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
@@ -20,6 +22,7 @@ import { receiptCommand, verifyProofCommand } from "./audit-receipt.ts";
 import { SHOW_USAGE, showCommand } from "./audit-show.ts";
 
 export const HELP = `Usage: sluice audit verify [DIR] [--pubkey FILE] [--config FILE] [--json]
+       sluice audit verify --otlp FILE [--instance ID] --pubkey FILE [--json]
        sluice audit pubkey [--config FILE]
        ${SHOW_USAGE}
        sluice audit receipt SEQ|ID [DIR] [--config FILE]
@@ -35,6 +38,11 @@ verify   checks the signed decision log in DIR (default: audit.dir of the config
          Without it, the key is read from the signing key on this host (audit.signing_key_file,
          else SLUICE_HOME/audit-signing-key.pem): only --pubkey with a key kept elsewhere makes
          the check independent of this host.
+         --otlp FILE: checks instead the lines a log pipeline collected from audit.export.stdout
+         (OTLP/JSON, one request per line; - reads stdin): every record and tree head of one
+         replica (--instance, its service.instance.id; needed when FILE holds several), checked
+         as the log is; other lines (sluice's own log) are skipped. The last tree head collected
+         stands for head.json, so a tail cut from the collection after it does not show.
 pubkey   prints the public key of the signing key (SPKI PEM), and its key id on stderr.
 show     prints the records of the log (DIR as for verify) as a table, or with --json the
          lines as logged; it reads, it does not verify. Tree heads only with --tree-heads.
@@ -154,11 +162,15 @@ async function pubkeyCommand(args: string[], out: (s: string) => void, err: (s: 
 async function verifyCommand(args: string[], out: (s: string) => void, err: (s: string) => void, env: NodeJS.ProcessEnv): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { config: { type: "string", short: "c" }, pubkey: { type: "string" }, json: { type: "boolean", default: false } },
+    options: { config: { type: "string", short: "c" }, pubkey: { type: "string" }, json: { type: "boolean", default: false }, otlp: { type: "string" }, instance: { type: "string" } },
     strict: true,
     allowPositionals: true,
   });
   if (positionals.length > 1) throw new UsageError(`audit verify takes at most one DIR (got ${positionals.join(" ")})`);
+  if (values.otlp !== undefined) {
+    if (positionals.length > 0) throw new UsageError("audit verify --otlp takes no DIR");
+    if (values.pubkey === undefined) throw new UsageError("audit verify --otlp needs --pubkey FILE (the replicas' public key)");
+  } else if (values.instance !== undefined) throw new UsageError("--instance is for --otlp");
   const loaded = await loadIfNamed(values.config, err);
   // An unusable config is as good as an unreadable log: nothing was checked.
   if (loaded === "invalid") return EXIT.usage;
@@ -183,17 +195,38 @@ async function verifyCommand(args: string[], out: (s: string) => void, err: (s: 
   }
 
   let report: ReturnType<typeof verifyLog>;
+  let shown = dir;
+  let scratch: string | null = null;
   try {
-    report = verifyLog({ dir, publicKey });
+    if (values.otlp !== undefined) {
+      // The collected lines become a log directory of one segment, its last tree head head.json.
+      const source = values.otlp === "-" ? "stdin" : values.otlp;
+      const text = values.otlp === "-" ? await Bun.stdin.text() : readFileSync(values.otlp, "utf8");
+      const { byInstance, skipped } = sealedLinesByInstance(text, source);
+      if (skipped > 0) err(`sluice audit verify: skipped ${skipped} line(s) of ${source} that are not OTLP/JSON log requests (sluice's own log, say)\n`);
+      const instances = [...byInstance.keys()];
+      const instance = values.instance ?? (instances.length === 1 ? instances[0]! : undefined);
+      if (instance === undefined) throw new UnreadableLogError(instances.length === 0 ? `${source} holds no records` : `${source} holds several replicas' records: pick one with --instance (${instances.map((i) => i || '""').join(", ")})`);
+      const lines = byInstance.get(instance);
+      if (lines === undefined) throw new UnreadableLogError(`${source} holds no records of instance ${instance} (it has ${instances.map((i) => i || '""').join(", ")})`);
+      scratch = mkdtempSync(join(tmpdir(), "sluice-verify-otlp-"));
+      writeFileSync(join(scratch, segmentName(1)), `${lines.join("\n")}\n`);
+      const lastHead = lines.findLast((l) => l.includes(`"kind":"${TREE_HEAD_KIND}"`));
+      if (lastHead !== undefined) writeFileSync(join(scratch, HEAD_FILE), `${lastHead}\n`);
+      shown = `${source}${instance ? ` (instance ${instance})` : ""}`;
+      report = verifyLog({ dir: scratch, publicKey });
+    } else report = verifyLog({ dir, publicKey });
   } catch (e) {
     // Whatever stopped the walk, nothing was shown tampered: unreadable (2), never 1.
-    err(`sluice audit verify: ${e instanceof UnreadableLogError ? e.message : `cannot read the log: ${String(e)}`}\n`);
+    err(`sluice audit verify: ${e instanceof UnreadableLogError || e instanceof OtlpStreamError ? e.message : `cannot read the log: ${String(e)}`}\n`);
     return EXIT.usage;
+  } finally {
+    if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
   }
   if (values.json) {
-    out(`${JSON.stringify({ dir, ok: report.problem === null, ...report })}\n`);
+    out(`${JSON.stringify({ dir: shown, ok: report.problem === null, ...report })}\n`);
   } else {
-    out(`dir:        ${dir}\nkey:        ${report.keyId} from ${keySource}\n`);
+    out(`${values.otlp !== undefined ? "collected:" : "dir:      "}  ${shown}\nkey:        ${report.keyId} from ${keySource}\n`);
     if (report.keys.length > 1) out(`keys:       ${report.keys.join(" -> ")} (handed over by key_rotation records)\n`);
     out(`records:    ${report.records} in ${report.segments} segment(s), ${report.treeHeads} signed tree head(s)\n`);
     if (report.lastSigned) out(`last head:  size ${report.lastSigned.treeSize}, root ${report.lastSigned.root}, ${report.lastSigned.time}\n`);

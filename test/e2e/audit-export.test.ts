@@ -141,6 +141,48 @@ describe("audit.export", () => {
     T,
   );
 
+  test(
+    "OTLP on stdout carries the tree heads too: what a pipeline collected verifies as the log does (audit verify --otlp), and a change to it shows",
+    async () => {
+      const dir = tempDir("slt-audit-export-otlp-verify-");
+      const s = await traffic(["export: { stdout: otlp }", "checkpoint_every: { records: 2 }"], dir);
+      expect((await curlThrough(s.proxyUrl, `${echo.url}/exported-third`)).status).toBe(200);
+      expect(await s.stop()).toBe(0);
+      const collected = s.lines.filter((l) => "resourceLogs" in l).map((l) => JSON.stringify(l));
+      type Body = { resourceLogs: { scopeLogs: { logRecords: { body: { stringValue: string } }[] }[] }[] };
+      const bodies = collected.map((l) => (JSON.parse(l) as Body).resourceLogs[0]!.scopeLogs[0]!.logRecords[0]!.body.stringValue);
+      // Exactly the log, in its order: records and tree heads (the closing one included).
+      expect(bodies).toEqual(logLines(join(dir, "log")));
+      expect(bodies.filter((b) => b.includes('"kind":"tree_head"')).length).toBeGreaterThan(1);
+      const pub = join(dir, "pub.pem");
+      writeFileSync(pub, Bun.spawnSync([BIN, "audit", "pubkey"], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", SLUICE_HOME: s.home } }).stdout);
+      const verify = (lines: string[]) => {
+        const file = join(dir, `collected-${Math.random().toString(36).slice(2)}.jsonl`);
+        writeFileSync(file, `${lines.join("\n")}\n`);
+        const r = Bun.spawnSync([BIN, "audit", "verify", "--otlp", file, "--pubkey", pub], { stdout: "pipe", stderr: "pipe" });
+        return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
+      };
+      // sluice's own log lines mixed in (kubectl logs gives stdout and stderr as one stream): skipped.
+      const ok = verify([JSON.stringify({ level: "info", msg: "sluice ready" }), ...collected]);
+      expect([ok.code, ok.err]).toEqual([0, expect.stringContaining("skipped 1 line(s)")]);
+      expect(ok.out).toContain("result:     ok");
+      // One record changed in the collection (allow made block): modified, at its seq.
+      const i = bodies.findIndex((b) => b.includes("/exported-allowed"));
+      const changed = [...collected];
+      changed[i] = changed[i]!.replace(String.raw`\"verdict\":\"allow\"`, String.raw`\"verdict\":\"block\"`);
+      expect(changed[i]).not.toBe(collected[i]);
+      const tampered = verify(changed);
+      expect(tampered.code).toBe(1);
+      expect(tampered.out).toContain("TAMPERED: modified");
+      // One line dropped: the chain breaks there.
+      expect(verify(collected.filter((_, k) => k !== i)).code).toBe(1);
+      // Not OTLP, or no --pubkey: unreadable / usage (2).
+      expect(verify(["not json"]).code).toBe(2);
+      expect(Bun.spawnSync([BIN, "audit", "verify", "--otlp", pub]).exitCode).toBe(2);
+    },
+    T,
+  );
+
   test("a collector address that is not ip:port, an unknown facility: the config is refused", async () => {
     const dir = tempDir("slt-audit-export-bad-");
     for (const [yaml, why] of [
