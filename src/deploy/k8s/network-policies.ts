@@ -32,10 +32,11 @@ export interface NetworkOptions {
 /**
  * Not the internet, by default: RFC 1918, CGNAT (RFC 6598, some clusters' pod ranges), IPv6
  * unique-local (RFC 4193) and, always, link-local (RFC 3927, RFC 4291 §2.5.6: the metadata
- * endpoints live there).
+ * endpoints live there) and Azure's WireServer (a public address that serves instance metadata,
+ * as net/classify.ts lists it).
  */
 const DEFAULT_BLOCKED = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
-const LINK_LOCAL = ["169.254.0.0/16", "fe80::/10"];
+const LINK_LOCAL = ["169.254.0.0/16", "168.63.129.16/32", "fe80::/10"];
 
 /** The API server's usual ports (443 behind most managed clusters' endpoints, 6443 kubeadm's). */
 const API_SERVER_PORTS = [443, 6443];
