@@ -41,11 +41,12 @@ function init(m: RecorderInit): void {
   const onError = (err: unknown) => postMessage({ type: "error", error: describeError(err) });
   try {
     const key = loadSigningKey({ home: "", file: m.keyFile, create: false });
-    recorder = openRecorder({ ...m.options, key, onError, afterTick: publishFailure, onTreeHead: exportTreeHead });
-    copy = createJsonlWriter({ file: m.copy, onError });
+    // Exports first: what opening the log writes (a `recovered` record) goes out too.
     const x = m.exports;
     if (x?.syslog) exports.push(createSyslogExporter({ protocol: x.syslog.protocol, host: x.syslog.host, port: x.syslog.port, facility: facilityCode(x.syslog.facility), appName: x.syslog.appName, onError }));
     if (x?.stdout === "otlp") exports.push(createStdoutOtlpExporter({ serviceInstanceId: hostname(), onError }));
+    recorder = openRecorder({ ...m.options, key, onError, afterTick: publishFailure, ...(exports.length > 0 ? { onWritten: exportWritten } : {}) });
+    copy = createJsonlWriter({ file: m.copy, onError });
   } catch (err) {
     postMessage({ type: "failed", name: err instanceof Error ? err.name : "Error", message: err instanceof Error ? err.message : String(err) });
     return;
@@ -54,35 +55,20 @@ function init(m: RecorderInit): void {
 }
 
 /**
- * Tree heads go to the exports too (not to audit.file's plain copy of the records), so that the
- * exported lines are the log itself, in its order: a collector's copy verifies like the log
- * (`sluice audit verify --otlp`). A head made while a record is appended covers that record, so
- * it waits until the record has gone out.
+ * Every line the log writes (records, tree heads, a `recovered` record), once written and in the
+ * log's order, goes to the exports: a collector's copy is the log itself, and verifies as it
+ * does (`sluice audit verify --otlp`). audit.file's plain copy has the records only.
  */
-let appending = false;
-let headsWaiting: string[] = [];
-function exportTreeHead(line: string): void {
-  if (appending) headsWaiting.push(line);
-  else for (const x of exports) x.send(line);
+function exportWritten(lines: string): void {
+  let start = 0;
+  for (let nl = lines.indexOf("\n"); nl >= 0; start = nl + 1, nl = lines.indexOf("\n", start)) {
+    const line = lines.slice(start, nl);
+    for (const x of exports) x.send(line);
+  }
 }
 
 function records(lines: readonly string[]): void {
-  for (const line of lines) {
-    appending = true;
-    let sealed: string;
-    try {
-      sealed = recorder!.append(JSON.parse(line) as object);
-    } finally {
-      appending = false;
-    }
-    copy!.writeLine(sealed);
-    for (const x of exports) x.send(sealed);
-    if (headsWaiting.length > 0) {
-      const heads = headsWaiting;
-      headsWaiting = [];
-      for (const head of heads) exportTreeHead(head);
-    }
-  }
+  for (const line of lines) copy!.writeLine(recorder!.append(JSON.parse(line) as object));
   publishFailure();
   // Done (and with fsync: always, on disk or failed): a waiting proxy thread goes on.
   Atomics.add(shared!, SHARED.done, lines.length);

@@ -41,8 +41,12 @@ export interface RecorderOptions {
   readonly onError?: (err: unknown) => void;
   /** Called after each tick's flush or sync (recorder-worker.ts publishes failure() from it). */
   readonly afterTick?: () => void;
-  /** Each signed tree head's line, once written (recorder-worker.ts exports it after the record it covers). */
-  readonly onTreeHead?: (line: string) => void;
+  /**
+   * Whole lines (records and tree heads, each ending in a newline) once they are written to the
+   * segment, in the log's order: what recorder-worker.ts exports, so an export never holds a line
+   * the log does not (a crash before the write loses it from both).
+   */
+  readonly onWritten?: (lines: string) => void;
 }
 
 export interface Recorder extends AuditSink {
@@ -139,11 +143,24 @@ export function openRecorder(opts: RecorderOptions): Recorder {
     // A failure is reported through failure(); the lines not written go first next time (past
     // writeBatch's bound the oldest are dropped, and verify says so: deleted).
     let error = false;
-    batch = writeBatch(fd, batch, (err) => {
-      error = true;
-      fail(err);
-    });
+    batch = writeBatch(
+      fd,
+      batch,
+      (err) => {
+        error = true;
+        fail(err);
+      },
+      opts.onWritten && written,
+    );
     if (!error) dirty = true;
+  };
+  // A write cut short mid-line (a full disk) leaves the line's start here until its end is written.
+  let partial = "";
+  const written = (text: string) => {
+    const all = partial + text;
+    const end = all.lastIndexOf("\n") + 1;
+    partial = all.slice(end);
+    if (end > 0) opts.onWritten!(all.slice(0, end));
   };
   /** Writes and syncs everything appended so far; healthy again only once that worked. */
   const sync = () => {
@@ -190,7 +207,6 @@ export function openRecorder(opts: RecorderOptions): Recorder {
       trigger,
     });
     sync();
-    opts.onTreeHead?.(line);
     // head.json lets verify notice a cut tail: it names a tree head the log must still contain.
     const tmp = join(opts.dir, `${HEAD_FILE}.tmp`);
     try {

@@ -28,7 +28,7 @@ const MAX_PENDING_BYTES = 16 * 1024 * 1024;
  * request path that happened to trigger the write. The rest of a half-written line goes first
  * next time, so the line ends whole once the destination takes it.
  */
-export function writeBatch(fd: number, batch: string, onError: (err: unknown) => void): string {
+export function writeBatch(fd: number, batch: string, onError: (err: unknown) => void, written?: (text: string) => void): string {
   const buf = Buffer.from(batch, "utf8");
   let off = 0;
   while (off < buf.length) {
@@ -40,10 +40,12 @@ export function writeBatch(fd: number, batch: string, onError: (err: unknown) =>
         continue;
       }
       onError(err);
+      if (off > 0) written?.(buf.subarray(0, off).toString("utf8"));
       const rest = buf.subarray(off).toString("utf8");
       return rest.length > MAX_PENDING_BYTES ? rest.slice(rest.indexOf("\n", rest.length - MAX_PENDING_BYTES) + 1) : rest;
     }
   }
+  written?.(batch);
   return "";
 }
 

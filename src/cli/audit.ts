@@ -223,6 +223,10 @@ async function verifyCommand(args: string[], out: (s: string) => void, err: (s: 
   } finally {
     if (scratch !== null) rmSync(scratch, { recursive: true, force: true });
   }
+  // What a pipeline collected is only as good as the signatures in it: with none, nothing is
+  // vouched for by the key (anyone can chain records from genesis), so that is a failure.
+  const unsigned = values.otlp !== undefined && report.problem === null && report.treeHeads === 0 && report.records > 0;
+  if (unsigned) report = { ...report, problem: { kind: "bad_signature", seq: 0, segment: shown, detail: "no signed tree head in the collection: nothing in it is vouched for by the key" } };
   if (values.json) {
     out(`${JSON.stringify({ dir: shown, ok: report.problem === null, ...report })}\n`);
   } else {
@@ -231,7 +235,7 @@ async function verifyCommand(args: string[], out: (s: string) => void, err: (s: 
     out(`records:    ${report.records} in ${report.segments} segment(s), ${report.treeHeads} signed tree head(s)\n`);
     if (report.lastSigned) out(`last head:  size ${report.lastSigned.treeSize}, root ${report.lastSigned.root}, ${report.lastSigned.time}\n`);
     if (report.problem === null) {
-      if (report.unsignedTail > 0) out(`note:       ${report.unsignedTail} chained record(s) after the last signed tree head (a running sluice, or a crash); a cut there would not show\n`);
+      if (report.unsignedTail > 0) out(`note:       ${report.unsignedTail} chained record(s) after the last signed tree head (a running sluice, or a crash) are not vouched for by the key: a cut there, or records made up there, would not show\n`);
       out("result:     ok\n");
     } else {
       const p = report.problem;

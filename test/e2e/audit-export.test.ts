@@ -176,6 +176,19 @@ describe("audit.export", () => {
       expect(tampered.out).toContain("TAMPERED: modified");
       // One line dropped: the chain breaks there.
       expect(verify(collected.filter((_, k) => k !== i)).code).toBe(1);
+      // As a pipeline delivers: out of order, some lines twice, another service's record in between.
+      const foreign = JSON.stringify({ resourceLogs: [{ resource: { attributes: [] }, scopeLogs: [{ scope: { name: "other.app" }, logRecords: [{ body: { stringValue: "hello" } }] }] }] });
+      const shuffled = [...collected].reverse();
+      const delivered = verify([...shuffled.slice(0, 2), foreign, ...shuffled, collected[0]!]);
+      expect(delivered.code).toBe(0);
+      expect(delivered.out).toContain("result:     ok");
+      // Records before the first tree head, alone: a chain anyone could have made from genesis,
+      // nothing in it vouched for by the key: a failure.
+      const firstHead = bodies.findIndex((b) => b.includes('"kind":"tree_head"'));
+      expect(firstHead).toBeGreaterThan(0);
+      const unsigned = verify(collected.slice(0, firstHead));
+      expect(unsigned.code).toBe(1);
+      expect(unsigned.out).toContain("no signed tree head");
       // Not OTLP, or no --pubkey: unreadable / usage (2).
       expect(verify(["not json"]).code).toBe(2);
       expect(Bun.spawnSync([BIN, "audit", "verify", "--otlp", pub]).exitCode).toBe(2);
