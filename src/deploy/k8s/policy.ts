@@ -97,6 +97,14 @@ function setAgents(doc: Document, agents: readonly string[]): void {
     doc.set("agents", list);
   }
   if (!isSeq(list)) return; // not a list: the validation that follows says so
+  // An agent of a workload an earlier run had and this one has not (its token file is one the
+  // generator names): gone, so its token can neither linger valid nor keep sluice from starting.
+  const ours = new Set(agents);
+  list.items = list.items.filter((item) => {
+    if (!isMap(item)) return true;
+    const file = item.get("token_file");
+    return !(typeof file === "string" && file.startsWith(`${PATHS.agentTokens}/`) && !ours.has(String(item.get("name"))));
+  });
   for (const agent of agents) {
     const existing = list.items.find((item) => isMap(item) && item.get("name") === agent);
     if (isMap(existing)) {

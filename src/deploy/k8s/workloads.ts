@@ -85,14 +85,20 @@ export function readWorkload(m: Manifest, file: string): Workload {
     });
   }
   checkEntries(pod.volumes, "name", `${at}.spec.volumes`, fail);
-  // What can leave the pod's own network namespace, or change it, is past any NetworkPolicy.
+  // What can leave the pod's own network namespace, or reach the node, is past any NetworkPolicy.
   if (pod.hostPID === true) fail(`${at}.spec.hostPID`, "true: a process that sees the node's processes can enter the node's network namespace, past the NetworkPolicies that make sluice the only way out");
+  if (isRecord(pod.securityContext) && isRecord(pod.securityContext.windowsOptions) && pod.securityContext.windowsOptions.hostProcess === true) fail(`${at}.spec.securityContext.windowsOptions.hostProcess`, "true: a host process runs on the node's network, past the NetworkPolicies that make sluice the only way out");
+  ((pod.volumes ?? []) as KubeObject[]).forEach((v, i) => {
+    // The node's files: its container runtime's socket, /proc, /run/netns, / itself are ways onto the node.
+    if (isRecord(v.hostPath)) fail(`${at}.spec.volumes.${i}.hostPath`, `${String(v.hostPath.path)}: a directory of the node's can be a way onto the node (a runtime socket, /proc, /run/netns), past the NetworkPolicies that make sluice the only way out; use another kind of volume`);
+  });
   for (const list of CONTAINER_LISTS) {
     ((pod[list] ?? []) as KubeObject[]).forEach((c, i) => {
       const sc = isRecord(c.securityContext) ? c.securityContext : {};
       const caps = isRecord(sc.capabilities) && Array.isArray(sc.capabilities.add) ? (sc.capabilities.add as unknown[]).map((x) => String(x).toUpperCase().replace(/^CAP_/, "")) : [];
-      // SYS_ADMIN (setns, mounts) and ALL reach other namespaces; NET_ADMIN and NET_RAW stay in the pod's, which the NetworkPolicies fence from outside.
-      const strong = caps.filter((x) => x === "SYS_ADMIN" || x === "ALL");
+      // SYS_ADMIN (setns, mounts), SYS_MODULE (kernel modules), SYS_RAWIO (devices) and ALL reach
+      // past the pod; NET_ADMIN and NET_RAW stay in its network namespace, which the NetworkPolicies fence from outside.
+      const strong = caps.filter((x) => x === "SYS_ADMIN" || x === "SYS_MODULE" || x === "SYS_RAWIO" || x === "ALL");
       if (sc.privileged === true || strong.length > 0) fail(`${at}.spec.${list}.${i}.securityContext`, `${sc.privileged === true ? "privileged" : `adds ${strong.join(", ")}`}: such a container can change or leave its network namespace, past the NetworkPolicies that make sluice the only way out`);
     });
   }

@@ -235,6 +235,14 @@ describe("init sidecar: the pieces", () => {
     expect(kept).toContain('"name":"NO_PROXY","value":"localhost"');
   });
 
+  test("run again without a workload, its agent leaves the policy; an agent of the operator's own stays", () => {
+    const multi = generateSidecar(inputFor(CASES[3]!));
+    expect(multi.policy.config.agents.map((a) => a.name)).toEqual(["deployment-coder", "job-coder", "node-scout"]);
+    const withLaptop = multi.policy.text.replace("agents:\n", "agents:\n  - { name: laptop, token_file: /etc/tokens/laptop }\n");
+    const again = generateSidecar({ ...inputFor(CASES[0]!), policyText: withLaptop });
+    expect(again.policy.config.agents.map((a) => a.name)).toEqual(["laptop", "web"]);
+  });
+
   test("a workload's agent listed in the policy keeps its egress lists and gets its token from the Secret", () => {
     const policyText = "version: 1\nagents:\n  - name: web\n    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n    egress: { allow: [api.github.com] }\n";
     const s = generateSidecar({ ...inputFor(CASES[0]!), policyText, policySource: "team.yaml" });
