@@ -8,6 +8,7 @@
  * dns.listen, all on 127.0.0.1 (the redirect goes to the host itself).
  */
 import { existsSync } from "node:fs";
+import { release } from "node:os";
 import { parseArgs } from "node:util";
 import { readConfig } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -45,10 +46,14 @@ function uidOf(user: string): number {
  * on a host with the hybrid layout (cgroup v1 there, v2 at /sys/fs/cgroup/unified) it then runs
  * in a mount namespace of its own with the v2 hierarchy bound over /sys/fs/cgroup.
  */
+/** Set when nft ran for a hybrid cgroup layout (the caller warns: see applyWarning). */
+let hybridWarning = false;
+
 function nft(input: string | null, args: string[], cgroups = false): { ok: boolean; err: string } {
   let argv = ["nft", ...args];
   if (cgroups && !existsSync("/sys/fs/cgroup/cgroup.controllers")) {
     if (!existsSync("/sys/fs/cgroup/unified/cgroup.controllers")) return { ok: false, err: "no cgroup v2 hierarchy at /sys/fs/cgroup (or /sys/fs/cgroup/unified): --cgroup needs one" };
+    hybridWarning = true;
     argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$@"', "sh", ...argv];
   }
   const r = Bun.spawnSync(argv, { stdin: input === null ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" });
@@ -83,7 +88,8 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
     if (path === null) throw new UsageError(`--cgroup ${values.cgroup}: not a cgroup v2 path (e.g. agents.slice)`);
     // nftables matches the cgroup's id, and systemd makes a unit's cgroup anew at each start: a
     // service's rule would match nothing after its first restart. Its slice stays.
-    if (/\.(?:service|scope)$/.test(path)) throw new UsageError(`--cgroup ${path}: systemd makes a service's or scope's cgroup anew each time it starts, and the rule would match nothing after a restart; give the slice it runs in (e.g. agents.slice)`);
+    // Any component: a slice below a service (user@1000.service/app.slice/...) goes when the service restarts.
+    if (path.split("/").some((c) => /\.(?:service|scope)$/.test(c))) throw new UsageError(`--cgroup ${path}: systemd makes a service's or scope's cgroup (and everything below it) anew each time it starts, and the rule would match nothing after a restart; give a slice outside any service (e.g. agents.slice)`);
     agent = { cgroup: path };
     whose = `cgroup ${path}`;
   }
@@ -121,5 +127,8 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
   }
   out(`applied table inet ${HOST_MODE_TABLE}: ${whose} through sluice\n`);
   if ("cgroup" in agent) err(`sluice nft apply: note: the rule holds cgroup ${agent.cgroup}'s current id; if that cgroup is removed and made again, apply again\n`);
+  // Linux before 5.15 turns cgroup v2 socket matching off for good once the v1 net_cls or
+  // net_prio controller is used, which hybrid hosts may do: the rule would then match nothing.
+  if (hybridWarning) err(`sluice nft apply: warning: this host mixes cgroup v1 and v2; on Linux before 5.15 (this is ${release()}), using the v1 net_cls or net_prio controller turns cgroup v2 socket matching off and the rule would match nothing: prefer --uid there\n`);
   return EXIT.ok;
 }

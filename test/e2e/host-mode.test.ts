@@ -125,6 +125,8 @@ describe("host mode (sluice nft)", () => {
         expect(applied.code).toBe(0);
         expect(applied.out).toContain(`cgroup ${name} through sluice`);
         expect(applied.err).toContain("if that cgroup is removed and made again, apply again");
+        // The layout made here is the hybrid one: the warning about older kernels is given.
+        expect(applied.err).toContain("mixes cgroup v1 and v2");
         // nft matches the cgroup's id, its directory's inode (listed as a number where nft sees no hierarchy).
         expect((await inNs(["nft", "list", "table", "inet", "sluice_host"], false)).out).toContain(`socket cgroupv2 level 1 ${statSync(join(cgroupRoot!, name)).ino} goto agent_nat`);
         // Root's curl in the cgroup: through the transparent listener (an IP literal is refused).
@@ -141,7 +143,9 @@ describe("host mode (sluice nft)", () => {
         expect((await inNs([BIN, "nft", "render", "--host", "--cgroup", "../etc", "--config", config], false)).code).toBe(2);
         // A service's cgroup is made anew at each start: refused, the slice is asked for.
         const service = await inNs([BIN, "nft", "render", "--host", "--cgroup", "agents.slice/agent.service", "--config", config], false);
-        expect([service.code, service.err]).toEqual([2, expect.stringContaining("give the slice it runs in")]);
+        expect([service.code, service.err]).toEqual([2, expect.stringContaining("give a slice outside any service")]);
+        // Below a service too: it goes when the service restarts.
+        expect((await inNs([BIN, "nft", "render", "--host", "--cgroup", "user.slice/user@1000.service/app.slice", "--config", config], false)).code).toBe(2);
         expect((await inNs([BIN, "nft", "render", "--host", "--uid", "nobody", "--cgroup", name, "--config", config], false)).code).toBe(2);
       } finally {
         await inNs([BIN, "nft", "remove"], false);
