@@ -392,6 +392,7 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
   // Handlers go in before the ready line: a signal that arrives between the two would
   // otherwise meet the default disposition and kill the process mid-write.
   let refusals: { stop(): Promise<void> } | null = null;
+  let lastCounterError: string | null = null;
   const stopped = new Promise<number>((resolve) => {
     let stopping = false;
     const stop = async (signal: string) => {
@@ -441,7 +442,12 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
             const reason = refusal === "refused_udp" || refusal === "refused_dot" ? "port_not_allowed" : "blocked_address";
             audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
           },
-          onError: (error) => log.warn("cannot read the jail's nftables counters", { jail: jailId, error }),
+          // Said when it changes, not every 2 s while it lasts.
+          onError: (error) => {
+            if (error === lastCounterError) return;
+            lastCounterError = error;
+            log.warn("cannot read the jail's nftables counters", { jail: jailId, error });
+          },
         });
 
   return stopped;

@@ -112,7 +112,13 @@ let prebuilt: Promise<void> | null = null;
 function prebuiltAutomata(): Promise<void> {
   prebuilt ??= (async () => {
     const file = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.endsWith("automata.bin"));
-    if (file !== undefined) registerAutomata(new Uint8Array(await file.arrayBuffer()));
+    if (file === undefined) return;
+    try {
+      registerAutomata(new Uint8Array(await file.arrayBuffer()));
+    } catch (err) {
+      // A cache, nothing more: without it the same automata are built, a little slower.
+      process.stderr.write(`sluice: the embedded prebuilt automata are unreadable (${err instanceof Error ? err.message : String(err)}); building them instead\n`);
+    }
   })();
   return prebuilt;
 }

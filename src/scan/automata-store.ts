@@ -18,9 +18,8 @@ const registered = new Map<string, AutomatonData>();
 let collecting: Map<string, AutomatonData> | null = null;
 
 export function automatonKey(kind: string, phrases: readonly string[]): string {
-  const h = createHash("sha256").update(kind);
-  for (const p of phrases) h.update("\u0000").update(p);
-  return h.digest("hex");
+  // JSON: every phrase quoted and escaped, so no two lists (["a\u0000b"], ["a", "b"]) read alike.
+  return createHash("sha256").update(JSON.stringify([kind, phrases])).digest("hex");
 }
 
 /** The automaton for `phrases`: registered (prebuilt), or built now. */
@@ -108,10 +107,15 @@ function decode(blob: Uint8Array): Map<string, AutomatonData> {
   if (!head.startsWith(`${MAGIC}\n`)) throw new Error("automata: not a sluice automata file");
   const index = JSON.parse(head.slice(MAGIC.length + 1)) as { key: string; fields: FieldIndex[] }[];
   const base = 4 + headLength;
+  if (!Array.isArray(index)) throw new Error("automata: no index");
   const out = new Map<string, AutomatonData>();
   for (const { key, fields } of index) {
+    if (typeof key !== "string" || !Array.isArray(fields)) throw new Error("automata: a bad index entry");
     const data: AutomatonData = {};
     for (const f of fields) {
+      if (f.type === "num" ? typeof f.value !== "number" : !(f.type === "i32" || f.type === "u16" || f.type === "map") || !Number.isInteger(f.offset) || !Number.isInteger(f.length) || f.offset! < 0 || f.length! < 0 || base + f.offset! + f.length! * (f.type === "u16" ? 2 : 4) > bytes.length) {
+        throw new Error(`automata: field ${String(f.name)} of ${key.slice(0, 12)} is out of shape or out of bounds`);
+      }
       if (f.type === "num") data[f.name] = f.value!;
       else if (f.type === "u16") data[f.name] = new Uint16Array(bytes.buffer, base + f.offset!, f.length!);
       else {

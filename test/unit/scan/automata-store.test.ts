@@ -60,7 +60,13 @@ describe("prebuilt automata", () => {
     expect(automatonKey("k", ["ab", "c"])).not.toBe(automatonKey("k", ["a", "bc"]));
   });
 
-  test("a blob that is not one is refused", () => {
+  test("a blob that is not one, or whose index points outside it, is refused", () => {
+    const head = new TextEncoder().encode(`sluice-automata-1\n${JSON.stringify([{ key: "k", fields: [{ name: "delta", type: "i32", offset: 0, length: 1000 }] }])}`);
+    const headLength = head.length + ((8 - ((head.length + 4) % 8)) % 8);
+    const blob = new Uint8Array(4 + headLength).fill(0x20);
+    new DataView(blob.buffer).setUint32(0, headLength, true);
+    blob.set(head, 4);
+    expect(() => registerAutomata(blob)).toThrow(/out of shape or out of bounds/);
     expect(() => registerAutomata(new Uint8Array([1, 2, 3]))).toThrow(/too short/);
     expect(() => registerAutomata(new TextEncoder().encode("\u0008\u0000\u0000\u0000not-ours"))).toThrow(/not a sluice automata file/);
   });
