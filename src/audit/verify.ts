@@ -35,6 +35,8 @@ export interface VerifyReport {
   /** Every key that signed the log, oldest first, when it was handed over (key_rotation records). */
   readonly keys: readonly string[];
   readonly problem: Problem | null;
+  /** Where the check began: 0, or with `fromTreeHead` the first line's seq (a signed tree head). */
+  readonly from: number;
 }
 
 /** The directory or a file in it cannot be read at all (exit 2, not tampering). */
@@ -114,7 +116,12 @@ function rotationsIn(texts: () => Iterable<string>): Rotation[] {
   return out;
 }
 
-export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyReport {
+/**
+ * `fromTreeHead`: the log may begin with a signed tree head instead of the first record (a
+ * collection whose start was not kept): the chain and the Merkle tree resume from that head (its
+ * seq, prev and frontier), which its signature vouches for; what came before is not checked.
+ */
+export function verifyLog(opts: { dir: string; publicKey: KeyObject; fromTreeHead?: boolean }): VerifyReport {
   // Most logs never rotated their key: one pass. A key_rotation record met on the way, or a head
   // of a key other than the trusted one (which may be an earlier key of the chain), means the
   // keys must be known first: a second pass, with them.
@@ -124,7 +131,7 @@ export function verifyLog(opts: { dir: string; publicKey: KeyObject }): VerifyRe
 
 const RESCAN = Symbol("rescan");
 
-function walk(opts: { dir: string; publicKey: KeyObject }, withRotations: boolean): VerifyReport | typeof RESCAN {
+function walk(opts: { dir: string; publicKey: KeyObject; fromTreeHead?: boolean }, withRotations: boolean): VerifyReport | typeof RESCAN {
   const keyId = keyIdOf(opts.publicKey);
   let names: string[];
   try {
@@ -138,7 +145,8 @@ function walk(opts: { dir: string; publicKey: KeyObject }, withRotations: boolea
   let expected = 0;
   let prev = GENESIS_PREV;
   let prevLine = 0;
-  const tree = createMerkleFrontier();
+  let tree = createMerkleFrontier();
+  let from = 0;
   let treeHeads = 0;
   let lastSigned: VerifyReport["lastSigned"] = null;
   let sinceHead = 0;
@@ -171,7 +179,7 @@ function walk(opts: { dir: string; publicKey: KeyObject }, withRotations: boolea
   let epoch = 0;
   let pending: Rotation | null = null;
 
-  const report = (): VerifyReport => ({ records: expected, segments: indexes.length, treeHeads, lastSigned, unsignedTail: sinceHead, keyId, keys: trustedAt < 0 ? [keyId] : chain.slice(0, epoch + 1), problem });
+  const report = (): VerifyReport => ({ records: expected, segments: indexes.length, treeHeads, lastSigned, unsignedTail: sinceHead, keyId, keys: trustedAt < 0 ? [keyId] : chain.slice(0, epoch + 1), problem, from });
 
   for (let k = 0; k < indexes.length && problem === null; k++) {
     const segment = segmentName(indexes[k]!);
@@ -188,6 +196,24 @@ function walk(opts: { dir: string; publicKey: KeyObject }, withRotations: boolea
       if (typeof p === "string") {
         at("modified", expected, j, `the record at seq ${expected}: ${p}`);
         break;
+      }
+      if (opts.fromTreeHead === true && k === 0 && j === 0 && p.seq > 0) {
+        // Resume from this head: its own checks below (root from its frontier, its signature)
+        // are what vouch for the state it hands on.
+        const h = p.r;
+        const frontier = Array.isArray(h.frontier) && h.frontier.every(isHex64) ? (h.frontier as string[]).map((x) => Buffer.from(x, "hex")) : null;
+        if (h.kind !== TREE_HEAD_KIND || frontier === null || h.tree_size !== p.seq) {
+          at("modified", p.seq, j, "a log checked from a tree head must begin with one, with its frontier");
+          break;
+        }
+        try {
+          tree = createMerkleFrontier({ size: p.seq, frontier });
+        } catch {
+          at("modified", p.seq, j, "the tree head's frontier does not fit its size");
+          break;
+        }
+        expected = from = p.seq;
+        prev = p.prev;
       }
       if (p.seq !== expected || p.prev !== prev) {
         classify(p, lines, j, expected, prev, prevLine, at);

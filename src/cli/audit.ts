@@ -207,14 +207,29 @@ async function verifyCommand(args: string[], out: (s: string) => void, err: (s: 
       const instances = [...byInstance.keys()];
       const instance = values.instance ?? (instances.length === 1 ? instances[0]! : undefined);
       if (instance === undefined) throw new UnreadableLogError(instances.length === 0 ? `${source} holds no records` : `${source} holds several replicas' records: pick one with --instance (${instances.map((i) => i || '""').join(", ")})`);
-      const lines = byInstance.get(instance);
+      let lines = byInstance.get(instance);
       if (lines === undefined) throw new UnreadableLogError(`${source} holds no records of instance ${instance} (it has ${instances.map((i) => i || '""').join(", ")})`);
+      // A collection whose start was not kept (retention, a pod's restarted output) is checked
+      // from its first signed tree head on: that head vouches for everything before it.
+      const firstSeq = (() => {
+        try {
+          return (JSON.parse(lines[0]!) as { seq?: unknown }).seq;
+        } catch {
+          return undefined;
+        }
+      })();
+      const resume = typeof firstSeq === "number" && firstSeq > 0;
+      if (resume) {
+        const head = lines.findIndex((l) => l.includes(`"kind":"${TREE_HEAD_KIND}"`));
+        if (head < 0) throw new UnreadableLogError(`${source} does not begin at the log's first record and holds no tree head to begin from`);
+        lines = lines.slice(head);
+      }
       scratch = mkdtempSync(join(tmpdir(), "sluice-verify-otlp-"));
       writeFileSync(join(scratch, segmentName(1)), `${lines.join("\n")}\n`);
       const lastHead = lines.findLast((l) => l.includes(`"kind":"${TREE_HEAD_KIND}"`));
       if (lastHead !== undefined) writeFileSync(join(scratch, HEAD_FILE), `${lastHead}\n`);
       shown = `${source}${instance ? ` (instance ${instance})` : ""}`;
-      report = verifyLog({ dir: scratch, publicKey });
+      report = verifyLog({ dir: scratch, publicKey, fromTreeHead: resume });
     } else report = verifyLog({ dir, publicKey });
   } catch (e) {
     // Whatever stopped the walk, nothing was shown tampered: unreadable (2), never 1.
@@ -232,6 +247,7 @@ async function verifyCommand(args: string[], out: (s: string) => void, err: (s: 
   } else {
     out(`${values.otlp !== undefined ? "collected:" : "dir:      "}  ${shown}\nkey:        ${report.keyId} from ${keySource}\n`);
     if (report.keys.length > 1) out(`keys:       ${report.keys.join(" -> ")} (handed over by key_rotation records)\n`);
+    if (report.from > 0) out(`from:       seq ${report.from}, the first tree head collected (what came before it is not checked)\n`);
     out(`records:    ${report.records} in ${report.segments} segment(s), ${report.treeHeads} signed tree head(s)\n`);
     if (report.lastSigned) out(`last head:  size ${report.lastSigned.treeSize}, root ${report.lastSigned.root}, ${report.lastSigned.time}\n`);
     if (report.problem === null) {

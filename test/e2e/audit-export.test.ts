@@ -151,6 +151,7 @@ describe("audit.export", () => {
       const collected = s.lines.filter((l) => "resourceLogs" in l).map((l) => JSON.stringify(l));
       type Body = { resourceLogs: { scopeLogs: { logRecords: { body: { stringValue: string } }[] }[] }[] };
       const bodies = collected.map((l) => (JSON.parse(l) as Body).resourceLogs[0]!.scopeLogs[0]!.logRecords[0]!.body.stringValue);
+      const firstHeadIndex = () => bodies.findIndex((b) => b.includes('"kind":"tree_head"'));
       // Exactly the log, in its order: records and tree heads (the closing one included).
       expect(bodies).toEqual(logLines(join(dir, "log")));
       expect(bodies.filter((b) => b.includes('"kind":"tree_head"')).length).toBeGreaterThan(1);
@@ -182,9 +183,26 @@ describe("audit.export", () => {
       const delivered = verify([...shuffled.slice(0, 2), foreign, ...shuffled, collected[0]!]);
       expect(delivered.code).toBe(0);
       expect(delivered.out).toContain("result:     ok");
+      // A collection whose start was not kept: checked from its first tree head on.
+      const secondHead = bodies.findIndex((b, k) => k > firstHeadIndex() && b.includes('"kind":"tree_head"'));
+      const late = verify(collected.slice(firstHeadIndex() + 1));
+      expect([late.code, late.out]).toEqual([0, expect.stringContaining("the first tree head collected")]);
+      expect(late.out).toContain(`from:       seq ${JSON.parse(bodies[secondHead]!).seq}`);
+      // ... and a record changed after it still shows.
+      const lateChanged = collected.slice(firstHeadIndex() + 1);
+      const last = lateChanged.findLastIndex((l) => !l.includes(String.raw`\"kind\":\"tree_head\"`) && l.includes(String.raw`\"verdict\":\"allow\"`));
+      expect(last).toBeGreaterThan(0);
+      lateChanged[last] = lateChanged[last]!.replace(String.raw`\"verdict\":\"allow\"`, String.raw`\"verdict\":\"block\"`);
+      const lateTampered = verify(lateChanged);
+      expect([lateTampered.code, lateTampered.out]).toEqual([1, expect.stringContaining("TAMPERED: modified")]);
+      // A head to begin from that the key did not sign (its frontier rewritten): refused.
+      const forged = collected.slice(firstHeadIndex() + 1);
+      const start = forged.findIndex((l) => l.includes(String.raw`\"kind\":\"tree_head\"`));
+      forged[start] = forged[start]!.replace(/\\"frontier\\":\[\\"[0-9a-f]/, (m) => `${m.slice(0, -1)}${m.endsWith("0") ? "1" : "0"}`);
+      expect(verify(forged.slice(start)).code).toBe(1);
       // Records before the first tree head, alone: a chain anyone could have made from genesis,
       // nothing in it vouched for by the key: a failure.
-      const firstHead = bodies.findIndex((b) => b.includes('"kind":"tree_head"'));
+      const firstHead = firstHeadIndex();
       expect(firstHead).toBeGreaterThan(0);
       const unsigned = verify(collected.slice(0, firstHead));
       expect(unsigned.code).toBe(1);
