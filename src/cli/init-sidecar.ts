@@ -9,7 +9,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { rootCertificates } from "node:tls";
 import { parseArgs } from "node:util";
 import { compilePolicy } from "../config/compile.ts";
-import { builtinArgRules, builtinInjectionRules, builtinMcpRules, builtinRules, DEFAULT_CONFIG_TEXT } from "../config/load.ts";
+import { builtinArgRules, builtinInjectionRules, builtinRules, DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { ConfigError } from "../core/errors.ts";
 import { emitKustomize, emitYaml } from "../deploy/k8s/emit.ts";
 import { emitHelm } from "../deploy/k8s/helm.ts";
@@ -133,7 +133,6 @@ async function checkCompiles(s: Sidecar, source: string): Promise<void> {
       systemNameservers: [{ hostname: "10.96.0.10", port: 53 }],
       builtinRules: await builtinRules(),
       injectionRules: await builtinInjectionRules(),
-      mcpRules: await builtinMcpRules(),
       argRules: await builtinArgRules(),
     });
   } catch (e) {

@@ -41,21 +41,20 @@ function uidOf(user: string): number {
   return uid;
 }
 
-/**
- * Runs nft. `cgroups`: the input names a cgroup v2 path, which nft looks up under /sys/fs/cgroup;
- * on a host with the hybrid layout (cgroup v1 there, v2 at /sys/fs/cgroup/unified) it then runs
- * in a mount namespace of its own with the v2 hierarchy bound over /sys/fs/cgroup.
- */
-/** Set when nft ran for a hybrid cgroup layout (the caller warns: see applyWarning). */
-let hybridWarning = false;
+/** Where this host's cgroup v2 hierarchy is: /sys/fs/cgroup (unified), /sys/fs/cgroup/unified beside v1 (hybrid), or nowhere. */
+function cgroupLayout(): "unified" | "hybrid" | null {
+  if (existsSync("/sys/fs/cgroup/cgroup.controllers")) return "unified";
+  return existsSync("/sys/fs/cgroup/unified/cgroup.controllers") ? "hybrid" : null;
+}
 
-function nft(input: string | null, args: string[], cgroups = false): { ok: boolean; err: string } {
+/**
+ * Runs nft. `hybrid`: the input names a cgroup v2 path, which nft looks up under /sys/fs/cgroup,
+ * on a host where v1 is there and v2 at /sys/fs/cgroup/unified: nft then runs in a mount
+ * namespace of its own with the v2 hierarchy bound over /sys/fs/cgroup.
+ */
+function nft(input: string | null, args: string[], hybrid = false): { ok: boolean; err: string } {
   let argv = ["nft", ...args];
-  if (cgroups && !existsSync("/sys/fs/cgroup/cgroup.controllers")) {
-    if (!existsSync("/sys/fs/cgroup/unified/cgroup.controllers")) return { ok: false, err: "no cgroup v2 hierarchy at /sys/fs/cgroup (or /sys/fs/cgroup/unified): --cgroup needs one" };
-    hybridWarning = true;
-    argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$@"', "sh", ...argv];
-  }
+  if (hybrid) argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", 'mount --bind /sys/fs/cgroup/unified /sys/fs/cgroup && exec "$@"', "sh", ...argv];
   const r = Bun.spawnSync(argv, { stdin: input === null ? "ignore" : Buffer.from(input), stdout: "pipe", stderr: "pipe" });
   return { ok: r.exitCode === 0, err: r.stderr.toString().trim() };
 }
@@ -119,8 +118,13 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
     out(text);
     return EXIT.ok;
   }
+  const layout = "cgroup" in agent ? cgroupLayout() : "unified";
+  if (layout === null) {
+    err("sluice nft apply: no cgroup v2 hierarchy at /sys/fs/cgroup (or /sys/fs/cgroup/unified): --cgroup needs one\n");
+    return EXIT.failure;
+  }
   // Replaced whole, in one transaction: the old table (if any) goes in the same nft run.
-  const r = nft(`table inet ${HOST_MODE_TABLE}\ndelete table inet ${HOST_MODE_TABLE}\n${text}`, ["-f", "-"], "cgroup" in agent);
+  const r = nft(`table inet ${HOST_MODE_TABLE}\ndelete table inet ${HOST_MODE_TABLE}\n${text}`, ["-f", "-"], layout === "hybrid");
   if (!r.ok) {
     err(`sluice nft apply: ${r.err}\n`);
     return EXIT.failure;
@@ -129,6 +133,6 @@ export async function nftCommand(args: string[], out: (s: string) => void, err: 
   if ("cgroup" in agent) err(`sluice nft apply: note: the rule holds cgroup ${agent.cgroup}'s current id; if that cgroup is removed and made again, apply again\n`);
   // Linux before 5.15 turns cgroup v2 socket matching off for good once the v1 net_cls or
   // net_prio controller is used, which hybrid hosts may do: the rule would then match nothing.
-  if (hybridWarning) err(`sluice nft apply: warning: this host mixes cgroup v1 and v2; on Linux before 5.15 (this is ${release()}), using the v1 net_cls or net_prio controller turns cgroup v2 socket matching off and the rule would match nothing: prefer --uid there\n`);
+  if (layout === "hybrid") err(`sluice nft apply: warning: this host mixes cgroup v1 and v2; on Linux before 5.15 (this is ${release()}), using the v1 net_cls or net_prio controller turns cgroup v2 socket matching off and the rule would match nothing: prefer --uid there\n`);
   return EXIT.ok;
 }

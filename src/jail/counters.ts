@@ -36,11 +36,34 @@ export const spawnReader: CounterReader = async (argv) => {
   return code === 0 ? out : null;
 };
 
-/** The counters' totals now (what `sluice jail --attach` reports when the jail ends). */
-export async function readJailRefusals(id: string, read: CounterReader = spawnReader): Promise<Partial<Record<Refusal, number>>> {
+/**
+ * The counters' totals now, from the namespace's table and the root side's. A table that cannot
+ * be read (gone, nft missing, no file descriptors left, output that is not JSON) counts nothing
+ * and is reported to `onError`: it never takes the caller down.
+ */
+async function jailCounters(id: string, read: CounterReader, onError?: (error: string) => void): Promise<Partial<Record<Refusal, number>>> {
+  const table = `sluice_${id}`;
   const totals: Partial<Record<Refusal, number>> = {};
-  await watchJailRefusals({ id, everyMs: 2 ** 30, read, onRefused: (r, n) => (totals[r] = (totals[r] ?? 0) + n) }).stop();
+  for (const argv of [
+    ["ip", "netns", "exec", `sluice-${id}`, "nft", "-j", "list", "counters", "table", "inet", table],
+    ["nft", "-j", "list", "counters", "table", "inet", table],
+  ]) {
+    try {
+      const text = await read(argv);
+      if (text !== null) Object.assign(totals, parseCounters(text));
+    } catch (err) {
+      onError?.(err instanceof Error ? err.message : String(err));
+    }
+  }
   return totals;
+}
+
+const JAIL_ID = /^[a-z0-9]{1,24}$/;
+
+/** The counters that counted something, with their totals (what `sluice jail --attach` reports when the jail ends). */
+export async function readJailRefusals(id: string, read: CounterReader = spawnReader): Promise<Partial<Record<Refusal, number>>> {
+  if (!JAIL_ID.test(id)) throw new Error(`bad jail id ${JSON.stringify(id)}`);
+  return Object.fromEntries(Object.entries(await jailCounters(id, read)).filter(([, n]) => n > 0));
 }
 
 /**
@@ -49,30 +72,21 @@ export async function readJailRefusals(id: string, read: CounterReader = spawnRe
  * look, so what was refused just before the jail ended is reported too.
  */
 export function watchJailRefusals(o: { id: string; everyMs: number; read?: CounterReader; onRefused: (refusal: Refusal, packets: number) => void; onError?: (error: string) => void }): { stop(): Promise<void> } {
-  if (!/^[a-z0-9]{1,24}$/.test(o.id)) throw new Error(`bad jail id ${JSON.stringify(o.id)}`);
+  if (!JAIL_ID.test(o.id)) throw new Error(`bad jail id ${JSON.stringify(o.id)}`);
   const read = o.read ?? spawnReader;
-  const table = `sluice_${o.id}`;
-  const sources = [
-    ["ip", "netns", "exec", `sluice-${o.id}`, "nft", "-j", "list", "counters", "table", "inet", table],
-    ["nft", "-j", "list", "counters", "table", "inet", table],
-  ];
   const seen: Partial<Record<Refusal, number>> = {};
   let running: Promise<void> | null = null;
   const look = async () => {
-    for (const argv of sources) {
-      // A look that fails (nft missing, no file descriptors left, output that is not JSON) counts
-      // nothing and is tried again at the next: it never takes the watcher, or sluice's stop, down.
-      try {
-        const text = await read(argv);
-        if (text === null) continue;
-        for (const [name, packets] of Object.entries(parseCounters(text)) as [Refusal, number][]) {
-          const grown = packets - (seen[name] ?? 0);
-          seen[name] = packets;
-          if (grown > 0) o.onRefused(name, grown);
-        }
-      } catch (err) {
-        o.onError?.(err instanceof Error ? err.message : String(err));
+    const totals = await jailCounters(o.id, read, o.onError);
+    try {
+      for (const [name, packets] of Object.entries(totals) as [Refusal, number][]) {
+        const grown = packets - (seen[name] ?? 0);
+        seen[name] = packets;
+        if (grown > 0) o.onRefused(name, grown);
       }
+    } catch (err) {
+      // A record that cannot be made is said, and the watcher (and sluice's stop) goes on.
+      o.onError?.(err instanceof Error ? err.message : String(err));
     }
   };
   const once = () => (running ??= look().finally(() => (running = null)));

@@ -57,6 +57,8 @@ describe("watchJailRefusals", () => {
 
   test("a table that is gone or output that is not JSON reports nothing; a bad id is refused", async () => {
     expect(await readJailRefusals("ab12", async () => null)).toEqual({});
+    // Only counters that counted something, summed over both tables.
+    expect(await readJailRefusals("ab12", async (argv) => (argv[0] === "ip" ? listing("sluice_ab12", { refused_udp: 2, refused_dot: 0 }) : listing("sluice_ab12", { dropped: 1 })))).toEqual({ refused_udp: 2, dropped: 1 });
     expect(await readJailRefusals("ab12", async () => "garbage")).toEqual({});
     expect(() => watchJailRefusals({ id: "ab; rm -rf /", everyMs: 5, onRefused: () => {} })).toThrow(/bad jail id/);
   });

@@ -7,6 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { compileCues } from "../../../src/scan/injection/cues.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 import { RulePackError } from "../../../src/scan/rules/compile.ts";
+import { intent } from "../../helpers/injection-intents.ts";
 
 const LEXICON = {
   lexicon: {
@@ -23,15 +24,6 @@ const LEXICON = {
     },
   },
 };
-const intent = (id: string, weight: number, all: string[], extra: Record<string, unknown> = {}) => ({
-  id,
-  description: "t",
-  severity: "high",
-  weight,
-  all,
-  ...extra,
-  examples: { match: ["x"], no_match: ["y"] },
-});
 const INTENTS = {
   intents: [
     intent("inj.t-override", 60, ["dismiss", "rules"], { any: ["ai"], damp: ["discuss"] }),

@@ -10,16 +10,8 @@ import { compileCues, MAX_CLASSES } from "../../../src/scan/injection/cues.ts";
 import { createInjectionEngine } from "../../../src/scan/injection/engine.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 import { inspectResponse } from "../../../src/inspect/response.ts";
+import { intent } from "../../helpers/injection-intents.ts";
 
-const intent = (id: string, weight: number, all: string[], extra: Record<string, unknown> = {}) => ({
-  id,
-  description: "t",
-  severity: "high",
-  weight,
-  all,
-  ...extra,
-  examples: { match: ["x"], no_match: ["y"] },
-});
 
 describe("cue classes", () => {
   test("32 classes fit a mask; the 32nd (the sign bit) combines and falls out of the window like any other", () => {
