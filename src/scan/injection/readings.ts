@@ -21,8 +21,6 @@ export interface Reading {
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Unicode tag characters U+E0020-U+E007E mirror printable ASCII: invisible text ("ASCII smuggling"). */
 const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
-const LEET_PAIR = /[a-z][0-9@$]|[0-9@$][a-z]/i;
-const LEET_PAIRS = /[a-z][0-9@$]|[0-9@$][a-z]/gi;
 /** Text kept on each side of a leetspeak word in its reading: the instruction around it. */
 const LEET_CONTEXT = 256;
 /** What each digit or sign most often stands for; `1` is also `l` (VOCABULARY decides). */
@@ -122,6 +120,9 @@ const isHexLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 10
 const LEET_CHARS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || c === 36) LEET_CHARS[c] = 1;
 const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
+/** 1 for an ASCII letter, 2 for a digit, `@` or `$`: a letter touches a sign where two neighbours add up to 3. */
+const LEET_KIND = new Uint8Array(128);
+for (let c = 0; c < 128; c++) LEET_KIND[c] = isAsciiLetter(c) ? 1 : LEET_CHARS[c] === 1 ? 2 : 0;
 
 /**
  * The exact hashes of a vocabulary's words and stems (entries ending in `*`), to tell without
@@ -229,15 +230,21 @@ function isNumberWithUnit(text: string, start: number, end: number): boolean {
  * pass over the characters: most words have no digit and are passed over at once.
  */
 export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): string | null {
-  // Most text has no letter next to a digit or sign: nothing to look at.
-  if (!LEET_PAIR.test(text)) return null;
   const words: [start: number, end: number, folded: string][] = [];
   const n = text.length;
   const known = vocabulary === undefined ? null : foldHashesOf(vocabulary);
-  // Only words where a letter touches a digit or sign: the regular expression skips the prose.
-  LEET_PAIRS.lastIndex = 0;
-  for (let m = LEET_PAIRS.exec(text); m !== null; m = LEET_PAIRS.exec(text)) {
-    let start = m.index;
+  // One pass over the characters looking for a letter next to a digit or sign (no regular
+  // expression per candidate: ids and digests make tens of thousands per megabyte); each word
+  // where one is (a run of letters, digits, `@` and `$`) is then read whole, once.
+  let previous = 0;
+  for (let i = 0; i < n; i++) {
+    const k = text.charCodeAt(i);
+    const kind = k < 128 ? LEET_KIND[k]! : 0;
+    if (previous + kind !== 3) {
+      previous = kind;
+      continue;
+    }
+    let start = i - 1;
     while (start > 0 && isLeetChar(text.charCodeAt(start - 1))) start--;
     let letters = 0;
     let signs = 0;
@@ -245,8 +252,7 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     let longDigits = false;
     let hex = true;
     let mail = false;
-    let i = start;
-    for (; i < n; i++) {
+    for (i = start; i < n; i++) {
       const c = text.charCodeAt(i);
       if (!isLeetChar(c)) break;
       if (isAsciiLetter(c)) {
@@ -263,22 +269,16 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
           if (c === 64 && i > start && isAsciiLetter(text.charCodeAt(i - 1)) && i + 1 < n && isAsciiLetter(text.charCodeAt(i + 1))) mail = true;
         }
       }
-      // Refused whatever follows (a digest past 24 characters, a long number, a mail address):
-      // only its end is still wanted.
-      if (longDigits || mail || i - start >= 24) {
-        while (i + 1 < n && isLeetChar(text.charCodeAt(i + 1))) i++;
-        i++;
-        longDigits = true;
-        break;
-      }
     }
-    LEET_PAIRS.lastIndex = i;
+    // text[i] ends the word (or the text): nothing before the next character.
+    previous = 0;
+    // Refused: too short or long (a digest), hex, a long
+    // number, a mail address.
     const length = i - start;
-    if (signs === 0 || letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
+    if (letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
     // A number with a unit (`11ms`, `64kb`, `500px`) is not a word written in digits.
     if (isNumberWithUnit(text, start, i)) continue;
-    // Most tokens (ids, versions, durations) fold to no word: out before folding. (Hashed only
-    // now: ids and digests, refused above, are most of the words seen here.)
+    // Most tokens (ids, versions, durations) fold to no word: out before folding.
     if (known !== null && !mayFold(text, start, i, known)) continue;
     const folded = foldLeetWord(text.slice(start, i), vocabulary);
     if (folded !== null) words.push([start, i, folded]);
