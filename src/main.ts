@@ -1,19 +1,13 @@
 /**
  * Composition root: parse the command line and dispatch to a subcommand. Nothing happens on
- * import of any other module; everything starts here.
+ * import of any other module; everything starts here. A subcommand's module (and what it
+ * imports) is loaded when that subcommand runs: `sluice jail` or `sluice health` does not pay for
+ * the rule packs, the TLS stack and the proxy that `sluice run` needs.
  */
-import { auditCommand, HELP as AUDIT_HELP } from "./cli/audit.ts";
-import { caCommand, HELP as CA_HELP } from "./cli/ca.ts";
-import { checkConfigCommand, HELP as CHECK_HELP } from "./cli/check-config.ts";
+// tsyringe (under @peculiar/x509) wants the Reflect polyfill before any module that uses it.
+import "reflect-metadata";
+import { z } from "zod";
 import { versionLine } from "./cli/build-info.ts";
-import { HELP as HEALTH_HELP, healthCommand } from "./cli/health.ts";
-import { HELP as INIT_HELP, initCommand } from "./cli/init.ts";
-import { HELP as INSTALL_HELP, installCommand } from "./cli/install.ts";
-import { HELP as JAIL_HELP, jailCommand } from "./cli/jail.ts";
-import { HELP as NFT_HELP, nftCommand } from "./cli/nft.ts";
-import { HELP as MCP_HELP, mcpCommand } from "./cli/mcp.ts";
-import { HELP as RUN_HELP, runCommand } from "./cli/run.ts";
-import { HELP as SCAN_HELP, scanCommand } from "./cli/scan.ts";
 import { EXIT, UsageError } from "./cli/usage.ts";
 
 const HELP = `sluice: the egress firewall AI agents run behind.
@@ -44,21 +38,36 @@ Options:
 
 Exit status: 0 ok, 1 failure (invalid config, cannot listen), 2 usage error.`;
 
-const COMMANDS: Record<string, { help: string; run: (args: string[]) => Promise<number> | number }> = {
-  run: { help: RUN_HELP, run: runCommand },
-  "check-config": { help: CHECK_HELP, run: (a) => checkConfigCommand(a, (s) => process.stdout.write(s)) },
-  init: { help: INIT_HELP, run: (a) => initCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
-  scan: { help: SCAN_HELP, run: (a) => scanCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
-  ca: { help: CA_HELP, run: (a) => caCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
-  mcp: { help: MCP_HELP, run: mcpCommand },
-  jail: { help: JAIL_HELP, run: jailCommand },
-  install: { help: INSTALL_HELP, run: (a) => installCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
-  health: { help: HEALTH_HELP, run: (a) => healthCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
-  nft: { help: NFT_HELP, run: (a) => nftCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
-  audit: { help: AUDIT_HELP, run: (a) => auditCommand(a, (s) => process.stdout.write(s), (s) => process.stderr.write(s)) },
+type Write = (s: string) => void;
+const toStdout: Write = (s) => process.stdout.write(s);
+const toStderr: Write = (s) => process.stderr.write(s);
+
+/** A subcommand: its module, loaded on use (help and all), and how to run it. */
+interface Command {
+  load(): Promise<{ readonly HELP: string }>;
+  run(args: string[]): Promise<number> | number;
+}
+
+const command = <M extends { readonly HELP: string }>(load: () => Promise<M>, run: (m: M, args: string[]) => Promise<number> | number): Command => ({ load, run: async (args) => run(await load(), args) });
+
+const COMMANDS: Record<string, Command> = {
+  run: command(() => import("./cli/run.ts"), (m, a) => m.runCommand(a)),
+  "check-config": command(() => import("./cli/check-config.ts"), (m, a) => m.checkConfigCommand(a, toStdout)),
+  init: command(() => import("./cli/init.ts"), (m, a) => m.initCommand(a, toStdout, toStderr)),
+  scan: command(() => import("./cli/scan.ts"), (m, a) => m.scanCommand(a, toStdout, toStderr)),
+  ca: command(() => import("./cli/ca.ts"), (m, a) => m.caCommand(a, toStdout, toStderr)),
+  mcp: command(() => import("./cli/mcp.ts"), (m, a) => m.mcpCommand(a)),
+  jail: command(() => import("./cli/jail.ts"), (m, a) => m.jailCommand(a)),
+  install: command(() => import("./cli/install.ts"), (m, a) => m.installCommand(a, toStdout, toStderr)),
+  health: command(() => import("./cli/health.ts"), (m, a) => m.healthCommand(a, toStdout, toStderr)),
+  nft: command(() => import("./cli/nft.ts"), (m, a) => m.nftCommand(a, toStdout, toStderr)),
+  audit: command(() => import("./cli/audit.ts"), (m, a) => m.auditCommand(a, toStdout, toStderr)),
 };
 
 async function main(argv: string[]): Promise<number> {
+  // Schemas parse once per run (the config, the rule packs): zod's generated fast path costs more
+  // to make than it saves here.
+  z.config({ jitless: true });
   const [first, ...rest] = argv;
   if (first === undefined || first === "-h" || first === "--help" || first === "help") {
     process.stdout.write(`${HELP}\n`);
@@ -76,14 +85,14 @@ async function main(argv: string[]): Promise<number> {
   // Only sluice's own arguments: what follows `--` is another program's (sluice mcp proxy -- CMD --help).
   const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
   if (own.includes("-h") || own.includes("--help")) {
-    process.stdout.write(`${cmd.help}\n`);
+    process.stdout.write(`${(await cmd.load()).HELP}\n`);
     return EXIT.ok;
   }
   try {
     return await cmd.run(rest);
   } catch (err) {
     if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {
-      process.stderr.write(`sluice ${first}: ${err.message}\n\n${cmd.help}\n`);
+      process.stderr.write(`sluice ${first}: ${err.message}\n\n${(await cmd.load()).HELP}\n`);
       return EXIT.usage;
     }
     process.stderr.write(`sluice ${first}: ${err instanceof Error ? err.message : String(err)}\n`);
