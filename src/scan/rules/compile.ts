@@ -8,6 +8,7 @@ import { injectionRuleSchema, mcpRuleSchema, ruleSchema, type Rule, type RuleFam
 import { compileKeywords, type KeywordHits } from "./keywords.ts";
 import { classRuns, forEachClassRun } from "../class-runs.ts";
 import { analysePattern, keywordAnchored, type RunClass } from "./safety.ts";
+import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
 
 export interface Finding {
@@ -197,6 +198,47 @@ export function compileRulePack(files: readonly { path: string; text: string }[]
   return buildScanner(options.exhaustive === true ? matchers.map((m) => ({ ...m, anchored: false, runs: null, reach: Infinity })) : matchers);
 }
 
+/** What the safety analysis (safety.ts) says about a pattern, and whether every match begins with a keyword. */
+interface PatternFacts {
+  readonly unsafe: readonly string[];
+  readonly reach: number;
+  readonly runClass: RunClass | null;
+  readonly anchored: boolean;
+}
+
+/** PatternFacts as plain data (automata-store.ts): an unbounded reach is -1, a class table 0/1 per code. */
+const FACTS_CODEC = {
+  toData: (f: PatternFacts): AutomatonData => ({
+    unsafe: f.unsafe.length,
+    reach: f.reach === Infinity ? -1 : f.reach,
+    anchored: f.anchored ? 1 : 0,
+    ...(f.runClass ? { runMin: f.runClass.minLength, runMembers: Uint16Array.from(f.runClass.members), runFirst: Uint16Array.from(f.runClass.first) } : {}),
+  }),
+  fromData: (d: AutomatonData): PatternFacts => ({
+    // Built-in patterns are all safe (the build compiles them): a count here is only ever 0.
+    unsafe: (d.unsafe as number) > 0 ? ["unsafe (prebuilt analysis)"] : [],
+    reach: (d.reach as number) < 0 ? Infinity : (d.reach as number),
+    anchored: d.anchored === 1,
+    runClass: typeof d.runMin === "number" ? { minLength: d.runMin, members: Uint8Array.from(d.runMembers as Uint16Array), first: Uint8Array.from(d.runFirst as Uint16Array) } : null,
+  }),
+};
+
+/**
+ * The pattern's facts: prebuilt for the built-in packs (the analysis parses every pattern twice,
+ * ~20 ms of start-up), worked out now for anything else.
+ */
+function patternFacts(pattern: string, flags: string, keywords: readonly string[]): PatternFacts {
+  return cachedAutomaton(
+    "pattern-facts",
+    [pattern, flags, ...keywords],
+    () => {
+      const a = analysePattern(pattern, flags);
+      return { ...a, anchored: a.unsafe.length === 0 && keywordAnchored(pattern, flags, keywords) };
+    },
+    FACTS_CODEC,
+  );
+}
+
 function compileRule(rule: Rule, path: string, bad: (message: string) => void): Omit<Matcher, "keywordIds"> | null {
   const flags = rule.flags ?? "";
   let regex: RegExp;
@@ -207,7 +249,7 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
     bad(`pattern: ${(e as Error).message}`);
     return null;
   }
-  const analysis = analysePattern(rule.pattern, flags);
+  const analysis = patternFacts(rule.pattern, flags, rule.keywords);
   const unsafe = analysis.unsafe;
   if (unsafe.length > 0) {
     bad(`pattern is unsafe: ${unsafe.join("; ")}`);
@@ -249,7 +291,7 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
     },
     regex,
     sticky: new RegExp(rule.pattern, `dy${flags}`),
-    anchored: keywordAnchored(rule.pattern, flags, rule.keywords),
+    anchored: analysis.anchored,
     reach: keywordInMatch ? analysis.reach : Infinity,
     runs: analysis.runClass !== null && analysis.runClass.minLength >= RUN_PREFILTER_MIN_LENGTH ? analysis.runClass : null,
     validate: "validator" in rule && rule.validator !== undefined ? VALIDATORS[rule.validator] : undefined,
