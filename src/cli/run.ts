@@ -135,32 +135,29 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
       });
   };
   // The signed flight recorder is the source of truth, sealed and written on a thread of its
-  // own (recorder-thread.ts), which also writes audit.file's plain copy of each line.
+  // own (recorder-thread.ts), which also writes audit.file's plain copy of each line. Its thread
+  // opens the log while this one makes the CA; nothing listens before it is open.
   let recorder: ThreadRecorder = NO_RECORDER;
   let receipt: ((id: string) => Promise<ReceiptAnswer>) | undefined;
-  if (!BENCH_AUDIT_OFF) {
-    try {
-      const paths = auditPaths(loaded, home);
-      const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
-      const a = loaded.config.audit;
-      recorder = await startRecorderThread({
-        options: { dir: paths.dir, segmentBytes: a.segment_size, ...(a.segment_max_age > 0 ? { segmentMs: a.segment_max_age } : {}), checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync },
-        keyFile: key.path,
-        copy: a.file,
-        exports: {
-          stdout: a.export.stdout,
-          ...(a.export.syslog ? { syslog: { host: a.export.syslog.address.hostname, port: a.export.syslog.address.port, protocol: a.export.syslog.protocol, facility: a.export.syslog.facility, appName: a.export.syslog.app_name } } : {}),
-        },
-        onError: onAuditError,
-      });
-      receipt = createReceiptLookup({ dir: paths.dir, checkpoint: (trigger) => recorder.checkpoint(trigger) });
-      log.info("audit log ready", { dir: paths.dir, segment: recorder.opened.segment, seq: recorder.opened.resumedAt, key_id: key.keyId, key_file: key.path, ...(key.created ? { key_created: true } : {}), ...(recorder.opened.repaired ? { repaired: recorder.opened.repaired } : {}) });
-    } catch (err) {
-      if (!(err instanceof RecorderStartError || err instanceof SigningKeyError)) throw err;
-      log.error("cannot open the audit log", { error: err.message });
-      return EXIT.failure;
-    }
-  }
+  const openAuditLog = async () => {
+    const paths = auditPaths(loaded, home);
+    const key = loadSigningKey({ home, ...(paths.keyFile !== undefined ? { file: paths.keyFile } : {}), create: true });
+    const a = loaded.config.audit;
+    const thread = await startRecorderThread({
+      options: { dir: paths.dir, segmentBytes: a.segment_size, ...(a.segment_max_age > 0 ? { segmentMs: a.segment_max_age } : {}), checkpointRecords: a.checkpoint_every.records, checkpointMs: a.checkpoint_every.interval, fsync: a.fsync },
+      keyFile: key.path,
+      copy: a.file,
+      exports: {
+        stdout: a.export.stdout,
+        ...(a.export.syslog ? { syslog: { host: a.export.syslog.address.hostname, port: a.export.syslog.address.port, protocol: a.export.syslog.protocol, facility: a.export.syslog.facility, appName: a.export.syslog.app_name } } : {}),
+      },
+      onError: onAuditError,
+    });
+    return { thread, paths, key };
+  };
+  const openingLog = BENCH_AUDIT_OFF ? null : openAuditLog();
+  // Awaited below; a failure is reported there, not as an unhandled rejection meanwhile.
+  openingLog?.catch(() => {});
   // Each record is serialised once, here: the line goes to the recorder's thread and the recent
   // ring (unsealed: /v1/decisions shows records as made), the object to the metrics.
   // One receipt id per mediated decision: the proxy puts it in its responses; DNS and MCP
@@ -246,6 +243,18 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
   } catch (err) {
     log.error("cannot set up the TLS interception CA", { error: err instanceof CaError ? err.message : String(err) });
     return EXIT.failure;
+  }
+  if (openingLog) {
+    try {
+      const { thread, paths, key } = await openingLog;
+      recorder = thread;
+      receipt = createReceiptLookup({ dir: paths.dir, checkpoint: (trigger) => recorder.checkpoint(trigger) });
+      log.info("audit log ready", { dir: paths.dir, segment: thread.opened.segment, seq: thread.opened.resumedAt, key_id: key.keyId, key_file: key.path, ...(key.created ? { key_created: true } : {}), ...(thread.opened.repaired ? { repaired: thread.opened.repaired } : {}) });
+    } catch (err) {
+      if (!(err instanceof RecorderStartError || err instanceof SigningKeyError)) throw err;
+      log.error("cannot open the audit log", { error: err.message });
+      return EXIT.failure;
+    }
   }
   try {
     proxy = startForwardProxy({ policy: () => loaded.policy, killswitch: () => killswitch, auditFailure, dialer, audit, log, clock, ca, receiptIds, resolveName: (host) => resolver.resolve(host) });
