@@ -13,7 +13,7 @@
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { applyHostRules, cleanupJails, configureJailNamespace, createJailNetwork, destroyJailNetwork, JailError, planJail, type JailPlan } from "../jail/network.ts";
+import { applyHostRules, cleanupJails, configureJailNamespace, createJailNetwork, JailError, planJail, removeJailNetwork, unplugJail, type JailPlan } from "../jail/network.ts";
 import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
 import { ConfigError } from "../core/errors.ts";
@@ -132,6 +132,9 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
   const shared = () => `/run/sluice-jail-${plan!.id}`;
   const say = (s: string) => process.stderr.write(`sluice jail: ${s}\n`);
   const teardown = async () => {
+    // The jail is cut off at once, while sluice stops (it reads the table's counters as it does);
+    // the table and the namespace go once it has.
+    const unplugged = plan ? unplugJail(plan) : null;
     if (sluice && sluice.exitCode === null) {
       sluice.kill("SIGTERM");
       let timer: Timer | undefined;
@@ -140,7 +143,8 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       if (sluice.exitCode === null) sluice.kill("SIGKILL");
     }
     if (plan) {
-      destroyJailNetwork(plan);
+      await unplugged;
+      await removeJailNetwork(plan);
       rmSync(shared(), { recursive: true, force: true });
     }
   };

@@ -113,12 +113,26 @@ export function applyHostRules(p: JailPlan, ports: { proxy: number; transparent:
   run(["nft", "-f", "-"], renderHostRules({ table: p.table, vethHost: p.vethHost, hostIp: p.hostIp, proxyPort: ports.proxy, transparentPort: ports.transparent, dnsPort: ports.dns }, attach));
 }
 
-/** Removes what createJailNetwork and applyHostRules made; whatever is already gone is skipped. */
-export function destroyJailNetwork(p: Pick<JailPlan, "netns" | "table" | "vethHost">): void {
-  // The cable before the filter: the veth is never up without the table's drop rules.
-  tryRun(["ip", "link", "del", p.vethHost]);
-  tryRun(["nft", "delete", "table", "inet", p.table]);
-  tryRun(["ip", "netns", "del", p.netns]);
+/** Runs a command without waiting for it; settles true when it succeeded. */
+async function tryRunAsync(argv: readonly string[]): Promise<boolean> {
+  return (await Bun.spawn([...argv], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).exited) === 0;
+}
+
+/**
+ * Cuts the jail off: its veth goes (both ends), so nothing more leaves the namespace. The first
+ * step of a teardown, and safe while sluice still runs (it reads the table's counters as it stops).
+ */
+export async function unplugJail(p: Pick<JailPlan, "vethHost">): Promise<void> {
+  await tryRunAsync(["ip", "link", "del", p.vethHost]);
+}
+
+/**
+ * Removes what createJailNetwork and applyHostRules made, once unplugJail has run (the cable
+ * before the filter: the veth is never up without the table's drop rules); the table and the
+ * namespace at once. Whatever is already gone is skipped.
+ */
+export async function removeJailNetwork(p: Pick<JailPlan, "netns" | "table">): Promise<void> {
+  await Promise.all([tryRunAsync(["nft", "delete", "table", "inet", p.table]), tryRunAsync(["ip", "netns", "del", p.netns])]);
   rmSync(join(NETNS_ETC, p.netns), { recursive: true, force: true });
   rmSync(join(JAIL_PIDS, p.netns.slice("sluice-".length)), { force: true });
 }
