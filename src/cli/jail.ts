@@ -162,11 +162,11 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
   process.on("SIGTERM", onSignal);
   try {
     plan = planJail(o.pool);
-    createJailNetwork(plan);
     let ports: { proxy: number; transparent: number; dns: number };
     let admin: string;
     mkdirSync(shared(), { recursive: true, mode: 0o755 });
     if (o.attach !== null) {
+      createJailNetwork(plan);
       configureJailNamespace(plan);
       ({ ports, admin } = await attachTo(o.attach));
       applyHostRules(plan, ports, true);
@@ -197,7 +197,9 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
         detached: true,
         env: { ...process.env, SLUICE_HOME: home },
       });
-      // While sluice starts (it compiles its rule packs before it listens), the namespace's inside.
+      // While sluice starts (it compiles its rule packs, then waits for its address to be there
+      // before it listens), the jail's network.
+      createJailNetwork(plan);
       configureJailNamespace(plan);
       const ready = await readyLine(sluice, log);
       const port = (v: unknown) => Number(String(v).split(":").pop());

@@ -117,6 +117,26 @@ export async function runCommand(args: string[]): Promise<number> {
   return serve(loaded, log, overlay, label, values.jail);
 }
 
+/** How long a jail's sluice waits for the address it is to listen on (sluice jail makes it meanwhile). */
+const JAIL_ADDRESS_WAIT_MS = 5000;
+
+/**
+ * Waits until `hostname` is an address of this host (a throwaway listener binds), or `ms` have
+ * passed; the listeners then report any other problem as usual.
+ */
+async function untilAssignable(hostname: string, ms: number): Promise<void> {
+  const deadline = performance.now() + ms;
+  for (;;) {
+    try {
+      Bun.listen({ hostname, port: 0, socket: { data() {} } }).stop(true);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EADDRNOTAVAIL" || performance.now() > deadline) return;
+    }
+    await Bun.sleep(2);
+  }
+}
+
 async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unknown>, label?: string, jailId?: string): Promise<number> {
   const home = sluiceHome();
   let loaded = initial;
@@ -244,6 +264,8 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
     log.error("cannot set up the TLS interception CA", { error: err instanceof CaError ? err.message : String(err) });
     return EXIT.failure;
   }
+  // `sluice jail` starts this sluice while it makes the jail's veth, whose address it listens on.
+  if (jailId !== undefined) await untilAssignable(loaded.config.proxy.listen.hostname, JAIL_ADDRESS_WAIT_MS);
   if (openingLog) {
     try {
       const { thread, paths, key } = await openingLog;
