@@ -179,17 +179,18 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       writeFileSync(join(shared(), CA_BUNDLE_FILE), `${roots.trimEnd()}\n${pem}`, { mode: 0o644 });
     } else {
       mkdirSync(work(), { recursive: true, mode: 0o700 });
+      // The jail, its user and its command: in the start and stop records, and in each of the
+      // jail's own (agent jail-<id>, agent_label). Secrets on the command line are cut out.
+      const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
       const overlay = {
         proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
         dns: { listen: `${plan.hostIp}:0` },
         admin: { listen: "127.0.0.1:0" },
         // First: the first agent whose addresses match names the client, and this is the jail.
-        agents: [{ name: `jail-${plan.id}`, source_cidrs: [`${plan.jailIp}/32`] }, ...o.agents],
+        agents: [{ name: `jail-${plan.id}`, label, source_cidrs: [`${plan.jailIp}/32`] }, ...o.agents],
       };
       writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
       const log = Bun.file(join(work(), "sluice.log"));
-      // The start and stop records name the jail, its user and its command (requests carry agent jail-<id>).
-      const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`;
       sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--jail", plan.id, "--log-format", "json"], {
         stdin: "ignore",
         stdout: "ignore",

@@ -11,6 +11,7 @@ import { loadOrCreateAdminToken } from "../admin/token.ts";
 import { RecorderStartError, startRecorderThread, type ThreadRecorder } from "../audit/recorder-thread.ts";
 import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
+import { redactSecrets } from "../scan/dlp.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
 import { createReceiptIds } from "../audit/receipt-id.ts";
@@ -112,7 +113,9 @@ export async function runCommand(args: string[]): Promise<number> {
     log.error("invalid config", { errors: err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) });
     return EXIT.failure;
   }
-  const label = values.label?.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
+  // Into the start and stop records: a secret on a command line (sluice jail's label) is cut out.
+  const spelled = values.label?.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
+  const label = spelled !== undefined && loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled;
   if (values.jail !== undefined && !/^[a-z0-9]{1,24}$/.test(values.jail)) throw new UsageError("--jail takes a jail id (sluice jail passes it)");
   return serve(loaded, log, overlay, label, values.jail);
 }

@@ -11,6 +11,7 @@ import { compileAgents, type AgentSpec } from "../policy/agents.ts";
 import { compileEgress } from "../policy/egress.ts";
 import type { Credential, Policy } from "../policy/policy.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
+import { redactSecrets } from "../scan/dlp.ts";
 import type { ArgRules } from "../scan/arg-rules.ts";
 import type { CompiledRules } from "../scan/rules/compile.ts";
 import { compileDlp } from "./dlp.ts";
@@ -119,7 +120,7 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
       if (other !== undefined) issues.push({ path: `agents.${i}`, message: `same token as agents.${other}: tokens identify agents, they must differ` });
       else tokens.set(digest, i);
     }
-    return { name: a.name, sourceCidrs: a.source_cidrs, ...(digest ? { tokenSha256: digest } : {}), ...(a.egress ? { egress: a.egress } : {}) };
+    return { name: a.name, sourceCidrs: a.source_cidrs, ...(a.label !== undefined ? { label: a.label } : {}), ...(digest ? { tokenSha256: digest } : {}), ...(a.egress ? { egress: a.egress } : {}) };
   });
   const d = config.dns;
   checkPatterns("dns.internal_domains", d.internal_domains);
@@ -145,7 +146,8 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
   const egress = compileEgress(config.egress);
-  const agents = compileAgents(specs);
+  // A label goes into records: whatever DLP finds in it (a token on a jail's command line) is cut out.
+  const agents = compileAgents(dlp === null ? specs : specs.map((s, i) => (s.label === undefined ? s : { ...s, label: redactSecrets(s.label, dlp.engine, `agents.${i}.label`) })));
   const p = config.proxy;
   return Object.freeze({
     mode: config.mode,

@@ -176,6 +176,13 @@ export const configSchema = z.strictObject({
       z
         .strictObject({
           name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 characters: letters, digits, . _ -"),
+          /** What the agent is, in each of its records (`agent_label`); secrets in it are cut out. */
+          label: z
+            .string()
+            .min(1)
+            .max(500)
+            .regex(/^[^\x00-\x1f\x7f]*$/, "no control characters")
+            .optional(),
           token_sha256: z
             .string()
             .regex(/^[0-9a-f]{64}$/, "64 lower-case hex digits (sha256 of the token)")

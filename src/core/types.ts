@@ -26,6 +26,8 @@ export interface Decision {
 export interface AgentIdentity {
   readonly name: string;
   readonly via: "token" | "source" | "anonymous" | "invalid";
+  /** What the agent is (config agents[].label, secrets cut out): in each of its records as `agent_label`. */
+  readonly label?: string;
 }
 
 export interface Peer {
@@ -114,6 +116,7 @@ export interface AuditRecord {
   readonly time: string;
   readonly kind: "http" | "connect" | "dns" | "config" | "lifecycle" | "mcp";
   readonly agent: string;
+  readonly agent_label?: string;
   readonly client?: string;
   /** HTTP method, or the query type for DNS records (A, AAAA, TXT, ...). */
   readonly method?: string;

@@ -8,7 +8,7 @@
 import type { RecordType } from "dns-packet";
 import type { Logger } from "../core/log.ts";
 import type { ReasonCode } from "../core/reasons.ts";
-import type { AuditSink, Clock, Verdict } from "../core/types.ts";
+import type { AgentIdentity, AuditSink, Clock, Verdict } from "../core/types.ts";
 import type { AddressPolicy } from "../net/address-policy.ts";
 import { ANY_PORT } from "../net/host-pattern.ts";
 import { normaliseHost } from "../net/host.ts";
@@ -49,11 +49,12 @@ function typeName(type: string): string {
 }
 
 export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: string) => Promise<Reply> {
-  const record = (q: Query, client: string, agent: string, verdict: Verdict, rule: string, reason: ReasonCode, detail: string, wouldBlock = false, host?: string) =>
+  const record = (q: Query, client: string, agent: AgentIdentity, verdict: Verdict, rule: string, reason: ReasonCode, detail: string, wouldBlock = false, host?: string) =>
     deps.audit.record({
       time: deps.clock.wall().toISOString(),
       kind: "dns",
-      agent,
+      agent: agent.name,
+      ...(agent.label !== undefined ? { agent_label: agent.label } : {}),
       client,
       method: typeName(q.question.type),
       host: host ?? q.question.name.toLowerCase(),
@@ -70,13 +71,13 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     const policy = deps.policy();
     const audit = policy.mode === "audit";
     const agent = policy.agents.identify(undefined, client);
-    const agentName = agent.agent.name;
+    const who = agent.agent;
     const refuse = (rule: string, reason: ReasonCode, detail: string, always = false, host?: string): Reply | null => {
       if (audit && !always) {
-        record(q, client, agentName, "warn", rule, reason, detail, true, host);
+        record(q, client, who, "warn", rule, reason, detail, true, host);
         return null;
       }
-      record(q, client, agentName, "block", rule, reason, detail, false, host);
+      record(q, client, who, "block", rule, reason, detail, false, host);
       return blocked(rule);
     };
 
@@ -168,15 +169,15 @@ export function createDnsAnswerer(deps: DnsAnswerDeps): (q: Query, client: strin
     if (dropped.length === 0) return { rcode: result.rcode as Reply["rcode"], answers, authorities };
     const detail = `${name} answered with refused addresses: ${dropped.join(", ")}`;
     if (audit) {
-      record(q, client, agentName, "warn", "dns.rebinding", "blocked_address", detail, true);
+      record(q, client, who, "warn", "dns.rebinding", "blocked_address", detail, true);
       return { rcode: result.rcode as Reply["rcode"], answers, authorities };
     }
     if (dropped.length === addressCount) {
-      record(q, client, agentName, "block", "dns.rebinding", "blocked_address", detail);
+      record(q, client, who, "block", "dns.rebinding", "blocked_address", detail);
       return blocked("dns.rebinding");
     }
     // A mix of public and refused addresses: answer with the public ones, and say so.
-    record(q, client, agentName, "redact", "dns.rebinding", "blocked_address", `${detail}; answered with the rest`);
+    record(q, client, who, "redact", "dns.rebinding", "blocked_address", `${detail}; answered with the rest`);
     return { rcode: result.rcode as Reply["rcode"], answers: kept, authorities };
   };
 }

@@ -12,6 +12,8 @@ import { compileEgressLists, type EgressLists } from "./egress.ts";
 
 export interface AgentSpec {
   readonly name: string;
+  /** Written in the agent's records (`agent_label`): what it is, e.g. a jail's command. */
+  readonly label?: string;
   readonly tokenSha256?: string;
   readonly sourceCidrs: readonly string[];
   readonly egress?: { allow?: readonly string[]; deny?: readonly string[] };
@@ -57,12 +59,13 @@ export function compileAgents(specs: readonly AgentSpec[]): AgentDirectory {
     if (names.has(spec.name)) throw new Error(`agents: duplicate agent name ${spec.name}`);
     names.add(spec.name);
     const lists = spec.egress ? compileEgressLists(spec.egress.allow, spec.egress.deny) : null;
+    const named = (via: "token" | "source"): AgentIdentity => (spec.label === undefined ? { name: spec.name, via } : { name: spec.name, via, label: spec.label });
     if (spec.tokenSha256) {
       if (byToken.has(spec.tokenSha256)) throw new Error(`agents.${spec.name}: token shared with another agent`);
-      byToken.set(spec.tokenSha256, { agent: { name: spec.name, via: "token" }, lists });
+      byToken.set(spec.tokenSha256, { agent: named("token"), lists });
     }
     if (spec.sourceCidrs.length > 0) {
-      bySource.push({ cidrs: createCidrSet([...spec.sourceCidrs]), id: { agent: { name: spec.name, via: "source" }, lists } });
+      bySource.push({ cidrs: createCidrSet([...spec.sourceCidrs]), id: { agent: named("source"), lists } });
     }
   }
   return {

@@ -518,6 +518,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     // seals the record without sorting it (log-format.ts sealRecord).
     deps.audit.record({
       agent: a.agent.name,
+      agent_label: a.agent.label,
       bytes_in: x.bytesIn,
       bytes_out: x.bytesOut,
       client: a.client.address,
@@ -558,6 +559,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       time: isoNow(),
       kind: "http",
       agent: via ? via.agent.name : "unknown",
+      ...(via?.agent.label !== undefined ? { agent_label: via.agent.label } : {}),
       client: c.peer.address,
       ...(method ? { method } : {}),
       ...(via ? { host: via.host, port: via.port } : {}),
@@ -2606,6 +2608,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const agent = identify(c, syntheticConnect(host ?? od.address, od.port), deps.policy()).agent;
     deps.audit.record({
       agent: agent.name,
+      agent_label: agent.label,
       client: c.peer.address,
       detail,
       host: host ?? od.address,

@@ -243,6 +243,20 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
 }
 
 /**
+ * `text` with every secret the engine finds in it replaced by its preview, whatever the rule's
+ * action (for text that goes into records whole: an agent's label, a jail's command line). A
+ * secret seen only after decoding cannot be cut out as written: the whole text is withheld then.
+ */
+export function redactSecrets(text: string, engine: DlpEngine, location: string): string {
+  let out = text;
+  for (const hit of engine.scan([{ location, text }])) {
+    if (hit.literal === null) return `[withheld: ${hit.finding.rule} found in it]`;
+    out = out.split(hit.literal).join(hit.finding.preview);
+  }
+  return out;
+}
+
+/**
  * A key can be a secret too (`{"<token>": ...}`, a cookie named by a token): it is then part of
  * the location of every value under it. Each value found as written is replaced by its preview
  * in every location, whatever its length (safeLocation only cuts long runs).

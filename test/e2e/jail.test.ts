@@ -89,8 +89,9 @@ describe("sluice jail", () => {
       expect(id).toBeDefined();
       const rec = records().find((r) => r.path === "/transparent");
       expect(rec).toMatchObject({ kind: "http", verdict: "allow", host: "web.test", agent: `jail-${id}` });
-      // The jail's start record names it, its user and its command.
+      // The jail's start record names it, its user and its command; so does each of its records.
       expect(records().some((r) => r.rule === "lifecycle.start" && String(r.detail).includes(`(jail ${id}, `) && String(r.detail).endsWith("as nobody: curl -sS --noproxy * http://web.test/transparent)"))).toBe(true);
+      expect(String(rec?.agent_label)).toMatch(new RegExp(`^jail ${id}, 10\\.[0-9.]+, as nobody: curl -sS --noproxy \\* http://web\\.test/transparent$`));
       // Nothing of either jail is left.
       expect(ours()).toEqual(before);
     },
@@ -110,6 +111,27 @@ describe("sluice jail", () => {
       // A name outside the allow list does not even resolve.
       const denied = await jail(["curl", "-sS", "--noproxy", "*", "http://denied.test/"]);
       expect(denied.code).toBe(6);
+    },
+    T,
+  );
+
+  test.skipIf(!ok)(
+    "a secret on the jailed command line is cut out of every record that names the command",
+    async () => {
+      // A sample access key id (not live), as an argument the command never sends.
+      const key = sampleSecret("dlp.aws-access-key-id");
+      const r = await jail(["bash", "-c", `getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; : ${key}`]);
+      expect([r.code, r.out]).toEqual([0, "hello from web /labelled host web.test"]);
+      const rec = records().find((x) => x.path === "/labelled");
+      const shown = `as nobody: bash -c getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; : ${key.slice(0, 4)}…${key.slice(-2)}`;
+      expect(String(rec?.agent_label)).toEndWith(shown);
+      // The resolver's records name the command too (a name not on the allow list).
+      const query = records().find((x) => x.kind === "dns" && x.host === "denied.test" && x.agent === rec?.agent);
+      expect([query?.verdict, String(query?.agent_label).endsWith(shown)]).toEqual(["block", true]);
+      const id = String(rec?.agent).slice("jail-".length);
+      const start = records().find((x) => x.rule === "lifecycle.start" && String(x.detail).includes(`(jail ${id}, `));
+      expect(String(start?.detail)).toContain(`: ${key.slice(0, 4)}…${key.slice(-2)})`);
+      expect(JSON.stringify(records())).not.toContain(key);
     },
     T,
   );

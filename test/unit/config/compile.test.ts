@@ -6,6 +6,7 @@ import { ConfigError } from "../../../src/core/errors.ts";
 import { decideEgress } from "../../../src/policy/egress.ts";
 import { hashToken } from "../../../src/policy/agents.ts";
 import type { Policy } from "../../../src/policy/policy.ts";
+import { sampleSecret } from "../../helpers/dlp-samples.ts";
 
 const BUILTIN = await builtinRules();
 
@@ -103,6 +104,33 @@ agents:
     expect(p.agents.size).toBe(2);
     expect(p.agents.identify("Bearer file-token-0123456789", "127.0.0.1").agent).toEqual({ name: "by-file", via: "token" });
     expect(p.agents.identify(undefined, "10.9.9.9").agent).toEqual({ name: "by-source", via: "source" });
+  });
+
+  test("an agent's label is in its identity, with what DLP finds in it cut out (it goes into every record)", () => {
+    const key = sampleSecret("dlp.aws-access-key-id");
+    const labelled = (dlp: string) =>
+      compile(`version: 1
+${dlp}agents:
+  - name: worker
+    label: "nightly job: deploy --key ${key} --region eu"
+    source_cidrs: [10.0.0.0/8]
+  - name: plain
+    label: "the docs bot"
+    token_sha256: ${hashToken("plain-token-0123456789")}
+`).agents;
+    const agents = labelled("");
+    expect(agents.identify(undefined, "10.1.2.3").agent).toEqual({ name: "worker", via: "source", label: `nightly job: deploy --key ${key.slice(0, 4)}…${key.slice(-2)} --region eu` });
+    expect(agents.identify("Bearer plain-token-0123456789", "127.0.0.1").agent).toEqual({ name: "plain", via: "token", label: "the docs bot" });
+    // Hidden in base64, it cannot be cut out as written: the label is withheld.
+    const encoded = compile(`version: 1
+agents:
+  - name: worker
+    label: "job ${Buffer.from(`aws_access_key_id = ${key}`).toString("base64")}"
+    source_cidrs: [10.0.0.0/8]
+`).agents.identify(undefined, "10.1.2.3").agent.label;
+    expect(encoded).toBe("[withheld: dlp.aws-access-key-id found in it]");
+    // With DLP off there is nothing to find it with: the label is as written.
+    expect(labelled("dlp: { enabled: false }\n").identify(undefined, "10.1.2.3").agent.label).toContain(key);
   });
 });
 
