@@ -24,6 +24,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
+# Read first: a failing nft (no CAP_NET_ADMIN, say) stops here rather than look like no tables.
+tables="$(nft list tables)"
 found=0
 while read -r _ family name; do
   case "$name" in
@@ -36,7 +38,7 @@ while read -r _ family name; do
   else
     nft list table "$family" "$name"
   fi
-done < <(nft list tables)
+done <<<"$tables"
 if [ "$found" -eq 0 ]; then
   echo "no sluice tables" >&2
 fi

@@ -84,11 +84,11 @@ async function main(argv: string[]): Promise<number> {
   }
   // Only sluice's own arguments: what follows `--` is another program's (sluice mcp proxy -- CMD --help).
   const own = rest.includes("--") ? rest.slice(0, rest.indexOf("--")) : rest;
-  if (own.includes("-h") || own.includes("--help")) {
-    process.stdout.write(`${(await cmd.load()).HELP}\n`);
-    return EXIT.ok;
-  }
   try {
+    if (own.includes("-h") || own.includes("--help")) {
+      process.stdout.write(`${(await cmd.load()).HELP}\n`);
+      return EXIT.ok;
+    }
     return await cmd.run(rest);
   } catch (err) {
     if (err instanceof UsageError || (err instanceof TypeError && "code" in err && String(err.code).startsWith("ERR_PARSE_ARGS"))) {

@@ -18,6 +18,7 @@ import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
 import { ConfigError } from "../core/errors.ts";
 import { ADMIN_TOKEN_FILE_NAME } from "../admin/token.ts";
+import { clipText } from "../scan/dlp.ts";
 import { COMPILED } from "./build-info.ts";
 import { CA_BUNDLE_FILE, CA_FILE } from "./ca.ts";
 import { configPath, sluiceHome } from "./paths.ts";
@@ -143,8 +144,10 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       if (sluice.exitCode === null) sluice.kill("SIGKILL");
     }
     if (plan) {
-      await unplugged;
-      await removeJailNetwork(plan);
+      rmSync(join(work(), "overlay.json"), { force: true });
+      // A veth that could not be removed keeps its table (its drop rules): --cleanup takes both later.
+      if (await unplugged) await removeJailNetwork(plan);
+      else say(`jail ${plan.id}: its veth ${plan.vethHost} could not be removed; its table stays until \`sluice jail --cleanup\``);
       rmSync(shared(), { recursive: true, force: true });
     }
   };
@@ -181,7 +184,8 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       mkdirSync(work(), { recursive: true, mode: 0o700 });
       // The jail, its user and its command: in the start and stop records, and in each of the
       // jail's own (agent jail-<id>, agent_label). Secrets on the command line are cut out.
-      const label = `jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
+      // sluice cuts secrets out of it whole, then shortens it (config agents[].label takes 64 KiB).
+      const label = clipText(`jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`.replace(/[\x00-\x1f\x7f]/g, " "), 64 * 1024);
       const overlay = {
         proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
         dns: { listen: `${plan.hostIp}:0` },
@@ -203,6 +207,8 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       createJailNetwork(plan);
       configureJailNamespace(plan);
       const ready = await readyLine(sluice, log);
+      // Read at start (and kept for reloads): the raw command line does not stay on disk.
+      rmSync(join(work(), "overlay.json"), { force: true });
       const port = (v: unknown) => Number(String(v).split(":").pop());
       ports = { proxy: port(ready.proxy), transparent: port(ready.transparent), dns: port(ready.dns) };
       if (!Number.isInteger(ports.proxy) || !Number.isInteger(ports.transparent) || !Number.isInteger(ports.dns)) throw new JailError(`sluice did not say where it listens: ${JSON.stringify(ready)}`);
@@ -239,7 +245,8 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       ...placeholders,
       ...o.extraEnv,
     };
-    say(`jail ${plan.id}: ${o.cmd.join(" ")} as ${o.user.name}, from ${plan.jailIp}; sluice log ${join(work(), "sluice.log")}`);
+    // The program only: its arguments can hold a secret (the records have them, redacted).
+    say(`jail ${plan.id}: ${o.cmd[0]}${o.cmd.length > 1 ? ` (and ${o.cmd.length - 1} argument${o.cmd.length > 2 ? "s" : ""})` : ""} as ${o.user.name}, from ${plan.jailIp}; sluice log ${join(work(), "sluice.log")}`);
     child = Bun.spawn(["ip", "netns", "exec", plan.netns, "setpriv", `--reuid=${o.user.uid}`, `--regid=${o.user.gid}`, "--init-groups", "--no-new-privs", "--", ...o.cmd], { stdin: "inherit", stdout: "inherit", stderr: "inherit", env });
     const code = await child.exited;
     if (o.attach !== null) {

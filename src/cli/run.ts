@@ -11,7 +11,8 @@ import { loadOrCreateAdminToken } from "../admin/token.ts";
 import { RecorderStartError, startRecorderThread, type ThreadRecorder } from "../audit/recorder-thread.ts";
 import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
-import { redactSecrets } from "../scan/dlp.ts";
+import { clipText, redactSecrets } from "../scan/dlp.ts";
+import { LABEL_MAX } from "../config/compile.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
 import { createReceiptIds } from "../audit/receipt-id.ts";
@@ -113,9 +114,10 @@ export async function runCommand(args: string[]): Promise<number> {
     log.error("invalid config", { errors: err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) });
     return EXIT.failure;
   }
-  // Into the start and stop records: a secret on a command line (sluice jail's label) is cut out.
-  const spelled = values.label?.replace(/[\x00-\x1f\x7f]/g, " ").slice(0, 500);
-  const label = spelled !== undefined && loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled;
+  // Into the start and stop records: a secret on a command line (sluice jail's label) is cut out
+  // of the whole of it, and only then is it shortened.
+  const spelled = values.label?.replace(/[\x00-\x1f\x7f]/g, " ");
+  const label = spelled === undefined ? undefined : clipText(loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled, LABEL_MAX);
   if (values.jail !== undefined && !/^[a-z0-9]{1,24}$/.test(values.jail)) throw new UsageError("--jail takes a jail id (sluice jail passes it)");
   return serve(loaded, log, overlay, label, values.jail);
 }
@@ -265,6 +267,9 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
     log.info("TLS interception CA ready", { subject: ca.subject, sha256: ca.fingerprint, persistent: spec !== undefined, ca_file: files.caFile, bundle: files.bundleFile });
   } catch (err) {
     log.error("cannot set up the TLS interception CA", { error: err instanceof CaError ? err.message : String(err) });
+    // The log was being opened meanwhile: let it finish (a repair is not cut short) and close it.
+    const opened = await openingLog?.catch(() => null);
+    await opened?.thread.close();
     return EXIT.failure;
   }
   // `sluice jail` starts this sluice while it makes the jail's veth, whose address it listens on.
@@ -474,7 +479,8 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
           onRefused: (refusal, packets) => {
             const { rule, what } = REFUSALS[refusal];
             const reason = refusal === "refused_udp" || refusal === "refused_dot" ? "port_not_allowed" : "blocked_address";
-            audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
+            const jailAgent = loaded.policy.agents.byName(`jail-${jailId}`);
+            audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, ...(jailAgent?.label !== undefined ? { agent_label: jailAgent.label } : {}), verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
           },
           // Said when it changes, not every 2 s while it lasts.
           onError: (error) => {

@@ -11,7 +11,10 @@ import { compileAgents, type AgentSpec } from "../policy/agents.ts";
 import { compileEgress } from "../policy/egress.ts";
 import type { Credential, Policy } from "../policy/policy.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
-import { redactSecrets } from "../scan/dlp.ts";
+import { clipText, redactSecrets } from "../scan/dlp.ts";
+
+/** Characters of an agent's label (or of sluice run --label) kept in records, after redaction. */
+export const LABEL_MAX = 500;
 import type { ArgRules } from "../scan/arg-rules.ts";
 import type { CompiledRules } from "../scan/rules/compile.ts";
 import { compileDlp } from "./dlp.ts";
@@ -146,8 +149,9 @@ export function compilePolicy(config: Config, inputs: CompileInputs): Policy {
 
   // Everything was checked above; a throw here is a bug, reported as such rather than hidden.
   const egress = compileEgress(config.egress);
-  // A label goes into records: whatever DLP finds in it (a token on a jail's command line) is cut out.
-  const agents = compileAgents(dlp === null ? specs : specs.map((s, i) => (s.label === undefined ? s : { ...s, label: redactSecrets(s.label, dlp.engine, `agents.${i}.label`) })));
+  // A label goes into records: whatever DLP finds in it (a token on a jail's command line) is cut
+  // out of the whole of it, and only then is it shortened (a cut never leaves half a secret).
+  const agents = compileAgents(specs.map((s, i) => (s.label === undefined ? s : { ...s, label: clipText(dlp === null ? s.label : redactSecrets(s.label, dlp.engine, `agents.${i}.label`), LABEL_MAX) })));
   const p = config.proxy;
   return Object.freeze({
     mode: config.mode,

@@ -176,11 +176,11 @@ export const configSchema = z.strictObject({
       z
         .strictObject({
           name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1-64 characters: letters, digits, . _ -"),
-          /** What the agent is, in each of its records (`agent_label`); secrets in it are cut out. */
+          /** What the agent is, in each of its records (`agent_label`): secrets cut out, then cut to LABEL_MAX characters. */
           label: z
             .string()
             .min(1)
-            .max(500)
+            .max(64 * 1024)
             .regex(/^[^\x00-\x1f\x7f]*$/, "no control characters")
             .optional(),
           token_sha256: z

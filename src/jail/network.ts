@@ -113,17 +113,22 @@ export function applyHostRules(p: JailPlan, ports: { proxy: number; transparent:
   run(["nft", "-f", "-"], renderHostRules({ table: p.table, vethHost: p.vethHost, hostIp: p.hostIp, proxyPort: ports.proxy, transparentPort: ports.transparent, dnsPort: ports.dns }, attach));
 }
 
-/** Runs a command without waiting for it; settles true when it succeeded. */
+/** Runs a command without blocking; settles true when it succeeded, false when it failed or could not start. */
 async function tryRunAsync(argv: readonly string[]): Promise<boolean> {
-  return (await Bun.spawn([...argv], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).exited) === 0;
+  try {
+    return (await Bun.spawn([...argv], { stdin: "ignore", stdout: "ignore", stderr: "ignore" }).exited) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
  * Cuts the jail off: its veth goes (both ends), so nothing more leaves the namespace. The first
  * step of a teardown, and safe while sluice still runs (it reads the table's counters as it stops).
+ * True when the veth is gone (removed now, or never made).
  */
-export async function unplugJail(p: Pick<JailPlan, "vethHost">): Promise<void> {
-  await tryRunAsync(["ip", "link", "del", p.vethHost]);
+export async function unplugJail(p: Pick<JailPlan, "vethHost">): Promise<boolean> {
+  return (await tryRunAsync(["ip", "link", "del", p.vethHost])) || !(await tryRunAsync(["ip", "link", "show", "dev", p.vethHost]));
 }
 
 /**

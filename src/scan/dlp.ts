@@ -6,7 +6,7 @@
 import type { Finding, Fragment } from "../core/types.ts";
 import type { DecodeLimits } from "./decode/index.ts";
 import type { KnownSecretScanner } from "./known-secrets.ts";
-import type { CompiledRules, Finding as RuleFinding } from "./rules/compile.ts";
+import { previewOf, type CompiledRules, type Finding as RuleFinding } from "./rules/compile.ts";
 import { scanText } from "./text-scan.ts";
 
 export type DlpAction = "block" | "redact" | "warn";
@@ -242,18 +242,46 @@ export function createDlpEngine(options: DlpOptions): DlpEngine {
   }
 }
 
+/** Rounds of redactSecrets before a text that still holds a finding is withheld whole. */
+const REDACT_ROUNDS = 8;
+
 /**
- * `text` with every secret the engine finds in it replaced by its preview, whatever the rule's
- * action (for text that goes into records whole: an agent's label, a jail's command line). A
- * secret seen only after decoding cannot be cut out as written: the whole text is withheld then.
+ * `text` with every secret the engine finds in it replaced by a preview, whatever the rule's
+ * action (for text that goes into records whole: an agent's label, a jail's command line). Every
+ * place a found secret is written is cut, overlapping ones as one, and the result is scanned
+ * again until nothing is found (a second secret with the same preview as the first is reported
+ * once per scan). A secret seen only after decoding cannot be cut out as written, and a text
+ * still not clean after REDACT_ROUNDS scans is withheld whole.
  */
 export function redactSecrets(text: string, engine: DlpEngine, location: string): string {
   let out = text;
-  for (const hit of engine.scan([{ location, text }])) {
-    if (hit.literal === null) return `[withheld: ${hit.finding.rule} found in it]`;
-    out = out.split(hit.literal).join(hit.finding.preview);
+  for (let round = 0; round < REDACT_ROUNDS; round++) {
+    const hits = engine.scan([{ location, text: out }]);
+    if (hits.length === 0) return out;
+    const spans: [number, number][] = [];
+    for (const hit of hits) {
+      if (hit.literal === null || hit.literal.length === 0) return `[withheld: ${hit.finding.rule} found in it]`;
+      for (let at = out.indexOf(hit.literal); at >= 0; at = out.indexOf(hit.literal, at + 1)) spans.push([at, at + hit.literal.length]);
+    }
+    spans.sort((a, b) => a[0] - b[0]);
+    let cut = "";
+    let from = 0;
+    for (let i = 0; i < spans.length; ) {
+      let [start, end] = spans[i]!;
+      for (i++; i < spans.length && spans[i]![0] <= end; i++) end = Math.max(end, spans[i]![1]);
+      cut += out.slice(from, start) + previewOf(out.slice(start, end));
+      from = end;
+    }
+    out = cut + out.slice(from);
   }
-  return out;
+  return `[withheld: still holds a secret after ${REDACT_ROUNDS} rounds of redaction]`;
+}
+
+/** A text that goes into records whole, cut to `max` characters (after redactSecrets): a cut inside a word drops the word. */
+export function clipText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const space = text.lastIndexOf(" ", max - 1);
+  return `${text.slice(0, space > 0 ? space : 0)}…`;
 }
 
 /**

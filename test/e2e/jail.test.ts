@@ -122,6 +122,9 @@ describe("sluice jail", () => {
       const key = sampleSecret("dlp.aws-access-key-id");
       const r = await jail(["bash", "-c", `getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; : ${key}`]);
       expect([r.code, r.out]).toEqual([0, "hello from web /labelled host web.test"]);
+      // sluice jail's own message names the program, not its arguments.
+      expect(r.err).toContain(": bash (and 2 arguments) as nobody");
+      expect(r.err).not.toContain(key);
       const rec = records().find((x) => x.path === "/labelled");
       const shown = `as nobody: bash -c getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; : ${key.slice(0, 4)}…${key.slice(-2)}`;
       expect(String(rec?.agent_label)).toEndWith(shown);
@@ -132,6 +135,9 @@ describe("sluice jail", () => {
       const start = records().find((x) => x.rule === "lifecycle.start" && String(x.detail).includes(`(jail ${id}, `));
       expect(String(start?.detail)).toContain(`: ${key.slice(0, 4)}…${key.slice(-2)})`);
       expect(JSON.stringify(records())).not.toContain(key);
+      // Nor does it stay on disk: the overlay that carried it to sluice is gone with the jail.
+      expect(existsSync(join(dir, "home", "jails", id, "overlay.json"))).toBe(false);
+      expect(existsSync(join(dir, "home", "jails", id, "sluice.log"))).toBe(true);
     },
     T,
   );
@@ -145,6 +151,8 @@ describe("sluice jail", () => {
       // Refused in the namespace, never reaching sluice: recorded from the rules' counters.
       const refusal = (rule: string) => records().find((r) => r.rule === rule && r.kind === "connect" && r.verdict === "block" && String(r.agent).startsWith("jail-"));
       expect(refusal("jail.udp")?.detail).toMatch(/^[12] UDP datagrams to ports other than 53 refused/);
+      // They name the command too, as the jail's other records do.
+      expect(String(refusal("jail.udp")?.agent_label)).toContain("as nobody: bash -c exec 3<>/dev/udp/");
       // No IPv6 in the jail (disabled: connect fails before any packet, so nothing to count).
       const v6 = await jail(["curl", "-sS", "-6", "--noproxy", "*", "--max-time", "5", "http://[2001:db8::1]/"]);
       expect(v6.code).not.toBe(0);

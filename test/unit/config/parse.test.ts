@@ -373,7 +373,7 @@ describe("parseConfigText: typed values", () => {
     ["version: 1\nadmin:\n  token_file: ''\n", "admin.token_file"],
     ["version: 1\nagents: {}\n", "agents"],
     ["version: 1\nagents:\n  - name: a\n    label: \"line one\\nline two\"\n    source_cidrs: [10.0.0.0/8]\n", "agents.0.label"],
-    [`version: 1\nagents:\n  - name: a\n    label: ${"x".repeat(501)}\n    source_cidrs: [10.0.0.0/8]\n`, "agents.0.label"],
+    [`version: 1\nagents:\n  - name: a\n    label: ${"x".repeat(64 * 1024 + 1)}\n    source_cidrs: [10.0.0.0/8]\n`, "agents.0.label"],
     ["version: 1\nagents:\n  - name: a\n    label: ''\n    source_cidrs: [10.0.0.0/8]\n", "agents.0.label"],
   ];
   test.each(otherBad)("%p -> issue at %p", (text, path) => {
