@@ -5,15 +5,16 @@
  * threshold; false-positive rate: benign bodies that reach it. Printed overall and per category,
  * technique, language and carrier.
  *
- * Four sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Five sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; and `holdout2`, the fresh independent set, written on 2026-11-28 by
  * an author who had not seen the rules, the scanner, the dev set or the first holdout, and never
- * tuned against. `dev2` is a second tuning set, written on 2026-11-28 by a separate author to give
- * rule work more data than dev (tuning on it is allowed). All four are printed, in the order dev,
- * dev2, holdout, holdout2, unless --set names one; the holdout2 figures are the honest ones.
+ * tuned against. `dev2` and `dev3` are more tuning sets, each written on 2026-11-28 by another
+ * author to give rule work more data than dev (tuning on them is allowed). All five are printed,
+ * in the order dev, dev2, dev3, holdout, holdout2, unless --set names one; the holdout2 figures
+ * are the honest ones.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|holdout|holdout2] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|holdout|holdout2] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -93,15 +94,16 @@ if (import.meta.main) {
   };
   const seed = Number(arg("--seed") ?? DEFAULT_SEED);
   const only = arg("--set");
-  const SETS: readonly CorpusSet[] = ["dev", "dev2", "holdout", "holdout2"];
+  const SETS: readonly CorpusSet[] = ["dev", "dev2", "dev3", "holdout", "holdout2"];
   if (only !== undefined && !(SETS as readonly string[]).includes(only)) {
-    console.error("--set wants dev, dev2, holdout or holdout2");
+    console.error("--set wants dev, dev2, dev3, holdout or holdout2");
     process.exit(2);
   }
   const sets: CorpusSet[] = only === undefined ? [...SETS] : [only as CorpusSet];
   const LABEL: Record<CorpusSet, string> = {
     dev: "dev set (rules written against it)",
     dev2: "dev2 set (second tuning set, separate author; tuning allowed)",
+    dev3: "dev3 set (third tuning set, another author; tuning allowed)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (fresh independent set, never tuned against)",
   };

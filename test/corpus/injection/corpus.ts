@@ -135,10 +135,12 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * holdout's texts, and never tuned against, so its figures say how the scanner does on text it
  * has not seen; or `dev2` (data/dev2/), a tuning set written on 2026-11-28 by a separate author
  * (who had not seen the rules, the scanner or the holdout sets) to give rule work more data than
- * dev: tuning on it is allowed. All use the same carrier templates and techniques.
+ * dev: tuning on it is allowed; or `dev3` (data/dev3/), a third tuning set by another author who
+ * had seen none of the rules, the scanner or any other set's texts, with more benign look-alikes
+ * than the others. All use the same carrier templates and techniques.
  */
-export type CorpusSet = "dev" | "dev2" | "holdout" | "holdout2";
-const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", holdout: "holdout", holdout2: "holdout2" };
+export type CorpusSet = "dev" | "dev2" | "dev3" | "holdout" | "holdout2";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", holdout: "holdout", holdout2: "holdout2" };
 
 const cached = new Map<CorpusSet, Promise<Data>>();
 
