@@ -8,6 +8,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { automatonKey, clearAutomata, collectAutomata, registerAutomata } from "../../../src/scan/automata-store.ts";
 import { compileCues } from "../../../src/scan/injection/cues.ts";
 import { buildDfa, cachedDfa } from "../../../src/scan/rules/keywords.ts";
+import { compileRulePack } from "../../../src/scan/rules/compile.ts";
+import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
+import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 import { intent } from "../../helpers/injection-intents.ts";
 
 const LEXICON = {
@@ -58,6 +61,25 @@ describe("prebuilt automata", () => {
     expect(automatonKey("keyword-dfa", [...keywords, "glpat-"])).not.toBe(automatonKey("keyword-dfa", keywords));
     expect(automatonKey("cue-dfa", keywords)).not.toBe(automatonKey("keyword-dfa", keywords));
     expect(automatonKey("k", ["ab", "c"])).not.toBe(automatonKey("k", ["a", "bc"]));
+  });
+
+  test("the built-in packs with their patterns' facts prebuilt scan exactly as when they are worked out afresh", async () => {
+    const dlpFiles = await loadRuleFiles("rules/dlp/");
+    const injFiles = await loadRuleFiles("rules/injection/");
+    const finish = collectAutomata();
+    const fresh = { dlp: compileRulePack(dlpFiles, "dlp"), inj: compileInjectionPack(injFiles) };
+    const registered = registerAutomata(finish());
+    // Facts for each pattern rule besides the automata (cue intents have no pattern): found when compiled again, not worked out.
+    const patternRules = fresh.dlp.rules.length + fresh.inj.rules.filter((r) => !r.path.includes("/cues/")).length;
+    expect(patternRules).toBeGreaterThan(100);
+    expect(registered).toBeGreaterThanOrEqual(patternRules);
+    const prebuilt = { dlp: compileRulePack(dlpFiles, "dlp"), inj: compileInjectionPack(injFiles) };
+    for (const pack of ["dlp", "inj"] as const) {
+      const texts = fresh[pack].rules.flatMap((r) => [...r.examples.match, ...r.examples.no_match]);
+      expect(texts.length).toBeGreaterThan(100);
+      const scan = (p: typeof fresh) => texts.map((t) => p[pack].scan(t).map((f) => [f.rule, f.start, f.end]));
+      expect(scan(prebuilt)).toEqual(scan(fresh));
+    }
   });
 
   test("a blob that is not one, or whose index points outside it, is refused", () => {
