@@ -195,7 +195,7 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       };
       writeFileSync(join(work(), "overlay.json"), JSON.stringify(overlay), { mode: 0o600 });
       const log = Bun.file(join(work(), "sluice.log"));
-      sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--label", label, "--jail", plan.id, "--log-format", "json"], {
+      sluice = Bun.spawn([...SELF, "run", ...(o.config ? ["--config", o.config] : []), "--overlay", join(work(), "overlay.json"), "--jail", plan.id, "--log-format", "json"], {
         stdin: "ignore",
         stdout: "ignore",
         stderr: "pipe",

@@ -60,8 +60,8 @@ failing; continue serves on and /healthz says degraded.
 
 --overlay FILE: a JSON object merged over the config before it is checked (mappings key by key,
 anything else replaced); kept on reloads. \`sluice jail\` uses it for its listeners and agent.
---label TEXT: says what this sluice is for in its start and stop records (\`sluice jail\`: the jail
-and its command).
+--label TEXT: says what this sluice is for in its start and stop records (secrets in it cut out).
+With --jail and no --label, the jail's agent's label (\`sluice jail\`: the jail and its command).
 --jail ID: this sluice serves jail ID (\`sluice jail\` passes it): what the jail's nftables rules
 refuse (UDP, DNS over TLS, other packets) is read from their counters and recorded.
 
@@ -114,11 +114,12 @@ export async function runCommand(args: string[]): Promise<number> {
     log.error("invalid config", { errors: err.issues.map((i) => `${i.path || "(root)"}: ${i.message}`) });
     return EXIT.failure;
   }
-  // Into the start and stop records: a secret on a command line (sluice jail's label) is cut out
-  // of the whole of it, and only then is it shortened.
-  const spelled = values.label?.replace(/[\x00-\x1f\x7f]/g, " ");
-  const label = spelled === undefined ? undefined : clipText(loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled, LABEL_MAX);
   if (values.jail !== undefined && !/^[a-z0-9]{1,24}$/.test(values.jail)) throw new UsageError("--jail takes a jail id (sluice jail passes it)");
+  // Into the start and stop records: a secret in it is cut out of the whole of it, and only then
+  // is it shortened. A jail's label is its agent's (the overlay's, redacted at load): the command
+  // line is never on sluice's own command line, where any local user could read it.
+  const spelled = values.label?.replace(/[\x00-\x1f\x7f]/g, " ");
+  const label = spelled !== undefined ? clipText(loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled, LABEL_MAX) : values.jail !== undefined ? loaded.policy.agents.byName(`jail-${values.jail}`)?.label : undefined;
   return serve(loaded, log, overlay, label, values.jail);
 }
 

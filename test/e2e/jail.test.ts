@@ -120,13 +120,15 @@ describe("sluice jail", () => {
     async () => {
       // A sample access key id (not live), as an argument the command never sends.
       const key = sampleSecret("dlp.aws-access-key-id");
-      const r = await jail(["bash", "-c", `getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; : ${key}`]);
+      const r = await jail(["bash", "-c", `getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; ps -eo args | grep '[s]luice run .*--jail' >&2; : ${key}`]);
       expect([r.code, r.out]).toEqual([0, "hello from web /labelled host web.test"]);
+      // The jail's own sluice runs meanwhile, and what any local user reads of its command line has no secret (checked below).
+      expect(r.err).toMatch(/sluice run .*--overlay \S+ --jail [0-9a-f]{6}/);
       // sluice jail's own message names the program, not its arguments.
       expect(r.err).toContain(": bash (and 2 arguments) as nobody");
       expect(r.err).not.toContain(key);
       const rec = records().find((x) => x.path === "/labelled");
-      const shown = `as nobody: bash -c getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; : ${key.slice(0, 4)}…${key.slice(-2)}`;
+      const shown = `as nobody: bash -c getent hosts denied.test; curl -sS --noproxy '*' http://web.test/labelled; ps -eo args | grep '[s]luice run .*--jail' >&2; : ${key.slice(0, 4)}…${key.slice(-2)}`;
       expect(String(rec?.agent_label)).toEndWith(shown);
       // The resolver's records name the command too (a name not on the allow list).
       const query = records().find((x) => x.kind === "dns" && x.host === "denied.test" && x.agent === rec?.agent);
