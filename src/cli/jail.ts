@@ -182,9 +182,9 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       writeFileSync(join(shared(), CA_BUNDLE_FILE), `${roots.trimEnd()}\n${pem}`, { mode: 0o644 });
     } else {
       mkdirSync(work(), { recursive: true, mode: 0o700 });
-      // The jail, its user and its command: in the start and stop records, and in each of the
-      // jail's own (agent jail-<id>, agent_label). Secrets on the command line are cut out.
-      // sluice cuts secrets out of it whole, then shortens it (config agents[].label takes 64 KiB).
+      // The jail, its user and its command: the jail agent's label, so in each of its records
+      // (agent_label) and in the start and stop records. sluice cuts secrets out of the whole
+      // of it at load, then shortens it (agents[].label takes up to 64 KiB).
       const label = clipText(`jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`.replace(/[\x00-\x1f\x7f]/g, " "), 64 * 1024);
       const overlay = {
         proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
