@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { applyHostRules, cleanupJails, configureJailNamespace, createJailNetwork, JailError, planJail, removeJailNetwork, unplugJail, type JailPlan } from "../jail/network.ts";
 import { DEFAULT_CONFIG_TEXT } from "../config/load.ts";
 import { parseConfigText } from "../config/parse.ts";
+import { LABEL_INPUT_MAX } from "../config/schema.ts";
 import { ConfigError } from "../core/errors.ts";
 import { ADMIN_TOKEN_FILE_NAME } from "../admin/token.ts";
 import { clipText } from "../scan/dlp.ts";
@@ -185,7 +186,7 @@ async function jail(o: { config: string | null; agents: unknown[]; credentialEnv
       // The jail, its user and its command: the jail agent's label, so in each of its records
       // (agent_label) and in the start and stop records. sluice cuts secrets out of the whole
       // of it at load, then shortens it (agents[].label takes up to 64 KiB).
-      const label = clipText(`jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`.replace(/[\x00-\x1f\x7f]/g, " "), 64 * 1024);
+      const label = clipText(`jail ${plan.id}, ${plan.jailIp}, as ${o.user.name}: ${o.cmd.join(" ")}`.replace(/[\x00-\x1f\x7f]/g, " "), LABEL_INPUT_MAX);
       const overlay = {
         proxy: { listen: `${plan.hostIp}:0`, transparent_listen: `${plan.hostIp}:0` },
         dns: { listen: `${plan.hostIp}:0` },

@@ -12,7 +12,7 @@ import { RecorderStartError, startRecorderThread, type ThreadRecorder } from "..
 import { loadSigningKey, SigningKeyError } from "../audit/signing-key.ts";
 import { loadConfig, type Loaded } from "../config/load.ts";
 import { clipText, redactSecrets } from "../scan/dlp.ts";
-import { LABEL_MAX } from "../config/compile.ts";
+import { LABEL_MAX } from "../config/schema.ts";
 import { watchConfigFile } from "../config/watch.ts";
 import { ConfigError } from "../core/errors.ts";
 import { createReceiptIds } from "../audit/receipt-id.ts";
@@ -119,7 +119,12 @@ export async function runCommand(args: string[]): Promise<number> {
   // is it shortened. A jail's label is its agent's (the overlay's, redacted at load): the command
   // line is never on sluice's own command line, where any local user could read it.
   const spelled = values.label?.replace(/[\x00-\x1f\x7f]/g, " ");
-  const label = spelled !== undefined ? clipText(loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled, LABEL_MAX) : values.jail !== undefined ? loaded.policy.agents.byName(`jail-${values.jail}`)?.label : undefined;
+  const label =
+    spelled === undefined
+      ? values.jail !== undefined
+        ? loaded.policy.agents.labelOf(`jail-${values.jail}`)
+        : undefined
+      : clipText(loaded.policy.dlp ? redactSecrets(spelled, loaded.policy.dlp.engine, "label") : spelled, LABEL_MAX);
   return serve(loaded, log, overlay, label, values.jail);
 }
 
@@ -480,8 +485,8 @@ async function serve(initial: Loaded, log: Logger, overlay?: Record<string, unkn
           onRefused: (refusal, packets) => {
             const { rule, what } = REFUSALS[refusal];
             const reason = refusal === "refused_udp" || refusal === "refused_dot" ? "port_not_allowed" : "blocked_address";
-            const jailAgent = loaded.policy.agents.byName(`jail-${jailId}`);
-            audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, ...(jailAgent?.label !== undefined ? { agent_label: jailAgent.label } : {}), verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
+            const agentLabel = loaded.policy.agents.labelOf(`jail-${jailId}`);
+            audit.record({ time: clock.wall().toISOString(), kind: "connect", agent: `jail-${jailId}`, ...(agentLabel !== undefined ? { agent_label: agentLabel } : {}), verdict: "block", rule, reason, detail: `${packets} ${what}`, receipt: receiptIds() });
           },
           // Said when it changes, not every 2 s while it lasts.
           onError: (error) => {

@@ -12,15 +12,12 @@ import { compileEgress } from "../policy/egress.ts";
 import type { Credential, Policy } from "../policy/policy.ts";
 import type { KnownSecret } from "../scan/known-secrets.ts";
 import { clipText, redactSecrets } from "../scan/dlp.ts";
-
-/** Characters of an agent's label (or of sluice run --label) kept in records, after redaction. */
-export const LABEL_MAX = 500;
 import type { ArgRules } from "../scan/arg-rules.ts";
 import type { CompiledRules } from "../scan/rules/compile.ts";
 import { compileDlp } from "./dlp.ts";
 import { compileInjection } from "./injection.ts";
 import { placeholderFor } from "./placeholders.ts";
-import type { Config } from "./schema.ts";
+import { LABEL_MAX, type Config } from "./schema.ts";
 
 export interface CompileInputs {
   /** sha256 hex of each agent's token_file content, by agent index. */

@@ -30,6 +30,11 @@ const size = z
     return bytes;
   });
 
+/** The longest agents[].label accepted (sluice jail's command line included). */
+export const LABEL_INPUT_MAX = 64 * 1024;
+/** Characters of an agent's label (or of sluice run --label) kept in records, after redaction. */
+export const LABEL_MAX = 500;
+
 const listen = z.string().transform((v, ctx) => {
   const l = parseListen(v);
   if (!l) {
@@ -180,7 +185,7 @@ export const configSchema = z.strictObject({
           label: z
             .string()
             .min(1)
-            .max(64 * 1024)
+            .max(LABEL_INPUT_MAX)
             .regex(/^[^\x00-\x1f\x7f]*$/, "no control characters")
             .optional(),
           token_sha256: z

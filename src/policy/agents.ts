@@ -27,8 +27,8 @@ export interface Identified {
 
 export interface AgentDirectory {
   identify(proxyAuthorization: string | undefined, sourceAddress: string): Identified;
-  /** The configured agent of that name. */
-  byName(name: string): AgentIdentity | undefined;
+  /** The label of the configured agent of that name, if it has one. */
+  labelOf(name: string): string | undefined;
   readonly size: number;
 }
 
@@ -56,12 +56,14 @@ export function tokenFromProxyAuthorization(value: string): string | null {
 export function compileAgents(specs: readonly AgentSpec[]): AgentDirectory {
   const byToken = new Map<string, Identified>();
   const bySource: { cidrs: ReturnType<typeof createCidrSet>; id: Identified }[] = [];
-  const names = new Map<string, AgentIdentity>();
+  const names = new Set<string>();
+  const labels = new Map<string, string>();
   for (const spec of specs) {
     if (names.has(spec.name)) throw new Error(`agents: duplicate agent name ${spec.name}`);
     const lists = spec.egress ? compileEgressLists(spec.egress.allow, spec.egress.deny) : null;
     const named = (via: "token" | "source"): AgentIdentity => (spec.label === undefined ? { name: spec.name, via } : { name: spec.name, via, label: spec.label });
-    names.set(spec.name, named(spec.tokenSha256 ? "token" : "source"));
+    names.add(spec.name);
+    if (spec.label !== undefined) labels.set(spec.name, spec.label);
     if (spec.tokenSha256) {
       if (byToken.has(spec.tokenSha256)) throw new Error(`agents.${spec.name}: token shared with another agent`);
       byToken.set(spec.tokenSha256, { agent: named("token"), lists });
@@ -72,7 +74,7 @@ export function compileAgents(specs: readonly AgentSpec[]): AgentDirectory {
   }
   return {
     size: specs.length,
-    byName: (name) => names.get(name),
+    labelOf: (name) => labels.get(name),
     identify(proxyAuthorization, sourceAddress) {
       if (proxyAuthorization !== undefined) {
         const token = tokenFromProxyAuthorization(proxyAuthorization);
