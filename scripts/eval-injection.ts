@@ -5,16 +5,16 @@
  * threshold; false-positive rate: benign bodies that reach it. Printed overall and per category,
  * technique, language and carrier.
  *
- * Five sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Six sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; and `holdout2`, the fresh independent set, written on 2026-11-28 by
  * an author who had not seen the rules, the scanner, the dev set or the first holdout, and never
- * tuned against. `dev2` and `dev3` are more tuning sets, each written on 2026-11-28 by another
- * author to give rule work more data than dev (tuning on them is allowed). All five are printed,
- * in the order dev, dev2, dev3, holdout, holdout2, unless --set names one; the holdout2 figures
+ * tuned against. `dev2`, `dev3` and `dev4` are more tuning sets, each written on 2026-11-28 by other
+ * authors to give rule work more data than dev (tuning on them is allowed). All six are printed,
+ * in the order dev, dev2, dev3, dev4, holdout, holdout2, unless --set names one; the holdout2 figures
  * are the honest ones.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|holdout|holdout2] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|dev4|holdout|holdout2] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -94,9 +94,9 @@ if (import.meta.main) {
   };
   const seed = Number(arg("--seed") ?? DEFAULT_SEED);
   const only = arg("--set");
-  const SETS: readonly CorpusSet[] = ["dev", "dev2", "dev3", "holdout", "holdout2"];
+  const SETS: readonly CorpusSet[] = ["dev", "dev2", "dev3", "dev4", "holdout", "holdout2"];
   if (only !== undefined && !(SETS as readonly string[]).includes(only)) {
-    console.error("--set wants dev, dev2, dev3, holdout or holdout2");
+    console.error("--set wants dev, dev2, dev3, dev4, holdout or holdout2");
     process.exit(2);
   }
   const sets: CorpusSet[] = only === undefined ? [...SETS] : [only as CorpusSet];
@@ -104,6 +104,7 @@ if (import.meta.main) {
     dev: "dev set (rules written against it)",
     dev2: "dev2 set (second tuning set, separate author; tuning allowed)",
     dev3: "dev3 set (third tuning set, another author; tuning allowed)",
+    dev4: "dev4 set (fourth tuning set, two more authors; tuning allowed)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (fresh independent set, never tuned against)",
   };

@@ -137,10 +137,12 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * (who had not seen the rules, the scanner or the holdout sets) to give rule work more data than
  * dev: tuning on it is allowed; or `dev3` (data/dev3/), a third tuning set by another author who
  * had seen none of the rules, the scanner or any other set's texts, with more benign look-alikes
- * than the others. All use the same carrier templates and techniques.
+ * than the others; or `dev4` (data/dev4/), a fourth tuning set written on 2026-11-28 by two more
+ * authors (one the attacks, one the benign texts) who had seen none of the above, weighted to
+ * benign look-alikes. All use the same carrier templates and techniques.
  */
-export type CorpusSet = "dev" | "dev2" | "dev3" | "holdout" | "holdout2";
-const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", holdout: "holdout", holdout2: "holdout2" };
+export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "holdout" | "holdout2";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", holdout: "holdout", holdout2: "holdout2" };
 
 const cached = new Map<CorpusSet, Promise<Data>>();
 

@@ -19,7 +19,7 @@ import {
 
 /** The invariants hold for any seed and every set: checked on the default seed and two others. */
 const SEEDS = [DEFAULT_SEED, 1, 0xbeef];
-const SETS = ["dev", "dev2", "dev3", "holdout", "holdout2"] as const;
+const SETS = ["dev", "dev2", "dev3", "dev4", "holdout", "holdout2"] as const;
 const corpora = new Map<string, InjectionSample[]>();
 for (const set of SETS) for (const seed of SEEDS) corpora.set(`${set} ${seed}`, await injectionCorpus(seed, { set }));
 const samples = corpora.get(`dev ${DEFAULT_SEED}`)!;
@@ -257,6 +257,8 @@ describe("injection corpus: the sets stand apart", () => {
   test("no dev2 instruction or benign text is also in the dev set or either holdout", () => apart("dev2", ["dev", "holdout", "holdout2"]));
 
   test("no dev3 instruction or benign text is also in any other set", () => apart("dev3", ["dev", "dev2", "holdout", "holdout2"]));
+
+  test("no dev4 instruction or benign text is also in any other set", () => apart("dev4", ["dev", "dev2", "dev3", "holdout", "holdout2"]));
 });
 
 describe("injection corpus: determinism", () => {
