@@ -3,7 +3,7 @@
  * measured in the same run on the same records:
  *   write, fsync interval  vs plain JSONL (JSON.stringify, batched, sink.ts's writer)
  *   write, fsync always    vs plain JSONL with an fdatasync per line
- *   verify                 vs reading the same segments and JSON.parse of each line
+ *   verify                 vs reading the same segments and JSON.parse of each line (best of 3 passes each)
  *   proxy with the recorder vs the same proxy built without it (bench/lib/audit-proxy.ts)
  * Targets (issue 8): >= 50,000 records/s written with fsync interval; verify >= 200,000 records/s;
  * the proxy with audit on within 10% of audit off (>= 0.90x its requests/s).
@@ -90,19 +90,23 @@ const alwaysRate = timeFor(ALWAYS_MS, (i) => always.append(records[i % 1024]!), 
 // Verify the interval log (N records plus tree heads); the baseline reads and parses it.
 const vdir = recorderDir("interval");
 const lineCount = readdirSync(vdir).filter((f) => f.endsWith(".jsonl")).reduce((n, f) => n + readFileSync(join(vdir, f), "utf8").split("\n").length - 1, 0);
-/** Records per second of one pass of `fn` over the whole log. */
-function timeOnce(fn: () => number): number {
-  const t0 = performance.now();
-  const count = fn();
-  return rate(count, performance.now() - t0);
+/** Records per second of the best of three passes of `fn` over the whole log (one pass alone swung 2x with what else ran). */
+function bestOfThree(fn: () => number): number {
+  let best = 0;
+  for (let pass = 0; pass < 3; pass++) {
+    const t0 = performance.now();
+    const count = fn();
+    best = Math.max(best, rate(count, performance.now() - t0));
+  }
+  return best;
 }
 const segmentFiles = () => readdirSync(vdir).filter((x) => x.endsWith(".jsonl")).sort();
-const parseRate = timeOnce(() => {
+const parseRate = bestOfThree(() => {
   let n = 0;
   for (const f of segmentFiles()) for (const l of readFileSync(join(vdir, f), "utf8").split("\n")) if (l) (JSON.parse(l), n++);
   return n;
 });
-const verifyRate = timeOnce(() => {
+const verifyRate = bestOfThree(() => {
   const report = verifyLog({ dir: vdir, publicKey: key.publicKey });
   if (report.problem) throw new Error(`bench log does not verify: ${JSON.stringify(report.problem)}`);
   return report.records;
