@@ -20,7 +20,7 @@ import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
 import { createInjectionEngine, type InjectionEngine } from "../src/scan/injection/engine.ts";
 import { compileInjectionPack } from "../src/scan/injection/pack.ts";
-import { injectionCorpus, type CorpusSet, type InjectionSample } from "../test/corpus/injection/corpus.ts";
+import { CORPUS_SETS, injectionCorpus, type CorpusSet, type InjectionSample } from "../test/corpus/injection/corpus.ts";
 
 export const TARGET_RECALL = 0.9;
 export const TARGET_FP = 0.01;
@@ -94,12 +94,11 @@ if (import.meta.main) {
   };
   const seed = Number(arg("--seed") ?? DEFAULT_SEED);
   const only = arg("--set");
-  const SETS: readonly CorpusSet[] = ["dev", "dev2", "dev3", "dev4", "holdout", "holdout2"];
-  if (only !== undefined && !(SETS as readonly string[]).includes(only)) {
-    console.error("--set wants dev, dev2, dev3, dev4, holdout or holdout2");
+  if (only !== undefined && !(CORPUS_SETS as readonly string[]).includes(only)) {
+    console.error(`--set wants one of ${CORPUS_SETS.join(", ")}`);
     process.exit(2);
   }
-  const sets: CorpusSet[] = only === undefined ? [...SETS] : [only as CorpusSet];
+  const sets: CorpusSet[] = only === undefined ? [...CORPUS_SETS] : [only as CorpusSet];
   const LABEL: Record<CorpusSet, string> = {
     dev: "dev set (rules written against it)",
     dev2: "dev2 set (second tuning set, separate author; tuning allowed)",

@@ -143,6 +143,8 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  */
 export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "holdout" | "holdout2";
 const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", holdout: "holdout", holdout2: "holdout2" };
+/** Every set, tuning sets first, holdout2 (the honest one) last. */
+export const CORPUS_SETS = Object.keys(SET_DIR) as readonly CorpusSet[];
 
 const cached = new Map<CorpusSet, Promise<Data>>();
 

@@ -9,6 +9,7 @@ import {
   BENIGN_KINDS,
   CARRIERS,
   CATEGORIES,
+  CORPUS_SETS,
   DEFAULT_SEED,
   EXTRA_BENIGN_LANGUAGES,
   injectionCorpus,
@@ -19,7 +20,7 @@ import {
 
 /** The invariants hold for any seed and every set: checked on the default seed and two others. */
 const SEEDS = [DEFAULT_SEED, 1, 0xbeef];
-const SETS = ["dev", "dev2", "dev3", "dev4", "holdout", "holdout2"] as const;
+const SETS = CORPUS_SETS;
 const corpora = new Map<string, InjectionSample[]>();
 for (const set of SETS) for (const seed of SEEDS) corpora.set(`${set} ${seed}`, await injectionCorpus(seed, { set }));
 const samples = corpora.get(`dev ${DEFAULT_SEED}`)!;
