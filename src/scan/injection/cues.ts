@@ -25,11 +25,20 @@ import { isAscii } from "../ascii.ts";
 import { SEVERITIES } from "../rules/schema.ts";
 
 /**
- * Distinct cue classes the lexicons may define together (a class is one bit of a window's mask,
- * an Int32: the 32nd class is the sign bit, which the mask arithmetic below treats as any other,
- * `>>>` included).
+ * Distinct cue classes the lexicons may define together. A class is one bit of a mask held in two
+ * Int32 words (Mask): bits 0-31 in `lo`, 32-63 in `hi`; a word's sign bit is a class like any
+ * other (`>>>` included). The classes the scanner itself reads (SPECIAL_CLASSES) take the low
+ * bits, so their masks are one word.
  */
-export const MAX_CLASSES = 32;
+export const MAX_CLASSES = 64;
+
+/** A set of cue classes: bits 0-31 in `lo`, 32-63 in `hi`. */
+interface Mask {
+  lo: number;
+  hi: number;
+}
+const bitMask = (bit: number): Mask => (bit < 32 ? { lo: 1 << bit, hi: 0 } : { lo: 0, hi: 1 << (bit - 32) });
+const isEmpty = (m: Mask): boolean => m.lo === 0 && m.hi === 0;
 /**
  * The group of every intent (CompiledRule.group): intents read the same cues, so a response
  * counts the strongest one, not their sum.
@@ -89,9 +98,11 @@ export const intentsSchema = z.strictObject({ intents: z.array(intentSchema).min
 
 interface Intent {
   readonly rule: CompiledRule;
-  readonly all: number;
-  readonly any: number;
-  readonly damp: number;
+  readonly all: Mask;
+  readonly any: Mask;
+  readonly damp: Mask;
+  /** all | any: the classes that can complete the intent. */
+  readonly own: Mask;
   readonly within: number;
 }
 
@@ -215,45 +226,45 @@ const NEG_AFTER = 2;
 const NEG_CONDITION = 4;
 const INERT = 8;
 
+/** Classes the scanner reads itself: given the lowest bits, so each of their masks is one word. */
+const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS];
+
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
   const issues: RulePackIssue[] = [];
-  const classes = new Map<string, number>();
-  // phrase -> [class mask, stem, flags]
-  const phrases = new Map<string, { mask: number; stem: boolean; flags: number }>();
+  const parsedLexicons: { path: string; classes: [string, string[]][] }[] = [];
   for (const file of lexicons) {
     const parsed = lexiconSchema.safeParse(file.doc);
     if (!parsed.success) {
       for (const i of parsed.error.issues) issues.push({ path: file.path, id: "(lexicon)", message: `${i.path.join(".")}: ${i.message}` });
       continue;
     }
-    for (const [name, list] of Object.entries(parsed.data.lexicon.classes)) {
-      if (name === NEGATION_AFTER_CLASS || name === CONDITION_CLASS || name === INERT_CLASS) {
-        for (const raw of list) {
-          const stem = raw.endsWith("*");
-          const text = stem ? raw.slice(0, -1) : raw;
-          const entry = phrases.get(text) ?? { mask: 0, stem, flags: 0 };
-          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : name === INERT_CLASS ? INERT : NEG_AFTER;
-          phrases.set(text, entry);
-        }
-        continue;
-      }
-      let bit = classes.get(name);
-      if (bit === undefined) {
-        if (classes.size >= MAX_CLASSES) {
-          issues.push({ path: file.path, id: "(lexicon)", message: `more than ${MAX_CLASSES} cue classes` });
-          continue;
-        }
-        bit = classes.size;
-        classes.set(name, bit);
-      }
+    parsedLexicons.push({ path: file.path, classes: Object.entries(parsed.data.lexicon.classes) });
+  }
+  // Each class a bit: the scanner's own first, then the rest in the order the files name them.
+  const named = new Set<string>();
+  for (const lexicon of parsedLexicons) for (const [name] of lexicon.classes) if (name !== NEGATION_AFTER_CLASS && name !== CONDITION_CLASS && name !== INERT_CLASS) named.add(name);
+  const classes = new Map<string, number>();
+  for (const name of [...SPECIAL_CLASSES.filter((c) => named.has(c)), ...named]) if (!classes.has(name)) classes.set(name, classes.size);
+  if (classes.size > MAX_CLASSES) issues.push({ path: parsedLexicons.at(-1)!.path, id: "(lexicon)", message: `${classes.size} cue classes, more than ${MAX_CLASSES}` });
+  // phrase -> [class mask, stem, flags]
+  const phrases = new Map<string, { mask: Mask; stem: boolean; flags: number }>();
+  for (const lexicon of parsedLexicons) {
+    for (const [name, list] of lexicon.classes) {
+      const bit = classes.get(name);
+      const mask = bit === undefined || bit >= MAX_CLASSES ? null : bitMask(bit);
       for (const raw of list) {
         const stem = raw.endsWith("*");
         const text = stem ? raw.slice(0, -1) : raw;
-        const entry = phrases.get(text) ?? { mask: 0, stem, flags: 0 };
-        entry.mask |= 1 << bit;
+        const entry = phrases.get(text) ?? { mask: { lo: 0, hi: 0 }, stem, flags: 0 };
+        phrases.set(text, entry);
+        if (mask === null) {
+          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : name === INERT_CLASS ? INERT : name === NEGATION_AFTER_CLASS ? NEG_AFTER : 0;
+          continue;
+        }
+        entry.mask.lo |= mask.lo;
+        entry.mask.hi |= mask.hi;
         entry.stem ||= stem;
         if (name === NEGATION_CLASS) entry.flags |= NEG_BEFORE;
-        phrases.set(text, entry);
       }
     }
   }
@@ -269,25 +280,33 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
       const bad = (message: string) => issues.push({ path: file.path, id: it.id, message });
       if (ids.has(it.id)) bad("duplicate intent id");
       ids.add(it.id);
-      const maskOf = (names: readonly string[]) => {
-        let m = 0;
+      const maskOf = (names: readonly string[]): Mask => {
+        const m = { lo: 0, hi: 0 };
         for (const n of names) {
           const bit = classes.get(n);
           if (bit === undefined) bad(`no lexicon defines the class ${n}`);
-          else m |= 1 << bit;
+          else if (bit < MAX_CLASSES) {
+            const b = bitMask(bit);
+            m.lo |= b.lo;
+            m.hi |= b.hi;
+          }
         }
         return m;
       };
+      const all = maskOf(it.all);
+      const any = maskOf(it.any);
       intents.push({
         rule: { id: it.id, description: it.description, severity: it.severity, keywords: [], validator: undefined, weight: it.weight, group: CUE_GROUP, examples: it.examples, path: file.path },
-        all: maskOf(it.all),
-        any: maskOf(it.any),
+        all,
+        any,
         damp: maskOf(it.damp),
+        own: { lo: all.lo | any.lo, hi: all.hi | any.hi },
         within: it.within,
       });
     }
   }
   if (issues.length > 0) throw new RulePackError(issues);
+  // SPECIAL_CLASSES have bits below 32: one word each.
   const discuss = classes.get(DISCUSS_CLASS);
   const example = classes.get(EXAMPLE_CLASS);
   let vetoed = 0;
@@ -312,7 +331,7 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
 }
 
 function buildCueScanner(
-  phrases: readonly { text: string; mask: number; stem: boolean; flags: number }[],
+  phrases: readonly { text: string; mask: Mask; stem: boolean; flags: number }[],
   intents: readonly Intent[],
   discussMask: number,
   exampleMask: number,
@@ -324,7 +343,9 @@ function buildCueScanner(
 ): CueRules {
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
-  const masks = Int32Array.from(phrases, (p) => p.mask);
+  // Each phrase's classes: the low word (every class the scanner reads itself) and the high one.
+  const masks = Int32Array.from(phrases, (p) => p.mask.lo);
+  const masksHi = Int32Array.from(phrases, (p) => p.mask.hi);
   const flags = Uint8Array.from(phrases, (p) => p.flags);
   const afterReach = Uint8Array.from(phrases, (p) => (isSpacedWordChar(p.text.charCodeAt(0)) ? NEGATION_AFTER_REACH : NEGATION_AFTER_REACH_UNSPACED));
   const anyNegation = phrases.some((p) => p.flags & (NEG_BEFORE | NEG_AFTER | NEG_CONDITION)) && vetoedMask !== 0;
@@ -335,7 +356,7 @@ function buildCueScanner(
   // marker, which does not count followed by `_` (an identifier).
   const bounds = Uint8Array.from(phrases, (p) => {
     const wordEnd = !p.stem && isSpacedWordChar(p.text.charCodeAt(p.text.length - 1));
-    return (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (wordEnd ? 2 : 0) | (p.mask & (discussMask | exampleMask) ? 4 : 0) | (wordEnd && p.mask & templateMask ? 8 : 0);
+    return (isSpacedWordChar(p.text.charCodeAt(0)) ? 1 : 0) | (wordEnd ? 2 : 0) | (p.mask.lo & (discussMask | exampleMask) ? 4 : 0) | (wordEnd && p.mask.lo & templateMask ? 8 : 0);
   });
   const maxWithin = intents.reduce((m, i) => Math.max(m, i.within), 0);
   // Words of the phrases; a stem's last word marked with `*` (readings.ts reads a leetspeak word
@@ -377,6 +398,7 @@ function buildCueScanner(
   // Float64: separators add SEPARATE each, and a body can hold very many segments.
   let places = new Float64Array(1024);
   let hitMasks = new Int32Array(1024);
+  let hitMasksHi = new Int32Array(1024);
   let hitPhrases = new Int32Array(1024);
   let n = 0;
 
@@ -392,12 +414,14 @@ function buildCueScanner(
       ends = grow(ends);
       places = growFloat(places);
       hitMasks = grow(hitMasks);
+      hitMasksHi = grow(hitMasksHi);
       hitPhrases = grow(hitPhrases);
     }
     starts[n] = start;
     ends[n] = i + 1;
     places[n] = i + 1 + shift;
     hitMasks[n] = masks[k]!;
+    hitMasksHi[n] = masksHi[k]!;
     hitPhrases[n] = k;
     n++;
   };
@@ -539,7 +563,7 @@ function buildCueScanner(
           lo = mid + 1;
         } else hi = mid - 1;
       }
-      if (at >= 0 && merged[at]![1] > starts[k]!) hitMasks[k] = 0;
+      if (at >= 0 && merged[at]![1] > starts[k]!) hitMasks[k] = hitMasksHi[k] = 0;
     }
   };
 
@@ -610,12 +634,14 @@ function buildCueScanner(
     const e = ends.slice(0, n);
     const p = places.slice(0, n);
     const m = hitMasks.slice(0, n);
+    const mh = hitMasksHi.slice(0, n);
     const k = hitPhrases.slice(0, n);
     order.forEach((from, to) => {
       starts[to] = s[from]!;
       ends[to] = e[from]!;
       places[to] = p[from]!;
       hitMasks[to] = m[from]!;
+      hitMasksHi[to] = mh[from]!;
       hitPhrases[to] = k[from]!;
     });
   };
@@ -627,7 +653,7 @@ function buildCueScanner(
     cuesOf(text: string) {
       const count = findCues(text);
       const out: { start: number; end: number; classes: string[] }[] = [];
-      for (let h = 0; h < count; h++) out.push({ start: starts[h]!, end: ends[h]!, classes: classNames.filter((_, bit) => hitMasks[h]! & (1 << bit)) });
+      for (let h = 0; h < count; h++) out.push({ start: starts[h]!, end: ends[h]!, classes: classNames.filter((_, bit) => (bit < 32 ? hitMasks[h]! : hitMasksHi[h]!) & (1 << bit)) });
       return out;
     },
     discussionCues(text: string): DiscussionCue[] {
@@ -644,23 +670,35 @@ function buildCueScanner(
     scan,
   };
 
+  /** Whether the classes `lo`/`hi` hold every class of `it.all` and one of `it.any` (if any). */
+  function completes(it: Intent, lo: number, hi: number): boolean {
+    const { all, any } = it;
+    return (lo & all.lo) === all.lo && (hi & all.hi) === all.hi && ((any.lo === 0 && any.hi === 0) || (lo & any.lo) !== 0 || (hi & any.hi) !== 0);
+  }
+
   function scan(text: string): Finding[] {
     const count = findCues(text);
     if (count === 0) return [];
     const best = new Map<string, Finding & { weight: number }>();
     classCounts.fill(0);
-    let mask = 0;
+    // The classes in the window, low and high word.
+    let lo = 0;
+    let hi = 0;
     let left = 0;
     for (let r = 0; r < count; r++) {
       const at = places[r]!;
-      for (let m = hitMasks[r]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && classCounts[bit]!++ === 0) mask |= 1 << bit;
+      for (let m = hitMasks[r]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && classCounts[bit]!++ === 0) lo |= 1 << bit;
+      for (let m = hitMasksHi[r]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && classCounts[32 + bit]!++ === 0) hi |= 1 << bit;
       while (places[left]! < at - maxWithin) {
-        for (let m = hitMasks[left]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && --classCounts[bit]! === 0) mask &= ~(1 << bit);
+        for (let m = hitMasks[left]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && --classCounts[bit]! === 0) lo &= ~(1 << bit);
+        for (let m = hitMasksHi[left]!, bit = 0; m !== 0; m >>>= 1, bit++) if (m & 1 && --classCounts[32 + bit]! === 0) hi &= ~(1 << bit);
         left++;
       }
       // An intent is complete at its last cue: only intents this cue belongs to can be.
+      const rLo = hitMasks[r]!;
+      const rHi = hitMasksHi[r]!;
       for (const it of intents) {
-        if ((hitMasks[r]! & (it.all | it.any)) === 0 || (mask & it.all) !== it.all || (it.any !== 0 && (mask & it.any) === 0)) continue;
+        if (((rLo & it.own.lo) | (rHi & it.own.hi)) === 0 || !completes(it, lo, hi)) continue;
         // The intent's own reach, narrower than the window: recompute over its span.
         const span = intentSpan(it, r, left, count);
         if (span === null) continue;
@@ -679,23 +717,27 @@ function buildCueScanner(
    */
   function intentSpan(it: Intent, r: number, left: number, count: number): { start: number; damped: boolean } | null {
     const at = places[r]!;
-    let m = 0;
+    const { own, damp } = it;
+    let lo = 0;
+    let hi = 0;
     let start = ends[r]!;
     let first = r;
     for (let h = r; h >= left; h--) {
       if (places[h]! < at - it.within) break;
-      m |= hitMasks[h]!;
-      if (hitMasks[h]! & (it.all | it.any)) {
+      lo |= hitMasks[h]!;
+      hi |= hitMasksHi[h]!;
+      if ((hitMasks[h]! & own.lo) | (hitMasksHi[h]! & own.hi)) {
         start = starts[h]!;
         first = h;
       }
     }
-    if ((m & it.all) !== it.all || (it.any !== 0 && (m & it.any) === 0)) return null;
+    if (!completes(it, lo, hi)) return null;
     let damped = false;
-    if (it.damp !== 0) {
+    if (!isEmpty(damp)) {
+      const damps = (h: number) => ((hitMasks[h]! & damp.lo) | (hitMasksHi[h]! & damp.hi)) !== 0;
       // Before the first cue and after the last one, as far as the intent reaches.
-      for (let h = first - 1; h >= 0 && !damped && places[h]! >= places[first]! - it.within; h--) damped = (hitMasks[h]! & it.damp) !== 0;
-      for (let h = first; h < count && !damped && places[h]! <= at + it.within; h++) damped = (hitMasks[h]! & it.damp) !== 0;
+      for (let h = first - 1; h >= 0 && !damped && places[h]! >= places[first]! - it.within; h--) damped = damps(h);
+      for (let h = first; h < count && !damped && places[h]! <= at + it.within; h++) damped = damps(h);
     }
     return { start, damped };
   }

@@ -1,6 +1,6 @@
 /**
- * Grammar-like cue intents (cues.ts, rules/injection/cues/intents.yaml): the 32nd cue class
- * (the sign bit of a mask), tool names (`toolcall`: a name is not an order, the verbs inside it
+ * Grammar-like cue intents (cues.ts, rules/injection/cues/intents.yaml): classes across both
+ * words of a mask, tool names (`toolcall`: a name is not an order, the verbs inside it
  * lose `exec`), third-person orders to an AI reader, standing orders, and the weak intents that
  * block only with a second finding (a hidden carrier, an encoding).
  */
@@ -14,25 +14,37 @@ import { intent } from "../../helpers/injection-intents.ts";
 
 
 describe("cue classes", () => {
-  test("32 classes fit a mask; the 32nd (the sign bit) combines and falls out of the window like any other", () => {
-    expect(MAX_CLASSES).toBe(32);
+  /** `count` classes named c0, c1, ... (letters only), each with one phrase `wordN`. */
+  const name = (i: number) => `c${String.fromCharCode(97 + (i % 26))}${"z".repeat(Math.floor(i / 26))}`;
+  const lexicon = (count: number) => {
     const classes: Record<string, string[]> = {};
-    for (let i = 0; i < 31; i++) classes[`c${String.fromCharCode(97 + (i % 26))}${i >= 26 ? "x" : ""}`] = [`word${i}`];
-    classes["last"] = ["omega"];
-    const cues = compileCues(
-      [{ path: "l.yaml", doc: { lexicon: { language: "en", classes } } }],
-      [{ path: "i.yaml", doc: { intents: [intent("inj.t-last", 50, ["last", "ca"], { within: 40 }), intent("inj.t-only-last", 20, ["last"])] } }],
-    );
-    expect(cues.cuesOf("omega")[0]!.classes).toEqual(["last"]);
-    expect(cues.scan("word0 then omega").map((f) => f.rule).sort()).toEqual(["inj.t-last", "inj.t-only-last"]);
-    expect(cues.scan(`word0 ${"x ".repeat(60)} omega`).map((f) => f.rule)).toEqual(["inj.t-only-last"]);
-    expect(cues.scan("omega ".repeat(3) + "word0").map((f) => f.rule).sort()).toEqual(["inj.t-last", "inj.t-only-last"]);
+    for (let i = 0; i < count; i++) classes[name(i)] = [`word${i}`];
+    return [{ path: "l.yaml", doc: { lexicon: { language: "en", classes } } }];
+  };
+
+  test("64 classes fit a mask; the sign bits of both words (classes 32 and 64) and the first of the high word combine and fall out of the window like any other", () => {
+    expect(MAX_CLASSES).toBe(64);
+    for (const last of [31, 32, 63]) {
+      const cues = compileCues(lexicon(64), [
+        { path: "i.yaml", doc: { intents: [intent("inj.t-last", 50, [name(last), name(0)], { within: 40 }), intent("inj.t-only-last", 20, [name(last)]), intent("inj.t-any", 30, [name(1)], { any: [name(40), name(last)] })] } },
+      ]);
+      expect(cues.cuesOf(`word${last}`)[0]!.classes).toEqual([name(last)]);
+      expect(cues.scan(`word0 then word${last}`).map((f) => f.rule).sort()).toEqual(["inj.t-last", "inj.t-only-last"]);
+      expect(cues.scan(`word0 ${"x ".repeat(60)} word${last}`).map((f) => f.rule)).toEqual(["inj.t-only-last"]);
+      expect(cues.scan(`word${last} `.repeat(3) + "word0").map((f) => f.rule).sort()).toEqual(["inj.t-last", "inj.t-only-last"]);
+      expect(cues.scan(`word1 and word${last}`).map((f) => f.rule).sort()).toEqual(["inj.t-any", "inj.t-only-last"]);
+      expect(cues.scan("word1 alone").map((f) => f.rule)).toEqual([]);
+    }
   });
 
-  test("a 33rd class is a load error", () => {
-    const classes: Record<string, string[]> = {};
-    for (let i = 0; i < 33; i++) classes[`k${String.fromCharCode(97 + (i % 26))}${"z".repeat(Math.floor(i / 26))}`] = [`w${i}`];
-    expect(() => compileCues([{ path: "l.yaml", doc: { lexicon: { language: "en", classes } } }], [{ path: "i.yaml", doc: { intents: [intent("inj.x", 10, ["ka"])] } }])).toThrow(/more than 32/);
+  test("a class of the high word damps an intent", () => {
+    const cues = compileCues(lexicon(40), [{ path: "i.yaml", doc: { intents: [intent("inj.t", 60, [name(0), name(1)], { damp: [name(39)] })] } }]);
+    expect(cues.scan("word0 word1").map((f) => [f.rule, f.weight])).toEqual([["inj.t", 60]]);
+    expect(cues.scan("word39: word0 word1").map((f) => [f.rule, f.weight])).toEqual([["inj.t", 30]]);
+  });
+
+  test("a 65th class is a load error", () => {
+    expect(() => compileCues(lexicon(65), [{ path: "i.yaml", doc: { intents: [intent("inj.x", 10, [name(0)])] } }])).toThrow(/65 cue classes, more than 64/);
   });
 });
 
