@@ -72,7 +72,7 @@ function plainSegments(location: string, text: string): SegmentIn[] {
 function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {
   // Every shape LOOKS_LIKE_HTML matches starts with "<": most texts are ruled out without the regex.
   if (text.indexOf("<") < 0 || !LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
-  const segments = htmlSegments(text);
+  const segments = htmlSegments(text, html);
   // Text that is not an HTML page (plain text, markdown, a JSON value) is read as written, tags
   // and all; only its comments and other hidden carriers are read apart as well, so no markup in
   // it (a stray <script>) can take text out of the scan.

@@ -19,7 +19,7 @@
  */
 import { z } from "zod";
 import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
-import { cachedDfa } from "../rules/keywords.ts";
+import { buildDfa, DFA_CODEC, type Dfa } from "../rules/keywords.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 import { isAscii } from "../ascii.ts";
 import { SEVERITIES } from "../rules/schema.ts";
@@ -387,7 +387,8 @@ function buildCueScanner(
   const asciiIds: number[] = [];
   const wideIds: number[] = [];
   texts.forEach((t, k) => (/[^\x00-\x7f]/.test(t) ? wideIds : asciiIds).push(k));
-  const ascii = cachedDfa("cue-dfa", asciiIds.map((k) => texts[k]!));
+  const asciiPhrases = asciiIds.map((k) => texts[k]!);
+  const ascii = cachedAutomaton("cue-dfa-runs", asciiPhrases, () => foldSpaceRuns(buildDfa(asciiPhrases)), DFA_CODEC);
   const widePhrases = wideIds.map((k) => texts[k]!);
   const sparse = sparseScanner(cachedAutomaton("cue-sparse", widePhrases, () => buildSparse(widePhrases), SPARSE_CODEC));
 
@@ -403,7 +404,7 @@ function buildCueScanner(
   let n = 0;
 
   /** Records phrase k ending at i (inclusive) when its word boundaries hold. */
-  const hit = (text: string, k: number, i: number, shift: number) => {
+  const hit = (text: string, k: number, i: number) => {
     const b = bounds[k]!;
     if (b & 2 && i + 1 < text.length && (b & 4 ? continuesWord(text, i + 1) : isSpacedWordChar(text.charCodeAt(i + 1)) || (b & 8 && text.charCodeAt(i + 1) === 95))) return;
     // A phrase with a space may have matched a longer run of white space.
@@ -419,63 +420,31 @@ function buildCueScanner(
     }
     starts[n] = start;
     ends[n] = i + 1;
-    places[n] = i + 1 + shift;
     hitMasks[n] = masks[k]!;
     hitMasksHi[n] = masksHi[k]!;
     hitPhrases[n] = k;
     n++;
   };
 
+  // The ASCII automaton's class of every UTF-16 code unit: white space (Unicode's) as a space,
+  // curly apostrophes as `'`, upper case as lower, anything no phrase holds as 0. A run of white
+  // space reads as one space: the automaton stays where the first one took it (foldSpaceRuns).
+  const unitClass = new Uint8Array(65536);
+  for (let c = 0; c < 65536; c++) {
+    const f = foldUnit(c);
+    unitClass[c] = f < 128 ? ascii.classOf[f]! : 0;
+  }
+
   /** The ASCII phrases in `text`, in order of end. */
   const findAscii = (text: string) => {
-    const { classOf, width, delta, outAt, outList } = ascii;
-    const spaceClass = classOf[32]!;
-    const apostrophe = classOf[39]!;
+    const { width, delta, outAt, outList } = ascii;
     let row = 0;
-    let prevSpace = true;
-    let newlines = 0;
-    let shift = 0;
-    let paragraph = 0;
     for (let i = 0, len = text.length; i < len; i++) {
-      const c = text.charCodeAt(i);
-      let cls: number;
-      if (c === 32 || (c >= 9 && c <= 13)) {
-        // A run of white space reads as one space; one with a blank line in it, after a
-        // paragraph of some length, puts what follows BLANK_LINE further away.
-        if (c === 10 && ++newlines === 2 && paragraph >= PARAGRAPH) {
-          shift += BLANK_LINE;
-          paragraph = 0;
-        }
-        if (prevSpace) continue;
-        prevSpace = true;
-        cls = spaceClass;
-      } else if (c < 128) {
-        prevSpace = false;
-        newlines = 0;
-        paragraph++;
-        // A NUL separates two texts read in one pass (engine.ts, which turns the texts' own NULs
-        // into spaces): no intent spans it.
-        if (c === 0) shift += SEPARATE;
-        else if ((c === 44 || c === 58) && text.charCodeAt(i - 1) === 34) shift += JSON_FIELD;
-        cls = classOf[c]!;
-      } else {
-        const f = foldUnit(c);
-        if (f === 32) {
-          if (prevSpace) continue;
-          prevSpace = true;
-          cls = spaceClass;
-        } else {
-          prevSpace = false;
-          newlines = 0;
-          paragraph++;
-          cls = f === 39 ? apostrophe : 0;
-        }
-      }
-      row = delta[row + cls]!;
+      row = delta[row + unitClass[text.charCodeAt(i)]!]!;
       if (row >= 0) continue;
       row = -row;
       const o = outAt[(row / width) | 0]!;
-      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) hit(text, asciiIds[outList[j]!]!, i, shift);
+      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) hit(text, asciiIds[outList[j]!]!, i);
     }
   };
 
@@ -484,24 +453,13 @@ function buildCueScanner(
     const { step, fail, outStart, outIds, lower } = sparse;
     let state = 0;
     let prevSpace = true;
-    let newlines = 0;
-    let shift = 0;
-    let paragraph = 0;
     for (let i = 0, len = text.length; i < len; i++) {
-      let c = text.charCodeAt(i);
-      if (c === 10 && ++newlines === 2 && paragraph >= PARAGRAPH) {
-        shift += BLANK_LINE;
-        paragraph = 0;
-      } else if (c === 0) shift += SEPARATE;
-      else if ((c === 44 || c === 58) && text.charCodeAt(i - 1) === 34) shift += JSON_FIELD;
-      c = foldUnit(c);
+      let c = foldUnit(text.charCodeAt(i));
       if (c === 32) {
         if (prevSpace) continue;
         prevSpace = true;
       } else {
         prevSpace = false;
-        newlines = 0;
-        paragraph++;
         c = c < 128 ? (c >= 65 && c <= 90 ? c + 32 : c) : (lower.get(c) ?? c);
       }
       let t = step(state, c);
@@ -510,7 +468,22 @@ function buildCueScanner(
         t = step(state, c);
       }
       state = t < 0 ? 0 : t;
-      for (let j = outStart[state]!, end = outStart[state + 1]!; j < end; j++) hit(text, wideIds[outIds[j]!]!, i, shift);
+      for (let j = outStart[state]!, end = outStart[state + 1]!; j < end; j++) hit(text, wideIds[outIds[j]!]!, i);
+    }
+  };
+
+  /**
+   * Where each hit is for the windows (`places`, hits in order of end): its end, plus what the
+   * text puts between it and the text's start (distanceMarks).
+   */
+  const placeHits = (text: string) => {
+    const marks = distanceMarks(text);
+    let m = 0;
+    let shift = 0;
+    for (let h = 0; h < n; h++) {
+      const last = ends[h]! - 1;
+      while (m < marks.length && marks[m]![0] <= last) shift += marks[m++]![1];
+      places[h] = ends[h]! + shift;
     }
   };
 
@@ -529,6 +502,7 @@ function buildCueScanner(
       findWide(text);
       if (asciiHits > 0 && n > asciiHits) sortHits();
     }
+    if (n > 0) placeHits(text);
     if (anyInert) clearInert();
     if (anyNegation) applyVetoes(text);
     if (toolMask !== 0) unverbToolNames(text);
@@ -632,14 +606,12 @@ function buildCueScanner(
     const order = Array.from({ length: n }, (_, h) => h).sort((x, y) => ends[x]! - ends[y]! || x - y);
     const s = starts.slice(0, n);
     const e = ends.slice(0, n);
-    const p = places.slice(0, n);
     const m = hitMasks.slice(0, n);
     const mh = hitMasksHi.slice(0, n);
     const k = hitPhrases.slice(0, n);
     order.forEach((from, to) => {
       starts[to] = s[from]!;
       ends[to] = e[from]!;
-      places[to] = p[from]!;
       hitMasks[to] = m[from]!;
       hitMasksHi[to] = mh[from]!;
       hitPhrases[to] = k[from]!;
@@ -860,6 +832,65 @@ function buildSparse(phrases: readonly string[]): SparseData {
   }
   outStart[states] = list.length;
   return { edgeStart, edgeChar, edgeTo, fail, outStart, outIds: Int32Array.from(list), lower };
+}
+
+/**
+ * What puts two cues further apart than their distance in characters, as [position, amount] in
+ * order of position: a blank line (the second line break of a run of white space) after a
+ * paragraph of PARAGRAPH characters or more that are not white space, since the start or the
+ * last such blank line: BLANK_LINE; the end of a JSON string (`",` `":`, at the `,` or `:`):
+ * JSON_FIELD; a NUL: SEPARATE. Found with indexOf, not a pass of our own over every character.
+ */
+export function distanceMarks(text: string): [number, number][] {
+  const marks: [number, number][] = [];
+  const len = text.length;
+  // Blank lines. `counted` non-space characters lie in [last blank line + 1, countedTo): counting
+  // stops at PARAGRAPH, so each character is read at most once.
+  let counted = 0;
+  let countedTo = 0;
+  for (let q = text.indexOf("\n"); q >= 0; ) {
+    // q is the first line break of a run of white space; the run's next one, if any, at r.
+    let r = q + 1;
+    while (r < len && text.charCodeAt(r) !== 10 && isSpace(text.charCodeAt(r))) r++;
+    if (r >= len) break;
+    if (text.charCodeAt(r) !== 10) {
+      q = text.indexOf("\n", r);
+      continue;
+    }
+    while (counted < PARAGRAPH && countedTo < q) if (!isSpace(text.charCodeAt(countedTo++))) counted++;
+    if (counted >= PARAGRAPH) {
+      marks.push([r, BLANK_LINE]);
+      counted = 0;
+      countedTo = r + 1;
+    }
+    // Further line breaks of the same run are no new paragraph.
+    while (r < len && isSpace(text.charCodeAt(r))) r++;
+    q = text.indexOf("\n", r);
+  }
+  const more = (needle: string, offset: number, amount: number) => {
+    for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) marks.push([at + offset, amount]);
+  };
+  more('",', 1, JSON_FIELD);
+  more('":', 1, JSON_FIELD);
+  more("\u0000", 0, SEPARATE);
+  if (marks.length > 1) marks.sort((a, b) => a[0] - b[0]);
+  return marks;
+}
+
+/**
+ * The automaton with a run of white space read as one space: every state a space leads to (its
+ * phrases end in a space, so none ends there) stays where it is on another.
+ */
+function foldSpaceRuns(dfa: Dfa): Dfa {
+  const space = dfa.classOf[32]!;
+  if (space === 0) return dfa;
+  const { width, delta } = dfa;
+  for (let row = 0; row < delta.length; row += width) {
+    const to = delta[row + space]!;
+    // Targets of a space are stored as rows (positive: no phrase ends in a space).
+    if (to > 0) delta[to + space] = to;
+  }
+  return dfa;
 }
 
 /** Where `phrase`, matched with white space runs folded, starts if it ends at `end` (inclusive). */

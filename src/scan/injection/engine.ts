@@ -151,11 +151,15 @@ const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u300c\u300e\u2018]/g;
 /** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
 const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
 
-/** The quoted spans of `text` (inside the marks), in order. */
-export function quotedSpans(text: string): [number, number][] {
+/**
+ * The quoted spans of `text` (inside the marks), in order; with `from` and `to`, those opening
+ * in that range only. A quotation never crosses a line break, so the spans of whole lines are the
+ * same whether read alone or with the rest of the text.
+ */
+export function quotedSpans(text: string, from = 0, to = text.length): [number, number][] {
   const out: [number, number][] = [];
-  QUOTE_OPEN.lastIndex = 0;
-  for (let m = QUOTE_OPEN.exec(text); m !== null; m = QUOTE_OPEN.exec(text)) {
+  QUOTE_OPEN.lastIndex = from;
+  for (let m = QUOTE_OPEN.exec(text); m !== null && m.index < to; m = QUOTE_OPEN.exec(text)) {
     const open = m[0];
     const at = m.index;
     // A straight quote opens only after a space, a bracket or the start, not in data syntax
@@ -195,6 +199,12 @@ function markupEscaped(reading: Reading, source: string): boolean {
   ENTITY.lastIndex = 0;
   for (let m = ENTITY.exec(source); m !== null; m = ENTITY.exec(source)) if (!MARKUP_ENTITY.test(m[1]!)) return false;
   return true;
+}
+
+/** Where the line holding `at` ends (the text's end when it is the last line). */
+function lineEnd(text: string, at: number): number {
+  const end = text.indexOf("\n", at);
+  return end < 0 ? text.length : end;
 }
 
 /** Findings listed per response; the score counts every rule whatever this cap. */
@@ -277,8 +287,6 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           }
           return distinct.size >= (strong ? DISCUSSION_MIN : DISCUSSION_MIN_FRAMING);
         };
-        // Quoted spans of the text as written, found when first needed.
-        let quotes: [number, number][] | null = null;
         /**
          * Whether the match [start, end) is quoted: QUOTED_SHARE of it in quotations, both ends
          * too; or, when one end is in a quoted sentence (QUOTED_SENTENCE characters or more),
@@ -286,7 +294,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          * the model did with it: `"... send the key to x@y", and the agent tried to send it`).
          */
         const quoted = (start: number, end: number): boolean => {
-          quotes ??= quotedSpans(text);
+          // The quotations of the lines the match is on (a text may be a megabyte of findings).
+          const quotes = quotedSpans(text, text.lastIndexOf("\n", start - 1) + 1, lineEnd(text, end));
           if (quotes.length === 0) return false;
           let inside = 0;
           let first = false;

@@ -182,8 +182,12 @@ function endTagOf(html: string, name: string, from: number): { start: number; en
   return m === null ? { start: html.length, end: html.length } : { start: m.index, end: re.lastIndex };
 }
 
-/** The segments of an HTML document: `visible` first (all shown text), then each hidden carrier in order. */
-export function htmlSegments(html: string): Segment[] {
+/**
+ * The segments of an HTML document: `visible` first (all shown text), then each hidden carrier in
+ * order. `visibleText` false: the visible segment is left empty, for a caller that reads the
+ * document as written and wants only its hidden carriers.
+ */
+export function htmlSegments(html: string, visibleText = true): Segment[] {
   const visible: string[] = [];
   const hidden: Segment[] = [];
   /** Open elements: name, the carrier hiding (or marking: code) their content, null when plain; where they start; their text. */
@@ -200,9 +204,9 @@ export function htmlSegments(html: string): Segment[] {
   };
   const addText = (raw: string) => {
     if (raw.length === 0) return;
-    const text = decode(raw);
     const host = innermostHidden();
-    (host === null ? visible : host.text).push(text);
+    if (host !== null) host.text.push(decode(raw));
+    else if (visibleText) visible.push(decode(raw));
   };
   const close = (index: number, end: number) => {
     // Closes stack[index] and everything opened inside it.
@@ -290,5 +294,6 @@ export function htmlSegments(html: string): Segment[] {
   }
   addText(html.slice(last));
   close(0, html.length);
-  return [{ carrier: "visible", text: visible.join(" ").replace(/[ \t]*\n[ \t\n]*/g, "\n").trim(), start: 0, end: html.length }, ...hidden];
+  const text = visibleText ? visible.join(" ").replace(/[ \t]*\n[ \t\n]*/g, "\n").trim() : "";
+  return [{ carrier: "visible", text, start: 0, end: html.length }, ...hidden];
 }

@@ -235,7 +235,8 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
   const known = vocabulary === undefined ? null : foldHashesOf(vocabulary);
   // One pass over the characters looking for a letter next to a digit or sign (no regular
   // expression per candidate: ids and digests make tens of thousands per megabyte); each word
-  // where one is (a run of letters, digits, `@` and `$`) is then read whole, once.
+  // where one is (a run of letters, digits, `@` and `$`) is then read whole, once, and only
+  // when its length can make a word.
   let previous = 0;
   for (let i = 0; i < n; i++) {
     const k = text.charCodeAt(i);
@@ -246,42 +247,41 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     }
     let start = i - 1;
     while (start > 0 && isLeetChar(text.charCodeAt(start - 1))) start--;
+    let end = i + 1;
+    while (end < n && isLeetChar(text.charCodeAt(end))) end++;
+    // text[end] ends the word (or the text): the next word starts after it.
+    i = end;
+    previous = 0;
+    // Refused: too short or long (a digest).
+    const length = end - start;
+    if (length < 3 || length >= 25) continue;
     let letters = 0;
-    let signs = 0;
     let digitRun = 0;
     let longDigits = false;
     let hex = true;
     let mail = false;
-    for (i = start; i < n; i++) {
-      const c = text.charCodeAt(i);
-      if (!isLeetChar(c)) break;
+    for (let j = start; j < end; j++) {
+      const c = text.charCodeAt(j);
       if (isAsciiLetter(c)) {
         letters++;
         digitRun = 0;
         if (!isHexLetter(c)) hex = false;
+      } else if (isDigit(c)) {
+        if (++digitRun >= 4) longDigits = true;
       } else {
-        signs++;
-        if (isDigit(c)) {
-          if (++digitRun >= 4) longDigits = true;
-        } else {
-          digitRun = 0;
-          hex = false;
-          if (c === 64 && i > start && isAsciiLetter(text.charCodeAt(i - 1)) && i + 1 < n && isAsciiLetter(text.charCodeAt(i + 1))) mail = true;
-        }
+        digitRun = 0;
+        hex = false;
+        if (c === 64 && j > start && isAsciiLetter(text.charCodeAt(j - 1)) && j + 1 < n && isAsciiLetter(text.charCodeAt(j + 1))) mail = true;
       }
     }
-    // text[i] ends the word (or the text): nothing before the next character.
-    previous = 0;
-    // Refused: too short or long (a digest), hex, a long
-    // number, a mail address.
-    const length = i - start;
-    if (letters < 2 || length < 3 || length >= 25 || longDigits || hex || mail) continue;
+    // Refused: hex, a long number, a mail address.
+    if (letters < 2 || longDigits || hex || mail) continue;
     // A number with a unit (`11ms`, `64kb`, `500px`) is not a word written in digits.
-    if (isNumberWithUnit(text, start, i)) continue;
+    if (isNumberWithUnit(text, start, end)) continue;
     // Most tokens (ids, versions, durations) fold to no word: out before folding.
-    if (known !== null && !mayFold(text, start, i, known)) continue;
-    const folded = foldLeetWord(text.slice(start, i), vocabulary);
-    if (folded !== null) words.push([start, i, folded]);
+    if (known !== null && !mayFold(text, start, end, known)) continue;
+    const folded = foldLeetWord(text.slice(start, end), vocabulary);
+    if (folded !== null) words.push([start, end, folded]);
   }
   if (words.length === 0) return null;
   const out: string[] = [];
