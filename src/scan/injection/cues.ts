@@ -403,6 +403,12 @@ function buildCueScanner(
   let hitPhrases = new Int32Array(1024);
   let n = 0;
 
+  // The intents a phrase's classes can complete, found when the phrase is first hit (a hit may
+  // have lost classes since: its own are checked too).
+  const phraseIntents: (Intent[] | undefined)[] = new Array(phrases.length);
+  const intentsOf = (k: number): Intent[] =>
+    (phraseIntents[k] ??= intents.filter((it) => ((masks[k]! & it.own.lo) | (masksHi[k]! & it.own.hi)) !== 0));
+
   /** Records phrase k ending at i (inclusive) when its word boundaries hold. */
   const hit = (text: string, k: number, i: number) => {
     const b = bounds[k]!;
@@ -669,7 +675,8 @@ function buildCueScanner(
       // An intent is complete at its last cue: only intents this cue belongs to can be.
       const rLo = hitMasks[r]!;
       const rHi = hitMasksHi[r]!;
-      for (const it of intents) {
+      if ((rLo | rHi) === 0) continue;
+      for (const it of intentsOf(hitPhrases[r]!)) {
         if (((rLo & it.own.lo) | (rHi & it.own.hi)) === 0 || !completes(it, lo, hi)) continue;
         // The intent's own reach, narrower than the window: recompute over its span.
         const span = intentSpan(it, r, left, count);

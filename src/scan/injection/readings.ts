@@ -124,33 +124,6 @@ const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
 const LEET_KIND = new Uint8Array(128);
 for (let c = 0; c < 128; c++) LEET_KIND[c] = isAsciiLetter(c) ? 1 : LEET_CHARS[c] === 1 ? 2 : 0;
 
-/**
- * The exact hashes of a vocabulary's words and stems (entries ending in `*`), to tell without
- * making a string whether a token can fold to one of them (mayFold).
- */
-interface FoldHashes {
-  readonly words: Set<number>;
-  readonly stems: Set<number>;
-}
-const foldHashes = new WeakMap<ReadonlySet<string>, FoldHashes>();
-const hashStep = (h: number, c: number): number => (Math.imul(h, 31) + c) | 0;
-function hashOf(word: string): number {
-  let h = 0;
-  for (let i = 0; i < word.length; i++) h = hashStep(h, word.charCodeAt(i));
-  return h;
-}
-export const foldHashesOf = (vocabulary: ReadonlySet<string>): FoldHashes => {
-  let known = foldHashes.get(vocabulary);
-  if (known === undefined) {
-    known = { words: new Set(), stems: new Set() };
-    for (const w of vocabulary) {
-      if (w.endsWith("*")) known.stems.add(hashOf(w.slice(0, -1)));
-      else known.words.add(hashOf(w));
-    }
-    foldHashes.set(vocabulary, known);
-  }
-  return known;
-};
 /** Lower-case letter a leetspeak character reads as (0 for none), and its second reading (`1` as `l`). */
 const LEET_CODE = new Uint8Array(128);
 const LEET_ALT_CODE = new Uint8Array(128);
@@ -158,29 +131,70 @@ for (const [c, letter] of Object.entries(LEET)) LEET_CODE[c.charCodeAt(0)] = let
 for (const [c, letter] of Object.entries(LEET_ALTERNATIVES)) LEET_ALT_CODE[c.charCodeAt(0)] = letter.charCodeAt(0);
 
 /**
- * Whether `text[start, end)` can fold to a word of the vocabulary, as foldLeetWord tries it
- * (the common reading, then each choice for ambiguous digits when there are at most
- * MAX_AMBIGUOUS), by hashes: a false yes costs a fold; a no is certain. Most tokens that pass the
- * other tests (`718ms`, `base64`) are refused here without a string.
+ * A vocabulary's words and stems (entries ending in `*`) as a trie over a-z, to tell without
+ * making a string whether a token can fold to one of them (mayFold): `next[node * 26 + letter]`
+ * is the child (0: none; the root, 0, is nobody's child), `ends[node]` says whether a word
+ * (WORD) or a stem (STEM) ends there. A token that folds to no word leaves it within a letter or
+ * two.
  */
-export function mayFold(text: string, start: number, end: number, known: FoldHashes): boolean {
+export interface FoldTrie {
+  readonly next: Int32Array;
+  readonly ends: Uint8Array;
+}
+const WORD = 1;
+const STEM = 2;
+const foldTries = new WeakMap<ReadonlySet<string>, FoldTrie>();
+export const foldTrieOf = (vocabulary: ReadonlySet<string>): FoldTrie => {
+  let trie = foldTries.get(vocabulary);
+  if (trie !== undefined) return trie;
+  const next: number[] = [];
+  const ends: number[] = [0];
+  for (const entry of vocabulary) {
+    const stem = entry.endsWith("*");
+    const word = stem ? entry.slice(0, -1) : entry;
+    if (!/^[a-z]+$/.test(word)) continue;
+    let node = 0;
+    for (let i = 0; i < word.length; i++) {
+      const at = node * 26 + word.charCodeAt(i) - 97;
+      if (next[at] === undefined || next[at] === 0) {
+        next[at] = ends.length;
+        ends.push(0);
+      }
+      node = next[at]!;
+    }
+    ends[node]! |= stem ? STEM : WORD;
+  }
+  const table = new Int32Array(ends.length * 26);
+  next.forEach((child, at) => (table[at] = child ?? 0));
+  trie = { next: table, ends: Uint8Array.from(ends) };
+  foldTries.set(vocabulary, trie);
+  return trie;
+};
+
+/**
+ * Whether `text[start, end)` folds to a word of the vocabulary as foldLeetWord reads it (the
+ * common reading, or, with at most MAX_AMBIGUOUS ambiguous digits, each choice for them), or
+ * starts with a stem of three letters or more followed by more: the same test, without a string.
+ */
+export function mayFold(text: string, start: number, end: number, trie: FoldTrie): boolean {
   let ambiguous = 0;
   for (let k = start; k < end; k++) if (LEET_ALT_CODE[text.charCodeAt(k)] !== 0) ambiguous++;
-  const choices = ambiguous === 0 || ambiguous > MAX_AMBIGUOUS ? 1 : 1 << ambiguous;
-  for (let mask = 0; mask < choices; mask++) {
-    let h = 0;
-    let bit = 0;
-    for (let k = start; k < end; k++) {
-      const c = text.charCodeAt(k);
-      let letter = LEET_CODE[c]!;
-      if (LEET_ALT_CODE[c] !== 0 && (mask & (1 << bit++)) !== 0) letter = LEET_ALT_CODE[c]!;
-      h = hashStep(h, letter === 0 ? c | 0x20 : letter);
-      // A stem is a strict prefix of three letters or more.
-      if (k - start >= 2 && k < end - 1 && known.stems.has(h)) return true;
-    }
-    if (known.words.has(h)) return true;
-  }
-  return false;
+  const both = ambiguous > 0 && ambiguous <= MAX_AMBIGUOUS;
+  const { next, ends } = trie;
+  // Depth first over the choices; most tokens leave the trie within two letters.
+  const walk = (node: number, k: number): boolean => {
+    if (k === end) return (ends[node]! & WORD) !== 0;
+    if (k - start >= 3 && (ends[node]! & STEM) !== 0) return true;
+    const c = text.charCodeAt(k);
+    const letter = LEET_CODE[c] || c | 0x20;
+    const child = letter >= 97 && letter <= 122 ? next[node * 26 + letter - 97]! : 0;
+    if (child !== 0 && walk(child, k + 1)) return true;
+    const alternative = both ? LEET_ALT_CODE[c]! : 0;
+    if (alternative === 0) return false;
+    const other = next[node * 26 + alternative - 97]!;
+    return other !== 0 && walk(other, k + 1);
+  };
+  return walk(0, start);
 }
 
 /** Whether `word` is in the vocabulary, as a word or as a word starting with one of its stems. */
@@ -232,7 +246,7 @@ function isNumberWithUnit(text: string, start: number, end: number): boolean {
 export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): string | null {
   const words: [start: number, end: number, folded: string][] = [];
   const n = text.length;
-  const known = vocabulary === undefined ? null : foldHashesOf(vocabulary);
+  const known = vocabulary === undefined ? null : foldTrieOf(vocabulary);
   // One pass over the characters looking for a letter next to a digit or sign (no regular
   // expression per candidate: ids and digests make tens of thousands per megabyte); each word
   // where one is (a run of letters, digits, `@` and `$`) is then read whole, once, and only

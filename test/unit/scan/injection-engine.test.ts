@@ -7,7 +7,7 @@ import { describe, expect, test } from "bun:test";
 import { inspectResponse, responseKind, responseSegments, sseEvents, STRIPPED } from "../../../src/inspect/response.ts";
 import { createInjectionEngine, quotedSpans } from "../../../src/scan/injection/engine.ts";
 import { htmlSegments } from "../../../src/scan/injection/html.ts";
-import { foldHashesOf, foldLeetWord, leetFolded, mayFold, readingsOf, spacedJoined } from "../../../src/scan/injection/readings.ts";
+import { foldTrieOf, foldLeetWord, leetFolded, mayFold, readingsOf, spacedJoined } from "../../../src/scan/injection/readings.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 
 const rule = (id: string, weight: number, keywords: string, pattern: string, match: string, noMatch: string) =>
@@ -245,7 +245,7 @@ describe("verdicts on response bodies", () => {
 describe("leetspeak prefilter", () => {
   test("mayFold never refuses a token that foldLeetWord folds into the vocabulary", () => {
     const vocabulary = new Set(["ignore", "instructions", "previous", "system", "secret", "disregard*", "bypass*", "all", "leak*"]);
-    const known = foldHashesOf(vocabulary);
+    const known = foldTrieOf(vocabulary);
     const leet: Record<string, string[]> = { o: ["0"], i: ["1"], l: ["1"], z: ["2"], e: ["3"], a: ["4", "@"], s: ["5", "$"], g: ["6", "9"], b: ["6", "8"], t: ["7"], q: ["9"] };
     let seed = 11;
     const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
@@ -259,6 +259,9 @@ describe("leetspeak prefilter", () => {
       if (want !== null) expect({ token, may: mayFold(token, 0, token.length, known) }).toEqual({ token, may: true });
     }
     expect(folded).toBeGreaterThan(500);
+    // And refuses what folds to none: ids, durations, a stem with nothing after it.
+    for (const token of ["718ms", "x7q9", "v1beta2", "l34k", "s3cr3tz", "a1b2c3"]) expect({ token, may: mayFold(token, 0, token.length, known) }).toEqual({ token, may: false });
+    for (const token of ["l34king", "1gn0r3", "SECR3T", "6ypa55ed"]) expect({ token, may: mayFold(token, 0, token.length, known) }).toEqual({ token, may: true });
   });
 });
 
