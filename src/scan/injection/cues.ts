@@ -58,6 +58,8 @@ const PARAGRAPH = 40;
  * a model name in one value, a verb in a key and "user" in the next are not a sentence.
  */
 export const JSON_FIELD = BLANK_LINE;
+/** Texts this long are read by the cue automaton as two chains at once (findAscii). */
+const TWO_CHAINS_MIN = 4096;
 /** A NUL puts what follows beyond every intent's reach: it separates texts scanned together. */
 const SEPARATE = 10_000;
 
@@ -441,16 +443,61 @@ function buildCueScanner(
     unitClass[c] = f < 128 ? ascii.classOf[f]! : 0;
   }
 
-  /** The ASCII phrases in `text`, in order of end. */
+  const spaceClass = ascii.classOf[32]!;
+  const maxAsciiLength = asciiPhrases.reduce((m, t) => Math.max(m, t.length), 0);
+  // Chain 2's hits (where, and the row), recorded while chain 1 runs, then taken in order.
+  let later = new Int32Array(256);
+
+  /** Records the phrases of output row `row` (positive) ending at i. */
+  const outputs = (text: string, row: number, i: number) => {
+    const { width, outAt, outList } = ascii;
+    const o = outAt[(row / width) | 0]!;
+    for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) hit(text, asciiIds[outList[j]!]!, i);
+  };
+
+  /**
+   * The ASCII phrases in `text`, in order of end. A long text is read as two chains at once, the
+   * first half and the second (from far enough before the middle that every phrase ending after
+   * it is whole): one step of the automaton waits on the last, and two independent ones let the
+   * processor overlap their reads of the table (keywords.ts does the same).
+   */
   const findAscii = (text: string) => {
-    const { width, delta, outAt, outList } = ascii;
-    let row = 0;
-    for (let i = 0, len = text.length; i < len; i++) {
-      row = delta[row + unitClass[text.charCodeAt(i)]!]!;
-      if (row >= 0) continue;
-      row = -row;
-      const o = outAt[(row / width) | 0]!;
-      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) hit(text, asciiIds[outList[j]!]!, i);
+    const { delta } = ascii;
+    const len = text.length;
+    let a = 0;
+    let i = 0;
+    if (len >= TWO_CHAINS_MIN) {
+      const mid = len >> 1;
+      // Back from the middle over maxAsciiLength characters as the automaton reads them (a run
+      // of white space is one).
+      let j = mid;
+      for (let read = 0; j > 0 && read <= maxAsciiLength; ) {
+        j--;
+        if (unitClass[text.charCodeAt(j)] !== spaceClass || spaceClass === 0 || j + 1 >= len || unitClass[text.charCodeAt(j + 1)] !== spaceClass) read++;
+      }
+      let b = 0;
+      let pending = 0;
+      for (; i < mid; i++, j++) {
+        a = delta[a + unitClass[text.charCodeAt(i)]!]!;
+        b = delta[b + unitClass[text.charCodeAt(j)]!]!;
+        if ((a | b) >= 0) continue;
+        if (a < 0) outputs(text, (a = -a), i);
+        if (b < 0) {
+          b = -b;
+          if (j < mid) continue;
+          if (pending + 2 > later.length) later = grow(later);
+          later[pending++] = j;
+          later[pending++] = b;
+        }
+      }
+      for (let k = 0; k < pending; k += 2) outputs(text, later[k + 1]!, later[k]!);
+      // Chain 2 goes on alone.
+      a = b;
+      i = j;
+    }
+    for (; i < len; i++) {
+      a = delta[a + unitClass[text.charCodeAt(i)]!]!;
+      if (a < 0) outputs(text, (a = -a), i);
     }
   };
 
