@@ -530,12 +530,20 @@ function buildCueScanner(
    * text puts between it and the text's start (distanceMarks).
    */
   const placeHits = (text: string) => {
-    const marks = distanceMarks(text);
-    let m = 0;
+    const lists = distanceMarks(text);
+    const next = lists.map(() => 0);
     let shift = 0;
     for (let h = 0; h < n; h++) {
       const last = ends[h]! - 1;
-      while (m < marks.length && marks[m]![0] <= last) shift += marks[m++]![1];
+      for (let l = 0; l < lists.length; l++) {
+        const { at, amount } = lists[l]!;
+        let k = next[l]!;
+        while (k < at.length && at[k]! <= last) {
+          shift += amount;
+          k++;
+        }
+        next[l] = k;
+      }
       places[h] = ends[h]! + shift;
     }
   };
@@ -888,15 +896,21 @@ function buildSparse(phrases: readonly string[]): SparseData {
   return { edgeStart, edgeChar, edgeTo, fail, outStart, outIds: Int32Array.from(list), lower };
 }
 
+/** Where (in order) one kind of mark lies, and how far it puts what follows. */
+export interface MarkList {
+  readonly at: readonly number[];
+  readonly amount: number;
+}
+
 /**
- * What puts two cues further apart than their distance in characters, as [position, amount] in
- * order of position: a blank line (the second line break of a run of white space) after a
- * paragraph of PARAGRAPH characters or more that are not white space, since the start or the
- * last such blank line: BLANK_LINE; the end of a JSON string (`",` `":`, at the `,` or `:`):
- * JSON_FIELD; a NUL: SEPARATE. Found with indexOf, not a pass of our own over every character.
+ * What puts two cues further apart than their distance in characters, one list per kind: a
+ * blank line (the second line break of a run of white space) after a paragraph of PARAGRAPH
+ * characters or more that are not white space, since the start or the last such blank line:
+ * BLANK_LINE; the end of a JSON string (`",` `":`, at the `,` or `:`): JSON_FIELD; a NUL:
+ * SEPARATE. Found with indexOf, not a pass of our own over every character.
  */
-export function distanceMarks(text: string): [number, number][] {
-  const marks: [number, number][] = [];
+export function distanceMarks(text: string): MarkList[] {
+  const blank: number[] = [];
   const len = text.length;
   // Blank lines. `counted` non-space characters lie in [last blank line + 1, countedTo): counting
   // stops at PARAGRAPH, so each character is read at most once.
@@ -913,7 +927,7 @@ export function distanceMarks(text: string): [number, number][] {
     }
     while (counted < PARAGRAPH && countedTo < q) if (!isSpace(text.charCodeAt(countedTo++))) counted++;
     if (counted >= PARAGRAPH) {
-      marks.push([r, BLANK_LINE]);
+      blank.push(r);
       counted = 0;
       countedTo = r + 1;
     }
@@ -921,14 +935,17 @@ export function distanceMarks(text: string): [number, number][] {
     while (r < len && isSpace(text.charCodeAt(r))) r++;
     q = text.indexOf("\n", r);
   }
-  const more = (needle: string, offset: number, amount: number) => {
-    for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) marks.push([at + offset, amount]);
+  const all = (needle: string, offset: number): number[] => {
+    const at: number[] = [];
+    for (let k = text.indexOf(needle); k >= 0; k = text.indexOf(needle, k + 1)) at.push(k + offset);
+    return at;
   };
-  more('",', 1, JSON_FIELD);
-  more('":', 1, JSON_FIELD);
-  more("\u0000", 0, SEPARATE);
-  if (marks.length > 1) marks.sort((a, b) => a[0] - b[0]);
-  return marks;
+  return [
+    { at: blank, amount: BLANK_LINE },
+    { at: all('",', 1), amount: JSON_FIELD },
+    { at: all('":', 1), amount: JSON_FIELD },
+    { at: all("\u0000", 0), amount: SEPARATE },
+  ];
 }
 
 /**

@@ -107,14 +107,18 @@ describe("intents", () => {
   });
 
   test("what puts cues apart is found where it is: the second line break of a blank line after 40 characters that are not white space, a JSON string's end, a NUL", () => {
+    const marks = (t: string) =>
+      distanceMarks(t)
+        .flatMap((l) => l.at.map((at) => [at, l.amount]))
+        .sort((x, y) => x[0]! - y[0]!);
     const forty = "word ".repeat(10); // 40 letters, 10 spaces
-    expect(distanceMarks(`${forty}\n\nnext`)).toEqual([[51, BLANK_LINE]]);
+    expect(marks(`${forty}\n\nnext`)).toEqual([[51, BLANK_LINE]]);
     // 39 letters: not yet a paragraph; the count goes on past a blank line that is none.
-    expect(distanceMarks(`${"x".repeat(39)}\n\n${"y".repeat(1)}\n \r\n\u00a0\n`)).toEqual([[45, BLANK_LINE]]);
+    expect(marks(`${"x".repeat(39)}\n\n${"y".repeat(1)}\n \r\n\u00a0\n`)).toEqual([[45, BLANK_LINE]]);
     // The third line break of a run is no new paragraph; the next counts from the one that was.
-    expect(distanceMarks(`${forty}\n\n\n${"z".repeat(39)}\n\n${"z".repeat(40)}\n\n`)).toEqual([[51, BLANK_LINE], [135, BLANK_LINE]]);
-    expect(distanceMarks(`\n\n\n${forty}`)).toEqual([]);
-    expect(distanceMarks('{"a": "b", "c":1}\u0000x')).toEqual([[4, JSON_FIELD], [9, JSON_FIELD], [14, JSON_FIELD], [17, 10_000]]);
+    expect(marks(`${forty}\n\n\n${"z".repeat(39)}\n\n${"z".repeat(40)}\n\n`)).toEqual([[51, BLANK_LINE], [135, BLANK_LINE]]);
+    expect(marks(`\n\n\n${forty}`)).toEqual([]);
+    expect(marks('{"a": "b", "c":1}\u0000x')).toEqual([[4, JSON_FIELD], [9, JSON_FIELD], [14, JSON_FIELD], [17, 10_000]]);
   });
 
   test("the end of a JSON string puts the next field further away: cues in separate fields of one line do not combine", () => {
