@@ -24,9 +24,11 @@ const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
 /** Text kept on each side of a leetspeak word in its reading: the instruction around it. */
 const LEET_CONTEXT = 256;
 /** What each digit or sign most often stands for; `1` is also `l` (VOCABULARY decides). */
-const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a", $: "s" };
+const LEET: Readonly<Record<string, string>> = { "0": "o", "1": "i", "2": "z", "3": "e", "4": "a", "5": "s", "6": "g", "7": "t", "8": "b", "9": "g", "@": "a", $: "s", "!": "i" };
 const LEET_ALTERNATIVES: Readonly<Record<string, string>> = { "1": "l", "6": "b", "9": "q" };
 
+/** A token of hex digits this long or longer is an id, not a word (`c0ffee` and `d3c0d3` may be; inHexId). */
+const HEX_ID = 7;
 /** At most this many ambiguous digits in one word are tried both ways. */
 const MAX_AMBIGUOUS = 4;
 
@@ -116,11 +118,11 @@ export function changedPart(source: string, reading: string): string {
 const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 122;
 const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 const isHexLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 102;
-/** Characters of a leetspeak word (ASCII letters, digits, `@`, `$`): 1 where one is. */
+/** Characters of a leetspeak word (ASCII letters, digits, `@`, `$`, `!`): 1 where one is. */
 const LEET_CHARS = new Uint8Array(128);
-for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || c === 36) LEET_CHARS[c] = 1;
+for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || c === 36 || c === 33) LEET_CHARS[c] = 1;
 const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
-/** 1 for an ASCII letter, 2 for a digit, `@` or `$`: a letter touches a sign where two neighbours add up to 3. */
+/** 1 for an ASCII letter, 2 for a digit, `@`, `$` or `!`: a letter touches a sign where two neighbours add up to 3. */
 const LEET_KIND = new Uint8Array(128);
 for (let c = 0; c < 128; c++) LEET_KIND[c] = isAsciiLetter(c) ? 1 : LEET_CHARS[c] === 1 ? 2 : 0;
 
@@ -211,7 +213,7 @@ function inVocabulary(word: string, vocabulary: ReadonlySet<string>): boolean {
  */
 export function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
   const lower = word.toLowerCase();
-  const common = lower.replace(/[0-9@$]/g, (c) => LEET[c]!);
+  const common = lower.replace(/[0-9@$!]/g, (c) => LEET[c]!);
   if (vocabulary === undefined || inVocabulary(common, vocabulary)) return common;
   const ambiguous: number[] = [];
   for (let i = 0; i < lower.length && ambiguous.length <= MAX_AMBIGUOUS; i++) if (LEET_ALTERNATIVES[lower[i]!] !== undefined) ambiguous.push(i);
@@ -227,29 +229,111 @@ export function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): st
   return null;
 }
 
-/** Whether `text[start, end)` is digits then one to three letters, and nothing else: a quantity and its unit. */
+/**
+ * Units and suffixes a number takes (`11ms`, `64kb`, `500px`, `2nd`), lower case: digits and one
+ * of these are a quantity, not a word (`7he`, `3nd` and `4ny` are words).
+ */
+const UNITS: ReadonlySet<string> = new Set(
+  (
+    "ns us ms s sec secs min mins h hr hrs d w wk wks mo y yr yrs k m b kb mb gb tb pb kib mib gib tib bit bits bps kbps mbps gbps " +
+    "px pt em rem vh vw dp sp hz khz mhz ghz x fps rpm c f v mv kv a ma kw mw wh kwh mah mm cm km ft mi g kg mg lb lbs oz l ml " +
+    "th am pm p i gen"
+  ).split(" "),
+);
+const ORDINALS: Readonly<Record<string, string>> = { st: "1", nd: "2", rd: "3" };
+
+/** Whether `text[start, end)` is digits then a unit (UNITS) or the ordinal suffix of its last digit (`1st`, `22nd`), and nothing else. */
 function isNumberWithUnit(text: string, start: number, end: number): boolean {
   let k = start;
   while (k < end && isDigit(text.charCodeAt(k))) k++;
-  if (k === start || end - k > 3) return false;
+  if (k === start || end - k > 4) return false;
   for (let j = k; j < end; j++) if (!isAsciiLetter(text.charCodeAt(j))) return false;
+  const unit = text.slice(k, end).toLowerCase();
+  return UNITS.has(unit) || ORDINALS[unit] === text[k - 1];
+}
+
+/** Whether hex digits `text[start, end)` are a piece of a longer id: a UUID's, an address's, a colour (`-`, `:`, `.`, `/`, `#`, `=`, `_` on either side). */
+function inHexId(text: string, start: number, end: number): boolean {
+  const before = start > 0 ? text.charCodeAt(start - 1) : 0;
+  const after = end < text.length ? text.charCodeAt(end) : 0;
+  return HEX_JOINERS.has(before) || HEX_JOINERS.has(after);
+}
+const HEX_JOINERS: ReadonlySet<number> = new Set([..."-:./#=_"].map((c) => c.charCodeAt(0)));
+
+/**
+ * Whether `text[start, end)` is digits and one letter at an end: an id or a time as often as a
+ * word (`s13`, `713Z`; `d45` is "das", `m17` "mit"), so leetFolded reads it only near a word that
+ * is not.
+ */
+function isIdLike(text: string, start: number, end: number): boolean {
+  if (isAsciiLetter(text.charCodeAt(start))) return isDigitRun(text, start + 1, end);
+  return isAsciiLetter(text.charCodeAt(end - 1)) && isDigitRun(text, start, end - 1);
+}
+
+/** Whether `text[start, end)` holds a digit, `@`, `$` or `!`. */
+function hasSign(text: string, start: number, end: number): boolean {
+  for (let j = start; j < end; j++) if (LEET_KIND[text.charCodeAt(j)] === 2) return true;
+  return false;
+}
+
+/** Whether `text[start, end)` is digits only. */
+function isDigitRun(text: string, start: number, end: number): boolean {
+  for (let j = start; j < end; j++) if (!isDigit(text.charCodeAt(j))) return false;
   return true;
+}
+
+/**
+ * The word `text[start, end)` reads as, or null: refused when too short or long (a digest), with
+ * no letter (a number) or no sign (`word`), a hex id (`4dd` and `d3c0d3`, short, are words), a
+ * long number, a mail address or a number with its unit, or (with
+ * a vocabulary) when no reading of it is a word there.
+ */
+function leetWord(text: string, start: number, end: number, vocabulary: ReadonlySet<string> | undefined, known: FoldTrie | null): string | null {
+  const length = end - start;
+  if (length < 3 || length >= 25) return null;
+  let letters = 0;
+  let signs = 0;
+  let digitRun = 0;
+  let longDigits = false;
+  let hex = true;
+  let mail = false;
+  for (let j = start; j < end; j++) {
+    const c = text.charCodeAt(j);
+    if (isAsciiLetter(c)) {
+      letters++;
+      digitRun = 0;
+      if (!isHexLetter(c)) hex = false;
+    } else if (isDigit(c)) {
+      signs++;
+      if (++digitRun >= 4) longDigits = true;
+    } else {
+      signs++;
+      digitRun = 0;
+      hex = false;
+      if (c === 64 && j > start && isAsciiLetter(text.charCodeAt(j - 1)) && j + 1 < end && isAsciiLetter(text.charCodeAt(j + 1))) mail = true;
+    }
+  }
+  if (letters < 1 || signs < 1 || (hex && (length >= HEX_ID || inHexId(text, start, end))) || longDigits || mail) return null;
+  // A number with a unit (`11ms`, `64kb`, `500px`) is not a word written in digits.
+  if (isNumberWithUnit(text, start, end)) return null;
+  // Most tokens (ids, versions, durations) fold to no word: out before folding.
+  if (known !== null && !mayFold(text, start, end, known)) return null;
+  return foldLeetWord(text.slice(start, end), vocabulary);
 }
 
 /**
  * Leetspeak read as letters inside words (`1gn0r3` -> `ignore`), as windows of LEET_CONTEXT
  * around each such word joined by line breaks; null when there is none. A word counts when it has
- * two letters or more and a digit or sign standing for one, is not hex, a number of four digits
- * or more, a long token or a mail address, and (with a vocabulary) reads as a word of it. One
- * pass over the characters: most words have no digit and are passed over at once.
+ * a letter and a digit or sign standing for one and reads as a word (leetWord). One pass over the
+ * characters: most words have no digit and are passed over at once.
  */
 export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): string | null {
-  const words: [start: number, end: number, folded: string][] = [];
+  let words: [start: number, end: number, folded: string, idLike: boolean][] = [];
   const n = text.length;
   const known = vocabulary === undefined ? null : foldTrieOf(vocabulary);
   // One pass over the characters looking for a letter next to a digit or sign (no regular
   // expression per candidate: ids and digests make tens of thousands per megabyte); each word
-  // where one is (a run of letters, digits, `@` and `$`) is then read whole, once, and only
+  // where one is (a run of letters, digits, `@`, `$` and `!`) is then read whole, once, and only
   // when its length can make a word.
   let previous = 0;
   for (let i = 0; i < n; i++) {
@@ -266,36 +350,33 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     // text[end] ends the word (or the text): the next word starts after it.
     i = end;
     previous = 0;
-    // Refused: too short or long (a digest).
-    const length = end - start;
-    if (length < 3 || length >= 25) continue;
-    let letters = 0;
-    let digitRun = 0;
-    let longDigits = false;
-    let hex = true;
-    let mail = false;
-    for (let j = start; j < end; j++) {
-      const c = text.charCodeAt(j);
-      if (isAsciiLetter(c)) {
-        letters++;
-        digitRun = 0;
-        if (!isHexLetter(c)) hex = false;
-      } else if (isDigit(c)) {
-        if (++digitRun >= 4) longDigits = true;
-      } else {
-        digitRun = 0;
-        hex = false;
-        if (c === 64 && j > start && isAsciiLetter(text.charCodeAt(j - 1)) && j + 1 < n && isAsciiLetter(text.charCodeAt(j + 1))) mail = true;
-      }
+    // A `!` at either end may be a letter (`@P!` is `API`) or punctuation (`k3y!`, `be!`): a
+    // word with no other sign is a word and a mark; one with another is read with the `!` as a
+    // letter first, then without it.
+    let from = start;
+    let to = end;
+    while (from < to && text.charCodeAt(from) === 33) from++;
+    while (to > from && text.charCodeAt(to - 1) === 33) to--;
+    // (The word has a letter next to a sign: only a `!` taken off can leave it with none.)
+    const trimmed = from !== start || to !== end;
+    if (trimmed && (from === to || !hasSign(text, from, to))) continue;
+    let folded = trimmed ? leetWord(text, start, end, vocabulary, known) : null;
+    if (folded === null) {
+      start = from;
+      end = to;
+      folded = leetWord(text, start, end, vocabulary, known);
     }
-    // Refused: hex, a long number, a mail address.
-    if (letters < 2 || longDigits || hex || mail) continue;
-    // A number with a unit (`11ms`, `64kb`, `500px`) is not a word written in digits.
-    if (isNumberWithUnit(text, start, end)) continue;
-    // Most tokens (ids, versions, durations) fold to no word: out before folding.
-    if (known !== null && !mayFold(text, start, end, known)) continue;
-    const folded = foldLeetWord(text.slice(start, end), vocabulary);
-    if (folded !== null) words.push([start, end, folded]);
+    if (folded !== null) words.push([start, end, folded, isIdLike(text, start, end)]);
+  }
+  // A word that could be an id stays only near one that could not.
+  if (words.some((w) => w[3])) {
+    const strong = words.filter((w) => !w[3]).map((w) => w[0]);
+    let p = 0;
+    words = words.filter((w) => {
+      if (!w[3]) return true;
+      while (p < strong.length && strong[p]! < w[0] - LEET_CONTEXT) p++;
+      return p < strong.length && strong[p]! <= w[0] + LEET_CONTEXT;
+    });
   }
   if (words.length === 0) return null;
   const out: string[] = [];
@@ -352,11 +433,19 @@ export function spacedJoined(text: string, anyScript = false): string | null {
   for (const [i, end] of runs) {
     let joined = "";
     for (let k = i; k <= end; k += 2) joined += text[k];
-    out += text.slice(last, i) + joined;
+    // Between two words written letter by letter, a slash or bar stands for the space (`v o u s /
+    // ê t e s`), and so do two spaces or more.
+    const gap = text.slice(last, i);
+    out += (last > 0 && gap.length <= WORD_GAP_MAX ? gap.replace(WORD_GAP, " ") : gap) + joined;
     last = end + 1;
   }
   return out + text.slice(last);
 }
+
+/** A word's end between words written letter by letter: a slash or bar with spaces around it, or a run of spaces. */
+const WORD_GAP = /[ \t]*[/|][ \t]*|[ \t]{2,}/g;
+/** What lies between two such words (`, / y / `) is short. */
+const WORD_GAP_MAX = 12;
 
 /** Runs of `min` letters or more written one by one, found from `start` matches: [first, last letter, separator]. */
 function runsOf(text: string, start: RegExp, isLetter: (c: number) => boolean, min: number, separators: ReadonlySet<number> | null): [number, number, number][] {
