@@ -13,7 +13,7 @@ import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import type { DiscussionCue } from "./cues.ts";
-import { readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
 export interface SegmentIn {
@@ -74,7 +74,7 @@ export const CARRIER_RULES = {
   obfuscated: { id: "inj.obfuscated-instructions", weight: 20 },
 } as const;
 
-const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "bidi-reversed", "folded", "leetspeak", "spaced-letters"]);
+const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "bidi-reversed", "folded", "mixed-script", "leetspeak", "spaced-letters"]);
 /** Carriers read together as one text: what a person sees, and code (never a hidden carrier). */
 const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);
 
@@ -323,6 +323,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const offset = bounds(i)[0];
           return code.some(([from, to]) => start >= offset + from && end <= offset + to);
         };
+        // Right-to-left override runs of the text as written, found when first needed.
+        let overrides: [number, number][] | null = null;
+        const inOverride = (start: number, end: number): boolean => (overrides ??= overrideSpans(text)).some(([a, b]) => start < b && end > a);
         // A rule found in an earlier reading (the text as written first) is not found again in
         // a later one: a later reading repeats the plain text around what it changed, and an
         // instruction written plainly is not an obfuscated one.
@@ -357,7 +360,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                     ? markupEscaped(reading, text)
                       ? null
                       : CARRIER_RULES.encoded
-                    : OBFUSCATIONS.has(reading.name)
+                    : OBFUSCATIONS.has(reading.name) || (reading.name === "raw" && inOverride(f.start, f.end))
                       ? CARRIER_RULES.obfuscated
                       : null;
             // The carrier is a finding of its own, listed once per response.

@@ -9,7 +9,7 @@
 import { decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
 
-export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
+export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
 
 export interface Reading {
   readonly name: ReadingName;
@@ -34,6 +34,15 @@ const MAX_AMBIGUOUS = 4;
 
 /** Bidi override runs: U+202E (right-to-left override) up to U+202C (pop) or the end of the line. */
 const RLO_RUN = /\u202e([^\u202c\n]*)\u202c?/g;
+
+/**
+ * Where `text`'s right-to-left override runs are (RLO_RUN). A person sees their text reversed,
+ * so an instruction written forwards inside one is hidden from them while a model reads it.
+ */
+export function overrideSpans(text: string): [start: number, end: number][] {
+  if (!text.includes("\u202e")) return [];
+  return [...text.matchAll(RLO_RUN)].map((m) => [m.index, m.index + m[0].length]);
+}
 
 /**
  * Every reading of `text`, `raw` first. `limits` bounds the decoded readings (decode/views.ts);
@@ -81,6 +90,9 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
       return out;
     });
     if (tags.length > 0) add("unicode-tags", tags.join("\n"), null);
+    // Cyrillic words with Latin look-alikes in them (`зaпpoc`, Latin a, p, o) read in Cyrillic:
+    // the folded reading below turns them into Latin, which no Russian phrase matches.
+    if (CYRILLIC.test(nfkc)) add("mixed-script", cyrillicFolded(nfkc), nfkc);
     // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
     // Cyrillic о reads as `ignore`.
     plain = normaliseText(forwards);
@@ -95,6 +107,33 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   if (nfkc !== null) add("spaced-letters", spacedJoined(nfkc, true), nfkc);
   for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, plain, view.via);
   return out;
+}
+
+const CYRILLIC = /[\u0400-\u04ff]/;
+/** A word of Latin and Cyrillic letters with at least one Cyrillic one. */
+const MIXED_CYRILLIC_WORD = /[A-Za-z\u0400-\u04ff]*[\u0400-\u04ff][A-Za-z\u0400-\u04ff]*/g;
+const LATIN_LETTER = /[A-Za-z]/;
+/** Latin letters drawn like Cyrillic ones, and those. */
+const CYRILLIC_LOOKALIKE: Readonly<Record<string, string>> = {
+  a: "\u0430", c: "\u0441", e: "\u0435", o: "\u043e", p: "\u0440", x: "\u0445", y: "\u0443",
+  A: "\u0410", B: "\u0412", C: "\u0421", E: "\u0415", H: "\u041d", K: "\u041a", M: "\u041c", O: "\u041e", P: "\u0420", T: "\u0422", X: "\u0425", Y: "\u0423",
+};
+
+/**
+ * `text` with the Latin look-alikes in each word that mixes Latin and Cyrillic letters made
+ * Cyrillic; null when there is no such word. A word is one script or the other: one that mixes
+ * them was written to slip past a pattern (UTS #39, mixed-script detection).
+ */
+export function cyrillicFolded(text: string): string | null {
+  let changed = false;
+  const out = text.replace(MIXED_CYRILLIC_WORD, (word) => {
+    if (!LATIN_LETTER.test(word)) return word;
+    changed = true;
+    let folded = "";
+    for (const ch of word) folded += CYRILLIC_LOOKALIKE[ch] ?? ch;
+    return folded;
+  });
+  return changed ? out : null;
 }
 
 /** Text kept on each side of what a reading changed: more than any cue intent's reach. */
