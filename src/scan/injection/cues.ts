@@ -207,6 +207,19 @@ export const NEGATION_REACH = 16;
  */
 export const TOOL_CLASS = "toolcall";
 export const EXEC_CLASS = "exec";
+/** Whether `text[from, to)` is an UPPER_SNAKE_CASE name: an underscore, a capital, no lower-case letter. */
+function isConstantName(text: string, from: number, to: number): boolean {
+  let underscore = false;
+  let capital = false;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 97 && c <= 122) return false;
+    if (c === 95) underscore = true;
+    else if (c >= 65 && c <= 90) capital = true;
+  }
+  return underscore && capital;
+}
+
 /** A character of a snake_case identifier. */
 const isIdentifierChar = (c: number): boolean => c === 95 || (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 export const NEGATION_AFTER_REACH = 12;
@@ -215,6 +228,12 @@ export const NEGATION_AFTER_REACH = 12;
  * identifier (`(SYSTEM_PROMPT)`, `[system_info]`) names a variable in code, not a turn.
  */
 export const TEMPLATE_CLASS = "template";
+/**
+ * Classes an UPPER_SNAKE_CASE identifier (an environment variable, a constant) does not carry:
+ * GEMINI_API_KEY addresses no model and CI_DEPLOY_PASSWORD calls no tool, though its secret is
+ * still a secret.
+ */
+export const NOT_IN_CONSTANTS = ["ai", TOOL_CLASS, EXEC_CLASS] as const;
 /**
  * In Japanese and Korean the negation is an ending of the verb it negates (無視しない, 전송하지
  * 않): only a verb ending may lie between them.
@@ -229,7 +248,19 @@ const NEG_CONDITION = 4;
 const INERT = 8;
 
 /** Classes the scanner reads itself: given the lowest bits, so each of their masks is one word. */
-const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS];
+const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS, ...NOT_IN_CONSTANTS];
+
+/** The masks of the classes the scanner reads itself (one word each: SPECIAL_CLASSES). */
+interface SpecialMasks {
+  readonly discuss: number;
+  readonly example: number;
+  readonly vetoed: number;
+  /** 0 unless both the tool-name and the exec class are defined. */
+  readonly tool: number;
+  readonly exec: number;
+  readonly template: number;
+  readonly notInConstants: number;
+}
 
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
   const issues: RulePackIssue[] = [];
@@ -309,40 +340,28 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
   }
   if (issues.length > 0) throw new RulePackError(issues);
   // SPECIAL_CLASSES have bits below 32: one word each.
-  const discuss = classes.get(DISCUSS_CLASS);
-  const example = classes.get(EXAMPLE_CLASS);
-  let vetoed = 0;
-  for (const name of VETOED) {
-    const bit = classes.get(name);
-    if (bit !== undefined) vetoed |= 1 << bit;
-  }
-  const tool = classes.get(TOOL_CLASS);
-  const exec = classes.get(EXEC_CLASS);
-  const template = classes.get(TEMPLATE_CLASS);
-  return buildCueScanner(
-    [...phrases.entries()].map(([text, e]) => ({ text, ...e })),
-    intents,
-    discuss === undefined ? 0 : 1 << discuss,
-    example === undefined ? 0 : 1 << example,
-    vetoed,
-    [...classes.keys()],
-    tool === undefined || exec === undefined ? 0 : 1 << tool,
-    exec === undefined ? 0 : 1 << exec,
-    template === undefined ? 0 : 1 << template,
-  );
+  const maskOf = (...names: readonly string[]): number => {
+    let m = 0;
+    for (const name of names) {
+      const bit = classes.get(name);
+      if (bit !== undefined) m |= 1 << bit;
+    }
+    return m;
+  };
+  const special: SpecialMasks = {
+    discuss: maskOf(DISCUSS_CLASS),
+    example: maskOf(EXAMPLE_CLASS),
+    vetoed: maskOf(...VETOED),
+    tool: classes.has(EXEC_CLASS) ? maskOf(TOOL_CLASS) : 0,
+    exec: maskOf(EXEC_CLASS),
+    template: maskOf(TEMPLATE_CLASS),
+    notInConstants: maskOf(...NOT_IN_CONSTANTS),
+  };
+  return buildCueScanner([...phrases.entries()].map(([text, e]) => ({ text, ...e })), intents, [...classes.keys()], special);
 }
 
-function buildCueScanner(
-  phrases: readonly { text: string; mask: Mask; stem: boolean; flags: number }[],
-  intents: readonly Intent[],
-  discussMask: number,
-  exampleMask: number,
-  vetoedMask: number,
-  classNames: readonly string[],
-  toolMask: number,
-  execMask: number,
-  templateMask: number,
-): CueRules {
+function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boolean; flags: number }[], intents: readonly Intent[], classNames: readonly string[], special: SpecialMasks): CueRules {
+  const { discuss: discussMask, example: exampleMask, vetoed: vetoedMask, tool: toolMask, exec: execMask, template: templateMask, notInConstants } = special;
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
   // Each phrase's classes: the low word (every class the scanner reads itself) and the high one.
@@ -567,6 +586,7 @@ function buildCueScanner(
     if (anyInert) clearInert();
     if (anyNegation) applyVetoes(text);
     if (toolMask !== 0) unverbToolNames(text);
+    if (notInConstants !== 0) quietConstants(text);
     return n;
   };
 
@@ -617,6 +637,21 @@ function buildCueScanner(
       // Hits are in order of end: those inside the name end within it.
       for (let k = h; k >= 0 && ends[k]! > from; k--) if (starts[k]! >= from && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
       for (let k = h + 1; k < n && starts[k]! < to; k++) if (starts[k]! >= from && ends[k]! <= to && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
+    }
+  };
+
+  /**
+   * Takes NOT_IN_CONSTANTS from the hits inside an UPPER_SNAKE_CASE identifier: one with an
+   * underscore, capitals and no lower-case letter.
+   */
+  const quietConstants = (text: string) => {
+    for (let h = 0; h < n; h++) {
+      if ((hitMasks[h]! & notInConstants) === 0) continue;
+      let from = starts[h]!;
+      let to = ends[h]!;
+      while (from > 0 && isIdentifierChar(text.charCodeAt(from - 1))) from--;
+      while (to < text.length && isIdentifierChar(text.charCodeAt(to))) to++;
+      if (isConstantName(text, from, to)) hitMasks[h] = hitMasks[h]! & ~notInConstants;
     }
   };
 

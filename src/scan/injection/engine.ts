@@ -207,6 +207,24 @@ function lineEnd(text: string, at: number): number {
   return end < 0 ? text.length : end;
 }
 
+/** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
+const OPAQUE: ReadonlySet<string> = new Set(["base64", "base32", "hex", "percent", "layered"]);
+const isOpaque = (reading: Reading): boolean => reading.via !== undefined && reading.via.some((v) => OPAQUE.has(v));
+
+/**
+ * Words of two letters or more followed by white space, or two characters of a script written
+ * without spaces (kana, CJK ideographs, Hangul): PROSE_WORDS of them make a text a sentence, not
+ * data.
+ */
+const PROSE_WORD = /\p{L}{2,}[\s\u3000]|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2}/gu;
+const PROSE_WORDS = 4;
+function isProse(text: string, [start, end]: readonly [number, number]): boolean {
+  let words = 0;
+  PROSE_WORD.lastIndex = start;
+  for (let m = PROSE_WORD.exec(text); m !== null && m.index < end; m = PROSE_WORD.exec(text)) if (++words >= PROSE_WORDS) return true;
+  return false;
+}
+
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
@@ -334,6 +352,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const here = new Set<string>();
           for (const f of options.rules.scan(reading.text)) {
             if (found.has(f.rule)) continue;
+            // A match that reaches from an opaque encoding into the text around it ("hex for the
+            // agent: <hex>") needs sentences inside: decoded data (a JSON secret, a key=value
+            // line) after a `.env` file name or a variable's name is no instruction.
+            if (reading.decodedSpan !== undefined && isOpaque(reading) && (f.start < reading.decodedSpan[0] || f.end > reading.decodedSpan[1]) && !isProse(reading.text, reading.decodedSpan)) continue;
             here.add(f.rule);
             const index = reading.name === "raw" ? at(f.start) : 0;
             const segment = units[index]!;

@@ -16,6 +16,8 @@ export interface Reading {
   readonly text: string;
   /** For `decoded`: the decoders, outermost first. */
   readonly via?: readonly string[];
+  /** For `decoded`: where in `text` what was decoded lies (the rest is the text around it, as written). */
+  readonly decodedSpan?: readonly [start: number, end: number];
 }
 
 const NON_ASCII = /[^\x00-\x7f]/;
@@ -61,8 +63,12 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   const add = (name: ReadingName, t: string | null, source: string | null, via?: readonly string[]) => {
     if (t === null || t.length === 0 || seen.includes(t)) return;
     seen.push(t);
-    const part = source === null ? t : changedPart(source, t);
-    out.push(via === undefined ? { name, text: part } : { name, text: part, via });
+    if (source === null) {
+      out.push({ name, text: t });
+      return;
+    }
+    const { text: part, changed } = changedPart(source, t);
+    out.push(via === undefined ? { name, text: part } : { name, text: part, via, decodedSpan: changed });
   };
   let plain = text;
   let nfkc: string | null = null;
@@ -141,9 +147,10 @@ const READING_CONTEXT = 512;
 
 /**
  * The part of `reading` that differs from `source` (they share a prefix and a suffix), with
- * READING_CONTEXT characters on each side; the whole reading when little is shared.
+ * READING_CONTEXT characters on each side (the whole reading when little is shared), and where
+ * in it the difference lies.
  */
-export function changedPart(source: string, reading: string): string {
+export function changedPart(source: string, reading: string): { text: string; changed: [start: number, end: number] } {
   const max = Math.min(source.length, reading.length);
   let prefix = 0;
   while (prefix < max && source.charCodeAt(prefix) === reading.charCodeAt(prefix)) prefix++;
@@ -151,7 +158,8 @@ export function changedPart(source: string, reading: string): string {
   while (suffix < max - prefix && source.charCodeAt(source.length - 1 - suffix) === reading.charCodeAt(reading.length - 1 - suffix)) suffix++;
   const from = Math.max(0, prefix - READING_CONTEXT);
   const to = Math.min(reading.length, reading.length - suffix + READING_CONTEXT);
-  return from === 0 && to === reading.length ? reading : reading.slice(from, to);
+  const text = from === 0 && to === reading.length ? reading : reading.slice(from, to);
+  return { text, changed: [prefix - from, reading.length - suffix - from] };
 }
 
 const isAsciiLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 122;
