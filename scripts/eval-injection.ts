@@ -14,12 +14,19 @@
  * in the order dev, dev2, dev3, dev4, holdout, holdout2, unless --set names one; the holdout2 figures
  * are the honest ones.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|dev4|holdout|holdout2] [--list] [--json] [--seed N]
+ * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
+ * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
+ * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
+ * technical text an agent reads would be blocked. A false-positive figure only.
+ *
+ *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|dev4|holdout|holdout2|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
 import { createInjectionEngine, type InjectionEngine } from "../src/scan/injection/engine.ts";
 import { compileInjectionPack } from "../src/scan/injection/pack.ts";
+import { compileRulePack } from "../src/scan/rules/compile.ts";
+import { buildCorpus } from "../test/corpus/dlp/index.ts";
 import { CORPUS_SETS, injectionCorpus, type CorpusSet, type InjectionSample } from "../test/corpus/injection/corpus.ts";
 
 export const TARGET_RECALL = 0.9;
@@ -94,11 +101,11 @@ if (import.meta.main) {
   };
   const seed = Number(arg("--seed") ?? DEFAULT_SEED);
   const only = arg("--set");
-  if (only !== undefined && !(CORPUS_SETS as readonly string[]).includes(only)) {
-    console.error(`--set wants one of ${CORPUS_SETS.join(", ")}`);
+  if (only !== undefined && only !== "technical" && !(CORPUS_SETS as readonly string[]).includes(only)) {
+    console.error(`--set wants one of ${[...CORPUS_SETS, "technical"].join(", ")}`);
     process.exit(2);
   }
-  const sets: CorpusSet[] = only === undefined ? [...CORPUS_SETS] : [only as CorpusSet];
+  const sets: CorpusSet[] = only === undefined ? [...CORPUS_SETS] : only === "technical" ? [] : [only as CorpusSet];
   const LABEL: Record<CorpusSet, string> = {
     dev: "dev set (rules written against it)",
     dev2: "dev2 set (second tuning set, separate author; tuning allowed)",
@@ -131,4 +138,24 @@ if (import.meta.main) {
     }
     console.log(`${set}: recall ${pct(r.recall)} (${r.attacks - r.misses.length}/${r.attacks}), target >= ${pct(TARGET_RECALL)} ${r.recall >= TARGET_RECALL ? "ok" : "MISS"}; false positives ${pct(r.fpRate)} (${r.falsePositives.length}/${r.benign}), target <= ${pct(TARGET_FP)} ${r.fpRate <= TARGET_FP ? "ok" : "MISS"}`);
   }
+  if (only === undefined || only === "technical") {
+    const t = await technicalFalsePositives(engine);
+    if (args.includes("--json")) console.log(JSON.stringify({ set: "technical", texts: t.texts, blocked: t.blocked.length, fpRate: t.blocked.length / t.texts }));
+    else {
+      console.log(`\n== technical text (the DLP corpus: diffs, env dumps, curl lines, configs; none an injection)`);
+      if (args.includes("--list")) for (const b of t.blocked) console.log(`FP   [${b.context}] score ${b.score} ${b.rules.join(",")}: ${clip(b.text)}`);
+      console.log(`technical: ${t.blocked.length} of ${t.texts} texts judged injections (${pct(t.blocked.length / t.texts)})`);
+    }
+  }
+}
+
+/** The DLP corpus's texts (none an injection) judged as response bodies: which reach the threshold. */
+async function technicalFalsePositives(engine: InjectionEngine): Promise<{ texts: number; blocked: { context: string; score: number; rules: string[]; text: string }[] }> {
+  const { entries } = buildCorpus(compileRulePack(await loadRuleFiles("rules/dlp/")));
+  const blocked: { context: string; score: number; rules: string[]; text: string }[] = [];
+  for (const e of entries) {
+    const v = inspectResponse("text", e.text, engine, "block");
+    if (v.verdict !== "allow") blocked.push({ context: "context" in e ? e.context : e.kind, score: v.score, rules: [...new Set(v.findings.map((f) => f.rule))], text: e.text });
+  }
+  return { texts: entries.length, blocked };
 }
