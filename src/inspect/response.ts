@@ -7,7 +7,7 @@
 import type { Finding } from "../core/types.ts";
 import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
 import { safeLocation } from "../scan/dlp.ts";
-import { htmlSegments } from "../scan/injection/html.ts";
+import { htmlSegments, type Carrier } from "../scan/injection/html.ts";
 import { jsonTextFragments, mediaType } from "./body-fragments.ts";
 
 export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
@@ -69,18 +69,32 @@ function plainSegments(location: string, text: string): SegmentIn[] {
   return [code.length === 0 ? { location, carrier: "text", text } : { location, carrier: "text", text, code }];
 }
 
+/** Inline code spans (CommonMark §6.1, on one line): where each lies, backticks included. */
+function inlineCode(text: string): [number, number][] {
+  if (!text.includes("`")) return [];
+  return [...text.matchAll(/(`+)(?!`)[^\n]*?[^`]\1(?!`)/g)].map((m) => [m.index, m.index + m[0].length]);
+}
+
 function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {
   // Every shape LOOKS_LIKE_HTML matches starts with "<": most texts are ruled out without the regex.
   if (text.indexOf("<") < 0 || !LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
   const segments = htmlSegments(text, html);
   // Text that is not an HTML page (plain text, markdown, a JSON value) is read as written, tags
   // and all; only its comments and other hidden carriers are read apart as well, so no markup in
-  // it (a stray <script>) can take text out of the scan.
-  const carriers = html ? segments : [...plainSegments(location, text).map((s) => ({ ...s, start: 0, end: text.length })), ...segments.slice(1)];
+  // it (a stray <script>) can take text out of the scan. Markup shown as code (a fenced block,
+  // an inline code span) hides nothing: a README that shows `<!-- ... -->` shows it.
+  let carriers: { carrier: Carrier | "text"; text: string; start: number; end: number; code?: SegmentIn["code"] }[] = segments;
+  if (!html) {
+    const plain = plainSegments(location, text);
+    const shownAsCode = [...(plain[0]!.code ?? []), ...inlineCode(text)];
+    const hidden = segments.slice(1).filter((s) => !shownAsCode.some(([from, to]) => s.start >= from && s.end <= to));
+    carriers = [...plain.map((s) => ({ ...s, start: 0, end: text.length })), ...hidden];
+  }
   return carriers.map((s) => ({
     location,
     carrier: s.carrier,
     text: s.text,
+    ...(s.code ? { code: s.code } : {}),
     // Raw ranges only where the text is the body itself (not a value inside JSON).
     ...(offset !== null && !SHOWN_CARRIERS.has(s.carrier) ? { range: [offset + s.start, offset + s.end] as const } : {}),
   }));

@@ -293,6 +293,17 @@ describe("leetspeak prefilter", () => {
   });
 });
 
+describe("markup shown as code", () => {
+  test("an HTML comment in a fenced block or an inline code span is shown, not hidden; one outside is a hidden carrier", () => {
+    const carriers = (t: string) => responseSegments("markdown", t).map((s) => s.carrier);
+    expect(carriers("How to hide a note:\n\n```html\n<!-- TODO: remove this banner -->\n```\n")).toEqual(["text"]);
+    expect(carriers("Write `<!-- hidden -->` to leave a note.")).toEqual(["text"]);
+    expect(carriers("Visible text.\n<!-- hidden note for later -->\n")).toEqual(["text", "comment"]);
+    // The fence's range still marks what is code.
+    expect(responseSegments("markdown", "Intro <b>x</b>\n\n```\ncode\n```\n")[0]!.code).toEqual([[16, 28]]);
+  });
+});
+
 describe("response segments of a JSON body that does not parse", () => {
   test("are named under body.json by what they are (text, binary strings), never a cut name", () => {
     expect(responseSegments("json", '{"a": "x\u0000y" oops').map((s) => s.location)).toEqual(["body.json.binary", "body.json.text"]);
