@@ -228,22 +228,30 @@ export const foldTrieOf = (vocabulary: ReadonlySet<string>): FoldTrie => {
 export function mayFold(text: string, start: number, end: number, trie: FoldTrie): boolean {
   let ambiguous = 0;
   for (let k = start; k < end; k++) if (LEET_ALT_CODE[text.charCodeAt(k)] !== 0) ambiguous++;
-  const both = ambiguous > 0 && ambiguous <= MAX_AMBIGUOUS;
+  return foldsFrom(text, start, end, trie, 0, start, ambiguous > 0 && ambiguous <= MAX_AMBIGUOUS);
+}
+
+/**
+ * Whether `text[k, end)` leads from trie node `node` to a word, or past a stem (mayFold); `both`:
+ * ambiguous digits are tried both ways, depth first (most tokens leave the trie within two
+ * letters).
+ */
+function foldsFrom(text: string, start: number, end: number, trie: FoldTrie, node: number, k: number, both: boolean): boolean {
   const { next, ends } = trie;
-  // Depth first over the choices; most tokens leave the trie within two letters.
-  const walk = (node: number, k: number): boolean => {
-    if (k === end) return (ends[node]! & WORD) !== 0;
+  for (; k < end; k++) {
     if (k - start >= 3 && (ends[node]! & STEM) !== 0) return true;
     const c = text.charCodeAt(k);
     const letter = LEET_CODE[c] || c | 0x20;
     const child = letter >= 97 && letter <= 122 ? next[node * 26 + letter - 97]! : 0;
-    if (child !== 0 && walk(child, k + 1)) return true;
     const alternative = both ? LEET_ALT_CODE[c]! : 0;
-    if (alternative === 0) return false;
-    const other = next[node * 26 + alternative - 97]!;
-    return other !== 0 && walk(other, k + 1);
-  };
-  return walk(0, start);
+    if (alternative !== 0) {
+      const other = next[node * 26 + alternative - 97]!;
+      if (other !== 0 && foldsFrom(text, start, end, trie, other, k + 1, both)) return true;
+    }
+    if (child === 0) return false;
+    node = child;
+  }
+  return (ends[node]! & WORD) !== 0;
 }
 
 /** Whether `word` is in the vocabulary, as a word or as a word starting with one of its stems. */
