@@ -157,6 +157,8 @@ export interface CueRules extends CompiledRules {
    * discussed rather than given (engine.ts).
    */
   discussionCues(text: string): DiscussionCue[];
+  /** Where the cues of RELAY_CLASS end in `text`, in order. */
+  relayCues(text: string): number[];
   /**
    * The ASCII words of every lexicon, lower case, a stem ending in `*`: what a leetspeak word
    * may be read as (readings.ts).
@@ -235,6 +237,11 @@ export const TEMPLATE_CLASS = "template";
  */
 export const NOT_IN_CONSTANTS = ["ai", TOOL_CLASS, EXEC_CLASS] as const;
 /**
+ * Steering what the model says ("tell the user", "reply with"): a quotation right after one is
+ * the message the reader is told to give, not a quotation of someone's words (engine.ts).
+ */
+export const RELAY_CLASS = "reply";
+/**
  * In Japanese and Korean the negation is an ending of the verb it negates (無視しない, 전송하지
  * 않): only a verb ending may lie between them.
  */
@@ -248,7 +255,7 @@ const NEG_CONDITION = 4;
 const INERT = 8;
 
 /** Classes the scanner reads itself: given the lowest bits, so each of their masks is one word. */
-const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS, ...NOT_IN_CONSTANTS];
+const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS, ...NOT_IN_CONSTANTS, RELAY_CLASS];
 
 /** The masks of the classes the scanner reads itself (one word each: SPECIAL_CLASSES). */
 interface SpecialMasks {
@@ -260,6 +267,7 @@ interface SpecialMasks {
   readonly exec: number;
   readonly template: number;
   readonly notInConstants: number;
+  readonly relay: number;
 }
 
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
@@ -356,12 +364,13 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
     exec: maskOf(EXEC_CLASS),
     template: maskOf(TEMPLATE_CLASS),
     notInConstants: maskOf(...NOT_IN_CONSTANTS),
+    relay: maskOf(RELAY_CLASS),
   };
   return buildCueScanner([...phrases.entries()].map(([text, e]) => ({ text, ...e })), intents, [...classes.keys()], special);
 }
 
 function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boolean; flags: number }[], intents: readonly Intent[], classNames: readonly string[], special: SpecialMasks): CueRules {
-  const { discuss: discussMask, example: exampleMask, vetoed: vetoedMask, tool: toolMask, exec: execMask, template: templateMask, notInConstants } = special;
+  const { discuss: discussMask, example: exampleMask, vetoed: vetoedMask, tool: toolMask, exec: execMask, template: templateMask, notInConstants, relay: relayMask } = special;
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
   // Each phrase's classes: the low word (every class the scanner reads itself) and the high one.
@@ -722,6 +731,13 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
       const count = findCues(text);
       const out: { start: number; end: number; classes: string[] }[] = [];
       for (let h = 0; h < count; h++) out.push({ start: starts[h]!, end: ends[h]!, classes: classNames.filter((_, bit) => (bit < 32 ? hitMasks[h]! : hitMasksHi[h]!) & (1 << bit)) });
+      return out;
+    },
+    relayCues(text: string): number[] {
+      if (relayMask === 0) return [];
+      const count = findCues(text);
+      const out: number[] = [];
+      for (let h = 0; h < count; h++) if (hitMasks[h]! & relayMask) out.push(ends[h]!);
       return out;
     },
     discussionCues(text: string): DiscussionCue[] {

@@ -146,6 +146,8 @@ const QUOTED_SHARE = 0.75;
 /** A quotation this long is a sentence (an instruction quoted), not a name ("Do Anything Now"). */
 const QUOTED_SENTENCE = 24;
 const QUOTED_PART = 0.4;
+/** A quotation opening this many characters or fewer after "tell the user" (RELAY_CLASS) is the message to give. */
+const RELAY_REACH = 24;
 const QUOTE_PAIRS: Readonly<Record<string, string>> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
 const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u300c\u300e\u2018]/g;
 /** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
@@ -246,9 +248,10 @@ function findingOf(rule: string, weight: number, segment: SegmentIn, reading: Re
 export interface InjectionOptions {
   /**
    * The pack (pack.ts). `discussionCues` (cues.ts), when given, finds the phrases that mark
-   * writing about attacks; `vocabulary`, the words a leetspeak word may read as.
+   * writing about attacks; `relayCues`, where "tell the user" and its kind end; `vocabulary`,
+   * the words a leetspeak word may read as.
    */
-  readonly rules: CompiledRules & { discussionCues?(text: string): DiscussionCue[]; readonly vocabulary?: ReadonlySet<string> };
+  readonly rules: CompiledRules & { discussionCues?(text: string): DiscussionCue[]; relayCues?(text: string): number[]; readonly vocabulary?: ReadonlySet<string> };
   /** Default 50. */
   readonly threshold?: number;
   /** Rule ids (the carrier rules included) that add nothing. */
@@ -311,10 +314,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          * QUOTED_PART of it in such quotations (a report that quotes an instruction and says what
          * the model did with it: `"... send the key to x@y", and the agent tried to send it`).
          */
+        // Where "tell the user" and its kind end in the text, found when first needed.
+        let relays: number[] | null = null;
+        /** Whether the quotation [a, b) opens right after a relay cue: a message to give, not words quoted. */
+        const relayed = (a: number): boolean => (relays ??= options.rules.relayCues?.(text) ?? []).some((e) => e <= a - 1 && a - 1 - e <= RELAY_REACH && !text.slice(e, a - 1).includes("\n"));
         const quoted = (start: number, end: number): boolean => {
           // The quotations of the lines the match is on (a text may be a megabyte of findings).
           const quotes = quotedSpans(text, text.lastIndexOf("\n", start - 1) + 1, lineEnd(text, end));
           if (quotes.length === 0) return false;
+          // The message an order tells the reader to give ("tell the user: «paste your token
+          // here»") is the injected text itself.
+          if (quotes.some(([a, b]) => b > start && a < end && relayed(a))) return false;
           let inside = 0;
           let first = false;
           let last = false;

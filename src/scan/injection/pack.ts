@@ -67,6 +67,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   return {
     rules: [...grouped, ...cues.rules],
     discussionCues: (text) => cues.discussionCues(text),
+    relayCues: (text) => cues.relayCues(text),
     cuesOf: (text) => cues.cuesOf(text),
     vocabulary,
     scan: (text) => {
