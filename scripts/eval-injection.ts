@@ -5,13 +5,13 @@
  * threshold; false-positive rate: benign bodies that reach it. Printed overall and per category,
  * technique, language and carrier.
  *
- * Six sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Seven sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; and `holdout2`, the fresh independent set, written on 2026-11-28 by
  * an author who had not seen the rules, the scanner, the dev set or the first holdout, and never
- * tuned against. `dev2`, `dev3` and `dev4` are more tuning sets, each written on 2026-11-28 by other
+ * tuned against. `dev2`, `dev3`, `dev4` and `dev5` are more tuning sets, each written on 2026-11-28 by other
  * authors to give rule work more data than dev (tuning on them is allowed). All six are printed,
- * in the order dev, dev2, dev3, dev4, holdout, holdout2, unless --set names one; the holdout2 figures
+ * in the order dev, dev2, dev3, dev4, dev5, holdout, holdout2, unless --set names one; the holdout2 figures
  * are the honest ones.
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
@@ -19,7 +19,7 @@
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|dev4|holdout|holdout2|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|dev4|dev5|holdout|holdout2|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -111,6 +111,7 @@ if (import.meta.main) {
     dev2: "dev2 set (second tuning set, separate author; tuning allowed)",
     dev3: "dev3 set (third tuning set, another author; tuning allowed)",
     dev4: "dev4 set (fourth tuning set, two more authors; tuning allowed)",
+    dev5: "dev5 set (fifth tuning set, two more authors; tuning allowed)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (fresh independent set, never tuned against)",
   };

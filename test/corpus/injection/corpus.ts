@@ -139,10 +139,11 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * had seen none of the rules, the scanner or any other set's texts, with more benign look-alikes
  * than the others; or `dev4` (data/dev4/), a fourth tuning set written on 2026-11-28 by two more
  * authors (one the attacks, one the benign texts) who had seen none of the above, weighted to
- * benign look-alikes. All use the same carrier templates and techniques.
+ * benign look-alikes; or `dev5` (data/dev5/), a fifth tuning set written the same way on
+ * 2026-11-28 by two more authors. All use the same carrier templates and techniques.
  */
-export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "holdout" | "holdout2";
-const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", holdout: "holdout", holdout2: "holdout2" };
+export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "dev5" | "holdout" | "holdout2";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", dev5: "dev5", holdout: "holdout", holdout2: "holdout2" };
 /** Every set, tuning sets first, holdout2 (the honest one) last. */
 export const CORPUS_SETS = Object.keys(SET_DIR) as readonly CorpusSet[];
 

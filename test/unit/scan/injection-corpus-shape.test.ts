@@ -161,7 +161,8 @@ for (const [name, samples] of corpora) {
       for (const s of samples.filter((x) => x.carrier === "sse")) {
         let text = "";
         expect(() => (text = streamText(s.body))).not.toThrow();
-        expect(text.length).toBeGreaterThan(0);
+        // A whole benign stream may be of another kind (a deploy log's events), with no deltas.
+        if (s.label === "attack" || s.template !== "standalone") expect(text.length).toBeGreaterThan(0);
         if (s.label === "attack") {
           expect({ id: s.id, found: text.includes(s.payload!) }).toEqual({ id: s.id, found: true });
           // The stream cuts the payload: no single event holds it whole (unless it is short).
@@ -260,6 +261,8 @@ describe("injection corpus: the sets stand apart", () => {
   test("no dev3 instruction or benign text is also in any other set", () => apart("dev3", ["dev", "dev2", "holdout", "holdout2"]));
 
   test("no dev4 instruction or benign text is also in any other set", () => apart("dev4", ["dev", "dev2", "dev3", "holdout", "holdout2"]));
+
+  test("no dev5 instruction or benign text is also in any other set", () => apart("dev5", ["dev", "dev2", "dev3", "dev4", "holdout", "holdout2"]));
 });
 
 describe("injection corpus: determinism", () => {
