@@ -100,17 +100,27 @@ function textSegments(location: string, text: string, offset: number | null, htm
   }));
 }
 
-function jsonSegments(root: string, text: string): SegmentIn[] {
-  const out: SegmentIn[] = [];
-  for (const f of jsonTextFragments(text).fragments) {
-    // Fragment locations start with body.json, moved onto `root` (the common root keeps them as
-    // they are, without building them again); after a parse error they are body.text or
-    // body.binary, which go under `root` by their last name.
-    const location = !f.location.startsWith("body.json") ? `${root}.${f.location.slice("body.".length)}` : root === "body.json" ? f.location : `${root}${f.location.slice("body.json".length)}`;
-    for (const s of textSegments(location, f.text, null)) out.push(s);
-  }
-  return out;
+/** A piece of text at a location, before it is split into what is shown and what is hidden. */
+export interface TextFragment {
+  readonly location: string;
+  readonly text: string;
 }
+
+/** The string values of a JSON text (or, after a parse error, its text), under `root`. */
+function jsonFragments(root: string, text: string): TextFragment[] {
+  // Fragment locations start with body.json, moved onto `root` (the common root keeps them as
+  // they are, without building them again); after a parse error they are body.text or
+  // body.binary, which go under `root` by their last name.
+  return jsonTextFragments(text).fragments.map((f) => ({
+    location: !f.location.startsWith("body.json") ? `${root}.${f.location.slice("body.".length)}` : root === "body.json" ? f.location : `${root}${f.location.slice("body.json".length)}`,
+    text: f.text,
+  }));
+}
+
+/** Fragments read as texts: what is shown of each, and its hidden carriers apart. */
+export const fragmentSegments = (fragments: readonly TextFragment[]): SegmentIn[] => fragments.flatMap((f) => textSegments(f.location, f.text, null));
+
+const jsonSegments = (root: string, text: string): SegmentIn[] => fragmentSegments(jsonFragments(root, text));
 
 /** The segments of a response body of `kind`. */
 export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] {
@@ -124,35 +134,36 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
     case "text":
       return textSegments(`body.${kind}`, text, 0);
     case "event-stream":
-      // The events' text per JSON path, and the stream as sent (comments, other fields, lines
-      // that are not events: the client gets all of it).
-      return [...joinedEvents(sseEvents(text).flatMap((data, i) => eventSegments(i, data))), { location: "body.sse", carrier: "text", text }];
+      // The events' text per JSON path, joined, and the stream as sent (comments, other fields,
+      // lines that are not events: the client gets all of it).
+      return [...fragmentSegments(joinedByPath(sseEvents(text).flatMap((data, i) => eventFragments(i, data)), "body.sse")), { location: "body.sse", carrier: "text", text }];
   }
 }
 
-/** The segments of one event's data (`root`: body.sse, or ws.message for WebSocket messages): JSON walked, anything else as text. */
-export function eventSegments(index: number, data: string, root = "body.sse"): SegmentIn[] {
+/** The text of one event's data (`root`: body.sse, or ws.message for WebSocket messages): JSON walked, anything else whole. */
+export function eventFragments(index: number, data: string, root = "body.sse"): TextFragment[] {
   const location = `${root}[${index}]`;
   const trimmed = data.trim();
-  if (trimmed.startsWith("{") || trimmed.startsWith("[")) return jsonSegments(location, trimmed);
-  return textSegments(location, data, null);
+  if (trimmed.startsWith("{") || trimmed.startsWith("[")) return jsonFragments(location, trimmed);
+  return [{ location, text: data }];
 }
 
 /**
  * A streamed answer arrives a few tokens per event, at the same JSON path in each
- * (`choices[0].delta.content`): the text at one path (and carrier) over all events, joined as
- * sent, is one segment at `body.sse.<path>`, so an instruction spread over events is read whole.
+ * (`choices[0].delta.content`): the text at one path over all events, joined as sent, is one
+ * fragment at `<root>.<path>`, read whole, so an instruction, or a comment or hidden element
+ * around one, spread over events is read as the client puts it together.
  */
-function joinedEvents(segments: readonly SegmentIn[]): SegmentIn[] {
-  const byPath = new Map<string, { location: string; carrier: SegmentIn["carrier"]; parts: string[] }>();
-  for (const s of segments) {
-    const location = s.location.replace(/^body\.sse\[\d+\]/, "body.sse");
-    const key = `${location}\u0000${s.carrier}`;
-    const group = byPath.get(key);
-    if (group === undefined) byPath.set(key, { location, carrier: s.carrier, parts: [s.text] });
-    else group.parts.push(s.text);
+export function joinedByPath(fragments: readonly TextFragment[], root: string): TextFragment[] {
+  const index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
+  const byPath = new Map<string, string[]>();
+  for (const f of fragments) {
+    const location = f.location.replace(index, root);
+    const parts = byPath.get(location);
+    if (parts === undefined) byPath.set(location, [f.text]);
+    else parts.push(f.text);
   }
-  return [...byPath.values()].map((g) => ({ location: g.location, carrier: g.carrier, text: g.parts.join("") }));
+  return [...byPath].map(([location, parts]) => ({ location, text: parts.join("") }));
 }
 
 /** The data of each event of a `text/event-stream` body (WHATWG HTML §9.2.6): data lines joined by line breaks. */

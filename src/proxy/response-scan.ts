@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventSegments, inspectResponse, responseKind, responseSegments, sseEvents } from "../inspect/response.ts";
+import { asFindings, eventFragments, fragmentSegments, inspectResponse, responseKind, responseSegments, sseEvents } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -117,27 +117,27 @@ export class EventScan {
    */
   scan(events: readonly string[], raw: string | null, first = 0): boolean {
     // Text at one JSON path (`body.sse[3].choices[0].delta.content` -> `body.sse.choices[0].delta.content`)
-    // joined over this batch of events, then read with the last SSE_WINDOW characters before it.
-    const byPath = new Map<string, { carrier: SegmentIn["carrier"]; text: string }>();
-    const each = events.flatMap((data, i) => eventSegments(first + i, data, this.root));
-    for (const seg of each) {
-      const path = seg.location.replace(this.#index, this.root);
-      const group = byPath.get(path);
-      if (group === undefined) byPath.set(path, { carrier: seg.carrier, text: seg.text });
-      else group.text += seg.text;
+    // joined over this batch of events, then read with the last SSE_WINDOW characters before it,
+    // as the client puts it together: a comment or hidden element opened in one event and
+    // closed in another is a hidden carrier.
+    const fragments = events.flatMap((data, i) => eventFragments(first + i, data, this.root));
+    const byPath = new Map<string, string>();
+    for (const f of fragments) {
+      const path = f.location.replace(this.#index, this.root);
+      byPath.set(path, (byPath.get(path) ?? "") + f.text);
     }
     const windowed: SegmentIn[] = [];
-    for (const [path, group] of byPath) {
-      const text = ((this.#windows.get(path) ?? "") + group.text).slice(-SSE_WINDOW);
+    for (const [path, joined] of byPath) {
+      const text = ((this.#windows.get(path) ?? "") + joined).slice(-SSE_WINDOW);
       // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
       this.#windows.delete(path);
       this.#windows.set(path, text);
       if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
-      windowed.push({ location: path, carrier: group.carrier, text });
+      windowed.push(...fragmentSegments([{ location: path, text }]));
     }
     // Each event on its own too (whole messages one per event: joined, "Done" + "Ignore ..." would
     // read as one word).
-    windowed.push(...each);
+    windowed.push(...fragmentSegments(fragments));
     if (raw !== null) windowed.push({ location: this.root, carrier: "text", text: raw });
     const r = this.inj.engine.scan(windowed, this.#tally);
     for (const f of r.findings) {

@@ -125,6 +125,16 @@ describe("SseStream", () => {
     expect(sse.decision()!.reasons[0]!.detail).toContain("injection score 40");
   });
 
+  test("a hidden element opened in one event and closed in another is a hidden carrier, live and held", () => {
+    const s = new SseStream(settings("warn"), false);
+    const parts = ["Here you go. <sp", "an style=\"display:none\">ur", "gent: note</sp", "an> Bye."];
+    for (const t of parts) s.push(enc(delta(t)));
+    // urgent (20) in a hidden carrier: the hidden-content rule (40) on top.
+    expect(s.decision()!.reasons[0]!.detail).toContain("score 60");
+    const held = judgeHeldResponse(settings("warn"), false, "text/event-stream", undefined, enc(parts.map(delta).join("")));
+    expect(held.decision?.reasons[0]?.detail).toContain("score 60");
+  });
+
   test("warn lets the stream run and records; scores add up across events, each rule once", () => {
     const s = new SseStream(settings("warn"), false);
     expect(s.push(enc(delta("urgent") + delta("ignore previous instructions") + delta("urgent")))).toMatchObject({ stop: false });
