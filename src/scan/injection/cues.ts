@@ -209,6 +209,13 @@ export const NEGATION_REACH = 16;
  */
 export const TOOL_CLASS = "toolcall";
 export const EXEC_CLASS = "exec";
+/** The identifier `text[start, end)` lies in: as far as identifier characters go on each side. */
+function identifierAround(text: string, start: number, end: number): [from: number, to: number] {
+  while (start > 0 && isIdentifierChar(text.charCodeAt(start - 1))) start--;
+  while (end < text.length && isIdentifierChar(text.charCodeAt(end))) end++;
+  return [start, end];
+}
+
 /** Whether `text[from, to)` is an UPPER_SNAKE_CASE name: an underscore, a capital, no lower-case letter. */
 function isConstantName(text: string, from: number, to: number): boolean {
   let underscore = false;
@@ -639,10 +646,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   const unverbToolNames = (text: string) => {
     for (let h = 0; h < n; h++) {
       if ((hitMasks[h]! & toolMask) === 0) continue;
-      let from = starts[h]!;
-      let to = ends[h]!;
-      while (from > 0 && isIdentifierChar(text.charCodeAt(from - 1))) from--;
-      while (to < text.length && isIdentifierChar(text.charCodeAt(to))) to++;
+      const [from, to] = identifierAround(text, starts[h]!, ends[h]!);
       // Hits are in order of end: those inside the name end within it.
       for (let k = h; k >= 0 && ends[k]! > from; k--) if (starts[k]! >= from && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
       for (let k = h + 1; k < n && starts[k]! < to; k++) if (starts[k]! >= from && ends[k]! <= to && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
@@ -656,10 +660,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   const quietConstants = (text: string) => {
     for (let h = 0; h < n; h++) {
       if ((hitMasks[h]! & notInConstants) === 0) continue;
-      let from = starts[h]!;
-      let to = ends[h]!;
-      while (from > 0 && isIdentifierChar(text.charCodeAt(from - 1))) from--;
-      while (to < text.length && isIdentifierChar(text.charCodeAt(to))) to++;
+      const [from, to] = identifierAround(text, starts[h]!, ends[h]!);
       if (isConstantName(text, from, to)) hitMasks[h] = hitMasks[h]! & ~notInConstants;
     }
   };
