@@ -365,7 +365,9 @@ function leetWord(text: string, start: number, end: number, vocabulary: Readonly
       signs++;
       digitRun = 0;
       hex = false;
-      if (c === 64 && j > start && isAsciiLetter(text.charCodeAt(j - 1)) && j + 1 < end && isAsciiLetter(text.charCodeAt(j + 1))) mail = true;
+      // `@` between letters with a dot and a letter after the word: a mail address (`ops@evil.test`);
+      // without the dot it is a letter (`a5s1$t@n7`).
+      if (c === 64 && j > start && isAsciiLetter(text.charCodeAt(j - 1)) && j + 1 < end && isAsciiLetter(text.charCodeAt(j + 1)) && text.charCodeAt(end) === 46 && isAsciiLetter(text.charCodeAt(end + 1))) mail = true;
     }
   }
   if (letters < 1 || signs < 1 || (hex && (length >= HEX_ID || inHexId(text, start, end))) || longDigits || mail) return null;

@@ -76,6 +76,8 @@ describe("readings", () => {
     const vocabulary = new Set(["the", "end", "api", "key", "add", "any", "what"]);
     expect(leetFolded("Wh47 15 7h3 @P! k3y!", vocabulary)).toBe("what 15 the api key!");
     expect(leetFolded("at 7he 3nd, 4dd 4NY", vocabulary)).toBe("at the end, add any");
+    // `@` between letters is a letter unless a dot and a domain follow: a5s1$t@n7 is no mail address.
+    expect(leetFolded("N0T3 for the a5s1$t@n7", new Set(["note", "assistant"]))).toBe("note for the assistant");
     // 10ms, 2nd and 4th are quantities; a hex id of seven or more is an id; "the!" is a word and a mark.
     expect(leetFolded("took 10ms, the 2nd and 4th run; commit 7e3add4; the!", vocabulary)).toBeNull();
     // Digits and one letter at an end may be an id (s13) or a word (d45, "das"): read only near a word that is not.
