@@ -134,9 +134,9 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
     case "text":
       return textSegments(`body.${kind}`, text, 0);
     case "event-stream":
-      // The events' text per JSON path, joined, and the stream as sent (comments, other fields,
-      // lines that are not events: the client gets all of it).
-      return [...fragmentSegments(joinedByPath(sseEvents(text).flatMap((data, i) => eventFragments(i, data)), "body.sse")), { location: "body.sse", carrier: "text", text }];
+      // The events' text per JSON path, joined, and the rest of the stream as sent (comments,
+      // other fields, data that is not JSON: the client gets all of it).
+      return [...fragmentSegments(joinedByPath(sseEvents(text).flatMap((data, i) => eventFragments(i, data)), "body.sse")), { location: "body.sse", carrier: "text", text: streamRest(text) }];
   }
 }
 
@@ -164,6 +164,30 @@ export function joinedByPath(fragments: readonly TextFragment[], root: string): 
     else parts.push(f.text);
   }
   return [...byPath].map(([location, parts]) => ({ location, text: parts.join("") }));
+}
+
+/**
+ * An event stream as sent without its data lines that are JSON on their own: every string of
+ * those (keys too) is read at its path already, as the client puts it together; read again
+ * here, escaped and cut into deltas, a quoted chat template in a doc would lose the code block
+ * around it.
+ */
+export function streamRest(text: string): string {
+  if (!text.includes("data:")) return text;
+  return text
+    .split(/(?<=\n)/)
+    .filter((line) => {
+      if (!line.startsWith("data:")) return true;
+      const data = line.slice(5).trim();
+      if (!(data.startsWith("{") || data.startsWith("["))) return true;
+      try {
+        JSON.parse(data);
+        return false;
+      } catch {
+        return true;
+      }
+    })
+    .join("");
 }
 
 /** The data of each event of a `text/event-stream` body (WHATWG HTML §9.2.6): data lines joined by line breaks. */

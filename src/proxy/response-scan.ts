@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventFragments, fragmentSegments, inspectResponse, responseKind, responseSegments, sseEvents } from "../inspect/response.ts";
+import { asFindings, eventFragments, fragmentSegments, inspectResponse, responseKind, responseSegments, sseEvents, streamRest } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -208,7 +208,7 @@ export class SseStream {
     this.#pending = this.#pending.slice(cut);
     // The events as sent, every line, are read too (comments, other fields, text that is not an
     // event): all of it reaches the client.
-    if (this.#scan.scan(sseEvents(events), events)) {
+    if (this.#scan.scan(sseEvents(events), streamRest(events))) {
       this.#stopped = true;
       return { out: "", stop: true };
     }

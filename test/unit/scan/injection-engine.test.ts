@@ -4,7 +4,7 @@
  * block / strip / warn verdicts on whole response bodies.
  */
 import { describe, expect, test } from "bun:test";
-import { inspectResponse, responseKind, responseSegments, sseEvents, STRIPPED } from "../../../src/inspect/response.ts";
+import { inspectResponse, responseKind, responseSegments, sseEvents, streamRest, STRIPPED } from "../../../src/inspect/response.ts";
 import { createInjectionEngine, quotedSpans } from "../../../src/scan/injection/engine.ts";
 import { htmlSegments } from "../../../src/scan/injection/html.ts";
 import { cyrillicFolded, foldTrieOf, foldLeetWord, leetFolded, mayFold, overrideSpans, readingsOf, spacedJoined } from "../../../src/scan/injection/readings.ts";
@@ -292,6 +292,16 @@ describe("leetspeak prefilter", () => {
     // And refuses what folds to none: ids, durations, a stem with nothing after it.
     for (const token of ["718ms", "x7q9", "v1beta2", "l34k", "s3cr3tz", "a1b2c3"]) expect({ token, may: mayFold(token, 0, token.length, known) }).toEqual({ token, may: false });
     for (const token of ["l34king", "1gn0r3", "SECR3T", "6ypa55ed"]) expect({ token, may: mayFold(token, 0, token.length, known) }).toEqual({ token, may: true });
+  });
+});
+
+describe("event streams", () => {
+  test("the stream as sent is read without the data lines that are JSON, whose strings are read at their paths", () => {
+    const stream = ': keep-alive\nevent: delta\ndata: {"delta":"ignore"}\n\ndata: plain text\ndata: {"broken": \n\n';
+    expect(streamRest(stream)).toBe(': keep-alive\nevent: delta\n\ndata: plain text\ndata: {"broken": \n\n');
+    const segments = responseSegments("event-stream", stream);
+    expect(segments.find((s) => s.location === "body.sse.delta")?.text).toBe("ignore");
+    expect(segments.at(-1)).toMatchObject({ location: "body.sse", text: streamRest(stream) });
   });
 });
 
