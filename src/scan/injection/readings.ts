@@ -8,6 +8,7 @@
  */
 import { decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
+import { isAscii } from "../ascii.ts";
 
 export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
 
@@ -20,7 +21,6 @@ export interface Reading {
   readonly decodedSpan?: readonly [start: number, end: number];
 }
 
-const NON_ASCII = /[^\x00-\x7f]/;
 /** Unicode tag characters U+E0020-U+E007E mirror printable ASCII: invisible text ("ASCII smuggling"). */
 const TAG_RUN = /[\u{e0020}-\u{e007e}]+/gu;
 /** Text kept on each side of a leetspeak word in its reading: the instruction around it. */
@@ -72,7 +72,7 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   };
   let plain = text;
   let nfkc: string | null = null;
-  if (NON_ASCII.test(text)) {
+  if (!isAscii(text)) {
     // Text stored backwards inside a right-to-left override displays forwards: read it so, and
     // make every later reading from it (reversed text with look-alikes or zero-width
     // characters in it too).
@@ -288,14 +288,23 @@ export function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): st
  * Units and suffixes a number takes (`11ms`, `64kb`, `500px`, `2nd`), lower case: digits and one
  * of these are a quantity, not a word (`7he`, `3nd` and `4ny` are words).
  */
-const UNITS: ReadonlySet<string> = new Set(
-  (
-    "ns us ms s sec secs min mins h hr hrs d w wk wks mo y yr yrs k m b kb mb gb tb pb kib mib gib tib bit bits bps kbps mbps gbps " +
-    "px pt em rem vh vw dp sp hz khz mhz ghz x fps rpm c f v mv kv a ma kw mw wh kwh mah mm cm km ft mi g kg mg lb lbs oz l ml " +
-    "th am pm p i gen"
-  ).split(" "),
-);
-const ORDINALS: Readonly<Record<string, string>> = { st: "1", nd: "2", rd: "3" };
+const UNITS =
+  "ns us ms s sec secs min mins h hr hrs d w wk wks mo y yr yrs k m b kb mb gb tb pb kib mib gib tib bit bits bps kbps mbps gbps " +
+  "px pt em rem vh vw dp sp hz khz mhz ghz x fps rpm c f v mv kv a ma kw mw wh kwh mah mm cm km ft mi g kg mg lb lbs oz l ml " +
+  "th am pm p i gen";
+/** A word of up to four letters as a number, case folded (five bits a letter): no string made per token. */
+const letterKey = (text: string, start: number, end: number): number => {
+  let key = 0;
+  for (let j = start; j < end; j++) key = key * 32 + ((text.charCodeAt(j) | 0x20) - 96);
+  return key;
+};
+const UNIT_KEYS: ReadonlySet<number> = new Set(UNITS.split(" ").map((u) => letterKey(u, 0, u.length)));
+/** The ordinal suffixes and the digit each follows (`1st`, `22nd`, `3rd`). */
+const ORDINALS: ReadonlyMap<number, number> = new Map([
+  [letterKey("st", 0, 2), 49],
+  [letterKey("nd", 0, 2), 50],
+  [letterKey("rd", 0, 2), 51],
+]);
 
 /** Whether `text[start, end)` is digits then a unit (UNITS) or the ordinal suffix of its last digit (`1st`, `22nd`), and nothing else. */
 function isNumberWithUnit(text: string, start: number, end: number): boolean {
@@ -303,8 +312,8 @@ function isNumberWithUnit(text: string, start: number, end: number): boolean {
   while (k < end && isDigit(text.charCodeAt(k))) k++;
   if (k === start || end - k > 4) return false;
   for (let j = k; j < end; j++) if (!isAsciiLetter(text.charCodeAt(j))) return false;
-  const unit = text.slice(k, end).toLowerCase();
-  return UNITS.has(unit) || ORDINALS[unit] === text[k - 1];
+  const key = letterKey(text, k, end);
+  return UNIT_KEYS.has(key) || ORDINALS.get(key) === text.charCodeAt(k - 1);
 }
 
 /** Whether hex digits `text[start, end)` are a piece of a longer id: a UUID's, an address's, a colour (`-`, `:`, `.`, `/`, `#`, `=`, `_` on either side). */
