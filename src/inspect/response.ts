@@ -63,16 +63,104 @@ function plainSegments(location: string, text: string): SegmentIn[] {
   MARKDOWN_CODE.lastIndex = 0;
   for (let m = MARKDOWN_CODE.exec(text); m !== null; m = MARKDOWN_CODE.exec(text)) {
     const start = m.index + m[1]!.length;
-    code.push([start, m.index + m[0].length]);
+    // A fence inside an HTML block (a tag on a line of the paragraph above it) is raw HTML, not
+    // code (CommonMark §4.6): a renderer hides a comment there.
+    if (!inHtmlBlock(text, start, code.length > 0 ? code[code.length - 1]![1] : 0)) code.push([start, m.index + m[0].length]);
     if (m[0].length === 0) MARKDOWN_CODE.lastIndex++;
   }
   return [code.length === 0 ? { location, carrier: "text", text } : { location, carrier: "text", text, code }];
 }
 
-/** Inline code spans (CommonMark §6.1, on one line): where each lies, backticks included. */
+/**
+ * Whether the line at `at` lies in an HTML block (CommonMark §4.6, types 6 and 7, roughly): a
+ * line of its paragraph, back to a blank line (or `floor`), starts with a tag (up to three
+ * spaces, then `<` and a letter or `/`).
+ */
+function inHtmlBlock(text: string, at: number, floor: number): boolean {
+  let end = at;
+  while (end > floor) {
+    const start = Math.max(floor, text.lastIndexOf("\n", end - 2) + 1);
+    let k = start;
+    while (k < end && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9 || text.charCodeAt(k) === 13)) k++;
+    // A blank line ends the paragraph.
+    if (k >= end || text.charCodeAt(k) === 10) return false;
+    if (k - start <= 3 && text.charCodeAt(k) === 60) {
+      const c = text.charCodeAt(k + 1) | 0x20;
+      if ((c >= 97 && c <= 122) || text.charCodeAt(k + 1) === 47) return true;
+    }
+    end = start;
+  }
+  return false;
+}
+
+/**
+ * Inline code spans (CommonMark §6.1, on one line): where each lies, backticks included. One
+ * pass: each run of backticks closes at the next run of the same length on its line; a backtick
+ * after an odd number of backslashes is a literal one.
+ */
 function inlineCode(text: string): [number, number][] {
   if (!text.includes("`")) return [];
-  return [...text.matchAll(/(`+)(?!`)[^\n]*?[^`]\1(?!`)/g)].map((m) => [m.index, m.index + m[0].length]);
+  const out: [number, number][] = [];
+  // Line by line, only the lines that hold a backtick.
+  for (let first = text.indexOf("`"); first >= 0; ) {
+    const lineStart = text.lastIndexOf("\n", first) + 1;
+    let lineEnd = text.indexOf("\n", first);
+    if (lineEnd < 0) lineEnd = text.length;
+    const runs: [at: number, length: number][] = [];
+    for (let i = first; i >= 0 && i < lineEnd; i = text.indexOf("`", i)) {
+      let j = i;
+      while (j < lineEnd && text.charCodeAt(j) === 96) j++;
+      let slashes = 0;
+      while (i - 1 - slashes >= lineStart && text.charCodeAt(i - 1 - slashes) === 92) slashes++;
+      const from = slashes % 2 === 1 ? i + 1 : i;
+      if (j > from) runs.push([from, j - from]);
+      i = j;
+    }
+    // The next run of the same length after each, found from the end.
+    const next = new Int32Array(runs.length).fill(-1);
+    const lastOf = new Map<number, number>();
+    for (let k = runs.length - 1; k >= 0; k--) {
+      next[k] = lastOf.get(runs[k]![1]) ?? -1;
+      lastOf.set(runs[k]![1], k);
+    }
+    for (let k = 0; k < runs.length; ) {
+      const close = next[k]!;
+      if (close < 0) {
+        k++;
+        continue;
+      }
+      out.push([runs[k]![0], runs[close]![0] + runs[close]![1]]);
+      k = close + 1;
+    }
+    first = text.indexOf("`", lineEnd);
+  }
+  return out;
+}
+
+/** Spans sorted and joined where they touch or overlap. */
+function merged(spans: [number, number][]): [number, number][] {
+  spans.sort((a, b) => a[0] - b[0]);
+  const out: [number, number][] = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (last !== undefined && s[0] <= last[1]) last[1] = Math.max(last[1], s[1]);
+    else out.push([s[0], s[1]]);
+  }
+  return out;
+}
+
+/** Whether [start, end) lies wholly in one of `spans` (sorted, apart). */
+function within(spans: readonly [number, number][], start: number, end: number): boolean {
+  let lo = 0;
+  let hi = spans.length;
+  // The last span starting at or before `start`.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans[mid]![0] <= start) lo = mid + 1;
+    else hi = mid;
+  }
+  const span = spans[lo - 1];
+  return span !== undefined && end <= span[1];
 }
 
 function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {
@@ -86,8 +174,8 @@ function textSegments(location: string, text: string, offset: number | null, htm
   let carriers: { carrier: Carrier | "text"; text: string; start: number; end: number; code?: SegmentIn["code"] }[] = segments;
   if (!html) {
     const plain = plainSegments(location, text);
-    const shownAsCode = [...(plain[0]!.code ?? []), ...inlineCode(text)];
-    const hidden = segments.slice(1).filter((s) => !shownAsCode.some(([from, to]) => s.start >= from && s.end <= to));
+    const shownAsCode = segments.length > 1 ? merged([...(plain[0]!.code ?? []).map(([a, b]): [number, number] => [a, b]), ...inlineCode(text)]) : [];
+    const hidden = segments.slice(1).filter((s) => !within(shownAsCode, s.start, s.end));
     carriers = [...plain.map((s) => ({ ...s, start: 0, end: text.length })), ...hidden];
   }
   return carriers.map((s) => ({
@@ -174,8 +262,10 @@ export function joinedByPath(fragments: readonly TextFragment[], root: string): 
  */
 export function streamRest(text: string): string {
   if (!text.includes("data:")) return text;
+  // Lines as sseEvents reads them (CR, LF or CRLF ends one), ends kept: a data line with a CR in
+  // its JSON is two lines to the stream, and neither is dropped.
   return text
-    .split(/(?<=\n)/)
+    .split(/(?<=\r\n|\r(?!\n)|\n)/)
     .filter((line) => {
       if (!line.startsWith("data:")) return true;
       const data = line.slice(5).trim();

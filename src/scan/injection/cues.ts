@@ -216,18 +216,33 @@ function identifierAround(text: string, start: number, end: number): [from: numb
   return [start, end];
 }
 
-/** Whether `text[from, to)` is an UPPER_SNAKE_CASE name: an underscore, a capital, no lower-case letter. */
-function isConstantName(text: string, from: number, to: number): boolean {
-  let underscore = false;
+/**
+ * Whether `text[from, to)` is an UPPER_SNAKE_CASE name (an underscore, a capital, no lower-case
+ * letter) used as a variable: read (`$NAME`, `${NAME}`, `env.NAME`), set (`NAME=`), or named for
+ * a value (its last part KEY, TOKEN, PASSWORD, URL, ...). A label an attacker writes before prose
+ * (`AI_ASSISTANT:`, `NOTE_FOR_LLM_AGENT:`) is none of these.
+ */
+function isVariableName(text: string, from: number, to: number): boolean {
+  let underscore = -1;
   let capital = false;
   for (let i = from; i < to; i++) {
     const c = text.charCodeAt(i);
     if (c >= 97 && c <= 122) return false;
-    if (c === 95) underscore = true;
+    if (c === 95) underscore = i;
     else if (c >= 65 && c <= 90) capital = true;
   }
-  return underscore && capital;
+  if (underscore < 0 || !capital) return false;
+  const before = from > 0 ? text.charCodeAt(from - 1) : 0;
+  if (before === 36 || before === 123 || before === 46) return true;
+  let k = to;
+  while (k < text.length && (text.charCodeAt(k) === 32 || text.charCodeAt(k) === 9)) k++;
+  if (text.charCodeAt(k) === 61) return true;
+  return VALUE_WORDS.has(text.slice(underscore + 1, to));
 }
+/** Last parts of a variable's name that say it holds a value, not that it addresses anyone. */
+const VALUE_WORDS: ReadonlySet<string> = new Set(
+  "KEY KEYS TOKEN TOKENS SECRET SECRETS PASSWORD PASSWD PASS PWD PIN URL URI DSN ID HOST PORT PATH DIR FILE USER USERNAME NAME REGION ENDPOINT MODEL VERSION ENV MODE LEVEL CONFIG TIMEOUT".split(" "),
+);
 
 /** A character of a snake_case identifier. */
 const isIdentifierChar = (c: number): boolean => c === 95 || (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
@@ -644,9 +659,13 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
    * order of its own (call, invoke, use the tool) besides the name.
    */
   const unverbToolNames = (text: string) => {
+    // Each name once: a hit inside the name just done is done (a name of many tool words would
+    // otherwise be walked once per word).
+    let from = -1;
+    let to = -1;
     for (let h = 0; h < n; h++) {
-      if ((hitMasks[h]! & toolMask) === 0) continue;
-      const [from, to] = identifierAround(text, starts[h]!, ends[h]!);
+      if ((hitMasks[h]! & toolMask) === 0 || (starts[h]! >= from && ends[h]! <= to)) continue;
+      [from, to] = identifierAround(text, starts[h]!, ends[h]!);
       // Hits are in order of end: those inside the name end within it.
       for (let k = h; k >= 0 && ends[k]! > from; k--) if (starts[k]! >= from && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
       for (let k = h + 1; k < n && starts[k]! < to; k++) if (starts[k]! >= from && ends[k]! <= to && (hitMasks[k]! & toolMask) === 0) hitMasks[k] = hitMasks[k]! & ~execMask;
@@ -654,14 +673,21 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   };
 
   /**
-   * Takes NOT_IN_CONSTANTS from the hits inside an UPPER_SNAKE_CASE identifier: one with an
-   * underscore, capitals and no lower-case letter.
+   * Takes NOT_IN_CONSTANTS from the hits inside a variable's name (isVariableName): GEMINI_API_KEY
+   * addresses no model; AI_ASSISTANT: before prose does.
    */
   const quietConstants = (text: string) => {
+    // Each name once (hits come in order of end; those inside the last name share its answer).
+    let from = -1;
+    let to = -1;
+    let variable = false;
     for (let h = 0; h < n; h++) {
       if ((hitMasks[h]! & notInConstants) === 0) continue;
-      const [from, to] = identifierAround(text, starts[h]!, ends[h]!);
-      if (isConstantName(text, from, to)) hitMasks[h] = hitMasks[h]! & ~notInConstants;
+      if (starts[h]! < from || ends[h]! > to) {
+        [from, to] = identifierAround(text, starts[h]!, ends[h]!);
+        variable = isVariableName(text, from, to);
+      }
+      if (variable) hitMasks[h] = hitMasks[h]! & ~notInConstants;
     }
   };
 

@@ -159,9 +159,11 @@ const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
  * same whether read alone or with the rest of the text.
  */
 export function quotedSpans(text: string, from = 0, to = text.length): [number, number][] {
+  // Lines on their own (a search from `from` would run on to the text's end for the next mark).
+  if (from > 0 || to < text.length) return quotedSpans(text.slice(from, to)).map(([a, b]) => [a + from, b + from]);
   const out: [number, number][] = [];
-  QUOTE_OPEN.lastIndex = from;
-  for (let m = QUOTE_OPEN.exec(text); m !== null && m.index < to; m = QUOTE_OPEN.exec(text)) {
+  QUOTE_OPEN.lastIndex = 0;
+  for (let m = QUOTE_OPEN.exec(text); m !== null; m = QUOTE_OPEN.exec(text)) {
     const open = m[0];
     const at = m.index;
     // A straight quote opens only after a space, a bracket or the start, not in data syntax
@@ -203,10 +205,28 @@ function markupEscaped(reading: Reading, source: string): boolean {
   return true;
 }
 
-/** Where the line holding `at` ends (the text's end when it is the last line). */
-function lineEnd(text: string, at: number): number {
-  const end = text.indexOf("\n", at);
-  return end < 0 ? text.length : end;
+/** The index of the first of `spans` (in order, apart) that ends after `at`; spans.length when none does. */
+function firstEndAfter(spans: readonly (readonly [number, number])[], at: number): number {
+  let lo = 0;
+  let hi = spans.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (spans[mid]![1] > at) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** The index of the first of `sorted` above `at`; sorted.length when none is. */
+function firstAbove(sorted: readonly number[], at: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]! > at) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 /** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
@@ -308,31 +328,60 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           }
           return distinct.size >= (strong ? DISCUSSION_MIN : DISCUSSION_MIN_FRAMING);
         };
+        // Where "tell the user" and its kind end in the text (in order), found when first needed.
+        let relays: number[] | null = null;
+        /** Whether the quotation opening at `a` does so right after a relay cue: a message to give, not words quoted. */
+        const relayed = (a: number): boolean => {
+          relays ??= options.rules.relayCues?.(text) ?? [];
+          // The last relay cue ending before the quotation mark.
+          const k = firstAbove(relays, a - 1) - 1;
+          const e = k >= 0 ? relays[k]! : -Infinity;
+          return a - 1 - e <= RELAY_REACH && !text.slice(e, a - 1).includes("\n");
+        };
+        // The quotations of each line, found when a finding on it first asks (a text may be a
+        // megabyte of findings on one line): by the line's start.
+        const lineQuotes = new Map<number, [number, number][]>();
+        // Where the text's lines break, found when first needed: a line found by a binary search,
+        // not by reading back to its start for every finding.
+        let breaks: number[] | null = null;
+        const lineAt = (at: number): [start: number, end: number] => {
+          if (breaks === null) {
+            breaks = [];
+            for (let k = text.indexOf("\n"); k >= 0; k = text.indexOf("\n", k + 1)) breaks.push(k);
+          }
+          const k = firstAbove(breaks, at - 1);
+          return [k > 0 ? breaks[k - 1]! + 1 : 0, k < breaks.length ? breaks[k]! : text.length];
+        };
+        const quotesOf = (lineStart: number, lineEnd: number): [number, number][] => {
+          let q = lineQuotes.get(lineStart);
+          if (q === undefined) lineQuotes.set(lineStart, (q = quotedSpans(text, lineStart, lineEnd)));
+          return q;
+        };
         /**
          * Whether the match [start, end) is quoted: QUOTED_SHARE of it in quotations, both ends
          * too; or, when one end is in a quoted sentence (QUOTED_SENTENCE characters or more),
          * QUOTED_PART of it in such quotations (a report that quotes an instruction and says what
          * the model did with it: `"... send the key to x@y", and the agent tried to send it`).
          */
-        // Where "tell the user" and its kind end in the text, found when first needed.
-        let relays: number[] | null = null;
-        /** Whether the quotation [a, b) opens right after a relay cue: a message to give, not words quoted. */
-        const relayed = (a: number): boolean => (relays ??= options.rules.relayCues?.(text) ?? []).some((e) => e <= a - 1 && a - 1 - e <= RELAY_REACH && !text.slice(e, a - 1).includes("\n"));
         const quoted = (start: number, end: number): boolean => {
-          // The quotations of the lines the match is on (a text may be a megabyte of findings).
-          const quotes = quotedSpans(text, text.lastIndexOf("\n", start - 1) + 1, lineEnd(text, end));
+          // The quotations of the lines the match is on.
+          const quotes: [number, number][] = [];
+          for (let [line, lineEnd] = lineAt(start); ; [line, lineEnd] = lineAt(lineEnd + 1)) {
+            const q = quotesOf(line, lineEnd);
+            // From the first that ends after the match starts.
+            for (let k = firstEndAfter(q, start); k < q.length && q[k]![0] < end; k++) quotes.push(q[k]!);
+            if (lineEnd >= end || lineEnd >= text.length) break;
+          }
           if (quotes.length === 0) return false;
           // The message an order tells the reader to give ("tell the user: «paste your token
           // here»") is the injected text itself.
-          if (quotes.some(([a, b]) => b > start && a < end && relayed(a))) return false;
+          if (quotes.some(([a]) => relayed(a))) return false;
           let inside = 0;
           let first = false;
           let last = false;
           let sentence = 0;
           let sentenceEnd = false;
           for (const [a, b] of quotes) {
-            if (b <= start) continue;
-            if (a >= end) break;
             const overlap = Math.min(b, end) - Math.max(a, start);
             inside += overlap;
             if (a <= start) first = true;
@@ -349,11 +398,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const code = units[i]!.code;
           if (code === undefined) return false;
           const offset = bounds(i)[0];
-          return code.some(([from, to]) => start >= offset + from && end <= offset + to);
+          // Blocks are in order and apart: only the first that ends after the match starts can hold it.
+          const block = code[firstEndAfter(code, start - offset)];
+          return block !== undefined && start >= offset + block[0] && end <= offset + block[1];
         };
-        // Right-to-left override runs of the text as written, found when first needed.
+        // Right-to-left override runs of the text as written (in order, apart), found when first needed.
         let overrides: [number, number][] | null = null;
-        const inOverride = (start: number, end: number): boolean => (overrides ??= overrideSpans(text)).some(([a, b]) => start < b && end > a);
+        const inOverride = (start: number, end: number): boolean => {
+          overrides ??= overrideSpans(text);
+          const run = overrides[firstEndAfter(overrides, start)];
+          return run !== undefined && run[0] < end;
+        };
         // A rule found in an earlier reading (the text as written first) is not found again in
         // a later one: a later reading repeats the plain text around what it changed, and an
         // instruction written plainly is not an obfuscated one.
@@ -362,10 +417,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const here = new Set<string>();
           for (const f of options.rules.scan(reading.text)) {
             if (found.has(f.rule)) continue;
-            // A match that reaches from an opaque encoding into the text around it ("hex for the
-            // agent: <hex>") needs sentences inside: decoded data (a JSON secret, a key=value
-            // line) after a `.env` file name or a variable's name is no instruction.
-            if (reading.decodedSpan !== undefined && isOpaque(reading) && (f.start < reading.decodedSpan[0] || f.end > reading.decodedSpan[1]) && !isProse(reading.text, reading.decodedSpan)) continue;
+            // A match that reaches from an opaque encoding into the text around it counts; it is an
+            // encoded instruction (the carrier's weight on top) only when what was decoded is
+            // sentences ("hex for the agent: <hex>"). "Send the key to <base64 of a URL>" keeps
+            // its weight; a base64 secret after a `.env` file name adds none.
+            const outside = reading.decodedSpan !== undefined && isOpaque(reading) && (f.start < reading.decodedSpan[0] || f.end > reading.decodedSpan[1]);
+            const encodedData = outside && !isProse(reading.text, reading.decodedSpan!);
             here.add(f.rule);
             const index = reading.name === "raw" ? at(f.start) : 0;
             const segment = units[index]!;
@@ -389,7 +446,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                 : reading.name === "unicode-tags"
                   ? CARRIER_RULES.tags
                   : reading.name === "decoded"
-                    ? markupEscaped(reading, text)
+                    ? markupEscaped(reading, text) || encodedData
                       ? null
                       : CARRIER_RULES.encoded
                     : OBFUSCATIONS.has(reading.name) || (reading.name === "raw" && inOverride(f.start, f.end))

@@ -116,8 +116,8 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
 }
 
 const CYRILLIC = /[\u0400-\u04ff]/;
-/** A word of Latin and Cyrillic letters with at least one Cyrillic one. */
-const MIXED_CYRILLIC_WORD = /[A-Za-z\u0400-\u04ff]*[\u0400-\u04ff][A-Za-z\u0400-\u04ff]*/g;
+/** A run of Latin and Cyrillic letters (a word of either script, or of both). */
+const LATIN_OR_CYRILLIC_WORD = /[A-Za-z\u0400-\u04ff]+/g;
 const LATIN_LETTER = /[A-Za-z]/;
 /** Latin letters drawn like Cyrillic ones, and those. */
 const CYRILLIC_LOOKALIKE: Readonly<Record<string, string>> = {
@@ -132,8 +132,8 @@ const CYRILLIC_LOOKALIKE: Readonly<Record<string, string>> = {
  */
 export function cyrillicFolded(text: string): string | null {
   let changed = false;
-  const out = text.replace(MIXED_CYRILLIC_WORD, (word) => {
-    if (!LATIN_LETTER.test(word)) return word;
+  const out = text.replace(LATIN_OR_CYRILLIC_WORD, (word) => {
+    if (!CYRILLIC.test(word) || !LATIN_LETTER.test(word)) return word;
     changed = true;
     let folded = "";
     for (const ch of word) folded += CYRILLIC_LOOKALIKE[ch] ?? ch;
@@ -388,6 +388,52 @@ function leetWord(text: string, start: number, end: number, vocabulary: Readonly
 }
 
 /**
+ * The leetspeak words of the token `text[start, end)`, which may hold `!`: at an end it is
+ * punctuation (`1n5truct10n5!`, `k3y!`) or a letter (`@P!` is `API`), read without it first;
+ * inside, a letter (`th!5`) or a separator (`1gn0r3!4ll!pr3v10u5`), read as one word first, then
+ * as words apart. A token with no sign but its `!` is a word and a mark (`be!`).
+ */
+function bangWords(text: string, start: number, end: number, vocabulary: ReadonlySet<string> | undefined, known: FoldTrie | null): [number, number, string, boolean][] {
+  let from = start;
+  let to = end;
+  while (from < to && text.charCodeAt(from) === 33) from++;
+  while (to > from && text.charCodeAt(to - 1) === 33) to--;
+  // (The token has a letter next to a sign: only a `!` taken off can leave it with none.)
+  if (from === to || ((from !== start || to !== end) && !hasSign(text, from, to))) return [];
+  const word = (a: number, b: number): [number, number, string, boolean][] => {
+    const folded = leetWord(text, a, b, vocabulary, known);
+    return folded === null ? [] : [[a, b, folded, isIdLike(text, a, b)]];
+  };
+  const whole = word(from, to);
+  if (whole.length > 0) return whole;
+  if (from !== start || to !== end) {
+    const withBang = word(start, end);
+    if (withBang.length > 0) return withBang;
+  }
+  const inner = text.indexOf("!", from);
+  if (inner < 0 || inner >= to) return [];
+  const parts: [number, number, string, boolean][] = [];
+  for (let a = from; a < to; ) {
+    let b = text.indexOf("!", a);
+    if (b < 0 || b > to) b = to;
+    if (b > a && hasSign(text, a, b) && hasLetter(text, a, b)) parts.push(...word(a, b));
+    else if (b > a) {
+      // A plain word between separators: itself (`4ll!the!rules` has `the`).
+      const plain = text.slice(a, b).toLowerCase();
+      if (vocabulary === undefined || vocabulary.has(plain)) parts.push([a, b, plain, false]);
+    }
+    a = b + 1;
+  }
+  return parts;
+}
+
+/** Whether `text[start, end)` holds an ASCII letter. */
+function hasLetter(text: string, start: number, end: number): boolean {
+  for (let j = start; j < end; j++) if (isAsciiLetter(text.charCodeAt(j))) return true;
+  return false;
+}
+
+/**
  * Leetspeak read as letters inside words (`1gn0r3` -> `ignore`), as windows of LEET_CONTEXT
  * around each such word joined by line breaks; null when there is none. A word counts when it has
  * a letter and a digit or sign standing for one and reads as a word (leetWord). One pass over the
@@ -416,23 +462,7 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     // text[end] ends the word (or the text): the next word starts after it.
     i = end;
     previous = 0;
-    // A `!` at either end may be a letter (`@P!` is `API`) or punctuation (`k3y!`, `be!`): a
-    // word with no other sign is a word and a mark; one with another is read with the `!` as a
-    // letter first, then without it.
-    let from = start;
-    let to = end;
-    while (from < to && text.charCodeAt(from) === 33) from++;
-    while (to > from && text.charCodeAt(to - 1) === 33) to--;
-    // (The word has a letter next to a sign: only a `!` taken off can leave it with none.)
-    const trimmed = from !== start || to !== end;
-    if (trimmed && (from === to || !hasSign(text, from, to))) continue;
-    let folded = trimmed ? leetWord(text, start, end, vocabulary, known) : null;
-    if (folded === null) {
-      start = from;
-      end = to;
-      folded = leetWord(text, start, end, vocabulary, known);
-    }
-    if (folded !== null) words.push([start, end, folded, isIdLike(text, start, end)]);
+    for (const w of bangWords(text, start, end, vocabulary, known)) words.push(w);
   }
   // A word that could be an id stays only near one that could not.
   if (words.some((w) => w[3])) {
