@@ -427,6 +427,12 @@ function bangWords(text: string, start: number, end: number, vocabulary: Readonl
   return parts;
 }
 
+/** Whether `text[start, end)` holds a `!`. */
+function hasBang(text: string, start: number, end: number): boolean {
+  for (let j = start; j < end; j++) if (text.charCodeAt(j) === 33) return true;
+  return false;
+}
+
 /** Whether `text[start, end)` holds an ASCII letter. */
 function hasLetter(text: string, start: number, end: number): boolean {
   for (let j = start; j < end; j++) if (isAsciiLetter(text.charCodeAt(j))) return true;
@@ -462,7 +468,10 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     // text[end] ends the word (or the text): the next word starts after it.
     i = end;
     previous = 0;
-    for (const w of bangWords(text, start, end, vocabulary, known)) words.push(w);
+    if (!hasBang(text, start, end)) {
+      const folded = leetWord(text, start, end, vocabulary, known);
+      if (folded !== null) words.push([start, end, folded, isIdLike(text, start, end)]);
+    } else for (const w of bangWords(text, start, end, vocabulary, known)) words.push(w);
   }
   // A word that could be an id stays only near one that could not.
   if (words.some((w) => w[3])) {
