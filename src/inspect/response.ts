@@ -8,6 +8,7 @@ import type { Finding } from "../core/types.ts";
 import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
 import { safeLocation } from "../scan/dlp.ts";
 import { htmlSegments, type Carrier } from "../scan/injection/html.ts";
+import { mergeSpans, partitionPoint } from "../scan/spans.ts";
 import { jsonTextFragments, mediaType } from "./body-fragments.ts";
 
 export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
@@ -137,29 +138,10 @@ function inlineCode(text: string): [number, number][] {
   return out;
 }
 
-/** Spans sorted and joined where they touch or overlap. */
-function merged(spans: [number, number][]): [number, number][] {
-  spans.sort((a, b) => a[0] - b[0]);
-  const out: [number, number][] = [];
-  for (const s of spans) {
-    const last = out[out.length - 1];
-    if (last !== undefined && s[0] <= last[1]) last[1] = Math.max(last[1], s[1]);
-    else out.push([s[0], s[1]]);
-  }
-  return out;
-}
-
 /** Whether [start, end) lies wholly in one of `spans` (sorted, apart). */
 function within(spans: readonly [number, number][], start: number, end: number): boolean {
-  let lo = 0;
-  let hi = spans.length;
   // The last span starting at or before `start`.
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (spans[mid]![0] <= start) lo = mid + 1;
-    else hi = mid;
-  }
-  const span = spans[lo - 1];
+  const span = spans[partitionPoint(spans.length, (i) => spans[i]![0] <= start) - 1];
   return span !== undefined && end <= span[1];
 }
 
@@ -174,7 +156,7 @@ function textSegments(location: string, text: string, offset: number | null, htm
   let carriers: { carrier: Carrier | "text"; text: string; start: number; end: number; code?: SegmentIn["code"] }[] = segments;
   if (!html) {
     const plain = plainSegments(location, text);
-    const shownAsCode = segments.length > 1 ? merged([...(plain[0]!.code ?? []).map(([a, b]): [number, number] => [a, b]), ...inlineCode(text)]) : [];
+    const shownAsCode = segments.length > 1 ? mergeSpans([...(plain[0]!.code ?? []).map(([a, b]): [number, number] => [a, b]), ...inlineCode(text)]) : [];
     const hidden = segments.slice(1).filter((s) => !within(shownAsCode, s.start, s.end));
     carriers = [...plain.map((s) => ({ ...s, start: 0, end: text.length })), ...hidden];
   }

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventFragments, fragmentSegments, inspectResponse, responseKind, responseSegments, sseEvents, streamRest } from "../inspect/response.ts";
+import { asFindings, eventFragments, fragmentSegments, inspectResponse, joinedByPath, responseKind, responseSegments, sseEvents, streamRest } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -98,7 +98,6 @@ export class EventScan {
   /** The score over every batch of events, counted as the engine counts one response. */
   readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
-  readonly #index: RegExp;
 
   /** `root`: the events' location (body.sse, ws.message); `what`: how the record names the stream. */
   constructor(
@@ -106,9 +105,7 @@ export class EventScan {
     private readonly audit: boolean,
     private readonly root: string,
     private readonly what: string,
-  ) {
-    this.#index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
-  }
+  ) {}
 
   /**
    * Scans a batch of events (their data) and, when given, the text they came in as sent (`raw`:
@@ -121,13 +118,8 @@ export class EventScan {
     // as the client puts it together: a comment or hidden element opened in one event and
     // closed in another is a hidden carrier.
     const fragments = events.flatMap((data, i) => eventFragments(first + i, data, this.root));
-    const byPath = new Map<string, string>();
-    for (const f of fragments) {
-      const path = f.location.replace(this.#index, this.root);
-      byPath.set(path, (byPath.get(path) ?? "") + f.text);
-    }
     const windowed: SegmentIn[] = [];
-    for (const [path, joined] of byPath) {
+    for (const { location: path, text: joined } of joinedByPath(fragments, this.root)) {
       const text = ((this.#windows.get(path) ?? "") + joined).slice(-SSE_WINDOW);
       // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
       this.#windows.delete(path);

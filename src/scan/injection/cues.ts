@@ -22,6 +22,7 @@ import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type F
 import { buildDfa, DFA_CODEC, type Dfa } from "../rules/keywords.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 import { isAscii } from "../ascii.ts";
+import { mergeSpans, partitionPoint } from "../spans.ts";
 import { SEVERITIES } from "../rules/schema.ts";
 
 /**
@@ -630,25 +631,10 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     const spans: [number, number][] = [];
     for (let h = 0; h < n; h++) if ((flags[hitPhrases[h]!]! & INERT) !== 0) spans.push([starts[h]!, ends[h]!]);
     if (spans.length === 0) return;
-    spans.sort((a, b) => a[0] - b[0]);
-    const merged: [number, number][] = [];
-    for (const span of spans) {
-      const last = merged[merged.length - 1];
-      if (last !== undefined && span[0] <= last[1]) last[1] = Math.max(last[1], span[1]);
-      else merged.push(span);
-    }
+    const merged = mergeSpans(spans);
     for (let k = 0; k < n; k++) {
       // The last merged span that starts before this hit ends: the only one that can overlap it.
-      let lo = 0;
-      let hi = merged.length - 1;
-      let at = -1;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        if (merged[mid]![0] < ends[k]!) {
-          at = mid;
-          lo = mid + 1;
-        } else hi = mid - 1;
-      }
+      const at = partitionPoint(merged.length, (i) => merged[i]![0] < ends[k]!) - 1;
       if (at >= 0 && merged[at]![1] > starts[k]!) hitMasks[k] = hitMasksHi[k] = 0;
     }
   };

@@ -14,6 +14,7 @@ import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import type { DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { partitionPoint } from "../spans.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
 export interface SegmentIn {
@@ -206,28 +207,10 @@ function markupEscaped(reading: Reading, source: string): boolean {
 }
 
 /** The index of the first of `spans` (in order, apart) that ends after `at`; spans.length when none does. */
-function firstEndAfter(spans: readonly (readonly [number, number])[], at: number): number {
-  let lo = 0;
-  let hi = spans.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (spans[mid]![1] > at) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+const firstEndAfter = (spans: readonly (readonly [number, number])[], at: number): number => partitionPoint(spans.length, (i) => spans[i]![1] <= at);
 
 /** The index of the first of `sorted` above `at`; sorted.length when none is. */
-function firstAbove(sorted: readonly number[], at: number): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid]! > at) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
+const firstAbove = (sorted: readonly number[], at: number): number => partitionPoint(sorted.length, (i) => sorted[i]! <= at);
 
 /** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
 const OPAQUE: ReadonlySet<string> = new Set(["base64", "base32", "hex", "percent", "layered"]);
