@@ -9,6 +9,7 @@
 import { decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
 import { isAscii } from "../ascii.ts";
+import { classRuns, classTable } from "../class-runs.ts";
 
 export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
 
@@ -169,9 +170,11 @@ const isHexLetter = (c: number): boolean => (c | 0x20) >= 97 && (c | 0x20) <= 10
 const LEET_CHARS = new Uint8Array(128);
 for (let c = 0; c < 128; c++) if (isAsciiLetter(c) || isDigit(c) || c === 64 || c === 36 || c === 33) LEET_CHARS[c] = 1;
 const isLeetChar = (c: number): boolean => c < 128 && LEET_CHARS[c] === 1;
-/** 1 for an ASCII letter, 2 for a digit, `@`, `$` or `!`: a letter touches a sign where two neighbours add up to 3. */
+/** 1 for an ASCII letter, 2 for a digit, `@`, `$` or `!`. */
 const LEET_KIND = new Uint8Array(128);
 for (let c = 0; c < 128; c++) LEET_KIND[c] = isAsciiLetter(c) ? 1 : LEET_CHARS[c] === 1 ? 2 : 0;
+/** Runs of signs (digits, `@`, `$`, `!`), from the shared index (class-runs.ts): where a leetspeak word can be. */
+const SIGN_RUNS = classRuns.register({ members: classTable("0123456789@$!"), minLength: 1 });
 
 /** Lower-case letter a leetspeak character reads as (0 for none), and its second reading (`1` as `l`). */
 const LEET_CODE = new Uint8Array(128);
@@ -449,25 +452,22 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
   let words: [start: number, end: number, folded: string, idLike: boolean][] = [];
   const n = text.length;
   const known = vocabulary === undefined ? null : foldTrieOf(vocabulary);
-  // One pass over the characters looking for a letter next to a digit or sign (no regular
-  // expression per candidate: ids and digests make tens of thousands per megabyte); each word
-  // where one is (a run of letters, digits, `@`, `$` and `!`) is then read whole, once, and only
-  // when its length can make a word.
-  let previous = 0;
-  for (let i = 0; i < n; i++) {
-    const k = text.charCodeAt(i);
-    const kind = k < 128 ? LEET_KIND[k]! : 0;
-    if (previous + kind !== 3) {
-      previous = kind;
-      continue;
-    }
-    let start = i - 1;
+  // The runs of signs (one SIMD pass shared with the decoders and the pattern rules, not a loop
+  // over the characters: most text has no sign, and ids and digests make tens of thousands of
+  // runs per megabyte); each word where one touches a letter (a run of letters, digits, `@`, `$`
+  // and `!`) is then read whole, once, and only when its length can make a word.
+  const signs = classRuns.runs(text, SIGN_RUNS);
+  let done = 0;
+  for (let r = 0; r < signs.length; r += 2) {
+    const a = signs[r]!;
+    const b = signs[r + 1]!;
+    // Inside the word just read, or touching no letter.
+    if (a < done || !((a > 0 && isAsciiLetter(text.charCodeAt(a - 1))) || (b < n && isAsciiLetter(text.charCodeAt(b))))) continue;
+    let start = a;
     while (start > 0 && isLeetChar(text.charCodeAt(start - 1))) start--;
-    let end = i + 1;
+    let end = b;
     while (end < n && isLeetChar(text.charCodeAt(end))) end++;
-    // text[end] ends the word (or the text): the next word starts after it.
-    i = end;
-    previous = 0;
+    done = end;
     if (!hasBang(text, start, end)) {
       const folded = leetWord(text, start, end, vocabulary, known);
       if (folded !== null) words.push([start, end, folded, isIdLike(text, start, end)]);
