@@ -5,21 +5,22 @@
  * threshold; false-positive rate: benign bodies that reach it. Printed overall and per category,
  * technique, language and carrier.
  *
- * Seven sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Nine sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
- * at its aggregate figures; and `holdout2`, the fresh independent set, written on 2026-11-28 by
- * an author who had not seen the rules, the scanner, the dev set or the first holdout, and never
- * tuned against. `dev2`, `dev3`, `dev4` and `dev5` are more tuning sets, each written on 2026-11-28 by other
- * authors to give rule work more data than dev (tuning on them is allowed). All six are printed,
- * in the order dev, dev2, dev3, dev4, dev5, holdout, holdout2, unless --set names one; the holdout2 figures
- * are the honest ones.
+ * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
+ * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
+ * its aggregate figures looked at after each round of rule work; and `holdout3`, the fresh one,
+ * written the same way by two more authors and evaluated once. `dev2` to `dev6` are more tuning
+ * sets, each written by other authors to give rule work more data than dev (tuning on them is
+ * allowed). All nine are printed, in the order dev, dev2 .. dev6, holdout, holdout2, holdout3,
+ * unless --set names one; the holdout3 figures are the honest ones.
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|dev3|dev4|dev5|holdout|holdout2|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev6|holdout|holdout2|holdout3|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -112,8 +113,10 @@ if (import.meta.main) {
     dev3: "dev3 set (third tuning set, another author; tuning allowed)",
     dev4: "dev4 set (fourth tuning set, two more authors; tuning allowed)",
     dev5: "dev5 set (fifth tuning set, two more authors; tuning allowed)",
+    dev6: "dev6 set (sixth tuning set, two more authors; tuning allowed)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
-    holdout2: "holdout2 set (fresh independent set, never tuned against)",
+    holdout2: "holdout2 set (independent set, never tuned against, its figures looked at after rule rounds)",
+    holdout3: "holdout3 set (fresh independent set, never tuned against)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {

@@ -17,6 +17,7 @@ import {
   TECHNIQUES,
   type InjectionSample,
 } from "../../corpus/injection/corpus.ts";
+import { toTagAscii } from "../../corpus/injection/techniques.ts";
 
 /** The invariants hold for any seed and every set: checked on the default seed and two others. */
 const SEEDS = [DEFAULT_SEED, 1, 0xbeef];
@@ -208,7 +209,7 @@ for (const [name, samples] of corpora) {
             break;
           case "unicode-tags": {
             const ascii = [...p].filter((c) => c.codePointAt(0)! >= 0xe0020 && c.codePointAt(0)! <= 0xe007e).map((c) => String.fromCharCode(c.codePointAt(0)! - 0xe0000)).join("");
-            if (s.language === "en") expect(ascii).toBe(collapse(ins).replace(/[^\x20-\x7e]/g, ""));
+            if (s.language === "en") expect(ascii).toBe(toTagAscii(collapse(ins)));
             else expect(ascii.length).toBeGreaterThan(ins.length * 0.8);
             break;
           }
@@ -263,6 +264,10 @@ describe("injection corpus: the sets stand apart", () => {
   test("no dev4 instruction or benign text is also in any other set", () => apart("dev4", ["dev", "dev2", "dev3", "holdout", "holdout2"]));
 
   test("no dev5 instruction or benign text is also in any other set", () => apart("dev5", ["dev", "dev2", "dev3", "dev4", "holdout", "holdout2"]));
+
+  test("no dev6 instruction or benign text is also in any other set", () => apart("dev6", ["dev", "dev2", "dev3", "dev4", "dev5", "holdout", "holdout2"]));
+
+  test("no holdout3 instruction or benign text is also in any other set", () => apart("holdout3", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2"]));
 });
 
 describe("injection corpus: determinism", () => {
