@@ -24,6 +24,12 @@ export interface BodyFragments {
   fragments: Fragment[];
   kind: BodyKind;
   error?: string;
+  /**
+   * jsonTextFragments with `reports`: the indices (in `fragments`, ascending) of the string values
+   * a classifier's record reports on (isVerdict, REPORTED_KEY): the text a moderation result
+   * flagged, an evaluation case labelled an attack.
+   */
+  reported?: number[];
 }
 
 const DEFAULT_MAX_FRAGMENTS = 4096;
@@ -149,6 +155,8 @@ class Sink {
   keys = 0;
   /** A subtree past maxDepth was kept whole (its keys are not walked). */
   cut = false;
+  /** When asked for: the fragments that are text a classifier reports on (BodyFragments.reported). */
+  reports: number[] | null = null;
   constructor(
     private readonly capacity: number,
     readonly maxDepth: number,
@@ -225,20 +233,22 @@ export function bodyFragments(contentType: string | undefined, body: Uint8Array,
  * response body, an event's data): the same fragments, without encoding the text only for it to
  * be decoded again.
  */
-export function jsonTextFragments(json: string, limits?: FragmentLimits): BodyFragments {
+export function jsonTextFragments(json: string, limits?: FragmentLimits, reports = false): BodyFragments {
   if (json.length === 0) return { fragments: [], kind: "json" };
   // What decoding its UTF-8 bytes would give: lone surrogates become U+FFFD (the encoder's
   // doing), a leading byte-order mark is dropped (the decoder's).
   let text = json.isWellFormed() ? json : json.toWellFormed();
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const sink = newSink(limits);
+  if (reports) sink.reports = [];
   jsonFragments(text, "body.json", "body.json-key", sink);
   // U+0000 is the only character whose UTF-8 holds a NUL byte: as in bodyFragments.
   if (text.includes("\0")) {
     const strings = binaryText(Buffer.from(text, "utf8"));
     if (strings.length > 0) sink.push("body.binary", strings);
   }
-  return collected(sink, text, "json");
+  const out = collected(sink, text, "json");
+  return sink.reports !== null && sink.reports.length > 0 ? { ...out, reported: sink.reports } : out;
 }
 
 function newSink(limits: FragmentLimits | undefined): Sink {
@@ -407,13 +417,71 @@ function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: stri
     }
     return true;
   }
+  const verdict = sink.reports !== null && isVerdict(value as Record<string, unknown>);
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
     sink.keys++;
     if (!sink.push(keyRoot + path, key, null)) return false;
-    if (!walkJson((value as Record<string, unknown>)[key], valueRoot, path + keySegment(key), keyRoot, sink, depth + 1, here)) return false;
+    const child = (value as Record<string, unknown>)[key];
+    const before = sink.out.length;
+    if (!walkJson(child, valueRoot, path + keySegment(key), keyRoot, sink, depth + 1, here)) return false;
+    if (verdict && typeof child === "string" && sink.out.length > before && REPORTED_KEY.test(key)) sink.reports!.push(before);
   }
   return true;
+}
+
+/**
+ * The key of the text a classifier's record reports on: `input`, `text`, `prompt`, `excerpt`,
+ * `matched_text`, `user_input`, `evidence`, ... (a moderation result, a guardrail log line, an
+ * evaluation case).
+ */
+const REPORTED_KEY =
+  /^(?:(?:user|raw|original|source|flagged|matched|offending|attack|injected|input|prompt|sample|test)[_-]?)?(?:input|text|prompt|content|excerpt|snippet|sample|match|matched|evidence|quote|payload|query|example|message|string|span|case)s?$|^(?:eingabe|text|texto|texte|entrada|entrée|contenu|conteúdo|contenido|inhalt|текст|ввод|сообщение|запрос|内容|输入|文本|原文|入力|本文|注入文|プロンプト|입력|내용|본문|프롬프트)$/i;
+/** A flag set to true that says the record's text is an attack (`flagged`, `is_injection`, `jailbreak_detected`, `blocked`). */
+const ATTACK_FLAG = /flag|inject|jailbreak|attack|malicious|unsafe|harmful|poison|exfil|threat|violat|toxic|abus|detect|block|markiert|signal|sinaliz|marcad|помеч|заблок|标记|拦截|違反|フラグ|검출|차단|탐지/i;
+/** A label that says so (`"label": "prompt_injection"`, `"verdict": "block"`). */
+const ATTACK_LABEL =
+  /inject|jailbreak|attack|malicious|unsafe|harm|poison|exfil|threat|violat|toxic|abus|block|flag|den(?:y|ied)|reject|refus|quarantin|angriff|ataque|attaque|ataca|bloqu|blockiert|инъекц|атак|заблок|攻击|拦截|拒绝|注入|攻撃|ブロック|拒否|공격|차단|거부|주입/i;
+/** Keys whose value is such a label, or a list of them. */
+const LABEL_KEY =
+  /^(?:labels?|verdict|classification|class|category|decision|action|outcome|status|suggestion|recommendation|prediction|predicted(?:_label)?|expected(?:_(?:label|behaviou?r))?|attack_type|detection|risk|aktion|urteil|ergebnis|acción|ação|action|résultat|resultado|decisão|decisión|действие|вердикт|результат|решение|判定|判断|结果|建议|処理|判定結果|結果|판정|결과|조치)$/i;
+/** Keys of an object (or list) of labels or flags by category (`"categories": {"prompt_attack": true}`, `"scores": {"prompt_injection": 0.97}`). */
+const CATEGORIES_KEY = /^(?:categories|category_scores|scores|labels|flags|detections|results|kategorien|categorias|categorías|catégories|категории|类别|标签|カテゴリ|카테고리)$/i;
+
+/**
+ * Whether a JSON object is a classifier's record of an attack: a flag set to true, a label
+ * naming an attack (alone or in a list), or an object of categories with one such set to true.
+ * Its text (REPORTED_KEY) is what was flagged, shown as data, not said to the reader.
+ */
+function isVerdict(o: Record<string, unknown>): boolean {
+  for (const key in o) {
+    if (!Object.hasOwn(o, key)) continue;
+    const v = o[key];
+    if (v === true && ATTACK_FLAG.test(key)) return true;
+    if (typeof v === "string" && v.length <= 64 && LABEL_KEY.test(key) && ATTACK_LABEL.test(v)) return true;
+    if (Array.isArray(v) && (LABEL_KEY.test(key) || CATEGORIES_KEY.test(key))) {
+      // `["jailbreak"]`, or `[{"label": "prompt_injection", "confidence": 0.97}]` (one level).
+      for (const x of v.length <= 64 ? v : v.slice(0, 64)) {
+        if (typeof x === "string" && x.length <= 64 && ATTACK_LABEL.test(x)) return true;
+        if (x !== null && typeof x === "object" && !Array.isArray(x) && isLabelled(x as Record<string, unknown>)) return true;
+      }
+    }
+    if (v !== null && typeof v === "object" && !Array.isArray(v) && CATEGORIES_KEY.test(key)) {
+      // A category set, or scored above even, by an attack's name.
+      const c = v as Record<string, unknown>;
+      for (const k in c) if (Object.hasOwn(c, k) && (c[k] === true || (typeof c[k] === "number" && (c[k] as number) >= 0.5)) && ATTACK_LABEL.test(k)) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether an object names an attack in a label field (`{"label": "prompt_injection"}`). */
+function isLabelled(o: Record<string, unknown>): boolean {
+  for (const key in o) {
+    const v = o[key];
+    if (Object.hasOwn(o, key) && typeof v === "string" && v.length <= 64 && LABEL_KEY.test(key) && ATTACK_LABEL.test(v)) return true;
+  }
+  return false;
 }
 
 type Work = readonly [literal: true, text: string] | readonly [literal: false, value: unknown];
@@ -458,6 +526,28 @@ export function stringifyIteratively(root: unknown): string {
 
 /** RFC 7464 record separator: JSON text sequences put one before each record. */
 const RECORD_SEPARATOR = /^\u001e+/;
+
+/**
+ * A text of JSON documents one per line (a JSON Lines log or export served as text, or as JSON
+ * it is not): each line's fragments, at `body.ndjson[<line>]...`, with `reports` as for
+ * jsonTextFragments; null when the text has fewer than two documents or a line that is not one.
+ */
+export function ndjsonTextFragments(text: string, limits?: FragmentLimits, reports = false): BodyFragments | null {
+  const sink = newSink(limits);
+  if (reports) sink.reports = [];
+  let documents = 0;
+  const lines = text.split("\n");
+  for (let n = 0; n < lines.length && !sink.full; n++) {
+    const line = (lines[n] as string).replace(RECORD_SEPARATOR, "").trim();
+    if (line.length === 0) continue;
+    const first = line.charCodeAt(0);
+    if ((first !== 123 && first !== 91) || !jsonFragments(line, `body.ndjson[${n}]`, `body.ndjson-key[${n}]`, sink) || sink.errors.length > 0) return null;
+    documents++;
+  }
+  if (documents < 2) return null;
+  const out = collected(sink, text, "ndjson");
+  return sink.reports !== null && sink.reports.length > 0 ? { ...out, reported: sink.reports } : out;
+}
 
 /** One JSON document per line, `body.ndjson[<line>]...` (0-based line index); a bad line is kept as text. */
 function ndjsonFragments(text: string, sink: Sink): void {

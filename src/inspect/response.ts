@@ -9,7 +9,7 @@ import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } fr
 import { safeLocation } from "../scan/dlp.ts";
 import { htmlSegments, type Carrier } from "../scan/injection/html.ts";
 import { mergeSpans, partitionPoint } from "../scan/spans.ts";
-import { jsonTextFragments, mediaType } from "./body-fragments.ts";
+import { jsonTextFragments, mediaType, ndjsonTextFragments, type BodyFragments } from "./body-fragments.ts";
 
 export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
 export type InjectionAction = "block" | "strip" | "warn";
@@ -174,6 +174,8 @@ function textSegments(location: string, text: string, offset: number | null, htm
 export interface TextFragment {
   readonly location: string;
   readonly text: string;
+  /** Text a classifier's record reports on (a moderation result's input): shown as data (SegmentIn.reported). */
+  readonly reported?: boolean;
 }
 
 /** The string values of a JSON text (or, after a parse error, its text), under `root`. */
@@ -181,14 +183,37 @@ function jsonFragments(root: string, text: string): TextFragment[] {
   // Fragment locations start with body.json, moved onto `root` (the common root keeps them as
   // they are, without building them again); after a parse error they are body.text or
   // body.binary, which go under `root` by their last name.
-  return jsonTextFragments(text).fragments.map((f) => ({
+  let parsed = jsonTextFragments(text, undefined, true);
+  // JSON Lines served as JSON: one document a line.
+  if (parsed.error !== undefined) parsed = ndjsonTextFragments(text, undefined, true) ?? parsed;
+  return textFragments(root, parsed);
+}
+
+/** BodyFragments as TextFragments under `root` (body.json..., body.ndjson[i]..., body.text). */
+function textFragments(root: string, { fragments, reported }: BodyFragments): TextFragment[] {
+  const out: TextFragment[] = fragments.map((f) => ({
     location: !f.location.startsWith("body.json") ? `${root}.${f.location.slice("body.".length)}` : root === "body.json" ? f.location : `${root}${f.location.slice("body.json".length)}`,
     text: f.text,
   }));
+  for (const i of reported ?? []) out[i] = { ...out[i]!, reported: true };
+  return out;
+}
+
+/** A text body that is JSON Lines (a log, an export), read as JSON: null when it is not. */
+function ndjsonSegments(text: string): SegmentIn[] | null {
+  const first = text.trimStart().charCodeAt(0);
+  if ((first !== 123 && first !== 91) || !text.includes("\n")) return null;
+  const parsed = ndjsonTextFragments(text, undefined, true);
+  return parsed === null ? null : fragmentSegments(textFragments("body.text", parsed));
 }
 
 /** Fragments read as texts: what is shown of each, and its hidden carriers apart. */
-export const fragmentSegments = (fragments: readonly TextFragment[]): SegmentIn[] => fragments.flatMap((f) => textSegments(f.location, f.text, null));
+export const fragmentSegments = (fragments: readonly TextFragment[]): SegmentIn[] =>
+  fragments.flatMap((f) => {
+    const segments = textSegments(f.location, f.text, null);
+    // What is shown of a reported text is reported; a hidden carrier inside it is hidden.
+    return f.reported === true ? segments.map((s) => (SHOWN_CARRIERS.has(s.carrier) ? { ...s, reported: true } : s)) : segments;
+  });
 
 const jsonSegments = (root: string, text: string): SegmentIn[] => fragmentSegments(jsonFragments(root, text));
 
@@ -200,8 +225,9 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
       return textSegments(`body.${kind}`, text, 0, true);
     case "json":
       return jsonSegments("body.json", text);
-    case "markdown":
     case "text":
+      return ndjsonSegments(text) ?? textSegments("body.text", text, 0);
+    case "markdown":
       return textSegments(`body.${kind}`, text, 0);
     case "event-stream":
       // The events' text per JSON path, joined, and the rest of the stream as sent (comments,
@@ -226,14 +252,18 @@ export function eventFragments(index: number, data: string, root = "body.sse"): 
  */
 export function joinedByPath(fragments: readonly TextFragment[], root: string): TextFragment[] {
   const index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
-  const byPath = new Map<string, string[]>();
+  const byPath = new Map<string, { parts: string[]; reported: boolean }>();
   for (const f of fragments) {
     const location = f.location.replace(index, root);
-    const parts = byPath.get(location);
-    if (parts === undefined) byPath.set(location, [f.text]);
-    else parts.push(f.text);
+    const joined = byPath.get(location);
+    if (joined === undefined) byPath.set(location, { parts: [f.text], reported: f.reported === true });
+    else {
+      joined.parts.push(f.text);
+      // Reported only when every part is.
+      joined.reported &&= f.reported === true;
+    }
   }
-  return [...byPath].map(([location, parts]) => ({ location, text: parts.join("") }));
+  return [...byPath].map(([location, { parts, reported }]) => (reported ? { location, text: parts.join(""), reported } : { location, text: parts.join("") }));
 }
 
 /**

@@ -26,6 +26,11 @@ export interface SegmentIn {
   readonly range?: readonly [start: number, end: number];
   /** Blocks of code inside `text` (markdown fences): what lies wholly in one counts as code. */
   readonly code?: readonly (readonly [start: number, end: number])[];
+  /**
+   * Text a classifier's record reports on (a moderation result's `input` beside `"flagged":
+   * true`, an evaluation case labelled `prompt_injection`): shown as data, like a quotation.
+   */
+  readonly reported?: boolean;
 }
 
 export interface InjectionFinding {
@@ -407,7 +412,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const outside = reading.decodedSpan !== undefined && isOpaque(reading) && (f.start < reading.decodedSpan[0] || f.end > reading.decodedSpan[1]);
             const encodedData = outside && !isProse(reading.text, reading.decodedSpan!);
             here.add(f.rule);
-            const index = reading.name === "raw" ? at(f.start) : 0;
+            // A match starting in the separator after a unit (a pattern that takes the line break
+            // before a line) is the next unit's.
+            let index = reading.name === "raw" ? at(f.start) : 0;
+            if (reading.name === "raw" && index + 1 < units.length && f.start >= bounds(index)[1]) index++;
             const segment = units[index]!;
             // Shown as a block of code, quoted, or in writing about attacks, an instruction is
             // more often discussed than given: half weight, never less (cue intents may have been
@@ -417,7 +425,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const rule = weights.get(f.rule) ?? 0;
             // Nobody hides an explanation or a quotation: only shown text is read as one.
             const inArticle = shown && reading.name === "raw" && (discussed(index, f.start, f.end) || quoted(f.start, f.end));
-            const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && inCode(index, f.start, f.end));
+            const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && (segment.reported === true || inCode(index, f.start, f.end)));
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
