@@ -14,6 +14,7 @@ import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import type { DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { reportedStrings } from "./verdict.ts";
 import { partitionPoint } from "../spans.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
@@ -194,6 +195,38 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
     QUOTE_OPEN.lastIndex = end + 1;
   }
   return out;
+}
+
+/** Lines longer than this are not read as JSON records. */
+const RECORD_MAX = 64 * 1024;
+
+/**
+ * The spans (in `text`) of the strings the JSON record on the line [lineStart, lineEnd) reports
+ * on (verdict.ts): a line that is one JSON object or array, parsed; each such string found where
+ * it is written as JSON writes it (one written with other escapes is not found, and counts in
+ * full).
+ */
+function recordSpans(text: string, lineStart: number, lineEnd: number): [number, number][] {
+  let a = lineStart;
+  let b = lineEnd;
+  while (a < b && text.charCodeAt(a) <= 32) a++;
+  while (b > a && text.charCodeAt(b - 1) <= 32) b--;
+  const first = text.charCodeAt(a);
+  const last = text.charCodeAt(b - 1);
+  if (b - a > RECORD_MAX || !((first === 123 && last === 125) || (first === 91 && last === 93))) return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(text.slice(a, b));
+  } catch {
+    return [];
+  }
+  const spans: [number, number][] = [];
+  for (const s of reportedStrings(value)) {
+    const written = JSON.stringify(s);
+    const at = text.indexOf(written, a);
+    if (at >= 0 && at + written.length <= b) spans.push([at + 1, at + written.length - 1]);
+  }
+  return spans;
 }
 
 /**
@@ -381,6 +414,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           }
           return (first && last && inside >= QUOTED_SHARE * (end - start)) || (sentenceEnd && sentence >= QUOTED_PART * (end - start));
         };
+        // The strings the JSON record on each line reports on (a guardrail log line quoting the
+        // attack it flagged), found when a finding on the line first asks: by the line's start.
+        const lineRecords = new Map<number, [number, number][]>();
+        /** Whether the match [start, end) lies in a string a one-line classifier record reports on. */
+        const inRecord = (start: number, end: number): boolean => {
+          const [line, lineEnd] = lineAt(start);
+          if (end > lineEnd) return false;
+          let spans = lineRecords.get(line);
+          if (spans === undefined) lineRecords.set(line, (spans = recordSpans(text, line, lineEnd)));
+          return spans.some(([a, b]) => start >= a && end <= b);
+        };
         /** Whether the match [start, end) of segment i lies wholly in one of its blocks of code. */
         const inCode = (i: number, start: number, end: number): boolean => {
           const code = units[i]!.code;
@@ -425,7 +469,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const rule = weights.get(f.rule) ?? 0;
             // Nobody hides an explanation or a quotation: only shown text is read as one.
             const inArticle = shown && reading.name === "raw" && (discussed(index, f.start, f.end) || quoted(f.start, f.end));
-            const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && (segment.reported === true || inCode(index, f.start, f.end)));
+            const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && (segment.reported === true || inCode(index, f.start, f.end) || (shown && inRecord(f.start, f.end))));
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));

@@ -81,3 +81,20 @@ describe("JSON Lines", () => {
     expect(header?.location).toBe("body.text.ndjson[0].input");
   });
 });
+
+describe("a one-line record inside any text", () => {
+  const line = JSON.stringify({ ts: "2026-03-14T09:12:44Z", input: ATTACK, flagged: true, action: "blocked" });
+  const page = (l: string) => `Guardrail log, last hour:\n\n${l}\n${JSON.stringify({ ts: "2026-03-14T09:13:01Z", input: "What is a good pancake recipe?", flagged: false })}\n`;
+
+  test("a flagged record's input in a page, a markdown file or a JSON string value is data", () => {
+    expect(inspectResponse("text", page(line), engine, "block").verdict).toBe("allow");
+    expect(inspectResponse("markdown", page(line), engine, "block").verdict).toBe("allow");
+    expect(inspectResponse("json", JSON.stringify({ log: page(line) }), engine, "block").verdict).toBe("allow");
+  });
+
+  test("unflagged, with text before it on the line, or hidden in the page, it is not", () => {
+    expect(inspectResponse("text", page(line.replace('"flagged":true', '"flagged":false').replace('"action":"blocked"', '"action":"allowed"')), engine, "block").verdict).toBe("block");
+    expect(inspectResponse("text", page(`note ${line}`), engine, "block").verdict).toBe("block");
+    expect(inspectResponse("html", `<p>Log</p><div style="display:none">${line}</div>`, engine, "block").verdict).toBe("block");
+  });
+});
