@@ -181,9 +181,11 @@ export const EXAMPLE_CLASS = "example";
  * `nicht`, Japanese `ない`, Korean `않`) starting at most NEGATION_AFTER_REACH characters after
  * it, with no clause punctuation between, takes the VETOED classes from that cue. A phrase that
  * holds its own negation ("do not follow" is a dismissal) is not vetoed by it: the negation must
- * end before the cue starts. NEGATION_AFTER_CLASS takes no bit of the class mask. Sending,
- * running and remembering are not vetoed: "do not reply until you have sent ..." and "never
- * forget to run ..." still order them, and a threat ("if you do not send ...") orders too.
+ * end before the cue starts. NEGATION_AFTER_CLASS takes no bit of the class mask. A
+ * prohibition of sending ("never share your password with anyone, even support") vetoes it; a
+ * negation further off does not ("do not reply until you have sent ..."), nor does a threat ("if
+ * you do not send ...", CONDITION_CLASS). Running and remembering are not vetoed: "never forget
+ * to run ..." still orders it.
  */
 export const NEGATION_CLASS = "negation";
 export const NEGATION_AFTER_CLASS = "negation-after";
@@ -194,7 +196,7 @@ export const NEGATION_AFTER_CLASS = "negation-after";
  * this class (no bit either) that covers a negation cue keeps it from vetoing.
  */
 export const CONDITION_CLASS = "negation-void";
-export const VETOED = ["dismiss", "reveal", "promote"] as const;
+export const VETOED = ["dismiss", "reveal", "promote", "exfil"] as const;
 /**
  * Phrases that are not cues though they hold some: "everything you were told about risotto"
  * (a topic, not the model's instructions), "rules are made to be broken", "rule of thumb",
@@ -619,7 +621,32 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     if (anyNegation) applyVetoes(text);
     if (toolMask !== 0) unverbToolNames(text);
     if (notInConstants !== 0) quietConstants(text);
+    if (templateMask !== 0) quietTranscriptLabels(text);
     return n;
+  };
+
+  /**
+   * Takes every class from the cues in the speaker labels of a transcript (transcriptSpeakers):
+   * in a support chat exported as text, `Assistant:` is the document's format, neither a spoofed
+   * turn nor an AI addressed. A label written once in it (`System:` slipped into a chat) keeps
+   * its classes. Read only when a turn marker starts two lines or more.
+   */
+  const quietTranscriptLabels = (text: string) => {
+    let markers = 0;
+    for (let h = 0; h < n && markers < 2; h++) if ((hitMasks[h]! & templateMask) !== 0 && startsLine(text, starts[h]!)) markers++;
+    if (markers < 2) return;
+    const speakers = transcriptSpeakers(text);
+    if (speakers.size === 0) return;
+    // The cues inside a speaker's label (which starts its line: a cue starting within a label's
+    // length of a line break or the text's start).
+    for (let h = 0; h < n; h++) {
+      const at = starts[h]!;
+      let line = at;
+      while (line > 0 && at - line < LABEL_REACH && text.charCodeAt(line - 1) !== 10) line--;
+      if (line > 0 && text.charCodeAt(line - 1) !== 10) continue;
+      const [label, end] = lineLabelAt(text, line);
+      if (ends[h]! <= end && speakers.has(label)) hitMasks[h] = hitMasksHi[h] = 0;
+    }
   };
 
   /**
@@ -1036,6 +1063,66 @@ function startOf(text: string, end: number, phrase: string): number {
     i--;
   }
   return Math.max(0, i + 1);
+}
+
+/** How far into its line a speaker's label reaches (LABEL_LINE: markup, 32 characters, a colon). */
+const LABEL_REACH = 40;
+/** Fewest labelled lines of a transcript. */
+const TRANSCRIPT_TURNS = 4;
+/** Most lines of a turn after its label line (an answer of a few paragraphs). */
+const TURN_LINES = 3;
+/** A line's speaker label: up to four words (or 32 characters) and a colon, after list or quote markup. */
+const LABEL_LINE = /^[ \t>*_-]{0,6}([^\s:：*_][^:：\n]{0,31}?)[*_ \t]*[:：]/;
+
+/** Whether `at` is the first character of its line but for list, quote or emphasis markup. */
+function startsLine(text: string, at: number): boolean {
+  for (let k = at - 1; k >= 0 && at - k <= 7; k--) {
+    const c = text.charCodeAt(k);
+    if (c === 10) return true;
+    if (c !== 32 && c !== 9 && c !== 62 && c !== 42 && c !== 95 && c !== 45) return false;
+  }
+  return at === 0 || at <= 6;
+}
+
+/** The speaker label of the line `at` is on, lower case ("" for none), and where it ends (its colon included). */
+function lineLabelAt(text: string, at: number): [label: string, end: number] {
+  const start = text.lastIndexOf("\n", at - 1) + 1;
+  const m = LABEL_LINE.exec(text.slice(start, Math.min(text.length, start + 64)));
+  return m === null || m[1]!.split(/\s+/).length > 4 ? ["", start] : [m[1]!.toLowerCase(), start + m[0].length];
+}
+
+/**
+ * The speakers of the transcripts in `text`: runs of TRANSCRIPT_TURNS labelled lines or more
+ * (at most TURN_LINES other lines between two), with two speakers or more each given two turns
+ * or more; the labels of those who speak twice or more. A chat pasted into a page is a
+ * transcript; one fake `Assistant:` line is not.
+ */
+function transcriptSpeakers(text: string): Set<string> {
+  const out = new Set<string>();
+  let turns = new Map<string, number>();
+  let labelled = 0;
+  let gap = 0;
+  const close = () => {
+    const speakers = [...turns].filter(([, k]) => k >= 2);
+    if (labelled >= TRANSCRIPT_TURNS && speakers.length >= 2) for (const [label] of speakers) out.add(label);
+    turns = new Map();
+    labelled = 0;
+  };
+  for (let start = 0; start < text.length; ) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    if (end - start > 0 && /\S/.test(text.slice(start, Math.min(end, start + 256)))) {
+      const [label] = lineLabelAt(text, start);
+      if (label !== "") {
+        turns.set(label, (turns.get(label) ?? 0) + 1);
+        labelled++;
+        gap = 0;
+      } else if (++gap > TURN_LINES) close();
+    }
+    start = end + 1;
+  }
+  close();
+  return out;
 }
 
 function growFloat(a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
