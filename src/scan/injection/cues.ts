@@ -181,11 +181,11 @@ export const EXAMPLE_CLASS = "example";
  * `nicht`, Japanese `ない`, Korean `않`) starting at most NEGATION_AFTER_REACH characters after
  * it, with no clause punctuation between, takes the VETOED classes from that cue. A phrase that
  * holds its own negation ("do not follow" is a dismissal) is not vetoed by it: the negation must
- * end before the cue starts. NEGATION_AFTER_CLASS takes no bit of the class mask. A
- * prohibition of sending ("never share your password with anyone, even support") vetoes it; a
- * negation further off does not ("do not reply until you have sent ..."), nor does a threat ("if
- * you do not send ...", CONDITION_CLASS). Running and remembering are not vetoed: "never forget
- * to run ..." still orders it.
+ * end before the cue starts. NEGATION_AFTER_CLASS takes no bit of the class mask. Sending,
+ * running and remembering are not vetoed: "do not reply until you have sent ...", "never forget
+ * to run ..." and "why don't you email ..." still order them, and a threat ("if you do not send
+ * ...") orders too; the negations that only encourage are too many, in nine languages, to list
+ * (a prohibition of sending, "never share your password", is an `inert` phrase instead).
  */
 export const NEGATION_CLASS = "negation";
 export const NEGATION_AFTER_CLASS = "negation-after";
@@ -196,7 +196,7 @@ export const NEGATION_AFTER_CLASS = "negation-after";
  * this class (no bit either) that covers a negation cue keeps it from vetoing.
  */
 export const CONDITION_CLASS = "negation-void";
-export const VETOED = ["dismiss", "reveal", "promote", "exfil"] as const;
+export const VETOED = ["dismiss", "reveal", "promote"] as const;
 /**
  * Phrases that are not cues though they hold some: "everything you were told about risotto"
  * (a topic, not the model's instructions), "rules are made to be broken", "rule of thumb",
@@ -626,7 +626,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   };
 
   /**
-   * Takes every class from the cues in the speaker labels of a transcript (transcriptSpeakers):
+   * Takes every class from the cues in the speaker labels of a transcript (transcriptsOf):
    * in a support chat exported as text, `Assistant:` is the document's format, neither a spoofed
    * turn nor an AI addressed. A label written once in it (`System:` slipped into a chat) keeps
    * its classes. Read only when a turn marker starts two lines or more.
@@ -635,17 +635,20 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     let markers = 0;
     for (let h = 0; h < n && markers < 2; h++) if ((hitMasks[h]! & templateMask) !== 0 && startsLine(text, starts[h]!)) markers++;
     if (markers < 2) return;
-    const speakers = transcriptSpeakers(text);
-    if (speakers.size === 0) return;
+    const transcripts = transcriptsOf(text);
+    if (transcripts.length === 0) return;
     // The cues inside a speaker's label (which starts its line: a cue starting within a label's
-    // length of a line break or the text's start).
+    // length of a line break or the text's start), on a line of the transcript the speaker speaks in.
     for (let h = 0; h < n; h++) {
       const at = starts[h]!;
+      // The first transcript ending after the hit starts: the only one that can hold it.
+      const transcript = transcripts[partitionPoint(transcripts.length, (i) => transcripts[i]!.end <= at)];
+      if (transcript === undefined || at < transcript.start) continue;
       let line = at;
       while (line > 0 && at - line < LABEL_REACH && text.charCodeAt(line - 1) !== 10) line--;
       if (line > 0 && text.charCodeAt(line - 1) !== 10) continue;
       const [label, end] = lineLabelAt(text, line);
-      if (ends[h]! <= end && speakers.has(label)) hitMasks[h] = hitMasksHi[h] = 0;
+      if (ends[h]! <= end && transcript.speakers.has(label)) hitMasks[h] = hitMasksHi[h] = 0;
     }
   };
 
@@ -1091,32 +1094,46 @@ function lineLabelAt(text: string, at: number): [label: string, end: number] {
   return m === null || m[1]!.split(/\s+/).length > 4 ? ["", start] : [m[1]!.toLowerCase(), start + m[0].length];
 }
 
+/** A transcript in a text: from its first labelled line's start to its last one's end, and who speaks twice or more in it. */
+interface Transcript {
+  readonly start: number;
+  readonly end: number;
+  readonly speakers: ReadonlySet<string>;
+}
+
 /**
- * The speakers of the transcripts in `text`: runs of TRANSCRIPT_TURNS labelled lines or more
- * (at most TURN_LINES other lines between two), with two speakers or more each given two turns
- * or more; the labels of those who speak twice or more. A chat pasted into a page is a
- * transcript; one fake `Assistant:` line is not.
+ * The transcripts in `text`, in order: runs of TRANSCRIPT_TURNS labelled lines or more (at most
+ * TURN_LINES other lines between two; a NUL, which parts two segments, ends one), with two
+ * speakers or more each given two turns or more. A chat pasted into a page is a transcript; one
+ * fake `Assistant:` line is not, nor is a line far from a chat that carries a label of it.
  */
-function transcriptSpeakers(text: string): Set<string> {
-  const out = new Set<string>();
+function transcriptsOf(text: string): Transcript[] {
+  const out: Transcript[] = [];
   let turns = new Map<string, number>();
   let labelled = 0;
   let gap = 0;
+  let first = -1;
+  let last = -1;
   const close = () => {
-    const speakers = [...turns].filter(([, k]) => k >= 2);
-    if (labelled >= TRANSCRIPT_TURNS && speakers.length >= 2) for (const [label] of speakers) out.add(label);
+    const speakers = [...turns].filter(([, k]) => k >= 2).map(([label]) => label);
+    if (labelled >= TRANSCRIPT_TURNS && speakers.length >= 2) out.push({ start: first, end: last, speakers: new Set(speakers) });
     turns = new Map();
     labelled = 0;
+    first = -1;
   };
   for (let start = 0; start < text.length; ) {
     let end = text.indexOf("\n", start);
     if (end < 0) end = text.length;
-    if (end - start > 0 && /\S/.test(text.slice(start, Math.min(end, start + 256)))) {
+    const head = text.slice(start, Math.min(end, start + 256));
+    if (head.includes("\u0000")) close();
+    else if (/\S/.test(head)) {
       const [label] = lineLabelAt(text, start);
       if (label !== "") {
         turns.set(label, (turns.get(label) ?? 0) + 1);
         labelled++;
         gap = 0;
+        if (first < 0) first = start;
+        last = end;
       } else if (++gap > TURN_LINES) close();
     }
     start = end + 1;

@@ -202,8 +202,8 @@ const RECORD_MAX = 64 * 1024;
 
 /**
  * The spans (in `text`) of the strings the JSON record on the line [lineStart, lineEnd) reports
- * on (verdict.ts): a line that is one JSON object or array, parsed; each such string found where
- * it is written as JSON writes it (one written with other escapes is not found, and counts in
+ * on (verdict.ts): a line that is one JSON object or array, parsed; each such string found after
+ * its key, written as JSON writes it (one written with other escapes is not found, and counts in
  * full).
  */
 function recordSpans(text: string, lineStart: number, lineEnd: number): [number, number][] {
@@ -221,10 +221,21 @@ function recordSpans(text: string, lineStart: number, lineEnd: number): [number,
     return [];
   }
   const spans: [number, number][] = [];
-  for (const s of reportedStrings(value)) {
+  for (const [key, s] of reportedStrings(value)) {
+    // Where the key is written with this value after it, not the same text under another key.
+    const name = JSON.stringify(key);
     const written = JSON.stringify(s);
-    const at = text.indexOf(written, a);
-    if (at >= 0 && at + written.length <= b) spans.push([at + 1, at + written.length - 1]);
+    for (let k = text.indexOf(name, a); k >= 0 && k < b; k = text.indexOf(name, k + 1)) {
+      let at = k + name.length;
+      while (at < b && (text.charCodeAt(at) === 32 || text.charCodeAt(at) === 9)) at++;
+      if (text.charCodeAt(at) !== 58) continue;
+      at++;
+      while (at < b && (text.charCodeAt(at) === 32 || text.charCodeAt(at) === 9)) at++;
+      if (at + written.length <= b && text.startsWith(written, at)) {
+        spans.push([at + 1, at + written.length - 1]);
+        break;
+      }
+    }
   }
   return spans;
 }
