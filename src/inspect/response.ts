@@ -186,7 +186,9 @@ function jsonFragments(root: string, text: string): TextFragment[] {
   let parsed = jsonTextFragments(text, undefined, true);
   // JSON Lines served as JSON: one document a line.
   if (parsed.error !== undefined) parsed = ndjsonTextFragments(text, undefined, true) ?? parsed;
-  return textFragments(root, parsed);
+  // A body that did not parse cleanly (a key written twice, read by another reader as its first
+  // value) reports on nothing for sure.
+  return textFragments(root, parsed.error === undefined ? parsed : { ...parsed, reported: undefined });
 }
 
 /** BodyFragments as TextFragments under `root` (body.json..., body.ndjson[i]..., body.text). */

@@ -220,6 +220,9 @@ function recordSpans(text: string, lineStart: number, lineEnd: number): [number,
   } catch {
     return [];
   }
+  // A key written twice is read by JSON.parse as its last value, by another reader as its first:
+  // such a record says nothing for sure.
+  if (writtenKeys(text, a, b) !== parsedKeys(value)) return [];
   const spans: [number, number][] = [];
   for (const [key, s] of reportedStrings(value)) {
     // Where the key is written with this value after it, not the same text under another key.
@@ -238,6 +241,39 @@ function recordSpans(text: string, lineStart: number, lineEnd: number): [number,
     }
   }
   return spans;
+}
+
+/** How many object keys the JSON text [a, b) writes: strings followed by a colon. */
+function writtenKeys(text: string, a: number, b: number): number {
+  let keys = 0;
+  for (let i = a; i < b; i++) {
+    if (text.charCodeAt(i) !== 34) continue;
+    // To the string's end, over its escapes.
+    for (i++; i < b && text.charCodeAt(i) !== 34; i++) if (text.charCodeAt(i) === 92) i++;
+    let j = i + 1;
+    while (j < b && (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 9)) j++;
+    if (text.charCodeAt(j) === 58) keys++;
+  }
+  return keys;
+}
+
+/** How many object keys a parsed JSON value holds, at every depth. */
+function parsedKeys(value: unknown): number {
+  let keys = 0;
+  const work: unknown[] = [value];
+  for (let v = work.pop(); v !== undefined; v = work.pop()) {
+    if (v === null || typeof v !== "object") continue;
+    if (Array.isArray(v)) for (const x of v) work.push(x);
+    else {
+      const o = v as Record<string, unknown>;
+      for (const k in o) {
+        if (!Object.hasOwn(o, k)) continue;
+        keys++;
+        work.push(o[k]);
+      }
+    }
+  }
+  return keys;
 }
 
 /**

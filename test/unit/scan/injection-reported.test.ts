@@ -62,6 +62,12 @@ describe("a moderation result quoting an attack is data", () => {
     expect(json({ id: "msg-1", flagged: true, snippet: ATTACK }).verdict).toBe("block");
   });
 
+  test("a record whose verdict is written twice says nothing for sure: it counts in full", () => {
+    const twice = `{"input": ${JSON.stringify(ATTACK)}, "is_injection": false, "is_injection": true}`;
+    expect(inspectResponse("json", twice, engine, "block").verdict).toBe("block");
+    expect(inspectResponse("text", `Log:\n${twice}\n`, engine, "block").verdict).toBe("block");
+  });
+
   test("an attack beside a verdict but under another key, or hidden inside the reported text, still blocks", () => {
     expect(json({ flagged: true, input: "hello", note: ATTACK }).verdict).toBe("block");
     expect(json({ flagged: true, input: `Nice page.<!-- ${ATTACK} -->` }).verdict).toBe("block");
