@@ -431,7 +431,6 @@ function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: stri
   return true;
 }
 
-
 type Work = readonly [literal: true, text: string] | readonly [literal: false, value: unknown];
 
 /**
@@ -483,29 +482,30 @@ const RECORD_SEPARATOR = /^\u001e+/;
 export function ndjsonTextFragments(text: string, limits?: FragmentLimits, reports = false): BodyFragments | null {
   const sink = newSink(limits);
   if (reports) sink.reports = [];
+  if (ndjsonFragments(text, sink, true) < 2) return null;
+  const out = collected(sink, text, "ndjson");
+  return sink.reports !== null && sink.reports.length > 0 ? { ...out, reported: sink.reports } : out;
+}
+
+/**
+ * One JSON document per line, `body.ndjson[<line>]...` (0-based line index); a bad line is kept
+ * as text. `strict`: a line that is no JSON object or array, or any error, ends the walk with -1.
+ * Returns the number of documents walked.
+ */
+function ndjsonFragments(text: string, sink: Sink, strict = false): number {
   let documents = 0;
   const lines = text.split("\n");
   for (let n = 0; n < lines.length && !sink.full; n++) {
     const line = (lines[n] as string).replace(RECORD_SEPARATOR, "").trim();
     if (line.length === 0) continue;
-    const first = line.charCodeAt(0);
-    if ((first !== 123 && first !== 91) || !jsonFragments(line, `body.ndjson[${n}]`, `body.ndjson-key[${n}]`, sink) || sink.errors.length > 0) return null;
-    documents++;
-  }
-  if (documents < 2) return null;
-  const out = collected(sink, text, "ndjson");
-  return sink.reports !== null && sink.reports.length > 0 ? { ...out, reported: sink.reports } : out;
-}
-
-/** One JSON document per line, `body.ndjson[<line>]...` (0-based line index); a bad line is kept as text. */
-function ndjsonFragments(text: string, sink: Sink): void {
-  const lines = text.split("\n");
-  for (let n = 0; n < lines.length && !sink.full; n++) {
-    const line = (lines[n] as string).replace(RECORD_SEPARATOR, "").trim();
-    if (line.length === 0) continue;
     const root = `body.ndjson[${n}]`;
-    if (!jsonFragments(line, root, `body.ndjson-key[${n}]`, sink)) sink.push(root, line);
+    if (strict && line.charCodeAt(0) !== 123 && line.charCodeAt(0) !== 91) return -1;
+    const parsed = jsonFragments(line, root, `body.ndjson-key[${n}]`, sink);
+    if (strict && (!parsed || sink.errors.length > 0)) return -1;
+    if (!parsed) sink.push(root, line);
+    else documents++;
   }
+  return documents;
 }
 
 // ---------------------------------------------------------------------------------------------

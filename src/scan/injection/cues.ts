@@ -1084,7 +1084,8 @@ function startsLine(text: string, at: number): boolean {
     if (c === 10) return true;
     if (c !== 32 && c !== 9 && c !== 62 && c !== 42 && c !== 95 && c !== 45) return false;
   }
-  return at === 0 || at <= 6;
+  // Markup only back to the text's start.
+  return at <= 6;
 }
 
 /** The speaker label of the line `at` is on, lower case ("" for none), and where it ends (its colon included). */

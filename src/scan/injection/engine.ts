@@ -28,8 +28,9 @@ export interface SegmentIn {
   /** Blocks of code inside `text` (markdown fences): what lies wholly in one counts as code. */
   readonly code?: readonly (readonly [start: number, end: number])[];
   /**
-   * Text a classifier's record reports on (a moderation result's `input` beside `"flagged":
-   * true`, an evaluation case labelled `prompt_injection`): shown as data, like a quotation.
+   * Text a classifier's record reports on (a moderation result's `input` beside
+   * `"is_injection": true`, an evaluation case labelled `prompt_injection`; verdict.ts): shown as
+   * data, like a quotation.
    */
   readonly reported?: boolean;
 }

@@ -1,6 +1,6 @@
 /**
  * Records a classifier keeps of an attack: a moderation result, a guardrail log line, an
- * evaluation case (`{"input": "Ignore all previous...", "flagged": true}`). The text such a record
+ * evaluation case (`{"input": "Ignore all previous...", "is_injection": true}`). The text such a record
  * reports on is shown as data, not said to the reader: the response layer marks it in JSON bodies
  * (inspect/body-fragments.ts), the engine in JSON lines inside any text (engine.ts). Pure.
  */
