@@ -63,10 +63,10 @@ const CONTENT_TYPE: Record<string, RegExp> = {
   html: /^text\/html/,
   json: /^application\/([\w.+-]+\+)?json/,
   markdown: /^text\/(markdown|plain)/,
-  text: /^(text\/|application\/x-ndjson)/,
+  text: /^(text\/|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|jsonlines))/,
   email: /^message\/rfc822$/,
   sse: /^text\/event-stream/,
-  xml: /^application\/([\w.+-]+\+)?xml/,
+  xml: /^(application\/([\w.+-]+\+)?xml|image\/svg\+xml)/,
 };
 
 for (const [name, samples] of corpora) {
@@ -268,6 +268,8 @@ describe("injection corpus: the sets stand apart", () => {
   test("no dev6 instruction or benign text is also in any other set", () => apart("dev6", ["dev", "dev2", "dev3", "dev4", "dev5", "holdout", "holdout2"]));
 
   test("no holdout3 instruction or benign text is also in any other set", () => apart("holdout3", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2"]));
+
+  test("no holdout4 instruction or benign text is also in any other set", () => apart("holdout4", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3"]));
 });
 
 describe("injection corpus: determinism", () => {
