@@ -45,10 +45,12 @@ export async function build(opts: { outfile?: string; auditOff?: boolean } = {})
   const rules = [...new Bun.Glob("rules/**/*.yaml").scanSync(".")].sort();
   // So do the automata compiling them builds (src/scan/automata-store.ts): made here, once.
   const automata = await prebuildAutomata();
+  // And the word model trained on the injection corpus (scripts/words-model.ts).
+  const words = await wordModelAsset();
 
   const result = await Bun.build({
     // Worker threads are entry points of their own (src/audit/worker-url.ts finds them).
-    entrypoints: ["src/main.ts", "src/audit/recorder-worker.ts", "src/audit/receipt-worker.ts", ...rules, automata],
+    entrypoints: ["src/main.ts", "src/audit/recorder-worker.ts", "src/audit/receipt-worker.ts", ...rules, automata, words],
     loader: { ".yaml": "file", ".wasm": "file", ".bin": "file" },
     plugins: [embedRe2Wasm, watPlugin],
     naming: { asset: "[dir]/[name].[ext]" },
@@ -72,6 +74,14 @@ export async function build(opts: { outfile?: string; auditOff?: boolean } = {})
     throw new Error(`bun build failed for ${outfile}`);
   }
   console.log(`built ${outfile} ${pkg.version} (${commit}${dirty}), ${rules.length} rule files embedded`);
+}
+
+/** The built-in word model (trained, or found in the cache) as dist/prebuilt/words.bin. */
+async function wordModelAsset(): Promise<string> {
+  const { wordModelFile } = await import("./scripts/words-model.ts");
+  const file = "dist/prebuilt/words.bin";
+  await Bun.write(file, (await wordModelFile()).bytes);
+  return file;
 }
 
 /**

@@ -20,6 +20,7 @@ import { compileInjectionPack } from "../scan/injection/pack.ts";
 import { compileArgRules, type ArgRules } from "../scan/arg-rules.ts";
 import { secretFileModeProblem } from "../core/secret-file.ts";
 import { registerAutomata } from "../scan/automata-store.ts";
+import { builtinWordModel, registerWordModel, wordModelFromBytes } from "../scan/injection/words.ts";
 
 export const DEFAULT_CONFIG_TEXT: string = defaultText as string;
 
@@ -108,9 +109,15 @@ let builtinArgs: Promise<ArgRules> | null = null;
 
 let prebuilt: Promise<void> | null = null;
 
-/** Registers the automata build.ts prebuilt and dist/sluice embeds (none when run from source). */
+/**
+ * Registers the automata build.ts prebuilt and the word model it trained, which dist/sluice
+ * embeds (from source, scripts/preload.ts registers the model and there are no automata).
+ */
 function prebuiltAutomata(): Promise<void> {
   prebuilt ??= (async () => {
+    const model = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.endsWith("words.bin"));
+    // Part of the detection, not a cache: a binary whose model cannot be read does not start.
+    if (model !== undefined) registerWordModel(wordModelFromBytes(new Uint8Array(await model.arrayBuffer())));
     const file = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.endsWith("automata.bin"));
     if (file === undefined) return;
     try {
@@ -146,7 +153,7 @@ export function builtinArgRules(): Promise<ArgRules> {
 
 /** The embedded prompt-injection rule pack (rules/injection), compiled once per process. */
 export function builtinInjectionRules(): Promise<CompiledRules> {
-  builtinInjection ??= ruleFiles("rules/injection/").then((files) => compileInjectionPack(files));
+  builtinInjection ??= ruleFiles("rules/injection/").then((files) => ({ ...compileInjectionPack(files), words: builtinWordModel() }));
   return builtinInjection;
 }
 

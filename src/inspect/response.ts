@@ -8,6 +8,7 @@ import type { Finding } from "../core/types.ts";
 import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
 import { safeLocation } from "../scan/dlp.ts";
 import { htmlSegments, type Carrier } from "../scan/injection/html.ts";
+import { WORD_RULE } from "../scan/injection/words.ts";
 import { mergeSpans, partitionPoint } from "../scan/spans.ts";
 import { jsonTextFragments, mediaType, ndjsonTextFragments, type BodyFragments } from "./body-fragments.ts";
 
@@ -346,6 +347,9 @@ function strip(text: string, result: InjectionResult): string | { why: string } 
   let tags = false;
   for (const f of result.findings) {
     if (f.range !== undefined) ranges.push(f.range);
+    // The word model's window is no span to cut: it only added to what the rules found, and
+    // the stripped body is judged again.
+    else if (f.rule === WORD_RULE.id) continue;
     else if (f.reading === "unicode-tags") tags = true;
     else if (f.literal !== null && text.includes(f.literal)) literals.add(f.literal);
     else return { why: `${f.rule} was seen only after ${f.reading === "decoded" ? `decoding (${(f.via ?? []).join(", ")})` : f.reading}, so it cannot be cut out of the body as written` };

@@ -15,6 +15,7 @@ import type { Carrier } from "./html.ts";
 import type { DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
+import { strongestWindow, WORD_RULE, type WordModel, type WordWindow } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
@@ -316,6 +317,13 @@ function isProse(text: string, [start, end]: readonly [number, number]): boolean
   return false;
 }
 
+/** The word model reads this many characters on each side of a finding (about two windows of words). */
+const WORD_REACH = 200;
+/** Findings the word model reads around, at most (the first found). */
+const MAX_ANCHORS = 32;
+/** What the word model reads: the text in NFKC, lower case (words.ts). */
+const WORDS_READING: Reading = { name: "nfkc", text: "" };
+
 /** Findings listed per response; the score counts every rule whatever this cap. */
 const MAX_FINDINGS = 64;
 
@@ -340,7 +348,7 @@ export interface InjectionOptions {
    * writing about attacks; `relayCues`, where "tell the user" and its kind end; `vocabulary`,
    * the words a leetspeak word may read as.
    */
-  readonly rules: CompiledRules & { discussionCues?(text: string): DiscussionCue[]; relayCues?(text: string): number[]; readonly vocabulary?: ReadonlySet<string> };
+  readonly rules: CompiledRules & { discussionCues?(text: string): DiscussionCue[]; relayCues?(text: string): number[]; readonly vocabulary?: ReadonlySet<string>; readonly words?: WordModel | null };
   /** Default 50. */
   readonly threshold?: number;
   /** Rule ids (the carrier rules included) that add nothing. */
@@ -356,9 +364,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
 
   return {
     threshold,
-    ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id)],
+    ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id), ...(options.rules.words ? [WORD_RULE.id] : [])],
     scan(segments: readonly SegmentIn[], tally: ScoreTally = { counted: new Map(), score: 0 }): InjectionResult {
       const findings: InjectionFinding[] = [];
+      const words = options.rules.words && !options.disabled?.has(WORD_RULE.id) ? options.rules.words : null;
+      // Where the rules found an order (not one discounted as discussed, quoted or reported).
+      const anchors: { text: string; start: number; end: number; segment: SegmentIn }[] = [];
       // Each rule (or group) counts once, at the highest weight it was found with.
       const counted = tally.counted;
       const count = (rule: string, weight: number) => {
@@ -522,6 +533,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
             if (!options.disabled?.has(f.rule)) count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
+            // What the word model may read: the text around a finding given as an order.
+            if (words && !halved && weight > 0 && anchors.length < MAX_ANCHORS) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
             const match = reading.text.slice(f.start, f.end);
             const carrier =
               !SHOWN.has(segment.carrier)
@@ -588,6 +601,22 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         if (SHOWN.has(segment.carrier) || segment.text.trim().length === 0) continue;
         const text = clean(segment.text);
         scanUnit(text, [segment], () => 0, () => [0, text.length], false);
+      }
+      // The learned word model (words.ts), only where its weight decides (the rules found
+      // something, not enough) and only around what they found: the model's strongest window
+      // there must reach its probability. Read anywhere, a long text's thousands of windows
+      // would hold one that reads like an order by chance.
+      if (words && tally.score < threshold && tally.score + WORD_RULE.weight >= threshold && !counted.has(WORD_RULE.id)) {
+        let best: { window: WordWindow; segment: SegmentIn } | null = null;
+        for (const a of anchors) {
+          const window = strongestWindow(words, a.text.slice(Math.max(0, a.start - WORD_REACH), Math.min(a.text.length, a.end + WORD_REACH)));
+          if (window !== null && (best === null || window.probability > best.window.probability)) best = { window, segment: a.segment };
+        }
+        if (best !== null && best.window.probability >= WORD_RULE.probability) {
+          count(WORD_RULE.id, WORD_RULE.weight);
+          const { normal, start, end } = best.window;
+          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, WORD_RULE.weight, best.segment, WORDS_READING, normal.slice(start, end), null));
+        }
       }
       return { score: tally.score, findings };
     },

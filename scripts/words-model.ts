@@ -1,0 +1,86 @@
+/**
+ * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
+ * tuning sets: dev .. dev6 and the two older holdouts (holdout, holdout2), whose figures had been
+ * looked at too often to stay honest measures. holdout3 and holdout4 are never trained on: they
+ * are what the model is measured by. Positives are the attack instructions as written (before any
+ * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
+ * whole documents).
+ *
+ * Training is deterministic and takes seconds; the result is kept in node_modules/.cache/sluice/
+ * under a SHA-256 of everything it is made from (the corpus directory and this trainer's code),
+ * so a source checkout trains once. build.ts embeds it in dist/sluice; scripts/preload.ts
+ * registers it for everything run from source, so both judge alike.
+ *
+ *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
+ */
+import { createHash } from "node:crypto";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, type WordModel } from "../src/scan/injection/words.ts";
+
+const ROOT = join(import.meta.dir, "..");
+const CORPUS = join(ROOT, "test/corpus/injection");
+/** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
+export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2"] as const;
+const UNSEEN = ["holdout3", "holdout4"];
+const SEED = 5;
+
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...filesUnder(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+/** A digest of everything the model is made from. */
+function sourceDigest(): string {
+  const h = createHash("sha256");
+  const unseen = UNSEEN.map((set) => join(CORPUS, "data", set) + "/");
+  const corpus = filesUnder(CORPUS).filter((path) => !unseen.some((dir) => path.startsWith(dir)));
+  for (const path of [...corpus, join(ROOT, "src/scan/injection/words.ts"), import.meta.path]) {
+    h.update(path.slice(ROOT.length)).update("\u0000").update(readFileSync(path)).update("\u0000");
+  }
+  return h.digest("hex");
+}
+
+/** The training examples: every training set's instructions and benign bodies. */
+export async function trainingExamples(): Promise<WordExample[]> {
+  const { injectionCorpus } = await import("../test/corpus/injection/corpus.ts");
+  const examples: WordExample[] = [];
+  const instructions = new Set<string>();
+  for (const set of TRAINING_SETS) {
+    for (const s of await injectionCorpus(SEED, { set })) {
+      if (s.label === "benign") examples.push({ text: s.body, attack: false });
+      else if (s.instruction !== undefined && !instructions.has(s.instruction)) {
+        instructions.add(s.instruction);
+        examples.push({ text: s.instruction, attack: true });
+      }
+    }
+  }
+  return examples;
+}
+
+/** The model's bytes: from the cache when it is current, else trained now (and cached). */
+export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array; trained: boolean }> {
+  const dir = join(ROOT, "node_modules/.cache/sluice");
+  const path = join(dir, `words-${sourceDigest().slice(0, 32)}.bin`);
+  const cached = Bun.file(path);
+  if (await cached.exists()) return { path, bytes: new Uint8Array(await cached.arrayBuffer()), trained: false };
+  const bytes = wordModelBytes(trainWordModel(await trainingExamples()));
+  mkdirSync(dir, { recursive: true });
+  await Bun.write(path, bytes);
+  return { path, bytes, trained: true };
+}
+
+export async function loadWordModel(): Promise<WordModel> {
+  return wordModelFromBytes((await wordModelFile()).bytes);
+}
+
+if (import.meta.main) {
+  const t0 = performance.now();
+  const { path, trained } = await wordModelFile();
+  console.log(`${trained ? "trained" : "found"} ${path} in ${(performance.now() - t0).toFixed(0)} ms`);
+}
