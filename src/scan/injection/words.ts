@@ -84,8 +84,8 @@ function wordsOf(normal: string): { words: string[]; at: number[] } {
 
 export const normalise = (text: string): string => (text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text).normalize("NFKC").toLowerCase();
 
-function fnv(s: string): number {
-  let h = 0x811c9dc5;
+/** FNV-1a over `s`, on from state `h` (32 bits, unmasked). */
+function fnv(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i);
     h = Math.imul(h, 16777619);
@@ -93,14 +93,42 @@ function fnv(s: string): number {
   return h >>> 0;
 }
 
+/**
+ * The feature of each word (`word[i]`) and of each word with the next (`pair[i]`, the hash of
+ * "a b", computed on from the first word's hash without building the string).
+ */
+function hashesOf(words: readonly string[]): { word: Uint32Array; pair: Uint32Array } {
+  const word = new Uint32Array(words.length);
+  const pair = new Uint32Array(words.length);
+  for (let i = 0; i < words.length; i++) {
+    const h = fnv(words[i]!);
+    word[i] = h & MASK;
+    if (i + 1 < words.length) pair[i] = fnv(words[i + 1]!, fnv(" ", h)) & MASK;
+  }
+  return { word, pair };
+}
+
+/**
+ * The features of words [from, to) into `out`, each once, in order of first occurrence (each
+ * word, then its pair with the next inside the window); returns how many.
+ */
+function windowFeatures(h: { word: Uint32Array; pair: Uint32Array }, from: number, to: number, out: Uint32Array): number {
+  let n = 0;
+  const add = (f: number) => {
+    for (let k = 0; k < n; k++) if (out[k] === f) return;
+    out[n++] = f;
+  };
+  for (let i = from; i < to; i++) {
+    add(h.word[i]!);
+    if (i + 1 < to) add(h.pair[i]!);
+  }
+  return n;
+}
+
 /** The hashed features of words [from, to): each word and each pair of neighbours, once. */
 function features(words: readonly string[], from: number, to: number): Uint32Array {
-  const f = new Set<number>();
-  for (let i = from; i < to; i++) {
-    f.add(fnv(words[i]!) & MASK);
-    if (i + 1 < to) f.add(fnv(`${words[i]!} ${words[i + 1]!}`) & MASK);
-  }
-  return Uint32Array.from(f);
+  const out = new Uint32Array(2 * (to - from));
+  return out.slice(0, windowFeatures(hashesOf(words.slice(from, to)), 0, to - from, out));
 }
 
 /** The hashed features of all of `text` read as one window (tests build models from them). */
@@ -122,19 +150,18 @@ function windows(n: number, stride = STRIDE): [number, number][] {
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-function dot(model: WordModel, f: Uint32Array): number {
-  let z = model.bias;
-  for (const i of f) z += model.weights[i]!;
-  return z;
-}
-
 /** The window of `text` the model finds most like an attack, or null for a text without words. */
 export function strongestWindow(model: WordModel, text: string): WordWindow | null {
   const normal = normalise(text);
   const { words, at } = wordsOf(normal);
+  const hashes = hashesOf(words);
+  const scratch = new Uint32Array(2 * WINDOW);
   let best: WordWindow | null = null;
   for (const [from, to] of windows(words.length, READ_STRIDE)) {
-    const p = sigmoid(dot(model, features(words, from, to)));
+    const n = windowFeatures(hashes, from, to, scratch);
+    let z = model.bias;
+    for (let k = 0; k < n; k++) z += model.weights[scratch[k]!]!;
+    const p = sigmoid(z);
     if (best === null || p > best.probability) best = { probability: p, normal, start: at[2 * from]!, end: at[2 * to - 1]! };
   }
   return best;
