@@ -604,18 +604,21 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       }
       // The learned word model (words.ts), only where its weight decides (the rules found
       // something, not enough) and only around what they found: the model's strongest window
-      // there must reach its probability. Read anywhere, a long text's thousands of windows
-      // would hold one that reads like an order by chance.
+      // there must reach a tier's probability, and that tier's weight the threshold (a tier that
+      // would not is not counted: the model only ever tips a verdict). Read anywhere, a long
+      // text's thousands of windows would hold one that reads like an order by chance.
       if (words && tally.score < threshold && tally.score + WORD_RULE.weight >= threshold && !counted.has(WORD_RULE.id)) {
         let best: { window: WordWindow; segment: SegmentIn } | null = null;
         for (const a of anchors) {
           const window = strongestWindow(words, a.text.slice(Math.max(0, a.start - WORD_REACH), Math.min(a.text.length, a.end + WORD_REACH)));
           if (window !== null && (best === null || window.probability > best.window.probability)) best = { window, segment: a.segment };
         }
-        if (best !== null && best.window.probability >= WORD_RULE.probability) {
-          count(WORD_RULE.id, WORD_RULE.weight);
+        const p = best?.window.probability ?? 0;
+        const tier = WORD_RULE.tiers.find((t) => p >= t.probability);
+        if (best !== null && tier !== undefined && tally.score + tier.weight >= threshold) {
+          count(WORD_RULE.id, tier.weight);
           const { normal, start, end } = best.window;
-          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, WORD_RULE.weight, best.segment, WORDS_READING, normal.slice(start, end), null));
+          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, normal.slice(start, end), null));
         }
       }
       return { score: tally.score, findings };

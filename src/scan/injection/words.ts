@@ -6,9 +6,9 @@
  * the lexicons names, in every language the corpus has.
  *
  * The engine uses it as one more piece of evidence, never alone: when a response's rules and
- * cues have scored something short of the threshold, the window of its text the model finds
- * most like an attack adds WORD_RULE's weight if its probability reaches WORD_RULE.probability.
- * Text with no other finding is never read by it (and costs nothing).
+ * cues have scored something short of the threshold, the window around their findings the model
+ * finds most like an attack adds the weight of the first of WORD_RULE's tiers its probability
+ * reaches. Text with no other finding is never read by it (and costs nothing).
  *
  * Tokens: NFKC, lower case; runs of letters, marks, digits and apostrophes are words (cut at
  * MAX_WORD), runs of path and template punctuation (`~/.`, `<|`, `{{`) are words of their own,
@@ -27,8 +27,19 @@ const MAX_WORD = 24;
 /** The longest text read (characters from its start): a window's words are local, a megabyte of them no more telling. */
 const MAX_TEXT = 256 * 1024;
 
-/** The engine's rule for the model: its weight, and the probability a window must reach. */
-export const WORD_RULE = { id: "inj.learned-words", weight: 20, probability: 0.995 } as const;
+/**
+ * The engine's rule for the model: what it adds when a window reaches a probability, the surest
+ * tier first (a window the model is all but certain of beside one weak finding blocks; a likely
+ * one needs the rules to have found more). `weight` is the most it adds.
+ */
+export const WORD_RULE = {
+  id: "inj.learned-words",
+  weight: 40,
+  tiers: [
+    { probability: 0.999, weight: 40 },
+    { probability: 0.995, weight: 20 },
+  ],
+} as const;
 
 export interface WordModel {
   readonly weights: Float32Array;
