@@ -6,9 +6,10 @@
  */
 import { describe, expect, test } from "bun:test";
 import { loadRuleFiles } from "../../../src/config/rule-files.ts";
-import { inspectResponse } from "../../../src/inspect/response.ts";
+import { inspectResponse, responseKind } from "../../../src/inspect/response.ts";
 import { createInjectionEngine, type SegmentIn } from "../../../src/scan/injection/engine.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
+import { injectionCorpus } from "../../corpus/injection/corpus.ts";
 import { builtinWordModel, strongestWindow, textFeatures, trainWordModel, WINDOW, WORD_RULE, wordModelBytes, wordModelFromBytes, type WordModel } from "../../../src/scan/injection/words.ts";
 
 const EXAMPLES = [
@@ -146,6 +147,22 @@ describe("the engine's use of the model", () => {
     expect(v.verdict).toBe("strip");
     expect(v.body).not.toContain("marker");
     expect(v.body).toContain("keep this");
+  });
+
+  test("the model only ever adds: over the dev corpus no response scores less with it than without", async () => {
+    const pack = compileInjectionPack(await loadRuleFiles("rules/injection/"));
+    const plain = createInjectionEngine({ rules: pack });
+    const learned = createInjectionEngine({ rules: { ...pack, words: builtinWordModel() } });
+    let tipped = 0;
+    for (const s of (await injectionCorpus(5, { set: "dev2" })).slice(0, 600)) {
+      const kind = responseKind(s.contentType) ?? "text";
+      const a = inspectResponse(kind, s.body, plain, "block").score;
+      const b = inspectResponse(kind, s.body, learned, "block").score;
+      expect({ id: s.id, lower: b < a }).toEqual({ id: s.id, lower: false });
+      if (b > a) tipped++;
+    }
+    // And it does tip some: a model that never fires would pass the check above.
+    expect(tipped).toBeGreaterThan(0);
   });
 
   test("with the built-in pack: an order to booking agents the rules alone score short of the threshold is blocked", async () => {
