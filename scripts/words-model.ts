@@ -14,7 +14,7 @@
  *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, type WordModel } from "../src/scan/injection/words.ts";
 
@@ -71,7 +71,11 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
   if (await cached.exists()) return { path, bytes: new Uint8Array(await cached.arrayBuffer()), trained: false };
   const bytes = wordModelBytes(trainWordModel(await trainingExamples()));
   mkdirSync(dir, { recursive: true });
-  await Bun.write(path, bytes);
+  // Written aside and renamed into place: processes started together (a test run's) each train
+  // and write, and none may read another's half-written file.
+  const tmp = `${path}.${process.pid}.tmp`;
+  await Bun.write(tmp, bytes);
+  renameSync(tmp, path);
   return { path, bytes, trained: true };
 }
 
