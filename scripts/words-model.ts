@@ -14,7 +14,7 @@
  *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, type WordModel } from "../src/scan/injection/words.ts";
 
@@ -35,9 +35,9 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-/** A digest of everything the model is made from. */
+/** A digest of everything the model is made from (Bun's version too: its Unicode tables and YAML parser). */
 function sourceDigest(): string {
-  const h = createHash("sha256");
+  const h = createHash("sha256").update(`bun ${Bun.version}\u0000`);
   const unseen = UNSEEN.map((set) => join(CORPUS, "data", set) + "/");
   const corpus = filesUnder(CORPUS).filter((path) => !unseen.some((dir) => path.startsWith(dir)));
   for (const path of [...corpus, join(ROOT, "src/scan/injection/words.ts"), import.meta.path]) {
@@ -68,7 +68,18 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
   const dir = join(ROOT, "node_modules/.cache/sluice");
   const path = join(dir, `words-${sourceDigest().slice(0, 32)}.bin`);
   const cached = Bun.file(path);
-  if (await cached.exists()) return { path, bytes: new Uint8Array(await cached.arrayBuffer()), trained: false };
+  if (await cached.exists()) {
+    const bytes = new Uint8Array(await cached.arrayBuffer());
+    try {
+      wordModelFromBytes(bytes);
+      return { path, bytes, trained: false };
+    } catch (err) {
+      // A damaged cache is trained again, not a dead end.
+      console.error(`sluice: the cached word model ${path} is unreadable (${err instanceof Error ? err.message : String(err)}); training it again`);
+      rmSync(path, { force: true });
+    }
+  }
+  console.error("sluice: training the word model on the injection corpus (once per change of corpus or trainer, about 15 s)");
   const bytes = wordModelBytes(trainWordModel(await trainingExamples()));
   mkdirSync(dir, { recursive: true });
   // Written aside and renamed into place: processes started together (a test run's) each train

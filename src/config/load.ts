@@ -116,8 +116,10 @@ let prebuilt: Promise<void> | null = null;
 function prebuiltAutomata(): Promise<void> {
   prebuilt ??= (async () => {
     const model = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.endsWith("words.bin"));
-    // Part of the detection, not a cache: a binary whose model cannot be read does not start.
+    // Part of the detection, not a cache: a binary (it embeds files) without its model, or whose
+    // model cannot be read, does not start.
     if (model !== undefined) registerWordModel(wordModelFromBytes(new Uint8Array(await model.arrayBuffer())));
+    else if (Bun.embeddedFiles.length > 0) throw new Error("this binary embeds no word model (dist/prebuilt/words.bin); rebuild it with `bun run build`");
     const file = Bun.embeddedFiles.find((f) => (f as Blob & { name?: string }).name?.endsWith("automata.bin"));
     if (file === undefined) return;
     try {

@@ -167,6 +167,11 @@ export interface CueRules extends CompiledRules {
   readonly vocabulary: ReadonlySet<string>;
   /** Every cue in `text` with its classes, for diagnostics and tests. */
   cuesOf(text: string): { start: number; end: number; classes: string[] }[];
+  /**
+   * Where every intent completes in `text` ([start, end) pairs, flat, in order of end): each
+   * place, where scan() reports each intent once. What the word model reads around (engine.ts).
+   */
+  completionsOf(text: string): Int32Array;
 }
 
 /** The classes whose cues mark writing about attacks (CueRules.discussionCues): strong, and framing. */
@@ -767,9 +772,18 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   };
 
   const classCounts = new Int32Array(MAX_CLASSES);
+  // Every completion of the last text scan() read (completionsOf).
+  let completionsText: string | null = null;
+  let completions = new Int32Array(64);
+  let completionCount = 0;
+
   return {
     rules: intents.map((i) => i.rule),
     vocabulary,
+    completionsOf(text: string): Int32Array {
+      if (text !== completionsText) scan(text);
+      return completions.slice(0, completionCount * 2);
+    },
     cuesOf(text: string) {
       const count = findCues(text);
       const out: { start: number; end: number; classes: string[] }[] = [];
@@ -805,6 +819,8 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
 
   function scan(text: string): Finding[] {
     const count = findCues(text);
+    completionsText = text;
+    completionCount = 0;
     if (count === 0) return [];
     const best = new Map<string, Finding & { weight: number }>();
     classCounts.fill(0);
@@ -831,6 +847,10 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
         const span = intentSpan(it, r, left, count);
         if (span === null) continue;
         const weight = span.damped ? Math.ceil(it.rule.weight! / 2) : it.rule.weight!;
+        if (completionCount * 2 + 2 > completions.length) completions = grow(completions);
+        completions[completionCount * 2] = span.start;
+        completions[completionCount * 2 + 1] = ends[r]!;
+        completionCount++;
         const prior = best.get(it.rule.id);
         if (prior !== undefined && prior.weight >= weight) continue;
         best.set(it.rule.id, { rule: it.rule.id, start: span.start, end: ends[r]!, preview: previewOf(text.slice(span.start, ends[r]!)), weight });

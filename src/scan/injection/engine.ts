@@ -15,7 +15,7 @@ import type { Carrier } from "./html.ts";
 import type { DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
-import { strongestWindow, WORD_RULE, type WordModel, type WordWindow } from "./words.ts";
+import { strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
@@ -63,6 +63,12 @@ export interface InjectionResult {
 export interface ScoreTally {
   readonly counted: Map<string, number>;
   score: number;
+  /**
+   * The word model's strongest window so far (a stream's earlier pieces count, as in the whole
+   * body), and what it found around each text it read (a stream reads the same text again).
+   */
+  words?: { probability: number; segment: SegmentIn; preview: string };
+  wordsRead?: Map<string, { probability: number; preview: string } | null>;
 }
 
 export interface InjectionEngine {
@@ -319,8 +325,66 @@ function isProse(text: string, [start, end]: readonly [number, number]): boolean
 
 /** The word model reads this many characters on each side of a finding (about two windows of words). */
 const WORD_REACH = 200;
-/** Findings the word model reads around, at most (the first found). */
-const MAX_ANCHORS = 32;
+/** The most the word model reads of a text at once (longer stretches are read in parts that overlap by WORD_REACH). */
+const WORD_PART = 64 * 1024;
+/** Texts the word model's results are kept for, per response (a stream reads the same windows again). */
+const WORDS_READ_MAX = 4096;
+
+/** Where a finding or an intent's completion lies, in the text it was found in. */
+interface Anchor {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+  readonly segment: SegmentIn;
+}
+
+/**
+ * Reads the text around `anchors` with the word model, each character once: the WORD_REACH
+ * around each anchor, overlapping stretches of one text merged, long ones in parts. Keeps the
+ * strongest window in `tally.words`.
+ */
+function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTally): void {
+  const read = (tally.wordsRead ??= new Map());
+  const take = (text: string, from: number, to: number, segment: SegmentIn) => {
+    for (let at = from; ; at += WORD_PART - WORD_REACH) {
+      const part = text.slice(at, Math.min(to, at + WORD_PART));
+      let found = read.get(part);
+      if (found === undefined) {
+        const window = strongestWindow(words, part);
+        found = window === null ? null : { probability: window.probability, preview: window.normal.slice(window.start, window.end) };
+        if (read.size < WORDS_READ_MAX) read.set(part, found);
+      }
+      if (found !== null && found.probability > (tally.words?.probability ?? -1)) tally.words = { ...found, segment };
+      if (at + WORD_PART >= to) break;
+    }
+  };
+  // By text (a reading's text is one string for all its anchors), then by place.
+  const byText = new Map<string, Anchor[]>();
+  for (const a of anchors) {
+    const list = byText.get(a.text);
+    if (list === undefined) byText.set(a.text, [a]);
+    else list.push(a);
+  }
+  for (const [text, list] of byText) {
+    list.sort((a, b) => a.start - b.start);
+    let from = -1;
+    let to = -1;
+    let segment = list[0]!.segment;
+    for (const a of list) {
+      const start = Math.max(0, a.start - WORD_REACH);
+      const end = Math.min(text.length, a.end + WORD_REACH);
+      if (start <= to) {
+        to = Math.max(to, end);
+        continue;
+      }
+      if (to > from) take(text, from, to, segment);
+      from = start;
+      to = end;
+      segment = a.segment;
+    }
+    if (to > from) take(text, from, to, segment);
+  }
+}
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
 
@@ -348,7 +412,13 @@ export interface InjectionOptions {
    * writing about attacks; `relayCues`, where "tell the user" and its kind end; `vocabulary`,
    * the words a leetspeak word may read as.
    */
-  readonly rules: CompiledRules & { discussionCues?(text: string): DiscussionCue[]; relayCues?(text: string): number[]; readonly vocabulary?: ReadonlySet<string>; readonly words?: WordModel | null };
+  readonly rules: CompiledRules & {
+    discussionCues?(text: string): DiscussionCue[];
+    relayCues?(text: string): number[];
+    completionsOf?(text: string): Int32Array;
+    readonly vocabulary?: ReadonlySet<string>;
+    readonly words?: WordModel | null;
+  };
   /** Default 50. */
   readonly threshold?: number;
   /** Rule ids (the carrier rules included) that add nothing. */
@@ -369,7 +439,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const findings: InjectionFinding[] = [];
       const words = options.rules.words && !options.disabled?.has(WORD_RULE.id) ? options.rules.words : null;
       // Where the rules found an order (not one discounted as discussed, quoted or reported).
-      const anchors: { text: string; start: number; end: number; segment: SegmentIn }[] = [];
+      const anchors: Anchor[] = [];
       // Each rule (or group) counts once, at the highest weight it was found with.
       const counted = tally.counted;
       const count = (rule: string, weight: number) => {
@@ -400,8 +470,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const distinct = new Set<number>();
           let strong = false;
           let last = -1;
-          for (const d of discussion) {
-            if (d.start < lo || d.end > hi || d.start < last) continue;
+          // The phrases are in order of end: from the first that ends at lo or later, up to hi
+          // (a finding is asked about once, an intent's completion maybe thousands of times).
+          for (let k = partitionPoint(discussion.length, (j) => discussion[j]!.end < lo); k < discussion.length; k++) {
+            const d = discussion[k]!;
+            if (d.end > hi) break;
+            if (d.start < lo || d.start < last) continue;
             distinct.add(d.phrase);
             strong ||= d.strong;
             last = d.end;
@@ -534,7 +608,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
             if (!options.disabled?.has(f.rule)) count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
             // What the word model may read: the text around a finding given as an order.
-            if (words && !halved && weight > 0 && anchors.length < MAX_ANCHORS) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
+            if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
             const match = reading.text.slice(f.start, f.end);
             const carrier =
               !SHOWN.has(segment.carrier)
@@ -559,6 +633,28 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             findings.push(findingOf(f.rule, weight, segment, reading, match, reading.name === "raw" ? match : null));
           }
           for (const r of here) found.add(r);
+          // Every place an intent completes, not only the one each reports: a harmless sentence
+          // before the payload that makes the same weak moves must not keep the model from it.
+          if (words && reading.name === "raw" && options.rules.completionsOf) {
+            const spans = options.rules.completionsOf(reading.text);
+            // One that lies inside the stretch the last anchor has the model read needs no test
+            // of its own (a megabyte of completions is tested a few thousand times, not a million).
+            let coveredFrom = 0;
+            let coveredTo = -1;
+            for (let k = 0; k < spans.length; k += 2) {
+              const start = spans[k]!;
+              const end = spans[k + 1]!;
+              if (start >= coveredFrom && end <= coveredTo) continue;
+              let index = at(start);
+              if (index + 1 < units.length && start >= bounds(index)[1]) index++;
+              const segment = units[index]!;
+              const data = segment.carrier === "code" || segment.reported === true || inCode(index, start, end) || (shown && (discussed(index, start, end) || quoted(start, end) || inRecord(start, end)));
+              if (data) continue;
+              anchors.push({ text: reading.text, start, end, segment });
+              coveredFrom = start - WORD_REACH;
+              coveredTo = end + WORD_REACH;
+            }
+          }
         }
       };
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
@@ -602,23 +698,18 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         const text = clean(segment.text);
         scanUnit(text, [segment], () => 0, () => [0, text.length], false);
       }
-      // The learned word model (words.ts), only where its weight decides (the rules found
-      // something, not enough) and only around what they found: the model's strongest window
-      // there must reach a tier's probability, and that tier's weight the threshold (a tier that
-      // would not is not counted: the model only ever tips a verdict). Read anywhere, a long
-      // text's thousands of windows would hold one that reads like an order by chance.
-      if (words && tally.score < threshold && tally.score + WORD_RULE.weight >= threshold && !counted.has(WORD_RULE.id)) {
-        let best: { window: WordWindow; segment: SegmentIn } | null = null;
-        for (const a of anchors) {
-          const window = strongestWindow(words, a.text.slice(Math.max(0, a.start - WORD_REACH), Math.min(a.text.length, a.end + WORD_REACH)));
-          if (window !== null && (best === null || window.probability > best.window.probability)) best = { window, segment: a.segment };
-        }
-        const p = best?.window.probability ?? 0;
-        const tier = WORD_RULE.tiers.find((t) => p >= t.probability);
-        if (best !== null && tier !== undefined && tally.score + tier.weight >= threshold) {
+      // The learned word model (words.ts), only around what the rules found as orders: the
+      // model's strongest window there, so far (a stream's earlier pieces included), must reach
+      // a tier's probability, and that tier's weight the threshold (a tier that would not is not
+      // counted: the model only ever tips a verdict). Read anywhere, a long text's thousands of
+      // windows would hold one that reads like an order by chance.
+      if (words && tally.score < threshold && !counted.has(WORD_RULE.id)) {
+        if (anchors.length > 0) readAround(words, anchors, tally);
+        const best = tally.words;
+        const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);
+        if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
           count(WORD_RULE.id, tier.weight);
-          const { normal, start, end } = best.window;
-          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, normal.slice(start, end), null));
+          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
         }
       }
       return { score: tally.score, findings };

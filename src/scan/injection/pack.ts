@@ -69,6 +69,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
     discussionCues: (text) => cues.discussionCues(text),
     relayCues: (text) => cues.relayCues(text),
     cuesOf: (text) => cues.cuesOf(text),
+    completionsOf: (text) => cues.completionsOf(text),
     vocabulary,
     scan: (text) => {
       const a = patterns.scan(text);

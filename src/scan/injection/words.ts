@@ -37,7 +37,7 @@ export const WORD_RULE = {
   weight: 40,
   tiers: [
     { probability: 0.999, weight: 40 },
-    { probability: 0.995, weight: 20 },
+    { probability: 0.998, weight: 20 },
   ],
 } as const;
 
@@ -124,17 +124,30 @@ function hashesOf(words: readonly string[]): { word: Uint32Array; pair: Uint32Ar
  * word, then its pair with the next inside the window); returns how many.
  */
 function windowFeatures(h: { word: Uint32Array; pair: Uint32Array }, from: number, to: number, out: Uint32Array): number {
+  // A feature is in the window already when its stamp is this window's.
+  if (++generation === 0x7fffffff) {
+    stamps.fill(0);
+    generation = 1;
+  }
   let n = 0;
-  const add = (f: number) => {
-    for (let k = 0; k < n; k++) if (out[k] === f) return;
-    out[n++] = f;
-  };
   for (let i = from; i < to; i++) {
-    add(h.word[i]!);
-    if (i + 1 < to) add(h.pair[i]!);
+    const w = h.word[i]!;
+    if (stamps[w] !== generation) {
+      stamps[w] = generation;
+      out[n++] = w;
+    }
+    if (i + 1 < to) {
+      const p = h.pair[i]!;
+      if (stamps[p] !== generation) {
+        stamps[p] = generation;
+        out[n++] = p;
+      }
+    }
   }
   return n;
 }
+const stamps = new Int32Array(SIZE);
+let generation = 0;
 
 /** The hashed features of words [from, to): each word and each pair of neighbours, once. */
 function features(words: readonly string[], from: number, to: number): Uint32Array {
@@ -258,7 +271,10 @@ export function wordModelFromBytes(bytes: Uint8Array): WordModel {
   }
   const weights = new Float32Array(SIZE);
   new Uint8Array(weights.buffer).set(bytes.subarray(head.length + 8));
-  return { weights, bias: view.getFloat32(head.length + 4, true) };
+  const bias = view.getFloat32(head.length + 4, true);
+  // A weight that is not a number would make every probability one (NaN reaches no tier): refused.
+  if (!Number.isFinite(bias) || !weights.every(Number.isFinite)) throw new Error("not a word model: a weight is not a finite number");
+  return { weights, bias };
 }
 
 let registered: WordModel | null = null;
