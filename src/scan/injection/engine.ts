@@ -385,6 +385,7 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
     if (to > from) take(text, from, to, segment);
   }
 }
+
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
 
