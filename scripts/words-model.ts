@@ -1,14 +1,14 @@
 /**
  * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
  * tuning sets: dev .. dev6 and the two older holdouts (holdout, holdout2), whose figures had been
- * looked at too often to stay honest measures. holdout3 and holdout4 are never trained on: they
- * are what the model is measured by. Positives are the attack instructions as written (before any
+ * looked at too often to stay honest measures. holdout3, holdout4 and holdout5 are never trained
+ * on: they are what the model is measured by. Positives are the attack instructions as written (before any
  * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents).
  *
  * Training is deterministic and takes seconds; the result is kept in node_modules/.cache/sluice/
- * under a SHA-256 of everything it is made from (the corpus directory and this trainer's code),
- * so a source checkout trains once. build.ts embeds it in dist/sluice; scripts/preload.ts
+ * under a SHA-256 of everything it is made from (the corpus directory but for the unseen sets,
+ * this trainer's code, Bun's version), so a source checkout trains once. build.ts embeds it in dist/sluice; scripts/preload.ts
  * registers it for everything run from source, so both judge alike.
  *
  *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
@@ -22,7 +22,7 @@ const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
 export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2"] as const;
-const UNSEEN = ["holdout3", "holdout4"];
+const UNSEEN = ["holdout3", "holdout4", "holdout5"];
 const SEED = 5;
 
 function filesUnder(dir: string): string[] {
