@@ -2,14 +2,15 @@
  * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
  * tuning sets: dev .. dev6 and the two older holdouts (holdout, holdout2), whose figures had been
  * looked at too often to stay honest measures. holdout3, holdout4 and holdout5 are never trained
- * on: they are what the model is measured by. Positives are the attack instructions as written (before any
- * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
- * whole documents).
+ * on: they are what the model is measured by. Positives are the attack instructions as written
+ * (before any hiding or carrier), negatives the benign samples' bodies (texts in their carrier
+ * pages, and whole documents).
  *
  * Training is deterministic and takes seconds; the result is kept in node_modules/.cache/sluice/
  * under a SHA-256 of everything it is made from (the corpus directory but for the unseen sets,
- * this trainer's code, Bun's version), so a source checkout trains once. build.ts embeds it in dist/sluice; scripts/preload.ts
- * registers it for everything run from source, so both judge alike.
+ * this trainer's code, Bun's version), so a source checkout trains once. build.ts embeds it in
+ * dist/sluice; scripts/preload.ts registers it for everything run from source, so both judge
+ * alike.
  *
  *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
  */
@@ -63,16 +64,19 @@ export async function trainingExamples(): Promise<WordExample[]> {
   return examples;
 }
 
-/** The model's bytes: from the cache when it is current, else trained now (and cached). */
-export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array; trained: boolean }> {
+/**
+ * The model and its bytes: from the cache when it is current, else trained now (and cached). The
+ * model is read from the bytes either way, as dist/sluice reads them (its bias is stored as a
+ * float32).
+ */
+export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array; model: WordModel; trained: boolean }> {
   const dir = join(ROOT, "node_modules/.cache/sluice");
   const path = join(dir, `words-${sourceDigest().slice(0, 32)}.bin`);
   const cached = Bun.file(path);
   if (await cached.exists()) {
     const bytes = new Uint8Array(await cached.arrayBuffer());
     try {
-      wordModelFromBytes(bytes);
-      return { path, bytes, trained: false };
+      return { path, bytes, model: wordModelFromBytes(bytes), trained: false };
     } catch (err) {
       // A damaged cache is trained again, not a dead end.
       console.error(`sluice: the cached word model ${path} is unreadable (${err instanceof Error ? err.message : String(err)}); training it again`);
@@ -87,11 +91,11 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
   const tmp = `${path}.${process.pid}.tmp`;
   await Bun.write(tmp, bytes);
   renameSync(tmp, path);
-  return { path, bytes, trained: true };
+  return { path, bytes, model: wordModelFromBytes(bytes), trained: true };
 }
 
 export async function loadWordModel(): Promise<WordModel> {
-  return wordModelFromBytes((await wordModelFile()).bytes);
+  return (await wordModelFile()).model;
 }
 
 if (import.meta.main) {

@@ -575,6 +575,20 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const run = overrides[firstEndAfter(overrides, start)];
           return run !== undefined && run[0] < end;
         };
+        /** The unit a match as written starts in: one starting in the separator after a unit (a pattern that takes the line break before a line) is the next unit's. */
+        const unitAt = (start: number): number => {
+          const index = at(start);
+          return index + 1 < units.length && start >= bounds(index)[1] ? index + 1 : index;
+        };
+        /**
+         * Whether [start, end) as written in unit i is data rather than an order given: shown as
+         * code, a classifier's reported text, or (in shown text only: nobody hides an explanation
+         * or a quotation) quoted, in a one-line record or in writing about attacks.
+         */
+        const asData = (i: number, start: number, end: number): boolean => {
+          const segment = units[i]!;
+          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (discussed(i, start, end) || quoted(start, end) || inRecord(start, end)));
+        };
         // A rule found in an earlier reading (the text as written first) is not found again in
         // a later one: a later reading repeats the plain text around what it changed, and an
         // instruction written plainly is not an obfuscated one.
@@ -590,10 +604,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const outside = reading.decodedSpan !== undefined && isOpaque(reading) && (f.start < reading.decodedSpan[0] || f.end > reading.decodedSpan[1]);
             const encodedData = outside && !isProse(reading.text, reading.decodedSpan!);
             here.add(f.rule);
-            // A match starting in the separator after a unit (a pattern that takes the line break
-            // before a line) is the next unit's.
-            let index = reading.name === "raw" ? at(f.start) : 0;
-            if (reading.name === "raw" && index + 1 < units.length && f.start >= bounds(index)[1]) index++;
+            const index = reading.name === "raw" ? unitAt(f.start) : 0;
             const segment = units[index]!;
             // Shown as a block of code, quoted, or in writing about attacks, an instruction is
             // more often discussed than given: half weight, never less (cue intents may have been
@@ -601,9 +612,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // response count as one: a page that shows a format in a code block and names it in
             // inline code shows it twice, it does not give two instructions.
             const rule = weights.get(f.rule) ?? 0;
-            // Nobody hides an explanation or a quotation: only shown text is read as one.
-            const inArticle = shown && reading.name === "raw" && (discussed(index, f.start, f.end) || quoted(f.start, f.end));
-            const halved = segment.carrier === "code" || inArticle || (reading.name === "raw" && (segment.reported === true || inCode(index, f.start, f.end) || (shown && inRecord(f.start, f.end))));
+            const halved = reading.name === "raw" ? asData(index, f.start, f.end) : segment.carrier === "code";
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
@@ -646,12 +655,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               const start = spans[k]!;
               const end = spans[k + 1]!;
               if (start >= coveredFrom && end <= coveredTo) continue;
-              let index = at(start);
-              if (index + 1 < units.length && start >= bounds(index)[1]) index++;
-              const segment = units[index]!;
-              const data = segment.carrier === "code" || segment.reported === true || inCode(index, start, end) || (shown && (discussed(index, start, end) || quoted(start, end) || inRecord(start, end)));
-              if (data) continue;
-              anchors.push({ text: reading.text, start, end, segment });
+              const index = unitAt(start);
+              if (asData(index, start, end)) continue;
+              anchors.push({ text: reading.text, start, end, segment: units[index]! });
               coveredFrom = start - WORD_REACH;
               coveredTo = end + WORD_REACH;
             }

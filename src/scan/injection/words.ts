@@ -16,25 +16,24 @@
  * Pure: no files, no clock.
  */
 
-export const BITS = 20;
+const BITS = 20;
 const SIZE = 1 << BITS;
 const MASK = SIZE - 1;
 export const WINDOW = 24;
-export const STRIDE = 12;
+const STRIDE = 12;
 /** Reading, windows start more often than in training: an attack is seen whole wherever the text around it puts it. */
-export const READ_STRIDE = 4;
+const READ_STRIDE = 4;
 const MAX_WORD = 24;
 /** The longest text read (characters from its start): a window's words are local, a megabyte of them no more telling. */
 const MAX_TEXT = 256 * 1024;
 
 /**
  * The engine's rule for the model: what it adds when a window reaches a probability, the surest
- * tier first (a window the model is all but certain of beside one weak finding blocks; a likely
- * one needs the rules to have found more). `weight` is the most it adds.
+ * tier (and the most it adds) first: a window the model is all but certain of beside one weak
+ * finding blocks; a likely one needs the rules to have found more.
  */
 export const WORD_RULE = {
   id: "inj.learned-words",
-  weight: 40,
   tiers: [
     { probability: 0.999, weight: 40 },
     { probability: 0.998, weight: 20 },
@@ -272,7 +271,8 @@ export function wordModelFromBytes(bytes: Uint8Array): WordModel {
   const weights = new Float32Array(SIZE);
   new Uint8Array(weights.buffer).set(bytes.subarray(head.length + 8));
   const bias = view.getFloat32(head.length + 4, true);
-  // A weight that is not a number would make every probability one (NaN reaches no tier): refused.
+  // A weight that is not a finite number could make every probability NaN, which reaches no tier:
+  // the model would be off without a word. Refused.
   if (!Number.isFinite(bias) || !weights.every(Number.isFinite)) throw new Error("not a word model: a weight is not a finite number");
   return { weights, bias };
 }

@@ -103,7 +103,7 @@ const seg = (text: string, extra: Partial<SegmentIn> = {}): SegmentIn => ({ loca
 
 describe("the engine's use of the model", () => {
   test("it adds its weight only where the rules found something short of the threshold", () => {
-    const engine = createInjectionEngine({ rules: { ...markerPack(50 - WORD_RULE.weight), words: always(true) } });
+    const engine = createInjectionEngine({ rules: { ...markerPack(50 - WORD_RULE.tiers[0].weight), words: always(true) } });
     const r = engine.scan([seg("a marker in a sentence")]);
     expect(r.score).toBe(50);
     expect(r.findings.map((f) => f.rule)).toContain(WORD_RULE.id);
@@ -114,8 +114,8 @@ describe("the engine's use of the model", () => {
   });
 
   test("too little from the rules, already over, a model that says no, or the rule disabled: nothing added", () => {
-    const low = createInjectionEngine({ rules: { ...markerPack(50 - WORD_RULE.weight - 5), words: always(true) } });
-    expect(low.scan([seg("a marker")]).score).toBe(50 - WORD_RULE.weight - 5);
+    const low = createInjectionEngine({ rules: { ...markerPack(50 - WORD_RULE.tiers[0].weight - 5), words: always(true) } });
+    expect(low.scan([seg("a marker")]).score).toBe(50 - WORD_RULE.tiers[0].weight - 5);
     const over = createInjectionEngine({ rules: { ...markerPack(60), words: always(true) } });
     expect(over.scan([seg("a marker")]).findings.map((f) => f.rule)).not.toContain(WORD_RULE.id);
     const no = createInjectionEngine({ rules: { ...markerPack(30), words: always(false) } });
