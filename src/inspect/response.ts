@@ -239,6 +239,9 @@ export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] 
   }
 }
 
+/** Whether `location` (joinedByPath's, under `root`) is where keys are: `body.sse-key.choices[0]`. */
+export const isKeyPath = (location: string, root: string): boolean => location.startsWith(`${root}-key`);
+
 /** The text of one event's data (`root`: body.sse, or ws.message for WebSocket messages): JSON walked, anything else whole. */
 export function eventFragments(index: number, data: string, root = "body.sse"): TextFragment[] {
   const location = `${root}[${index}]`;
@@ -251,7 +254,9 @@ export function eventFragments(index: number, data: string, root = "body.sse"): 
  * A streamed answer arrives a few tokens per event, at the same JSON path in each
  * (`choices[0].delta.content`): the text at one path over all events, joined as sent, is one
  * fragment at `<root>.<path>`, read whole, so an instruction, or a comment or hidden element
- * around one, spread over events is read as the client puts it together.
+ * around one, spread over events is read as the client puts it together. Keys are not streamed
+ * (no client joins them): the distinct keys at one path, one per line, each whole (written
+ * together, 8,000 events' `choices` would make one 56,000-letter word for the decoders).
  */
 export function joinedByPath(fragments: readonly TextFragment[], root: string): TextFragment[] {
   const index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
@@ -266,7 +271,10 @@ export function joinedByPath(fragments: readonly TextFragment[], root: string): 
       joined.reported &&= f.reported === true;
     }
   }
-  return [...byPath].map(([location, { parts, reported }]) => (reported ? { location, text: parts.join(""), reported } : { location, text: parts.join("") }));
+  return [...byPath].map(([location, { parts, reported }]) => {
+    const text = isKeyPath(location, root) ? [...new Set(parts)].join("\n") : parts.join("");
+    return reported ? { location, text, reported } : { location, text };
+  });
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventFragments, fragmentSegments, inspectResponse, joinedByPath, responseKind, responseSegments, sseEvents, streamRest } from "../inspect/response.ts";
+import { asFindings, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, sseEvents, streamRest } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -120,6 +120,8 @@ export class EventScan {
     const fragments = events.flatMap((data, i) => eventFragments(first + i, data, this.root));
     const windowed: SegmentIn[] = [];
     for (const { location: path, text: joined } of joinedByPath(fragments, this.root)) {
+      // Keys are read in each event (below), whole: a window of them would be read again per event.
+      if (isKeyPath(path, this.root)) continue;
       const text = ((this.#windows.get(path) ?? "") + joined).slice(-SSE_WINDOW);
       // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
       this.#windows.delete(path);

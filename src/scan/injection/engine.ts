@@ -436,7 +436,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
   return {
     threshold,
     ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id), ...(options.rules.words ? [WORD_RULE.id] : [])],
-    scan(segments: readonly SegmentIn[], tally: ScoreTally = { counted: new Map(), score: 0 }): InjectionResult {
+    scan(segments: readonly SegmentIn[], given?: ScoreTally): InjectionResult {
+      const tally: ScoreTally = given ?? { counted: new Map(), score: 0 };
       const findings: InjectionFinding[] = [];
       const words = options.rules.words && !options.disabled?.has(WORD_RULE.id) ? options.rules.words : null;
       // Where the rules found an order (not one discounted as discussed, quoted or reported).
@@ -710,7 +711,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // a tier's probability, and that tier's weight the threshold (a tier that would not is not
       // counted: the model only ever tips a verdict). Read anywhere, a long text's thousands of
       // windows would hold one that reads like an order by chance.
-      if (words && tally.score < threshold && !counted.has(WORD_RULE.id)) {
+      // A response judged whole that its top tier could not take to the threshold is not read
+      // (a stream is: its later pieces may score more, and the strongest window is kept for them).
+      const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight >= threshold;
+      if (words && reachable && tally.score < threshold && !counted.has(WORD_RULE.id)) {
         if (anchors.length > 0) readAround(words, anchors, tally);
         const best = tally.words;
         const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);

@@ -6,7 +6,8 @@ import { describe, expect, test } from "bun:test";
 import { gzipSync } from "node:zlib";
 import type { InjectionSettings } from "../../../src/policy/policy.ts";
 import { judgeHeldResponse, SseStream, unescapeJsonStrings, WindowedScan } from "../../../src/proxy/response-scan.ts";
-import { createInjectionEngine } from "../../../src/scan/injection/engine.ts";
+import { responseSegments } from "../../../src/inspect/response.ts";
+import { createInjectionEngine, type SegmentIn } from "../../../src/scan/injection/engine.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 
@@ -133,6 +134,23 @@ describe("SseStream", () => {
     expect(s.decision()!.reasons[0]!.detail).toContain("score 60");
     const held = judgeHeldResponse(settings("warn"), false, "text/event-stream", undefined, enc(parts.map(delta).join("")));
     expect(held.decision?.reasons[0]?.detail).toContain("score 60");
+  });
+
+  test("keys are read whole in each event, never joined across events (live) or into one word (held)", () => {
+    const engine = createInjectionEngine({ rules: PACK });
+    const read: SegmentIn[] = [];
+    const spy: InjectionSettings = { ...settings(), engine: { ...engine, scan: (segments, tally) => (read.push(...segments), engine.scan(segments, tally)) } };
+    const s = new SseStream(spy, false);
+    for (const t of ["one ", "two ", "three"]) s.push(enc(delta(t)));
+    const keyTexts = read.filter((g) => g.location.includes("-key")).map((g) => g.text);
+    expect(new Set(keyTexts)).toEqual(new Set(["choices", "delta", "content"]));
+    // The streamed value is still read as the client puts it together.
+    expect(read.some((g) => g.text === "one two three")).toBe(true);
+    const whole = responseSegments("event-stream", ["one ", "two "].map(delta).join(""));
+    expect(whole.find((g) => g.location === "body.sse-key")?.text).toBe("choices");
+    const mixed = responseSegments("event-stream", `data: {"a":1}\n\ndata: {"b":2}\n\ndata: {"a":3}\n\n`);
+    expect(mixed.find((g) => g.location === "body.sse-key")?.text).toBe("a\nb");
+    expect(whole.find((g) => g.location === "body.sse.choices[0].delta.content")?.text).toBe("one two ");
   });
 
   test("warn lets the stream run and records; scores add up across events, each rule once", () => {
