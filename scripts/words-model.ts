@@ -1,14 +1,14 @@
 /**
  * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
  * tuning sets: dev .. dev6 and the two older holdouts (holdout, holdout2), whose figures had been
- * looked at too often to stay honest measures. holdout3, holdout4 and holdout5 are never trained
- * on: they are what the model is measured by. Positives are the attack instructions as written
- * (before any hiding or carrier), negatives the benign samples' bodies (texts in their carrier
- * pages, and whole documents).
+ * looked at too often to stay honest measures. holdout3 to holdout6 are never trained on: they
+ * are what the model is measured by. Positives are the attack instructions as written (before
+ * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
+ * whole documents); and both get the texts the engine has the model read in each sample.
  *
  * Training is deterministic and takes seconds; the result is kept in node_modules/.cache/sluice/
  * under a SHA-256 of everything it is made from (the corpus directory but for the unseen sets,
- * this trainer's code, Bun's version), so a source checkout trains once. build.ts embeds it in
+ * the injection rules, src/scan and src/inspect, this trainer's code, Bun's version), so a source checkout trains once. build.ts embeds it in
  * dist/sluice; scripts/preload.ts registers it for everything run from source, so both judge
  * alike.
  *
@@ -17,6 +17,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
+import type { ScoreTally } from "../src/scan/injection/engine.ts";
 import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, type WordModel } from "../src/scan/injection/words.ts";
 
 const ROOT = join(import.meta.dir, "..");
@@ -41,24 +42,45 @@ function sourceDigest(): string {
   const h = createHash("sha256").update(`bun ${Bun.version}\u0000`);
   const unseen = UNSEEN.map((set) => join(CORPUS, "data", set) + "/");
   const corpus = filesUnder(CORPUS).filter((path) => !unseen.some((dir) => path.startsWith(dir)));
-  for (const path of [...corpus, join(ROOT, "src/scan/injection/words.ts"), import.meta.path]) {
+  // What decides the texts read around the rules' findings: the rules, the scanner and the
+  // response reader, all of it.
+  const scanner = ["rules/injection", "src/scan", "src/inspect"].flatMap((dir) => filesUnder(join(ROOT, dir)));
+  for (const path of [...corpus, ...scanner, import.meta.path]) {
     h.update(path.slice(ROOT.length)).update("\u0000").update(readFileSync(path)).update("\u0000");
   }
   return h.digest("hex");
 }
 
-/** The training examples: every training set's instructions and benign bodies. */
+/**
+ * The training examples: every training set's instructions and benign bodies, and the texts the
+ * engine has the model read in each sample (around what the rules found: words.ts is asked about
+ * these, so it learns them in their sample's label), each text once per label.
+ */
 export async function trainingExamples(): Promise<WordExample[]> {
   const { injectionCorpus } = await import("../test/corpus/injection/corpus.ts");
+  const { loadRuleFiles } = await import("../src/config/rule-files.ts");
+  const { compileInjectionPack } = await import("../src/scan/injection/pack.ts");
+  const { createInjectionEngine } = await import("../src/scan/injection/engine.ts");
+  const { responseKind, responseSegments } = await import("../src/inspect/response.ts");
+  // The built-in pack with a model of no opinion, over no threshold: every anchor's text is read.
+  const blank: WordModel = { weights: new Float32Array(1 << 20), bias: 0 };
+  const engine = createInjectionEngine({ rules: { ...compileInjectionPack(await loadRuleFiles("rules/injection/")), words: blank }, threshold: Number.MAX_SAFE_INTEGER });
   const examples: WordExample[] = [];
-  const instructions = new Set<string>();
+  const seen = new Set<string>();
+  const add = (text: string, attack: boolean) => {
+    const key = `${attack ? 1 : 0}${text}`;
+    if (text.trim().length === 0 || seen.has(key)) return;
+    seen.add(key);
+    examples.push({ text, attack });
+  };
   for (const set of TRAINING_SETS) {
     for (const s of await injectionCorpus(SEED, { set })) {
-      if (s.label === "benign") examples.push({ text: s.body, attack: false });
-      else if (s.instruction !== undefined && !instructions.has(s.instruction)) {
-        instructions.add(s.instruction);
-        examples.push({ text: s.instruction, attack: true });
-      }
+      const attack = s.label === "attack";
+      if (attack && s.instruction !== undefined) add(s.instruction, true);
+      else if (!attack) add(s.body, false);
+      const tally: ScoreTally = { counted: new Map(), score: 0 };
+      engine.scan(responseSegments(responseKind(s.contentType) ?? "text", s.body), tally);
+      for (const text of tally.wordsRead?.keys() ?? []) add(text, attack);
     }
   }
   return examples;
@@ -99,6 +121,8 @@ export async function loadWordModel(): Promise<WordModel> {
 }
 
 if (import.meta.main) {
+  // Run as the entry point, this file's imports are not the preload's: .wat imports registered here too.
+  Bun.plugin((await import("./wat.ts")).watPlugin);
   const t0 = performance.now();
   const { path, trained } = await wordModelFile();
   console.log(`${trained ? "trained" : "found"} ${path} in ${(performance.now() - t0).toFixed(0)} ms`);

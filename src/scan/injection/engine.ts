@@ -706,21 +706,23 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         const text = clean(segment.text);
         scanUnit(text, [segment], () => 0, () => [0, text.length], false);
       }
-      // The learned word model (words.ts), only around what the rules found as orders: the
-      // model's strongest window there, so far (a stream's earlier pieces included), must reach
-      // a tier's probability, and that tier's weight the threshold (a tier that would not is not
-      // counted: the model only ever tips a verdict). Read anywhere, a long text's thousands of
-      // windows would hold one that reads like an order by chance.
-      // A response judged whole that its top tier could not take to the threshold is not read
-      // (a stream is: its later pieces may score more, and the strongest window is kept for them).
-      const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight >= threshold;
-      if (words && reachable && tally.score < threshold && !counted.has(WORD_RULE.id)) {
-        if (anchors.length > 0) readAround(words, anchors, tally);
-        const best = tally.words;
-        const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);
-        if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
-          count(WORD_RULE.id, tier.weight);
-          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
+      // The learned word model (words.ts), only around what the rules found as orders (read
+      // anywhere, a long text's thousands of windows would hold one that reads like an order by
+      // chance); its strongest window there so far (a stream's earlier pieces included). It
+      // only ever tips: a tier's weight is counted when the window reaches the tier's
+      // probability and the weight the threshold (a tier that would not is not counted). A
+      // response judged whole that the top tier could not take there is not read (a stream is:
+      // its later pieces may score more, and the strongest window is kept for them).
+      if (words) {
+        const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight >= threshold;
+        if (tally.score < threshold && reachable && !counted.has(WORD_RULE.id)) {
+          if (anchors.length > 0) readAround(words, anchors, tally);
+          const best = tally.words;
+          const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);
+          if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
+            count(WORD_RULE.id, tier.weight);
+            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
+          }
         }
       }
       return { score: tally.score, findings };

@@ -1,14 +1,15 @@
 /**
  * A learned word model: logistic regression over the words and word pairs of a short window of
  * text (WINDOW words, every STRIDE), hashed into 2^BITS weights. It is trained on the tuning sets
- * of the injection corpus (scripts/words-model.ts: the attack instructions as written against
- * the benign texts and carrier pages), so it knows the vocabulary of attacks that no phrase of
- * the lexicons names, in every language the corpus has.
+ * of the injection corpus (scripts/words-model.ts: the attack instructions as written and the
+ * texts the engine reads around findings in attacks, against the benign texts, carrier pages and
+ * the texts read around findings in them), so it knows the vocabulary of attacks that no phrase
+ * of the lexicons names, in every language the corpus has, and of the documents that quote them.
  *
- * The engine uses it as one more piece of evidence, never alone: when a response's rules and
- * cues have scored something short of the threshold, the window around their findings the model
- * finds most like an attack adds the weight of the first of WORD_RULE's tiers its probability
- * reaches. Text with no other finding is never read by it (and costs nothing).
+ * The engine uses it as one more piece of evidence, never alone, only around the rules' findings:
+ * when they scored something short of the threshold, the window there the model finds most like
+ * an attack adds the weight of the first of WORD_RULE's tiers its probability reaches. Text with
+ * no other finding is never read by it (and costs nothing).
  *
  * Tokens: NFKC, lower case; runs of letters, marks, digits and apostrophes are words (cut at
  * MAX_WORD), runs of path and template punctuation (`~/.`, `<|`, `{{`) are words of their own,
