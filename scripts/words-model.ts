@@ -6,11 +6,12 @@
  * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
  *
- * Training is deterministic and takes seconds; the result is kept in node_modules/.cache/sluice/
- * under a SHA-256 of everything it is made from (the corpus directory but for the unseen sets,
- * the injection rules, src/scan and src/inspect, this trainer's code, Bun's version), so a source checkout trains once. build.ts embeds it in
- * dist/sluice; scripts/preload.ts registers it for everything run from source, so both judge
- * alike.
+ * Training is deterministic and takes about 30 s; the result is kept in
+ * node_modules/.cache/sluice/ under a SHA-256 of everything it is made from (the corpus
+ * directory but for the unseen sets, the injection rules, src/scan and src/inspect, this
+ * trainer's code, Bun's version), so a source checkout trains once per change of those. build.ts
+ * embeds it in dist/sluice; scripts/preload.ts registers it for everything run from source, so
+ * both judge alike.
  *
  *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
  */
@@ -105,7 +106,7 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
       rmSync(path, { force: true });
     }
   }
-  console.error("sluice: training the word model on the injection corpus (once per change of corpus or trainer, about 15 s)");
+  console.error("sluice: training the word model on the injection corpus (once per change of corpus, rules, scanner or trainer, about 30 s)");
   const bytes = wordModelBytes(trainWordModel(await trainingExamples()));
   mkdirSync(dir, { recursive: true });
   // Written aside and renamed into place: processes started together (a test run's) each train

@@ -713,16 +713,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // probability and the weight the threshold (a tier that would not is not counted). A
       // response judged whole that the top tier could not take there is not read (a stream is:
       // its later pieces may score more, and the strongest window is kept for them).
-      if (words) {
-        const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight >= threshold;
-        if (tally.score < threshold && reachable && !counted.has(WORD_RULE.id)) {
-          if (anchors.length > 0) readAround(words, anchors, tally);
-          const best = tally.words;
-          const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);
-          if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
-            count(WORD_RULE.id, tier.weight);
-            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
-          }
+      const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight >= threshold;
+      if (words && reachable && tally.score < threshold && !counted.has(WORD_RULE.id)) {
+        if (anchors.length > 0) readAround(words, anchors, tally);
+        const best = tally.words;
+        const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);
+        if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
+          count(WORD_RULE.id, tier.weight);
+          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
         }
       }
       return { score: tally.score, findings };
