@@ -50,7 +50,7 @@ const RAW_TEXT = new Set(["script", "style"]);
 /** Elements whose content is text as written, tags included, shown (WHATWG HTML §13.1.2.5, "escapable raw text"). */
 const RCDATA = new Set(["textarea", "title"]);
 /** Elements that start a new line of text when read (so words on both sides do not run together). */
-const BLOCK = /^(?:p|div|br|li|ul|ol|tr|td|th|h[1-6]|section|article|header|footer|nav|aside|main|blockquote|pre|table|hr|dd|dt|figcaption|option|title)$/;
+const BLOCK = new Set("p div br li ul ol tr td th h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre table hr dd dt figcaption option title".split(" "));
 
 // A tag's unquoted attribute text stops at the next `<`; a quoted value may hold `<` and `>` as
 // browsers allow (`<div title="<script>">` is a div), up to QUOTED_MAX characters: a quote that
@@ -73,7 +73,11 @@ const STYLE_RULES: readonly (readonly [RegExp, Carrier])[] = [
 const COLOUR = /(?:^|;)\s*color\s*:\s*([^;!]+)/i;
 const BACKGROUND = /(?:^|;)\s*background(?:-color)?\s*:\s*([^;!]+)/i;
 
-function attributes(source: string): Map<string, string> {
+/** What a tag without attributes has (never written to). */
+const NO_ATTRIBUTES: ReadonlyMap<string, string> = new Map();
+
+function attributes(source: string): ReadonlyMap<string, string> {
+  if (source.length === 0) return NO_ATTRIBUTES;
   const out = new Map<string, string>();
   ATTRIBUTE.lastIndex = 0;
   for (let m = ATTRIBUTE.exec(source); m !== null; m = ATTRIBUTE.exec(source)) {
@@ -102,12 +106,12 @@ const CODE = new Set(["pre"]);
 const INLINE_CODE = new Set(["code", "kbd", "samp", "tt"]);
 
 /** Why an element's content is hidden (or shown as code), or null. */
-function hiddenBy(name: string, attrs: Map<string, string>): Carrier | null {
+function hiddenBy(name: string, attrs: ReadonlyMap<string, string>): Carrier | null {
   const hidden = hiddenByAttributes(name, attrs);
   return hidden ?? (CODE.has(name) ? "code" : null);
 }
 
-function hiddenByAttributes(name: string, attrs: Map<string, string>): Carrier | null {
+function hiddenByAttributes(name: string, attrs: ReadonlyMap<string, string>): Carrier | null {
   if (name === "noscript") return "noscript";
   if (name === "template") return "template";
   if (attrs.has("hidden")) return "hidden-attribute";
@@ -152,13 +156,13 @@ const closeColours = (a: number, b: number): boolean =>
   Math.abs((a >> 16) - (b >> 16)) <= CLOSE_COLOUR && Math.abs(((a >> 8) & 255) - ((b >> 8) & 255)) <= CLOSE_COLOUR && Math.abs((a & 255) - (b & 255)) <= CLOSE_COLOUR;
 
 /** An element's own text colour (style `color`, `<font color>`), or null. */
-const colourOf = (attrs: Map<string, string>): number | null => parseColour(COLOUR.exec(attrs.get("style") ?? "")?.[1] ?? attrs.get("color"));
+const colourOf = (attrs: ReadonlyMap<string, string>): number | null => parseColour(COLOUR.exec(attrs.get("style") ?? "")?.[1] ?? attrs.get("color"));
 /**
  * An element's own background (style `background`/`background-color`, `bgcolor`); undefined
  * when it sets none (it shows its parent's), null when it sets one this cannot read (an image, a
  * variable): then nothing inside is judged by colour.
  */
-function backgroundOf(attrs: Map<string, string>): number | null | undefined {
+function backgroundOf(attrs: ReadonlyMap<string, string>): number | null | undefined {
   const style = BACKGROUND.exec(attrs.get("style") ?? "")?.[1];
   if (style !== undefined) {
     const c = parseColour(style.split(/\s+(?![^(]*\))/)[0]);
@@ -170,13 +174,41 @@ function backgroundOf(attrs: Map<string, string>): number | null | undefined {
 
 const decode = (text: string): string => htmlEntityDecode(text) ?? text;
 
+/** Attributes read as hidden carriers of their own, each under its name. */
+const LABELS = ["alt", "title", "aria-label"] as const;
+/** Attributes of form fields that are shown as text. */
+const FIELD_TEXT = ["value", "placeholder"] as const;
+
+/**
+ * `text` with the spaces and tabs around each line break and the blank lines taken out (`a \n\n
+ * b` reads `a\nb`): what `/[ \t]*\n[ \t\n]*\/g` replaced by a line break does, without trying a
+ * match at every space.
+ */
+export function collapseBreaks(text: string): string {
+  let k = text.indexOf("\n");
+  if (k < 0) return text;
+  let out = "";
+  let at = 0;
+  while (k >= 0) {
+    let a = k;
+    while (a > at && (text.charCodeAt(a - 1) === 32 || text.charCodeAt(a - 1) === 9)) a--;
+    let b = k + 1;
+    for (let c = text.charCodeAt(b); c === 32 || c === 9 || c === 10; c = text.charCodeAt(++b));
+    out += text.slice(at, a) + "\n";
+    at = b;
+    k = text.indexOf("\n", b);
+  }
+  return out + text.slice(at);
+}
+
 /**
  * Where the end tag of a raw-text or escapable raw-text element starts and ends, searching from
  * `from` (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4); the document's end when
  * there is none.
  */
+const END_TAGS = new Map([...RAW_TEXT, ...RCDATA].map((name) => [name, new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig")]));
 function endTagOf(html: string, name: string, from: number): { start: number; end: number } {
-  const re = new RegExp(`</${name}(?=[\\s/>])[^>]*>?`, "ig");
+  const re = END_TAGS.get(name)!;
   re.lastIndex = from;
   const m = re.exec(html);
   return m === null ? { start: html.length, end: html.length } : { start: m.index, end: re.lastIndex };
@@ -239,19 +271,20 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
           break;
         }
       }
-      if (BLOCK.test(name)) addText("\n");
+      if (BLOCK.has(name)) addText("\n");
       continue;
     }
     const attrs = attributes(m[4]!);
-    for (const [attr, carrier] of [["alt", "alt"], ["title", "title"], ["aria-label", "aria-label"]] as const) {
-      const value = attrs.get(attr)?.trim();
-      if (value) hidden.push({ carrier, text: decode(value), start: m.index, end: last });
-    }
+    if (attrs.size > 0)
+      for (const carrier of LABELS) {
+        const value = attrs.get(carrier)?.trim();
+        if (value) hidden.push({ carrier, text: decode(value), start: m.index, end: last });
+      }
     if (name === "meta") {
       const content = attrs.get("content")?.trim();
       if (content) hidden.push({ carrier: "meta", text: decode(content), start: m.index, end: last });
     }
-    if (BLOCK.test(name)) addText("\n");
+    if (BLOCK.has(name)) addText("\n");
     if (RAW_TEXT.has(name)) {
       // Raw text up to the end tag (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4),
       // or the end of the document: kept as a segment of its own.
@@ -275,10 +308,11 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
       continue;
     }
     // Form fields show their value and placeholder.
-    for (const attr of ["value", "placeholder"]) {
-      const value = attrs.get(attr)?.trim();
-      if (value) addText(` ${value} `);
-    }
+    if (attrs.size > 0)
+      for (const attr of FIELD_TEXT) {
+        const value = attrs.get(attr)?.trim();
+        if (value) addText(` ${value} `);
+      }
     if (VOID.has(name) || m[4]!.trimEnd().endsWith("/") || stack.length >= MAX_DEPTH) continue;
     // Text in the colour of what is behind it (its own background or the nearest one set
     // around it; a page is white unless it says otherwise) is not seen.
@@ -294,6 +328,6 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
   }
   addText(html.slice(last));
   close(0, html.length);
-  const text = visibleText ? visible.join(" ").replace(/[ \t]*\n[ \t\n]*/g, "\n").trim() : "";
+  const text = visibleText ? collapseBreaks(visible.join(" ")).trim() : "";
   return [{ carrier: "visible", text, start: 0, end: html.length }, ...hidden];
 }

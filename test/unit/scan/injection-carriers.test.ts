@@ -5,7 +5,8 @@
  */
 import { describe, expect, test } from "bun:test";
 import { createInjectionEngine, markdownCarriers } from "../../../src/scan/injection/engine.ts";
-import { htmlSegments, parseColour } from "../../../src/scan/injection/html.ts";
+import { collapseBreaks, htmlSegments, parseColour } from "../../../src/scan/injection/html.ts";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { leetFolded, spacedJoined } from "../../../src/scan/injection/readings.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 
@@ -31,6 +32,23 @@ describe("text in the background's colour", () => {
     expect(carriers('<section style="background:#0b1026;color:#ffffff"><h1 style="color:#ffffff">Night sky</h1></section>')).toEqual([]);
     expect(carriers('<p style="color:#333">Plain text</p>')).toEqual([]);
     expect(carriers('<div style="background:url(x.png)"><span style="color:#fff">On a picture</span></div>')).toEqual([]);
+  });
+});
+
+describe("a page's visible text", () => {
+  test("line breaks lose the spaces and tabs around them and the blank lines after them, as the regular expression took them", () => {
+    expect(collapseBreaks("a \t\n \n\tb\n")).toBe("a\nb\n");
+    expect(collapseBreaks("no break  at all ")).toBe("no break  at all ");
+    const rand = mulberry32(7);
+    for (let k = 0; k < 2000; k++) {
+      let t = "";
+      for (let i = Math.floor(rand() * 24); i > 0; i--) t += " \t\nab"[Math.floor(rand() * 5)];
+      expect(collapseBreaks(t)).toBe(t.replace(/[ \t]*\n[ \t\n]*/g, "\n"));
+    }
+  });
+
+  test("block elements break lines; a tag without attributes and a script's end tag are read as before", () => {
+    expect(htmlSegments("<p>one</p>  <p>two</p><br>three<script>x</script ><title>t</title>")[0]!.text).toBe("one\ntwo\nthree\nt");
   });
 });
 
