@@ -37,7 +37,7 @@ import {
 import { createUpstreamPool, type UpstreamPool } from "./pool.ts";
 import { blockStatus, renderSluiceResponse, type SluiceResponse } from "./responses.ts";
 import { responseKind } from "../inspect/response.ts";
-import { judgeHeldResponse, SseStream, STREAM_WINDOW, WindowedScan } from "./response-scan.ts";
+import { judgeHeldResponse, SSE_HOLD_MS, SseStream, STREAM_WINDOW, WindowedScan } from "./response-scan.ts";
 import { createStreamDecoder, type StreamDecoder } from "./stream-decode.ts";
 import { parseAbsoluteTarget, parseConnectTarget, parseTunnelTarget, type Target } from "./target.ts";
 import { MAX_HELLO, parseClientHello } from "./client-hello.ts";
@@ -214,6 +214,8 @@ interface Exchange extends Base {
   injected: Credential[];
   /** Injection on a `text/event-stream` response, scanned event by event as it streams. */
   sse: SseStream | null;
+  /** When the events an SseStream holds are to be scanned and passed on. */
+  sseFlush: ReturnType<typeof setTimeout> | null;
   /**
    * A response passed on as it streams, re-framed: scanned window by window (over
    * injection.max_buffer, oversize: stream), and/or guarded for an injected credential's value.
@@ -828,6 +830,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       resHeld: null,
       note: null,
       sse: null,
+      sseFlush: null,
       windowed: null,
       bodyDecoder: null,
       sseChunked: false,
@@ -1849,6 +1852,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    */
   function endStreamHere(ex: Exchange, d: Decision): void {
     (ex as { decision: Decision }).decision = d;
+    stopHolding(ex);
     ex.sse = null;
     ex.windowed = null;
     ex.bodyDecoder?.destroy();
@@ -1878,7 +1882,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
 
   /** Sends the head of an event stream and starts passing on its events as each is judged. */
   function startEventStream(ex: Exchange, inj: InjectionSettings, first: Buffer): void {
-    ex.sse = new SseStream(inj, deps.policy().mode === "audit");
+    ex.sse = new SseStream(inj, deps.policy().mode === "audit", SSE_HOLD_MS);
     sendStreamHead(ex);
     if (first.length > 0) eventStreamBody(ex, first);
     else if (ex.resMode === "length" && ex.resRemaining === 0) upstreamStreamEnded(ex);
@@ -1902,6 +1906,13 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (read.complete) upstreamStreamEnded(ex);
   }
 
+  /** Drops the timer of events held to be scanned (the stream is over). */
+  function stopHolding(ex: Exchange): void {
+    if (ex.sseFlush === null) return;
+    clearTimeout(ex.sseFlush);
+    ex.sseFlush = null;
+  }
+
   /** The upstream's event stream is complete: ended here, or once its decoder has let out the rest. */
   function upstreamStreamEnded(ex: Exchange): void {
     if (ex.bodyDecoder !== null) ex.bodyDecoder.end();
@@ -1912,10 +1923,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
    * Judges the next stream bytes (`end`: the last) and passes on what is clean; false when the
    * stream was ended here (stopped by the scan, or the scan failed: fail closed).
    */
-  function passEvents(ex: Exchange, bytes: Uint8Array, end: boolean): boolean {
-    let r: { out: string; stop: boolean };
+  function passEvents(ex: Exchange, bytes: Uint8Array, end: boolean, flush = false): boolean {
+    let r: { out: string; stop: boolean; wait: number };
     try {
-      r = ex.sse!.push(bytes, end);
+      r = flush ? ex.sse!.flush() : ex.sse!.push(bytes, end);
     } catch (err) {
       log.error("injection scan of an event stream failed; stream ended", { error: String(err) });
       cutStreamOnFailure(ex);
@@ -1926,6 +1937,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       stopEventStream(ex);
       return false;
     }
+    // Events held to be scanned with the next ones: scanned and passed on when the hold is over.
+    if (r.wait > 0 && ex.sseFlush === null)
+      ex.sseFlush = setTimeout(() => {
+        ex.sseFlush = null;
+        if (ex.sse !== null && !ex.done) passEvents(ex, new Uint8Array(0), false, true);
+      }, Math.ceil(r.wait));
     return true;
   }
 
@@ -1945,6 +1962,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (ex.sseChunked) send(ex.client, LAST_CHUNK_BYTES, ex.upstream);
     const d = sse.decision();
     if (d !== null) (ex as { decision: Decision }).decision = { ...d, reasons: [...d.reasons, ...ex.decision.reasons] };
+    stopHolding(ex);
     ex.sse = null;
     ex.bodyDecoder = null;
     finishExchange(ex);

@@ -86,6 +86,14 @@ const SSE_WINDOW = 2048;
 const SSE_MAX_PENDING = 1024 * 1024;
 /** JSON paths whose windows are kept at once. */
 const SSE_MAX_PATHS = 256;
+/**
+ * A live event stream is scanned at most once per SSE_HOLD_MS (the proxy's SseStream): events
+ * that come sooner after a scan are held until then, or until SSE_BATCH characters of them are
+ * waiting, and scanned together. Each scan reads every path's window again (SSE_WINDOW), so one
+ * scan per event made a stream of thousands of one-token events cost a window's reading per token.
+ */
+export const SSE_HOLD_MS = 10;
+const SSE_BATCH = 4096;
 
 /**
  * Injection scanning over a sequence of events: the events of a `text/event-stream`, or the
@@ -169,8 +177,19 @@ export class SseStream {
   #stopped = false;
   /** Stopped because one event grew past SSE_MAX_PENDING. */
   #tooLong = false;
+  /** When the events were last scanned (performance.now()). */
+  #lastScan = -Infinity;
 
-  constructor(inj: InjectionSettings, audit: boolean) {
+  /**
+   * `holdMs`: complete events that come less than this after the last scan are held (up to
+   * SSE_BATCH characters of them) and scanned together when it has passed: push() says how long
+   * to wait, and the caller calls flush() then. 0 (the default): each push is scanned at once.
+   */
+  constructor(
+    inj: InjectionSettings,
+    audit: boolean,
+    private readonly holdMs = 0,
+  ) {
     this.#scan = new EventScan(inj, audit, "body.sse", "an event stream");
   }
 
@@ -184,29 +203,38 @@ export class SseStream {
   }
 
   /**
-   * The next body bytes: returns the text to pass on now (complete, clean events) and whether the
-   * stream must stop here (then the caller sends stopEvent() and ends it).
+   * The next body bytes: returns the text to pass on now (complete, clean events), whether the
+   * stream must stop here (then the caller sends stopEvent() and ends it), and, when complete
+   * events are held (holdMs), in how many milliseconds to flush() them.
    */
-  push(bytes: Uint8Array, end = false): { readonly out: string; readonly stop: boolean } {
-    if (this.#stopped) return { out: "", stop: true };
+  push(bytes: Uint8Array, end = false, now = performance.now(), force = false): { readonly out: string; readonly stop: boolean; readonly wait: number } {
+    if (this.#stopped) return { out: "", stop: true, wait: 0 };
     this.#pending += this.#decoder.decode(bytes, { stream: !end });
     const cut = end ? this.#pending.length : lastEventEnd(this.#pending);
     if (cut < 0 && this.#pending.length > SSE_MAX_PENDING) {
       // An event longer than this is not passed on unread: the stream ends here (fail closed).
       this.#tooLong = true;
       this.#stopped = true;
-      return { out: "", stop: true };
+      return { out: "", stop: true, wait: 0 };
     }
-    if (cut <= 0) return { out: "", stop: false };
+    if (cut <= 0) return { out: "", stop: false, wait: 0 };
+    const since = now - this.#lastScan;
+    if (!end && !force && cut < SSE_BATCH && since < this.holdMs) return { out: "", stop: false, wait: this.holdMs - since };
+    this.#lastScan = now;
     const events = this.#pending.slice(0, cut);
     this.#pending = this.#pending.slice(cut);
     // The events as sent, every line, are read too (comments, other fields, text that is not an
     // event): all of it reaches the client.
     if (this.#scan.scan(sseEvents(events), streamRest(events))) {
       this.#stopped = true;
-      return { out: "", stop: true };
+      return { out: "", stop: true, wait: 0 };
     }
-    return { out: events, stop: false };
+    return { out: events, stop: false, wait: 0 };
+  }
+
+  /** Scans the complete events held (push's `wait` has passed): what to pass on, and whether to stop. */
+  flush(now = performance.now()): { readonly out: string; readonly stop: boolean; readonly wait: number } {
+    return this.push(new Uint8Array(0), false, now, true);
   }
 
   /** The event that ends a blocked stream: what the agent's client reads instead of the rest. */

@@ -94,6 +94,20 @@ function startOrigin(): Promise<void> {
         return send("text/html", gzipSync(BIG_NOISY), { "content-encoding": "gzip" });
       case "/image.png":
         return send("image/png", OVERRIDE);
+      case "/held-stream": {
+        // Three events a millisecond apart, then the stream stays open until the test has read
+        // them all: only sluice's hold timer can pass on the events it held.
+        res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+        let i = 0;
+        const next = () => {
+          if (i < CLEAN_STREAM.length) {
+            res.write(CLEAN_STREAM[i++]!);
+            setTimeout(next, 1);
+          } else endHeldStream = () => res.end();
+        };
+        next();
+        return;
+      }
       case "/stream":
       case "/clean-stream": {
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
@@ -156,6 +170,9 @@ afterAll(async () => {
   await stopSluices(block, strip, warn, audit, exempt, streaming);
   origin?.close();
 });
+
+/** Ends the open /held-stream response. */
+let endHeldStream: (() => void) | null = null;
 
 async function via(sl: Running, path: string): Promise<{ status: number; headers: Headers; body: string }> {
   const res = await fetch(`${base}${path}`, { proxy: sl.proxyUrl } as RequestInit);
@@ -236,6 +253,24 @@ describe("injection: block", () => {
   test("a clean event stream arrives whole, event by event", async () => {
     const r = await via(block, "/clean-stream");
     expect(r.body).toBe(CLEAN_STREAM.join(""));
+  });
+
+  test("events that come too close together to be scanned one by one are held a moment, then passed on while the stream is still open", async () => {
+    const res = await fetch(`${base}/held-stream`, { proxy: block.proxyUrl } as RequestInit);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let body = "";
+    // All three arrive before the origin ends the stream (it waits for this test to read them).
+    while (!CLEAN_STREAM.every((e) => body.includes(e))) {
+      const { value, done } = await reader.read();
+      expect(done).toBe(false);
+      body += decoder.decode(value, { stream: true });
+    }
+    expect(endHeldStream).not.toBeNull();
+    endHeldStream!();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) body += decoder.decode(r.value, { stream: true });
+    expect(body).toBe(CLEAN_STREAM.join(""));
+    expect((await recordFor(block, "/held-stream")).verdict).toBe("allow");
   });
 
   test("a compressed event stream is decoded as it streams, read, and passed on decoded", async () => {
