@@ -9,6 +9,7 @@ import { compileKeywords, type KeywordHits } from "./keywords.ts";
 import { classRuns, forEachClassRun } from "../class-runs.ts";
 import { analysePattern, keywordAnchored, type RunClass } from "./safety.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
+import { isAscii } from "../ascii.ts";
 import { VALIDATORS, shannonEntropy, type ValidatorName } from "./validators.ts";
 
 export interface Finding {
@@ -91,6 +92,8 @@ interface Matcher {
   readonly anchored: boolean;
   /** Upper bound on the characters a match reads (analysePattern); Infinity when unbounded or the keywords are context outside the match. */
   readonly reach: number;
+  /** Every match reads a character beyond ASCII (analysePattern): not searched in ASCII text. */
+  readonly wide: boolean;
   /** Ids in the keyword automaton; empty when the rule has a short keyword and runs on every text. */
   readonly keywordIds: readonly number[];
   /**
@@ -195,7 +198,7 @@ export function compileRulePack(files: readonly { path: string; text: string }[]
   if (issues.length > 0) throw new RulePackError(issues);
   // Exhaustive: every rule whose keywords occur runs over the whole text, without the anchor,
   // window and run shortcuts (the reference the tests hold those to).
-  return buildScanner(options.exhaustive === true ? matchers.map((m) => ({ ...m, anchored: false, runs: null, reach: Infinity })) : matchers);
+  return buildScanner(options.exhaustive === true ? matchers.map((m) => ({ ...m, anchored: false, runs: null, reach: Infinity, wide: false })) : matchers);
 }
 
 /** What the safety analysis (safety.ts) says about a pattern, and whether every match begins with a keyword. */
@@ -204,6 +207,8 @@ interface PatternFacts {
   readonly reach: number;
   readonly runClass: RunClass | null;
   readonly anchored: boolean;
+  /** Every match reads a character beyond ASCII (safety.ts): ASCII text is not searched. */
+  readonly wide: boolean;
 }
 
 /** PatternFacts as plain data (automata-store.ts): an unbounded reach is -1, a class table 0/1 per code. */
@@ -212,6 +217,7 @@ const FACTS_CODEC = {
     unsafe: f.unsafe.length,
     reach: f.reach === Infinity ? -1 : f.reach,
     anchored: f.anchored ? 1 : 0,
+    wide: f.wide ? 1 : 0,
     ...(f.runClass ? { runMin: f.runClass.minLength, runMembers: Uint16Array.from(f.runClass.members), runFirst: Uint16Array.from(f.runClass.first) } : {}),
   }),
   fromData: (d: AutomatonData): PatternFacts => ({
@@ -219,6 +225,7 @@ const FACTS_CODEC = {
     unsafe: (d.unsafe as number) > 0 ? ["unsafe (prebuilt analysis)"] : [],
     reach: (d.reach as number) < 0 ? Infinity : (d.reach as number),
     anchored: d.anchored === 1,
+    wide: d.wide === 1,
     runClass: typeof d.runMin === "number" ? { minLength: d.runMin, members: Uint8Array.from(d.runMembers as Uint16Array), first: Uint8Array.from(d.runFirst as Uint16Array) } : null,
   }),
 };
@@ -293,6 +300,7 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
     sticky: new RegExp(rule.pattern, `dy${flags}`),
     anchored: analysis.anchored,
     reach: keywordInMatch ? analysis.reach : Infinity,
+    wide: analysis.wide,
     runs: analysis.runClass !== null && analysis.runClass.minLength >= RUN_PREFILTER_MIN_LENGTH ? analysis.runClass : null,
     validate: "validator" in rule && rule.validator !== undefined ? VALIDATORS[rule.validator] : undefined,
     entropy: "entropy" in rule ? rule.entropy : undefined,
@@ -370,9 +378,11 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
       const { counts, found, foundCount } = hits;
       selected.set(always);
       for (let i = 0; i < foundCount; i++) for (const r of rulesOfKeyword[found[i]!]!) selected[r] = 1;
+      let ascii: boolean | null = null;
       for (let r = 0; r < matchers.length; r++) {
         if (selected[r] === 0) continue;
         const m = matchers[r]!;
+        if (m.wide && (ascii ??= isAscii(text))) continue;
         let windowed = false;
         if (m.keywordIds.length > 0) {
           let total = 0;

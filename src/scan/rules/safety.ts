@@ -72,7 +72,8 @@ class CharSet {
 type Node =
   | { kind: "set"; set: CharSet }
   | { kind: "group"; alts: Node[][] }
-  | { kind: "quant"; node: Node; min: number; max: number }
+  /** `required`: a positive lookaround (max 0), whose content the text must hold beside the match. */
+  | { kind: "quant"; node: Node; min: number; max: number; required?: boolean }
   | { kind: "empty" };
 
 const DIGIT = CharSet.range(48, 57);
@@ -144,17 +145,19 @@ class Parser {
     switch (c) {
       case "(": {
         let lookaround = false;
+        let positive = false;
         if (this.src[this.pos] === "?") {
           const m = /^\?(?::|=|!|<=|<!|<[A-Za-z_][A-Za-z0-9_]*>)/.exec(this.src.slice(this.pos));
           if (m === null) throw new Error(`unsupported group at ${this.pos}`);
           lookaround = m[0] === "?=" || m[0] === "?!" || m[0] === "?<=" || m[0] === "?<!";
+          positive = m[0] === "?=" || m[0] === "?<=";
           this.pos += m[0].length;
         }
         const alts = this.alternation();
         if (this.src[this.pos] !== ")") throw new Error("unterminated group");
         this.pos++;
         // A lookaround consumes nothing; its content is still checked for nesting below.
-        return lookaround ? { kind: "quant", node: { kind: "group", alts }, min: 0, max: 0 } : { kind: "group", alts };
+        return lookaround ? { kind: "quant", node: { kind: "group", alts }, min: 0, max: 0, required: positive } : { kind: "group", alts };
       }
       case "[":
         return { kind: "set", set: this.charClass() };
@@ -344,12 +347,12 @@ export interface RunClass {
 
 
 /** unsafePatternReasons, patternReach and runClass from one parse (the compiler needs them per rule). */
-export function analysePattern(source: string, flags = ""): { unsafe: string[]; reach: number; runClass: RunClass | null } {
+export function analysePattern(source: string, flags = ""): { unsafe: string[]; reach: number; runClass: RunClass | null; wide: boolean } {
   let alts: Node[][];
   try {
     alts = new Parser(source, flags.includes("i")).parse();
   } catch (e) {
-    return { unsafe: [`cannot analyse pattern: ${(e as Error).message}`], reach: Infinity, runClass: null };
+    return { unsafe: [`cannot analyse pattern: ${(e as Error).message}`], reach: Infinity, runClass: null, wide: false };
   }
   const problems: string[] = [];
   for (const seq of alts) check(seq, problems);
@@ -359,7 +362,26 @@ export function analysePattern(source: string, flags = ""): { unsafe: string[]; 
   // \f, \v, \0, \cX and octal ones, case folding of ranges with escaped ends); a run class
   // decides where a rule runs at all, so it is given only where the parse is exact.
   const exact = !flags.includes("i") && !backReference && !/\\(?:[fv0-9]|c[A-Za-z])/.test(source);
-  return { unsafe: [...new Set(problems)], reach, runClass: exact ? runClassOf({ kind: "group", alts }) : null };
+  // Case folding with `u` or `v` maps a few letters beyond ASCII onto ASCII ones (the Kelvin sign
+  // onto k): such a pattern is not judged.
+  const folds = flags.includes("i") && /[uv]/.test(flags);
+  return { unsafe: [...new Set(problems)], reach, runClass: exact ? runClassOf({ kind: "group", alts }) : null, wide: !folds && !backReference && needsWide({ kind: "group", alts }) };
+}
+
+/**
+ * Whether every match of `node` reads a character beyond ASCII (consumed, or required by a
+ * positive lookaround): such a pattern cannot match in ASCII text, which the scan then skips for
+ * it (a Japanese rule whose only ASCII keyword, `post`, is in every JSON API's text). Sets are
+ * exact in what they hold of ASCII, so "no ASCII member" is exact; escapes read approximately
+ * (`\p{L}` as the letter p) only ever add ASCII members, which keeps the answer on the safe side.
+ */
+function needsWide(node: Node): boolean {
+  switch (node.kind) {
+    case "empty": return false;
+    case "set": return node.set.other && node.set.bits.every((b) => b === 0);
+    case "quant": return (node.max === 0 ? node.required === true : node.min >= 1) && needsWide(node.node);
+    case "group": return node.alts.every((seq) => seq.some(needsWide));
+  }
 }
 
 /** The RunClass of a parsed pattern, or null when a match can consume a non-ASCII character. */

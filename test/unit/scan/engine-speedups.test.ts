@@ -100,6 +100,46 @@ describe("class runs", () => {
   });
 });
 
+describe("patterns that cannot match ASCII text", () => {
+  test("every match reads a character beyond ASCII: consumed, or required by a positive lookaround; not under folding that reaches ASCII", () => {
+    expect(analysePattern("送信|転送").wide).toBe(true);
+    expect(analysePattern("(?:post|Post)(?=[ぁ-ゖ])").wide).toBe(true);
+    expect(analysePattern("(?:会話|cookie)[^\\n。]{0,40}?(?:送信|post(?=[ぁ-ゖ]))").wide).toBe(true);
+    expect(analysePattern("[а-я]{2}", "i").wide).toBe(true);
+    expect(analysePattern("post|送信").wide).toBe(false);
+    expect(analysePattern("post(?![ぁ-ゖ])").wide).toBe(false);
+    expect(analysePattern("(?:送信)?post").wide).toBe(false);
+    expect(analysePattern("\\p{L}", "u").wide).toBe(false);
+    expect(analysePattern("\u212a", "iu").wide).toBe(false);
+    expect(analysePattern(".送").wide).toBe(true);
+  });
+
+  test("the built-in rules judged so find nothing in ASCII text, and are still found in their own examples", async () => {
+    const files = [...(await loadRuleFiles("rules/injection/")), ...(await loadRuleFiles("rules/mcp/"))];
+    const rand = mulberry32(11);
+    let wide = 0;
+    for (const file of files) {
+      const doc = Bun.YAML.parse(file.text) as { rules?: { id: string; pattern: string; flags?: string; examples: { match: string[] } }[] };
+      for (const rule of doc.rules ?? []) {
+        if (!analysePattern(rule.pattern, rule.flags ?? "").wide) continue;
+        wide++;
+        const re = new RegExp(rule.pattern, `g${rule.flags ?? ""}`);
+        for (const example of rule.examples.match) {
+          // The example's ASCII, and its other characters replaced by random ASCII.
+          const ascii = example.replace(/[^\x00-\x7f]/gu, () => String.fromCharCode(32 + Math.floor(rand() * 95)));
+          expect(ascii.match(re)).toBeNull();
+        }
+      }
+    }
+    expect(wide).toBeGreaterThan(8);
+    // In text that is not all ASCII they run as before: each wide rule's examples are found.
+    const pack = compileRulePack(files.filter((f) => f.path.includes("multilingual")), "inj");
+    const multilingual = Bun.YAML.parse(files.find((f) => f.path.includes("multilingual"))!.text) as { rules: { id: string; pattern: string; flags?: string; examples: { match: string[] } }[] };
+    for (const rule of multilingual.rules.filter((r) => analysePattern(r.pattern, r.flags ?? "").wide))
+      for (const example of rule.examples.match) expect(pack.scan(`Plain ASCII first. ${example}`).map((f) => f.rule)).toContain(rule.id);
+  });
+});
+
 describe("run class of a pattern", () => {
   test("what a match consumes (lookarounds excluded), its shortest length and first characters", () => {
     const card = analysePattern("(?<![0-9])(?:4\\d{3}|5[1-5]\\d{2})(?:[ -]?\\d{4}){3}(?![0-9])").runClass!;
