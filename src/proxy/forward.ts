@@ -233,6 +233,8 @@ interface Exchange extends Base {
   ws: WsRelay | null;
   /** Bytes its relay holds for incomplete messages, as last counted into wsHeld. */
   wsPending: number;
+  /** When the server's messages the relay holds are to be scanned and passed on. */
+  wsFlush: ReturnType<typeof setTimeout> | null;
 }
 
 /** Body bytes (framing removed, decoded) in, what may go to the client now out; `stop` ends the response. */
@@ -839,6 +841,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       wsUpgrade,
       ws: null,
       wsPending: 0,
+      wsFlush: null,
       echo: null,
     };
     if (decision.verdict === "block") {
@@ -2130,6 +2133,8 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     const ex = owner;
     if (ex.done) return;
     if (ex.ws) {
+      // What the server sent last and the relay still holds goes first (judged).
+      wsRelay(ex, ex.ws.flushServer());
       finishWebSocket(ex, "closed by the server");
       return;
     }
@@ -2217,7 +2222,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       ex.note = `messages not scanned for prompt injection: ${ex.action.host} is in injection.exempt_hosts (${exempt})`;
       injection = null;
     }
-    const ws = new WsRelay({ maxMessage: policy.proxy.websocket.maxMessageBytes, dlp: policy.dlp, injection, audit: policy.mode === "audit" });
+    const ws = new WsRelay({ maxMessage: policy.proxy.websocket.maxMessageBytes, dlp: policy.dlp, injection, audit: policy.mode === "audit", holdMs: SSE_HOLD_MS });
     ex.ws = ws;
     c.phase = "websocket";
     send(c, asciiHead(`HTTP/1.1 101 ${res.reason}\r\n${serializeHeaders(res.headers, res.connection)}Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n`), ex.upstream);
@@ -2260,6 +2265,12 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
       send(c, b, up);
     }
     if (out.end) finishWebSocket(ex, "closed by sluice");
+    // The server's messages held to be scanned with the next ones: scanned and passed on when the hold is over.
+    else if (out.wait !== undefined && ex.wsFlush === null)
+      ex.wsFlush = setTimeout(() => {
+        ex.wsFlush = null;
+        if (!ex.done && ex.ws) wsRelay(ex, ex.ws.flushServer());
+      }, Math.ceil(out.wait));
   }
 
   /** Sluice ends an idle or over-long WebSocket: close frames both ways (1001), then both sides end. */
@@ -2275,6 +2286,10 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function finishWebSocket(ex: Exchange, why: string): void {
     if (ex.done) return;
     ex.done = true;
+    if (ex.wsFlush !== null) {
+      clearTimeout(ex.wsFlush);
+      ex.wsFlush = null;
+    }
     const ws = ex.ws!;
     wsHeld -= ex.wsPending;
     ex.wsPending = 0;

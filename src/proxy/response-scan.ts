@@ -93,7 +93,7 @@ const SSE_MAX_PATHS = 256;
  * scan per event made a stream of thousands of one-token events cost a window's reading per token.
  */
 export const SSE_HOLD_MS = 10;
-const SSE_BATCH = 4096;
+export const SSE_BATCH = 4096;
 
 /**
  * Injection scanning over a sequence of events: the events of a `text/event-stream`, or the

@@ -18,8 +18,8 @@ import { BodyStreamScanner, decideFindings, mergeVerdicts, type ContentVerdict }
 import { bodyFragments, joinedFragments } from "../inspect/fragments.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { escalate } from "./request-scan.ts";
-import { EventScan } from "./response-scan.ts";
-import { CLOSE_INVALID_DATA, CLOSE_POLICY_VIOLATION, CLOSE_TOO_BIG, closeFrame, encodeFrame, OP_BINARY, OP_CLOSE, OP_TEXT, WsReader, type WsError } from "./websocket.ts";
+import { EventScan, SSE_BATCH, SSE_HOLD_MS } from "./response-scan.ts";
+import { CLOSE_INVALID_DATA, CLOSE_POLICY_VIOLATION, CLOSE_TOO_BIG, closeFrame, encodeFrame, OP_BINARY, OP_CLOSE, OP_TEXT, WsReader, type WsError, type WsEvent } from "./websocket.ts";
 
 /** Findings kept for the record of one connection (it may live for hours). */
 const MAX_RECORDED = 64;
@@ -32,6 +32,13 @@ export interface WsRelayOptions {
   readonly dlp: DlpSettings | null;
   /** null: injection scanning is off (or the host is exempt). */
   readonly injection: InjectionSettings | null;
+  /**
+   * What the server sends less than this many milliseconds after the last injection scan is held
+   * (up to SSE_BATCH characters) and scanned with what follows, as an event stream's events are
+   * (response-scan.ts): fromServer() says how long to wait, and the caller calls flushServer()
+   * then. 0 (the default): every read is scanned at once.
+   */
+  readonly holdMs?: number;
   /** mode: audit — nothing changes on the wire; what would have been refused is recorded. */
   readonly audit: boolean;
 }
@@ -46,6 +53,8 @@ export interface WsOutput {
   readonly toClient: Buffer[];
   /** Set when sluice closes the connection here: send the outputs, then end both sides. */
   readonly end: WsEnd | null;
+  /** When the server's messages are held to be scanned with the next ones: call flushServer() in this many milliseconds. */
+  readonly wait?: number;
 }
 
 export class WsRelay {
@@ -59,6 +68,11 @@ export class WsRelay {
   /** Data messages passed on to the server, and to the agent. */
   messagesUp = 0;
   messagesDown = 0;
+  /** What the server sent that waits to be scanned (holdMs), and its readable text's length. */
+  #heldDown: WsEvent[] = [];
+  #heldChars = 0;
+  /** When the server's messages were last scanned (performance.now()). */
+  #lastScan = -Infinity;
 
   constructor(private readonly options: WsRelayOptions) {
     this.#fromClient = new WsReader(true, options.maxMessage);
@@ -116,19 +130,49 @@ export class WsRelay {
     return out;
   }
 
-  /** Bytes the server sent: judged a read at a time, like the agent's. */
-  fromServer(chunk: Buffer): WsOutput {
+  /**
+   * Bytes the server sent: judged a read at a time, like the agent's, or (holdMs) held when they
+   * come soon after the last scan. `now`: performance.now(), for tests.
+   */
+  fromServer(chunk: Buffer, now = performance.now()): WsOutput {
     const out: WsOutput = { toServer: [], toClient: [], end: null };
     if (this.#ended) return out;
     const events = this.#fromServer.feed(chunk);
     if (!Array.isArray(events)) return this.close(events.code, protocolReason(events, "server"), out);
     if (events.length === 0) return out;
-    if (this.#injection !== null) {
-      // Every payload the agent's client can hand its model as words: messages of either kind
-      // (binary read as a lossy decoder would), and close reasons and pings.
-      const texts = events.map((e) => readable(e.type === "control" && e.opcode === OP_CLOSE ? e.payload.subarray(2) : e.payload)).filter((t) => t.length > 0);
-      if (texts.length > 0 && this.#injection.scan(texts, null, this.messagesDown)) return this.#refuse(out, this.#injection.decision()!, CLOSE_POLICY_VIOLATION);
+    if (this.#injection === null) return this.#toClient(events, out);
+    // Every payload the agent's client can hand its model as words: messages of either kind
+    // (binary read as a lossy decoder would), and close reasons and pings.
+    let chars = 0;
+    for (const e of events) chars += e.payload.length;
+    const since = now - this.#lastScan;
+    const hold = this.options.holdMs ?? 0;
+    if (since < hold && this.#heldChars + chars < SSE_BATCH) {
+      this.#heldDown.push(...events);
+      this.#heldChars += chars;
+      return { ...out, wait: hold - since };
     }
+    return this.#scanDown(this.#heldDown.length === 0 ? events : [...this.#heldDown, ...events], now, out);
+  }
+
+  /** Scans what the server sent that was held (fromServer's `wait` has passed) and passes it on. */
+  flushServer(now = performance.now()): WsOutput {
+    const out: WsOutput = { toServer: [], toClient: [], end: null };
+    if (this.#ended || this.#heldDown.length === 0) return out;
+    return this.#scanDown(this.#heldDown, now, out);
+  }
+
+  #scanDown(events: readonly WsEvent[], now: number, out: WsOutput): WsOutput {
+    this.#heldDown = [];
+    this.#heldChars = 0;
+    this.#lastScan = now;
+    const texts = events.map(readableOf).filter((t) => t.length > 0);
+    if (texts.length > 0 && this.#injection!.scan(texts, null, this.messagesDown)) return this.#refuse(out, this.#injection!.decision()!, CLOSE_POLICY_VIOLATION);
+    return this.#toClient(events, out);
+  }
+
+  /** The server's events as frames to the agent. */
+  #toClient(events: readonly WsEvent[], out: WsOutput): WsOutput {
     for (const e of events) {
       if (e.type === "message") this.messagesDown++;
       out.toClient.push(encodeFrame(e.type === "message" ? (e.text ? OP_TEXT : OP_BINARY) : e.opcode, e.payload, false));
@@ -311,6 +355,9 @@ interface Piece {
 
 /** Characters of each stream kept to find the beginning of a known secret at the end of a message. */
 const PARTIAL_TAIL = 4096;
+
+/** What of an event the agent's client can read as words: a close frame's reason, any other payload. */
+const readableOf = (e: WsEvent): string => readable(e.type === "control" && e.opcode === OP_CLOSE ? e.payload.subarray(2) : e.payload);
 
 /** A payload as text the way an agent's client would read it: a UTF-16 byte-order mark first, else UTF-8, lossy. */
 function readable(payload: Buffer): string {

@@ -95,17 +95,17 @@ function startOrigin(): Promise<void> {
       case "/image.png":
         return send("image/png", OVERRIDE);
       case "/held-stream": {
-        // Three events a millisecond apart, then the stream stays open until the test has read
-        // them all: only sluice's hold timer can pass on the events it held.
+        // The second event, then the third a few milliseconds later in a write of its own (within
+        // sluice's hold of the second's scan), then the stream stays open until the test has read
+        // them all: only sluice's hold timer can pass on the event it held.
         res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-        let i = 0;
-        const next = () => {
-          if (i < CLEAN_STREAM.length) {
-            res.write(CLEAN_STREAM[i++]!);
-            setTimeout(next, 1);
-          } else endHeldStream = () => res.end();
-        };
-        next();
+        res.write(CLEAN_STREAM[0]!);
+        setTimeout(() => {
+          res.write(CLEAN_STREAM[1]!);
+          for (const t = performance.now(); performance.now() - t < 3; );
+          res.write(CLEAN_STREAM[2]!);
+          endHeldStream = () => res.end();
+        }, 50);
         return;
       }
       case "/stream":

@@ -36,6 +36,16 @@ const handler = {
       ws.send("weather: sunny");
       // Apart, so the clean message is read (and passed on) before the poisoned one comes.
       setTimeout(() => ws.send(POISON), 100);
+    } else if (text === "burst") {
+      // b3 soon after b2, then nothing: sluice holds what comes soon after a scan, and only its
+      // timer can pass it on.
+      ws.send("b1");
+      setTimeout(() => {
+        ws.send("b2");
+        // b3 a few milliseconds after b2, in a write of its own: within sluice's hold of b2's scan.
+        for (const t = performance.now(); performance.now() - t < 3; );
+        ws.send("b3");
+      }, 50);
     } else if (text === "big") ws.send("x".repeat(MAX_MESSAGE * 2));
     else if (text === "flood") flood(ws);
     else ws.send(typeof m === "string" ? `echo:${m}` : m);
@@ -166,6 +176,26 @@ describe("wss:// through an intercepted tunnel (Bun's WebSocket client and serve
     const rec = await wsRecord(sluice, "/chat");
     expect(rec).toMatchObject({ method: "GET", path: "/chat", verdict: "allow", status: 101 });
     expect(String(rec.detail)).toContain("WebSocket: 2 messages passed to the server, 2 to the agent");
+  }, T);
+
+  test("messages the server sends too close together to be scanned one by one are held a moment, then passed on in order", async () => {
+    const ws = new WebSocket(`wss://127.0.0.1:${secure.port}/burst`, { proxy: sluice.proxyUrl, tls: { ca: [readFileSync(join(sluice.home, "ca.pem"), "utf8")] } } as unknown as string[]);
+    const got: string[] = [];
+    // All three arrive while the connection is open and nothing else is sent either way.
+    const all = new Promise<void>((resolve) => {
+      ws.onmessage = (e) => {
+        got.push(String(e.data));
+        if (got.length === 3) resolve();
+      };
+    });
+    await new Promise<void>((resolve) => (ws.onopen = () => resolve()));
+    ws.send("burst");
+    await Promise.race([all, Bun.sleep(5000)]);
+    expect(got).toEqual(["b1", "b2", "b3"]);
+    const closed = new Promise<number>((resolve) => (ws.onclose = (e) => resolve(e.code)));
+    ws.close(1000, "done");
+    expect(await closed).toBe(1000);
+    expect(String((await wsRecord(sluice, "/burst")).detail)).toContain("1 messages passed to the server, 3 to the agent");
   }, T);
 
   test("a known secret in a message: closed with 1008 before the origin gets it, recorded without the value", async () => {
