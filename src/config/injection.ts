@@ -4,7 +4,7 @@
  */
 import { compileHostPatterns } from "../net/host-pattern.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
-import { CARRIER_RULES, createInjectionEngine, type InjectionOptions } from "../scan/injection/engine.ts";
+import { CARRIER_RULES, createInjectionEngine, UNCONFIRMED_RULE, type InjectionOptions } from "../scan/injection/engine.ts";
 import { WORD_RULE } from "../scan/injection/words.ts";
 import type { Config } from "./schema.ts";
 
@@ -17,7 +17,7 @@ const EMPTY: Pack = { rules: [], scan: () => [] };
 export function compileInjection(inj: Config["injection"], body: Config["dlp"]["body"], builtin: Pack | null, issues: Issue[]): InjectionSettings | null {
   if (!inj.enabled) return null;
   const pack = builtin ?? EMPTY;
-  const ids = new Set([...pack.rules.map((r) => r.id), ...Object.values(CARRIER_RULES).map((r) => r.id), ...(pack.words ? [WORD_RULE.id] : [])]);
+  const ids = new Set([...pack.rules.map((r) => r.id), ...Object.values(CARRIER_RULES).map((r) => r.id), ...(pack.words ? [WORD_RULE.id, UNCONFIRMED_RULE] : [])]);
   inj.disable.forEach((id, i) => {
     if (!ids.has(id)) issues.push({ path: `injection.disable.${i}`, message: `no such rule: ${id}` });
   });

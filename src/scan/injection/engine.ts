@@ -12,7 +12,7 @@
 import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
-import type { DiscussionCue } from "./cues.ts";
+import { CUE_GROUP, type DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
@@ -386,6 +386,23 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
   }
 }
 
+/**
+ * The cue intents are combinations of everyday phrases ("the user", "from now on", "remember"),
+ * written against the tuning sets; on text by new authors half the responses they alone take to
+ * the threshold are benign (a chat-template guide, an email asking to keep a deck confidential, a
+ * README of a bot that remembers). So a response that only cue intents score over the threshold
+ * (nothing else: no pattern rule, no hidden, encoded or obfuscated carrier), with none of the
+ * intents of CONFIRM_EXEMPT or more (dropping the model's instructions, sending private data
+ * out), is blocked only when the word model confirms it: a window around what they found of
+ * CONFIRM_PROBABILITY or more. Otherwise the response stays one point under the threshold, and
+ * the record says why (UNCONFIRMED_RULE). Without the model (disabled, or none) nothing changes.
+ */
+export const CONFIRM_PROBABILITY = 0.98;
+export const CONFIRM_EXEMPT = 60;
+export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
+/** What the cue intents' findings count under, shown or discussed. */
+const CUE_ONLY: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED]);
+
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
 
@@ -435,9 +452,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
 
   return {
     threshold,
-    ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id), ...(options.rules.words ? [WORD_RULE.id] : [])],
+    ruleIds: [...weights.keys(), ...Object.values(CARRIER_RULES).map((r) => r.id), ...(options.rules.words ? [WORD_RULE.id, UNCONFIRMED_RULE] : [])],
     scan(segments: readonly SegmentIn[], given?: ScoreTally): InjectionResult {
       const tally: ScoreTally = given ?? { counted: new Map(), score: 0 };
+      // An earlier piece's unconfirmed cues (a stream): judged again with everything found so far.
+      const unconfirmed = tally.counted.get(UNCONFIRMED_RULE);
+      if (unconfirmed !== undefined) {
+        tally.counted.delete(UNCONFIRMED_RULE);
+        tally.score -= unconfirmed;
+      }
       const findings: InjectionFinding[] = [];
       const words = options.rules.words && !options.disabled?.has(WORD_RULE.id) ? options.rules.words : null;
       // Where the rules found an order (not one discounted as discussed, quoted or reported).
@@ -721,6 +744,18 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
           count(WORD_RULE.id, tier.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
+        }
+      }
+      // Over the threshold on cue intents alone, short of CONFIRM_EXEMPT: the model must confirm.
+      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && (counted.get(CUE_GROUP) ?? 0) < CONFIRM_EXEMPT && [...counted.keys()].every((k) => CUE_ONLY.has(k))) {
+        if (anchors.length > 0) readAround(words, anchors, tally);
+        const best = tally.words;
+        if (best === undefined || best.probability < CONFIRM_PROBABILITY) {
+          const cut = tally.score - (threshold - 1);
+          counted.set(UNCONFIRMED_RULE, -cut);
+          tally.score -= cut;
+          const segment = best?.segment ?? segments[0]!;
+          if (findings.length < MAX_FINDINGS) findings.push(findingOf(UNCONFIRMED_RULE, -cut, segment, WORDS_READING, best?.preview ?? "", null));
         }
       }
       return { score: tally.score, findings };

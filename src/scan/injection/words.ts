@@ -8,8 +8,10 @@
  *
  * The engine uses it as one more piece of evidence, never alone, only around the rules' findings:
  * when they scored something short of the threshold, the window there the model finds most like
- * an attack adds the weight of the first of WORD_RULE's tiers its probability reaches. Text with
- * no other finding is never read by it (and costs nothing).
+ * an attack adds the weight of the first of WORD_RULE's tiers its probability reaches; and a
+ * response that cue intents alone took over the threshold is blocked only when a window there
+ * reaches CONFIRM_PROBABILITY (engine.ts). Text with no other finding is never read by it (and
+ * costs nothing).
  *
  * Tokens: NFKC, lower case; runs of letters, marks, digits and apostrophes are words (cut at
  * MAX_WORD), runs of path and template punctuation (`~/.`, `<|`, `{{`) are words of their own,

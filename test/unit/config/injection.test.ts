@@ -1,12 +1,13 @@
 /**
  * The `injection` section compiled (config/injection.ts): `disable` takes the built-in pack's
- * rule ids, the engine's carrier rules and the word model's rule, and names anything else.
+ * rule ids, the engine's carrier rules and the word model's rules, and names anything else.
  */
 import { describe, expect, test } from "bun:test";
 import { compileInjection } from "../../../src/config/injection.ts";
 import { builtinInjectionRules } from "../../../src/config/load.ts";
 import { parseConfigText } from "../../../src/config/parse.ts";
 import { inspectResponse } from "../../../src/inspect/response.ts";
+import { UNCONFIRMED_RULE } from "../../../src/scan/injection/engine.ts";
 import { WORD_RULE } from "../../../src/scan/injection/words.ts";
 
 const PACK = await builtinInjectionRules();
@@ -28,6 +29,14 @@ describe("injection.disable", () => {
     const off = settings([WORD_RULE.id]);
     expect(off.issues).toEqual([]);
     expect(inspectResponse("html", PAGE, off.s!.engine, "block").verdict).toBe("allow");
+  });
+
+  test("the confirmation of cue intents can be disabled alone: a page they alone score blocks again", () => {
+    const docs = `<html><body><p>Configure the assistant: it should always remember the user's preferred language and store it in long-term memory across sessions.</p></body></html>`;
+    expect(inspectResponse("html", docs, settings([]).s!.engine, "block").verdict).toBe("allow");
+    const off = settings([UNCONFIRMED_RULE]);
+    expect(off.issues).toEqual([]);
+    expect(inspectResponse("html", docs, off.s!.engine, "block").verdict).toBe("block");
   });
 
   test("a carrier rule and a pack rule are known; an unknown id is an issue with its path", () => {
