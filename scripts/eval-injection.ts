@@ -10,19 +10,20 @@
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
  * its aggregate figures looked at after each round of rule work; `holdout3` to `holdout5`,
- * written the same way by two more authors each; and `holdout6`, the fresh one, by two more.
+ * written the same way by two more authors each; `holdout6` by two more; and `holdout7`, the
+ * fresh one, by two more.
  * `dev2` to `dev6` are more tuning sets, each written by other authors to give rule work more
  * data than dev (tuning on them is allowed). The word model (scripts/words-model.ts) is trained
- * on dev .. dev6, holdout and holdout2, never on holdout3 to holdout6. All twelve are
- * printed, in that order, unless --set names one; the figures of holdout3 to holdout6 are the
- * honest ones, holdout6's the freshest.
+ * on dev .. dev6, holdout and holdout2, never on holdout3 to holdout7. All thirteen are
+ * printed, in that order, unless --set names one; the figures of holdout3 to holdout7 are the
+ * honest ones, holdout7's the freshest.
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev6|holdout|holdout2|holdout3|holdout4|holdout5|holdout6|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev6|holdout|holdout2|holdout3|holdout4|holdout5|holdout6|holdout7|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -122,7 +123,8 @@ if (import.meta.main) {
     holdout3: "holdout3 set (independent set, never tuned or trained on)",
     holdout4: "holdout4 set (independent set, never tuned or trained on)",
     holdout5: "holdout5 set (independent set, never tuned or trained on)",
-    holdout6: "holdout6 set (fresh independent set, never tuned or trained on)",
+    holdout6: "holdout6 set (independent set, never tuned or trained on)",
+    holdout7: "holdout7 set (fresh independent set, never tuned or trained on)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {

@@ -58,8 +58,8 @@ export const BENIGN_KINDS = [
 ] as const;
 export type BenignKind = (typeof BENIGN_KINDS)[number];
 
-/** Benign texts may also be in these (right-to-left and other scripts with invisible marks). */
-export const EXTRA_BENIGN_LANGUAGES = ["ar", "he", "fa", "th"] as const;
+/** Benign texts may also be in these (right-to-left and other scripts with invisible marks; Italian, which holdout7 brought). */
+export const EXTRA_BENIGN_LANGUAGES = ["ar", "he", "fa", "th", "it"] as const;
 
 export const DEFAULT_SEED = 0x1a7c;
 /** Samples per attack payload (each a different technique and carrier as far as they fit). */
@@ -143,12 +143,12 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * set written the same way by two more authors each (dev6's weighted to subtle attacks and to
  * benign text that reads like an order or quotes an attack); or `holdout3` (data/holdout3/), a
  * third independent set by two more authors who had seen none of the above, written on
- * 2026-11-28; or `holdout4` (data/holdout4/), `holdout5` (data/holdout5/) and `holdout6`
- * (data/holdout6/), a fourth, fifth and sixth written the same way, never tuned or trained on. All use the same carrier templates and techniques.
+ * 2026-11-28; or `holdout4` (data/holdout4/), `holdout5` (data/holdout5/), `holdout6`
+ * (data/holdout6/) and `holdout7` (data/holdout7/), a fourth to seventh written the same way, never tuned or trained on. All use the same carrier templates and techniques.
  */
-export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "dev5" | "dev6" | "holdout" | "holdout2" | "holdout3" | "holdout4" | "holdout5" | "holdout6";
-const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", dev5: "dev5", dev6: "dev6", holdout: "holdout", holdout2: "holdout2", holdout3: "holdout3", holdout4: "holdout4", holdout5: "holdout5", holdout6: "holdout6" };
-/** Every set, tuning sets first, the holdouts last (holdout6, the freshest, at the end). */
+export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "dev5" | "dev6" | "holdout" | "holdout2" | "holdout3" | "holdout4" | "holdout5" | "holdout6" | "holdout7";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", dev5: "dev5", dev6: "dev6", holdout: "holdout", holdout2: "holdout2", holdout3: "holdout3", holdout4: "holdout4", holdout5: "holdout5", holdout6: "holdout6", holdout7: "holdout7" };
+/** Every set, tuning sets first, the holdouts last (holdout7, the freshest, at the end). */
 export const CORPUS_SETS = Object.keys(SET_DIR) as readonly CorpusSet[];
 
 const cached = new Map<CorpusSet, Promise<Data>>();
