@@ -130,10 +130,12 @@ export class EventScan {
     for (const { location: path, text: joined } of joinedByPath(fragments, this.root)) {
       // Keys are read in each event (below), whole: a window of them would be read again per event.
       if (isKeyPath(path, this.root)) continue;
-      const text = ((this.#windows.get(path) ?? "") + joined).slice(-SSE_WINDOW);
+      // The whole batch's text, after the window before it: a batch of many events (held, or in
+      // one read) is read joined in full, not only its last SSE_WINDOW characters.
+      const text = (this.#windows.get(path) ?? "") + joined;
       // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
       this.#windows.delete(path);
-      this.#windows.set(path, text);
+      this.#windows.set(path, text.slice(-SSE_WINDOW));
       if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
       windowed.push(...fragmentSegments([{ location: path, text }]));
     }

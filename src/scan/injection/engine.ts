@@ -391,7 +391,7 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
  * written against the tuning sets; on text by new authors half the responses they alone take to
  * the threshold are benign (a chat-template guide, an email asking to keep a deck confidential, a
  * README of a bot that remembers). So a response that only cue intents score over the threshold
- * (nothing else: no pattern rule, no hidden, encoded or obfuscated carrier), with none of the
+ * (nothing else: no pattern rule, not even one counted half; no hidden, encoded or obfuscated carrier), with none of the
  * intents of CONFIRM_EXEMPT or more (dropping the model's instructions, sending private data
  * out), is blocked only when the word model confirms it: a window around what they found of
  * CONFIRM_PROBABILITY or more. Otherwise the response stays one point under the threshold, and
@@ -400,7 +400,12 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
 export const CONFIRM_PROBABILITY = 0.98;
 export const CONFIRM_EXEMPT = 60;
 export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
-/** What the cue intents' findings count under, shown or discussed. */
+/**
+ * What the cue intents' findings count under, shown or discussed. A pattern rule's finding
+ * counted as discussed marks the response with DISCUSSED_PATTERN (weight 0), so its score is not
+ * the cue intents' alone.
+ */
+const DISCUSSED_PATTERN = "\u0000discussed-pattern";
 const CUE_ONLY: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED]);
 
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
@@ -640,7 +645,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
-            if (!options.disabled?.has(f.rule)) count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
+            if (!options.disabled?.has(f.rule)) {
+              count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
+              if (halved && countedAs.get(f.rule) !== CUE_GROUP && !counted.has(DISCUSSED_PATTERN)) counted.set(DISCUSSED_PATTERN, 0);
+            }
             // What the word model may read: the text around a finding given as an order.
             if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
             const match = reading.text.slice(f.start, f.end);

@@ -195,14 +195,13 @@ class Parser {
       case "n": return set(CharSet.of(10));
       case "r": return set(CharSet.of(13));
       case "t": return set(CharSet.of(9));
-      case "x": {
-        const hex = this.src.slice(this.pos, this.pos + 2);
-        this.pos += 2;
-        return set(this.literal(parseInt(hex, 16)));
-      }
+      case "x":
       case "u": {
-        const hex = this.src.slice(this.pos, this.pos + 4);
-        this.pos += 4;
+        // `\xHH`, `\uHHHH`; anything else (`\u{41}`, `\xZZ`, read otherwise by RegExp) as any character.
+        const digits = c === "x" ? 2 : 4;
+        const hex = this.src.slice(this.pos, this.pos + digits);
+        if (!new RegExp(`^[0-9A-Fa-f]{${digits}}$`).test(hex)) return set(CharSet.any());
+        this.pos += digits;
         return set(this.literal(parseInt(hex, 16)));
       }
       case "k": {

@@ -112,6 +112,10 @@ describe("patterns that cannot match ASCII text", () => {
     expect(analysePattern("\\p{L}", "u").wide).toBe(false);
     expect(analysePattern("\u212a", "iu").wide).toBe(false);
     expect(analysePattern(".送").wide).toBe(true);
+    // Escapes RegExp reads otherwise than as a code point (`\u{41}` is 41 u's without the u flag, `\xZZ` is xZZ) are any character.
+    expect(analysePattern("\\u{41}送?").wide).toBe(false);
+    expect(analysePattern("\\xZZ|送").wide).toBe(false);
+    expect(analysePattern("\\u9001").wide).toBe(true);
   });
 
   test("the built-in rules judged so find nothing in ASCII text, and are still found in their own examples", async () => {
