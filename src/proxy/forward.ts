@@ -1909,11 +1909,11 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
     if (read.complete) upstreamStreamEnded(ex);
   }
 
-  /** Drops the timer of events held to be scanned (the stream is over). */
+  /** Drops the timers of what is held to be scanned, events or messages (the exchange is over). */
   function stopHolding(ex: Exchange): void {
-    if (ex.sseFlush === null) return;
-    clearTimeout(ex.sseFlush);
-    ex.sseFlush = null;
+    if (ex.sseFlush !== null) clearTimeout(ex.sseFlush);
+    if (ex.wsFlush !== null) clearTimeout(ex.wsFlush);
+    ex.sseFlush = ex.wsFlush = null;
   }
 
   /** The upstream's event stream is complete: ended here, or once its decoder has let out the rest. */
@@ -2286,10 +2286,7 @@ export function startForwardProxy(deps: ForwardProxyDeps): ForwardProxy {
   function finishWebSocket(ex: Exchange, why: string): void {
     if (ex.done) return;
     ex.done = true;
-    if (ex.wsFlush !== null) {
-      clearTimeout(ex.wsFlush);
-      ex.wsFlush = null;
-    }
+    stopHolding(ex);
     const ws = ex.ws!;
     wsHeld -= ex.wsPending;
     ex.wsPending = 0;

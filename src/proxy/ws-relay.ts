@@ -18,7 +18,7 @@ import { BodyStreamScanner, decideFindings, mergeVerdicts, type ContentVerdict }
 import { bodyFragments, joinedFragments } from "../inspect/fragments.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { escalate } from "./request-scan.ts";
-import { EventScan, SSE_BATCH, SSE_HOLD_MS } from "./response-scan.ts";
+import { EventScan, SSE_BATCH } from "./response-scan.ts";
 import { CLOSE_INVALID_DATA, CLOSE_POLICY_VIOLATION, CLOSE_TOO_BIG, closeFrame, encodeFrame, OP_BINARY, OP_CLOSE, OP_TEXT, WsReader, type WsError, type WsEvent } from "./websocket.ts";
 
 /** Findings kept for the record of one connection (it may live for hours). */
@@ -34,7 +34,7 @@ export interface WsRelayOptions {
   readonly injection: InjectionSettings | null;
   /**
    * What the server sends less than this many milliseconds after the last injection scan is held
-   * (up to SSE_BATCH characters) and scanned with what follows, as an event stream's events are
+   * (up to SSE_BATCH bytes of payload) and scanned with what follows, as an event stream's events are
    * (response-scan.ts): fromServer() says how long to wait, and the caller calls flushServer()
    * then. 0 (the default): every read is scanned at once.
    */
@@ -68,9 +68,9 @@ export class WsRelay {
   /** Data messages passed on to the server, and to the agent. */
   messagesUp = 0;
   messagesDown = 0;
-  /** What the server sent that waits to be scanned (holdMs), and its readable text's length. */
+  /** What the server sent that waits to be scanned (holdMs), and its payloads' bytes. */
   #heldDown: WsEvent[] = [];
-  #heldChars = 0;
+  #heldBytes = 0;
   /** When the server's messages were last scanned (performance.now()). */
   #lastScan = -Infinity;
 
@@ -141,15 +141,13 @@ export class WsRelay {
     if (!Array.isArray(events)) return this.close(events.code, protocolReason(events, "server"), out);
     if (events.length === 0) return out;
     if (this.#injection === null) return this.#toClient(events, out);
-    // Every payload the agent's client can hand its model as words: messages of either kind
-    // (binary read as a lossy decoder would), and close reasons and pings.
-    let chars = 0;
-    for (const e of events) chars += e.payload.length;
+    let bytes = 0;
+    for (const e of events) bytes += e.payload.length;
     const since = now - this.#lastScan;
     const hold = this.options.holdMs ?? 0;
-    if (since < hold && this.#heldChars + chars < SSE_BATCH) {
+    if (since < hold && this.#heldBytes + bytes < SSE_BATCH) {
       this.#heldDown.push(...events);
-      this.#heldChars += chars;
+      this.#heldBytes += bytes;
       return { ...out, wait: hold - since };
     }
     return this.#scanDown(this.#heldDown.length === 0 ? events : [...this.#heldDown, ...events], now, out);
@@ -164,8 +162,10 @@ export class WsRelay {
 
   #scanDown(events: readonly WsEvent[], now: number, out: WsOutput): WsOutput {
     this.#heldDown = [];
-    this.#heldChars = 0;
+    this.#heldBytes = 0;
     this.#lastScan = now;
+    // Every payload the agent's client can hand its model as words: messages of either kind
+    // (binary read as a lossy decoder would), and close reasons and pings.
     const texts = events.map(readableOf).filter((t) => t.length > 0);
     if (texts.length > 0 && this.#injection!.scan(texts, null, this.messagesDown)) return this.#refuse(out, this.#injection!.decision()!, CLOSE_POLICY_VIOLATION);
     return this.#toClient(events, out);
