@@ -386,6 +386,42 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
   }
 }
 
+/** `joined` (segments `shown`, starting at `starts`) with code and reported text as spaces: the same length, the same offsets. */
+function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[]): string {
+  const parts: string[] = [];
+  let last = 0;
+  const blank = (from: number, to: number) => {
+    parts.push(joined.slice(last, from), " ".repeat(to - from));
+    last = to;
+  };
+  shown.forEach((s, i) => {
+    const start = starts[i]!;
+    if (s.carrier === "code" || s.reported === true) blank(start, start + s.text.length);
+    else for (const [a, b] of s.code ?? []) blank(start + a, start + b);
+  });
+  parts.push(joined.slice(last));
+  return parts.join("");
+}
+
+/**
+ * The window of `text` the model finds most like an attack, read in parts of WORD_PART that
+ * overlap by WORD_REACH; `unit`: where its middle lies in `text` when that is known (the
+ * normalised text a window lies in has the same length as the part read, as ASCII text always
+ * does).
+ */
+function strongestIn(words: WordModel, text: string, prose: number): { probability: number; preview: string; unit: number | null } | null {
+  let best: { probability: number; preview: string; unit: number | null } | null = null;
+  for (let at = 0; ; at += WORD_PART - WORD_REACH) {
+    const part = text.slice(at, at + WORD_PART);
+    const window = strongestWindow(words, part, prose);
+    if (window !== null && (best === null || window.probability > best.probability)) {
+      best = { probability: window.probability, preview: window.normal.slice(window.start, window.end), unit: window.normal.length === part.length ? at + ((window.start + window.end) >> 1) : null };
+    }
+    if (at + WORD_PART >= text.length) break;
+  }
+  return best;
+}
+
 /**
  * The cue intents are combinations of everyday phrases ("the user", "from now on", "remember"),
  * written against the tuning sets; on text by new authors half the responses they alone take to
@@ -711,6 +747,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       }
       if (extra !== null) segments = [...segments, ...extra];
       const shown = segments.filter((s) => SHOWN.has(s.carrier) && s.text.trim().length > 0);
+      // What is shown, read as one text, and the segment an offset of it lies in.
+      let shownText: string | null = null;
+      let shownAt: (offset: number) => number = () => 0;
       if (shown.length > 0) {
         const starts: number[] = [];
         let joined = "";
@@ -731,14 +770,47 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         };
         const bounds = (i: number) => [starts[i]!, starts[i]! + shown[i]!.text.length] as const;
         scanUnit(joined, shown, at, bounds, true);
+        // The model reads it whole with what is shown as data blanked out: code, and text a
+        // classifier reports on (the rules count those half, as quoted rather than said).
+        shownText = shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined) ? blankData(joined, shown, starts) : joined;
+        shownAt = at;
       }
       for (const segment of segments) {
         if (SHOWN.has(segment.carrier) || segment.text.trim().length === 0) continue;
         const text = clean(segment.text);
         scanUnit(text, [segment], () => 0, () => [0, text.length], false);
       }
-      // The learned word model (words.ts), only around what the rules found as orders (read
-      // anywhere, a long text's thousands of windows would hold one that reads like an order by
+      // The word model reads whole texts too (WORD_RULE.shown, .hidden): what a person sees, for
+      // an order in words no lexicon has, and each hidden carrier. Not needed once over the line.
+      if (words && tally.score < threshold && !counted.has(WORD_RULE.id)) {
+        const { shown: whole, hidden } = WORD_RULE;
+        const best = shownText === null ? null : strongestIn(words, shownText, whole.prose);
+        if (best !== null && best.probability >= whole.probability) {
+          count(WORD_RULE.id, whole.weight);
+          if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
+        } else {
+          // Hidden carriers that are sentences, at most WORD_PART of them in all.
+          let budget = WORD_PART;
+          for (const segment of segments) {
+            if (SHOWN.has(segment.carrier) || budget <= 0) continue;
+            const text = segment.text.length > budget ? segment.text.slice(0, budget) : segment.text;
+            budget -= text.length;
+            if (!isProse(text, [0, text.length])) continue;
+            const window = strongestWindow(words, text);
+            if (window === null || window.probability < hidden.probability) continue;
+            const carrier = CARRIER_RULES.hidden;
+            if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
+              count(carrier.id, carrier.weight);
+              if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, window.normal.slice(window.start, window.end), null));
+            }
+            count(WORD_RULE.id, hidden.weight);
+            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, window.normal.slice(window.start, window.end), null));
+            break;
+          }
+        }
+      }
+      // The learned word model's tiers (words.ts), only around what the rules found as orders
+      // (read anywhere, a long text's thousands of windows would hold one that reaches them by
       // chance); its strongest window there so far (a stream's earlier pieces included). It
       // only ever tips: a tier's weight is counted when the window reaches the tier's
       // probability and the weight the threshold (a tier that would not is not counted). A

@@ -6,18 +6,21 @@
  * the texts read around findings in them), so it knows the vocabulary of attacks that no phrase
  * of the lexicons names, in every language the corpus has, and of the documents that quote them.
  *
- * The engine uses it as one more piece of evidence, never alone, only around the rules' findings:
- * when they scored something short of the threshold, the window there the model finds most like
- * an attack adds the weight of the first of WORD_RULE's tiers its probability reaches; and a
- * response that cue intents alone took over the threshold is blocked only when a window there
- * reaches CONFIRM_PROBABILITY (engine.ts). Text with no other finding is never read by it (and
- * costs nothing).
+ * The engine uses it three ways. Around the rules' findings: when they scored something short of
+ * the threshold, the window there the model finds most like an attack adds the weight of the
+ * first of WORD_RULE's tiers its probability reaches; and a response that cue intents alone took
+ * over the threshold is blocked only when a window there confirms it (engine.ts). And whole: a
+ * prose window of what a person sees that the model is all but certain of blocks alone
+ * (WORD_RULE.shown), and a likely one in a hidden carrier adds to the carrier's weight
+ * (WORD_RULE.hidden).
  *
  * Tokens: NFKC, lower case; runs of letters, marks, digits and apostrophes are words (cut at
  * MAX_WORD), runs of path and template punctuation (`~/.`, `<|`, `{{`) are words of their own,
  * and scripts written without spaces (Han, kana, Hangul) give a word per pair of characters.
  * Pure: no files, no clock.
  */
+
+import { isAscii } from "../ascii.ts";
 
 const BITS = 20;
 const SIZE = 1 << BITS;
@@ -41,6 +44,14 @@ export const WORD_RULE = {
     { probability: 0.999, weight: 40 },
     { probability: 0.998, weight: 20 },
   ],
+  /**
+   * What a person sees, read whole (not only around findings): a window of sentences (`prose`:
+   * that share of its words after a space at least) this sure blocks alone. An instruction in
+   * words no lexicon has leaves the rules nothing to read around.
+   */
+  shown: { probability: 0.999, weight: 50, prose: 0.5 },
+  /** Each hidden carrier, read whole: a window this sure counts, and the carrier's weight with it. */
+  hidden: { probability: 0.95, weight: 20 },
 } as const;
 
 export interface WordModel {
@@ -95,7 +106,77 @@ function wordsOf(normal: string): { words: string[]; at: number[] } {
   return { words, at };
 }
 
-export const normalise = (text: string): string => (text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text).normalize("NFKC").toLowerCase();
+export const normalise = (text: string): string => {
+  const t = text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text;
+  // NFKC leaves ASCII as it is.
+  const normal = (isAscii(t) ? t : t.normalize("NFKC")).toLowerCase();
+  return maskAddresses(normal);
+};
+
+const isSchemeChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 46 || c === 45;
+const isLabelChar = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 95 || c === 45;
+const isMailboxChar = (c: number): boolean => isLabelChar(c) || c === 46 || c === 43;
+const isLetter = (c: number): boolean => c >= 97 && c <= 122;
+const isWordChar = (c: number): boolean => isLabelChar(c) && c !== 45;
+/** Where a URL ends: white space, quotes, brackets and angle brackets (1 for an ASCII one). */
+const URL_END = new Uint8Array(128);
+for (let c = 0; c < 128; c++) URL_END[c] = /[\s"'<>()[\]{}`]/.test(String.fromCharCode(c)) ? 1 : 0;
+const endsUrl = (c: number): boolean => (c < 128 ? URL_END[c] === 1 : /\s/.test(String.fromCharCode(c)));
+
+/**
+ * `normal` (lower case) with its URLs (`scheme://...`, up to white space, a quote or a bracket)
+ * and mail addresses (`box@host.tld`) as the words `url` and `email`, padded to their length so
+ * offsets stay: the model judges what a text asks, not where to. Read as words, the few
+ * collection hosts of the corpus it is trained on would be learned as signs of an attack, and
+ * an attack that names any other host would lose them. Found from each `://` and `@`, not by a
+ * regular expression tried at every character.
+ */
+function maskAddresses(normal: string): string {
+  let url = normal.indexOf("://");
+  let at = normal.indexOf("@");
+  if (url < 0 && at < 0) return normal;
+  const n = normal.length;
+  const parts: string[] = [];
+  let done = 0;
+  const mask = (start: number, end: number, word: string) => {
+    parts.push(normal.slice(done, start), word.padEnd(end - start, " "));
+    done = end;
+  };
+  while (url >= 0 || at >= 0) {
+    if (url >= 0 && (at < 0 || url < at)) {
+      // A scheme of a letter and up to 15 more before it; the URL up to where it ends.
+      let start = url;
+      while (start > done && url - start < 16 && isSchemeChar(normal.charCodeAt(start - 1))) start--;
+      // It starts at a letter that starts a word.
+      while (start < url && !(isLetter(normal.charCodeAt(start)) && (start === 0 || !isWordChar(normal.charCodeAt(start - 1))))) start++;
+      let end = url + 3;
+      while (end < n && !endsUrl(normal.charCodeAt(end))) end++;
+      if (start < url && end > url + 3) mask(start, end, "url");
+      url = normal.indexOf("://", Math.max(done, url + 3));
+    } else {
+      // A mailbox before it; a host of two labels or more after it.
+      let start = at;
+      while (start > done && isMailboxChar(normal.charCodeAt(start - 1))) start--;
+      let end = at + 1;
+      let labels = 0;
+      for (;;) {
+        let e = end;
+        while (e < n && isLabelChar(normal.charCodeAt(e))) e++;
+        if (e === end) break;
+        labels++;
+        end = e;
+        if (end + 1 < n && normal.charCodeAt(end) === 46 && isLabelChar(normal.charCodeAt(end + 1))) end++;
+        else break;
+      }
+      if (start < at && labels >= 2) mask(start, end, "email");
+      at = normal.indexOf("@", Math.max(done, at + 1));
+    }
+    if (url >= 0 && url < done) url = normal.indexOf("://", done);
+  }
+  if (parts.length === 0) return normal;
+  parts.push(normal.slice(done));
+  return parts.join("");
+}
 
 /** FNV-1a over `s`, on from state `h` (32 bits, unmasked). */
 function fnv(s: string, h = 0x811c9dc5): number {
@@ -176,22 +257,177 @@ function windows(n: number, stride = STRIDE): [number, number][] {
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
-/** The window of `text` the model finds most like an attack, or null for a text without words. */
-export function strongestWindow(model: WordModel, text: string): WordWindow | null {
-  const normal = normalise(text);
+/** A text read for the model: each word's feature, each word-and-next's, and where the words lie in it. */
+export interface Tokens {
+  readonly count: number;
+  readonly word: Uint32Array;
+  readonly pair: Uint32Array;
+  /** Start and end of word i at [2i], [2i + 1]. */
+  readonly at: Int32Array;
+}
+
+/** ASCII characters of words (1: letters, digits, `_`, `'`) and of punctuation words (2), as WORD reads them. */
+const ASCII_KIND = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  ASCII_KIND[c] = /[\p{L}\p{N}_']/u.test(ch) ? 1 : /[~/.$<>|[\]#{}]/.test(ch) ? 2 : 0;
+}
+
+/**
+ * The words of an ASCII text, hashed as they are found: no string, no regular expression, and
+ * one pass over each word for both its hash and its pair's (FNV-1a of the previous word, a
+ * space and this word, run on from the previous word's hash). The same features as wordsOf and
+ * hashesOf give (a test holds them to it), several times faster: the engine reads whole responses.
+ */
+function asciiTokens(normal: string): Tokens {
+  const n = normal.length;
+  // At most a word per character ("a/b" is three).
+  if (scratch.word.length < n) scratch = { word: new Uint32Array(n), pair: new Uint32Array(n), at: new Int32Array(2 * n) };
+  const { word, pair, at } = scratch;
+  let count = 0;
+  // The pair's hash so far: FNV-1a of the previous word and a space.
+  let pairState = 0;
+  for (let i = 0; i < n; ) {
+    const kind = ASCII_KIND[normal.charCodeAt(i)]!;
+    if (kind === 0) {
+      i++;
+      continue;
+    }
+    const start = i;
+    const last = start + MAX_WORD;
+    let h = 0x811c9dc5;
+    let p = pairState;
+    for (; i < n; i++) {
+      const c = normal.charCodeAt(i);
+      if (ASCII_KIND[c] !== kind) break;
+      if (i < last) {
+        h = Math.imul(h ^ c, 16777619);
+        p = Math.imul(p ^ c, 16777619);
+      }
+    }
+    word[count] = (h >>> 0) & MASK;
+    if (count > 0) pair[count - 1] = (p >>> 0) & MASK;
+    at[2 * count] = start;
+    at[2 * count + 1] = i;
+    pairState = Math.imul(h ^ 32, 16777619);
+    count++;
+  }
+  if (count > 0) pair[count - 1] = 0;
+  return { count, word, pair, at };
+}
+/** asciiTokens' arrays, reused from text to text (grown to the longest). */
+let scratch = { word: new Uint32Array(0), pair: new Uint32Array(0), at: new Int32Array(0) };
+
+/**
+ * The tokens of a normalised text: ASCII by hand, anything else by wordsOf (`general`: always by
+ * wordsOf; tests compare the two). An ASCII text's tokens are valid until the next text's.
+ */
+export function tokensOf(normal: string, general = false): Tokens {
+  if (!general && isAscii(normal)) return asciiTokens(normal);
   const { words, at } = wordsOf(normal);
-  const hashes = hashesOf(words);
-  const scratch = new Uint32Array(2 * WINDOW);
+  const { word, pair } = hashesOf(words);
+  return { count: words.length, word, pair, at: Int32Array.from(at) };
+}
+
+/**
+ * Where each feature was last seen in the text being read: an open-addressing table (key: the
+ * feature + 1, value: its last index), sized to the text, so it stays in the cache where a table
+ * of every feature would not.
+ */
+let lastKey = new Int32Array(64);
+let lastIndex = new Int32Array(64);
+
+/**
+ * The window of `text` the model finds most like an attack, or null for a text without words.
+ * With `prose`, only windows in which at least that share of the words follows a space (or a
+ * quotation mark or parenthesis, or is written in a script without spaces) count: sentences,
+ * not paths, URLs, identifiers or encoded data, which the model was not trained to tell apart.
+ *
+ * A window's features are its words and the pairs of neighbours in it, each counted once. The
+ * features are laid out in text order (word i at 2i, its pair with the next at 2i + 1) with
+ * their weights and where the same feature occurred before and after; the window's score is
+ * then carried from one window to the next by what enters and leaves it. The tables are read
+ * once per feature, not once per window that holds it.
+ */
+export function strongestWindow(model: WordModel, text: string, prose = 0): WordWindow | null {
+  const normal = normalise(text);
+  const { count, word, pair, at } = tokensOf(normal);
+  if (count === 0) return null;
+  const { weights } = model;
+  const n = 2 * count;
+  if (features_.weight.length < n) features_ = { weight: new Float64Array(n), previous: new Int32Array(n), next: new Int32Array(n) };
+  const { weight, previous, next } = features_;
+  // A table of the size the text needs (cleared, not the largest one so far).
+  let size = 64;
+  while (size < 2 * n) size *= 2;
+  if (size > lastKey.length) {
+    lastKey = new Int32Array(size);
+    lastIndex = new Int32Array(size);
+  } else lastKey.fill(0, 0, size);
+  const mask = size - 1;
+  // The weights first, in a loop of independent loads the processor overlaps (the table is
+  // 4 MiB: most of them miss the cache), then where each feature occurred last.
+  for (let i = 0; i < count; i++) {
+    weight[2 * i] = weights[word[i]!]!;
+    weight[2 * i + 1] = weights[pair[i]!]!;
+  }
+  for (let k = 0; k < n; k++) {
+    const f = k & 1 ? pair[k >> 1]! : word[k >> 1]!;
+    let slot = Math.imul(f, 0x9e3779b1) >>> 0 & mask;
+    while (lastKey[slot] !== 0 && lastKey[slot] !== f + 1) slot = (slot + 1) & mask;
+    previous[k] = lastKey[slot] === 0 ? -1 : lastIndex[slot]!;
+    lastKey[slot] = f + 1;
+    lastIndex[slot] = k;
+  }
+  let spaced: Int32Array | null = null;
+  if (prose > 0) {
+    spaced = new Int32Array(count + 1);
+    for (let i = 0; i < count; i++) {
+      const s = at[2 * i]!;
+      const c = s > 0 ? normal.charCodeAt(s - 1) : 32;
+      const follows = c === 32 || c === 10 || c === 9 || c === 13 || c === 34 || c === 39 || c === 40 || c === 0x3000 || c === 0xa0;
+      spaced[i + 1] = spaced[i]! + (follows || (c >= 128 && UNSPACED.test(normal.slice(s, at[2 * i + 1]!))) ? 1 : 0);
+    }
+  }
+  // Where each feature occurs next (n: nowhere).
+  next.fill(n, 0, n);
+  for (let k = 0; k < n; k++) if (previous[k]! >= 0) next[previous[k]!] = k;
   let best: WordWindow | null = null;
-  for (const [from, to] of windows(words.length, READ_STRIDE)) {
-    const n = windowFeatures(hashes, from, to, scratch);
-    let z = model.bias;
-    for (let k = 0; k < n; k++) z += model.weights[scratch[k]!]!;
-    const p = sigmoid(z);
-    if (best === null || p > best.probability) best = { probability: p, normal, start: at[2 * from]!, end: at[2 * to - 1]! };
+  let bestZ = -Infinity;
+  // The window's features [from, to) (words start .. end - 1 and the pairs among them: 2 start ..
+  // 2 end - 2), and their score: a feature counts when it did not occur earlier in the window.
+  // Moving on, what leaves stops counting, what enters counts unless it occurred earlier in the
+  // window, and a feature whose earlier occurrence left starts counting.
+  let z = model.bias;
+  let from = 0;
+  let to = 0;
+  for (let start = 0; ; start += READ_STRIDE) {
+    const end = Math.min(count, start + WINDOW);
+    const first = 2 * start;
+    const last = 2 * end - 1;
+    for (let k = to; k < last; k++) if (previous[k]! < first) z += weight[k]!;
+    for (let j = from; j < first; j++) {
+      if (previous[j]! < from) z -= weight[j]!;
+      const k = next[j]!;
+      if (k >= first && k < to) z += weight[k]!;
+    }
+    from = first;
+    to = last;
+    if (spaced === null || spaced[end]! - spaced[start]! >= prose * (end - start)) {
+      if (z > bestZ) {
+        const p = sigmoid(z);
+        if (best === null || p > best.probability) {
+          best = { probability: p, normal, start: at[2 * start]!, end: at[2 * end - 1]! };
+          bestZ = z;
+        }
+      }
+    }
+    if (end >= count) break;
   }
   return best;
 }
+/** strongestWindow's arrays, reused from text to text (grown to the longest). */
+let features_ = { weight: new Float64Array(0), previous: new Int32Array(0), next: new Int32Array(0) };
 
 /** A training example: a text, and whether it is an attack. */
 export interface WordExample {
