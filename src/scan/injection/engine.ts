@@ -314,7 +314,7 @@ const isOpaque = (reading: Reading): boolean => reading.via !== undefined && rea
  * without spaces (kana, CJK ideographs, Hangul): PROSE_WORDS of them make a text a sentence, not
  * data.
  */
-const PROSE_WORD = /\p{L}{2,}[\s\u3000]|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2}/gu;
+const PROSE_WORD = /(?<!\p{L})\p{L}{2,}[\s\u3000]|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2}/gu;
 const PROSE_WORDS = 4;
 function isProse(text: string, [start, end]: readonly [number, number]): boolean {
   let words = 0;
@@ -397,10 +397,20 @@ function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly
   shown.forEach((s, i) => {
     const start = starts[i]!;
     if (s.carrier === "code" || s.reported === true) blank(start, start + s.text.length);
-    else for (const [a, b] of s.code ?? []) blank(start + a, start + b);
+    // A block that is closed: one a fence opens and nothing closes runs to the end of the text,
+    // and would hide whatever follows it.
+    else for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b)) blank(start + a, start + b);
   });
   parts.push(joined.slice(last));
   return parts.join("");
+}
+
+/** Whether the code block `text[a, b)` (a markdown fence) ends with a closing fence like its opening one. */
+function closedFence(text: string, a: number, b: number): boolean {
+  const fence = text.slice(a, a + 3);
+  if (fence !== "```" && fence !== "~~~") return true;
+  const lastLine = text.lastIndexOf("\n", b - 1);
+  return lastLine > a && text.startsWith(fence, lastLine + 1);
 }
 
 /**
@@ -782,7 +792,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       }
       // The word model reads whole texts too (WORD_RULE.shown, .hidden): what a person sees, for
       // an order in words no lexicon has, and each hidden carrier. Not needed once over the line.
-      if (words && tally.score < threshold && !counted.has(WORD_RULE.id)) {
+      if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
         const best = shownText === null ? null : strongestIn(words, shownText, whole.prose);
         if (best !== null && best.probability >= whole.probability) {
@@ -793,9 +803,11 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           let budget = WORD_PART;
           for (const segment of segments) {
             if (SHOWN.has(segment.carrier) || budget <= 0) continue;
+            // Only sentences spend the budget: kilobytes of junk in one carrier must not switch
+            // the reading off for the next.
             const text = segment.text.length > budget ? segment.text.slice(0, budget) : segment.text;
-            budget -= text.length;
             if (!isProse(text, [0, text.length])) continue;
+            budget -= text.length;
             const window = strongestWindow(words, text);
             if (window === null || window.probability < hidden.probability) continue;
             const carrier = CARRIER_RULES.hidden;
@@ -816,12 +828,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // probability and the weight the threshold (a tier that would not is not counted). A
       // response judged whole that the top tier could not take there is not read (a stream is:
       // its later pieces may score more, and the strongest window is kept for them).
-      const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight >= threshold;
-      if (words && reachable && tally.score < threshold && !counted.has(WORD_RULE.id)) {
+      // (What a hidden carrier's reading counted already is not counted twice.)
+      const already = counted.get(WORD_RULE.id) ?? 0;
+      const reachable = given !== undefined || tally.score + WORD_RULE.tiers[0].weight - already >= threshold;
+      if (words && reachable && tally.score < threshold && already < WORD_RULE.tiers[0].weight) {
         if (anchors.length > 0) readAround(words, anchors, tally);
         const best = tally.words;
         const tier = best === undefined ? undefined : WORD_RULE.tiers.find((t) => best.probability >= t.probability);
-        if (best !== undefined && tier !== undefined && tally.score + tier.weight >= threshold) {
+        if (best !== undefined && tier !== undefined && tier.weight > already && tally.score + tier.weight - already >= threshold) {
           count(WORD_RULE.id, tier.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
         }

@@ -138,6 +138,7 @@ function maskAddresses(normal: string): string {
   const n = normal.length;
   const parts: string[] = [];
   let done = 0;
+  let scanned = 0;
   const mask = (start: number, end: number, word: string) => {
     parts.push(normal.slice(done, start), word.padEnd(end - start, " "));
     done = end;
@@ -149,8 +150,11 @@ function maskAddresses(normal: string): string {
       while (start > done && url - start < 16 && isSchemeChar(normal.charCodeAt(start - 1))) start--;
       // It starts at a letter that starts a word.
       while (start < url && !(isLetter(normal.charCodeAt(start)) && (start === 0 || !isWordChar(normal.charCodeAt(start - 1))))) start++;
-      let end = url + 3;
+      // Where a URL from here would end: where the last one looked ended, if it got this far
+      // (text of many `://` and no space is read once, not once per `://`).
+      let end = Math.max(url + 3, scanned);
       while (end < n && !endsUrl(normal.charCodeAt(end))) end++;
+      scanned = end;
       if (start < url && end > url + 3) mask(start, end, "url");
       url = normal.indexOf("://", Math.max(done, url + 3));
     } else {
@@ -384,8 +388,12 @@ export function strongestWindow(model: WordModel, text: string, prose = 0): Word
     spaced = new Int32Array(count + 1);
     for (let i = 0; i < count; i++) {
       const s = at[2 * i]!;
-      const c = s > 0 ? normal.charCodeAt(s - 1) : 32;
-      const follows = c === 32 || c === 10 || c === 9 || c === 13 || c === 34 || c === 39 || c === 40 || c === 0x3000 || c === 0xa0;
+      // Markdown's emphasis before a word (`**list** **every**`) is skipped.
+      let b = s;
+      while (b > 0 && s - b < 4 && EMPHASIS.has(normal.charCodeAt(b - 1))) b--;
+      const c = b > 0 ? normal.charCodeAt(b - 1) : 32;
+      // Any mark beyond ASCII that is no letter or digit parts words too (a braille blank, a dot).
+      const follows = c === 32 || c === 10 || c === 9 || c === 13 || c === 34 || c === 39 || c === 40 || (c >= 128 && !LETTER_OR_DIGIT.test(String.fromCharCode(c)));
       spaced[i + 1] = spaced[i]! + (follows || (c >= 128 && UNSPACED.test(normal.slice(s, at[2 * i + 1]!))) ? 1 : 0);
     }
   }
@@ -426,6 +434,9 @@ export function strongestWindow(model: WordModel, text: string, prose = 0): Word
   }
   return best;
 }
+const EMPHASIS = new Set([..."*_~`"].map((c) => c.charCodeAt(0)));
+const LETTER_OR_DIGIT = /[\p{L}\p{N}\p{M}]/u;
+
 /** strongestWindow's arrays, reused from text to text (grown to the longest). */
 let features_ = { weight: new Float64Array(0), previous: new Int32Array(0), next: new Int32Array(0) };
 
