@@ -811,12 +811,13 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const window = strongestWindow(words, text);
             if (window === null || window.probability < hidden.probability) continue;
             const carrier = CARRIER_RULES.hidden;
+            const preview = window.normal.slice(window.start, window.end);
             if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
               count(carrier.id, carrier.weight);
-              if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, window.normal.slice(window.start, window.end), null));
+              if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, preview, null));
             }
             count(WORD_RULE.id, hidden.weight);
-            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, window.normal.slice(window.start, window.end), null));
+            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
             break;
           }
         }

@@ -248,11 +248,11 @@ export function textFeatures(text: string): Uint32Array {
   return features(words, 0, words.length);
 }
 
-/** The windows [from, to) of word indices over n words, every `stride` words. */
-function windows(n: number, stride = STRIDE): [number, number][] {
+/** The windows [from, to) of word indices over n words, every STRIDE words (training; reading slides its own). */
+function windows(n: number): [number, number][] {
   if (n <= WINDOW) return n > 0 ? [[0, n]] : [];
   const out: [number, number][] = [];
-  for (let i = 0; ; i += stride) {
+  for (let i = 0; ; i += STRIDE) {
     out.push([i, Math.min(n, i + WINDOW)]);
     if (i + WINDOW >= n) break;
   }
@@ -344,8 +344,9 @@ let lastIndex = new Int32Array(64);
 /**
  * The window of `text` the model finds most like an attack, or null for a text without words.
  * With `prose`, only windows in which at least that share of the words follows a space (or a
- * quotation mark or parenthesis, or is written in a script without spaces) count: sentences,
- * not paths, URLs, identifiers or encoded data, which the model was not trained to tell apart.
+ * quotation mark, a parenthesis, a mark beyond ASCII that is no letter or digit, markdown
+ * emphasis after one of those, or is written in a script without spaces) count: sentences, not
+ * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart.
  *
  * A window's features are its words and the pairs of neighbours in it, each counted once. The
  * features are laid out in text order (word i at 2i, its pair with the next at 2i + 1) with
