@@ -417,13 +417,13 @@ function closedFence(text: string, a: number, b: number): boolean {
  * The window of `text` the model finds most like an attack, read in parts of WORD_PART that
  * overlap by WORD_REACH; `unit`: where its middle lies in `text` when that is known (the
  * normalised text a window lies in has the same length as the part read, as ASCII text always
- * does).
+ * does). Null unless a window reaches `floor`.
  */
-function strongestIn(words: WordModel, text: string, prose: number): { probability: number; preview: string; unit: number | null } | null {
+function strongestIn(words: WordModel, text: string, prose: number, floor: number): { probability: number; preview: string; unit: number | null } | null {
   let best: { probability: number; preview: string; unit: number | null } | null = null;
   for (let at = 0; ; at += WORD_PART - WORD_REACH) {
     const part = text.slice(at, at + WORD_PART);
-    const window = strongestWindow(words, part, prose);
+    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0));
     if (window !== null && (best === null || window.probability > best.probability)) {
       best = { probability: window.probability, preview: window.normal.slice(window.start, window.end), unit: window.normal.length === part.length ? at + ((window.start + window.end) >> 1) : null };
     }
@@ -794,7 +794,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // an order in words no lexicon has, and each hidden carrier. Not needed once over the line.
       if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
-        const best = shownText === null ? null : strongestIn(words, shownText, whole.prose);
+        const best = shownText === null ? null : strongestIn(words, shownText, whole.prose, whole.probability);
         if (best !== null && best.probability >= whole.probability) {
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
@@ -808,8 +808,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const text = segment.text.length > budget ? segment.text.slice(0, budget) : segment.text;
             if (!isProse(text, [0, text.length])) continue;
             budget -= text.length;
-            const window = strongestWindow(words, text);
-            if (window === null || window.probability < hidden.probability) continue;
+            const window = strongestWindow(words, text, 0, hidden.probability);
+            if (window === null) continue;
             const carrier = CARRIER_RULES.hidden;
             const preview = window.normal.slice(window.start, window.end);
             if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {

@@ -28,7 +28,7 @@ const MASK = SIZE - 1;
 export const WINDOW = 24;
 const STRIDE = 12;
 /** Reading, windows start more often than in training: an attack is seen whole wherever the text around it puts it. */
-const READ_STRIDE = 4;
+export const READ_STRIDE = 4;
 const MAX_WORD = 24;
 /** The longest text read (characters from its start): a window's words are local, a megabyte of them no more telling. */
 const MAX_TEXT = 256 * 1024;
@@ -334,99 +334,57 @@ export function tokensOf(normal: string, general = false): Tokens {
 }
 
 /**
- * Where each feature was last seen in the text being read: an open-addressing table (key: the
- * feature + 1, value: its last index), sized to the text, so it stays in the cache where a table
- * of every feature would not.
- */
-let lastKey = new Int32Array(64);
-let lastIndex = new Int32Array(64);
-
-/**
  * The window of `text` the model finds most like an attack, or null for a text without words.
  * With `prose`, only windows in which at least that share of the words follows a space (or a
  * quotation mark, a parenthesis, a mark beyond ASCII that is no letter or digit, markdown
  * emphasis after one of those, or is written in a script without spaces) count: sentences, not
- * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart.
+ * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart. With
+ * `floor` (a probability), null unless a window reaches it.
  *
- * A window's features are its words and the pairs of neighbours in it, each counted once. The
- * features are laid out in text order (word i at 2i, its pair with the next at 2i + 1) with
- * their weights and where the same feature occurred before and after; the window's score is
- * then carried from one window to the next by what enters and leaves it. The tables are read
- * once per feature, not once per window that holds it.
+ * A window's features are its words and the pairs of neighbours in it, each counted once. Most
+ * windows are never scored: the bias plus the window's positive weights (a sum carried from
+ * window to window) bounds its score from above, and a window whose bound cannot beat the best
+ * so far, or reach `floor`, is passed over. The others are scored feature by feature, each
+ * counted once through a small table that stays in the cache (a window has at most
+ * 2 WINDOW - 1 features).
  */
-export function strongestWindow(model: WordModel, text: string, prose = 0): WordWindow | null {
+export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0): WordWindow | null {
   const normal = normalise(text);
   const { count, word, pair, at } = tokensOf(normal);
   if (count === 0) return null;
-  const { weights } = model;
+  const { weights, bias } = model;
+  // Feature k: word k/2 (even k), or its pair with the next (odd k).
   const n = 2 * count;
-  if (features_.weight.length < n) features_ = { weight: new Float64Array(n), previous: new Int32Array(n), next: new Int32Array(n) };
-  const { weight, previous, next } = features_;
-  // A table of the size the text needs (cleared, not the largest one so far).
-  let size = 64;
-  while (size < 2 * n) size *= 2;
-  if (size > lastKey.length) {
-    lastKey = new Int32Array(size);
-    lastIndex = new Int32Array(size);
-  } else lastKey.fill(0, 0, size);
-  const mask = size - 1;
+  if (weight_.length < n) {
+    weight_ = new Float64Array(n);
+    above_ = new Float64Array(n + 1);
+  }
+  const weight = weight_;
+  const above = above_;
   // The weights first, in a loop of independent loads the processor overlaps (the table is
-  // 4 MiB: most of them miss the cache), then where each feature occurred last.
+  // 4 MiB: most of them miss the cache); above[k]: the positive weights of features before k.
   for (let i = 0; i < count; i++) {
     weight[2 * i] = weights[word[i]!]!;
     weight[2 * i + 1] = weights[pair[i]!]!;
   }
-  for (let k = 0; k < n; k++) {
-    const f = k & 1 ? pair[k >> 1]! : word[k >> 1]!;
-    let slot = Math.imul(f, 0x9e3779b1) >>> 0 & mask;
-    while (lastKey[slot] !== 0 && lastKey[slot] !== f + 1) slot = (slot + 1) & mask;
-    previous[k] = lastKey[slot] === 0 ? -1 : lastIndex[slot]!;
-    lastKey[slot] = f + 1;
-    lastIndex[slot] = k;
-  }
-  let spaced: Int32Array | null = null;
-  if (prose > 0) {
-    spaced = new Int32Array(count + 1);
-    for (let i = 0; i < count; i++) {
-      const s = at[2 * i]!;
-      // Markdown's emphasis before a word (`**list** **every**`) is skipped.
-      let b = s;
-      while (b > 0 && s - b < 4 && EMPHASIS.has(normal.charCodeAt(b - 1))) b--;
-      const c = b > 0 ? normal.charCodeAt(b - 1) : 32;
-      // Any mark beyond ASCII that is no letter or digit parts words too (a braille blank, a dot).
-      const follows = c === 32 || c === 10 || c === 9 || c === 13 || c === 34 || c === 39 || c === 40 || (c >= 128 && !LETTER_OR_DIGIT.test(String.fromCharCode(c)));
-      spaced[i + 1] = spaced[i]! + (follows || (c >= 128 && UNSPACED.test(normal.slice(s, at[2 * i + 1]!))) ? 1 : 0);
-    }
-  }
-  // Where each feature occurs next (n: nowhere).
-  next.fill(n, 0, n);
-  for (let k = 0; k < n; k++) if (previous[k]! >= 0) next[previous[k]!] = k;
+  above[0] = 0;
+  for (let k = 0; k < n; k++) above[k + 1] = above[k]! + (weight[k]! > 0 ? weight[k]! : 0);
+  const zFloor = floor > 0 ? Math.log(floor / (1 - floor)) : -Infinity;
   let best: WordWindow | null = null;
   let bestZ = -Infinity;
-  // The window's features [from, to) (words start .. end - 1 and the pairs among them: 2 start ..
-  // 2 end - 2), and their score: a feature counts when it did not occur earlier in the window.
-  // Moving on, what leaves stops counting, what enters counts unless it occurred earlier in the
-  // window, and a feature whose earlier occurrence left starts counting.
-  let z = model.bias;
-  let from = 0;
-  let to = 0;
   for (let start = 0; ; start += READ_STRIDE) {
     const end = Math.min(count, start + WINDOW);
+    // The window's features [first, last): words start .. end - 1 and the pairs among them.
     const first = 2 * start;
     const last = 2 * end - 1;
-    for (let k = to; k < last; k++) if (previous[k]! < first) z += weight[k]!;
-    for (let j = from; j < first; j++) {
-      if (previous[j]! < from) z -= weight[j]!;
-      const k = next[j]!;
-      if (k >= first && k < to) z += weight[k]!;
-    }
-    from = first;
-    to = last;
-    if (spaced === null || spaced[end]! - spaced[start]! >= prose * (end - start)) {
+    // (The bound is a sum in another order than the score: BOUND_SLACK covers the rounding.)
+    const bound = bias + above[last]! - above[first]! + BOUND_SLACK;
+    if (bound > bestZ && bound >= zFloor && (prose === 0 || spacedWords(normal, at, start, end) >= prose * (end - start))) {
+      const z = windowScore(bias, weight, word, pair, first, last);
       if (z > bestZ) {
         const p = sigmoid(z);
-        if (best === null || p > best.probability) {
-          best = { probability: p, normal, start: at[2 * start]!, end: at[2 * end - 1]! };
+        if (p >= floor && (best === null || p > best.probability)) {
+          best = { probability: p, normal, start: at[first]!, end: at[2 * end - 1]! };
           bestZ = z;
         }
       }
@@ -435,11 +393,54 @@ export function strongestWindow(model: WordModel, text: string, prose = 0): Word
   }
   return best;
 }
+const BOUND_SLACK = 1e-9;
+
+/** The score of features [first, last): the bias and the weight of each distinct feature. */
+function windowScore(bias: number, weight: Float64Array, word: Uint32Array, pair: Uint32Array, first: number, last: number): number {
+  if (++scored === 0x7fffffff) {
+    scoredIn.fill(0);
+    scored = 1;
+  }
+  let z = bias;
+  for (let k = first; k < last; k++) {
+    const f = k & 1 ? pair[k >> 1]! : word[k >> 1]!;
+    let slot = Math.imul(f, 0x9e3779b1) >>> (32 - SEEN_BITS);
+    while (scoredIn[slot] === scored && seen[slot] !== f) slot = (slot + 1) & (SEEN_SIZE - 1);
+    if (scoredIn[slot] === scored) continue;
+    scoredIn[slot] = scored;
+    seen[slot] = f;
+    z += weight[k]!;
+  }
+  return z;
+}
+/** The features of the window being scored (at most 2 WINDOW - 1 in a table of SEEN_SIZE), marked with the window's number (`scored`). */
+const SEEN_BITS = 7;
+const SEEN_SIZE = 1 << SEEN_BITS;
+const seen = new Int32Array(SEEN_SIZE);
+const scoredIn = new Int32Array(SEEN_SIZE);
+let scored = 0;
+
+/** How many of words [start, end) follow a space (or what stands for one: strongestWindow's `prose`). */
+function spacedWords(normal: string, at: Int32Array, start: number, end: number): number {
+  let spaced = 0;
+  for (let i = start; i < end; i++) {
+    const s = at[2 * i]!;
+    // Markdown's emphasis before a word (`**list** **every**`) is skipped.
+    let b = s;
+    while (b > 0 && s - b < 4 && EMPHASIS.has(normal.charCodeAt(b - 1))) b--;
+    const c = b > 0 ? normal.charCodeAt(b - 1) : 32;
+    // Any mark beyond ASCII that is no letter or digit parts words too (a braille blank, a dot).
+    const follows = c === 32 || c === 10 || c === 9 || c === 13 || c === 34 || c === 39 || c === 40 || (c >= 128 && !LETTER_OR_DIGIT.test(String.fromCharCode(c)));
+    if (follows || (c >= 128 && UNSPACED.test(normal.slice(s, at[2 * i + 1]!)))) spaced++;
+  }
+  return spaced;
+}
 const EMPHASIS = new Set([..."*_~`"].map((c) => c.charCodeAt(0)));
 const LETTER_OR_DIGIT = /[\p{L}\p{N}\p{M}]/u;
 
 /** strongestWindow's arrays, reused from text to text (grown to the longest). */
-let features_ = { weight: new Float64Array(0), previous: new Int32Array(0), next: new Int32Array(0) };
+let weight_ = new Float64Array(0);
+let above_ = new Float64Array(0);
 
 /** A training example: a text, and whether it is an attack. */
 export interface WordExample {
