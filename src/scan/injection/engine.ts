@@ -15,7 +15,7 @@ import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
-import { strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
+import { strongestWindow, windowStartBefore, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
@@ -325,7 +325,11 @@ function isProse(text: string, [start, end]: readonly [number, number]): boolean
 
 /** The word model reads this many characters on each side of a finding (about two windows of words). */
 const WORD_REACH = 200;
-/** The most the word model reads of a text at once (longer stretches are read in parts that overlap by WORD_REACH). */
+/**
+ * The most the word model reads of a text at once: longer stretches are read in parts, each
+ * starting at the last WINDOW words of the one before (windowStartBefore), so a window lies
+ * whole in one part; at most half a part back (words spread wider are read as two windows).
+ */
 const WORD_PART = 64 * 1024;
 /** Texts the word model's results are kept for, per response (a stream reads the same windows again). */
 const WORDS_READ_MAX = 4096;
@@ -346,7 +350,7 @@ interface Anchor {
 function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTally): void {
   const read = (tally.wordsRead ??= new Map());
   const take = (text: string, from: number, to: number, segment: SegmentIn) => {
-    for (let at = from; ; at += WORD_PART - WORD_REACH) {
+    for (let at = from; ; at = windowStartBefore(text, at + WORD_PART, at + (WORD_PART >> 1))) {
       const part = text.slice(at, Math.min(to, at + WORD_PART));
       let found = read.get(part);
       if (found === undefined) {
@@ -414,14 +418,13 @@ function closedFence(text: string, a: number, b: number): boolean {
 }
 
 /**
- * The window of `text` the model finds most like an attack, read in parts of WORD_PART that
- * overlap by WORD_REACH; `unit`: where its middle lies in `text` when that is known (the
+ * The window of `text` the model finds most like an attack, read in parts of WORD_PART; `unit`: where its middle lies in `text` when that is known (the
  * normalised text a window lies in has the same length as the part read, as ASCII text always
  * does). Null unless a window reaches `floor`.
  */
 function strongestIn(words: WordModel, text: string, prose: number, floor: number): { probability: number; preview: string; unit: number | null } | null {
   let best: { probability: number; preview: string; unit: number | null } | null = null;
-  for (let at = 0; ; at += WORD_PART - WORD_REACH) {
+  for (let at = 0; ; at = windowStartBefore(text, at + WORD_PART, at + (WORD_PART >> 1))) {
     const part = text.slice(at, at + WORD_PART);
     const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0));
     if (window !== null && (best === null || window.probability > best.probability)) {

@@ -334,6 +334,29 @@ export function tokensOf(normal: string, general = false): Tokens {
 }
 
 /**
+ * Where the last WINDOW words before `end` start, at `floor` or after: the start of a text's next
+ * part when it is read in parts, so that every window lies whole in one of them. Words are
+ * counted as runs of what can be part of one (letters, marks, digits, `_`, apostrophes, the
+ * punctuation of path and template words; any surrogate): a run is one word or more, so the
+ * stretch holds WINDOW words or more.
+ */
+export function windowStartBefore(text: string, end: number, floor: number): number {
+  let runs = 0;
+  let i = end;
+  while (i > floor) {
+    if (!isWordUnit(text.charCodeAt(i - 1))) {
+      i--;
+      continue;
+    }
+    while (i > floor && isWordUnit(text.charCodeAt(i - 1))) i--;
+    if (++runs === WINDOW) break;
+  }
+  return i;
+}
+const isWordUnit = (c: number): boolean => (c < 128 ? ASCII_KIND[c] !== 0 : (c >= 0xd800 && c <= 0xdfff) || WORD_UNIT.test(String.fromCharCode(c)));
+const WORD_UNIT = /[\p{L}\p{M}\p{N}’]/u;
+
+/**
  * The window of `text` the model finds most like an attack, or null for a text without words.
  * With `prose`, only windows in which at least that share of the words follows a space (or a
  * quotation mark, a parenthesis, a mark beyond ASCII that is no letter or digit, markdown
