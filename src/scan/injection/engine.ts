@@ -15,7 +15,7 @@ import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
-import { strongestWindow, windowStartBefore, WORD_RULE, type WordModel } from "./words.ts";
+import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
 
 /** One piece of a response to scan, where it came from, and whether a person would see it. */
@@ -68,7 +68,7 @@ export interface ScoreTally {
    * body), and what it found around each text it read (a stream reads the same text again).
    */
   words?: { probability: number; segment: SegmentIn; preview: string };
-  wordsRead?: Map<string, { probability: number; preview: string } | null>;
+  wordsRead?: Map<string, { window: { probability: number; preview: string } | null; resume: number }>;
 }
 
 export interface InjectionEngine {
@@ -325,12 +325,8 @@ function isProse(text: string, [start, end]: readonly [number, number]): boolean
 
 /** The word model reads this many characters on each side of a finding (about two windows of words). */
 const WORD_REACH = 200;
-/**
- * The most the word model reads of a text at once: longer stretches are read in parts, each
- * starting at the last WINDOW words of the one before (windowStartBefore), so a window lies
- * whole in one part; at most half a part back (words spread wider are read as two windows).
- */
-const WORD_PART = 64 * 1024;
+/** The most hidden carrier text the word model reads whole, per response. */
+const HIDDEN_READ = 64 * 1024;
 /** Texts the word model's results are kept for, per response (a stream reads the same windows again). */
 const WORDS_READ_MAX = 4096;
 
@@ -343,23 +339,26 @@ interface Anchor {
 }
 
 /**
- * Reads the text around `anchors` with the word model, each character once: the WORD_REACH
- * around each anchor, overlapping stretches of one text merged, long ones in parts. Keeps the
- * strongest window in `tally.words`.
+ * Reads the text around `anchors` with the word model: the WORD_REACH around each anchor,
+ * overlapping stretches of one text merged, long ones in parts (nextPart). Keeps the strongest
+ * window in `tally.words`.
  */
 function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTally): void {
   const read = (tally.wordsRead ??= new Map());
   const take = (text: string, from: number, to: number, segment: SegmentIn) => {
-    for (let at = from; ; at = windowStartBefore(text, at + WORD_PART, at + (WORD_PART >> 1))) {
-      const part = text.slice(at, Math.min(to, at + WORD_PART));
+    for (let at = from; ; ) {
+      const part = text.slice(at, Math.min(to, at + PART));
       let found = read.get(part);
       if (found === undefined) {
-        const window = strongestWindow(words, part);
-        found = window === null ? null : { probability: window.probability, preview: window.normal.slice(window.start, window.end) };
+        const out = { resume: -1 };
+        const window = strongestWindow(words, part, 0, 0, out);
+        found = { window: window === null ? null : { probability: window.probability, preview: window.normal.slice(window.start, window.end) }, resume: out.resume };
         if (read.size < WORDS_READ_MAX) read.set(part, found);
       }
-      if (found !== null && found.probability > (tally.words?.probability ?? -1)) tally.words = { ...found, segment };
-      if (at + WORD_PART >= to) break;
+      const w = found.window;
+      if (w !== null && w.probability > (tally.words?.probability ?? -1)) tally.words = { ...w, segment };
+      if (at + PART >= to) break;
+      at = nextPart(text, at, found.resume);
     }
   };
   // By text (a reading's text is one string for all its anchors), then by place.
@@ -418,19 +417,21 @@ function closedFence(text: string, a: number, b: number): boolean {
 }
 
 /**
- * The window of `text` the model finds most like an attack, read in parts of WORD_PART; `unit`: where its middle lies in `text` when that is known (the
- * normalised text a window lies in has the same length as the part read, as ASCII text always
- * does). Null unless a window reaches `floor`.
+ * The window of `text` the model finds most like an attack, read in parts (words.ts nextPart:
+ * each window whole in one of them); `unit`: where its middle lies in `text` when that is known
+ * (the normalised text a window lies in has the same length as the part read, as ASCII text
+ * always does). Null unless a window reaches `floor`.
  */
 function strongestIn(words: WordModel, text: string, prose: number, floor: number): { probability: number; preview: string; unit: number | null } | null {
   let best: { probability: number; preview: string; unit: number | null } | null = null;
-  for (let at = 0; ; at = windowStartBefore(text, at + WORD_PART, at + (WORD_PART >> 1))) {
-    const part = text.slice(at, at + WORD_PART);
-    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0));
+  const out = { resume: -1 };
+  for (let at = 0; ; at = nextPart(text, at, out.resume)) {
+    const part = text.slice(at, at + PART);
+    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0), out);
     if (window !== null && (best === null || window.probability > best.probability)) {
       best = { probability: window.probability, preview: window.normal.slice(window.start, window.end), unit: window.normal.length === part.length ? at + ((window.start + window.end) >> 1) : null };
     }
-    if (at + WORD_PART >= text.length) break;
+    if (at + PART >= text.length) break;
   }
   return best;
 }
@@ -798,12 +799,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
         const best = shownText === null ? null : strongestIn(words, shownText, whole.prose, whole.probability);
-        if (best !== null && best.probability >= whole.probability) {
+        if (best !== null) {
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
         } else {
-          // Hidden carriers that are sentences, at most WORD_PART of them in all.
-          let budget = WORD_PART;
+          // Hidden carriers that are sentences, at most HIDDEN_READ of them in all.
+          let budget = HIDDEN_READ;
           for (const segment of segments) {
             if (SHOWN.has(segment.carrier) || budget <= 0) continue;
             // Only sentences spend the budget: kilobytes of junk in one carrier must not switch

@@ -333,28 +333,75 @@ export function tokensOf(normal: string, general = false): Tokens {
   return { count: words.length, word, pair, at: Int32Array.from(at) };
 }
 
+/** The most the engine has the model read at once: a longer text is read in parts (nextPart). */
+export const PART = 64 * 1024;
+
 /**
- * Where the last WINDOW words before `end` start, at `floor` or after: the start of a text's next
- * part when it is read in parts, so that every window lies whole in one of them. Words are
- * counted as runs of what can be part of one (letters, marks, digits, `_`, apostrophes, the
- * punctuation of path and template words; any surrogate): a run is one word or more, so the
- * stretch holds WINDOW words or more.
+ * Where the part of `text` after the one at `at` (PART long) starts. `resume`: where in that part
+ * the first window that reaches its last word starts (strongestWindow's `resume`), -1 when not
+ * known. From there the next part has the same windows as the whole text would, so every window
+ * is read whole in one part, exactly as in one reading. Never less than half a part on (words
+ * spread wider than that are read in two windows); without `resume` (text whose normalised form
+ * has another length), it starts WINDOW words back as counted by windowStartBefore.
+ */
+export function nextPart(text: string, at: number, resume: number): number {
+  const floor = at + (PART >> 1);
+  return resume >= 0 ? Math.max(floor, at + resume) : windowStartBefore(text, at + PART, floor);
+}
+
+/**
+ * Where WINDOW words or more before `end` start, at `floor` or after. Counted so as never to find
+ * more words than the model reads: a word is a stretch without white space that holds a letter,
+ * mark, digit or word punctuation of the Basic Multilingual Plane, or a character of a script
+ * written without spaces (each starts a word of the model's); a stretch with a URL or a mail
+ * address in it is one word (the model reads the address as one, up to the stretch's end).
+ * Characters beyond the plane (emoji) count for nothing.
  */
 export function windowStartBefore(text: string, end: number, floor: number): number {
-  let runs = 0;
+  const kinds = unitKinds();
+  let words = 0;
   let i = end;
-  while (i > floor) {
-    if (!isWordUnit(text.charCodeAt(i - 1))) {
+  while (i > floor && words < WINDOW) {
+    // A stretch without white space, back from i: its words.
+    let stretch = 0;
+    let word = false;
+    let address = false;
+    // Where the stretch's unspaced characters alone made up the words (a text without spaces).
+    let enough = -1;
+    while (i > floor) {
+      const c = text.charCodeAt(i - 1);
+      const k = kinds[c]!;
+      if (k === SPACE) break;
+      if (k === UNSPACED_UNIT && words + ++stretch === WINDOW) enough = i - 1;
+      else if (k === WORD_UNIT) word = true;
+      if (c === 64 || (c === 58 && text.startsWith("//", i))) address = true;
       i--;
-      continue;
     }
-    while (i > floor && isWordUnit(text.charCodeAt(i - 1))) i--;
-    if (++runs === WINDOW) break;
+    // A URL or mail address reads to the stretch's end as one word, whatever is in it.
+    if (address) words++;
+    else if (enough >= 0) return enough;
+    else words += stretch + (word ? 1 : 0);
+    while (i > floor && kinds[text.charCodeAt(i - 1)] === SPACE) i--;
   }
   return i;
 }
-const isWordUnit = (c: number): boolean => (c < 128 ? ASCII_KIND[c] !== 0 : (c >= 0xd800 && c <= 0xdfff) || WORD_UNIT.test(String.fromCharCode(c)));
-const WORD_UNIT = /[\p{L}\p{M}\p{N}’]/u;
+const OTHER = 0;
+const SPACE = 1;
+const WORD_UNIT = 2;
+const UNSPACED_UNIT = 3;
+/** Every UTF-16 code unit's kind for windowStartBefore (built on first use: 64 KiB). */
+let kinds_: Uint8Array | null = null;
+function unitKinds(): Uint8Array {
+  if (kinds_ !== null) return kinds_;
+  const kinds = new Uint8Array(65536);
+  const word = /[\p{L}\p{M}\p{N}_'’~/.$<>|[\]#{}]/u;
+  for (let c = 0; c < 65536; c++) {
+    if (c >= 0xd800 && c <= 0xdfff) continue;
+    const ch = String.fromCharCode(c);
+    kinds[c] = /\s/.test(ch) ? SPACE : !word.test(ch) ? OTHER : UNSPACED.test(ch) ? UNSPACED_UNIT : WORD_UNIT;
+  }
+  return (kinds_ = kinds);
+}
 
 /**
  * The window of `text` the model finds most like an attack, or null for a text without words.
@@ -362,18 +409,25 @@ const WORD_UNIT = /[\p{L}\p{M}\p{N}’]/u;
  * quotation mark, a parenthesis, a mark beyond ASCII that is no letter or digit, markdown
  * emphasis after one of those, or is written in a script without spaces) count: sentences, not
  * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart. With
- * `floor` (a probability), null unless a window reaches it.
+ * `floor` (a probability), null unless a window reaches it. With `out`, `out.resume` is set to
+ * where the first window that reaches the text's last word starts (nextPart), or -1 when the
+ * normalised text has another length than `text` (its offsets are not the text's).
  *
  * A window's features are its words and the pairs of neighbours in it, each counted once. Most
- * windows are never scored: the bias plus the window's positive weights (a sum carried from
- * window to window) bounds its score from above, and a window whose bound cannot beat the best
- * so far, or reach `floor`, is passed over. The others are scored feature by feature, each
+ * windows are never scored: the bias plus the window's positive weights (a difference of two
+ * prefix sums) bounds its score from above, and a window whose bound cannot beat the best so
+ * far, or reach `floor`, is passed over. The others are scored feature by feature, each
  * counted once through a small table that stays in the cache (a window has at most
  * 2 WINDOW - 1 features).
  */
-export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0): WordWindow | null {
+export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0, out?: { resume: number }): WordWindow | null {
   const normal = normalise(text);
   const { count, word, pair, at } = tokensOf(normal);
+  if (out !== undefined) {
+    // The first window (READ_STRIDE apart) that reaches the last word, which the text's end may cut.
+    const first = Math.max(0, Math.ceil((count - WINDOW) / READ_STRIDE) * READ_STRIDE);
+    out.resume = normal.length !== text.length ? -1 : first < count ? at[2 * first]! : text.length;
+  }
   if (count === 0) return null;
   const { weights, bias } = model;
   // Feature k: word k/2 (even k), or its pair with the next (odd k).
@@ -392,7 +446,10 @@ export function strongestWindow(model: WordModel, text: string, prose = 0, floor
   }
   above[0] = 0;
   for (let k = 0; k < n; k++) above[k + 1] = above[k]! + (weight[k]! > 0 ? weight[k]! : 0);
-  const zFloor = floor > 0 ? Math.log(floor / (1 - floor)) : -Infinity;
+  // (Under the floor's score by a little: a probability that rounds up to the floor counts.)
+  const zFloor = floor > 0 ? Math.min(MAX_Z, Math.log(floor / (1 - floor))) - 1e-6 : -Infinity;
+  // The bound is a sum in another order than the score: slack for the rounding of both.
+  const slack = 1e-9 + 1e-10 * (above[n]! + Math.abs(bias));
   let best: WordWindow | null = null;
   let bestZ = -Infinity;
   for (let start = 0; ; start += READ_STRIDE) {
@@ -400,8 +457,7 @@ export function strongestWindow(model: WordModel, text: string, prose = 0, floor
     // The window's features [first, last): words start .. end - 1 and the pairs among them.
     const first = 2 * start;
     const last = 2 * end - 1;
-    // (The bound is a sum in another order than the score: BOUND_SLACK covers the rounding.)
-    const bound = bias + above[last]! - above[first]! + BOUND_SLACK;
+    const bound = bias + above[last]! - above[first]! + slack;
     if (bound > bestZ && bound >= zFloor && (prose === 0 || spacedWords(normal, at, start, end) >= prose * (end - start))) {
       const z = windowScore(bias, weight, word, pair, first, last);
       if (z > bestZ) {
@@ -416,7 +472,8 @@ export function strongestWindow(model: WordModel, text: string, prose = 0, floor
   }
   return best;
 }
-const BOUND_SLACK = 1e-9;
+/** A score whose probability rounds to 1 (a floor of 1 is reached from here). */
+const MAX_Z = 36;
 
 /** The score of features [first, last): the bias and the weight of each distinct feature. */
 function windowScore(bias: number, weight: Float64Array, word: Uint32Array, pair: Uint32Array, first: number, last: number): number {
@@ -547,10 +604,15 @@ export function wordModelFromBytes(bytes: Uint8Array): WordModel {
   new Uint8Array(weights.buffer).set(bytes.subarray(head.length + 8));
   const bias = view.getFloat32(head.length + 4, true);
   // A weight that is not a finite number could make every probability NaN, which reaches no tier:
-  // the model would be off without a word. Refused.
+  // the model would be off without a word. One of a size no training gives would swallow the
+  // others in strongestWindow's sums. Refused.
   if (!Number.isFinite(bias) || !weights.every(Number.isFinite)) throw new Error("not a word model: a weight is not a finite number");
+  if (Math.abs(bias) > MAX_WEIGHT || !weights.every((w) => Math.abs(w) <= MAX_WEIGHT)) throw new Error(`not a word model: a weight is larger than ${MAX_WEIGHT}`);
   return { weights, bias };
 }
+
+/** The largest weight (and bias) a model may have: training gives a few units. */
+const MAX_WEIGHT = 1000;
 
 let registered: WordModel | null = null;
 
