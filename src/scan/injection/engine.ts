@@ -68,7 +68,7 @@ export interface ScoreTally {
    * body), and what it found around each text it read (a stream reads the same text again).
    */
   words?: { probability: number; segment: SegmentIn; preview: string };
-  wordsRead?: Map<string, { window: { probability: number; preview: string } | null; resume: number }>;
+  wordsRead?: Map<string, { probability: number; preview: string } | null>;
 }
 
 export interface InjectionEngine {
@@ -350,15 +350,13 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
       const part = text.slice(at, Math.min(to, at + PART));
       let found = read.get(part);
       if (found === undefined) {
-        const out = { resume: -1 };
-        const window = strongestWindow(words, part, 0, 0, out);
-        found = { window: window === null ? null : { probability: window.probability, preview: window.normal.slice(window.start, window.end) }, resume: out.resume };
+        const window = strongestWindow(words, part);
+        found = window === null ? null : { probability: window.probability, preview: window.normal.slice(window.start, window.end) };
         if (read.size < WORDS_READ_MAX) read.set(part, found);
       }
-      const w = found.window;
-      if (w !== null && w.probability > (tally.words?.probability ?? -1)) tally.words = { ...w, segment };
+      if (found !== null && found.probability > (tally.words?.probability ?? -1)) tally.words = { ...found, segment };
       if (at + PART >= to) break;
-      at = nextPart(text, at, found.resume);
+      at = nextPart(text, at);
     }
   };
   // By text (a reading's text is one string for all its anchors), then by place.
@@ -418,16 +416,15 @@ function closedFence(text: string, a: number, b: number): boolean {
 
 /**
  * The window of `text` the model finds most like an attack, read in parts (words.ts nextPart:
- * each window whole in one of them); `unit`: where its middle lies in `text` when that is known
+ * every run of 20 words whole in one of them); `unit`: where its middle lies in `text` when that is known
  * (the normalised text a window lies in has the same length as the part read, as ASCII text
  * always does). Null unless a window reaches `floor`.
  */
 function strongestIn(words: WordModel, text: string, prose: number, floor: number): { probability: number; preview: string; unit: number | null } | null {
   let best: { probability: number; preview: string; unit: number | null } | null = null;
-  const out = { resume: -1 };
-  for (let at = 0; ; at = nextPart(text, at, out.resume)) {
+  for (let at = 0; ; at = nextPart(text, at)) {
     const part = text.slice(at, at + PART);
-    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0), out);
+    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0));
     if (window !== null && (best === null || window.probability > best.probability)) {
       best = { probability: window.probability, preview: window.normal.slice(window.start, window.end), unit: window.normal.length === part.length ? at + ((window.start + window.end) >> 1) : null };
     }

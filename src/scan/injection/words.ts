@@ -337,71 +337,86 @@ export function tokensOf(normal: string, general = false): Tokens {
 export const PART = 64 * 1024;
 
 /**
- * Where the part of `text` after the one at `at` (PART long) starts. `resume`: where in that part
- * the first window that reaches its last word starts (strongestWindow's `resume`), -1 when not
- * known. From there the next part has the same windows as the whole text would, so every window
- * is read whole in one part, exactly as in one reading. Never less than half a part on (words
- * spread wider than that are read in two windows); without `resume` (text whose normalised form
- * has another length), it starts WINDOW words back as counted by windowStartBefore.
+ * Where the part of `text` after the one at `at` (PART long) starts: so far back that the part's
+ * last OVERLAP_WORDS words, as the model reads them, are read again. Then every run of
+ * WINDOW - READ_STRIDE words lies whole in one part, where a window (READ_STRIDE apart) holds it.
+ * The start is a stretch's start (after white space) or, inside a stretch of a script written
+ * without spaces that holds no address, a character of it: there the model reads the text
+ * from it as it reads it in the whole text. The words are counted by the model's own reader, on
+ * the stretches before the part's last one (which its end may cut); found by doubling, then
+ * halving, the stretches read back. Never less than half a part on: words spread wider than
+ * that are read in two windows.
  */
-export function nextPart(text: string, at: number, resume: number): number {
+export function nextPart(text: string, at: number): number {
   const floor = at + (PART >> 1);
-  return resume >= 0 ? Math.max(floor, at + resume) : windowStartBefore(text, at + PART, floor);
-}
-
-/**
- * Where WINDOW words or more before `end` start, at `floor` or after. Counted so as never to find
- * more words than the model reads: a word is a stretch without white space that holds a letter,
- * mark, digit or word punctuation of the Basic Multilingual Plane, or a character of a script
- * written without spaces (each starts a word of the model's); a stretch with a URL or a mail
- * address in it is one word (the model reads the address as one, up to the stretch's end).
- * Characters beyond the plane (emoji) count for nothing.
- */
-export function windowStartBefore(text: string, end: number, floor: number): number {
-  const kinds = unitKinds();
-  let words = 0;
-  let i = end;
-  while (i > floor && words < WINDOW) {
-    // A stretch without white space, back from i: its words.
-    let stretch = 0;
-    let word = false;
+  const end = Math.min(text.length, at + PART);
+  // The part's last stretch may be cut by its end: its words are not counted, but for those
+  // before its last character of a script without spaces (text of such a script has no spaces to
+  // stop at), when it holds no address.
+  let last = end;
+  while (last > floor && !isSpace(text.charCodeAt(last - 1)) && !isBoundaryUnit(text.charCodeAt(last - 1))) last--;
+  if (last > floor && isBoundaryUnit(text.charCodeAt(last - 1))) {
+    let a = last;
     let address = false;
-    // Where the stretch's unspaced characters alone made up the words (a text without spaces).
-    let enough = -1;
-    while (i > floor) {
-      const c = text.charCodeAt(i - 1);
-      const k = kinds[c]!;
-      if (k === SPACE) break;
-      if (k === UNSPACED_UNIT && words + ++stretch === WINDOW) enough = i - 1;
-      else if (k === WORD_UNIT) word = true;
-      if (c === 64 || (c === 58 && text.startsWith("//", i))) address = true;
-      i--;
+    for (; a > floor && !isSpace(text.charCodeAt(a - 1)); a--) if (text.charCodeAt(a - 1) === 64 || (text.charCodeAt(a - 1) === 58 && text.startsWith("//", a))) address = true;
+    for (let z = last; z < end && !address; z++) if (text.charCodeAt(z) === 64 || (text.charCodeAt(z) === 58 && text.startsWith("//", z + 1))) address = true;
+    last = address ? a : last - 1;
+  }
+  const starts: number[] = [];
+  let j = last;
+  /** Finds stretch starts back from j until `starts` holds `want` of them (or the floor is reached). */
+  const collect = (want: number) => {
+    while (starts.length < want && j > floor) {
+      while (j > floor && isSpace(text.charCodeAt(j - 1))) j--;
+      let a = j;
+      let address = false;
+      while (a > floor && !isSpace(text.charCodeAt(a - 1))) {
+        const c = text.charCodeAt(a - 1);
+        if (c === 64 || (c === 58 && text.startsWith("//", a))) address = true;
+        a--;
+      }
+      // A stretch the floor cuts is no start.
+      const whole = a > 0 && isSpace(text.charCodeAt(a - 1));
+      if (!address) for (let k = j - 1; k > a; k--) if (isBoundaryUnit(text.charCodeAt(k))) starts.push(k);
+      if (whole || a === 0) starts.push(a);
+      j = a;
     }
-    // A URL or mail address reads to the stretch's end as one word, whatever is in it.
-    if (address) words++;
-    else if (enough >= 0) return enough;
-    else words += stretch + (word ? 1 : 0);
-    while (i > floor && kinds[text.charCodeAt(i - 1)] === SPACE) i--;
+  };
+  const enough = (k: number) => tokensOf(normalise(text.slice(starts[k]!, last))).count >= OVERLAP_WORDS;
+  // Doubling: the first k (a power of two, less one) whose start has enough words after it.
+  let lo = -1;
+  let hi = -1;
+  for (let want = 8; ; want *= 2) {
+    collect(want);
+    if (starts.length === 0) return floor;
+    const k = Math.min(want, starts.length) - 1;
+    if (enough(k)) {
+      hi = k;
+      break;
+    }
+    if (starts.length < want) return starts[starts.length - 1]!;
+    lo = k;
   }
-  return i;
-}
-const OTHER = 0;
-const SPACE = 1;
-const WORD_UNIT = 2;
-const UNSPACED_UNIT = 3;
-/** Every UTF-16 code unit's kind for windowStartBefore (built on first use: 64 KiB). */
-let kinds_: Uint8Array | null = null;
-function unitKinds(): Uint8Array {
-  if (kinds_ !== null) return kinds_;
-  const kinds = new Uint8Array(65536);
-  const word = /[\p{L}\p{M}\p{N}_'’~/.$<>|[\]#{}]/u;
-  for (let c = 0; c < 65536; c++) {
-    if (c >= 0xd800 && c <= 0xdfff) continue;
-    const ch = String.fromCharCode(c);
-    kinds[c] = /\s/.test(ch) ? SPACE : !word.test(ch) ? OTHER : UNSPACED.test(ch) ? UNSPACED_UNIT : WORD_UNIT;
+  // Halving between: the nearest start that has enough.
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (enough(mid)) hi = mid;
+    else lo = mid;
   }
-  return (kinds_ = kinds);
+  return starts[hi]!;
 }
+/** Words of a part's end that the next part reads again: WINDOW, and two more for a word each end may cut. */
+const OVERLAP_WORDS = WINDOW + 2;
+/** Unicode White_Space. */
+const isSpace = (c: number): boolean =>
+  c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
+/**
+ * Characters of scripts written without spaces that nothing before them joins with (NFKC
+ * composes neither across them nor into them): Han, Hiragana, Katakana (not half-width, not the
+ * voicing marks), Hangul syllables (not jamo).
+ */
+const isBoundaryUnit = (c: number): boolean =>
+  (c >= 0x4e00 && c <= 0x9fff) || (c >= 0x3400 && c <= 0x4dbf) || (c >= 0x3041 && c <= 0x3096) || (c >= 0x30a1 && c <= 0x30fa) || (c >= 0xac00 && c <= 0xd7a3);
 
 /**
  * The window of `text` the model finds most like an attack, or null for a text without words.
@@ -409,9 +424,7 @@ function unitKinds(): Uint8Array {
  * quotation mark, a parenthesis, a mark beyond ASCII that is no letter or digit, markdown
  * emphasis after one of those, or is written in a script without spaces) count: sentences, not
  * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart. With
- * `floor` (a probability), null unless a window reaches it. With `out`, `out.resume` is set to
- * where the first window that reaches the text's last word starts (nextPart), or -1 when the
- * normalised text has another length than `text` (its offsets are not the text's).
+ * `floor` (a probability), null unless a window reaches it.
  *
  * A window's features are its words and the pairs of neighbours in it, each counted once. Most
  * windows are never scored: the bias plus the window's positive weights (a difference of two
@@ -420,14 +433,9 @@ function unitKinds(): Uint8Array {
  * counted once through a small table that stays in the cache (a window has at most
  * 2 WINDOW - 1 features).
  */
-export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0, out?: { resume: number }): WordWindow | null {
+export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0): WordWindow | null {
   const normal = normalise(text);
   const { count, word, pair, at } = tokensOf(normal);
-  if (out !== undefined) {
-    // The first window (READ_STRIDE apart) that reaches the last word, which the text's end may cut.
-    const first = Math.max(0, Math.ceil((count - WINDOW) / READ_STRIDE) * READ_STRIDE);
-    out.resume = normal.length !== text.length ? -1 : first < count ? at[2 * first]! : text.length;
-  }
   if (count === 0) return null;
   const { weights, bias } = model;
   // Feature k: word k/2 (even k), or its pair with the next (odd k).
@@ -472,7 +480,7 @@ export function strongestWindow(model: WordModel, text: string, prose = 0, floor
   }
   return best;
 }
-/** A score whose probability rounds to 1 (a floor of 1 is reached from here). */
+/** Where the floor's score is capped (a floor of 1 has none): only a filter, `p >= floor` decides. */
 const MAX_Z = 36;
 
 /** The score of features [first, last): the bias and the weight of each distinct feature. */
