@@ -121,7 +121,13 @@ const isWordChar = (c: number): boolean => isLabelChar(c) && c !== 45;
 /** Where a URL ends: white space, quotes, brackets and angle brackets (1 for an ASCII one). */
 const URL_END = new Uint8Array(128);
 for (let c = 0; c < 128; c++) URL_END[c] = /[\s"'<>()[\]{}`]/.test(String.fromCharCode(c)) ? 1 : 0;
-const endsUrl = (c: number): boolean => (c < 128 ? URL_END[c] === 1 : /\s/.test(String.fromCharCode(c)));
+const endsUrl = (c: number): boolean => (c < 128 ? URL_END[c] === 1 : isSpace(c));
+/**
+ * White space as a regular expression's `\s` reads it: where an address ends (endsUrl) and where
+ * a part may start (nextPart), one definition for both, so a part never starts inside a URL.
+ */
+const isSpace = (c: number): boolean =>
+  c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 
 /**
  * `normal` (lower case) with its URLs (`scheme://...`, up to white space, a quote or a bracket)
@@ -407,9 +413,6 @@ export function nextPart(text: string, at: number): number {
 }
 /** Words of a part's end that the next part reads again: WINDOW, and two more for a word each end may cut. */
 const OVERLAP_WORDS = WINDOW + 2;
-/** Unicode White_Space. */
-const isSpace = (c: number): boolean =>
-  c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 /**
  * Characters of scripts written without spaces that nothing before them joins with (NFKC
  * composes neither across them nor into them): Han, Hiragana, Katakana (not half-width, not the
