@@ -9,6 +9,7 @@ import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../../../src/inspect/response.ts";
 import { CARRIER_RULES, CONFIRM_EXEMPT, createInjectionEngine, UNCONFIRMED_RULE, type ScoreTally, type SegmentIn } from "../../../src/scan/injection/engine.ts";
 import { intent } from "../../helpers/injection-intents.ts";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
 import { injectionCorpus } from "../../corpus/injection/corpus.ts";
 import { builtinWordModel, nextPart, normalise, READ_STRIDE, strongestWindow, textFeatures, tokensOf, trainWordModel, WINDOW, WORD_RULE, wordModelBytes, wordModelFromBytes, type WordModel } from "../../../src/scan/injection/words.ts";
@@ -29,6 +30,27 @@ describe("the word model", () => {
     expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
     const back = wordModelFromBytes(a);
     expect(Buffer.from(wordModelBytes(back)).equals(Buffer.from(a))).toBe(true);
+  });
+
+  test("a model trained without one example differs from the full one by little: each pass's order comes from the windows' words, not their places", () => {
+    // 600 texts of 30 words from a small vocabulary, half leaning to the attack words.
+    const rng = mulberry32(7);
+    const attackWords = ["send", "key", "token", "ignore", "rules", "forward", "secret", "upload"];
+    const plainWords = ["bread", "train", "weather", "garden", "river", "music", "lunch", "paper", "window", "coffee", "the", "a", "of", "to"];
+    const text = (attack: boolean) =>
+      Array.from({ length: 30 }, () => {
+        const pool = attack && rng() < 0.4 ? attackWords : plainWords;
+        return pool[Math.floor(rng() * pool.length)]!;
+      }).join(" ");
+    const examples = Array.from({ length: 600 }, (_, i) => ({ text: text(i % 2 === 0), attack: i % 2 === 0 }));
+    const probes = Array.from({ length: 200 }, (_, i) => text(i % 2 === 0));
+    const full = trainWordModel(examples);
+    const less = trainWordModel(examples.slice(1));
+    const p = (m: WordModel, t: string) => strongestWindow(m, t)!.probability;
+    const drift = Math.max(...probes.map((t) => Math.abs(p(full, t) - p(less, t))));
+    // A shuffle of the list (the trainer before) moved these probes by up to 0.004; this, 0.0002.
+    expect(drift).toBeLessThan(0.001);
+    expect(drift).toBeGreaterThan(0);
   });
 
   test("bytes that are not a model are refused with a clear error", () => {
