@@ -663,7 +663,19 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          */
         const asData = (i: number, start: number, end: number): boolean => {
           const segment = units[i]!;
-          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (discussed(i, start, end) || quoted(start, end) || inRecord(start, end)));
+          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (wholeValue(i, start, end) || discussed(i, start, end) || quoted(start, end) || inRecord(start, end)));
+        };
+        /**
+         * Whether [start, end) is one token, no white space in it, and all of unit i but white
+         * space: a JSON value that is only a special token (`"eos_token": "<|im_end|>"` in a
+         * tokenizer's configuration) names it; a frame forged to be read as a turn has a turn in
+         * it, and an order has words.
+         */
+        const wholeValue = (i: number, start: number, end: number): boolean => {
+          if (units.length < 2 || /\s/.test(text.slice(start, end))) return false;
+          const [from, to] = bounds(i);
+          const t = units[i]!.text;
+          return start <= from + (t.length - t.trimStart().length) && end >= to - (t.length - t.trimEnd().length);
         };
         // A rule found in an earlier reading (the text as written first) is not found again in
         // a later one: a later reading repeats the plain text around what it changed, and an
