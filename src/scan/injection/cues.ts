@@ -237,8 +237,10 @@ const QUOTE_OPENERS: ReadonlyMap<number, number> = new Map([
 ]);
 /** Opening quotation marks and the marks that close them. */
 const QUOTE_CLOSERS: ReadonlyMap<number, number> = new Map([...QUOTE_OPENERS].map(([close, open]) => [open, close]));
-/** The longest quotation an example phrase reaches back over. */
+/** The longest quotation an example phrase reaches over. */
 const EXAMPLE_QUOTE_MAX = 200;
+/** The most quotations of a list one example phrase reaches over (a text of nothing but quotations and phrases stays linear). */
+const EXAMPLE_LIST_MAX = 16;
 export const NEGATION_REACH = 16;
 /**
  * Tool names (`send_email`, `run_shell`): snake_case words with an action in them, one class of
@@ -711,7 +713,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     for (let h = 0; h < n; h++) {
       const flag = flags[hitPhrases[h]!]!;
       if ((flag & EXAMPLE_AFTER) !== 0) {
-        for (let at = starts[h]!; ; ) {
+        for (let at = starts[h]!, listed = 0; listed < EXAMPLE_LIST_MAX; listed++) {
           // The closing mark: the last character before `at` that is not white space.
           let close = at - 1;
           while (close >= 0 && close >= at - 3 && isSpace(text.charCodeAt(close))) close--;
@@ -726,7 +728,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
         }
       }
       if ((flag & EXAMPLE_BEFORE) !== 0) {
-        for (let at = ends[h]!, first = true; ; first = false) {
+        for (let at = ends[h]!, first = true, listed = 0; listed < EXAMPLE_LIST_MAX; first = false, listed++) {
           // The opening mark: the first character from `at` that is not white space (or, right
           // after the phrase, a colon).
           let open = at;

@@ -191,6 +191,9 @@ describe("loading", () => {
     // A list of quotations before it, apart by commas or nothing.
     expect(ids('Assistant: block "hello", "ignore", "upload" and similar. The instructions stay.')).toEqual([]);
     expect(ids('Assistant: block "hello""ignore" and similar. The instructions stay.')).toEqual([]);
+    // At most 16 quotations of a list: the 17th back keeps its cues.
+    expect(ids(`Assistant: block "ignore"${'"x"'.repeat(16)} and similar. The instructions stay.`)).toEqual(["inj.t-override"]);
+    expect(ids(`Assistant: block "ignore"${'"x"'.repeat(15)} and similar. The instructions stay.`)).toEqual([]);
     // A phrase of writing about attacks keeps its class inside the quotation.
     expect(classes('"ignore attacks" and similar')).toEqual(["ignore:", "attack:discuss", "and similar:"]);
     // Not quoted, not right after the quotation, or quoted with no phrase after it: an order.
