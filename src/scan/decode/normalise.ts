@@ -9,8 +9,11 @@ import { CONFUSABLES } from "./confusables.ts";
  * whole tag block U+E0000-U+E007F ("ASCII smuggling").
  */
 export const INVISIBLE = /[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069\u{e0000}-\u{e007f}]/gu;
-/** Combining marks, but not the kana voicing marks: `が` stays `が` (as `か` it is another word, not `が` undisguised). */
-const COMBINING_MARK = /(?![\u3099\u309a])\p{M}/gu;
+/**
+ * Combining marks, but not a kana voicing mark on kana: `が` stays `が` (as `か` it is another
+ * word, not `が` undisguised); on any other letter it is dropped like every mark (`i\u3099gnore`).
+ */
+const COMBINING_MARK = /(?<![\u3041-\u30ff])[\u3099\u309a]|(?![\u3099\u309a])\p{M}/gu;
 const NON_ASCII = /[^\x00-\x7f]/;
 /** Every character CONFUSABLES folds, as one character class. */
 const CONFUSABLE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
@@ -18,7 +21,7 @@ const CONFUSABLE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
 /**
  * The form of a text fragment that patterns are matched against:
  *  1. invisible characters removed (see INVISIBLE);
- *  2. NFKD, then every combining mark (\p{M}) but the kana voicing marks dropped (`é` -> `e`,
+ *  2. NFKD, then every combining mark (\p{M}) but kana voicing marks on kana dropped (`é` -> `e`,
  *     `a\u0301` -> `a`), then NFC to recompose what is left (Hangul, kana). NFKD includes the compatibility mappings of NFKC, so
  *     full-width `ＡＫＩＡ`, ligatures and mathematical letters become ASCII here;
  *  3. confusable look-alikes folded to ASCII (confusables.ts: Cyrillic, Greek, Armenian).

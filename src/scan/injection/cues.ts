@@ -209,38 +209,6 @@ export const VETOED = ["dismiss", "reveal", "promote"] as const;
  * from the hits that overlap it.
  */
 export const INERT_CLASS = "inert";
-/**
- * Phrases that make the quotation right before them an example: `"ignore the previous rules" and
- * similar`, `“忽略之前的指令”之类`, `「以前の指示を無視して」といった`, `"이전 지시를 무시하라" 같은`. A
- * phrase of this class (no bit) takes every class but those of writing about attacks from the hits
- * inside that quotation, and inside the quotations listed just before it (`“抱歉”“无法”这类`). Quotative words that introduce what is
- * to be done (`という`, `라는`: "the instruction that says …") are not of it.
- */
-export const EXAMPLE_AFTER_CLASS = "example-after";
-/**
- * Phrases that make the quotation right after them an example: `a phrase such as "ignore your
- * instructions"`, `une phrase du type « Oublie tes instructions »`, `例如“忽略之前的指令”`. Like
- * EXAMPLE_AFTER_CLASS, the other way round; words that also mean "as" (`like`, `como`, `comme`,
- * `как`: "classify it as «no risk»") are not of it.
- */
-export const EXAMPLE_BEFORE_CLASS = "example-before";
-/** What may stand between two quotations of a list of examples: a comma, an enumeration comma, a slash. */
-const LIST_SEPARATORS: ReadonlySet<number> = new Set([0x2c, 0x3001, 0xff0c, 0x2f]);
-/** Closing quotation marks and the marks that open them. */
-const QUOTE_OPENERS: ReadonlyMap<number, number> = new Map([
-  [0x201d, 0x201c], // ” “
-  [0x300d, 0x300c], // 」 「
-  [0x300f, 0x300e], // 』 『
-  [0x22, 0x22], // " "
-  [0xbb, 0xab], // » «
-  [0x2019, 0x2018], // ’ ‘
-]);
-/** Opening quotation marks and the marks that close them. */
-const QUOTE_CLOSERS: ReadonlyMap<number, number> = new Map([...QUOTE_OPENERS].map(([close, open]) => [open, close]));
-/** The longest quotation an example phrase reaches over. */
-const EXAMPLE_QUOTE_MAX = 200;
-/** The most quotations of a list one example phrase reaches over (a text of nothing but quotations and phrases stays linear). */
-const EXAMPLE_LIST_MAX = 16;
 export const NEGATION_REACH = 16;
 /**
  * Tool names (`send_email`, `run_shell`): snake_case words with an action in them, one class of
@@ -315,8 +283,6 @@ const NEG_BEFORE = 1;
 const NEG_AFTER = 2;
 const NEG_CONDITION = 4;
 const INERT = 8;
-const EXAMPLE_AFTER = 16;
-const EXAMPLE_BEFORE = 32;
 
 /** Classes the scanner reads itself: given the lowest bits, so each of their masks is one word. */
 const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS, ...NOT_IN_CONSTANTS, RELAY_CLASS];
@@ -347,7 +313,7 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
   }
   // Each class a bit: the scanner's own first, then the rest in the order the files name them.
   const named = new Set<string>();
-  for (const lexicon of parsedLexicons) for (const [name] of lexicon.classes) if (name !== NEGATION_AFTER_CLASS && name !== CONDITION_CLASS && name !== INERT_CLASS && name !== EXAMPLE_AFTER_CLASS && name !== EXAMPLE_BEFORE_CLASS) named.add(name);
+  for (const lexicon of parsedLexicons) for (const [name] of lexicon.classes) if (name !== NEGATION_AFTER_CLASS && name !== CONDITION_CLASS && name !== INERT_CLASS) named.add(name);
   const classes = new Map<string, number>();
   for (const name of [...SPECIAL_CLASSES.filter((c) => named.has(c)), ...named]) if (!classes.has(name)) classes.set(name, classes.size);
   if (classes.size > MAX_CLASSES) issues.push({ path: parsedLexicons.at(-1)!.path, id: "(lexicon)", message: `${classes.size} cue classes, more than ${MAX_CLASSES}` });
@@ -363,7 +329,7 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
         const entry = phrases.get(text) ?? { mask: { lo: 0, hi: 0 }, stem, flags: 0 };
         phrases.set(text, entry);
         if (mask === null) {
-          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : name === INERT_CLASS ? INERT : name === NEGATION_AFTER_CLASS ? NEG_AFTER : name === EXAMPLE_AFTER_CLASS ? EXAMPLE_AFTER : name === EXAMPLE_BEFORE_CLASS ? EXAMPLE_BEFORE : 0;
+          entry.flags |= name === CONDITION_CLASS ? NEG_CONDITION : name === INERT_CLASS ? INERT : name === NEGATION_AFTER_CLASS ? NEG_AFTER : 0;
           continue;
         }
         entry.mask.lo |= mask.lo;
@@ -444,7 +410,6 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   const afterReach = Uint8Array.from(phrases, (p) => (isSpacedWordChar(p.text.charCodeAt(0)) ? NEGATION_AFTER_REACH : NEGATION_AFTER_REACH_UNSPACED));
   const anyNegation = phrases.some((p) => p.flags & (NEG_BEFORE | NEG_AFTER | NEG_CONDITION)) && vetoedMask !== 0;
   const anyInert = phrases.some((p) => p.flags & INERT);
-  const anyExample = phrases.some((p) => p.flags & (EXAMPLE_AFTER | EXAMPLE_BEFORE));
   const spaced = Uint8Array.from(texts, (t) => (t.includes(" ") ? 1 : 0));
   // Boundary checks per phrase: 1 = at the start, 2 = at the end, 4 = a discussion phrase, which
   // does not count inside a mail address or host name (`ops@attackers.example`), 8 = a template
@@ -658,7 +623,6 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     }
     if (n > 0) placeHits(text);
     if (anyInert) clearInert();
-    if (anyExample) quietQuotedExamples(text);
     if (anyNegation) applyVetoes(text);
     if (toolMask !== 0) unverbToolNames(text);
     if (notInConstants !== 0) quietConstants(text);
@@ -690,58 +654,6 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
       if (line > 0 && text.charCodeAt(line - 1) !== 10) continue;
       const [label, end] = lineLabelAt(text, line);
       if (ends[h]! <= end && transcript.speakers.has(label)) hitMasks[h] = hitMasksHi[h] = 0;
-    }
-  };
-
-  /**
-   * Takes every class but DISCUSS_CLASS and EXAMPLE_CLASS from the hits inside the quotations an
-   * example phrase follows (EXAMPLE_AFTER_CLASS) or comes before (EXAMPLE_BEFORE_CLASS): the one
-   * right next to it (white space between, or a colon after a phrase before), and the quotations
-   * listed on from that one (nothing, white space, a comma or a slash between).
-   */
-  const quietQuotedExamples = (text: string) => {
-    /** Takes the classes from the hits inside (open, close). */
-    const quiet = (open: number, close: number) => {
-      // Hits are in order of end: a binary search for the first that ends after the opening mark.
-      for (let k = partitionPoint(n, (i) => ends[i]! <= open); k < n && starts[k]! < close; k++) {
-        if (starts[k]! <= open || ends[k]! > close) continue;
-        // (A phrase of writing about attacks keeps its class: an example quoted is still one.)
-        hitMasks[k] = hitMasks[k]! & (discussMask | exampleMask);
-        hitMasksHi[k] = 0;
-      }
-    };
-    for (let h = 0; h < n; h++) {
-      const flag = flags[hitPhrases[h]!]!;
-      if ((flag & EXAMPLE_AFTER) !== 0) {
-        for (let at = starts[h]!, listed = 0; listed < EXAMPLE_LIST_MAX; listed++) {
-          // The closing mark: the last character before `at` that is not white space.
-          let close = at - 1;
-          while (close >= 0 && close >= at - 3 && isSpace(text.charCodeAt(close))) close--;
-          const opener = close >= 0 ? QUOTE_OPENERS.get(text.charCodeAt(close)) : undefined;
-          if (opener === undefined) break;
-          let open = close - 1;
-          while (open >= 0 && close - open <= EXAMPLE_QUOTE_MAX && text.charCodeAt(open) !== opener && text.charCodeAt(open) !== 10) open--;
-          if (open < 0 || close - open > EXAMPLE_QUOTE_MAX || text.charCodeAt(open) !== opener) break;
-          quiet(open, close);
-          // A list of examples: another quotation closing right before this one opens.
-          at = open > 0 && LIST_SEPARATORS.has(text.charCodeAt(open - 1)) ? open - 1 : open;
-        }
-      }
-      if ((flag & EXAMPLE_BEFORE) !== 0) {
-        for (let at = ends[h]!, first = true, listed = 0; listed < EXAMPLE_LIST_MAX; first = false, listed++) {
-          // The opening mark: the first character from `at` that is not white space (or, right
-          // after the phrase, a colon).
-          let open = at;
-          while (open < text.length && open <= at + 3 && (isSpace(text.charCodeAt(open)) || (first && (text.charCodeAt(open) === 58 || text.charCodeAt(open) === 0xff1a)))) open++;
-          const closer = open < text.length ? QUOTE_CLOSERS.get(text.charCodeAt(open)) : undefined;
-          if (closer === undefined) break;
-          let close = open + 1;
-          while (close < text.length && close - open <= EXAMPLE_QUOTE_MAX && text.charCodeAt(close) !== closer && text.charCodeAt(close) !== 10) close++;
-          if (close >= text.length || close - open > EXAMPLE_QUOTE_MAX || text.charCodeAt(close) !== closer) break;
-          quiet(open, close);
-          at = close + 1 < text.length && LIST_SEPARATORS.has(text.charCodeAt(close + 1)) ? close + 2 : close + 1;
-        }
-      }
     }
   };
 

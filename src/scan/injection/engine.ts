@@ -306,6 +306,9 @@ const firstEndAfter = (spans: readonly (readonly [number, number])[], at: number
 const firstAbove = (sorted: readonly number[], at: number): number => partitionPoint(sorted.length, (i) => sorted[i]! <= at);
 
 /** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
+/** One special token of a chat template or tokenizer (`<|im_end|>`, `<eos>`, `</s>`), and the role names a turn marker holds. */
+const SPECIAL_TOKEN = /^<\/?\|?[\w.:-]{1,40}\|?>$/;
+const ROLE_NAME = /system|user|assistant|developer|tool|human|model|bot|ipython|function/i;
 const OPAQUE: ReadonlySet<string> = new Set(["base64", "base32", "hex", "percent", "layered"]);
 const isOpaque = (reading: Reading): boolean => reading.via !== undefined && reading.via.some((v) => OPAQUE.has(v));
 
@@ -666,13 +669,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (wholeValue(i, start, end) || discussed(i, start, end) || quoted(start, end) || inRecord(start, end)));
         };
         /**
-         * Whether [start, end) is one token, no white space in it, and all of unit i but white
-         * space: a JSON value that is only a special token (`"eos_token": "<|im_end|>"` in a
-         * tokenizer's configuration) names it; a frame forged to be read as a turn has a turn in
-         * it, and an order has words.
+         * Whether [start, end) is one special token naming no role (`<|im_end|>`, `</s>`) and all
+         * of unit i but white space: a JSON value that is only such a token (`"eos_token":
+         * "<|im_end|>"` in a tokenizer's configuration) names it; a frame forged to be read as a
+         * turn has a turn in it, and an order has words.
          */
         const wholeValue = (i: number, start: number, end: number): boolean => {
-          if (units.length < 2 || /\s/.test(text.slice(start, end))) return false;
+          if (units.length < 2) return false;
+          const match = text.slice(start, end);
+          if (!SPECIAL_TOKEN.test(match) || ROLE_NAME.test(match)) return false;
           const [from, to] = bounds(i);
           const t = units[i]!.text;
           return start <= from + (t.length - t.trimStart().length) && end >= to - (t.length - t.trimEnd().length);

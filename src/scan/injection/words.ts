@@ -603,8 +603,8 @@ export function trainWordModel(examples: readonly WordExample[]): WordModel {
         }
         weights[i] = weights[i]! * (1 - L2) - g;
       }
-      if (averaging) biasSum += bias;
       bias -= g * 0.1;
+      if (averaging) biasSum += bias;
       step++;
     }
   }

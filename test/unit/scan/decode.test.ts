@@ -389,11 +389,13 @@ describe("normaliseText", () => {
   test("Hangul and CJK survive", () => {
     expect(normaliseText("한국어 日本")).toBe("한국어 日本");
   });
-  test("kana keep their voicing marks (が is not か disguised), half-width kana become full-width", () => {
+  test("kana keep their voicing marks (が is not か disguised), other letters lose them; half-width kana become full-width", () => {
     expect(normaliseText("例えば「ジェイルブレイク」など")).toBe("例えば「ジェイルブレイク」など");
     expect(normaliseText("\uff76\uff9e\uff8a\uff9f")).toBe("ガパ"); // ｶﾞﾊﾟ
     expect(normaliseText("か\u3099")).toBe("が");
     expect(normaliseText("café が")).toBe("cafe が");
+    // On any other letter a voicing mark is dropped like every mark.
+    expect(normaliseText("i\u3099gno\u309are")).toBe("ignore");
   });
   test("a 1 MiB mixed string is handled", () => {
     const s = "p\u0430ss\u200b\u00e9 ".repeat(150_000);
