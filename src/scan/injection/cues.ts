@@ -452,6 +452,16 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   const widePhrases = wideIds.map((k) => texts[k]!);
   const sparse = sparseScanner(cachedAutomaton("cue-sparse", widePhrases, () => buildSparse(widePhrases), SPARSE_CODEC));
 
+  // For each damping mask of the intents (its slot), the running count of the hits it damps
+  // (counts[h]: those before hit h), made once per scan when an intent first asks.
+  const dampSlots = new Map<string, number>();
+  const dampSlot = new Map<Intent, number>();
+  for (const it of intents) {
+    const key = `${it.damp.lo},${it.damp.hi}`;
+    if (!dampSlots.has(key)) dampSlots.set(key, dampSlots.size);
+    dampSlot.set(it, dampSlots.get(key)!);
+  }
+  const dampCounts: (Int32Array | null)[] = new Array(dampSlots.size).fill(null);
   // Reused between scans: hit starts and ends (offsets in the text), where they are for the
   // windows (`places`: the end plus BLANK_LINE for each blank line before it), and their masks.
   let starts = new Int32Array(1024);
@@ -819,6 +829,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
 
   function scan(text: string): Finding[] {
     const count = findCues(text);
+    dampCounts.fill(null);
     completionsText = text;
     completionCount = 0;
     if (count === 0) return [];
@@ -859,6 +870,19 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     return [...best.values()];
   }
 
+  /** The running count of the hits `it` is damped by, for the hits of the scan under way (dampCounts). */
+  function dampCountsOf(it: Intent, count: number): Int32Array {
+    const slot = dampSlot.get(it)!;
+    let counts = dampCounts[slot];
+    if (counts === null || counts === undefined) {
+      const { lo, hi } = it.damp;
+      counts = new Int32Array(count + 1);
+      for (let h = 0; h < count; h++) counts[h + 1] = counts[h]! + (((hitMasks[h]! & lo) | (hitMasksHi[h]! & hi)) !== 0 ? 1 : 0);
+      dampCounts[slot] = counts;
+    }
+    return counts;
+  }
+
   /**
    * The cues of `it` in the window ending at hit r: where they start, and whether a damping cue
    * lies within the intent's reach on either side; null when they are too far apart.
@@ -866,26 +890,37 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   function intentSpan(it: Intent, r: number, left: number, count: number): { start: number; damped: boolean } | null {
     const at = places[r]!;
     const { own, damp } = it;
-    let lo = 0;
-    let hi = 0;
     let start = ends[r]!;
     let first = r;
-    for (let h = r; h >= left; h--) {
-      if (places[h]! < at - it.within) break;
-      lo |= hitMasks[h]!;
-      hi |= hitMasksHi[h]!;
-      if ((hitMasks[h]! & own.lo) | (hitMasksHi[h]! & own.hi)) {
-        start = starts[h]!;
-        first = h;
+    if (it.within === maxWithin) {
+      // The scan's window (hits left .. r) is the intent's reach: its classes complete there (the
+      // caller checked), and it starts at its first own cue there (hit r is one).
+      for (first = left; first < r && ((hitMasks[first]! & own.lo) | (hitMasksHi[first]! & own.hi)) === 0; first++);
+      start = starts[first]!;
+    } else {
+      let lo = 0;
+      let hi = 0;
+      for (let h = r; h >= left; h--) {
+        if (places[h]! < at - it.within) break;
+        lo |= hitMasks[h]!;
+        hi |= hitMasksHi[h]!;
+        if ((hitMasks[h]! & own.lo) | (hitMasksHi[h]! & own.hi)) {
+          start = starts[h]!;
+          first = h;
+        }
       }
+      if (!completes(it, lo, hi)) return null;
     }
-    if (!completes(it, lo, hi)) return null;
     let damped = false;
     if (!isEmpty(damp)) {
-      const damps = (h: number) => ((hitMasks[h]! & damp.lo) | (hitMasksHi[h]! & damp.hi)) !== 0;
-      // Before the first cue and after the last one, as far as the intent reaches.
-      for (let h = first - 1; h >= 0 && !damped && places[h]! >= places[first]! - it.within; h--) damped = damps(h);
-      for (let h = first; h < count && !damped && places[h]! <= at + it.within; h++) damped = damps(h);
+      // Before the first cue and after the last one, as far as the intent reaches: the hits
+      // from the first placed at or after the first cue's place less the reach, to the last
+      // placed at or before the last cue's plus the reach (places rise with the hits), counted
+      // from the damping hits' running count rather than walked (dense text has hundreds in reach).
+      const counts = dampCountsOf(it, count);
+      const from = partitionPoint(first, (h) => places[h]! < places[first]! - it.within);
+      const to = partitionPoint(count, (h) => places[h]! <= at + it.within);
+      damped = counts[to]! - counts[from]! > 0;
     }
     return { start, damped };
   }
