@@ -305,10 +305,11 @@ const firstEndAfter = (spans: readonly (readonly [number, number])[], at: number
 /** The index of the first of `sorted` above `at`; sorted.length when none is. */
 const firstAbove = (sorted: readonly number[], at: number): number => partitionPoint(sorted.length, (i) => sorted[i]! <= at);
 
-/** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
 /** One special token of a chat template or tokenizer (`<|im_end|>`, `<eos>`, `</s>`), and the role names a turn marker holds. */
 const SPECIAL_TOKEN = /^<\/?\|?[\w.:-]{1,40}\|?>$/;
 const ROLE_NAME = /system|user|assistant|developer|tool|human|model|bot|ipython|function/i;
+
+/** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
 const OPAQUE: ReadonlySet<string> = new Set(["base64", "base32", "hex", "percent", "layered"]);
 const isOpaque = (reading: Reading): boolean => reading.via !== undefined && reading.via.some((v) => OPAQUE.has(v));
 
