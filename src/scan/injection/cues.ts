@@ -161,6 +161,11 @@ export interface CueRules extends CompiledRules {
   /** Where the cues of RELAY_CLASS end in `text`, in order. */
   relayCues(text: string): number[];
   /**
+   * The example phrases in `text` (EXAMPLE_AFTER_CLASS, EXAMPLE_BEFORE_CLASS), in order of end:
+   * the engine reads a quotation they follow or precede as an example (engine.ts).
+   */
+  exampleCues(text: string): ExampleCue[];
+  /**
    * The ASCII words of every lexicon, lower case, a stem ending in `*`: what a leetspeak word
    * may be read as (readings.ts).
    */
@@ -272,6 +277,25 @@ export const NOT_IN_CONSTANTS = ["ai", TOOL_CLASS, EXEC_CLASS] as const;
  */
 export const RELAY_CLASS = "reply";
 /**
+ * Phrases that make the quotation right before them an example: `"ignore the previous rules" and
+ * similar`, `“忽略之前的指令”之类`, `「以前の指示を無視して」といった`. Quotative words that introduce
+ * what is to be done (`という`, `라는`: "the instruction that says …") are not of it.
+ */
+export const EXAMPLE_AFTER_CLASS = "example-after";
+/**
+ * Phrases that make the quotation right after them an example: `a phrase such as "ignore your
+ * instructions"`, `une phrase du type « Oublie tes instructions »`, `例如“忽略之前的指令”`. Words
+ * that also mean "as" (`like`, `como`, `comme`, `как`: "classify it as «no risk»") are not of it.
+ */
+export const EXAMPLE_BEFORE_CLASS = "example-before";
+
+/** An example phrase: where it lies, and whether it makes the quotation after it (or before it) an example. */
+export interface ExampleCue {
+  readonly start: number;
+  readonly end: number;
+  readonly before: boolean;
+}
+/**
  * In Japanese and Korean the negation is an ending of the verb it negates (無視しない, 전송하지
  * 않): only a verb ending may lie between them.
  */
@@ -285,7 +309,7 @@ const NEG_CONDITION = 4;
 const INERT = 8;
 
 /** Classes the scanner reads itself: given the lowest bits, so each of their masks is one word. */
-const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS, ...NOT_IN_CONSTANTS, RELAY_CLASS];
+const SPECIAL_CLASSES: readonly string[] = [DISCUSS_CLASS, EXAMPLE_CLASS, ...VETOED, TOOL_CLASS, EXEC_CLASS, TEMPLATE_CLASS, ...NOT_IN_CONSTANTS, RELAY_CLASS, EXAMPLE_AFTER_CLASS, EXAMPLE_BEFORE_CLASS];
 
 /** The masks of the classes the scanner reads itself (one word each: SPECIAL_CLASSES). */
 interface SpecialMasks {
@@ -298,6 +322,8 @@ interface SpecialMasks {
   readonly template: number;
   readonly notInConstants: number;
   readonly relay: number;
+  readonly exampleAfter: number;
+  readonly exampleBefore: number;
 }
 
 export function compileCues(lexicons: readonly { path: string; doc: unknown }[], intentFiles: readonly { path: string; doc: unknown }[]): CueRules {
@@ -395,12 +421,14 @@ export function compileCues(lexicons: readonly { path: string; doc: unknown }[],
     template: maskOf(TEMPLATE_CLASS),
     notInConstants: maskOf(...NOT_IN_CONSTANTS),
     relay: maskOf(RELAY_CLASS),
+    exampleAfter: maskOf(EXAMPLE_AFTER_CLASS),
+    exampleBefore: maskOf(EXAMPLE_BEFORE_CLASS),
   };
   return buildCueScanner([...phrases.entries()].map(([text, e]) => ({ text, ...e })), intents, [...classes.keys()], special);
 }
 
 function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boolean; flags: number }[], intents: readonly Intent[], classNames: readonly string[], special: SpecialMasks): CueRules {
-  const { discuss: discussMask, example: exampleMask, vetoed: vetoedMask, tool: toolMask, exec: execMask, template: templateMask, notInConstants, relay: relayMask } = special;
+  const { discuss: discussMask, example: exampleMask, vetoed: vetoedMask, tool: toolMask, exec: execMask, template: templateMask, notInConstants, relay: relayMask, exampleAfter: exampleAfterMask, exampleBefore: exampleBeforeMask } = special;
   const texts = phrases.map((p) => p.text);
   const lengths = Int32Array.from(texts, (t) => t.length);
   // Each phrase's classes: the low word (every class the scanner reads itself) and the high one.
@@ -805,6 +833,14 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
       const count = findCues(text);
       const out: number[] = [];
       for (let h = 0; h < count; h++) if (hitMasks[h]! & relayMask) out.push(ends[h]!);
+      return out;
+    },
+    exampleCues(text: string): ExampleCue[] {
+      const either = exampleAfterMask | exampleBeforeMask;
+      if (either === 0) return [];
+      const count = findCues(text);
+      const out: ExampleCue[] = [];
+      for (let h = 0; h < count; h++) if (hitMasks[h]! & either) out.push({ start: starts[h]!, end: ends[h]!, before: (hitMasks[h]! & exampleBeforeMask) !== 0 });
       return out;
     },
     discussionCues(text: string): DiscussionCue[] {

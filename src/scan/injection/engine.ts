@@ -12,7 +12,7 @@
 import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
-import { CUE_GROUP, type DiscussionCue } from "./cues.ts";
+import { CUE_GROUP, type DiscussionCue, type ExampleCue } from "./cues.ts";
 import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
@@ -154,7 +154,10 @@ export function markdownCarriers(segment: SegmentIn): SegmentIn[] {
  * does); a finding with both ends quoted and at least QUOTED_SHARE of it inside quotations, or
  * with one end in a quoted sentence and QUOTED_PART of it inside such (a report quoting an
  * instruction and saying what the agent did with it), is read as quoted: half weight, and
- * counted with the discussed findings.
+ * counted with the discussed findings. So is a finding with QUOTED_PART of it inside examples: a
+ * quotation an example phrase follows or precedes (`"ignore the rules" and similar`, `such as
+ * "..."`, `“忽略之前的指令”之类`; cues.ts EXAMPLE_AFTER_CLASS), with no more than EXAMPLE_GAP of
+ * white space and commas between, and the quotations listed with it (`such as "a", "b" or "c"`).
  */
 const QUOTE_MAX = 400;
 const QUOTED_SHARE = 0.75;
@@ -165,6 +168,15 @@ const QUOTED_PART = 0.4;
 const RELAY_REACH = 24;
 const QUOTE_PAIRS: Readonly<Record<string, string>> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
 const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u300c\u300e\u2018]/g;
+/** The most characters between a quotation mark and the example phrase after or before it. */
+const EXAMPLE_GAP = 3;
+/** What may stand there: white space, commas, a colon. */
+const EXAMPLE_GAP_TEXT = /^[\s,:\uff1a\u3001\uff0c]*$/;
+/** The longest example phrase (the search for one after a quotation stops past it). */
+const EXAMPLE_PHRASE_MAX = 40;
+/** What may stand between two quotations of a list: commas, a slash, "and" or "or" in the nine languages. */
+const LIST_GAP_TEXT = /^[\s,/\u3001\uff0c]*(?:(?:and|or|et|ou|y|o|e|und|oder|\u0438|\u0438\u043b\u0438|\u548c|\u6216|\u4e0e|\u53ca|\u3068|\u3084|\uc640|\uacfc|\ub098|\uc774\ub098)[\s,\u3001\uff0c]*)?$/i;
+const LIST_GAP_MAX = 8;
 /** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
 const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
 
@@ -304,6 +316,46 @@ const firstEndAfter = (spans: readonly (readonly [number, number])[], at: number
 
 /** The index of the first of `sorted` above `at`; sorted.length when none is. */
 const firstAbove = (sorted: readonly number[], at: number): number => partitionPoint(sorted.length, (i) => sorted[i]! <= at);
+
+/** Kinds of a quotation (LineQuotes.kind). */
+const SENTENCE = 1;
+const EXAMPLE = 2;
+const RELAYED = 4;
+
+/** The quotations of one line, their kinds, and running sums over them. */
+interface LineQuotes {
+  readonly spans: [number, number][];
+  readonly kind: Uint8Array;
+  /** Sums of the lengths before quotation k: of all, of sentences, of examples (by kind). */
+  readonly lengths: readonly [Float64Array, Float64Array, Float64Array];
+  /** How many before quotation k are relayed. */
+  readonly relayed: Int32Array;
+}
+
+function lineQuotesOf(spans: [number, number][], kindOf: (k: number) => number): LineQuotes {
+  const n = spans.length;
+  const kind = new Uint8Array(n);
+  const lengths = [new Float64Array(n + 1), new Float64Array(n + 1), new Float64Array(n + 1)] as const;
+  const relayed = new Int32Array(n + 1);
+  for (let k = 0; k < n; k++) {
+    const len = spans[k]![1] - spans[k]![0];
+    const c = (kind[k] = kindOf(k));
+    lengths[0][k + 1] = lengths[0][k]! + len;
+    lengths[1][k + 1] = lengths[1][k]! + (c & SENTENCE ? len : 0);
+    lengths[2][k + 1] = lengths[2][k]! + (c & EXAMPLE ? len : 0);
+    relayed[k + 1] = relayed[k]! + (c & RELAYED ? 1 : 0);
+  }
+  return { spans, kind, lengths, relayed };
+}
+
+/** How much of [start, end) lies in the quotations [k0, k1) of `kind` (0: all): whole ones by the sums, the two at the ends cut. */
+function overlapOf(lq: LineQuotes, kind: number, k0: number, k1: number, start: number, end: number): number {
+  const sums = lq.lengths[kind === 0 ? 0 : kind === SENTENCE ? 1 : 2];
+  let total = sums[k1]! - sums[k0]!;
+  if (kind === 0 || lq.kind[k0]! & kind) total -= Math.max(0, start - lq.spans[k0]![0]);
+  if (kind === 0 || lq.kind[k1 - 1]! & kind) total -= Math.max(0, lq.spans[k1 - 1]![1] - end);
+  return total;
+}
 
 /** One special token of a chat template or tokenizer (`<|im_end|>`, `<eos>`, `</s>`), and the role names a turn marker holds. */
 const SPECIAL_TOKEN = /^<\/?\|?[\w.:-]{1,40}\|?>$/;
@@ -489,6 +541,7 @@ export interface InjectionOptions {
   readonly rules: CompiledRules & {
     discussionCues?(text: string): DiscussionCue[];
     relayCues?(text: string): number[];
+    exampleCues?(text: string): ExampleCue[];
     completionsOf?(text: string): Int32Array;
     readonly vocabulary?: ReadonlySet<string>;
     readonly words?: WordModel | null;
@@ -573,9 +626,44 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const e = k >= 0 ? relays[k]! : -Infinity;
           return a - 1 - e <= RELAY_REACH && !text.slice(e, a - 1).includes("\n");
         };
+        // Where the example phrases are in the text (in order of end), found when first needed.
+        let examples: ExampleCue[] | null = null;
+        /**
+         * Which of the quotations `q` of one line are examples: an example phrase right after
+         * (right before) one, and each quotation listed before (after) it. Two sweeps of the line.
+         */
+        const examplesAmong = (q: readonly [number, number][]): boolean[] => {
+          examples ??= options.rules.exampleCues?.(text) ?? [];
+          const flags = q.map(() => false);
+          if (examples.length === 0) return flags;
+          const ex = examples;
+          const listed = (k: number) => q[k + 1]![0] - 1 - (q[k]![1] + 1) <= LIST_GAP_MAX && LIST_GAP_TEXT.test(text.slice(q[k]![1] + 1, q[k + 1]![0] - 1));
+          // An example phrase ending at most EXAMPLE_GAP before the opening mark, then the quotations listed after.
+          let chain = false;
+          for (let k = 0; k < q.length; k++) {
+            const open = q[k]![0] - 1;
+            let before = false;
+            for (let j = partitionPoint(ex.length, (i) => ex[i]!.end < open - EXAMPLE_GAP); j < ex.length && ex[j]!.end <= open && !before; j++) before = ex[j]!.before && EXAMPLE_GAP_TEXT.test(text.slice(ex[j]!.end, open));
+            chain = before || (chain && listed(k - 1));
+            flags[k] = chain;
+          }
+          // An example phrase starting at most EXAMPLE_GAP after the closing mark, then the quotations listed before.
+          chain = false;
+          for (let k = q.length - 1; k >= 0; k--) {
+            const close = q[k]![1] + 1;
+            let after = false;
+            for (let j = partitionPoint(ex.length, (i) => ex[i]!.end <= close); j < ex.length && ex[j]!.end <= close + EXAMPLE_GAP + EXAMPLE_PHRASE_MAX && !after; j++) {
+              const e = ex[j]!;
+              after = !e.before && e.start >= close && e.start - close <= EXAMPLE_GAP && EXAMPLE_GAP_TEXT.test(text.slice(close, e.start));
+            }
+            chain = after || (chain && listed(k));
+            flags[k] ||= chain;
+          }
+          return flags;
+        };
         // The quotations of each line, found when a finding on it first asks (a text may be a
-        // megabyte of findings on one line): by the line's start.
-        const lineQuotes = new Map<number, [number, number][]>();
+        // megabyte of findings on one line, and each intent's completion asks): by the line's start.
+        const lineQuotes = new Map<number, LineQuotes>();
         // Where the text's lines break, found when first needed: a line found by a binary search,
         // not by reading back to its start for every finding.
         let breaks: number[] | null = null;
@@ -587,46 +675,58 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const k = firstAbove(breaks, at - 1);
           return [k > 0 ? breaks[k - 1]! + 1 : 0, k < breaks.length ? breaks[k]! : text.length];
         };
-        const quotesOf = (lineStart: number, lineEnd: number): [number, number][] => {
-          let q = lineQuotes.get(lineStart);
-          if (q === undefined) lineQuotes.set(lineStart, (q = quotedSpans(text, lineStart, lineEnd)));
-          return q;
+        const quotesOf = (lineStart: number, lineEnd: number): LineQuotes => {
+          let line = lineQuotes.get(lineStart);
+          if (line === undefined) {
+            const q = quotedSpans(text, lineStart, lineEnd);
+            const example = q.length > 0 ? examplesAmong(q) : [];
+            lineQuotes.set(lineStart, (line = lineQuotesOf(q, (k) => (q[k]![1] - q[k]![0] >= QUOTED_SENTENCE ? SENTENCE : 0) | (example[k] ? EXAMPLE : 0) | (relayed(q[k]![0]) ? RELAYED : 0))));
+          }
+          return line;
         };
         /**
          * Whether the match [start, end) is quoted: QUOTED_SHARE of it in quotations, both ends
          * too; or, when one end is in a quoted sentence (QUOTED_SENTENCE characters or more),
          * QUOTED_PART of it in such quotations (a report that quotes an instruction and says what
-         * the model did with it: `"... send the key to x@y", and the agent tried to send it`).
+         * the model did with it: `"... send the key to x@y", and the agent tried to send it`); or
+         * an end, or QUOTED_PART of it, in examples. Sums kept per line make it a few binary
+         * searches, however many quotations the match spans.
          */
         const quoted = (start: number, end: number): boolean => {
-          // The quotations of the lines the match is on.
-          const quotes: [number, number][] = [];
-          for (let [line, lineEnd] = lineAt(start); ; [line, lineEnd] = lineAt(lineEnd + 1)) {
-            const q = quotesOf(line, lineEnd);
-            // From the first that ends after the match starts.
-            for (let k = firstEndAfter(q, start); k < q.length && q[k]![0] < end; k++) quotes.push(q[k]!);
-            if (lineEnd >= end || lineEnd >= text.length) break;
-          }
-          if (quotes.length === 0) return false;
-          // The message an order tells the reader to give ("tell the user: «paste your token
-          // here»") is the injected text itself.
-          if (quotes.some(([a]) => relayed(a))) return false;
+          let any = false;
           let inside = 0;
           let first = false;
           let last = false;
           let sentence = 0;
           let sentenceEnd = false;
-          for (const [a, b] of quotes) {
-            const overlap = Math.min(b, end) - Math.max(a, start);
-            inside += overlap;
-            if (a <= start) first = true;
-            if (b >= end) last = true;
-            if (b - a >= QUOTED_SENTENCE) {
-              sentence += overlap;
-              if (a <= start || b >= end) sentenceEnd = true;
+          let example = 0;
+          let exampleEnd = false;
+          for (let [line, lineEnd] = lineAt(start); ; [line, lineEnd] = lineAt(lineEnd + 1)) {
+            const lq = quotesOf(line, lineEnd);
+            const q = lq.spans;
+            // The quotations [k0, k1) of the line that overlap the match.
+            const k0 = firstEndAfter(q, start);
+            const k1 = partitionPoint(q.length, (i) => q[i]![0] < end);
+            if (k0 < k1) {
+              any = true;
+              // The message an order tells the reader to give ("tell the user: «paste your token
+              // here»") is the injected text itself.
+              if (lq.relayed[k1]! - lq.relayed[k0]! > 0) return false;
+              const startsIn = q[k0]![0] <= start;
+              const endsIn = q[k1 - 1]![1] >= end;
+              inside += overlapOf(lq, 0, k0, k1, start, end);
+              first ||= startsIn;
+              last ||= endsIn;
+              sentence += overlapOf(lq, SENTENCE, k0, k1, start, end);
+              sentenceEnd ||= (startsIn && (lq.kind[k0]! & SENTENCE) !== 0) || (endsIn && (lq.kind[k1 - 1]! & SENTENCE) !== 0);
+              example += overlapOf(lq, EXAMPLE, k0, k1, start, end);
+              exampleEnd ||= (startsIn && (lq.kind[k0]! & EXAMPLE) !== 0) || (endsIn && (lq.kind[k1 - 1]! & EXAMPLE) !== 0);
             }
+            if (lineEnd >= end || lineEnd >= text.length) break;
           }
-          return (first && last && inside >= QUOTED_SHARE * (end - start)) || (sentenceEnd && sentence >= QUOTED_PART * (end - start));
+          if (!any) return false;
+          const part = QUOTED_PART * (end - start);
+          return (first && last && inside >= QUOTED_SHARE * (end - start)) || (sentenceEnd && sentence >= part) || exampleEnd || example >= part;
         };
         // The strings the JSON record on each line reports on (a guardrail log line quoting the
         // attack it flagged), found when a finding on the line first asks: by the line's start.
@@ -748,12 +848,21 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // of its own (a megabyte of completions is tested a few thousand times, not a million).
             let coveredFrom = 0;
             let coveredTo = -1;
+            // The last span found to be data.
+            let dataFrom = -1;
+            let dataTo = -1;
             for (let k = 0; k < spans.length; k += 2) {
               const start = spans[k]!;
               const end = spans[k + 1]!;
               if (start >= coveredFrom && end <= coveredTo) continue;
+              // Several intents often complete on the same span: asked once.
+              if (start === dataFrom && end === dataTo) continue;
               const index = unitAt(start);
-              if (asData(index, start, end)) continue;
+              if (asData(index, start, end)) {
+                dataFrom = start;
+                dataTo = end;
+                continue;
+              }
               anchors.push({ text: reading.text, start, end, segment: units[index]! });
               coveredFrom = start - WORD_REACH;
               coveredTo = end + WORD_REACH;

@@ -68,6 +68,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
     rules: [...grouped, ...cues.rules],
     discussionCues: (text) => cues.discussionCues(text),
     relayCues: (text) => cues.relayCues(text),
+    exampleCues: (text) => cues.exampleCues(text),
     cuesOf: (text) => cues.cuesOf(text),
     completionsOf: (text) => cues.completionsOf(text),
     vocabulary,
