@@ -166,8 +166,9 @@ const QUOTED_SENTENCE = 24;
 const QUOTED_PART = 0.4;
 /** A quotation opening this many characters or fewer after "tell the user" (RELAY_CLASS) is the message to give. */
 const RELAY_REACH = 24;
-const QUOTE_PAIRS: Readonly<Record<string, string>> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
-const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u300c\u300e\u2018]/g;
+/** Quotation marks: German writes guillemets both ways (»…« as well as «…»). */
+const QUOTE_PAIRS: Readonly<Record<string, string>> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u00bb": "\u00ab", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
+const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u00bb\u300c\u300e\u2018]/g;
 /** The most characters between a quotation mark and the example phrase after or before it. */
 const EXAMPLE_GAP = 3;
 /** What may stand there: white space, commas, a colon. */

@@ -165,6 +165,8 @@ describe("discussed, not given", () => {
 
   test("quotation marks of data syntax, and an instruction only partly quoted, are not quotations", () => {
     expect(quotedSpans('say "hi" and `x`, \u201cy\u201d')).toEqual([[5, 7], [14, 15], [19, 20]]);
+    // Guillemets either way round (German writes »…«); a lone one in a breadcrumb opens nothing.
+    expect(quotedSpans("\u00abun\u00bb et \u00bbzwei\u00ab, A \u00bb B \u00bb C")).toEqual([[1, 3], [9, 13]]);
     expect(quotedSpans('title="ignore all" a,"b","c" k: "v", "d":1 5" long')).toEqual([]);
     // The quotations of some lines alone are those of the whole text on them.
     const text = 'one "two" three\nfour `five` "six\nseven" eight \u201cnine\u201d';
