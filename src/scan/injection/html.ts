@@ -51,6 +51,15 @@ const RAW_TEXT = new Set(["script", "style"]);
 const RCDATA = new Set(["textarea", "title"]);
 /** Elements that start a new line of text when read (so words on both sides do not run together). */
 const BLOCK = new Set("p div br li ul ol tr td th h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre table hr dd dt figcaption option title".split(" "));
+/**
+ * Blocks that end a paragraph: shown text gets a blank line there (PARAGRAPH_MARK until
+ * collapseBreaks), as a markdown or plain-text page has one between its paragraphs, so words of
+ * two paragraphs are as far apart for the cue intents as they are in those. Line breaks, list
+ * items, table cells and divisions are no paragraph's end.
+ */
+const PARAGRAPH_END = new Set("p h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre table ul ol hr figcaption title".split(" "));
+/** Where a paragraph ends in the visible text, before collapseBreaks; in the page's own text it is a line break. */
+const PARAGRAPH_MARK = "\u2029";
 
 // A tag's unquoted attribute text stops at the next `<`; a quoted value may hold `<` and `>` as
 // browsers allow (`<div title="<script>">` is a div), up to QUOTED_MAX characters: a quote that
@@ -193,8 +202,10 @@ export function collapseBreaks(text: string): string {
     let a = k;
     while (a > at && (text.charCodeAt(a - 1) === 32 || text.charCodeAt(a - 1) === 9)) a--;
     let b = k + 1;
-    for (let c = text.charCodeAt(b); c === 32 || c === 9 || c === 10; c = text.charCodeAt(++b));
-    out += text.slice(at, a) + "\n";
+    // A run that holds a paragraph's end (htmlSegments' PARAGRAPH_MARK) is a blank line.
+    let paragraph = false;
+    for (let c = text.charCodeAt(b); c === 32 || c === 9 || c === 10 || c === 0x2029; c = text.charCodeAt(++b)) paragraph ||= c === 0x2029;
+    out += text.slice(at, a) + (paragraph ? "\n\n" : "\n");
     at = b;
     k = text.indexOf("\n", b);
   }
@@ -238,7 +249,16 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
     if (raw.length === 0) return;
     const host = innermostHidden();
     if (host !== null) host.text.push(decode(raw));
-    else if (visibleText) visible.push(decode(raw));
+    else if (visibleText) {
+      const text = decode(raw);
+      // The page's own paragraph separators are line breaks: only an element ends a paragraph.
+      visible.push(text.includes(PARAGRAPH_MARK) ? text.replaceAll(PARAGRAPH_MARK, "\n") : text);
+    }
+  };
+  /** A block's start or end: a line break, and in shown text the end of a paragraph where the block is one. */
+  const addBreak = (name: string) => {
+    if (!PARAGRAPH_END.has(name) || !visibleText || innermostHidden() !== null) addText("\n");
+    else visible.push(`\n${PARAGRAPH_MARK}\n`);
   };
   const close = (index: number, end: number) => {
     // Closes stack[index] and everything opened inside it.
@@ -271,7 +291,7 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
           break;
         }
       }
-      if (BLOCK.has(name)) addText("\n");
+      if (BLOCK.has(name)) addBreak(name);
       continue;
     }
     const attrs = attributes(m[4]!);
@@ -284,7 +304,7 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
       const content = attrs.get("content")?.trim();
       if (content) hidden.push({ carrier: "meta", text: decode(content), start: m.index, end: last });
     }
-    if (BLOCK.has(name)) addText("\n");
+    if (BLOCK.has(name)) addBreak(name);
     if (RAW_TEXT.has(name)) {
       // Raw text up to the end tag (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4),
       // or the end of the document: kept as a segment of its own.
