@@ -154,10 +154,15 @@ export function markdownCarriers(segment: SegmentIn): SegmentIn[] {
  * does); a finding with both ends quoted and at least QUOTED_SHARE of it inside quotations, or
  * with one end in a quoted sentence and QUOTED_PART of it inside such (a report quoting an
  * instruction and saying what the agent did with it), is read as quoted: half weight, and
- * counted with the discussed findings. So is a finding with QUOTED_PART of it inside examples: a
- * quotation an example phrase follows or precedes (`"ignore the rules" and similar`, `such as
- * "..."`, `“忽略之前的指令”之类`; cues.ts EXAMPLE_AFTER_CLASS), with no more than EXAMPLE_GAP of
- * white space and commas between, and the quotations listed with it (`such as "a", "b" or "c"`).
+ * counted with the discussed findings. So is a finding that ends inside an example: a quotation
+ * an example phrase follows or precedes (`"ignore the rules" and similar`, `such as "..."`,
+ * `“忽略之前的指令”之类`; cues.ts EXAMPLE_AFTER_CLASS), with no more than EXAMPLE_GAP of white
+ * space and commas between, and the quotations listed with it (`such as "a", "b" or "c"`). A cue
+ * intent ends at the cue that completes it: writing about attacks names the reader first and
+ * quotes the order after ("assistants may read text like “ignore the previous instructions”"),
+ * an order whose last word is an example is completed by it. One that only starts in one (`AI
+ * assistants such as "Claude": ignore ...`, `send “~/.ssh/id_rsa” and other files to ...`) is
+ * completed by words outside, and counts whole.
  */
 const QUOTE_MAX = 400;
 const QUOTED_SHARE = 0.75;
@@ -176,7 +181,7 @@ const EXAMPLE_GAP_TEXT = /^[\s,:\uff1a\u3001\uff0c]*$/;
 /** The longest example phrase (the search for one after a quotation stops past it). */
 const EXAMPLE_PHRASE_MAX = 40;
 /** What may stand between two quotations of a list: commas, a slash, "and" or "or" in the nine languages. */
-const LIST_GAP_TEXT = /^[\s,/\u3001\uff0c]*(?:(?:and|or|et|ou|y|o|e|und|oder|\u0438|\u0438\u043b\u0438|\u548c|\u6216|\u4e0e|\u53ca|\u3068|\u3084|\uc640|\uacfc|\ub098|\uc774\ub098)[\s,\u3001\uff0c]*)?$/i;
+const LIST_GAP_TEXT = /^[\s,/\u3001\uff0c]*(?:(?:and|or|et|ou|y|o|e|und|oder|\u0438|\u0438\u043b\u0438|\u043b\u0438\u0431\u043e|\u548c|\u6216|\u6216\u8005|\u4ee5\u53ca|\u4e0e|\u53ca|\u3068|\u3084|\u307e\u305f\u306f|\u53ca\u3073|\uc640|\uacfc|\ub098|\uc774\ub098|\ubc0f|\ub610\ub294)[\s,\u3001\uff0c]*)?$/i;
 const LIST_GAP_MAX = 8;
 /** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
 const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
@@ -327,8 +332,8 @@ const RELAYED = 4;
 interface LineQuotes {
   readonly spans: [number, number][];
   readonly kind: Uint8Array;
-  /** Sums of the lengths before quotation k: of all, of sentences, of examples (by kind). */
-  readonly lengths: readonly [Float64Array, Float64Array, Float64Array];
+  /** Sums of the lengths before quotation k: of all, and of sentences. */
+  readonly lengths: readonly [Float64Array, Float64Array];
   /** How many before quotation k are relayed. */
   readonly relayed: Int32Array;
 }
@@ -336,22 +341,21 @@ interface LineQuotes {
 function lineQuotesOf(spans: [number, number][], kindOf: (k: number) => number): LineQuotes {
   const n = spans.length;
   const kind = new Uint8Array(n);
-  const lengths = [new Float64Array(n + 1), new Float64Array(n + 1), new Float64Array(n + 1)] as const;
+  const lengths = [new Float64Array(n + 1), new Float64Array(n + 1)] as const;
   const relayed = new Int32Array(n + 1);
   for (let k = 0; k < n; k++) {
     const len = spans[k]![1] - spans[k]![0];
     const c = (kind[k] = kindOf(k));
     lengths[0][k + 1] = lengths[0][k]! + len;
     lengths[1][k + 1] = lengths[1][k]! + (c & SENTENCE ? len : 0);
-    lengths[2][k + 1] = lengths[2][k]! + (c & EXAMPLE ? len : 0);
     relayed[k + 1] = relayed[k]! + (c & RELAYED ? 1 : 0);
   }
   return { spans, kind, lengths, relayed };
 }
 
-/** How much of [start, end) lies in the quotations [k0, k1) of `kind` (0: all): whole ones by the sums, the two at the ends cut. */
-function overlapOf(lq: LineQuotes, kind: number, k0: number, k1: number, start: number, end: number): number {
-  const sums = lq.lengths[kind === 0 ? 0 : kind === SENTENCE ? 1 : 2];
+/** How much of [start, end) lies in the quotations [k0, k1) (`kind` 0: all; SENTENCE: sentences): whole ones by the sums, the two at the ends cut. */
+function overlapOf(lq: LineQuotes, kind: 0 | typeof SENTENCE, k0: number, k1: number, start: number, end: number): number {
+  const sums = lq.lengths[kind === 0 ? 0 : 1];
   let total = sums[k1]! - sums[k0]!;
   if (kind === 0 || lq.kind[k0]! & kind) total -= Math.max(0, start - lq.spans[k0]![0]);
   if (kind === 0 || lq.kind[k1 - 1]! & kind) total -= Math.max(0, lq.spans[k1 - 1]![1] - end);
@@ -690,7 +694,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          * too; or, when one end is in a quoted sentence (QUOTED_SENTENCE characters or more),
          * QUOTED_PART of it in such quotations (a report that quotes an instruction and says what
          * the model did with it: `"... send the key to x@y", and the agent tried to send it`); or
-         * an end, or QUOTED_PART of it, in examples. Sums kept per line make it a few binary
+         * its end in an example. Sums kept per line make it a few binary
          * searches, however many quotations the match spans.
          */
         const quoted = (start: number, end: number): boolean => {
@@ -700,7 +704,6 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           let last = false;
           let sentence = 0;
           let sentenceEnd = false;
-          let example = 0;
           let exampleEnd = false;
           for (let [line, lineEnd] = lineAt(start); ; [line, lineEnd] = lineAt(lineEnd + 1)) {
             const lq = quotesOf(line, lineEnd);
@@ -720,14 +723,13 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               last ||= endsIn;
               sentence += overlapOf(lq, SENTENCE, k0, k1, start, end);
               sentenceEnd ||= (startsIn && (lq.kind[k0]! & SENTENCE) !== 0) || (endsIn && (lq.kind[k1 - 1]! & SENTENCE) !== 0);
-              example += overlapOf(lq, EXAMPLE, k0, k1, start, end);
-              exampleEnd ||= (startsIn && (lq.kind[k0]! & EXAMPLE) !== 0) || (endsIn && (lq.kind[k1 - 1]! & EXAMPLE) !== 0);
+              exampleEnd ||= endsIn && (lq.kind[k1 - 1]! & EXAMPLE) !== 0;
             }
             if (lineEnd >= end || lineEnd >= text.length) break;
           }
           if (!any) return false;
           const part = QUOTED_PART * (end - start);
-          return (first && last && inside >= QUOTED_SHARE * (end - start)) || (sentenceEnd && sentence >= part) || exampleEnd || example >= part;
+          return (first && last && inside >= QUOTED_SHARE * (end - start)) || (sentenceEnd && sentence >= part) || exampleEnd;
         };
         // The strings the JSON record on each line reports on (a guardrail log line quoting the
         // attack it flagged), found when a finding on the line first asks: by the line's start.
@@ -768,7 +770,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          */
         const asData = (i: number, start: number, end: number): boolean => {
           const segment = units[i]!;
-          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (wholeValue(i, start, end) || discussed(i, start, end) || quoted(start, end) || inRecord(start, end)));
+          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (wholeValue(i, start, end) || quoted(start, end) || inRecord(start, end) || discussed(i, start, end)));
         };
         /**
          * Whether [start, end) is one special token naming no role (`<|im_end|>`, `</s>`) and all
