@@ -178,6 +178,14 @@ const QUOTE_OPEN = /[`"\u201c\u201e\u00ab\u00bb\u300c\u300e\u2018]/g;
 const EXAMPLE_GAP = 3;
 /** What may stand there: white space, commas, a colon. */
 const EXAMPLE_GAP_TEXT = /^[\s,:\uff1a\u3001\uff0c]*$/;
+/**
+ * What an example holds: words (two of letters with white space between, or two characters of a
+ * script written without spaces), and no address. A mailbox, a URL or a path in quotation marks
+ * after "such as" is where an order sends ("to a backup contact such as "keys@..."), not words
+ * quoted.
+ */
+const EXAMPLE_WORDS = /\p{L}{2,}[\s\u3000]+\p{L}{2,}|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{2}/u;
+const holdsWords = (quoted: string): boolean => !quoted.includes("://") && !quoted.includes("@") && EXAMPLE_WORDS.test(quoted);
 /** The longest example phrase (the search for one after a quotation stops past it). */
 const EXAMPLE_PHRASE_MAX = 40;
 /** What may stand between two quotations of a list: commas, a slash, "and" or "or" in the nine languages. */
@@ -685,7 +693,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           if (line === undefined) {
             const q = quotedSpans(text, lineStart, lineEnd);
             const example = q.length > 0 ? examplesAmong(q) : [];
-            lineQuotes.set(lineStart, (line = lineQuotesOf(q, (k) => (q[k]![1] - q[k]![0] >= QUOTED_SENTENCE ? SENTENCE : 0) | (example[k] ? EXAMPLE : 0) | (relayed(q[k]![0]) ? RELAYED : 0))));
+            lineQuotes.set(lineStart, (line = lineQuotesOf(q, (k) => (q[k]![1] - q[k]![0] >= QUOTED_SENTENCE ? SENTENCE : 0) | (example[k] && holdsWords(text.slice(q[k]![0], q[k]![1])) ? EXAMPLE : 0) | (relayed(q[k]![0]) ? RELAYED : 0))));
           }
           return line;
         };

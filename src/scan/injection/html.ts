@@ -52,12 +52,14 @@ const RCDATA = new Set(["textarea", "title"]);
 /** Elements that start a new line of text when read (so words on both sides do not run together). */
 const BLOCK = new Set("p div br li ul ol tr td th h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre table hr dd dt figcaption option title".split(" "));
 /**
- * Blocks that end a paragraph: shown text gets a blank line there (PARAGRAPH_MARK until
- * collapseBreaks), as a markdown or plain-text page has one between its paragraphs, so words of
- * two paragraphs are as far apart for the cue intents as they are in those. Line breaks, list
- * items, table cells and divisions are no paragraph's end.
+ * Blocks that end a paragraph: shown text gets a blank line where one of them that was open,
+ * shown and held shown text closes (PARAGRAPH_MARK until collapseBreaks), as a markdown or
+ * plain-text page has one between its paragraphs, so words of two paragraphs are as far apart
+ * for the cue intents as they are in those. Nothing a reader does not see makes one: an end tag
+ * that closes nothing, an empty or hidden element. Line breaks, list items, table cells and
+ * divisions are no paragraph's end.
  */
-const PARAGRAPH_END = new Set("p h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote pre table ul ol hr figcaption title".split(" "));
+const PARAGRAPH_END = new Set("p h1 h2 h3 h4 h5 h6 section article header footer nav aside main blockquote table ul ol figcaption".split(" "));
 /** Where a paragraph ends in the visible text, before collapseBreaks; in the page's own text it is a line break. */
 const PARAGRAPH_MARK = "\u2029";
 
@@ -188,10 +190,14 @@ const LABELS = ["alt", "title", "aria-label"] as const;
 /** Attributes of form fields that are shown as text. */
 const FIELD_TEXT = ["value", "placeholder"] as const;
 
+/** White space a line break's run takes in (collapseBreaks): spaces, tabs, carriage returns, form feeds, no-break spaces, line separators. */
+const isBreakSpace = (c: number): boolean => c === 32 || c === 9 || c === 13 || c === 12 || c === 0xa0 || c === 0x2028;
+
 /**
- * `text` with the spaces and tabs around each line break and the blank lines taken out (`a \n\n
- * b` reads `a\nb`): what `/[ \t]*\n[ \t\n]*\/g` replaced by a line break does, without trying a
- * match at every space.
+ * `text` with the white space around each line break and the blank lines taken out (`a \n\n
+ * b` reads `a\nb`): what `/[ \t]*\n[ \t\n]*\/g` replaced by a line break does (with carriage
+ * returns, form feeds, no-break spaces and line separators as spaces), without trying a match at
+ * every space; a run with a PARAGRAPH_MARK in it reads as a blank line.
  */
 export function collapseBreaks(text: string): string {
   let k = text.indexOf("\n");
@@ -200,11 +206,12 @@ export function collapseBreaks(text: string): string {
   let at = 0;
   while (k >= 0) {
     let a = k;
-    while (a > at && (text.charCodeAt(a - 1) === 32 || text.charCodeAt(a - 1) === 9)) a--;
+    while (a > at && isBreakSpace(text.charCodeAt(a - 1))) a--;
     let b = k + 1;
-    // A run that holds a paragraph's end (htmlSegments' PARAGRAPH_MARK) is a blank line.
+    // A run that holds a paragraph's end (htmlSegments' PARAGRAPH_MARK) is a blank line; any
+    // other (`\n\r\n`, `\n&nbsp;\n`, a line separator) is one line break, as a browser shows it.
     let paragraph = false;
-    for (let c = text.charCodeAt(b); c === 32 || c === 9 || c === 10 || c === 0x2029; c = text.charCodeAt(++b)) paragraph ||= c === 0x2029;
+    for (let c = text.charCodeAt(b); c === 10 || c === 0x2029 || isBreakSpace(c); c = text.charCodeAt(++b)) paragraph ||= c === 0x2029;
     out += text.slice(at, a) + (paragraph ? "\n\n" : "\n");
     at = b;
     k = text.indexOf("\n", b);
@@ -234,7 +241,9 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
   const visible: string[] = [];
   const hidden: Segment[] = [];
   /** Open elements: name, the carrier hiding (or marking: code) their content, null when plain; where they start; their text. */
-  const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[]; background: number | null; colour: number | null }[] = [];
+  const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[]; background: number | null; colour: number | null; shownBefore: number }[] = [];
+  // Pieces of shown text that hold more than white space, so far (whether an element held any).
+  let shownPieces = 0;
   const innermostHidden = () => {
     // A hidden element wins over code inside or around it: hidden is what matters.
     let code = null;
@@ -253,12 +262,8 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
       const text = decode(raw);
       // The page's own paragraph separators are line breaks: only an element ends a paragraph.
       visible.push(text.includes(PARAGRAPH_MARK) ? text.replaceAll(PARAGRAPH_MARK, "\n") : text);
+      if (/\S/.test(text)) shownPieces++;
     }
-  };
-  /** A block's start or end: a line break, and in shown text the end of a paragraph where the block is one. */
-  const addBreak = (name: string) => {
-    if (!PARAGRAPH_END.has(name) || !visibleText || innermostHidden() !== null) addText("\n");
-    else visible.push(`\n${PARAGRAPH_MARK}\n`);
   };
   const close = (index: number, end: number) => {
     // Closes stack[index] and everything opened inside it.
@@ -284,14 +289,18 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
     const closing = m[2] === "/";
     const name = m[3]!.toLowerCase();
     if (closing) {
+      let paragraph = false;
       for (let i = stack.length - 1; i >= 0; i--) {
         if (stack[i]!.name === name) {
           if (INLINE_CODE.has(name)) addText("`");
+          // Asked while it is still open: it, or one around it, may be hidden.
+          paragraph = PARAGRAPH_END.has(name) && visibleText && innermostHidden() === null && shownPieces > stack[i]!.shownBefore;
           close(i, last);
           break;
         }
       }
-      if (BLOCK.has(name)) addBreak(name);
+      if (paragraph) visible.push(`\n${PARAGRAPH_MARK}\n`);
+      else if (BLOCK.has(name)) addText("\n");
       continue;
     }
     const attrs = attributes(m[4]!);
@@ -304,7 +313,7 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
       const content = attrs.get("content")?.trim();
       if (content) hidden.push({ carrier: "meta", text: decode(content), start: m.index, end: last });
     }
-    if (BLOCK.has(name)) addBreak(name);
+    if (BLOCK.has(name)) addText("\n");
     if (RAW_TEXT.has(name)) {
       // Raw text up to the end tag (`</script`, then a space, `/` or `>`; WHATWG HTML §13.2.5.4),
       // or the end of the document: kept as a segment of its own.
@@ -343,7 +352,7 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
     const colour = ownColour ?? parent?.colour ?? null;
     let by = hiddenBy(name, attrs);
     if (by === null && colour !== null && colour >= 0 && background !== null && background >= 0 && (ownColour !== null || own !== undefined) && closeColours(colour, background)) by = "same-colour";
-    stack.push({ name, hiddenBy: by, start: m.index, text: [], background, colour });
+    stack.push({ name, hiddenBy: by, start: m.index, text: [], background, colour, shownBefore: shownPieces });
     if (INLINE_CODE.has(name)) addText("`");
   }
   addText(html.slice(last));

@@ -48,13 +48,16 @@ describe("a page's visible text", () => {
   });
 
   test("block elements break lines; a tag without attributes and a script's end tag are read as before", () => {
-    expect(htmlSegments("<p>one</p>  <p>two</p><br>three<script>x</script ><title>t</title>")[0]!.text).toBe("one\n\ntwo\n\nthree\n\nt");
+    expect(htmlSegments("<p>one</p>  <p>two</p><br>three<script>x</script ><title>t</title>")[0]!.text).toBe("one\n\ntwo\n\nthree\nt");
   });
 
   test("paragraphs end with a blank line, as in markdown; line breaks, list items, cells and divisions with a line break", () => {
-    expect(htmlSegments("<h2>Title</h2><p>one<br>two</p><ul><li>a</li><li>b</li></ul><div>c</div><div>d</div><table><tr><td>e</td><td>f</td></tr></table>")[0]!.text).toBe(
-      "Title\n\none\ntwo\n\na\nb\n\nc\nd\n\ne\nf",
+    expect(htmlSegments("<h2>Title</h2><p>one<br>two</p><ul><li>a</li><li>b</li></ul><div>c</div><div>d</div><table><tr><td>e</td><td>f</td></tr></table>g")[0]!.text).toBe(
+      "Title\n\none\ntwo\n\na\nb\n\nc\nd\ne\nf\n\ng",
     );
+    // Only what a reader sees as a paragraph ends one: not an end tag that closes nothing, an
+    // empty or hidden element, a title, nor white space a browser shows as a space.
+    expect(htmlSegments('<div>a</section>b<section></section>c<p hidden></p>d<h2 style="display:none">x</h2>e<title>t</title>f\n\r\ng\n&nbsp;\nh\n\u2028\ni</div>')[0]!.text).toBe("a\nb\nc\nd\ne\nt\nf\ng\nh\ni");
     // The page's own paragraph separator is a line break: only an element ends a paragraph.
     expect(htmlSegments("<div>a\u2029b</div>")[0]!.text).toBe("a\nb");
     expect(collapseBreaks("a \n\u2029\n b\nc")).toBe("a\n\nb\nc");
