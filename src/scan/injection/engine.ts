@@ -702,8 +702,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          * too; or, when one end is in a quoted sentence (QUOTED_SENTENCE characters or more),
          * QUOTED_PART of it in such quotations (a report that quotes an instruction and says what
          * the model did with it: `"... send the key to x@y", and the agent tried to send it`); or
-         * its end in an example. Sums kept per line make it a few binary
-         * searches, however many quotations the match spans.
+         * its end in an example. Sums kept per line make it a few binary searches, however many
+         * quotations the match spans.
          */
         const quoted = (start: number, end: number): boolean => {
           let any = false;
