@@ -2,7 +2,7 @@
  * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
  * tuning sets: dev .. dev6 and the four older holdouts (holdout to holdout4), whose figures had
  * been looked at too often to stay honest measures (holdout3 and holdout4 joined on 2026-11-28,
- * when holdout8 was written). holdout5 to holdout12 are never trained on: they are what the model
+ * when holdout8 was written). holdout5 to holdout13 are never trained on: they are what the model
  * is measured by. Positives are the attack instructions as written (before
  * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
@@ -26,7 +26,7 @@ const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
 export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4"] as const;
-const UNSEEN = ["holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12"];
+const UNSEEN = ["holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13"];
 const SEED = 5;
 
 function filesUnder(dir: string): string[] {
