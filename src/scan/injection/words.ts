@@ -42,7 +42,7 @@ export const WORD_RULE = {
   id: "inj.learned-words",
   tiers: [
     { probability: 0.999, weight: 40 },
-    { probability: 0.997, weight: 20 },
+    { probability: 0.998, weight: 20 },
   ],
   /**
    * What a person sees, read whole (not only around findings): a window of sentences (`prose`:
