@@ -177,6 +177,45 @@ export interface TextFragment {
   readonly text: string;
   /** Text a classifier's record reports on (a moderation result's input): shown as data (SegmentIn.reported). */
   readonly reported?: boolean;
+  /** A JSON string written with its plain letters escaped (escapedStrings): SegmentIn.escaped. */
+  readonly escaped?: boolean;
+}
+
+/**
+ * `\u` escapes of what no JSON encoder escapes: ASCII letters, digits and the space (encoders
+ * escape quotes, backslashes, control characters, non-ASCII text and, some, `<>&'/=`). A string
+ * that writes ESCAPED_MIN of them or more (`"\u0049\u0067\u006e\u006f\u0072\u0065 ..."`) was
+ * written so that whoever reads the bytes (a filter, a reviewer) does not read its words; a
+ * model is given the parsed value.
+ */
+const ESCAPED_PLAIN = /\\u00(?:20|3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a])/i;
+/** The same, tried where a backslash is. */
+const ESCAPED_PLAIN_AT = new RegExp(ESCAPED_PLAIN.source, "iy");
+const ESCAPED_MIN = 4;
+
+/** The parsed values of the strings of the JSON text `json` (keys too) that escape ESCAPED_MIN plain characters or more. */
+function escapedStrings(json: string): Set<string> {
+  const out = new Set<string>();
+  if (!ESCAPED_PLAIN.test(json)) return out;
+  // String literals from the start: in JSON a quotation mark outside a string opens one.
+  for (let i = json.indexOf('"'); i >= 0; i = json.indexOf('"', i + 1)) {
+    const start = i;
+    let escapes = 0;
+    for (i++; i < json.length && json.charCodeAt(i) !== 34; i++) {
+      if (json.charCodeAt(i) !== 92) continue;
+      ESCAPED_PLAIN_AT.lastIndex = i;
+      if (ESCAPED_PLAIN_AT.test(json)) escapes++;
+      i++;
+    }
+    if (i >= json.length) break;
+    if (escapes < ESCAPED_MIN) continue;
+    try {
+      out.add(JSON.parse(json.slice(start, i + 1)) as string);
+    } catch {
+      // Not a string literal after all (the text is not JSON there): nothing to mark.
+    }
+  }
+  return out;
 }
 
 /** The string values of a JSON text (or, after a parse error, its text), under `root`. */
@@ -189,7 +228,13 @@ function jsonFragments(root: string, text: string): TextFragment[] {
   if (parsed.error !== undefined) parsed = ndjsonTextFragments(text, undefined, true) ?? parsed;
   // A body that did not parse cleanly (a key written twice, read by another reader as its first
   // value) reports on nothing for sure.
-  return textFragments(root, parsed.error === undefined ? parsed : { ...parsed, reported: undefined });
+  return markEscaped(textFragments(root, parsed.error === undefined ? parsed : { ...parsed, reported: undefined }), text);
+}
+
+/** `fragments` of the JSON text `json`, those that it writes with escaped letters marked (escapedStrings). */
+function markEscaped(fragments: TextFragment[], json: string): TextFragment[] {
+  const escaped = escapedStrings(json);
+  return escaped.size === 0 ? fragments : fragments.map((f) => (escaped.has(f.text) ? { ...f, escaped: true } : f));
 }
 
 /** BodyFragments as TextFragments under `root` (body.json..., body.ndjson[i]..., body.text). */
@@ -207,7 +252,7 @@ function ndjsonSegments(text: string): SegmentIn[] | null {
   const first = text.trimStart().charCodeAt(0);
   if ((first !== 123 && first !== 91) || !text.includes("\n")) return null;
   const parsed = ndjsonTextFragments(text, undefined, true);
-  return parsed === null ? null : fragmentSegments(textFragments("body.text", parsed));
+  return parsed === null ? null : fragmentSegments(markEscaped(textFragments("body.text", parsed), text));
 }
 
 /** Fragments read as texts: what is shown of each, and its hidden carriers apart. */
@@ -215,7 +260,8 @@ export const fragmentSegments = (fragments: readonly TextFragment[]): SegmentIn[
   fragments.flatMap((f) => {
     const segments = textSegments(f.location, f.text, null);
     // What is shown of a reported text is reported; a hidden carrier inside it is hidden.
-    return f.reported === true ? segments.map((s) => (SHOWN_CARRIERS.has(s.carrier) ? { ...s, reported: true } : s)) : segments;
+    const marked = f.reported === true ? segments.map((s) => (SHOWN_CARRIERS.has(s.carrier) ? { ...s, reported: true } : s)) : segments;
+    return f.escaped === true ? marked.map((s) => ({ ...s, escaped: true })) : marked;
   });
 
 const jsonSegments = (root: string, text: string): SegmentIn[] => fragmentSegments(jsonFragments(root, text));
@@ -260,20 +306,21 @@ export function eventFragments(index: number, data: string, root = "body.sse"): 
  */
 export function joinedByPath(fragments: readonly TextFragment[], root: string): TextFragment[] {
   const index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
-  const byPath = new Map<string, { parts: string[]; reported: boolean }>();
+  const byPath = new Map<string, { parts: string[]; reported: boolean; escaped: boolean }>();
   for (const f of fragments) {
     const location = f.location.replace(index, root);
     const joined = byPath.get(location);
-    if (joined === undefined) byPath.set(location, { parts: [f.text], reported: f.reported === true });
+    if (joined === undefined) byPath.set(location, { parts: [f.text], reported: f.reported === true, escaped: f.escaped === true });
     else {
       joined.parts.push(f.text);
-      // Reported only when every part is.
+      // Reported only when every part is; escaped when any is.
       joined.reported &&= f.reported === true;
+      joined.escaped ||= f.escaped === true;
     }
   }
-  return [...byPath].map(([location, { parts, reported }]) => {
+  return [...byPath].map(([location, { parts, reported, escaped }]) => {
     const text = isKeyPath(location, root) ? [...new Set(parts)].join("\n") : parts.join("");
-    return reported ? { location, text, reported } : { location, text };
+    return { location, text, ...(reported ? { reported } : {}), ...(escaped ? { escaped } : {}) };
   });
 }
 

@@ -127,7 +127,7 @@ export class EventScan {
     // closed in another is a hidden carrier.
     const fragments = events.flatMap((data, i) => eventFragments(first + i, data, this.root));
     const windowed: SegmentIn[] = [];
-    for (const { location: path, text: joined } of joinedByPath(fragments, this.root)) {
+    for (const { location: path, text: joined, escaped } of joinedByPath(fragments, this.root)) {
       // Keys are read in each event (below), whole: a window of them would be read again per event.
       if (isKeyPath(path, this.root)) continue;
       // The whole batch's text, after the window before it: a batch of many events (held, or in
@@ -137,7 +137,7 @@ export class EventScan {
       this.#windows.delete(path);
       this.#windows.set(path, text.slice(-SSE_WINDOW));
       if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
-      windowed.push(...fragmentSegments([{ location: path, text }]));
+      windowed.push(...fragmentSegments([{ location: path, text, ...(escaped ? { escaped } : {}) }]));
     }
     // Each event on its own too (whole messages one per event: joined, "Done" + "Ignore ..." would
     // read as one word).

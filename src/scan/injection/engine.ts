@@ -34,6 +34,11 @@ export interface SegmentIn {
    * data, like a quotation.
    */
   readonly reported?: boolean;
+  /**
+   * Written with its plain letters as escapes (a JSON string of `\u0049\u0067...`,
+   * inspect/response.ts): what is found in it is obfuscated, as in a leetspeak reading.
+   */
+  readonly escaped?: boolean;
 }
 
 export interface InjectionFinding {
@@ -838,7 +843,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                     ? markupEscaped(reading, text) || encodedData
                       ? null
                       : CARRIER_RULES.encoded
-                    : OBFUSCATIONS.has(reading.name) || (reading.name === "raw" && inOverride(f.start, f.end))
+                    : OBFUSCATIONS.has(reading.name) || (reading.name === "raw" && (segment.escaped === true || inOverride(f.start, f.end)))
                       ? CARRIER_RULES.obfuscated
                       : null;
             // The carrier is a finding of its own, listed once per response.
