@@ -13,7 +13,7 @@ import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue, type ExampleCue } from "./cues.ts";
-import { overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { deobfuscated, obfuscatedLines, overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
@@ -936,7 +936,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         scanUnit(text, [segment], () => 0, () => [0, text.length], false);
       }
       // The word model reads whole texts too (WORD_RULE.shown, .hidden): what a person sees, for
-      // an order in words no lexicon has, and each hidden carrier. Not needed once over the line.
+      // an order in words no lexicon has, each hidden carrier, and each obfuscated line of what
+      // is shown as a person reads it. Not needed once over the line.
       if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
         const best = shownText === null ? null : strongestIn(words, shownText, whole.prose, whole.probability);
@@ -964,6 +965,31 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             count(WORD_RULE.id, hidden.weight);
             if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
             break;
+          }
+          // Lines of shown text written with characters that change how they are stored, not how
+          // they read (zero-width spaces between letters, bidi overrides and isolates around
+          // words; readings.ts obfuscatedLines): read as a person reads them, like a hidden
+          // carrier, with the obfuscation's weight for the carrier's. At most HIDDEN_READ of them.
+          if (shownText !== null && !counted.has(WORD_RULE.id)) {
+            budget = HIDDEN_READ;
+            for (const [a, b] of obfuscatedLines(shownText)) {
+              if (budget <= 0) break;
+              const line = deobfuscated(shownText.slice(a, Math.min(b, a + budget)));
+              if (!isProse(line, [0, line.length])) continue;
+              budget -= b - a;
+              const window = strongestWindow(words, line, 0, hidden.probability);
+              if (window === null) continue;
+              const carrier = CARRIER_RULES.obfuscated;
+              const segment = shown[shownAt(a)]!;
+              const preview = window.normal.slice(window.start, window.end);
+              if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
+                count(carrier.id, carrier.weight);
+                if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, preview, null));
+              }
+              count(WORD_RULE.id, hidden.weight);
+              if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
+              break;
+            }
           }
         }
       }

@@ -48,6 +48,48 @@ export function overrideSpans(text: string): [start: number, end: number][] {
 }
 
 /**
+ * Characters that change how text is stored, not how it reads: zero-width spaces and joiners of
+ * no script (U+200B, U+2060-2064, U+FEFF, U+180E), soft hyphens, and the bidi embeddings,
+ * overrides and isolates. Not the joiners Persian, Indic scripts and emoji need (U+200C, U+200D)
+ * nor the marks right-to-left text uses (U+200E, U+200F).
+ */
+const OBFUSCATING = /[\u200b\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069]/g;
+/** Fewest such characters in a line that make it obfuscated. */
+const OBFUSCATED_MIN = 3;
+
+/**
+ * The lines of `text` ([start, end), in order) that hold OBFUSCATED_MIN obfuscating characters or
+ * more: text written so that a filter reading its bytes does not read its words.
+ */
+export function obfuscatedLines(text: string): [start: number, end: number][] {
+  const out: [number, number][] = [];
+  OBFUSCATING.lastIndex = 0;
+  // The line of the last match, found once per line (each character is read back or ahead once).
+  let start = 0;
+  let end = -1;
+  let count = 0;
+  for (let m = OBFUSCATING.exec(text); m !== null; m = OBFUSCATING.exec(text)) {
+    if (m.index > end) {
+      start = text.lastIndexOf("\n", m.index) + 1;
+      end = text.indexOf("\n", m.index);
+      if (end < 0) end = text.length;
+      count = 0;
+    }
+    if (++count < OBFUSCATED_MIN) continue;
+    out.push([start, end]);
+    // On from the line's end: the rest of it is counted already.
+    OBFUSCATING.lastIndex = end;
+  }
+  return out;
+}
+
+/** A line of obfuscatedLines as a person reads it: override runs forwards, the obfuscating characters out. */
+export function deobfuscated(line: string): string {
+  const forwards = line.includes("\u202e") ? line.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")) : line;
+  return forwards.replace(OBFUSCATING, "");
+}
+
+/**
  * Every reading of `text`, `raw` first. `limits` bounds the decoded readings (decode/views.ts);
  * `vocabulary` (lower-case words) picks among the ways a leetspeak word reads (`1` as `i` or
  * `l`). Readings that equal one already listed are left out.
