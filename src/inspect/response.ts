@@ -193,8 +193,12 @@ const ESCAPED_PLAIN = /\\u00(?:20|3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a])/i;
 const ESCAPED_PLAIN_AT = new RegExp(ESCAPED_PLAIN.source, "iy");
 const ESCAPED_MIN = 4;
 
-/** The parsed values of the strings of the JSON text `json` (keys too) that escape ESCAPED_MIN plain characters or more. */
-function escapedStrings(json: string): Set<string> {
+/**
+ * The parsed values of the strings of the JSON text `json` (keys too) that escape ESCAPED_MIN
+ * plain characters or more: for a caller that judges the parsed value of a message it received
+ * as text (an MCP message), to pass to responseSegments.
+ */
+export function escapedStrings(json: string): Set<string> {
   const out = new Set<string>();
   if (!ESCAPED_PLAIN.test(json)) return out;
   // String literals from the start: in JSON a quotation mark outside a string opens one.
@@ -218,8 +222,12 @@ function escapedStrings(json: string): Set<string> {
   return out;
 }
 
-/** The string values of a JSON text (or, after a parse error, its text), under `root`. */
-function jsonFragments(root: string, text: string): TextFragment[] {
+/**
+ * The string values of a JSON text (or, after a parse error, its text), under `root`; those it
+ * writes with escaped letters, or that are in `escaped` (the strings a text this one was made
+ * from escaped), marked.
+ */
+function jsonFragments(root: string, text: string, escaped?: ReadonlySet<string>): TextFragment[] {
   // Fragment locations start with body.json, moved onto `root` (the common root keeps them as
   // they are, without building them again); after a parse error they are body.text or
   // body.binary, which go under `root` by their last name.
@@ -228,12 +236,13 @@ function jsonFragments(root: string, text: string): TextFragment[] {
   if (parsed.error !== undefined) parsed = ndjsonTextFragments(text, undefined, true) ?? parsed;
   // A body that did not parse cleanly (a key written twice, read by another reader as its first
   // value) reports on nothing for sure.
-  return markEscaped(textFragments(root, parsed.error === undefined ? parsed : { ...parsed, reported: undefined }), text);
+  return markEscaped(textFragments(root, parsed.error === undefined ? parsed : { ...parsed, reported: undefined }), text, escaped);
 }
 
-/** `fragments` of the JSON text `json`, those that it writes with escaped letters marked (escapedStrings). */
-function markEscaped(fragments: TextFragment[], json: string): TextFragment[] {
-  const escaped = escapedStrings(json);
+/** `fragments` of the JSON text `json`, those that it writes with escaped letters (escapedStrings), or that are in `given`, marked. */
+function markEscaped(fragments: TextFragment[], json: string, given?: ReadonlySet<string>): TextFragment[] {
+  const found = escapedStrings(json);
+  const escaped = given === undefined || given.size === 0 ? found : found.size === 0 ? given : new Set([...found, ...given]);
   return escaped.size === 0 ? fragments : fragments.map((f) => (escaped.has(f.text) ? { ...f, escaped: true } : f));
 }
 
@@ -264,16 +273,20 @@ export const fragmentSegments = (fragments: readonly TextFragment[]): SegmentIn[
     return f.escaped === true ? marked.map((s) => ({ ...s, escaped: true })) : marked;
   });
 
-const jsonSegments = (root: string, text: string): SegmentIn[] => fragmentSegments(jsonFragments(root, text));
+const jsonSegments = (root: string, text: string, escaped?: ReadonlySet<string>): SegmentIn[] => fragmentSegments(jsonFragments(root, text, escaped));
 
-/** The segments of a response body of `kind`. */
-export function responseSegments(kind: ResponseKind, text: string): SegmentIn[] {
+/**
+ * The segments of a response body of `kind`. `escaped` (JSON only): strings to read as written
+ * with escaped letters, when `text` was serialised again from a value parsed out of another text
+ * (escapedStrings of that one).
+ */
+export function responseSegments(kind: ResponseKind, text: string, escaped?: ReadonlySet<string>): SegmentIn[] {
   switch (kind) {
     case "html":
     case "xml":
       return textSegments(`body.${kind}`, text, 0, true);
     case "json":
-      return jsonSegments("body.json", text);
+      return jsonSegments("body.json", text, escaped);
     case "text":
       return ndjsonSegments(text) ?? textSegments("body.text", text, 0);
     case "markdown":

@@ -20,6 +20,7 @@ import { argumentsDecision, contentDecision, dlpOver, judgeFromServer, mcpRoot, 
 import type { ArgRules } from "../scan/arg-rules.ts";
 import type { DlpSettings, InjectionSettings } from "../policy/policy.ts";
 import { jsonShape } from "../inspect/body-fragments.ts";
+import { escapedStrings } from "../inspect/response.ts";
 import type { PinDigests, PinStore } from "./baselines.ts";
 import { createReceiptIds } from "../audit/receipt-id.ts";
 
@@ -108,6 +109,8 @@ export class McpSession {
   readonly #serverPending = new Map<string, string>();
   /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused (audit mode: passed, recorded as would-block). */
   readonly #withheld = new Map<string, { decision: Decision; diff?: string; pin?: PinDigests }>();
+  /** The strings the server's line being judged wrote with escaped letters (fromServer). */
+  #escaped: ReadonlySet<string> = new Set();
 
   /** `now`: a clock in milliseconds, read when a request is sent and when overdue ones are looked for (expire). */
   constructor(
@@ -139,6 +142,8 @@ export class McpSession {
     const out: McpOut = { toServer: [], toClient: [], records: [] };
     let sent: string | null | undefined;
     try {
+      // Strings the line writes with escaped letters: judged as obfuscated in the parsed message.
+      this.#escaped = escapedStrings(line);
       sent = this.#relay(line, (m) => this.#serverMessage(m, out));
     } catch (err) {
       const d = refusal("mcp.scan-failed", "internal_error", `the message could not be judged: ${err instanceof Error ? err.name : "error"}; dropped`);
@@ -370,14 +375,14 @@ export class McpSession {
       }
       // initialize carries the server's instructions: judged as tool definitions are.
       const inj = asked.method === "initialize" ? (j.toolInjection ?? j.injection) : j.injection;
-      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, inj, j.audit);
+      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, inj, j.audit, [], this.#escaped);
       out.records.push(record("server", asked.method, asked.tool ?? null, d));
       if (d !== null && d.verdict === "block") return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
       return sent;
     }
     if (typeof m.method === "string") {
       const method = m.method;
-      const d = judgeFromServer(mcpRoot(method), m.params, j.dlp, j.injection, j.audit);
+      const d = judgeFromServer(mcpRoot(method), m.params, j.dlp, j.injection, j.audit, [], this.#escaped);
       const isRequest = "id" in m && validId(m.id);
       if (d !== null && d.verdict === "block") {
         if (isRequest) out.toServer.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
@@ -441,7 +446,7 @@ export class McpSession {
         if (!j.audit) continue;
       }
       const root = `${mcpRoot(method)}.result.tools[${i}]`;
-      const d = strictest(judgeFromServer(root, tool, null, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool)), secretsOf(i));
+      const d = strictest(judgeFromServer(root, tool, null, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool), this.#escaped), secretsOf(i));
       all = strictest(all, d);
       // A poisoned tool is withheld; in audit mode it is passed, and its calls are recorded as would-block.
       if (d !== null && (d.verdict === "block" || d.wouldBlock === true)) this.#withheld.set(name, { decision: d });
@@ -471,7 +476,7 @@ export class McpSession {
     if (check !== null && check.removed.length > 0) out.records.push(record("server", method, null, { verdict: "warn", reasons: [{ rule: "mcp.tools-removed", code: "allowed", detail: `pinned tools no longer listed: ${check.removed.join(", ")}` }] }));
     // The rest of the result (pagination cursor, _meta) is judged too.
     const { tools: _tools, ...rest } = result;
-    const restD = judgeFromServer(`${mcpRoot(method)}.result`, rest, j.dlp, j.injection, j.audit);
+    const restD = judgeFromServer(`${mcpRoot(method)}.result`, rest, j.dlp, j.injection, j.audit, [], this.#escaped);
     if (restD !== null && restD.verdict === "block") {
       out.records.push(record("server", method, null, restD));
       return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", restD));
