@@ -945,6 +945,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
         } else {
+          /** A window of the hidden reading's probability in `segment`: the carrier's weight (once a response) and the reading's. */
+          const countHidden = (carrier: { readonly id: string; readonly weight: number }, segment: SegmentIn, preview: string) => {
+            if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
+              count(carrier.id, carrier.weight);
+              if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, preview, null));
+            }
+            count(WORD_RULE.id, hidden.weight);
+            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
+          };
           // Hidden carriers that are sentences, at most HIDDEN_READ of them in all.
           let budget = HIDDEN_READ;
           for (const segment of segments) {
@@ -956,14 +965,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             budget -= text.length;
             const window = strongestWindow(words, text, 0, hidden.probability);
             if (window === null) continue;
-            const carrier = CARRIER_RULES.hidden;
-            const preview = window.normal.slice(window.start, window.end);
-            if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
-              count(carrier.id, carrier.weight);
-              if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, preview, null));
-            }
-            count(WORD_RULE.id, hidden.weight);
-            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
+            countHidden(CARRIER_RULES.hidden, segment, window.normal.slice(window.start, window.end));
             break;
           }
           // Lines of shown text written with characters that change how they are stored, not how
@@ -979,15 +981,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               budget -= b - a;
               const window = strongestWindow(words, line, 0, hidden.probability);
               if (window === null) continue;
-              const carrier = CARRIER_RULES.obfuscated;
-              const segment = shown[shownAt(a)]!;
-              const preview = window.normal.slice(window.start, window.end);
-              if (!counted.has(carrier.id) && !options.disabled?.has(carrier.id)) {
-                count(carrier.id, carrier.weight);
-                if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, preview, null));
-              }
-              count(WORD_RULE.id, hidden.weight);
-              if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
+              countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
               break;
             }
           }
