@@ -49,11 +49,12 @@ export function overrideSpans(text: string): [start: number, end: number][] {
 
 /**
  * Characters that change how text is stored, not how it reads: zero-width spaces and joiners of
- * no script (U+200B, U+2060-2064, U+FEFF, U+180E), soft hyphens, and the bidi embeddings,
- * overrides and isolates. Not the joiners Persian, Indic scripts and emoji need (U+200C, U+200D)
- * nor the marks right-to-left text uses (U+200E, U+200F).
+ * no script (U+200B, U+2060-2064, U+FEFF, U+180E) and the bidi embeddings, overrides and
+ * isolates. Not the joiners Persian, Indic scripts and emoji need (U+200C, U+200D), the marks
+ * right-to-left text uses (U+200E, U+200F), nor soft hyphens (German and Dutch pages put them in
+ * long words for the line breaks; the rules read every text without them anyway).
  */
-const OBFUSCATING = /[\u200b\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069]/g;
+const OBFUSCATING = /[\u200b\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069]/g;
 /** Fewest such characters in a line that make it obfuscated. */
 const OBFUSCATED_MIN = 3;
 
