@@ -3,7 +3,7 @@
  * tuning sets: dev .. dev6 and the older holdouts (holdout to holdout11), whose figures had been
  * looked at too often to stay honest measures (holdout3 and holdout4 joined on 2026-11-28, when
  * holdout8 was written; holdout5 to holdout11 on 2026-11-29, when holdout13 was: trained on half
- * of them, the model did better on the other half, README). holdout12 and holdout13 are never
+ * of them, the model did better on the other half, README). holdout12 to holdout14 are never
  * trained on: they are what the model is measured by. Positives are the attack instructions as written (before
  * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
@@ -27,7 +27,7 @@ const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
 export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11"] as const;
-const UNSEEN = ["holdout12", "holdout13"];
+const UNSEEN = ["holdout12", "holdout13", "holdout14"];
 const SEED = 5;
 
 function filesUnder(dir: string): string[] {
