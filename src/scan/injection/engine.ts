@@ -196,6 +196,8 @@ const EXAMPLE_PHRASE_MAX = 40;
 /** What may stand between two quotations of a list: commas, a slash, "and" or "or" in the nine languages. */
 const LIST_GAP_TEXT = /^[\s,/\u3001\uff0c]*(?:(?:and|or|et|ou|y|o|e|und|oder|\u0438|\u0438\u043b\u0438|\u043b\u0438\u0431\u043e|\u548c|\u6216|\u6216\u8005|\u4ee5\u53ca|\u4e0e|\u53ca|\u3068|\u3084|\u307e\u305f\u306f|\u53ca\u3073|\uc640|\uacfc|\ub098|\uc774\ub098|\ubc0f|\ub610\ub294)[\s,\u3001\uff0c]*)?$/i;
 const LIST_GAP_MAX = 8;
+/** What stands before a JSON value's quotation mark: a key's closing quote and a colon, or an array's bracket. */
+const JSON_VALUE_BEFORE = /(?:"\s{0,3}:|\[)\s{0,3}$/;
 /** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
 const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
 
@@ -228,8 +230,13 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
       }
     }
     if (end < 0) continue;
-    // A JSON key (`"k":`), or one of a list of values (`"a", "b"`).
-    if (open === '"' && /^\s*(?::|[,;]\s*")/.test(text.slice(end + 1, end + 4))) continue;
+    // A JSON key (`"k":`), one of a list of values (`"a", "b"`), or a value closed by JSON syntax
+    // after a key or an array's bracket (`"k": "v"}`, `["v"]`: JSON written in text, a tool
+    // result's JSON, a subtree nested past the fragment walk's depth).
+    if (open === '"') {
+      const after = text.slice(end + 1, end + 4);
+      if (/^\s*(?::|[,;]\s*")/.test(after) || (/^\s*[,}\]]/.test(after) && JSON_VALUE_BEFORE.test(text.slice(Math.max(0, at - 8), at)))) continue;
+    }
     if (end - at > 1) out.push([at + 1, end]);
     QUOTE_OPEN.lastIndex = end + 1;
   }
