@@ -13,7 +13,7 @@ import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue, type ExampleCue } from "./cues.ts";
-import { deobfuscated, obfuscatedLines, overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { deobfuscated, obfuscatedStretches, overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
@@ -975,21 +975,20 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             countHidden(CARRIER_RULES.hidden, segment, window.normal.slice(window.start, window.end));
             break;
           }
-          // Lines of shown text written with characters that change how they are stored, not how
-          // they read (zero-width spaces between letters, bidi overrides and isolates around
-          // words; readings.ts obfuscatedLines): read as a person reads them, like a hidden
-          // carrier, with the obfuscation's weight for the carrier's. At most HIDDEN_READ of them.
+          // Paragraphs of shown text written with characters that change how they are stored, not
+          // how they read (zero-width spaces inside words, bidi isolates around the spaces between
+          // them, override runs; readings.ts obfuscatedStretches): read as the model receives them
+          // and as a person reads them, like a hidden carrier, with the obfuscation's weight for
+          // the carrier's. No budget: each is read once, within the shown text's length.
           if (shownText !== null && !counted.has(WORD_RULE.id)) {
-            budget = HIDDEN_READ;
-            for (const [a, b] of obfuscatedLines(shownText)) {
-              if (budget <= 0) break;
-              const line = deobfuscated(shownText.slice(a, Math.min(b, a + budget)));
-              if (!isProse(line, [0, line.length])) continue;
-              budget -= b - a;
-              const window = strongestWindow(words, line, 0, hidden.probability);
-              if (window === null) continue;
-              countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
-              break;
+            reading: for (const [a, b] of obfuscatedStretches(shownText)) {
+              for (const text of deobfuscated(shownText.slice(a, b))) {
+                if (!isProse(text, [0, text.length])) continue;
+                const window = strongestWindow(words, text, 0, hidden.probability);
+                if (window === null) continue;
+                countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
+                break reading;
+              }
             }
           }
         }

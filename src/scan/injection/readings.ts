@@ -50,44 +50,108 @@ export function overrideSpans(text: string): [start: number, end: number][] {
 /**
  * Characters that change how text is stored, not how it reads: zero-width spaces and joiners of
  * no script (U+200B, U+2060-2064, U+FEFF, U+180E) and the bidi embeddings, overrides and
- * isolates. Not the joiners Persian, Indic scripts and emoji need (U+200C, U+200D), the marks
- * right-to-left text uses (U+200E, U+200F), nor soft hyphens (German and Dutch pages put them in
- * long words for the line breaks; the rules read every text without them anyway).
+ * isolates. Between two ASCII letters, where no script needs them, also the joiners Persian,
+ * Indic scripts and emoji use (U+200C, U+200D), the directional marks (U+200E, U+200F), the
+ * combining grapheme joiner and variation selectors. Never soft hyphens: German and Dutch pages
+ * put them in long words for the line breaks (the rules read every text without them anyway).
  */
-const OBFUSCATING = /[\u200b\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069]/g;
-/** Fewest such characters in a line that make it obfuscated. */
+const OBFUSCATING_ANYWHERE = /[\u200b\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069]/;
+const OBFUSCATING = /[\u200b-\u200f\u034f\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069\ufe00-\ufe0f]/g;
+const isObfuscating = (c: number): boolean => (c >= 0x200b && c <= 0x200f) || c === 0x034f || (c >= 0x2060 && c <= 0x2064) || c === 0xfeff || c === 0x180e || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || (c >= 0xfe00 && c <= 0xfe0f);
+/** Breaks in a paragraph that make it obfuscated (a right-to-left override run of words counts as this many). */
 const OBFUSCATED_MIN = 3;
+/** Characters read on each side of a paragraph's first and last break. */
+const OBFUSCATED_REACH = 2000;
+const LETTER_OR_DIGIT_UNIT = /[\p{L}\p{N}]/u;
+const isAsciiLetterOrDigit = (c: number): boolean => ((c | 32) >= 97 && (c | 32) <= 122) || (c >= 48 && c <= 57);
+/** Whether the character ending at `end` (exclusive) or starting at `at` is a letter or digit (a surrogate pair read whole). */
+function letterBefore(text: string, end: number): boolean {
+  if (end <= 0) return false;
+  const c = text.charCodeAt(end - 1);
+  if (c < 128) return isAsciiLetterOrDigit(c);
+  const from = c >= 0xdc00 && c <= 0xdfff && end >= 2 ? end - 2 : end - 1;
+  return LETTER_OR_DIGIT_UNIT.test(String.fromCodePoint(text.codePointAt(from)!));
+}
+function letterAt(text: string, at: number): boolean {
+  if (at >= text.length) return false;
+  const c = text.charCodeAt(at);
+  return c < 128 ? isAsciiLetterOrDigit(c) : LETTER_OR_DIGIT_UNIT.test(String.fromCodePoint(text.codePointAt(at)!));
+}
+/** Words in an override run: it hides a sentence, not a stray mark. */
+const RUN_OF_WORDS = /\p{L}{2,}[\s\u3000]+\p{L}{2,}|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4}/u;
 
 /**
- * The lines of `text` ([start, end), in order) that hold OBFUSCATED_MIN obfuscating characters or
- * more: text written so that a filter reading its bytes does not read its words.
+ * Where `text` is obfuscated: each paragraph (between blank lines) with OBFUSCATED_MIN breaks or
+ * more, as [start, end) from OBFUSCATED_REACH before its first to OBFUSCATED_REACH after its
+ * last, in order. A break is a run of such characters inside a word (between two letters or
+ * digits, `ig\u200bnore`) or wrapped around the one space between two words
+ * (`send\u2066 \u2069the`), or a right-to-left override run of words; not a stray mark at a
+ * line's start or an isolate around a whole word (`Hello \u2068Alice\u2069`, what localisation
+ * libraries write). A paragraph, not a line: text hard-wrapped at a few words a line is one.
+ * Linear: each such character is looked at once, and the paragraphs are found only when one is.
  */
-export function obfuscatedLines(text: string): [start: number, end: number][] {
-  const out: [number, number][] = [];
+export function obfuscatedStretches(text: string): [start: number, end: number][] {
+  const breaks: number[] = [];
   OBFUSCATING.lastIndex = 0;
-  // The line of the last match, found once per line (each character is read back or ahead once).
-  let start = 0;
-  let end = -1;
-  let count = 0;
   for (let m = OBFUSCATING.exec(text); m !== null; m = OBFUSCATING.exec(text)) {
-    if (m.index > end) {
-      start = text.lastIndexOf("\n", m.index) + 1;
-      end = text.indexOf("\n", m.index);
-      if (end < 0) end = text.length;
-      count = 0;
+    const a = m.index;
+    let b = a + 1;
+    while (b < text.length && isObfuscating(text.charCodeAt(b))) b++;
+    OBFUSCATING.lastIndex = b;
+    const run = text.slice(a, b);
+    const anywhere = OBFUSCATING_ANYWHERE.test(run);
+    if (run.includes("\u202e")) {
+      // An override run: up to its pop or the line's end.
+      let end = b;
+      while (end < text.length && text.charCodeAt(end) !== 0x202c && text.charCodeAt(end) !== 10) end++;
+      if (RUN_OF_WORDS.test(text.slice(b, end))) for (let k = 0; k < OBFUSCATED_MIN; k++) breaks.push(a);
     }
-    if (++count < OBFUSCATED_MIN) continue;
-    out.push([start, end]);
-    // On from the line's end: the rest of it is counted already.
-    OBFUSCATING.lastIndex = end;
+    if (anywhere ? letterBefore(text, a) && letterAt(text, b) : isAsciiLetterOrDigit(text.charCodeAt(a - 1)) && isAsciiLetterOrDigit(text.charCodeAt(b))) {
+      breaks.push(a);
+      continue;
+    }
+    // Wrapped around one space: a run, the space, a run, with a letter on either side.
+    if (anywhere && text.charCodeAt(b) === 32 && letterBefore(text, a)) {
+      let c = b + 1;
+      while (c < text.length && isObfuscating(text.charCodeAt(c))) c++;
+      if (c > b + 1 && letterAt(text, c)) {
+        breaks.push(a);
+        OBFUSCATING.lastIndex = c;
+      }
+    }
+  }
+  OBFUSCATING.lastIndex = 0;
+  if (breaks.length < OBFUSCATED_MIN) return [];
+  // Paragraphs: what lies between blank lines (paragraph p ends at ends[p], the next starts at starts[p + 1]).
+  const starts: number[] = [0];
+  const ends: number[] = [];
+  for (const m of text.matchAll(/\n[ \t\r\u00a0]*\n/g)) {
+    ends.push(m.index);
+    starts.push(m.index + m[0].length);
+  }
+  ends.push(text.length);
+  const out: [number, number][] = [];
+  let p = 0;
+  for (let i = 0; i < breaks.length; ) {
+    while (ends[p]! <= breaks[i]!) p++;
+    const paragraphStart = starts[p]!;
+    let j = i;
+    while (j < breaks.length && breaks[j]! < ends[p]!) j++;
+    if (j - i >= OBFUSCATED_MIN) out.push([Math.max(paragraphStart, breaks[i]! - OBFUSCATED_REACH), Math.min(ends[p]!, breaks[j - 1]! + OBFUSCATED_REACH)]);
+    i = j;
   }
   return out;
 }
 
-/** A line of obfuscatedLines as a person reads it: override runs forwards, the obfuscating characters out. */
-export function deobfuscated(line: string): string {
-  const forwards = line.includes("\u202e") ? line.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")) : line;
-  return forwards.replace(OBFUSCATING, "");
+/**
+ * A stretch of obfuscatedStretches as the word model reads it, the obfuscating characters out:
+ * in the order a person reads it (override runs forwards) and, when it has an override run, also
+ * as stored (the order a model given the text reads).
+ */
+export function deobfuscated(stretch: string): string[] {
+  const stored = stretch.replace(OBFUSCATING, "");
+  if (!stretch.includes("\u202e")) return [stored];
+  return [stretch.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")).replace(OBFUSCATING, ""), stored];
 }
 
 /**
