@@ -42,7 +42,7 @@ export function dlpOver(root: string, value: unknown, dlp: DlpSettings, framing:
  * otherwise a decision: block at the threshold (strip cannot apply to a message: it blocks too;
  * warn records), allow with the findings under it.
  */
-export function injectionOver(root: string, value: unknown, inj: InjectionSettings, audit: boolean, extra: readonly SegmentIn[] = [], escaped?: ReadonlySet<string>): Decision | null {
+export function injectionOver(root: string, value: unknown, inj: InjectionSettings, audit: boolean, extra: readonly SegmentIn[] = [], escaped?: ReadonlyMap<string, number>): Decision | null {
   if (value === undefined) return null;
   const segments = [...responseSegments("json", JSON.stringify(value) ?? "null", escaped).map((s) => ({ ...s, location: `${root}${s.location.slice("body.json".length)}` })), ...extra];
   const r = inj.engine.scan(segments);
@@ -63,7 +63,7 @@ export function injectionOver(root: string, value: unknown, inj: InjectionSettin
  * back). `escaped`: the strings the message as received wrote with escaped letters (response.ts
  * escapedStrings), an obfuscation the parsed value no longer shows.
  */
-export function judgeFromServer(root: string, value: unknown, dlp: DlpSettings | null, inj: InjectionSettings | null, audit: boolean, extra: readonly SegmentIn[] = [], escaped?: ReadonlySet<string>): Decision | null {
+export function judgeFromServer(root: string, value: unknown, dlp: DlpSettings | null, inj: InjectionSettings | null, audit: boolean, extra: readonly SegmentIn[] = [], escaped?: ReadonlyMap<string, number>): Decision | null {
   const injection = inj ? injectionOver(root, value, inj, audit, extra, escaped) : null;
   const secrets = dlp ? contentDecision(dlpOver(root, value, dlp), audit) : null;
   return strictest(injection, secrets);

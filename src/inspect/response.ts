@@ -177,29 +177,29 @@ export interface TextFragment {
   readonly text: string;
   /** Text a classifier's record reports on (a moderation result's input): shown as data (SegmentIn.reported). */
   readonly reported?: boolean;
-  /** A JSON string written with its plain letters escaped (escapedStrings): SegmentIn.escaped. */
-  readonly escaped?: boolean;
+  /** How many plain characters a JSON string wrote as `\u` escapes (escapedStrings): ESCAPED_MIN or more make SegmentIn.escaped. */
+  readonly escapes?: number;
 }
 
 /**
  * `\u` escapes of what no JSON encoder escapes: ASCII letters, digits and the space (encoders
  * escape quotes, backslashes, control characters, non-ASCII text and, some, `<>&'/=`). A string
- * that writes ESCAPED_MIN of them or more (`"\u0049\u0067\u006e\u006f\u0072\u0065 ..."`) was
- * written so that whoever reads the bytes (a filter, a reviewer) does not read its words; a
- * model is given the parsed value.
+ * that writes ESCAPED_MIN of them or more (`"\u0049\u0067\u006e\u006f\u0072\u0065 ..."`), or a
+ * text a stream sends in pieces that together do, was written so that whoever reads the bytes (a
+ * filter, a reviewer) does not read its words; a model is given the parsed value.
  */
 const ESCAPED_PLAIN = /\\u00(?:20|3[0-9]|4[1-9a-f]|5[0-9a]|6[1-9a-f]|7[0-9a])/i;
 /** The same, tried where a backslash is. */
 const ESCAPED_PLAIN_AT = new RegExp(ESCAPED_PLAIN.source, "iy");
-const ESCAPED_MIN = 4;
+const ESCAPED_MIN = 2;
 
 /**
- * The parsed values of the strings of the JSON text `json` (keys too) that escape ESCAPED_MIN
- * plain characters or more: for a caller that judges the parsed value of a message it received
- * as text (an MCP message), to pass to responseSegments.
+ * The parsed values of the strings of the JSON text `json` (keys too) that escape plain
+ * characters, and how many each does: for a caller that judges the parsed value of a message it
+ * received as text (an MCP message), to pass to responseSegments.
  */
-export function escapedStrings(json: string): Set<string> {
-  const out = new Set<string>();
+export function escapedStrings(json: string): Map<string, number> {
+  const out = new Map<string, number>();
   if (!ESCAPED_PLAIN.test(json)) return out;
   // String literals from the start: in JSON a quotation mark outside a string opens one.
   for (let i = json.indexOf('"'); i >= 0; i = json.indexOf('"', i + 1)) {
@@ -212,9 +212,10 @@ export function escapedStrings(json: string): Set<string> {
       i++;
     }
     if (i >= json.length) break;
-    if (escapes < ESCAPED_MIN) continue;
+    if (escapes === 0) continue;
     try {
-      out.add(JSON.parse(json.slice(start, i + 1)) as string);
+      const value = JSON.parse(json.slice(start, i + 1)) as string;
+      out.set(value, Math.max(escapes, out.get(value) ?? 0));
     } catch {
       // Not a string literal after all (the text is not JSON there): nothing to mark.
     }
@@ -227,7 +228,7 @@ export function escapedStrings(json: string): Set<string> {
  * writes with escaped letters, or that are in `escaped` (the strings a text this one was made
  * from escaped), marked.
  */
-function jsonFragments(root: string, text: string, escaped?: ReadonlySet<string>): TextFragment[] {
+function jsonFragments(root: string, text: string, escaped?: ReadonlyMap<string, number>): TextFragment[] {
   // Fragment locations start with body.json, moved onto `root` (the common root keeps them as
   // they are, without building them again); after a parse error they are body.text or
   // body.binary, which go under `root` by their last name.
@@ -239,11 +240,14 @@ function jsonFragments(root: string, text: string, escaped?: ReadonlySet<string>
   return markEscaped(textFragments(root, parsed.error === undefined ? parsed : { ...parsed, reported: undefined }), text, escaped);
 }
 
-/** `fragments` of the JSON text `json`, those that it writes with escaped letters (escapedStrings), or that are in `given`, marked. */
-function markEscaped(fragments: TextFragment[], json: string, given?: ReadonlySet<string>): TextFragment[] {
+/** `fragments` of the JSON text `json` with the escapes it (escapedStrings), or `given`, wrote in each. */
+function markEscaped(fragments: TextFragment[], json: string, given?: ReadonlyMap<string, number>): TextFragment[] {
   const found = escapedStrings(json);
-  const escaped = given === undefined || given.size === 0 ? found : found.size === 0 ? given : new Set([...found, ...given]);
-  return escaped.size === 0 ? fragments : fragments.map((f) => (escaped.has(f.text) ? { ...f, escaped: true } : f));
+  if (found.size === 0 && (given === undefined || given.size === 0)) return fragments;
+  return fragments.map((f) => {
+    const escapes = Math.max(found.get(f.text) ?? 0, given?.get(f.text) ?? 0);
+    return escapes > 0 ? { ...f, escapes } : f;
+  });
 }
 
 /** BodyFragments as TextFragments under `root` (body.json..., body.ndjson[i]..., body.text). */
@@ -270,17 +274,17 @@ export const fragmentSegments = (fragments: readonly TextFragment[]): SegmentIn[
     const segments = textSegments(f.location, f.text, null);
     // What is shown of a reported text is reported; a hidden carrier inside it is hidden.
     const marked = f.reported === true ? segments.map((s) => (SHOWN_CARRIERS.has(s.carrier) ? { ...s, reported: true } : s)) : segments;
-    return f.escaped === true ? marked.map((s) => ({ ...s, escaped: true })) : marked;
+    return (f.escapes ?? 0) >= ESCAPED_MIN ? marked.map((s) => ({ ...s, escaped: true })) : marked;
   });
 
-const jsonSegments = (root: string, text: string, escaped?: ReadonlySet<string>): SegmentIn[] => fragmentSegments(jsonFragments(root, text, escaped));
+const jsonSegments = (root: string, text: string, escaped?: ReadonlyMap<string, number>): SegmentIn[] => fragmentSegments(jsonFragments(root, text, escaped));
 
 /**
  * The segments of a response body of `kind`. `escaped` (JSON only): strings to read as written
  * with escaped letters, when `text` was serialised again from a value parsed out of another text
  * (escapedStrings of that one).
  */
-export function responseSegments(kind: ResponseKind, text: string, escaped?: ReadonlySet<string>): SegmentIn[] {
+export function responseSegments(kind: ResponseKind, text: string, escaped?: ReadonlyMap<string, number>): SegmentIn[] {
   switch (kind) {
     case "html":
     case "xml":
@@ -319,21 +323,21 @@ export function eventFragments(index: number, data: string, root = "body.sse"): 
  */
 export function joinedByPath(fragments: readonly TextFragment[], root: string): TextFragment[] {
   const index = new RegExp(`^${root.replace(/\./g, "\\.")}\\[\\d+\\]`);
-  const byPath = new Map<string, { parts: string[]; reported: boolean; escaped: boolean }>();
+  const byPath = new Map<string, { parts: string[]; reported: boolean; escapes: number }>();
   for (const f of fragments) {
     const location = f.location.replace(index, root);
     const joined = byPath.get(location);
-    if (joined === undefined) byPath.set(location, { parts: [f.text], reported: f.reported === true, escaped: f.escaped === true });
+    if (joined === undefined) byPath.set(location, { parts: [f.text], reported: f.reported === true, escapes: f.escapes ?? 0 });
     else {
       joined.parts.push(f.text);
-      // Reported only when every part is; escaped when any is.
+      // Reported only when every part is; the escapes of all (a stream sends a few letters an event).
       joined.reported &&= f.reported === true;
-      joined.escaped ||= f.escaped === true;
+      joined.escapes += f.escapes ?? 0;
     }
   }
-  return [...byPath].map(([location, { parts, reported, escaped }]) => {
+  return [...byPath].map(([location, { parts, reported, escapes }]) => {
     const text = isKeyPath(location, root) ? [...new Set(parts)].join("\n") : parts.join("");
-    return { location, text, ...(reported ? { reported } : {}), ...(escaped ? { escaped } : {}) };
+    return { location, text, ...(reported ? { reported } : {}), ...(escapes > 0 ? { escapes } : {}) };
   });
 }
 

@@ -110,7 +110,7 @@ export class McpSession {
   /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused (audit mode: passed, recorded as would-block). */
   readonly #withheld = new Map<string, { decision: Decision; diff?: string; pin?: PinDigests }>();
   /** The strings the server's line being judged wrote with escaped letters (fromServer). */
-  #escaped: ReadonlySet<string> = new Set();
+  #escaped: ReadonlyMap<string, number> = new Map();
 
   /** `now`: a clock in milliseconds, read when a request is sent and when overdue ones are looked for (expire). */
   constructor(

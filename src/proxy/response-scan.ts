@@ -102,7 +102,7 @@ export const SSE_BATCH = 4096;
  * per stream, so an instruction spread over many small events is still found.
  */
 export class EventScan {
-  readonly #windows = new Map<string, string>();
+  readonly #windows = new Map<string, { text: string; escapes: number }>();
   /** The score over every batch of events, counted as the engine counts one response. */
   readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
@@ -127,17 +127,20 @@ export class EventScan {
     // closed in another is a hidden carrier.
     const fragments = events.flatMap((data, i) => eventFragments(first + i, data, this.root));
     const windowed: SegmentIn[] = [];
-    for (const { location: path, text: joined, escaped } of joinedByPath(fragments, this.root)) {
+    for (const { location: path, text: joined, escapes } of joinedByPath(fragments, this.root)) {
       // Keys are read in each event (below), whole: a window of them would be read again per event.
       if (isKeyPath(path, this.root)) continue;
       // The whole batch's text, after the window before it: a batch of many events (held, or in
       // one read) is read joined in full, not only its last SSE_WINDOW characters.
-      const text = (this.#windows.get(path) ?? "") + joined;
+      // The escapes written at the path so far count together (a stream can send a letter an event).
+      const before = this.#windows.get(path);
+      const text = (before?.text ?? "") + joined;
+      const written = (before?.escapes ?? 0) + (escapes ?? 0);
       // A stream with many paths keeps the windows of the most recent ones only (bounded memory).
       this.#windows.delete(path);
-      this.#windows.set(path, text.slice(-SSE_WINDOW));
+      this.#windows.set(path, { text: text.slice(-SSE_WINDOW), escapes: written });
       if (this.#windows.size > SSE_MAX_PATHS) this.#windows.delete(this.#windows.keys().next().value!);
-      windowed.push(...fragmentSegments([{ location: path, text, ...(escaped ? { escaped } : {}) }]));
+      windowed.push(...fragmentSegments([{ location: path, text, ...(written > 0 ? { escapes: written } : {}) }]));
     }
     // Each event on its own too (whole messages one per event: joined, "Done" + "Ignore ..." would
     // read as one word).

@@ -114,6 +114,16 @@ describe("SseStream", () => {
     expect(s.decision()?.verdict).toBe("block");
   });
 
+  test("letters written as \\u escapes a few an event count together at their path: the stream is obfuscated", () => {
+    const s = new SseStream(settings(), false);
+    // `urgent`, its u in one event and its e in the next, each escaped: one escape an event.
+    for (const piece of ["Sure, this is \\u0075rg", "\\u0065nt."]) s.push(enc(`data: {"choices":[{"delta":{"content":"${piece}"}}]}\n\n`));
+    s.push(new Uint8Array(0), true);
+    const rules = (s.decision()?.findings ?? []).map((f) => f.rule);
+    expect(rules).toContain("inj.test-urgent");
+    expect(rules).toContain("inj.obfuscated-instructions");
+  });
+
   test("across events a response is counted as a held one is: the rules of one file once, at the strongest", () => {
     const rule = (id: string, weight: number, word: string) =>
       `  - id: ${id}\n    description: t\n    severity: high\n    weight: ${weight}\n    keywords: [${word}]\n    pattern: '\\b${word}\\b'\n    examples: { match: ['${word}'], no_match: ['x'] }\n`;

@@ -43,11 +43,11 @@ describe("JSON strings that escape their plain letters", () => {
     expect(escaped.rules).toContain(CARRIER_RULES.obfuscated.id);
   });
 
-  test("four escaped letters, digits or spaces make a string escaped; three, or escapes encoders write, do not", () => {
-    // Only the first words escaped: "Assi" (four), "Ass" (three).
+  test("two escaped letters, digits or spaces make a string escaped; one, or escapes encoders write, do not", () => {
+    // Only the first letters escaped: "As" (two), "A" (one).
     const some = (n: number) => `{"d": "${escapeAll(ORDER.slice(0, n))}${ORDER.slice(n)}"}`;
-    expect(judged("json", some(4)).rules).toContain(CARRIER_RULES.obfuscated.id);
-    expect(judged("json", some(3)).rules).not.toContain(CARRIER_RULES.obfuscated.id);
+    expect(judged("json", some(2)).rules).toContain(CARRIER_RULES.obfuscated.id);
+    expect(judged("json", some(1)).rules).not.toContain(CARRIER_RULES.obfuscated.id);
     // Go escapes <, > and &, PHP '/' and ''', Python every non-ASCII letter: none of those.
     const encoders = `{"d": "\\u003cb\\u003e \\u0026 \\u0027 \\/ \\u00e9\\u00e8\\u00ea\\u00eb ${ORDER}"}`;
     expect(judged("json", encoders)).toEqual({ score: 40, rules: ["inj.test-forward"] });
@@ -61,6 +61,9 @@ describe("JSON strings that escape their plain letters", () => {
   test("an escaped order in an event of a stream, or a line of JSON Lines, is obfuscated too", () => {
     const sse = `data: {"choices":[{"delta":{"content":"${escapeAll(ORDER)}"}}]}\n\ndata: [DONE]\n\n`;
     expect(judged("event-stream", sse).rules).toContain(CARRIER_RULES.obfuscated.id);
+    // One escaped letter an event: the escapes at one path count together.
+    const pieces = [...ORDER].map((c, i) => `data: {"choices":[{"delta":{"content":"${i % 10 === 0 ? escapeAll(c) : c.replace('"', '\\"')}"}}]}\n\n`).join("");
+    expect(judged("event-stream", pieces).rules).toContain(CARRIER_RULES.obfuscated.id);
     const ndjson = `{"n": 1, "text": "hello"}\n{"n": 2, "text": "${escapeAll(ORDER)}"}\n`;
     expect(judged("text", ndjson).rules).toContain(CARRIER_RULES.obfuscated.id);
   });
