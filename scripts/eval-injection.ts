@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Nineteen sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Twenty sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -13,20 +13,20 @@
  * written the same way by two more authors each; `holdout6`, `holdout7` and `holdout8` by two
  * more each; `holdout9` by two more (its false positives read on 2026-11-29 to tune the cues);
  * `holdout10` by two more (its misses and false positives read on 2026-11-29); `holdout11` by two
- * more (its false positives read on 2026-11-29); `holdout12` by two more (evaluated once fresh,
- * on 2026-11-29); and `holdout13`, the fresh one, by two more.
+ * more (its false positives read on 2026-11-29); `holdout12` and `holdout13` by two more each
+ * (evaluated on 2026-11-29, their samples unread); and `holdout14`, the fresh one, by two more.
  * `dev2` to `dev6` are more tuning sets, each written by other authors to give rule work more
  * data than dev (tuning on them is allowed). The word model (scripts/words-model.ts) is trained
- * on dev .. dev6 and holdout to holdout11, never on holdout12 and holdout13. All nineteen are
- * printed, in that order, unless --set names one; the figures of holdout12 and holdout13 are the
- * honest ones, holdout13's the freshest.
+ * on dev .. dev6 and holdout to holdout11, never on holdout12 to holdout14. All twenty are
+ * printed, in that order, unless --set names one; the figures of holdout12 to holdout14 are the
+ * honest ones, holdout14's the freshest (not yet evaluated when it was added).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev6|holdout|holdout2|...|holdout13|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev6|holdout|holdout2|...|holdout14|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -132,8 +132,9 @@ if (import.meta.main) {
     holdout9: "holdout9 set (independent set; its false positives were read to tune the cues; the word model trains on it)",
     holdout10: "holdout10 set (independent set; its misses and false positives were read to tune; the word model trains on it)",
     holdout11: "holdout11 set (independent set; its false positives were read to weigh engine changes; the word model trains on it)",
-    holdout12: "holdout12 set (independent set, never tuned or trained on; evaluated once fresh)",
-    holdout13: "holdout13 set (fresh independent set, never tuned or trained on)",
+    holdout12: "holdout12 set (independent set, never tuned or trained on; evaluated on 2026-11-29)",
+    holdout13: "holdout13 set (independent set, never tuned or trained on; evaluated on 2026-11-29)",
+    holdout14: "holdout14 set (fresh independent set, never tuned or trained on)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
