@@ -943,8 +943,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         scanUnit(text, [segment], () => 0, () => [0, text.length], false);
       }
       // The word model reads whole texts too (WORD_RULE.shown, .hidden): what a person sees, for
-      // an order in words no lexicon has, each hidden carrier, and each obfuscated line of what
-      // is shown as a person reads it. Not needed once over the line.
+      // an order in words no lexicon has, each hidden carrier, and each obfuscated paragraph of
+      // what is shown. Not needed once over the line.
       if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
         const best = shownText === null ? null : strongestIn(words, shownText, whole.prose, whole.probability);
