@@ -109,8 +109,6 @@ export class McpSession {
   readonly #serverPending = new Map<string, string>();
   /** Tools withheld from the client (a poisoned description, a change since approval): their calls are refused (audit mode: passed, recorded as would-block). */
   readonly #withheld = new Map<string, { decision: Decision; diff?: string; pin?: PinDigests }>();
-  /** The strings the server's line being judged wrote with escaped letters (fromServer). */
-  #escaped: ReadonlyMap<string, number> = new Map();
 
   /** `now`: a clock in milliseconds, read when a request is sent and when overdue ones are looked for (expire). */
   constructor(
@@ -143,8 +141,8 @@ export class McpSession {
     let sent: string | null | undefined;
     try {
       // Strings the line writes with escaped letters: judged as obfuscated in the parsed message.
-      this.#escaped = escapedStrings(line);
-      sent = this.#relay(line, (m) => this.#serverMessage(m, out));
+      const escaped = escapedStrings(line);
+      sent = this.#relay(line, (m) => this.#serverMessage(m, out, escaped));
     } catch (err) {
       const d = refusal("mcp.scan-failed", "internal_error", `the message could not be judged: ${err instanceof Error ? err.name : "error"}; dropped`);
       return { toServer: [], toClient: [], records: [record("server", "(none)", null, d)] };
@@ -332,7 +330,7 @@ export class McpSession {
   }
 
   /** A server message: what to send on (maybe with tools withheld), or null after answering or dropping it. */
-  #serverMessage(m: unknown, out: McpOut): unknown {
+  #serverMessage(m: unknown, out: McpOut, escaped: ReadonlyMap<string, number>): unknown {
     const j = this.judges();
     if (!isObject(m) || m.jsonrpc !== "2.0" || shapeProblem(m) !== null) {
       const bad = !isObject(m) || m.jsonrpc !== "2.0" ? "not a JSON-RPC 2.0 message" : shapeProblem(m)!;
@@ -357,7 +355,7 @@ export class McpSession {
       this.#pending.delete(key);
       const root = `${mcpRoot(asked.method)}.${"result" in m ? "result" : "error"}`;
       if (asked.method === "tools/list" && "result" in m && isObject(m.result) && Array.isArray(m.result.tools)) {
-        return this.#toolList(m, m.result, asked.method, j, out, asked.paged !== true && m.result.nextCursor === undefined);
+        return this.#toolList(m, m.result, asked.method, j, out, asked.paged !== true && m.result.nextCursor === undefined, escaped);
       }
       let sent: Json = m;
       if (asked.method === "initialize" && "result" in m && isObject(m.result) && typeof m.result.instructions === "string" && j.pins) {
@@ -375,14 +373,14 @@ export class McpSession {
       }
       // initialize carries the server's instructions: judged as tool definitions are.
       const inj = asked.method === "initialize" ? (j.toolInjection ?? j.injection) : j.injection;
-      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, inj, j.audit, [], this.#escaped);
+      const d = judgeFromServer(root, "result" in sent ? sent.result : sent.error, j.dlp, inj, j.audit, [], escaped);
       out.records.push(record("server", asked.method, asked.tool ?? null, d));
       if (d !== null && d.verdict === "block") return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
       return sent;
     }
     if (typeof m.method === "string") {
       const method = m.method;
-      const d = judgeFromServer(mcpRoot(method), m.params, j.dlp, j.injection, j.audit, [], this.#escaped);
+      const d = judgeFromServer(mcpRoot(method), m.params, j.dlp, j.injection, j.audit, [], escaped);
       const isRequest = "id" in m && validId(m.id);
       if (d !== null && d.verdict === "block") {
         if (isRequest) out.toServer.push(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", d));
@@ -407,9 +405,10 @@ export class McpSession {
   /**
    * A tools/list result judged tool by tool: poisoned tools are withheld (and their calls refused
    * later), and so are tools that changed since their pin or wait for approval. `complete`: an
-   * unpaginated list, from which a pinned tool's absence means it was removed.
+   * unpaginated list, from which a pinned tool's absence means it was removed. `escaped`: the
+   * strings the line wrote with escaped letters (response.ts escapedStrings).
    */
-  #toolList(m: Json, result: Json, method: string, j: McpJudges, out: McpOut, complete: boolean): unknown {
+  #toolList(m: Json, result: Json, method: string, j: McpJudges, out: McpOut, complete: boolean, escaped: ReadonlyMap<string, number>): unknown {
     const tools = result.tools as unknown[];
     const kept: unknown[] = [];
     let all: Decision | null = null;
@@ -446,7 +445,7 @@ export class McpSession {
         if (!j.audit) continue;
       }
       const root = `${mcpRoot(method)}.result.tools[${i}]`;
-      const d = strictest(judgeFromServer(root, tool, null, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool), this.#escaped), secretsOf(i));
+      const d = strictest(judgeFromServer(root, tool, null, j.toolInjection ?? j.injection, j.audit, propertySegments(root, tool), escaped), secretsOf(i));
       all = strictest(all, d);
       // A poisoned tool is withheld; in audit mode it is passed, and its calls are recorded as would-block.
       if (d !== null && (d.verdict === "block" || d.wouldBlock === true)) this.#withheld.set(name, { decision: d });
@@ -476,7 +475,7 @@ export class McpSession {
     if (check !== null && check.removed.length > 0) out.records.push(record("server", method, null, { verdict: "warn", reasons: [{ rule: "mcp.tools-removed", code: "allowed", detail: `pinned tools no longer listed: ${check.removed.join(", ")}` }] }));
     // The rest of the result (pagination cursor, _meta) is judged too.
     const { tools: _tools, ...rest } = result;
-    const restD = judgeFromServer(`${mcpRoot(method)}.result`, rest, j.dlp, j.injection, j.audit, [], this.#escaped);
+    const restD = judgeFromServer(`${mcpRoot(method)}.result`, rest, j.dlp, j.injection, j.audit, [], escaped);
     if (restD !== null && restD.verdict === "block") {
       out.records.push(record("server", method, null, restD));
       return JSON.parse(errorLine(m.id as Id, SLUICE_ERROR, "blocked by sluice", restD));

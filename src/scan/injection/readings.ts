@@ -56,14 +56,26 @@ export function overrideSpans(text: string): [start: number, end: number][] {
  * put them in long words for the line breaks (the rules read every text without them anyway).
  */
 const OBFUSCATING_ANYWHERE = /[\u200b\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069]/;
-const OBFUSCATING = /[\u200b-\u200f\u034f\u2060-\u2064\ufeff\u180e\u202a-\u202e\u2066-\u2069\ufe00-\ufe0f]/g;
-const isObfuscating = (c: number): boolean => (c >= 0x200b && c <= 0x200f) || c === 0x034f || (c >= 0x2060 && c <= 0x2064) || c === 0xfeff || c === 0x180e || (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || (c >= 0xfe00 && c <= 0xfe0f);
+/** All of them, anywhere or between ASCII letters only: one list, for the search and the test of one character. */
+const OBFUSCATING_RANGES: readonly (readonly [number, number])[] = [
+  [0x034f, 0x034f],
+  [0x180e, 0x180e],
+  [0x200b, 0x200f],
+  [0x202a, 0x202e],
+  [0x2060, 0x2064],
+  [0x2066, 0x2069],
+  [0xfe00, 0xfe0f],
+  [0xfeff, 0xfeff],
+];
+const unitEscape = (c: number): string => `\\u${c.toString(16).padStart(4, "0")}`;
+const OBFUSCATING = new RegExp(`[${OBFUSCATING_RANGES.map(([a, b]) => (a === b ? unitEscape(a) : `${unitEscape(a)}-${unitEscape(b)}`)).join("")}]`, "g");
+const isObfuscating = (c: number): boolean => OBFUSCATING_RANGES.some(([a, b]) => c >= a && c <= b);
 /** Breaks in a paragraph that make it obfuscated (a right-to-left override run of words counts as this many). */
 const OBFUSCATED_MIN = 3;
 /** Characters read on each side of a paragraph's first and last break. */
 const OBFUSCATED_REACH = 2000;
 const LETTER_OR_DIGIT_UNIT = /[\p{L}\p{N}]/u;
-const isAsciiLetterOrDigit = (c: number): boolean => ((c | 32) >= 97 && (c | 32) <= 122) || (c >= 48 && c <= 57);
+const isAsciiLetterOrDigit = (c: number): boolean => isAsciiLetter(c) || isDigit(c);
 /** Whether the character ending at `end` (exclusive) or starting at `at` is a letter or digit (a surrogate pair read whole). */
 function letterBefore(text: string, end: number): boolean {
   if (end <= 0) return false;
@@ -150,8 +162,13 @@ export function obfuscatedStretches(text: string): [start: number, end: number][
  */
 export function deobfuscated(stretch: string): string[] {
   const stored = stretch.replace(OBFUSCATING, "");
-  if (!stretch.includes("\u202e")) return [stored];
-  return [stretch.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")).replace(OBFUSCATING, ""), stored];
+  const forwards = displayedForwards(stretch);
+  return forwards === stretch ? [stored] : [forwards.replace(OBFUSCATING, ""), stored];
+}
+
+/** `text` with each right-to-left override run's text reversed and its marks dropped: as it displays. `text` itself when it has none. */
+function displayedForwards(text: string): string {
+  return text.includes("\u202e") ? text.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")) : text;
 }
 
 /**
@@ -184,11 +201,8 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     // Text stored backwards inside a right-to-left override displays forwards: read it so, and
     // make every later reading from it (reversed text with look-alikes or zero-width
     // characters in it too).
-    let forwards = text;
-    if (text.includes("\u202e")) {
-      forwards = text.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join(""));
-      add("bidi-reversed", forwards, text);
-    }
+    const forwards = displayedForwards(text);
+    if (forwards !== text) add("bidi-reversed", forwards, text);
     // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
     nfkc = forwards.normalize("NFKC");
     add("nfkc", nfkc, forwards);
