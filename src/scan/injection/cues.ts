@@ -810,6 +810,18 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   };
 
   const classCounts = new Int32Array(MAX_CLASSES);
+  // The hits of each class in order (classHits[classStart[c] .. classStart[c + 1]]), made once per
+  // scan when an intent first asks (classHitsReady), and per reach (the intents' `within`, a
+  // slot each) and class, a cursor at the first of them that can still lie in that reach: reaches
+  // only move forward, so an intent's span costs a few steps, not a walk over every hit in it
+  // (dense text has hundreds).
+  const reachSlots = new Map<number, number>();
+  for (const it of intents) if (!reachSlots.has(it.within)) reachSlots.set(it.within, reachSlots.size);
+  const reachSlot = new Map<Intent, number>(intents.map((it) => [it, reachSlots.get(it.within)!]));
+  const cursors = new Int32Array(reachSlots.size * MAX_CLASSES);
+  const classStart = new Int32Array(MAX_CLASSES + 1);
+  let classHits = new Int32Array(1024);
+  let classHitsReady = false;
   // Every completion of the last text scan() read (completionsOf).
   let completionsText: string | null = null;
   let completions = new Int32Array(64);
@@ -866,6 +878,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   function scan(text: string): Finding[] {
     const count = findCues(text);
     dampCounts.fill(null);
+    classHitsReady = false;
     completionsText = text;
     completionCount = 0;
     if (count === 0) return [];
@@ -891,7 +904,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
       for (const it of intentsOf(hitPhrases[r]!)) {
         if (((rLo & it.own.lo) | (rHi & it.own.hi)) === 0 || !completes(it, lo, hi)) continue;
         // The intent's own reach, narrower than the window: recompute over its span.
-        const span = intentSpan(it, r, left, count);
+        const span = intentSpan(it, r, count);
         if (span === null) continue;
         const weight = span.damped ? Math.ceil(it.rule.weight! / 2) : it.rule.weight!;
         if (completionCount * 2 + 2 > completions.length) completions = grow(completions);
@@ -919,34 +932,67 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     return counts;
   }
 
-  /**
-   * The cues of `it` in the window ending at hit r: where they start, and whether a damping cue
-   * lies within the intent's reach on either side; null when they are too far apart.
-   */
-  function intentSpan(it: Intent, r: number, left: number, count: number): { start: number; damped: boolean } | null {
-    const at = places[r]!;
-    const { own, damp } = it;
-    let start = ends[r]!;
-    let first = r;
-    if (it.within === maxWithin) {
-      // The scan's window (hits left .. r) is the intent's reach: its classes complete there (the
-      // caller checked), and it starts at its first own cue there (hit r is one).
-      for (first = left; first < r && ((hitMasks[first]! & own.lo) | (hitMasksHi[first]! & own.hi)) === 0; first++);
-      start = starts[first]!;
-    } else {
-      let lo = 0;
-      let hi = 0;
-      for (let h = r; h >= left; h--) {
-        if (places[h]! < at - it.within) break;
-        lo |= hitMasks[h]!;
-        hi |= hitMasksHi[h]!;
-        if ((hitMasks[h]! & own.lo) | (hitMasksHi[h]! & own.hi)) {
-          start = starts[h]!;
-          first = h;
-        }
-      }
-      if (!completes(it, lo, hi)) return null;
+  /** Fills classStart and classHits from the scan's hits, and puts every cursor at its class's first hit. */
+  function indexClasses(count: number): void {
+    classStart.fill(0);
+    for (let h = 0; h < count; h++) {
+      for (let m = hitMasks[h]!; m !== 0; m &= m - 1) classStart[32 - Math.clz32(m & -m)]!++;
+      for (let m = hitMasksHi[h]!; m !== 0; m &= m - 1) classStart[64 - Math.clz32(m & -m)]!++;
     }
+    for (let c = 0; c < MAX_CLASSES; c++) classStart[c + 1]! += classStart[c]!;
+    if (classHits.length < classStart[MAX_CLASSES]!) classHits = new Int32Array(classStart[MAX_CLASSES]! * 2);
+    const fill = classStart.slice(0, MAX_CLASSES);
+    for (let h = 0; h < count; h++) {
+      for (let m = hitMasks[h]!; m !== 0; m &= m - 1) classHits[fill[31 - Math.clz32(m & -m)]!++] = h;
+      for (let m = hitMasksHi[h]!; m !== 0; m &= m - 1) classHits[fill[63 - Math.clz32(m & -m)]!++] = h;
+    }
+    for (let slot = 0; slot < reachSlots.size; slot++) cursors.set(classStart.subarray(0, MAX_CLASSES), slot * MAX_CLASSES);
+    classHitsReady = true;
+  }
+
+  /**
+   * The first hit of class c placed at or after `floor` and at or before hit r, or -1: the
+   * cursor of slot `base` for c moves forward over the hits placed before `floor` (placed
+   * before every later reach too, since places rise with the hits and scan() asks in order).
+   */
+  function firstInReach(base: number, c: number, floor: number, r: number): number {
+    const end = classStart[c + 1]!;
+    let i = cursors[base + c]!;
+    while (i < end && places[classHits[i]!]! < floor) i++;
+    cursors[base + c] = i;
+    return i < end && classHits[i]! <= r ? classHits[i]! : -1;
+  }
+
+  /** Whether every class of `m` has a hit in the reach (firstInReach), or with `some`, one of them does. */
+  function inReach(m: Mask, some: boolean, base: number, floor: number, r: number): boolean {
+    for (let w = m.lo; w !== 0; w &= w - 1) if ((firstInReach(base, 31 - Math.clz32(w & -w), floor, r) >= 0) === some) return some;
+    for (let w = m.hi; w !== 0; w &= w - 1) if ((firstInReach(base, 63 - Math.clz32(w & -w), floor, r) >= 0) === some) return some;
+    return !some;
+  }
+
+  /**
+   * The cues of `it` in its reach ending at hit r (the hits placed within `it.within` before
+   * it): where the first of its own starts, and whether a damping cue lies within the reach on
+   * either side; null when its classes are not all there.
+   */
+  function intentSpan(it: Intent, r: number, count: number): { start: number; damped: boolean } | null {
+    if (!classHitsReady) indexClasses(count);
+    const at = places[r]!;
+    const { all, any, own, damp } = it;
+    const base = reachSlot.get(it)! * MAX_CLASSES;
+    const floor = at - it.within;
+    if (!inReach(all, false, base, floor, r) || (!isEmpty(any) && !inReach(any, true, base, floor, r))) return null;
+    // The first of its own cues (hit r is one).
+    let first = r;
+    for (let w = own.lo; w !== 0; w &= w - 1) {
+      const h = firstInReach(base, 31 - Math.clz32(w & -w), floor, r);
+      if (h >= 0 && h < first) first = h;
+    }
+    for (let w = own.hi; w !== 0; w &= w - 1) {
+      const h = firstInReach(base, 63 - Math.clz32(w & -w), floor, r);
+      if (h >= 0 && h < first) first = h;
+    }
+    const start = starts[first]!;
     let damped = false;
     if (!isEmpty(damp)) {
       // Before the first cue and after the last one, as far as the intent reaches: the hits
