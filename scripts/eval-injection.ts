@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Twenty sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Twenty-two sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -14,19 +14,21 @@
  * more each; `holdout9` by two more (its false positives read on 2026-11-29 to tune the cues);
  * `holdout10` by two more (its misses and false positives read on 2026-11-29); `holdout11` by two
  * more (its false positives read on 2026-11-29); `holdout12` and `holdout13` by two more each
- * (evaluated on 2026-11-29, their samples unread); and `holdout14`, the fresh one, by two more.
- * `dev2` to `dev6` are more tuning sets, each written by other authors to give rule work more
- * data than dev (tuning on them is allowed). The word model (scripts/words-model.ts) is trained
- * on dev .. dev6 and holdout to holdout11, never on holdout12 to holdout14. All twenty are
- * printed, in that order, unless --set names one; the figures of holdout12 to holdout14 are the
- * honest ones, holdout14's the freshest (not yet evaluated when it was added).
+ * (evaluated on 2026-11-29, their samples unread, then trained on); `holdout14` by two more
+ * (evaluated once, after the model took holdout12, holdout13 and dev7); and `holdout15`, the fresh
+ * one, by two more. `dev2` to `dev7` are more tuning sets, each written by other authors to give
+ * rule work and the model more data than dev (tuning on them is allowed). The word model
+ * (scripts/words-model.ts) is trained on dev .. dev7 and holdout to holdout13, never on
+ * holdout14 and holdout15. All twenty-two are printed, in that order, unless --set names one; the
+ * figures of holdout14 and holdout15 are the honest ones, holdout15's the freshest (not yet
+ * evaluated when it was added).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev6|holdout|holdout2|...|holdout14|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev7|holdout|holdout2|...|holdout15|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -121,6 +123,7 @@ if (import.meta.main) {
     dev4: "dev4 set (fourth tuning set, two more authors; tuning allowed)",
     dev5: "dev5 set (fifth tuning set, two more authors; tuning allowed)",
     dev6: "dev6 set (sixth tuning set, two more authors; tuning allowed)",
+    dev7: "dev7 set (seventh tuning set, two more authors, written for the word model; tuning allowed)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (independent set, never tuned against, its figures looked at after rule rounds)",
     holdout3: "holdout3 set (independent set, never tuned on; the word model trains on it)",
@@ -132,9 +135,10 @@ if (import.meta.main) {
     holdout9: "holdout9 set (independent set; its false positives were read to tune the cues; the word model trains on it)",
     holdout10: "holdout10 set (independent set; its misses and false positives were read to tune; the word model trains on it)",
     holdout11: "holdout11 set (independent set; its false positives were read to weigh engine changes; the word model trains on it)",
-    holdout12: "holdout12 set (independent set, never tuned or trained on; evaluated on 2026-11-29)",
-    holdout13: "holdout13 set (independent set, never tuned or trained on; evaluated on 2026-11-29)",
-    holdout14: "holdout14 set (fresh independent set, never tuned or trained on)",
+    holdout12: "holdout12 set (independent set, never tuned on; evaluated on 2026-11-29, then the word model trains on it)",
+    holdout13: "holdout13 set (independent set, never tuned on; evaluated on 2026-11-29, then the word model trains on it)",
+    holdout14: "holdout14 set (independent set, never tuned or trained on)",
+    holdout15: "holdout15 set (fresh independent set, never tuned or trained on)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
