@@ -217,25 +217,31 @@ function markerPack(weight: number) {
 const always = (sure: boolean): WordModel => ({ weights: new Float32Array(1 << 20), bias: sure ? 20 : -20 });
 /** A model that gives every window probability p. */
 const likely = (p: number): WordModel => ({ weights: new Float32Array(1 << 20), bias: Math.log(p / (1 - p)) });
-/** Between the tiers: adds the second tier's weight around a finding, too little to read whole text by. */
+/**
+ * Between the tiers: adds the second tier's weight around a finding. The whole reading of shown
+ * prose blocks from the lower tier's probability on, so the tiers' tests write their text as a
+ * list (`listed`: words parted by commas, read only around findings).
+ */
 const BETWEEN = (WORD_RULE.tiers[0].probability + WORD_RULE.tiers[1].probability) / 2;
+/** `text` with a comma for every space, and one before it: the same words, no prose (no word follows a space). */
+const listed = (text: string): string => `,${text.replaceAll(" ", ",")}`;
 const seg = (text: string, extra: Partial<SegmentIn> = {}): SegmentIn => ({ location: "body.text", carrier: "text", text, ...extra });
 
 describe("the engine's use of the model", () => {
   test("it adds its weight only where the rules found something short of the threshold", () => {
     const engine = createInjectionEngine({ rules: { ...markerPack(50 - WORD_RULE.tiers[1].weight), words: likely(BETWEEN) } });
-    const r = engine.scan([seg("a marker in a sentence")]);
+    const r = engine.scan([seg(listed("a marker in a sentence"))]);
     expect(r.score).toBe(50);
     expect(r.findings.map((f) => f.rule)).toContain(WORD_RULE.id);
     expect(r.findings.find((f) => f.rule === WORD_RULE.id)!.literal).toBeNull();
     // Nothing found by the rules: the model is not asked.
-    expect(engine.scan([seg("a sentence without it")]).score).toBe(0);
+    expect(engine.scan([seg(listed("a sentence without it"))]).score).toBe(0);
     expect(engine.ruleIds).toContain(WORD_RULE.id);
   });
 
   test("too little from the rules, already over, a model that says no, or the rule disabled: nothing added", () => {
     const low = createInjectionEngine({ rules: { ...markerPack(50 - WORD_RULE.tiers[1].weight - 5), words: likely(BETWEEN) } });
-    expect(low.scan([seg("a marker")]).score).toBe(50 - WORD_RULE.tiers[1].weight - 5);
+    expect(low.scan([seg(listed("a marker"))]).score).toBe(50 - WORD_RULE.tiers[1].weight - 5);
     const over = createInjectionEngine({ rules: { ...markerPack(60), words: always(true) } });
     expect(over.scan([seg("a marker")]).findings.map((f) => f.rule)).not.toContain(WORD_RULE.id);
     const no = createInjectionEngine({ rules: { ...markerPack(30), words: always(false) } });
@@ -253,12 +259,12 @@ describe("the engine's use of the model", () => {
     const sure = textFeatures(attack);
     for (const i of sure) model.weights[i] = (8 + Math.log(BETWEEN / (1 - BETWEEN))) / sure.length;
     expect(strongestWindow(model, attack)!.probability).toBeGreaterThanOrEqual(WORD_RULE.tiers[1].probability);
-    expect(strongestWindow(model, attack)!.probability).toBeLessThan(WORD_RULE.shown.probability);
+    expect(strongestWindow(model, listed(attack), WORD_RULE.shown.prose)).toBeNull();
     const engine = createInjectionEngine({ rules: { ...markerPack(30), words: model } });
     const filler = "the weather today is sunny with a light breeze. ".repeat(30);
-    const near = engine.scan([seg(`${filler}a marker: ${attack}. ${filler}`)]);
+    const near = engine.scan([seg(listed(`${filler}a marker: ${attack}. ${filler}`))]);
     expect(near.findings.map((f) => f.rule)).toContain(WORD_RULE.id);
-    const far = engine.scan([seg(`a marker here. ${filler}${attack}.`)]);
+    const far = engine.scan([seg(listed(`a marker here. ${filler}${attack}.`))]);
     expect(far.findings.map((f) => f.rule)).not.toContain(WORD_RULE.id);
     expect(far.score).toBe(30);
   });
@@ -290,8 +296,8 @@ describe("the engine's use of the model", () => {
     for (const i of sure) model.weights[i] = (8 + Math.log(between / (1 - between))) / sure.length;
     expect(strongestWindow(model, "api keys collector")!.probability).toBeCloseTo(between, 4);
     const engine = createInjectionEngine({ rules: { ...two, words: model } });
-    const first = "a marker: api keys collector.";
-    const second = "and a beacon, far from it.";
+    const first = listed("a marker: api keys collector.");
+    const second = listed("and a beacon, far from it.");
     expect(engine.scan([seg(`${first} ${second}`)]).score).toBe(50);
     const tally = { counted: new Map<string, number>(), score: 0 };
     expect(engine.scan([seg(first)], tally).score).toBe(15);
@@ -422,10 +428,10 @@ describe("the engine's use of the model", () => {
 
   test("strip cuts what the rules found and judges the rest again; the model's window is no span to cut", () => {
     const engine = createInjectionEngine({ rules: { ...markerPack(30), words: likely(BETWEEN) } });
-    const v = inspectResponse("text", "keep this, marker, and this", engine, "strip");
+    const v = inspectResponse("text", listed("keep this, marker, and this"), engine, "strip");
     expect(v.verdict).toBe("strip");
     expect(v.body).not.toContain("marker");
-    expect(v.body).toContain("keep this");
+    expect(v.body).toContain("keep,this");
   });
 
   test("the model adds, and takes away only an unconfirmed block by cue intents alone: over the dev corpus no other response scores less with it", async () => {
