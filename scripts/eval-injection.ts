@@ -15,9 +15,10 @@
  * `holdout10` by two more (its misses and false positives read on 2026-11-29); `holdout11` by two
  * more (its false positives read on 2026-11-29); `holdout12` and `holdout13` by two more each
  * (evaluated on 2026-11-29, their samples unread, then trained on); `holdout14` by two more
- * (evaluated once, after the model took holdout12, holdout13 and dev7); and `holdout15`, the fresh
- * one, by two more. `dev2` to `dev7` are more tuning sets, each written by other authors to give
- * rule work and the model more data than dev (tuning on them is allowed). The word model
+ * (evaluated after the model took holdout12, holdout13 and dev7, and after its hard negatives);
+ * and `holdout15`, the fresh one, by two more. `dev2` to `dev7` are more tuning sets, each
+ * written by other authors to give rule work and the model more data than dev (tuning on them is
+ * allowed). The word model
  * (scripts/words-model.ts) is trained on dev .. dev7 and holdout to holdout13, never on
  * holdout14 and holdout15. All twenty-two are printed, in that order, unless --set names one; the
  * figures of holdout14 and holdout15 are the honest ones, holdout15's the freshest (not yet
