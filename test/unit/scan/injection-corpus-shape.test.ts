@@ -283,6 +283,7 @@ describe("injection corpus: the sets stand apart", () => {
   test("no holdout14 instruction or benign text is also in any other set", () => apart("holdout14", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13"]));
   test("no dev7 instruction or benign text is also in any other set", () => apart("dev7", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14"]));
   test("no holdout15 instruction or benign text is also in any other set", () => apart("holdout15", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7"]));
+  test("no dev8 instruction or benign text is also in any other set", () => apart("dev8", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15"]));
 });
 
 describe("injection corpus: determinism", () => {
