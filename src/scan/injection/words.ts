@@ -542,7 +542,8 @@ export interface WordExample {
 /**
  * Trains a model on `examples` (deterministic: the same examples give the same weights). Every
  * window of an attack is a positive, every distinct window of a benign text a negative; the two
- * classes weigh the same in total. Stochastic gradient descent on the log loss, EPOCHS passes,
+ * classes weigh the same in total, but for the hard negatives (HARD_WEIGHT times from pass
+ * HARD_FROM on). Stochastic gradient descent on the log loss, EPOCHS passes,
  * the step shrinking each pass and scaled by the window's feature count; the model is the
  * average of the weights over the last AVERAGED passes. Each pass takes the windows in an order
  * drawn from their own words (a hash of each window's text, label and the pass), not from their
