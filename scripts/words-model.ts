@@ -12,14 +12,15 @@
  * Training is deterministic and takes about a minute; the result is kept in
  * node_modules/.cache/sluice/ under a SHA-256 of everything it is made from (the corpus
  * directory but for the unseen sets, the injection rules, src/scan and src/inspect, this
- * trainer's code, Bun's version), so a source checkout trains once per change of those. build.ts
+ * trainer's code, Bun's version), so a source checkout trains once per change of those; the
+ * KEEP_MODELS used last are kept, older ones removed when a new one is written. build.ts
  * embeds it in dist/sluice; scripts/preload.ts registers it for everything run from source, so
  * both judge alike.
  *
  *   bun scripts/words-model.ts      trains (or finds) the model and prints where it is
  */
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
 import type { ScoreTally } from "../src/scan/injection/engine.ts";
 import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, type WordModel } from "../src/scan/injection/words.ts";
@@ -100,11 +101,16 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
   const path = join(dir, `words-${sourceDigest().slice(0, 32)}.bin`);
   const cached = Bun.file(path);
   if (await cached.exists()) {
-    const bytes = new Uint8Array(await cached.arrayBuffer());
     try {
-      return { path, bytes, model: wordModelFromBytes(bytes), trained: false };
+      const bytes = new Uint8Array(await cached.arrayBuffer());
+      const model = wordModelFromBytes(bytes);
+      // Marked as used: pruning keeps the models used last.
+      const now = new Date();
+      utimesSync(path, now, now);
+      return { path, bytes, model, trained: false };
     } catch (err) {
-      // A damaged cache is trained again, not a dead end.
+      // A damaged cache (or one pruned by another checkout's run as it was read) is trained
+      // again, not a dead end.
       console.error(`sluice: the cached word model ${path} is unreadable (${err instanceof Error ? err.message : String(err)}); training it again`);
       rmSync(path, { force: true });
     }
@@ -117,7 +123,47 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
   const tmp = `${path}.${process.pid}.tmp`;
   await Bun.write(tmp, bytes);
   renameSync(tmp, path);
+  pruneModelCache(dir, KEEP_MODELS, Date.now());
   return { path, bytes, model: wordModelFromBytes(bytes), trained: true };
+}
+
+/** Models kept in the cache: the current one and those of the last few states of the source (a branch switched back to is not trained again). */
+export const KEEP_MODELS = 4;
+/** A half-written model older than this is left over from a process that died; younger, another process may still be writing it. */
+const STALE_TMP_MS = 60 * 60 * 1000;
+
+/**
+ * Removes from `dir` all but the `keep` models used last (by modification time: a model found in
+ * the cache is marked used), and half-written ones older than STALE_TMP_MS. Each is 4 MiB, and
+ * every change of the corpus, rules or scanner makes one: unpruned, a working day's cache grew
+ * to hundreds of megabytes. Files it does not name as models are left alone. Returns the names
+ * removed.
+ */
+export function pruneModelCache(dir: string, keep: number, now: number): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const models: { name: string; used: number }[] = [];
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!/^words-[0-9a-f]{32}\.bin(?:\.\d+\.tmp)?$/.test(name)) continue;
+    let used: number;
+    try {
+      used = statSync(join(dir, name)).mtimeMs;
+    } catch {
+      continue;
+    }
+    if (name.endsWith(".tmp")) {
+      if (now - used > STALE_TMP_MS) removed.push(name);
+    } else models.push({ name, used });
+  }
+  models.sort((a, b) => b.used - a.used || a.name.localeCompare(b.name));
+  removed.push(...models.slice(keep).map((m) => m.name));
+  for (const name of removed) rmSync(join(dir, name), { force: true });
+  return removed;
 }
 
 export async function loadWordModel(): Promise<WordModel> {
