@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Twenty-three sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Twenty-five sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -16,20 +16,20 @@
  * more (its false positives read on 2026-11-29); `holdout12` and `holdout13` by two more each
  * (evaluated on 2026-11-29, their samples unread, then trained on); `holdout14` by two more
  * (evaluated after the model took holdout12, holdout13 and dev7, and after its hard negatives);
- * and `holdout15`, the fresh one, by two more. `dev2` to `dev8` are more tuning sets, each
- * written by other authors to give rule work and the model more data than dev (tuning on them is
- * allowed). The word model
- * (scripts/words-model.ts) is trained on dev .. dev7 and holdout to holdout13, never on
- * holdout14 and holdout15. All twenty-three are printed, in that order, unless --set names one; the
- * figures of holdout14 and holdout15 are the honest ones, holdout15's the freshest (not yet
- * evaluated when it was added).
+ * `holdout15` by two more (evaluated once, on 2026-11-29, after the model took dev9); and
+ * `holdout16`, the fresh one, by two more. `dev2` to `dev9` are more tuning sets, each written by
+ * other authors to give rule work and the model more data than dev (tuning on them is allowed).
+ * The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9 and holdout to
+ * holdout13, never on holdout14 to holdout16. All twenty-five are printed, in that order, unless
+ * --set names one; the figures of holdout14 to holdout16 are the honest ones, holdout16's the
+ * freshest (not yet evaluated when it was added).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev8|holdout|holdout2|...|holdout15|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev9|holdout|holdout2|...|holdout16|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -126,6 +126,7 @@ if (import.meta.main) {
     dev6: "dev6 set (sixth tuning set, two more authors; tuning allowed)",
     dev7: "dev7 set (seventh tuning set, two more authors, written for the word model; tuning allowed)",
     dev8: "dev8 set (eighth tuning set, two more authors; tuning allowed; the word model does not train on it)",
+    dev9: "dev9 set (ninth tuning set, two more authors; tuning allowed; the word model trains on it)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (independent set, never tuned against, its figures looked at after rule rounds)",
     holdout3: "holdout3 set (independent set, never tuned on; the word model trains on it)",
@@ -140,7 +141,8 @@ if (import.meta.main) {
     holdout12: "holdout12 set (independent set, never tuned on; evaluated on 2026-11-29, then the word model trains on it)",
     holdout13: "holdout13 set (independent set, never tuned on; evaluated on 2026-11-29, then the word model trains on it)",
     holdout14: "holdout14 set (independent set, never tuned or trained on)",
-    holdout15: "holdout15 set (fresh independent set, never tuned or trained on)",
+    holdout15: "holdout15 set (independent set, never tuned or trained on; evaluated once, on 2026-11-29)",
+    holdout16: "holdout16 set (fresh independent set, never tuned or trained on)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
