@@ -105,9 +105,7 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
     try {
       const bytes = new Uint8Array(await cached.arrayBuffer());
       const model = wordModelFromBytes(bytes);
-      // Marked as used: pruning keeps the models used last.
-      const now = new Date();
-      utimesSync(path, now, now);
+      markUsed(path);
       return { path, bytes, model, trained: false };
     } catch (err) {
       // A damaged cache (or one pruned by another checkout's run as it was read) is trained
@@ -128,6 +126,20 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
   return { path, bytes, model: wordModelFromBytes(bytes), trained: true };
 }
 
+/**
+ * Marks a cached model used (its modification time: pruning keeps the models used last). A user
+ * who may read the cache but not write it (a jailed command run as nobody, a read-only checkout)
+ * still uses the model: nothing is marked.
+ */
+export function markUsed(path: string): void {
+  try {
+    const now = new Date();
+    utimesSync(path, now, now);
+  } catch {
+    // Not ours to touch.
+  }
+}
+
 /** Models kept in the cache: the current one and those of the last few states of the source (a branch switched back to is not trained again). */
 export const KEEP_MODELS = 4;
 /** A half-written model older than this is left over from a process that died; younger, another process may still be writing it. */
@@ -137,8 +149,8 @@ const STALE_TMP_MS = 60 * 60 * 1000;
  * Removes from `dir` all but the `keep` models used last (by modification time: a model found in
  * the cache is marked used), and half-written ones older than STALE_TMP_MS. Each is 4 MiB, and
  * every change of the corpus, rules or scanner makes one: unpruned, a working day's cache grew
- * to hundreds of megabytes. Files it does not name as models are left alone. Returns the names
- * removed.
+ * to hundreds of megabytes. Files it does not name as models are left alone, and so are those it
+ * may not remove. Returns the names removed.
  */
 export function pruneModelCache(dir: string, keep: number, now: number): string[] {
   let names: string[];
@@ -163,8 +175,15 @@ export function pruneModelCache(dir: string, keep: number, now: number): string[
   }
   models.sort((a, b) => b.used - a.used || a.name.localeCompare(b.name));
   removed.push(...models.slice(keep).map((m) => m.name));
-  for (const name of removed) rmSync(join(dir, name), { force: true });
-  return removed;
+  return removed.filter((name) => {
+    try {
+      rmSync(join(dir, name), { force: true });
+      return true;
+    } catch {
+      // Another user's, or a directory this one may not write: left for a run that may.
+      return false;
+    }
+  });
 }
 
 export async function loadWordModel(): Promise<WordModel> {

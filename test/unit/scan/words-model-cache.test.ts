@@ -3,10 +3,10 @@
  * so old ones are pruned, all but the few used last.
  */
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { KEEP_MODELS, pruneModelCache } from "../../../scripts/words-model.ts";
+import { KEEP_MODELS, markUsed, pruneModelCache } from "../../../scripts/words-model.ts";
 
 let dir: string;
 beforeEach(() => {
@@ -40,6 +40,18 @@ describe("pruneModelCache", () => {
     file(`words-${digest(4)}.bin`, 10 * 24 * 60 * 60 * 1000);
     expect(pruneModelCache(dir, 1, NOW)).toEqual([`words-${digest(1)}.bin.123.tmp`]);
     expect(readdirSync(dir).sort()).toEqual(["notes.txt", `words-${digest(2)}.bin.456.tmp`, `words-${digest(3)}.bin.bak`, `words-${digest(4)}.bin`].sort());
+  });
+
+  test("a model found is marked used; one that cannot be marked is still used (no throw)", () => {
+    const name = `words-${digest(9)}.bin`;
+    const YEAR = 365 * 24 * 60 * 60 * 1000;
+    file(name, 20 * YEAR);
+    markUsed(join(dir, name));
+    // Marked now (by the clock, not NOW): well after it was written.
+    expect(statSync(join(dir, name)).mtimeMs).toBeGreaterThan(NOW - 10 * YEAR);
+    // A jailed command run as nobody may read the cache but not touch it: the model is not
+    // taken for damaged (which would train it again, and try to remove the file).
+    expect(() => markUsed(join(dir, "missing", name))).not.toThrow();
   });
 
   test("a directory that does not exist is nothing to prune", () => {
