@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, sseEvents, streamRest } from "../inspect/response.ts";
+import { asFindings, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, sniffsBinary, sseEvents, streamRest, undeclaredType } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -51,6 +51,8 @@ export function judgeHeldResponse(inj: InjectionSettings, audit: boolean, conten
     }
     plain = inflated.bytes;
   }
+  // Sent without a type and binary by the browsers' rule: not text a model reads.
+  if (undeclaredType(contentType) && sniffsBinary(plain)) return { kind: "forward", body, stripped: false, decision: null };
   const text = bodyText(plain, contentType);
   if (text === null) {
     const reason: Reason = { rule: "inj.response-unknown-charset", code: "body_undecodable", detail: `response body: charset ${JSON.stringify(CHARSET.exec(contentType ?? "")?.[1])} cannot be decoded, so it cannot be scanned` };
@@ -289,6 +291,10 @@ export class WindowedScan {
   #decoder: TextDecoder | null = null;
   readonly #label: string;
   readonly #kind: NonNullable<ReturnType<typeof responseKind>>;
+  /** Sent without a type: its first bytes are sniffed (sniffsBinary). */
+  readonly #undeclared: boolean;
+  /** Binary by the sniff: passed on unread. */
+  #binary = false;
   readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
   #pending: Uint8Array[] = [];
@@ -304,6 +310,7 @@ export class WindowedScan {
     private readonly window = STREAM_WINDOW,
   ) {
     this.#kind = responseKind(contentType) ?? "text";
+    this.#undeclared = undeclaredType(contentType);
     this.#label = CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
     // Refused now, not at the first bytes, when the label names nothing this runtime decodes.
     new TextDecoder(this.#label as ConstructorParameters<typeof TextDecoder>[0]);
@@ -320,8 +327,13 @@ export class WindowedScan {
     const out = this.#pending;
     this.#pending = [];
     this.#pendingSize = 0;
+    if (this.#binary) return { out, stop: false };
     if (this.#decoder === null) {
       const first = out[0] ?? new Uint8Array(0);
+      if (this.#undeclared && sniffsBinary(out.length < 2 ? first : Buffer.concat(out))) {
+        this.#binary = true;
+        return { out, stop: false };
+      }
       const bom = first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf ? "utf-8" : first[0] === 0xfe && first[1] === 0xff ? "utf-16be" : first[0] === 0xff && first[1] === 0xfe ? "utf-16le" : null;
       this.#decoder = new TextDecoder((bom ?? this.#label) as ConstructorParameters<typeof TextDecoder>[0]);
     }
