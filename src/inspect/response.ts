@@ -43,15 +43,12 @@ export function responseKind(contentType: string | undefined): ResponseKind | nu
 }
 
 /** How much of a body the binary sniff reads (WHATWG MIME Sniffing §3: the resource header). */
-const SNIFF_BYTES = 1445;
+export const SNIFF_BYTES = 1445;
 
 /**
- * Whether a body sent without a content type is binary, by the rule browsers use (WHATWG MIME
+ * Whether a body is binary by the rule browsers use for one sent without a type (WHATWG MIME
  * Sniffing §7.2, distinguishing text from binary): no byte-order mark, and a binary data byte
- * (0x00-0x08, 0x0B, 0x0E-0x1A, 0x1C-0x1F) among its first SNIFF_BYTES. Such a body is passed on
- * unscanned, as one declared application/octet-stream is: read as text, random bytes hold
- * chance words, and a cue intent or the word model found them in about two of five 128 KiB
- * bodies. A body with a declared type is never sniffed.
+ * (0x00-0x08, 0x0B, 0x0E-0x1A, 0x1C-0x1F) among its first SNIFF_BYTES.
  */
 export function sniffsBinary(bytes: Uint8Array): boolean {
   if ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)) return false;
@@ -62,8 +59,38 @@ export function sniffsBinary(bytes: Uint8Array): boolean {
   return false;
 }
 
-/** Whether `contentType` declares no type (absent, or empty before its parameters): its body may be sniffed. */
-export const undeclaredType = (contentType: string | undefined): boolean => mediaType(contentType) === "";
+/**
+ * Whether a response declares no Content-Type at all (absent or blank): only then is its body
+ * sniffed. A value with anything in it (a bare charset, two types joined) declares text, and
+ * clients read it so.
+ */
+export const undeclaredType = (contentType: string | undefined): boolean => contentType === undefined || contentType.trim() === "";
+
+/** Shortest run of text characters kept from a binary body (textRuns). */
+export const TEXT_RUN_MIN = 6;
+/** What is not text in a decoded binary body: C0 controls but tab, line feed, form feed and carriage return; DEL and C1; U+FFFD (bytes that were no UTF-8). */
+const NOT_TEXT = /[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ufffd]+/g;
+
+/**
+ * The text of a body sent without a type that sniffs as binary: its runs of text characters,
+ * one a line, those shorter than TEXT_RUN_MIN left out but at either end of `text` (a piece of a
+ * stream: the run may go on in the next piece). An instruction written in such a body is still
+ * read whole (a client blind to types shows it to the model: curl, most fetch tools); random
+ * bytes read as text hold chance words (17 of 60 random 128 KiB bodies reached the threshold),
+ * in runs of a few characters, which are left out (then none did).
+ */
+export function textRuns(text: string): string {
+  const out: string[] = [];
+  let at = 0;
+  NOT_TEXT.lastIndex = 0;
+  for (let m = NOT_TEXT.exec(text); ; m = NOT_TEXT.exec(text)) {
+    const end = m === null ? text.length : m.index;
+    if (end - at >= TEXT_RUN_MIN || (end > at && (at === 0 || end === text.length))) out.push(text.slice(at, end));
+    if (m === null) break;
+    at = NOT_TEXT.lastIndex;
+  }
+  return out.join("\n");
+}
 
 /** Carriers that are (or sit among) what the reader is shown: never cut out whole by strip. */
 const SHOWN_CARRIERS: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, sniffsBinary, sseEvents, streamRest, undeclaredType } from "../inspect/response.ts";
+import { asFindings, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, SNIFF_BYTES, sniffsBinary, sseEvents, streamRest, textRuns, undeclaredType } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -51,20 +51,23 @@ export function judgeHeldResponse(inj: InjectionSettings, audit: boolean, conten
     }
     plain = inflated.bytes;
   }
-  // Sent without a type and binary by the browsers' rule: not text a model reads.
-  if (undeclaredType(contentType) && sniffsBinary(plain)) return { kind: "forward", body, stripped: false, decision: null };
-  const text = bodyText(plain, contentType);
-  if (text === null) {
+  // Sent without a type and binary by the browsers' rule: only its runs of text are read, and
+  // what cannot be cut out of bytes is blocked rather than stripped.
+  const binary = undeclaredType(contentType) && sniffsBinary(plain);
+  const decoded = bodyText(plain, contentType);
+  if (decoded === null) {
     const reason: Reason = { rule: "inj.response-unknown-charset", code: "body_undecodable", detail: `response body: charset ${JSON.stringify(CHARSET.exec(contentType ?? "")?.[1])} cannot be decoded, so it cannot be scanned` };
     if (audit) return { kind: "forward", body, stripped: false, decision: { verdict: "allow", wouldBlock: true, reasons: [reason] } };
     return { kind: "block", decision: { verdict: "block", reasons: [reason] }, reason };
   }
-  const v = inspectResponse(kind, text, inj.engine, inj.action);
+  const text = binary ? textRuns(decoded) : decoded;
+  const v = inspectResponse(kind, text, inj.engine, binary && inj.action === "strip" ? "block" : inj.action);
   if (v.findings.length === 0) return { kind: "forward", body, stripped: false, decision: null };
   const top = [...v.findings].sort((a, b) => b.weight - a.weight)[0]!;
   const rules = [...new Set(v.findings.map((f) => f.rule))];
   const over = v.verdict !== "allow";
-  const detail = `injection score ${v.score}${over ? " >=" : " <"} threshold ${inj.engine.threshold}: ${rules.join(", ")}${v.escalated ? `; strip was not possible: ${v.escalated}` : ""}`;
+  const escalated = v.escalated ?? (binary && over && inj.action === "strip" ? "the body is binary (sent without a type)" : undefined);
+  const detail = `injection score ${v.score}${over ? " >=" : " <"} threshold ${inj.engine.threshold}: ${rules.join(", ")}${escalated ? `; strip was not possible: ${escalated}` : ""}`;
   const reason: Reason = { rule: top.rule, code: "injection_detected", detail };
   const findings = asFindings(v.findings);
   switch (v.verdict) {
@@ -293,7 +296,7 @@ export class WindowedScan {
   readonly #kind: NonNullable<ReturnType<typeof responseKind>>;
   /** Sent without a type: its first bytes are sniffed (sniffsBinary). */
   readonly #undeclared: boolean;
-  /** Binary by the sniff: passed on unread. */
+  /** Binary by the sniff: only its runs of text are read (textRuns). */
   #binary = false;
   readonly #tally: ScoreTally = { counted: new Map(), score: 0 };
   readonly #findings: InjectionFinding[] = [];
@@ -327,19 +330,20 @@ export class WindowedScan {
     const out = this.#pending;
     this.#pending = [];
     this.#pendingSize = 0;
-    if (this.#binary) return { out, stop: false };
     if (this.#decoder === null) {
-      const first = out[0] ?? new Uint8Array(0);
-      if (this.#undeclared && sniffsBinary(out.length < 2 ? first : Buffer.concat(out))) {
-        this.#binary = true;
-        return { out, stop: false };
-      }
+      // The first bytes (SNIFF_BYTES of them, across the pieces they came in): a byte-order mark,
+      // and for a body without a type, the sniff.
+      const parts: Uint8Array[] = [];
+      for (let i = 0, size = 0; i < out.length && size < SNIFF_BYTES; size += out[i]!.length, i++) parts.push(out[i]!);
+      const first = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      this.#binary = this.#undeclared && sniffsBinary(first);
       const bom = first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf ? "utf-8" : first[0] === 0xfe && first[1] === 0xff ? "utf-16be" : first[0] === 0xff && first[1] === 0xfe ? "utf-16le" : null;
       this.#decoder = new TextDecoder((bom ?? this.#label) as ConstructorParameters<typeof TextDecoder>[0]);
     }
     let text = "";
     for (const b of out) text += this.#decoder.decode(b, { stream: true });
     if (end) text += this.#decoder.decode();
+    if (this.#binary) text = textRuns(text);
     // A window of a JSON body is seldom whole JSON: read as text, its string escapes undone (a
     // parser would turn "\n" into a line break, and "ignore\nprevious" into two words).
     if (this.#kind === "json") text = unescapeJsonStrings(text);
