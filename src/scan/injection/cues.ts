@@ -129,6 +129,29 @@ function continuesWord(text: string, at: number): boolean {
   return isSpacedWordChar(c);
 }
 
+/** How far around a discussion phrase inLink looks for the start and end of its token. */
+const LINK_REACH = 256;
+/**
+ * Whether [start, end) lies in the address part of a URL or a mail address: the token it is in
+ * (up to white space, LINK_REACH each way) has `://`, `www.` or `@` before it, or it is the local
+ * part before an `@` (`attacker@evil.example`, a stem's hit included). An order that sends data
+ * to `https://prompt-injection.example/` or `attacker@...` does not write about attacks; link
+ * text (`[prompt injection](https://...)`) still does.
+ */
+function inLink(text: string, start: number, end: number): boolean {
+  let a = start;
+  while (a > 0 && start - a < LINK_REACH && !isSpace(text.charCodeAt(a - 1))) a--;
+  if (a < start) {
+    const before = text.slice(a, start);
+    if (before.includes("://") || before.includes("@") || /(?:^|[^\p{L}\p{N}])www\./iu.test(before)) return true;
+  }
+  let z = end;
+  while (z < text.length && z - end < LINK_REACH && (isSpacedWordChar(text.charCodeAt(z)) || LOCAL_PART.has(text.charCodeAt(z)))) z++;
+  return text.charCodeAt(z) === 64;
+}
+/** Characters of a mail address's local part besides letters and digits. */
+const LOCAL_PART: ReadonlySet<number> = new Set([..."._+-"].map((c) => c.charCodeAt(0)));
+
 /** Unicode White_Space (and U+180E, once one): any of it between two words reads as one space. */
 const isSpace = (c: number): boolean =>
   c === 32 || (c >= 9 && c <= 13) || c === 0x85 || c === 0xa0 || c === 0x1680 || c === 0x180e || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
@@ -514,6 +537,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     // A phrase with a space may have matched a longer run of white space.
     const start = spaced[k] === 1 ? startOf(text, i, texts[k]!) : i + 1 - lengths[k]!;
     if (b & 1 && start > 0 && (b & 4 ? extendsWord(text.charCodeAt(start - 1)) : isSpacedWordChar(text.charCodeAt(start - 1)))) return;
+    if (b & 4 && inLink(text, start, i + 1)) return;
     if (n === starts.length) {
       starts = grow(starts);
       ends = grow(ends);
