@@ -650,8 +650,8 @@ const SPACED_PAIR_ANY = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
  */
 export function spacedJoined(text: string, anyScript = false): string | null {
   const isLetter = anyScript ? (c: number) => isAsciiLetter(c) || (c >= 128 && LETTER_ANY.test(String.fromCharCode(c))) || (c >= 48 && c <= 57) || c === 39 : isAsciiLetter;
-  // Candidates found by the regular expression (three letters, each but the last followed by a
-  // separator), then walked by hand.
+  // Candidates (three letters, each but the last followed by a separator: spacedStart for ASCII
+  // letters, the expression for any script), then walked by hand.
   const first = runsOf(text, anyScript ? matchFrom(SPACED_START_ANY) : spacedStart, isLetter, SPACED_MIN, null);
   if (first.length === 0) return null;
   // The same separators again, for words of two letters and more.
