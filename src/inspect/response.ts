@@ -42,6 +42,14 @@ export function responseKind(contentType: string | undefined): ResponseKind | nu
   return "text";
 }
 
+/** The encoding a body's byte-order mark names (it decides over a charset label, as clients do), or null. */
+export function byteOrderMark(bytes: Uint8Array): "utf-8" | "utf-16be" | "utf-16le" | null {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return "utf-8";
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return "utf-16be";
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return "utf-16le";
+  return null;
+}
+
 /** How much of a body the binary sniff reads (WHATWG MIME Sniffing §3: the resource header). */
 export const SNIFF_BYTES = 1445;
 
@@ -51,7 +59,7 @@ export const SNIFF_BYTES = 1445;
  * (0x00-0x08, 0x0B, 0x0E-0x1A, 0x1C-0x1F) among its first SNIFF_BYTES.
  */
 export function sniffsBinary(bytes: Uint8Array): boolean {
-  if ((bytes[0] === 0xfe && bytes[1] === 0xff) || (bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf)) return false;
+  if (byteOrderMark(bytes) !== null) return false;
   for (let i = 0, n = Math.min(bytes.length, SNIFF_BYTES); i < n; i++) {
     const b = bytes[i]!;
     if (b <= 0x08 || b === 0x0b || (b >= 0x0e && b <= 0x1a) || (b >= 0x1c && b <= 0x1f)) return true;

@@ -5,7 +5,7 @@
  */
 import * as zlib from "node:zlib";
 import type { Decision, Reason } from "../core/types.ts";
-import { asFindings, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, SNIFF_BYTES, sniffsBinary, sseEvents, streamRest, textRuns, undeclaredType } from "../inspect/response.ts";
+import { asFindings, byteOrderMark, eventFragments, fragmentSegments, inspectResponse, isKeyPath, joinedByPath, responseKind, responseSegments, SNIFF_BYTES, sniffsBinary, sseEvents, streamRest, textRuns, undeclaredType } from "../inspect/response.ts";
 import type { InjectionFinding, ScoreTally, SegmentIn } from "../scan/injection/engine.ts";
 import type { InjectionSettings } from "../policy/policy.ts";
 import { decodeContentEncoding } from "../scan/decode/content-encoding.ts";
@@ -25,8 +25,7 @@ const CHARSET = /;\s*charset\s*=\s*"?([A-Za-z0-9._:-]+)"?/i;
  * is not judged unread.
  */
 function bodyText(bytes: Uint8Array, contentType: string | undefined): string | null {
-  const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? "utf-8" : bytes[0] === 0xfe && bytes[1] === 0xff ? "utf-16be" : bytes[0] === 0xff && bytes[1] === 0xfe ? "utf-16le" : null;
-  const label = bom ?? CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
+  const label = byteOrderMark(bytes) ?? CHARSET.exec(contentType ?? "")?.[1] ?? "utf-8";
   try {
     return new TextDecoder(label as ConstructorParameters<typeof TextDecoder>[0]).decode(bytes);
   } catch {
@@ -337,8 +336,7 @@ export class WindowedScan {
       for (let i = 0, size = 0; i < out.length && size < SNIFF_BYTES; size += out[i]!.length, i++) parts.push(out[i]!);
       const first = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
       this.#binary = this.#undeclared && sniffsBinary(first);
-      const bom = first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf ? "utf-8" : first[0] === 0xfe && first[1] === 0xff ? "utf-16be" : first[0] === 0xff && first[1] === 0xfe ? "utf-16le" : null;
-      this.#decoder = new TextDecoder((bom ?? this.#label) as ConstructorParameters<typeof TextDecoder>[0]);
+      this.#decoder = new TextDecoder((byteOrderMark(first) ?? this.#label) as ConstructorParameters<typeof TextDecoder>[0]);
     }
     let text = "";
     for (const b of out) text += this.#decoder.decode(b, { stream: true });
