@@ -13,7 +13,7 @@ import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue, type ExampleCue } from "./cues.ts";
-import { deobfuscated, obfuscatedStretches, overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { deobfuscated, leetReadable, leetStretches, mixedWordsFolded, obfuscatedStretches, overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
@@ -948,7 +948,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // what is shown. Not needed once over the line.
       if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
-        const best = shownText === null ? null : strongestIn(words, shownText, whole.prose, whole.probability);
+        // Words of mixed scripts (look-alikes) in one script, as a person reads them.
+        const best = shownText === null ? null : strongestIn(words, mixedWordsFolded(shownText) ?? shownText, whole.prose, whole.probability);
         if (best !== null) {
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
@@ -971,7 +972,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const text = segment.text.length > budget ? segment.text.slice(0, budget) : segment.text;
             if (!isProse(text, [0, text.length])) continue;
             budget -= text.length;
-            const window = strongestWindow(words, text, 0, hidden.probability);
+            const window = strongestWindow(words, mixedWordsFolded(text) ?? text, 0, hidden.probability);
             if (window === null) continue;
             countHidden(CARRIER_RULES.hidden, segment, window.normal.slice(window.start, window.end));
             break;
@@ -990,6 +991,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                 countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
                 break reading;
               }
+            }
+          }
+          // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`).
+          if (shownText !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
+            for (const [a, b] of leetStretches(shownText, options.rules.vocabulary)) {
+              const text = leetReadable(shownText.slice(a, b), options.rules.vocabulary);
+              if (!isProse(text, [0, text.length])) continue;
+              const window = strongestWindow(words, text, 0, hidden.probability);
+              if (window === null) continue;
+              countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
+              break;
             }
           }
         }

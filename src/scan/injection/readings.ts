@@ -266,6 +266,41 @@ export function cyrillicFolded(text: string): string | null {
   return changed ? out : null;
 }
 
+/** Cyrillic and Greek letters drawn like Latin ones, and the Latin letters they are drawn like. */
+const LATIN_LOOKALIKE: Readonly<Record<string, string>> = {
+  "\u0430": "a", "\u0441": "c", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0445": "x", "\u0443": "y", "\u0456": "i", "\u0455": "s", "\u0458": "j", "\u04bb": "h", "\u0501": "d", "\u051b": "q", "\u051d": "w",
+  "\u0410": "A", "\u0412": "B", "\u0421": "C", "\u0415": "E", "\u041d": "H", "\u0406": "I", "\u0408": "J", "\u041a": "K", "\u041c": "M", "\u041e": "O", "\u0420": "P", "\u0405": "S", "\u0422": "T", "\u0425": "X", "\u0423": "Y",
+  "\u03b1": "a", "\u03bf": "o", "\u03b9": "i", "\u03bd": "v", "\u03c1": "p", "\u03ba": "k", "\u03c7": "x",
+  "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0397": "H", "\u0399": "I", "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O", "\u03a1": "P", "\u03a4": "T", "\u03a7": "X", "\u03a5": "Y", "\u0396": "Z",
+};
+const LATIN_CYRILLIC_OR_GREEK_WORD = /[A-Za-z\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]+/g;
+const CYRILLIC_OR_GREEK = /[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]/;
+const MIXED_PAIR = /[A-Za-z][\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]|[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f][A-Za-z]/;
+
+/**
+ * `text` with each word that mixes Latin letters with Cyrillic or Greek ones written in one
+ * script (UTS #39: such a word was written to slip past a pattern), the script its letters
+ * that have no look-alike in the other belong to: `fісhіеr` (Cyrillic і, с, е) reads
+ * `fichier`, `зaпpoc` (Latin a, p, o) reads `запрос`. Null when no word mixes them. One code unit
+ * for one: offsets into `text` hold. What the word model reads: the folded reading (Latin
+ * throughout) would turn a Russian text's own words into look-alikes it never learned.
+ */
+export function mixedWordsFolded(text: string): string | null {
+  // A mixed word has a Latin letter beside a Cyrillic or Greek one: most texts have none.
+  if (isAscii(text) || !MIXED_PAIR.test(text)) return null;
+  let changed = false;
+  const out = text.replace(LATIN_CYRILLIC_OR_GREEK_WORD, (word) => {
+    if (!CYRILLIC_OR_GREEK.test(word) || !LATIN_LETTER.test(word)) return word;
+    let latin = true;
+    for (const ch of word) if (ch > "\u007f" && LATIN_LOOKALIKE[ch] === undefined) latin = false;
+    let folded = "";
+    for (const ch of word) folded += latin ? (LATIN_LOOKALIKE[ch] ?? ch) : (CYRILLIC_LOOKALIKE[ch] ?? ch);
+    if (folded !== word) changed = true;
+    return folded;
+  });
+  return changed ? out : null;
+}
+
 /** Text kept on each side of what a reading changed: more than any cue intent's reach. */
 const READING_CONTEXT = 512;
 
@@ -495,7 +530,7 @@ function leetWord(text: string, start: number, end: number, vocabulary: Readonly
       if (!isHexLetter(c)) hex = false;
     } else if (isDigit(c)) {
       signs++;
-      if (++digitRun >= 4) longDigits = true;
+      if (++digitRun >= 5) longDigits = true;
     } else {
       signs++;
       digitRun = 0;
@@ -572,6 +607,29 @@ function hasLetter(text: string, start: number, end: number): boolean {
  * characters: most words have no digit and are passed over at once.
  */
 export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): string | null {
+  const words = leetWords(text, vocabulary);
+  if (words.length === 0) return null;
+  const out: string[] = [];
+  let w = 0;
+  while (w < words.length) {
+    // A window: LEET_CONTEXT around a run of words whose contexts touch.
+    const from = Math.max(0, words[w]![0] - LEET_CONTEXT);
+    let to = Math.min(text.length, words[w]![1] + LEET_CONTEXT);
+    let piece = "";
+    let at = from;
+    for (; w < words.length && words[w]![0] - LEET_CONTEXT <= to; w++) {
+      const [start, end, folded] = words[w]!;
+      piece += shortWordsFolded(text.slice(at, start), vocabulary) + folded;
+      at = end;
+      to = Math.min(text.length, Math.max(to, end + LEET_CONTEXT));
+    }
+    out.push(piece + shortWordsFolded(text.slice(at, to), vocabulary));
+  }
+  return out.join("\n");
+}
+
+/** The leetspeak words of `text` (leetFolded), in order: where each lies and the word it reads as. */
+function leetWords(text: string, vocabulary?: ReadonlySet<string>): [start: number, end: number, folded: string, idLike: boolean][] {
   let words: [start: number, end: number, folded: string, idLike: boolean][] = [];
   const n = text.length;
   const known = vocabulary === undefined ? null : foldTrieOf(vocabulary);
@@ -606,24 +664,79 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
       return p < strong.length && strong[p]! <= w[0] + LEET_CONTEXT;
     });
   }
-  if (words.length === 0) return null;
-  const out: string[] = [];
-  let w = 0;
-  while (w < words.length) {
-    // A window: LEET_CONTEXT around a run of words whose contexts touch.
-    const from = Math.max(0, words[w]![0] - LEET_CONTEXT);
-    let to = Math.min(text.length, words[w]![1] + LEET_CONTEXT);
-    let piece = "";
-    let at = from;
-    for (; w < words.length && words[w]![0] - LEET_CONTEXT <= to; w++) {
-      const [start, end, folded] = words[w]!;
-      piece += text.slice(at, start) + folded;
-      at = end;
-      to = Math.min(text.length, Math.max(to, end + LEET_CONTEXT));
-    }
-    out.push(piece + text.slice(at, to));
+  return words;
+}
+
+/** Fewest leetspeak words (of the vocabulary) in a stretch for leetStretches. */
+const LEET_STRETCH_MIN = 4;
+/** Leetspeak words further apart than this are in different stretches. */
+const LEET_STRETCH_GAP = 120;
+/** Of a stretch's words (between white space), at least this share is leetspeak of the vocabulary: random characters make such words only now and then. */
+const LEET_STRETCH_SHARE = 0.2;
+/** Text kept on each side of a stretch's first and last leetspeak word, within its paragraph. */
+const LEET_STRETCH_CONTEXT = 200;
+
+/**
+ * Stretches of `text` written in leetspeak: LEET_STRETCH_MIN words or more that read as words of
+ * the vocabulary, each within LEET_STRETCH_GAP of the next, making LEET_STRETCH_SHARE of the
+ * words there; as [start, end), with LEET_STRETCH_CONTEXT around them in their paragraph. The
+ * word model reads them as leetReadable gives them, as it reads obfuscatedStretches: the folded
+ * reading keeps the words no lexicon has as written, and the model knows attacks by those too.
+ */
+export function leetStretches(text: string, vocabulary: ReadonlySet<string>): [start: number, end: number][] {
+  const words = leetWords(text, vocabulary);
+  if (words.length < LEET_STRETCH_MIN) return [];
+  const out: [number, number][] = [];
+  for (let w = 0; w < words.length; ) {
+    let last = w;
+    while (last + 1 < words.length && words[last + 1]![0] - words[last]![1] <= LEET_STRETCH_GAP) last++;
+    const first = words[w]![0];
+    const end = words[last]![1];
+    const count = last - w + 1;
+    w = last + 1;
+    if (count < LEET_STRETCH_MIN) continue;
+    const tokens = text.slice(first, end).split(/\s+/).length;
+    if (count < tokens * LEET_STRETCH_SHARE) continue;
+    const blankBefore = text.lastIndexOf("\n\n", first);
+    const blankAfter = text.indexOf("\n\n", end);
+    out.push([Math.max(first - LEET_STRETCH_CONTEXT, blankBefore < 0 ? 0 : blankBefore + 2), Math.min(end + LEET_STRETCH_CONTEXT, blankAfter < 0 ? text.length : blankAfter)]);
   }
-  return out.join("\n");
+  return out;
+}
+
+/**
+ * A leetStretches paragraph with every token of letters and digits or signs read as letters
+ * (`r3c0rd3d` -> `recorded`), short ones too: as a word of the vocabulary where one reading is
+ * (`11nk5` -> `links`), else with each sign's commonest letter.
+ */
+export function leetReadable(stretch: string, vocabulary: ReadonlySet<string>): string {
+  return stretch.replace(/[A-Za-z0-9@$!]+/g, (token) => {
+    if (!/[0-9@$!]/.test(token) || (!/[A-Za-z]/.test(token) && token.length > 3)) return token;
+    return foldLeetWord(token, vocabulary) ?? token.toLowerCase().replace(/[0-9@$!]/g, (c) => LEET[c]!);
+  });
+}
+
+/**
+ * Short words written in leetspeak (`70` to, `15` is, `1n` in, `d3` de, `4` a) are too short to
+ * tell from numbers and ids anywhere (leetWord wants three characters and a letter); beside a
+ * longer leetspeak word, inside its reading's window, they are read when they fold to one of
+ * SHORT_WORDS or to a word of the vocabulary. Not a number in a version, time, issue or path
+ * (`3.8.0`, `10:30`, `#42`, `/v2`): a digit run joined to more by punctuation stays.
+ */
+const SHORT_TOKEN = /(?<![A-Za-z0-9@$!#./:_%+=-])[A-Za-z0-9@$]{1,3}(?![A-Za-z0-9@$!]|[.:/,_%-][A-Za-z0-9])/g;
+const SHORT_WORDS: ReadonlySet<string> = new Set(
+  ("a i o y at to is in on of be as it so or if by an no do go me my we us up the and for not set all its out get has was are any you " +
+    "le la les de du un une et en au ce se sa ta te tu il ne je si " +
+    "el lo es al su " +
+    "zu im am um ob da er " +
+    "os as do da em um na ao").split(" "),
+);
+function shortWordsFolded(stretch: string, vocabulary: ReadonlySet<string> | undefined): string {
+  return stretch.replace(SHORT_TOKEN, (token) => {
+    if (!/[0-9@$]/.test(token) || !/[A-Za-z0-9]/.test(token)) return token;
+    const folded = token.toLowerCase().replace(/[0-9@$]/g, (c) => LEET[c]!);
+    return SHORT_WORDS.has(folded) || (folded.length === 3 && vocabulary?.has(folded) === true) ? folded : token;
+  });
 }
 
 /**
