@@ -611,6 +611,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         tally.score += weight - before;
       };
       const seen = new Set<string>();
+      // Whether what is shown had a leetspeak reading (some word of it in leetspeak): only then
+      // can it have leetStretches for the word model.
+      let shownLeet = false;
       /**
        * Scans one text (a segment, or several joined) in every reading. `at(offset)` names the
        * index of the segment a match as written starts in, and `bounds(i)` where segment i lies
@@ -813,6 +816,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         // instruction written plainly is not an obfuscated one.
         const found = new Set<string>();
         for (const reading of readingsOf(text, options.decodeLimits, options.rules.vocabulary)) {
+          if (shown && reading.name === "leetspeak") shownLeet = true;
           const here = new Set<string>();
           for (const f of options.rules.scan(reading.text)) {
             if (found.has(f.rule)) continue;
@@ -994,7 +998,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             }
           }
           // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`).
-          if (shownText !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
+          if (shownLeet && shownText !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
             for (const [a, b] of leetStretches(shownText, options.rules.vocabulary)) {
               const text = leetReadable(shownText.slice(a, b), options.rules.vocabulary);
               if (!isProse(text, [0, text.length])) continue;
