@@ -710,7 +710,8 @@ export function leetStretches(text: string, vocabulary: ReadonlySet<string>): [s
  * (`11nk5` -> `links`), else with each sign's commonest letter.
  */
 export function leetReadable(stretch: string, vocabulary: ReadonlySet<string>): string {
-  return stretch.replace(/[A-Za-z0-9@$!]+/g, (token) => {
+  // A `!` at a token's end is punctuation (`s4f3!`), inside it a letter (`w4rn!n95`).
+  return stretch.replace(/[A-Za-z0-9@$!]*[A-Za-z0-9@$]/g, (token) => {
     if (!/[0-9@$!]/.test(token) || (!/[A-Za-z]/.test(token) && token.length > 3)) return token;
     return foldLeetWord(token, vocabulary) ?? token.toLowerCase().replace(/[0-9@$!]/g, (c) => LEET[c]!);
   });
