@@ -127,6 +127,7 @@ if (import.meta.main) {
     dev7: "dev7 set (seventh tuning set, two more authors, written for the word model; tuning allowed)",
     dev8: "dev8 set (eighth tuning set, two more authors; tuning allowed; the word model does not train on it)",
     dev9: "dev9 set (ninth tuning set, two more authors; tuning allowed; the word model trains on it)",
+    dev10: "dev10 set (tenth tuning set, two more authors; tuning allowed)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (independent set, never tuned against, its figures looked at after rule rounds)",
     holdout3: "holdout3 set (independent set, never tuned on; the word model trains on it)",
@@ -140,9 +141,10 @@ if (import.meta.main) {
     holdout11: "holdout11 set (independent set; its false positives were read to weigh engine changes; the word model trains on it)",
     holdout12: "holdout12 set (independent set, never tuned on; evaluated on 2026-11-29, then the word model trains on it)",
     holdout13: "holdout13 set (independent set, never tuned on; evaluated on 2026-11-29, then the word model trains on it)",
-    holdout14: "holdout14 set (independent set, never tuned or trained on)",
-    holdout15: "holdout15 set (independent set, never tuned or trained on; evaluated once, on 2026-11-29)",
-    holdout16: "holdout16 set (fresh independent set, never tuned or trained on)",
+    holdout14: "holdout14 set (independent set, never tuned on; the word model trains on it since holdout17 was written)",
+    holdout15: "holdout15 set (independent set, never tuned on; evaluated once, then the word model trains on it)",
+    holdout16: "holdout16 set (independent set, never tuned on; evaluated once, then the word model trains on it)",
+    holdout17: "holdout17 set (fresh independent set, never tuned or trained on)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {

@@ -1,12 +1,13 @@
 /**
  * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
- * tuning sets: dev .. dev7, dev9 and the older holdouts (holdout to holdout13), whose figures had
- * been looked at too often to stay honest measures (holdout3 and holdout4 joined on 2026-11-28,
- * when holdout8 was written; holdout5 to holdout11 on 2026-11-29, when holdout13 was: trained on
- * half of them, the model did better on the other half, README; holdout12 and holdout13 when
- * holdout15 was, with dev7, written for the model; dev9 when holdout16 was). dev8 is left out (no
- * gain on the folds). holdout14 to holdout16 are never trained on: they are what the model is
- * measured by. Positives are the attack instructions as written (before
+ * tuning sets: dev .. dev7, dev9, dev10 and the older holdouts (holdout to holdout16), whose
+ * figures had been looked at too often to stay honest measures (holdout3 and holdout4 joined on
+ * 2026-11-28, when holdout8 was written; holdout5 to holdout11 on 2026-11-29, when holdout13 was:
+ * trained on half of them, the model did better on the other half, README; holdout12 and
+ * holdout13 when holdout15 was, with dev7, written for the model; dev9 when holdout16 was;
+ * holdout14 to holdout16 and dev10 when holdout17 was: dev8, trained on by none, and dev10,
+ * before it was trained on, did better). dev8 is left out (no gain on the folds). holdout17 is
+ * never trained on: it is what the model is measured by. Positives are the attack instructions as written (before
  * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
  *
@@ -29,8 +30,8 @@ import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, t
 const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
-export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev9", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13"] as const;
-const UNSEEN = ["holdout14", "holdout15", "holdout16", "holdout17"];
+export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev9", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev10"] as const;
+const UNSEEN = ["holdout17"];
 const SEED = 5;
 
 function filesUnder(dir: string): string[] {

@@ -63,7 +63,7 @@ const CONTENT_TYPE: Record<string, RegExp> = {
   html: /^text\/html/,
   json: /^application\/([\w.+-]+\+)?json/,
   markdown: /^text\/(markdown|plain)/,
-  text: /^(text\/|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|jsonlines))/,
+  text: /^(text\/|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|jsonlines|yaml|x-yaml|x-subrip))/,
   email: /^message\/rfc822$/,
   sse: /^text\/event-stream/,
   xml: /^(application\/([\w.+-]+\+)?xml|image\/svg\+xml)/,
@@ -286,6 +286,8 @@ describe("injection corpus: the sets stand apart", () => {
   test("no dev8 instruction or benign text is also in any other set", () => apart("dev8", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15"]));
   test("no dev9 instruction or benign text is also in any other set", () => apart("dev9", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8"]));
   test("no holdout16 instruction or benign text is also in any other set", () => apart("holdout16", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9"]));
+  test("no dev10 instruction or benign text is also in any other set", () => apart("dev10", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16"]));
+  test("no holdout17 instruction or benign text is also in any other set", () => apart("holdout17", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10"]));
 });
 
 describe("injection corpus: determinism", () => {
