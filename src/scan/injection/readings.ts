@@ -293,6 +293,8 @@ export function mixedWordsFolded(text: string): string | null {
     if (!CYRILLIC_OR_GREEK.test(word) || !LATIN_LETTER.test(word)) return word;
     let latin = true;
     for (const ch of word) if (ch > "\u007f" && LATIN_LOOKALIKE[ch] === undefined) latin = false;
+    // Letters of a third script (a Greek one with no Latin look-alike beside Latin ones) leave the word as written.
+    if (!latin && !CYRILLIC.test(word)) return word;
     let folded = "";
     for (const ch of word) folded += latin ? (LATIN_LOOKALIKE[ch] ?? ch) : (CYRILLIC_LOOKALIKE[ch] ?? ch);
     if (folded !== word) changed = true;
@@ -619,11 +621,11 @@ export function leetFolded(text: string, vocabulary?: ReadonlySet<string>): stri
     let at = from;
     for (; w < words.length && words[w]![0] - LEET_CONTEXT <= to; w++) {
       const [start, end, folded] = words[w]!;
-      piece += shortWordsFolded(text.slice(at, start), vocabulary) + folded;
+      piece += shortWordsFolded(text, at, start, vocabulary) + folded;
       at = end;
       to = Math.min(text.length, Math.max(to, end + LEET_CONTEXT));
     }
-    out.push(piece + shortWordsFolded(text.slice(at, to), vocabulary));
+    out.push(piece + shortWordsFolded(text, at, to, vocabulary));
   }
   return out.join("\n");
 }
@@ -697,9 +699,13 @@ export function leetStretches(text: string, vocabulary: ReadonlySet<string>): [s
     if (count < LEET_STRETCH_MIN) continue;
     const tokens = text.slice(first, end).split(/\s+/).length;
     if (count < tokens * LEET_STRETCH_SHARE) continue;
-    const blankBefore = text.lastIndexOf("\n\n", first);
-    const blankAfter = text.indexOf("\n\n", end);
-    out.push([Math.max(first - LEET_STRETCH_CONTEXT, blankBefore < 0 ? 0 : blankBefore + 2), Math.min(end + LEET_STRETCH_CONTEXT, blankAfter < 0 ? text.length : blankAfter)]);
+    // The paragraph's breaks are looked for within the context only: a megabyte with no blank
+    // line and a stretch every few hundred characters must not be searched back to its start each time.
+    const from = Math.max(0, first - LEET_STRETCH_CONTEXT);
+    const to = Math.min(text.length, end + LEET_STRETCH_CONTEXT);
+    const blankBefore = text.slice(from, first).lastIndexOf("\n\n");
+    const blankAfter = text.slice(end, to).indexOf("\n\n");
+    out.push([blankBefore < 0 ? from : from + blankBefore + 2, blankAfter < 0 ? to : end + blankAfter]);
   }
   return out;
 }
@@ -713,7 +719,11 @@ export function leetReadable(stretch: string, vocabulary: ReadonlySet<string>): 
   // A `!` at a token's end is punctuation (`s4f3!`), inside it a letter (`w4rn!n95`).
   return stretch.replace(/[A-Za-z0-9@$!]*[A-Za-z0-9@$]/g, (token) => {
     if (!/[0-9@$!]/.test(token) || (!/[A-Za-z]/.test(token) && token.length > 3)) return token;
-    return foldLeetWord(token, vocabulary) ?? token.toLowerCase().replace(/[0-9@$!]/g, (c) => LEET[c]!);
+    const word = foldLeetWord(token, vocabulary);
+    if (word !== null) return word;
+    // A `!` inside a token that reads as no word is a separator (`1gn0r3!4ll!pr3v10u5`), as bangWords reads it.
+    const common = (t: string) => foldLeetWord(t, vocabulary) ?? t.toLowerCase().replace(/[0-9@$!]/g, (c) => LEET[c]!);
+    return token.includes("!") ? token.split("!").map(common).join(" ") : common(token);
   });
 }
 
@@ -732,12 +742,22 @@ const SHORT_WORDS: ReadonlySet<string> = new Set(
     "zu im am um ob da er " +
     "os as do da em um na ao").split(" "),
 );
-function shortWordsFolded(stretch: string, vocabulary: ReadonlySet<string> | undefined): string {
-  return stretch.replace(SHORT_TOKEN, (token) => {
-    if (!/[0-9@$]/.test(token) || !/[A-Za-z0-9]/.test(token)) return token;
+/** `text[from, to)` with its short leetspeak words read (SHORT_TOKEN: looked at in `text`, so what lies beyond either end counts). */
+function shortWordsFolded(text: string, from: number, to: number, vocabulary: ReadonlySet<string> | undefined): string {
+  let out = "";
+  let at = from;
+  SHORT_TOKEN.lastIndex = from;
+  for (let m = SHORT_TOKEN.exec(text); m !== null && m.index + m[0].length <= to; m = SHORT_TOKEN.exec(text)) {
+    const token = m[0];
+    // Money (`$4`) is no word.
+    if (!/[0-9@$]/.test(token) || !/[A-Za-z0-9]/.test(token) || /^\$[0-9]/.test(token)) continue;
     const folded = token.toLowerCase().replace(/[0-9@$]/g, (c) => LEET[c]!);
-    return SHORT_WORDS.has(folded) || (folded.length === 3 && vocabulary?.has(folded) === true) ? folded : token;
-  });
+    if (!SHORT_WORDS.has(folded) && !(folded.length === 3 && vocabulary?.has(folded) === true)) continue;
+    out += text.slice(at, m.index) + folded;
+    at = m.index + token.length;
+  }
+  SHORT_TOKEN.lastIndex = 0;
+  return out + text.slice(at, to);
 }
 
 /**
