@@ -520,15 +520,17 @@ function strongestIn(words: WordModel, text: string, prose: number, floor: numbe
  * the threshold are benign (a chat-template guide, an email asking to keep a deck confidential, a
  * README of a bot that remembers). So a response that only cue intents score over the threshold
  * (nothing else: no pattern rule, not even one counted half; no hidden, encoded or obfuscated carrier), with none of the
- * intents of CONFIRM_EXEMPT or more (dropping the model's instructions, sending private data
- * out), is blocked only when the word model confirms it: a window around what they found of
- * CONFIRM_PROBABILITY or more. Otherwise the response stays one point under the threshold, and
- * the record says why (UNCONFIRMED_RULE). Without the model (disabled, or none) nothing changes.
- * (0.98 until the model was trained on holdout5 to holdout11, 0.99 until it was trained with hard
- * negatives; README.)
+ * intents of CONFIRM_EXEMPT or more (the stock English override, `inj.override-en`, and dropping
+ * the model's instructions while sending a secret out), is blocked only when the word model
+ * confirms it: a window around what they found of CONFIRM_PROBABILITY or more. Otherwise the
+ * response stays one point under the threshold, and the record says why (UNCONFIRMED_RULE).
+ * Without the model (disabled, or none) nothing changes. (0.98 until the model was trained on
+ * holdout5 to holdout11, 0.99 until it was trained with hard negatives; CONFIRM_EXEMPT 60, which
+ * spared every override addressed to the model and every send of private data, until the stock
+ * override had a phrase of its own; README.)
  */
 export const CONFIRM_PROBABILITY = 0.98;
-export const CONFIRM_EXEMPT = 60;
+export const CONFIRM_EXEMPT = 61;
 export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
 /**
  * What the cue intents' findings count under, shown or discussed. A pattern rule's finding
