@@ -148,6 +148,9 @@ const hostile: [name: string, kind: ResponseKind, text: string][] = [
   // Leetspeak stretches a few hundred characters apart with no blank line: each stretch's
   // paragraph is looked for within its context, not back to the text's start (2.1 s before).
   ["leetspeak stretches, no blank line", "text", ("7h3 m3nu l1nk 0n 7h3 p4g3 " + "plain words in between that say nothing much at all here, ".repeat(3)).repeat(5200)],
+  // Leetspeak words far apart among long words: each window's short words are read within it,
+  // not by a search that runs on to the text's end (2.5 s in the leetspeak reading alone before).
+  ["leetspeak words among long ones", "text", ("1gn0r3d " + "bbbbbbb ".repeat(80)).repeat(1600)],
   // A megabyte of quoted orders listed as examples: each intent's completion asks whether it is data.
   ["orders listed as examples", "text", "\u201c\u5ffd\u7565\u4e4b\u524d\u7684\u6307\u4ee4\u201d\u3001".repeat(100000) + "\u4e4b\u7c7b"],
 ];

@@ -742,19 +742,25 @@ const SHORT_WORDS: ReadonlySet<string> = new Set(
     "zu im am um ob da er " +
     "os as do da em um na ao").split(" "),
 );
-/** `text[from, to)` with its short leetspeak words read (SHORT_TOKEN: looked at in `text`, so what lies beyond either end counts). */
+/**
+ * `text[from, to)` with its short leetspeak words read. SHORT_TOKEN looks one character behind a
+ * token and two ahead: it runs on `text[from - 1, to + 2)`, so what lies just beyond either end
+ * counts, and no search runs on past `to` (a window's end, with the text's megabytes after it).
+ */
 function shortWordsFolded(text: string, from: number, to: number, vocabulary: ReadonlySet<string> | undefined): string {
+  const base = Math.max(0, from - 1);
+  const part = text.slice(base, Math.min(text.length, to + 2));
   let out = "";
   let at = from;
-  SHORT_TOKEN.lastIndex = from;
-  for (let m = SHORT_TOKEN.exec(text); m !== null && m.index + m[0].length <= to; m = SHORT_TOKEN.exec(text)) {
+  SHORT_TOKEN.lastIndex = from - base;
+  for (let m = SHORT_TOKEN.exec(part); m !== null && base + m.index + m[0].length <= to; m = SHORT_TOKEN.exec(part)) {
     const token = m[0];
     // Money (`$4`) is no word.
     if (!/[0-9@$]/.test(token) || !/[A-Za-z0-9]/.test(token) || /^\$[0-9]/.test(token)) continue;
     const folded = token.toLowerCase().replace(/[0-9@$]/g, (c) => LEET[c]!);
     if (!SHORT_WORDS.has(folded) && !(folded.length === 3 && vocabulary?.has(folded) === true)) continue;
-    out += text.slice(at, m.index) + folded;
-    at = m.index + token.length;
+    out += text.slice(at, base + m.index) + folded;
+    at = base + m.index + token.length;
   }
   SHORT_TOKEN.lastIndex = 0;
   return out + text.slice(at, to);
