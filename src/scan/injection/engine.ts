@@ -999,10 +999,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               }
             }
           }
-          // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`).
+          // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`), look-alike
+          // letters among them too (`r3с0rd3d`, a Cyrillic с: one code unit for one, offsets hold).
           if (shownLeet && shownText !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
-            for (const [a, b] of leetStretches(shownText, options.rules.vocabulary)) {
-              const text = leetReadable(shownText.slice(a, b), options.rules.vocabulary);
+            const plain = mixedWordsFolded(shownText) ?? shownText;
+            for (const [a, b] of leetStretches(plain, options.rules.vocabulary)) {
+              const text = leetReadable(plain.slice(a, b), options.rules.vocabulary);
               if (!isProse(text, [0, text.length])) continue;
               const window = strongestWindow(words, text, 0, hidden.probability);
               if (window === null) continue;

@@ -70,6 +70,10 @@ describe("leetspeak paragraphs for the word model", () => {
     expect(r.score).toBe(WORD_RULE.hidden.weight + CARRIER_RULES.obfuscated.weight);
     expect(r.findings.map((f) => f.rule).sort()).toEqual([CARRIER_RULES.obfuscated.id, WORD_RULE.id].sort());
     expect(engine.scan(page(leetReadable(leet, vocabulary))).score).toBe(0);
+    // Look-alike letters among the leetspeak (a Cyrillic о in two of its four words): read the same.
+    const four = "n3v3r $h0w w4rn!n95 480u7 such things";
+    expect(engine.scan(page(four)).score).toBe(WORD_RULE.hidden.weight + CARRIER_RULES.obfuscated.weight);
+    expect(engine.scan(page(four.replace("$h0w", "$h\u043ew").replace("480u7", "48\u043eu7"))).score).toBe(WORD_RULE.hidden.weight + CARRIER_RULES.obfuscated.weight);
   });
 });
 
