@@ -6,8 +6,8 @@
  * trained on half of them, the model did better on the other half, README; holdout12 and
  * holdout13 when holdout15 was, with dev7, written for the model; dev9 when holdout16 was;
  * holdout14 to holdout16 and dev10 when holdout17 was: dev8, trained on by none, and dev10,
- * before it was trained on, did better). dev8 is left out (no gain on the folds). holdout17 and
- * holdout18 are never trained on: they are what the model is measured by. Positives are the
+ * before it was trained on, did better). dev8 is left out (no gain on the folds). holdout17 to
+ * holdout19 are never trained on: they are what the model is measured by. Positives are the
  * attack instructions as written (before
  * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
