@@ -954,8 +954,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // what is shown. Not needed once over the line.
       if (words && tally.score < threshold && (counted.get(WORD_RULE.id) ?? 0) < WORD_RULE.shown.weight) {
         const { shown: whole, hidden } = WORD_RULE;
-        // Words of mixed scripts (look-alikes) in one script, as a person reads them.
-        const best = shownText === null ? null : strongestIn(words, mixedWordsFolded(shownText) ?? shownText, whole.prose, whole.probability);
+        // What is shown with words of mixed scripts (look-alikes) in one script, as a person reads
+        // them (one code unit for one: offsets into shownText hold).
+        const shownRead = shownText === null ? null : (mixedWordsFolded(shownText) ?? shownText);
+        const best = shownRead === null ? null : strongestIn(words, shownRead, whole.prose, whole.probability);
         if (best !== null) {
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
@@ -1000,11 +1002,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             }
           }
           // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`), look-alike
-          // letters among them too (`r3с0rd3d`, a Cyrillic с: one code unit for one, offsets hold).
-          if (shownLeet && shownText !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
-            const plain = mixedWordsFolded(shownText) ?? shownText;
-            for (const [a, b] of leetStretches(plain, options.rules.vocabulary)) {
-              const text = leetReadable(plain.slice(a, b), options.rules.vocabulary);
+          // letters among them too (`r3с0rd3d`, a Cyrillic с).
+          if (shownLeet && shownRead !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
+            for (const [a, b] of leetStretches(shownRead, options.rules.vocabulary)) {
+              const text = leetReadable(shownRead.slice(a, b), options.rules.vocabulary);
               if (!isProse(text, [0, text.length])) continue;
               const window = strongestWindow(words, text, 0, hidden.probability);
               if (window === null) continue;

@@ -6,7 +6,7 @@
  * these, and a reading that cannot differ from one already made is skipped, so plain English
  * text costs one pass.
  */
-import { decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
+import { CONFUSABLES, decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
 import { isAscii } from "../ascii.ts";
 import { classRuns, classTable } from "../class-runs.ts";
@@ -266,13 +266,6 @@ export function cyrillicFolded(text: string): string | null {
   return changed ? out : null;
 }
 
-/** Cyrillic and Greek letters drawn like Latin ones, and the Latin letters they are drawn like. */
-const LATIN_LOOKALIKE: Readonly<Record<string, string>> = {
-  "\u0430": "a", "\u0441": "c", "\u0435": "e", "\u043e": "o", "\u0440": "p", "\u0445": "x", "\u0443": "y", "\u0456": "i", "\u0455": "s", "\u0458": "j", "\u04bb": "h", "\u0501": "d", "\u051b": "q", "\u051d": "w",
-  "\u0410": "A", "\u0412": "B", "\u0421": "C", "\u0415": "E", "\u041d": "H", "\u0406": "I", "\u0408": "J", "\u041a": "K", "\u041c": "M", "\u041e": "O", "\u0420": "P", "\u0405": "S", "\u0422": "T", "\u0425": "X", "\u0423": "Y",
-  "\u03b1": "a", "\u03bf": "o", "\u03b9": "i", "\u03bd": "v", "\u03c1": "p", "\u03ba": "k", "\u03c7": "x",
-  "\u0391": "A", "\u0392": "B", "\u0395": "E", "\u0397": "H", "\u0399": "I", "\u039a": "K", "\u039c": "M", "\u039d": "N", "\u039f": "O", "\u03a1": "P", "\u03a4": "T", "\u03a7": "X", "\u03a5": "Y", "\u0396": "Z",
-};
 const LATIN_CYRILLIC_OR_GREEK_WORD = /[A-Za-z\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]+/g;
 const CYRILLIC_OR_GREEK = /[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]/;
 const MIXED_PAIR = /[A-Za-z][\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]|[\u0370-\u03ff\u0400-\u04ff\u0500-\u052f][A-Za-z]/;
@@ -291,12 +284,13 @@ export function mixedWordsFolded(text: string): string | null {
   let changed = false;
   const out = text.replace(LATIN_CYRILLIC_OR_GREEK_WORD, (word) => {
     if (!CYRILLIC_OR_GREEK.test(word) || !LATIN_LETTER.test(word)) return word;
+    // Latin when every other letter has a Latin look-alike (CONFUSABLES, what the folded reading uses).
     let latin = true;
-    for (const ch of word) if (ch > "\u007f" && LATIN_LOOKALIKE[ch] === undefined) latin = false;
+    for (const ch of word) if (ch > "\u007f" && !CONFUSABLES.has(ch)) latin = false;
     // Letters of a third script (a Greek one with no Latin look-alike beside Latin ones) leave the word as written.
     if (!latin && !CYRILLIC.test(word)) return word;
     let folded = "";
-    for (const ch of word) folded += latin ? (LATIN_LOOKALIKE[ch] ?? ch) : (CYRILLIC_LOOKALIKE[ch] ?? ch);
+    for (const ch of word) folded += latin ? (CONFUSABLES.get(ch) ?? ch) : (CYRILLIC_LOOKALIKE[ch] ?? ch);
     if (folded !== word) changed = true;
     return folded;
   });
@@ -429,9 +423,12 @@ function inVocabulary(word: string, vocabulary: ReadonlySet<string>): boolean {
  * and as `l`), or null when none is (technical tokens fold to nonsense, and nonsense matches
  * nothing but noise); without one, the common reading.
  */
+/** `word` in lower case with each digit or sign read as its commonest letter (LEET). */
+const leetLetters = (word: string): string => word.toLowerCase().replace(/[0-9@$!]/g, (c) => LEET[c]!);
+
 export function foldLeetWord(word: string, vocabulary?: ReadonlySet<string>): string | null {
   const lower = word.toLowerCase();
-  const common = lower.replace(/[0-9@$!]/g, (c) => LEET[c]!);
+  const common = leetLetters(lower);
   if (vocabulary === undefined || inVocabulary(common, vocabulary)) return common;
   const ambiguous: number[] = [];
   for (let i = 0; i < lower.length && ambiguous.length <= MAX_AMBIGUOUS; i++) if (LEET_ALTERNATIVES[lower[i]!] !== undefined) ambiguous.push(i);
@@ -722,8 +719,11 @@ export function leetReadable(stretch: string, vocabulary: ReadonlySet<string>): 
     const word = foldLeetWord(token, vocabulary);
     if (word !== null) return word;
     // A `!` inside a token that reads as no word is a separator (`1gn0r3!4ll!pr3v10u5`), as bangWords reads it.
-    const common = (t: string) => foldLeetWord(t, vocabulary) ?? t.toLowerCase().replace(/[0-9@$!]/g, (c) => LEET[c]!);
-    return token.includes("!") ? token.split("!").map(common).join(" ") : common(token);
+    if (!token.includes("!")) return leetLetters(token);
+    return token
+      .split("!")
+      .map((part) => foldLeetWord(part, vocabulary) ?? leetLetters(part))
+      .join(" ");
   });
 }
 
@@ -757,7 +757,7 @@ function shortWordsFolded(text: string, from: number, to: number, vocabulary: Re
     const token = m[0];
     // Money (`$4`) is no word.
     if (!/[0-9@$]/.test(token) || !/[A-Za-z0-9]/.test(token) || /^\$[0-9]/.test(token)) continue;
-    const folded = token.toLowerCase().replace(/[0-9@$]/g, (c) => LEET[c]!);
+    const folded = leetLetters(token);
     if (!SHORT_WORDS.has(folded) && !(folded.length === 3 && vocabulary?.has(folded) === true)) continue;
     out += text.slice(at, base + m.index) + folded;
     at = base + m.index + token.length;
