@@ -519,7 +519,8 @@ function strongestIn(words: WordModel, text: string, prose: number, floor: numbe
  * written against the tuning sets; on text by new authors half the responses they alone take to
  * the threshold are benign (a chat-template guide, an email asking to keep a deck confidential, a
  * README of a bot that remembers). So a response that only cue intents score over the threshold
- * (nothing else: no pattern rule, not even one counted half; no hidden, encoded or obfuscated carrier), with none of the
+ * (nothing else: no pattern rule, not even one counted half; no encoded or obfuscated carrier;
+ * a hidden one below), with none of the
  * intents of CONFIRM_EXEMPT or more (the stock English override, `inj.override-en`, and dropping
  * the model's instructions while sending a secret out), is blocked only when the word model
  * confirms it: a window around what they found of CONFIRM_PROBABILITY or more. Otherwise the
@@ -533,12 +534,23 @@ export const CONFIRM_PROBABILITY = 0.98;
 export const CONFIRM_EXEMPT = 61;
 export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
 /**
- * What the cue intents' findings count under, shown or discussed. A pattern rule's finding
- * counted as discussed marks the response with DISCUSSED_PATTERN (weight 0), so its score is not
- * the cue intents' alone.
+ * A hidden carrier adds 40 to what it holds, so one weak cue intent in it (a CMS comment telling
+ * editors "do not change this notice", a noscript fallback saying "follow these instructions")
+ * reaches the threshold. So a response whose score is cue intents and the hidden carrier alone,
+ * with no intent of CONFIRM_HIDDEN_EXEMPT or more (one that reaches the threshold by itself), is
+ * confirmed too, by a window of CONFIRM_HIDDEN_PROBABILITY or more: lower than for shown text,
+ * since hiding an order is itself a sign (README: 122 fewer benign texts and 12 fewer attacks
+ * on the tuning sets, 31 and 1 on dev8, which the model does not train on).
+ */
+export const CONFIRM_HIDDEN_PROBABILITY = 0.8;
+export const CONFIRM_HIDDEN_EXEMPT = 50;
+/**
+ * What a score the model confirms may hold: the cue intents' findings, shown or discussed, and
+ * the hidden carrier. A pattern rule's finding counted as discussed marks the response with
+ * DISCUSSED_PATTERN (weight 0), so its score is not the cue intents' alone.
  */
 const DISCUSSED_PATTERN = "\u0000discussed-pattern";
-const CUE_ONLY: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED]);
+const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, CARRIER_RULES.hidden.id]);
 
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
@@ -1034,11 +1046,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
         }
       }
-      // Over the threshold on cue intents alone, short of CONFIRM_EXEMPT: the model must confirm.
-      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && (counted.get(CUE_GROUP) ?? 0) < CONFIRM_EXEMPT && [...counted.keys()].every((k) => CUE_ONLY.has(k))) {
+      // Over the threshold on cue intents alone (or with a hidden carrier), short of
+      // CONFIRM_EXEMPT (CONFIRM_HIDDEN_EXEMPT): the model must confirm.
+      const hidden = counted.has(CARRIER_RULES.hidden.id);
+      const [exempt, probability] = hidden ? [CONFIRM_HIDDEN_EXEMPT, CONFIRM_HIDDEN_PROBABILITY] : [CONFIRM_EXEMPT, CONFIRM_PROBABILITY];
+      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && (counted.get(CUE_GROUP) ?? 0) < exempt && [...counted.keys()].every((k) => CONFIRMABLE.has(k))) {
         if (anchors.length > 0) readAround(words, anchors, tally);
         const best = tally.words;
-        if (best === undefined || best.probability < CONFIRM_PROBABILITY) {
+        if (best === undefined || best.probability < probability) {
           const cut = tally.score - (threshold - 1);
           counted.set(UNCONFIRMED_RULE, -cut);
           tally.score -= cut;
