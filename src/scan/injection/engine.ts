@@ -518,17 +518,16 @@ function strongestIn(words: WordModel, text: string, prose: number, floor: numbe
  * The cue intents are combinations of everyday phrases ("the user", "from now on", "remember"),
  * written against the tuning sets; on text by new authors half the responses they alone take to
  * the threshold are benign (a chat-template guide, an email asking to keep a deck confidential, a
- * README of a bot that remembers). So a response that only cue intents score over the threshold
- * (nothing else: no pattern rule, not even one counted half; no encoded or obfuscated carrier;
- * a hidden one below), with none of the
- * intents of CONFIRM_EXEMPT or more (the stock English override, `inj.override-en`, and dropping
- * the model's instructions while sending a secret out), is blocked only when the word model
- * confirms it: a window around what they found of CONFIRM_PROBABILITY or more. Otherwise the
- * response stays one point under the threshold, and the record says why (UNCONFIRMED_RULE).
- * Without the model (disabled, or none) nothing changes. (0.98 until the model was trained on
- * holdout5 to holdout11, 0.99 until it was trained with hard negatives; CONFIRM_EXEMPT 60, which
- * spared every override addressed to the model and every send of private data, until the stock
- * override had a phrase of its own; README.)
+ * README of a bot that remembers). So a response that the cue intents take over the threshold,
+ * with nothing beside them but what is CONFIRMABLE (and nothing that reaches the threshold
+ * alone), and none of the intents of CONFIRM_EXEMPT or more (the stock English override,
+ * `inj.override-en`, and dropping the model's instructions while sending a secret out), is
+ * blocked only when the word model confirms it: a window around what they found of
+ * CONFIRM_PROBABILITY or more. Otherwise the response stays one point under the threshold, and
+ * the record says why (UNCONFIRMED_RULE). Without the model (disabled, or none) nothing changes.
+ * (0.98 until the model was trained on holdout5 to holdout11, 0.99 until it was trained with
+ * hard negatives; CONFIRM_EXEMPT 60, which spared every override addressed to the model and every
+ * send of private data, until the stock override had a phrase of its own; README.)
  */
 export const CONFIRM_PROBABILITY = 0.98;
 export const CONFIRM_EXEMPT = 61;
@@ -536,21 +535,30 @@ export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
 /**
  * A hidden carrier adds 40 to what it holds, so one weak cue intent in it (a CMS comment telling
  * editors "do not change this notice", a noscript fallback saying "follow these instructions")
- * reaches the threshold. So a response whose score is cue intents and the hidden carrier alone,
- * with no intent of CONFIRM_HIDDEN_EXEMPT or more (one that reaches the threshold by itself), is
- * confirmed too, by a window of CONFIRM_HIDDEN_PROBABILITY or more: lower than for shown text,
- * since hiding an order is itself a sign (README: 122 fewer benign texts and 12 fewer attacks
- * on the tuning sets, 31 and 1 on dev8, which the model does not train on).
+ * reaches the threshold. With the hidden carrier beside them, the intents are confirmed by a
+ * window of CONFIRM_HIDDEN_PROBABILITY or more (lower than for shown text: hiding an order is
+ * itself a sign), and only those under CONFIRM_HIDDEN_EXEMPT (one that reaches the threshold by
+ * itself, sending the key or running a command, needs no confirmation).
  */
 export const CONFIRM_HIDDEN_PROBABILITY = 0.8;
 export const CONFIRM_HIDDEN_EXEMPT = 50;
 /**
- * What a score the model confirms may hold: the cue intents' findings, shown or discussed, and
- * the hidden carrier. A pattern rule's finding counted as discussed marks the response with
- * DISCUSSED_PATTERN (weight 0), so its score is not the cue intents' alone.
+ * A finding of an exfiltration channel (isExfiltration) counted as discussed (quoted, in code, in
+ * writing about attacks) marks the response with DISCUSSED_EXFILTRATION (weight 0), which the
+ * model never confirms away: a beacon in inline code beside an order to render it still sends
+ * the data.
  */
-const DISCUSSED_PATTERN = "\u0000discussed-pattern";
-const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, CARRIER_RULES.hidden.id]);
+const DISCUSSED_EXFILTRATION = "\u0000discussed-exfiltration";
+/** The exfiltration channels: the rules of exfiltration.yaml (beacons, shell commands that send files), and sending data away in the other languages. */
+const isExfiltration = (rule: string, group: string | undefined): boolean => group === "inj.exfiltration" || rule.startsWith("inj.exfil-");
+/**
+ * What the model may confirm a score of, beside the cue intents: findings discussed (not of an
+ * exfiltration channel), the hidden carrier, and the tool-coercion rules (`curl ... | sh`, `rm
+ * -rf`, each under the threshold alone), which shell tutorials and install guides show and tell
+ * the reader to run. (README: on the tuning sets 99 fewer benign texts and 2 fewer attacks, on
+ * dev8, which the model does not train on, 12 and none.)
+ */
+const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, CARRIER_RULES.hidden.id, "inj.tool-coercion"]);
 
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
@@ -855,7 +863,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
             if (!options.disabled?.has(f.rule)) {
               count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
-              if (halved && countedAs.get(f.rule) !== CUE_GROUP && !counted.has(DISCUSSED_PATTERN)) counted.set(DISCUSSED_PATTERN, 0);
+              const group = countedAs.get(f.rule);
+              if (halved && isExfiltration(f.rule, group)) counted.set(DISCUSSED_EXFILTRATION, 0);
             }
             // What the word model may read: the text around a finding given as an order.
             if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
@@ -1046,11 +1055,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
         }
       }
-      // Over the threshold on cue intents alone (or with a hidden carrier), short of
-      // CONFIRM_EXEMPT (CONFIRM_HIDDEN_EXEMPT): the model must confirm.
+      // Over the threshold on cue intents and what is CONFIRMABLE, short of CONFIRM_EXEMPT
+      // (CONFIRM_HIDDEN_EXEMPT), nothing else reaching it alone: the model must confirm.
       const hidden = counted.has(CARRIER_RULES.hidden.id);
       const [exempt, probability] = hidden ? [CONFIRM_HIDDEN_EXEMPT, CONFIRM_HIDDEN_PROBABILITY] : [CONFIRM_EXEMPT, CONFIRM_PROBABILITY];
-      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && (counted.get(CUE_GROUP) ?? 0) < exempt && [...counted.keys()].every((k) => CONFIRMABLE.has(k))) {
+      const confirmable = () => [...counted].every(([k, w]) => CONFIRMABLE.has(k) && (k === CUE_GROUP || w < threshold));
+      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && (counted.get(CUE_GROUP) ?? 0) < exempt && confirmable()) {
         if (anchors.length > 0) readAround(words, anchors, tally);
         const best = tally.words;
         if (best === undefined || best.probability < probability) {
