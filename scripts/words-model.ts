@@ -6,8 +6,10 @@
  * trained on half of them, the model did better on the other half, README; holdout12 and
  * holdout13 when holdout15 was, with dev7, written for the model; dev9 when holdout16 was;
  * holdout14 to holdout16 and dev10 when holdout17 was: dev8, trained on by none, and dev10,
- * before it was trained on, did better). dev8 is left out (no gain on the folds). holdout17 to
- * holdout19 are never trained on: they are what the model is measured by. Positives are the
+ * before it was trained on, did better). dev8 is left out (no gain on the folds). Training on
+ * holdout17 and holdout18 too was measured when holdout20 was written and not taken (dev8 5 more
+ * benign texts blocked and no more attacks, the bench's benign inputs 4 blocked for 2). holdout17 to
+ * holdout20 are never trained on: they are what the model is measured by. Positives are the
  * attack instructions as written (before
  * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
@@ -32,7 +34,7 @@ const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
 export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev9", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev10"] as const;
-const UNSEEN = ["holdout17", "holdout18", "holdout19"];
+const UNSEEN = ["holdout17", "holdout18", "holdout19", "holdout20"];
 const SEED = 5;
 
 function filesUnder(dir: string): string[] {
