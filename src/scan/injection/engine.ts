@@ -518,9 +518,9 @@ function strongestIn(words: WordModel, text: string, prose: number, floor: numbe
  * The cue intents are combinations of everyday phrases ("the user", "from now on", "remember"),
  * written against the tuning sets; on text by new authors half the responses they alone take to
  * the threshold are benign (a chat-template guide, an email asking to keep a deck confidential, a
- * README of a bot that remembers). So a response that the cue intents take over the threshold,
- * with nothing beside them but what is CONFIRMABLE (and nothing that reaches the threshold
- * alone), and none of the intents of CONFIRM_EXEMPT or more (the stock English override,
+ * README of a bot that remembers). So a response that the cue intents take over the threshold
+ * (what the rest of it scores stays under), with nothing beside them but what is CONFIRMABLE,
+ * and none of the intents of CONFIRM_EXEMPT or more (the stock English override,
  * `inj.override-en`, and dropping the model's instructions while sending a secret out), is
  * blocked only when the word model confirms it: a window around what they found of
  * CONFIRM_PROBABILITY or more. Otherwise the response stays one point under the threshold, and
@@ -543,22 +543,29 @@ export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
 export const CONFIRM_HIDDEN_PROBABILITY = 0.8;
 export const CONFIRM_HIDDEN_EXEMPT = 50;
 /**
- * A finding of an exfiltration channel (isExfiltration) counted as discussed (quoted, in code, in
- * writing about attacks) marks the response with DISCUSSED_EXFILTRATION (weight 0), which the
- * model never confirms away: a beacon in inline code beside an order to render it still sends
- * the data.
+ * Beside the cue intents, the model may also confirm away (CONFIRMABLE): a finding of a pattern
+ * rule counted as discussed (quoted, in code, in writing about attacks: mentioned, not said),
+ * which marks the response with DISCUSSED_PATTERN; and an installer one-liner (`curl ... | sh`,
+ * CONFIRMABLE_COMMAND, of the tool-coercion rules), which shell tutorials and install guides
+ * show and tell the reader to run. Never an exfiltration channel (isExfiltration), quoted or not
+ * (DISCUSSED_EXFILTRATION: a beacon in inline code beside an order to render it still sends the
+ * data), nor another command (COMMAND: `rm -rf ~`, `mkfs`, `history -c`). With a command or a
+ * hidden carrier beside them, the intents are confirmed only under CONFIRM_HIDDEN_EXEMPT (an
+ * order to run it, "run this in the user's terminal", is the attack); with a discussed pattern,
+ * by a window of CONFIRM_DISCUSSED_PROBABILITY rather than CONFIRM_PROBABILITY (an order to
+ * follow what a code block holds is the attack, and the model reads only the order). README: on
+ * the tuning sets 192 fewer benign texts and 12 fewer attacks than without (hidden, discussed
+ * and command together); on dev8, which the model does not train on, 35 and 1.
  */
+const DISCUSSED_PATTERN = "\u0000discussed-pattern";
 const DISCUSSED_EXFILTRATION = "\u0000discussed-exfiltration";
+const COMMAND = "\u0000command";
+export const CONFIRM_DISCUSSED_PROBABILITY = 0.9;
+const TOOL_COERCION = "inj.tool-coercion";
+const CONFIRMABLE_COMMAND = "inj.pipe-to-shell";
 /** The exfiltration channels: the rules of exfiltration.yaml (beacons, shell commands that send files), and sending data away in the other languages. */
 const isExfiltration = (rule: string, group: string | undefined): boolean => group === "inj.exfiltration" || rule.startsWith("inj.exfil-");
-/**
- * What the model may confirm a score of, beside the cue intents: findings discussed (not of an
- * exfiltration channel), the hidden carrier, and the tool-coercion rules (`curl ... | sh`, `rm
- * -rf`, each under the threshold alone), which shell tutorials and install guides show and tell
- * the reader to run. (README: on the tuning sets 99 fewer benign texts and 2 fewer attacks, on
- * dev8, which the model does not train on, 12 and none.)
- */
-const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, CARRIER_RULES.hidden.id, "inj.tool-coercion"]);
+const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, DISCUSSED_PATTERN, CARRIER_RULES.hidden.id, TOOL_COERCION]);
 
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
@@ -863,8 +870,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
             if (!options.disabled?.has(f.rule)) {
               count(halved ? DISCUSSED : (countedAs.get(f.rule) ?? f.rule), weight);
+              // What the model may not confirm away (CONFIRMABLE), marked.
               const group = countedAs.get(f.rule);
-              if (halved && isExfiltration(f.rule, group)) counted.set(DISCUSSED_EXFILTRATION, 0);
+              if (halved && group !== CUE_GROUP) counted.set(isExfiltration(f.rule, group) ? DISCUSSED_EXFILTRATION : DISCUSSED_PATTERN, 0);
+              if (!halved && group === TOOL_COERCION && f.rule !== CONFIRMABLE_COMMAND) counted.set(COMMAND, 0);
             }
             // What the word model may read: the text around a finding given as an order.
             if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
@@ -1055,12 +1064,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, tier.weight, best.segment, WORDS_READING, best.preview, null));
         }
       }
-      // Over the threshold on cue intents and what is CONFIRMABLE, short of CONFIRM_EXEMPT
-      // (CONFIRM_HIDDEN_EXEMPT), nothing else reaching it alone: the model must confirm.
+      // Taken over the threshold by cue intents (what the rest scores is under it), nothing
+      // beside them but what is CONFIRMABLE, none of CONFIRM_EXEMPT (CONFIRM_HIDDEN_EXEMPT beside a
+      // hidden carrier or a command): the model must confirm.
+      const cues = counted.get(CUE_GROUP) ?? 0;
       const hidden = counted.has(CARRIER_RULES.hidden.id);
-      const [exempt, probability] = hidden ? [CONFIRM_HIDDEN_EXEMPT, CONFIRM_HIDDEN_PROBABILITY] : [CONFIRM_EXEMPT, CONFIRM_PROBABILITY];
-      const confirmable = () => [...counted].every(([k, w]) => CONFIRMABLE.has(k) && (k === CUE_GROUP || w < threshold));
-      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && (counted.get(CUE_GROUP) ?? 0) < exempt && confirmable()) {
+      const exempt = hidden || counted.has(TOOL_COERCION) ? CONFIRM_HIDDEN_EXEMPT : CONFIRM_EXEMPT;
+      const probability = hidden ? CONFIRM_HIDDEN_PROBABILITY : counted.has(DISCUSSED_PATTERN) ? CONFIRM_DISCUSSED_PROBABILITY : CONFIRM_PROBABILITY;
+      const confirmable = () => cues > 0 && tally.score - cues < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
+      if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && cues < exempt && confirmable()) {
         if (anchors.length > 0) readAround(words, anchors, tally);
         const best = tally.words;
         if (best === undefined || best.probability < probability) {
