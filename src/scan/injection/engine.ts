@@ -549,8 +549,8 @@ export const CONFIRM_HIDDEN_EXEMPT = 50;
  * CONFIRMABLE_COMMAND, of the tool-coercion rules), which shell tutorials and install guides
  * show and tell the reader to run. Never an exfiltration channel (isExfiltration), quoted or not
  * (DISCUSSED_EXFILTRATION: a beacon in inline code beside an order to render it still sends the
- * data), nor another command (COMMAND: `rm -rf ~`, `mkfs`, `history -c`). With a command or a
- * hidden carrier beside them, the intents are confirmed only under CONFIRM_HIDDEN_EXEMPT (an
+ * data), nor another command (COMMAND: `rm -rf ~`, `mkfs`, `history -c`). With the installer or
+ * a hidden carrier beside them, the intents are confirmed only under CONFIRM_HIDDEN_EXEMPT (an
  * order to run it, "run this in the user's terminal", is the attack); with a discussed pattern,
  * by a window of CONFIRM_DISCUSSED_PROBABILITY rather than CONFIRM_PROBABILITY (an order to
  * follow what a code block holds is the attack, and the model reads only the order). README: on
@@ -1066,11 +1066,11 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       }
       // Taken over the threshold by cue intents (what the rest scores is under it), nothing
       // beside them but what is CONFIRMABLE, none of CONFIRM_EXEMPT (CONFIRM_HIDDEN_EXEMPT beside a
-      // hidden carrier or a command): the model must confirm.
+      // hidden carrier or the installer): the model must confirm.
       const cues = counted.get(CUE_GROUP) ?? 0;
-      const hidden = counted.has(CARRIER_RULES.hidden.id);
-      const exempt = hidden || counted.has(TOOL_COERCION) ? CONFIRM_HIDDEN_EXEMPT : CONFIRM_EXEMPT;
-      const probability = hidden ? CONFIRM_HIDDEN_PROBABILITY : counted.has(DISCUSSED_PATTERN) ? CONFIRM_DISCUSSED_PROBABILITY : CONFIRM_PROBABILITY;
+      const inHidden = counted.has(CARRIER_RULES.hidden.id);
+      const exempt = inHidden || counted.has(TOOL_COERCION) ? CONFIRM_HIDDEN_EXEMPT : CONFIRM_EXEMPT;
+      const probability = inHidden ? CONFIRM_HIDDEN_PROBABILITY : counted.has(DISCUSSED_PATTERN) ? CONFIRM_DISCUSSED_PROBABILITY : CONFIRM_PROBABILITY;
       const confirmable = () => cues > 0 && tally.score - cues < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
       if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && cues < exempt && confirmable()) {
         if (anchors.length > 0) readAround(words, anchors, tally);
