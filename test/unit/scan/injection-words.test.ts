@@ -436,7 +436,7 @@ describe("the engine's use of the model", () => {
     expect(v.body).toContain("keep,this");
   });
 
-  test("the model adds, and takes away only an unconfirmed block by cue intents alone (a hidden carrier beside them): over the dev corpus no other response scores less with it", async () => {
+  test("the model adds, and takes away only a block it does not confirm (inj.cues-unconfirmed, a point under the threshold): over the dev corpus no other response scores less with it", async () => {
     const pack = compileInjectionPack(await loadRuleFiles("rules/injection/"));
     const plain = createInjectionEngine({ rules: pack });
     const learned = createInjectionEngine({ rules: { ...pack, words: builtinWordModel() } });
@@ -446,7 +446,7 @@ describe("the engine's use of the model", () => {
       const a = inspectResponse(kind, s.body, plain, "block");
       const b = inspectResponse(kind, s.body, learned, "block");
       const unconfirmed = b.findings.some((f) => f.rule === UNCONFIRMED_RULE);
-      expect({ id: s.id, lower: b.score < a.score && !(unconfirmed && b.score === learned.threshold - 1 && a.findings.every((f) => f.rule.startsWith("inj.cue") || f.rule === CARRIER_RULES.hidden.id)) }).toEqual({ id: s.id, lower: false });
+      expect({ id: s.id, lower: b.score < a.score && !(unconfirmed && b.score === learned.threshold - 1 && a.findings.some((f) => f.rule.startsWith("inj.cue"))) }).toEqual({ id: s.id, lower: false });
       if (b.score > a.score) tipped++;
     }
     // And it does tip some: a model that never fires would pass the check above.
