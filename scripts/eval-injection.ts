@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Thirty sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Thirty-one sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -17,10 +17,10 @@
  * (evaluated on 2026-11-29, their samples unread, then trained on); `holdout14` to `holdout16` by
  * two more each (evaluated, their samples unread, then trained on when holdout17 was written);
  * `holdout17` to `holdout19` by two more each (evaluated at the end of a round); and
- * `holdout20`, the fresh one, by two more. `dev2` to `dev10` are more tuning sets, each
+ * `holdout20`, the fresh one, by two more. `dev2` to `dev11` are more tuning sets, each
  * written by other authors to give rule work and the model more data than dev (tuning on them is
  * allowed). The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and
- * holdout to holdout16, never on holdout17 to holdout20. All thirty are printed, in that
+ * holdout to holdout16, never on holdout17 to holdout20. All thirty-one are printed, in that
  * order, unless --set names one; holdout17's to holdout20's figures are the honest ones, and
  * holdout20 has not been evaluated yet.
  *
@@ -29,7 +29,7 @@
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev10|holdout|holdout2|...|holdout20|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev11|holdout|holdout2|...|holdout20|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -128,6 +128,7 @@ if (import.meta.main) {
     dev8: "dev8 set (eighth tuning set, two more authors; tuning allowed; the word model does not train on it)",
     dev9: "dev9 set (ninth tuning set, two more authors; tuning allowed; the word model trains on it)",
     dev10: "dev10 set (tenth tuning set, two more authors; tuning allowed)",
+    dev11: "dev11 set (eleventh tuning set, one more author; tuning allowed; the word model does not train on it)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (independent set, never tuned against, its figures looked at after rule rounds)",
     holdout3: "holdout3 set (independent set, never tuned on; the word model trains on it)",
