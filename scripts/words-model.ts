@@ -6,12 +6,12 @@
  * trained on half of them, the model did better on the other half, README; holdout12 and
  * holdout13 when holdout15 was, with dev7, written for the model; dev9 when holdout16 was;
  * holdout14 to holdout16 and dev10 when holdout17 was: dev8, trained on by none, and dev10,
- * before it was trained on, did better). dev8 is left out (no gain on the folds). Training on
- * holdout17 and holdout18 too was measured when holdout20 was written and not taken (dev8 5 more
- * benign texts blocked and no more attacks, the bench's benign inputs 4 blocked for 2). holdout17 to
- * holdout20 are never trained on: they are what the model is measured by. Positives are the
- * attack instructions as written (before
- * any hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
+ * before it was trained on, did better). dev8 is left out (no gain on the folds), and dev11, a
+ * check on text it has not seen. Training on holdout17 and holdout18 too was measured when
+ * holdout20 was written and not taken (dev8 5 more benign texts blocked and no more attacks, the
+ * bench's benign inputs 4 blocked for 2). holdout17 to holdout20 are never trained on: they are
+ * what the model is measured by. Positives are the attack instructions as written (before any
+ * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
  *
  * Training is deterministic and takes about a minute; the result is kept in
