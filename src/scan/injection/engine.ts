@@ -13,7 +13,7 @@ import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue, type ExampleCue } from "./cues.ts";
-import { deobfuscated, leetReadable, leetStretches, mixedWordsFolded, obfuscatedStretches, overrideSpans, readingsOf, type Reading, type ReadingName } from "./readings.ts";
+import { deobfuscated, leetReadable, leetStretches, mixedWordsFolded, obfuscatedStretches, overrideSpans, readingsOf, unicodeTags, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
@@ -1014,6 +1014,20 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             if (window === null) continue;
             countHidden(CARRIER_RULES.hidden, segment, window.normal.slice(window.start, window.end));
             break;
+          }
+          // Text smuggled in Unicode tag characters, which show as nothing (readings.ts
+          // unicodeTags): read like a hidden carrier, with the tags' weight for the carrier's. A
+          // flag's tag sequence (🏴 and `gbeng`) is no sentence.
+          if (!counted.has(WORD_RULE.id)) {
+            const texts = [...(shownText !== null ? [{ text: shownText, segment: (at: number) => shown[shownAt(at)]! }] : []), ...segments.filter((s) => !SHOWN.has(s.carrier)).map((s) => ({ text: s.text, segment: () => s }))];
+            for (const { text, segment } of texts) {
+              const tags = unicodeTags(text);
+              if (tags === null || !isProse(tags.text, [0, tags.text.length])) continue;
+              const window = strongestWindow(words, tags.text, 0, hidden.probability);
+              if (window === null) continue;
+              countHidden(CARRIER_RULES.tags, segment(tags.start), window.normal.slice(window.start, window.end));
+              break;
+            }
           }
           // Paragraphs of shown text written with characters that change how they are stored, not
           // how they read (zero-width spaces inside words, bidi isolates around the spaces between

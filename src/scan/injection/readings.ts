@@ -174,6 +174,27 @@ function displayedForwards(text: string): string {
 }
 
 /**
+ * The text smuggled in `text`'s Unicode tag characters (U+E0020 to U+E007E, each an ASCII
+ * character plus 0xE0000, and shown as nothing), its runs a line each, and where the first run
+ * starts; null when there is none.
+ */
+export function unicodeTags(text: string): { text: string; start: number } | null {
+  // Each tag character is stored as the high surrogate U+DB40 and a low one.
+  if (!text.includes("\udb40")) return null;
+  let start = -1;
+  const runs: string[] = [];
+  TAG_RUN.lastIndex = 0;
+  for (let m = TAG_RUN.exec(text); m !== null; m = TAG_RUN.exec(text)) {
+    if (start < 0) start = m.index;
+    // One character at a time (a spread of a megabyte-long run would overflow the call stack).
+    let out = "";
+    for (const ch of m[0]) out += String.fromCharCode(ch.codePointAt(0)! - 0xe0000);
+    runs.push(out);
+  }
+  return start < 0 ? null : { text: runs.join("\n"), start };
+}
+
+/**
  * Every reading of `text`, `raw` first. `limits` bounds the decoded readings (decode/views.ts);
  * `vocabulary` (lower-case words) picks among the ways a leetspeak word reads (`1` as `i` or
  * `l`). Readings that equal one already listed are left out.
@@ -213,13 +234,8 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
       add("invisible-removed", nfkc.replace(INVISIBLE, ""), nfkc);
       add("invisible-as-space", nfkc.replace(INVISIBLE, " "), nfkc);
     }
-    // One character at a time (a spread of a megabyte-long run would overflow the call stack).
-    const tags = [...forwards.matchAll(TAG_RUN)].map((m) => {
-      let out = "";
-      for (const ch of m[0]) out += String.fromCharCode(ch.codePointAt(0)! - 0xe0000);
-      return out;
-    });
-    if (tags.length > 0) add("unicode-tags", tags.join("\n"), null);
+    const tags = unicodeTags(forwards);
+    if (tags !== null) add("unicode-tags", tags.text, null);
     // Cyrillic words with Latin look-alikes in them (`зaпpoc`, Latin a, p, o) read in Cyrillic:
     // the folded reading below turns them into Latin, which no Russian phrase matches.
     if (CYRILLIC.test(nfkc)) add("mixed-script", cyrillicFolded(nfkc), nfkc);
