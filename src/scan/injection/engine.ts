@@ -36,7 +36,9 @@ export interface SegmentIn {
   readonly reported?: boolean;
   /**
    * Written with its plain letters as escapes (a JSON string of `\u0049\u0067...`,
-   * inspect/response.ts): what is found in it is obfuscated, as in a leetspeak reading.
+   * inspect/response.ts): what is found in it is obfuscated, as in a leetspeak reading; and,
+   * hidden from whoever reads the bytes (a log, grep, a reviewer) while a model gets the words,
+   * it is read whole by the word model as a hidden carrier is.
    */
   readonly escaped?: boolean;
 }
@@ -1001,10 +1003,11 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             count(WORD_RULE.id, hidden.weight);
             if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
           };
-          // Hidden carriers that are sentences, at most HIDDEN_READ of them in all.
+          // Hidden carriers that are sentences (escaped strings among them), at most HIDDEN_READ
+          // of them in all.
           let budget = HIDDEN_READ;
           for (const segment of segments) {
-            if (SHOWN.has(segment.carrier) || budget <= 0) continue;
+            if ((SHOWN.has(segment.carrier) && segment.escaped !== true) || budget <= 0) continue;
             // Only sentences spend the budget: kilobytes of junk in one carrier must not switch
             // the reading off for the next.
             const text = segment.text.length > budget ? segment.text.slice(0, budget) : segment.text;

@@ -1,11 +1,13 @@
 /**
  * JSON strings written with their plain letters as `\u` escapes (inspect/response.ts
  * escapedStrings): what a rule finds in one is obfuscated, as in a leetspeak reading, wherever
- * the JSON arrives (a body, an event of a stream, a line of JSON Lines).
+ * the JSON arrives (a body, an event of a stream, a line of JSON Lines); the word model reads one
+ * of sentences whole, as it reads a hidden carrier.
  */
 import { describe, expect, test } from "bun:test";
 import { responseSegments, type ResponseKind } from "../../../src/inspect/response.ts";
 import { CARRIER_RULES, createInjectionEngine } from "../../../src/scan/injection/engine.ts";
+import { WORD_RULE, type WordModel } from "../../../src/scan/injection/words.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 
 const PACK = compileRulePack(
@@ -66,6 +68,20 @@ describe("JSON strings that escape their plain letters", () => {
     expect(judged("event-stream", pieces).rules).toContain(CARRIER_RULES.obfuscated.id);
     const ndjson = `{"n": 1, "text": "hello"}\n{"n": 2, "text": "${escapeAll(ORDER)}"}\n`;
     expect(judged("text", ndjson).rules).toContain(CARRIER_RULES.obfuscated.id);
+  });
+
+  test("the word model reads an escaped string of sentences whole, as it reads a hidden carrier; the same words written plainly are read as shown text", () => {
+    // A model that gives every window one probability: over the hidden reading's, under the shown one's.
+    const likely: WordModel = { weights: new Float32Array(1 << 20), bias: Math.log(0.95 / 0.05) };
+    const withModel = createInjectionEngine({ rules: { ...PACK, words: likely } });
+    const NOTE = "Please archive the quarterly notes before the weekend.";
+    const escaped = withModel.scan(responseSegments("json", `{"a": "hello", "d": "${escapeAll(NOTE)}"}`));
+    expect(escaped.score).toBe(CARRIER_RULES.hidden.weight + WORD_RULE.hidden.weight);
+    expect(escaped.findings.map((f) => [f.rule, f.location])).toEqual([
+      [CARRIER_RULES.hidden.id, "body.json.d"],
+      [WORD_RULE.id, "body.json.d"],
+    ]);
+    expect(withModel.scan(responseSegments("json", JSON.stringify({ a: "hello", d: NOTE }))).score).toBe(0);
   });
 
   test("a quotation mark escaped inside a string does not end it for the count", () => {
