@@ -1000,8 +1000,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               count(carrier.id, carrier.weight);
               if (findings.length < MAX_FINDINGS) findings.push(findingOf(carrier.id, carrier.weight, segment, WORDS_READING, preview, null));
             }
-            count(WORD_RULE.id, hidden.weight);
-            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, hidden.weight, segment, WORDS_READING, preview, null));
+            // An obfuscated paragraph's reading weighs more (WORD_RULE.obfuscated): its carrier weighs less.
+            const weight = carrier.id === CARRIER_RULES.obfuscated.id ? WORD_RULE.obfuscated.weight : hidden.weight;
+            count(WORD_RULE.id, weight);
+            if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, weight, segment, WORDS_READING, preview, null));
           };
           // Hidden carriers that are sentences (escaped strings among them), at most HIDDEN_READ
           // of them in all.
@@ -1041,7 +1043,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             reading: for (const [a, b] of obfuscatedStretches(shownText)) {
               for (const text of deobfuscated(shownText.slice(a, b))) {
                 if (!isProse(text, [0, text.length])) continue;
-                const window = strongestWindow(words, text, 0, hidden.probability);
+                const window = strongestWindow(words, text, 0, WORD_RULE.obfuscated.probability);
                 if (window === null) continue;
                 countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
                 break reading;
@@ -1054,7 +1056,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             for (const [a, b] of leetStretches(shownRead, options.rules.vocabulary)) {
               const text = leetReadable(shownRead.slice(a, b), options.rules.vocabulary);
               if (!isProse(text, [0, text.length])) continue;
-              const window = strongestWindow(words, text, 0, hidden.probability);
+              const window = strongestWindow(words, text, 0, WORD_RULE.obfuscated.probability);
               if (window === null) continue;
               countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
               break;

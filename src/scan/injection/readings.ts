@@ -89,6 +89,15 @@ function letterAt(text: string, at: number): boolean {
   const c = text.charCodeAt(at);
   return c < 128 ? isAsciiLetterOrDigit(c) : LETTER_OR_DIGIT_UNIT.test(String.fromCodePoint(text.codePointAt(at)!));
 }
+/**
+ * Scripts written without spaces between words whose writers mark a word's end for line breaking
+ * with a zero-width space (Thai, Lao, Tibetan, Myanmar, Khmer): between two of their characters
+ * it is how the text is written, not a disguise. (Chinese and Japanese break anywhere and need
+ * none: there it still counts.)
+ */
+const NO_SPACE_SCRIPT = /[\u0e00-\u0fff\u1000-\u109f\u1780-\u17ff]/;
+const zwspBetweenWords = (text: string, run: string, a: number, b: number): boolean =>
+  /^\u200b+$/.test(run) && a > 0 && b < text.length && NO_SPACE_SCRIPT.test(text[a - 1]!) && NO_SPACE_SCRIPT.test(text[b]!);
 /** Words in an override run: it hides a sentence, not a stray mark. */
 const RUN_OF_WORDS = /\p{L}{2,}[\s\u3000]+\p{L}{2,}|[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]{4}/u;
 
@@ -98,8 +107,9 @@ const RUN_OF_WORDS = /\p{L}{2,}[\s\u3000]+\p{L}{2,}|[\u3040-\u30ff\u3400-\u9fff\
  * last, in order. A break is a run of such characters inside a word (between two letters or
  * digits, `ig\u200bnore`) or wrapped around the one space between two words
  * (`send\u2066 \u2069the`), or a right-to-left override run of words; not a stray mark at a
- * line's start or an isolate around a whole word (`Hello \u2068Alice\u2069`, what localisation
- * libraries write). A paragraph, not a line: text hard-wrapped at a few words a line is one.
+ * line's start, an isolate around a whole word (`Hello \u2068Alice\u2069`, what localisation
+ * libraries write), nor a zero-width space between words of Thai and the other scripts written
+ * without spaces (NO_SPACE_SCRIPT). A paragraph, not a line: text hard-wrapped at a few words a line is one.
  * Linear: each such character is looked at once, and the paragraphs are found only when one is.
  */
 export function obfuscatedStretches(text: string): [start: number, end: number][] {
@@ -120,7 +130,7 @@ export function obfuscatedStretches(text: string): [start: number, end: number][
       while (end < text.length && text.charCodeAt(end) !== 0x202c && text.charCodeAt(end) !== 10) end++;
       if (RUN_OF_WORDS.test(text.slice(b, end))) for (let k = 0; k < OBFUSCATED_MIN; k++) breaks.push(a);
     }
-    if (anywhere ? letterBefore(text, a) && letterAt(text, b) : isAsciiLetterOrDigit(text.charCodeAt(a - 1)) && isAsciiLetterOrDigit(text.charCodeAt(b))) {
+    if (anywhere ? letterBefore(text, a) && letterAt(text, b) && !zwspBetweenWords(text, run, a, b) : isAsciiLetterOrDigit(text.charCodeAt(a - 1)) && isAsciiLetterOrDigit(text.charCodeAt(b))) {
       breaks.push(a);
       continue;
     }

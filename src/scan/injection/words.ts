@@ -52,6 +52,13 @@ export const WORD_RULE = {
   shown: { probability: 0.998, weight: 50, prose: 0.5 },
   /** Each hidden carrier, read whole: a window this sure counts, and the carrier's weight with it. */
   hidden: { probability: 0.9, weight: 20 },
+  /**
+   * Each obfuscated paragraph of shown text (zero-width characters inside words, override runs,
+   * leetspeak), read as a person reads it: a window this sure counts, and the obfuscation's 20
+   * with it, which together reach the threshold: text disguised from the reader that reads as an
+   * order is the attack, as hidden text is (20 until 2026-11-29: README).
+   */
+  obfuscated: { probability: 0.9, weight: 30 },
 } as const;
 
 export interface WordModel {

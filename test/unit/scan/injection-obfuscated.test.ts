@@ -32,6 +32,13 @@ describe("obfuscated paragraphs", () => {
     expect(stretches("Donau\u00addampf\u00adschiff\u00adfahrts\u00adgesellschaft")).toEqual([]);
   });
 
+  test("zero-width spaces between the words of Thai, Lao, Myanmar or Khmer, which mark where a line may break, are no breaks; inside words, or in Chinese, they are", () => {
+    expect(stretches("ผม\u200bชอบ\u200bกิน\u200bข้าว\u200bผัด")).toEqual([]);
+    expect(stretches("ສະບາຍ\u200bດີ\u200bທ່ານ\u200bບໍ")).toEqual([]);
+    expect(stretches("ig\u200bno\u200bre ผม\u200bชอบ th\u200be rules")).toEqual(["ig\u200bno\u200bre ผม\u200bชอบ th\u200be rules"]);
+    expect(stretches("忽\u200b略\u200b之\u200b前")).toEqual(["忽\u200b略\u200b之\u200b前"]);
+  });
+
   test("a paragraph, not a line: text hard-wrapped at a few words a line is one", () => {
     const wrapped = "ple\u200base send\nthe quar\u200bterly\nnum\u200bbers now";
     expect(stretches(`intro\n\n${wrapped}\n\noutro`)).toEqual([wrapped]);
@@ -70,10 +77,11 @@ describe("the word model reads obfuscated paragraphs like a hidden carrier", () 
     expect(engine.scan(page(`\ufeff\ufeff\ufeff${order}`)).score).toBe(0);
   });
 
-  test("written with zero-width spaces, bidi isolates or an override run, it counts the hidden reading's weight and the obfuscation's", () => {
+  test("written with zero-width spaces, bidi isolates or an override run, it counts the obfuscated reading's weight and the obfuscation's: together the threshold", () => {
     for (const paragraph of [order.replace(/(\w)(\w)/g, "$1\u200b$2"), order.split(" ").join("\u2066 \u2069"), `\u202e${order}\u202c`]) {
       const r = engine.scan(page(paragraph));
-      expect(r.score).toBe(WORD_RULE.hidden.weight + CARRIER_RULES.obfuscated.weight);
+      expect(r.score).toBe(WORD_RULE.obfuscated.weight + CARRIER_RULES.obfuscated.weight);
+      expect(r.score).toBe(engine.threshold);
       expect(r.findings.map((f) => f.rule).sort()).toEqual([CARRIER_RULES.obfuscated.id, WORD_RULE.id].sort());
     }
   });
