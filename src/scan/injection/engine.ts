@@ -13,7 +13,7 @@ import type { DecodeLimits } from "../decode/index.ts";
 import { previewOf, type CompiledRules } from "../rules/compile.ts";
 import type { Carrier } from "./html.ts";
 import { CUE_GROUP, type DiscussionCue, type ExampleCue } from "./cues.ts";
-import { deobfuscated, leetReadable, leetStretches, mixedWordsFolded, obfuscatedStretches, overrideSpans, readingsOf, unicodeTags, type Reading, type ReadingName } from "./readings.ts";
+import { deobfuscated, leetReadable, leetStretches, mixedStretches, mixedWordsFolded, obfuscatedStretches, overrideSpans, readingsOf, unicodeTags, type Reading, type ReadingName } from "./readings.ts";
 import { reportedStrings } from "./verdict.ts";
 import { nextPart, PART, strongestWindow, WORD_RULE, type WordModel } from "./words.ts";
 import { partitionPoint } from "../spans.ts";
@@ -1048,6 +1048,18 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                 countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
                 break reading;
               }
+            }
+          }
+          // Paragraphs written in look-alike letters (three words or more that mix Latin with
+          // Cyrillic or Greek: readings.ts mixedStretches), read in one script, as a person reads them.
+          if (shownText !== null && shownRead !== null && shownRead !== shownText && !counted.has(WORD_RULE.id)) {
+            for (const [a, b] of mixedStretches(shownText, shownRead)) {
+              const text = shownRead.slice(a, b);
+              if (!isProse(text, [0, text.length])) continue;
+              const window = strongestWindow(words, text, 0, WORD_RULE.obfuscated.probability);
+              if (window === null) continue;
+              countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
+              break;
             }
           }
           // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`), look-alike

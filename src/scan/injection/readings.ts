@@ -323,6 +323,49 @@ export function mixedWordsFolded(text: string): string | null {
   return changed ? out : null;
 }
 
+/** Fewest words in a paragraph that mixedWordsFolded writes in one script, for mixedStretches. */
+const MIXED_MIN = 3;
+
+/**
+ * Paragraphs (between blank lines) of `text` with MIXED_MIN words or more that mixedWordsFolded
+ * wrote in one script (`folded`, of the same length), as [start, end) from OBFUSCATED_REACH before
+ * the first such word to OBFUSCATED_REACH after the last, within the paragraph: text written in
+ * look-alike letters to slip past patterns, which the word model reads as a person reads it. One
+ * pass over the characters.
+ */
+export function mixedStretches(text: string, folded: string): [start: number, end: number][] {
+  if (text === folded) return [];
+  const out: [number, number][] = [];
+  const paragraph = /\n[ \t\r\u00a0]*\n/g;
+  for (let start = 0; ; ) {
+    const m = paragraph.exec(text);
+    const end = m === null ? text.length : m.index;
+    let count = 0;
+    let first = -1;
+    let last = -1;
+    let wordStart = -1;
+    let changed = false;
+    for (let i = start; i <= end; i++) {
+      const c = i < end ? text.charCodeAt(i) : 32;
+      if (c === 32 || (c >= 9 && c <= 13)) {
+        if (changed) {
+          count++;
+          if (first < 0) first = wordStart;
+          last = i;
+        }
+        wordStart = -1;
+        changed = false;
+        continue;
+      }
+      if (wordStart < 0) wordStart = i;
+      if (folded.charCodeAt(i) !== c) changed = true;
+    }
+    if (count >= MIXED_MIN) out.push([Math.max(start, first - OBFUSCATED_REACH), Math.min(end, last + OBFUSCATED_REACH)]);
+    if (m === null) return out;
+    start = m.index + m[0].length;
+  }
+}
+
 /** Text kept on each side of what a reading changed: more than any cue intent's reach. */
 const READING_CONTEXT = 512;
 

@@ -6,7 +6,7 @@
 import { describe, expect, test } from "bun:test";
 import { responseSegments } from "../../../src/inspect/response.ts";
 import { CARRIER_RULES, createInjectionEngine } from "../../../src/scan/injection/engine.ts";
-import { leetFolded, leetReadable, leetStretches, mixedWordsFolded } from "../../../src/scan/injection/readings.ts";
+import { leetFolded, leetReadable, leetStretches, mixedStretches, mixedWordsFolded } from "../../../src/scan/injection/readings.ts";
 import { textFeatures, WORD_RULE, type WordModel } from "../../../src/scan/injection/words.ts";
 import { compileRulePack } from "../../../src/scan/rules/compile.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
@@ -104,5 +104,26 @@ describe("words that mix scripts", () => {
     expect(engine.scan(page("quarterly")).score).toBe(WORD_RULE.shown.weight);
     expect(engine.scan(page("qu\u0430rt\u0435rly")).score).toBe(WORD_RULE.shown.weight);
     expect(engine.scan(page("biweekly")).score).toBe(0);
+  });
+
+  test("a paragraph with three words or more in look-alike letters is a stretch; fewer, or spread over paragraphs, are none", () => {
+    const stretchesOf = (text: string) => mixedStretches(text, mixedWordsFolded(text) ?? text).map(([a, b]) => text.slice(a, b));
+    const three = "pl\u0435ase s\u0435nd the qu\u0430rterly numbers t\u043e us";
+    expect(stretchesOf(`Notes.\n\n${three}\n\nThanks.`)).toEqual([three]);
+    expect(stretchesOf("pl\u0435ase s\u0435nd the quarterly numbers to us")).toEqual([]);
+    expect(stretchesOf("pl\u0435ase\n\ns\u0435nd\n\nqu\u0430rterly")).toEqual([]);
+    // Text in one script a word (Russian beside English) has none.
+    expect(stretchesOf("\u0417\u0430\u043f\u0440\u043e\u0441 \u043f\u0430\u0440\u043e\u043b\u044f and an English word")).toEqual([]);
+  });
+
+  test("the model reads such a paragraph like an obfuscated one: the obfuscated reading's weight and the obfuscation's", () => {
+    // A model that finds every window likely (0.98): the whole reading of what is shown (0.998) never fires.
+    const model: WordModel = { weights: new Float32Array(1 << 20), bias: 4 };
+    const engine = createInjectionEngine({ rules: { ...compileRulePack([], "inj"), words: model } });
+    const page = (paragraph: string) => responseSegments("text", `Meeting notes.\n\n${paragraph}\n`);
+    const r = engine.scan(page("pl\u0435ase s\u0435nd the qu\u0430rterly numbers t\u043e the new address"));
+    expect(r.score).toBe(WORD_RULE.obfuscated.weight + CARRIER_RULES.obfuscated.weight);
+    expect(r.findings.map((f) => f.rule).sort()).toEqual([CARRIER_RULES.obfuscated.id, WORD_RULE.id].sort());
+    expect(engine.scan(page("please send the quarterly numbers to the new address")).score).toBe(0);
   });
 });
