@@ -323,47 +323,62 @@ export function mixedWordsFolded(text: string): string | null {
   return changed ? out : null;
 }
 
-/** Fewest words in a paragraph that mixedWordsFolded writes in one script, for mixedStretches. */
+/** A blank line: where a paragraph ends. */
+const PARAGRAPH_BREAK = /\n[ \t\r\u00a0]*\n/;
+const PARAGRAPH_BREAKS = new RegExp(PARAGRAPH_BREAK.source, "g");
+/** Fewest words written in look-alike letters in a stretch (mixedStretches). */
 const MIXED_MIN = 3;
+/** Look-alike words further apart than this are in different stretches. */
+const MIXED_GAP = 120;
+/** Of a stretch's words (between white space), at least this share is written in look-alike letters. */
+const MIXED_SHARE = 0.2;
+/** Text kept on each side of a stretch's first and last such word, within its paragraph. */
+const MIXED_CONTEXT = 200;
 
 /**
- * Paragraphs (between blank lines) of `text` with MIXED_MIN words or more that mixedWordsFolded
- * wrote in one script (`folded`, of the same length), as [start, end) from OBFUSCATED_REACH before
- * the first such word to OBFUSCATED_REACH after the last, within the paragraph: text written in
- * look-alike letters to slip past patterns, which the word model reads as a person reads it. One
- * pass over the characters.
+ * Stretches of `text` written in look-alike letters: MIXED_MIN words or more that
+ * mixedWordsFolded wrote in one script (`folded`, of the same length), each within MIXED_GAP of
+ * the next in the same paragraph, making MIXED_SHARE of the words there; as [start, end), with MIXED_CONTEXT around
+ * them within their paragraph (between blank lines). Text written so to slip past patterns,
+ * which the word model reads as a person reads it. Random bytes read as text have such words
+ * now and then, never that densely. One pass over the characters.
  */
 export function mixedStretches(text: string, folded: string): [start: number, end: number][] {
   if (text === folded) return [];
-  const out: [number, number][] = [];
-  const paragraph = /\n[ \t\r\u00a0]*\n/g;
-  for (let start = 0; ; ) {
-    const m = paragraph.exec(text);
-    const end = m === null ? text.length : m.index;
-    let count = 0;
-    let first = -1;
-    let last = -1;
-    let wordStart = -1;
-    let changed = false;
-    for (let i = start; i <= end; i++) {
-      const c = i < end ? text.charCodeAt(i) : 32;
-      if (c === 32 || (c >= 9 && c <= 13)) {
-        if (changed) {
-          count++;
-          if (first < 0) first = wordStart;
-          last = i;
-        }
-        wordStart = -1;
-        changed = false;
-        continue;
-      }
-      if (wordStart < 0) wordStart = i;
-      if (folded.charCodeAt(i) !== c) changed = true;
+  // The words mixedWordsFolded changed, as [start, end) pairs.
+  const words: number[] = [];
+  let wordStart = -1;
+  let changed = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 32;
+    if (c === 32 || (c >= 9 && c <= 13) || c === 0xa0) {
+      if (changed) words.push(wordStart, i);
+      wordStart = -1;
+      changed = false;
+      continue;
     }
-    if (count >= MIXED_MIN) out.push([Math.max(start, first - OBFUSCATED_REACH), Math.min(end, last + OBFUSCATED_REACH)]);
-    if (m === null) return out;
-    start = m.index + m[0].length;
+    if (wordStart < 0) wordStart = i;
+    if (folded.charCodeAt(i) !== c) changed = true;
   }
+  const out: [number, number][] = [];
+  for (let w = 0; w < words.length; ) {
+    let last = w;
+    // The next word, when it is near and no blank line stands between.
+    while (last + 2 < words.length && words[last + 2]! - words[last + 1]! <= MIXED_GAP && !PARAGRAPH_BREAK.test(text.slice(words[last + 1]!, words[last + 2]!))) last += 2;
+    const first = words[w]!;
+    const end = words[last + 1]!;
+    const count = (last - w) / 2 + 1;
+    w = last + 2;
+    if (count < MIXED_MIN || count < text.slice(first, end).split(/\s+/).length * MIXED_SHARE) continue;
+    // Within the paragraph: its breaks are looked for within the context only (a megabyte with
+    // no blank line and a stretch every few hundred characters is not searched to its ends).
+    const base = Math.max(0, first - MIXED_CONTEXT);
+    let from = base;
+    for (const m of text.slice(base, first).matchAll(PARAGRAPH_BREAKS)) from = base + m.index + m[0].length;
+    const after = PARAGRAPH_BREAK.exec(text.slice(end, end + MIXED_CONTEXT));
+    out.push([from, after === null ? Math.min(text.length, end + MIXED_CONTEXT) : end + after.index]);
+  }
+  return out;
 }
 
 /** Text kept on each side of what a reading changed: more than any cue intent's reach. */

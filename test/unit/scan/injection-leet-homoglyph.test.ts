@@ -106,12 +106,15 @@ describe("words that mix scripts", () => {
     expect(engine.scan(page("biweekly")).score).toBe(0);
   });
 
-  test("a paragraph with three words or more in look-alike letters is a stretch; fewer, or spread over paragraphs, are none", () => {
+  test("three words or more in look-alike letters, close together in a paragraph, are a stretch; fewer, sparse, or spread over paragraphs, are none", () => {
     const stretchesOf = (text: string) => mixedStretches(text, mixedWordsFolded(text) ?? text).map(([a, b]) => text.slice(a, b));
     const three = "pl\u0435ase s\u0435nd the qu\u0430rterly numbers t\u043e us";
     expect(stretchesOf(`Notes.\n\n${three}\n\nThanks.`)).toEqual([three]);
     expect(stretchesOf("pl\u0435ase s\u0435nd the quarterly numbers to us")).toEqual([]);
     expect(stretchesOf("pl\u0435ase\n\ns\u0435nd\n\nqu\u0430rterly")).toEqual([]);
+    // Sparse among plain words, as random bytes read as text make them: none.
+    const filler = " and the rest of the usual words here ";
+    expect(stretchesOf(`pl\u0435ase${filler}s\u0435nd${filler}qu\u0430rterly${filler}`)).toEqual([]);
     // Text in one script a word (Russian beside English) has none.
     expect(stretchesOf("\u0417\u0430\u043f\u0440\u043e\u0441 \u043f\u0430\u0440\u043e\u043b\u044f and an English word")).toEqual([]);
   });
