@@ -109,8 +109,9 @@ const RUN_OF_WORDS = /\p{L}{2,}[\s\u3000]+\p{L}{2,}|[\u3040-\u30ff\u3400-\u9fff\
  * (`send\u2066 \u2069the`), or a right-to-left override run of words; not a stray mark at a
  * line's start, an isolate around a whole word (`Hello \u2068Alice\u2069`, what localisation
  * libraries write), nor a zero-width space between words of Thai and the other scripts written
- * without spaces (NO_SPACE_SCRIPT). A paragraph, not a line: text hard-wrapped at a few words a line is one.
- * Linear: each such character is looked at once, and the paragraphs are found only when one is.
+ * without spaces (NO_SPACE_SCRIPT). A paragraph, not a line: text hard-wrapped at a few words a
+ * line is one. Linear: each such character is looked at once, and the paragraphs are found only
+ * when one is.
  */
 export function obfuscatedStretches(text: string): [start: number, end: number][] {
   // Every such character is beyond ASCII: an ASCII text (most are) has none to search for.
@@ -338,10 +339,10 @@ const MIXED_CONTEXT = 200;
 /**
  * Stretches of `text` written in look-alike letters: MIXED_MIN words or more that
  * mixedWordsFolded wrote in one script (`folded`, of the same length), each within MIXED_GAP of
- * the next in the same paragraph, making MIXED_SHARE of the words there; as [start, end), with MIXED_CONTEXT around
- * them within their paragraph (between blank lines). Text written so to slip past patterns,
- * which the word model reads as a person reads it. Random bytes read as text have such words
- * now and then, never that densely. One pass over the characters.
+ * the next in the same paragraph, making MIXED_SHARE of the words there; as [start, end), with
+ * MIXED_CONTEXT around them within their paragraph (between blank lines). Text written so to
+ * slip past patterns, which the word model reads as a person reads it. Random bytes read as
+ * text have such words now and then, never that densely. One pass over the characters.
  */
 export function mixedStretches(text: string, folded: string): [start: number, end: number][] {
   if (text === folded) return [];
