@@ -1050,8 +1050,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               }
             }
           }
-          // Paragraphs written in look-alike letters (three words or more that mix Latin with
-          // Cyrillic or Greek: readings.ts mixedStretches), read in one script, as a person reads them.
+          // Stretches written in look-alike letters (three words or more close together that mix
+          // Latin with Cyrillic or Greek: readings.ts mixedStretches), read in one script, as a
+          // person reads them.
           if (shownText !== null && shownRead !== null && shownRead !== shownText && !counted.has(WORD_RULE.id)) {
             for (const [a, b] of mixedStretches(shownText, shownRead)) {
               const text = shownRead.slice(a, b);
