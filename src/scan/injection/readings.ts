@@ -324,9 +324,10 @@ export function mixedWordsFolded(text: string): string | null {
   return changed ? out : null;
 }
 
-/** A blank line: where a paragraph ends. */
-const PARAGRAPH_BREAK = /\n[ \t\r\u00a0]*\n/;
-const PARAGRAPH_BREAKS = new RegExp(PARAGRAPH_BREAK.source, "g");
+/** A blank line, white space on it or not: where a paragraph ends (mixedStretches). */
+const BLANK_LINE = /\n[ \t\r\u00a0]*\n/g;
+/** Two line breaks in a row or more (the run whole): where a paragraph ends (leetStretches). */
+const DOUBLE_BREAK = /\n\n+/g;
 /** Fewest words written in look-alike letters in a stretch (mixedStretches). */
 const MIXED_MIN = 3;
 /** Look-alike words further apart than this are in different stretches. */
@@ -346,14 +347,14 @@ const MIXED_CONTEXT = 200;
  */
 export function mixedStretches(text: string, folded: string): [start: number, end: number][] {
   if (text === folded) return [];
-  // The words mixedWordsFolded changed, as [start, end) pairs.
-  const words: number[] = [];
+  // The words mixedWordsFolded changed.
+  const words: [number, number][] = [];
   let wordStart = -1;
   let changed = false;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 32;
     if (c === 32 || (c >= 9 && c <= 13) || c === 0xa0) {
-      if (changed) words.push(wordStart, i);
+      if (changed) words.push([wordStart, i]);
       wordStart = -1;
       changed = false;
       continue;
@@ -361,23 +362,50 @@ export function mixedStretches(text: string, folded: string): [start: number, en
     if (wordStart < 0) wordStart = i;
     if (folded.charCodeAt(i) !== c) changed = true;
   }
+  return denseStretches(text, words, { min: MIXED_MIN, gap: MIXED_GAP, share: MIXED_SHARE, context: MIXED_CONTEXT, paragraph: BLANK_LINE, withinParagraph: true });
+}
+
+/**
+ * Stretches of `text` dense with marked words (`words`, [start, end) in order, leetspeak or
+ * look-alike ones): `min` or more, each within `gap` of the next (with no `paragraph` break
+ * between, when `withinParagraph`), making `share` of the words there (between white space); as
+ * [start, end), with `context` around them cut at their paragraph's ends. The breaks are looked
+ * for within the context only: a megabyte with no blank line and a stretch every few hundred
+ * characters is not searched to its ends for each. `paragraph`: a global regular expression.
+ */
+function denseStretches(
+  text: string,
+  words: readonly (readonly [number, number, ...unknown[]])[],
+  o: { min: number; gap: number; share: number; context: number; paragraph: RegExp; withinParagraph: boolean },
+): [start: number, end: number][] {
+  // The first break in text[from, to) and where the last one ends (the expression is global and
+  // shared: each search starts it at 0 and leaves it there).
+  const firstBreak = (from: number, to: number): RegExpExecArray | null => {
+    o.paragraph.lastIndex = 0;
+    const m = o.paragraph.exec(text.slice(from, to));
+    o.paragraph.lastIndex = 0;
+    return m;
+  };
+  const lastBreakEnd = (from: number, to: number): number => {
+    const part = text.slice(from, to);
+    let end = -1;
+    o.paragraph.lastIndex = 0;
+    for (let m = o.paragraph.exec(part); m !== null; m = o.paragraph.exec(part)) end = m.index + m[0].length;
+    return end;
+  };
   const out: [number, number][] = [];
   for (let w = 0; w < words.length; ) {
     let last = w;
-    // The next word, when it is near and no blank line stands between.
-    while (last + 2 < words.length && words[last + 2]! - words[last + 1]! <= MIXED_GAP && !PARAGRAPH_BREAK.test(text.slice(words[last + 1]!, words[last + 2]!))) last += 2;
-    const first = words[w]!;
-    const end = words[last + 1]!;
-    const count = (last - w) / 2 + 1;
-    w = last + 2;
-    if (count < MIXED_MIN || count < text.slice(first, end).split(/\s+/).length * MIXED_SHARE) continue;
-    // Within the paragraph: its breaks are looked for within the context only (a megabyte with
-    // no blank line and a stretch every few hundred characters is not searched to its ends).
-    const base = Math.max(0, first - MIXED_CONTEXT);
-    let from = base;
-    for (const m of text.slice(base, first).matchAll(PARAGRAPH_BREAKS)) from = base + m.index + m[0].length;
-    const after = PARAGRAPH_BREAK.exec(text.slice(end, end + MIXED_CONTEXT));
-    out.push([from, after === null ? Math.min(text.length, end + MIXED_CONTEXT) : end + after.index]);
+    while (last + 1 < words.length && words[last + 1]![0] - words[last]![1] <= o.gap && !(o.withinParagraph && firstBreak(words[last]![1], words[last + 1]![0]) !== null)) last++;
+    const first = words[w]![0];
+    const end = words[last]![1];
+    const count = last - w + 1;
+    w = last + 1;
+    if (count < o.min || count < text.slice(first, end).split(/\s+/).length * o.share) continue;
+    const base = Math.max(0, first - o.context);
+    const before = lastBreakEnd(base, first);
+    const after = firstBreak(end, end + o.context);
+    out.push([before < 0 ? base : base + before, after === null ? Math.min(text.length, end + o.context) : end + after.index]);
   }
   return out;
 }
@@ -770,26 +798,7 @@ const LEET_STRETCH_CONTEXT = 200;
 export function leetStretches(text: string, vocabulary: ReadonlySet<string>): [start: number, end: number][] {
   const words = leetWords(text, vocabulary);
   if (words.length < LEET_STRETCH_MIN) return [];
-  const out: [number, number][] = [];
-  for (let w = 0; w < words.length; ) {
-    let last = w;
-    while (last + 1 < words.length && words[last + 1]![0] - words[last]![1] <= LEET_STRETCH_GAP) last++;
-    const first = words[w]![0];
-    const end = words[last]![1];
-    const count = last - w + 1;
-    w = last + 1;
-    if (count < LEET_STRETCH_MIN) continue;
-    const tokens = text.slice(first, end).split(/\s+/).length;
-    if (count < tokens * LEET_STRETCH_SHARE) continue;
-    // The paragraph's breaks are looked for within the context only: a megabyte with no blank
-    // line and a stretch every few hundred characters must not be searched back to its start each time.
-    const from = Math.max(0, first - LEET_STRETCH_CONTEXT);
-    const to = Math.min(text.length, end + LEET_STRETCH_CONTEXT);
-    const blankBefore = text.slice(from, first).lastIndexOf("\n\n");
-    const blankAfter = text.slice(end, to).indexOf("\n\n");
-    out.push([blankBefore < 0 ? from : from + blankBefore + 2, blankAfter < 0 ? to : end + blankAfter]);
-  }
-  return out;
+  return denseStretches(text, words, { min: LEET_STRETCH_MIN, gap: LEET_STRETCH_GAP, share: LEET_STRETCH_SHARE, context: LEET_STRETCH_CONTEXT, paragraph: DOUBLE_BREAK, withinParagraph: false });
 }
 
 /**
