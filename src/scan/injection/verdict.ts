@@ -7,11 +7,11 @@
 
 /**
  * The key of the text a classifier's record reports on: `input`, `text`, `prompt`, `excerpt`,
- * `matched_text`, `user_input`, `evidence`, ... (a moderation result, a guardrail log line, an
- * evaluation case).
+ * `matched_text`, `user_input`, `input_preview`, `evidence`, ... (a moderation result, a
+ * guardrail log line, an evaluation case).
  */
 export const REPORTED_KEY =
-  /^(?:(?:user|raw|original|source|flagged|matched|offending|attack|injected|input|prompt|sample|test)[_-]?)?(?:input|text|prompt|content|excerpt|snippet|sample|match|matched|evidence|quote|payload|query|example|message|string|span|case)s?$|^(?:eingabe|text|texto|texte|entrada|entrée|contenu|conteúdo|contenido|inhalt|текст|ввод|сообщение|запрос|内容|输入|文本|原文|入力|本文|注入文|プロンプト|입력|내용|본문|프롬프트)$/i;
+  /^(?:(?:user|raw|original|source|flagged|matched|offending|attack|injected|input|prompt|sample|test)[_-]?)?(?:input|text|prompt|content|excerpt|snippet|preview|sample|match|matched|evidence|quote|payload|query|example|message|string|span|case)s?$|^(?:eingabe|text|texto|texte|entrada|entrée|contenu|conteúdo|contenido|inhalt|текст|ввод|сообщение|запрос|内容|输入|文本|原文|入力|本文|注入文|プロンプト|입력|내용|본문|프롬프트)$/i;
 /**
  * The words of a name or label that name an attack (a whole word, or a word starting with one of
  * these): a record of "flagged", "blocked" or "detected" alone says nothing of what was flagged
@@ -27,6 +27,14 @@ const NEGATING_CJK = /未|非|无|無|不|없|아님|안전|正常|防御成功|
 /** Keys whose value is a label, or a list of them. */
 const LABEL_KEY =
   /^(?:labels?|verdict|classification|class|category|decision|action|outcome|status|suggestion|recommendation|prediction|predicted(?:_label)?|expected(?:_(?:label|behaviou?r))?|attack_type|detection|risk|aktion|urteil|ergebnis|acción|ação|action|résultat|resultado|decisão|decisión|действие|вердикт|результат|решение|判定|判断|结果|建议|処理|判定結果|結果|판정|결과|조치)$/i;
+/**
+ * Keys naming the check a record is the result of (`"detector": "prompt_injection"`): a verdict
+ * only beside a positive result (POSITIVE_KEY true, or SCORE_KEY 0.5 or more): a scanner's record
+ * lists the checks that passed as well.
+ */
+const DETECTOR_KEY = /^(?:detector|check|checker|scanner|guard|guardrail|classifier|rule|rule_id|detector_id|check_id)$/i;
+const POSITIVE_KEY = /^(?:flagged|detected|blocked|triggered|matched|hit|positive|is_positive)$/i;
+const SCORE_KEY = /^(?:score|confidence|probability|prob|risk_score)$/i;
 /** Keys of an object (or list) of labels or flags by category (`"categories": {"prompt_attack": true}`, `"scores": {"prompt_injection": 0.97}`). */
 const CATEGORIES_KEY = /^(?:categories|category_scores|scores|labels|flags|detections|results|kategorien|categorias|categorías|catégories|категории|类别|标签|カテゴリ|카테고리)$/i;
 
@@ -51,7 +59,8 @@ const highScore = (v: unknown): boolean => (typeof v === "number" ? v >= 0.5 : t
 /**
  * Whether a JSON object is a classifier's record of an attack: a flag set to true whose name
  * names one (`"is_injection": true`, `"jailbreak_detected": true`), a label naming one
- * (`"label": "prompt_injection"`, alone, in a list, or in `[{"label": ...}]`), or an object of
+ * (`"label": "prompt_injection"`, alone, in a list, or in `[{"label": ...}]`), a check naming one
+ * with a positive result (`"detector": "prompt_injection", "flagged": true`), or an object of
  * categories with one such set to true or scored 0.5 or more. Its text (REPORTED_KEY) is what
  * was flagged, shown as data, not said to the reader.
  */
@@ -61,6 +70,7 @@ export function isVerdict(o: Record<string, unknown>): boolean {
     const v = o[key];
     if (v === true && namesAttack(key)) return true;
     if (typeof v === "string" && LABEL_KEY.test(key) && namesAttack(v)) return true;
+    if (typeof v === "string" && DETECTOR_KEY.test(key) && namesAttack(v) && positive(o)) return true;
     if (Array.isArray(v) && (LABEL_KEY.test(key) || CATEGORIES_KEY.test(key))) {
       for (const x of v.length <= 64 ? v : v.slice(0, 64)) {
         if (typeof x === "string" && namesAttack(x)) return true;
@@ -75,6 +85,14 @@ export function isVerdict(o: Record<string, unknown>): boolean {
   return false;
 }
 
+/** Whether a record's result is positive: a flag of POSITIVE_KEY set to true, or a score of SCORE_KEY 0.5 or more. */
+function positive(o: Record<string, unknown>): boolean {
+  for (const key in o) {
+    if (!Object.hasOwn(o, key)) continue;
+    if ((POSITIVE_KEY.test(key) && o[key] === true) || (SCORE_KEY.test(key) && highScore(o[key]))) return true;
+  }
+  return false;
+}
 /** Whether an object names an attack in a label field (`{"label": "prompt_injection"}`). */
 function isLabelled(o: Record<string, unknown>): boolean {
   for (const key in o) {

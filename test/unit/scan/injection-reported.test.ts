@@ -31,6 +31,18 @@ describe("which JSON strings a classifier's record reports on", () => {
     expect(reported({ content: "x", categories: { prompt_attack: true, violence: false } })).toEqual(["body.json.content"]);
     expect(reported({ eingabe: "x", scores: { prompt_injection: 0.97 } })).toEqual(["body.json.eingabe"]);
     expect(reported({ "注入文": "x", "判定": "攻撃成功" })).toEqual(['body.json["注入文"]']);
+    expect(reported({ results: [{ input_preview: "x", flagged: true, categories: { prompt_attack: true } }] })).toEqual(["body.json.results[0].input_preview"]);
+  });
+
+  test("a check that names an attack, with a positive result beside it", () => {
+    expect(reported({ results: [{ detector: "prompt_injection", score: 0.982, flagged: true, excerpt: "x" }] })).toEqual(["body.json.results[0].excerpt"]);
+    expect(reported({ check: "jailbreak", score: "0.91", text: "x" })).toEqual(["body.json.text"]);
+    expect(reported({ rule_id: "prompt-injection", triggered: true, match: "x" })).toEqual(["body.json.match"]);
+    // The check passed, or it names no attack: a scanner lists every check it ran.
+    expect(reported({ detector: "prompt_injection", score: 0.03, flagged: false, excerpt: "x" })).toEqual([]);
+    expect(reported({ detector: "prompt_injection", excerpt: "x" })).toEqual([]);
+    expect(reported({ detector: "pii", flagged: true, excerpt: "x" })).toEqual([]);
+    expect(reported({ detector: "not_injection", flagged: true, excerpt: "x" })).toEqual([]);
   });
 
   test("no verdict, a verdict of nothing, or a key that is not the reported text: nothing", () => {
