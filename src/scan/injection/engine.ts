@@ -241,6 +241,13 @@ const JSON_VALUE_BEFORE = /(?:"\s{0,3}:|\[)\s{0,3}$/;
 /** The prefix of a string literal before its quote (`r"`, `b"`, `f"`, `u"`, `rb"`, `br"`, `fr"`), after a space or bracket. */
 const STRING_PREFIX = /(?:^|[\s([,=])(?:[rbfu]|rb|br|fr|rf)$/i;
 
+/** Where markdown emphasis (up to three `*` or `_`) right before `at` starts: a quotation in bold, `**"..."**`, opens after it. */
+function emphasisStart(text: string, at: number): number {
+  let b = at;
+  while (b > 0 && at - b < 3 && (text[b - 1] === "*" || text[b - 1] === "_")) b--;
+  return b;
+}
+
 /**
  * The quoted spans of `text` (inside the marks), in order; with `from` and `to`, those opening
  * in that range only. A quotation never crosses a line break, so the spans of whole lines are the
@@ -258,7 +265,7 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
     // (`5"`, `a"b`, `title="..."`, `"a","b"`, `"k": "v"`); a ‘ only where it cannot be an
     // apostrophe.
     // A string literal's prefix (Python `r"..."`, `f"..."`, `rb"..."`) opens it as a space would.
-    if ((open === '"' || open === "\u2018") && at > 0 && !/[\s([]/.test(text[at - 1]!) && !(open === '"' && STRING_PREFIX.test(text.slice(Math.max(0, at - 3), at)))) continue;
+    if ((open === '"' || open === "\u2018") && at > 0 && !/[\s([]/.test(text[emphasisStart(text, at) - 1] ?? " ") && !(open === '"' && STRING_PREFIX.test(text.slice(Math.max(0, at - 3), at)))) continue;
     const close = QUOTE_PAIRS[open]!;
     let end = -1;
     for (let j = at + 1; j < text.length && j - at <= QUOTE_MAX; j++) {
