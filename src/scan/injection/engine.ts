@@ -113,44 +113,6 @@ export const DISCUSSION_MIN = 2;
 /** Without a `discuss` phrase, framing alone ("for example", "the model", "such as") takes this many. */
 export const DISCUSSION_MIN_FRAMING = 3;
 export const DISCUSSION_REACH = 1000;
-/**
- * The word model's reading of what is shown whole (WORD_RULE.shown) passes over a window in
- * writing about attacks by a stricter measure than the rules' discount: this many distinct
- * phrases around it (one more framing phrase without a `discuss` one). The reading blocks alone,
- * and it finds security articles, guardrail test suites and assistants' explanations, which
- * quote attacks and name them, as sure as attacks (README: on the folds 9 fewer benign texts and
- * no attack; with DISCUSSION_MIN, 12 fewer benign texts and 3 attacks, whose own words or
- * carriers, "under attack", "red-team", "the model's context window", made two phrases).
- */
-export const SHOWN_DISCUSSION_MIN = 3;
-/**
- * Whether [start, end) of a segment lying at `bounds` in the text is in writing about attacks:
- * `discussion` holds the text's discussion phrases (in order of end); `least`, how many distinct
- * ones with a `discuss` phrase among them (else DISCUSSION_MIN_FRAMING - DISCUSSION_MIN more).
- */
-function inDiscussion(discussion: readonly DiscussionCue[], bounds: readonly [number, number], start: number, end: number, least = DISCUSSION_MIN): boolean {
-  if (discussion.length < least) return false;
-  const [from, to] = bounds;
-  const lo = Math.max(from, start - DISCUSSION_REACH);
-  const hi = Math.min(to, end + DISCUSSION_REACH);
-  // Distinct phrases, overlapping ones once ("prompt injection" is also "injection"), at least
-  // one of them about attacks (framing alone, "for example", is any text's).
-  const distinct = new Set<number>();
-  let strong = false;
-  let last = -1;
-  // The phrases are in order of end: from the first that ends at lo or later, up to hi (a
-  // finding is asked about once, an intent's completion maybe thousands of times).
-  for (let k = partitionPoint(discussion.length, (j) => discussion[j]!.end < lo); k < discussion.length; k++) {
-    const d = discussion[k]!;
-    if (d.end > hi) break;
-    if (d.start < lo || d.start < last) continue;
-    distinct.add(d.phrase);
-    strong ||= d.strong;
-    last = d.end;
-  }
-  return distinct.size >= (strong ? least : least + DISCUSSION_MIN_FRAMING - DISCUSSION_MIN);
-}
-
 /** What the discussed findings of a response are counted under, together. */
 const DISCUSSED = "\u0000discussed";
 
@@ -546,16 +508,13 @@ function closedFence(text: string, a: number, b: number): boolean {
  * The window of `text` the model finds most like an attack, read in parts (words.ts nextPart:
  * every run of 20 words whole in one of them); `unit`: where its middle lies in `text` when that is known
  * (the normalised text a window lies in has the same length as the part read, as ASCII text
- * always does). Null unless a window reaches `floor`. With `accept`, a window that can be placed
- * in `text` counts only when it accepts where it lies there.
+ * always does). Null unless a window reaches `floor`.
  */
-function strongestIn(words: WordModel, text: string, prose: number, floor: number, accept?: (start: number, end: number) => boolean): { probability: number; preview: string; unit: number | null } | null {
+function strongestIn(words: WordModel, text: string, prose: number, floor: number): { probability: number; preview: string; unit: number | null } | null {
   let best: { probability: number; preview: string; unit: number | null } | null = null;
   for (let at = 0; ; at = nextPart(text, at)) {
     const part = text.slice(at, at + PART);
-    // A window is placed in `text` only when the part as read has the part's length: else accepted.
-    const inText = accept === undefined ? undefined : (start: number, end: number, normal: string) => normal.length !== part.length || accept(at + start, at + end);
-    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0), inText);
+    const window = strongestWindow(words, part, prose, Math.max(floor, best?.probability ?? 0));
     if (window !== null && (best === null || window.probability > best.probability)) {
       best = { probability: window.probability, preview: window.normal.slice(window.start, window.end), unit: window.normal.length === part.length ? at + ((window.start + window.end) >> 1) : null };
     }
@@ -702,9 +661,29 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const scanUnit = (text: string, units: readonly SegmentIn[], at: (offset: number) => number, bounds: (i: number) => readonly [number, number], shown: boolean) => {
         // Phrases of writing about attacks, found once (as written) for the whole text.
         const discussion = shown ? (options.rules.discussionCues?.(text) ?? []) : [];
-        if (shown) shownDiscussion = discussion;
         /** Whether the match [start, end) of segment i is in writing about attacks. */
-        const discussed = (i: number, start: number, end: number): boolean => inDiscussion(discussion, bounds(i), start, end);
+        const discussed = (i: number, start: number, end: number): boolean => {
+          if (discussion.length < DISCUSSION_MIN) return false;
+          const [from, to] = bounds(i);
+          const lo = Math.max(from, start - DISCUSSION_REACH);
+          const hi = Math.min(to, end + DISCUSSION_REACH);
+          // Distinct phrases, overlapping ones once ("prompt injection" is also "injection"), at
+          // least one of them about attacks (framing alone, "for example", is any text's).
+          const distinct = new Set<number>();
+          let strong = false;
+          let last = -1;
+          // The phrases are in order of end: from the first that ends at lo or later, up to hi
+          // (a finding is asked about once, an intent's completion maybe thousands of times).
+          for (let k = partitionPoint(discussion.length, (j) => discussion[j]!.end < lo); k < discussion.length; k++) {
+            const d = discussion[k]!;
+            if (d.end > hi) break;
+            if (d.start < lo || d.start < last) continue;
+            distinct.add(d.phrase);
+            strong ||= d.strong;
+            last = d.end;
+          }
+          return distinct.size >= (strong ? DISCUSSION_MIN : DISCUSSION_MIN_FRAMING);
+        };
         // Where "tell the user" and its kind end in the text (in order), found when first needed.
         let relays: number[] | null = null;
         /** Whether the quotation opening at `a` does so right after a relay cue: a message to give, not words quoted. */
@@ -979,8 +958,6 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       // What is shown, read as one text, and the segment an offset of it lies in.
       let shownText: string | null = null;
       let shownAt: (offset: number) => number = () => 0;
-      let shownBounds: (i: number) => readonly [number, number] = () => [0, 0];
-      let shownDiscussion: readonly DiscussionCue[] = [];
       if (shown.length > 0) {
         const starts: number[] = [];
         let joined = "";
@@ -1005,7 +982,6 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         // classifier reports on (the rules count those half, as quoted rather than said).
         shownText = shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined) ? blankData(joined, shown, starts) : joined;
         shownAt = at;
-        shownBounds = bounds;
       }
       for (const segment of segments) {
         if (SHOWN.has(segment.carrier) || segment.text.trim().length === 0) continue;
@@ -1020,12 +996,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         // What is shown with words of mixed scripts (look-alikes) in one script, as a person reads
         // them (one code unit for one: offsets into shownText hold).
         const shownRead = shownText === null ? null : (mixedWordsFolded(shownText) ?? shownText);
-        // Not a window in writing about attacks (SHOWN_DISCUSSION_MIN), in each segment it reaches.
-        const notDiscussed = (start: number, end: number) => {
-          for (let i = shownAt(start), last = shownAt(end - 1); i <= last; i++) if (!inDiscussion(shownDiscussion, shownBounds(i), start, end, SHOWN_DISCUSSION_MIN)) return true;
-          return false;
-        };
-        const best = shownRead === null ? null : strongestIn(words, shownRead, whole.prose, whole.probability, notDiscussed);
+        const best = shownRead === null ? null : strongestIn(words, shownRead, whole.prose, whole.probability);
         if (best !== null) {
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));

@@ -434,8 +434,7 @@ const isBoundaryUnit = (c: number): boolean =>
  * quotation mark, a parenthesis, a mark beyond ASCII that is no letter or digit, markdown
  * emphasis after one of those, or is written in a script without spaces) count: sentences, not
  * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart. With
- * `floor` (a probability), null unless a window reaches it. With `accept`, only windows it
- * accepts (where the window starts and ends in `normal`, the text as the model reads it) count.
+ * `floor` (a probability), null unless a window reaches it.
  *
  * A window's features are its words and the pairs of neighbours in it, each counted once. Most
  * windows are never scored: the bias plus the window's positive weights (a difference of two
@@ -444,7 +443,7 @@ const isBoundaryUnit = (c: number): boolean =>
  * counted once through a small table that stays in the cache (a window has at most
  * 2 WINDOW - 1 features).
  */
-export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0, accept?: (start: number, end: number, normal: string) => boolean): WordWindow | null {
+export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0): WordWindow | null {
   const normal = normalise(text);
   const { count, word, pair, at } = tokensOf(normal);
   if (count === 0) return null;
@@ -481,7 +480,7 @@ export function strongestWindow(model: WordModel, text: string, prose = 0, floor
       const z = windowScore(bias, weight, word, pair, first, last);
       if (z > bestZ) {
         const p = sigmoid(z);
-        if (p >= floor && (best === null || p > best.probability) && (accept === undefined || accept(at[first]!, at[2 * end - 1]!, normal))) {
+        if (p >= floor && (best === null || p > best.probability)) {
           best = { probability: p, normal, start: at[first]!, end: at[2 * end - 1]! };
           bestZ = z;
         }
