@@ -65,12 +65,15 @@ const highScore = (v: unknown): boolean => (typeof v === "number" ? v >= 0.5 : t
  * was flagged, shown as data, not said to the reader.
  */
 export function isVerdict(o: Record<string, unknown>): boolean {
+  // Whether the record's result is positive, found once (an object of many check keys would
+  // otherwise read all its keys again for each).
+  let isPositive: boolean | undefined;
   for (const key in o) {
     if (!Object.hasOwn(o, key)) continue;
     const v = o[key];
     if (v === true && namesAttack(key)) return true;
     if (typeof v === "string" && LABEL_KEY.test(key) && namesAttack(v)) return true;
-    if (typeof v === "string" && DETECTOR_KEY.test(key) && namesAttack(v) && positive(o)) return true;
+    if (typeof v === "string" && DETECTOR_KEY.test(key) && namesAttack(v) && (isPositive ??= positive(o))) return true;
     if (Array.isArray(v) && (LABEL_KEY.test(key) || CATEGORIES_KEY.test(key))) {
       for (const x of v.length <= 64 ? v : v.slice(0, 64)) {
         if (typeof x === "string" && namesAttack(x)) return true;
