@@ -17,13 +17,13 @@
  * (evaluated on 2026-11-29, their samples unread, then trained on); `holdout14` to `holdout16` by
  * two more each (evaluated, their samples unread, then trained on when holdout17 was written);
  * `holdout17` to `holdout19` by two more each (evaluated at the end of a round); `holdout20`
- * by two more (evaluated once, then its samples read on 2026-11-29); and `holdout21`, the fresh
- * one, by two more. `dev2` to `dev11` are more tuning sets, each
+ * by two more (evaluated once, then its samples read on 2026-11-29); and `holdout21` by two
+ * more (evaluated at the end of a round). `dev2` to `dev11` are more tuning sets, each
  * written by other authors to give rule work and the model more data than dev (tuning on them is
  * allowed). The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and
  * holdout to holdout16, never on holdout17 to holdout21. All thirty-two are printed, in that
  * order, unless --set names one; holdout17's to holdout19's and holdout21's figures are the honest
- * ones, and holdout21 has not been evaluated yet.
+ * ones (holdout21 evaluated once, at the end of 2026-11-29's third session).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
@@ -150,7 +150,7 @@ if (import.meta.main) {
     holdout18: "holdout18 set (independent set, never tuned or trained on; evaluated at the end of one round)",
     holdout19: "holdout19 set (independent set, never tuned or trained on; evaluated at the end of one round)",
     holdout20: "holdout20 set (independent set, never trained on; evaluated once, then its samples read)",
-    holdout21: "holdout21 set (fresh independent set, never tuned or trained on, not yet evaluated)",
+    holdout21: "holdout21 set (independent set, never tuned or trained on; evaluated at the end of one round)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
