@@ -96,6 +96,7 @@ function positive(o: Record<string, unknown>): boolean {
   }
   return false;
 }
+
 /** Whether an object names an attack in a label field (`{"label": "prompt_injection"}`). */
 function isLabelled(o: Record<string, unknown>): boolean {
   for (const key in o) {
