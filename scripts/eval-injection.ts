@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Thirty-three sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Thirty-four sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -18,10 +18,10 @@
  * two more each (evaluated, their samples unread, then trained on when holdout17 was written);
  * `holdout17` to `holdout19` by two more each (evaluated at the end of a round); `holdout20`
  * by two more (evaluated once, then its samples read on 2026-11-29); `holdout21` by two more
- * (evaluated at the end of a round); and `holdout22`, the fresh one, by two more. `dev2` to `dev11` are more tuning sets, each
+ * (evaluated at the end of a round); and `holdout22`, the fresh one, by two more. `dev2` to `dev12` are more tuning sets, each
  * written by other authors to give rule work and the model more data than dev (tuning on them is
  * allowed). The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and
- * holdout to holdout16, never on holdout17 to holdout22. All thirty-three are printed, in that
+ * holdout to holdout16, never on holdout17 to holdout22. All thirty-four are printed, in that
  * order, unless --set names one; holdout17's to holdout19's, holdout21's and holdout22's figures are
  * the honest ones (holdout21 evaluated once, at the end of 2026-11-29's third session; holdout22
  * not yet).
@@ -31,7 +31,7 @@
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev11|holdout|holdout2|...|holdout22|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev12|holdout|holdout2|...|holdout22|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -131,6 +131,7 @@ if (import.meta.main) {
     dev9: "dev9 set (ninth tuning set, two more authors; tuning allowed; the word model trains on it)",
     dev10: "dev10 set (tenth tuning set, two more authors; tuning allowed)",
     dev11: "dev11 set (eleventh tuning set, one more author; tuning allowed; the word model does not train on it)",
+    dev12: "dev12 set (twelfth tuning set, two more authors; tuning allowed; the word model does not train on it)",
     holdout: "holdout set (never tuned against, but its figures were looked at)",
     holdout2: "holdout2 set (independent set, never tuned against, its figures looked at after rule rounds)",
     holdout3: "holdout3 set (independent set, never tuned on; the word model trains on it)",
