@@ -1012,6 +1012,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             count(WORD_RULE.id, weight);
             if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, weight, segment, WORDS_READING, preview, null));
           };
+          /** Reads `text` (of `segment`) as `carrier` hides it: when it is sentences with a window of the reading's probability, counted (countHidden). Whether it was. */
+          const readHidden = (carrier: { readonly id: string; readonly weight: number }, segment: SegmentIn, text: string): boolean => {
+            if (!isProse(text, [0, text.length])) return false;
+            const probability = carrier.id === CARRIER_RULES.obfuscated.id ? WORD_RULE.obfuscated.probability : hidden.probability;
+            const window = strongestWindow(words, text, 0, probability);
+            if (window === null) return false;
+            countHidden(carrier, segment, window.normal.slice(window.start, window.end));
+            return true;
+          };
           // Hidden carriers that are sentences (escaped strings among them), at most HIDDEN_READ
           // of them in all.
           let budget = HIDDEN_READ;
@@ -1034,11 +1043,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const texts = [...(shownText !== null ? [{ text: shownText, segment: (at: number) => shown[shownAt(at)]! }] : []), ...segments.filter((s) => !SHOWN.has(s.carrier)).map((s) => ({ text: s.text, segment: () => s }))];
             for (const { text, segment } of texts) {
               const tags = unicodeTags(text);
-              if (tags === null || !isProse(tags.text, [0, tags.text.length])) continue;
-              const window = strongestWindow(words, tags.text, 0, hidden.probability);
-              if (window === null) continue;
-              countHidden(CARRIER_RULES.tags, segment(tags.start), window.normal.slice(window.start, window.end));
-              break;
+              if (tags !== null && readHidden(CARRIER_RULES.tags, segment(tags.start), tags.text)) break;
             }
           }
           // Paragraphs of shown text written with characters that change how they are stored, not
@@ -1048,38 +1053,20 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           // the carrier's. No budget: each is read once, within the shown text's length.
           if (shownText !== null && !counted.has(WORD_RULE.id)) {
             reading: for (const [a, b] of obfuscatedStretches(shownText)) {
-              for (const text of deobfuscated(shownText.slice(a, b))) {
-                if (!isProse(text, [0, text.length])) continue;
-                const window = strongestWindow(words, text, 0, WORD_RULE.obfuscated.probability);
-                if (window === null) continue;
-                countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
-                break reading;
-              }
+              for (const text of deobfuscated(shownText.slice(a, b))) if (readHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, text)) break reading;
             }
           }
           // Stretches written in look-alike letters (three words or more close together that mix
           // Latin with Cyrillic or Greek: readings.ts mixedStretches), read in one script, as a
           // person reads them.
           if (shownText !== null && shownRead !== null && shownRead !== shownText && !counted.has(WORD_RULE.id)) {
-            for (const [a, b] of mixedStretches(shownText, shownRead)) {
-              const text = shownRead.slice(a, b);
-              if (!isProse(text, [0, text.length])) continue;
-              const window = strongestWindow(words, text, 0, WORD_RULE.obfuscated.probability);
-              if (window === null) continue;
-              countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
-              break;
-            }
+            for (const [a, b] of mixedStretches(shownText, shownRead)) if (readHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, shownRead.slice(a, b))) break;
           }
           // Paragraphs written in leetspeak, read with their letters back (`r3c0rd3d`), look-alike
           // letters among them too (`r3с0rd3d`, a Cyrillic с).
           if (shownLeet && shownRead !== null && !counted.has(WORD_RULE.id) && options.rules.vocabulary !== undefined) {
             for (const [a, b] of leetStretches(shownRead, options.rules.vocabulary)) {
-              const text = leetReadable(shownRead.slice(a, b), options.rules.vocabulary);
-              if (!isProse(text, [0, text.length])) continue;
-              const window = strongestWindow(words, text, 0, WORD_RULE.obfuscated.probability);
-              if (window === null) continue;
-              countHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, window.normal.slice(window.start, window.end));
-              break;
+              if (readHidden(CARRIER_RULES.obfuscated, shown[shownAt(a)]!, leetReadable(shownRead.slice(a, b), options.rules.vocabulary))) break;
             }
           }
         }
