@@ -865,7 +865,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const outside = reading.decodedSpan !== undefined && isOpaque(reading) && (f.start < reading.decodedSpan[0] || f.end > reading.decodedSpan[1]);
             const encodedData = outside && !isProse(reading.text, reading.decodedSpan!);
             here.add(f.rule);
-            const index = reading.name === "raw" ? unitAt(f.start) : 0;
+            // The text as written, or read with its Latin diacritics dropped (offsets hold): where
+            // the match lies, and whether it is data there, are known.
+            const aligned = reading.name === "raw" || reading.name === "accents";
+            const index = aligned ? unitAt(f.start) : 0;
             const segment = units[index]!;
             // Shown as a block of code, quoted, or in writing about attacks, an instruction is
             // more often discussed than given: half weight, never less (cue intents may have been
@@ -873,7 +876,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // response count as one: a page that shows a format in a code block and names it in
             // inline code shows it twice, it does not give two instructions.
             const rule = weights.get(f.rule) ?? 0;
-            const halved = reading.name === "raw" ? asData(index, f.start, f.end) : segment.carrier === "code";
+            const halved = aligned ? asData(index, f.start, f.end) : segment.carrier === "code";
             // In a hidden carrier nothing is discounted, a cue intent's own damping included.
             const asFound = shown ? (f.weight ?? rule) : rule;
             const weight = Math.max(Math.ceil(rule / 2), Math.ceil(asFound / (halved ? 2 : 1)));
@@ -896,7 +899,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                     ? markupEscaped(reading, text) || encodedData
                       ? null
                       : CARRIER_RULES.encoded
-                    : OBFUSCATIONS.has(reading.name) || (reading.name === "raw" && (segment.escaped === true || inOverride(f.start, f.end)))
+                    : OBFUSCATIONS.has(reading.name) || (aligned && (segment.escaped === true || inOverride(f.start, f.end)))
                       ? CARRIER_RULES.obfuscated
                       : null;
             // The carrier is a finding of its own, listed once per response.

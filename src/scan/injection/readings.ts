@@ -11,7 +11,7 @@ import { INVISIBLE } from "../decode/normalise.ts";
 import { isAscii } from "../ascii.ts";
 import { classRuns, classTable } from "../class-runs.ts";
 
-export type ReadingName = "raw" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
+export type ReadingName = "raw" | "accents" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
 
 export interface Reading {
   readonly name: ReadingName;
@@ -179,6 +179,19 @@ export function deobfuscated(stretch: string): string[] {
   return forwards === stretch ? [stored] : [forwards.replace(OBFUSCATING, ""), stored];
 }
 
+/** Latin letters with a diacritic (U+00C0-U+024F) and the ASCII letter each is written on. */
+const LATIN_BASE = new Map<string, string>();
+for (let c = 0xc0; c <= 0x24f; c++) {
+  const ch = String.fromCharCode(c);
+  const base = ch.normalize("NFD").charAt(0);
+  if (base !== ch && /^[A-Za-z]$/.test(base)) LATIN_BASE.set(ch, base);
+}
+const LATIN_ACCENTED = /[\u00c0-\u024f]/g;
+/** `text` with the diacritics of Latin letters dropped, one code unit for one (offsets hold). */
+export function latinAccentsDropped(text: string): string {
+  return text.replace(LATIN_ACCENTED, (ch) => LATIN_BASE.get(ch) ?? ch);
+}
+
 /** `text` with each right-to-left override run's text reversed and its marks dropped: as it displays. `text` itself when it has none. */
 function displayedForwards(text: string): string {
   return text.includes("\u202e") ? text.replace(RLO_RUN, (_, run: string) => Array.from(run).reverse().join("")) : text;
@@ -252,6 +265,19 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     if (CYRILLIC.test(nfkc)) add("mixed-script", cyrillicFolded(nfkc), nfkc);
     // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
     // Cyrillic о reads as `ignore`.
+    // Latin letters read without their diacritics, one code unit for one, so offsets into the
+    // text hold (`accents`): the lexicons' phrases match French, Spanish or German text however
+    // it is accented, and the engine discounts what is quoted or discussed there as in the text
+    // as written. A language's own letters are no disguise: `ignoré les consignes` (ignored)
+    // read as `ignore` is not an obfuscated order. Look-alikes of other scripts, compatibility
+    // forms and combining marks are (the folded reading below).
+    if (forwards === text) {
+      const accentless = latinAccentsDropped(text);
+      if (accentless !== text && !seen.includes(accentless)) {
+        seen.push(accentless);
+        out.push({ name: "accents", text: accentless });
+      }
+    }
     plain = normaliseText(forwards);
     add("folded", plain, forwards);
   }
