@@ -391,9 +391,12 @@ function overlapOf(lq: LineQuotes, kind: 0 | typeof SENTENCE, k0: number, k1: nu
   return total;
 }
 
-/** One special token of a chat template or tokenizer (`<|im_end|>`, `<eos>`, `</s>`), and the role names a turn marker holds. */
+/**
+ * One special token of a chat template or tokenizer (`<|im_end|>`, `<eos>`, `</s>`), and one that
+ * is a role's name (`<|system|>`, `<|tool|>`; not `<tool_call>`, a frame marker a tokenizer lists).
+ */
 const SPECIAL_TOKEN = /^<\/?\|?[\w.:-]{1,40}\|?>$/;
-const ROLE_NAME = /system|user|assistant|developer|tool|human|model|bot|ipython|function/i;
+const ROLE_NAME = /^<\/?\|?(?:system|user|assistant|developer|tool|human|model|bot|ipython|function)\|?>$/i;
 
 /** Encodings a person cannot read at a glance: base64, base32, hex, percent, and layers of them. */
 const OPAQUE: ReadonlySet<string> = new Set(["base64", "base32", "hex", "percent", "layered"]);
