@@ -25,7 +25,7 @@
  * holdout to holdout16, never on holdout17 to holdout23. All thirty-five are printed, in that
  * order, unless --set names one; holdout17's to holdout19's, holdout21's, holdout22's and holdout23's
  * figures are the honest ones (holdout21 evaluated once, at the end of 2026-11-29's third session;
- * holdout22 once, at the start of the fourth; holdout23 not yet).
+ * holdout22 once, at the start of the fourth; holdout23 once, at its end).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
@@ -155,7 +155,7 @@ if (import.meta.main) {
     holdout20: "holdout20 set (independent set, never trained on; evaluated once, then its samples read)",
     holdout21: "holdout21 set (independent set, never tuned or trained on; evaluated at the end of one round)",
     holdout22: "holdout22 set (independent set, never trained on; evaluated once, then its samples read)",
-    holdout23: "holdout23 set (fresh independent set, never tuned or trained on, not yet evaluated)",
+    holdout23: "holdout23 set (independent set, never tuned or trained on; evaluated at the end of one round)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
