@@ -19,7 +19,7 @@
  * `holdout17` to `holdout19` by two more each (evaluated at the end of a round); `holdout20`
  * by two more (evaluated once, then its samples read on 2026-11-29); `holdout21` by two more
  * (evaluated at the end of a round); `holdout22` by two more (evaluated once, at the start of
- * 2026-11-29's fourth session, then its samples read); and `holdout23`, the fresh one, by two more. `dev2` to `dev12` are more tuning sets, each
+ * 2026-11-29's fourth session, then its samples read); and `holdout23` by two more (evaluated at the end of the round it was written in). `dev2` to `dev12` are more tuning sets, each
  * written by other authors to give rule work and the model more data than dev (tuning on them is
  * allowed). The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and
  * holdout to holdout16, never on holdout17 to holdout23. All thirty-five are printed, in that
