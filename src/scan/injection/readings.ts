@@ -263,8 +263,6 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     // Cyrillic words with Latin look-alikes in them (`зaпpoc`, Latin a, p, o) read in Cyrillic:
     // the folded reading below turns them into Latin, which no Russian phrase matches.
     if (CYRILLIC.test(nfkc)) add("mixed-script", cyrillicFolded(nfkc), nfkc);
-    // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
-    // Cyrillic о reads as `ignore`.
     // Latin letters read without their diacritics, one code unit for one, so offsets into the
     // text hold (`accents`): the lexicons' phrases match French, Spanish or German text however
     // it is accented, and the engine discounts what is quoted or discussed there as in the text
@@ -278,6 +276,8 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
         out.push({ name: "accents", text: accentless });
       }
     }
+    // Marks dropped and look-alikes folded to ASCII (decode/normalise.ts): `ignоre` with a
+    // Cyrillic о reads as `ignore`.
     plain = normaliseText(forwards);
     add("folded", plain, forwards);
   }
