@@ -11,8 +11,9 @@ import { htmlSegments, type Carrier } from "../scan/injection/html.ts";
 import { WORD_RULE } from "../scan/injection/words.ts";
 import { mergeSpans, partitionPoint } from "../scan/spans.ts";
 import { jsonTextFragments, mediaType, ndjsonTextFragments, type BodyFragments } from "./body-fragments.ts";
+import { mimeLeaves } from "./mime.ts";
 
-export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream";
+export type ResponseKind = "html" | "json" | "markdown" | "text" | "xml" | "event-stream" | "email";
 export type InjectionAction = "block" | "strip" | "warn";
 
 /** Types that are not text a model reads: passed on unscanned. */
@@ -37,6 +38,7 @@ export function responseKind(contentType: string | undefined): ResponseKind | nu
   if (type === "application/json" || type === "text/json" || type.endsWith("+json")) return "json";
   if (type === "text/markdown" || type === "text/x-markdown") return "markdown";
   if (type === "text/event-stream") return "event-stream";
+  if (type === "message/rfc822" || type === "message/global") return "email";
   if (type === "application/xml" || type === "text/xml" || type.endsWith("+xml")) return "xml";
   if (BINARY_TYPES.has(type) || BINARY_PREFIXES.some((p) => type.startsWith(p))) return null;
   return "text";
@@ -357,6 +359,10 @@ export function responseSegments(kind: ResponseKind, text: string, escaped?: Rea
       // The events' text per JSON path, joined, and the rest of the stream as sent (comments,
       // other fields, data that is not JSON: the client gets all of it).
       return [...fragmentSegments(joinedByPath(sseEvents(text).flatMap((data, i) => eventFragments(i, data)), "body.sse")), { location: "body.sse", carrier: "text", text: streamRest(text) }];
+    case "email":
+      // Each part as a mail client shows it (mime.ts): an HTML part reduced to what is shown,
+      // with its hidden carriers apart, as an HTML response is; the rest read as text.
+      return mimeLeaves(text).flatMap((leaf) => textSegments(`body.email${leaf.path}`, leaf.text, leaf.offset, leaf.type === "text/html" || leaf.type === "application/xhtml+xml"));
   }
 }
 
