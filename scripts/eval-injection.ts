@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Thirty-five sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Thirty-six sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -19,20 +19,22 @@
  * `holdout17` to `holdout19` by two more each (evaluated at the end of a round); `holdout20`
  * by two more (evaluated once, then its samples read on 2026-11-29); `holdout21` by two more
  * (evaluated at the end of a round); `holdout22` by two more (evaluated once, at the start of
- * 2026-11-29's fourth session, then its samples read); and `holdout23` by two more (evaluated at the end of the round it was written in). `dev2` to `dev12` are more tuning sets, each
+ * 2026-11-29's fourth session, then its samples read); `holdout23` by two more (evaluated at the end of the round it was written in, then its false
+ * positives read); and `holdout24`,
+ * the fresh one, by two more. `dev2` to `dev12` are more tuning sets, each
  * written by other authors to give rule work and the model more data than dev (tuning on them is
  * allowed). The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and
- * holdout to holdout16, never on holdout17 to holdout23. All thirty-five are printed, in that
- * order, unless --set names one; holdout17's to holdout19's, holdout21's, holdout22's and holdout23's
- * figures are the honest ones (holdout21 evaluated once, at the end of 2026-11-29's third session;
- * holdout22 once, at the start of the fourth; holdout23 once, at its end).
+ * holdout to holdout16, never on holdout17 to holdout24. All thirty-six are printed, in that
+ * order, unless --set names one; holdout17's to holdout19's, holdout21's and holdout24's figures,
+ * and holdout22's and holdout23's first ones, are the honest ones (holdout21 evaluated once, at the end of 2026-11-29's third session;
+ * holdout22 once, at the start of the fourth; holdout23 once, at its end; holdout24 not yet).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev12|holdout|holdout2|...|holdout23|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev12|holdout|holdout2|...|holdout24|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -155,7 +157,8 @@ if (import.meta.main) {
     holdout20: "holdout20 set (independent set, never trained on; evaluated once, then its samples read)",
     holdout21: "holdout21 set (independent set, never tuned or trained on; evaluated at the end of one round)",
     holdout22: "holdout22 set (independent set, never trained on; evaluated once, then its samples read)",
-    holdout23: "holdout23 set (independent set, never tuned or trained on; evaluated at the end of one round)",
+    holdout23: "holdout23 set (independent set, never trained on; evaluated at the end of one round, then its false positives read)",
+    holdout24: "holdout24 set (fresh independent set, never tuned or trained on, not yet evaluated)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
