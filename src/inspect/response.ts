@@ -209,15 +209,17 @@ function within(spans: readonly [number, number][], start: number, end: number):
 function textSegments(location: string, text: string, offset: number | null, html = false): SegmentIn[] {
   // Every shape LOOKS_LIKE_HTML matches starts with "<": most texts are ruled out without the regex.
   if (text.indexOf("<") < 0 || !LOOKS_LIKE_HTML.test(text)) return plainSegments(location, text);
-  const segments = htmlSegments(text, html);
   // Text that is not an HTML page (plain text, markdown, a JSON value) is read as written, tags
   // and all; only its comments and other hidden carriers are read apart as well, so no markup in
   // it (a stray <script>) can take text out of the scan. Markup shown as code (a fenced block,
-  // an inline code span) hides nothing: a README that shows `<!-- ... -->` shows it.
+  // an inline code span) hides nothing: a README that shows `<!-- ... -->` shows it, and a tag
+  // written in code opens no element (`` `<div style="display:none">` `` and what follows it are
+  // shown), so the markup is read with the tags inside code taken out (one character for one).
+  const plain = html ? null : plainSegments(location, text);
+  const shownAsCode = plain === null ? [] : mergeSpans([...(plain[0]!.code ?? []).map(([a, b]): [number, number] => [a, b]), ...inlineCode(text)]);
+  const segments = htmlSegments(tagsOutOfCode(text, shownAsCode), html);
   let carriers: { carrier: Carrier | "text"; text: string; start: number; end: number; code?: SegmentIn["code"] }[] = segments;
-  if (!html) {
-    const plain = plainSegments(location, text);
-    const shownAsCode = segments.length > 1 ? mergeSpans([...(plain[0]!.code ?? []).map(([a, b]): [number, number] => [a, b]), ...inlineCode(text)]) : [];
+  if (plain !== null) {
     const hidden = segments.slice(1).filter((s) => !within(shownAsCode, s.start, s.end));
     carriers = [...plain.map((s) => ({ ...s, start: 0, end: text.length })), ...hidden];
   }
@@ -229,6 +231,19 @@ function textSegments(location: string, text: string, offset: number | null, htm
     // Raw ranges only where the text is the body itself (not a value inside JSON).
     ...(offset !== null && !SHOWN_CARRIERS.has(s.carrier) ? { range: [offset + s.start, offset + s.end] as const } : {}),
   }));
+}
+
+/** `text` with each `<` inside `code` (spans, in order) a space: no tag there opens or closes an element. */
+function tagsOutOfCode(text: string, code: readonly [number, number][]): string {
+  let out = "";
+  let at = 0;
+  for (const [a, b] of code) {
+    const inside = text.slice(a, b);
+    if (!inside.includes("<")) continue;
+    out += text.slice(at, a) + inside.replaceAll("<", " ");
+    at = b;
+  }
+  return at === 0 ? text : out + text.slice(at);
 }
 
 /** A piece of text at a location, before it is split into what is shown and what is hidden. */
