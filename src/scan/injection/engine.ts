@@ -913,7 +913,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const key = `${f.rule}\u0000${segment.location}\u0000${segment.carrier}\u0000${reading.name === "raw" ? match : reading.name}`;
             if (seen.has(key) || findings.length >= MAX_FINDINGS) continue;
             seen.add(key);
-            findings.push(findingOf(f.rule, weight, segment, reading, match, reading.name === "raw" ? match : null));
+            // What strip cuts out: the match as written (read without accents, the same place in the text).
+            findings.push(findingOf(f.rule, weight, segment, reading, match, reading.name === "raw" ? match : reading.name === "accents" ? text.slice(f.start, f.end) : null));
           }
           for (const r of here) found.add(r);
           // Every place an intent completes, not only the one each reports: a harmless sentence
