@@ -17,7 +17,7 @@
  * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
  *
- * Training is deterministic and takes about a minute; the result is kept in
+ * Training is deterministic and takes about two and a half minutes; the result is kept in
  * node_modules/.cache/sluice/ under a SHA-256 of everything it is made from (the corpus
  * directory but for the unseen sets, the injection rules, src/scan and src/inspect, this
  * trainer's code, Bun's version), so a source checkout trains once per change of those; the
@@ -125,7 +125,7 @@ export async function wordModelFile(): Promise<{ path: string; bytes: Uint8Array
       rmSync(path, { force: true });
     }
   }
-  console.error("sluice: training the word model on the injection corpus (once per change of corpus, rules, scanner or trainer, about a minute)");
+  console.error("sluice: training the word model on the injection corpus (once per change of corpus, rules, scanner or trainer, about two and a half minutes)");
   const bytes = wordModelBytes(trainWordModel(await trainingExamples()));
   mkdirSync(dir, { recursive: true });
   // Written aside and renamed into place: processes started together (a test run's) each train
