@@ -6,7 +6,7 @@
  * is taken (the README's "on the folds" figures); the held-out sets (holdout17 on) stay for the
  * end of a round.
  *
- * Each fold trains a model (about a minute); nothing is cached. The default folds are the two
+ * Each fold trains a model (about two minutes); nothing is cached. The default folds are the two
  * the README's figures use: holdout14 to holdout16 and dev10, then holdout10 to holdout13.
  *
  *   bun scripts/folds-injection.ts [--folds a,b,c:d,e] [--seed N]
