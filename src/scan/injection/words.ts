@@ -137,14 +137,16 @@ const isSpace = (c: number): boolean =>
   c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 
 /**
- * `normal` (lower case) with its URLs (`scheme://...`, up to white space, a quote or a bracket)
- * and mail addresses (`box@host.tld`) as the words `url` and `email`, padded to their length so
+ * `normal` (lower case) with its URLs (`scheme://...`, up to white space, a quote or a bracket;
+ * and `data:...;base64,...`) and mail addresses (`box@host.tld`) as the words `url` and `email`, padded to their length so
  * offsets stay: the model judges what a text asks, not where to. Read as words, the few
  * collection hosts of the corpus it is trained on would be learned as signs of an attack, and
  * an attack that names any other host would lose them. Found from each `://` and `@`, not by a
  * regular expression tried at every character.
  */
-function maskAddresses(normal: string): string {
+function maskAddresses(text: string): string {
+  // A data: URI's payload (an inline image's base64) is no words either: read as one URL.
+  const normal = text.includes(";base64,") ? text.replace(DATA_URI, (uri) => "url".padEnd(uri.length, " ")) : text;
   let url = normal.indexOf("://");
   let at = normal.indexOf("@");
   if (url < 0 && at < 0) return normal;
@@ -194,6 +196,9 @@ function maskAddresses(normal: string): string {
   parts.push(normal.slice(done));
   return parts.join("");
 }
+
+/** A data: URI with a base64 payload (lower case: `normal`), up to where a URL ends. */
+const DATA_URI = /(?<![a-z0-9])data:[a-z0-9.+/-]{0,64}(?:;[a-z0-9.+=-]{1,64}){0,4};base64,[^\s"'<>()[\]{}`]*/g;
 
 /** FNV-1a over `s`, on from state `h` (32 bits, unmasked). */
 function fnv(s: string, h = 0x811c9dc5): number {

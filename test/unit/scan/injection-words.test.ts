@@ -100,6 +100,15 @@ describe("the word model", () => {
     expect(normalise("a.b@ c:/d, x@y")).toBe("a.b@ c:/d, x@y");
   });
 
+  test("a data: URI's base64 payload is one url, not words the model reads: its random pieces are random weights", () => {
+    const uri = "data:image/png;base64,iVBORw0KGgo+6Xd3/Ab9Wj4=";
+    expect(normalise(`policy response."}\n<img alt="merge" src="${uri}">`)).toBe(`policy response."}\n<img alt="merge" src="${"url".padEnd(uri.length)}">`);
+    const text = "DATA:text/plain;charset=utf-8;base64,SGk=";
+    expect(normalise(`${text} end`)).toBe(`${"url".padEnd(text.length)} end`);
+    // Not base64, or not a URI: kept.
+    expect(normalise("data:text/plain,hello and metadata:x;base64,y")).toBe("data:text/plain,hello and metadata:x;base64,y");
+  });
+
   test("addresses are found where this regular expression finds them (it is not run: it would be tried at every character)", () => {
     const ADDRESS = /\b[a-z][a-z0-9+.-]{0,15}:\/\/[^\s"'<>()[\]{}`]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g;
     const expected = (t: string) => t.toLowerCase().replace(ADDRESS, (a) => (a.includes("@") && !a.includes("://") ? "email" : "url").padEnd(a.length, " "));
