@@ -505,20 +505,26 @@ function strip(text: string, result: InjectionResult): string | { why: string } 
     else if (f.literal !== null && text.includes(f.literal)) literals.add(f.literal);
     else return { why: `${f.rule} was seen only after ${f.reading === "decoded" ? `decoding (${(f.via ?? []).join(", ")})` : f.reading}, so it cannot be cut out of the body as written` };
   }
-  // Hidden carriers go whole, outermost first; then the visible matches as written.
-  ranges.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
+  // Every place of every cut in the text as written: hidden carriers go whole, visible matches
+  // are replaced by STRIPPED; cuts that overlap or touch are one (two matches of one order, found
+  // by two rules, overlap: cut one after the other, the second would no longer be found).
+  const cuts: [start: number, end: number, replace: boolean][] = ranges.map(([a, b]) => [a, b, false]);
+  for (const literal of literals) for (let i = text.indexOf(literal); i >= 0; i = text.indexOf(literal, i + literal.length)) cuts.push([i, i + literal.length, true]);
+  cuts.sort((a, b) => a[0] - b[0] || b[1] - a[1]);
   let out = "";
   let at = 0;
-  for (const [start, end] of ranges) {
-    if (start < at) {
-      at = Math.max(at, end);
-      continue;
+  for (let k = 0; k < cuts.length; ) {
+    let [start, end, replace] = cuts[k++]!;
+    while (k < cuts.length && cuts[k]![0] <= end) {
+      end = Math.max(end, cuts[k]![1]);
+      replace ||= cuts[k]![2];
+      k++;
     }
-    out += text.slice(at, start);
-    at = end;
+    if (start < at) start = at;
+    out += text.slice(at, start) + (replace ? STRIPPED : "");
+    at = Math.max(at, end);
   }
   out += text.slice(at);
-  for (const literal of literals) out = out.split(literal).join(STRIPPED);
   if (tags) out = out.replace(TAG_CHARACTERS, "");
   return out;
 }
