@@ -137,12 +137,12 @@ const isSpace = (c: number): boolean =>
   c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
 
 /**
- * `normal` (lower case) with its URLs (`scheme://...`, up to white space, a quote or a bracket;
- * and `data:...;base64,...`) and mail addresses (`box@host.tld`) as the words `url` and `email`, padded to their length so
- * offsets stay: the model judges what a text asks, not where to. Read as words, the few
- * collection hosts of the corpus it is trained on would be learned as signs of an attack, and
- * an attack that names any other host would lose them. Found from each `://` and `@`, not by a
- * regular expression tried at every character.
+ * `text` (lower case) with its URLs (`scheme://...`, up to white space, a quote or a bracket;
+ * and `data:...;base64,...`) and mail addresses (`box@host.tld`) as the words `url` and
+ * `email`, padded to their length so offsets stay: the model judges what a text asks, not where
+ * to. Read as words, the few collection hosts of the corpus it is trained on would be learned as
+ * signs of an attack, and an attack that names any other host would lose them. Found from each
+ * `://` and `@`, not by a regular expression tried at every character.
  */
 function maskAddresses(text: string): string {
   // A data: URI's payload (an inline image's base64) is no words either: read as one URL.
@@ -644,6 +644,7 @@ function descend(X: readonly Uint32Array[], y: readonly number[], keys: readonly
   return { weights, bias: biasSum / steps };
 }
 
+/** A 32-bit integer's bits spread over all 32 (murmur3's finaliser). */
 function mix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
