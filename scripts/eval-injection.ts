@@ -19,15 +19,16 @@
  * `holdout17` to `holdout19` by two more each (evaluated at the end of a round); `holdout20`
  * by two more (evaluated once, then its samples read on 2026-11-29); `holdout21` by two more
  * (evaluated at the end of a round); `holdout22` by two more (evaluated once, at the start of
- * 2026-11-29's fourth session, then its samples read); `holdout23` by two more (evaluated at the end of the round it was written in, then its false
- * positives read); and `holdout24`,
- * the fresh one, by two more. `dev2` to `dev12` are more tuning sets, each
- * written by other authors to give rule work and the model more data than dev (tuning on them is
- * allowed). The word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and
- * holdout to holdout16, never on holdout17 to holdout24. All thirty-six are printed, in that
- * order, unless --set names one; holdout17's to holdout19's, holdout21's and holdout24's figures,
- * and holdout22's and holdout23's first ones, are the honest ones (holdout21 evaluated once, at the end of 2026-11-29's third session;
- * holdout22 once, at the start of the fourth; holdout23 once, at its end; holdout24 not yet).
+ * 2026-11-29's fourth session, then its samples read); `holdout23` by two more (evaluated at
+ * the end of the round it was written in, then its false positives read); and `holdout24`, the
+ * fresh one, by two more. `dev2` to `dev12` are more tuning sets, each written by other authors
+ * to give rule work and the model more data than dev (tuning on them is allowed). The word
+ * model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and holdout to
+ * holdout16, never on holdout17 to holdout24. All thirty-six are printed, in that order,
+ * unless --set names one; holdout17's to holdout19's, holdout21's and holdout24's figures, and
+ * holdout22's and holdout23's first ones, are the honest ones (holdout21 evaluated once, at the
+ * end of 2026-11-29's third session; holdout22 once, at the start of the fourth; holdout23
+ * once, at its end; holdout24 not yet).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
