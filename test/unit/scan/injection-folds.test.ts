@@ -13,7 +13,8 @@ describe("injection folds", () => {
 
   test("a held-out set, a set that is not trained on, a set twice or an empty fold is refused", () => {
     expect(() => parseFolds("holdout10,holdout19")).toThrow(/holdout19 is not one of the word model's training sets/);
-    expect(() => parseFolds("dev8")).toThrow(/dev8 is not one/);
+    expect(() => parseFolds("holdout20")).toThrow(/holdout20 is not one/);
+    expect(() => parseFolds("nosuchset")).toThrow(/nosuchset is not one/);
     expect(() => parseFolds("holdout10:holdout10")).toThrow(/holdout10 is in two folds/);
     expect(() => parseFolds("holdout10::dev10")).toThrow(/empty fold/);
   });
