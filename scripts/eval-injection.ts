@@ -20,15 +20,13 @@
  * by two more (evaluated once, then its samples read on 2026-11-29); `holdout21` by two more
  * (evaluated at the end of a round); `holdout22` by two more (evaluated once, at the start of
  * 2026-11-29's fourth session, then its samples read); `holdout23` by two more (evaluated at
- * the end of the round it was written in, then its false positives read); and `holdout24`, the
- * fresh one, by two more. `dev2` to `dev12` are more tuning sets, each written by other authors
- * to give rule work and the model more data than dev (tuning on them is allowed). The word
- * model (scripts/words-model.ts) is trained on dev .. dev12 and holdout to
+ * the end of that session's first round, then its false positives read); and `holdout24` by two
+ * more (evaluated at the end of its second). `dev2` to `dev12` are more tuning sets, each
+ * written by other authors to give rule work and the model more data than dev (tuning on them
+ * is allowed). The word model (scripts/words-model.ts) is trained on dev .. dev12 and holdout to
  * holdout16, never on holdout17 to holdout24. All thirty-six are printed, in that order,
  * unless --set names one; holdout17's to holdout19's, holdout21's and holdout24's figures, and
- * holdout22's and holdout23's first ones, are the honest ones (holdout21 evaluated once, at the
- * end of 2026-11-29's third session; holdout22 once, at the start of the fourth; holdout23
- * once, at its end; holdout24 not yet).
+ * holdout22's and holdout23's first ones, are the honest ones.
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
  * (test/corpus/dlp: diffs, environment dumps, curl lines, configs and chat prompts holding
@@ -159,7 +157,7 @@ if (import.meta.main) {
     holdout21: "holdout21 set (independent set, never tuned or trained on; evaluated at the end of one round)",
     holdout22: "holdout22 set (independent set, never trained on; evaluated once, then its samples read)",
     holdout23: "holdout23 set (independent set, never trained on; evaluated at the end of one round, then its false positives read)",
-    holdout24: "holdout24 set (fresh independent set, never tuned or trained on, not yet evaluated)",
+    holdout24: "holdout24 set (independent set, never tuned or trained on; evaluated at the end of one round)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {
