@@ -1,15 +1,16 @@
 /**
  * The built-in word model (src/scan/injection/words.ts), trained on the injection corpus's
- * tuning sets: dev .. dev12 and the older holdouts (holdout to holdout16), whose
+ * tuning sets: dev .. dev7, dev9, dev10 and the older holdouts (holdout to holdout16), whose
  * figures had been looked at too often to stay honest measures (holdout3 and holdout4 joined on
  * 2026-11-28, when holdout8 was written; holdout5 to holdout11 on 2026-11-29, when holdout13 was:
  * trained on half of them, the model did better on the other half, README; holdout12 and
  * holdout13 when holdout15 was, with dev7, written for the model; dev9 when holdout16 was;
  * holdout14 to holdout16 and dev10 when holdout17 was: dev8, trained on by none, and dev10,
- * before it was trained on, did better; dev8, dev11 and dev12 at the end of 2026-11-29's fourth
- * session, once the model was averaged over three descents: on the folds 12 fewer benign texts
- * and 2 fewer attacks, 126 and 5,572; before, with one descent, dev8 alone changed nothing and
- * dev8, dev11 and holdout20 together made the trade a threshold makes). Training on holdout17 and holdout18 too was measured when
+ * before it was trained on, did better). dev8, dev11 and dev12 are left out: with the model
+ * averaged over three descents, training on them took 12 benign texts and 2 attacks off the
+ * folds (126 and 5,572), but let a review's bypass through (a persona order with the DAN prompt
+ * in inline code, injection-words.test.ts); with one descent, dev8 alone changed nothing and
+ * dev8, dev11 and holdout20 together made the trade a threshold makes. Training on holdout17 and holdout18 too was measured when
  * holdout20 was written and not taken (dev8 5 more benign texts blocked and no more attacks, the
  * bench's benign inputs 4 blocked for 2); training on holdout20 (read since) when holdout21 was
  * evaluated (dev8 3 fewer attacks, dev11 1 fewer benign text), and on dev8, dev11 and holdout20
@@ -38,7 +39,7 @@ import { trainWordModel, wordModelBytes, wordModelFromBytes, type WordExample, t
 const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
-export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev9", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev10", "dev8", "dev11", "dev12"] as const;
+export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev9", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev10"] as const;
 export const UNSEEN = ["holdout17", "holdout18", "holdout19", "holdout20", "holdout21", "holdout22", "holdout23", "holdout24"];
 const SEED = 5;
 

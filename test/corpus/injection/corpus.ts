@@ -145,16 +145,17 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * written on 2026-11-29 for the word model (attacks in plain words of many voices, no stock
  * phrases; benign text weighted to the kinds most often blocked); or `dev8` (data/dev8/), an
  * eighth the same day (short quiet orders of the kind found in attributes, fields and log lines;
- * benign text weighted to hidden markup); or `dev9` (data/dev9/), a ninth written
+ * benign text weighted to hidden markup), not trained on; or `dev9` (data/dev9/), a ninth written
  * on 2026-11-29 (quiet orders and covert actions in everyday words, no stock phrases; benign text
  * weighted to hidden markup in nine languages, news and template docs); or `dev10` (data/dev10/), a
  * tenth the same day (plain orders with no stock phrase, covert actions and credential requests;
  * benign text weighted to the kinds most often blocked); or `dev11` (data/dev11/), an eleventh
  * the same day (authority and urgency claims, credential requests and covert actions in shop,
- * ticket and news text; benign text weighted to product pages, issue comments, news and code);
- * or `dev12` (data/dev12/), a twelfth the same day (plain and covert orders, a
+ * ticket and news text; benign text weighted to product pages, issue comments, news and code),
+ * not trained on; or `dev12` (data/dev12/), a twelfth the same day (plain and covert orders, a
  * quarter in the words of security and testing; benign text weighted to hidden markup, code,
- * issue comments, assistants' answers and security articles that quote attacks); or `holdout3` (data/holdout3/), a
+ * issue comments, assistants' answers and security articles that quote attacks), not
+ * trained on; or `holdout3` (data/holdout3/), a
  * third independent set by two more authors who had seen none of the above, written on
  * 2026-11-28; or `holdout4` (data/holdout4/), `holdout5` (data/holdout5/), `holdout6`
  * (data/holdout6/), `holdout7` (data/holdout7/), `holdout8` (data/holdout8/), `holdout9`
@@ -166,8 +167,7 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * (data/holdout24/), a fourth to twenty-fourth written the same way.
  * holdout3 and holdout4 are trained on since 2026-11-28 (the word model, scripts/words-model.ts),
  * holdout5 to holdout11 since holdout13 was written, holdout12 and holdout13 since holdout15 was,
- * holdout14 to holdout16 since holdout17 was, dev8, dev11 and dev12 since holdout24 was;
- * holdout17 to holdout24 are never trained on. All use the same carrier templates and techniques.
+ * holdout14 to holdout16 since holdout17 was; holdout17 to holdout24 are never trained on. All use the same carrier templates and techniques.
  */
 export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "dev5" | "dev6" | "dev7" | "dev8" | "dev9" | "dev10" | "dev11" | "dev12" | "holdout" | "holdout2" | "holdout3" | "holdout4" | "holdout5" | "holdout6" | "holdout7" | "holdout8" | "holdout9" | "holdout10" | "holdout11" | "holdout12" | "holdout13" | "holdout14" | "holdout15" | "holdout16" | "holdout17" | "holdout18" | "holdout19" | "holdout20" | "holdout21" | "holdout22" | "holdout23" | "holdout24";
 const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", dev5: "dev5", dev6: "dev6", dev7: "dev7", dev8: "dev8", dev9: "dev9", dev10: "dev10", dev11: "dev11", dev12: "dev12", holdout: "holdout", holdout2: "holdout2", holdout3: "holdout3", holdout4: "holdout4", holdout5: "holdout5", holdout6: "holdout6", holdout7: "holdout7", holdout8: "holdout8", holdout9: "holdout9", holdout10: "holdout10", holdout11: "holdout11", holdout12: "holdout12", holdout13: "holdout13", holdout14: "holdout14", holdout15: "holdout15", holdout16: "holdout16", holdout17: "holdout17", holdout18: "holdout18", holdout19: "holdout19", holdout20: "holdout20", holdout21: "holdout21", holdout22: "holdout22", holdout23: "holdout23", holdout24: "holdout24" };
