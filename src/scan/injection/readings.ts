@@ -954,12 +954,22 @@ const isSpacedSeparator = (c: number): boolean => c === 32 || c === 46 || c === 
  * character on prose, where nearly every letter is followed by another and nothing matches.
  */
 export const spacedStart: StartFinder = (text, from) => {
-  for (let i = from, last = text.length - 5; i <= last; i++) {
-    if (!isSpacedSeparator(text.charCodeAt(i + 1))) continue;
-    if (isAsciiLetter(text.charCodeAt(i)) && isAsciiLetter(text.charCodeAt(i + 2)) && isSpacedSeparator(text.charCodeAt(i + 3)) && isAsciiLetter(text.charCodeAt(i + 4))) return i;
+  // One pass over the separators: `seps` holds, bit k, whether the character k places back is
+  // one; a candidate i has them at i + 1 and i + 3, so it is tried only when the character read
+  // (i + 3) and the one two back are separators, and candidates come in order.
+  let seps = 0;
+  for (let j = from + 1, last = text.length - 2; j <= last; j++) {
+    const c = text.charCodeAt(j);
+    seps = (seps << 1) | (c < 128 ? SPACED_SEPARATOR[c]! : 0);
+    if ((seps & 5) !== 5 || j - 3 < from) continue;
+    const i = j - 3;
+    if (isAsciiLetter(text.charCodeAt(i)) && isAsciiLetter(text.charCodeAt(i + 2)) && isAsciiLetter(text.charCodeAt(i + 4))) return i;
   }
   return -1;
 };
+/** 1 for the separators of letters written one by one (isSpacedSeparator). */
+const SPACED_SEPARATOR = new Uint8Array(128);
+for (let c = 0; c < 128; c++) SPACED_SEPARATOR[c] = isSpacedSeparator(c) ? 1 : 0;
 
 /** Runs of `min` letters or more written one by one, found from `start`'s candidates: [first, last letter, separator]. */
 function runsOf(text: string, start: StartFinder, isLetter: (c: number) => boolean, min: number, separators: ReadonlySet<number> | null): [number, number, number][] {
