@@ -10,11 +10,12 @@
  * averaged over three descents, training on them took 12 benign texts and 2 attacks off the
  * folds (126 and 5,572), but let a review's bypass through (a persona order with the DAN prompt
  * in inline code, injection-words.test.ts); with one descent, dev8 alone changed nothing and
- * dev8, dev11 and holdout20 together made the trade a threshold makes. Training on holdout17 and holdout18 too was measured when
- * holdout20 was written and not taken (dev8 5 more benign texts blocked and no more attacks, the
- * bench's benign inputs 4 blocked for 2); training on holdout20 (read since) when holdout21 was
- * evaluated (dev8 3 fewer attacks, dev11 1 fewer benign text), and on dev8, dev11 and holdout20
- * together (on the folds 19 more attacks and 10 more benign texts, the trade a threshold makes).
+ * dev8, dev11 and holdout20 together made the trade a threshold makes. Training on holdout17
+ * and holdout18 too was measured when holdout20 was written and not taken (dev8 5 more benign
+ * texts blocked and no more attacks, the bench's benign inputs 4 blocked for 2); training on
+ * holdout20 (read since) when holdout21 was evaluated (dev8 3 fewer attacks, dev11 1 fewer
+ * benign text), and on dev8, dev11 and holdout20 together (on the folds 19 more attacks and 10
+ * more benign texts, the trade a threshold makes).
  * holdout17 to holdout25 are never trained on: holdout17 to holdout19 and holdout21 to holdout25
  * are what the model is measured by. Positives are the attack instructions as written (before any
  * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
