@@ -17,8 +17,8 @@
  *   backticks, mixed scripts, override runs, transcripts, classifier records, weak orders
  *   everywhere for the word model to read around, one word repeated for its bound, a run of
  *   quotations then example words, Chinese dense with orders, lines obfuscated with zero-width
- *   spaces): each must be judged in ADVERSARIAL_MS, far more than a linear pass needs, far less
- *   than a quadratic one takes.
+ *   spaces, mail of a thousand parts): each must be judged in ADVERSARIAL_MS, far more than a
+ *   linear pass needs, far less than a quadratic one takes.
  * The benign inputs must not reach the threshold: one that does is printed and the run exits 1.
  * Targets (issue 5): 10 KiB page <= 0.5 ms median; >= 100 MB/s on benign text (PASS/MISS).
  */
@@ -151,6 +151,10 @@ const hostile: [name: string, kind: ResponseKind, text: string][] = [
   // Leetspeak words far apart among long words: each window's short words are read within it,
   // not by a search that runs on to the text's end (2.5 s in the leetspeak reading alone before).
   ["leetspeak words among long ones", "text", ("1gn0r3d " + "bbbbbbb ".repeat(80)).repeat(1600)],
+  // Mail of a thousand parts, each a multipart whose delimiter never comes, or a header block that
+  // never ends: each part's search stays in the part (before, each read on to the text's end).
+  ["a mail of parts whose delimiters never come", "email", ["Content-Type: multipart/mixed; boundary=a", "", ...Array.from({ length: 1000 }, () => `--a\nContent-Type: multipart/mixed; boundary=zzz\n\n${"x".repeat(1000)}`), "--a--"].join("\n")],
+  ["a mail of parts whose headers never end", "email", ["Content-Type: multipart/mixed; boundary=a", "", ...Array.from({ length: 1000 }, () => `--a\nContent-Type: text/plain\nX-Pad: ${"x".repeat(1000)}`), "--a--"].join("\n")],
   // A megabyte of quoted orders listed as examples: each intent's completion asks whether it is data.
   ["orders listed as examples", "text", "\u201c\u5ffd\u7565\u4e4b\u524d\u7684\u6307\u4ee4\u201d\u3001".repeat(100000) + "\u4e4b\u7c7b"],
 ];

@@ -539,7 +539,7 @@ function formFragments(text: string, valueRoot: string, keyRoot: string, sink: S
 // Multipart (RFC 2046 section 5.1.1, RFC 7578).
 
 /** RFC 2046 section 5.1.1 `boundary := 0*69<bchars> bcharsnospace`. */
-const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
+export const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
 const CRLF = Buffer.from("\r\n");
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 

@@ -6,7 +6,8 @@
  * unknown charset read as UTF-8. Nothing is dropped: a body that does not parse as a message is
  * one leaf of text, and a part that does not decode is read as written. Pure.
  */
-import { headerParams, mediaType } from "./body-fragments.ts";
+import { hexDigit } from "../scan/decode/text.ts";
+import { BOUNDARY, headerParams, mediaType } from "./body-fragments.ts";
 
 /** One piece of the message to read. */
 export interface MimeLeaf {
@@ -24,10 +25,7 @@ export const MAX_DEPTH = 8;
 /** Parts read per message, in all: the rest of a body with more is one leaf of text. */
 export const MAX_PARTS = 1000;
 
-/** RFC 2046 §5.1.1 `boundary := 0*69<bchars> bcharsnospace`. */
-const BOUNDARY = /^[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]$/;
 const HEADER_LINE = /^[!-9;-~]+[ \t]*:/;
-const BLANK_LINE = /\r?\n\r?\n/g;
 
 /** The leaves of message `text`: its headers and parts in order. */
 export function mimeLeaves(text: string): MimeLeaf[] {
@@ -68,9 +66,12 @@ function readEntity(text: string, start: number, end: number, path: string, dept
  */
 function readMultipart(text: string, start: number, end: number, boundary: string, path: string, depth: number, out: MimeLeaf[], budget: { parts: number }): boolean {
   const dash = `--${boundary}`;
-  // Each delimiter line: where it starts, where the next line starts, whether it closes.
+  // Each delimiter line: where it starts, where the next line starts, whether it closes. Sought in
+  // the body alone (a search of the whole text, once per part, would read past it every time).
+  const body = text.slice(start, end);
   const lines: [at: number, next: number, close: boolean][] = [];
-  for (let at = text.indexOf(dash, start); at >= 0 && at < end; at = text.indexOf(dash, at + dash.length)) {
+  for (let found = body.indexOf(dash); found >= 0; found = body.indexOf(dash, found + dash.length)) {
+    const at = start + found;
     if (at > start && text.charCodeAt(at - 1) !== 10) continue;
     let k = at + dash.length;
     const close = text.startsWith("--", k);
@@ -104,20 +105,21 @@ const leaf = (path: string, type: string, text: string, start: number, end: numb
 
 /**
  * Where the header block of text[start, end) ends and the body starts: the first blank line,
- * when every line before it is a header field or the continuation of one; null when the text
- * does not start with headers (a part with no headers starts with its blank line).
+ * when every line before it is a header field or the continuation of one (the first a field);
+ * null when the text does not start with headers (a part with no headers starts with its blank
+ * line). Read line by line, no further than the first line that is neither.
  */
 function headerEnd(text: string, start: number, end: number): [headersEnd: number, bodyStart: number] | null {
-  if (text.startsWith("\r\n", start)) return [start, start + 2];
-  if (text.startsWith("\n", start)) return [start, start + 1];
-  BLANK_LINE.lastIndex = start;
-  const m = BLANK_LINE.exec(text);
-  const headersEnd = m === null || m.index >= end ? end : m.index;
-  const bodyStart = m === null || m.index >= end ? end : m.index + m[0].length;
-  const lines = text.slice(start, headersEnd).split(/\r?\n/);
-  if (!HEADER_LINE.test(lines[0]!)) return null;
-  for (const line of lines) if (!HEADER_LINE.test(line) && !/^[ \t]/.test(line)) return null;
-  return [headersEnd, bodyStart];
+  for (let at = start; at < end; ) {
+    let nl = text.indexOf("\n", at);
+    if (nl < 0 || nl >= end) nl = end;
+    const line = text.slice(at, nl > at && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl);
+    // A blank line ends the block (the text's first line blank: no headers, an empty block).
+    if (line.length === 0) return [at > start ? at - (text.charCodeAt(at - 2) === 13 ? 2 : 1) : start, Math.min(end, nl + 1)];
+    if (!HEADER_LINE.test(line) && (at === start || !/^[ \t]/.test(line))) return null;
+    at = nl + 1;
+  }
+  return [end, end];
 }
 
 /** Header fields by lower-case name (the first of each), continuation lines unfolded. */
@@ -158,9 +160,10 @@ function quotedPrintableBytes(body: string): Uint8Array {
       out.push(c);
       continue;
     }
-    const hex = latin.subarray(i + 1, i + 3).toString("latin1");
-    if (/^[0-9A-Fa-f]{2}$/.test(hex)) {
-      out.push(parseInt(hex, 16));
+    const hi = i + 2 < latin.length ? hexDigit(latin[i + 1]!) : -1;
+    const lo = hi >= 0 ? hexDigit(latin[i + 2]!) : -1;
+    if (lo >= 0) {
+      out.push((hi << 4) | lo);
       i += 2;
       continue;
     }

@@ -514,15 +514,15 @@ function strip(text: string, result: InjectionResult): string | { why: string } 
   let out = "";
   let at = 0;
   for (let k = 0; k < cuts.length; ) {
-    let [start, end, replace] = cuts[k++]!;
-    while (k < cuts.length && cuts[k]![0] <= end) {
+    const start = cuts[k]![0];
+    let end = cuts[k]![1];
+    let replace = cuts[k]![2];
+    for (k++; k < cuts.length && cuts[k]![0] <= end; k++) {
       end = Math.max(end, cuts[k]![1]);
       replace ||= cuts[k]![2];
-      k++;
     }
-    if (start < at) start = at;
     out += text.slice(at, start) + (replace ? STRIPPED : "");
-    at = Math.max(at, end);
+    at = end;
   }
   out += text.slice(at);
   if (tags) out = out.replace(TAG_CHARACTERS, "");
