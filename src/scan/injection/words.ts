@@ -61,6 +61,7 @@ export const WORD_RULE = {
   obfuscated: { probability: 0.9, weight: 30 },
 } as const;
 
+/** A model is not changed once read: strongestWindow keeps a table made from its weights (boundsOf). */
 export interface WordModel {
   readonly weights: Float32Array;
   readonly bias: number;
@@ -441,47 +442,52 @@ const isBoundaryUnit = (c: number): boolean =>
  * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart. With
  * `floor` (a probability), null unless a window reaches it.
  *
- * A window's features are its words and the pairs of neighbours in it, each counted once. Most
- * windows are never scored: the bias plus the window's positive weights (a difference of two
- * prefix sums) bounds its score from above, and a window whose bound cannot beat the best so
- * far, or reach `floor`, is passed over. The others are scored feature by feature, each
- * counted once through a small table that stays in the cache (a window has at most
- * 2 WINDOW - 1 features).
+* A window's features are its words and the pairs of neighbours in it, each counted once. Most
+ * windows are never scored: the bias plus the window's positive weights bounds its score from
+ * above, and a window whose bound cannot beat the best so far, or reach `floor`, is passed over.
+ * The bound is read from the model's positive weights rounded up to bytes (boundsOf: a quarter of
+ * the weights' memory, which stays in the processor's cache as the weights do not), summed as a
+ * difference of two prefix sums; the weights themselves are loaded only for the windows scored,
+ * feature by feature, each counted once through a small table that stays in the cache (a window
+ * has at most 2 WINDOW - 1 features). A looser bound only scores more windows: the strongest is
+ * the same.
  */
 export function strongestWindow(model: WordModel, text: string, prose = 0, floor = 0): WordWindow | null {
   const normal = normalise(text);
   const { count, word, pair, at } = tokensOf(normal);
   if (count === 0) return null;
   const { weights, bias } = model;
+  const { bytes, scale } = boundsOf(model);
   // Feature k: word k/2 (even k), or its pair with the next (odd k).
   const n = 2 * count;
   if (weight_.length < n) {
     weight_ = new Float64Array(n);
-    above_ = new Float64Array(n + 1);
+    above_ = new Int32Array(n + 1);
   }
   const weight = weight_;
   const above = above_;
-  // The weights first, in a loop of independent loads the processor overlaps (the table is
-  // 4 MiB: most of them miss the cache); above[k]: the positive weights of features before k.
-  for (let i = 0; i < count; i++) {
-    weight[2 * i] = weights[word[i]!]!;
-    weight[2 * i + 1] = weights[pair[i]!]!;
-  }
+  // above[k]: the bounds of features before k, in a loop of independent loads.
   above[0] = 0;
-  for (let k = 0; k < n; k++) above[k + 1] = above[k]! + (weight[k]! > 0 ? weight[k]! : 0);
+  for (let i = 0, sum = 0; i < count; i++) {
+    above[2 * i + 1] = sum += bytes[word[i]!]!;
+    above[2 * i + 2] = sum += bytes[pair[i]!]!;
+  }
   // (Under the floor's score by a little: a probability that rounds up to the floor counts.)
   const zFloor = floor > 0 ? Math.min(MAX_Z, Math.log(floor / (1 - floor))) - 1e-6 : -Infinity;
-  // The bound is a sum in another order than the score: slack for the rounding of both.
-  const slack = 1e-9 + 1e-10 * (above[n]! + Math.abs(bias));
   let best: WordWindow | null = null;
   let bestZ = -Infinity;
+  // The weights are loaded up to `loaded` (windows only move on).
+  let loaded = 0;
   for (let start = 0; ; start += READ_STRIDE) {
     const end = Math.min(count, start + WINDOW);
     // The window's features [first, last): words start .. end - 1 and the pairs among them.
     const first = 2 * start;
     const last = 2 * end - 1;
-    const bound = bias + above[last]! - above[first]! + slack;
+    // Integers summed exactly, divided once; BOUND_SLACK for the rounding of the score's sum.
+    const bound = bias + (above[last]! - above[first]!) / scale + BOUND_SLACK;
     if (bound > bestZ && bound >= zFloor && (prose === 0 || spacedWords(normal, at, start, end) >= prose * (end - start))) {
+      for (let k = Math.max(loaded, first); k < last; k++) weight[k] = weights[k & 1 ? pair[k >> 1]! : word[k >> 1]!]!;
+      loaded = Math.max(loaded, last);
       const z = windowScore(bias, weight, word, pair, first, last);
       if (z > bestZ) {
         const p = sigmoid(z);
@@ -495,6 +501,32 @@ export function strongestWindow(model: WordModel, text: string, prose = 0, floor
   }
   return best;
 }
+
+/**
+ * A model's positive weights as bytes, rounded up (each at least the weight times `scale`, none
+ * over 255): what strongestWindow bounds windows with. Made once per model.
+ */
+function boundsOf(model: WordModel): { bytes: Uint8Array; scale: number } {
+  let b = bounds.get(model);
+  if (b === undefined) {
+    let most = 0;
+    for (const w of model.weights) if (w > most) most = w;
+    // 254, not 255: the product may round up past the last integer. (Rounding the product down
+    // by an ulp is within BOUND_SLACK.)
+    const scale = most > 0 ? 254 / most : 1;
+    const bytes = new Uint8Array(model.weights.length);
+    for (let i = 0; i < bytes.length; i++) {
+      const w = model.weights[i]!;
+      if (w > 0) bytes[i] = Math.ceil(w * scale);
+    }
+    bounds.set(model, (b = { bytes, scale }));
+  }
+  return b;
+}
+const bounds = new WeakMap<WordModel, { bytes: Uint8Array; scale: number }>();
+/** What the bound adds for the rounding of a window's score (weights are at most MAX_WEIGHT, a window has under 2 WINDOW of them). */
+const BOUND_SLACK = 1e-6;
+
 /** Where the floor's score is capped (a floor of 1 has none): only a filter, `p >= floor` decides. */
 const MAX_Z = 36;
 
@@ -543,7 +575,7 @@ const LETTER_OR_DIGIT = /[\p{L}\p{N}\p{M}]/u;
 
 /** strongestWindow's arrays, reused from text to text (grown to the longest). */
 let weight_ = new Float64Array(0);
-let above_ = new Float64Array(0);
+let above_ = new Int32Array(0);
 
 /** A training example: a text, and whether it is an attack. */
 export interface WordExample {
