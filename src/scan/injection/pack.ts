@@ -6,6 +6,7 @@
  * group (CompiledRule.group), as the cue intents do: a response counts a group once.
  */
 import { compileRulePack, parseRuleYaml, RulePackError, type CompiledRules, type RulePackIssue } from "../rules/compile.ts";
+import { keywordText } from "../rules/keywords.ts";
 import { compileCues, CUE_GROUP, type CueRules } from "./cues.ts";
 
 export type InjectionPack = CueRules;
@@ -63,7 +64,7 @@ export function compileInjectionPack(files: readonly { path: string; text: strin
   const grouped = patterns.rules.map((r) => ({ ...r, group: groupOf(r) }));
   // What a leetspeak word may read as (readings.ts): the words of the lexicons and of the rules' keywords.
   const vocabulary = new Set(cues.vocabulary);
-  for (const r of patterns.rules) for (const k of r.keywords) for (const w of k.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
+  for (const r of patterns.rules) for (const k of r.keywords) for (const w of keywordText(k).text.split(/[^a-z]+/)) if (w.length >= 3) vocabulary.add(w);
   return {
     rules: [...grouped, ...cues.rules],
     discussionCues: (text) => cues.discussionCues(text),

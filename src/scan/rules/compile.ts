@@ -5,7 +5,7 @@
  * is parsed or compiled per scan.
  */
 import { injectionRuleSchema, mcpRuleSchema, ruleSchema, type Rule, type RuleFamily, type Severity } from "./schema.ts";
-import { compileKeywords, type KeywordHits } from "./keywords.ts";
+import { compileKeywords, keywordText, type KeywordHits } from "./keywords.ts";
 import { classRuns, forEachClassRun } from "../class-runs.ts";
 import { analysePattern, keywordAnchored, type RunClass } from "./safety.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
@@ -256,7 +256,9 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
     bad(`pattern: ${(e as Error).message}`);
     return null;
   }
-  const analysis = patternFacts(rule.pattern, flags, rule.keywords);
+  // What the automaton reads of each keyword (keywords.ts WORD_START), and whether it must start a word.
+  const keywords = rule.keywords.map(keywordText);
+  const analysis = patternFacts(rule.pattern, flags, keywords.map((k) => k.text));
   const unsafe = analysis.unsafe;
   if (unsafe.length > 0) {
     bad(`pattern is unsafe: ${unsafe.join("; ")}`);
@@ -273,7 +275,11 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
     regex.lastIndex = 0;
     for (let m = regex.exec(example); m !== null && keywordInMatch; m = regex.exec(example)) {
       const lower = m[0].toLowerCase();
-      keywordInMatch = rule.keywords.some((k) => lower.includes(k));
+      const at = m.index;
+      keywordInMatch = keywords.some(({ text, wordStart }) => {
+        for (let i = lower.indexOf(text); i >= 0; i = lower.indexOf(text, i + 1)) if (!wordStart || !/\w/.test(example.charAt(at + i - 1))) return true;
+        return false;
+      });
     }
   }
   const allow: ((s: string) => boolean)[] = [];
@@ -316,7 +322,10 @@ function compileRule(rule: Rule, path: string, bad: (message: string) => void): 
 export const MIN_KEYWORD_LENGTH = 3;
 
 /** Two CJK characters (`发送`, `無視`) are as rare in text as three Latin letters. */
-const usableKeyword = (k: string): boolean => k.length >= MIN_KEYWORD_LENGTH || (k.length === 2 && /[^\x00-\x7f]/.test(k));
+const usableKeyword = (written: string): boolean => {
+  const k = keywordText(written).text;
+  return k.length >= MIN_KEYWORD_LENGTH || (k.length === 2 && /[^\x00-\x7f]/.test(k));
+};
 
 /** Shortest class run worth a prefilter: runs of shorter matches are everywhere in text. */
 export const RUN_PREFILTER_MIN_LENGTH = 8;
@@ -348,7 +357,7 @@ function buildScanner(partial: readonly Omit<Matcher, "keywordIds">[]): Compiled
     return { ...m, keywordIds: ids };
   });
   const automaton = compileKeywords(keywords);
-  const lengths = keywords.map((k) => k.length);
+  const lengths = keywords.map((k) => keywordText(k).text.length);
   // Which rules each keyword can place, so a scan looks only at the rules whose keywords occur
   // (plus those without usable keywords), not at all of them.
   const rulesOfKeyword: number[][] = keywords.map(() => []);

@@ -30,12 +30,30 @@ export interface KeywordMatcher {
 }
 
 /**
+ * A keyword written with `\b` in front (`\bnc `) counts only where it starts a word: not right
+ * after a letter, digit or `_`, as a regular expression's `\b` reads it, and the rule's pattern
+ * must then put one before it in every match. Short command names are inside everyday words
+ * (`nc ` in every `async `): the rule would otherwise run around each.
+ */
+export const WORD_START = "\\b";
+
+/** A keyword as the automaton reads it (without WORD_START), and whether it must start a word. */
+export function keywordText(keyword: string): { text: string; wordStart: boolean } {
+  return keyword.startsWith(WORD_START) ? { text: keyword.slice(WORD_START.length), wordStart: true } : { text: keyword, wordStart: false };
+}
+
+const isWordUnit = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+
+/**
  * Builds the matcher. Keywords are lower-case and printable (the rule schema checks). Keywords
  * beyond ASCII (injection rules in Russian, Chinese, ...) get an automaton of their own, run only
  * on text that has a non-ASCII character: in one table, their few hundred letters would widen
  * every row of the ASCII keywords' (megabytes, for nothing in English text).
  */
-export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
+export function compileKeywords(written: readonly string[]): KeywordMatcher {
+  const parsed = written.map(keywordText);
+  const keywords = parsed.map((k) => k.text);
+  const wordStart = Uint8Array.from(parsed, (k) => (k.wordStart ? 1 : 0));
   for (const k of keywords) {
     if (k.length === 0 || /[\x00-\x1f\x7f]/.test(k) || k !== k.toLowerCase()) throw new Error(`keyword ${JSON.stringify(k)} must be non-empty, lower-case and printable`);
   }
@@ -44,14 +62,14 @@ export function compileKeywords(keywords: readonly string[]): KeywordMatcher {
   keywords.forEach((k, i) => (/[^\x00-\x7f]/.test(k) ? wide : ascii).push(i));
   const parts = [ascii, wide]
     .filter((ids) => ids.length > 0)
-    .map((ids) => ({ wide: ids === wide, run: buildAutomaton(ids.map((i) => keywords[i]!), Int32Array.from(ids)) }));
+    .map((ids) => ({ wide: ids === wide, run: buildAutomaton(ids.map((i) => keywords[i]!), Int32Array.from(ids), wordStart) }));
   const tables = new Tables(keywords);
   let positions = new Int32Array(64);
   const offsets = new Int32Array(keywords.length);
   const hits = { counts: tables.counts, found: tables.found, foundCount: 0, positions, offsets };
 
   return {
-    keywords,
+    keywords: written,
     scan(text: string): KeywordHits {
       tables.reset();
       let nonAscii: boolean | null = null;
@@ -271,7 +289,7 @@ const TWO_CHAINS_MIN = 256;
  * processor overlap them: about 1.7x the speed of one (bench:scan). The second chain records only
  * keywords ending at or after the middle; the first finds every one ending before it.
  */
-function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: string, t: Tables) => void {
+function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart: Uint8Array): (text: string, t: Tables) => void {
   const { classOf, wide, width, delta, outAt, outList } = cachedDfa("keyword-dfa", keywords);
   // Every UTF-16 code unit's class in one table (128 KiB): no branch on ASCII in the loop, and an
   // ASCII text only ever reads its first 256 bytes.
@@ -282,7 +300,12 @@ function buildAutomaton(keywords: readonly string[], ids: Int32Array): (text: st
   return (text: string, t: Tables): void => {
     const hit = (chain: number, row: number, last: number) => {
       const o = outAt[(row / width) | 0]!;
-      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) t.add(chain, ids[outList[j]!]!, last);
+      for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
+        const k = ids[outList[j]!]!;
+        const start = last + 1 - t.lengths[k]!;
+        if (wordStart[k] === 1 && start > 0 && isWordUnit(text.charCodeAt(start - 1))) continue;
+        t.add(chain, k, last);
+      }
     };
     const n = text.length;
     let a = 0;

@@ -39,6 +39,23 @@ describe("keyword automaton", () => {
     expect(() => compileKeywords(["Token"])).toThrow(/lower-case/);
     expect(() => compileKeywords(["to\u0000ken"])).toThrow(/printable/);
   });
+  test("a keyword written with \\b counts only where it starts a word, as the pattern's \\b reads it", () => {
+    const words = ["\\bnc ", "nc ", "\\bhost "];
+    const m = compileKeywords(words);
+    const alphabet = ["n", "c", " ", "a", "s", "y", "_", "1", "|", "(", "\n", "N", "C", "h", "o", "t", "-"];
+    for (let round = 0; round < 300; round++) {
+      const text = Array.from({ length: 1 + Math.floor(rand() * (round % 2 === 0 ? 300 : 3000)) }, () => pick(alphabet)).join("");
+      const hits = m.scan(text);
+      words.forEach((w, i) => {
+        const re = w.startsWith("\\b") ? new RegExp(`\\b(?=${w.slice(2)})`, "gi") : new RegExp(`(?=${w})`, "gi");
+        const at = [...text.matchAll(re)].map((x) => x.index);
+        expect(hits.counts[i]).toBe(at.length);
+        if (at.length > 0) expect(Array.from(hits.positions.subarray(hits.offsets[i], hits.offsets[i]! + at.length))).toEqual(at);
+      });
+    }
+    expect(m.scan("async nc -l 4444 <~/.ssh/id_rsa").counts[0]).toBe(1);
+    expect(m.scan("async () => x; localhost 8080").counts).toEqual(Int32Array.from([0, 1, 0]));
+  });
   test("non-ASCII keywords match in either case, next to ASCII ones", () => {
     const words = ["игнорируй", "忽略之前", "ignore", "tök"];
     const m = compileKeywords(words);
