@@ -7,6 +7,7 @@
 import type { Finding } from "../core/types.ts";
 import type { InjectionEngine, InjectionFinding, InjectionResult, SegmentIn } from "../scan/injection/engine.ts";
 import { safeLocation } from "../scan/dlp.ts";
+import { htmlEntityDecode } from "../scan/decode/html.ts";
 import { htmlSegments, type Carrier } from "../scan/injection/html.ts";
 import { WORD_RULE } from "../scan/injection/words.ts";
 import { mergeSpans, partitionPoint } from "../scan/spans.ts";
@@ -362,8 +363,14 @@ const jsonSegments = (root: string, text: string, escaped?: ReadonlyMap<string, 
 export function responseSegments(kind: ResponseKind, text: string, escaped?: ReadonlyMap<string, number>): SegmentIn[] {
   switch (kind) {
     case "html":
-    case "xml":
-      return textSegments(`body.${kind}`, text, 0, true);
+      return textSegments("body.html", text, 0, true);
+    case "xml": {
+      // A feed's entries carry HTML escaped as text (Atom's `<content type="html">`, RSS's
+      // `<description>`): read as the page a feed reader renders, its code as code and its
+      // comments hidden. The markup is then not where it is in the body: no ranges.
+      const unescaped = escapedMarkupUnescaped(text);
+      return textSegments("body.xml", unescaped ?? text, unescaped === null ? 0 : null, true);
+    }
     case "json":
       return jsonSegments("body.json", text, escaped);
     case "text":
@@ -379,6 +386,27 @@ export function responseSegments(kind: ResponseKind, text: string, escaped?: Rea
       // with its hidden carriers apart, as an HTML response is; the rest read as text.
       return mimeLeaves(text).flatMap((leaf) => textSegments(`body.email${leaf.path}`, leaf.text, leaf.offset, leaf.type === "text/html" || leaf.type === "application/xhtml+xml"));
   }
+}
+
+/** XML's markup (a CDATA section, a comment, a tag, a processing instruction) and the text between. */
+const XML_TOKEN = /<!\[CDATA\[[\s\S]*?(?:\]\]>|$)|<!--[\s\S]*?(?:-->|$)|<[^>]*>?|[^<]+/g;
+
+/**
+ * `xml` with each text that holds escaped markup (`&lt;p&gt;`) unescaped in place, once (what a
+ * feed reader renders as HTML); null when none does. CDATA sections, comments and tags stay as
+ * written: a CDATA section's HTML is markup already, and what it escapes is shown as text.
+ */
+function escapedMarkupUnescaped(xml: string): string | null {
+  if (!xml.includes("&lt;")) return null;
+  let changed = false;
+  const out = xml.replace(XML_TOKEN, (token) => {
+    if (token.charCodeAt(0) === 60 || !token.includes("&lt;")) return token;
+    const decoded = htmlEntityDecode(token);
+    if (decoded === null || !LOOKS_LIKE_HTML.test(decoded)) return token;
+    changed = true;
+    return decoded;
+  });
+  return changed ? out : null;
 }
 
 /** Whether `location` (joinedByPath's, under `root`) is where keys are: `body.sse-key.choices[0]`. */
