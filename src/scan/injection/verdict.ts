@@ -18,7 +18,7 @@ export const REPORTED_KEY =
  * (a mail flagged for follow-up, a task labelled blocked), and "Blockchain" or "Pharmacy" holds no
  * attack.
  */
-const ATTACK_WORD = /^(?:inject|jailbreak|attack|malicious|unsafe|harmful|harm$|exfiltrat|poison|toxic|abus|threat|angriff|ataque|attaque|injec|инъекц|атак)/;
+const ATTACK_WORD = /^(?:inject|jailbreak|attack|malicious|unsafe|harmful|harm$|exfiltrat|poison|toxic|abus|threat|untrusted|suspicious|angriff|ataque|attaque|injec|инъекц|атак)/;
 /** Scripts written without spaces: the word is found inside the label. */
 const ATTACK_CJK = /攻击|注入|攻撃|공격|주입|越狱|脱獄|탈옥/;
 /** Words that turn a label or a name into its opposite ("not_flagged", "benign, not an injection", "non_toxic", "no_attack"). */
@@ -26,7 +26,7 @@ const NEGATING_WORD = /^(?:not|no|non|none|never|false|benign|safe|clean|normal|
 const NEGATING_CJK = /未|非|无|無|不|없|아님|안전|正常|防御成功|防御/;
 /** Keys whose value is a label, or a list of them. */
 const LABEL_KEY =
-  /^(?:labels?|verdict|classification|class|category|decision|action|outcome|status|suggestion|recommendation|prediction|predicted(?:_label)?|expected(?:_(?:label|behaviou?r))?|attack_type|detection|risk|aktion|urteil|ergebnis|acción|ação|action|résultat|resultado|decisão|decisión|действие|вердикт|результат|решение|判定|判断|结果|建议|処理|判定結果|結果|판정|결과|조치)$/i;
+  /^(?:labels?|verdict|classification|class|category|decision|action|outcome|status|suggestion|recommendation|prediction|predicted(?:_label)?|expected(?:_(?:label|behaviou?r))?|attack_type|detection|risk|event|event_type|alert|finding|reason|aktion|urteil|ergebnis|acción|ação|action|résultat|resultado|decisão|decisión|действие|вердикт|результат|решение|判定|判断|结果|建议|処理|判定結果|結果|판정|결과|조치)$/i;
 /**
  * Keys naming the check a record is the result of (`"detector": "prompt_injection"`): a verdict
  * only beside a positive result (POSITIVE_KEY true, or SCORE_KEY 0.5 or more): a scanner's record

@@ -32,6 +32,10 @@ describe("which JSON strings a classifier's record reports on", () => {
     expect(reported({ eingabe: "x", scores: { prompt_injection: 0.97 } })).toEqual(["body.json.eingabe"]);
     expect(reported({ "注入文": "x", "判定": "攻撃成功" })).toEqual(['body.json["注入文"]']);
     expect(reported({ results: [{ input_preview: "x", flagged: true, categories: { prompt_attack: true } }] })).toEqual(["body.json.results[0].input_preview"]);
+    // An agent's log of what it refused: the event names the attack.
+    expect(reported({ level: "warn", event: "untrusted_instruction_detected", source: "issue#903 body", excerpt: "x", action: "none" })).toEqual(["body.json.excerpt"]);
+    expect(reported({ alert: "suspicious_prompt", snippet: "x" })).toEqual(["body.json.snippet"]);
+    expect(reported({ event: "task_start", text: "x" })).toEqual([]);
   });
 
   test("a check that names an attack, with a positive result beside it", () => {
