@@ -57,23 +57,26 @@ describe("cue phrases", () => {
     expect(found("忽略")).toEqual(["inj.t-cjk:50"]);
   });
 
-  test("a long text, read as two chains at once, has the hits of its pieces: phrases across the middle, after runs of white space longer than any phrase, and at both ends", () => {
+  test("a long text, read as four chains at once, has the hits of its pieces: phrases across the quarters, after runs of white space longer than any phrase, and at both ends", () => {
     const phrases = ["ignore", "set aside", "don't follow", "api key", "https://", "@", "assistant", "忽略"];
     let seed = 7;
     const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
     const where = (t: string) => cues.cuesOf(t).map((c) => `${c.start}-${c.end}:${c.classes.join(",")}`);
     for (let round = 0; round < 40; round++) {
-      // Random length around the two-chain threshold; a phrase whose words are set far apart by
-      // white space sits across the middle.
+      // Random length around the four-chain threshold; a phrase whose words are set far apart by
+      // white space sits across each quarter's start.
       let text = "";
       const length = 4000 + rand(400);
       while (text.length < length) text += rand(3) === 0 ? phrases[rand(phrases.length)]!.replace(" ", " ".repeat(1 + rand(3) * rand(90))) : ["x", " ", "\n", "abc", ". "][rand(5)]!;
-      const mid = text.length >> 1;
-      const across = `set${" ".repeat(1 + rand(200))}aside`;
-      text = text.slice(0, mid - rand(across.length)) + ` ${across} ` + text.slice(mid);
+      for (const quarter of [3, 2, 1]) {
+        const at = (quarter * text.length) >> 2;
+        const across = `set${" ".repeat(1 + rand(200))}aside`;
+        text = text.slice(0, at - rand(across.length)) + ` ${across} ` + text.slice(at);
+      }
+      const dismissEnds = where(text).filter((h) => h.endsWith(":dismiss")).map((h) => Number(h.split("-")[1]!.split(":")[0]));
+      for (const quarter of [1, 2, 3]) expect(dismissEnds.some((e) => e > (quarter * text.length) >> 2)).toBe(true);
       // Reference: the same hits found in short pieces (each hit read with room on both sides).
       const hits = where(text);
-      expect(hits.some((h) => h.endsWith(":dismiss") && Number(h.split("-")[1]!.split(":")[0]) > text.length >> 1)).toBe(true);
       const pieces = new Set<string>();
       for (let from = 0; from < text.length; from += 1000) {
         const start = Math.max(0, from - 600);
