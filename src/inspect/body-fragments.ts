@@ -402,7 +402,7 @@ function jsonFragments(text: string, valueRoot: string, keyRoot: string, sink: S
  * numbers); object keys are fragments too, at `<keyRoot><path of their object>` so that a key
  * which is a secret does not end up in a location. Past maxDepth the subtree is one fragment.
  */
-function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: string, sink: Sink, depth: number, parent?: string): boolean {
+function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: string, sink: Sink, depth: number, parent?: string, inherited = false): boolean {
   if (typeof value === "string") return sink.push(valueRoot + path, value, parent);
   if (typeof value === "number" || typeof value === "bigint") return sink.push(valueRoot + path, String(value), parent);
   if (value === null || typeof value !== "object") return true;
@@ -414,18 +414,19 @@ function walkJson(value: unknown, valueRoot: string, path: string, keyRoot: stri
   const here = valueRoot + path;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      if (!walkJson(value[i], valueRoot, `${path}[${i}]`, keyRoot, sink, depth + 1, here)) return false;
+      if (!walkJson(value[i], valueRoot, `${path}[${i}]`, keyRoot, sink, depth + 1, here, inherited)) return false;
     }
     return true;
   }
-  const verdict = sink.reports !== null && isVerdict(value as Record<string, unknown>);
+  // A record's verdict covers what it holds: the spans or findings listed under it.
+  const verdict = sink.reports !== null && (inherited || isVerdict(value as Record<string, unknown>));
   for (const key in value) {
     if (!Object.hasOwn(value, key)) continue;
     sink.keys++;
     if (!sink.push(keyRoot + path, key, null)) return false;
     const child = (value as Record<string, unknown>)[key];
     const before = sink.out.length;
-    if (!walkJson(child, valueRoot, path + keySegment(key), keyRoot, sink, depth + 1, here)) return false;
+    if (!walkJson(child, valueRoot, path + keySegment(key), keyRoot, sink, depth + 1, here, verdict)) return false;
     if (verdict && typeof child === "string" && sink.out.length > before && REPORTED_KEY.test(key)) sink.reports!.push(before);
   }
   return true;

@@ -19,6 +19,8 @@ export const REPORTED_KEY =
  * attack.
  */
 const ATTACK_WORD = /^(?:inject|jailbreak|attack|malicious|unsafe|harmful|harm$|exfiltrat|poison|toxic|abus|threat|untrusted|suspicious|angriff|ataque|attaque|injec|инъекц|атак)/;
+/** Attacks named by two words, neither an attack alone (`instruction-override`, `covert_action`, `embedded_instruction`). */
+const ATTACK_PHRASE = /\b(?:instructions? override|prompt override|covert actions?|embedded instructions?|hidden instructions?|role spoof\w*|tool poison\w*|credential (?:theft|harvest\w*|phish\w*))\b/;
 /** Scripts written without spaces: the word is found inside the label. */
 const ATTACK_CJK = /攻击|注入|攻撃|공격|주입|越狱|脱獄|탈옥/;
 /** Words that turn a label or a name into its opposite ("not_flagged", "benign, not an injection", "non_toxic", "no_attack"). */
@@ -50,7 +52,7 @@ export function namesAttack(name: string): boolean {
     .split(/[^\p{L}\p{N}]+/u)
     .filter((w) => w.length > 0);
   if (words.some((w) => NEGATING_WORD.test(w)) || NEGATING_CJK.test(name)) return false;
-  return words.some((w) => ATTACK_WORD.test(w)) || ATTACK_CJK.test(name);
+  return words.some((w) => ATTACK_WORD.test(w)) || ATTACK_CJK.test(name) || ATTACK_PHRASE.test(words.join(" "));
 }
 
 /** A score of 0.5 or more (a number, or one kept as a string because its digits were many). */
@@ -117,23 +119,24 @@ const MAX_RECORDS = 256;
 export function reportedStrings(value: unknown): [key: string, text: string][] {
   const out: [string, string][] = [];
   let objects = 0;
-  const walk = (v: unknown, depth: number): void => {
+  // A record's verdict covers what it holds: the spans or findings listed under it.
+  const walk = (v: unknown, depth: number, inherited: boolean): void => {
     if (v === null || typeof v !== "object" || depth > 16 || objects >= MAX_RECORDS) return;
     if (Array.isArray(v)) {
-      for (const x of v) walk(x, depth + 1);
+      for (const x of v) walk(x, depth + 1, inherited);
       return;
     }
     objects++;
     const o = v as Record<string, unknown>;
-    const verdict = isVerdict(o);
+    const verdict = inherited || isVerdict(o);
     for (const key in o) {
       if (!Object.hasOwn(o, key)) continue;
       const x = o[key];
       if (typeof x === "string") {
         if (verdict && x.length > 0 && REPORTED_KEY.test(key)) out.push([key, x]);
-      } else walk(x, depth + 1);
+      } else walk(x, depth + 1, verdict);
     }
   };
-  walk(value, 0);
+  walk(value, 0, false);
   return out;
 }

@@ -36,6 +36,10 @@ describe("which JSON strings a classifier's record reports on", () => {
     expect(reported({ level: "warn", event: "untrusted_instruction_detected", source: "issue#903 body", excerpt: "x", action: "none" })).toEqual(["body.json.excerpt"]);
     expect(reported({ alert: "suspicious_prompt", snippet: "x" })).toEqual(["body.json.snippet"]);
     expect(reported({ event: "task_start", text: "x" })).toEqual([]);
+    // A scanner's verdict covers the spans it lists; a finding may name its attack in two words.
+    expect(reported({ verdict: "malicious", score: 0.93, spans: [{ start: 1, end: 9, text: "x", visible: false }] })).toEqual(["body.json.spans[0].text"]);
+    expect(reported({ verdict: "quarantined", findings: [{ category: "instruction-override", excerpt: "x" }, { category: "covert_action", excerpt: "y" }] })).toEqual(["body.json.findings[0].excerpt", "body.json.findings[1].excerpt"]);
+    expect(reported({ verdict: "quarantined", findings: [{ category: "spelling", excerpt: "x" }] })).toEqual([]);
   });
 
   test("a check that names an attack, with a positive result beside it", () => {
