@@ -19,7 +19,7 @@
  */
 import { z } from "zod";
 import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
-import { buildDfa, DFA_CODEC, type Dfa } from "../rules/keywords.ts";
+import { buildDfa, DFA_CODEC, walkChains, type Dfa } from "../rules/keywords.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 import { isAscii } from "../ascii.ts";
 import { mergeSpans, partitionPoint } from "../spans.ts";
@@ -59,8 +59,6 @@ const PARAGRAPH = 40;
  * a model name in one value, a verb in a key and "user" in the next are not a sentence.
  */
 export const JSON_FIELD = BLANK_LINE;
-/** Texts this long are read by the cue automaton as four chains at once (findAscii). */
-const CHAINS_MIN = 4096;
 /** A NUL puts what follows beyond every intent's reach: it separates texts scanned together. */
 const SEPARATE = 10_000;
 
@@ -557,7 +555,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
   // The ASCII automaton's class of every UTF-16 code unit: white space (Unicode's) as a space,
   // curly apostrophes as `'`, upper case as lower, anything no phrase holds as 0. A run of white
   // space reads as one space: the automaton stays where the first one took it (foldSpaceRuns).
-  const unitClass = new Uint8Array(65536);
+  const unitClass = new Uint16Array(65536);
   for (let c = 0; c < 65536; c++) {
     const f = foldUnit(c);
     unitClass[c] = f < 128 ? ascii.classOf[f]! : 0;
@@ -587,84 +585,12 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     }
     return j;
   };
-  // Hits of chains 1 to 3 (where, and the row), recorded while they run beside chain 0, then
-  // taken in order.
-  const deferred = [new Int32Array(256), new Int32Array(256), new Int32Array(256)];
-  const deferredCount = [0, 0, 0];
-  const defer = (chain: number, i: number, row: number) => {
-    let list = deferred[chain - 1]!;
-    const k = deferredCount[chain - 1]!;
-    if (k + 2 > list.length) deferred[chain - 1] = list = grow(list);
-    list[k] = i;
-    list[k + 1] = row;
-    deferredCount[chain - 1] = k + 2;
-  };
 
   /**
-   * The ASCII phrases in `text`, in order of end. A long text is read as four chains at once, a
-   * quarter each (each from far enough before its quarter that every phrase ending in it is
-   * whole): one step of the automaton waits on the last, a load from a table of megabytes, and
-   * independent chains let the processor overlap their loads (keywords.ts reads two; four read
-   * the cue phrases' larger table about 1.4 times as fast as two). Chain c records what ends in
-   * its quarter; each chain then reads on alone to its quarter's end.
+   * The ASCII phrases in `text`, in order of end: the automaton walked in four chains
+   * (keywords.ts walkChains), each from far enough before its quarter (warmFrom).
    */
-  const findAscii = (text: string) => {
-    const { delta } = ascii;
-    const len = text.length;
-    if (len < CHAINS_MIN) {
-      for (let i = 0, s = 0; i < len; i++) {
-        s = delta[s + unitClass[text.charCodeAt(i)]!]!;
-        if (s < 0) outputs(text, (s = -s), i);
-      }
-      return;
-    }
-    // Chain c records from q_c (q_0 = 0) to q_{c+1} (q_4 = len), reading from s_c.
-    const q1 = len >> 2;
-    const q2 = len >> 1;
-    const q3 = q1 + q2;
-    let i0 = 0;
-    let i1 = warmFrom(text, q1);
-    let i2 = warmFrom(text, q2);
-    let i3 = warmFrom(text, q3);
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let d = 0;
-    deferredCount[0] = deferredCount[1] = deferredCount[2] = 0;
-    // In step while each has its quarter ahead (the first's is the shortest).
-    for (const steps = q1; i0 < steps; i0++, i1++, i2++, i3++) {
-      a = delta[a + unitClass[text.charCodeAt(i0)]!]!;
-      b = delta[b + unitClass[text.charCodeAt(i1)]!]!;
-      c = delta[c + unitClass[text.charCodeAt(i2)]!]!;
-      d = delta[d + unitClass[text.charCodeAt(i3)]!]!;
-      if ((a | b | c | d) >= 0) continue;
-      if (a < 0) outputs(text, (a = -a), i0);
-      if (b < 0) {
-        b = -b;
-        if (i1 >= q1) defer(1, i1, b);
-      }
-      if (c < 0) {
-        c = -c;
-        if (i2 >= q2) defer(2, i2, c);
-      }
-      if (d < 0) {
-        d = -d;
-        if (i3 >= q3) defer(3, i3, d);
-      }
-    }
-    // Each chain on alone to its quarter's end, after the hits of those before it.
-    const rest = (chain: number, s: number, i: number, end: number) => {
-      const list = deferred[chain - 1]!;
-      for (let k = 0, n = deferredCount[chain - 1]!; k < n; k += 2) outputs(text, list[k + 1]!, list[k]!);
-      for (; i < end; i++) {
-        s = delta[s + unitClass[text.charCodeAt(i)]!]!;
-        if (s < 0) outputs(text, (s = -s), i);
-      }
-    };
-    rest(1, b, i1, q2);
-    rest(2, c, i2, q3);
-    rest(3, d, i3, len);
-  };
+  const findAscii = (text: string) => walkChains(text, ascii.delta, unitClass, (at) => warmFrom(text, at), (row, i) => outputs(text, row, i));
 
   /** The other phrases in `text`, in order of end. */
   const findWide = (text: string) => {

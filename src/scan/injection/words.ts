@@ -442,7 +442,7 @@ const isBoundaryUnit = (c: number): boolean =>
  * paths, URLs, identifiers or encoded data, which the model was not trained to tell apart. With
  * `floor` (a probability), null unless a window reaches it.
  *
-* A window's features are its words and the pairs of neighbours in it, each counted once. Most
+ * A window's features are its words and the pairs of neighbours in it, each counted once. Most
  * windows are never scored: the bias plus the window's positive weights bounds its score from
  * above, and a window whose bound cannot beat the best so far, or reach `floor`, is passed over.
  * The bound is read from the model's positive weights rounded up to bytes (boundsOf: a quarter of

@@ -77,11 +77,10 @@ export function compileKeywords(written: readonly string[]): KeywordMatcher {
         if (part.wide && !(nonAscii ??= !isAscii(text))) continue;
         part.run(text, tables);
       }
-      // Every hit to its keyword's slice of `positions`, chain by chain: each chain records in
-      // text order, and each only past where the one before it stopped.
+      // Every hit to its keyword's slice of `positions` (each automaton records in text order,
+      // and no keyword is in both).
       const { counts, found, foundCount } = tables;
-      let total = 0;
-      for (const h of tables.hits) total += h.count;
+      const total = tables.hits.count;
       if (positions.length < total) hits.positions = positions = new Int32Array(Math.max(total, 2 * positions.length));
       let at = 0;
       for (let i = 0; i < foundCount; i++) {
@@ -91,11 +90,10 @@ export function compileKeywords(written: readonly string[]): KeywordMatcher {
       }
       const cursor = tables.cursor;
       for (let i = 0; i < foundCount; i++) cursor[found[i]!] = offsets[found[i]!]!;
-      for (const h of tables.hits) {
-        for (let i = 0; i < h.count; i++) {
-          const k = h.keys[i]!;
-          positions[cursor[k]!++] = h.starts[i]!;
-        }
+      const h = tables.hits;
+      for (let i = 0; i < h.count; i++) {
+        const k = h.keys[i]!;
+        positions[cursor[k]!++] = h.starts[i]!;
       }
       hits.foundCount = foundCount;
       return hits;
@@ -103,7 +101,7 @@ export function compileKeywords(written: readonly string[]): KeywordMatcher {
   };
 }
 
-/** Hits of one chain of a scan, in text order: keyword id and start offset. */
+/** Hits of a scan, in text order: keyword id and start offset. */
 class HitList {
   keys = new Int32Array(64);
   starts = new Int32Array(64);
@@ -130,8 +128,7 @@ class Tables {
   readonly found: Int32Array;
   foundCount = 0;
   readonly cursor: Int32Array;
-  /** Hits of a scan's chains, the first (or only) one's first. */
-  readonly hits = [new HitList(), new HitList(), new HitList(), new HitList()];
+  readonly hits = new HitList();
 
   constructor(keywords: readonly string[]) {
     this.lengths = Int32Array.from(keywords, (k) => k.length);
@@ -144,13 +141,13 @@ class Tables {
     // Only what the last scan found is non-zero: reset that, not the whole table.
     for (let i = 0; i < this.foundCount; i++) this.counts[this.found[i]!] = 0;
     this.foundCount = 0;
-    for (const h of this.hits) h.count = 0;
+    this.hits.count = 0;
   }
 
-  /** Records keyword k ending at `last` (inclusive) in chain `chain`. */
-  add(chain: number, k: number, last: number): void {
+  /** Records keyword k ending at `last` (inclusive). */
+  add(k: number, last: number): void {
     if (this.counts[k]!++ === 0) this.found[this.foundCount++] = k;
-    this.hits[chain]!.push(k, last + 1 - this.lengths[k]!);
+    this.hits.push(k, last + 1 - this.lengths[k]!);
   }
 }
 
@@ -280,16 +277,95 @@ export function buildDfa(keywords: readonly string[]): Dfa {
 /** Texts shorter than this are read by one chain: splitting them saves nothing. */
 const CHAINS_MIN = 1024;
 
+/** Where chains 1 to 3 found hits (row, place) while the one before them was still reading. */
+const held = [new Int32Array(256), new Int32Array(256), new Int32Array(256)];
+
 /**
- * One automaton over `keywords`, whose ids in the shared tables are `ids`. Returns its scan,
- * which records hits in the tables.
+ * Walks the complete DFA `delta` (keywords.ts buildDfa's shape: row offsets, negative for a state
+ * that ends something) over `text`, character classes from `classes`, and calls `hit(row, i)`
+ * for every such state reached at i, in order of i.
  *
  * A DFA step is a load whose address depends on the previous step's load, so one chain of them
- * runs at the speed of the cache's latency, not its throughput. Four chains (a quarter of the
- * text each, each but the first from maxLength - 1 before its quarter) interleaved in one loop let
- * the processor overlap them: two were about 1.7x the speed of one (bench:scan), and four read the
- * injection cues' larger table 1.25x as fast as two. A chain records only keywords ending in its
- * quarter; each reads on alone to its quarter's end.
+ * runs at the speed of the cache's latency, not its throughput. A long text is read as four
+ * chains interleaved in one loop, a quarter each, which lets the processor overlap their loads:
+ * two were about 1.7x the speed of one (bench:scan), and four read the injection cues' table of
+ * megabytes 1.3x as fast as two (in isolation: 35 ms for the bench's 10 MiB as one chain, 24 as
+ * two, 18 as four; eight, 20: the loop runs out of registers). Chain c starts at `warm(q_c)`, far
+ * enough before its quarter q_c that every match ending there is whole, and reports only what
+ * ends in its quarter (held back until the chains before it are done); each reads on alone to
+ * its quarter's end.
+ */
+export function walkChains(text: string, delta: Int32Array, classes: Uint16Array, warm: (at: number) => number, hit: (row: number, i: number) => void): void {
+  const n = text.length;
+  if (n < CHAINS_MIN) {
+    for (let i = 0, s = 0; i < n; i++) {
+      s = delta[s + classes[text.charCodeAt(i)]!]!;
+      if (s < 0) hit((s = -s), i);
+    }
+    return;
+  }
+  const q1 = n >> 2;
+  const q2 = n >> 1;
+  const q3 = q1 + q2;
+  let i0 = 0;
+  let i1 = warm(q1);
+  let i2 = warm(q2);
+  let i3 = warm(q3);
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  const count = [0, 0, 0];
+  const hold = (chain: number, row: number, i: number) => {
+    let list = held[chain]!;
+    const k = count[chain]!;
+    if (k + 2 > list.length) {
+      const more = new Int32Array(2 * list.length);
+      more.set(list);
+      held[chain] = list = more;
+    }
+    list[k] = row;
+    list[k + 1] = i;
+    count[chain] = k + 2;
+  };
+  // In step while each has its quarter ahead (the first's is the shortest).
+  for (; i0 < q1; i0++, i1++, i2++, i3++) {
+    a = delta[a + classes[text.charCodeAt(i0)]!]!;
+    b = delta[b + classes[text.charCodeAt(i1)]!]!;
+    c = delta[c + classes[text.charCodeAt(i2)]!]!;
+    d = delta[d + classes[text.charCodeAt(i3)]!]!;
+    if ((a | b | c | d) >= 0) continue;
+    if (a < 0) hit((a = -a), i0);
+    if (b < 0) {
+      b = -b;
+      if (i1 >= q1) hold(0, b, i1);
+    }
+    if (c < 0) {
+      c = -c;
+      if (i2 >= q2) hold(1, c, i2);
+    }
+    if (d < 0) {
+      d = -d;
+      if (i3 >= q3) hold(2, d, i3);
+    }
+  }
+  // Each chain on alone to its quarter's end, after what it held back.
+  const rest = (chain: number, s: number, i: number, end: number) => {
+    const list = held[chain]!;
+    for (let k = 0, m = count[chain]!; k < m; k += 2) hit(list[k]!, list[k + 1]!);
+    for (; i < end; i++) {
+      s = delta[s + classes[text.charCodeAt(i)]!]!;
+      if (s < 0) hit((s = -s), i);
+    }
+  };
+  rest(0, b, i1, q2);
+  rest(1, c, i2, q3);
+  rest(2, d, i3, n);
+}
+
+/**
+ * One automaton over `keywords`, whose ids in the shared tables are `ids`. Returns its scan,
+ * which records hits in the tables (walkChains: each chain from maxLength - 1 before its quarter).
  */
 function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart: Uint8Array): (text: string, t: Tables) => void {
   const { classOf, wide, width, delta, outAt, outList } = cachedDfa("keyword-dfa", keywords);
@@ -299,69 +375,16 @@ function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart:
   classes.set(classOf);
   for (const [c, cls] of wide) classes[c] = cls;
   const maxLength = Math.max(...keywords.map((k) => k.length));
+  const warm = (at: number) => Math.max(0, at - maxLength + 1);
   return (text: string, t: Tables): void => {
-    const hit = (chain: number, row: number, last: number) => {
+    walkChains(text, delta, classes, warm, (row, last) => {
       const o = outAt[(row / width) | 0]!;
       for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
         const k = ids[outList[j]!]!;
         const start = last + 1 - t.lengths[k]!;
         if (wordStart[k] === 1 && start > 0 && isWordUnit(text.charCodeAt(start - 1))) continue;
-        t.add(chain, k, last);
+        t.add(k, last);
       }
-    };
-    const n = text.length;
-    if (n < CHAINS_MIN) {
-      for (let i = 0, s = 0; i < n; i++) {
-        s = delta[s + classes[text.charCodeAt(i)]!]!;
-        if (s < 0) hit(0, (s = -s), i);
-      }
-      return;
-    }
-    // Chain c records from q_c (q_0 = 0) to q_{c+1} (q_4 = n), reading from maxLength - 1 before.
-    const q1 = n >> 2;
-    const q2 = n >> 1;
-    const q3 = q1 + q2;
-    let i0 = 0;
-    let i1 = Math.max(0, q1 - maxLength + 1);
-    let i2 = Math.max(0, q2 - maxLength + 1);
-    let i3 = Math.max(0, q3 - maxLength + 1);
-    let a = 0;
-    let b = 0;
-    let c = 0;
-    let d = 0;
-    // In step while each has its quarter ahead (the first's is the shortest).
-    for (; i0 < q1; i0++, i1++, i2++, i3++) {
-      a = delta[a + classes[text.charCodeAt(i0)]!]!;
-      b = delta[b + classes[text.charCodeAt(i1)]!]!;
-      c = delta[c + classes[text.charCodeAt(i2)]!]!;
-      d = delta[d + classes[text.charCodeAt(i3)]!]!;
-      if ((a | b | c | d) >= 0) continue;
-      if (a < 0) hit(0, (a = -a), i0);
-      if (b < 0) {
-        b = -b;
-        if (i1 >= q1) hit(1, b, i1);
-      }
-      if (c < 0) {
-        c = -c;
-        if (i2 >= q2) hit(2, c, i2);
-      }
-      if (d < 0) {
-        d = -d;
-        if (i3 >= q3) hit(3, d, i3);
-      }
-    }
-    // Each chain on alone to its quarter's end.
-    for (; i1 < q2; i1++) {
-      b = delta[b + classes[text.charCodeAt(i1)]!]!;
-      if (b < 0) hit(1, (b = -b), i1);
-    }
-    for (; i2 < q3; i2++) {
-      c = delta[c + classes[text.charCodeAt(i2)]!]!;
-      if (c < 0) hit(2, (c = -c), i2);
-    }
-    for (; i3 < n; i3++) {
-      d = delta[d + classes[text.charCodeAt(i3)]!]!;
-      if (d < 0) hit(3, (d = -d), i3);
-    }
+    });
   };
 }
