@@ -446,7 +446,7 @@ const isBoundaryUnit = (c: number): boolean =>
  * windows are never scored: the bias plus the window's positive weights bounds its score from
  * above, and a window whose bound cannot beat the best so far, or reach `floor`, is passed over.
  * The bound is read from the model's positive weights rounded up to bytes (boundsOf: a quarter of
- * the weights' memory, which stays in the processor's cache as the weights do not), summed as a
+ * the weights' memory, so far fewer of its loads miss the processor's cache), summed as a
  * difference of two prefix sums; the weights themselves are loaded only for the windows scored,
  * feature by feature, each counted once through a small table that stays in the cache (a window
  * has at most 2 WINDOW - 1 features). A looser bound only scores more windows: the strongest is
