@@ -19,7 +19,7 @@
  */
 import { z } from "zod";
 import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
-import { buildDfa, DFA_CODEC, walkChains, type Dfa } from "../rules/keywords.ts";
+import { buildDfa, DFA_CODEC, isWordUnit, walkChains, type Dfa } from "../rules/keywords.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 import { isAscii } from "../ascii.ts";
 import { mergeSpans, partitionPoint } from "../spans.ts";
@@ -245,8 +245,8 @@ export const TOOL_CLASS = "toolcall";
 export const EXEC_CLASS = "exec";
 /** The identifier `text[start, end)` lies in: as far as identifier characters go on each side. */
 function identifierAround(text: string, start: number, end: number): [from: number, to: number] {
-  while (start > 0 && isIdentifierChar(text.charCodeAt(start - 1))) start--;
-  while (end < text.length && isIdentifierChar(text.charCodeAt(end))) end++;
+  while (start > 0 && isWordUnit(text.charCodeAt(start - 1))) start--;
+  while (end < text.length && isWordUnit(text.charCodeAt(end))) end++;
   return [start, end];
 }
 
@@ -278,8 +278,6 @@ const VALUE_WORDS: ReadonlySet<string> = new Set(
   "KEY KEYS TOKEN TOKENS SECRET SECRETS PASSWORD PASSWD PASS PWD PIN URL URI DSN ID HOST PORT PATH DIR FILE USER USERNAME NAME REGION ENDPOINT MODEL VERSION ENV MODE LEVEL CONFIG TIMEOUT".split(" "),
 );
 
-/** A character of a snake_case identifier. */
-const isIdentifierChar = (c: number): boolean => c === 95 || (c >= 48 && c <= 57) || (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
 export const NEGATION_AFTER_REACH = 12;
 /**
  * Chat-template markers (`(system`, `[system`, `### system`): one that runs on into an

@@ -42,7 +42,8 @@ export function keywordText(keyword: string): { text: string; wordStart: boolean
   return keyword.startsWith(WORD_START) ? { text: keyword.slice(WORD_START.length), wordStart: true } : { text: keyword, wordStart: false };
 }
 
-const isWordUnit = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
+/** An ASCII letter, digit or `_`: a word character as a regular expression's `\w` reads it. */
+export const isWordUnit = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95;
 
 /**
  * Builds the matcher. Keywords are lower-case and printable (the rule schema checks). Keywords
@@ -281,7 +282,7 @@ const CHAINS_MIN = 1024;
 const held = [new Int32Array(256), new Int32Array(256), new Int32Array(256)];
 
 /**
- * Walks the complete DFA `delta` (keywords.ts buildDfa's shape: row offsets, negative for a state
+ * Walks the complete DFA `delta` (buildDfa's shape: row offsets, negative for a state
  * that ends something) over `text`, character classes from `classes`, and calls `hit(row, i)`
  * for every such state reached at i, in order of i.
  *
