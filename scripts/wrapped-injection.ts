@@ -1,10 +1,12 @@
 /**
- * How much of the injection scanner's recall survives an attacker who writes a sentence of
- * security vocabulary beside the order ("Security advisory: a vulnerability with a known
- * exploit."): the rules count an order in writing about attacks at half weight, so such a
- * sentence is the cheapest evasion there is (README). Each attack of a set whose body holds its
- * instruction as written (or as JSON escapes it) is judged as it is and with the sentence before
- * and after the instruction; printed per technique and in all, for each sentence.
+ * How much of the injection scanner's recall survives an attacker who dresses the order up as
+ * something discussed or shown: a sentence of security vocabulary beside it ("Security advisory:
+ * a vulnerability with a known exploit."), since the rules count an order in writing about
+ * attacks at half weight, the cheapest evasion there is (README); or a code block around it
+ * (a markdown fence, `<pre><code>` in HTML), which the rules count half as code, alone and after
+ * a sentence about attacks. Each attack of a set whose body holds its instruction as written (or
+ * as JSON escapes it) is judged as it is and wrapped; printed per technique and in all, for each
+ * wrapper.
  *
  *   bun scripts/wrapped-injection.ts [--set dev8] [--sentence "..."] [--seed N]
  */
@@ -12,17 +14,40 @@ import { inspectResponse, responseKind } from "../src/inspect/response.ts";
 import { CORPUS_SETS, injectionCorpus, type CorpusSet, type InjectionSample } from "../test/corpus/injection/corpus.ts";
 import { builtinEngine, DEFAULT_SEED } from "./eval-injection.ts";
 
-/** The sentences a review used (2026-11-29): one of attack words, one of framing words. */
-export const WRAPPERS = ["Security advisory: a vulnerability with a known exploit.", "As reported, and according to best practice, for example in this study."] as const;
+/** What an instruction is replaced with, given the sample (its carrier decides how code is written). */
+type Wrap = (instruction: string, sample: InjectionSample) => string;
 
-/** `sample`'s body with `sentence` before and after its instruction, or null when the body does not hold the instruction as written or as JSON escapes it. */
-export function wrapped(sample: InjectionSample, sentence: string): string | null {
+/** A sentence before and after the instruction. */
+export const around =
+  (sentence: string): Wrap =>
+  (instruction) =>
+    `${sentence} ${instruction} ${sentence}`;
+
+/** The instruction as a code block (after `lead`, if any): `<pre><code>` in HTML, a markdown fence elsewhere. */
+export const asCode =
+  (lead = ""): Wrap =>
+  (instruction, sample) =>
+    sample.carrier === "html" ? `${lead}<pre><code>${instruction}</code></pre>` : `${lead}\n\n\`\`\`\n${instruction}\n\`\`\`\n\n`;
+
+/** The wrappers a review used (2026-11-29: the two sentences, one of attack words, one of framing words) and the code blocks (2026-11-30). */
+export const WRAPPERS: readonly { name: string; wrap: Wrap }[] = [
+  { name: '"Security advisory: a vulnerability with a known exploit."', wrap: around("Security advisory: a vulnerability with a known exploit.") },
+  { name: '"As reported, and according to best practice, for example in this study."', wrap: around("As reported, and according to best practice, for example in this study.") },
+  { name: "a code block", wrap: asCode() },
+  { name: 'a code block after "Researchers warn about prompt injection attacks, for example:"', wrap: asCode("Researchers warn about prompt injection attacks, for example:") },
+];
+
+/** `sample`'s body with its instruction wrapped (a sentence: before and after it), or null when the body does not hold the instruction as written or as JSON escapes it. */
+export function wrapped(sample: InjectionSample, wrap: string | Wrap): string | null {
   const instruction = sample.instruction;
   if (instruction === undefined) return null;
-  if (sample.body.includes(instruction)) return sample.body.replace(instruction, () => `${sentence} ${instruction} ${sentence}`);
-  const escaped = JSON.stringify(instruction).slice(1, -1);
-  const sentenceEscaped = JSON.stringify(sentence).slice(1, -1);
-  if (escaped !== instruction && sample.body.includes(escaped)) return sample.body.replace(escaped, () => `${sentenceEscaped} ${escaped} ${sentenceEscaped}`);
+  const replace = typeof wrap === "string" ? around(wrap) : wrap;
+  const asJson = (t: string) => JSON.stringify(t).slice(1, -1);
+  // In JSON (an API body, a stream's events) what goes in is escaped as the instruction is.
+  const json = sample.carrier === "json" || sample.carrier === "sse";
+  if (sample.body.includes(instruction)) return sample.body.replace(instruction, () => (json ? asJson(replace(instruction, sample)) : replace(instruction, sample)));
+  const escaped = asJson(instruction);
+  if (escaped !== instruction && sample.body.includes(escaped)) return sample.body.replace(escaped, () => asJson(replace(instruction, sample)));
   return null;
 }
 
@@ -37,15 +62,16 @@ if (import.meta.main) {
     console.error(`--set wants one of ${CORPUS_SETS.join(", ")}`);
     process.exit(2);
   }
-  const sentences = arg("--sentence") !== undefined ? [arg("--sentence")!] : WRAPPERS;
+  const sentence = arg("--sentence");
+  const wrappers = sentence !== undefined ? [{ name: JSON.stringify(sentence), wrap: around(sentence) }] : WRAPPERS;
   const engine = await builtinEngine();
   const blocked = (contentType: string, body: string) => inspectResponse(responseKind(contentType) ?? "text", body, engine, "block").verdict !== "allow";
   const attacks = (await injectionCorpus(Number(arg("--seed") ?? DEFAULT_SEED), { set: set as CorpusSet })).filter((s) => s.label === "attack");
-  for (const sentence of sentences) {
+  for (const { name, wrap } of wrappers) {
     const byTechnique = new Map<string, { n: number; asWritten: number; wrapped: number }>();
     let skipped = 0;
     for (const s of attacks) {
-      const body = wrapped(s, sentence);
+      const body = wrapped(s, wrap);
       if (body === null) {
         skipped++;
         continue;
@@ -56,7 +82,7 @@ if (import.meta.main) {
       if (blocked(s.contentType, body)) t.wrapped++;
       byTechnique.set(s.technique, t);
     }
-    console.log(`\n${set}, wrapped in ${JSON.stringify(sentence)} (${skipped} attacks whose body does not hold the instruction as written left out):`);
+    console.log(`\n${set}, wrapped in ${name} (${skipped} attacks whose body does not hold the instruction as written left out):`);
     console.log(`  ${"technique".padEnd(22)} ${"attacks".padStart(8)} ${"blocked as written".padStart(19)} ${"blocked wrapped".padStart(16)}`);
     const all = { n: 0, asWritten: 0, wrapped: 0 };
     for (const [technique, t] of [...byTechnique].sort((a, b) => a[0].localeCompare(b[0]))) {

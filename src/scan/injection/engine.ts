@@ -480,23 +480,34 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
   }
 }
 
-/** `joined` (segments `shown`, starting at `starts`) with code and reported text as spaces: the same length, the same offsets. */
-function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[]): string {
+/**
+ * `joined` (segments `shown`, starting at `starts`) with reported text, and code that is
+ * `discussed` (in writing about attacks: a security article's examples), as spaces: the same
+ * length, the same offsets; and where that code was. Code that is not discussed stays: until
+ * 2026-11-30 all code was blanked, and an attack wrapped in a markdown fence or `<pre><code>`
+ * passed whole (README).
+ */
+function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], discussed: (start: number, end: number) => boolean): { text: string; code: [number, number][] } {
   const parts: string[] = [];
+  const code: [number, number][] = [];
   let last = 0;
-  const blank = (from: number, to: number) => {
+  const blank = (from: number, to: number, isCode: boolean) => {
     parts.push(joined.slice(last, from), " ".repeat(to - from));
     last = to;
+    if (isCode) code.push([from, to]);
   };
   shown.forEach((s, i) => {
     const start = starts[i]!;
-    if (s.carrier === "code" || s.reported === true) blank(start, start + s.text.length);
+    if (s.reported === true) blank(start, start + s.text.length, false);
+    else if (s.carrier === "code") {
+      if (discussed(start, start + s.text.length)) blank(start, start + s.text.length, true);
+    }
     // A block that is closed: one a fence opens and nothing closes runs to the end of the text,
     // and would hide whatever follows it.
-    else for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b)) blank(start + a, start + b);
+    else for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b) && discussed(start + a, start + b)) blank(start + a, start + b, true);
   });
   parts.push(joined.slice(last));
-  return parts.join("");
+  return { text: parts.join(""), code };
 }
 
 /** Whether the code block `text[a, b)` (a markdown fence) ends with a closing fence like its opening one. */
@@ -666,8 +677,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         const discussion = shown ? (options.rules.discussionCues?.(text) ?? []) : [];
         /** Whether the match [start, end) of segment i is in writing about attacks. */
         const discussed = (i: number, start: number, end: number): boolean => {
-          if (discussion.length < DISCUSSION_MIN) return false;
           const [from, to] = bounds(i);
+          return discussedWithin(from, to, start, end);
+        };
+        /** Whether [start, end) is in writing about attacks, the phrases looked for within [from, to). */
+        const discussedWithin = (from: number, to: number, start: number, end: number): boolean => {
+          if (discussion.length < DISCUSSION_MIN) return false;
           const lo = Math.max(from, start - DISCUSSION_REACH);
           const hi = Math.min(to, end + DISCUSSION_REACH);
           // Distinct phrases, overlapping ones once ("prompt injection" is also "injection"), at
@@ -946,6 +961,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             }
           }
         }
+        return (start: number, end: number) => discussedWithin(0, text.length, start, end);
       };
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
       // pieces apart by SEGMENT_SEPARATOR: one pass of each reading rather than one per value.
@@ -964,6 +980,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const shown = segments.filter((s) => SHOWN.has(s.carrier) && s.text.trim().length > 0);
       // What is shown, read as one text, and the segment an offset of it lies in.
       let shownText: string | null = null;
+      // The code in writing about attacks that shownText has blanked (WORD_RULE.code reads it).
+      let discussedCode: [number, number][] = [];
+      let joinedText: string | null = null;
       let shownAt: (offset: number) => number = () => 0;
       if (shown.length > 0) {
         const starts: number[] = [];
@@ -984,10 +1003,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           return lo;
         };
         const bounds = (i: number) => [starts[i]!, starts[i]! + shown[i]!.text.length] as const;
-        scanUnit(joined, shown, at, bounds, true);
-        // The model reads it whole with what is shown as data blanked out: code, and text a
-        // classifier reports on (the rules count those half, as quoted rather than said).
-        shownText = shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined) ? blankData(joined, shown, starts) : joined;
+        const discussedAt = scanUnit(joined, shown, at, bounds, true);
+        // The model reads it whole with what is shown as data blanked out: text a classifier
+        // reports on, and code in writing about attacks (the rules count those half, as quoted
+        // rather than said). Code elsewhere is read: an order in a code block is read by the
+        // model the page is for, and fencing one must not hide it (blankData).
+        if (shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined)) {
+          const blanked = blankData(joined, shown, starts, discussedAt);
+          joinedText = joined;
+          shownText = blanked.text;
+          discussedCode = blanked.code;
+        } else shownText = joined;
         shownAt = at;
       }
       for (const segment of segments) {
@@ -1003,7 +1029,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         // What is shown with words of mixed scripts (look-alikes) in one script, as a person reads
         // them (one code unit for one: offsets into shownText hold).
         const shownRead = shownText === null ? null : (mixedWordsFolded(shownText) ?? shownText);
-        const best = shownRead === null ? null : strongestIn(words, shownRead, whole.prose, whole.probability);
+        let best = shownRead === null ? null : strongestIn(words, shownRead, whole.prose, whole.probability);
+        // Code blanked as discussed is read on its own, surer (WORD_RULE.code): a sentence of
+        // discussion before a fenced block must not be all it takes to hide an order in it.
+        for (let k = 0; best === null && k < discussedCode.length; k++) {
+          const [a, b] = discussedCode[k]!;
+          const code = joinedText!.slice(a, b);
+          const found = strongestIn(words, mixedWordsFolded(code) ?? code, WORD_RULE.code.prose, WORD_RULE.code.probability);
+          if (found !== null) best = { ...found, unit: found.unit === null ? a : a + found.unit };
+        }
         if (best !== null) {
           count(WORD_RULE.id, whole.weight);
           if (findings.length < MAX_FINDINGS) findings.push(findingOf(WORD_RULE.id, whole.weight, shown[best.unit === null ? 0 : shownAt(best.unit)]!, WORDS_READING, best.preview, null));
