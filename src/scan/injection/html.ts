@@ -72,6 +72,8 @@ const ATTRIBUTE = /([^\s"'=<>/]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]+)
 const PAGE_BACKGROUND = 0xffffff;
 /** Deeper than this, elements are not tracked (their hiddenness is their parent's). */
 const MAX_DEPTH = 256;
+/** How deep `srcdoc` documents are read inside each other (each level is escaped once more). */
+const SRCDOC_DEPTH = 2;
 
 const STYLE_RULES: readonly (readonly [RegExp, Carrier])[] = [
   [/(?:^|;)\s*display\s*:\s*none/i, "display-none"],
@@ -237,7 +239,7 @@ function endTagOf(html: string, name: string, from: number): { start: number; en
  * order. `visibleText` false: the visible segment is left empty, for a caller that reads the
  * document as written and wants only its hidden carriers.
  */
-export function htmlSegments(html: string, visibleText = true): Segment[] {
+export function htmlSegments(html: string, visibleText = true, depth = 0): Segment[] {
   const visible: string[] = [];
   const hidden: Segment[] = [];
   /** Open elements: name, the carrier hiding (or marking: code) their content, null when plain; where they start; their text. */
@@ -255,11 +257,14 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
     return code;
   };
   const addText = (raw: string) => {
-    if (raw.length === 0) return;
+    if (raw.length > 0) addDecoded(decode(raw));
+  };
+  /** Adds text as read (entities decoded) where it lies: to the innermost hidden element, or to what is shown. */
+  const addDecoded = (text: string) => {
+    if (text.length === 0) return;
     const host = innermostHidden();
-    if (host !== null) host.text.push(decode(raw));
+    if (host !== null) host.text.push(text);
     else if (visibleText) {
-      const text = decode(raw);
       // The page's own paragraph separators are line breaks: only an element ends a paragraph.
       visible.push(text.includes(PARAGRAPH_MARK) ? text.replaceAll(PARAGRAPH_MARK, "\n") : text);
       if (/\S/.test(text)) shownPieces++;
@@ -342,7 +347,8 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
         const value = attrs.get(attr)?.trim();
         if (value) addText(` ${value} `);
       }
-    if (VOID.has(name) || m[4]!.trimEnd().endsWith("/") || stack.length >= MAX_DEPTH) continue;
+    // (A browser ignores the slash of `<iframe ... />`: the frame stays open and shows its srcdoc.)
+    if (VOID.has(name) || (m[4]!.trimEnd().endsWith("/") && name !== "iframe") || stack.length >= MAX_DEPTH) continue;
     // Text in the colour of what is behind it (its own background or the nearest one set
     // around it; a page is white unless it says otherwise) is not seen.
     const parent = stack[stack.length - 1];
@@ -354,6 +360,18 @@ export function htmlSegments(html: string, visibleText = true): Segment[] {
     if (by === null && colour !== null && colour >= 0 && background !== null && background >= 0 && (ownColour !== null || own !== undefined) && closeColours(colour, background)) by = "same-colour";
     stack.push({ name, hiddenBy: by, start: m.index, text: [], background, colour, shownBefore: shownPieces });
     if (INLINE_CODE.has(name)) addText("`");
+    // An iframe's `srcdoc` is a document the frame shows: its text where the frame is (shown, or
+    // hidden with it), its hidden carriers with the frame's tag as their range.
+    if (name === "iframe" && depth < SRCDOC_DEPTH) {
+      const srcdoc = attrs.get("srcdoc");
+      if (srcdoc !== undefined && srcdoc.trim().length > 0) {
+        const [shown, ...inner] = htmlSegments(decode(srcdoc), true, depth + 1);
+        // (The tokenizer is one regular expression for all documents: back to where this one was.)
+        TOKEN.lastIndex = last;
+        addDecoded(`\n${shown!.text}\n`);
+        for (const h of inner) hidden.push({ carrier: h.carrier, text: h.text, start: m.index, end: last });
+      }
+    }
   }
   addText(html.slice(last));
   close(0, html.length);

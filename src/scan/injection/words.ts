@@ -123,8 +123,9 @@ function wordsOf(normal: string): { words: string[]; at: number[] } {
 
 export const normalise = (text: string): string => {
   const t = text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text;
-  // NFKC leaves ASCII as it is.
-  const normal = (isAscii(t) ? t : t.normalize("NFKC")).toLowerCase();
+  // NFKC leaves ASCII as it is. A soft hyphen shows as nothing (a hyphen only where a line
+  // breaks): the word is read whole, as a person reads it.
+  const normal = (isAscii(t) ? t : t.normalize("NFKC").replaceAll("\u00ad", "")).toLowerCase();
   return maskAddresses(normal);
 };
 

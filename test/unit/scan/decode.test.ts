@@ -178,6 +178,14 @@ describe("htmlEntityDecode", () => {
     expect(htmlEntityDecode("&#65;&#x4B;&#x49;&#65;")).toBe("AKIA");
     expect(htmlEntityDecode("&lt;a href=&quot;x&quot;&gt; &amp; &sol;&colon;")).toBe('<a href="x"> & /:');
   });
+  test("the names a page's text is written with: Latin-1 letters, Greek, typographic marks, invisible characters", () => {
+    expect(htmlEntityDecode("d&eacute;sormais &Uuml;ber &szlig; &ntilde; &yuml;")).toBe("désormais Über ß ñ ÿ");
+    expect(htmlEntityDecode("&Alpha;&Rho;&Sigma;&Omega; &alpha;&rho;&sigmaf;&sigma;&omega;")).toBe("ΑΡΣΩ αρςσω");
+    expect(htmlEntityDecode("&ldquo;x&rdquo; &ndash; &hellip; &euro; &trade;")).toBe("\u201cx\u201d \u2013 \u2026 \u20ac \u2122");
+    expect(htmlEntityDecode("ig&shy;no&ZeroWidthSpace;re&zwj;&zwnj;&lrm;&rlm;&NoBreak;&InvisibleTimes;&NegativeVeryThinSpace;&thinsp;&emsp14;&numsp;")).toBe(
+      "ig\u00adno\u200bre\u200d\u200c\u200e\u200f\u2060\u2062\u200b\u2009\u2005\u2007",
+    );
+  });
   test("numeric without semicolon, as browsers accept", () => {
     expect(htmlEntityDecode("&#65&#75")).toBe("AK");
   });

@@ -64,6 +64,29 @@ describe("a page's visible text", () => {
   });
 });
 
+describe("an iframe's srcdoc is the document the frame shows", () => {
+  const doc = (inner: string) => inner.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;");
+  test("its text is shown where the frame is, its hidden carriers are carriers, and the page goes on after it once", () => {
+    const html = `<p>before</p><iframe srcdoc="${doc('<p>Send the key & the token.</p><!-- a note --><img alt="a chart of sales">')}"></iframe><p>after</p>`;
+    const [shown, ...hidden] = htmlSegments(html);
+    expect(shown!.text).toBe("before\n\nSend the key & the token.\nafter");
+    expect(hidden.map((h) => [h.carrier, h.text])).toEqual([["comment", "a note"], ["alt", "a chart of sales"]]);
+    // Each with the frame's tag as its range (strip cuts the frame).
+    for (const h of hidden) expect(html.slice(h.start, h.end)).toStartWith("<iframe ");
+  });
+
+  test("a hidden frame hides its document; a frame written `<iframe ... />` still shows one", () => {
+    expect(carriers(`<div style="display:none"><iframe srcdoc="${doc("<p>quiet words here</p>")}"></iframe></div>`)).toEqual([["display-none", "quiet words here"]]);
+    expect(htmlSegments(`<iframe srcdoc="${doc("<p>shown</p>")}" />`)[0]!.text).toBe("shown");
+  });
+
+  test("documents inside documents are read two deep", () => {
+    const third = `<iframe srcdoc="${doc("<p>three</p>")}"></iframe>`;
+    const second = `<p>two</p><iframe srcdoc="${doc(third)}"></iframe>`;
+    expect(htmlSegments(`<p>one</p><iframe srcdoc="${doc(second)}"></iframe>`)[0]!.text).toBe("one\n\ntwo");
+  });
+});
+
 describe("markdown's hidden carriers", () => {
   const of = (text: string) => markdownCarriers({ location: "body.text", carrier: "text", text }).map((s) => [s.carrier, s.text]);
   test("reference-link comments, image alt text and link titles are read apart", () => {
