@@ -96,7 +96,7 @@ export const CARRIER_RULES = {
   obfuscated: { id: "inj.obfuscated-instructions", weight: 20 },
 } as const;
 
-const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "bidi-reversed", "folded", "mixed-script", "leetspeak", "spaced-letters"]);
+const OBFUSCATIONS: ReadonlySet<ReadingName> = new Set(["invisible-removed", "invisible-as-space", "bidi-reversed", "folded", "mixed-script", "leetspeak", "spaced-letters", "joined-words"]);
 /** Carriers read together as one text: what a person sees, and code (never a hidden carrier). */
 const SHOWN: ReadonlySet<string> = new Set(["visible", "text", "code", "script"]);
 
@@ -885,7 +885,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             here.add(f.rule);
             // The text as written, or read with its Latin diacritics dropped (offsets hold): where
             // the match lies, and whether it is data there, are known.
-            const aligned = reading.name === "raw" || reading.name === "accents";
+            const aligned = reading.name === "raw" || reading.name === "accents" || reading.name === "joined-words";
             const index = aligned ? unitAt(f.start) : 0;
             const segment = units[index]!;
             // Shown as a block of code, quoted, or in writing about attacks, an instruction is
@@ -929,7 +929,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             if (seen.has(key) || findings.length >= MAX_FINDINGS) continue;
             seen.add(key);
             // What strip cuts out: the match as written (read without accents, the same place in the text).
-            findings.push(findingOf(f.rule, weight, segment, reading, match, reading.name === "raw" ? match : reading.name === "accents" ? text.slice(f.start, f.end) : null));
+            findings.push(findingOf(f.rule, weight, segment, reading, match, reading.name === "raw" ? match : reading.name === "accents" || reading.name === "joined-words" ? text.slice(f.start, f.end) : null));
           }
           for (const r of here) found.add(r);
           // Every place an intent completes, not only the one each reports: a harmless sentence

@@ -11,7 +11,7 @@ import { INVISIBLE } from "../decode/normalise.ts";
 import { isAscii } from "../ascii.ts";
 import { classRuns, classTable } from "../class-runs.ts";
 
-export type ReadingName = "raw" | "accents" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "decoded";
+export type ReadingName = "raw" | "accents" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "joined-words" | "decoded";
 
 export interface Reading {
   readonly name: ReadingName;
@@ -288,8 +288,61 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   // Other scripts spaced out, read in their own letters (the folded reading turns Cyrillic
   // into Latin look-alikes, which no Russian phrase matches).
   if (nfkc !== null) add("spaced-letters", spacedJoined(nfkc, true), nfkc);
+  // Words joined by hyphens read as words, one code unit for one: offsets into the text hold, as
+  // for `accents` (what is quoted, code or discussed there is known).
+  const joined = joinedWords(text);
+  if (joined !== null && !seen.includes(joined)) {
+    seen.push(joined);
+    out.push({ name: "joined-words", text: joined });
+  }
   for (const view of decodeViews(plain, limits).slice(1)) add("decoded", view.text, plain, view.via);
   return out;
+}
+
+/** Fewest words a run joined by hyphens holds to be read as a sentence (joinedWords). */
+const JOINED_MIN = 5;
+/** What may stand before such a run: not a path, an address, an identifier, a flag or another run (`/how-to-...`, `@x`, `a.b-c`, `--no-...`). */
+const isJoinedBoundary = (c: number): boolean => !(isAsciiLetter(c) || isDigit(c) || c === 47 || c === 46 || c === 64 || c === 35 || c === 45 || c === 95 || c === 92 || c === 58);
+
+/**
+ * `text` with the hyphens of each run of JOINED_MIN words or more they join
+ * (`Ignore-all-previous-instructions-and-reply`) as spaces, one code unit for one; null when there
+ * is none. A model reads such a run as the sentence it is; a lexicon's phrase or a pattern does
+ * not match it. Not a URL's path, a file name, a flag or an id (nothing but a space, a bracket or
+ * punctuation before the run; no digit, `-`, `_`, `/`, `@` or `.word` after it). Underscores are left
+ * alone: test names (`test_refuses_to_send_keys_to_attacker`) read as orders (measured with
+ * them: 11 more benign texts of the read sets, and 34 more of 219 attacks so joined blocked).
+ */
+export function joinedWords(text: string): string | null {
+  let parts: string[] | null = null;
+  let done = 0;
+  const n = text.length;
+  for (let p = text.indexOf("-"); p >= 0; ) {
+    let end = p + 1;
+    if (p > 0 && isAsciiLetter(text.charCodeAt(p - 1)) && end < n && isAsciiLetter(text.charCodeAt(end))) {
+      let start = p - 1;
+      while (start > 0 && isAsciiLetter(text.charCodeAt(start - 1))) start--;
+      // The words, each after one hyphen.
+      let words = 1;
+      end = p;
+      while (end + 1 < n && text.charCodeAt(end) === 45 && isAsciiLetter(text.charCodeAt(end + 1))) {
+        end++;
+        while (end < n && isAsciiLetter(text.charCodeAt(end))) end++;
+        words++;
+      }
+      const after = end < n ? text.charCodeAt(end) : 32;
+      // A token that goes on (`-2`, `_v`, `/x`, `@host`, `.example`) is a name, not a sentence.
+      const addressAfter = isDigit(after) || after === 45 || after === 95 || after === 47 || after === 64 || (after === 46 && end + 1 < n && isAsciiLetter(text.charCodeAt(end + 1)));
+      if (words >= JOINED_MIN && (start === 0 || isJoinedBoundary(text.charCodeAt(start - 1))) && !addressAfter) {
+        (parts ??= []).push(text.slice(done, start), text.slice(start, end).replaceAll("-", " "));
+        done = end;
+      }
+    }
+    p = text.indexOf("-", end);
+  }
+  if (parts === null) return null;
+  parts.push(text.slice(done));
+  return parts.join("");
 }
 
 const CYRILLIC = /[\u0400-\u04ff]/;
