@@ -189,6 +189,11 @@ const decode = (text: string): string => htmlEntityDecode(text) ?? text;
 
 /** Attributes read as hidden carriers of their own, each under its name. */
 const LABELS = ["alt", "title", "aria-label"] as const;
+/**
+ * The other accessible text of an element (WAI-ARIA 1.3), read as `aria-label` is: a screen
+ * reader says it, and an agent that reads a page's accessibility tree gets it with the labels.
+ */
+const ACCESSIBLE_TEXT = ["aria-description", "aria-roledescription", "aria-placeholder", "aria-valuetext", "aria-braillelabel", "aria-brailleroledescription"] as const;
 /** Attributes of form fields that are shown as text. */
 const FIELD_TEXT = ["value", "placeholder"] as const;
 
@@ -313,6 +318,11 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
       for (const carrier of LABELS) {
         const value = attrs.get(carrier)?.trim();
         if (value) hidden.push({ carrier, text: decode(value), start: m.index, end: last });
+      }
+    if (attrs.size > 0)
+      for (const name of ACCESSIBLE_TEXT) {
+        const value = attrs.get(name)?.trim();
+        if (value) hidden.push({ carrier: "aria-label", text: decode(value), start: m.index, end: last });
       }
     if (name === "meta") {
       const content = attrs.get("content")?.trim();

@@ -67,6 +67,18 @@ describe("a page's visible text", () => {
   });
 });
 
+describe("accessible text", () => {
+  test("aria-description and the other accessible text attributes are read as aria-label is", () => {
+    expect(carriers('<button aria-description="Opens the settings panel" aria-roledescription="toggle" aria-valuetext="on">x</button><div aria-placeholder="Search the docs" aria-braillelabel="menu"></div>')).toEqual([
+      ["aria-label", "Opens the settings panel"],
+      ["aria-label", "toggle"],
+      ["aria-label", "on"],
+      ["aria-label", "Search the docs"],
+      ["aria-label", "menu"],
+    ]);
+  });
+});
+
 describe("an iframe's srcdoc is the document the frame shows", () => {
   const doc = (inner: string) => inner.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;");
   test("its text is shown where the frame is, its hidden carriers are carriers, and the page goes on after it once", () => {
