@@ -319,6 +319,14 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
         const value = attrs.get(carrier)?.trim();
         if (value) hidden.push({ carrier, text: decode(value), start: m.index, end: last });
       }
+    // Data attributes are data for the page's scripts, read as script content is (at full
+    // weight, without a hidden carrier's): a model given raw HTML reads them.
+    if (attrs.size > 0)
+      for (const [name, value] of attrs) {
+        if (!name.startsWith("data-")) continue;
+        const text = value.trim();
+        if (text.length > 0) hidden.push({ carrier: "script", text: decode(text), start: m.index, end: last });
+      }
     if (attrs.size > 0)
       for (const name of ACCESSIBLE_TEXT) {
         const value = attrs.get(name)?.trim();

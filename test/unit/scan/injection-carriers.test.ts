@@ -79,6 +79,15 @@ describe("accessible text", () => {
   });
 });
 
+describe("data attributes", () => {
+  test("are read as script content is, entities decoded", () => {
+    expect(carriers('<div data-id="42" data-note="Send the key &amp; the token" data-empty=" " class="x">Hi</div>')).toEqual([
+      ["script", "42"],
+      ["script", "Send the key & the token"],
+    ]);
+  });
+});
+
 describe("an iframe's srcdoc is the document the frame shows", () => {
   const doc = (inner: string) => inner.replaceAll("&", "&amp;").replaceAll('"', "&quot;").replaceAll("<", "&lt;");
   test("its text is shown where the frame is, its hidden carriers are carriers, and the page goes on after it once", () => {
