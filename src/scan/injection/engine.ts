@@ -483,28 +483,30 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
 /**
  * `joined` (segments `shown`, starting at `starts`) with reported text, and code that is
  * `discussed` (in writing about attacks: a security article's examples), as spaces: the same
- * length, the same offsets; and where that code was. Code that is not discussed stays: until
- * 2026-11-30 all code was blanked, and an attack wrapped in a markdown fence or `<pre><code>`
- * passed whole (README).
+ * length, the same offsets; and where all code is, and whether it was blanked. Code that is not
+ * discussed stays: until 2026-11-30 all code was blanked, and an attack wrapped in a markdown
+ * fence or `<pre><code>` passed whole (README).
  */
-function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], discussed: (start: number, end: number) => boolean): { text: string; code: [number, number][] } {
+function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], discussed: (start: number, end: number) => boolean): { text: string; code: [start: number, end: number, blanked: boolean][] } {
   const parts: string[] = [];
-  const code: [number, number][] = [];
+  const code: [number, number, boolean][] = [];
   let last = 0;
-  const blank = (from: number, to: number, isCode: boolean) => {
+  const blank = (from: number, to: number) => {
     parts.push(joined.slice(last, from), " ".repeat(to - from));
     last = to;
-    if (isCode) code.push([from, to]);
+  };
+  const codeAt = (from: number, to: number) => {
+    const quoted = discussed(from, to);
+    if (quoted) blank(from, to);
+    code.push([from, to, quoted]);
   };
   shown.forEach((s, i) => {
     const start = starts[i]!;
-    if (s.reported === true) blank(start, start + s.text.length, false);
-    else if (s.carrier === "code") {
-      if (discussed(start, start + s.text.length)) blank(start, start + s.text.length, true);
-    }
+    if (s.reported === true) blank(start, start + s.text.length);
+    else if (s.carrier === "code") codeAt(start, start + s.text.length);
     // A block that is closed: one a fence opens and nothing closes runs to the end of the text,
     // and would hide whatever follows it.
-    else for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b) && discussed(start + a, start + b)) blank(start + a, start + b, true);
+    else for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b)) codeAt(start + a, start + b);
   });
   parts.push(joined.slice(last));
   return { text: parts.join(""), code };
@@ -980,8 +982,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const shown = segments.filter((s) => SHOWN.has(s.carrier) && s.text.trim().length > 0);
       // What is shown, read as one text, and the segment an offset of it lies in.
       let shownText: string | null = null;
-      // The code in writing about attacks that shownText has blanked (WORD_RULE.code reads it).
-      let discussedCode: [number, number][] = [];
+      // Where the code of shownText is, and whether it was blanked there as discussed (WORD_RULE.code reads each).
+      let shownCode: [start: number, end: number, blanked: boolean][] = [];
       let joinedText: string | null = null;
       let shownAt: (offset: number) => number = () => 0;
       if (shown.length > 0) {
@@ -1012,7 +1014,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const blanked = blankData(joined, shown, starts, discussedAt);
           joinedText = joined;
           shownText = blanked.text;
-          discussedCode = blanked.code;
+          shownCode = blanked.code;
         } else shownText = joined;
         shownAt = at;
       }
@@ -1030,12 +1032,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         // them (one code unit for one: offsets into shownText hold).
         const shownRead = shownText === null ? null : (mixedWordsFolded(shownText) ?? shownText);
         let best = shownRead === null ? null : strongestIn(words, shownRead, whole.prose, whole.probability);
-        // Code blanked as discussed is read on its own, surer (WORD_RULE.code): a sentence of
-        // discussion before a fenced block must not be all it takes to hide an order in it.
-        for (let k = 0; best === null && k < discussedCode.length; k++) {
-          const [a, b] = discussedCode[k]!;
+        // Each code block is read on its own as well (WORD_RULE.code): the rules count what is
+        // in one half, and an order fenced between sentences is read apart from them. One blanked
+        // as discussed only surer: a sentence of discussion before a fenced block must not be
+        // all it takes to hide an order in it.
+        for (let k = 0; best === null && k < shownCode.length; k++) {
+          const [a, b, blanked] = shownCode[k]!;
           const code = joinedText!.slice(a, b);
-          const found = strongestIn(words, mixedWordsFolded(code) ?? code, WORD_RULE.code.prose, WORD_RULE.code.probability);
+          const found = strongestIn(words, mixedWordsFolded(code) ?? code, WORD_RULE.code.prose, blanked ? WORD_RULE.code.discussed : WORD_RULE.code.probability);
           if (found !== null) best = { ...found, unit: found.unit === null ? a : a + found.unit };
         }
         if (best !== null) {

@@ -51,12 +51,14 @@ export const WORD_RULE = {
    */
   shown: { probability: 0.998, weight: 50, prose: 0.5 },
   /**
-   * Code in writing about attacks (a fenced block, `<pre>`), which the whole reading leaves out
-   * as a security article's examples: read on its own, a window this sure blocks alone, with the
-   * weight of `shown` (0.998: 12 more benign texts of the read sets; 0.9999: 29 of 313 attacks
-   * fenced after a sentence about attacks; README).
+   * Each code block (a fenced block, `<pre>`, `<code>`), read on its own as well as in the whole
+   * reading, with the weight of `shown`: a window of `probability` blocks (the rules count code
+   * half; 0.99: 345 more benign texts of the read sets, 0.993: 3, 0.995: none and 6 more
+   * attacks). In writing about attacks, where the whole reading leaves code out as a security
+   * article's examples, only one of `discussed` (0.998: 12 more benign texts; 0.9999: 29 of 313
+   * attacks fenced after a sentence about attacks blocked; README).
    */
-  code: { probability: 0.9995, prose: 0.5 },
+  code: { probability: 0.995, discussed: 0.9995, prose: 0.5 },
   /** Each hidden carrier, read whole: a window this sure counts, and the carrier's weight with it. */
   hidden: { probability: 0.9, weight: 20 },
   /**
