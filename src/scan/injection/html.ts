@@ -194,6 +194,15 @@ const LABELS = ["alt", "title", "aria-label"] as const;
  * reader says it, and an agent that reads a page's accessibility tree gets it with the labels.
  */
 const ACCESSIBLE_TEXT = ["aria-description", "aria-roledescription", "aria-placeholder", "aria-valuetext", "aria-braillelabel", "aria-brailleroledescription"] as const;
+/** Attributes read by a rule of their own (labels, accessible text, shown field text, meta content, srcdoc) or that only say how an element looks to code. */
+const READ_ATTRIBUTES: ReadonlySet<string> = new Set(["alt", "title", "aria-label", "aria-description", "aria-roledescription", "aria-placeholder", "aria-valuetext", "aria-braillelabel", "aria-brailleroledescription", "value", "placeholder", "content", "srcdoc"]);
+/** Attributes whose value is a URL (read only when it is a `javascript:` one). */
+const URL_ATTRIBUTES: ReadonlySet<string> = new Set(["href", "src", "srcset", "action", "formaction", "poster", "cite", "background", "ping", "manifest", "codebase", "longdesc", "usemap", "xmlns", "itemtype", "itemid", "imagesrcset", "data", "profile", "archive", "classid"]);
+/**
+ * Whether the value of another attribute may be text: of some length, with a space or words joined
+ * by hyphens in it (a name, a number or an identifier, `ignore_previous_in_pdf`, is not).
+ */
+const isOtherText = (value: string): boolean => value.length >= 16 && (/\s/.test(value) || value.split("-").length >= 5);
 /** Attributes of form fields that are shown as text. */
 const FIELD_TEXT = ["value", "placeholder"] as const;
 
@@ -286,6 +295,10 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
     }
   };
 
+  // The other attributes' values (read as script content), and the range of the tags they are in.
+  const others: string[] = [];
+  let othersStart = html.length;
+  let othersEnd = 0;
   let last = 0;
   TOKEN.lastIndex = 0;
   for (let m = TOKEN.exec(html); m !== null; m = TOKEN.exec(html)) {
@@ -320,12 +333,24 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
         if (value) hidden.push({ carrier, text: decode(value), start: m.index, end: last });
       }
     // Data attributes are data for the page's scripts, read as script content is (at full
-    // weight, without a hidden carrier's): a model given raw HTML reads them.
-    if (attrs.size > 0)
+    // weight, without a hidden carrier's): a model given raw HTML reads them. So is every other
+    // attribute of some length that no rule above reads (event handlers, `style`, `class`, a
+    // `javascript:` URL), all of a page's together, as one text. (A text that is not an HTML page
+    // is read as written, its attributes with it.)
+    if (attrs.size > 0 && visibleText)
       for (const [name, value] of attrs) {
-        if (!name.startsWith("data-")) continue;
+        const data = name.startsWith("data-");
+        if (!data && (!isOtherText(value) || READ_ATTRIBUTES.has(name) || (URL_ATTRIBUTES.has(name) && !/^\s*javascript:/i.test(value)))) continue;
         const text = value.trim();
-        if (text.length > 0) hidden.push({ carrier: "script", text: decode(text), start: m.index, end: last });
+        if (text.length === 0) continue;
+        if (data) hidden.push({ carrier: "script", text: decode(text), start: m.index, end: last });
+        else {
+          // Each named, its value in quotation marks, as a model given the page sees it: a test
+          // report's name that quotes an attack is a quotation there too.
+          others.push(`${name}: "${decode(text)}"`);
+          othersStart = Math.min(othersStart, m.index);
+          othersEnd = last;
+        }
       }
     if (attrs.size > 0)
       for (const name of ACCESSIBLE_TEXT) {
@@ -393,6 +418,8 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
   }
   addText(html.slice(last));
   close(0, html.length);
+  // A blank line between values: each is a text of its own (a cue intent reaches less far across one).
+  if (others.length > 0) hidden.push({ carrier: "script", text: others.join("\n\n"), start: othersStart, end: othersEnd });
   const text = visibleText ? collapseBreaks(visible.join(" ")).trim() : "";
   return [{ carrier: "visible", text, start: 0, end: html.length }, ...hidden];
 }

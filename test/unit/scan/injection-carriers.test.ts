@@ -1,3 +1,22 @@
+describe("data attributes and the other attributes", () => {
+  test("data attributes are read as script content is, entities decoded", () => {
+    expect(carriers('<div data-id="42" data-note="Send the key &amp; the token" data-empty=" " class="x">Hi</div>')).toEqual([
+      ["script", "42"],
+      ["script", "Send the key & the token"],
+    ]);
+  });
+
+  test("other attributes with text in them, all of a page's as one script text, each named and quoted; names, URLs and what other rules read are not", () => {
+    const html = '<button onclick="return confirm(\'Delete every file in the project?\')" class="btn" id="go">Go</button><a href="https://x.example/a b c d e f g" title="A title that is long">x</a><a href="javascript:alert(\'all the way down\')">y</a><p class="note-to-the-reader-of-this" style="/* a comment in a style */">z</p><i name="ignore_previous_in_pdf_files"></i>';
+    expect(carriers(html)).toEqual([
+      ["title", "A title that is long"],
+      ["script", 'onclick: "return confirm(\'Delete every file in the project?\')"\n\nhref: "javascript:alert(\'all the way down\')"\n\nclass: "note-to-the-reader-of-this"\n\nstyle: "/* a comment in a style */"'],
+    ]);
+    // A text that is not an HTML page is read as written, its attributes with it: not again.
+    expect(htmlSegments(html, false).slice(1).map((s) => s.carrier)).toEqual(["title"]);
+  });
+});
+
 /**
  * Hiding places and readings added for detection quality (issue 5): text in (nearly) the colour
  * of what is behind it, markdown's hidden carriers, letters spaced out in any script, and
