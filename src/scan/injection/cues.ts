@@ -590,12 +590,62 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
    */
   const findAscii = (text: string) => walkChains(text, ascii.delta, unitClass, (at) => warmFrom(text, at), (row, i) => outputs(text, row, i));
 
-  /** The other phrases in `text`, in order of end. */
+  const maxWideLength = widePhrases.reduce((m, t) => Math.max(m, t.length), 0);
+  /** From `at`, `count` characters as the automaton reads them (a run of white space is one) back (`step` -1) or forward (1). */
+  const readAcross = (text: string, at: number, count: number, step: 1 | -1): number => {
+    let j = at;
+    for (let read = 0; read < count && (step < 0 ? j > 0 : j < text.length); ) {
+      const c = text.charCodeAt(step < 0 ? j - 1 : j);
+      const next = text.charCodeAt(step < 0 ? j - 2 : j + 1);
+      j += step;
+      if (!isSpace(c) || !isSpace(next)) read++;
+    }
+    return j;
+  };
+
+  /**
+   * The other phrases in `text`, in order of end. Each has a character beyond ASCII that no
+   * folding makes ASCII (é, ж, 指), and a match lies within maxWideLength characters (as the
+   * automaton reads them) of it: only the stretches around such characters are walked, merged
+   * where they touch, so a page with one © in it is not walked whole. Characters less than twice
+   * that far apart are one stretch without measuring.
+   */
   const findWide = (text: string) => {
+    const reach = maxWideLength;
+    let first = -1;
+    let last = -1;
+    let from = -1;
+    let to = -1;
+    const close = () => {
+      const a = readAcross(text, first, reach, -1);
+      const b = readAcross(text, last, reach, 1);
+      if (to >= 0 && a <= to) to = Math.max(to, b);
+      else {
+        if (to >= 0) walkWide(text, from, to);
+        from = a;
+        to = b;
+      }
+    };
+    for (let k = 0, n = text.length; k < n; k++) {
+      const c = text.charCodeAt(k);
+      if (c < 128 || foldUnit(c) < 128) continue;
+      if (last >= 0 && k - last <= 2 * reach) {
+        last = k;
+        continue;
+      }
+      if (last >= 0) close();
+      first = last = k;
+    }
+    if (last >= 0) close();
+    if (to >= 0) walkWide(text, from, to);
+  };
+
+  /** The other phrases in `text[from, to)`, the automaton started there, in order of end. */
+  const walkWide = (text: string, from: number, to: number) => {
     const { step, fail, outStart, outIds, lower } = sparse;
     let state = 0;
     let prevSpace = true;
-    for (let i = 0, len = text.length; i < len; i++) {
+    for (let i = from, len = to; i < len; i++) {
       let c = foldUnit(text.charCodeAt(i));
       if (c === 32) {
         if (prevSpace) continue;

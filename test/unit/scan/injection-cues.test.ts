@@ -89,6 +89,44 @@ describe("cue phrases", () => {
   });
 });
 
+describe("phrases beyond ASCII in mostly ASCII text", () => {
+  const wide = compileCues(
+    [{ path: "lex.yaml", doc: { lexicon: { language: "fr", classes: { secret: ["mot de passe", "пароль от"], rules: ["consignes précédentes"] } } } }],
+    [{ path: "intents.yaml", doc: { intents: [intent("inj.t-wide", 50, ["secret"])] } }],
+  );
+  test("found wherever they are, with white space of any length inside, at both ends, and beside characters that fold to ASCII", () => {
+    const phrases = ["mot de passe", "пароль от", "consignes précédentes"];
+    let seed = 11;
+    const rand = (n: number) => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n;
+    for (let round = 0; round < 60; round++) {
+      const planted: string[] = [];
+      let text = "";
+      const put = () => {
+        const phrase = phrases[rand(phrases.length)]!.replace(" ", " ".repeat(1 + rand(2) * rand(300)));
+        planted.push(`${text.length}-${text.length + phrase.length}`);
+        text += phrase;
+      };
+      if (rand(2) === 0) {
+        put();
+        text += " ";
+      }
+      const length = 2000 + rand(3000);
+      while (text.length < length) {
+        if (rand(40) === 0) {
+          text += " ";
+          put();
+          text += " ";
+        } else text += ["x", " ", "\n", "abc", ". ", "\u00a0", "\u2019", "      "][rand(8)]!;
+      }
+      if (rand(2) === 0) {
+        text += " ";
+        put();
+      }
+      expect(wide.cuesOf(text).map((c) => `${c.start}-${c.end}`)).toEqual(planted);
+    }
+  });
+});
+
 describe("intents", () => {
   test("every class of `all`, and one of `any`, within reach", () => {
     expect(found("ignore the instructions")).toEqual([]); // no `any` (ai)
