@@ -352,11 +352,91 @@ function asciiTokens(normal: string): Tokens {
 let scratch = { word: new Uint32Array(0), pair: new Uint32Array(0), at: new Int32Array(0) };
 
 /**
- * The tokens of a normalised text: ASCII by hand, anything else by wordsOf (`general`: always by
- * wordsOf; tests compare the two). An ASCII text's tokens are valid until the next text's.
+ * What each code unit of the Basic Multilingual Plane is to WORD and UNSPACED (0: neither, 1: a
+ * word's, 2: a punctuation word's, 3: a word's, of a script written without spaces), made the
+ * first time a text beyond ASCII is read. Surrogates are 0 (a text with any is read by wordsOf).
+ */
+let unitKinds: Uint8Array | null = null;
+function kindsOfUnits(): Uint8Array {
+  if (unitKinds !== null) return unitKinds;
+  const kinds = new Uint8Array(65536);
+  const word = /^[\p{L}\p{M}\p{N}_'’]$/u;
+  const punctuation = /^[~/.$<>|[\]#{}]$/u;
+  for (let c = 0; c < 65536; c++) {
+    if (c >= 0xd800 && c <= 0xdfff) continue;
+    const ch = String.fromCharCode(c);
+    kinds[c] = word.test(ch) ? (UNSPACED.test(ch) ? 3 : 1) : punctuation.test(ch) ? 2 : 0;
+  }
+  return (unitKinds = kinds);
+}
+const SURROGATE = /[\ud800-\udfff]/;
+
+/**
+ * The words of a text beyond ASCII with no surrogates, hashed as they are found, as asciiTokens
+ * reads ASCII: the same features as wordsOf and hashesOf (a test holds them to it). A run of word
+ * characters is a word, but its runs of a script written without spaces, which are read as pairs
+ * of characters (the last alone).
+ */
+function unicodeTokens(normal: string): Tokens {
+  const kinds = kindsOfUnits();
+  const n = normal.length;
+  if (scratch.word.length < n) scratch = { word: new Uint32Array(n), pair: new Uint32Array(n), at: new Int32Array(2 * n) };
+  const { word, pair, at } = scratch;
+  let count = 0;
+  let pairState = 0;
+  const emit = (start: number, end: number) => {
+    let h = 0x811c9dc5;
+    let p = pairState;
+    for (let i = start, last = Math.min(end, start + MAX_WORD); i < last; i++) {
+      const c = normal.charCodeAt(i);
+      h = Math.imul(h ^ c, 16777619);
+      p = Math.imul(p ^ c, 16777619);
+    }
+    word[count] = (h >>> 0) & MASK;
+    if (count > 0) pair[count - 1] = (p >>> 0) & MASK;
+    at[2 * count] = start;
+    at[2 * count + 1] = end;
+    pairState = Math.imul(h ^ 32, 16777619);
+    count++;
+  };
+  for (let i = 0; i < n; ) {
+    const kind = kinds[normal.charCodeAt(i)]!;
+    if (kind === 0) {
+      i++;
+      continue;
+    }
+    const start = i;
+    if (kind === 2) {
+      while (i < n && kinds[normal.charCodeAt(i)] === 2) i++;
+      emit(start, i);
+      continue;
+    }
+    // A word (kinds 1 and 3), in pieces: each run of kind 1 whole, each of kind 3 in pairs.
+    while (i < n && kinds[normal.charCodeAt(i)]! & 1) i++;
+    for (let j = start; j < i; ) {
+      let e = j;
+      if (kinds[normal.charCodeAt(j)] === 3) {
+        while (e < i && kinds[normal.charCodeAt(e)] === 3) e++;
+        for (let q = j; q < e; q++) emit(q, q + 1 < e ? q + 2 : q + 1);
+      } else {
+        while (e < i && kinds[normal.charCodeAt(e)] === 1) e++;
+        emit(j, e);
+      }
+      j = e;
+    }
+  }
+  if (count > 0) pair[count - 1] = 0;
+  return { count, word, pair, at };
+}
+
+/**
+ * The tokens of a normalised text: by hand (ASCII, and text beyond it with no surrogates),
+ * anything else by wordsOf (`general`: always by wordsOf; tests compare them). Tokens read by
+ * hand are valid until the next text's.
  */
 export function tokensOf(normal: string, general = false): Tokens {
   if (!general && isAscii(normal)) return asciiTokens(normal);
+  if (!general && !SURROGATE.test(normal)) return unicodeTokens(normal);
   const { words, at } = wordsOf(normal);
   const { word, pair } = hashesOf(words);
   return { count: words.length, word, pair, at: Int32Array.from(at) };

@@ -77,6 +77,21 @@ describe("the word model", () => {
     expect(strongestWindow({ weights: new Float32Array(1 << 20), bias: 10 }, "any words at all", 0, 1)).toBeNull();
   });
 
+  test("text beyond ASCII is read by hand into exactly the features the general reader finds (with surrogates, by it)", () => {
+    const alphabet = ["a", "Z", "0", "_", "'", "\u2019", "é", "ß", "ж", "Ж", "ё", "\u0301", "\u0308", "指", "令", "忽", "あ", "カ", "ー", "한", "글", "\u3099", "・", "。", "，", "«", "»", "\u00a0", "\u3000", " ", "\n", "/", ".", "#", "{", "-", "!", "١", "٣", "ع", "ب", "א", "ก", "\u0e31", "Ⅻ", "²", "😀", "\u{20000}"];
+    let seed = 11;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+    const plain = (t: ReturnType<typeof tokensOf>) => ({ word: [...t.word.subarray(0, t.count)], pair: [...t.pair.subarray(0, Math.max(0, t.count - 1))], at: [...t.at.subarray(0, 2 * t.count)] });
+    for (let k = 0; k < 3000; k++) {
+      let text = "";
+      // Without the astral characters most of the time (read by hand), with them now and then; long words too.
+      const letters = random() < 0.8 ? alphabet.length - 2 : alphabet.length;
+      for (let i = 0, n = Math.floor(random() * 120); i < n; i++) text += random() < 0.03 ? "é".repeat(30) : alphabet[Math.floor(random() * letters)];
+      const normal = normalise(text);
+      expect({ text, tokens: plain(tokensOf(normal)) }).toEqual({ text, tokens: plain(tokensOf(normal, true)) });
+    }
+  });
+
   test("ASCII text is read by hand into exactly the features the general reader finds", () => {
     const alphabet = "abcXYZ019_'~/.$<>|[]#{} \n\t,;:-!?\"()=";
     let seed = 7;
