@@ -15,6 +15,7 @@ export const INVISIBLE = /[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u
  */
 const COMBINING_MARK = /(?<![\u3041-\u30ff])[\u3099\u309a]|(?![\u3099\u309a])\p{M}/gu;
 const NON_ASCII = /[^\x00-\x7f]/;
+const NON_ASCII_RUN = /[^\x00-\x7f]+/g;
 /** Every character CONFUSABLES folds, as one character class. */
 const CONFUSABLE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
 
@@ -28,6 +29,28 @@ const CONFUSABLE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
  * Pure ASCII text is returned unchanged without any of this work.
  */
 export function normaliseText(text: string): string {
+  if (!NON_ASCII.test(text)) return text;
+  // Mostly ASCII (a page with a © or a name in it): every step leaves ASCII as it is and acts
+  // within a character and the marks after it, so only each stretch beyond ASCII, with the
+  // character before it (a mark composes with that), is normalised.
+  const parts: string[] = [];
+  let done = 0;
+  let wide = 0;
+  NON_ASCII_RUN.lastIndex = 0;
+  for (let m = NON_ASCII_RUN.exec(text); m !== null; m = NON_ASCII_RUN.exec(text)) {
+    wide += m[0].length;
+    if (4 * wide > text.length) return normaliseWhole(text);
+    const from = Math.max(done, m.index - 1);
+    const to = m.index + m[0].length;
+    parts.push(text.slice(done, from), normaliseWhole(text.slice(from, to)));
+    done = to;
+  }
+  parts.push(text.slice(done));
+  return parts.join("");
+}
+
+/** normaliseText over the whole of `text` at once (what it does for text mostly beyond ASCII; tests compare the two). */
+export function normaliseWhole(text: string): string {
   if (!NON_ASCII.test(text)) return text;
   const visible = text.replace(INVISIBLE, "");
   const bare = visible.normalize("NFKD").replace(COMBINING_MARK, "").normalize("NFC");

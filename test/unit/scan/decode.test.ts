@@ -15,6 +15,7 @@ import {
   isPlausibleText,
   jsonUnescape,
   normaliseText,
+  normaliseWhole,
   percentDecode,
   quotedPrintableDecode,
 } from "../../../src/scan/decode/index.ts";
@@ -359,6 +360,18 @@ describe("decodeViews: hostile input stays within its limits", () => {
 });
 
 describe("normaliseText", () => {
+  test("text mostly ASCII, normalised around its characters beyond ASCII only, is what the whole text normalised is", () => {
+    const pieces = ["a", "e", "K", " ", "\n", "x", "1", ".", "\u0301", "\u0308", "é", "ñ", "ß", "\u200b", "\u00ad", "\u202e", "ｉ", "ﬁ", "а", "о", "Ι", "か", "\u3099", "ｶ", "\uff9e", "ᄀ", "\u1161", "한", "©", "\u00a0", "\u{1d400}", "\u{e0069}", "ⓐ", "Å", "Ω"];
+    let seed = 5;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+    for (let k = 0; k < 4000; k++) {
+      let text = "";
+      // ASCII mostly, so the stretches beyond it are read apart; now and then dense.
+      const ascii = random() < 0.85 ? 0.9 : 0.3;
+      for (let i = 0, n = Math.floor(random() * 80); i < n; i++) text += random() < ascii ? "abc eK1.\n"[Math.floor(random() * 9)] : pieces[Math.floor(random() * pieces.length)];
+      expect({ text, out: normaliseText(text) }).toEqual({ text, out: normaliseWhole(text) });
+    }
+  });
   test("pure ASCII is returned as is (same string)", () => {
     const s = "plain ascii " + SECRET;
     expect(normaliseText(s)).toBe(s);
