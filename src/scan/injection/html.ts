@@ -194,17 +194,18 @@ const LABELS = ["alt", "title", "aria-label"] as const;
  * reader says it, and an agent that reads a page's accessibility tree gets it with the labels.
  */
 const ACCESSIBLE_TEXT = ["aria-description", "aria-roledescription", "aria-placeholder", "aria-valuetext", "aria-braillelabel", "aria-brailleroledescription"] as const;
-/** Attributes read by a rule of their own (labels, accessible text, shown field text, meta content, srcdoc) or that only say how an element looks to code. */
-const READ_ATTRIBUTES: ReadonlySet<string> = new Set(["alt", "title", "aria-label", "aria-description", "aria-roledescription", "aria-placeholder", "aria-valuetext", "aria-braillelabel", "aria-brailleroledescription", "value", "placeholder", "content", "srcdoc"]);
-/** Attributes whose value is a URL (read only when it is a `javascript:` one). */
+/** Attributes of form fields that are shown as text. */
+const FIELD_TEXT = ["value", "placeholder"] as const;
+/** Attributes read on any element by a rule of their own (as labels, accessible text, shown field text). */
+const READ_ATTRIBUTES: ReadonlySet<string> = new Set([...LABELS, ...ACCESSIBLE_TEXT, ...FIELD_TEXT]);
+/** Attributes whose value is a URL (read only when it is a `javascript:` one, JAVASCRIPT_URL). */
 const URL_ATTRIBUTES: ReadonlySet<string> = new Set(["href", "src", "srcset", "action", "formaction", "poster", "cite", "background", "ping", "manifest", "codebase", "longdesc", "usemap", "xmlns", "itemtype", "itemid", "imagesrcset", "data", "profile", "archive", "classid"]);
 /**
  * Whether the value of another attribute may be text: of some length, with a space or words joined
  * by hyphens in it (a name, a number or an identifier, `ignore_previous_in_pdf`, is not).
  */
 const isOtherText = (value: string): boolean => value.length >= 16 && (/\s/.test(value) || value.split("-").length >= 5);
-/** Attributes of form fields that are shown as text. */
-const FIELD_TEXT = ["value", "placeholder"] as const;
+const JAVASCRIPT_URL = /^\s*javascript:/i;
 
 /** White space a line break's run takes in (collapseBreaks): spaces, tabs, carriage returns, form feeds, no-break spaces, line separators. */
 const isBreakSpace = (c: number): boolean => c === 32 || c === 9 || c === 13 || c === 12 || c === 0xa0 || c === 0x2028;
@@ -338,23 +339,25 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
     // `javascript:` URL), all of a page's together, as one text. (A text that is not an HTML page
     // is read as written, its attributes with it.)
     if (attrs.size > 0 && visibleText)
-      for (const [name, value] of attrs) {
-        const data = name.startsWith("data-");
-        if (!data && (!isOtherText(value) || READ_ATTRIBUTES.has(name) || (URL_ATTRIBUTES.has(name) && !/^\s*javascript:/i.test(value)))) continue;
+      for (const [attr, value] of attrs) {
+        const data = attr.startsWith("data-");
+        // (A meta's content and an iframe's srcdoc are read by rules of their own.)
+        const readElsewhere = READ_ATTRIBUTES.has(attr) || (attr === "content" && name === "meta") || (attr === "srcdoc" && name === "iframe");
+        if (!data && (!isOtherText(value) || readElsewhere || (URL_ATTRIBUTES.has(attr) && !JAVASCRIPT_URL.test(value)))) continue;
         const text = value.trim();
         if (text.length === 0) continue;
         if (data) hidden.push({ carrier: "script", text: decode(text), start: m.index, end: last });
         else {
           // Each named, its value in quotation marks, as a model given the page sees it: a test
           // report's name that quotes an attack is a quotation there too.
-          others.push(`${name}: "${decode(text)}"`);
+          others.push(`${attr}: "${decode(text)}"`);
           othersStart = Math.min(othersStart, m.index);
           othersEnd = last;
         }
       }
     if (attrs.size > 0)
-      for (const name of ACCESSIBLE_TEXT) {
-        const value = attrs.get(name)?.trim();
+      for (const attr of ACCESSIBLE_TEXT) {
+        const value = attrs.get(attr)?.trim();
         if (value) hidden.push({ carrier: "aria-label", text: decode(value), start: m.index, end: last });
       }
     if (name === "meta") {

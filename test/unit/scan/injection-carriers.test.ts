@@ -12,6 +12,11 @@ describe("data attributes and the other attributes", () => {
       ["title", "A title that is long"],
       ["script", 'onclick: "return confirm(\'Delete every file in the project?\')"\n\nhref: "javascript:alert(\'all the way down\')"\n\nclass: "note-to-the-reader-of-this"\n\nstyle: "/* a comment in a style */"'],
     ]);
+    // A meta's content and an iframe's srcdoc are read by their own rules; on other elements they are other attributes.
+    expect(carriers('<meta name="description" content="A page about the tides of the coast"><div content="words in a content attribute" srcdoc="words in a srcdoc attribute"></div>')).toEqual([
+      ["meta", "A page about the tides of the coast"],
+      ["script", 'content: "words in a content attribute"\n\nsrcdoc: "words in a srcdoc attribute"'],
+    ]);
     // A text that is not an HTML page is read as written, its attributes with it: not again.
     expect(htmlSegments(html, false).slice(1).map((s) => s.carrier)).toEqual(["title"]);
   });
