@@ -585,7 +585,12 @@ export const CONFIRM_HIDDEN_EXEMPT = 50;
 const DISCUSSED_PATTERN = "\u0000discussed-pattern";
 const DISCUSSED_EXFILTRATION = "\u0000discussed-exfiltration";
 const COMMAND = "\u0000command";
-export const CONFIRM_DISCUSSED_PROBABILITY = 0.9;
+/**
+ * 0.9 until 2026-11-30, when a retrained model put a review's bypass (a persona order with the DAN
+ * prompt in inline code) at 0.898 after 0.900: the bar sat on it. 0.89 changes nothing on the
+ * read sets (0.85: 7 more benign texts).
+ */
+export const CONFIRM_DISCUSSED_PROBABILITY = 0.89;
 const TOOL_COERCION = "inj.tool-coercion";
 const CONFIRMABLE_COMMAND = "inj.pipe-to-shell";
 /** The exfiltration channels: the rules of exfiltration.yaml (beacons, shell commands that send files), and sending data away in the other languages. */
