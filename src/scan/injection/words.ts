@@ -306,49 +306,7 @@ for (let c = 0; c < 128; c++) {
   ASCII_KIND[c] = /[\p{L}\p{N}_']/u.test(ch) ? 1 : /[~/.$<>|[\]#{}]/.test(ch) ? 2 : 0;
 }
 
-/**
- * The words of an ASCII text, hashed as they are found: no string, no regular expression, and
- * one pass over each word for both its hash and its pair's (FNV-1a of the previous word, a
- * space and this word, run on from the previous word's hash). The same features as wordsOf and
- * hashesOf give (a test holds them to it), several times faster: the engine reads whole responses.
- */
-function asciiTokens(normal: string): Tokens {
-  const n = normal.length;
-  // At most a word per character ("a/b" is three).
-  if (scratch.word.length < n) scratch = { word: new Uint32Array(n), pair: new Uint32Array(n), at: new Int32Array(2 * n) };
-  const { word, pair, at } = scratch;
-  let count = 0;
-  // The pair's hash so far: FNV-1a of the previous word and a space.
-  let pairState = 0;
-  for (let i = 0; i < n; ) {
-    const kind = ASCII_KIND[normal.charCodeAt(i)]!;
-    if (kind === 0) {
-      i++;
-      continue;
-    }
-    const start = i;
-    const last = start + MAX_WORD;
-    let h = 0x811c9dc5;
-    let p = pairState;
-    for (; i < n; i++) {
-      const c = normal.charCodeAt(i);
-      if (ASCII_KIND[c] !== kind) break;
-      if (i < last) {
-        h = Math.imul(h ^ c, 16777619);
-        p = Math.imul(p ^ c, 16777619);
-      }
-    }
-    word[count] = (h >>> 0) & MASK;
-    if (count > 0) pair[count - 1] = (p >>> 0) & MASK;
-    at[2 * count] = start;
-    at[2 * count + 1] = i;
-    pairState = Math.imul(h ^ 32, 16777619);
-    count++;
-  }
-  if (count > 0) pair[count - 1] = 0;
-  return { count, word, pair, at };
-}
-/** asciiTokens' arrays, reused from text to text (grown to the longest). */
+/** tokensBy's arrays, reused from text to text (grown to the longest). */
 let scratch = { word: new Uint32Array(0), pair: new Uint32Array(0), at: new Int32Array(0) };
 
 /**
@@ -372,33 +330,20 @@ function kindsOfUnits(): Uint8Array {
 const SURROGATE = /[\ud800-\udfff]/;
 
 /**
- * The words of a text beyond ASCII with no surrogates, hashed as they are found, as asciiTokens
- * reads ASCII: the same features as wordsOf and hashesOf (a test holds them to it). A run of word
- * characters is a word, but its runs of a script written without spaces, which are read as pairs
- * of characters (the last alone).
+ * The words of a text with no surrogates, hashed as they are found, by `kinds` (ASCII_KIND for
+ * ASCII, kindsOfUnits for the rest): no string, no regular expression, and one pass over each word
+ * for both its hash and its pair's (FNV-1a of the previous word, a space and this word, run on from
+ * the previous word's hash). A run of one kind is a word, but a script written without spaces is
+ * read in pairs of characters (the last of a run alone). The same features as wordsOf and hashesOf
+ * give (a test holds them to it), several times faster: the engine reads whole responses.
  */
-function unicodeTokens(normal: string): Tokens {
-  const kinds = kindsOfUnits();
+function tokensBy(normal: string, kinds: Uint8Array): Tokens {
   const n = normal.length;
   if (scratch.word.length < n) scratch = { word: new Uint32Array(n), pair: new Uint32Array(n), at: new Int32Array(2 * n) };
   const { word, pair, at } = scratch;
   let count = 0;
+  // The pair's hash so far: FNV-1a of the previous word and a space.
   let pairState = 0;
-  const emit = (start: number, end: number) => {
-    let h = 0x811c9dc5;
-    let p = pairState;
-    for (let i = start, last = Math.min(end, start + MAX_WORD); i < last; i++) {
-      const c = normal.charCodeAt(i);
-      h = Math.imul(h ^ c, 16777619);
-      p = Math.imul(p ^ c, 16777619);
-    }
-    word[count] = (h >>> 0) & MASK;
-    if (count > 0) pair[count - 1] = (p >>> 0) & MASK;
-    at[2 * count] = start;
-    at[2 * count + 1] = end;
-    pairState = Math.imul(h ^ 32, 16777619);
-    count++;
-  };
   for (let i = 0; i < n; ) {
     const kind = kinds[normal.charCodeAt(i)]!;
     if (kind === 0) {
@@ -406,24 +351,37 @@ function unicodeTokens(normal: string): Tokens {
       continue;
     }
     const start = i;
-    if (kind === 2) {
-      while (i < n && kinds[normal.charCodeAt(i)] === 2) i++;
-      emit(start, i);
-      continue;
-    }
-    // A word (kinds 1 and 3), in pieces: each run of kind 1 whole, each of kind 3 in pairs.
-    while (i < n && kinds[normal.charCodeAt(i)]! & 1) i++;
-    for (let j = start; j < i; ) {
-      let e = j;
-      if (kinds[normal.charCodeAt(j)] === 3) {
-        while (e < i && kinds[normal.charCodeAt(e)] === 3) e++;
-        for (let q = j; q < e; q++) emit(q, q + 1 < e ? q + 2 : q + 1);
-      } else {
-        while (e < i && kinds[normal.charCodeAt(e)] === 1) e++;
-        emit(j, e);
+    let end: number;
+    let h = 0x811c9dc5;
+    let p = pairState;
+    if (kind === 3) {
+      // A character of a script written without spaces: with the next one if it is one too.
+      end = i + 1 < n && kinds[normal.charCodeAt(i + 1)] === 3 ? i + 2 : i + 1;
+      for (let k = i; k < end; k++) {
+        const c = normal.charCodeAt(k);
+        h = Math.imul(h ^ c, 16777619);
+        p = Math.imul(p ^ c, 16777619);
       }
-      j = e;
+      i++;
+    } else {
+      // A word (or punctuation word) up to a character of another kind, hashed as it is read.
+      const last = start + MAX_WORD;
+      for (; i < n; i++) {
+        const c = normal.charCodeAt(i);
+        if (kinds[c] !== kind) break;
+        if (i < last) {
+          h = Math.imul(h ^ c, 16777619);
+          p = Math.imul(p ^ c, 16777619);
+        }
+      }
+      end = i;
     }
+    word[count] = (h >>> 0) & MASK;
+    if (count > 0) pair[count - 1] = (p >>> 0) & MASK;
+    at[2 * count] = start;
+    at[2 * count + 1] = end;
+    pairState = Math.imul(h ^ 32, 16777619);
+    count++;
   }
   if (count > 0) pair[count - 1] = 0;
   return { count, word, pair, at };
@@ -435,8 +393,8 @@ function unicodeTokens(normal: string): Tokens {
  * hand are valid until the next text's.
  */
 export function tokensOf(normal: string, general = false): Tokens {
-  if (!general && isAscii(normal)) return asciiTokens(normal);
-  if (!general && !SURROGATE.test(normal)) return unicodeTokens(normal);
+  if (!general && isAscii(normal)) return tokensBy(normal, ASCII_KIND);
+  if (!general && !SURROGATE.test(normal)) return tokensBy(normal, kindsOfUnits());
   const { words, at } = wordsOf(normal);
   const { word, pair } = hashesOf(words);
   return { count: words.length, word, pair, at: Int32Array.from(at) };
