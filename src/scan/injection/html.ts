@@ -201,10 +201,12 @@ const READ_ATTRIBUTES: ReadonlySet<string> = new Set([...LABELS, ...ACCESSIBLE_T
 /** Attributes whose value is a URL (read only when it is a `javascript:` one, JAVASCRIPT_URL). */
 const URL_ATTRIBUTES: ReadonlySet<string> = new Set(["href", "src", "srcset", "action", "formaction", "poster", "cite", "background", "ping", "manifest", "codebase", "longdesc", "usemap", "xmlns", "itemtype", "itemid", "imagesrcset", "data", "profile", "archive", "classid"]);
 /**
- * Whether the value of another attribute may be text: of some length, with a space or words joined
- * by hyphens in it (a name, a number or an identifier, `ignore_previous_in_pdf`, is not).
+ * Whether the value of another attribute may be text: of some length, with a space or five words
+ * joined by hyphens or underscores in it (readings.ts joinedWords; a name, a number or a shorter
+ * identifier, `ignore_previous_in_pdf`, is not).
  */
-const isOtherText = (value: string): boolean => value.length >= 16 && (/\s/.test(value) || value.split("-").length >= 5);
+const isOtherText = (value: string): boolean => value.length >= 16 && (/\s/.test(value) || value.split(JOINER).length >= 5);
+const JOINER = /[-_]/;
 const JAVASCRIPT_URL = /^\s*javascript:/i;
 
 /** White space a line break's run takes in (collapseBreaks): spaces, tabs, carriage returns, form feeds, no-break spaces, line separators. */

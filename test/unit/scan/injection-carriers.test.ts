@@ -7,10 +7,10 @@ describe("data attributes and the other attributes", () => {
   });
 
   test("other attributes with text in them, all of a page's as one script text, each named and quoted; names, URLs and what other rules read are not", () => {
-    const html = '<button onclick="return confirm(\'Delete every file in the project?\')" class="btn" id="go">Go</button><a href="https://x.example/a b c d e f g" title="A title that is long">x</a><a href="javascript:alert(\'all the way down\')">y</a><p class="note-to-the-reader-of-this" style="/* a comment in a style */">z</p><i name="ignore_previous_in_pdf_files"></i>';
+    const html = '<button onclick="return confirm(\'Delete every file in the project?\')" class="btn" id="go">Go</button><a href="https://x.example/a b c d e f g" title="A title that is long">x</a><a href="javascript:alert(\'all the way down\')">y</a><p class="note-to-the-reader-of-this" style="/* a comment in a style */">z</p><i name="ignore_previous_in_pdf"></i><b id="send_the_keys_to_the_collector"></b>';
     expect(carriers(html)).toEqual([
       ["title", "A title that is long"],
-      ["script", 'onclick: "return confirm(\'Delete every file in the project?\')"\n\nhref: "javascript:alert(\'all the way down\')"\n\nclass: "note-to-the-reader-of-this"\n\nstyle: "/* a comment in a style */"'],
+      ["script", 'onclick: "return confirm(\'Delete every file in the project?\')"\n\nhref: "javascript:alert(\'all the way down\')"\n\nclass: "note-to-the-reader-of-this"\n\nstyle: "/* a comment in a style */"\n\nid: "send_the_keys_to_the_collector"'],
     ]);
     // A meta's content and an iframe's srcdoc are read by their own rules; on other elements they are other attributes.
     expect(carriers('<meta name="description" content="A page about the tides of the coast"><div content="words in a content attribute" srcdoc="words in a srcdoc attribute"></div>')).toEqual([
