@@ -559,7 +559,6 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     unitClass[c] = f < 128 ? ascii.classOf[f]! : 0;
   }
 
-  const spaceClass = ascii.classOf[32]!;
   const maxAsciiLength = asciiPhrases.reduce((m, t) => Math.max(m, t.length), 0);
 
   /** Records the phrases of output row `row` (positive) ending at i. */
@@ -569,28 +568,6 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) hit(text, asciiIds[outList[j]!]!, i);
   };
 
-  /**
-   * Where a chain that records from `at` on must start: back from it over maxAsciiLength
-   * characters as the automaton reads them (a run of white space is one), so that every phrase
-   * ending at `at` or later is read whole.
-   */
-  const warmFrom = (text: string, at: number): number => {
-    const len = text.length;
-    let j = at;
-    for (let read = 0; j > 0 && read <= maxAsciiLength; ) {
-      j--;
-      if (unitClass[text.charCodeAt(j)] !== spaceClass || spaceClass === 0 || j + 1 >= len || unitClass[text.charCodeAt(j + 1)] !== spaceClass) read++;
-    }
-    return j;
-  };
-
-  /**
-   * The ASCII phrases in `text`, in order of end: the automaton walked in four chains
-   * (keywords.ts walkChains), each from far enough before its quarter (warmFrom).
-   */
-  const findAscii = (text: string) => walkChains(text, ascii.delta, unitClass, (at) => warmFrom(text, at), (row, i) => outputs(text, row, i));
-
-  const maxWideLength = widePhrases.reduce((m, t) => Math.max(m, t.length), 0);
   /** From `at`, `count` characters as the automaton reads them (a run of white space is one) back (`step` -1) or forward (1). */
   const readAcross = (text: string, at: number, count: number, step: 1 | -1): number => {
     let j = at;
@@ -603,6 +580,20 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     return j;
   };
 
+  /**
+   * Where a chain that records from `at` on must start: back from it over more than
+   * maxAsciiLength characters as the automaton reads them, so that every phrase ending at `at`
+   * or later is read whole.
+   */
+  const warmFrom = (text: string, at: number): number => readAcross(text, at, maxAsciiLength + 1, -1);
+
+  /**
+   * The ASCII phrases in `text`, in order of end: the automaton walked in four chains
+   * (keywords.ts walkChains), each from far enough before its quarter (warmFrom).
+   */
+  const findAscii = (text: string) => walkChains(text, ascii.delta, unitClass, (at) => warmFrom(text, at), (row, i) => outputs(text, row, i));
+
+  const maxWideLength = widePhrases.reduce((m, t) => Math.max(m, t.length), 0);
   /**
    * The other phrases in `text`, in order of end. Each has a character beyond ASCII that no
    * folding makes ASCII (é, ж, 指), and a match lies within maxWideLength characters (as the
