@@ -16,7 +16,7 @@
  * holdout20 (read since) when holdout21 was evaluated (dev8 3 fewer attacks, dev11 1 fewer
  * benign text), and on dev8, dev11 and holdout20 together (on the folds 19 more attacks and 10
  * more benign texts, the trade a threshold makes).
- * holdout17 to holdout27 are never trained on: holdout17 to holdout19 and holdout21 to holdout27
+ * holdout17 to holdout28 are never trained on: holdout17 to holdout19 and holdout21 to holdout28
  * are what the model is measured by. Positives are the attack instructions as written (before any
  * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.
@@ -41,7 +41,7 @@ const ROOT = join(import.meta.dir, "..");
 const CORPUS = join(ROOT, "test/corpus/injection");
 /** The sets trained on; UNSEEN stay out (their data is not even in the cache's digest). */
 export const TRAINING_SETS = ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "dev7", "dev9", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "holdout15", "holdout16", "dev10"] as const;
-export const UNSEEN = ["holdout17", "holdout18", "holdout19", "holdout20", "holdout21", "holdout22", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27"];
+export const UNSEEN = ["holdout17", "holdout18", "holdout19", "holdout20", "holdout21", "holdout22", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27", "holdout28"];
 const SEED = 5;
 
 function filesUnder(dir: string): string[] {
