@@ -29,22 +29,29 @@ const CONFUSABLE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
  * Pure ASCII text is returned unchanged without any of this work.
  */
 export function normaliseText(text: string): string {
-  if (!NON_ASCII.test(text)) return text;
-  // Mostly ASCII (a page with a © or a name in it): every step leaves ASCII as it is and acts
-  // within a character and the marks after it, so only each stretch beyond ASCII, with the
-  // character before it (a mark composes with that), is normalised.
+  return NON_ASCII.test(text) ? byWideStretches(text, normaliseWhole) : text;
+}
+
+/**
+ * `transform` of `text`, for a transform that leaves ASCII as it is and acts within a character
+ * and the marks after it (NFKC, normaliseWhole): on a text mostly ASCII (a page with a © or a
+ * name in it) only each stretch beyond ASCII is transformed, with the character before it (a
+ * mark composes with that); on one more than a quarter beyond ASCII, the whole.
+ */
+export function byWideStretches(text: string, transform: (part: string) => string): string {
   const parts: string[] = [];
   let done = 0;
   let wide = 0;
   NON_ASCII_RUN.lastIndex = 0;
   for (let m = NON_ASCII_RUN.exec(text); m !== null; m = NON_ASCII_RUN.exec(text)) {
     wide += m[0].length;
-    if (4 * wide > text.length) return normaliseWhole(text);
+    if (4 * wide > text.length) return transform(text);
     const from = Math.max(done, m.index - 1);
     const to = m.index + m[0].length;
-    parts.push(text.slice(done, from), normaliseWhole(text.slice(from, to)));
+    parts.push(text.slice(done, from), transform(text.slice(from, to)));
     done = to;
   }
+  if (done === 0) return text;
   parts.push(text.slice(done));
   return parts.join("");
 }

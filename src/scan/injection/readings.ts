@@ -6,9 +6,11 @@
  * these, and a reading that cannot differ from one already made is skipped, so plain English
  * text costs one pass.
  */
-import { CONFUSABLES, decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
+import { byWideStretches, CONFUSABLES, decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
-import { isAscii } from "../ascii.ts";
+/** INVISIBLE as a test (no lastIndex). */
+const INVISIBLE_ONE = new RegExp(INVISIBLE.source, "u");
+import { isAscii, testBeyondAscii } from "../ascii.ts";
 import { classRuns, classTable } from "../class-runs.ts";
 
 export type ReadingName = "raw" | "accents" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "joined-words" | "decoded";
@@ -69,6 +71,7 @@ const OBFUSCATING_RANGES: readonly (readonly [number, number])[] = [
 ];
 const unitEscape = (c: number): string => `\\u${c.toString(16).padStart(4, "0")}`;
 const OBFUSCATING = new RegExp(`[${OBFUSCATING_RANGES.map(([a, b]) => (a === b ? unitEscape(a) : `${unitEscape(a)}-${unitEscape(b)}`)).join("")}]`, "g");
+const OBFUSCATING_ONE = new RegExp(OBFUSCATING.source);
 const isObfuscating = (c: number): boolean => OBFUSCATING_RANGES.some(([a, b]) => c >= a && c <= b);
 /** Breaks in a paragraph that make it obfuscated (a right-to-left override run of words counts as this many). */
 const OBFUSCATED_MIN = 3;
@@ -114,8 +117,9 @@ const RUN_OF_WORDS = /\p{L}{2,}[\s\u3000]+\p{L}{2,}|[\u3040-\u30ff\u3400-\u9fff\
  * when one is.
  */
 export function obfuscatedStretches(text: string): [start: number, end: number][] {
-  // Every such character is beyond ASCII: an ASCII text (most are) has none to search for.
-  if (isAscii(text)) return [];
+  // Every such character is beyond ASCII: most texts have none (testBeyondAscii searches the
+  // runs beyond ASCII alone when they are few).
+  if (!testBeyondAscii(text, OBFUSCATING_ONE)) return [];
   const breaks: number[] = [];
   OBFUSCATING.lastIndex = 0;
   for (let m = OBFUSCATING.exec(text); m !== null; m = OBFUSCATING.exec(text)) {
@@ -179,6 +183,9 @@ export function deobfuscated(stretch: string): string[] {
   return forwards === stretch ? [stored] : [forwards.replace(OBFUSCATING, ""), stored];
 }
 
+/** NFKC of `part` (byWideStretches normalises only what is beyond ASCII). */
+const nfkcOf = (part: string): string => part.normalize("NFKC");
+
 /** Latin letters with a diacritic (U+00C0-U+024F) and the ASCII letter each is written on. */
 const LATIN_BASE = new Map<string, string>();
 for (let c = 0xc0; c <= 0x24f; c++) {
@@ -187,8 +194,10 @@ for (let c = 0xc0; c <= 0x24f; c++) {
   if (base !== ch && /^[A-Za-z]$/.test(base)) LATIN_BASE.set(ch, base);
 }
 const LATIN_ACCENTED = /[\u00c0-\u024f]/g;
+const LATIN_ACCENTED_ONE = /[\u00c0-\u024f]/;
 /** `text` with the diacritics of Latin letters dropped, one code unit for one (offsets hold). */
 export function latinAccentsDropped(text: string): string {
+  if (!testBeyondAscii(text, LATIN_ACCENTED_ONE)) return text;
   return text.replace(LATIN_ACCENTED, (ch) => LATIN_BASE.get(ch) ?? ch);
 }
 
@@ -251,10 +260,9 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     const forwards = displayedForwards(text);
     if (forwards !== text) add("bidi-reversed", forwards, text);
     // NFKC alone keeps other scripts (and Japanese voicing marks) as written, for rules in them.
-    nfkc = forwards.normalize("NFKC");
+    nfkc = byWideStretches(forwards, nfkcOf);
     add("nfkc", nfkc, forwards);
-    INVISIBLE.lastIndex = 0;
-    if (INVISIBLE.test(nfkc)) {
+    if (testBeyondAscii(nfkc, INVISIBLE_ONE)) {
       add("invisible-removed", nfkc.replace(INVISIBLE, ""), nfkc);
       add("invisible-as-space", nfkc.replace(INVISIBLE, " "), nfkc);
     }
@@ -262,7 +270,7 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
     if (tags !== null) add("unicode-tags", tags.text, null);
     // Cyrillic words with Latin look-alikes in them (`зaпpoc`, Latin a, p, o) read in Cyrillic:
     // the folded reading below turns them into Latin, which no Russian phrase matches.
-    if (CYRILLIC.test(nfkc)) add("mixed-script", cyrillicFolded(nfkc), nfkc);
+    if (testBeyondAscii(nfkc, CYRILLIC)) add("mixed-script", cyrillicFolded(nfkc), nfkc);
     // Latin letters read without their diacritics, one code unit for one, so offsets into the
     // text hold (`accents`): the lexicons' phrases match French, Spanish or German text however
     // it is accented, and the engine discounts what is quoted or discussed there as in the text
@@ -397,7 +405,7 @@ const MIXED_PAIR = /[A-Za-z][\u0370-\u03ff\u0400-\u04ff\u0500-\u052f]|[\u0370-\u
  */
 export function mixedWordsFolded(text: string): string | null {
   // A mixed word has a Latin letter beside a Cyrillic or Greek one: most texts have none.
-  if (isAscii(text) || !MIXED_PAIR.test(text)) return null;
+  if (!testBeyondAscii(text, MIXED_PAIR, 1)) return null;
   let changed = false;
   const out = text.replace(LATIN_CYRILLIC_OR_GREEK_WORD, (word) => {
     if (!CYRILLIC_OR_GREEK.test(word) || !LATIN_LETTER.test(word)) return word;
@@ -950,12 +958,6 @@ function shortWordsFolded(text: string, from: number, to: number, vocabulary: Re
   return out + text.slice(at, to);
 }
 
-/**
- * Where a run of letters written one by one may start, in any script (Cyrillic, Greek, Chinese,
- * Japanese, Korean, accented Latin), digits and apostrophes too: three, each but the last
- * followed by a separator (space, `.`, `_`, `*`, `-`). ASCII letters alone: spacedStart.
- */
-const SPACED_START_ANY = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
 const LETTER_ANY = /[\p{L}\p{N}'\u2019]/u;
 /** Fewest letters in a run written one by one. */
 const SPACED_MIN = 4;
@@ -973,10 +975,9 @@ const SPACED_PAIR_ANY = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
  * digits and apostrophes (`l ' u t i l i s a t e u r`), for text that is not ASCII.
  */
 export function spacedJoined(text: string, anyScript = false): string | null {
-  const isLetter = anyScript ? (c: number) => isAsciiLetter(c) || (c >= 128 && LETTER_ANY.test(String.fromCharCode(c))) || (c >= 48 && c <= 57) || c === 39 : isAsciiLetter;
-  // Candidates (three letters, each but the last followed by a separator: spacedStart for ASCII
-  // letters, the expression for any script), then walked by hand.
-  const first = runsOf(text, anyScript ? matchFrom(SPACED_START_ANY) : spacedStart, isLetter, SPACED_MIN, null);
+  const isLetter = anyScript ? isLetterAny : isAsciiLetter;
+  // Candidates (three letters, each but the last followed by a separator), then walked by hand.
+  const first = runsOf(text, anyScript ? spacedStartAny : spacedStart, isLetter, SPACED_MIN, null);
   if (first.length === 0) return null;
   // The same separators again, for words of two letters and more.
   const separators = new Set(first.map((r) => r[2]));
@@ -1028,6 +1029,25 @@ export const spacedStart: StartFinder = (text, from) => {
     if ((seps & 5) !== 5 || j - 3 < from) continue;
     const i = j - 3;
     if (isAsciiLetter(text.charCodeAt(i)) && isAsciiLetter(text.charCodeAt(i + 2)) && isAsciiLetter(text.charCodeAt(i + 4))) return i;
+  }
+  return -1;
+};
+/** A letter of any script, a digit or an apostrophe, as LETTER_ANY finds them in one code unit (spacedJoined's anyScript). */
+const isLetterAny = (c: number): boolean => isAsciiLetter(c) || (c >= 128 && LETTER_ANY.test(String.fromCharCode(c))) || (c >= 48 && c <= 57) || c === 39;
+/**
+ * Where a run of letters written one by one may start, in any script (Cyrillic, Greek, Chinese,
+ * Japanese, Korean, accented Latin), digits and apostrophes too: spacedStart with isLetterAny
+ * for its letters (`/[\p{L}\p{N}'\u2019][ ._*-]...` in code units, by hand: the expression cost
+ * 40 µs on a 10 KiB page with one character beyond ASCII).
+ */
+export const spacedStartAny: StartFinder = (text, from) => {
+  let seps = 0;
+  for (let j = from + 1, last = text.length - 2; j <= last; j++) {
+    const c = text.charCodeAt(j);
+    seps = (seps << 1) | (c < 128 ? SPACED_SEPARATOR[c]! : 0);
+    if ((seps & 5) !== 5 || j - 3 < from) continue;
+    const i = j - 3;
+    if (isLetterAny(text.charCodeAt(i)) && isLetterAny(text.charCodeAt(i + 2)) && isLetterAny(text.charCodeAt(i + 4))) return i;
   }
   return -1;
 };

@@ -20,7 +20,8 @@
  * Pure: no files, no clock.
  */
 
-import { isAscii } from "../ascii.ts";
+import { isAscii, testBeyondAscii } from "../ascii.ts";
+import { byWideStretches } from "../decode/normalise.ts";
 
 const BITS = 20;
 const SIZE = 1 << BITS;
@@ -123,11 +124,14 @@ function wordsOf(normal: string): { words: string[]; at: number[] } {
   return { words, at };
 }
 
+/** NFKC of `part`, soft hyphens out (normalise). */
+const shownNfkc = (part: string): string => part.normalize("NFKC").replaceAll("\u00ad", "");
+
 export const normalise = (text: string): string => {
   const t = text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text;
   // NFKC leaves ASCII as it is. A soft hyphen shows as nothing (a hyphen only where a line
   // breaks): the word is read whole, as a person reads it.
-  const normal = (isAscii(t) ? t : t.normalize("NFKC").replaceAll("\u00ad", "")).toLowerCase();
+  const normal = (isAscii(t) ? t : byWideStretches(t, shownNfkc)).toLowerCase();
   return maskAddresses(normal);
 };
 
@@ -394,7 +398,7 @@ function tokensBy(normal: string, kinds: Uint8Array): Tokens {
  */
 export function tokensOf(normal: string, general = false): Tokens {
   if (!general && isAscii(normal)) return tokensBy(normal, ASCII_KIND);
-  if (!general && !SURROGATE.test(normal)) return tokensBy(normal, kindsOfUnits());
+  if (!general && !testBeyondAscii(normal, SURROGATE)) return tokensBy(normal, kindsOfUnits());
   const { words, at } = wordsOf(normal);
   const { word, pair } = hashesOf(words);
   return { count: words.length, word, pair, at: Int32Array.from(at) };

@@ -13,6 +13,8 @@ import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 import { ClassRunIndex, classTable, forEachClassRun } from "../../../src/scan/class-runs.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { scanText } from "../../../src/scan/text-scan.ts";
+import { testBeyondAscii } from "../../../src/scan/ascii.ts";
+import { byWideStretches } from "../../../src/scan/decode/normalise.ts";
 
 const rand = mulberry32(7);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
@@ -114,6 +116,32 @@ describe("class runs", () => {
         expect({ text, min, got }).toEqual({ text, min, got: want });
       }
     }
+  });
+});
+
+describe("searching only what is beyond ASCII", () => {
+  // ASCII mostly, now and then dense (more runs than are tested one by one), with surrogate
+  // pairs, marks that compose with the ASCII letter before them, and Cyrillic beside Latin.
+  const pieces = ["a", "e", "K", " ", "\n", "1", ".", "\u0301", "\u0308", "é", "ß", "\u200b", "\u00ad", "\u202e", "ｉ", "ﬁ", "а", "о", "Ι", "か", "\u3099", "ｶ", "\uff9e", "ᄀ", "\u1161", "©", "\u00a0", "\u{1d400}", "\u{e0069}", "ⓐ", "Å", "Ω", "\u0338", "<"];
+  const texts = Array.from({ length: 3000 }, () => {
+    const ascii = rand() < 0.8 ? 0.93 : 0.3;
+    let text = "";
+    for (let i = 0, n = Math.floor(rand() * 400); i < n; i++) text += rand() < ascii ? "abc eK1.\n<"[Math.floor(rand() * 10)] : pick(pieces);
+    return text;
+  });
+  test("a pattern of characters beyond ASCII (and one on either side) is found where a search of the whole text finds it", () => {
+    const patterns: [RegExp, number][] = [
+      [/[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e\u202a-\u202e\u2066-\u2069\u{e0000}-\u{e007f}]/u, 0],
+      [/[\u0400-\u04ff]/, 0],
+      [/[\ud800-\udfff]/, 0],
+      [/[\u00c0-\u024f]/, 0],
+      [/[A-Za-z][\u0370-\u03ff\u0400-\u04ff]|[\u0370-\u03ff\u0400-\u04ff][A-Za-z]/, 1],
+      [/\d[\u0300-\u036f]/, 1],
+    ];
+    for (const text of texts) for (const [pattern, reach] of patterns) expect({ text, pattern: pattern.source, found: testBeyondAscii(text, pattern, reach) }).toEqual({ text, pattern: pattern.source, found: pattern.test(text) });
+  });
+  test("NFKC of the stretches beyond ASCII, with the character before each, is NFKC of the whole", () => {
+    for (const text of texts) expect({ text, out: byWideStretches(text, (t) => t.normalize("NFKC")) }).toEqual({ text, out: text.normalize("NFKC") });
   });
 });
 

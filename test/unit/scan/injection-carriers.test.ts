@@ -31,7 +31,7 @@ import { describe, expect, test } from "bun:test";
 import { createInjectionEngine, markdownCarriers } from "../../../src/scan/injection/engine.ts";
 import { collapseBreaks, htmlSegments, parseColour } from "../../../src/scan/injection/html.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
-import { joinedWords, leetFolded, spacedJoined, spacedStart } from "../../../src/scan/injection/readings.ts";
+import { joinedWords, leetFolded, spacedJoined, spacedStart, spacedStartAny } from "../../../src/scan/injection/readings.ts";
 import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 
 const loadedRules = await loadRuleFiles("rules/injection/");
@@ -187,6 +187,22 @@ describe("readings", () => {
       for (let from = 0; from <= text.length; from++) expect([text, from, spacedStart(text, from)]).toEqual([text, from, byPattern(text, from)]);
     }
     for (const text of ["", "a b", "a b c", "x.y.z", "ab c d", "A-B-C", "a*b_c", "a b.c", "a  b c"]) expect(spacedStart(text, 0)).toBe(byPattern(text, 0));
+  });
+  test("where a run of spaced letters of any script may start, found by hand as the expression finds it in code units", () => {
+    const pattern = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
+    const byPattern = (text: string, from: number) => {
+      pattern.lastIndex = from;
+      return pattern.exec(text)?.index ?? -1;
+    };
+    // Letters of several scripts, digits of two, apostrophes, a combining mark (no letter), the
+    // separators and others; no surrogates (the expression reads a pair as one letter).
+    const alphabet = "aZ@[ ._*-/,\n19'\u2019\u0661\u00e9\u0436\u03a9\u4e2d\u3042\ud55c\u0301\u00a0\u2013\u00b7";
+    const random = mulberry32(8);
+    for (let k = 0; k < 3000; k++) {
+      let text = "";
+      for (let i = 0, n = Math.floor(random() * 24); i < n; i++) text += alphabet[Math.floor(random() * alphabet.length)];
+      for (let from = 0; from <= text.length; from++) expect([text, from, spacedStartAny(text, from)]).toEqual([text, from, byPattern(text, from)]);
+    }
   });
   test("letters spaced out in other scripts", () => {
     expect(spacedJoined("З а б у д ь   п р а в и л а", true)).toBe("Забудь правила");
