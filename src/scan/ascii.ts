@@ -27,7 +27,7 @@ let lastRuns: number[] | null = null;
  * is counted natively, tens of times faster than a loop or an expression reads the characters.
  * Kept for the last text.
  */
-function wideRuns(text: string): number[] | null {
+export function wideRuns(text: string): readonly number[] | null {
   if (text === runsText) return lastRuns;
   const runs: number[] = [];
   const many = !wideIn(text, 0, text.length, runs);

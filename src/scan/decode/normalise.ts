@@ -1,3 +1,4 @@
+import { isAscii, wideRuns } from "../ascii.ts";
 import { CONFUSABLES } from "./confusables.ts";
 
 /**
@@ -29,7 +30,7 @@ const CONFUSABLE = new RegExp(`[${[...CONFUSABLES.keys()].join("")}]`, "gu");
  * Pure ASCII text is returned unchanged without any of this work.
  */
 export function normaliseText(text: string): string {
-  return NON_ASCII.test(text) ? byWideStretches(text, normaliseWhole) : text;
+  return isAscii(text) ? text : byWideStretches(text, normaliseWhole);
 }
 
 /**
@@ -42,14 +43,22 @@ export function byWideStretches(text: string, transform: (part: string) => strin
   const parts: string[] = [];
   let done = 0;
   let wide = 0;
-  NON_ASCII_RUN.lastIndex = 0;
-  for (let m = NON_ASCII_RUN.exec(text); m !== null; m = NON_ASCII_RUN.exec(text)) {
-    wide += m[0].length;
-    if (4 * wide > text.length) return transform(text);
-    const from = Math.max(done, m.index - 1);
-    const to = m.index + m[0].length;
+  /** Takes the run [start, to); false once the text is more than a quarter beyond ASCII. */
+  const take = (start: number, to: number): boolean => {
+    wide += to - start;
+    if (4 * wide > text.length) return false;
+    const from = Math.max(done, start - 1);
     parts.push(text.slice(done, from), transform(text.slice(from, to)));
     done = to;
+    return true;
+  };
+  // The runs: found by halving when they are few (wideRuns), else by an expression.
+  const runs = wideRuns(text);
+  if (runs !== null) {
+    for (let k = 0; k < runs.length; k += 2) if (!take(runs[k]!, runs[k + 1]!)) return transform(text);
+  } else {
+    NON_ASCII_RUN.lastIndex = 0;
+    for (let m = NON_ASCII_RUN.exec(text); m !== null; m = NON_ASCII_RUN.exec(text)) if (!take(m.index, m.index + m[0].length)) return transform(text);
   }
   if (done === 0) return text;
   parts.push(text.slice(done));
