@@ -240,7 +240,8 @@ for (const [name, samples] of corpora) {
 }
 
 describe("injection corpus: the sets stand apart", () => {
-  const bareInstruction = (s: InjectionSample) => s.instruction!.replace(/https?:\/\/\S+|\S+@\S+/g, "");
+  // Without its URLs and mail addresses (ASCII: in Japanese, with no space, `\S+` took the whole text).
+  const bareInstruction = (s: InjectionSample) => s.instruction!.replace(/https?:\/\/[\x21-\x7e]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+/g, "");
   const benignId = (s: InjectionSample) => s.id.replace(/\.\d+$/, "");
   /** No instruction or benign entry of `later` is also in any of `earlier`. */
   const apart = (later: string, earlier: string[]) => {
@@ -299,6 +300,7 @@ describe("injection corpus: the sets stand apart", () => {
   test("no holdout25 instruction or benign text is also in any other set", () => apart("holdout25", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24"]));
   test("no holdout26 instruction or benign text is also in any other set", () => apart("holdout26", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25"]));
   test("no holdout27 instruction or benign text is also in any other set", () => apart("holdout27", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26"]));
+  test("no holdout28 instruction or benign text is also in any other set", () => apart("holdout28", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27"]));
   test("no dev12 instruction or benign text is also in any other set", () => apart("dev12", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22"]));
 });
 
