@@ -7,7 +7,7 @@
  * ClassRunFinder finds the same runs with WebAssembly SIMD, for the hot paths.
  */
 import wasmBytes from "./class-runs.wat";
-import { isAscii } from "./ascii.ts";
+import { isAscii, wideRuns } from "./ascii.ts";
 
 /** A class as a 128-entry table: 1 for the ASCII codes in it. Non-ASCII characters are never in a class. */
 export type ClassTable = Uint8Array;
@@ -155,7 +155,10 @@ export class ClassRunIndex {
     this.#text = text;
     this.#runs = this.#specs.map(() => null);
     const n = text.length;
-    this.#simd = n >= this.minSimdText && n <= MAX_SIMD_TEXT && isAscii(text);
+    // A text beyond ASCII in a few runs (a page with a © in it) is searched here too, those runs
+    // written as a byte no class holds; one with many, in JavaScript.
+    const wide = n >= this.minSimdText && n <= MAX_SIMD_TEXT && !isAscii(text) ? wideRuns(text) : null;
+    this.#simd = n >= this.minSimdText && n <= MAX_SIMD_TEXT && (wide !== null || isAscii(text));
     if (!this.#simd) return;
     const classes = this.#specs.length;
     const padded = (n + 63) & ~63;
@@ -180,7 +183,9 @@ export class ClassRunIndex {
       this.#specs.forEach((s, k) => bytes.set(nibbleTable(s.members), k * TABLE_BYTES));
       this.#newTables = false;
     }
+    // One byte a code unit: its low byte, so what is beyond ASCII becomes NOT_A_MEMBER.
     bytes.write(text, input, "latin1");
+    if (wide !== null) for (let k = 0; k < wide.length; k += 2) bytes.fill(NOT_A_MEMBER, input + wide[k]!, input + wide[k + 1]!);
     bytes.fill(0, input + n, input + padded);
     this.#module.classify(input, padded, 0, classes, masksAt, maskBytes);
     for (let k = 0; k < classes; k++) bytes.fill(0, masksAt + k * maskBytes + words * 8, masksAt + (k + 1) * maskBytes);
@@ -194,6 +199,8 @@ export class ClassRunIndex {
 export const classRuns = new ClassRunIndex();
 
 const align = (n: number): number => (n + 63) & ~63;
+/** A byte beyond ASCII: in no class (classTable holds ASCII only). */
+const NOT_A_MEMBER = 0x80;
 
 /** class-runs.wat's table of a class: lo[l] has bit h when 16h + l is a member; hi[h] = 1 << h. */
 function nibbleTable(members: ClassTable): Uint8Array {

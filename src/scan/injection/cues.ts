@@ -21,7 +21,7 @@ import { z } from "zod";
 import { previewOf, RulePackError, type CompiledRule, type CompiledRules, type Finding, type RulePackIssue } from "../rules/compile.ts";
 import { buildDfa, DFA_CODEC, isWordUnit, walkChains, type Dfa } from "../rules/keywords.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
-import { isAscii } from "../ascii.ts";
+import { isAscii, wideRuns } from "../ascii.ts";
 import { mergeSpans, partitionPoint } from "../spans.ts";
 import { SEVERITIES } from "../rules/schema.ts";
 
@@ -617,16 +617,20 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
         to = b;
       }
     };
-    for (let k = 0, n = text.length; k < n; k++) {
-      const c = text.charCodeAt(k);
-      if (c < 128 || foldUnit(c) < 128) continue;
+    const visit = (k: number) => {
+      if (foldUnit(text.charCodeAt(k)) < 128) return;
       if (last >= 0 && k - last <= 2 * reach) {
         last = k;
-        continue;
+        return;
       }
       if (last >= 0) close();
       first = last = k;
-    }
+    };
+    // The characters beyond ASCII: those of its few runs (wideRuns), or found one by one.
+    const runs = wideRuns(text);
+    if (runs !== null) {
+      for (let r = 0; r < runs.length; r += 2) for (let k = runs[r]!, end = runs[r + 1]!; k < end; k++) visit(k);
+    } else for (let k = 0, n = text.length; k < n; k++) if (text.charCodeAt(k) >= 128) visit(k);
     if (last >= 0) close();
     if (to >= 0) walkWide(text, from, to);
   };

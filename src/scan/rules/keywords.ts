@@ -6,7 +6,7 @@
  * One table lookup per character, no lower-cased copy of the text, no per-keyword pass (173
  * `includes` calls over 1 MiB cost more than every rule's regex together).
  */
-import { isAscii } from "../ascii.ts";
+import { isAscii, wideRuns } from "../ascii.ts";
 import { cachedAutomaton, type AutomatonData } from "../automata-store.ts";
 
 export interface KeywordHits {
@@ -63,7 +63,7 @@ export function compileKeywords(written: readonly string[]): KeywordMatcher {
   keywords.forEach((k, i) => (/[^\x00-\x7f]/.test(k) ? wide : ascii).push(i));
   const parts = [ascii, wide]
     .filter((ids) => ids.length > 0)
-    .map((ids) => ({ wide: ids === wide, run: buildAutomaton(ids.map((i) => keywords[i]!), Int32Array.from(ids), wordStart) }));
+    .map((ids) => ({ wide: ids === wide, reach: Math.max(...ids.map((i) => keywords[i]!.length)) - 1, run: buildAutomaton(ids.map((i) => keywords[i]!), Int32Array.from(ids), wordStart) }));
   const tables = new Tables(keywords);
   let positions = new Int32Array(64);
   const offsets = new Int32Array(keywords.length);
@@ -75,8 +75,23 @@ export function compileKeywords(written: readonly string[]): KeywordMatcher {
       tables.reset();
       let nonAscii: boolean | null = null;
       for (const part of parts) {
-        if (part.wide && !(nonAscii ??= !isAscii(text))) continue;
-        part.run(text, tables);
+        if (!part.wide) part.run(text, tables, 0, text.length);
+        else if ((nonAscii ??= !isAscii(text))) {
+          // Each of these keywords has a character beyond ASCII: only the stretches within
+          // `reach` (the longest less one) of the text's runs beyond ASCII (wideRuns, when they
+          // are few) can hold one, so only those are read, merged where they touch, each from
+          // the automaton's start.
+          const runs = wideRuns(text);
+          if (runs === null) part.run(text, tables, 0, text.length);
+          else {
+            for (let r = 0; r < runs.length; ) {
+              const from = Math.max(0, runs[r]! - part.reach);
+              let to = Math.min(text.length, runs[r + 1]! + part.reach);
+              for (r += 2; r < runs.length && runs[r]! - part.reach <= to; r += 2) to = Math.min(text.length, runs[r + 1]! + part.reach);
+              part.run(text, tables, from, to);
+            }
+          }
+        }
       }
       // Every hit to its keyword's slice of `positions` (each automaton records in text order,
       // and no keyword is in both).
@@ -368,7 +383,7 @@ export function walkChains(text: string, delta: Int32Array, classes: Uint16Array
  * One automaton over `keywords`, whose ids in the shared tables are `ids`. Returns its scan,
  * which records hits in the tables (walkChains: each chain from maxLength - 1 before its quarter).
  */
-function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart: Uint8Array): (text: string, t: Tables) => void {
+function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart: Uint8Array): (text: string, t: Tables, from: number, to: number) => void {
   const { classOf, wide, width, delta, outAt, outList } = cachedDfa("keyword-dfa", keywords);
   // Every UTF-16 code unit's class in one table (128 KiB): no branch on ASCII in the loop, and an
   // ASCII text only ever reads its first 256 bytes.
@@ -377,8 +392,8 @@ function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart:
   for (const [c, cls] of wide) classes[c] = cls;
   const maxLength = Math.max(...keywords.map((k) => k.length));
   const warm = (at: number) => Math.max(0, at - maxLength + 1);
-  return (text: string, t: Tables): void => {
-    walkChains(text, delta, classes, warm, (row, last) => {
+  return (text: string, t: Tables, from: number, to: number): void => {
+    const hit = (row: number, last: number) => {
       const o = outAt[(row / width) | 0]!;
       for (let j = o + 1, end = o + 1 + outList[o]!; j < end; j++) {
         const k = ids[outList[j]!]!;
@@ -386,6 +401,14 @@ function buildAutomaton(keywords: readonly string[], ids: Int32Array, wordStart:
         if (wordStart[k] === 1 && start > 0 && isWordUnit(text.charCodeAt(start - 1))) continue;
         t.add(k, last);
       }
-    });
+    };
+    if (from === 0 && to === text.length) walkChains(text, delta, classes, warm, hit);
+    else {
+      // A stretch (the wide keywords'): one chain, from the root at `from`.
+      for (let i = from, s = 0; i < to; i++) {
+        s = delta[s + classes[text.charCodeAt(i)]!]!;
+        if (s < 0) hit((s = -s), i);
+      }
+    }
   };
 }

@@ -58,6 +58,32 @@ describe("keyword automaton", () => {
     expect(m.scan("async nc -l 4444 <~/.ssh/id_rsa").counts[0]).toBe(1);
     expect(m.scan("async () => x; localhost 8080").counts).toEqual(Int32Array.from([0, 1, 0]));
   });
+  test("keywords beyond ASCII are found, reading only near the text's characters beyond ASCII, where indexOf finds them", () => {
+    const words = ["\u00e9t\u00e9", "t\u00e9", "caf\u00e9 au lait", "\u00e9", "\u00e9\u00e9\u00e9", "\u0436a", "\\bt\u00e9", "ete", "au", "\u00e9 au lait du matin", "au lait du matin \u0436"];
+    const m = compileKeywords(words);
+    const alphabet = ["e", "t", "c", "a", "f", " ", "u", "l", "i", "_", "\u00e9", "\u00c9", "\u0436", "\u0416", "\u{1F600}"];
+    for (let round = 0; round < 400; round++) {
+      // ASCII mostly (the runs beyond it few, so only near them is read), or dense (read whole).
+      const dense = round % 5 === 0;
+      let text = Array.from({ length: 1 + Math.floor(rand() * (round % 2 === 0 ? 300 : 3000)) }, () => {
+        const c = pick(alphabet);
+        return !dense && c.charCodeAt(0) >= 128 && rand() < 0.97 ? pick(["e", "t", " ", "a"]) : c;
+      }).join("");
+      // A keyword or two, their letters beyond ASCII at either end, set in whole.
+      for (let k = 0; k < 2; k++) {
+        const at = Math.floor(rand() * text.length);
+        const w = pick(words).replace("\\b", "");
+        text = text.slice(0, at) + (rand() < 0.5 ? w.toUpperCase() : w) + text.slice(at);
+      }
+      const hits = m.scan(text);
+      words.forEach((w, i) => {
+        const re = w.startsWith("\\b") ? new RegExp(`(?<![A-Za-z0-9_])(?=${w.slice(2)})`, "giu") : new RegExp(`(?=${w})`, "giu");
+        const at = [...text.matchAll(re)].map((x) => x.index);
+        expect({ text, w, count: hits.counts[i] }).toEqual({ text, w, count: at.length });
+        if (at.length > 0) expect(Array.from(hits.positions.subarray(hits.offsets[i], hits.offsets[i]! + at.length))).toEqual(at);
+      });
+    }
+  });
   test("non-ASCII keywords match in either case, next to ASCII ones", () => {
     const words = ["игнорируй", "忽略之前", "ignore", "tök"];
     const m = compileKeywords(words);
@@ -445,7 +471,7 @@ describe("keyword anchoring", () => {
 describe("SIMD class runs (class-runs.wat)", () => {
   test("equal the skipping search for several classes at once, at every length and minimum, ASCII or not", () => {
     const classes = ["0123456789 -", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-", "0123456789ABCDEFabcdef: ", "x"];
-    const alphabet = [..."0123456789 -abx:+/_ZQ\n\t", "é", "Ł", "\u0141", "\u2028"];
+    const alphabet = [..."0123456789 -abx:+/_ZQ\n\t", "é", "Ł", "\u0141", "\u2028", "\u{1F600}", "\u010a"];
     // An index (a WebAssembly instance and its memory) per 8 rounds: the process has one.
     let index = new ClassRunIndex(0);
     let specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 }));
@@ -456,12 +482,15 @@ describe("SIMD class runs (class-runs.wat)", () => {
         specs = classes.map((chars) => ({ members: classTable(chars), minLength: 1 + Math.floor(rand() * 64) }));
         ids = specs.map((s) => index.register(s));
       }
-      // Lengths around the 64-character blocks; some texts beyond ASCII (searched in JavaScript: Ł is 0x41 as a Latin-1 byte).
+      // Lengths around the 64-character blocks; some texts beyond ASCII (Ł is 0x41 as a Latin-1
+      // byte, \u010a a line break: written as no class's byte when the runs beyond ASCII are few,
+      // searched in JavaScript when they are many), now and then with only a few such characters.
       const length = pick([0, 1, 15, 16, 63, 64, 65, 127, 128, 129, 1000, 5000]) + Math.floor(rand() * 3);
       const ascii = round % 4 !== 0;
+      const few = round % 8 === 4;
       const text = Array.from({ length }, () => {
         const c = pick(alphabet);
-        return ascii && c.charCodeAt(0) >= 128 ? "a" : rand() < 0.3 ? "0" : c;
+        return (ascii || (few && rand() < 0.97)) && c.charCodeAt(0) >= 128 ? "a" : rand() < 0.3 ? "0" : c;
       }).join("");
       // Asked in any order, some twice, some not at all.
       const asked = specs.map((_, k) => k).filter(() => rand() < 0.8);
