@@ -43,12 +43,16 @@ export function byWideStretches(text: string, transform: (part: string) => strin
   const parts: string[] = [];
   let done = 0;
   let wide = 0;
+  let changed = false;
   /** Takes the run [start, to); false once the text is more than a quarter beyond ASCII. */
   const take = (start: number, to: number): boolean => {
     wide += to - start;
     if (4 * wide > text.length) return false;
     const from = Math.max(done, start - 1);
-    parts.push(text.slice(done, from), transform(text.slice(from, to)));
+    const part = text.slice(from, to);
+    const out = transform(part);
+    if (out !== part) changed = true;
+    parts.push(text.slice(done, from), out);
     done = to;
     return true;
   };
@@ -60,7 +64,8 @@ export function byWideStretches(text: string, transform: (part: string) => strin
     NON_ASCII_RUN.lastIndex = 0;
     for (let m = NON_ASCII_RUN.exec(text); m !== null; m = NON_ASCII_RUN.exec(text)) if (!take(m.index, m.index + m[0].length)) return transform(text);
   }
-  if (done === 0) return text;
+  // Nothing changed (a © stays a ©): the text itself, not a copy of it.
+  if (!changed) return text;
   parts.push(text.slice(done));
   return parts.join("");
 }

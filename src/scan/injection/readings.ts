@@ -294,8 +294,9 @@ export function readingsOf(text: string, limits?: DecodeLimits, vocabulary?: Rea
   add("leetspeak", leet, null);
   add("spaced-letters", spacedJoined(leet ?? plain), leet ?? plain);
   // Other scripts spaced out, read in their own letters (the folded reading turns Cyrillic
-  // into Latin look-alikes, which no Russian phrase matches).
-  if (nfkc !== null) add("spaced-letters", spacedJoined(nfkc, true), nfkc);
+  // into Latin look-alikes, which no Russian phrase matches): in a text with a letter beyond
+  // ASCII; one whose only such characters are signs (©, —, €) is read as ASCII text is.
+  if (nfkc !== null && testBeyondAscii(nfkc, LETTER_BEYOND)) add("spaced-letters", spacedJoined(nfkc, true), nfkc);
   // Words joined by hyphens read as words, one code unit for one: offsets into the text hold, as
   // for `accents` (what is quoted, code or discussed there is known).
   const joined = joinedWords(text);
@@ -958,6 +959,8 @@ function shortWordsFolded(text: string, from: number, to: number, vocabulary: Re
   return out + text.slice(at, to);
 }
 
+/** A letter, digit or apostrophe of LETTER_ANY beyond ASCII (testBeyondAscii searches only those characters). */
+const LETTER_BEYOND = /[\p{L}\p{N}\u2019]/u;
 const LETTER_ANY = /[\p{L}\p{N}'\u2019]/u;
 /** Fewest letters in a run written one by one. */
 const SPACED_MIN = 4;

@@ -31,7 +31,7 @@ import { describe, expect, test } from "bun:test";
 import { createInjectionEngine, markdownCarriers } from "../../../src/scan/injection/engine.ts";
 import { collapseBreaks, htmlSegments, parseColour } from "../../../src/scan/injection/html.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
-import { joinedWords, leetFolded, spacedJoined, spacedStart, spacedStartAny } from "../../../src/scan/injection/readings.ts";
+import { joinedWords, leetFolded, readingsOf, spacedJoined, spacedStart, spacedStartAny } from "../../../src/scan/injection/readings.ts";
 import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 
 const loadedRules = await loadRuleFiles("rules/injection/");
@@ -203,6 +203,13 @@ describe("readings", () => {
       for (let i = 0, n = Math.floor(random() * 24); i < n; i++) text += alphabet[Math.floor(random() * alphabet.length)];
       for (let from = 0; from <= text.length; from++) expect([text, from, spacedStartAny(text, from)]).toEqual([text, from, byPattern(text, from)]);
     }
+  });
+  test("a text whose only characters beyond ASCII are signs has its spaced letters read as an ASCII text's are", () => {
+    const spaced = (t: string) => readingsOf(t).filter((r) => r.name === "spaced-letters").map((r) => r.text.replace("\u00a9", "(c)"));
+    expect(spaced("Note: l ' u t i l i s a t e u r \u00a9")).toEqual(spaced("Note: l ' u t i l i s a t e u r (c)"));
+    // With a letter beyond ASCII, letters of every script, apostrophes among them.
+    expect(spaced("Note: l ' u t i l i s a t e u r \u00e9")).toContain("Note: l'utilisateur\u00e9");
+    expect(spaced("\u0417 \u0430 \u0431 \u0443 \u0434 \u044c   \u043f \u0440 \u0430 \u0432 \u0438 \u043b \u0430 \u00a9")).toContain("\u0417\u0430\u0431\u0443\u0434\u044c \u043f\u0440\u0430\u0432\u0438\u043b\u0430 (c)");
   });
   test("letters spaced out in other scripts", () => {
     expect(spacedJoined("З а б у д ь   п р а в и л а", true)).toBe("Забудь правила");
