@@ -215,7 +215,9 @@ describe("the word model", () => {
         if (got !== null) expect(got.probability).toBeCloseTo(want!.probability, 9);
       }
     }
-  });
+    // 300 models of a million weights, each read once (its bounds table made): about 4.5 s alone,
+    // at bun's default limit of 5; a correctness test, not a timing one.
+  }, 30_000);
 
   test("the built-in model (registered from the corpus's tuning sets) is there, and ranks an attack above prose", () => {
     const model = builtinWordModel();
