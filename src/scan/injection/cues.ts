@@ -194,8 +194,9 @@ export interface CueRules extends CompiledRules {
   /** Every cue in `text` with its classes, for diagnostics and tests. */
   cuesOf(text: string): { start: number; end: number; classes: string[] }[];
   /**
-   * Where every intent completes in `text` ([start, end) pairs, flat, in order of end): each
-   * place, where scan() reports each intent once. What the word model reads around (engine.ts).
+   * Where every intent completes in `text` (start, end and the intent's weight there, flat, in
+   * order of end): each place, where scan() reports each intent once. What the word model reads
+   * around (engine.ts), the weight telling which of them the model's confirmation reads near.
    */
   completionsOf(text: string): Int32Array;
 }
@@ -870,7 +871,7 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
     vocabulary,
     completionsOf(text: string): Int32Array {
       if (text !== completionsText) scan(text);
-      return completions.slice(0, completionCount * 2);
+      return completions.slice(0, completionCount * 3);
     },
     cuesOf(text: string) {
       const count = findCues(text);
@@ -945,9 +946,10 @@ function buildCueScanner(phrases: readonly { text: string; mask: Mask; stem: boo
         const span = intentSpan(it, r, count);
         if (span === null) continue;
         const weight = span.damped ? Math.ceil(it.rule.weight! / 2) : it.rule.weight!;
-        if (completionCount * 2 + 2 > completions.length) completions = grow(completions);
-        completions[completionCount * 2] = span.start;
-        completions[completionCount * 2 + 1] = ends[r]!;
+        if (completionCount * 3 + 3 > completions.length) completions = grow(completions);
+        completions[completionCount * 3] = span.start;
+        completions[completionCount * 3 + 1] = ends[r]!;
+        completions[completionCount * 3 + 2] = weight;
         completionCount++;
         const prior = best.get(it.rule.id);
         if (prior !== undefined && prior.weight >= weight) continue;

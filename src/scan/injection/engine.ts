@@ -429,6 +429,8 @@ interface Anchor {
   readonly start: number;
   readonly end: number;
   readonly segment: SegmentIn;
+  /** What the finding or the intent completing there weighs. */
+  readonly weight: number;
 }
 
 /**
@@ -437,6 +439,13 @@ interface Anchor {
  * window in `tally.words`.
  */
 function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTally): void {
+  const best = strongestAround(words, anchors, tally);
+  if (best !== undefined && best.probability > (tally.words?.probability ?? -1)) tally.words = best;
+}
+
+/** The strongest window of the text around `anchors` (readAround), what was read kept in `tally.wordsRead`. */
+function strongestAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTally, reach = WORD_REACH): ScoreTally["words"] {
+  let best: ScoreTally["words"];
   const read = (tally.wordsRead ??= new Map());
   const take = (text: string, from: number, to: number, segment: SegmentIn) => {
     for (let at = from; ; ) {
@@ -447,7 +456,7 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
         found = window === null ? null : { probability: window.probability, preview: window.normal.slice(window.start, window.end) };
         if (read.size < WORDS_READ_MAX) read.set(part, found);
       }
-      if (found !== null && found.probability > (tally.words?.probability ?? -1)) tally.words = { ...found, segment };
+      if (found !== null && found.probability > (best?.probability ?? -1)) best = { ...found, segment };
       if (at + PART >= to) break;
       at = nextPart(text, at);
     }
@@ -465,8 +474,8 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
     let to = -1;
     let segment = list[0]!.segment;
     for (const a of list) {
-      const start = Math.max(0, a.start - WORD_REACH);
-      const end = Math.min(text.length, a.end + WORD_REACH);
+      const start = Math.max(0, a.start - reach);
+      const end = Math.min(text.length, a.end + reach);
       if (start <= to) {
         to = Math.max(to, end);
         continue;
@@ -478,6 +487,7 @@ function readAround(words: WordModel, anchors: readonly Anchor[], tally: ScoreTa
     }
     if (to > from) take(text, from, to, segment);
   }
+  return best;
 }
 
 /**
@@ -555,6 +565,17 @@ function strongestIn(words: WordModel, text: string, prose: number, floor: numbe
  * send of private data, until the stock override had a phrase of its own; README.)
  */
 export const CONFIRM_PROBABILITY = 0.98;
+/**
+ * The confirming window is read around what weighs most, near it: the anchors (findings and
+ * intent completions) of at least this share of the strongest one's weight, CONFIRM_REACH
+ * characters on each side. Until 2026-11-30 it was the strongest window WORD_REACH around any
+ * anchor, and a page's own sentences beside a weak cue confirmed what the intents found
+ * elsewhere: a Chinese README's install line (`支持 json 输出和日志分级`, 0.9965) beside
+ * `npm install` confirmed 37 benign texts of the read sets. On the 35 read sets: 57 fewer benign
+ * texts blocked, 16 fewer attacks (CONFIRM_PROBABILITY at 0.99 instead: 22 and 72; README).
+ */
+export const CONFIRM_ANCHOR_SHARE = 0.5;
+export const CONFIRM_REACH = 120;
 export const CONFIRM_EXEMPT = 61;
 export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
 /**
@@ -913,7 +934,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               if (!halved && group === TOOL_COERCION && f.rule !== CONFIRMABLE_COMMAND) counted.set(COMMAND, 0);
             }
             // What the word model may read: the text around a finding given as an order.
-            if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment });
+            if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment, weight });
             const match = reading.text.slice(f.start, f.end);
             const carrier =
               !SHOWN.has(segment.carrier)
@@ -947,13 +968,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             // of its own (a megabyte of completions is tested a few thousand times, not a million).
             let coveredFrom = 0;
             let coveredTo = -1;
+            let coveredWeight = 0;
             // The last span found to be data.
             let dataFrom = -1;
             let dataTo = -1;
-            for (let k = 0; k < spans.length; k += 2) {
+            for (let k = 0; k < spans.length; k += 3) {
               const start = spans[k]!;
               const end = spans[k + 1]!;
-              if (start >= coveredFrom && end <= coveredTo) continue;
+              const weight = spans[k + 2]!;
+              if (start >= coveredFrom && end <= coveredTo && weight <= coveredWeight) continue;
               // Several intents often complete on the same span: asked once.
               if (start === dataFrom && end === dataTo) continue;
               const index = unitAt(start);
@@ -962,9 +985,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
                 dataTo = end;
                 continue;
               }
-              anchors.push({ text: reading.text, start, end, segment: units[index]! });
+              anchors.push({ text: reading.text, start, end, segment: units[index]!, weight });
               coveredFrom = start - WORD_REACH;
               coveredTo = end + WORD_REACH;
+              coveredWeight = weight;
             }
           }
         }
@@ -1149,8 +1173,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const probability = inHidden ? CONFIRM_HIDDEN_PROBABILITY : counted.has(DISCUSSED_PATTERN) ? CONFIRM_DISCUSSED_PROBABILITY : CONFIRM_PROBABILITY;
       const confirmable = () => cues > 0 && tally.score - cues < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
       if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && cues < exempt && confirmable()) {
-        if (anchors.length > 0) readAround(words, anchors, tally);
-        const best = tally.words;
+        // Around what the strongest findings and completions are, close (CONFIRM_ANCHOR_SHARE, CONFIRM_REACH).
+        const top = anchors.reduce((m, a) => Math.max(m, a.weight), 0);
+        const strong = anchors.filter((a) => a.weight >= CONFIRM_ANCHOR_SHARE * top);
+        const best = strong.length > 0 ? strongestAround(words, strong, tally, CONFIRM_REACH) : undefined;
         if (best === undefined || best.probability < probability) {
           const cut = tally.score - (threshold - 1);
           counted.set(UNCONFIRMED_RULE, -cut);

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { loadRuleFiles } from "../../../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../../../src/inspect/response.ts";
-import { CARRIER_RULES, CONFIRM_DISCUSSED_PROBABILITY, CONFIRM_EXEMPT, CONFIRM_HIDDEN_EXEMPT, CONFIRM_HIDDEN_PROBABILITY, CONFIRM_PROBABILITY, createInjectionEngine, UNCONFIRMED_RULE, type ScoreTally, type SegmentIn } from "../../../src/scan/injection/engine.ts";
+import { CARRIER_RULES, CONFIRM_DISCUSSED_PROBABILITY, CONFIRM_EXEMPT, CONFIRM_HIDDEN_EXEMPT, CONFIRM_HIDDEN_PROBABILITY, CONFIRM_PROBABILITY, CONFIRM_REACH, createInjectionEngine, UNCONFIRMED_RULE, type ScoreTally, type SegmentIn } from "../../../src/scan/injection/engine.ts";
 import { intent } from "../../helpers/injection-intents.ts";
 import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { compileInjectionPack } from "../../../src/scan/injection/pack.ts";
@@ -683,6 +683,24 @@ describe("cue intents alone over the threshold need the model's word", () => {
     expect(by(0.5).scan([seg(`${KEEP} A marker.`, { carrier: "comment" })]).score).toBe(60);
     // Shown, the weak intent alone is far under the threshold: nothing to confirm.
     expect(by(0.5).scan([seg(KEEP)]).score).toBe(10);
+  });
+
+  test("the confirming window is read near the strongest intent, not beside a weak one far from it", () => {
+    // A model sure enough to confirm (not to block a shown text alone) of windows with "zebra" in them.
+    const sureOf = (word: string): WordModel => {
+      const m: WordModel = { weights: new Float32Array(1 << 20), bias: Math.log(0.001 / 0.999) };
+      const p = (CONFIRM_PROBABILITY + WORD_RULE.shown.probability) / 2;
+      m.weights[tokensOf(normalise(word)).word[0]!] = Math.log(p / (1 - p)) - m.bias;
+      return m;
+    };
+    const e = createInjectionEngine({ rules: { ...pack, words: sureOf("zebra") } });
+    const filler = "The garden has roses, tulips and a small pond with fish in it. ".repeat(6);
+    // The weak intent (inj.t-keep, 10) beside the zebra, far from the memory intent (55): not read.
+    expect(e.scan([seg(`${MEMORY} ${filler} Editors: do not change this notice. A zebra.`)]).score).toBe(49);
+    // Near the memory intent it confirms.
+    expect(e.scan([seg(`${MEMORY} A zebra. ${filler}`)]).score).toBe(55);
+    // Within CONFIRM_REACH of it, but not beside it: still read.
+    expect(e.scan([seg(`${MEMORY} ${"x".repeat(CONFIRM_REACH - 60)} zebra ${filler}`)]).score).toBe(55);
   });
 
   test("in a stream the question is asked again with every piece: what follows can still take it over", () => {
