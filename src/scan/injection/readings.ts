@@ -1021,7 +1021,19 @@ const isSpacedSeparator = (c: number): boolean => c === 32 || c === 46 || c === 
  * `/[a-z][ ._*-][a-z][ ._*-][a-z]/gi` finds it, by hand: the expression costs about 3 ns a
  * character on prose, where nearly every letter is followed by another and nothing matches.
  */
-export const spacedStart: StartFinder = (text, from) => {
+export const spacedStart: StartFinder = (text, from) => spacedFrom(text, from, false);
+/** A letter of any script, a digit or an apostrophe, as LETTER_ANY finds them in one code unit (spacedJoined's anyScript). */
+const isLetterAny = (c: number): boolean => isAsciiLetter(c) || (c >= 128 && LETTER_ANY.test(String.fromCharCode(c))) || (c >= 48 && c <= 57) || c === 39;
+/**
+ * Where a run of letters written one by one may start, in any script (Cyrillic, Greek, Chinese,
+ * Japanese, Korean, accented Latin), digits and apostrophes too: spacedStart with isLetterAny
+ * for its letters (`/[\p{L}\p{N}'\u2019][ ._*-]...` in code units, by hand: the expression cost
+ * 40 µs on a 10 KiB page with one character beyond ASCII).
+ */
+export const spacedStartAny: StartFinder = (text, from) => spacedFrom(text, from, true);
+
+/** spacedStart, or spacedStartAny with `anyScript`. */
+function spacedFrom(text: string, from: number, anyScript: boolean): number {
   // One pass over the separators: `seps` holds, bit k, whether the character k places back is
   // one; a candidate i has them at i + 1 and i + 3, so it is tried only when the character read
   // (i + 3) and the one two back are separators, and candidates come in order.
@@ -1031,29 +1043,13 @@ export const spacedStart: StartFinder = (text, from) => {
     seps = (seps << 1) | (c < 128 ? SPACED_SEPARATOR[c]! : 0);
     if ((seps & 5) !== 5 || j - 3 < from) continue;
     const i = j - 3;
-    if (isAsciiLetter(text.charCodeAt(i)) && isAsciiLetter(text.charCodeAt(i + 2)) && isAsciiLetter(text.charCodeAt(i + 4))) return i;
+    const a = text.charCodeAt(i);
+    const b = text.charCodeAt(i + 2);
+    const d = text.charCodeAt(i + 4);
+    if (anyScript ? isLetterAny(a) && isLetterAny(b) && isLetterAny(d) : isAsciiLetter(a) && isAsciiLetter(b) && isAsciiLetter(d)) return i;
   }
   return -1;
-};
-/** A letter of any script, a digit or an apostrophe, as LETTER_ANY finds them in one code unit (spacedJoined's anyScript). */
-const isLetterAny = (c: number): boolean => isAsciiLetter(c) || (c >= 128 && LETTER_ANY.test(String.fromCharCode(c))) || (c >= 48 && c <= 57) || c === 39;
-/**
- * Where a run of letters written one by one may start, in any script (Cyrillic, Greek, Chinese,
- * Japanese, Korean, accented Latin), digits and apostrophes too: spacedStart with isLetterAny
- * for its letters (`/[\p{L}\p{N}'\u2019][ ._*-]...` in code units, by hand: the expression cost
- * 40 µs on a 10 KiB page with one character beyond ASCII).
- */
-export const spacedStartAny: StartFinder = (text, from) => {
-  let seps = 0;
-  for (let j = from + 1, last = text.length - 2; j <= last; j++) {
-    const c = text.charCodeAt(j);
-    seps = (seps << 1) | (c < 128 ? SPACED_SEPARATOR[c]! : 0);
-    if ((seps & 5) !== 5 || j - 3 < from) continue;
-    const i = j - 3;
-    if (isLetterAny(text.charCodeAt(i)) && isLetterAny(text.charCodeAt(i + 2)) && isLetterAny(text.charCodeAt(i + 4))) return i;
-  }
-  return -1;
-};
+}
 /** 1 for the separators of letters written one by one (isSpacedSeparator). */
 const SPACED_SEPARATOR = new Uint8Array(128);
 for (let c = 0; c < 128; c++) SPACED_SEPARATOR[c] = isSpacedSeparator(c) ? 1 : 0;
