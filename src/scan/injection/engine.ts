@@ -1173,7 +1173,8 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const probability = inHidden ? CONFIRM_HIDDEN_PROBABILITY : counted.has(DISCUSSED_PATTERN) ? CONFIRM_DISCUSSED_PROBABILITY : CONFIRM_PROBABILITY;
       const confirmable = () => cues > 0 && tally.score - cues < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
       if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && cues < exempt && confirmable()) {
-        // Around what the strongest findings and completions are, close (CONFIRM_ANCHOR_SHARE, CONFIRM_REACH).
+        // Around what the strongest findings and completions are, close (CONFIRM_ANCHOR_SHARE,
+        // CONFIRM_REACH): this scan's, the piece of a stream that took it over the threshold.
         const top = anchors.reduce((m, a) => Math.max(m, a.weight), 0);
         const strong = anchors.filter((a) => a.weight >= CONFIRM_ANCHOR_SHARE * top);
         const best = strong.length > 0 ? strongestAround(words, strong, tally, CONFIRM_REACH) : undefined;

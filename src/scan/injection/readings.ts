@@ -8,10 +8,11 @@
  */
 import { byWideStretches, CONFUSABLES, decodeViews, normaliseText, type DecodeLimits } from "../decode/index.ts";
 import { INVISIBLE } from "../decode/normalise.ts";
-/** INVISIBLE as a test (no lastIndex). */
-const INVISIBLE_ONE = new RegExp(INVISIBLE.source, "u");
 import { isAscii, testBeyondAscii } from "../ascii.ts";
 import { classRuns, classTable } from "../class-runs.ts";
+
+/** INVISIBLE as a test (no lastIndex). */
+const INVISIBLE_ONE = new RegExp(INVISIBLE.source, "u");
 
 export type ReadingName = "raw" | "accents" | "nfkc" | "invisible-removed" | "invisible-as-space" | "bidi-reversed" | "folded" | "mixed-script" | "leetspeak" | "spaced-letters" | "unicode-tags" | "joined-words" | "decoded";
 
