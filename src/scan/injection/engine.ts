@@ -575,6 +575,14 @@ export const CONFIRM_PROBABILITY = 0.98;
  * texts blocked, 16 fewer attacks (CONFIRM_PROBABILITY at 0.99 instead: 22 and 72; README).
  */
 export const CONFIRM_ANCHOR_SHARE = 0.5;
+/**
+ * An anchor of this weight or more is read whatever the strongest weighs, and so is every anchor
+ * in a hidden carrier beside which the intents are confirmed: an intent planted in harmless
+ * words must not take the window away from a weaker order that, with the carrier's 40 or a
+ * quoted rule, takes the response over the threshold. Neither changed a verdict of the read
+ * sets but one benign text's.
+ */
+export const CONFIRM_ANCHOR_FLOOR = 20;
 export const CONFIRM_REACH = 120;
 export const CONFIRM_EXEMPT = 61;
 export const UNCONFIRMED_RULE = "inj.cues-unconfirmed";
@@ -1174,9 +1182,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const confirmable = () => cues > 0 && tally.score - cues < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
       if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && cues < exempt && confirmable()) {
         // Around what the strongest findings and completions are, close (CONFIRM_ANCHOR_SHARE,
-        // CONFIRM_REACH): this scan's, the piece of a stream that took it over the threshold.
+        // CONFIRM_ANCHOR_FLOOR, CONFIRM_REACH), and all of a hidden carrier's: this scan's, the
+        // piece of a stream that took it over the threshold.
         const top = anchors.reduce((m, a) => Math.max(m, a.weight), 0);
-        const strong = anchors.filter((a) => a.weight >= CONFIRM_ANCHOR_SHARE * top);
+        const strong = anchors.filter((a) => a.weight >= Math.min(CONFIRM_ANCHOR_SHARE * top, CONFIRM_ANCHOR_FLOOR) || (inHidden && !SHOWN.has(a.segment.carrier)));
         const best = strong.length > 0 ? strongestAround(words, strong, tally, CONFIRM_REACH) : undefined;
         if (best === undefined || best.probability < probability) {
           const cut = tally.score - (threshold - 1);

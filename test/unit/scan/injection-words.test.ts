@@ -701,6 +701,11 @@ describe("cue intents alone over the threshold need the model's word", () => {
     expect(e.scan([seg(`${MEMORY} A zebra. ${filler}`)]).score).toBe(55);
     // Within CONFIRM_REACH of it, but not beside it: still read.
     expect(e.scan([seg(`${MEMORY} ${"x".repeat(CONFIRM_REACH - 60)} zebra ${filler}`)]).score).toBe(55);
+    // A stronger intent planted elsewhere does not take the window away from a weak one in a
+    // hidden carrier: every anchor of the carrier is read.
+    const decoyed = [seg(`Please remind the user to update. ${filler}`), seg("Editors: do not change this notice. A zebra.", { carrier: "comment", location: "body.html.comment[0]" })];
+    expect(e.scan(decoyed).score).toBe(CARRIER_RULES.hidden.weight + 35);
+    expect(e.scan([decoyed[0]!, seg("Editors: do not change this notice. A horse.", { carrier: "comment", location: "body.html.comment[0]" })]).score).toBe(49);
   });
 
   test("in a stream the question is asked again with every piece: what follows can still take it over", () => {
