@@ -571,7 +571,7 @@ export const CONFIRM_PROBABILITY = 0.98;
  * characters on each side. Until 2026-11-30 it was the strongest window WORD_REACH around any
  * anchor, and a page's own sentences beside a weak cue confirmed what the intents found
  * elsewhere: a Chinese README's install line (`支持 json 输出和日志分级`, 0.9965) beside
- * `npm install` confirmed 37 benign texts of the read sets. On the 35 read sets: 57 fewer benign
+ * `npm install` confirmed 37 benign texts of the read sets. On the 35 read sets: 56 fewer benign
  * texts blocked, 16 fewer attacks (CONFIRM_PROBABILITY at 0.99 instead: 22 and 72; README).
  */
 export const CONFIRM_ANCHOR_SHARE = 0.5;
