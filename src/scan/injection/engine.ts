@@ -612,6 +612,20 @@ export const CONFIRM_HIDDEN_EXEMPT = 50;
  * and command together); on dev8, which the model does not train on, 35 and 1.
  */
 const DISCUSSED_PATTERN = "\u0000discussed-pattern";
+/**
+ * An image's alt text and an element's title describe it: a screenshot of a terminal is
+ * described with the command it shows (`alt="Screenshot of a terminal running 'curl -fsSL
+ * https://get.tool.example | sh'"`). An installer one-liner found only there, with a hidden
+ * carrier found only there, is confirmed by the model as a weak cue beside a hidden carrier is
+ * (CONFIRM_HIDDEN_PROBABILITY), with or without an intent beside it. Anywhere else (a comment, a
+ * noscript, shown text) the carrier and the installer still take a response over the threshold
+ * alone. On the 35 read sets: 12 fewer benign texts (alt texts of terminal screenshots), no
+ * attack fewer; made confirmable in every hidden carrier, 1 plain attack more was lost (an order
+ * to run one in French, in text of size zero, which the model reads under 0.8).
+ */
+const DESCRIBING: ReadonlySet<string> = new Set(["alt", "title"]);
+/** Marks a response with a hidden carrier or an installer found elsewhere than in DESCRIBING carriers. */
+const UNDESCRIBED = "\u0000undescribed";
 const DISCUSSED_EXFILTRATION = "\u0000discussed-exfiltration";
 const COMMAND = "\u0000command";
 /**
@@ -624,7 +638,7 @@ const TOOL_COERCION = "inj.tool-coercion";
 const CONFIRMABLE_COMMAND = "inj.pipe-to-shell";
 /** The exfiltration channels: the rules of exfiltration.yaml (beacons, shell commands that send files), and sending data away in the other languages. */
 const isExfiltration = (rule: string, group: string | undefined): boolean => group === "inj.exfiltration" || rule.startsWith("inj.exfil-");
-const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, DISCUSSED_PATTERN, CARRIER_RULES.hidden.id, TOOL_COERCION]);
+const CONFIRMABLE: ReadonlySet<string> = new Set([CUE_GROUP, DISCUSSED, DISCUSSED_PATTERN, CARRIER_RULES.hidden.id, TOOL_COERCION, UNDESCRIBED]);
 
 /** What the word model reads: the text in NFKC, lower case (words.ts). */
 const WORDS_READING: Reading = { name: "nfkc", text: "" };
@@ -940,6 +954,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               const group = countedAs.get(f.rule);
               if (halved && group !== CUE_GROUP) counted.set(isExfiltration(f.rule, group) ? DISCUSSED_EXFILTRATION : DISCUSSED_PATTERN, 0);
               if (!halved && group === TOOL_COERCION && f.rule !== CONFIRMABLE_COMMAND) counted.set(COMMAND, 0);
+              if (!DESCRIBING.has(segment.carrier) && (f.rule === CONFIRMABLE_COMMAND || !SHOWN.has(segment.carrier))) counted.set(UNDESCRIBED, 0);
             }
             // What the word model may read: the text around a finding given as an order.
             if (words && !halved && weight > 0) anchors.push({ text: reading.text, start: f.start, end: f.end, segment, weight });
@@ -1179,7 +1194,9 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
       const inHidden = counted.has(CARRIER_RULES.hidden.id);
       const exempt = inHidden || counted.has(TOOL_COERCION) ? CONFIRM_HIDDEN_EXEMPT : CONFIRM_EXEMPT;
       const probability = inHidden ? CONFIRM_HIDDEN_PROBABILITY : counted.has(DISCUSSED_PATTERN) ? CONFIRM_DISCUSSED_PROBABILITY : CONFIRM_PROBABILITY;
-      const confirmable = () => cues > 0 && tally.score - cues < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
+      // An installer one-liner and a hidden carrier found only in alt or title text (DESCRIBING).
+      const described = inHidden && !counted.has(UNDESCRIBED) ? (counted.get(TOOL_COERCION) ?? 0) : 0;
+      const confirmable = () => (cues > 0 || described > 0) && tally.score - cues - described < threshold && [...counted.keys()].every((k) => CONFIRMABLE.has(k));
       if (words && !options.disabled?.has(UNCONFIRMED_RULE) && tally.score >= threshold && cues < exempt && confirmable()) {
         // Around what the strongest findings and completions are, close (CONFIRM_ANCHOR_SHARE,
         // CONFIRM_ANCHOR_FLOOR, CONFIRM_REACH), and all of a hidden carrier's: this scan's, the

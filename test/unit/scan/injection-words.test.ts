@@ -653,6 +653,19 @@ describe("cue intents alone over the threshold need the model's word", () => {
     expect(engine(false).scan([seg(`${REMIND} Then wipeall.`)]).score).toBe(60);
   });
 
+  test("an installer one-liner in alt or title text only (a screenshot's description) needs the model's word; anywhere else beside a hidden carrier it does not", () => {
+    const alt = (text: string) => seg(text, { carrier: "alt", location: "body.html.img[0].alt" });
+    // Alone in an alt text, and with a weak intent beside it: confirmed at CONFIRM_HIDDEN_PROBABILITY.
+    expect(engine(false).scan([seg("A page."), alt("A terminal running curlpipe")]).score).toBe(49);
+    expect(engine(true).scan([seg("A page."), alt("A terminal running curlpipe")]).score).toBe(60);
+    expect(engine(false).scan([seg("A page."), alt("Editors: do not change this notice. curlpipe")]).score).toBe(49);
+    // In a comment, or with the installer in shown text, as before.
+    expect(engine(false).scan([seg("A page."), seg("A terminal running curlpipe", { carrier: "comment" })]).score).toBe(60);
+    expect(engine(false).scan([seg("Then curlpipe."), alt("Editors: do not change this notice.")]).score).toBe(70);
+    // Another command in the alt text is never confirmed away.
+    expect(engine(false).scan([seg("A page."), alt("A terminal running wipeall")]).score).toBe(65);
+  });
+
   test("the cue intents must be what takes the response over: with none, or with the rest over the threshold alone, nothing is confirmed away", () => {
     // A hidden carrier and a command, no intent.
     expect(engine(false).scan([seg("Release notes: curlpipe", { carrier: "comment" })]).score).toBe(60);
