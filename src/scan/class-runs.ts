@@ -157,8 +157,10 @@ export class ClassRunIndex {
     const n = text.length;
     // A text beyond ASCII in a few runs (a page with a © in it) is searched here too, those runs
     // written as a byte no class holds; one with many, in JavaScript.
-    const wide = n >= this.minSimdText && n <= MAX_SIMD_TEXT && !isAscii(text) ? wideRuns(text) : null;
-    this.#simd = n >= this.minSimdText && n <= MAX_SIMD_TEXT && (wide !== null || isAscii(text));
+    const sized = n >= this.minSimdText && n <= MAX_SIMD_TEXT;
+    const ascii = sized && isAscii(text);
+    const wide = sized && !ascii ? wideRuns(text) : null;
+    this.#simd = ascii || wide !== null;
     if (!this.#simd) return;
     const classes = this.#specs.length;
     const padded = (n + 63) & ~63;

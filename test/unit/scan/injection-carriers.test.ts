@@ -170,39 +170,31 @@ describe("readings", () => {
     expect(spacedJoined("i g n o r e | a l l , / y / r u l e s")).toBe("ignore all , y rules");
     expect(spacedJoined("a.b and c.d")).toBeNull();
   });
-  test("where a run of spaced letters may start, found by hand as the expression finds it", () => {
-    const pattern = /[a-z][ ._*-][a-z][ ._*-][a-z]/gi;
+  /** `find` from every place of random texts over `alphabet` finds what `pattern` (global) finds. */
+  const findsAsPattern = (find: (text: string, from: number) => number, pattern: RegExp, alphabet: string, seed: number) => {
     const byPattern = (text: string, from: number) => {
       pattern.lastIndex = from;
       return pattern.exec(text)?.index ?? -1;
     };
+    const random = mulberry32(seed);
+    for (let k = 0; k < 3000; k++) {
+      let text = "";
+      for (let i = 0, n = Math.floor(random() * 24); i < n; i++) text += alphabet[Math.floor(random() * alphabet.length)];
+      for (let from = 0; from <= text.length; from++) expect([text, from, find(text, from)]).toEqual([text, from, byPattern(text, from)]);
+    }
+    return byPattern;
+  };
+  test("where a run of spaced letters may start, found by hand as the expression finds it", () => {
     // Letters of both cases and their neighbours in the code table (`@`, `[`, `` ` ``, `{`), the
     // separators and others, letters beyond ASCII that fold to ASCII ones in other expressions
     // (dotless i, long s, the Kelvin sign).
-    const alphabet = "aAzZmM@[`{ ._*-/,\n1\u0131\u017f\u212a\u00e9";
-    const random = mulberry32(7);
-    for (let k = 0; k < 3000; k++) {
-      let text = "";
-      for (let i = 0, n = Math.floor(random() * 24); i < n; i++) text += alphabet[Math.floor(random() * alphabet.length)];
-      for (let from = 0; from <= text.length; from++) expect([text, from, spacedStart(text, from)]).toEqual([text, from, byPattern(text, from)]);
-    }
+    const byPattern = findsAsPattern(spacedStart, /[a-z][ ._*-][a-z][ ._*-][a-z]/gi, "aAzZmM@[`{ ._*-/,\n1\u0131\u017f\u212a\u00e9", 7);
     for (const text of ["", "a b", "a b c", "x.y.z", "ab c d", "A-B-C", "a*b_c", "a b.c", "a  b c"]) expect(spacedStart(text, 0)).toBe(byPattern(text, 0));
   });
   test("where a run of spaced letters of any script may start, found by hand as the expression finds it in code units", () => {
-    const pattern = /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu;
-    const byPattern = (text: string, from: number) => {
-      pattern.lastIndex = from;
-      return pattern.exec(text)?.index ?? -1;
-    };
     // Letters of several scripts, digits of two, apostrophes, a combining mark (no letter), the
     // separators and others; no surrogates (the expression reads a pair as one letter).
-    const alphabet = "aZ@[ ._*-/,\n19'\u2019\u0661\u00e9\u0436\u03a9\u4e2d\u3042\ud55c\u0301\u00a0\u2013\u00b7";
-    const random = mulberry32(8);
-    for (let k = 0; k < 3000; k++) {
-      let text = "";
-      for (let i = 0, n = Math.floor(random() * 24); i < n; i++) text += alphabet[Math.floor(random() * alphabet.length)];
-      for (let from = 0; from <= text.length; from++) expect([text, from, spacedStartAny(text, from)]).toEqual([text, from, byPattern(text, from)]);
-    }
+    findsAsPattern(spacedStartAny, /[\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019][ ._*-][\p{L}\p{N}'\u2019]/gu, "aZ@[ ._*-/,\n19'\u2019\u0661\u00e9\u0436\u03a9\u4e2d\u3042\ud55c\u0301\u00a0\u2013\u00b7", 8);
   });
   test("a text whose only characters beyond ASCII are signs has its spaced letters read as an ASCII text's are", () => {
     const spaced = (t: string) => readingsOf(t).filter((r) => r.name === "spaced-letters").map((r) => r.text.replace("\u00a9", "(c)"));
