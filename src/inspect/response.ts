@@ -121,7 +121,8 @@ const MARKDOWN_CODE = /(^|\n)(```|~~~)[^\n]*\n[\s\S]*?(?:\n\2[^\n]*(?=\n|$)|$)/g
  * a block counts as code (engine.ts).
  */
 function plainSegments(location: string, text: string): SegmentIn[] {
-  if (text.indexOf("```") < 0 && text.indexOf("~~~") < 0) return [{ location, carrier: "text", text }];
+  const quotes = markdownQuotes(text);
+  if (text.indexOf("```") < 0 && text.indexOf("~~~") < 0) return [quotes === null ? { location, carrier: "text", text } : { location, carrier: "text", text, quotes }];
   const code: [number, number][] = [];
   MARKDOWN_CODE.lastIndex = 0;
   for (let m = MARKDOWN_CODE.exec(text); m !== null; m = MARKDOWN_CODE.exec(text)) {
@@ -131,7 +132,40 @@ function plainSegments(location: string, text: string): SegmentIn[] {
     if (!inHtmlBlock(text, start, code.length > 0 ? code[code.length - 1]![1] : 0)) code.push([start, m.index + m[0].length]);
     if (m[0].length === 0) MARKDOWN_CODE.lastIndex++;
   }
-  return [code.length === 0 ? { location, carrier: "text", text } : { location, carrier: "text", text, code }];
+  return [{ location, carrier: "text", text, ...(code.length > 0 ? { code } : {}), ...(quotes !== null ? { quotes } : {}) }];
+}
+
+/**
+ * Markdown's block quotes (CommonMark §5.1: lines that start, after up to three spaces, with
+ * `>`; a mail's quoted reply is written the same way): each run of such lines, or null when
+ * there is none.
+ */
+function markdownQuotes(text: string): [number, number][] | null {
+  let out: [number, number][] | null = null;
+  for (let k = text.indexOf(">"); k >= 0; ) {
+    // The start of k's line, if only up to three spaces stand before k on it.
+    let line = k;
+    while (line > 0 && k - line <= 3 && text.charCodeAt(line - 1) === 32) line--;
+    if (!(line === 0 || text.charCodeAt(line - 1) === 10) || k - line > 3) {
+      k = text.indexOf(">", k + 1);
+      continue;
+    }
+    // The run of quoted lines from there.
+    let end = text.indexOf("\n", k);
+    for (;;) {
+      if (end < 0) {
+        end = text.length;
+        break;
+      }
+      let next = end + 1;
+      while (next < text.length && next - end - 1 < 3 && text.charCodeAt(next) === 32) next++;
+      if (text.charCodeAt(next) !== 62) break;
+      end = text.indexOf("\n", next);
+    }
+    (out ??= []).push([line, end]);
+    k = end < text.length ? text.indexOf(">", end) : -1;
+  }
+  return out;
 }
 
 /**
@@ -219,7 +253,7 @@ function textSegments(location: string, text: string, offset: number | null, htm
   const plain = html ? null : plainSegments(location, text);
   const shownAsCode = plain === null ? [] : mergeSpans([...(plain[0]!.code ?? []).map(([a, b]): [number, number] => [a, b]), ...inlineCode(text)]);
   const segments = htmlSegments(tagsOutOfCode(text, shownAsCode), html);
-  let carriers: { carrier: Carrier | "text"; text: string; start: number; end: number; code?: SegmentIn["code"] }[] = segments;
+  let carriers: { carrier: Carrier | "text"; text: string; start: number; end: number; code?: SegmentIn["code"]; quotes?: SegmentIn["quotes"] }[] = segments;
   if (plain !== null) {
     const hidden = segments.slice(1).filter((s) => !within(shownAsCode, s.start, s.end));
     carriers = [...plain.map((s) => ({ ...s, start: 0, end: text.length })), ...hidden];
@@ -229,6 +263,7 @@ function textSegments(location: string, text: string, offset: number | null, htm
     carrier: s.carrier,
     text: s.text,
     ...(s.code ? { code: s.code } : {}),
+    ...(s.quotes ? { quotes: s.quotes } : {}),
     // Raw ranges only where the text is the body itself (not a value inside JSON).
     ...(offset !== null && !SHOWN_CARRIERS.has(s.carrier) ? { range: [offset + s.start, offset + s.end] as const } : {}),
   }));

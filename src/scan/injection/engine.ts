@@ -28,6 +28,8 @@ export interface SegmentIn {
   readonly range?: readonly [start: number, end: number];
   /** Blocks of code inside `text` (markdown fences): what lies wholly in one counts as code. */
   readonly code?: readonly (readonly [start: number, end: number])[];
+  /** Block quotes inside `text` (`<blockquote>`, markdown's `>` lines): in writing about attacks, the word model reads them as it reads code there. */
+  readonly quotes?: readonly (readonly [start: number, end: number])[];
   /**
    * Text a classifier's record reports on (a moderation result's `input` beside
    * `"is_injection": true`, an evaluation case labelled `prompt_injection`; verdict.ts): shown as
@@ -510,13 +512,31 @@ function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly
     if (quoted) blank(from, to);
     code.push([from, to, quoted]);
   };
+  // A block quote only where it is discussed: then blanked, and read on its own as such code is.
+  const quoteAt = (from: number, to: number) => {
+    if (!discussed(from, to)) return;
+    blank(from, to);
+    code.push([from, to, true]);
+  };
   shown.forEach((s, i) => {
     const start = starts[i]!;
     if (s.reported === true) blank(start, start + s.text.length);
     else if (s.carrier === "code") codeAt(start, start + s.text.length);
-    // A block that is closed: one a fence opens and nothing closes runs to the end of the text,
-    // and would hide whatever follows it.
-    else for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b)) codeAt(start + a, start + b);
+    else {
+      // A block that is closed: one a fence opens and nothing closes runs to the end of the text,
+      // and would hide whatever follows it.
+      const code = (s.code ?? []).filter(([a, b]) => closedFence(s.text, a, b));
+      if (s.quotes === undefined) for (const [a, b] of code) codeAt(start + a, start + b);
+      else {
+        // Block quotes and code in order of start; one inside a quote blanked is blanked with it.
+        const blocks = [...code.map(([a, b]) => [a, b, 0] as const), ...s.quotes.map(([a, b]) => [a, b, 1] as const)].sort((x, y) => x[0] - y[0]);
+        for (const [a, b, quote] of blocks) {
+          if (start + a < last) continue;
+          if (quote === 0) codeAt(start + a, start + b);
+          else quoteAt(start + a, start + b);
+        }
+      }
+    }
   });
   parts.push(joined.slice(last));
   return { text: parts.join(""), code };
@@ -1062,7 +1082,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         // reports on, and code in writing about attacks (the rules count those half, as quoted
         // rather than said). Code elsewhere is read: an order in a code block is read by the
         // model the page is for, and fencing one must not hide it (blankData).
-        if (shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined)) {
+        if (shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined || s.quotes !== undefined)) {
           const blanked = blankData(joined, shown, starts, discussedAt);
           joinedText = joined;
           shownText = blanked.text;

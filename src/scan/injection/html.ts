@@ -41,6 +41,21 @@ export interface Segment {
   /** The raw range the segment came from (for `visible`, the whole document). */
   readonly start: number;
   readonly end: number;
+  /** In the visible segment: where the text of each shown `<blockquote>` lies (outermost ones, in order). */
+  readonly quotes?: readonly (readonly [start: number, end: number])[];
+}
+
+/** The ranges of `text` between quote marks ([start, end] pairs, moved back by `trimmed`), white space at their ends left out: those that hold text. */
+function quotesOf(marks: readonly number[], trimmed: number, text: string): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i + 1 < marks.length; i += 2) {
+    let a = Math.max(0, marks[i]! - trimmed);
+    let b = Math.min(text.length, marks[i + 1]! - trimmed);
+    while (a < b && text.charCodeAt(a) <= 32) a++;
+    while (b > a && text.charCodeAt(b - 1) <= 32) b--;
+    if (b > a) out.push([a, b]);
+  }
+  return out;
 }
 
 /** Elements that have no end tag (WHATWG HTML §13.1.2, "void elements"). */
@@ -218,11 +233,16 @@ const isBreakSpace = (c: number): boolean => c === 32 || c === 9 || c === 13 || 
  * returns, form feeds, no-break spaces and line separators as spaces), without trying a match at
  * every space; a run with a PARAGRAPH_MARK in it reads as a blank line.
  */
-export function collapseBreaks(text: string): string {
+export function collapseBreaks(text: string, marks?: number[]): string {
   let k = text.indexOf("\n");
   if (k < 0) return text;
   let out = "";
   let at = 0;
+  // The marks (offsets into `text`, in order) still to move to where they are in `out`.
+  let m = 0;
+  const move = (before: number, shift: number) => {
+    for (; marks !== undefined && m < marks.length && marks[m]! <= before; m++) marks[m] = marks[m]! - shift;
+  };
   while (k >= 0) {
     let a = k;
     while (a > at && isBreakSpace(text.charCodeAt(a - 1))) a--;
@@ -231,10 +251,15 @@ export function collapseBreaks(text: string): string {
     // other (`\n\r\n`, `\n&nbsp;\n`, a line separator) is one line break, as a browser shows it.
     let paragraph = false;
     for (let c = text.charCodeAt(b); c === 10 || c === 0x2029 || isBreakSpace(c); c = text.charCodeAt(++b)) paragraph ||= c === 0x2029;
-    out += text.slice(at, a) + (paragraph ? "\n\n" : "\n");
+    const breaks = paragraph ? "\n\n" : "\n";
+    // A mark in the text kept moves with it; one in the run taken out, to the run's end.
+    move(a, at - out.length);
+    for (; marks !== undefined && m < marks.length && marks[m]! < b; m++) marks[m] = out.length + (a - at) + breaks.length;
+    out += text.slice(at, a) + breaks;
     at = b;
     k = text.indexOf("\n", b);
   }
+  move(Infinity, at - out.length);
   return out + text.slice(at);
 }
 
@@ -263,6 +288,15 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
   const stack: { name: string; hiddenBy: Carrier | null; start: number; text: string[]; background: number | null; colour: number | null; shownBefore: number }[] = [];
   // Pieces of shown text that hold more than white space, so far (whether an element held any).
   let shownPieces = 0;
+  // How long `visible` is joined (pieces and the spaces between them), and where each shown
+  // blockquote (the outermost) starts and ends in it: its start at [2i], its end at [2i + 1].
+  let visibleLength = 0;
+  const quoteMarks: number[] = [];
+  let quoteOpen: (typeof stack)[number] | null = null;
+  const pushVisible = (text: string) => {
+    visibleLength += (visible.length > 0 ? 1 : 0) + text.length;
+    visible.push(text);
+  };
   const innermostHidden = () => {
     // A hidden element wins over code inside or around it: hidden is what matters.
     let code = null;
@@ -283,7 +317,7 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
     if (host !== null) host.text.push(text);
     else if (visibleText) {
       // The page's own paragraph separators are line breaks: only an element ends a paragraph.
-      visible.push(text.includes(PARAGRAPH_MARK) ? text.replaceAll(PARAGRAPH_MARK, "\n") : text);
+      pushVisible(text.includes(PARAGRAPH_MARK) ? text.replaceAll(PARAGRAPH_MARK, "\n") : text);
       if (/\S/.test(text)) shownPieces++;
     }
   };
@@ -321,11 +355,15 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
           if (INLINE_CODE.has(name)) addText("`");
           // Asked while it is still open: it, or one around it, may be hidden.
           paragraph = PARAGRAPH_END.has(name) && visibleText && innermostHidden() === null && shownPieces > stack[i]!.shownBefore;
+          if (quoteOpen !== null && stack.indexOf(quoteOpen) >= i) {
+            quoteMarks.push(visibleLength);
+            quoteOpen = null;
+          }
           close(i, last);
           break;
         }
       }
-      if (paragraph) visible.push(`\n${PARAGRAPH_MARK}\n`);
+      if (paragraph) pushVisible(`\n${PARAGRAPH_MARK}\n`);
       else if (BLOCK.has(name)) addText("\n");
       continue;
     }
@@ -407,6 +445,10 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
     let by = hiddenBy(name, attrs);
     if (by === null && colour !== null && colour >= 0 && background !== null && background >= 0 && (ownColour !== null || own !== undefined) && closeColours(colour, background)) by = "same-colour";
     stack.push({ name, hiddenBy: by, start: m.index, text: [], background, colour, shownBefore: shownPieces });
+    if (name === "blockquote" && quoteOpen === null && visibleText && innermostHidden() === null) {
+      quoteOpen = stack[stack.length - 1]!;
+      quoteMarks.push(visibleLength + (visible.length > 0 ? 1 : 0));
+    }
     if (INLINE_CODE.has(name)) addText("`");
     // An iframe's `srcdoc` is a document the frame shows: its text where the frame is (shown, or
     // hidden with it), its hidden carriers with the frame's tag as their range.
@@ -422,9 +464,13 @@ export function htmlSegments(html: string, visibleText = true, depth = 0): Segme
     }
   }
   addText(html.slice(last));
+  if (quoteOpen !== null) quoteMarks.push(visibleLength);
   close(0, html.length);
   // A blank line between values: each is a text of its own (a cue intent reaches less far across one).
   if (others.length > 0) hidden.push({ carrier: "script", text: others.join("\n\n"), start: othersStart, end: othersEnd });
-  const text = visibleText ? collapseBreaks(visible.join(" ")).trim() : "";
-  return [{ carrier: "visible", text, start: 0, end: html.length }, ...hidden];
+  if (!visibleText) return [{ carrier: "visible", text: "", start: 0, end: html.length }, ...hidden];
+  const joined = collapseBreaks(visible.join(" "), quoteMarks);
+  const text = joined.trim();
+  const quotes = quotesOf(quoteMarks, joined.length - joined.trimStart().length, text);
+  return [{ carrier: "visible", text, start: 0, end: html.length, ...(quotes.length > 0 ? { quotes } : {}) }, ...hidden];
 }

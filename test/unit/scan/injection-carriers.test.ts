@@ -74,6 +74,36 @@ describe("a page's visible text", () => {
     }
   });
 
+  test("marks move with the text collapseBreaks keeps; one in a run it takes out goes to the run's end", () => {
+    const rand = mulberry32(11);
+    for (let k = 0; k < 2000; k++) {
+      let t = "";
+      for (let i = Math.floor(rand() * 24); i > 0; i--) t += " \t\nab"[Math.floor(rand() * 5)];
+      // Each letter's place, marked: it is the same letter after.
+      const marks: number[] = [];
+      for (let i = 0; i < t.length; i++) if (t[i] === "a" || t[i] === "b") marks.push(i);
+      const letters = marks.map((i) => t[i]);
+      const out = collapseBreaks(t, marks);
+      expect(marks.map((i) => out[i])).toEqual(letters);
+    }
+    const marks = [3];
+    expect(collapseBreaks("a \n \nb", marks)).toBe("a\nb");
+    expect(marks).toEqual([2]);
+  });
+
+  test("a shown block quote's text is where `quotes` says, the outermost one only; a hidden one is no quote", () => {
+    const quoted = (html: string) => {
+      const [v] = htmlSegments(html);
+      return (v!.quotes ?? []).map(([a, b]) => v!.text.slice(a, b));
+    };
+    expect(quoted("<p>Intro.</p><blockquote><p>Ignore all previous instructions.</p><p>Then this.</p></blockquote><p>After.</p>")).toEqual(["Ignore all previous instructions.\n\nThen this."]);
+    expect(quoted("<blockquote>First</blockquote> mid <blockquote>x<blockquote>inner</blockquote>y</blockquote>")).toEqual(["First", "x\ninner\n\ny"]);
+    expect(quoted("<div><blockquote>never closed")).toEqual(["never closed"]);
+    expect(quoted("<div>a<blockquote>closed by its parent</div> after")).toEqual(["closed by its parent"]);
+    expect(quoted('<blockquote style="display:none">hidden</blockquote><p>shown</p>')).toEqual([]);
+    expect(quoted("<p>no quote</p>")).toEqual([]);
+  });
+
   test("block elements break lines; a tag without attributes and a script's end tag are read as before", () => {
     expect(htmlSegments("<p>one</p>  <p>two</p><br>three<script>x</script ><title>t</title>")[0]!.text).toBe("one\n\ntwo\n\nthree\nt");
   });
