@@ -40,6 +40,9 @@ describe("which JSON strings a classifier's record reports on", () => {
     expect(reported({ verdict: "malicious", score: 0.93, spans: [{ start: 1, end: 9, text: "x", visible: false }] })).toEqual(["body.json.spans[0].text"]);
     expect(reported({ verdict: "quarantined", findings: [{ category: "instruction-override", excerpt: "x" }, { category: "covert_action", excerpt: "y" }] })).toEqual(["body.json.findings[0].excerpt", "body.json.findings[1].excerpt"]);
     expect(reported({ verdict: "quarantined", findings: [{ category: "spelling", excerpt: "x" }] })).toEqual([]);
+    // What the classifier says of the text it flagged ("asks the agent to ignore prior instructions") is a report too.
+    expect(reported({ flagged: true, categories: { prompt_injection: true }, spans: [{ text: "x" }], explanation: "y", reason: "z" })).toEqual(["body.json.spans[0].text", "body.json.explanation", "body.json.reason"]);
+    expect(reported({ event: "task_start", explanation: "y" })).toEqual([]);
   });
 
   test("a check that names an attack, with a positive result beside it", () => {
