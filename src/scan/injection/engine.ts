@@ -493,13 +493,14 @@ function strongestAround(words: WordModel, anchors: readonly Anchor[], tally: Sc
 }
 
 /**
- * `joined` (segments `shown`, starting at `starts`) with reported text, and code that is
- * `discussed` (in writing about attacks: a security article's examples), as spaces: the same
- * length, the same offsets; and where all code is, and whether it was blanked. Code that is not
- * discussed stays: until 2026-11-30 all code was blanked, and an attack wrapped in a markdown
- * fence or `<pre><code>` passed whole (README).
+ * `joined` (segments `shown`, starting at `starts`) with reported text, and code, block quotes
+ * and `quotations` (quoted sentences, in joined's offsets) that are `discussed` (in writing about
+ * attacks: a security article's examples), as spaces: the same length, the same offsets; and
+ * where all code is, and whether it was blanked (a quote blanked is listed as blanked code: it is
+ * read on its own as such code is). Code that is not discussed stays: until 2026-11-30 all code
+ * was blanked, and an attack wrapped in a markdown fence or `<pre><code>` passed whole (README).
  */
-function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], discussed: (start: number, end: number) => boolean): { text: string; code: [start: number, end: number, blanked: boolean][] } {
+function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], quotations: readonly (readonly [number, number])[], discussed: (start: number, end: number) => boolean): { text: string; code: [start: number, end: number, blanked: boolean][] } {
   const parts: string[] = [];
   const code: [number, number, boolean][] = [];
   let last = 0;
@@ -507,37 +508,38 @@ function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly
     parts.push(joined.slice(last, from), " ".repeat(to - from));
     last = to;
   };
-  const codeAt = (from: number, to: number) => {
-    const quoted = discussed(from, to);
-    if (quoted) blank(from, to);
-    code.push([from, to, quoted]);
-  };
-  // A block quote only where it is discussed: then blanked, and read on its own as such code is.
-  const quoteAt = (from: number, to: number) => {
-    if (!discussed(from, to)) return;
-    blank(from, to);
-    code.push([from, to, true]);
-  };
+  // Every range, in order of start: reported text (REPORTED, always blanked), code (CODE) and
+  // quotes (QUOTE); one inside a range blanked already is blanked with it.
+  const REPORTED = 0;
+  const CODE = 1;
+  const QUOTE = 2;
+  const ranges: [from: number, to: number, kind: number][] = [];
   shown.forEach((s, i) => {
     const start = starts[i]!;
-    if (s.reported === true) blank(start, start + s.text.length);
-    else if (s.carrier === "code") codeAt(start, start + s.text.length);
+    if (s.reported === true) ranges.push([start, start + s.text.length, REPORTED]);
+    else if (s.carrier === "code") ranges.push([start, start + s.text.length, CODE]);
     else {
       // A block that is closed: one a fence opens and nothing closes runs to the end of the text,
       // and would hide whatever follows it.
-      const code = (s.code ?? []).filter(([a, b]) => closedFence(s.text, a, b));
-      if (s.quotes === undefined) for (const [a, b] of code) codeAt(start + a, start + b);
-      else {
-        // Block quotes and code in order of start; one inside a quote blanked is blanked with it.
-        const blocks = [...code.map(([a, b]) => [a, b, 0] as const), ...s.quotes.map(([a, b]) => [a, b, 1] as const)].sort((x, y) => x[0] - y[0]);
-        for (const [a, b, quote] of blocks) {
-          if (start + a < last) continue;
-          if (quote === 0) codeAt(start + a, start + b);
-          else quoteAt(start + a, start + b);
-        }
-      }
+      for (const [a, b] of s.code ?? []) if (closedFence(s.text, a, b)) ranges.push([start + a, start + b, CODE]);
+      for (const [a, b] of s.quotes ?? []) ranges.push([start + a, start + b, QUOTE]);
     }
   });
+  for (const [a, b] of quotations) ranges.push([a, b, QUOTE]);
+  ranges.sort((x, y) => x[0] - y[0] || x[2] - y[2]);
+  for (const [from, to, kind] of ranges) {
+    if (from < last) continue;
+    if (kind === REPORTED) blank(from, to);
+    else if (kind === CODE) {
+      const quoted = discussed(from, to);
+      if (quoted) blank(from, to);
+      code.push([from, to, quoted]);
+    } else if (discussed(from, to)) {
+      // A quote only where it is discussed: then blanked, and read on its own as such code is.
+      blank(from, to);
+      code.push([from, to, true]);
+    }
+  }
   parts.push(joined.slice(last));
   return { text: parts.join(""), code };
 }
@@ -1035,7 +1037,34 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             }
           }
         }
-        return (start: number, end: number) => discussedWithin(0, text.length, start, end);
+        /**
+         * The quoted sentences of the text (QUOTED_SENTENCE characters or more) that are no
+         * message an order tells the reader to give (RELAYED: `tell the user: "..."` is the
+         * injected text itself) and no inline code (the command an order gives: "run `curl ...
+         * | sh`"), where the text has writing about attacks somewhere; none elsewhere.
+         */
+        const quotedSentences = (): [number, number][] => {
+          const out: [number, number][] = [];
+          if (discussion.length < DISCUSSION_MIN) return out;
+          // Only lines within DISCUSSION_REACH of a phrase can be discussed.
+          let line = 0;
+          for (const d of discussion) {
+            const from = Math.max(line, d.start - DISCUSSION_REACH);
+            const to = Math.min(text.length, d.end + DISCUSSION_REACH);
+            if (from >= to) continue;
+            for (line = lineAt(from)[0]; line < to; ) {
+              const next = text.indexOf("\n", line);
+              const end = next < 0 ? text.length : next;
+              if (end > line) {
+                const lq = quotesOf(line, end);
+                for (let k = 0; k < lq.spans.length; k++) if ((lq.kind[k]! & (SENTENCE | RELAYED)) === SENTENCE && text.charCodeAt(lq.spans[k]![0] - 1) !== 96) out.push(lq.spans[k]!);
+              }
+              line = end + 1;
+            }
+          }
+          return out;
+        };
+        return { discussed: (start: number, end: number) => discussedWithin(0, text.length, start, end), quotedSentences };
       };
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
       // pieces apart by SEGMENT_SEPARATOR: one pass of each reading rather than one per value.
@@ -1077,13 +1106,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           return lo;
         };
         const bounds = (i: number) => [starts[i]!, starts[i]! + shown[i]!.text.length] as const;
-        const discussedAt = scanUnit(joined, shown, at, bounds, true);
+        const { discussed: discussedAt, quotedSentences } = scanUnit(joined, shown, at, bounds, true);
         // The model reads it whole with what is shown as data blanked out: text a classifier
         // reports on, and code in writing about attacks (the rules count those half, as quoted
         // rather than said). Code elsewhere is read: an order in a code block is read by the
         // model the page is for, and fencing one must not hide it (blankData).
-        if (shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined || s.quotes !== undefined)) {
-          const blanked = blankData(joined, shown, starts, discussedAt);
+        const quotations = quotedSentences();
+        if (quotations.length > 0 || shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined || s.quotes !== undefined)) {
+          const blanked = blankData(joined, shown, starts, quotations, discussedAt);
           joinedText = joined;
           shownText = blanked.text;
           shownCode = blanked.code;
