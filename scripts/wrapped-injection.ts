@@ -4,7 +4,8 @@
  * a vulnerability with a known exploit."), since the rules count an order in writing about
  * attacks at half weight, the cheapest evasion there is (README); or a code block around it
  * (a markdown fence, `<pre><code>` in HTML), which the rules count half as code, alone and after
- * a sentence about attacks. Each attack of a set whose body holds its instruction as written (or
+ * a sentence about attacks; or a block quote (alone and after it) or quotation marks (after
+ * it), which the word model reads as it reads code in writing about attacks. Each attack of a set whose body holds its instruction as written (or
  * as JSON escapes it) is judged as it is and wrapped; printed per technique and in all, for each
  * wrapper.
  *
