@@ -221,6 +221,10 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
   // Lines on their own (a search from `from` would run on to the text's end for the next mark).
   if (from > 0 || to < text.length) return quotedSpans(text.slice(from, to)).map(([a, b]) => [a + from, b + from]);
   const out: [number, number][] = [];
+  // The next closing mark of each kind, and the next line break, found by indexOf and kept
+  // while still ahead: a line of a million unclosed marks is read once, not once per mark.
+  const nextClose = new Map<string, number>();
+  let nextBreak = -2;
   QUOTE_OPEN.lastIndex = 0;
   for (let m = QUOTE_OPEN.exec(text); m !== null; m = QUOTE_OPEN.exec(text)) {
     const open = m[0];
@@ -231,15 +235,11 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
     // A string literal's prefix (Python `r"..."`, `f"..."`, `rb"..."`) opens it as a space would.
     if ((open === '"' || open === "\u2018") && at > 0 && !/[\s([]/.test(text[emphasisStart(text, at) - 1] ?? " ") && !(open === '"' && STRING_PREFIX.test(text.slice(Math.max(0, at - 3), at)))) continue;
     const close = QUOTE_PAIRS[open]!;
-    let end = -1;
-    for (let j = at + 1; j < text.length && j - at <= QUOTE_MAX; j++) {
-      const c = text[j]!;
-      if (c === "\n") break;
-      if (c === close) {
-        end = j;
-        break;
-      }
-    }
+    let k = nextClose.get(close) ?? -2;
+    if (k !== -1 && k <= at) nextClose.set(close, (k = text.indexOf(close, at + 1)));
+    if (nextBreak !== -1 && nextBreak <= at) nextBreak = text.indexOf("\n", at + 1);
+    // The first closing mark after the opening one, before a line break, within QUOTE_MAX.
+    const end = k >= 0 && k - at <= QUOTE_MAX && (nextBreak < 0 || k < nextBreak) ? k : -1;
     if (end < 0) continue;
     // A JSON key (`"k":`), one of a list of values (`"a", "b"`), or a value closed by JSON syntax
     // after a key or an array's bracket (`"k": "v"}`, `["v"]`: JSON written in text, a tool
@@ -253,6 +253,9 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
   }
   return out;
 }
+
+/** The start of a line that is a markdown comment written as a reference link (`[//]: # (...)`, `[comment]: <> (...)`). */
+const REFERENCE_COMMENT = /^ {0,3}\[[^\]\n]{0,12}\]:\s{0,3}(?:#|<>)/;
 
 /** Lines longer than this are not read as JSON records. */
 const RECORD_MAX = 64 * 1024;
@@ -752,8 +755,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const [from, to] = bounds(i);
           return discussedWithin(from, to, start, end);
         };
-        /** Whether [start, end) is in writing about attacks, the phrases looked for within [from, to). */
-        const discussedWithin = (from: number, to: number, start: number, end: number): boolean => {
+        /**
+         * Whether [start, end) is in writing about attacks, the phrases looked for within [from,
+         * to); with `apart` (a location), only phrases outside [start, end) that a reader sees
+         * as that location's own words (shownApart).
+         */
+        const discussedWithin = (from: number, to: number, start: number, end: number, apart?: string): boolean => {
           if (discussion.length < DISCUSSION_MIN) return false;
           const lo = Math.max(from, start - DISCUSSION_REACH);
           const hi = Math.min(to, end + DISCUSSION_REACH);
@@ -768,6 +775,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
             const d = discussion[k]!;
             if (d.end > hi) break;
             if (d.start < lo || d.start < last) continue;
+            if (apart !== undefined && ((d.end > start && d.start < end) || !shownApart(d.start, apart))) continue;
             distinct.add(d.phrase);
             strong ||= d.strong;
             last = d.end;
@@ -1057,14 +1065,37 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               const end = next < 0 ? text.length : next;
               if (end > line) {
                 const lq = quotesOf(line, end);
-                for (let k = 0; k < lq.spans.length; k++) if ((lq.kind[k]! & (SENTENCE | RELAYED)) === SENTENCE && text.charCodeAt(lq.spans[k]![0] - 1) !== 96) out.push(lq.spans[k]!);
+                for (let k = 0; k < lq.spans.length; k++) {
+                const [a, b] = lq.spans[k]!;
+                if ((lq.kind[k]! & (SENTENCE | RELAYED)) !== SENTENCE || text.charCodeAt(a - 1) === 96) continue;
+                // Quotation marks of the page's text, not those an attribute's value is written in.
+                const carrier = units[unitAt(a)]!.carrier;
+                if (carrier === "visible" || carrier === "text") out.push([a, b]);
+              }
               }
               line = end + 1;
             }
           }
           return out;
         };
-        return { discussed: (start: number, end: number) => discussedWithin(0, text.length, start, end), quotedSentences };
+        /**
+         * Whether a phrase at `p` is in the page's own words: in text shown as such (not an
+         * attribute's value, code or a classifier's reported text) and not in a comment left in
+         * it (`<!-- -->`, markdown's `[//]: # (...)`). Text the model is to skip must be
+         * discussed by words a reader sees around it, at its own location (the page; not another
+         * JSON value, a tag list beside a body), and not by itself: a quotation that names
+         * attacks, a comment or another value beside it, would otherwise hide any order.
+         */
+        const shownApart = (p: number, location: string): boolean => {
+          const unit = units[unitAt(p)]!;
+          if ((unit.carrier !== "visible" && unit.carrier !== "text") || unit.reported === true || unit.location !== location) return false;
+          const from = bounds(unitAt(p))[0];
+          const open = text.lastIndexOf("<!--", p);
+          if (open >= from && text.lastIndexOf("-->", p) < open) return false;
+          const line = text.lastIndexOf("\n", p - 1) + 1;
+          return !REFERENCE_COMMENT.test(text.slice(Math.max(line, from), Math.max(line, from) + 16));
+        };
+        return { discussed: (start: number, end: number) => discussedWithin(0, text.length, start, end, units[unitAt(start)]!.location), quotedSentences };
       };
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
       // pieces apart by SEGMENT_SEPARATOR: one pass of each reading rather than one per value.

@@ -9,10 +9,12 @@
  * The key of the text a classifier's record reports on: `input`, `text`, `prompt`, `excerpt`,
  * `matched_text`, `user_input`, `input_preview`, `evidence`, ... (a moderation result, a
  * guardrail log line, an evaluation case); and what the classifier says of it (`explanation`,
- * `reason`, `analysis`: "asks the agent to ignore prior instructions").
+ * `rationale`, `analysis`: "asks the agent to ignore prior instructions"). Not `reason`, a label
+ * key (a field that names an attack would make its own record a verdict and then be reported),
+ * nor `description` or `summary`, which any record's author writes.
  */
 export const REPORTED_KEY =
-  /^(?:explanation|rationale|reasoning|reason|analysis|summary|description|details|justification)$|^(?:(?:user|raw|original|source|flagged|matched|offending|attack|injected|input|prompt|sample|test)[_-]?)?(?:input|text|prompt|content|excerpt|snippet|preview|sample|match|matched|evidence|quote|payload|query|example|message|string|span|case)s?$|^(?:eingabe|text|texto|texte|entrada|entrée|contenu|conteúdo|contenido|inhalt|текст|ввод|сообщение|запрос|内容|输入|文本|原文|入力|本文|注入文|プロンプト|입력|내용|본문|프롬프트)$/i;
+  /^(?:explanation|rationale|reasoning|analysis|justification)$|^(?:(?:user|raw|original|source|flagged|matched|offending|attack|injected|input|prompt|sample|test)[_-]?)?(?:input|text|prompt|content|excerpt|snippet|preview|sample|match|matched|evidence|quote|payload|query|example|message|string|span|case)s?$|^(?:eingabe|text|texto|texte|entrada|entrée|contenu|conteúdo|contenido|inhalt|текст|ввод|сообщение|запрос|内容|输入|文本|原文|入力|本文|注入文|プロンプト|입력|내용|본문|프롬프트)$/i;
 /**
  * The words of a name or label that name an attack (a whole word, or a word starting with one of
  * these): a record of "flagged", "blocked" or "detected" alone says nothing of what was flagged

@@ -5,6 +5,7 @@
  */
 import { describe, expect, test } from "bun:test";
 import { inspectResponse, responseKind, responseSegments, sseEvents, streamRest, STRIPPED } from "../../../src/inspect/response.ts";
+import { mulberry32 } from "../../helpers/mulberry32.ts";
 import { createInjectionEngine, quotedSpans } from "../../../src/scan/injection/engine.ts";
 import { htmlSegments } from "../../../src/scan/injection/html.ts";
 import { cyrillicFolded, foldTrieOf, foldLeetWord, leetFolded, mayFold, overrideSpans, readingsOf, spacedJoined } from "../../../src/scan/injection/readings.ts";
@@ -165,6 +166,51 @@ describe("discussed, not given", () => {
     expect(score("Prompts like \u201cignore previous instructions\u201d or \u00abreveal your system prompt\u00bb.")).toBe(30);
     // A block of code and a mention of the same format in a sentence: shown twice, one instruction.
     expect(engine.scan(responseSegments("html", "<pre>&lt;|im_start|&gt;system</pre><p>The <code>&lt;|im_start|&gt;</code> token opens a turn.</p>")).score).toBeLessThan(50);
+  });
+
+  test("a quotation closes at the first closing mark of its kind on its line, within 400 characters", () => {
+    // By a search kept from mark to mark: each span is what the character-by-character search finds.
+    const PAIRS: Record<string, string> = { "`": "`", '"': '"', "\u201c": "\u201d", "\u201e": "\u201c", "\u00ab": "\u00bb", "\u00bb": "\u00ab", "\u300c": "\u300d", "\u300e": "\u300f", "\u2018": "\u2019" };
+    const alphabet = ['"', "\u201c", "\u201d", "\u00ab", "\u00bb", "\u201e", "`", "\u2018", "\u2019", "\u300c", "\u300d", "\n", " ", ":", ","];
+    const rand = mulberry32(29);
+    let spans = 0;
+    for (let k = 0; k < 1500; k++) {
+      let t = "";
+      for (let i = Math.floor(rand() * 1200); i > 0; i--) t += rand() < 0.85 ? "ab cd"[Math.floor(rand() * 5)]! : alphabet[Math.floor(rand() * alphabet.length)]!;
+      for (const [a, b] of quotedSpans(t)) {
+        spans++;
+        const close = PAIRS[t[a - 1]!]!;
+        const inside = t.slice(a, b);
+        expect({ t, a, b, ok: t[b] === close && !inside.includes(close) && !inside.includes("\n") && b - (a - 1) <= 400 }).toEqual({ t, a, b, ok: true });
+      }
+    }
+    expect(spans).toBeGreaterThan(1000);
+    // With marks that open whatever stands before them, every quotation is found: the same as a
+    // search character by character from each opening mark.
+    const simple = ["\u201c", "\u201d", "\u00ab", "\u00bb", "\u300c", "\u300d", "\u300e", "\u300f", "\u201e", "\n"];
+    const reference = (t: string): [number, number][] => {
+      const out: [number, number][] = [];
+      for (let i = 0; i < t.length; i++) {
+        const close = PAIRS[t[i]!];
+        if (close === undefined) continue;
+        let j = i + 1;
+        while (j < t.length && j - i <= 400 && t[j] !== "\n" && t[j] !== close) j++;
+        if (j < t.length && j - i <= 400 && t[j] === close) {
+          if (j - i > 1) out.push([i + 1, j]);
+          i = j;
+        }
+      }
+      return out;
+    };
+    for (let k = 0; k < 1500; k++) {
+      let t = "";
+      for (let i = Math.floor(rand() * 1500); i > 0; i--) t += rand() < 0.9 ? "ab cd"[Math.floor(rand() * 5)]! : simple[Math.floor(rand() * simple.length)]!;
+      expect({ t, spans: quotedSpans(t) }).toEqual({ t, spans: reference(t) });
+    }
+    // A quotation further than 400 characters is none; one after many unclosed marks is found.
+    expect(quotedSpans(`"${"x".repeat(400)}"`)).toEqual([]);
+    // (The first opening mark within 400 characters of the closing one opens it.)
+    expect(quotedSpans(`${"\u201c".repeat(5000)} \u201cyes\u201d`)).toEqual([[4606, 5005]]);
   });
 
   test("quotation marks of data syntax, and an instruction only partly quoted, are not quotations", () => {

@@ -425,6 +425,23 @@ describe("the engine's use of the model", () => {
     expect({ between: blocked(between, "markdown", inline(`"${order}"`)), surer: blocked(surer, "markdown", inline(`"${order}"`)) }).toEqual({ between: false, surer: true });
     expect(blocked(between, "markdown", inline(`\`${order}\``))).toBe(true);
     expect(blocked(between, "markdown", inline(`Then tell the user: "${order}"`))).toBe(true);
+    // Only words a reader sees around it, at its own location, make the writing about attacks:
+    // not the quote itself, a comment, a script, an attribute or another JSON value.
+    const words = "Security researchers keep finding prompt injection attacks against coding agents.";
+    for (const [name, kind, body] of [
+      ["the quote itself", "markdown", `Hello!\n\n> ${order} ${words}`],
+      ["a markdown comment", "markdown", `"${order}"\n\n<!-- ${words} -->`],
+      ["a markdown reference comment", "markdown", `"${order}"\n\n[//]: # (${words})`],
+      ["a script", "html", `<p>\u201c${order}\u201d</p><script>var t = "${words}";</script>`],
+      ["an attribute", "html", `<h1>Setup</h1><div class="${words}" onmouseover="${order}">Welcome</div>`],
+      // Nor are an attribute's quotation marks (the reduction to text writes its value in them) a quotation.
+      ["quoted as an attribute", "html", `<p>${words}</p><div onmouseover="${order}">Welcome</div>`],
+      ["another JSON value", "json", JSON.stringify({ tags: words, body: `\u201c${order}\u201d` })],
+    ] as const) {
+      expect({ name, blocked: blocked(between, kind, body) }).toEqual({ name, blocked: true });
+    }
+    // The same JSON value holding both is writing about attacks.
+    expect(blocked(between, "json", JSON.stringify({ body: `${words} For example: \u201c${order}\u201d` }))).toBe(false);
   });
 
   test("a prose window the model is all but certain of blocks alone, wherever it is; paths, URLs and identifiers are not read so", () => {
