@@ -241,6 +241,8 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
     // The first closing mark after the opening one, before a line break, within QUOTE_MAX.
     const end = k >= 0 && k - at <= QUOTE_MAX && (nextBreak < 0 || k < nextBreak) ? k : -1;
     if (end < 0) continue;
+    // A shell's command substitution in double quotes (`bash -c "$(curl ...)"`) is a command, not words quoted.
+    if (open === '"' && text.startsWith("$(", at + 1)) continue;
     // A JSON key (`"k":`), one of a list of values (`"a", "b"`), or a value closed by JSON syntax
     // after a key or an array's bracket (`"k": "v"}`, `["v"]`: JSON written in text, a tool
     // result's JSON, a subtree nested past the fragment walk's depth).
