@@ -505,7 +505,7 @@ function strongestAround(words: WordModel, anchors: readonly Anchor[], tally: Sc
  * read on its own as such code is). Code that is not discussed stays: until 2026-11-30 all code
  * was blanked, and an attack wrapped in a markdown fence or `<pre><code>` passed whole (README).
  */
-function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], quotations: readonly (readonly [number, number])[], discussed: (start: number, end: number) => boolean): { text: string; code: [start: number, end: number, blanked: boolean][] } {
+function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly number[], quotations: readonly (readonly [number, number])[], discussed: (start: number, end: number) => boolean, relayed: (start: number) => boolean = () => false): { text: string; code: [start: number, end: number, blanked: boolean][] } {
   const parts: string[] = [];
   const code: [number, number, boolean][] = [];
   let last = 0;
@@ -539,8 +539,9 @@ function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly
       const quoted = discussed(from, to);
       if (quoted) blank(from, to);
       code.push([from, to, quoted]);
-    } else if (discussed(from, to)) {
-      // A quote only where it is discussed: then blanked, and read on its own as such code is.
+    } else if (!relayed(from) && discussed(from, to)) {
+      // A quote only where it is discussed, and not the message an order tells the reader to
+      // give: then blanked, and read on its own as such code is.
       blank(from, to);
       code.push([from, to, true]);
     }
@@ -1097,7 +1098,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const line = text.lastIndexOf("\n", p - 1) + 1;
           return !REFERENCE_COMMENT.test(text.slice(Math.max(line, from), Math.max(line, from) + 16));
         };
-        return { discussed: (start: number, end: number) => discussedWithin(0, text.length, start, end, units[unitAt(start)]!.location), quotedSentences };
+        /** Whether the block quote starting at `a` does so right after a relay cue ("tell the user:" then a `>` quote): the message to give. */
+        const relayedBlock = (a: number): boolean => {
+          relays ??= options.rules.relayCues?.(text) ?? [];
+          const k = firstAbove(relays, a) - 1;
+          const e = k >= 0 ? relays[k]! : -Infinity;
+          return a - e <= RELAY_REACH && /^[\s:：>]*$/.test(text.slice(e, a));
+        };
+        return { discussed: (start: number, end: number) => discussedWithin(0, text.length, start, end, units[unitAt(start)]!.location), quotedSentences, relayedBlock };
       };
       // What a person sees (a page's text, JSON values, stream events) is read as one text, the
       // pieces apart by SEGMENT_SEPARATOR: one pass of each reading rather than one per value.
@@ -1139,14 +1147,14 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           return lo;
         };
         const bounds = (i: number) => [starts[i]!, starts[i]! + shown[i]!.text.length] as const;
-        const { discussed: discussedAt, quotedSentences } = scanUnit(joined, shown, at, bounds, true);
+        const { discussed: discussedAt, quotedSentences, relayedBlock } = scanUnit(joined, shown, at, bounds, true);
         // The model reads it whole with what is shown as data blanked out: text a classifier
         // reports on, and code in writing about attacks (the rules count those half, as quoted
         // rather than said). Code elsewhere is read: an order in a code block is read by the
         // model the page is for, and fencing one must not hide it (blankData).
         const quotations = quotedSentences();
         if (quotations.length > 0 || shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined || s.quotes !== undefined)) {
-          const blanked = blankData(joined, shown, starts, quotations, discussedAt);
+          const blanked = blankData(joined, shown, starts, quotations, (from, to) => discussedAt(from, to), relayedBlock);
           joinedText = joined;
           shownText = blanked.text;
           shownCode = blanked.code;

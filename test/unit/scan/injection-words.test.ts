@@ -403,7 +403,7 @@ describe("the engine's use of the model", () => {
       }
       return model;
     };
-    const blocked = (p: number, kind: "html" | "markdown", body: string) => inspectResponse(kind, body, createInjectionEngine({ rules: { ...pack, words: calibrated(p) } }), "block").findings.some((f) => f.rule === WORD_RULE.id);
+    const blocked = (p: number, kind: "html" | "markdown" | "json", body: string) => inspectResponse(kind, body, createInjectionEngine({ rules: { ...pack, words: calibrated(p) } }), "block").findings.some((f) => f.rule === WORD_RULE.id);
     const between = (WORD_RULE.shown.probability + WORD_RULE.code.discussed) / 2;
     const surer = (WORD_RULE.code.discussed + 1) / 2;
     const intro = "Security researchers keep finding prompt injection attacks against coding agents. For example, attackers hide an order like this one in a page:";
@@ -425,6 +425,7 @@ describe("the engine's use of the model", () => {
     expect({ between: blocked(between, "markdown", inline(`"${order}"`)), surer: blocked(surer, "markdown", inline(`"${order}"`)) }).toEqual({ between: false, surer: true });
     expect(blocked(between, "markdown", inline(`\`${order}\``))).toBe(true);
     expect(blocked(between, "markdown", inline(`Then tell the user: "${order}"`))).toBe(true);
+    expect(blocked(between, "markdown", `${intro}\n\nThen tell the user:\n\n> ${order}\n`)).toBe(true);
     // Only words a reader sees around it, at its own location, make the writing about attacks:
     // not the quote itself, a comment, a script, an attribute or another JSON value.
     const words = "Security researchers keep finding prompt injection attacks against coding agents.";
