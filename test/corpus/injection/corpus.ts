@@ -165,15 +165,15 @@ const files = (dir: string) => [...new Glob("*.yaml").scanSync(join(DATA, dir))]
  * (data/holdout18/), `holdout19` (data/holdout19/), `holdout20` (data/holdout20/), `holdout21`
  * (data/holdout21/), `holdout22` (data/holdout22/), `holdout23` (data/holdout23/), `holdout24`
  * (data/holdout24/), `holdout25` (data/holdout25/), `holdout26` (data/holdout26/), `holdout27`
- * (data/holdout27/), `holdout28` (data/holdout28/) and `holdout29` (data/holdout29/), a fourth to
- * twenty-ninth written the same way.
+ * (data/holdout27/), `holdout28` (data/holdout28/), `holdout29` (data/holdout29/) and `holdout30`
+ * (data/holdout30/), a fourth to thirtieth written the same way.
  * holdout3 and holdout4 are trained on since 2026-11-28 (the word model, scripts/words-model.ts),
  * holdout5 to holdout11 since holdout13 was written, holdout12 and holdout13 since holdout15 was,
- * holdout14 to holdout16 since holdout17 was; holdout17 to holdout29 are never trained on. All use the same carrier templates and techniques.
+ * holdout14 to holdout16 since holdout17 was; holdout17 to holdout30 are never trained on. All use the same carrier templates and techniques.
  */
-export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "dev5" | "dev6" | "dev7" | "dev8" | "dev9" | "dev10" | "dev11" | "dev12" | "holdout" | "holdout2" | "holdout3" | "holdout4" | "holdout5" | "holdout6" | "holdout7" | "holdout8" | "holdout9" | "holdout10" | "holdout11" | "holdout12" | "holdout13" | "holdout14" | "holdout15" | "holdout16" | "holdout17" | "holdout18" | "holdout19" | "holdout20" | "holdout21" | "holdout22" | "holdout23" | "holdout24" | "holdout25" | "holdout26" | "holdout27" | "holdout28" | "holdout29";
-const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", dev5: "dev5", dev6: "dev6", dev7: "dev7", dev8: "dev8", dev9: "dev9", dev10: "dev10", dev11: "dev11", dev12: "dev12", holdout: "holdout", holdout2: "holdout2", holdout3: "holdout3", holdout4: "holdout4", holdout5: "holdout5", holdout6: "holdout6", holdout7: "holdout7", holdout8: "holdout8", holdout9: "holdout9", holdout10: "holdout10", holdout11: "holdout11", holdout12: "holdout12", holdout13: "holdout13", holdout14: "holdout14", holdout15: "holdout15", holdout16: "holdout16", holdout17: "holdout17", holdout18: "holdout18", holdout19: "holdout19", holdout20: "holdout20", holdout21: "holdout21", holdout22: "holdout22", holdout23: "holdout23", holdout24: "holdout24", holdout25: "holdout25", holdout26: "holdout26", holdout27: "holdout27", holdout28: "holdout28", holdout29: "holdout29" };
-/** Every set, tuning sets first, the holdouts last (holdout29, the freshest, at the end). */
+export type CorpusSet = "dev" | "dev2" | "dev3" | "dev4" | "dev5" | "dev6" | "dev7" | "dev8" | "dev9" | "dev10" | "dev11" | "dev12" | "holdout" | "holdout2" | "holdout3" | "holdout4" | "holdout5" | "holdout6" | "holdout7" | "holdout8" | "holdout9" | "holdout10" | "holdout11" | "holdout12" | "holdout13" | "holdout14" | "holdout15" | "holdout16" | "holdout17" | "holdout18" | "holdout19" | "holdout20" | "holdout21" | "holdout22" | "holdout23" | "holdout24" | "holdout25" | "holdout26" | "holdout27" | "holdout28" | "holdout29" | "holdout30";
+const SET_DIR: Record<CorpusSet, string> = { dev: "", dev2: "dev2", dev3: "dev3", dev4: "dev4", dev5: "dev5", dev6: "dev6", dev7: "dev7", dev8: "dev8", dev9: "dev9", dev10: "dev10", dev11: "dev11", dev12: "dev12", holdout: "holdout", holdout2: "holdout2", holdout3: "holdout3", holdout4: "holdout4", holdout5: "holdout5", holdout6: "holdout6", holdout7: "holdout7", holdout8: "holdout8", holdout9: "holdout9", holdout10: "holdout10", holdout11: "holdout11", holdout12: "holdout12", holdout13: "holdout13", holdout14: "holdout14", holdout15: "holdout15", holdout16: "holdout16", holdout17: "holdout17", holdout18: "holdout18", holdout19: "holdout19", holdout20: "holdout20", holdout21: "holdout21", holdout22: "holdout22", holdout23: "holdout23", holdout24: "holdout24", holdout25: "holdout25", holdout26: "holdout26", holdout27: "holdout27", holdout28: "holdout28", holdout29: "holdout29", holdout30: "holdout30" };
+/** Every set, tuning sets first, the holdouts last (holdout30, the freshest, at the end). */
 export const CORPUS_SETS = Object.keys(SET_DIR) as readonly CorpusSet[];
 
 const cached = new Map<CorpusSet, Promise<Data>>();

@@ -103,7 +103,7 @@ const ZW = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"];
 
 function zeroWidth(text: string, rng: Rng): string {
   const zw = rng.chance(0.5) ? [rng.pick(ZW)] : ZW;
-  return mapProse(text, (s) => {
+  const out = mapProse(text, (s) => {
     const cs = Array.from(s);
     let o = "";
     for (let i = 0; i < cs.length; i++) {
@@ -114,6 +114,9 @@ function zeroWidth(text: string, rng: Rng): string {
     }
     return o;
   });
+  // A payload of letters already spaced out (holdout30's Japanese one) has no two letters side by
+  // side: the zero-width characters go before its spaces instead (no draw, so no other sample moves).
+  return out !== text ? out : mapProse(text, (s) => s.replace(/([\p{L}\p{N}]) (?=[\p{L}\p{N}])/gu, `$1${zw[0]} `));
 }
 
 const LEET: Record<string, readonly string[]> = { a: ["4", "@"], e: ["3"], i: ["1", "!"], o: ["0"], s: ["5", "$"], t: ["7"], l: ["1"], g: ["9"], b: ["8"], z: ["2"] };

@@ -209,8 +209,7 @@ for (const [name, samples] of corpora) {
             break;
           case "unicode-tags": {
             const ascii = [...p].filter((c) => c.codePointAt(0)! >= 0xe0020 && c.codePointAt(0)! <= 0xe007e).map((c) => String.fromCharCode(c.codePointAt(0)! - 0xe0000)).join("");
-            if (s.language === "en") expect(ascii).toBe(toTagAscii(collapse(ins)));
-            else expect(ascii.length).toBeGreaterThan(ins.length * 0.8);
+            expect(ascii).toBe(toTagAscii(collapse(ins)));
             break;
           }
           case "zero-width":
@@ -302,6 +301,7 @@ describe("injection corpus: the sets stand apart", () => {
   test("no holdout27 instruction or benign text is also in any other set", () => apart("holdout27", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26"]));
   test("no holdout28 instruction or benign text is also in any other set", () => apart("holdout28", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27"]));
   test("no holdout29 instruction or benign text is also in any other set", () => apart("holdout29", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27", "holdout28"]));
+  test("no holdout30 instruction or benign text is also in any other set", () => apart("holdout30", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27", "holdout28", "holdout29"]));
   test("no dev12 instruction or benign text is also in any other set", () => apart("dev12", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22"]));
 });
 
