@@ -16,7 +16,7 @@ const isUpperHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70);
 function hasDecodableEscape(text: string): boolean {
   for (let i = text.indexOf("="); i >= 0; i = text.indexOf("=", i + 1)) {
     const a = text.charCodeAt(i + 1);
-    if ((a === 0x0a || (a === 0x0d && text.charCodeAt(i + 2) === 0x0a)) && !isEmptyAssignment(text, i)) return true;
+    if (a === 0x0a || (a === 0x0d && text.charCodeAt(i + 2) === 0x0a)) return true;
     if (!isUpperHex(a) || !isUpperHex(text.charCodeAt(i + 2))) continue;
     if (a === 0x33 && text.charCodeAt(i + 2) === 0x44) return true; // =3D
     if (text.charCodeAt(i + 3) === 0x3d && isUpperHex(text.charCodeAt(i + 4)) && isUpperHex(text.charCodeAt(i + 5))) return true;
@@ -25,35 +25,20 @@ function hasDecodableEscape(text: string): boolean {
 }
 
 /**
- * Whether the `=` at `at`, at a line's end, ends an assignment of nothing in a list of them (a
- * `.env` file's `SMTP_PASSWORD=` before `SMTP_HOST=...`, a comment or a blank line): not a soft
- * line break. Decoded as one, a file of empty keys read as one run-on line of secrets' names.
- */
-function isEmptyAssignment(text: string, at: number): boolean {
-  const start = text.lastIndexOf("\n", at - 1) + 1;
-  if (!ASSIGNED_NAME.test(text.slice(start, at))) return false;
-  const next = text.indexOf("\n", at) + 1;
-  return NEXT_ASSIGNMENT.test(text.slice(next, next + 80));
-}
-const ASSIGNED_NAME = /^[ \t]*(?:export[ \t]+)?[A-Za-z_][\w.-]{0,80}$/;
-const NEXT_ASSIGNMENT = /^[ \t]*(?:(?:export[ \t]+)?[A-Za-z_][\w.-]{0,80}=|#|\r?\n|$)/;
-
-/**
  * Quoted-printable (RFC 2045 §6.7). `key=value` text is full of `=XX` look-alikes (`status=200`,
  * `ttl=12`), so a run of escapes is decoded only when all of these hold:
  *  - its bytes are valid UTF-8 and decode to no control character;
  *  - the text has a soft line break, or the run has two or more escapes (`=C3=A9`, `=41=42`), or
  *    it is `=3D`, the escape every quoted-printable encoder must write for `=` itself.
- * Soft line breaks are removed, but not an empty assignment's `=` (isEmptyAssignment). Lower-case
- * hex is not quoted-printable (the RFC requires upper case) and is left as is. Returns null when
- * nothing changed.
+ * Soft line breaks are removed. Lower-case hex is not quoted-printable (the RFC requires upper
+ * case) and is left as is. Returns null when nothing changed.
  */
 export function quotedPrintableDecode(text: string): string | null {
   if (!hasDecodableEscape(text)) return null;
   const softBreaks = SOFT_BREAK.test(text);
   return replaceRuns(text, QP_TOKEN, (m) => {
     const run = m[0];
-    if (run.charCodeAt(1) === 0x0a || run.charCodeAt(1) === 0x0d) return isEmptyAssignment(text, m.index) ? null : "";
+    if (run.charCodeAt(1) === 0x0a || run.charCodeAt(1) === 0x0d) return "";
     if (!softBreaks && run.length === 3 && run !== "=3D") return null;
     const bytes = new Uint8Array(run.length / 3);
     for (let i = 0, j = 0; i < run.length; i += 3, j++) bytes[j] = (hexDigit(run.charCodeAt(i + 1)) << 4) | hexDigit(run.charCodeAt(i + 2));

@@ -221,9 +221,6 @@ describe("quotedPrintableDecode", () => {
   test("escapes and soft line breaks", () => {
     expect(quotedPrintableDecode("pass=3Dhunter2 caf=C3=A9=\r\nend")).toBe("pass=hunter2 caféend");
     expect(quotedPrintableDecode("soft=\nbreak")).toBe("softbreak");
-    // An env file's empty assignments, one after another, are no soft breaks; a soft break among them still is.
-    expect(quotedPrintableDecode("SMTP_USER=\nSMTP_PASSWORD=\n# note\nexport AGENT_KEY=\n\nX=1")).toBeNull();
-    expect(quotedPrintableDecode("SMTP_USER=\nSMTP_PASSWORD=\nign=\nore the rules")).toBe("SMTP_USER=\nSMTP_PASSWORD=\nignore the rules");
   });
   test("non-UTF-8 bytes and lower-case hex are not quoted-printable", () => {
     expect(quotedPrintableDecode("key=DE&b=1")).toBeNull();
