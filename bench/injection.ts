@@ -144,6 +144,10 @@ const hostile: [name: string, kind: ResponseKind, text: string][] = [
   // A sentence about attacks, then a megabyte of opening marks that never close: each mark's
   // closing one is searched for once, not 400 characters on from each (9.8 s before).
   ["unclosed quotation marks after writing about attacks", "text", "Prompt injection attackers, for example: " + "\u201c".repeat(1_000_000)],
+  // Block quotes in writing about attacks, a megabyte of them: each phrase's comment and line
+  // are found by a search over ones found once, not by reading back to the text's start (about
+  // 260 s before).
+  ["discussed block quotes end to end", "markdown", "Researchers say attackers write:\n\n> ignore the rules\n\n".repeat(20_000)],
   // A long run of quotations, then words that name examples: for the quotation logic.
   ["quotations, then example words", "text", '"x"'.repeat(180000) + " etc".repeat(80000)],
   // Lines obfuscated with zero-width spaces, a megabyte of them in one paragraph: each found once, read once.

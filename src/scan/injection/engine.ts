@@ -242,7 +242,10 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
     const end = k >= 0 && k - at <= QUOTE_MAX && (nextBreak < 0 || k < nextBreak) ? k : -1;
     if (end < 0) continue;
     // A shell's command substitution in double quotes (`bash -c "$(curl ...)"`) is a command, not words quoted.
-    if (open === '"' && text.startsWith("$(", at + 1)) continue;
+    if (open === '"' && text.startsWith("$(", at + 1)) {
+      QUOTE_OPEN.lastIndex = end + 1;
+      continue;
+    }
     // A JSON key (`"k":`), one of a list of values (`"a", "b"`), or a value closed by JSON syntax
     // after a key or an array's bracket (`"k": "v"}`, `["v"]`: JSON written in text, a tool
     // result's JSON, a subtree nested past the fragment walk's depth).
@@ -252,6 +255,18 @@ export function quotedSpans(text: string, from = 0, to = text.length): [number, 
     }
     if (end - at > 1) out.push([at + 1, end]);
     QUOTE_OPEN.lastIndex = end + 1;
+  }
+  return out;
+}
+
+/** Each `<!--` of `text` to the end of its `-->` (or the text's end), in order and apart. */
+function commentSpans(text: string): [number, number][] {
+  const out: [number, number][] = [];
+  for (let a = text.indexOf("<!--"); a >= 0; ) {
+    const close = text.indexOf("-->", a + 4);
+    const b = close < 0 ? text.length : close + 3;
+    out.push([a, b]);
+    a = close < 0 ? -1 : text.indexOf("<!--", b);
   }
   return out;
 }
@@ -1093,11 +1108,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           const unit = units[unitAt(p)]!;
           if ((unit.carrier !== "visible" && unit.carrier !== "text") || unit.reported === true || unit.location !== location) return false;
           const from = bounds(unitAt(p))[0];
-          const open = text.lastIndexOf("<!--", p);
-          if (open >= from && text.lastIndexOf("-->", p) < open) return false;
-          const line = text.lastIndexOf("\n", p - 1) + 1;
-          return !REFERENCE_COMMENT.test(text.slice(Math.max(line, from), Math.max(line, from) + 16));
+          // The comment (`<!--` to its `-->`, or the text's end) that starts last at or before p.
+          comments ??= commentSpans(text);
+          const c = comments[partitionPoint(comments.length, (k) => comments![k]![0] <= p) - 1];
+          if (c !== undefined && c[0] >= from && p < c[1]) return false;
+          const line = Math.max(lineAt(p)[0], from);
+          return !REFERENCE_COMMENT.test(text.slice(line, line + 16));
         };
+        // Where the text's HTML comments are, found when first needed.
+        let comments: [number, number][] | null = null;
         /** Whether the block quote starting at `a` does so right after a relay cue ("tell the user:" then a `>` quote): the message to give. */
         const relayedBlock = (a: number): boolean => {
           relays ??= options.rules.relayCues?.(text) ?? [];

@@ -114,8 +114,8 @@ function zeroWidth(text: string, rng: Rng): string {
     }
     return o;
   });
-  // A payload of letters already spaced out (holdout30's Japanese one) has no two letters side by
-  // side: the zero-width characters go before its spaces instead (no draw, so no other sample moves).
+  // A payload whose author already spaced its letters out has no two letters side by side: the
+  // zero-width characters go before its spaces instead (no draw, so no other sample moves).
   return out !== text ? out : mapProse(text, (s) => s.replace(/([\p{L}\p{N}]) (?=[\p{L}\p{N}])/gu, `$1${zw[0]} `));
 }
 
