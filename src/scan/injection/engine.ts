@@ -554,7 +554,7 @@ function blankData(joined: string, shown: readonly SegmentIn[], starts: readonly
       const quoted = discussed(from, to);
       if (quoted) blank(from, to);
       code.push([from, to, quoted]);
-    } else if (!relayed(from) && discussed(from, to)) {
+    } else if (discussed(from, to) && !relayed(from)) {
       // A quote only where it is discussed, and not the message an order tells the reader to
       // give: then blanked, and read on its own as such code is.
       blank(from, to);
