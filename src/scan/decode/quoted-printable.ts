@@ -41,7 +41,7 @@ function spaceChain(text: string): boolean {
         if (text.startsWith("20", j + 1) && isWordUnit(text.charCodeAt(j + 3))) return true;
         break;
       }
-      if (c <= 32 || WIDE_SPACE.test(text[j]!)) break;
+      if (c <= 32 || (c >= 128 && WIDE_SPACE.test(text[j]!))) break;
     }
   }
   return false;

@@ -1084,12 +1084,12 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
               if (end > line) {
                 const lq = quotesOf(line, end);
                 for (let k = 0; k < lq.spans.length; k++) {
-                const [a, b] = lq.spans[k]!;
-                if ((lq.kind[k]! & (SENTENCE | RELAYED)) !== SENTENCE || text.charCodeAt(a - 1) === 96) continue;
-                // Quotation marks of the page's text, not those an attribute's value is written in.
-                const carrier = units[unitAt(a)]!.carrier;
-                if (carrier === "visible" || carrier === "text") out.push([a, b]);
-              }
+                  const [a, b] = lq.spans[k]!;
+                  if ((lq.kind[k]! & (SENTENCE | RELAYED)) !== SENTENCE || text.charCodeAt(a - 1) === 96) continue;
+                  // Quotation marks of the page's text, not those an attribute's value is written in.
+                  const carrier = units[unitAt(a)]!.carrier;
+                  if (carrier === "visible" || carrier === "text") out.push([a, b]);
+                }
               }
               line = end + 1;
             }
@@ -1168,12 +1168,13 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         const bounds = (i: number) => [starts[i]!, starts[i]! + shown[i]!.text.length] as const;
         const { discussed: discussedAt, quotedSentences, relayedBlock } = scanUnit(joined, shown, at, bounds, true);
         // The model reads it whole with what is shown as data blanked out: text a classifier
-        // reports on, and code in writing about attacks (the rules count those half, as quoted
-        // rather than said). Code elsewhere is read: an order in a code block is read by the
-        // model the page is for, and fencing one must not hide it (blankData).
+        // reports on, and code, block quotes and quoted sentences in writing about attacks (the
+        // rules count those half, as quoted rather than said). Code and quotes elsewhere are
+        // read: an order in a code block is read by the model the page is for, and fencing one
+        // must not hide it (blankData).
         const quotations = quotedSentences();
         if (quotations.length > 0 || shown.some((s) => s.carrier === "code" || s.reported === true || s.code !== undefined || s.quotes !== undefined)) {
-          const blanked = blankData(joined, shown, starts, quotations, (from, to) => discussedAt(from, to), relayedBlock);
+          const blanked = blankData(joined, shown, starts, quotations, discussedAt, relayedBlock);
           joinedText = joined;
           shownText = blanked.text;
           shownCode = blanked.code;
