@@ -274,6 +274,14 @@ function commentSpans(text: string): [number, number][] {
 /** The start of a line that is a markdown comment written as a reference link (`[//]: # (...)`, `[comment]: <> (...)`). */
 const REFERENCE_COMMENT = /^ {0,3}\[[^\]\n]{0,12}\]:\s{0,3}(?:#|<>)/;
 
+/**
+ * A test runner's result line with the test's parameters in brackets (pytest's verbose ids):
+ * group 1 the line up to the opening bracket, group 2 the parameters.
+ */
+const TEST_RESULT_LINE = /^(\s*[\w./\\-]+\.py::[\w.:]+\[)([^\n]*)\]\s+(?:PASSED|FAILED|SKIPPED|XFAIL|XPASS|ERROR)\b/;
+/** Longer lines are not read as a test's result. */
+const TEST_LINE_MAX = 2048;
+
 /** Lines longer than this are not read as JSON records. */
 const RECORD_MAX = 64 * 1024;
 
@@ -921,6 +929,17 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
           if (spans === undefined) lineRecords.set(line, (spans = recordSpans(text, line, lineEnd)));
           return spans.some(([a, b]) => start >= a && end <= b);
         };
+        /**
+         * Whether the match [start, end) lies in a test's parameters on a test runner's result
+         * line (`tests/x.py::test_refuses[ignore previous instructions] PASSED`): the input the
+         * test was run with, listed.
+         */
+        const inTestId = (start: number, end: number): boolean => {
+          const [line, lineEnd] = lineAt(start);
+          if (end > lineEnd || lineEnd - line > TEST_LINE_MAX) return false;
+          const m = TEST_RESULT_LINE.exec(text.slice(line, lineEnd));
+          return m !== null && start >= line + m[1]!.length && end <= line + m[1]!.length + m[2]!.length;
+        };
         /** Whether the match [start, end) of segment i lies wholly in one of its blocks of code. */
         const inCode = (i: number, start: number, end: number): boolean => {
           const code = units[i]!.code;
@@ -949,7 +968,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          */
         const asData = (i: number, start: number, end: number): boolean => {
           const segment = units[i]!;
-          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (wholeValue(i, start, end) || quoted(start, end) || inRecord(start, end) || discussed(i, start, end)));
+          return segment.carrier === "code" || segment.reported === true || inCode(i, start, end) || (shown && (wholeValue(i, start, end) || quoted(start, end) || inRecord(start, end) || inTestId(start, end) || discussed(i, start, end)));
         };
         /**
          * Whether [start, end) is one special token naming no role (`<|im_end|>`, `</s>`) and all
