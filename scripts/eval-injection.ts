@@ -5,7 +5,7 @@
  * reaches the threshold; false-positive rate: benign bodies that reach it. Printed overall and
  * per category, technique, language and carrier.
  *
- * Forty-two sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
+ * Forty-three sets (test/corpus/injection/corpus.ts): `dev`, the one the rules were written against;
  * `holdout`, written apart from the rules and never tuned against, though later rule work looked
  * at its aggregate figures; `holdout2`, an independent set written on 2026-11-28 by an author who
  * had not seen the rules, the scanner, the dev set or the first holdout, never tuned against but
@@ -27,12 +27,13 @@
  * more (evaluated at the end of that day's second session's first round, its false positives
  * read since); `holdout28` by two more (evaluated at the start of 2026-11-30's third session,
  * its false positives read since); `holdout29` by three more (evaluated at the end of that session's
- * first round, its false positives read since); and `holdout30`, the fresh one, by four more. `dev2` to `dev12` are more tuning sets, each written by other
+ * first round, its false positives read since); `holdout30` by five more (evaluated at the end of
+ * its second round, its false positives read since); and `holdout31`, the fresh one, by four more. `dev2` to `dev12` are more tuning sets, each written by other
  * authors to give rule work and the model more data than dev (tuning on them is allowed). The
  * word model (scripts/words-model.ts) is trained on dev .. dev7, dev9, dev10 and holdout to
- * holdout16, never on holdout17 to holdout30. All forty-two are printed, in that order,
- * unless --set names one; holdout17's to holdout19's, holdout21's, holdout24's to holdout30's
- * figures, and holdout22's and holdout23's first ones, are the honest ones (holdout30 not yet
+ * holdout16, never on holdout17 to holdout31. All forty-three are printed, in that order,
+ * unless --set names one; holdout17's to holdout19's, holdout21's, holdout24's to holdout31's
+ * figures, and holdout22's and holdout23's first ones, are the honest ones (holdout31 not yet
  * evaluated).
  *
  * `technical` (printed last, or alone with --set technical): the DLP corpus's texts
@@ -40,7 +41,7 @@
  * secrets, plain and encoded), none of them an injection, judged as response bodies: how often
  * technical text an agent reads would be blocked. A false-positive figure only.
  *
- *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev12|holdout|holdout2|...|holdout30|technical] [--list] [--json] [--seed N]
+ *   bun scripts/eval-injection.ts [--set dev|dev2|...|dev12|holdout|holdout2|...|holdout31|technical] [--list] [--json] [--seed N]
  */
 import { loadRuleFiles } from "../src/config/rule-files.ts";
 import { inspectResponse, responseKind } from "../src/inspect/response.ts";
@@ -170,7 +171,8 @@ if (import.meta.main) {
     holdout27: "holdout27 set (independent set, never trained on; evaluated at the end of one round, then its false positives read)",
     holdout28: "holdout28 set (independent set, never trained on; evaluated at the start of a session, then its false positives read)",
     holdout29: "holdout29 set (independent set, never trained on; evaluated at the end of a round, then its false positives read)",
-    holdout30: "holdout30 set (fresh independent set, never tuned or trained on, not yet evaluated)",
+    holdout30: "holdout30 set (independent set, never trained on; evaluated at the end of a round, then its false positives read)",
+    holdout31: "holdout31 set (fresh independent set, never tuned or trained on, not yet evaluated)",
   };
   const engine = await builtinEngine();
   for (const set of sets) {

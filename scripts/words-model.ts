@@ -16,7 +16,7 @@
  * holdout20 (read since) when holdout21 was evaluated (dev8 3 fewer attacks, dev11 1 fewer
  * benign text), and on dev8, dev11 and holdout20 together (on the folds 19 more attacks and 10
  * more benign texts, the trade a threshold makes).
- * holdout17 to holdout30 are never trained on: holdout17 to holdout19 and holdout21 to holdout30
+ * holdout17 to holdout31 are never trained on: holdout17 to holdout19 and holdout21 to holdout31
  * are what the model is measured by. Positives are the attack instructions as written (before any
  * hiding or carrier), negatives the benign samples' bodies (texts in their carrier pages, and
  * whole documents); and both get the texts the engine has the model read in each sample.

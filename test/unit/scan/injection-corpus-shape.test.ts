@@ -63,7 +63,7 @@ const CONTENT_TYPE: Record<string, RegExp> = {
   html: /^text\/html/,
   json: /^application\/([\w.+-]+\+)?json/,
   markdown: /^text\/(markdown|plain)/,
-  text: /^(text\/|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|jsonlines|yaml|x-yaml|x-subrip))/,
+  text: /^(text\/|application\/(x-ndjson|ndjson|jsonl|x-jsonlines|jsonlines|yaml|x-yaml|x-subrip|sql))/,
   email: /^message\/rfc822$/,
   sse: /^text\/event-stream/,
   xml: /^(application\/([\w.+-]+\+)?xml|image\/svg\+xml)/,
@@ -302,6 +302,7 @@ describe("injection corpus: the sets stand apart", () => {
   test("no holdout28 instruction or benign text is also in any other set", () => apart("holdout28", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27"]));
   test("no holdout29 instruction or benign text is also in any other set", () => apart("holdout29", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27", "holdout28"]));
   test("no holdout30 instruction or benign text is also in any other set", () => apart("holdout30", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27", "holdout28", "holdout29"]));
+  test("no holdout31 instruction or benign text is also in any other set", () => apart("holdout31", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22", "dev12", "holdout23", "holdout24", "holdout25", "holdout26", "holdout27", "holdout28", "holdout29", "holdout30"]));
   test("no dev12 instruction or benign text is also in any other set", () => apart("dev12", ["dev", "dev2", "dev3", "dev4", "dev5", "dev6", "holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7", "holdout8", "holdout9", "holdout10", "holdout11", "holdout12", "holdout13", "holdout14", "dev7", "holdout15", "dev8", "dev9", "holdout16", "dev10", "holdout17", "holdout18", "holdout19", "holdout20", "dev11", "holdout21", "holdout22"]));
 });
 
