@@ -10,11 +10,11 @@ const isUpperHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70);
 
 /**
  * Whether the text has anything the decoder below would change: a soft line break, two escapes
- * in a row, or `=3D`. Found by jumping from `=` to `=` (logs are full of `key=200`, which is not
+ * in a row, `=3D`, or words joined by `=20` (`spaces`, spaceChain's answer). Found by jumping from `=` to `=` (logs are full of `key=200`, which is not
  * worth a regex pass).
  */
-function hasDecodableEscape(text: string): boolean {
-  if (spaceChain(text)) return true;
+function hasDecodableEscape(text: string, spaces: boolean): boolean {
+  if (spaces) return true;
   for (let i = text.indexOf("="); i >= 0; i = text.indexOf("=", i + 1)) {
     const a = text.charCodeAt(i + 1);
     if (a === 0x0a || (a === 0x0d && text.charCodeAt(i + 2) === 0x0a)) return true;
@@ -62,9 +62,9 @@ const WIDE_SPACE = /\s/;
  * case) and is left as is. Returns null when nothing changed.
  */
 export function quotedPrintableDecode(text: string): string | null {
-  if (!hasDecodableEscape(text)) return null;
-  const softBreaks = SOFT_BREAK.test(text);
   const spaces = spaceChain(text);
+  if (!hasDecodableEscape(text, spaces)) return null;
+  const softBreaks = SOFT_BREAK.test(text);
   return replaceRuns(text, QP_TOKEN, (m) => {
     const run = m[0];
     if (run.charCodeAt(1) === 0x0a || run.charCodeAt(1) === 0x0d) return "";

@@ -812,11 +812,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         let relays: number[] | null = null;
         /** Whether the quotation opening at `a` does so right after a relay cue: a message to give, not words quoted. */
         const relayed = (a: number): boolean => {
-          relays ??= options.rules.relayCues?.(text) ?? [];
           // The last relay cue ending before the quotation mark.
-          const k = firstAbove(relays, a - 1) - 1;
-          const e = k >= 0 ? relays[k]! : -Infinity;
+          const e = relayBefore(a - 1);
           return a - 1 - e <= RELAY_REACH && !text.slice(e, a - 1).includes("\n");
+        };
+        /** Where the last relay cue ending at or before `at` ends (-Infinity when none does). */
+        const relayBefore = (at: number): number => {
+          relays ??= options.rules.relayCues?.(text) ?? [];
+          const k = firstAbove(relays, at) - 1;
+          return k >= 0 ? relays[k]! : -Infinity;
         };
         // Where the example phrases are in the text (in order of end), found when first needed.
         let examples: ExampleCue[] | null = null;
@@ -937,9 +941,15 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         const inTestId = (start: number, end: number): boolean => {
           const [line, lineEnd] = lineAt(start);
           if (end > lineEnd || lineEnd - line > TEST_LINE_MAX) return false;
-          const m = TEST_RESULT_LINE.exec(text.slice(line, lineEnd));
-          return m !== null && start >= line + m[1]!.length && end <= line + m[1]!.length + m[2]!.length;
+          // The parameters' span on the line, found when a finding on it first asks (null: none).
+          let span = lineTests.get(line);
+          if (span === undefined) {
+            const m = TEST_RESULT_LINE.exec(text.slice(line, lineEnd));
+            lineTests.set(line, (span = m === null ? null : [line + m[1]!.length, line + m[1]!.length + m[2]!.length]));
+          }
+          return span !== null && start >= span[0] && end <= span[1];
         };
+        const lineTests = new Map<number, [number, number] | null>();
         /** Whether the match [start, end) of segment i lies wholly in one of its blocks of code. */
         const inCode = (i: number, start: number, end: number): boolean => {
           const code = units[i]!.code;
@@ -1124,9 +1134,10 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
          * attacks, a comment or another value beside it, would otherwise hide any order.
          */
         const shownApart = (p: number, location: string): boolean => {
-          const unit = units[unitAt(p)]!;
+          const index = unitAt(p);
+          const unit = units[index]!;
           if ((unit.carrier !== "visible" && unit.carrier !== "text") || unit.reported === true || unit.location !== location) return false;
-          const from = bounds(unitAt(p))[0];
+          const from = bounds(index)[0];
           // The comment (`<!--` to its `-->`, or the text's end) that starts last at or before p.
           comments ??= commentSpans(text);
           const c = comments[partitionPoint(comments.length, (k) => comments![k]![0] <= p) - 1];
@@ -1138,9 +1149,7 @@ export function createInjectionEngine(options: InjectionOptions): InjectionEngin
         let comments: [number, number][] | null = null;
         /** Whether the block quote starting at `a` does so right after a relay cue ("tell the user:" then a `>` quote): the message to give. */
         const relayedBlock = (a: number): boolean => {
-          relays ??= options.rules.relayCues?.(text) ?? [];
-          const k = firstAbove(relays, a) - 1;
-          const e = k >= 0 ? relays[k]! : -Infinity;
+          const e = relayBefore(a);
           return a - e <= RELAY_REACH && /^[\s:：>]*$/.test(text.slice(e, a));
         };
         return { discussed: (start: number, end: number) => discussedWithin(0, text.length, start, end, units[unitAt(start)]!.location), quotedSentences, relayedBlock };
